@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["**/*.test.ts"],
+    exclude: ["node_modules/**", ".cache/**"],
+    testTimeout: 30_000,
+    hookTimeout: 600_000,
+    // Test files start their own servers (PostgreSQL, kube-apiserver); two cores cannot run many at once.
+    maxWorkers: 2,
+    passWithNoTests: false,
+  },
+});
