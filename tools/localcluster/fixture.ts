@@ -1,0 +1,270 @@
+// Test fixture: starts real local control planes (etcd + kube-apiserver, see
+// main.go) in their own temporary directories and always tears them down.
+//
+//   const cluster = await startCluster({ name: "primary" });
+//   const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+//   ...
+//   await cluster.stop();
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { ensureBuilt } from "./build.ts";
+
+export interface StartClusterOptions {
+  /** Cluster (and kubeconfig context) name, e.g. a region: "primary", "secondary". */
+  name?: string;
+  /** Seconds to wait for /readyz once the binary is built; default 120. */
+  readyTimeoutSeconds?: number;
+  /** Keep the state directory (certificates, etcd data, logs) after stop(), for debugging. */
+  keepDir?: boolean;
+  /** Extra kube-apiserver flags, e.g. ["--feature-gates=..."]. */
+  apiserverArgs?: string[];
+}
+
+export interface ServiceAccountCredentials {
+  /** A kubeconfig file that authenticates as the ServiceAccount with a bound token. */
+  kubeconfigPath: string;
+  kubeConfig: KubeConfig;
+  token: string;
+}
+
+export interface LocalCluster {
+  name: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Admin kubeconfig (client certificate in system:masters). */
+  kubeconfigPath: string;
+  kubeConfig: KubeConfig;
+  /** Temporary directory holding state, kubeconfigs and apiserver.log. */
+  dir: string;
+  pid: number;
+  /** Milliseconds from process start to /readyz ok, as reported by the binary. */
+  startupMs: number;
+  /**
+   * Mints a kubeconfig for namespace/serviceAccount through the TokenRequest
+   * API (creating the ServiceAccount if missing), so code under test runs with
+   * exactly the RBAC granted to it.
+   */
+  serviceAccountKubeconfig(
+    namespace: string,
+    serviceAccount: string,
+    options?: { expirationSeconds?: number },
+  ): Promise<ServiceAccountCredentials>;
+  /** The last lines the control plane logged, for error messages. */
+  logTail(lines?: number): string;
+  /** SIGTERM, wait for a clean exit (SIGKILL after 15 s), remove the directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface ReadyLine {
+  ready: boolean;
+  name: string;
+  server: string;
+  kubeconfig: string;
+  dir: string;
+  pid: number;
+  startupMs: number;
+}
+
+const running = new Set<{ child: ChildProcess; dir: string; keepDir: boolean }>();
+
+// Last resort when the test process exits without stop(): kill each control
+// plane's process group and remove its directory (only sync calls work here).
+// The binary also exits by itself when our end of its stdin pipe closes.
+process.once("exit", () => {
+  for (const entry of running) {
+    killGroup(entry.child, "SIGKILL");
+    if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+});
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+async function startOnce(binary: string, name: string, options: StartClusterOptions): Promise<LocalCluster> {
+  const dir = mkdtempSync(join(tmpdir(), `localcluster-${name}-`));
+  const logPath = join(dir, "apiserver.log");
+  const keepDir = options.keepDir ?? false;
+  const args = ["--name", name, "--dir", join(dir, "state"), "--exit-with-stdin"];
+  if (options.apiserverArgs?.length) args.push("--", ...options.apiserverArgs);
+  const logFd = openSync(logPath, "a");
+  // Own process group, so cleanup can signal everything it may have started.
+  const child = spawn(binary, args, { detached: true, stdio: ["pipe", "pipe", logFd] });
+  closeSync(logFd);
+  const entry = { child, dir, keepDir };
+  running.add(entry);
+
+  const timeoutMs = (options.readyTimeoutSeconds ?? 120) * 1000;
+  const ready = await new Promise<ReadyLine>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(
+      () => reject(new Error(`control plane "${name}" not ready within ${timeoutMs / 1000}s`)),
+      timeoutMs,
+    );
+    lines.on("line", (line) => {
+      try {
+        const parsed = JSON.parse(line) as ReadyLine;
+        if (parsed.ready) {
+          clearTimeout(timer);
+          resolve(parsed);
+        }
+      } catch {
+        // not the ready line
+      }
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`control plane "${name}" exited before it was ready (code ${code}, signal ${signal})`),
+      );
+    });
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  }).catch(async (error: Error) => {
+    killGroup(child, "SIGKILL");
+    await waitForExit(child, 5000);
+    running.delete(entry);
+    const log = tail(logPath, 40);
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    throw Object.assign(new Error(`${error.message}\n--- ${logPath} (last lines) ---\n${log}`), {
+      addressInUse: /address already in use/.test(log),
+    });
+  });
+
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(ready.kubeconfig);
+  let stopped: Promise<void> | undefined;
+
+  const cluster: LocalCluster = {
+    name,
+    server: ready.server,
+    kubeconfigPath: ready.kubeconfig,
+    kubeConfig,
+    dir,
+    pid: ready.pid,
+    startupMs: ready.startupMs,
+    logTail: (lines = 40) => tail(logPath, lines),
+    async serviceAccountKubeconfig(namespace, serviceAccount, saOptions = {}) {
+      const core = kubeConfig.makeApiClient(CoreV1Api);
+      try {
+        await core.createNamespacedServiceAccount({
+          namespace,
+          body: { metadata: { name: serviceAccount } },
+        });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409) throw error;
+      }
+      const request = await core.createNamespacedServiceAccountToken({
+        name: serviceAccount,
+        namespace,
+        body: { spec: { audiences: [], expirationSeconds: saOptions.expirationSeconds ?? 3600 } },
+      });
+      const token = request.status?.token;
+      if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+      const clusterEntry = kubeConfig.getCurrentCluster()!;
+      const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
+      const saConfig = new KubeConfig();
+      saConfig.loadFromOptions({
+        clusters: [clusterEntry],
+        users: [{ name: user, token }],
+        contexts: [{ name: user, cluster: clusterEntry.name, user, namespace }],
+        currentContext: user,
+      });
+      const kubeconfigPath = join(dir, `sa-${namespace}-${serviceAccount}.kubeconfig`);
+      writeFileSync(kubeconfigPath, saConfig.exportConfig(), { mode: 0o600 });
+      return { kubeconfigPath, kubeConfig: saConfig, token };
+    },
+    stop() {
+      stopped ??= (async () => {
+        // SIGTERM to the server itself: it drains, stops etcd and exits 0.
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        if (!(await waitForExit(child, 15_000))) {
+          killGroup(child, "SIGKILL");
+          await waitForExit(child, 5000);
+        }
+        child.stdin?.destroy();
+        running.delete(entry);
+        if (!keepDir) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      })();
+      return stopped;
+    },
+  };
+  return cluster;
+}
+
+/**
+ * Builds the control plane if needed (a cold build takes 10-25 minutes; give
+ * the calling hook a long timeout) and starts one cluster. Call stop() in
+ * afterAll; clusters left running are killed when the process exits.
+ */
+export async function startCluster(options: StartClusterOptions = {}): Promise<LocalCluster> {
+  const binary = await ensureBuilt();
+  const name = options.name ?? "local";
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(binary, name, options);
+    } catch (error) {
+      // Free ports are picked before binding; a rare collision is retried.
+      if (attempt < 3 && (error as { addressInUse?: boolean }).addressInUse) continue;
+      throw error;
+    }
+  }
+}
+
+/** Starts several clusters side by side, e.g. startClusters(["primary", "secondary"]). */
+export async function startClusters(
+  names: string[],
+  options: Omit<StartClusterOptions, "name"> = {},
+): Promise<LocalCluster[]> {
+  await ensureBuilt();
+  const results = await Promise.allSettled(names.map((name) => startCluster({ ...options, name })));
+  const started = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all(started.map((c) => c.stop()));
+    throw failed.reason;
+  }
+  return started;
+}
+
+/** Stops every cluster this process started and has not stopped yet. */
+export async function stopAllClusters(): Promise<void> {
+  await Promise.all(
+    [...running].map(async (entry) => {
+      entry.child.kill("SIGTERM");
+      if (!(await waitForExit(entry.child, 15_000))) killGroup(entry.child, "SIGKILL");
+      running.delete(entry);
+      if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
+    }),
+  );
+}
