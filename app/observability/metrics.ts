@@ -1,0 +1,113 @@
+// The app's Prometheus metrics. Labels are bounded (route pattern, method, status class, meter, plan,
+// decision...): never tenant, key or quote ids, so cardinality stays flat as customers grow.
+// Dashboards and SLO rules in dashboards/ are generated against these names; a test scrapes a running
+// app and checks every metric they use exists here.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Latency buckets in seconds; 0.6 s is the quote p95 objective, so it must be a bucket edge. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.6, 1, 2.5, 5];
+
+export interface AppMetrics {
+  registry: Registry;
+  httpRequestDuration: Histogram<"route" | "method" | "status_class">;
+  quotesCreated: Counter<"equipment">;
+  quoteBookings: Counter;
+  meterDecisions: Counter<"meter" | "decision">;
+  meterWarningTenants: Gauge<"meter" | "level">;
+  carrierInviteEvents: Counter<"event">;
+  agentTasksFinished: Counter<"kind" | "status">;
+  jobsQueueDepth: Gauge<"queue">;
+  jobsOldestAgeSeconds: Gauge<"queue">;
+  dbReplicationLagSeconds: Gauge;
+  regionServing: Gauge<"region" | "role">;
+  writesFrozen: Gauge;
+  secretLastRotated: Gauge<"secret">;
+}
+
+export function createMetrics(): AppMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request latency by route pattern, method and status class (2xx, 4xx, 5xx).",
+      labelNames: ["route", "method", "status_class"],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    quotesCreated: new Counter({
+      name: "quotes_created_total",
+      help: "Spot quotes priced and stored, by equipment type.",
+      labelNames: ["equipment"],
+      registers: [registry],
+    }),
+    quoteBookings: new Counter({
+      name: "quote_bookings_total",
+      help: "Quotes booked (the quote -> book conversion numerator).",
+      registers: [registry],
+    }),
+    meterDecisions: new Counter({
+      name: "meter_decisions_total",
+      help: "Metered actions by meter and decision: admitted (within included), overage (beyond included, under the ceiling), denied (hard stop).",
+      labelNames: ["meter", "decision"],
+      registers: [registry],
+    }),
+    meterWarningTenants: new Gauge({
+      name: "meter_warning_tenants",
+      help: "Tenants whose usage in the current period is at a warning level (80, 90 or 100 percent) of a meter.",
+      labelNames: ["meter", "level"],
+      registers: [registry],
+    }),
+    carrierInviteEvents: new Counter({
+      name: "carrier_invite_events_total",
+      help: "Carrier directory invites by event: sent, accepted (the invite -> onboard conversion).",
+      labelNames: ["event"],
+      registers: [registry],
+    }),
+    agentTasksFinished: new Counter({
+      name: "agent_tasks_finished_total",
+      help: "Agent task attempts finished, by task kind and status (success, failed, retrying).",
+      labelNames: ["kind", "status"],
+      registers: [registry],
+    }),
+    jobsQueueDepth: new Gauge({
+      name: "jobs_queue_depth",
+      help: "Runnable background jobs waiting in the queue, by queue.",
+      labelNames: ["queue"],
+      registers: [registry],
+    }),
+    jobsOldestAgeSeconds: new Gauge({
+      name: "jobs_oldest_age_seconds",
+      help: "Age of the oldest runnable job in the queue, by queue.",
+      labelNames: ["queue"],
+      registers: [registry],
+    }),
+    dbReplicationLagSeconds: new Gauge({
+      name: "db_replication_lag_seconds",
+      help: "Replication lag of the database this app reads from: replay delay on a replica, largest standby replay lag on a primary.",
+      registers: [registry],
+    }),
+    regionServing: new Gauge({
+      name: "region_serving",
+      help: "1 when this region is the active region serving writes, 0 when it is standby.",
+      labelNames: ["region", "role"],
+      registers: [registry],
+    }),
+    writesFrozen: new Gauge({
+      name: "writes_frozen",
+      help: "1 while writes are frozen for a region failover (writes answer 503 with Retry-After).",
+      registers: [registry],
+    }),
+    secretLastRotated: new Gauge({
+      name: "secret_last_rotated_timestamp_seconds",
+      help: "When each secret the app uses was last rotated (Unix seconds), from the secret's rotation metadata.",
+      labelNames: ["secret"],
+      registers: [registry],
+    }),
+  };
+}
+
+export function statusClass(statusCode: number): string {
+  return `${Math.floor(statusCode / 100)}xx`;
+}

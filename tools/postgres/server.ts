@@ -1,0 +1,257 @@
+// Throw-away PostgreSQL servers from the Debian binaries, for tests, the local platform and the game day.
+// A server runs as the `postgres` system user when we are root (initdb and postgres refuse root),
+// lives in its own temp dir, listens on 127.0.0.1 on a free port and is stopped on process exit.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+
+const run = promisify(execFile);
+
+export const SUPERUSER = "postgres";
+export const SUPERUSER_PASSWORD = "local-superuser";
+
+export interface PostgresServer {
+  name: string;
+  host: string;
+  port: number;
+  dir: string;
+  dataDir: string;
+  /** Connection URL for a role and database on this server. */
+  url(user?: string, password?: string, database?: string): string;
+  /** Stops the server (fast shutdown) and removes its directory unless kept. */
+  stop(options?: { keep?: boolean }): Promise<void>;
+  /** Kills the postmaster with SIGKILL, the way a host loss looks to clients. */
+  kill(): Promise<void>;
+  process: ChildProcess;
+}
+
+export interface StartOptions {
+  name?: string;
+  port?: number;
+  /** Make this server a streaming physical replica of `replicaOf` (pg_basebackup -R). */
+  replicaOf?: PostgresServer;
+  /** Durability off (fsync, synchronous_commit, full_page_writes) for fast tests. */
+  durable?: boolean;
+  settings?: Record<string, string | number>;
+  /** Keep the directory after stop (inspection after a failing drill). */
+  keep?: boolean;
+}
+
+export function postgresBinDir(): string {
+  const root = "/usr/lib/postgresql";
+  const fromEnv = process.env.PG_BIN_DIR;
+  if (fromEnv) return fromEnv;
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, "bin", "postgres")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  const newest = versions[0];
+  if (!newest) {
+    throw new Error(
+      "PostgreSQL server binaries not found under /usr/lib/postgresql/<version>/bin. " +
+        "Install them with `apt-get install -y postgresql` or set PG_BIN_DIR to the directory holding initdb and postgres.",
+    );
+  }
+  return join(root, newest, "bin");
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      if (address === null || typeof address === "string") return reject(new Error("no port assigned"));
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+/** The uid/gid to run server binaries as: the `postgres` user when we are root, ourselves otherwise. */
+async function serverIdentity(): Promise<{ uid?: number; gid?: number }> {
+  if (userInfo().uid !== 0) return {};
+  const { stdout: uid } = await run("id", ["-u", "postgres"]).catch(() => {
+    throw new Error(
+      "Running as root, but there is no `postgres` system user to run PostgreSQL as. Install the `postgresql` package (it creates the user).",
+    );
+  });
+  const { stdout: gid } = await run("id", ["-g", "postgres"]);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+}
+
+const running = new Set<PostgresServer>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A test run that fails or is interrupted must not leave postmasters behind.
+  process.once("exit", () => {
+    for (const server of running) {
+      try {
+        server.process.kill("SIGKILL");
+      } catch {
+        /* already gone */
+      }
+      try {
+        rmSync(server.dir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
+    }
+  });
+}
+
+export async function startPostgres(options: StartOptions = {}): Promise<PostgresServer> {
+  const bin = postgresBinDir();
+  const identity = await serverIdentity();
+  const name = options.name ?? "pg";
+  const dir = mkdtempSync(join(tmpdir(), `freight-${name}-`));
+  const dataDir = join(dir, "data");
+  const port = options.port ?? (await freePort());
+  if (identity.uid !== undefined && identity.gid !== undefined) chownSync(dir, identity.uid, identity.gid);
+
+  const asServerUser = (file: string, args: string[]) =>
+    run(join(bin, file), args, { ...identity, cwd: dir, env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD } });
+
+  try {
+    if (options.replicaOf) {
+      const source = options.replicaOf;
+      await asServerUser("pg_basebackup", [
+        "-h",
+        source.host,
+        "-p",
+        String(source.port),
+        "-U",
+        SUPERUSER,
+        "-D",
+        dataDir,
+        "-X",
+        "stream",
+        "-R",
+        "--checkpoint=fast",
+      ]);
+    } else {
+      const pwfile = join(dir, "pwfile");
+      writeFileSync(pwfile, SUPERUSER_PASSWORD);
+      if (identity.uid !== undefined && identity.gid !== undefined) chownSync(pwfile, identity.uid, identity.gid);
+      await asServerUser("initdb", [
+        "-D",
+        dataDir,
+        "-U",
+        SUPERUSER,
+        "--pwfile",
+        pwfile,
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "--no-sync",
+      ]);
+      rmSync(pwfile);
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`Could not create PostgreSQL data directory for ${name}: ${e.stderr || e.message}`);
+  }
+
+  const durable = options.durable ?? false;
+  const settings: Record<string, string | number> = {
+    listen_addresses: "'127.0.0.1'",
+    port,
+    unix_socket_directories: `'${dir}'`,
+    max_connections: 200,
+    shared_buffers: "'128MB'",
+    wal_level: "replica",
+    max_wal_senders: 10,
+    hot_standby: "on",
+    hot_standby_feedback: "on",
+    wal_keep_size: "'256MB'",
+    log_min_messages: "warning",
+    ...(durable ? {} : { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }),
+    ...options.settings,
+  };
+  appendFileSync(
+    join(dataDir, "postgresql.auto.conf"),
+    Object.entries(settings)
+      .map(([key, value]) => `${key} = ${value}\n`)
+      .join(""),
+  );
+
+  const child = spawn(join(bin, "postgres"), ["-D", dataDir], {
+    ...identity,
+    cwd: dir,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-8000);
+  });
+
+  const server: PostgresServer = {
+    name,
+    host: "127.0.0.1",
+    port,
+    dir,
+    dataDir,
+    process: child,
+    url(user = SUPERUSER, password = SUPERUSER_PASSWORD, database = "postgres") {
+      return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+    },
+    async stop({ keep } = {}) {
+      running.delete(server);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
+        await Promise.race([exited, sleep(10_000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      }
+      if (!(keep ?? options.keep)) rmSync(dir, { recursive: true, force: true });
+    },
+    async kill() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+  running.add(server);
+  installExitHook();
+
+  await waitUntilReady(server, () => log, child);
+  return server;
+}
+
+async function waitUntilReady(server: PostgresServer, log: () => string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      running.delete(server);
+      throw new Error(`PostgreSQL ${server.name} exited while starting:\n${log()}`);
+    }
+    const client = new pg.Client({ connectionString: server.url() });
+    try {
+      await client.connect();
+      await client.query("select 1");
+      await client.end();
+      return;
+    } catch {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) {
+        await server.stop();
+        throw new Error(`PostgreSQL ${server.name} did not accept connections within 60 s:\n${log()}`);
+      }
+      await sleep(100);
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
