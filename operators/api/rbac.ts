@@ -1,0 +1,115 @@
+// Least-privilege RBAC for the operator process, generated into operators/deploy/rbac.yaml. Each
+// controller declares what it touches; the ClusterRole is their union and nothing else. A test runs
+// the manager under exactly this role against a real API server.
+import { API_GROUP, OPERATOR_NAME, OPERATOR_NAMESPACE } from "./group.ts";
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** Name of the Lease the manager's replicas elect a leader on. */
+export const LEADER_LEASE_NAME = `${OPERATOR_NAME}-leader`;
+
+const read = ["get", "list", "watch"];
+
+export const controllerPermissions: Record<string, PolicyRule[]> = {
+  // Reads plans and tenants, writes tenant status, holds the offboarding finalizer (a patch).
+  tenant: [
+    { apiGroups: [API_GROUP], resources: ["plans"], verbs: read },
+    { apiGroups: [API_GROUP], resources: ["tenants"], verbs: [...read, "patch"] },
+    { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
+  ],
+  // Reads policies, plans and tenants, writes the rate-limit part of tenant status.
+  ratelimit: [
+    { apiGroups: [API_GROUP], resources: ["ratelimitpolicies", "plans", "tenants"], verbs: read },
+    { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
+  ],
+  // Events for humans (threshold crossings, offboarding, unknown plans), from any controller.
+  events: [{ apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] }],
+};
+
+/**
+ * The union of rules, one per API group and verb set: verbs are merged per resource first, then
+ * resources with the same verbs share a rule, so the ClusterRole reads as a short list.
+ */
+export function mergeRules(rules: PolicyRule[]): PolicyRule[] {
+  const verbOrder = ["get", "list", "watch", "create", "update", "patch", "delete"];
+  const verbsOf = new Map<string, Set<string>>();
+  for (const rule of rules) {
+    if (rule.resourceNames) throw new Error("cluster-wide rules must not be limited by resource name");
+    for (const group of rule.apiGroups) {
+      for (const resource of rule.resources) {
+        const key = `${group}\u0000${resource}`;
+        const verbs = verbsOf.get(key) ?? new Set<string>();
+        for (const verb of rule.verbs) verbs.add(verb);
+        verbsOf.set(key, verbs);
+      }
+    }
+  }
+  const merged = new Map<string, PolicyRule>();
+  for (const [key, verbSet] of verbsOf) {
+    const [group = "", resource = ""] = key.split("\u0000");
+    const verbs = [...verbSet].sort((a, b) => verbOrder.indexOf(a) - verbOrder.indexOf(b));
+    const ruleKey = `${group}\u0000${verbs.join(",")}`;
+    const existing = merged.get(ruleKey);
+    if (existing) existing.resources.push(resource);
+    else merged.set(ruleKey, { apiGroups: [group], resources: [resource], verbs });
+  }
+  return [...merged.values()];
+}
+
+export function rbacObjects(): Record<string, unknown>[] {
+  const labels = { "app.kubernetes.io/name": OPERATOR_NAME, "app.kubernetes.io/part-of": "freight-platform" };
+  const meta = (name: string, namespaced: boolean) => ({
+    name,
+    ...(namespaced ? { namespace: OPERATOR_NAMESPACE } : {}),
+    labels,
+  });
+  const subject = { kind: "ServiceAccount", name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE };
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: OPERATOR_NAMESPACE, labels } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(OPERATOR_NAME, true) },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: meta(OPERATOR_NAME, false),
+      rules: mergeRules(Object.values(controllerPermissions).flat()),
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: meta(OPERATOR_NAME, false),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR_NAME },
+      subjects: [subject],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(`${OPERATOR_NAME}-leader-election`, true),
+      rules: [
+        // create cannot be limited by name (the object does not exist yet); everything else can.
+        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+        {
+          apiGroups: ["coordination.k8s.io"],
+          resources: ["leases"],
+          verbs: ["get", "update"],
+          resourceNames: [LEADER_LEASE_NAME],
+        },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(`${OPERATOR_NAME}-leader-election`, true),
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: `${OPERATOR_NAME}-leader-election`,
+      },
+      subjects: [subject],
+    },
+  ];
+}
