@@ -1,0 +1,157 @@
+// Business figures (conversions, revenue) as SQL over the app schema, read with the read-only
+// `freight_ops` role. The same statements feed the Grafana PostgreSQL panels and the weekly
+// executive report, so the two can never disagree. They use Grafana's `$__timeFrom()` and
+// `$__timeTo()` macros; `bindTimeRange` turns them into query parameters for node-postgres.
+//
+// The schema keeps current state, not history: a tenant is counted as paying at time t when it
+// existed, its trial had ended and it is active/past due now, or it was canceled (disabled_at)
+// after t. Plan changes are not historized yet, so revenue uses each tenant's current plan price;
+// churn and overage are exact.
+
+export interface BusinessQuery {
+  id: string;
+  title: string;
+  /** One line: what the figure means, shown beside the panel. */
+  definition: string;
+  unit: "percentunit" | "currencyUSD" | "none";
+  sql: string;
+}
+
+/** Tenants paying at a point in time `$t` (a SQL expression). */
+function payingAt(t: string): string {
+  return `(t.created_at < ${t}
+      AND (t.trial_ends_at IS NULL OR t.trial_ends_at <= ${t})
+      AND (t.billing_status IN ('active', 'past_due')
+           OR (t.billing_status = 'canceled' AND t.disabled_at > ${t})))`;
+}
+
+/** Overage revenue in cents per tenant for the calendar month containing `$t`: usage beyond the
+ * included allowance of each period (a month, or each day of the month for daily meters). */
+function overageByTenant(t: string): string {
+  return `SELECT u.tenant_id,
+           sum(greatest(u.used - e.included, 0) * coalesce(e.overage_unit_price_cents, 0))::bigint AS overage_cents
+      FROM usage_counters u
+      JOIN entitlements e ON e.tenant_id = u.tenant_id AND e.meter = u.meter
+     WHERE u.period_start >= date_trunc('month', ${t} - interval '1 microsecond')
+       AND u.period_start < ${t}
+     GROUP BY u.tenant_id`;
+}
+
+/** Monthly recurring revenue per tenant paying at `$t`: plan price plus that month's overage. */
+function revenueByTenant(t: string): string {
+  return `SELECT t.id AS tenant_id,
+           p.monthly_price_cents AS subscription_cents,
+           coalesce(o.overage_cents, 0) AS overage_cents
+      FROM tenants t
+      JOIN plans p ON p.id = t.plan_id
+      LEFT JOIN (${overageByTenant(t)}) o ON o.tenant_id = t.id
+     WHERE ${payingAt(t)}`;
+}
+
+const FROM = "$__timeFrom()";
+const TO = "$__timeTo()";
+
+export const CONVERSIONS: readonly BusinessQuery[] = [
+  {
+    id: "trial_to_paid",
+    title: "Trial -> paid",
+    definition: "Of the trials that ended in the period, the share now paying (active or past due).",
+    unit: "percentunit",
+    sql: `SELECT count(*) FILTER (WHERE t.billing_status IN ('active', 'past_due'))::float8
+       / nullif(count(*), 0) AS value
+  FROM tenants t
+ WHERE t.trial_ends_at >= ${FROM} AND t.trial_ends_at < ${TO}`,
+  },
+  {
+    id: "quote_to_book",
+    title: "Quote -> book",
+    definition: "Of the quotes created in the period, the share that was booked.",
+    unit: "percentunit",
+    sql: `SELECT count(b.id)::float8 / nullif(count(q.id), 0) AS value
+  FROM quotes q
+  LEFT JOIN bookings b ON b.quote_id = q.id
+ WHERE q.created_at >= ${FROM} AND q.created_at < ${TO}`,
+  },
+  {
+    id: "invite_to_onboard",
+    title: "Directory invite -> onboard",
+    definition: "Of the carrier invites sent in the period, the share the carrier accepted.",
+    unit: "percentunit",
+    sql: `SELECT count(*) FILTER (WHERE i.status = 'accepted')::float8 / nullif(count(*), 0) AS value
+  FROM carrier_invites i
+ WHERE i.created_at >= ${FROM} AND i.created_at < ${TO}`,
+  },
+];
+
+export const REVENUE: readonly BusinessQuery[] = [
+  {
+    id: "mrr",
+    title: "MRR",
+    definition:
+      "Monthly recurring revenue at the end of the period: plan prices of paying tenants plus this month's overage.",
+    unit: "currencyUSD",
+    sql: `SELECT coalesce(sum(r.subscription_cents + r.overage_cents), 0) / 100.0 AS value
+  FROM (${revenueByTenant(TO)}) r`,
+  },
+  {
+    id: "arpa",
+    title: "ARPA",
+    definition: "Average revenue per paying account at the end of the period (MRR / paying tenants).",
+    unit: "currencyUSD",
+    sql: `SELECT avg(r.subscription_cents + r.overage_cents) / 100.0 AS value
+  FROM (${revenueByTenant(TO)}) r`,
+  },
+  {
+    id: "overage_share",
+    title: "Overage share of MRR",
+    definition: "Share of MRR that comes from usage beyond the included allowance (this month so far).",
+    unit: "percentunit",
+    sql: `SELECT sum(r.overage_cents)::float8 / nullif(sum(r.subscription_cents + r.overage_cents), 0) AS value
+  FROM (${revenueByTenant(TO)}) r`,
+  },
+  {
+    id: "logo_churn",
+    title: "Churn",
+    definition:
+      "Share of the tenants paying at the start of the period that canceled during it (logo churn).",
+    unit: "percentunit",
+    sql: `SELECT count(*) FILTER (WHERE t.billing_status = 'canceled' AND t.disabled_at < ${TO})::float8
+       / nullif(count(*), 0) AS value
+  FROM tenants t
+ WHERE ${payingAt(FROM)}`,
+  },
+  {
+    id: "nrr",
+    title: "NRR",
+    definition:
+      "Net revenue retention: revenue now from the tenants paying at the start of the period, over their revenue then.",
+    unit: "percentunit",
+    sql: `SELECT coalesce(sum(now_r.subscription_cents + now_r.overage_cents), 0)::float8
+       / nullif(sum(then_r.subscription_cents + then_r.overage_cents), 0) AS value
+  FROM (${revenueByTenant(FROM)}) then_r
+  LEFT JOIN (${revenueByTenant(TO)}) now_r ON now_r.tenant_id = then_r.tenant_id`,
+  },
+  {
+    id: "paying_tenants",
+    title: "Paying tenants",
+    definition: "Tenants paying at the end of the period (trial over, not canceled).",
+    unit: "none",
+    sql: `SELECT count(*)::float8 AS value FROM tenants t WHERE ${payingAt(TO)}`,
+  },
+];
+
+export const BUSINESS_QUERIES: readonly BusinessQuery[] = [...CONVERSIONS, ...REVENUE];
+
+/** The statement with Grafana's time macros replaced by `$1` (from) and `$2` (to) parameters. */
+export function bindTimeRange(sql: string): string {
+  const bound = sql
+    .replaceAll("$__timeFrom()", "$1::timestamptz")
+    .replaceAll("$__timeTo()", "$2::timestamptz");
+  const leftover = /\$__\w+/.exec(bound);
+  if (leftover) {
+    throw new Error(
+      `Business SQL uses the Grafana macro ${leftover[0]}, which bindTimeRange cannot bind; use $__timeFrom()/$__timeTo().`,
+    );
+  }
+  return bound;
+}

@@ -1,0 +1,198 @@
+// Prometheus recording and alerting rules, generated from the SLO definitions in slo.ts and the
+// operational thresholds beside them. The output is the `spec` of a PrometheusRule resource and,
+// one file per group set, what `promtool check rules` validates.
+import {
+  BURN_RATE_POLICY,
+  OPERATIONS,
+  SLOS,
+  burnWindows,
+  errorBudget,
+  errorRatioRecord,
+  forWindow,
+  type BurnRateAlertPolicy,
+  type ServiceLevelObjective,
+} from "./slo.ts";
+
+export interface RecordingRule {
+  record: string;
+  expr: string;
+  labels?: Record<string, string>;
+}
+
+export interface AlertingRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string> & { severity: "page" | "ticket" };
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+
+export type Rule = RecordingRule | AlertingRule;
+
+export interface RuleGroup {
+  name: string;
+  interval?: string;
+  rules: Rule[];
+}
+
+/** Where each alert is explained; the anchor is the alert name in lower case. */
+export const RUNBOOK = "docs/runbooks/slo-alerts.md";
+
+function runbookUrl(alert: string): string {
+  return `${RUNBOOK}#${alert.toLowerCase()}`;
+}
+
+/** Prints a ratio threshold without binary floating point noise (14.4 * 0.0005 -> 0.0072). */
+export function formatNumber(value: number): string {
+  return String(Number(value.toPrecision(12)));
+}
+
+export function isAlertingRule(rule: Rule): rule is AlertingRule {
+  return "alert" in rule;
+}
+
+/** Error ratio per burn window, plus the objective itself so dashboards can draw the budget. */
+export function sloRecordingRules(slo: ServiceLevelObjective): RecordingRule[] {
+  const labels = { slo: slo.id };
+  const ratios = burnWindows().map((window) => ({
+    record: errorRatioRecord(window),
+    expr: `(${forWindow(slo.badEvents, window)})\n/\n(${forWindow(slo.totalEvents, window)})`,
+    labels,
+  }));
+  return [
+    ...ratios,
+    { record: "slo:objective:ratio", expr: `vector(${formatNumber(slo.objective)})`, labels },
+    { record: "slo:error_budget:ratio", expr: `vector(${formatNumber(errorBudget(slo))})`, labels },
+  ];
+}
+
+/** The alert for one severity of the multi-window, multi-burn-rate policy. */
+export function burnRateAlert(slo: ServiceLevelObjective, policy: BurnRateAlertPolicy): AlertingRule {
+  const budget = errorBudget(slo);
+  const selector = `{slo="${slo.id}"}`;
+  const conditions = policy.pairs.map((pair) => {
+    const threshold = formatNumber(pair.factor * budget);
+    return (
+      `(${errorRatioRecord(pair.long)}${selector} > ${threshold}` +
+      ` and ${errorRatioRecord(pair.short)}${selector} > ${threshold})`
+    );
+  });
+  const windows = policy.pairs.map((p) => `${p.factor}x over ${p.long} and ${p.short}`).join(", or ");
+  const alert = `${slo.alertPrefix}${policy.suffix}`;
+  return {
+    alert,
+    expr: conditions.join("\nor\n"),
+    for: policy.for,
+    labels: { severity: policy.severity, slo: slo.id },
+    annotations: {
+      summary: `${slo.title}: error budget burning ${policy.severity === "page" ? "fast" : "steadily"} (objective ${formatNumber(slo.objective * 100)} % over ${slo.period})`,
+      description:
+        `Bad events: ${slo.description}. The error ratio is {{ $value | humanizePercentage }} against a budget of ` +
+        `${formatNumber(budget * 100)} %; the burn rate exceeded ${windows}.`,
+      runbook_url: runbookUrl(alert),
+    },
+  };
+}
+
+export function sloRuleGroups(slo: ServiceLevelObjective): RuleGroup[] {
+  return [
+    { name: `slo:${slo.id}:recording`, rules: sloRecordingRules(slo) },
+    { name: `slo:${slo.id}:alerts`, rules: BURN_RATE_POLICY.map((policy) => burnRateAlert(slo, policy)) },
+  ];
+}
+
+const DAY = 86_400;
+
+/** Replication, queues, secrets and metering: the alerts that are not about an error budget. */
+export function operationsRuleGroups(): RuleGroup[] {
+  const { rpoSeconds, queueAgeSeconds, secretRotation } = OPERATIONS;
+  const shortLived = `secret=~"${secretRotation.shortLivedSecrets.join("|")}"`;
+  const longLived = `secret!~"${secretRotation.shortLivedSecrets.join("|")}"`;
+  const deadline = "secret:rotation_deadline:timestamp_seconds";
+  return [
+    {
+      name: "platform:secrets:recording",
+      rules: [
+        {
+          record: deadline,
+          expr:
+            `secret_last_rotated_timestamp_seconds{${shortLived}} + ${secretRotation.shortDays * DAY}\n` +
+            `or\nsecret_last_rotated_timestamp_seconds{${longLived}} + ${secretRotation.defaultDays * DAY}`,
+        },
+      ],
+    },
+    {
+      name: "platform:operations:alerts",
+      rules: [
+        {
+          alert: "DatabaseReplicationLagAboveRpo",
+          expr: `db_replication_lag_seconds > ${rpoSeconds}`,
+          for: "2m",
+          labels: { severity: "page" },
+          annotations: {
+            summary: `Database replication lag is above the ${rpoSeconds / 60}-minute RPO`,
+            description:
+              "The replica is {{ $value | humanizeDuration }} behind. A region failover now would lose more writes than the RPO promises.",
+            runbook_url: runbookUrl("DatabaseReplicationLagAboveRpo"),
+          },
+        },
+        {
+          alert: "JobQueueOldestJobTooOld",
+          expr: `max by (queue) (jobs_oldest_age_seconds) > ${queueAgeSeconds}`,
+          for: "5m",
+          labels: { severity: "page" },
+          annotations: {
+            summary: `Jobs in queue {{ $labels.queue }} wait longer than ${queueAgeSeconds / 60} minutes`,
+            description:
+              "The oldest runnable job has waited {{ $value | humanizeDuration }}: runners are down, stuck or under-scaled.",
+            runbook_url: runbookUrl("JobQueueOldestJobTooOld"),
+          },
+        },
+        {
+          alert: "SecretRotationDueSoon",
+          expr: `(${deadline} - time()) < ${secretRotation.warnDaysBefore * DAY} and (${deadline} - time()) >= 0`,
+          labels: { severity: "ticket" },
+          annotations: {
+            summary: `Secret {{ $labels.secret }} must be rotated within ${secretRotation.warnDaysBefore} days`,
+            description: `The rotation deadline ({{ $value | humanizeDuration }} from now) follows the ${secretRotation.shortDays}-day or ${secretRotation.defaultDays}-day rotation policy.`,
+            runbook_url: runbookUrl("SecretRotationDueSoon"),
+          },
+        },
+        {
+          alert: "SecretRotationOverdue",
+          expr: `(time() - ${deadline}) > 0`,
+          labels: { severity: "ticket" },
+          annotations: {
+            summary: "Secret {{ $labels.secret }} is past its rotation deadline",
+            description: "The deadline passed {{ $value | humanizeDuration }} ago; rotate it now.",
+            runbook_url: runbookUrl("SecretRotationOverdue"),
+          },
+        },
+        {
+          alert: "MeterTenantsAtLimit",
+          expr: `max by (meter) (meter_warning_tenants{level="100"}) > 0`,
+          for: "5m",
+          labels: { severity: "ticket" },
+          annotations: {
+            summary: "{{ $value }} tenant(s) used 100 % of their {{ $labels.meter }} allowance",
+            description:
+              "These tenants are in overage or denied until the period resets: a sales conversation (upgrade) or a limit increase request.",
+            runbook_url: runbookUrl("MeterTenantsAtLimit"),
+          },
+        },
+      ],
+    },
+  ];
+}
+
+/** Rule files by name, the unit promtool checks and the generator writes. */
+export function ruleFiles(): Record<string, { groups: RuleGroup[] }> {
+  const files: Record<string, { groups: RuleGroup[] }> = {};
+  for (const slo of SLOS) files[`slo-${slo.id}.yaml`] = { groups: sloRuleGroups(slo) };
+  files["operations.yaml"] = { groups: operationsRuleGroups() };
+  return files;
+}
+
+export function allRuleGroups(): RuleGroup[] {
+  return Object.values(ruleFiles()).flatMap((file) => file.groups);
+}
