@@ -38,8 +38,10 @@ export interface LocalCluster {
   /** Admin kubeconfig (client certificate in system:masters). */
   kubeconfigPath: string;
   kubeConfig: KubeConfig;
-  /** Temporary directory holding state, kubeconfigs and apiserver.log. */
+  /** Temporary directory holding apiserver.log and minted ServiceAccount kubeconfigs. */
   dir: string;
+  /** The control plane's own state directory (certificates, etcd data, admin kubeconfig). */
+  stateDir: string;
   pid: number;
   /** Milliseconds from process start to /readyz ok, as reported by the binary. */
   startupMs: number;
@@ -69,17 +71,39 @@ interface ReadyLine {
   startupMs: number;
 }
 
-const running = new Set<{ child: ChildProcess; dir: string; keepDir: boolean }>();
+interface RunningEntry {
+  child: ChildProcess;
+  dir: string;
+  stateDir?: string;
+  keepDir: boolean;
+}
+const running = new Set<RunningEntry>();
 
-// Last resort when the test process exits without stop(): kill each control
-// plane's process group and remove its directory (only sync calls work here).
-// The binary also exits by itself when our end of its stdin pipe closes.
+// Last resort when the test process exits without stop() (only sync calls
+// work here): SIGTERM lets each control plane remove its own state directory.
+// The binary also shuts down by itself when our end of its stdin pipe closes.
 process.once("exit", () => {
   for (const entry of running) {
-    killGroup(entry.child, "SIGKILL");
+    killGroup(entry.child, "SIGTERM");
     if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 });
+
+/** SIGTERM, then SIGKILL the group if it does not exit in time; remove what it leaves. */
+async function terminate(entry: RunningEntry): Promise<void> {
+  const { child } = entry;
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  if (!(await waitForExit(child, 15_000))) {
+    killGroup(child, "SIGKILL");
+    await waitForExit(child, 5000);
+  }
+  child.stdin?.destroy();
+  running.delete(entry);
+  if (!entry.keepDir) {
+    rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
+    if (entry.stateDir) rmSync(entry.stateDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -113,13 +137,16 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
   const dir = mkdtempSync(join(tmpdir(), `localcluster-${name}-`));
   const logPath = join(dir, "apiserver.log");
   const keepDir = options.keepDir ?? false;
-  const args = ["--name", name, "--dir", join(dir, "state"), "--exit-with-stdin"];
+  // No --dir: the binary makes its own state directory and removes it on exit,
+  // also when it exits because our end of its stdin closed (this process died).
+  const args = ["--name", name, "--exit-with-stdin"];
+  if (keepDir) args.push("--keep");
   if (options.apiserverArgs?.length) args.push("--", ...options.apiserverArgs);
   const logFd = openSync(logPath, "a");
   // Own process group, so cleanup can signal everything it may have started.
   const child = spawn(binary, args, { detached: true, stdio: ["pipe", "pipe", logFd] });
   closeSync(logFd);
-  const entry = { child, dir, keepDir };
+  const entry: RunningEntry = { child, dir, keepDir };
   running.add(entry);
 
   const timeoutMs = (options.readyTimeoutSeconds ?? 120) * 1000;
@@ -151,16 +178,14 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
       reject(error);
     });
   }).catch(async (error: Error) => {
-    killGroup(child, "SIGKILL");
-    await waitForExit(child, 5000);
-    running.delete(entry);
     const log = tail(logPath, 40);
-    if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    await terminate(entry);
     throw Object.assign(new Error(`${error.message}\n--- ${logPath} (last lines) ---\n${log}`), {
       addressInUse: /address already in use/.test(log),
     });
   });
 
+  entry.stateDir = ready.dir;
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(ready.kubeconfig);
   let stopped: Promise<void> | undefined;
@@ -171,6 +196,7 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
     kubeconfigPath: ready.kubeconfig,
     kubeConfig,
     dir,
+    stateDir: ready.dir,
     pid: ready.pid,
     startupMs: ready.startupMs,
     logTail: (lines = 40) => tail(logPath, lines),
@@ -205,17 +231,8 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
       return { kubeconfigPath, kubeConfig: saConfig, token };
     },
     stop() {
-      stopped ??= (async () => {
-        // SIGTERM to the server itself: it drains, stops etcd and exits 0.
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-        if (!(await waitForExit(child, 15_000))) {
-          killGroup(child, "SIGKILL");
-          await waitForExit(child, 5000);
-        }
-        child.stdin?.destroy();
-        running.delete(entry);
-        if (!keepDir) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-      })();
+      // The server drains on SIGTERM, stops etcd, removes its state and exits 0.
+      stopped ??= terminate(entry);
       return stopped;
     },
   };
@@ -259,12 +276,5 @@ export async function startClusters(
 
 /** Stops every cluster this process started and has not stopped yet. */
 export async function stopAllClusters(): Promise<void> {
-  await Promise.all(
-    [...running].map(async (entry) => {
-      entry.child.kill("SIGTERM");
-      if (!(await waitForExit(entry.child, 15_000))) killGroup(entry.child, "SIGKILL");
-      running.delete(entry);
-      if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true, maxRetries: 3 });
-    }),
-  );
+  await Promise.all([...running].map(terminate));
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -104,7 +105,8 @@ func run() int {
 	if err != nil {
 		return fail("start etcd: %v", err)
 	}
-	defer etcdServer.Close()
+	stopEtcd := sync.OnceFunc(etcdServer.Close)
+	defer stopEtcd()
 
 	// NewAPIServerCommand installs the SIGTERM/SIGINT handler; its context is
 	// cancelled on the first signal and the server drains and returns.
@@ -113,6 +115,9 @@ func run() int {
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The lease reconciler refuses a loopback advertise address; nothing
+		// in-cluster needs the kubernetes Service endpoints here.
+		"--endpoint-reconciler-type=none",
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + pkiDir,
 		"--tls-cert-file=" + pki.servingCertFile,
@@ -151,7 +156,7 @@ func run() int {
 
 	// Do not hang forever on a stuck etcd shutdown: the caller is waiting.
 	done := make(chan struct{})
-	go func() { etcdServer.Close(); close(done) }()
+	go func() { stopEtcd(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

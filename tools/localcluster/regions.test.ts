@@ -42,6 +42,7 @@ describe("two local control planes", () => {
     const [extra] = await startClusters(["extra"]);
     await extra!.stop();
     expect(existsSync(extra!.dir)).toBe(false);
+    expect(existsSync(extra!.stateDir)).toBe(false);
     expect(() => process.kill(extra!.pid, 0)).toThrow();
   });
 });
