@@ -2,7 +2,15 @@
 // A server runs as the `postgres` system user when we are root (initdb and postgres refuse root),
 // lives in its own temp dir, listens on 127.0.0.1 on a free port and is stopped on process exit.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -117,7 +125,11 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   if (identity.uid !== undefined && identity.gid !== undefined) chownSync(dir, identity.uid, identity.gid);
 
   const asServerUser = (file: string, args: string[]) =>
-    run(join(bin, file), args, { ...identity, cwd: dir, env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD } });
+    run(join(bin, file), args, {
+      ...identity,
+      cwd: dir,
+      env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
+    });
 
   try {
     if (options.replicaOf) {
@@ -139,7 +151,8 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     } else {
       const pwfile = join(dir, "pwfile");
       writeFileSync(pwfile, SUPERUSER_PASSWORD);
-      if (identity.uid !== undefined && identity.gid !== undefined) chownSync(pwfile, identity.uid, identity.gid);
+      if (identity.uid !== undefined && identity.gid !== undefined)
+        chownSync(pwfile, identity.uid, identity.gid);
       await asServerUser("initdb", [
         "-D",
         dataDir,
@@ -210,8 +223,9 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
         child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
-        await Promise.race([exited, sleep(10_000)]);
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
       }
       if (!(keep ?? options.keep)) rmSync(dir, { recursive: true, force: true });
     },

@@ -123,6 +123,8 @@ CREATE TABLE quotes (
   fuel_surcharge_cents bigint NOT NULL,
   margin_cents bigint NOT NULL,
   total_cents bigint NOT NULL,
+  -- The factors the price was built from, so a quote explains itself after the pricing data moves on.
+  breakdown json NOT NULL,
   pricing_version text NOT NULL,
   expires_at timestamptz NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
@@ -276,9 +278,11 @@ BEGIN
 END $$;
 
 GRANT SELECT ON plans, plan_meters, plan_rate_limits, carriers TO freight_app, freight_ops, freight_operator;
-GRANT INSERT, UPDATE, DELETE ON plans, plan_meters, plan_rate_limits TO freight_operator;
+GRANT INSERT, UPDATE, DELETE ON plans, plan_meters, plan_rate_limits, carriers TO freight_operator;
 GRANT SELECT ON invoice_pricing_view TO freight_app, freight_ops;
 GRANT EXECUTE ON FUNCTION current_tenant_id() TO freight_app, freight_ops, freight_operator;
+-- Readiness compares applied migrations with the build's.
+GRANT SELECT ON pgmigrations TO freight_app, freight_ops, freight_operator;
 
 -- Down Migration
 DROP VIEW invoice_pricing_view;

@@ -1,0 +1,77 @@
+// Process configuration from the environment, validated once at start. Every problem is reported in
+// one message (not just the first), so a broken deployment is fixed in one round.
+import { z } from "zod";
+
+const regionRole = z.enum(["primary", "secondary"]);
+
+const schema = z.object({
+  DATABASE_URL: z
+    .string({
+      error: "is required: the app role's connection URL, e.g. postgres://freight_app:...@host:5432/freight",
+    })
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  OPS_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL of the read-only freight_ops role")
+    .optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default("0.0.0.0"),
+  PUBLIC_BASE_URL: z.url("must be an absolute URL, e.g. https://api.example.com").optional(),
+  REGION_NAME: z.string().min(1).default("local"),
+  REGION_ROLE: regionRole.default("primary"),
+  REGION_ACTIVE: regionRole.default("primary"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  METERING: z.enum(["on", "off"]).default("on"),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  QUOTE_TTL_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(30),
+  AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+  // name=ISO timestamp pairs, e.g. "llm-provider=2026-11-01T00:00:00Z,service-role=2026-10-15T00:00:00Z"
+  SECRETS_LAST_ROTATED: z
+    .string()
+    .regex(
+      /^([a-z0-9-]+=[^,=]+)(,[a-z0-9-]+=[^,=]+)*$/,
+      "must be name=ISO-timestamp pairs separated by commas",
+    )
+    .optional(),
+});
+
+export type AppConfig = z.infer<typeof schema> & { publicBaseUrl: string };
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  - ${p}`).join("\n"),
+    );
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
+  }
+  const config = parsed.data;
+  const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
+  return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
+}
+
+export function parseRotationTimestamps(value: string | undefined): Map<string, Date> {
+  const result = new Map<string, Date>();
+  for (const pair of value ? value.split(",") : []) {
+    const [name, iso] = pair.split("=") as [string, string];
+    const at = new Date(iso);
+    if (Number.isNaN(at.getTime()))
+      throw new ConfigError([`SECRETS_LAST_ROTATED ${name}: '${iso}' is not a timestamp`]);
+    result.set(name, at);
+  }
+  return result;
+}

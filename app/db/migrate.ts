@@ -1,0 +1,56 @@
+// Schema migrations: plain SQL files in app/db/migrations, applied in order by node-pg-migrate as the
+// schema owner, under its advisory lock so two deploys never migrate at once.
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
+import type pg from "pg";
+
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "migrations");
+export const MIGRATIONS_TABLE = "pgmigrations";
+
+export function migrationNames(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith(".sql"))
+    .map((f) => f.replace(/\.sql$/, ""))
+    .sort();
+}
+
+export async function migrate(
+  ownerUrl: string,
+  log: (message: string) => void = () => undefined,
+): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl: ownerUrl,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: MIGRATIONS_TABLE,
+    direction: "up",
+    checkOrder: true,
+    singleTransaction: true,
+    advisoryLockMode: "wait",
+    log,
+  });
+  return applied.map((m) => m.name);
+}
+
+/** Migrations present in this build but not applied to the database (readiness fails while any are). */
+export async function pendingMigrations(client: pg.Pool | pg.PoolClient): Promise<string[]> {
+  const result = await client.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
+  const applied = new Set(result.rows.map((r) => r.name));
+  return migrationNames().filter((name) => !applied.has(name));
+}
+
+async function main(): Promise<void> {
+  const index = process.argv.indexOf("--database-url");
+  const url = index > 0 ? process.argv[index + 1] : process.env.MIGRATIONS_DATABASE_URL;
+  if (!url) {
+    console.error(
+      "Usage: npm run migrate -- --database-url postgres://freight_owner:...@host/freight  (or set MIGRATIONS_DATABASE_URL)",
+    );
+    process.exit(2);
+  }
+  const applied = await migrate(url, (message) => console.log(message));
+  console.log(applied.length ? `Applied ${applied.join(", ")}` : "Schema is current; nothing to apply.");
+}
+
+if (import.meta.main) await main();

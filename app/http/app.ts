@@ -1,0 +1,243 @@
+// The quote API: a Fastify app whose routes are plugins sharing one context (pools, metrics, engine).
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
+import type pg from "pg";
+import type { AppConfig } from "../config.ts";
+import { withTenant, type Db } from "../db/pool.ts";
+import type { Meter } from "../metering/meters.ts";
+import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
+import { statusClass, type AppMetrics } from "../observability/metrics.ts";
+import type { QuoteEngine } from "../pricing/engine.ts";
+import { healthRoutes } from "../routes/health.ts";
+import { quoteRoutes } from "../routes/quotes.ts";
+import { usageRoutes } from "../routes/usage.ts";
+import { directoryRoutes } from "../routes/directory.ts";
+import { Authenticator, presentedKey, type Principal } from "./auth.ts";
+import {
+  claimIdempotencyKey,
+  idempotencyKeyFrom,
+  requestFingerprint,
+  storeIdempotentResponse,
+  type StoredResponse,
+} from "./idempotency.ts";
+import { Problem, sendProblem } from "./problem.ts";
+import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
+
+export interface AppContext {
+  config: AppConfig;
+  pool: pg.Pool;
+  /** Read-only cross-tenant connection for aggregate gauges (optional). */
+  opsPool?: pg.Pool;
+  metrics: AppMetrics;
+  engine: QuoteEngine;
+  authenticator: Authenticator;
+  /** Runs `work` in a transaction confined to the caller's tenant. */
+  asTenant<T>(request: FastifyRequest, work: (db: Db) => Promise<T>): Promise<T>;
+  /** Counts one unit of `meter` (or denies with a 429 problem) inside the caller's transaction. */
+  meter(
+    db: Db,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    meter: Meter,
+    quantity?: number,
+  ): Promise<MeterOutcome | null>;
+  /** A POST whose effects and answer are stored under its Idempotency-Key, replayed on retry. */
+  idempotent(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    work: (db: Db) => Promise<StoredResponse>,
+  ): Promise<FastifyReply>;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface BuildOptions {
+  config: AppConfig;
+  pool: pg.Pool;
+  opsPool?: pg.Pool;
+  metrics: AppMetrics;
+  engine: QuoteEngine;
+  logger?: boolean | Record<string, unknown>;
+}
+
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
+  const { config, pool, metrics } = options;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL },
+    bodyLimit: BODY_LIMIT_BYTES,
+    // One structured line per failed request comes from the error handler; per-request logs at
+    // 1,000 requests/s cost more than they tell.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: true,
+    // Problem details for unknown routes come from the not-found handler below.
+    return503OnClosing: true,
+  });
+
+  const authenticator = new Authenticator(pool, config.AUTH_CACHE_SECONDS);
+  const principalOf = (request: FastifyRequest): Principal => {
+    if (!request.principal) throw new Error("route is missing authentication");
+    return request.principal;
+  };
+
+  const ctx: AppContext = {
+    config,
+    pool,
+    opsPool: options.opsPool,
+    metrics,
+    engine: options.engine,
+    authenticator,
+    asTenant: (request, work) => withTenant(pool, principalOf(request).tenantId, work),
+    async meter(db, request, reply, meter, quantity = 1) {
+      if (config.METERING === "off") return null;
+      let outcome: MeterOutcome;
+      try {
+        outcome = await consume(db, meter, quantity);
+      } catch (error) {
+        if (error instanceof NoEntitlementError) {
+          metrics.meterDecisions.inc({ meter, decision: "denied" });
+          throw new Problem({
+            type: "no-entitlement",
+            title: "Not included in your plan",
+            status: 403,
+            detail: `${error.message} Upgrade your plan or ask your account team to enable it.`,
+            meter,
+            upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
+          });
+        }
+        throw error;
+      }
+      metrics.meterDecisions.inc({ meter, decision: outcome.decision });
+      if (outcome.decision === "denied")
+        throw meterLimitProblem(outcome, principalOf(request), config.publicBaseUrl);
+      reply.header("meter-usage", meterUsageHeader(outcome));
+      return outcome;
+    },
+    async idempotent(request, reply, work) {
+      const key = idempotencyKeyFrom(request.headers);
+      const route = request.routeOptions.url ?? request.url;
+      const stored = await ctx.asTenant(request, async (db) => {
+        if (key) {
+          const replay = await claimIdempotencyKey(db, key, route, requestFingerprint(route, request.body));
+          if (replay) return { ...replay, replayed: true };
+        }
+        const response = await work(db);
+        if (key) await storeIdempotentResponse(db, key, response);
+        return { ...response, replayed: false };
+      });
+      if (stored.replayed) reply.header("idempotent-replayed", "true");
+      return reply.code(stored.statusCode).send(stored.body);
+    },
+  };
+
+  app.decorateRequest("principal", null);
+
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.httpRequestDuration.observe(
+      {
+        route: request.routeOptions.url ?? "unmatched",
+        method: request.method,
+        status_class: statusClass(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      new Problem({
+        type: "not-found",
+        title: "Not found",
+        status: 404,
+        detail: `There is no ${request.method} ${request.url.split("?")[0]}. See the API reference for the routes.`,
+      }),
+    ),
+  );
+
+  app.setErrorHandler((error: FastifyError | Problem | Error, request, reply) => {
+    if (error instanceof Problem) return sendProblem(reply, error);
+    const problem = frameworkProblem(error as FastifyError);
+    if (problem) return sendProblem(reply, problem);
+    request.log.error({ err: error, route: request.routeOptions.url }, "request failed");
+    return sendProblem(
+      reply,
+      new Problem({
+        type: "internal",
+        title: "Internal error",
+        status: 500,
+        detail: "The request failed on our side and changed nothing. Retry with the same Idempotency-Key.",
+      }),
+    );
+  });
+
+  await app.register(healthRoutes, { ctx });
+  await app.register(async (api) => {
+    api.addHook("onRequest", async (request) => {
+      request.principal = await authenticator.authenticate(presentedKey(request.headers));
+    });
+    await api.register(quoteRoutes, { ctx });
+    await api.register(usageRoutes, { ctx });
+    await api.register(directoryRoutes, { ctx });
+  });
+  return app;
+}
+
+/** Maps Fastify's own request errors (bad JSON, too large, wrong media type) to problem details. */
+function frameworkProblem(error: FastifyError): Problem | undefined {
+  switch (error.code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new Problem({
+        type: "malformed-json",
+        title: "Malformed JSON",
+        status: 400,
+        detail: `The body is not valid JSON (${error.message}). Send a JSON object with Content-Type: application/json.`,
+      });
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new Problem({
+        type: "body-too-large",
+        title: "Request body too large",
+        status: 413,
+        detail: `Request bodies are limited to ${BODY_LIMIT_BYTES / 1024} KiB. Split the request, or use bulk jobs for many lanes.`,
+      });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new Problem({
+        type: "unsupported-media-type",
+        title: "Unsupported media type",
+        status: 415,
+        detail: "Send the body as JSON with Content-Type: application/json.",
+      });
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new Problem({
+        type: "bad-content-length",
+        title: "Bad Content-Length",
+        status: 400,
+        detail: "The Content-Length header does not match the body.",
+      });
+    default:
+      break;
+  }
+  if (
+    error instanceof SyntaxError ||
+    (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
+  ) {
+    return new Problem({
+      type: "bad-request",
+      title: "Bad request",
+      status: error.statusCode ?? 400,
+      detail: error.message,
+    });
+  }
+  return undefined;
+}

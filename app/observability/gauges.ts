@@ -1,0 +1,37 @@
+// Aggregate gauges read on scrape from the read-only ops connection (all tenants, no tenant labels).
+// Without OPS_DATABASE_URL they keep their last value; the request metrics need no database.
+import type { AppContext } from "../http/app.ts";
+import { usageWarningCounts } from "../ops/usage-warnings.ts";
+
+const MIN_INTERVAL_MS = 10_000;
+let lastRefresh = 0;
+
+export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()): Promise<void> {
+  const { metrics } = ctx;
+  metrics.regionServing.set(
+    { region: ctx.config.REGION_NAME, role: ctx.config.REGION_ROLE },
+    ctx.config.REGION_ACTIVE === ctx.config.REGION_ROLE ? 1 : 0,
+  );
+  if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
+  lastRefresh = now;
+  const ops = ctx.opsPool;
+  const [warnings, lag, queue] = await Promise.all([
+    usageWarningCounts(ops),
+    ops.query<{ lag: number | null }>(
+      `SELECT CASE WHEN pg_is_in_recovery()
+                   THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+                   ELSE (SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication)
+              END::float8 AS lag`,
+    ),
+    ops.query<{ depth: number; oldest: number | null }>(
+      `SELECT count(*)::int AS depth, extract(epoch FROM now() - min(run_after))::float8 AS oldest
+         FROM agent_tasks WHERE status IN ('queued', 'retrying') AND run_after <= now()`,
+    ),
+  ]);
+  metrics.meterWarningTenants.reset();
+  for (const row of warnings)
+    metrics.meterWarningTenants.set({ meter: row.meter, level: row.level }, row.tenants);
+  metrics.dbReplicationLagSeconds.set(lag.rows[0]?.lag ?? 0);
+  metrics.jobsQueueDepth.set({ queue: "agent_tasks" }, queue.rows[0]?.depth ?? 0);
+  metrics.jobsOldestAgeSeconds.set({ queue: "agent_tasks" }, queue.rows[0]?.oldest ?? 0);
+}

@@ -1,0 +1,139 @@
+// The carrier directory: search the shared directory, invite carriers (metered), record onboarding.
+import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import type { AppContext } from "../http/app.ts";
+import { notFound, parseOrProblem, Problem } from "../http/problem.ts";
+import { EQUIPMENT } from "../pricing/data.ts";
+
+const search = z.strictObject({
+  q: z.string().trim().max(100, "must be at most 100 characters").optional(),
+  state: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, "must be a two-letter state code, e.g. TX")
+    .transform((s) => s.toUpperCase())
+    .optional(),
+  equipment: z.enum(EQUIPMENT, `must be one of ${EQUIPMENT.join(", ")}`).optional(),
+  limit: z.coerce
+    .number("must be a number")
+    .int()
+    .min(1, "must be at least 1")
+    .max(100, "must be at most 100")
+    .default(20),
+  offset: z.coerce.number("must be a number").int().min(0, "must be 0 or more").max(10_000).default(0),
+});
+
+const invite = z.strictObject({
+  carrierId: z.uuid("must be a carrier id (UUID) from the directory search"),
+  email: z.email("must be an email address").max(254),
+});
+
+interface CarrierRow {
+  id: string;
+  name: string;
+  mc_number: string;
+  dot_number: string;
+  home_state: string;
+  equipment: string[];
+  fleet_size: number;
+  safety_rating: string;
+}
+
+export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get("/v1/directory/carriers", async (request) => {
+    const query = parseOrProblem(search, request.query);
+    const rows = await ctx.asTenant(request, async (db) => {
+      const result = await db.query<CarrierRow>(
+        `SELECT id, name, mc_number, dot_number, home_state, equipment, fleet_size, safety_rating
+           FROM carriers
+          WHERE ($1::text IS NULL OR lower(name) LIKE lower($1) || '%' OR mc_number = $1 OR dot_number = $1)
+            AND ($2::text IS NULL OR home_state = $2)
+            AND ($3::text IS NULL OR $3 = ANY (equipment))
+          ORDER BY name, id
+          LIMIT $4 OFFSET $5`,
+        [
+          query.q ? query.q.replace(/[%_\\]/g, "\\$&") : null,
+          query.state ?? null,
+          query.equipment ?? null,
+          query.limit,
+          query.offset,
+        ],
+      );
+      return result.rows;
+    });
+    return {
+      carriers: rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        mcNumber: row.mc_number,
+        dotNumber: row.dot_number,
+        homeState: row.home_state,
+        equipment: row.equipment,
+        fleetSize: row.fleet_size,
+        safetyRating: row.safety_rating,
+      })),
+      limit: query.limit,
+      offset: query.offset,
+    };
+  });
+
+  app.post("/v1/directory/invites", async (request, reply) => {
+    const body = parseOrProblem(invite, request.body);
+    return ctx.idempotent(request, reply, async (db) => {
+      const carrier = await db.query("SELECT 1 FROM carriers WHERE id = $1", [body.carrierId]);
+      if (!carrier.rowCount) throw notFound(`Carrier ${body.carrierId}`);
+      const existing = await db.query<{ id: string }>(
+        "SELECT id FROM carrier_invites WHERE carrier_id = $1",
+        [body.carrierId],
+      );
+      if (existing.rowCount) {
+        // Checked before metering: a duplicate invite is refused and never counted.
+        throw new Problem({
+          type: "carrier-already-invited",
+          title: "Carrier already invited",
+          status: 409,
+          detail: `This carrier was already invited (invite ${existing.rows[0]?.id}); an invite per carrier is enough.`,
+          inviteId: existing.rows[0]?.id,
+        });
+      }
+      await ctx.meter(db, request, reply, "directory_invites");
+      const { rows } = await db.query<{ id: string; created_at: Date }>(
+        `INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES (current_tenant_id(), $1, $2)
+         RETURNING id, created_at`,
+        [body.carrierId, body.email],
+      );
+      ctx.metrics.carrierInviteEvents.inc({ event: "sent" });
+      const row = rows[0] as { id: string; created_at: Date };
+      return {
+        statusCode: 201,
+        body: {
+          id: row.id,
+          carrierId: body.carrierId,
+          email: body.email,
+          status: "sent",
+          createdAt: row.created_at.toISOString(),
+        },
+      };
+    });
+  });
+
+  app.post("/v1/directory/invites/:id/accept", async (request, reply) => {
+    const { id } = parseOrProblem(
+      z.strictObject({ id: z.uuid("must be an invite id (UUID)") }),
+      request.params,
+    );
+    return ctx.idempotent(request, reply, async (db) => {
+      const { rows } = await db.query<{ id: string; status: string; accepted_at: Date | null }>(
+        `UPDATE carrier_invites SET status = 'accepted', accepted_at = coalesce(accepted_at, now())
+          WHERE id = $1 RETURNING id, status, accepted_at`,
+        [id],
+      );
+      const row = rows[0];
+      if (!row) throw notFound(`Invite ${id}`);
+      ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
+      return {
+        statusCode: 200,
+        body: { id: row.id, status: row.status, acceptedAt: row.accepted_at?.toISOString() },
+      };
+    });
+  });
+};

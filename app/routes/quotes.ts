@@ -1,0 +1,273 @@
+// Spot quotes: price a lane, store the quote, book it once.
+import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import type { AppContext } from "../http/app.ts";
+import { notFound, parseOrProblem, Problem, validationProblem, type FieldError } from "../http/problem.ts";
+import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
+import { findMarket, marketKey, MARKETS, type Market } from "../pricing/markets.ts";
+import type { PricedQuote } from "../pricing/engine.ts";
+
+const MAX_DAYS_AHEAD = 180;
+const uuid = z.uuid("must be a quote id (UUID)");
+
+const quoteRequest = z.strictObject({
+  origin: z.string("must be a market as 'City, ST', e.g. 'Chicago, IL'").min(3).max(80),
+  destination: z.string("must be a market as 'City, ST', e.g. 'Dallas, TX'").min(3).max(80),
+  equipment: z.enum(EQUIPMENT, `must be one of ${EQUIPMENT.join(", ")}`),
+  weightLbs: z
+    .number("must be a number of pounds")
+    .int("must be whole pounds")
+    .positive("must be more than 0"),
+  pickupDate: z
+    .string("must be a date as YYYY-MM-DD")
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date as YYYY-MM-DD"),
+});
+type QuoteRequest = z.infer<typeof quoteRequest>;
+
+export interface QuoteView {
+  id: string;
+  origin: string;
+  destination: string;
+  equipment: Equipment;
+  weightLbs: number;
+  pickupDate: string;
+  distanceMiles: number;
+  currency: "USD";
+  breakdown: {
+    linehaulCents: number;
+    fuelSurchargeCents: number;
+    marginCents: number;
+    ratePerMileCents: number;
+    equipmentFactor: number;
+    seasonalityIndex: number;
+    weightFactor: number;
+  };
+  totalCents: number;
+  pricingVersion: string;
+  expiresAt: string;
+  createdAt: string;
+  bookedAt: string | null;
+}
+
+function utcToday(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+
+/** The checks a schema cannot express: known markets, a real lane, a legal weight, a pickup day ahead. */
+export function checkQuoteRequest(
+  body: QuoteRequest,
+  maxWeightLbs: Record<Equipment, number>,
+  now = new Date(),
+): { origin: Market; destination: Market } {
+  const errors: FieldError[] = [];
+  const origin = findMarket(body.origin);
+  const destination = findMarket(body.destination);
+  if (!origin)
+    errors.push({
+      field: "origin",
+      message: `unknown market '${body.origin}'; GET /v1/locations lists them`,
+    });
+  if (!destination) {
+    errors.push({
+      field: "destination",
+      message: `unknown market '${body.destination}'; GET /v1/locations lists them`,
+    });
+  }
+  if (origin && destination && origin === destination) {
+    errors.push({ field: "destination", message: "must differ from origin; a lane goes somewhere" });
+  }
+  const maxWeight = maxWeightLbs[body.equipment];
+  if (body.weightLbs > maxWeight) {
+    errors.push({ field: "weightLbs", message: `must be at most ${maxWeight} lbs for ${body.equipment}` });
+  }
+  const pickup = new Date(`${body.pickupDate}T00:00:00Z`);
+  if (Number.isNaN(pickup.getTime()) || pickup.toISOString().slice(0, 10) !== body.pickupDate) {
+    errors.push({ field: "pickupDate", message: "is not a calendar date" });
+  } else {
+    const today = utcToday(now);
+    const latest = new Date(Date.parse(`${today}T00:00:00Z`) + MAX_DAYS_AHEAD * 86_400_000)
+      .toISOString()
+      .slice(0, 10);
+    if (body.pickupDate < today)
+      errors.push({ field: "pickupDate", message: `is in the past; the earliest is ${today}` });
+    else if (body.pickupDate > latest) {
+      errors.push({
+        field: "pickupDate",
+        message: `is more than ${MAX_DAYS_AHEAD} days ahead; the latest is ${latest}`,
+      });
+    }
+  }
+  if (errors.length) throw validationProblem(errors);
+  return { origin: origin as Market, destination: destination as Market };
+}
+
+interface QuoteRow {
+  id: string;
+  origin: string;
+  destination: string;
+  equipment: Equipment;
+  weight_lbs: number;
+  pickup_date: string;
+  distance_miles: number;
+  linehaul_cents: number;
+  fuel_surcharge_cents: number;
+  margin_cents: number;
+  total_cents: number;
+  breakdown: QuoteView["breakdown"];
+  pricing_version: string;
+  expires_at: Date;
+  created_at: Date;
+  booked_at: Date | null;
+}
+
+function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
+  return {
+    linehaulCents: priced.linehaulCents,
+    fuelSurchargeCents: priced.fuelSurchargeCents,
+    marginCents: priced.marginCents,
+    ratePerMileCents: priced.ratePerMileCents,
+    equipmentFactor: priced.equipmentFactor,
+    seasonalityIndex: priced.seasonalityIndex,
+    weightFactor: priced.weightFactor,
+  };
+}
+
+function toView(row: QuoteRow): QuoteView {
+  return {
+    id: row.id,
+    origin: row.origin,
+    destination: row.destination,
+    equipment: row.equipment,
+    weightLbs: row.weight_lbs,
+    pickupDate: row.pickup_date,
+    distanceMiles: row.distance_miles,
+    currency: "USD",
+    breakdown: row.breakdown,
+    totalCents: row.total_cents,
+    pricingVersion: row.pricing_version,
+    expiresAt: row.expires_at.toISOString(),
+    createdAt: row.created_at.toISOString(),
+    bookedAt: row.booked_at ? row.booked_at.toISOString() : null,
+  };
+}
+
+const QUOTE_COLUMNS = `q.id, q.origin, q.destination, q.equipment, q.weight_lbs, q.pickup_date, q.distance_miles,
+  q.linehaul_cents, q.fuel_surcharge_cents, q.margin_cents, q.total_cents, q.breakdown, q.pricing_version, q.expires_at, q.created_at`;
+
+export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const { engine, metrics } = ctx;
+
+  app.get("/v1/locations", async () => ({
+    markets: MARKETS.map((market) => ({ name: marketKey(market), region: market.region })),
+  }));
+
+  app.post("/v1/quotes", async (request, reply) => {
+    const body = parseOrProblem(quoteRequest, request.body);
+    const lane = checkQuoteRequest(body, engine.data.maxWeightLbs);
+    const priced = engine.price({
+      ...lane,
+      equipment: body.equipment,
+      weightLbs: body.weightLbs,
+      pickupDate: body.pickupDate,
+    });
+    return ctx.idempotent(request, reply, async (db) => {
+      await ctx.meter(db, request, reply, "quotes");
+      const { rows } = await db.query<QuoteRow>({
+        name: "quote-insert",
+        text: `INSERT INTO quotes AS q (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
+                 linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
+               VALUES (current_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(mins => $13))
+               RETURNING ${QUOTE_COLUMNS}, NULL::timestamptz AS booked_at`,
+        values: [
+          marketKey(lane.origin),
+          marketKey(lane.destination),
+          body.equipment,
+          body.weightLbs,
+          body.pickupDate,
+          priced.distanceMiles,
+          priced.linehaulCents,
+          priced.fuelSurchargeCents,
+          priced.marginCents,
+          priced.totalCents,
+          JSON.stringify(breakdownOf(priced)),
+          priced.pricingVersion,
+          ctx.config.QUOTE_TTL_MINUTES,
+        ],
+      });
+      metrics.quotesCreated.inc({ equipment: body.equipment });
+      return { statusCode: 201, body: toView(rows[0] as QuoteRow) };
+    });
+  });
+
+  app.get("/v1/quotes/:id", async (request) => {
+    const { id } = parseOrProblem(z.strictObject({ id: uuid }), request.params);
+    const row = await ctx.asTenant(request, async (db) => {
+      const { rows } = await db.query<QuoteRow>(
+        `SELECT ${QUOTE_COLUMNS}, b.created_at AS booked_at FROM quotes q LEFT JOIN bookings b ON b.quote_id = q.id WHERE q.id = $1`,
+        [id],
+      );
+      return rows[0];
+    });
+    if (!row) throw notFound(`Quote ${id}`);
+    return toView(row);
+  });
+
+  app.post("/v1/quotes/:id/book", async (request, reply) => {
+    const { id } = parseOrProblem(z.strictObject({ id: uuid }), request.params);
+    if (
+      request.body !== undefined &&
+      request.body !== null &&
+      Object.keys(request.body as object).length > 0
+    ) {
+      throw validationProblem([{ field: "(body)", message: "booking takes no body; send none or {}" }]);
+    }
+    return ctx.idempotent(request, reply, async (db) => {
+      const { rows } = await db.query<{
+        id: string;
+        expired: boolean;
+        booking_id: string | null;
+        booked_at: Date | null;
+        total_cents: number;
+      }>(
+        `SELECT q.id, q.expires_at < now() AS expired, q.total_cents, b.id AS booking_id, b.created_at AS booked_at
+           FROM quotes q LEFT JOIN bookings b ON b.quote_id = q.id WHERE q.id = $1 FOR UPDATE OF q`,
+        [id],
+      );
+      const quote = rows[0];
+      if (!quote) throw notFound(`Quote ${id}`);
+      if (quote.booking_id) {
+        throw new Problem({
+          type: "quote-already-booked",
+          title: "Quote already booked",
+          status: 409,
+          detail: `Quote ${id} was booked at ${quote.booked_at?.toISOString()} as booking ${quote.booking_id}; a quote books once.`,
+          bookingId: quote.booking_id,
+        });
+      }
+      if (quote.expired) {
+        throw new Problem({
+          type: "quote-expired",
+          title: "Quote expired",
+          status: 409,
+          detail: `Quote ${id} has expired. Request a new quote for this lane and book that one.`,
+        });
+      }
+      const booking = await db.query<{ id: string; created_at: Date }>(
+        `INSERT INTO bookings (tenant_id, quote_id, total_cents) VALUES (current_tenant_id(), $1, $2) RETURNING id, created_at`,
+        [id, quote.total_cents],
+      );
+      metrics.quoteBookings.inc();
+      const created = booking.rows[0] as { id: string; created_at: Date };
+      return {
+        statusCode: 201,
+        body: {
+          bookingId: created.id,
+          quoteId: id,
+          totalCents: quote.total_cents,
+          currency: "USD",
+          bookedAt: created.created_at.toISOString(),
+        },
+      };
+    });
+  });
+};

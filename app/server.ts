@@ -1,0 +1,70 @@
+// The quote API process: validated configuration, pools, the app, graceful shutdown on SIGTERM.
+import type { FastifyInstance } from "fastify";
+import { ConfigError, loadConfig, parseRotationTimestamps, type AppConfig } from "./config.ts";
+import { createPool } from "./db/pool.ts";
+import { buildApp } from "./http/app.ts";
+import { createMetrics } from "./observability/metrics.ts";
+import { PRICING } from "./pricing/data.ts";
+import { QuoteEngine } from "./pricing/engine.ts";
+
+export interface RunningApp {
+  app: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApp(config: AppConfig): Promise<RunningApp> {
+  const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
+  const opsPool = config.OPS_DATABASE_URL ? createPool(config.OPS_DATABASE_URL, 2) : undefined;
+  const metrics = createMetrics();
+  for (const [secret, at] of parseRotationTimestamps(config.SECRETS_LAST_ROTATED)) {
+    metrics.secretLastRotated.set({ secret }, at.getTime() / 1000);
+  }
+  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING) });
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  const url = address.replace("0.0.0.0", "127.0.0.1");
+  return {
+    app,
+    url,
+    async stop() {
+      await app.close();
+      await pool.end();
+      await opsPool?.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const running = await startApp(config);
+  running.app.log.info(
+    { url: running.url, region: config.REGION_NAME, role: config.REGION_ROLE },
+    "quote API listening",
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.app.log.info({ signal }, "draining and shutting down");
+    running.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+if (import.meta.main) await main();

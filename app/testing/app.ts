@@ -1,0 +1,39 @@
+// The real app on a free loopback port over a throw-away database, for tests that speak HTTP.
+import type { FastifyInstance } from "fastify";
+import { loadConfig } from "../config.ts";
+import { startApp } from "../server.ts";
+import { startTestDatabase, type TestDatabase } from "./database.ts";
+
+export interface TestApp {
+  url: string;
+  app: FastifyInstance;
+  db: TestDatabase;
+  apiKeys: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startTestApp(
+  options: { seed?: "demo" | "plans"; env?: Record<string, string>; db?: TestDatabase } = {},
+): Promise<TestApp> {
+  const db = options.db ?? (await startTestDatabase({ seed: options.seed ?? "demo" }));
+  const config = loadConfig({
+    DATABASE_URL: db.urls.app,
+    OPS_DATABASE_URL: db.urls.ops,
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    AUTH_CACHE_SECONDS: "0",
+    ...options.env,
+  });
+  const running = await startApp(config);
+  return {
+    url: running.url,
+    app: running.app,
+    db,
+    apiKeys: db.demoKeys,
+    async stop() {
+      await running.stop();
+      if (!options.db) await db.stop();
+    },
+  };
+}
