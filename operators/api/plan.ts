@@ -90,7 +90,7 @@ export const planDefinition: ResourceDefinition = {
     {
       displayName: str("Name shown to customers.", { minLength: 1, maxLength: 100 }),
       rank: int("Orders plans from smallest to largest; unique across plans.", { minimum: 0, maximum: 1000 }),
-      monthlyPriceCents: count("Subscription price per month, in cents."),
+      monthlyPriceCents: { ...count("Subscription price per month, in cents."), default: 0 },
       meters: listMap(
         "Usage allowance per meter. A meter not listed is not available on the plan.",
         "name",

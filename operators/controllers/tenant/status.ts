@@ -1,0 +1,196 @@
+// What the tenant controller reports: its part of Tenant status and the Events a human should see,
+// decided from the tenant, what was observed and applied, and the time. Pure.
+import type { MeterUsage, Tenant, TenantStatus, Entitlement } from "../../api/tenant.ts";
+import { TenantConditions } from "../../api/tenant.ts";
+import type { WarningLevel } from "../../api/meters.ts";
+import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
+import type { EventInput } from "../../runtime/events.ts";
+
+/** The condition types this controller owns (the rate-limit controller owns RateLimitsApplied). */
+export const TENANT_CONTROLLER_CONDITIONS: string[] = [
+  TenantConditions.PlanResolved,
+  TenantConditions.EntitlementsApplied,
+  TenantConditions.Ready,
+];
+
+export type TenantObservation =
+  | { kind: "planNotFound"; knownPlans: string[] }
+  | { kind: "invalidOverrides"; problems: string[] }
+  | { kind: "databaseRejected"; reason: string; message: string }
+  | {
+      kind: "applied";
+      tenantId: string;
+      entitlements: Entitlement[];
+      usage: MeterUsage[];
+      changedRows: number;
+    };
+
+/** The status fields the tenant controller owns (server-side apply releases what it leaves out). */
+export type TenantControllerStatus = Pick<
+  TenantStatus,
+  "observedGeneration" | "tenantId" | "entitlements" | "usage" | "warningLevel" | "conditions"
+>;
+
+export interface TenantStatusDecision {
+  status: TenantControllerStatus;
+  events: EventInput[];
+}
+
+export function ownStatus(status: TenantStatus | undefined): TenantControllerStatus {
+  const own: TenantControllerStatus = {
+    observedGeneration: status?.observedGeneration,
+    tenantId: status?.tenantId,
+    entitlements: status?.entitlements,
+    usage: status?.usage,
+    warningLevel: status?.warningLevel,
+    conditions: status?.conditions?.filter((c) => TENANT_CONTROLLER_CONDITIONS.includes(c.type)),
+  };
+  return own;
+}
+
+export function decideTenantStatus(
+  tenant: Tenant,
+  observation: TenantObservation,
+  now: Date,
+): TenantStatusDecision {
+  const generation = tenant.metadata.generation;
+  const previous = ownStatus(tenant.status);
+  const planName = tenant.spec.plan;
+  // Until something new is applied, status keeps describing what is still enforced.
+  const status: TenantControllerStatus = { ...previous, observedGeneration: generation };
+  const events: EventInput[] = [];
+  let conditions = previous.conditions ?? [];
+  const set = (input: ConditionInput) => (conditions = setCondition(conditions, input, generation, now));
+
+  switch (observation.kind) {
+    case "planNotFound": {
+      const known = observation.knownPlans.length ? observation.knownPlans.join(", ") : "none exist yet";
+      const message = `Plan "${planName}" does not exist; create it or set spec.plan to an existing plan (${known}). The previous entitlements stay enforced.`;
+      set({ type: TenantConditions.PlanResolved, status: "False", reason: "PlanNotFound", message });
+      set({ type: TenantConditions.Ready, status: "False", reason: "PlanNotFound", message });
+      events.push({
+        type: "Warning",
+        reason: "PlanNotFound",
+        action: "ResolvePlan",
+        note: message,
+        dedupeKey: `plan-not-found/${planName}/${generation}`,
+      });
+      break;
+    }
+    case "invalidOverrides": {
+      const message = `spec.overrides cannot be applied to plan "${planName}": ${observation.problems.join("; ")}. The previous entitlements stay enforced.`;
+      set({
+        type: TenantConditions.PlanResolved,
+        status: "True",
+        reason: "PlanFound",
+        message: `Plan "${planName}" exists.`,
+      });
+      set({
+        type: TenantConditions.EntitlementsApplied,
+        status: "False",
+        reason: "InvalidOverride",
+        message,
+      });
+      set({ type: TenantConditions.Ready, status: "False", reason: "InvalidOverride", message });
+      events.push({
+        type: "Warning",
+        reason: "InvalidOverride",
+        action: "ResolveEntitlements",
+        note: message,
+        dedupeKey: `invalid-override/${generation}`,
+      });
+      break;
+    }
+    case "databaseRejected": {
+      set({
+        type: TenantConditions.PlanResolved,
+        status: "True",
+        reason: "PlanFound",
+        message: `Plan "${planName}" exists.`,
+      });
+      set({
+        type: TenantConditions.EntitlementsApplied,
+        status: "False",
+        reason: observation.reason,
+        message: observation.message,
+      });
+      set({
+        type: TenantConditions.Ready,
+        status: "False",
+        reason: observation.reason,
+        message: observation.message,
+      });
+      break;
+    }
+    case "applied": {
+      status.tenantId = observation.tenantId;
+      status.entitlements = observation.entitlements;
+      status.usage = observation.usage;
+      status.warningLevel = observation.usage.reduce<WarningLevel>(
+        (max, u) => (u.level > max ? u.level : max),
+        0,
+      );
+      const overridden = observation.entitlements.filter((e) => e.source === "override").map((e) => e.meter);
+      const summary =
+        `${observation.entitlements.length} meter(s) enforced from plan "${planName}"` +
+        (overridden.length ? ` with overrides for ${overridden.join(", ")}` : "");
+      set({
+        type: TenantConditions.PlanResolved,
+        status: "True",
+        reason: "PlanFound",
+        message: `Plan "${planName}" exists.`,
+      });
+      set({
+        type: TenantConditions.EntitlementsApplied,
+        status: "True",
+        reason: "Applied",
+        message: summary + ".",
+      });
+      set({ type: TenantConditions.Ready, status: "True", reason: "Applied", message: summary + "." });
+      events.push(...thresholdEvents(previous.usage ?? [], observation.usage));
+      if (observation.changedRows > 0) {
+        events.push({
+          type: "Normal",
+          reason: "EntitlementsUpdated",
+          action: "ApplyEntitlements",
+          note: `${summary}; ${observation.changedRows} entitlement row(s) changed.`,
+        });
+      }
+      break;
+    }
+  }
+  status.conditions = conditions;
+  return { status, events };
+}
+
+/** One Event per meter whose warning level rose within its current period (the highest level reached). */
+export function thresholdEvents(
+  previous: readonly MeterUsage[],
+  current: readonly MeterUsage[],
+): EventInput[] {
+  const events: EventInput[] = [];
+  for (const usage of current) {
+    const before = previous.find((p) => p.meter === usage.meter && p.periodStart === usage.periodStart);
+    const beforeLevel = before?.level ?? 0;
+    if (usage.level <= beforeLevel) continue;
+    events.push({
+      type: "Warning",
+      reason: "UsageThresholdCrossed",
+      action: "ReportUsage",
+      note: `${usage.meter} usage reached ${usage.level}% of the included quantity: ${usage.used} of ${usage.included} used this period (since ${usage.periodStart}).`,
+      dedupeKey: `usage/${usage.meter}/${usage.periodStart}/${usage.level}`,
+    });
+  }
+  return events;
+}
+
+/** Deterministic JSON (sorted keys, undefined dropped), to compare a desired status with the stored one. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+}
