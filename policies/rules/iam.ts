@@ -1,0 +1,83 @@
+// Least privilege: no policy document grants every action on every resource. Documents come as
+// JSON strings or objects, with Statement/Action/Resource as a single value or a list.
+import type { Rule } from "./common.ts";
+import { asList, at, isRecord, isUnknown, peek, report } from "./common.ts";
+
+/** Parses a policy document in any of the shapes the AWS provider accepts; undefined if it is not one. */
+export function parsePolicyDocument(document: unknown): unknown[] | undefined {
+  let parsed: unknown = document;
+  if (typeof document === "string") {
+    try {
+      parsed = JSON.parse(document) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  if (!isRecord(parsed)) return undefined;
+  const statements = at(parsed, "Statement");
+  if (isUnknown(statements)) return undefined;
+  return asList(statements);
+}
+
+function matchesEverything(value: unknown): boolean {
+  return asList(value).some((v) => v === "*" || v === "*:*");
+}
+
+/** Statements that allow `*` on `*`. */
+export function adminStatements(statements: readonly unknown[]): unknown[] {
+  return statements.filter((statement) => {
+    const effect = at(statement, "Effect");
+    const action = at(statement, "Action");
+    const resource = at(statement, "Resource");
+    if (isUnknown(effect) || isUnknown(action) || isUnknown(resource)) return false;
+    return effect !== "Deny" && matchesEverything(action) && matchesEverything(resource);
+  });
+}
+
+/** Every permission document a resource carries: `policy`, and a role's inline policies. Trust policies grant nothing. */
+function documentsOf(props: unknown): { where: string; document: unknown }[] {
+  const documents: { where: string; document: unknown }[] = [];
+  const policy = at(props, "policy");
+  if (!isUnknown(policy) && policy !== undefined) documents.push({ where: "policy", document: policy });
+  const inline = at(props, "inlinePolicies");
+  if (!isUnknown(inline)) {
+    asList(inline).forEach((entry, i) => {
+      const document = at(entry, "policy");
+      const name = at(entry, "name");
+      if (!isUnknown(document) && document !== undefined) {
+        documents.push({ where: `inlinePolicies[${typeof name === "string" ? name : i}]`, document });
+      }
+    });
+  }
+  return documents;
+}
+
+export const iamNoAdminWildcard: Rule = {
+  name: "iam-no-wildcard-admin",
+  description: 'No policy allows every action ("*") on every resource ("*").',
+  enforcementLevel: "mandatory",
+  severity: "critical",
+  remediationSteps: 'List the actions the workload calls and the ARNs it touches instead of "*".',
+  validateResource: (args, reportViolation) => {
+    if (!args.type.startsWith("aws:")) args.notApplicable("Policy only applies to AWS resources.");
+    const documents = peek(() => documentsOf(args.props));
+    if (isUnknown(documents) || documents.length === 0) {
+      return args.notApplicable("The resource carries no permission policy document.");
+    }
+    for (const { where, document } of documents) {
+      const statements = peek(() => parsePolicyDocument(document));
+      if (isUnknown(statements) || statements === undefined) continue;
+      const admin = adminStatements(statements);
+      if (admin.length === 0) continue;
+      const sid = at(admin[0], "Sid");
+      report(
+        reportViolation,
+        args,
+        `${where} allows Action "*" on Resource "*"${typeof sid === "string" ? ` (statement ${sid})` : ""}: full administrator access.`,
+        'replace "*" with the specific actions (e.g. "s3:GetObject") and the ARNs of the resources this workload uses.',
+      );
+    }
+  },
+};
+
+export const iamRules: Rule[] = [iamNoAdminWildcard];
