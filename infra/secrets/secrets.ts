@@ -1,0 +1,169 @@
+// Secrets Manager entries the platform runs on. The primary region owns them (and their
+// rotation) and replicates them to the secondary, so both regions read the same current value
+// and rotation runs exactly once: rotating the service role against the secondary's read-only
+// replica database would fail. Third-party API keys rotate every 30 days, the database service
+// role every 90.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+import type { RegionRole } from "../../stacks/config.ts";
+
+export const ROTATION_DAYS = {
+  llmProviderApiKey: 30,
+  workflowAutomationApiKey: 30,
+  databaseServiceRole: 90,
+} as const;
+
+export type PlatformSecret = keyof typeof ROTATION_DAYS;
+
+const DESCRIPTIONS: Record<PlatformSecret, string> = {
+  llmProviderApiKey: "API key of the LLM provider the agent runners call",
+  workflowAutomationApiKey: "API key of the workflow-automation service (carrier invites, notifications)",
+  databaseServiceRole: "PostgreSQL login of the app's service role (multi-user rotation via masterarn)",
+};
+
+export const SECRET_NAMES: Record<PlatformSecret, string> = {
+  llmProviderApiKey: "freight/llm-provider-api-key",
+  workflowAutomationApiKey: "freight/workflow-automation-api-key",
+  databaseServiceRole: "freight/database-service-role",
+};
+
+export const DATABASE_SERVICE_ROLE = "freight_app";
+
+interface PrimarySecretsArgs {
+  role: "primary";
+  region: string;
+  /** The secondary's region; every secret is replicated there. */
+  replicaRegion: string;
+  rotationLambdaArn: string;
+  database: {
+    host: pulumi.Input<string>;
+    port: number;
+    dbname: string;
+    masterSecretArn: pulumi.Input<string>;
+  };
+}
+
+interface SecondarySecretsArgs {
+  role: "secondary";
+  region: string;
+  /** ARNs of the primary's secrets (StackReference outputs); the local replicas share their names. */
+  primarySecretArns: Record<PlatformSecret, pulumi.Input<string>>;
+}
+
+export type SecretsArgs = PrimarySecretsArgs | SecondarySecretsArgs;
+
+/** A replica secret has the source's ARN with its own region. */
+export function replicaSecretArn(sourceArn: string, region: string): string {
+  const parts = sourceArn.split(":");
+  if (parts.length < 7 || parts[2] !== "secretsmanager")
+    throw new Error(`Not a Secrets Manager ARN: ${sourceArn}`);
+  parts[3] = region;
+  return parts.join(":");
+}
+
+export class Secrets extends pulumi.ComponentResource {
+  readonly role: RegionRole;
+  /** ARNs readable in this region (the originals on the primary, the replicas on the secondary). */
+  readonly secretArns: Record<PlatformSecret, pulumi.Output<string>>;
+  /** Read access to exactly these secrets, for the in-cluster secret sync. */
+  readonly readPolicyArn: pulumi.Output<string>;
+
+  constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:secrets:Secrets", name, {}, opts);
+    this.role = args.role;
+    const parent = { parent: this };
+    const names = Object.keys(ROTATION_DAYS) as PlatformSecret[];
+
+    let keyArn: pulumi.Output<string> | undefined;
+    if (args.role === "primary") {
+      const key = new aws.kms.Key(
+        `${name}-key`,
+        { description: "Encrypts platform secrets in the primary region", enableKeyRotation: true },
+        { parent: this, protect: true },
+      );
+      keyArn = key.arn;
+      const arns = {} as Record<PlatformSecret, pulumi.Output<string>>;
+      for (const secretName of names) {
+        const secret = new aws.secretsmanager.Secret(
+          `${name}-${secretName}`,
+          {
+            name: SECRET_NAMES[secretName],
+            description: DESCRIPTIONS[secretName],
+            kmsKeyId: key.arn,
+            recoveryWindowInDays: 30,
+            // The replica uses the secondary's aws/secretsmanager key: a key of this region cannot.
+            replicas: [{ region: args.replicaRegion }],
+          },
+          { parent: this, protect: true },
+        );
+        if (secretName === "databaseServiceRole") {
+          // The first version names the login; the rotation Lambda sets the password on its first
+          // run (rotateImmediately) using the RDS-managed master secret.
+          new aws.secretsmanager.SecretVersion(
+            `${name}-${secretName}-initial`,
+            {
+              secretId: secret.id,
+              secretString: pulumi
+                .all([args.database.host, args.database.masterSecretArn])
+                .apply(([host, masterarn]) =>
+                  JSON.stringify({
+                    engine: "postgres",
+                    host,
+                    port: args.database.port,
+                    dbname: args.database.dbname,
+                    username: DATABASE_SERVICE_ROLE,
+                    masterarn,
+                  }),
+                ),
+            },
+            // Rotation writes new versions; Pulumi must not roll them back.
+            { parent: this, ignoreChanges: ["secretString"] },
+          );
+        }
+        new aws.secretsmanager.SecretRotation(
+          `${name}-${secretName}`,
+          {
+            secretId: secret.id,
+            rotationLambdaArn: args.rotationLambdaArn,
+            rotationRules: { automaticallyAfterDays: ROTATION_DAYS[secretName] },
+          },
+          parent,
+        );
+        arns[secretName] = secret.arn;
+      }
+      this.secretArns = arns;
+    } else {
+      const primaryArns = args.primarySecretArns;
+      this.secretArns = Object.fromEntries(
+        names.map((n) => [
+          n,
+          pulumi.output(primaryArns[n]).apply((arn) => replicaSecretArn(arn, args.region)),
+        ]),
+      ) as Record<PlatformSecret, pulumi.Output<string>>;
+    }
+
+    const readPolicy = new aws.iam.Policy(
+      `${name}-read`,
+      {
+        description: "Read the platform secrets of this region (External Secrets Operator)",
+        policy: pulumi.all([pulumi.all(names.map((n) => this.secretArns[n])), keyArn]).apply(([arns, key]) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Effect: "Allow",
+                Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                Resource: arns,
+              },
+              ...(key ? [{ Effect: "Allow", Action: ["kms:Decrypt"], Resource: key }] : []),
+            ],
+          }),
+        ),
+      },
+      parent,
+    );
+    this.readPolicyArn = readPolicy.arn;
+    this.registerOutputs({ secretArns: this.secretArns, readPolicyArn: this.readPolicyArn });
+  }
+}

@@ -1,0 +1,81 @@
+// Loads what the operators package generates (`npm run operators:generate`): the CRDs and the
+// operator's least-privilege RBAC. They are generated from the API types in operators/api, so the
+// stacks deploy exactly the schema the controllers were built against.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+import { parseAllDocuments } from "yaml";
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export interface OperatorManifests {
+  crds: Manifest[];
+  rbac: Manifest[];
+}
+
+export const GENERATE_COMMAND = "npm run operators:generate";
+
+export class OperatorManifestsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OperatorManifestsError";
+  }
+}
+
+function readManifests(file: string): Manifest[] {
+  if (!existsSync(file)) {
+    throw new OperatorManifestsError(
+      `${file} does not exist. The CRDs and operator RBAC are generated from operators/api: ` +
+        `run \`${GENERATE_COMMAND}\`, then plan or deploy again.`,
+    );
+  }
+  const docs = parseAllDocuments(readFileSync(file, "utf8"));
+  const manifests: Manifest[] = [];
+  for (const [i, doc] of docs.entries()) {
+    if (doc.errors.length > 0) {
+      throw new OperatorManifestsError(
+        `${file}, document ${i + 1}: ${doc.errors[0]?.message}. Regenerate it with \`${GENERATE_COMMAND}\`.`,
+      );
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    const m = value as Partial<Manifest>;
+    if (
+      typeof m.apiVersion !== "string" ||
+      typeof m.kind !== "string" ||
+      typeof m.metadata?.name !== "string"
+    ) {
+      throw new OperatorManifestsError(
+        `${file}, document ${i + 1}: not a Kubernetes object (needs apiVersion, kind, metadata.name). ` +
+          `Regenerate it with \`${GENERATE_COMMAND}\`.`,
+      );
+    }
+    manifests.push(m as Manifest);
+  }
+  return manifests;
+}
+
+/** Reads `<dir>/crds.yaml` and `<dir>/rbac.yaml`; relative dirs resolve against `root`. */
+export function loadOperatorManifests(dir: string, root: string): OperatorManifests {
+  const base = path.resolve(root, dir);
+  const crds = readManifests(path.join(base, "crds.yaml"));
+  const notCrd = crds.find((m) => m.kind !== "CustomResourceDefinition");
+  if (notCrd) {
+    throw new OperatorManifestsError(
+      `${path.join(base, "crds.yaml")} holds a ${notCrd.kind} "${notCrd.metadata.name}"; it must contain only ` +
+        `CustomResourceDefinitions. Regenerate it with \`${GENERATE_COMMAND}\`.`,
+    );
+  }
+  if (crds.length === 0) {
+    throw new OperatorManifestsError(
+      `${path.join(base, "crds.yaml")} defines no CRDs. Regenerate it with \`${GENERATE_COMMAND}\`.`,
+    );
+  }
+  const rbac = readManifests(path.join(base, "rbac.yaml"));
+  return { crds, rbac };
+}

@@ -1,0 +1,322 @@
+// Stack configuration: read once, validated as a whole, before any resource is registered.
+// Keys live under the `freight:` namespace in Pulumi.<stack>.yaml. Values arrive as strings
+// (that is how Pulumi hands config to a program), so the schema coerces and checks them.
+import { z } from "zod";
+
+export const CONFIG_NAMESPACE = "freight";
+
+export type RegionRole = "primary" | "secondary";
+
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const IMAGE_TAG = /^(sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
+
+function isCidr(value: string): boolean {
+  const m = CIDR.exec(value);
+  if (!m) return false;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  return octets.every((o) => o >= 0 && o <= 255) && prefix >= 0 && prefix <= 32;
+}
+
+const bool = z.enum(["true", "false"]).transform((v) => v === "true");
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(
+      z.number().int().min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`),
+    );
+
+const imageTag = z
+  .string()
+  .regex(IMAGE_TAG, "must be an image tag or a sha256:<64 hex> digest")
+  .refine((v) => v !== "latest", "must be pinned: `latest` moves under you and cannot be rolled back");
+
+const cidrList = z
+  .string()
+  .transform((v, ctx) => {
+    try {
+      const parsed: unknown = JSON.parse(v);
+      if (Array.isArray(parsed) && parsed.every((c) => typeof c === "string")) return parsed as string[];
+    } catch {
+      // fall through to the issue below
+    }
+    ctx.addIssue({ code: "custom", message: 'must be a JSON list of CIDRs, e.g. ["203.0.113.0/24"]' });
+    return z.NEVER;
+  })
+  .pipe(
+    z
+      .array(z.string().refine(isCidr, "is not an IPv4 CIDR"))
+      .refine(
+        (list) => !list.some((c) => c.endsWith("/0")),
+        "must not contain a /0 range: the Kubernetes API would be reachable from the whole internet",
+      ),
+  );
+
+/** Every key, its rule, and an example the error message offers as the fix. */
+const keys = {
+  role: { schema: z.enum(["primary", "secondary"]), example: "primary" },
+  region: {
+    schema: z.string().regex(REGION, "must be an AWS region such as us-east-1"),
+    example: "us-east-1",
+  },
+  peerStack: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be <org>/<project>/<stack>"),
+    example: "acme/freight-platform/prod-secondary",
+  },
+  peerRegion: {
+    schema: z.string().regex(REGION, "must be an AWS region such as us-west-2"),
+    example: "us-west-2",
+  },
+  owner: { schema: z.string().min(1, "must not be empty"), example: "platform-team" },
+  dataClassification: {
+    schema: z.enum(["public", "internal", "confidential", "restricted"]),
+    example: "confidential",
+  },
+  domain: {
+    schema: z.string().regex(DNS_NAME, "must be a lower-case DNS name"),
+    example: "freightrate.example",
+  },
+  hostedZoneId: {
+    schema: z.string().regex(/^Z[A-Z0-9]{5,32}$/, "must be a Route 53 hosted zone id (Z...)"),
+    example: "Z0123456789ABCDEFGHIJ",
+  },
+  vpcCidr: {
+    schema: z
+      .string()
+      .refine(isCidr, "is not an IPv4 CIDR")
+      .refine((c) => Number(c.split("/")[1]) <= 20, "must be /20 or larger to hold six subnets"),
+    example: "10.20.0.0/16",
+  },
+  natGatewaysPerAz: {
+    schema: bool,
+    example: "true",
+    default: "true",
+  },
+  clusterVersion: {
+    schema: z.string().regex(/^1\.\d{2}$/, "must be an EKS version such as 1.33"),
+    example: "1.33",
+  },
+  clusterPublicAccessCidrs: { schema: cidrList, example: "'[\"203.0.113.0/24\"]'", default: "[]" },
+  appNodeInstanceType: { schema: z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/), example: "m7i.large" },
+  appNodeMin: { schema: int(1, 100), example: "3" },
+  appNodeMax: { schema: int(1, 100), example: "6" },
+  runnerNodeInstanceType: { schema: z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/), example: "c7i.xlarge" },
+  runnerNodeMin: { schema: int(0, 200), example: "0" },
+  runnerNodeMax: { schema: int(1, 200), example: "10" },
+  dbInstanceClass: { schema: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/), example: "db.r7g.large" },
+  dbEngineVersion: {
+    schema: z.string().regex(/^1[4-8](\.\d+)?$/, "must be PostgreSQL 14-18"),
+    example: "16.4",
+  },
+  dbAllocatedStorageGb: { schema: int(20, 65536), example: "100" },
+  dbMaxAllocatedStorageGb: { schema: int(20, 65536), example: "500" },
+  // 7 days is the floor the policy pack enforces; 35 is RDS's maximum point-in-time window.
+  dbBackupRetentionDays: { schema: int(7, 35), example: "14" },
+  dbMultiAz: { schema: bool, example: "true", default: "true" },
+  analyticsReplicaInstanceClass: {
+    schema: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/),
+    example: "db.r7g.large",
+    default: "db.r7g.large",
+  },
+  documentsArchiveAfterDays: { schema: int(30, 3650), example: "90" },
+  documentsArchiveStorageClass: {
+    schema: z.enum(["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]),
+    example: "GLACIER_IR",
+    default: "GLACIER_IR",
+  },
+  documentsNoncurrentVersionExpireDays: { schema: int(1, 3650), example: "30" },
+  documentsReplication: { schema: bool, example: "true", default: "false" },
+  imageRegistry: {
+    schema: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "must be a registry host[/path]"),
+    example: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+  },
+  quoteApiImageTag: { schema: imageTag, example: "2026.11.26-3f9c2ab" },
+  operatorsImageTag: { schema: imageTag, example: "2026.11.26-3f9c2ab" },
+  apiMinReplicas: { schema: int(2, 100), example: "3" },
+  apiMaxReplicas: { schema: int(2, 200), example: "12" },
+  runnerMinReplicas: { schema: int(0, 100), example: "1" },
+  runnerMaxReplicas: { schema: int(1, 500), example: "20" },
+  activeRegion: { schema: z.enum(["primary", "secondary"]), example: "primary", default: "primary" },
+  logLevel: {
+    schema: z.enum(["trace", "debug", "info", "warn", "error"]),
+    example: "info",
+    default: "info",
+  },
+  secretRotationLambdaArn: {
+    schema: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/,
+        "must be a Lambda function ARN",
+      ),
+    example: "arn:aws:lambda:us-east-1:123456789012:function:secrets-rotation",
+  },
+  kedaChartVersion: {
+    schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
+    example: "2.17.2",
+    default: "2.17.2",
+  },
+  externalSecretsChartVersion: {
+    schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
+    example: "0.19.2",
+    default: "0.19.2",
+  },
+  operatorManifestsDir: {
+    schema: z.string().min(1),
+    example: "operators/deploy",
+    default: "operators/deploy",
+  },
+} satisfies Record<string, { schema: z.ZodType; example: string; default?: string }>;
+
+type Keys = typeof keys;
+export type ConfigKey = keyof Keys;
+export type StackConfig = { [K in ConfigKey]: z.output<Keys[K]["schema"]> } & { stack: string };
+
+export interface ConfigProblem {
+  key: string;
+  problem: string;
+  fix: string;
+}
+
+/** Thrown when stack config is missing or invalid; lists every problem with the command that fixes it. */
+export class StackConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  readonly stackName: string;
+  constructor(stack: string, problems: ConfigProblem[]) {
+    const lines = problems.map((p) => `  - ${p.key}: ${p.problem}\n      fix: ${p.fix}`);
+    super(
+      `Stack "${stack}" has ${problems.length} config problem${problems.length === 1 ? "" : "s"}; ` +
+        `no resources were registered.\n${lines.join("\n")}`,
+    );
+    this.name = "StackConfigError";
+    this.problems = problems;
+    this.stackName = stack;
+  }
+}
+
+/** Accepts `freight:key` and bare `key`; ignores other namespaces (aws:, kubernetes:). */
+function ownKeys(raw: Record<string, string>): Map<string, string> {
+  const own = new Map<string, string>();
+  for (const [k, v] of Object.entries(raw)) {
+    if (k.startsWith(`${CONFIG_NAMESPACE}:`)) own.set(k.slice(CONFIG_NAMESPACE.length + 1), v);
+    else if (!k.includes(":")) own.set(k, v);
+  }
+  return own;
+}
+
+function setCommand(stack: string, key: string, value: string): string {
+  return `pulumi config set ${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
+}
+
+/**
+ * Validates raw Pulumi config for `stack`. Pure: no Pulumi runtime involved, so it is unit-testable
+ * and runs before the program registers anything.
+ */
+export function parseStackConfig(stack: string, raw: Record<string, string>): StackConfig {
+  const own = ownKeys(raw);
+  const problems: ConfigProblem[] = [];
+  const out: Record<string, unknown> = { stack };
+
+  for (const [key, spec] of Object.entries(keys) as [ConfigKey, Keys[ConfigKey]][]) {
+    const value = own.get(key) ?? ("default" in spec ? spec.default : undefined);
+    const name = `${CONFIG_NAMESPACE}:${key}`;
+    if (value === undefined) {
+      problems.push({ key: name, problem: "is missing", fix: setCommand(stack, key, spec.example) });
+      continue;
+    }
+    const result = (spec.schema as z.ZodType).safeParse(value);
+    if (result.success) {
+      out[key] = result.data;
+    } else {
+      const message = result.error.issues.map((i) => i.message).join("; ");
+      problems.push({
+        key: name,
+        problem: `${JSON.stringify(value)} ${message}`,
+        fix: setCommand(stack, key, spec.example),
+      });
+    }
+  }
+
+  for (const key of own.keys()) {
+    if (!(key in keys)) {
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem: "is not a known setting (typo?)",
+        fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key} --stack ${stack}`,
+      });
+    }
+  }
+
+  if (problems.length === 0) problems.push(...crossChecks(stack, out as StackConfig));
+  if (problems.length > 0) throw new StackConfigError(stack, problems);
+  return out as StackConfig;
+}
+
+function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const range = (lo: ConfigKey, hi: ConfigKey) => {
+    if ((c[lo] as number) > (c[hi] as number)) {
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${lo}`,
+        problem: `${String(c[lo])} is above ${CONFIG_NAMESPACE}:${hi} (${String(c[hi])})`,
+        fix: setCommand(stack, hi, String(c[lo])),
+      });
+    }
+  };
+  range("appNodeMin", "appNodeMax");
+  range("runnerNodeMin", "runnerNodeMax");
+  range("apiMinReplicas", "apiMaxReplicas");
+  range("runnerMinReplicas", "runnerMaxReplicas");
+  range("dbAllocatedStorageGb", "dbMaxAllocatedStorageGb");
+
+  if (c.peerStack.split("/")[2] === stack) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:peerStack`,
+      problem: "points at this stack itself; it must name the other region's stack",
+      fix: setCommand(stack, "peerStack", "<org>/freight-platform/<other-stack>"),
+    });
+  }
+  if (c.peerRegion === c.region) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:peerRegion`,
+      problem: `equals ${CONFIG_NAMESPACE}:region (${c.region}); the two stacks must run in different regions`,
+      fix: setCommand(stack, "peerRegion", "<the other stack's region>"),
+    });
+  }
+  if (c.role === "secondary" && c.documentsReplication) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:documentsReplication`,
+      problem: "is true on a secondary stack; only the primary replicates documents (to the secondary)",
+      fix: `pulumi config rm ${CONFIG_NAMESPACE}:documentsReplication --stack ${stack}`,
+    });
+  }
+  if (c.role === "primary" && !c.dbMultiAz) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:dbMultiAz`,
+      problem: "is false on the primary; the writable database must survive an AZ loss",
+      fix: setCommand(stack, "dbMultiAz", "true"),
+    });
+  }
+  const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
+  if (lambdaRegion !== c.region) {
+    problems.push({
+      key: `${CONFIG_NAMESPACE}:secretRotationLambdaArn`,
+      problem: `is in ${lambdaRegion}, but Secrets Manager can only invoke a rotation Lambda in ${c.region}`,
+      fix: setCommand(
+        stack,
+        "secretRotationLambdaArn",
+        `arn:aws:lambda:${c.region}:<account>:function:<name>`,
+      ),
+    });
+  }
+  return problems;
+}
+
+/** The keys the schema knows, for documentation and tests. */
+export const CONFIG_KEYS = Object.keys(keys) as ConfigKey[];

@@ -1,0 +1,16 @@
+// Pulumi entry point (Pulumi.yaml `main`). Config is validated as a whole before anything is
+// registered; the region program does the rest.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import * as pulumi from "@pulumi/pulumi";
+
+import { parseStackConfig } from "./config.ts";
+import { regionStack } from "./program.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export default async function main(): Promise<Record<string, pulumi.Input<unknown>>> {
+  const config = parseStackConfig(pulumi.getStack(), pulumi.runtime.allConfig());
+  return regionStack(config, { root });
+}

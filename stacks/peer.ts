@@ -1,0 +1,69 @@
+// Cross-region values travel only through StackReference outputs with names that say what they
+// are. This module lists which outputs each role exports and which it needs from its peer, and
+// turns a missing output into an error that says which stack to apply first.
+import type * as pulumi from "@pulumi/pulumi";
+
+import type { RegionRole, StackConfig } from "./config.ts";
+
+/** Outputs the primary stack exports for the secondary. */
+export const PRIMARY_OUTPUTS_FOR_PEER = [
+  "primaryDbArn",
+  "databaseServiceRoleSecretArn",
+  "llmProviderApiKeySecretArn",
+  "workflowAutomationApiKeySecretArn",
+] as const;
+
+/** Outputs the secondary stack exports for the primary (the replication destination). */
+export const SECONDARY_OUTPUTS_FOR_PEER = ["documentsBucketArn", "documentsKmsKeyArn"] as const;
+
+export type PeerOutputName =
+  (typeof PRIMARY_OUTPUTS_FOR_PEER)[number] | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number];
+
+/** What this stack must read from its peer before it can register its resources. */
+export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
+  if (config.role === "secondary") return [...PRIMARY_OUTPUTS_FOR_PEER];
+  return config.documentsReplication ? [...SECONDARY_OUTPUTS_FOR_PEER] : [];
+}
+
+export class PeerOutputMissingError extends Error {
+  readonly missing: string[];
+  constructor(config: StackConfig, missing: string[]) {
+    const peerName = config.peerStack.split("/")[2] ?? config.peerStack;
+    const peerRole: RegionRole = config.role === "primary" ? "secondary" : "primary";
+    const lines = [
+      `Stack "${config.stack}" (${config.role}) needs ${missing.join(", ")} from its peer ${config.peerStack}, ` +
+        `which has not exported ${missing.length === 1 ? "it" : "them"}.`,
+      `Apply the ${peerRole} stack first: pulumi up --stack ${config.peerStack}`,
+    ];
+    if (config.role === "primary") {
+      lines.push(
+        `On the very first deployment the secondary does not exist yet: deploy this stack without document ` +
+          `replication (pulumi config set freight:documentsReplication false --stack ${config.stack}), ` +
+          `then ${peerName}, then turn replication back on. See docs/deploy.md.`,
+      );
+    } else {
+      lines.push("See docs/deploy.md for the bootstrap order.");
+    }
+    super(lines.join("\n"));
+    this.name = "PeerOutputMissingError";
+    this.missing = missing;
+  }
+}
+
+/** Resolves the needed outputs of the peer stack, failing with one error naming all missing ones. */
+export async function readPeerOutputs(
+  config: StackConfig,
+  reference: pulumi.StackReference,
+): Promise<Partial<Record<PeerOutputName, string>>> {
+  const needed = neededPeerOutputs(config);
+  const values: Partial<Record<PeerOutputName, string>> = {};
+  const missing: string[] = [];
+  for (const name of needed) {
+    const details = await reference.getOutputDetails(name);
+    const value = details.value ?? details.secretValue;
+    if (typeof value !== "string" || value === "") missing.push(name);
+    else values[name] = value;
+  }
+  if (missing.length > 0) throw new PeerOutputMissingError(config, missing);
+  return values;
+}

@@ -1,0 +1,157 @@
+// Runs one stack program under Pulumi's mocks and prints its PlannedStack as JSON on stdout.
+// It is a separate process because Pulumi's runtime is process-global: planning two stacks in one
+// process would mix their resources. Request (JSON on stdin): { stack, project, root, config,
+// peerOutputs, region }. Response: { ok: true, plan } or { ok: false, error }.
+import { pathToFileURL } from "node:url";
+import path from "node:path";
+
+import * as pulumi from "@pulumi/pulumi";
+
+import { planMocks } from "./mocks.ts";
+import type { PlannedResource, PlannedStack } from "./plan.ts";
+
+interface WorkerRequest {
+  stack: string;
+  project: string;
+  root: string;
+  region: string;
+  config: Record<string, string>;
+  peerOutputs: Record<string, unknown>;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getProvider(): string;
+  getProtect(): boolean | undefined;
+  getIgnorechangesList(): string[];
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): {
+    forEach(cb: (value: { getUrnsList(): string[] }, key: string) => void): void;
+  };
+  getObject(): unknown;
+}
+
+interface RegisterResponse {
+  getUrn(): string;
+}
+
+type Callback = (err: Error | null, response?: RegisterResponse) => void;
+
+// Pulumi's warnings go to stdout by default in some paths; stdout carries the JSON only.
+console.log = console.error;
+console.info = console.error;
+
+/** Provider inputs arrive JSON-encoded (e.g. defaultTags); decode them so policies can read them. */
+function decodeProviderProps(props: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props)) {
+    if (typeof v === "string" && /^[[{]/.test(v)) {
+      try {
+        out[k] = JSON.parse(v);
+        continue;
+      } catch {
+        // not JSON after all; keep the string
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function providerUrn(reference: string): string | undefined {
+  if (!reference) return undefined;
+  const cut = reference.lastIndexOf("::");
+  return cut > 0 ? reference.slice(0, cut) : reference;
+}
+
+async function readRequest(): Promise<WorkerRequest> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8")) as WorkerRequest;
+}
+
+async function plan(request: WorkerRequest): Promise<PlannedStack> {
+  pulumi.runtime.setAllConfig(request.config);
+  await pulumi.runtime.setMocks(
+    planMocks({ region: request.region, peerOutputs: request.peerOutputs }),
+    request.project,
+    request.stack,
+    false,
+  );
+
+  const resources: PlannedResource[] = [];
+  let inFlight = 0;
+  let lastActivity = Date.now();
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, cb: Callback): void;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: RegisterRequest, cb: Callback) => {
+    inFlight++;
+    lastActivity = Date.now();
+    register(req, (err, response) => {
+      if (!err && response) {
+        const implicit = new Set<string>();
+        req
+          .getPropertydependenciesMap()
+          .forEach((deps) => deps.getUrnsList().forEach((u) => implicit.add(u)));
+        const dependsOn = req.getDependenciesList().filter((u) => !implicit.has(u));
+        const ignoreChanges = req.getIgnorechangesList();
+        const type = req.getType();
+        const props = pulumi.runtime.deserializeProperties(req.getObject() as never) as Record<
+          string,
+          unknown
+        >;
+        const opts: PlannedResource["opts"] = {};
+        if (req.getProtect()) opts.protect = true;
+        if (ignoreChanges.length > 0) opts.ignoreChanges = ignoreChanges;
+        if (dependsOn.length > 0) opts.dependsOn = dependsOn;
+        const resource: PlannedResource = {
+          urn: response.getUrn(),
+          type,
+          name: req.getName(),
+          props: type.startsWith("pulumi:providers:") ? decodeProviderProps(props) : props,
+        };
+        if (req.getParent()) resource.parent = req.getParent();
+        const provider = providerUrn(req.getProvider());
+        if (provider) resource.provider = provider;
+        if (Object.keys(opts).length > 0) resource.opts = opts;
+        resources.push(resource);
+      }
+      inFlight--;
+      lastActivity = Date.now();
+      cb(err, response);
+    });
+  };
+
+  // Set mocks first, then import the program: its module graph binds to the mocked runtime.
+  const entry = (await import(pathToFileURL(path.join(request.root, "stacks", "index.ts")).href)) as {
+    default: () => Promise<Record<string, unknown>>;
+  };
+  const outputs = await entry.default();
+  // Outputs resolve through applies that may register more resources; wait until quiet.
+  await new Promise<void>((resolve) => pulumi.output(outputs).apply(() => resolve()));
+  while (inFlight > 0 || Date.now() - lastActivity < 25) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { stack: request.stack, project: request.project, config: request.config, resources };
+}
+
+try {
+  const request = await readRequest();
+  const result = await plan(request);
+  process.stdout.write(JSON.stringify({ ok: true, plan: result }));
+  process.exit(0);
+} catch (err) {
+  const e = err as Error & { problems?: unknown; missing?: unknown };
+  process.stdout.write(
+    JSON.stringify({
+      ok: false,
+      error: { name: e.name, message: e.message, problems: e.problems, missing: e.missing },
+    }),
+  );
+  process.exit(2);
+}

@@ -1,0 +1,249 @@
+// The region program: one function for both roles. The primary and secondary differ only where
+// the role says so (database shape, documents replication, secrets ownership, DNS failover type).
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { Cluster } from "../infra/cluster/cluster.ts";
+import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
+import { ApiCertificate, RegionDns } from "../infra/dns/dns.ts";
+import { Documents } from "../infra/documents/documents.ts";
+import { Network } from "../infra/network/network.ts";
+import { Runners } from "../infra/runners/runners.ts";
+import { Secrets } from "../infra/secrets/secrets.ts";
+import { loadOperatorManifests } from "../infra/workloads/operator-manifests.ts";
+import { Workloads } from "../infra/workloads/workloads.ts";
+import type { StackConfig } from "./config.ts";
+import { readPeerOutputs } from "./peer.ts";
+
+export interface ProgramOptions {
+  /** Repository root; relative paths in config (operator manifests) resolve against it. */
+  root: string;
+}
+
+/** Tags every taggable AWS resource gets through the provider's defaultTags. */
+export function requiredTags(config: StackConfig): Record<string, string> {
+  return {
+    owner: config.owner,
+    "data-classification": config.dataClassification,
+    "region-role": config.role,
+    project: "freight-platform",
+    stack: config.stack,
+  };
+}
+
+export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
+  return `${config.domain.replace(/\./g, "-")}-documents-${config.region}`;
+}
+
+export async function regionStack(
+  config: StackConfig,
+  options: ProgramOptions,
+): Promise<Record<string, pulumi.Input<unknown>>> {
+  // Read everything that can fail for a local reason before registering a single resource.
+  const operatorManifests = loadOperatorManifests(config.operatorManifestsDir, options.root);
+
+  const peer = new pulumi.StackReference("peer", { name: config.peerStack });
+  const peerOutputs = await readPeerOutputs(config, peer);
+
+  // An explicit provider per stack: region and required tags come from validated config, never
+  // from whatever AWS_REGION the operator's shell happens to have.
+  const awsProvider = new aws.Provider("aws", {
+    region: config.region as aws.Region,
+    defaultTags: { tags: requiredTags(config) },
+  });
+  const awsOnly = { providers: [awsProvider] };
+  const clusterName = `freight-${config.region}`;
+
+  const network = new Network(
+    "network",
+    {
+      region: config.region,
+      cidrBlock: config.vpcCidr,
+      clusterName,
+      natGatewayPerAz: config.natGatewaysPerAz,
+    },
+    awsOnly,
+  );
+
+  const cluster = new Cluster(
+    "cluster",
+    {
+      name: clusterName,
+      region: config.region,
+      version: config.clusterVersion,
+      vpcId: network.vpcId,
+      privateSubnetIds: network.privateSubnetIds,
+      publicAccessCidrs: config.clusterPublicAccessCidrs,
+      appNodes: { instanceType: config.appNodeInstanceType, min: config.appNodeMin, max: config.appNodeMax },
+      runnerNodes: {
+        instanceType: config.runnerNodeInstanceType,
+        min: config.runnerNodeMin,
+        max: config.runnerNodeMax,
+      },
+    },
+    awsOnly,
+  );
+
+  const database = new Database(
+    "database",
+    {
+      role: config.role,
+      identifier: `freight-${config.region}`,
+      vpcId: network.vpcId,
+      privateSubnetIds: network.privateSubnetIds,
+      clientSecurityGroupId: cluster.clusterSecurityGroupId,
+      instanceClass: config.dbInstanceClass,
+      engineVersion: config.dbEngineVersion,
+      allocatedStorageGb: config.dbAllocatedStorageGb,
+      maxAllocatedStorageGb: config.dbMaxAllocatedStorageGb,
+      backupRetentionDays: config.dbBackupRetentionDays,
+      multiAz: config.dbMultiAz,
+      analyticsReplicaInstanceClass: config.analyticsReplicaInstanceClass,
+      sourceDbArn: peerOutputs.primaryDbArn,
+    },
+    awsOnly,
+  );
+
+  const documents = new Documents(
+    "documents",
+    {
+      bucketName: documentsBucketName(config),
+      lifecycle: {
+        archiveAfterDays: config.documentsArchiveAfterDays,
+        archiveStorageClass: config.documentsArchiveStorageClass,
+        noncurrentVersionExpireDays: config.documentsNoncurrentVersionExpireDays,
+      },
+      replicateTo:
+        config.role === "primary" && config.documentsReplication
+          ? { bucketArn: peerOutputs.documentsBucketArn!, kmsKeyArn: peerOutputs.documentsKmsKeyArn! }
+          : undefined,
+    },
+    awsOnly,
+  );
+
+  const secrets = new Secrets(
+    "secrets",
+    config.role === "primary"
+      ? {
+          role: "primary",
+          region: config.region,
+          replicaRegion: config.peerRegion,
+          rotationLambdaArn: config.secretRotationLambdaArn,
+          database: {
+            host: database.address,
+            port: DATABASE_PORT,
+            dbname: DATABASE_NAME,
+            masterSecretArn: database.masterUserSecretArn!,
+          },
+        }
+      : {
+          role: "secondary",
+          region: config.region,
+          primarySecretArns: {
+            databaseServiceRole: peerOutputs.databaseServiceRoleSecretArn!,
+            llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
+            workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
+          },
+        },
+    awsOnly,
+  );
+
+  const certificate = new ApiCertificate(
+    "api-certificate",
+    { domain: config.domain, hostedZoneId: config.hostedZoneId },
+    awsOnly,
+  );
+
+  const k8sProvider = new k8s.Provider("cluster", {
+    kubeconfig: cluster.kubeconfig,
+    // Field ownership lets the operators co-own objects without fighting `pulumi up`.
+    enableServerSideApply: true,
+  });
+  const inCluster = { providers: [awsProvider, k8sProvider] };
+
+  const workloads = new Workloads(
+    "workloads",
+    {
+      region: config.region,
+      role: config.role,
+      activeRegion: config.activeRegion,
+      logLevel: config.logLevel,
+      imageRegistry: config.imageRegistry,
+      quoteApiImageTag: config.quoteApiImageTag,
+      operatorsImageTag: config.operatorsImageTag,
+      api: { minReplicas: config.apiMinReplicas, maxReplicas: config.apiMaxReplicas },
+      runners: { minReplicas: config.runnerMinReplicas },
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+      documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      documentsBucketName: documents.bucketName,
+      secretsReadPolicyArn: secrets.readPolicyArn,
+      secretArns: secrets.secretArns,
+      database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
+      loadBalancer: { certificateArn: certificate.arn, securityGroupId: network.loadBalancerSecurityGroupId },
+      operatorManifests,
+      externalSecretsChartVersion: config.externalSecretsChartVersion,
+    },
+    inCluster,
+  );
+
+  new Runners(
+    "runners",
+    {
+      clusterName: cluster.name,
+      region: config.region,
+      namespace: workloads.namespace,
+      runnerDeploymentName: workloads.runnerDeploymentName,
+      minReplicas: config.runnerMinReplicas,
+      maxReplicas: config.runnerMaxReplicas,
+      kedaChartVersion: config.kedaChartVersion,
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+    },
+    inCluster,
+  );
+
+  const dns = new RegionDns(
+    "dns",
+    {
+      domain: config.domain,
+      hostedZoneId: config.hostedZoneId,
+      region: config.region,
+      role: config.role,
+      activeRegion: config.activeRegion,
+      loadBalancerHostname: workloads.loadBalancerHostname,
+    },
+    awsOnly,
+  );
+
+  const common = {
+    region: config.region,
+    role: config.role,
+    clusterName: cluster.name,
+    documentsBucketArn: documents.bucketArn,
+    documentsBucketName: documents.bucketName,
+    documentsKmsKeyArn: documents.kmsKeyArn,
+    healthCheckId: dns.healthCheckId,
+    apiRegionalHostname: dns.regionalHostname,
+  };
+  if (config.role === "primary") {
+    return {
+      ...common,
+      primaryDbArn: database.arn,
+      primaryDbIdentifier: database.instanceIdentifier,
+      primaryDbKmsKeyArn: database.kmsKeyArn,
+      analyticsReplicaArn: database.analyticsReplicaArn!,
+      databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
+      llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
+      workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
+    };
+  }
+  return {
+    ...common,
+    replicaDbArn: database.arn,
+    // The runbook promotes this instance: aws rds promote-read-replica --db-instance-identifier <it>.
+    replicaDbIdentifier: database.instanceIdentifier,
+    replicaDbKmsKeyArn: database.kmsKeyArn,
+  };
+}
