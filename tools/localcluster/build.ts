@@ -194,7 +194,7 @@ function runGoBuild(version: string, log: Log): Promise<void> {
 /**
  * Returns the path of an up-to-date localcluster binary, building it first
  * when it is missing or its go.mod, go.sum or Go sources changed. A cold build
- * compiles kube-apiserver and takes 10-25 minutes on two cores.
+ * compiles kube-apiserver and takes 5-15 minutes on two cores.
  */
 export async function ensureBuilt(options: { log?: Log; force?: boolean } = {}): Promise<string> {
   const log = options.log ?? defaultLog;
@@ -204,7 +204,7 @@ export async function ensureBuilt(options: { log?: Log; force?: boolean } = {}):
     const hash = inputsHash(version);
     if (!options.force && isUpToDate(hash)) return binaryPath;
     log(`building kube-apiserver ${version} + etcd into ${binaryPath}`);
-    log("a cold build takes 10-25 minutes; later builds reuse the Go build cache");
+    log("a cold build takes 5-15 minutes on two cores; later builds reuse the Go build cache");
     mkdirSync(join(cacheDir, "bin"), { recursive: true });
     await runGoBuild(version, log);
     renameSync(`${binaryPath}.tmp`, binaryPath);

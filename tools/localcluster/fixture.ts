@@ -240,7 +240,7 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
 }
 
 /**
- * Builds the control plane if needed (a cold build takes 10-25 minutes; give
+ * Builds the control plane if needed (a cold build takes 5-15 minutes; give
  * the calling hook a long timeout) and starts one cluster. Call stop() in
  * afterAll; clusters left running are killed when the process exits.
  */
