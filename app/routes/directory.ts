@@ -122,14 +122,18 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
       request.params,
     );
     return ctx.idempotent(request, reply, async (db) => {
+      // Only the first acceptance counts as an onboarding; later ones return the same state.
+      const first = await db.query(
+        "UPDATE carrier_invites SET status = 'accepted', accepted_at = now() WHERE id = $1 AND status = 'sent'",
+        [id],
+      );
       const { rows } = await db.query<{ id: string; status: string; accepted_at: Date | null }>(
-        `UPDATE carrier_invites SET status = 'accepted', accepted_at = coalesce(accepted_at, now())
-          WHERE id = $1 RETURNING id, status, accepted_at`,
+        "SELECT id, status, accepted_at FROM carrier_invites WHERE id = $1",
         [id],
       );
       const row = rows[0];
       if (!row) throw notFound(`Invite ${id}`);
-      ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
+      if (first.rowCount) ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
       return {
         statusCode: 200,
         body: { id: row.id, status: row.status, acceptedAt: row.accepted_at?.toISOString() },

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPool } from "../db/pool.ts";
+import { provisionTenant } from "../db/seed.ts";
+import { startTestApp, type TestApp } from "../testing/app.ts";
+import { apiClient } from "../testing/http.ts";
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => t?.stop());
+
+async function freshStarterTenant() {
+  const operator = createPool(t.db.urls.operator, 1);
+  try {
+    const tenant = await provisionTenant(operator, {
+      slug: `dir-${Math.random().toString(36).slice(2, 10)}`,
+      name: "Directory test",
+      planId: "starter",
+    });
+    return apiClient(t.url, tenant.apiKey);
+  } finally {
+    await operator.end();
+  }
+}
+
+async function invitesUsed(client: ReturnType<typeof apiClient>): Promise<number> {
+  const usage = await client.get<Record<string, any>>("/v1/usage");
+  return usage.body.meters.find((m: { meter: string }) => m.meter === "directory_invites").used;
+}
+
+describe("carrier directory", () => {
+  it("searches by name prefix, state and equipment", async () => {
+    const client = apiClient(t.url, t.apiKeys["globex-freight"]);
+    const all = await client.get<Record<string, any>>("/v1/directory/carriers?limit=100");
+    expect(all.status).toBe(200);
+    expect(all.body.carriers.length).toBeGreaterThan(20);
+    const first = all.body.carriers[0];
+    const byName = await client.get<Record<string, any>>(
+      `/v1/directory/carriers?q=${encodeURIComponent(first.name.slice(0, 4))}`,
+    );
+    expect(
+      byName.body.carriers.every((c: { name: string }) =>
+        c.name.toLowerCase().startsWith(first.name.slice(0, 4).toLowerCase()),
+      ),
+    ).toBe(true);
+    const reefers = await client.get<Record<string, any>>(
+      "/v1/directory/carriers?equipment=reefer&limit=100",
+    );
+    expect(reefers.body.carriers.length).toBeGreaterThan(0);
+    expect(reefers.body.carriers.every((c: { equipment: string[] }) => c.equipment.includes("reefer"))).toBe(
+      true,
+    );
+    const texas = await client.get<Record<string, any>>("/v1/directory/carriers?state=tx&limit=100");
+    expect(texas.body.carriers.every((c: { homeState: string }) => c.homeState === "TX")).toBe(true);
+    const wildcard = await client.get<Record<string, any>>("/v1/directory/carriers?q=%25");
+    expect(wildcard.body.carriers).toEqual([]);
+  });
+
+  it("rejects bad search parameters with field errors", async () => {
+    const client = apiClient(t.url, t.apiKeys["globex-freight"]);
+    const res = await client.get<Record<string, any>>(
+      "/v1/directory/carriers?limit=1000&state=Texas&color=red",
+    );
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(res.body.errors)).toMatch(/limit/);
+    expect(JSON.stringify(res.body.errors)).toMatch(/state/);
+    expect(JSON.stringify(res.body.errors)).toMatch(/unknown field 'color'/);
+  });
+
+  it("meters invites, refuses a duplicate without counting it, and records onboarding", async () => {
+    const client = await freshStarterTenant();
+    const carriers = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=30")).body.carriers;
+    const invite = await client.post<Record<string, any>>("/v1/directory/invites", {
+      carrierId: carriers[0].id,
+      email: "dispatch@example.com",
+    });
+    expect(invite.status).toBe(201);
+    expect(invite.body.status).toBe("sent");
+    expect(await invitesUsed(client)).toBe(1);
+    const duplicate = await client.post<Record<string, any>>("/v1/directory/invites", {
+      carrierId: carriers[0].id,
+      email: "dispatch@example.com",
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.inviteId).toBe(invite.body.id);
+    expect(await invitesUsed(client)).toBe(1);
+    const accepted = await client.post<Record<string, any>>(`/v1/directory/invites/${invite.body.id}/accept`);
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.status).toBe("accepted");
+    const again = await client.post<Record<string, any>>(`/v1/directory/invites/${invite.body.id}/accept`);
+    expect(again.body.acceptedAt).toBe(accepted.body.acceptedAt);
+  });
+
+  it("stops invites at the Starter ceiling (20 included + 2 grace)", async () => {
+    const client = await freshStarterTenant();
+    const carriers = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=30")).body.carriers;
+    const statuses: number[] = [];
+    for (const carrier of carriers.slice(0, 24)) {
+      statuses.push(
+        (await client.post("/v1/directory/invites", { carrierId: carrier.id, email: "ops@example.com" }))
+          .status,
+      );
+    }
+    expect(statuses.filter((s) => s === 201)).toHaveLength(22);
+    expect(statuses.slice(22)).toEqual([429, 429]);
+    expect(await invitesUsed(client)).toBe(22);
+  });
+
+  it("rejects an invite to an unknown carrier or a bad email", async () => {
+    const client = await freshStarterTenant();
+    expect(
+      (
+        await client.post("/v1/directory/invites", {
+          carrierId: "00000000-0000-4000-8000-000000000000",
+          email: "a@b.co",
+        })
+      ).status,
+    ).toBe(404);
+    const bad = await client.post<Record<string, any>>("/v1/directory/invites", {
+      carrierId: "x",
+      email: "not-an-email",
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors).toHaveLength(2);
+    expect(await invitesUsed(client)).toBe(0);
+  });
+});

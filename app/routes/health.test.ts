@@ -1,0 +1,63 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "../testing/app.ts";
+import { apiClient, quoteBody } from "../testing/http.ts";
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ env: { SECRETS_LAST_ROTATED: "llm-provider=2026-11-01T00:00:00Z" } });
+});
+afterAll(async () => t?.stop());
+
+describe("health and metrics", () => {
+  it("/healthz answers while the process lives; /readyz reports database and schema", async () => {
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: "ready",
+      checks: { database: "ok", migrations: "current" },
+    });
+  });
+
+  it("/readyz fails with the pending migration named when the schema is behind the build", async () => {
+    const owner = new pg.Client({ connectionString: t.db.urls.owner });
+    await owner.connect();
+    const { rows } = await owner.query("DELETE FROM pgmigrations RETURNING name, run_on");
+    try {
+      const ready = await fetch(`${t.url}/readyz`);
+      expect(ready.status).toBe(503);
+      const body = await ready.json();
+      expect(body.checks.migrations).toMatch(/pending: 0001_foundation \(run npm run migrate\)/);
+    } finally {
+      for (const row of rows)
+        await owner.query("INSERT INTO pgmigrations (name, run_on) VALUES ($1, $2)", [row.name, row.run_on]);
+      await owner.end();
+    }
+    expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+
+  it("/metrics exports request latency with a 0.6 s bucket, quotes and meter decisions, and no ids as labels", async () => {
+    const client = apiClient(t.url, t.apiKeys["initech-shipping"]);
+    const quote = await client.post<Record<string, any>>("/v1/quotes", quoteBody({ equipment: "flatbed" }));
+    await client.post(`/v1/quotes/${quote.body.id}/book`);
+    await client.get(`/v1/quotes/${quote.body.id}`);
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    expect(text).toMatch(
+      /http_request_duration_seconds_bucket\{le="0.6",route="\/v1\/quotes",method="POST",status_class="2xx"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{route="\/v1\/quotes\/:id",method="GET",status_class="2xx"\} 1/,
+    );
+    expect(text).toMatch(/quotes_created_total\{equipment="flatbed"\} 1/);
+    expect(text).toMatch(/quote_bookings_total 1/);
+    expect(text).toMatch(/meter_decisions_total\{meter="quotes",decision="admitted"\} [1-9]/);
+    expect(text).toMatch(/region_serving\{region="local",role="primary"\} 1/);
+    expect(text).toMatch(/secret_last_rotated_timestamp_seconds\{secret="llm-provider"\} 1793491200/);
+    expect(text).toMatch(/process_resident_memory_bytes/);
+    // Bounded labels: neither the quote id nor the tenant appears anywhere in the exposition.
+    expect(text).not.toContain(quote.body.id);
+    expect(text).not.toContain("initech");
+  });
+});
