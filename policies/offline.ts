@@ -24,7 +24,7 @@ export interface PlanResource {
   props: Record<string, unknown>;
   parent?: string;
   provider?: string;
-  opts?: Record<string, unknown>;
+  opts?: object;
 }
 
 export interface PlanStack {
@@ -112,7 +112,7 @@ function runtimeProps(props: Record<string, unknown>): Record<string, unknown> {
 }
 
 function runtimeOptions(resource: PlanResource): PolicyResourceOptions {
-  const opts = resource.opts ?? {};
+  const opts = (resource.opts ?? {}) as Record<string, unknown>;
   const list = (key: string) => (Array.isArray(opts[key]) ? (opts[key] as unknown[]).map(String) : []);
   const timeouts = (opts["customTimeouts"] ?? {}) as Record<string, unknown>;
   const seconds = (key: string) => (typeof timeouts[key] === "number" ? timeouts[key] : 0);
