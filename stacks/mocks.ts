@@ -45,7 +45,7 @@ function computed(
   region: string,
   account: string,
 ): { id: string; state: State } {
-  const seed = `${type}:${name}`;
+  const seed = `${region}:${type}:${name}`;
   const [pkg, module = "", kind = ""] = type.split(":");
   const service = module.split("/")[0] ?? "";
 
@@ -190,12 +190,16 @@ function computed(
         id: `arn:aws:acm:${region}:${account}:certificate/${uuid(seed)}`,
         state: {
           arn: `arn:aws:acm:${region}:${account}:certificate/${uuid(seed)}`,
-          domainValidationOptions: domains.map((d) => ({
-            domainName: d,
-            resourceRecordName: `_${hex(`${seed}:${d.replace(/^\*\./, "")}`, 32)}.${d.replace(/^\*\./, "")}.`,
-            resourceRecordType: "CNAME",
-            resourceRecordValue: `_${hex(`${seed}:${d}:value`, 32)}.mhbtsbpdnt.acm-validations.aws.`,
-          })),
+          // ACM validates `x` and `*.x` with the same record.
+          domainValidationOptions: domains.map((d) => {
+            const base = d.replace(/^\*\./, "");
+            return {
+              domainName: d,
+              resourceRecordName: `_${hex(`${account}:${base}`, 32)}.${base}.`,
+              resourceRecordType: "CNAME",
+              resourceRecordValue: `_${hex(`${account}:${base}:value`, 32)}.mhbtsbpdnt.acm-validations.aws.`,
+            };
+          }),
         },
       };
     }
@@ -263,6 +267,7 @@ export function defaultPeerOutputs(
       primaryDbIdentifier: `freight-${peer.region}-primary`,
       primaryDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
       databaseServiceRoleSecretArn: secret("database-service-role"),
+      databaseOperatorRoleSecretArn: secret("database-operator-role"),
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
     };

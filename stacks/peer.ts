@@ -9,6 +9,7 @@ import type { RegionRole, StackConfig } from "./config.ts";
 export const PRIMARY_OUTPUTS_FOR_PEER = [
   "primaryDbArn",
   "databaseServiceRoleSecretArn",
+  "databaseOperatorRoleSecretArn",
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
 ] as const;

@@ -61,12 +61,6 @@ function decodeProviderProps(props: Record<string, unknown>): Record<string, unk
   return out;
 }
 
-function providerUrn(reference: string): string | undefined {
-  if (!reference) return undefined;
-  const cut = reference.lastIndexOf("::");
-  return cut > 0 ? reference.slice(0, cut) : reference;
-}
-
 async function readRequest(): Promise<WorkerRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -82,7 +76,8 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
     false,
   );
 
-  const resources: PlannedResource[] = [];
+  // Slots are taken when a resource registers, so the plan lists resources in program order.
+  const slots: (PlannedResource | undefined)[] = [];
   let inFlight = 0;
   let lastActivity = Date.now();
   const monitor = pulumi.runtime.getMonitor() as unknown as {
@@ -90,6 +85,8 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
   };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: RegisterRequest, cb: Callback) => {
+    const slot = slots.length;
+    slots.push(undefined);
     inFlight++;
     lastActivity = Date.now();
     register(req, (err, response) => {
@@ -116,10 +113,10 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
           props: type.startsWith("pulumi:providers:") ? decodeProviderProps(props) : props,
         };
         if (req.getParent()) resource.parent = req.getParent();
-        const provider = providerUrn(req.getProvider());
-        if (provider) resource.provider = provider;
+        // Pulumi's provider reference, "<provider urn>::<provider id>", as the engine records it.
+        if (req.getProvider()) resource.provider = req.getProvider();
         if (Object.keys(opts).length > 0) resource.opts = opts;
-        resources.push(resource);
+        slots[slot] = resource;
       }
       inFlight--;
       lastActivity = Date.now();
@@ -137,6 +134,7 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
   while (inFlight > 0 || Date.now() - lastActivity < 25) {
     await new Promise((r) => setTimeout(r, 5));
   }
+  const resources = slots.filter((r): r is PlannedResource => r !== undefined);
   return { stack: request.stack, project: request.project, config: request.config, resources };
 }
 

@@ -19,7 +19,10 @@ export interface PlannedResource {
   props: Record<string, unknown>;
   /** URN of the parent component, if any. */
   parent?: string;
-  /** URN of the explicit provider (AWS resources: the stack's provider carrying defaultTags). */
+  /**
+   * Provider reference "<provider urn>::<provider id>" (Pulumi's format). AWS resources all use the
+   * stack's explicit provider, whose props carry `defaultTags.tags` (owner, data-classification, region-role).
+   */
   provider?: string;
   opts?: { protect?: boolean; ignoreChanges?: string[]; dependsOn?: string[] };
 }

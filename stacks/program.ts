@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import { Cluster } from "../infra/cluster/cluster.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
-import { ApiCertificate, RegionDns } from "../infra/dns/dns.ts";
+import { ApiCertificate, apiHostname, RegionDns } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
 import { Network } from "../infra/network/network.ts";
 import { Runners } from "../infra/runners/runners.ts";
@@ -142,6 +142,7 @@ export async function regionStack(
           region: config.region,
           primarySecretArns: {
             databaseServiceRole: peerOutputs.databaseServiceRoleSecretArn!,
+            databaseOperatorRole: peerOutputs.databaseOperatorRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
           },
@@ -169,6 +170,7 @@ export async function regionStack(
       role: config.role,
       activeRegion: config.activeRegion,
       logLevel: config.logLevel,
+      publicBaseUrl: `https://${apiHostname(config.domain)}`,
       imageRegistry: config.imageRegistry,
       quoteApiImageTag: config.quoteApiImageTag,
       operatorsImageTag: config.operatorsImageTag,
@@ -179,7 +181,6 @@ export async function regionStack(
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
       documentsBucketName: documents.bucketName,
       secretsReadPolicyArn: secrets.readPolicyArn,
-      secretArns: secrets.secretArns,
       database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
       loadBalancer: { certificateArn: certificate.arn, securityGroupId: network.loadBalancerSecurityGroupId },
       operatorManifests,
@@ -235,6 +236,7 @@ export async function regionStack(
       primaryDbKmsKeyArn: database.kmsKeyArn,
       analyticsReplicaArn: database.analyticsReplicaArn!,
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
+      databaseOperatorRoleSecretArn: secrets.secretArns.databaseOperatorRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
     };

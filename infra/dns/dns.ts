@@ -46,26 +46,29 @@ export class ApiCertificate extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    // ACM asks for the same validation record in both regions; whichever stack runs second overwrites
-    // it with the identical value.
-    const validationRecords = [0, 1].map(
-      (i) =>
-        new aws.route53.Record(
-          `${name}-validation-${i}`,
-          {
-            zoneId: args.hostedZoneId,
-            name: certificate.domainValidationOptions.apply((o) => o[i]?.resourceRecordName ?? ""),
-            type: certificate.domainValidationOptions.apply((o) => o[i]?.resourceRecordType ?? "CNAME"),
-            records: [certificate.domainValidationOptions.apply((o) => o[i]?.resourceRecordValue ?? "")],
-            ttl: 300,
-            allowOverwrite: true,
-          },
-          { parent: this },
-        ),
+    // `api.<domain>` and `*.api.<domain>` validate through one and the same CNAME, so one record
+    // suffices. ACM asks for that same record in both regions; whichever stack runs second
+    // overwrites it with the identical value.
+    const option = certificate.domainValidationOptions.apply((options) => {
+      const first = options[0];
+      if (!first) throw new Error(`ACM returned no DNS validation record for ${apiHostname(args.domain)}`);
+      return first;
+    });
+    const validationRecord = new aws.route53.Record(
+      `${name}-validation`,
+      {
+        zoneId: args.hostedZoneId,
+        name: option.resourceRecordName,
+        type: option.resourceRecordType,
+        records: [option.resourceRecordValue],
+        ttl: 300,
+        allowOverwrite: true,
+      },
+      { parent: this },
     );
     const validation = new aws.acm.CertificateValidation(
       `${name}-validation`,
-      { certificateArn: certificate.arn, validationRecordFqdns: validationRecords.map((r) => r.fqdn) },
+      { certificateArn: certificate.arn, validationRecordFqdns: [validationRecord.fqdn] },
       { parent: this },
     );
     this.arn = validation.certificateArn;

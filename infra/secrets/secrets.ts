@@ -2,7 +2,7 @@
 // rotation) and replicates them to the secondary, so both regions read the same current value
 // and rotation runs exactly once: rotating the service role against the secondary's read-only
 // replica database would fail. Third-party API keys rotate every 30 days, the database service
-// role every 90.
+// roles every 90. Each secret carries a `secret-class` tag saying which window applies.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -12,6 +12,7 @@ export const ROTATION_DAYS = {
   llmProviderApiKey: 30,
   workflowAutomationApiKey: 30,
   databaseServiceRole: 90,
+  databaseOperatorRole: 90,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
@@ -20,15 +21,29 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
   llmProviderApiKey: "API key of the LLM provider the agent runners call",
   workflowAutomationApiKey: "API key of the workflow-automation service (carrier invites, notifications)",
   databaseServiceRole: "PostgreSQL login of the app's service role (multi-user rotation via masterarn)",
+  databaseOperatorRole:
+    "PostgreSQL login of the platform operators' role (multi-user rotation via masterarn)",
+};
+
+const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
+  llmProviderApiKey: "third-party-api-key",
+  workflowAutomationApiKey: "third-party-api-key",
+  databaseServiceRole: "service-role",
+  databaseOperatorRole: "service-role",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
   llmProviderApiKey: "freight/llm-provider-api-key",
   workflowAutomationApiKey: "freight/workflow-automation-api-key",
   databaseServiceRole: "freight/database-service-role",
+  databaseOperatorRole: "freight/database-operator-role",
 };
 
-export const DATABASE_SERVICE_ROLE = "freight_app";
+/** PostgreSQL logins whose passwords the rotation Lambda manages. */
+export const DATABASE_LOGINS: Partial<Record<PlatformSecret, string>> = {
+  databaseServiceRole: "freight_app",
+  databaseOperatorRole: "freight_operator",
+};
 
 interface PrimarySecretsArgs {
   role: "primary";
@@ -92,12 +107,14 @@ export class Secrets extends pulumi.ComponentResource {
             description: DESCRIPTIONS[secretName],
             kmsKeyId: key.arn,
             recoveryWindowInDays: 30,
+            tags: { "secret-class": SECRET_CLASS[secretName] },
             // The replica uses the secondary's aws/secretsmanager key: a key of this region cannot.
             replicas: [{ region: args.replicaRegion }],
           },
           { parent: this, protect: true },
         );
-        if (secretName === "databaseServiceRole") {
+        const login = DATABASE_LOGINS[secretName];
+        if (login) {
           // The first version names the login; the rotation Lambda sets the password on its first
           // run (rotateImmediately) using the RDS-managed master secret.
           new aws.secretsmanager.SecretVersion(
@@ -112,7 +129,7 @@ export class Secrets extends pulumi.ComponentResource {
                     host,
                     port: args.database.port,
                     dbname: args.database.dbname,
-                    username: DATABASE_SERVICE_ROLE,
+                    username: login,
                     masterarn,
                   }),
                 ),
@@ -124,7 +141,9 @@ export class Secrets extends pulumi.ComponentResource {
         new aws.secretsmanager.SecretRotation(
           `${name}-${secretName}`,
           {
-            secretId: secret.id,
+            // By name (known before creation) rather than ARN, so a preview can already tell
+            // which secret this schedule rotates.
+            secretId: secret.name,
             rotationLambdaArn: args.rotationLambdaArn,
             rotationRules: { automaticallyAfterDays: ROTATION_DAYS[secretName] },
           },

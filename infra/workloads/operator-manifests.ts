@@ -77,5 +77,20 @@ export function loadOperatorManifests(dir: string, root: string): OperatorManife
     );
   }
   const rbac = readManifests(path.join(base, "rbac.yaml"));
-  return { crds, rbac };
+  const manifests = { crds, rbac };
+  operatorAccount(manifests);
+  return manifests;
+}
+
+/** The operators run as the one ServiceAccount rbac.yaml declares, in its namespace. */
+export function operatorAccount(manifests: OperatorManifests): { name: string; namespace: string } {
+  const accounts = manifests.rbac.filter((m) => m.kind === "ServiceAccount");
+  const account = accounts[0];
+  if (accounts.length !== 1 || !account?.metadata.namespace) {
+    throw new OperatorManifestsError(
+      `rbac.yaml must declare exactly one ServiceAccount with a namespace for the operators (found ${accounts.length}). ` +
+        `Fix the generator and run \`${GENERATE_COMMAND}\`.`,
+    );
+  }
+  return { name: account.metadata.name, namespace: account.metadata.namespace };
 }

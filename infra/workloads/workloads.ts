@@ -12,18 +12,23 @@ import type { PlatformSecret } from "../secrets/secrets.ts";
 import { SECRET_NAMES } from "../secrets/secrets.ts";
 import { imageRef, OPERATORS_REPOSITORY, QUOTE_API_REPOSITORY } from "./images.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
+import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
 
 export const APP_PORT = 8080;
 export const OPERATORS_PORT = 8081;
 export const NAMESPACE = "freight";
 export const DATABASE_SECRET = "quote-api-database";
 export const API_KEYS_SECRET = "third-party-api-keys";
+export const OPERATORS_DATABASE_SECRET = "operators-database";
+export const SECRET_STORE = "aws-secrets-manager";
 
 export interface WorkloadsArgs {
   region: string;
   role: RegionRole;
   activeRegion: RegionRole;
   logLevel: string;
+  /** Absolute URL clients use (links in emails, signed document URLs). */
+  publicBaseUrl: string;
   imageRegistry: string;
   quoteApiImageTag: string;
   operatorsImageTag: string;
@@ -36,7 +41,6 @@ export interface WorkloadsArgs {
   documentsBucketName: pulumi.Input<string>;
   /** IAM policy reading exactly the platform secrets. */
   secretsReadPolicyArn: pulumi.Input<string>;
-  secretArns: Record<PlatformSecret, pulumi.Input<string>>;
   database: { host: pulumi.Input<string>; port: number; name: string };
   loadBalancer: { certificateArn: pulumi.Input<string>; securityGroupId: pulumi.Input<string> };
   operatorManifests: OperatorManifests;
@@ -145,18 +149,20 @@ export class Workloads extends pulumi.ComponentResource {
       },
       inNs,
     );
+    // Cluster-scoped so the operators' namespace can sync from it too; it authenticates as the one
+    // IRSA-bound service account above, whatever namespace asks.
     const store = new k8s.apiextensions.CustomResource(
       `${name}-secret-store`,
       {
         apiVersion: "external-secrets.io/v1",
-        kind: "SecretStore",
-        metadata: { name: "aws-secrets-manager", namespace },
+        kind: "ClusterSecretStore",
+        metadata: { name: SECRET_STORE },
         spec: {
           provider: {
             aws: {
               service: "SecretsManager",
               region: args.region,
-              auth: { jwt: { serviceAccountRef: { name: secretsReader.metadata.name } } },
+              auth: { jwt: { serviceAccountRef: { name: secretsReader.metadata.name, namespace } } },
             },
           },
         },
@@ -164,28 +170,42 @@ export class Workloads extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ns, eso] },
     );
     const afterStore = { parent: this, dependsOn: [ns, eso, store] };
-    const databaseSecret = new k8s.apiextensions.CustomResource(
-      `${name}-database-url`,
-      {
-        apiVersion: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: { name: DATABASE_SECRET, namespace },
-        spec: {
-          refreshInterval: "1h",
-          secretStoreRef: { kind: "SecretStore", name: "aws-secrets-manager" },
-          target: {
-            name: DATABASE_SECRET,
-            template: {
-              data: {
-                // The host is this region's instance, not the one recorded in the (replicated) secret.
-                DATABASE_URL: pulumi.interpolate`postgres://{{ .username | urlquery }}:{{ .password | urlquery }}@${args.database.host}:${args.database.port}/${args.database.name}?sslmode=verify-full`,
+    const databaseUrlSecret = (
+      id: string,
+      secretName: string,
+      ns: pulumi.Input<string>,
+      login: PlatformSecret,
+      deps: pulumi.Resource[],
+    ) =>
+      new k8s.apiextensions.CustomResource(
+        id,
+        {
+          apiVersion: "external-secrets.io/v1",
+          kind: "ExternalSecret",
+          metadata: { name: secretName, namespace: ns },
+          spec: {
+            refreshInterval: "1h",
+            secretStoreRef: { kind: "ClusterSecretStore", name: SECRET_STORE },
+            target: {
+              name: secretName,
+              template: {
+                data: {
+                  // The host is this region's instance, not the one recorded in the (replicated) secret.
+                  DATABASE_URL: pulumi.interpolate`postgres://{{ .username | urlquery }}:{{ .password | urlquery }}@${args.database.host}:${args.database.port}/${args.database.name}?sslmode=verify-full`,
+                },
               },
             },
+            dataFrom: [{ extract: { key: SECRET_NAMES[login] } }],
           },
-          dataFrom: [{ extract: { key: SECRET_NAMES.databaseServiceRole } }],
         },
-      },
-      afterStore,
+        { parent: this, dependsOn: [...deps, eso, store] },
+      );
+    const databaseSecret = databaseUrlSecret(
+      `${name}-database-url`,
+      DATABASE_SECRET,
+      namespace,
+      "databaseServiceRole",
+      [ns],
     );
     const apiKeysSecret = new k8s.apiextensions.CustomResource(
       `${name}-api-keys`,
@@ -195,7 +215,7 @@ export class Workloads extends pulumi.ComponentResource {
         metadata: { name: API_KEYS_SECRET, namespace },
         spec: {
           refreshInterval: "1h",
-          secretStoreRef: { kind: "SecretStore", name: "aws-secrets-manager" },
+          secretStoreRef: { kind: "ClusterSecretStore", name: SECRET_STORE },
           target: { name: API_KEYS_SECRET },
           data: [
             { secretKey: "LLM_API_KEY", remoteRef: { key: SECRET_NAMES.llmProviderApiKey } },
@@ -215,7 +235,11 @@ export class Workloads extends pulumi.ComponentResource {
       { name: "REGION_ACTIVE", value: args.activeRegion },
       { name: "PORT", value: String(APP_PORT) },
       { name: "LOG_LEVEL", value: args.logLevel },
+    ];
+    const appEnv = [
+      ...regionEnv,
       { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: DATABASE_SECRET, key: "DATABASE_URL" } } },
+      { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
     ];
     const quoteApiImage = imageRef(args.imageRegistry, QUOTE_API_REPOSITORY, args.quoteApiImageTag);
@@ -279,7 +303,7 @@ export class Workloads extends pulumi.ComponentResource {
                   name: "quote-api",
                   image: quoteApiImage,
                   ports: [{ name: "http", containerPort: APP_PORT }],
-                  env: regionEnv,
+                  env: appEnv,
                   resources: {
                     requests: { cpu: "250m", memory: "256Mi" },
                     limits: { cpu: "1", memory: "512Mi" },
@@ -382,7 +406,7 @@ export class Workloads extends pulumi.ComponentResource {
                   image: quoteApiImage,
                   command: ["node", "app/runner/main.ts"],
                   ports: [{ name: "http", containerPort: APP_PORT }],
-                  env: regionEnv,
+                  env: appEnv,
                   envFrom: [{ secretRef: { name: API_KEYS_SECRET } }],
                   resources: {
                     requests: { cpu: "500m", memory: "512Mi" },
@@ -402,32 +426,28 @@ export class Workloads extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ns, databaseSecret, apiKeysSecret], ignoreChanges: ["spec.replicas"] },
     );
 
-    // --- platform operators ---
-    const operatorsAccountName = "platform-operators";
-    const rbac = args.operatorManifests.rbac.map((m) =>
-      this.rbacResource(name, m, namespace, operatorsAccountName, ns),
+    // --- platform operators: namespace, identity and RBAC exactly as the generator declares them ---
+    const operatorIdentity = operatorAccount(args.operatorManifests);
+    const rbac = this.rbacResources(name, args.operatorManifests.rbac, operatorIdentity.namespace);
+    const operatorsDatabase = databaseUrlSecret(
+      `${name}-operators-database-url`,
+      OPERATORS_DATABASE_SECRET,
+      operatorIdentity.namespace,
+      "databaseOperatorRole",
+      rbac,
     );
-    const hasOwnAccount = args.operatorManifests.rbac.some(
-      (m) => m.kind === "ServiceAccount" && m.metadata.name === operatorsAccountName,
-    );
-    const operatorDeps: pulumi.Resource[] = [ns, ...crds, ...rbac];
-    if (!hasOwnAccount) {
-      operatorDeps.push(
-        new k8s.core.v1.ServiceAccount(
-          `${name}-operators`,
-          { metadata: { name: operatorsAccountName, namespace } },
-          inNs,
-        ),
-      );
-    }
     const operatorLabels = {
-      "app.kubernetes.io/name": "platform-operators",
+      "app.kubernetes.io/name": "freight-operators",
       "app.kubernetes.io/part-of": "freight",
     };
     new k8s.apps.v1.Deployment(
       `${name}-operators`,
       {
-        metadata: { name: "platform-operators", namespace, labels: operatorLabels },
+        metadata: {
+          name: "freight-operators",
+          namespace: operatorIdentity.namespace,
+          labels: operatorLabels,
+        },
         spec: {
           // Two replicas with leader election: a standby takes over within the lease time.
           replicas: 2,
@@ -438,7 +458,7 @@ export class Workloads extends pulumi.ComponentResource {
               annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(OPERATORS_PORT) },
             },
             spec: {
-              serviceAccountName: operatorsAccountName,
+              serviceAccountName: operatorIdentity.name,
               securityContext: {
                 runAsNonRoot: true,
                 fsGroup: 10001,
@@ -450,11 +470,14 @@ export class Workloads extends pulumi.ComponentResource {
                   name: "operators",
                   image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.operatorsImageTag),
                   command: ["node", "operators/main.ts"],
-                  ports: [{ name: "health", containerPort: OPERATORS_PORT }],
+                  ports: [{ name: "probes", containerPort: OPERATORS_PORT }],
                   env: [
                     ...regionEnv.filter((e) => e.name !== "PORT"),
-                    { name: "PORT", value: String(OPERATORS_PORT) },
-                    { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                    {
+                      name: "DATABASE_URL",
+                      valueFrom: { secretKeyRef: { name: OPERATORS_DATABASE_SECRET, key: "DATABASE_URL" } },
+                    },
+                    { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
                     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                   ],
                   resources: {
@@ -469,7 +492,7 @@ export class Workloads extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: operatorDeps },
+      { parent: this, dependsOn: [...crds, ...rbac, operatorsDatabase] },
     );
 
     this.namespace = namespace;
@@ -484,63 +507,54 @@ export class Workloads extends pulumi.ComponentResource {
     });
   }
 
-  /** One generated RBAC object, moved into this namespace and bound to the operators' account. */
-  private rbacResource(
+  /** The generated RBAC objects, created as declared (Namespace first, so the rest can land in it). */
+  private rbacResources(
     name: string,
-    manifest: Manifest,
-    namespace: pulumi.Output<string>,
-    account: string,
-    ns: k8s.core.v1.Namespace,
-  ): pulumi.CustomResource {
-    const opts = { parent: this, dependsOn: [ns] };
-    const metadata = NAMESPACED_RBAC.has(manifest.kind)
-      ? { ...manifest.metadata, namespace }
-      : manifest.metadata;
-    const id = `${name}-${manifest.kind.toLowerCase()}-${manifest.metadata.name}`;
-    const bindSubjects = (subjects: unknown) =>
-      (Array.isArray(subjects) ? subjects : []).map((s: { kind?: string; name?: string }) =>
-        s.kind === "ServiceAccount" ? { ...s, name: s.name ?? account, namespace } : s,
+    manifests: Manifest[],
+    defaultNamespace: string,
+  ): pulumi.CustomResource[] {
+    const created: pulumi.CustomResource[] = [];
+    const namespaces = manifests
+      .filter((m) => m.kind === "Namespace")
+      .map(
+        (m) =>
+          new k8s.core.v1.Namespace(`${name}-namespace-${m.metadata.name}`, m as k8s.core.v1.NamespaceArgs, {
+            parent: this,
+          }),
       );
-    switch (manifest.kind) {
-      case "ClusterRole":
-        return new k8s.rbac.v1.ClusterRole(
-          id,
-          { ...manifest, metadata } as k8s.rbac.v1.ClusterRoleArgs,
-          opts,
-        );
-      case "Role":
-        return new k8s.rbac.v1.Role(id, { ...manifest, metadata } as k8s.rbac.v1.RoleArgs, opts);
-      case "ClusterRoleBinding":
-        return new k8s.rbac.v1.ClusterRoleBinding(
-          id,
-          {
-            ...manifest,
-            metadata,
-            subjects: bindSubjects(manifest["subjects"]),
-          } as unknown as k8s.rbac.v1.ClusterRoleBindingArgs,
-          opts,
-        );
-      case "RoleBinding":
-        return new k8s.rbac.v1.RoleBinding(
-          id,
-          {
-            ...manifest,
-            metadata,
-            subjects: bindSubjects(manifest["subjects"]),
-          } as unknown as k8s.rbac.v1.RoleBindingArgs,
-          opts,
-        );
-      case "ServiceAccount":
-        return new k8s.core.v1.ServiceAccount(
-          id,
-          { ...manifest, metadata } as k8s.core.v1.ServiceAccountArgs,
-          opts,
-        );
-      default:
-        throw new Error(
-          `operators/deploy/rbac.yaml holds a ${manifest.kind} "${manifest.metadata.name}"; the stacks deploy only ` +
-            "ServiceAccount, (Cluster)Role and (Cluster)RoleBinding from it. Move other objects out of the RBAC file.",
-        );
+    created.push(...namespaces);
+    const opts = { parent: this, dependsOn: namespaces };
+    for (const manifest of manifests.filter((m) => m.kind !== "Namespace")) {
+      const metadata = NAMESPACED_RBAC.has(manifest.kind)
+        ? { ...manifest.metadata, namespace: manifest.metadata.namespace ?? defaultNamespace }
+        : manifest.metadata;
+      const spec = { ...manifest, metadata } as unknown;
+      const id = `${name}-${manifest.kind.toLowerCase()}-${manifest.metadata.name}`;
+      switch (manifest.kind) {
+        case "ServiceAccount":
+          created.push(new k8s.core.v1.ServiceAccount(id, spec as k8s.core.v1.ServiceAccountArgs, opts));
+          break;
+        case "ClusterRole":
+          created.push(new k8s.rbac.v1.ClusterRole(id, spec as k8s.rbac.v1.ClusterRoleArgs, opts));
+          break;
+        case "Role":
+          created.push(new k8s.rbac.v1.Role(id, spec as k8s.rbac.v1.RoleArgs, opts));
+          break;
+        case "ClusterRoleBinding":
+          created.push(
+            new k8s.rbac.v1.ClusterRoleBinding(id, spec as k8s.rbac.v1.ClusterRoleBindingArgs, opts),
+          );
+          break;
+        case "RoleBinding":
+          created.push(new k8s.rbac.v1.RoleBinding(id, spec as k8s.rbac.v1.RoleBindingArgs, opts));
+          break;
+        default:
+          throw new OperatorManifestsError(
+            `rbac.yaml holds a ${manifest.kind} "${manifest.metadata.name}"; the stacks deploy only Namespace, ` +
+              `ServiceAccount, (Cluster)Role and (Cluster)RoleBinding from it. Fix the generator and run \`${GENERATE_COMMAND}\`.`,
+          );
+      }
     }
+    return created;
   }
 }
