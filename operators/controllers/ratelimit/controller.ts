@@ -1,0 +1,39 @@
+// Wires the rate-limit reconciler into a manager. Keys are tenants; a policy or plan change
+// enqueues every tenant it can affect (before and after the change).
+import type pg from "pg";
+import type { Plan } from "../../api/plan.ts";
+import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
+import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
+import type { Tenant } from "../../api/tenant.ts";
+import { Controller } from "../../runtime/controller.ts";
+import { objectKey } from "../../runtime/informer.ts";
+import type { Manager } from "../../runtime/manager.ts";
+import { tenantsTargetedBy } from "./effective.ts";
+import { RateLimitReconciler } from "./reconciler.ts";
+
+export function addRateLimitController(
+  manager: Manager,
+  options: { pool: pg.Pool; workers?: number },
+): Controller {
+  const tenants = manager.informer<Tenant>(tenantsRef);
+  const plans = manager.informer<Plan>(plansRef);
+  const policies = manager.informer<RateLimitPolicy>(rateLimitPolicies);
+  const reconciler = new RateLimitReconciler({
+    client: manager.client,
+    pool: options.pool,
+    tenants,
+    plans,
+    policies,
+  });
+  const controller = new Controller({ name: "ratelimit", reconciler, workers: options.workers ?? 4 });
+  controller.watch(tenants);
+  controller.watch(plans, (plan) =>
+    tenants
+      .list()
+      .filter((t) => t.spec.plan === plan.metadata.name)
+      .map(objectKey),
+  );
+  controller.watch(policies, (policy) => tenantsTargetedBy(policy, tenants.list()));
+  manager.add(controller);
+  return controller;
+}

@@ -1,0 +1,104 @@
+// Rate-limit reconciler: for one tenant, computes the effective limits from the policies of its
+// namespace, its plan and the default, writes them to tenant_rate_limits and reports them in its
+// part of the Tenant status (status.rateLimits and the RateLimitsApplied condition).
+import type pg from "pg";
+import { apiVersion } from "../../api/group.ts";
+import type { Plan } from "../../api/plan.ts";
+import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
+import { tenants as tenantsRef } from "../../api/resources.ts";
+import { TenantConditions, type EffectiveRateLimits, type Tenant } from "../../api/tenant.ts";
+import type { Condition } from "../../api/types.ts";
+import { findCondition, setCondition } from "../../runtime/conditions.ts";
+import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
+import type { Informer } from "../../runtime/informer.ts";
+import type { KubeClient } from "../../runtime/kube.ts";
+import { canonical } from "../tenant/status.ts";
+import { effectiveRateLimits } from "./effective.ts";
+import { findTenantId, syncTenantRateLimits } from "./store.ts";
+
+export const RATELIMIT_FIELD_MANAGER = "ratelimit-controller";
+
+export interface RateLimitReconcilerDeps {
+  client: KubeClient;
+  pool: pg.Pool;
+  tenants: Informer<Tenant>;
+  plans: Informer<Plan>;
+  policies: Informer<RateLimitPolicy>;
+  now?: () => Date;
+}
+
+/** Pure: this controller's part of the Tenant status. */
+export function decideRateLimitStatus(
+  tenant: Tenant,
+  limits: EffectiveRateLimits,
+  provisioned: boolean,
+  now: Date,
+): { rateLimits?: EffectiveRateLimits; conditions: Condition[] } {
+  const previous = findCondition(tenant.status?.conditions, TenantConditions.RateLimitsApplied);
+  const conditions = setCondition(
+    previous ? [previous] : [],
+    provisioned
+      ? {
+          type: TenantConditions.RateLimitsApplied,
+          status: "True",
+          reason: "Applied",
+          message: `${limits.requestsPerSecond} req/s, burst ${limits.burst}, ${limits.bulkJobConcurrency} concurrent bulk job(s) (${limits.source}).`,
+        }
+      : {
+          type: TenantConditions.RateLimitsApplied,
+          status: "False",
+          reason: "TenantNotProvisioned",
+          message:
+            "The tenant has no database row yet; the tenant controller creates it once the tenant's plan resolves.",
+        },
+    tenant.metadata.generation,
+    now,
+  );
+  return provisioned
+    ? { rateLimits: limits, conditions }
+    : { rateLimits: tenant.status?.rateLimits, conditions };
+}
+
+export class RateLimitReconciler implements Reconciler {
+  private readonly deps: RateLimitReconcilerDeps;
+
+  constructor(deps: RateLimitReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const { client, pool, tenants, plans, policies } = this.deps;
+    const tenant = tenants.get(key);
+    if (!tenant || tenant.metadata.deletionTimestamp) return;
+    const plan = plans.get(tenant.spec.plan);
+    const limits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
+    const tenantId = await findTenantId(pool, tenant.metadata.name);
+    if (tenantId) await syncTenantRateLimits(pool, tenantId, limits);
+
+    const desired = decideRateLimitStatus(
+      tenant,
+      limits,
+      tenantId !== undefined,
+      this.deps.now?.() ?? new Date(),
+    );
+    const current = {
+      rateLimits: tenant.status?.rateLimits,
+      conditions: (tenant.status?.conditions ?? []).filter(
+        (c) => c.type === TenantConditions.RateLimitsApplied,
+      ),
+    };
+    if (canonical(desired) !== canonical(current)) {
+      await client.apply(
+        tenantsRef,
+        {
+          apiVersion,
+          kind: "Tenant",
+          metadata: { name: tenant.metadata.name, namespace: tenant.metadata.namespace },
+          status: desired,
+        } as Tenant,
+        { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
+      );
+    }
+    // Not provisioned yet: the tenant controller's status write (a watched change) brings us back.
+  }
+}

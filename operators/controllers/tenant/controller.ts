@@ -1,0 +1,45 @@
+// Wires the tenant reconciler into a manager: reconcile a Tenant when it changes, and every tenant
+// on a Plan when that Plan changes.
+import type { Logger } from "pino";
+import type pg from "pg";
+import type { Plan } from "../../api/plan.ts";
+import { plans as plansRef, tenants as tenantsRef } from "../../api/resources.ts";
+import type { Tenant } from "../../api/tenant.ts";
+import { Controller } from "../../runtime/controller.ts";
+import { EventRecorder } from "../../runtime/events.ts";
+import { objectKey } from "../../runtime/informer.ts";
+import type { Manager } from "../../runtime/manager.ts";
+import { TenantReconciler } from "./reconciler.ts";
+
+export function addTenantController(
+  manager: Manager,
+  options: { pool: pg.Pool; usageRefreshMs: number; workers?: number; log?: Logger },
+): Controller {
+  const tenants = manager.informer<Tenant>(tenantsRef);
+  const plans = manager.informer<Plan>(plansRef);
+  const log = (options.log ?? manager.log).child({ controller: "tenant" });
+  const reconciler = new TenantReconciler({
+    client: manager.client,
+    pool: options.pool,
+    tenants,
+    plans,
+    events: new EventRecorder(
+      manager.client,
+      "platform.freight.dev/tenant-controller",
+      manager.identity,
+      log,
+    ),
+    log,
+    usageRefreshMs: options.usageRefreshMs,
+  });
+  const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
+  controller.watch(tenants);
+  controller.watch(plans, (plan) =>
+    tenants
+      .list()
+      .filter((t) => t.spec.plan === plan.metadata.name)
+      .map(objectKey),
+  );
+  manager.add(controller);
+  return controller;
+}

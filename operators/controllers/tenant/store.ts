@@ -1,0 +1,263 @@
+// The tenant controller's reads and writes of the app database, as the freight_operator role.
+// Every write compares with what is stored first and touches only rows that differ, so a steady
+// state costs reads only, and a reconcile interrupted at any line is simply done again.
+import type pg from "pg";
+import { transaction, type Db } from "../../../app/db/pool.ts";
+import { METERS } from "../../api/meters.ts";
+import type { Plan } from "../../api/plan.ts";
+import type { Entitlement, Tenant } from "../../api/tenant.ts";
+import type { UsageCounter } from "./usage.ts";
+
+export interface TenantRow {
+  id: string;
+  slug: string;
+  name: string;
+  plan_id: string;
+  billing_status: string;
+  data_residency_region: string | null;
+  disabled_at: Date | null;
+}
+
+/** Mirrors a Plan into plans/plan_meters/plan_rate_limits (tenants.plan_id references it). */
+export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
+  const id = plan.metadata.name;
+  const spec = plan.spec;
+  let changed = 0;
+  const { rows: planRows } = await db.query<{ name: string; rank: number; monthly_price_cents: number }>(
+    "SELECT name, rank, monthly_price_cents FROM plans WHERE id = $1",
+    [id],
+  );
+  const current = planRows[0];
+  const price = spec.monthlyPriceCents ?? 0;
+  if (
+    !current ||
+    current.name !== spec.displayName ||
+    current.rank !== spec.rank ||
+    current.monthly_price_cents !== price
+  ) {
+    await db.query(
+      `INSERT INTO plans (id, name, rank, monthly_price_cents) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, rank = excluded.rank, monthly_price_cents = excluded.monthly_price_cents`,
+      [id, spec.displayName, spec.rank, price],
+    );
+    changed++;
+  }
+  const { rows: meterRows } = await db.query<{
+    meter: string;
+    period: string;
+    included: number;
+    overage_allowed: boolean;
+    overage_unit_price_cents: number | null;
+    hard_ceiling: number;
+  }>(
+    "SELECT meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling FROM plan_meters WHERE plan_id = $1",
+    [id],
+  );
+  for (const meter of spec.meters) {
+    const price = meter.overageAllowed ? (meter.overageUnitPriceCents ?? null) : null;
+    const row = meterRows.find((r) => r.meter === meter.name);
+    const period = METERS[meter.name].period;
+    if (
+      row &&
+      row.period === period &&
+      row.included === meter.included &&
+      row.overage_allowed === meter.overageAllowed &&
+      row.overage_unit_price_cents === price &&
+      row.hard_ceiling === meter.hardCeiling
+    ) {
+      continue;
+    }
+    await db.query(
+      `INSERT INTO plan_meters (plan_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (plan_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
+         overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
+         hard_ceiling = excluded.hard_ceiling`,
+      [id, meter.name, period, meter.included, meter.overageAllowed, price, meter.hardCeiling],
+    );
+    changed++;
+  }
+  const gone = meterRows.filter((r) => !spec.meters.some((m) => m.name === r.meter)).map((r) => r.meter);
+  if (gone.length) {
+    await db.query("DELETE FROM plan_meters WHERE plan_id = $1 AND meter = ANY($2)", [id, gone]);
+    changed++;
+  }
+  const { rows: limitRows } = await db.query<{
+    requests_per_second: number;
+    burst: number;
+    bulk_job_concurrency: number;
+  }>("SELECT requests_per_second, burst, bulk_job_concurrency FROM plan_rate_limits WHERE plan_id = $1", [
+    id,
+  ]);
+  const limits = spec.rateLimits;
+  const row = limitRows[0];
+  if (
+    limits &&
+    (!row ||
+      row.requests_per_second !== limits.requestsPerSecond ||
+      row.burst !== limits.burst ||
+      row.bulk_job_concurrency !== limits.bulkJobConcurrency)
+  ) {
+    await db.query(
+      `INSERT INTO plan_rate_limits (plan_id, requests_per_second, burst, bulk_job_concurrency) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (plan_id) DO UPDATE SET requests_per_second = excluded.requests_per_second, burst = excluded.burst,
+         bulk_job_concurrency = excluded.bulk_job_concurrency`,
+      [id, limits.requestsPerSecond, limits.burst, limits.bulkJobConcurrency],
+    );
+    changed++;
+  } else if (!limits && row) {
+    await db.query("DELETE FROM plan_rate_limits WHERE plan_id = $1", [id]);
+    changed++;
+  }
+  return changed;
+}
+
+/**
+ * Creates the tenant row on first sight, then keeps name, plan, billing status and residency in
+ * step with the spec. A tenant re-created after offboarding is enabled again (its old API keys stay
+ * disabled: new keys must be issued).
+ */
+export async function syncTenantRow(db: Db, tenant: Tenant): Promise<{ row: TenantRow; changed: boolean }> {
+  const slug = tenant.metadata.name;
+  const desired = {
+    name: tenant.spec.displayName ?? slug,
+    plan_id: tenant.spec.plan,
+    billing_status: tenant.spec.billingStatus ?? "active",
+    data_residency_region: tenant.spec.dataResidencyRegion ?? null,
+  };
+  const { rows } = await db.query<TenantRow>(
+    "SELECT id, slug, name, plan_id, billing_status, data_residency_region, disabled_at FROM tenants WHERE slug = $1",
+    [slug],
+  );
+  const row = rows[0];
+  if (
+    row &&
+    row.name === desired.name &&
+    row.plan_id === desired.plan_id &&
+    row.billing_status === desired.billing_status &&
+    row.data_residency_region === desired.data_residency_region &&
+    row.disabled_at === null
+  ) {
+    return { row, changed: false };
+  }
+  const { rows: written } = await db.query<TenantRow>(
+    `INSERT INTO tenants (slug, name, plan_id, billing_status, data_residency_region) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (slug) DO UPDATE SET name = excluded.name, plan_id = excluded.plan_id, billing_status = excluded.billing_status,
+       data_residency_region = excluded.data_residency_region, disabled_at = NULL
+     RETURNING id, slug, name, plan_id, billing_status, data_residency_region, disabled_at`,
+    [slug, desired.name, desired.plan_id, desired.billing_status, desired.data_residency_region],
+  );
+  return { row: written[0]!, changed: true };
+}
+
+interface EntitlementRow {
+  meter: string;
+  period: string;
+  included: number;
+  overage_allowed: boolean;
+  overage_unit_price_cents: number | null;
+  hard_ceiling: number;
+  source: string;
+}
+
+/** Makes the tenant's entitlement rows equal `desired`; returns how many rows it wrote or deleted. */
+export async function syncEntitlements(
+  db: Db,
+  tenantId: string,
+  desired: readonly Entitlement[],
+): Promise<number> {
+  const { rows } = await db.query<EntitlementRow>(
+    `SELECT meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source
+       FROM entitlements WHERE tenant_id = $1`,
+    [tenantId],
+  );
+  let changed = 0;
+  for (const e of desired) {
+    const price = e.overageUnitPriceCents ?? null;
+    const row = rows.find((r) => r.meter === e.meter);
+    if (
+      row &&
+      row.period === e.period &&
+      row.included === e.included &&
+      row.overage_allowed === e.overageAllowed &&
+      row.overage_unit_price_cents === price &&
+      row.hard_ceiling === e.hardCeiling &&
+      row.source === e.source
+    ) {
+      continue;
+    }
+    await db.query(
+      `INSERT INTO entitlements (tenant_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+       ON CONFLICT (tenant_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
+         overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
+         hard_ceiling = excluded.hard_ceiling, source = excluded.source, updated_at = now()`,
+      [tenantId, e.meter, e.period, e.included, e.overageAllowed, price, e.hardCeiling, e.source],
+    );
+    changed++;
+  }
+  const gone = rows.filter((r) => !desired.some((e) => e.meter === r.meter)).map((r) => r.meter);
+  if (gone.length) {
+    const result = await db.query("DELETE FROM entitlements WHERE tenant_id = $1 AND meter = ANY($2)", [
+      tenantId,
+      gone,
+    ]);
+    changed += result.rowCount ?? 0;
+  }
+  return changed;
+}
+
+export async function readUsageCounters(
+  db: Db | pg.Pool,
+  tenantId: string,
+  since: Date,
+): Promise<UsageCounter[]> {
+  const { rows } = await db.query<{ meter: string; period_start: Date; used: number }>(
+    "SELECT meter, period_start, used FROM usage_counters WHERE tenant_id = $1 AND period_start >= $2",
+    [tenantId, since],
+  );
+  return rows.map((r) => ({ meter: r.meter, periodStart: r.period_start, used: Number(r.used) }));
+}
+
+export interface OffboardResult {
+  tenantId: string | undefined;
+  keysDisabled: number;
+  exportRequested: boolean;
+}
+
+/**
+ * Offboards a deleted tenant in one transaction: disables the tenant and its API keys and queues
+ * one data-export task. The export's dedupe key names the Tenant object's uid, so repeating this
+ * after a crash queues nothing new, while a later tenant with the same slug gets its own export.
+ */
+export async function offboardTenant(pool: pg.Pool, tenant: Tenant): Promise<OffboardResult> {
+  return transaction(pool, async (db) => {
+    const { rows } = await db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = $1 FOR UPDATE", [
+      tenant.metadata.name,
+    ]);
+    const tenantId = rows[0]?.id;
+    if (!tenantId) return { tenantId, keysDisabled: 0, exportRequested: false };
+    const keys = await db.query(
+      "UPDATE api_keys SET disabled_at = now() WHERE tenant_id = $1 AND disabled_at IS NULL",
+      [tenantId],
+    );
+    await db.query("UPDATE tenants SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL", [
+      tenantId,
+    ]);
+    const exported = await db.query(
+      `INSERT INTO agent_tasks (tenant_id, kind, payload, dedupe_key)
+       VALUES ($1, 'data_export', $2, $3) ON CONFLICT (dedupe_key) DO NOTHING`,
+      [
+        tenantId,
+        JSON.stringify({
+          reason: "tenant deleted",
+          slug: tenant.metadata.name,
+          namespace: tenant.metadata.namespace,
+          tenantUid: tenant.metadata.uid,
+        }),
+        `data_export:${tenantId}:${tenant.metadata.uid}`,
+      ],
+    );
+    return { tenantId, keysDisabled: keys.rowCount ?? 0, exportRequested: (exported.rowCount ?? 0) > 0 };
+  });
+}

@@ -1,0 +1,69 @@
+// The operators' manager process: one process hosting the tenant and rate-limit controllers, with
+// leader election, probes on :8081 (/healthz, /readyz, /metrics) and graceful shutdown.
+//
+//   DATABASE_URL=postgres://freight_operator:...@db/freight KUBECONFIG=~/.kube/config npm run operators
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { createPool } from "../app/db/pool.ts";
+import { loadConfig } from "./config.ts";
+import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
+import { addTenantController } from "./controllers/tenant/controller.ts";
+import { KubeClient } from "./runtime/kube.ts";
+import { Manager } from "./runtime/manager.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+
+const log = pino({ level: config.LOG_LEVEL, base: { identity: config.identity } });
+const kubeConfig = new KubeConfig();
+// KUBECONFIG when set, else in-cluster (the Deployment's ServiceAccount), else ~/.kube/config.
+kubeConfig.loadFromDefault();
+const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+const manager = new Manager({
+  client: new KubeClient(kubeConfig, { userAgent: `freight-operators/${config.identity}` }),
+  log,
+  identity: config.identity,
+  probePort: config.PROBE_PORT,
+  probeHost: config.PROBE_HOST,
+  resyncMs: config.RESYNC_SECONDS * 1000,
+  leaderElection: config.LEADER_ELECT
+    ? { namespace: config.LEADER_ELECTION_NAMESPACE, name: config.LEADER_ELECTION_LEASE }
+    : undefined,
+});
+addTenantController(manager, {
+  pool,
+  usageRefreshMs: config.USAGE_REFRESH_SECONDS * 1000,
+  workers: config.TENANT_WORKERS,
+});
+addRateLimitController(manager, { pool, workers: config.RATELIMIT_WORKERS });
+
+let stopping = false;
+async function shutdown(signal: string, code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "shutting down: finishing in-flight reconciles and releasing the lease");
+  const force = setTimeout(() => {
+    log.error("shutdown took longer than 25 s; exiting");
+    process.exit(1);
+  }, 25_000);
+  force.unref();
+  await manager.stop();
+  await pool.end();
+  process.exit(code);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
+process.on("SIGINT", () => void shutdown("SIGINT", 0));
+
+const { probeUrl } = await manager.start();
+log.info({ probeUrl, server: manager.client.server }, "operators started");
+await manager.done();
+if (manager.lostLeadership) {
+  // Another replica leads now; exit so the orchestrator restarts us as a clean standby.
+  log.error("leadership lost; exiting");
+  await shutdown("leadership-lost", 1);
+}
