@@ -87,17 +87,24 @@ export function burnRateAlert(slo: ServiceLevelObjective, policy: BurnRateAlertP
     annotations: {
       summary: `${slo.title}: error budget burning ${policy.severity === "page" ? "fast" : "steadily"} (objective ${formatNumber(slo.objective * 100)} % over ${slo.period})`,
       description:
-        `Bad events: ${slo.description}. The error ratio is {{ $value | humanizePercentage }} against a budget of ` +
-        `${formatNumber(budget * 100)} %; the burn rate exceeded ${windows}.`,
+        `The error ratio is {{ $value | humanizePercentage }} against a budget of ${formatNumber(budget * 100)} % ` +
+        `(good events: ${slo.description}); the burn rate exceeded ${windows}.`,
       runbook_url: runbookUrl(alert),
     },
   };
 }
 
+/**
+ * One group per SLO: rules in a group run in order, so the alerts always read error ratios recorded
+ * in the same evaluation. Across groups there is no ordering, and an alert could read a ratio one
+ * interval old (stale, once the interval exceeds the 5-minute lookback).
+ */
 export function sloRuleGroups(slo: ServiceLevelObjective): RuleGroup[] {
   return [
-    { name: `slo:${slo.id}:recording`, rules: sloRecordingRules(slo) },
-    { name: `slo:${slo.id}:alerts`, rules: BURN_RATE_POLICY.map((policy) => burnRateAlert(slo, policy)) },
+    {
+      name: `slo:${slo.id}`,
+      rules: [...sloRecordingRules(slo), ...BURN_RATE_POLICY.map((policy) => burnRateAlert(slo, policy))],
+    },
   ];
 }
 
@@ -106,23 +113,44 @@ const DAY = 86_400;
 /** Replication, queues, secrets and metering: the alerts that are not about an error budget. */
 export function operationsRuleGroups(): RuleGroup[] {
   const { rpoSeconds, queueAgeSeconds, secretRotation } = OPERATIONS;
-  const shortLived = `secret=~"${secretRotation.shortLivedSecrets.join("|")}"`;
-  const longLived = `secret!~"${secretRotation.shortLivedSecrets.join("|")}"`;
+  const serviceRole = `secret=~"${secretRotation.serviceRolePattern}"`;
+  const other = `secret!~"${secretRotation.serviceRolePattern}"`;
   const deadline = "secret:rotation_deadline:timestamp_seconds";
   return [
     {
-      name: "platform:secrets:recording",
+      // The deadline is recorded in the same group as the alerts that read it (ordered evaluation).
+      name: "platform:secrets",
       rules: [
         {
           record: deadline,
           expr:
-            `secret_last_rotated_timestamp_seconds{${shortLived}} + ${secretRotation.shortDays * DAY}\n` +
-            `or\nsecret_last_rotated_timestamp_seconds{${longLived}} + ${secretRotation.defaultDays * DAY}`,
+            `secret_last_rotated_timestamp_seconds{${serviceRole}} + ${secretRotation.serviceRoleDays * DAY}\n` +
+            `or\nsecret_last_rotated_timestamp_seconds{${other}} + ${secretRotation.otherDays * DAY}`,
+        },
+        {
+          alert: "SecretRotationDueSoon",
+          expr: `(${deadline} - time()) < ${secretRotation.warnDaysBefore * DAY} and (${deadline} - time()) >= 0`,
+          labels: { severity: "ticket" },
+          annotations: {
+            summary: `Secret {{ $labels.secret }} must be rotated within ${secretRotation.warnDaysBefore} days`,
+            description: `The rotation deadline ({{ $value | humanizeDuration }} from now) follows the rotation policy: ${secretRotation.serviceRoleDays} days for the service role, ${secretRotation.otherDays} days for API keys and other secrets.`,
+            runbook_url: runbookUrl("SecretRotationDueSoon"),
+          },
+        },
+        {
+          alert: "SecretRotationOverdue",
+          expr: `(time() - ${deadline}) > 0`,
+          labels: { severity: "ticket" },
+          annotations: {
+            summary: "Secret {{ $labels.secret }} is past its rotation deadline",
+            description: "The deadline passed {{ $value | humanizeDuration }} ago; rotate it now.",
+            runbook_url: runbookUrl("SecretRotationOverdue"),
+          },
         },
       ],
     },
     {
-      name: "platform:operations:alerts",
+      name: "platform:operations",
       rules: [
         {
           alert: "DatabaseReplicationLagAboveRpo",
@@ -146,26 +174,6 @@ export function operationsRuleGroups(): RuleGroup[] {
             description:
               "The oldest runnable job has waited {{ $value | humanizeDuration }}: runners are down, stuck or under-scaled.",
             runbook_url: runbookUrl("JobQueueOldestJobTooOld"),
-          },
-        },
-        {
-          alert: "SecretRotationDueSoon",
-          expr: `(${deadline} - time()) < ${secretRotation.warnDaysBefore * DAY} and (${deadline} - time()) >= 0`,
-          labels: { severity: "ticket" },
-          annotations: {
-            summary: `Secret {{ $labels.secret }} must be rotated within ${secretRotation.warnDaysBefore} days`,
-            description: `The rotation deadline ({{ $value | humanizeDuration }} from now) follows the ${secretRotation.shortDays}-day or ${secretRotation.defaultDays}-day rotation policy.`,
-            runbook_url: runbookUrl("SecretRotationDueSoon"),
-          },
-        },
-        {
-          alert: "SecretRotationOverdue",
-          expr: `(time() - ${deadline}) > 0`,
-          labels: { severity: "ticket" },
-          annotations: {
-            summary: "Secret {{ $labels.secret }} is past its rotation deadline",
-            description: "The deadline passed {{ $value | humanizeDuration }} ago; rotate it now.",
-            runbook_url: runbookUrl("SecretRotationOverdue"),
           },
         },
         {

@@ -174,11 +174,16 @@ export const OPERATIONS = {
   rpoSeconds: 300,
   /** A runnable job waiting longer than this means the runners are not keeping up (or are stuck). */
   queueAgeSeconds: 900,
-  /** Secrets that must rotate every 30 days; every other secret rotates every 90 days. */
+  /**
+   * Rotation windows, the same as the policy pack's secrets-rotation-window rule: the service role's
+   * credentials rotate every 90 days; third-party API keys and any unclassified secret (the
+   * strictest window, so a new secret is never under-watched) every 30 days.
+   */
   secretRotation: {
-    shortDays: 30,
-    defaultDays: 90,
-    shortLivedSecrets: ["stripe_webhook_secret", "api_key_pepper"],
+    serviceRoleDays: 90,
+    otherDays: 30,
+    /** PromQL (RE2, fully anchored) matching the `secret` label of service-role credentials. */
+    serviceRolePattern: "(?i).*service-?role.*",
     /** Warn this many days before the deadline, so the rotation can be planned into a week. */
     warnDaysBefore: 7,
   },

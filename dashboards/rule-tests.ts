@@ -1,0 +1,398 @@
+// Unit tests for the generated alerts in promtool's format (`promtool test rules`): synthetic
+// series in, expected alerts out, with at least one firing and one quiet case for every alert.
+// Cases are built from the SLO definitions, so a changed objective moves the test traffic with it.
+import { allRuleGroups, isAlertingRule } from "./rules.ts";
+import { BURN_RATE_POLICY, OPERATIONS, SLOS, errorBudget, type ServiceLevelObjective } from "./slo.ts";
+
+export interface InputSeries {
+  series: string;
+  values: string;
+}
+
+export interface AlertExpectation {
+  eval_time: string;
+  alertname: string;
+  /** Empty: the alert must not be firing at eval_time. */
+  exp_alerts: { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[];
+}
+
+export interface PromtoolTestCase {
+  name: string;
+  interval: string;
+  input_series: InputSeries[];
+  alert_rule_test: AlertExpectation[];
+}
+
+export interface PromtoolTestFile {
+  /** File name the suite is written to. */
+  name: string;
+  evaluation_interval: string;
+  tests: PromtoolTestCase[];
+}
+
+/** Events per sample interval in the synthetic traffic; large, so small ratios stay smooth. */
+const EVENTS_PER_STEP = 10_000;
+
+/** A counter whose per-step increase follows `phases` (events per step, for `steps` samples). */
+export function counterValues(phases: { perStep: number; steps: number }[]): string {
+  const values: number[] = [0];
+  let total = 0;
+  for (const phase of phases) {
+    for (let i = 0; i < phase.steps; i++) {
+      total += phase.perStep;
+      values.push(Number(total.toFixed(6)));
+    }
+  }
+  return values.join(" ");
+}
+
+interface TrafficPhase {
+  /** Bad-event ratio as a multiple of the error budget (the burn rate). */
+  burn: number;
+  steps: number;
+}
+
+/**
+ * The raw series an SLO's SLI is computed from, with the bad-event ratio of each phase set to
+ * `burn` x the error budget. Each SLO includes a series its SLI must ignore, so the tests also
+ * prove the selectors (4xx answers, retries, other routes).
+ */
+export function sloTraffic(slo: ServiceLevelObjective, phases: TrafficPhase[]): InputSeries[] {
+  const budget = errorBudget(slo);
+  const bad = phases.map((p) => ({ perStep: EVENTS_PER_STEP * p.burn * budget, steps: p.steps }));
+  const good = phases.map((p) => ({ perStep: EVENTS_PER_STEP * (1 - p.burn * budget), steps: p.steps }));
+  const all = phases.map((p) => ({ perStep: EVENTS_PER_STEP, steps: p.steps }));
+  const lots = phases.map((p) => ({ perStep: EVENTS_PER_STEP * 0.25, steps: p.steps }));
+  switch (slo.id) {
+    case "api-availability": {
+      const quotes = 'route="/v1/quotes", method="POST"';
+      // Good events are split between 2xx and 4xx answers; the total per step stays EVENTS_PER_STEP.
+      const ok = phases.map((p) => ({ perStep: EVENTS_PER_STEP * (0.75 - p.burn * budget), steps: p.steps }));
+      return [
+        {
+          series: `http_request_duration_seconds_count{${quotes}, status_class="2xx"}`,
+          values: counterValues(ok),
+        },
+        {
+          series: `http_request_duration_seconds_count{${quotes}, status_class="5xx"}`,
+          values: counterValues(bad),
+        },
+        // Caller mistakes: not the platform's fault, good events for availability.
+        {
+          series: `http_request_duration_seconds_count{${quotes}, status_class="4xx"}`,
+          values: counterValues(lots),
+        },
+        // Probes are not API traffic, even when they fail.
+        {
+          series: 'http_request_duration_seconds_count{route="/healthz", method="GET", status_class="5xx"}',
+          values: counterValues(lots),
+        },
+      ];
+    }
+    case "agent-task-success":
+      return [
+        {
+          series: 'agent_tasks_finished_total{kind="notify_ops", status="success"}',
+          values: counterValues(good),
+        },
+        {
+          series: 'agent_tasks_finished_total{kind="notify_ops", status="failed"}',
+          values: counterValues(bad),
+        },
+        // Retries are attempts, not outcomes.
+        {
+          series: 'agent_tasks_finished_total{kind="notify_ops", status="retrying"}',
+          values: counterValues(lots),
+        },
+      ];
+    case "quote-latency": {
+      const quotes = 'route="/v1/quotes", method="POST", status_class="2xx"';
+      return [
+        { series: `http_request_duration_seconds_count{${quotes}}`, values: counterValues(all) },
+        { series: `http_request_duration_seconds_bucket{${quotes}, le="0.6"}`, values: counterValues(good) },
+        { series: `http_request_duration_seconds_bucket{${quotes}, le="+Inf"}`, values: counterValues(all) },
+        // Slow answers to bad input do not count against quote latency.
+        {
+          series:
+            'http_request_duration_seconds_count{route="/v1/quotes", method="POST", status_class="4xx"}',
+          values: counterValues(lots),
+        },
+      ];
+    }
+    default:
+      throw new Error(
+        `No synthetic traffic for SLO "${slo.id}": add its raw series to sloTraffic() in rule-tests.ts.`,
+      );
+  }
+}
+
+function burnAlert(slo: ServiceLevelObjective, severity: "page" | "ticket"): string {
+  const policy = BURN_RATE_POLICY.find((p) => p.severity === severity);
+  if (!policy) throw new Error(`No burn-rate policy with severity ${severity}`);
+  return `${slo.alertPrefix}${policy.suffix}`;
+}
+
+/**
+ * The annotations an alert must carry, rendered from the generated rule's templates with the
+ * labels and the text `{{ $value }}` is expected to print as, so the tests also prove what on-call reads.
+ */
+export function expectedAnnotations(
+  alertname: string,
+  labels: Record<string, string>,
+  valueText: string,
+): Record<string, string> {
+  const rule = allRuleGroups()
+    .flatMap((g) => g.rules)
+    .find((r) => isAlertingRule(r) && r.alert === alertname);
+  if (!rule || !isAlertingRule(rule)) throw new Error(`No alerting rule named ${alertname}`);
+  const render = (template: string) =>
+    template
+      .replace(/\{\{ \$value( \| humanize\w*)? \}\}/g, valueText)
+      .replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, name: string) => labels[name] ?? "");
+  return Object.fromEntries(
+    Object.entries(rule.annotations).map(([key, template]) => [key, render(template)]),
+  );
+}
+
+function firing(
+  alertname: string,
+  eval_time: string,
+  exp_labels: Record<string, string>,
+  valueText: string,
+): AlertExpectation {
+  return {
+    eval_time,
+    alertname,
+    exp_alerts: [{ exp_labels, exp_annotations: expectedAnnotations(alertname, exp_labels, valueText) }],
+  };
+}
+
+/** How promtool's humanizePercentage prints a burn of `burn` x the SLO's budget (%.4g). */
+function burnPercent(slo: ServiceLevelObjective, burn: number): string {
+  return `${Number((burn * errorBudget(slo) * 100).toPrecision(4))}%`;
+}
+
+function quiet(alertname: string, eval_time: string): AlertExpectation {
+  return { eval_time, alertname, exp_alerts: [] };
+}
+
+/** Page alerts: one-minute samples, evaluated every minute. */
+function pageCases(slo: ServiceLevelObjective): PromtoolTestCase[] {
+  const page = burnAlert(slo, "page");
+  const labels = { severity: "page", slo: slo.id };
+  return [
+    {
+      // After six clean hours the 6h window stays below 6x, so only the 1h and 5m pair can page.
+      name: `${slo.id}: a sudden 16x burn pages once it fills the hour (14.4x over 1h and 5m)`,
+      interval: "1m",
+      input_series: sloTraffic(slo, [
+        { burn: 0, steps: 360 },
+        { burn: 16, steps: 75 },
+      ]),
+      alert_rule_test: [quiet(page, "6h30m"), firing(page, "7h12m", labels, burnPercent(slo, 16))],
+    },
+    {
+      name: `${slo.id}: a 16x burn from the start pages within minutes`,
+      interval: "1m",
+      input_series: sloTraffic(slo, [{ burn: 16, steps: 15 }]),
+      alert_rule_test: [quiet(page, "1m"), firing(page, "10m", labels, burnPercent(slo, 16))],
+    },
+    {
+      name: `${slo.id}: an 8x burn pages through the 6h and 30m pair`,
+      interval: "1m",
+      input_series: sloTraffic(slo, [{ burn: 8, steps: 60 }]),
+      alert_rule_test: [firing(page, "40m", labels, burnPercent(slo, 8))],
+    },
+    {
+      name: `${slo.id}: a 4x burn does not page`,
+      interval: "1m",
+      input_series: sloTraffic(slo, [{ burn: 4, steps: 120 }]),
+      alert_rule_test: [quiet(page, "30m"), quiet(page, "2h")],
+    },
+    {
+      name: `${slo.id}: the page resolves once the short windows are clean again`,
+      interval: "1m",
+      input_series: sloTraffic(slo, [
+        { burn: 16, steps: 60 },
+        { burn: 0, steps: 50 },
+      ]),
+      // At 100m the 1h and 6h windows still burn above threshold; the 5m and 30m windows do not.
+      alert_rule_test: [firing(page, "30m", labels, burnPercent(slo, 16)), quiet(page, "100m")],
+    },
+  ];
+}
+
+/** Ticket alerts: ten-minute samples over days, evaluated every ten minutes. */
+function ticketCases(slo: ServiceLevelObjective): PromtoolTestCase[] {
+  const ticket = burnAlert(slo, "ticket");
+  const labels = { severity: "ticket", slo: slo.id };
+  return [
+    {
+      name: `${slo.id}: a 4x burn for a day opens a ticket (3x over 1d and 2h)`,
+      interval: "10m",
+      input_series: sloTraffic(slo, [{ burn: 4, steps: 6 * 26 }]),
+      alert_rule_test: [firing(ticket, "1d", labels, burnPercent(slo, 4))],
+    },
+    {
+      name: `${slo.id}: a steady 1.5x burn opens a ticket (1x over 3d and 6h)`,
+      interval: "10m",
+      input_series: sloTraffic(slo, [{ burn: 1.5, steps: 6 * 13 }]),
+      alert_rule_test: [firing(ticket, "12h", labels, burnPercent(slo, 1.5))],
+    },
+    {
+      name: `${slo.id}: a 0.5x burn for three days stays within budget`,
+      interval: "10m",
+      input_series: sloTraffic(slo, [{ burn: 0.5, steps: 6 * 73 }]),
+      alert_rule_test: [quiet(ticket, "1d"), quiet(ticket, "3d")],
+    },
+    {
+      name: `${slo.id}: a 1.5x burn that stopped six hours ago no longer tickets`,
+      interval: "10m",
+      input_series: sloTraffic(slo, [
+        { burn: 1.5, steps: 6 * 12 },
+        { burn: 0, steps: 6 * 7 },
+      ]),
+      alert_rule_test: [firing(ticket, "12h", labels, burnPercent(slo, 1.5)), quiet(ticket, "18h30m")],
+    },
+  ];
+}
+
+const APP = { instance: "app-0:8080", job: "freight-app" };
+const series = (name: string, labels: Record<string, string>) =>
+  `${name}{${Object.entries({ ...APP, ...labels })
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(", ")}}`;
+
+function operationsCases(): PromtoolTestCase[] {
+  const { rpoSeconds, queueAgeSeconds } = OPERATIONS;
+  return [
+    {
+      name: "replication lag above the RPO for two minutes pages",
+      interval: "1m",
+      input_series: [{ series: series("db_replication_lag_seconds", {}), values: `0+${rpoSeconds / 10}x20` }],
+      alert_rule_test: [
+        quiet("DatabaseReplicationLagAboveRpo", "10m"),
+        firing("DatabaseReplicationLagAboveRpo", "15m", { severity: "page", ...APP }, "7m 30s"),
+      ],
+    },
+    {
+      name: "replication lag below the RPO, or a one-sample spike above it, does not page",
+      interval: "1m",
+      input_series: [
+        {
+          series: series("db_replication_lag_seconds", {}),
+          values: `${rpoSeconds - 50}x10 ${rpoSeconds * 2} ${rpoSeconds - 50}x20`,
+        },
+      ],
+      alert_rule_test: [
+        quiet("DatabaseReplicationLagAboveRpo", "11m"),
+        quiet("DatabaseReplicationLagAboveRpo", "30m"),
+      ],
+    },
+    {
+      name: "a job waiting longer than the queue-age limit pages",
+      interval: "1m",
+      input_series: [
+        { series: series("jobs_oldest_age_seconds", { queue: "bulk_jobs" }), values: "0+60x40" },
+        { series: series("jobs_oldest_age_seconds", { queue: "agent_tasks" }), values: "30x40" },
+      ],
+      alert_rule_test: [
+        quiet("JobQueueOldestJobTooOld", `${queueAgeSeconds / 60 + 2}m`),
+        firing("JobQueueOldestJobTooOld", "30m", { severity: "page", queue: "bulk_jobs" }, "30m 0s"),
+      ],
+    },
+    {
+      name: "a queue that drains keeps its oldest job young and does not page",
+      interval: "1m",
+      // Sawtooth: jobs age to 10 minutes, then the runners catch up.
+      input_series: [
+        {
+          series: series("jobs_oldest_age_seconds", { queue: "bulk_jobs" }),
+          values: "0+60x10 0+60x10 0+60x10",
+        },
+      ],
+      alert_rule_test: [quiet("JobQueueOldestJobTooOld", "32m")],
+    },
+    {
+      name: "a tenant at 100 % of a meter opens a ticket per meter",
+      interval: "1m",
+      input_series: [
+        { series: series("meter_warning_tenants", { meter: "quotes", level: "100" }), values: "0x5 2x20" },
+        { series: series("meter_warning_tenants", { meter: "quotes", level: "90" }), values: "5x25" },
+        { series: series("meter_warning_tenants", { meter: "bulk_jobs", level: "100" }), values: "0x25" },
+      ],
+      alert_rule_test: [
+        quiet("MeterTenantsAtLimit", "6m"),
+        firing("MeterTenantsAtLimit", "15m", { severity: "ticket", meter: "quotes" }, "2"),
+      ],
+    },
+    {
+      name: "tenants at 80 or 90 % of a meter do not open a ticket",
+      interval: "1m",
+      input_series: [
+        { series: series("meter_warning_tenants", { meter: "quotes", level: "80" }), values: "12x20" },
+        { series: series("meter_warning_tenants", { meter: "quotes", level: "90" }), values: "4x20" },
+        { series: series("meter_warning_tenants", { meter: "quotes", level: "100" }), values: "0x20" },
+      ],
+      alert_rule_test: [quiet("MeterTenantsAtLimit", "20m")],
+    },
+  ];
+}
+
+/** Secrets: hourly samples over 92 days; every secret was last rotated at time 0. */
+function secretCases(): PromtoolTestCase[] {
+  const { otherDays: shortDays, serviceRoleDays: defaultDays, warnDaysBefore } = OPERATIONS.secretRotation;
+  // Names as the app exports them (SECRETS_LAST_ROTATED): a third-party key and the service role.
+  const shortLived = "llm-provider";
+  const longLived = "database-service-role";
+  const rotated = (secret: string) => ({
+    series: series("secret_last_rotated_timestamp_seconds", { secret }),
+    values: `0x${24 * (defaultDays + 2)}`,
+  });
+  const labels = (secret: string) => ({ severity: "ticket", secret, ...APP });
+  return [
+    {
+      name: `secrets warn ${warnDaysBefore} days before their ${shortDays}- or ${defaultDays}-day deadline and page nobody`,
+      interval: "1h",
+      input_series: [rotated(shortLived), rotated(longLived)],
+      alert_rule_test: [
+        quiet("SecretRotationDueSoon", `${shortDays - warnDaysBefore - 1}d`),
+        firing(
+          "SecretRotationDueSoon",
+          `${shortDays - warnDaysBefore + 1}d`,
+          labels(shortLived),
+          `${warnDaysBefore - 1}d 0h 0m 0s`,
+        ),
+        quiet("SecretRotationOverdue", `${shortDays - 1}d`),
+        firing("SecretRotationOverdue", `${shortDays + 1}d`, labels(shortLived), "1d 0h 0m 0s"),
+        quiet("SecretRotationDueSoon", `${shortDays + 1}d`),
+        firing("SecretRotationDueSoon", `${defaultDays - 1}d`, labels(longLived), "1d 0h 0m 0s"),
+      ],
+    },
+  ];
+}
+
+export function promtoolTestFiles(): PromtoolTestFile[] {
+  return [
+    {
+      name: "page-and-operations.test.yaml",
+      evaluation_interval: "1m",
+      tests: [...SLOS.flatMap(pageCases), ...operationsCases()],
+    },
+    { name: "ticket.test.yaml", evaluation_interval: "10m", tests: SLOS.flatMap(ticketCases) },
+    { name: "secrets.test.yaml", evaluation_interval: "1h", tests: secretCases() },
+  ];
+}
+
+/** Alert names with at least one firing and at least one quiet expectation, respectively. */
+export function alertCoverage(files = promtoolTestFiles()): { firing: Set<string>; quiet: Set<string> } {
+  const coverage = { firing: new Set<string>(), quiet: new Set<string>() };
+  for (const file of files) {
+    for (const test of file.tests) {
+      for (const expectation of test.alert_rule_test) {
+        (expectation.exp_alerts.length > 0 ? coverage.firing : coverage.quiet).add(expectation.alertname);
+      }
+    }
+  }
+  return coverage;
+}
