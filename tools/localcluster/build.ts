@@ -40,8 +40,16 @@ export function kubernetesVersion(): string {
   return match[1];
 }
 
+/** `go` from PATH, else the usual install location (CI shells may not source a profile). */
+function goBinary(): string {
+  if (process.env.GO) return process.env.GO;
+  const onPath = spawnSync("go", ["version"], { encoding: "utf8" });
+  if (!onPath.error && onPath.status === 0) return "go";
+  return existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go";
+}
+
 function goVersion(): string {
-  const result = spawnSync("go", ["version"], { encoding: "utf8" });
+  const result = spawnSync(goBinary(), ["version"], { encoding: "utf8" });
   if (result.error || result.status !== 0) {
     throw new Error(
       "The local control plane is built from Go modules, but `go` was not found on PATH. " +
@@ -125,7 +133,7 @@ async function withBuildLock<T>(log: Log, fn: () => Promise<T>): Promise<T> {
 }
 
 function countPackages(): number | undefined {
-  const result = spawnSync("go", ["list", "-mod=mod", "-deps", "."], {
+  const result = spawnSync(goBinary(), ["list", "-mod=mod", "-deps", "."], {
     cwd: sourceDir,
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
@@ -139,7 +147,7 @@ function runGoBuild(version: string, log: Log): Promise<void> {
   const args = [
     "-n",
     "10",
-    "go",
+    goBinary(),
     "build",
     "-v",
     ...goBuildFlags,
