@@ -80,10 +80,33 @@ export function longestIntervalDays(scheduleExpression: string): number | undefi
   return dayGap;
 }
 
-/** Expands `1,15`, `1-5`, `*\/10` into the listed values; undefined for forms we do not read. */
+const NAMES: Record<string, number> = {
+  SUN: 1,
+  MON: 2,
+  TUE: 3,
+  WED: 4,
+  THU: 5,
+  FRI: 6,
+  SAT: 7,
+  JAN: 1,
+  FEB: 2,
+  MAR: 3,
+  APR: 4,
+  MAY: 5,
+  JUN: 6,
+  JUL: 7,
+  AUG: 8,
+  SEP: 9,
+  OCT: 10,
+  NOV: 11,
+  DEC: 12,
+};
+
+/** Expands `1,15`, `1-5`, `*\/10`, `MON-FRI` into the listed values; undefined for forms we do not read. */
 function parseList(field: string, min: number, max: number): number[] | undefined {
   const values = new Set<number>();
-  for (const part of field.split(",")) {
+  const numeric = field.toUpperCase().replace(/[A-Z]{3}/g, (name) => String(NAMES[name] ?? name));
+  for (const part of numeric.split(",")) {
     const step = /^(\*|\d+)\/(\d+)$/.exec(part);
     const range = /^(\d+)-(\d+)$/.exec(part);
     if (step) {

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { UNKNOWN_STRING, check, plan, res, summary } from "../testing.ts";
+import { iamNoAdminWildcard } from "./iam.ts";
+
+const admin = { Effect: "Allow", Action: "*", Resource: "*" };
+const scoped = { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: "arn:aws:s3:::docs/*" };
+
+describe("iam-no-wildcard-admin", () => {
+  it("passes scoped policies in every document shape", async () => {
+    const resources = [
+      res("aws:iam/policy:Policy", "as-string", {
+        policy: JSON.stringify({ Version: "2012-10-17", Statement: [scoped] }),
+      }),
+      res("aws:iam/policy:Policy", "as-object", { policy: { Version: "2012-10-17", Statement: scoped } }),
+      // "*" resource with specific actions is common (e.g. ec2:Describe*) and allowed.
+      res("aws:iam/rolePolicy:RolePolicy", "describe", {
+        policy: JSON.stringify({
+          Statement: [{ Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*" }],
+        }),
+      }),
+      // Denying everything is the opposite of admin.
+      res("aws:s3/bucketPolicy:BucketPolicy", "tls-only", {
+        policy: JSON.stringify({
+          Statement: [{ Effect: "Deny", Principal: "*", Action: "*", Resource: "*" }],
+        }),
+      }),
+    ];
+    expect(summary(await check(plan(resources), iamNoAdminWildcard))).toEqual([]);
+  });
+
+  it("flags * on * as a JSON string, an object, a single statement or one among many", async () => {
+    const resources = [
+      res("aws:iam/policy:Policy", "string-array", {
+        policy: JSON.stringify({ Statement: [scoped, admin] }),
+      }),
+      res("aws:iam/policy:Policy", "object-single", { policy: { Statement: admin } }),
+      res("aws:iam/rolePolicy:RolePolicy", "lists", {
+        policy: JSON.stringify({
+          Statement: [{ Sid: "Everything", Effect: "Allow", Action: ["*"], Resource: ["*"] }],
+        }),
+      }),
+      res("aws:iam/userPolicy:UserPolicy", "star-colon-star", {
+        policy: JSON.stringify({ Statement: [{ Effect: "Allow", Action: "*:*", Resource: "*" }] }),
+      }),
+    ];
+    const report = await check(plan(resources), iamNoAdminWildcard);
+    expect(summary(report)).toEqual([
+      "iam-no-wildcard-admin: string-array",
+      "iam-no-wildcard-admin: object-single",
+      "iam-no-wildcard-admin: lists",
+      "iam-no-wildcard-admin: star-colon-star",
+    ]);
+    expect(report.violations[2]?.message).toContain(
+      'policy allows Action "*" on Resource "*" (statement Everything)',
+    );
+  });
+
+  it("checks a role's inline policies but not its trust policy", async () => {
+    const role = res("aws:iam/role:Role", "workloads-quote-api", {
+      assumeRolePolicy: JSON.stringify({ Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }),
+      inlinePolicies: [
+        { name: "docs", policy: JSON.stringify({ Statement: [scoped] }) },
+        { name: "oops", policy: JSON.stringify({ Statement: [admin] }) },
+      ],
+    });
+    const report = await check(plan([role]), iamNoAdminWildcard);
+    expect(report.violations.map((v) => v.message)).toEqual([
+      expect.stringContaining("inlinePolicies[oops]"),
+    ]);
+  });
+
+  it("does not decide on a document that is unknown during preview", async () => {
+    const pending = res("aws:iam/policy:Policy", "pending", { policy: UNKNOWN_STRING });
+    const partly = res("aws:iam/policy:Policy", "partly", {
+      policy: { Statement: [{ Effect: "Allow", Action: "*", Resource: UNKNOWN_STRING }] },
+    });
+    const report = await check(plan([pending, partly]), iamNoAdminWildcard);
+    expect(report.violations).toEqual([]);
+  });
+});
