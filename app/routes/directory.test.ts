@@ -127,3 +127,18 @@ describe("carrier directory", () => {
     expect(await invitesUsed(client)).toBe(0);
   });
 });
+
+describe("concurrent invites", () => {
+  it("invites a carrier once and counts once when the same invite races", async () => {
+    const client = await freshStarterTenant();
+    const carrier = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=1")).body
+      .carriers[0];
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        client.post("/v1/directory/invites", { carrierId: carrier.id, email: "race@example.com" }),
+      ),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, ...Array(9).fill(409)]);
+    expect(await invitesUsed(client)).toBe(1);
+  });
+});

@@ -98,11 +98,20 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
       await ctx.meter(db, request, reply, "directory_invites");
       const { rows } = await db.query<{ id: string; created_at: Date }>(
         `INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES (current_tenant_id(), $1, $2)
-         RETURNING id, created_at`,
+         ON CONFLICT (tenant_id, carrier_id) DO NOTHING RETURNING id, created_at`,
         [body.carrierId, body.email],
       );
+      const row = rows[0];
+      if (!row) {
+        // A concurrent request invited this carrier first; throwing rolls back our meter count too.
+        throw new Problem({
+          type: "carrier-already-invited",
+          title: "Carrier already invited",
+          status: 409,
+          detail: "This carrier was just invited by another request; an invite per carrier is enough.",
+        });
+      }
       ctx.metrics.carrierInviteEvents.inc({ event: "sent" });
-      const row = rows[0] as { id: string; created_at: Date };
       return {
         statusCode: 201,
         body: {

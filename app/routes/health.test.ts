@@ -28,7 +28,7 @@ describe("health and metrics", () => {
     try {
       const ready = await fetch(`${t.url}/readyz`);
       expect(ready.status).toBe(503);
-      const body = await ready.json();
+      const body: any = await ready.json();
       expect(body.checks.migrations).toMatch(/pending: 0001_foundation \(run npm run migrate\)/);
     } finally {
       for (const row of rows)

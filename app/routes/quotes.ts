@@ -222,26 +222,26 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       throw validationProblem([{ field: "(body)", message: "booking takes no body; send none or {}" }]);
     }
     return ctx.idempotent(request, reply, async (db) => {
-      const { rows } = await db.query<{
-        id: string;
-        expired: boolean;
-        booking_id: string | null;
-        booked_at: Date | null;
-        total_cents: number;
-      }>(
-        `SELECT q.id, q.expires_at < now() AS expired, q.total_cents, b.id AS booking_id, b.created_at AS booked_at
-           FROM quotes q LEFT JOIN bookings b ON b.quote_id = q.id WHERE q.id = $1 FOR UPDATE OF q`,
+      // Lock the quote first, then look for its booking in a fresh statement: a booking committed by a
+      // concurrent request while we waited for the lock is visible only to a statement started after it.
+      const { rows } = await db.query<{ id: string; expired: boolean; total_cents: number }>(
+        "SELECT id, expires_at < now() AS expired, total_cents FROM quotes WHERE id = $1 FOR UPDATE",
         [id],
       );
       const quote = rows[0];
       if (!quote) throw notFound(`Quote ${id}`);
-      if (quote.booking_id) {
+      const existing = await db.query<{ id: string; created_at: Date }>(
+        "SELECT id, created_at FROM bookings WHERE quote_id = $1",
+        [id],
+      );
+      const booked = existing.rows[0];
+      if (booked) {
         throw new Problem({
           type: "quote-already-booked",
           title: "Quote already booked",
           status: 409,
-          detail: `Quote ${id} was booked at ${quote.booked_at?.toISOString()} as booking ${quote.booking_id}; a quote books once.`,
-          bookingId: quote.booking_id,
+          detail: `Quote ${id} was booked at ${booked.created_at.toISOString()} as booking ${booked.id}; a quote books once.`,
+          bookingId: booked.id,
         });
       }
       if (quote.expired) {

@@ -1,58 +1,12 @@
 // A throw-away database for a test file: its own PostgreSQL server, the real roles and migrations,
 // optionally seeded. Tests connect as roles that are neither SUPERUSER nor BYPASSRLS.
-import { randomBytes } from "node:crypto";
-import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
-import { bootstrapDatabase, roleUrl, type RolePasswords } from "../db/bootstrap.ts";
-import { migrate } from "../db/migrate.ts";
-import { createPool } from "../db/pool.ts";
-import { seedDemo, seedPlans, seedCarriers } from "../db/seed.ts";
+import { provisionDatabase, type ProvisionedDatabase } from "../db/provision.ts";
+import type { PostgresServer } from "../../tools/postgres/server.ts";
 
-export interface TestDatabase {
-  server: PostgresServer;
-  urls: { superuser: string; owner: string; app: string; operator: string; ops: string };
-  /** API keys of the demo tenants by slug, when seeded with "demo". */
-  demoKeys: Record<string, string>;
-  stop(): Promise<void>;
-}
+export type TestDatabase = ProvisionedDatabase;
 
-export function randomPasswords(): RolePasswords {
-  const p = () => randomBytes(12).toString("hex");
-  return { owner: p(), app: p(), operator: p(), ops: p() };
-}
-
-export async function startTestDatabase(
+export function startTestDatabase(
   options: { seed?: "demo" | "plans" | "none"; server?: PostgresServer } = {},
 ): Promise<TestDatabase> {
-  const server = options.server ?? (await startPostgres({ name: "test" }));
-  try {
-    const passwords = randomPasswords();
-    const superuser = server.url();
-    await bootstrapDatabase(superuser, passwords);
-    const urls = {
-      superuser,
-      owner: roleUrl(superuser, "owner", passwords.owner),
-      app: roleUrl(superuser, "app", passwords.app),
-      operator: roleUrl(superuser, "operator", passwords.operator),
-      ops: roleUrl(superuser, "ops", passwords.ops),
-    };
-    await migrate(urls.owner);
-    let demoKeys: Record<string, string> = {};
-    const seed = options.seed ?? "demo";
-    if (seed !== "none") {
-      const operator = createPool(urls.operator, 2);
-      try {
-        if (seed === "demo") demoKeys = await seedDemo(operator);
-        else {
-          await seedPlans(operator);
-          await seedCarriers(operator);
-        }
-      } finally {
-        await operator.end();
-      }
-    }
-    return { server, urls, demoKeys, stop: () => server.stop() };
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
+  return provisionDatabase({ name: "test", ...options });
 }

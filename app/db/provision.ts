@@ -1,0 +1,58 @@
+// A database made ready on a PostgreSQL server: the real roles (random passwords), the migrations, and
+// optionally the plan catalogue and demo tenants. Used by the local platform, the game day and tests.
+import { randomBytes } from "node:crypto";
+import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
+import { bootstrapDatabase, roleUrl, type RolePasswords } from "./bootstrap.ts";
+import { migrate } from "./migrate.ts";
+import { createPool } from "./pool.ts";
+import { seedDemo, seedPlans, seedCarriers } from "./seed.ts";
+
+export interface ProvisionedDatabase {
+  server: PostgresServer;
+  urls: { superuser: string; owner: string; app: string; operator: string; ops: string };
+  /** API keys of the demo tenants by slug, when seeded with "demo". */
+  demoKeys: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export function randomPasswords(): RolePasswords {
+  const p = () => randomBytes(12).toString("hex");
+  return { owner: p(), app: p(), operator: p(), ops: p() };
+}
+
+export async function provisionDatabase(
+  options: { seed?: "demo" | "plans" | "none"; server?: PostgresServer; name?: string } = {},
+): Promise<ProvisionedDatabase> {
+  const server = options.server ?? (await startPostgres({ name: options.name ?? "freight" }));
+  try {
+    const passwords = randomPasswords();
+    const superuser = server.url();
+    await bootstrapDatabase(superuser, passwords);
+    const urls = {
+      superuser,
+      owner: roleUrl(superuser, "owner", passwords.owner),
+      app: roleUrl(superuser, "app", passwords.app),
+      operator: roleUrl(superuser, "operator", passwords.operator),
+      ops: roleUrl(superuser, "ops", passwords.ops),
+    };
+    await migrate(urls.owner);
+    let demoKeys: Record<string, string> = {};
+    const seed = options.seed ?? "demo";
+    if (seed !== "none") {
+      const operator = createPool(urls.operator, 2);
+      try {
+        if (seed === "demo") demoKeys = await seedDemo(operator);
+        else {
+          await seedPlans(operator);
+          await seedCarriers(operator);
+        }
+      } finally {
+        await operator.end();
+      }
+    }
+    return { server, urls, demoKeys, stop: () => server.stop() };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
