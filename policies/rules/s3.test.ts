@@ -304,7 +304,7 @@ describe("S3 rules during preview", () => {
       bucket: [bucketResource],
     };
     const violations: string[] = [];
-    await s3Versioning.validateStack!(
+    await s3Versioning.validateStack(
       {
         resources,
         stackTags: new Map(),

@@ -2,7 +2,12 @@
 // companion resources (BucketVersioning, BucketServerSideEncryptionConfiguration, ...), so every rule
 // here is a stack validation that follows each bucket through its companions, and also accepts the
 // older inline form on the bucket itself.
-import type { PolicyResource, ReportViolation, StackValidationArgs } from "@pulumi/policy";
+import type {
+  PolicyResource,
+  ReportViolation,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 import type { Rule, Unknown } from "./common.ts";
 import {
   UNKNOWN,
@@ -92,7 +97,7 @@ function versioningEnabled(view: BucketView): boolean | Unknown {
   return anyTrue(readings);
 }
 
-export const s3Versioning: Rule = {
+export const s3Versioning: StackValidationPolicy = {
   name: "s3-bucket-versioning",
   description: "S3 buckets keep every version of a document so an overwrite or delete can be undone.",
   enforcementLevel: "mandatory",
@@ -125,7 +130,7 @@ function defaultEncryptionRules(view: BucketView): unknown[] {
   return rules;
 }
 
-export const s3Encryption: Rule = {
+export const s3Encryption: StackValidationPolicy = {
   name: "s3-bucket-sse-kms",
   description: "S3 buckets encrypt documents at rest with a KMS key (SSE-KMS).",
   enforcementLevel: "mandatory",
@@ -158,7 +163,7 @@ function blocksEverything(block: PolicyResource): boolean | Unknown {
   return readings.every((v) => v === true);
 }
 
-export const s3PublicAccess: Rule = {
+export const s3PublicAccess: StackValidationPolicy = {
   name: "s3-bucket-public-access-blocked",
   description: "S3 buckets block every form of public access; documents are shared through signed URLs only.",
   enforcementLevel: "mandatory",
@@ -252,7 +257,7 @@ function readLifecycle(view: BucketView, archiveClasses: readonly string[]): Lif
   return result;
 }
 
-export const s3Lifecycle: Rule = {
+export const s3Lifecycle: StackValidationPolicy = {
   name: "s3-bucket-lifecycle",
   description:
     "S3 buckets archive older documents to cold storage, expire noncurrent versions and abort incomplete multipart uploads.",
@@ -324,7 +329,7 @@ function replicates(view: BucketView): boolean | Unknown {
   return anyTrue(readings);
 }
 
-export const s3Replication: Rule = {
+export const s3Replication: StackValidationPolicy = {
   name: "s3-primary-document-replication",
   description: "Document buckets in the primary region replicate to the secondary region.",
   enforcementLevel: "mandatory",
