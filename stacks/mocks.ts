@@ -218,6 +218,11 @@ function computed(
   return { id, state: { arn: `arn:aws:${service}:${region}:${account}:${kind.toLowerCase()}/${id}` } };
 }
 
+/** The id the mocks give a resource, so tests can follow references (e.g. a record's healthCheckId). */
+export function mockResourceId(region: string, type: string, name: string, inputs: State = {}): string {
+  return computed(type, name, inputs, region, MOCK_ACCOUNT_ID).id;
+}
+
 /** Mocks for `pulumi.runtime.setMocks` that plan one region stack offline. */
 export function planMocks(context: MockContext): pulumi.runtime.Mocks {
   const account = context.accountId ?? MOCK_ACCOUNT_ID;

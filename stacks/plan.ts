@@ -129,13 +129,21 @@ export async function planStack(stack: string, options: PlanOptions = {}): Promi
     peerOutputs: options.peerOutputs ?? peerDefaults(config, root),
   };
   const response = await runWorker(root, request);
-  const resources = options.transform
-    ? response.resources.flatMap((r) => {
-        const out = options.transform!(r);
-        return out ? [out] : [];
-      })
-    : response.resources;
-  return { ...response, resources };
+  return options.transform ? transformPlan(response, options.transform) : response;
+}
+
+/** Applies a planStack transform: each resource is replaced by what it returns, or dropped on undefined. */
+export function transformPlan(
+  plan: PlannedStack,
+  transform: (r: PlannedResource) => PlannedResource | undefined,
+): PlannedStack {
+  return {
+    ...plan,
+    resources: plan.resources.flatMap((r) => {
+      const out = transform(r);
+      return out ? [out] : [];
+    }),
+  };
 }
 
 function runWorker(root: string, request: object): Promise<PlannedStack> {

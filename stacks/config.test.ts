@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+
+import { parseStackConfig, StackConfigError } from "./config.ts";
+import { readStackFile } from "./plan.ts";
+
+function problemsOf(fn: () => unknown): { key: string; problem: string; fix: string }[] {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StackConfigError);
+    return (err as StackConfigError).problems;
+  }
+  throw new Error("expected a StackConfigError");
+}
+
+describe("parseStackConfig", () => {
+  it("accepts both committed stack files and types their values", () => {
+    const primary = parseStackConfig("prod-primary", readStackFile("prod-primary"));
+    expect(primary).toMatchObject({
+      role: "primary",
+      region: "us-east-1",
+      dbBackupRetentionDays: 14,
+      dbMultiAz: true,
+      documentsReplication: true,
+      clusterPublicAccessCidrs: ["203.0.113.0/24"],
+    });
+    const secondary = parseStackConfig("prod-secondary", readStackFile("prod-secondary"));
+    expect(secondary).toMatchObject({ role: "secondary", region: "us-west-2", documentsReplication: false });
+  });
+
+  it("lists every bad or missing key with the command that fixes it, in one error", () => {
+    const raw = {
+      ...readStackFile("prod-primary"),
+      "freight:role": "main",
+      "freight:dbBackupRetentionDays": "3",
+      "freight:quoteApiImageTag": "latest",
+      "freight:clusterPublicAccessCidrs": '["0.0.0.0/0"]',
+      "freight:hostedZoneId": "",
+      "freight:replicaton": "true",
+    };
+    delete (raw as Record<string, string>)["freight:region"];
+    let error: StackConfigError | undefined;
+    try {
+      parseStackConfig("prod-primary", raw);
+    } catch (err) {
+      error = err as StackConfigError;
+    }
+    expect(error).toBeInstanceOf(StackConfigError);
+    const byKey = Object.fromEntries(error!.problems.map((p) => [p.key, p]));
+    expect(Object.keys(byKey).sort()).toEqual(
+      [
+        "freight:role",
+        "freight:region",
+        "freight:dbBackupRetentionDays",
+        "freight:quoteApiImageTag",
+        "freight:clusterPublicAccessCidrs",
+        "freight:hostedZoneId",
+        "freight:replicaton",
+      ].sort(),
+    );
+    expect(byKey["freight:region"]!.problem).toBe("is missing");
+    expect(byKey["freight:region"]!.fix).toBe(
+      "pulumi config set freight:region us-east-1 --stack prod-primary",
+    );
+    expect(byKey["freight:dbBackupRetentionDays"]!.problem).toContain("from 7 to 35");
+    expect(byKey["freight:quoteApiImageTag"]!.problem).toContain("must be pinned");
+    expect(byKey["freight:clusterPublicAccessCidrs"]!.problem).toContain("/0");
+    expect(byKey["freight:replicaton"]!.fix).toBe("pulumi config rm freight:replicaton --stack prod-primary");
+    // One message a human can act on: every key and every fix.
+    for (const p of error!.problems) {
+      expect(error!.message).toContain(p.key);
+      expect(error!.message).toContain(p.fix);
+    }
+    expect(error!.message).toMatch(
+      /^Stack "prod-primary" has 7 config problems; no resources were registered/,
+    );
+  });
+
+  it("accepts a sha256 digest and rejects a malformed one", () => {
+    const raw = readStackFile("prod-primary");
+    const digest = `sha256:${"a".repeat(64)}`;
+    expect(
+      parseStackConfig("prod-primary", { ...raw, "freight:quoteApiImageTag": digest }).quoteApiImageTag,
+    ).toBe(digest);
+    expect(
+      problemsOf(() =>
+        parseStackConfig("prod-primary", { ...raw, "freight:operatorsImageTag": "sha256:abc" }),
+      ).map((p) => p.key),
+    ).toEqual(["freight:operatorsImageTag"]);
+  });
+
+  it("checks values against each other once each is valid on its own", () => {
+    const primary = readStackFile("prod-primary");
+    const problems = problemsOf(() =>
+      parseStackConfig("prod-primary", {
+        ...primary,
+        "freight:apiMinReplicas": "20",
+        "freight:apiMaxReplicas": "10",
+        "freight:dbMultiAz": "false",
+        "freight:peerRegion": "us-east-1",
+        "freight:secretRotationLambdaArn": "arn:aws:lambda:eu-west-1:123456789012:function:rotate",
+      }),
+    );
+    expect(problems.map((p) => p.key).sort()).toEqual(
+      [
+        "freight:apiMinReplicas",
+        "freight:dbMultiAz",
+        "freight:peerRegion",
+        "freight:secretRotationLambdaArn",
+      ].sort(),
+    );
+    expect(problems.find((p) => p.key === "freight:secretRotationLambdaArn")!.problem).toContain("eu-west-1");
+  });
+
+  it("refuses replication on a secondary: only the primary replicates documents", () => {
+    const problems = problemsOf(() =>
+      parseStackConfig("prod-secondary", {
+        ...readStackFile("prod-secondary"),
+        "freight:documentsReplication": "true",
+      }),
+    );
+    expect(problems).toEqual([
+      expect.objectContaining({
+        key: "freight:documentsReplication",
+        fix: "pulumi config rm freight:documentsReplication --stack prod-secondary",
+      }),
+    ]);
+  });
+
+  it("ignores other namespaces (aws:, kubernetes:) and accepts bare keys", () => {
+    const raw = readStackFile("prod-primary");
+    const bare = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(/^freight:/, ""), v]));
+    expect(parseStackConfig("prod-primary", { ...bare, "aws:region": "eu-west-1" }).region).toBe("us-east-1");
+  });
+});

@@ -1,0 +1,550 @@
+// Both region stacks, planned offline under Pulumi's mocks (stacks/plan-worker.ts sets the mocks
+// first, then imports the program), checked against what the platform relies on.
+import { existsSync } from "node:fs";
+
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
+import { mockResourceId } from "./mocks.ts";
+import type { PlannedResource, PlannedStack } from "./plan.ts";
+import { PlanError, planStack, transformPlan } from "./plan.ts";
+
+// The generated operator manifests when they exist, else a small fixture of the same layout.
+const generated = existsSync("operators/deploy/crds.yaml") && existsSync("operators/deploy/rbac.yaml");
+const manifests: Record<string, string> = generated
+  ? {}
+  : { operatorManifestsDir: "stacks/testdata/operators" };
+
+const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary";
+const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
+const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
+
+let primary: PlannedStack;
+let secondary: PlannedStack;
+
+beforeAll(async () => {
+  [primary, secondary] = await Promise.all([
+    planStack("prod-primary", {
+      config: manifests,
+      peerOutputs: { documentsBucketArn: SECONDARY_BUCKET_ARN, documentsKmsKeyArn: SECONDARY_DOCS_KEY },
+    }),
+    planStack("prod-secondary", {
+      config: manifests,
+      peerOutputs: {
+        primaryDbArn: PRIMARY_DB_ARN,
+        databaseServiceRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-service-role-Ab12Cd",
+        databaseOperatorRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-operator-role-Ef34Gh",
+        llmProviderApiKeySecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/llm-provider-api-key-Ij56Kl",
+        workflowAutomationApiKeySecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/workflow-automation-api-key-Mn78Op",
+      },
+    }),
+  ]);
+}, 60_000);
+
+function all(plan: PlannedStack, type: string): PlannedResource[] {
+  return plan.resources.filter((r) => r.type === type);
+}
+
+function one(plan: PlannedStack, type: string, name?: string): PlannedResource {
+  const found = all(plan, type).filter((r) => name === undefined || r.name === name);
+  if (found.length !== 1)
+    throw new Error(`expected one ${type} ${name ?? ""} in ${plan.stack}, found ${found.length}`);
+  return found[0]!;
+}
+
+function get(value: unknown, ...path: (string | number)[]): unknown {
+  return path.reduce<unknown>(
+    (v, k) => (v == null ? undefined : (v as Record<string | number, unknown>)[k]),
+    value,
+  );
+}
+
+function childrenOf(plan: PlannedStack, componentType: string): PlannedResource[] {
+  const component = one(plan, componentType);
+  return plan.resources.filter((r) => r.parent === component.urn);
+}
+
+const stacks = () => [
+  { plan: primary, role: "primary", region: "us-east-1" },
+  { plan: secondary, role: "secondary", region: "us-west-2" },
+];
+
+describe("both stacks", () => {
+  it("register one component per concern, each with its resources parented under it", () => {
+    for (const { plan } of stacks()) {
+      for (const component of [
+        "freight:network:Network",
+        "freight:cluster:Cluster",
+        "freight:database:Database",
+        "freight:documents:Documents",
+        "freight:dns:RegionDns",
+        "freight:runners:Runners",
+        "freight:workloads:Workloads",
+        "freight:secrets:Secrets",
+      ]) {
+        one(plan, component);
+      }
+      expect(childrenOf(plan, "freight:network:Network").length).toBeGreaterThan(10);
+      // Nothing cloud-side floats at the root: only components and the two explicit providers.
+      const roots = plan.resources.filter((r) => !r.parent && !r.type.startsWith("freight:"));
+      expect(roots.map((r) => r.type).sort()).toEqual([
+        "pulumi:providers:aws",
+        "pulumi:providers:kubernetes",
+      ]);
+    }
+  });
+
+  it("tag every AWS resource through the stack's explicit provider (defaultTags)", () => {
+    for (const { plan, role, region } of stacks()) {
+      const provider = one(plan, "pulumi:providers:aws");
+      expect(provider.props["region"]).toBe(region);
+      expect(get(provider.props, "defaultTags", "tags")).toMatchObject({
+        owner: "platform-team",
+        "data-classification": "confidential",
+        "region-role": role,
+      });
+      const aws = plan.resources.filter((r) => r.type.startsWith("aws:"));
+      expect(aws.length).toBeGreaterThan(50);
+      for (const r of aws) expect(r.provider, r.urn).toMatch(new RegExp(`^${provider.urn}::`));
+    }
+  });
+
+  it("build a VPC over three AZs with public and private subnets and a NAT gateway per AZ", () => {
+    for (const { plan, region } of stacks()) {
+      const subnets = all(plan, "aws:ec2/subnet:Subnet");
+      const zones = (kind: string) =>
+        new Set(subnets.filter((s) => s.name.includes(`-${kind}-`)).map((s) => s.props["availabilityZone"]));
+      expect(zones("public")).toEqual(new Set([`${region}a`, `${region}b`, `${region}c`]));
+      expect(zones("private")).toEqual(new Set([`${region}a`, `${region}b`, `${region}c`]));
+      expect(all(plan, "aws:ec2/natGateway:NatGateway")).toHaveLength(3);
+      const privateRoutes = all(plan, "aws:ec2/routeTable:RouteTable").filter((r) =>
+        r.name.includes("private"),
+      );
+      expect(privateRoutes).toHaveLength(3);
+      for (const rt of privateRoutes) expect(get(rt.props, "routes", 0, "natGatewayId")).toMatch(/^nat-/);
+    }
+  });
+
+  it("open no security group to the internet except HTTPS on the API load balancer", () => {
+    for (const { plan } of stacks()) {
+      const open = all(plan, "aws:ec2/securityGroup:SecurityGroup").flatMap((sg) =>
+        ((sg.props["ingress"] as { cidrBlocks?: string[]; fromPort: number; toPort: number }[]) ?? [])
+          .filter((rule) => rule.cidrBlocks?.includes("0.0.0.0/0"))
+          .map((rule) => `${sg.name}:${rule.fromPort}-${rule.toPort}`),
+      );
+      expect(open).toEqual(["network-api-lb:443-443"]);
+    }
+  });
+
+  it("run EKS with a private endpoint, an allow-listed public one, control-plane logs and encrypted secrets", () => {
+    for (const { plan, region } of stacks()) {
+      const cluster = one(plan, "aws:eks/cluster:Cluster");
+      expect(cluster.props["name"]).toBe(`freight-${region}`);
+      expect(get(cluster.props, "vpcConfig", "endpointPrivateAccess")).toBe(true);
+      expect(get(cluster.props, "vpcConfig", "publicAccessCidrs")).toEqual(["203.0.113.0/24"]);
+      expect(cluster.props["enabledClusterLogTypes"]).toEqual(
+        expect.arrayContaining(["api", "audit", "authenticator", "controllerManager", "scheduler"]),
+      );
+      expect(get(cluster.props, "encryptionConfig", "provider", "keyArn")).toMatch(`arn:aws:kms:${region}:`);
+
+      const groups = all(plan, "aws:eks/nodeGroup:NodeGroup");
+      expect(groups.map((g) => g.name).sort()).toEqual(["cluster-app", "cluster-runners"]);
+      const runners = groups.find((g) => g.name === "cluster-runners")!;
+      expect(get(runners.props, "taints", 0)).toMatchObject({
+        key: "freight.io/pool",
+        effect: "NO_SCHEDULE",
+      });
+      expect(get(runners.props, "tags", "k8s.io/cluster-autoscaler/enabled")).toBe("true");
+      expect(Number(get(runners.props, "scalingConfig", "maxSize"))).toBeGreaterThan(
+        Number(get(runners.props, "scalingConfig", "minSize")),
+      );
+      expect(runners.opts?.ignoreChanges).toContain("scalingConfig.desiredSize");
+    }
+  });
+
+  it("keep documents versioned, KMS-encrypted, private and on a lifecycle in both regions", () => {
+    for (const { plan, region } of stacks()) {
+      const bucket = one(plan, "aws:s3/bucket:Bucket");
+      expect(bucket.props["bucket"]).toBe(`freightrate-example-documents-${region}`);
+      expect(bucket.opts?.protect).toBe(true);
+      expect(
+        get(one(plan, "aws:s3/bucketVersioning:BucketVersioning").props, "versioningConfiguration", "status"),
+      ).toBe("Enabled");
+      const sse = get(
+        one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+          .props,
+        "rules",
+        0,
+        "applyServerSideEncryptionByDefault",
+      );
+      expect(sse).toMatchObject({
+        sseAlgorithm: "aws:kms",
+        kmsMasterKeyId: expect.stringMatching(`arn:aws:kms:${region}:`),
+      });
+      expect(one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").props).toMatchObject({
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      });
+      const rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").props[
+        "rules"
+      ] as Record<string, unknown>[];
+      expect(rules.every((r) => r["status"] === "Enabled")).toBe(true);
+      expect(rules.find((r) => r["transitions"])?.["transitions"]).toEqual([
+        { days: 90, storageClass: "GLACIER_IR" },
+      ]);
+      expect(rules.find((r) => r["noncurrentVersionExpiration"])?.["noncurrentVersionExpiration"]).toEqual({
+        noncurrentDays: 30,
+      });
+      expect(
+        rules.find((r) => r["abortIncompleteMultipartUpload"])?.["abortIncompleteMultipartUpload"],
+      ).toEqual({
+        daysAfterInitiation: 7,
+      });
+    }
+  });
+
+  it("let the API reach only its own region's bucket, through its service account", () => {
+    for (const { plan, region } of stacks()) {
+      const policy = all(plan, "aws:iam/policy:Policy").find((p) => p.name === "documents-app-access")!;
+      const doc = JSON.parse(policy.props["policy"] as string) as { Statement: { Resource: string }[] };
+      const resources = doc.Statement.map((s) => s.Resource);
+      expect(resources).toContain(`arn:aws:s3:::freightrate-example-documents-${region}/*`);
+      for (const resource of resources)
+        expect(resource).toMatch(new RegExp(`documents-${region}|:kms:${region}:`));
+      const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "workloads-quote-api")!;
+      expect(role.props["assumeRolePolicy"]).toContain("system:serviceaccount:freight:quote-api");
+      const attachment = all(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").find(
+        (a) => a.name === "workloads-quote-api-0",
+      )!;
+      expect(attachment.props["policyArn"]).toMatch(/:policy\/documents-app-access/);
+    }
+  });
+
+  it("grant no IAM action `*` on resource `*`", () => {
+    for (const { plan } of stacks()) {
+      const docs = plan.resources
+        .filter((r) => r.type === "aws:iam/policy:Policy" || r.type === "aws:iam/rolePolicy:RolePolicy")
+        .map(
+          (r) =>
+            JSON.parse(r.props["policy"] as string) as {
+              Statement: { Action: unknown; Resource: unknown }[];
+            },
+        );
+      expect(docs.length).toBeGreaterThan(2);
+      for (const doc of docs) {
+        for (const s of doc.Statement) {
+          const actions = [s.Action].flat();
+          expect(actions.some((a) => a === "*" || a === "*:*")).toBe(false);
+        }
+      }
+    }
+  });
+
+  it("check each region's /readyz and attach that health check to its failover and weighted records", () => {
+    for (const { plan, role, region } of stacks()) {
+      const check = one(plan, "aws:route53/healthCheck:HealthCheck");
+      expect(check.props).toMatchObject({
+        type: "HTTPS",
+        fqdn: `${region}.api.freightrate.example`,
+        port: 443,
+        resourcePath: "/readyz",
+      });
+      const checkId = mockResourceId(region, check.type, check.name);
+      const records = all(plan, "aws:route53/record:Record");
+      const failover = records.filter((r) => r.props["failoverRoutingPolicies"]);
+      expect(failover).toHaveLength(1);
+      expect(get(failover[0]!.props, "failoverRoutingPolicies", 0, "type")).toBe(
+        role === "primary" ? "PRIMARY" : "SECONDARY",
+      );
+      expect(failover[0]!.props["healthCheckId"]).toBe(checkId);
+
+      const weighted = records.filter((r) => r.props["weightedRoutingPolicies"]);
+      expect(weighted).toHaveLength(1);
+      expect(weighted[0]!.props).toMatchObject({
+        name: "api.freightrate.example",
+        setIdentifier: region,
+        healthCheckId: checkId,
+      });
+      expect(get(weighted[0]!.props, "weightedRoutingPolicies", 0, "weight")).toBe(
+        role === "primary" ? 100 : 0,
+      );
+      // The failover operator moves these weights at run time; `pulumi up` must not move them back.
+      expect(weighted[0]!.opts?.ignoreChanges).toEqual(["weightedRoutingPolicies"]);
+    }
+  });
+
+  it("scale the runner Deployment on queue depth with KEDA, min/max by region role", () => {
+    for (const { plan, role } of stacks()) {
+      const keda = all(plan, "kubernetes:helm.sh/v3:Release").find((r) => r.props["chart"] === "keda")!;
+      expect(keda.props["version"]).toMatch(/^\d+\.\d+\.\d+$/);
+      const scaled = one(plan, "kubernetes:keda.sh/v1alpha1:ScaledObject");
+      expect(get(scaled.props, "spec", "scaleTargetRef", "name")).toBe("runner");
+      expect(get(scaled.props, "spec", "minReplicaCount")).toBe(role === "primary" ? 1 : 0);
+      expect(get(scaled.props, "spec", "maxReplicaCount")).toBe(20);
+      expect(get(scaled.props, "spec", "triggers", 0)).toMatchObject({
+        type: "postgresql",
+        metadata: { query: QUEUE_DEPTH_SQL, connectionFromEnv: "DATABASE_URL" },
+      });
+    }
+  });
+
+  it("deploy the API pinned, probed, bounded, non-root, with its region env and a disruption budget", () => {
+    for (const { plan, role, region } of stacks()) {
+      const deployments = all(plan, "kubernetes:apps/v1:Deployment");
+      const api = deployments.find((d) => d.name === "workloads-quote-api")!;
+      const container = get(api.props, "spec", "template", "spec", "containers", 0) as Record<
+        string,
+        unknown
+      >;
+      expect(container["image"]).toBe(
+        `123456789012.dkr.ecr.${region}.amazonaws.com/freight/quote-api:2026.11.26-3f9c2ab`,
+      );
+      expect(container["command"]).toBeUndefined();
+      expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080 }]);
+      expect(get(container, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: 8080 });
+      expect(get(container, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: 8080 });
+      expect(get(container, "resources", "requests")).toBeDefined();
+      expect(get(container, "resources", "limits")).toBeDefined();
+      expect(get(container, "securityContext", "runAsNonRoot")).toBe(true);
+      const env = Object.fromEntries(
+        (container["env"] as { name: string; value?: string; valueFrom?: unknown }[]).map((e) => [
+          e.name,
+          e.value ?? e.valueFrom,
+        ]),
+      );
+      expect(env).toMatchObject({
+        REGION_NAME: region,
+        REGION_ROLE: role,
+        REGION_ACTIVE: "primary",
+        PORT: "8080",
+        LOG_LEVEL: "info",
+        DATABASE_URL: { secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" } },
+      });
+      const pdb = one(plan, "kubernetes:policy/v1:PodDisruptionBudget");
+      expect(get(pdb.props, "spec", "selector", "matchLabels")).toEqual(
+        get(api.props, "spec", "selector", "matchLabels"),
+      );
+      const hpa = one(plan, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
+      expect(get(hpa.props, "spec", "scaleTargetRef", "name")).toBe("quote-api");
+      const service = one(plan, "kubernetes:core/v1:Service");
+      expect(get(service.props, "spec", "ports", 0)).toMatchObject({ port: 443, targetPort: 8080 });
+
+      for (const d of deployments) {
+        for (const c of get(d.props, "spec", "template", "spec", "containers") as Record<string, unknown>[]) {
+          expect(String(c["image"]), d.name).not.toMatch(/:latest$/);
+          expect(c["livenessProbe"], d.name).toBeDefined();
+          expect(c["readinessProbe"], d.name).toBeDefined();
+          expect(get(c, "securityContext", "runAsNonRoot"), d.name).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("run the runners from the API image with the runner command, only on the runner pool", () => {
+    for (const { plan } of stacks()) {
+      const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "workloads-runner")!;
+      const spec = get(runner.props, "spec", "template", "spec") as Record<string, unknown>;
+      const container = get(spec, "containers", 0) as Record<string, unknown>;
+      expect(container["image"]).toMatch(/\/freight\/quote-api:2026\.11\.26-3f9c2ab$/);
+      expect(container["command"]).toEqual(["node", "app/runner/main.ts"]);
+      expect(spec["nodeSelector"]).toEqual({ "freight.io/pool": "runners" });
+      expect(runner.opts?.ignoreChanges).toContain("spec.replicas");
+    }
+  });
+
+  it("deploy the operators with the generated CRDs and RBAC and their own service account", () => {
+    for (const { plan } of stacks()) {
+      const crds = all(plan, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition");
+      expect(crds.length).toBeGreaterThan(0);
+      const account = one(
+        plan,
+        "kubernetes:core/v1:ServiceAccount",
+        "workloads-serviceaccount-freight-operators",
+      );
+      const operators = all(plan, "kubernetes:apps/v1:Deployment").find(
+        (d) => d.name === "workloads-operators",
+      )!;
+      const spec = get(operators.props, "spec", "template", "spec") as Record<string, unknown>;
+      expect(spec["serviceAccountName"]).toBe(get(account.props, "metadata", "name"));
+      expect(get(operators.props, "metadata", "namespace")).toBe(get(account.props, "metadata", "namespace"));
+      const container = get(spec, "containers", 0) as Record<string, unknown>;
+      expect(container["image"]).toMatch(/\/freight\/platform-operators:2026\.11\.26-3f9c2ab$/);
+      expect(container["command"]).toEqual(["node", "operators/main.ts"]);
+      expect(container["ports"]).toEqual([{ name: "probes", containerPort: 8081 }]);
+      // Created only after the CRDs and RBAC it needs.
+      for (const crd of crds) expect(operators.opts?.dependsOn).toContain(crd.urn);
+      expect(all(plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("primary stack", () => {
+  it("runs an encrypted, Multi-AZ, protected primary with 7+ days of backups, and an in-region analytics replica", () => {
+    const key = one(primary, "aws:kms/key:Key", "database-key");
+    const keyArn = `arn:aws:kms:us-east-1:123456789012:key/${mockResourceId("us-east-1", key.type, key.name)}`;
+    const db = one(primary, "aws:rds/instance:Instance", "database-primary");
+    expect(db.props).toMatchObject({
+      engine: "postgres",
+      storageEncrypted: true,
+      kmsKeyId: keyArn,
+      multiAz: true,
+      deletionProtection: true,
+      publiclyAccessible: false,
+      manageMasterUserPassword: true,
+    });
+    expect(db.props["backupRetentionPeriod"]).toBeGreaterThanOrEqual(7);
+    expect(db.opts?.protect).toBe(true);
+
+    const analytics = one(primary, "aws:rds/instance:Instance", "database-analytics");
+    expect(analytics.props).toMatchObject({
+      replicateSourceDb: "freight-us-east-1-primary",
+      storageEncrypted: true,
+      kmsKeyId: keyArn,
+      publiclyAccessible: false,
+    });
+  });
+
+  it("replicates documents to the secondary's bucket with RTC, delete markers and its own IAM role", () => {
+    const replication = one(primary, "aws:s3/bucketReplicationConfig:BucketReplicationConfig");
+    const rule = get(replication.props, "rules", 0) as Record<string, unknown>;
+    expect(rule).toMatchObject({
+      status: "Enabled",
+      deleteMarkerReplication: { status: "Enabled" },
+      destination: {
+        bucket: SECONDARY_BUCKET_ARN,
+        encryptionConfiguration: { replicaKmsKeyId: SECONDARY_DOCS_KEY },
+        replicationTime: { status: "Enabled", time: { minutes: 15 } },
+        metrics: { status: "Enabled" },
+      },
+    });
+    const role = one(primary, "aws:iam/role:Role", "documents-replication");
+    expect(replication.props["role"]).toMatch(/:role\/documents-replication-/);
+    expect(role.props["assumeRolePolicy"]).toContain("s3.amazonaws.com");
+    const policy = one(primary, "aws:iam/rolePolicy:RolePolicy", "documents-replication");
+    expect(policy.props["policy"]).toContain(`${SECONDARY_BUCKET_ARN}/*`);
+    expect(policy.props["policy"]).toContain(SECONDARY_DOCS_KEY);
+    // Versioning must be on before S3 accepts a replication configuration.
+    const versioning = one(primary, "aws:s3/bucketVersioning:BucketVersioning");
+    expect(replication.opts?.dependsOn).toContain(versioning.urn);
+  });
+
+  it("owns the secrets, rotating API keys every 30 days and service roles every 90, replicated to the secondary", () => {
+    const secrets = all(primary, "aws:secretsmanager/secret:Secret");
+    expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
+      "freight/database-operator-role",
+      "freight/database-service-role",
+      "freight/llm-provider-api-key",
+      "freight/workflow-automation-api-key",
+    ]);
+    for (const s of secrets) expect(s.props["replicas"]).toEqual([{ region: "us-west-2" }]);
+    const days = Object.fromEntries(
+      all(primary, "aws:secretsmanager/secretRotation:SecretRotation").map((r) => [
+        r.props["secretId"],
+        get(r.props, "rotationRules", "automaticallyAfterDays"),
+      ]),
+    );
+    expect(days).toEqual({
+      "freight/llm-provider-api-key": 30,
+      "freight/workflow-automation-api-key": 30,
+      "freight/database-service-role": 90,
+      "freight/database-operator-role": 90,
+    });
+    for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
+      expect(r.props["rotationLambdaArn"]).toBe(
+        "arn:aws:lambda:us-east-1:123456789012:function:secrets-rotation",
+      );
+    }
+  });
+});
+
+describe("secondary stack", () => {
+  it("replicates the primary's database through the stack reference, encrypted with its own region's key", () => {
+    const replica = one(secondary, "aws:rds/instance:Instance");
+    expect(replica.name).toBe("database-replica");
+    expect(replica.props["replicateSourceDb"]).toBe(PRIMARY_DB_ARN);
+    expect(replica.props["kmsKeyId"]).toMatch(/^arn:aws:kms:us-west-2:/);
+    expect(replica.props).toMatchObject({
+      storageEncrypted: true,
+      deletionProtection: true,
+      publiclyAccessible: false,
+    });
+    expect(replica.props["backupRetentionPeriod"]).toBeGreaterThanOrEqual(7);
+    expect(replica.opts).toMatchObject({ protect: true, ignoreChanges: ["replicateSourceDb"] });
+  });
+
+  it("does not replicate documents and creates no secrets of its own", () => {
+    expect(all(secondary, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")).toEqual([]);
+    expect(
+      all(secondary, "aws:iam/role:Role").find((r) => r.name === "documents-replication"),
+    ).toBeUndefined();
+    expect(all(secondary, "aws:secretsmanager/secret:Secret")).toEqual([]);
+    expect(all(secondary, "aws:secretsmanager/secretRotation:SecretRotation")).toEqual([]);
+    // It reads the local replicas of the primary's secrets.
+    const read = one(secondary, "aws:iam/policy:Policy", "secrets-read");
+    expect(read.props["policy"]).toContain(
+      "arn:aws:secretsmanager:us-west-2:123456789012:secret:freight/database-service-role-Ab12Cd",
+    );
+    expect(read.props["policy"]).not.toContain(":us-east-1:");
+  });
+});
+
+describe.concurrent("bootstrap order", () => {
+  it("stops the secondary with an error naming the stack to apply first when the primary has not exported its ARN", async () => {
+    const failure = planStack("prod-secondary", { config: manifests, peerOutputs: {} });
+    await expect(failure).rejects.toBeInstanceOf(PlanError);
+    await expect(failure).rejects.toMatchObject({
+      kind: "PeerOutputMissingError",
+      missing: expect.arrayContaining(["primaryDbArn"]),
+      message: expect.stringContaining("pulumi up --stack acme/freight-platform/prod-primary"),
+    });
+  });
+
+  it("lets the first primary deployment run without the secondary when replication is off", async () => {
+    const plan = await planStack("prod-primary", {
+      config: { ...manifests, documentsReplication: "false" },
+      peerOutputs: {},
+    });
+    expect(all(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")).toEqual([]);
+    expect(all(plan, "aws:rds/instance:Instance")).toHaveLength(2);
+
+    await expect(planStack("prod-primary", { config: manifests, peerOutputs: {} })).rejects.toMatchObject({
+      missing: ["documentsBucketArn", "documentsKmsKeyArn"],
+      message: expect.stringContaining("freight:documentsReplication false"),
+    });
+  });
+});
+
+describe.concurrent("planStack", () => {
+  it("rejects a broken config with every problem listed", async () => {
+    const failure = planStack("prod-primary", {
+      config: { ...manifests, role: "leader", quoteApiImageTag: "latest", dbBackupRetentionDays: "1" },
+    });
+    await expect(failure).rejects.toMatchObject({
+      kind: "StackConfigError",
+      problems: [
+        expect.objectContaining({ key: "freight:role" }),
+        expect.objectContaining({ key: "freight:dbBackupRetentionDays" }),
+        expect.objectContaining({ key: "freight:quoteApiImageTag" }),
+      ],
+    });
+  });
+
+  it("applies a transform to every resource and drops those it returns undefined for", () => {
+    const plan = transformPlan(secondary, (r) =>
+      r.type.startsWith("kubernetes:") ? undefined : { ...r, name: `x-${r.name}` },
+    );
+    expect(plan.resources.length).toBeGreaterThan(50);
+    expect(plan.resources.some((r) => r.type.startsWith("kubernetes:"))).toBe(false);
+    expect(plan.resources.every((r) => r.name.startsWith("x-"))).toBe(true);
+  });
+
+  it("names the known stacks when asked for one that does not exist", async () => {
+    await expect(planStack("prod-tertiary")).rejects.toThrow(/Known stacks: prod-primary, prod-secondary/);
+  });
+});
