@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import type { PolicyPackConfig } from "@pulumi/policy";
 import { brokenCopyOf } from "./fixtures/broken.ts";
 import type { PlanResource, PlanStack, StackReport } from "./offline.ts";
-import { checkStack } from "./offline.ts";
+import { checkStack, validatePackConfig } from "./offline.ts";
 import { PACK_NAME, packArgs, rules } from "./pack.ts";
 import packageJson from "./package.json" with { type: "json" };
 
@@ -52,6 +52,9 @@ export async function runCheck(options: {
   planStack?: PlanFn;
 }): Promise<CheckRun> {
   const started = performance.now();
+  // A config mistake is reported before spending seconds on planning.
+  const problems = validatePackConfig(rules, options.config ?? {});
+  if (problems.length > 0) throw new UsageError(`Invalid policy pack config:\n- ${problems.join("\n- ")}`);
   const planStack = options.planStack ?? (await loadPlanner());
   // Each plan runs in its own worker process, so both stacks plan in parallel.
   const plans = await Promise.all(

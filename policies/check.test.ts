@@ -1,0 +1,119 @@
+// End to end: the real region stacks planned offline (stacks/plan.ts) and checked by the whole pack.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { STACKS, formatReport, runCheck, summarize } from "./check.ts";
+import { expectedBrokenViolations } from "./fixtures/broken.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PLAN_TIMEOUT = 180_000;
+
+function npmRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", ["run", "--silent", "policy:check", "--", ...args], {
+      cwd: ROOT,
+      env: process.env,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("policy:check on the region stacks", () => {
+  it(
+    "passes both stacks cleanly",
+    async () => {
+      const run = await runCheck({ stacks: STACKS });
+      expect(run.reports.map((r) => r.stack)).toEqual(["prod-primary", "prod-secondary"]);
+      for (const report of run.reports) {
+        expect(report.resources).toBeGreaterThan(50);
+        expect(report.violations, formatReport(run)).toEqual([]);
+        expect(report.undecided).toEqual([]);
+      }
+      expect(formatReport(run)).toContain(
+        "0 mandatory, 0 advisory violations across 0 resources in 2 stacks",
+      );
+    },
+    PLAN_TIMEOUT,
+  );
+
+  it(
+    "catches exactly the three breakages of the broken copy: public bucket, unencrypted replica, 365-day rotation",
+    async () => {
+      const run = await runCheck({ stacks: STACKS, fixture: "broken" });
+      const found = run.reports.flatMap((r) =>
+        r.violations.map((v) => ({
+          stack: v.stack,
+          policy: v.policy,
+          type: /\(([^)]+)\)$/.exec(v.resource)?.[1],
+          level: v.enforcementLevel,
+        })),
+      );
+      const expected = STACKS.flatMap((stack) =>
+        expectedBrokenViolations(stack).map((e) => ({ stack, ...e, level: "mandatory" })),
+      );
+      expect(found).toEqual(expected);
+      expect(found.map((f) => f.policy)).toEqual([
+        "s3-bucket-public-access-blocked",
+        "secrets-rotation-window",
+        "rds-encrypted-at-rest",
+      ]);
+      const messages = run.reports.flatMap((r) => r.violations.map((v) => v.message)).join("\n");
+      expect(messages).toContain("rotating every 365 days");
+      expect(messages).toContain("cross-region replica without a KMS key");
+      expect(summarize(run.reports)).toEqual({ mandatory: 3, advisory: 0, resources: 3, stacks: 2 });
+    },
+    PLAN_TIMEOUT,
+  );
+});
+
+describe("npm run policy:check", () => {
+  it(
+    "exits non-zero on the broken fixture and prints rule, resource, message, remediation and the summary",
+    async () => {
+      const { code, stdout } = await npmRun(["--fixture", "broken"]);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(
+        /MANDATORY s3-bucket-public-access-blocked\n {4}resource: {4}documents-bucket \(aws:s3\/bucket:Bucket\)/,
+      );
+      expect(stdout).toContain("MANDATORY secrets-rotation-window");
+      expect(stdout).toContain("MANDATORY rds-encrypted-at-rest");
+      expect(stdout).toMatch(/remediation: add an aws\.s3\.BucketPublicAccessBlock/);
+      expect(stdout).toMatch(
+        /3 mandatory, 0 advisory violations across 3 resources in 2 stacks \(\d+\.\d s\)/,
+      );
+    },
+    PLAN_TIMEOUT,
+  );
+
+  it("rejects a bad policy config before planning, listing every problem (exit 2)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "policy-config-"));
+    const file = path.join(dir, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ "rds-backup-retention": { minimumRetentionDays: "7" }, typo: "advisory" }),
+    );
+    const { code, stderr } = await npmRun(["--config", file]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(
+      '"rds-backup-retention.minimumRetentionDays" must be of type integer, got string.',
+    );
+    expect(stderr).toContain('"typo" is not a policy of this pack');
+  });
+
+  it("rejects unknown stacks and fixtures (exit 2)", async () => {
+    const stack = await npmRun(["--stack", "prod-tertiary"]);
+    expect(stack.code).toBe(2);
+    expect(stack.stderr).toContain("Unknown stack prod-tertiary; stacks are prod-primary, prod-secondary.");
+    const fixture = await npmRun(["--fixture", "haunted"]);
+    expect(fixture.code).toBe(2);
+    expect(fixture.stderr).toContain('Unknown fixture "haunted"');
+  });
+});
