@@ -90,7 +90,7 @@ export const REVENUE: readonly BusinessQuery[] = [
     definition:
       "Monthly recurring revenue at the end of the period: plan prices of paying tenants plus this month's overage.",
     unit: "currencyUSD",
-    sql: `SELECT coalesce(sum(r.subscription_cents + r.overage_cents), 0) / 100.0 AS value
+    sql: `SELECT coalesce(sum(r.subscription_cents + r.overage_cents), 0)::float8 / 100 AS value
   FROM (${revenueByTenant(TO)}) r`,
   },
   {
@@ -98,7 +98,7 @@ export const REVENUE: readonly BusinessQuery[] = [
     title: "ARPA",
     definition: "Average revenue per paying account at the end of the period (MRR / paying tenants).",
     unit: "currencyUSD",
-    sql: `SELECT avg(r.subscription_cents + r.overage_cents) / 100.0 AS value
+    sql: `SELECT avg(r.subscription_cents + r.overage_cents)::float8 / 100 AS value
   FROM (${revenueByTenant(TO)}) r`,
   },
   {
@@ -142,16 +142,27 @@ export const REVENUE: readonly BusinessQuery[] = [
 
 export const BUSINESS_QUERIES: readonly BusinessQuery[] = [...CONVERSIONS, ...REVENUE];
 
-/** The statement with Grafana's time macros replaced by `$1` (from) and `$2` (to) parameters. */
-export function bindTimeRange(sql: string): string {
-  const bound = sql
-    .replaceAll("$__timeFrom()", "$1::timestamptz")
-    .replaceAll("$__timeTo()", "$2::timestamptz");
-  const leftover = /\$__\w+/.exec(bound);
+/**
+ * The statement as a node-postgres query: Grafana's `$__timeFrom()` and `$__timeTo()` macros become
+ * numbered parameters (only those the statement uses, so PostgreSQL can type every parameter).
+ */
+export function bindTimeRange(sql: string, from: Date, to: Date): { text: string; values: Date[] } {
+  const values: Date[] = [];
+  const numbers = new Map<string, number>();
+  const text = sql.replace(/\$__time(From|To)\(\)/g, (_macro, which: string) => {
+    let n = numbers.get(which);
+    if (n === undefined) {
+      values.push(which === "From" ? from : to);
+      n = values.length;
+      numbers.set(which, n);
+    }
+    return `$${n}::timestamptz`;
+  });
+  const leftover = /\$__\w+/.exec(text);
   if (leftover) {
     throw new Error(
       `Business SQL uses the Grafana macro ${leftover[0]}, which bindTimeRange cannot bind; use $__timeFrom()/$__timeTo().`,
     );
   }
-  return bound;
+  return { text, values };
 }
