@@ -74,7 +74,9 @@ export class Informer<T extends KubeObject> {
   async run(signal: AbortSignal): Promise<void> {
     const resync = this.resyncMs > 0 ? setInterval(() => this.resync(), this.resyncMs) : undefined;
     let failures = 0;
-    let needList = true;
+    // Run again after a stop (leadership regained), an informer resumes from the last
+    // resourceVersion it saw instead of listing everything again; 410 Gone falls back to a list.
+    let needList = !this.synced;
     try {
       while (!signal.aborted) {
         try {
