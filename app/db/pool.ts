@@ -29,23 +29,30 @@ export async function withTenant<T>(
   tenantId: string,
   work: (db: Db) => Promise<T>,
 ): Promise<T> {
-  return transaction(pool, async (db) => {
-    await db.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    return work(db);
-  });
+  // One round trip opens the transaction and sets its context (the simple protocol allows several
+  // statements); the tenant id is a UUID from our own tables, quoted all the same.
+  const begin = `BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true)`;
+  return run(pool, begin, work);
 }
 
 export async function transaction<T>(pool: pg.Pool, work: (db: Db) => Promise<T>): Promise<T> {
+  return run(pool, "BEGIN", work);
+}
+
+async function run<T>(pool: pg.Pool, begin: string, work: (db: Db) => Promise<T>): Promise<T> {
   const db = await pool.connect();
+  let broken: Error | undefined;
   try {
-    await db.query("BEGIN");
+    await db.query(begin);
     const result = await work(db);
     await db.query("COMMIT");
     return result;
   } catch (error) {
-    await db.query("ROLLBACK").catch(() => undefined);
+    await db.query("ROLLBACK").catch((rollbackError: Error) => {
+      broken = rollbackError; // the connection is unusable: do not return it to the pool
+    });
     throw error;
   } finally {
-    db.release();
+    db.release(broken);
   }
 }

@@ -52,6 +52,9 @@ export interface AppContext {
     reply: FastifyReply,
     work: (db: Db) => Promise<StoredResponse>,
   ): Promise<FastifyReply>;
+  /** Records a meter decision (metrics, Meter-Usage header); a denial throws the 429 problem. */
+  settleMeter(request: FastifyRequest, reply: FastifyReply, outcome: MeterOutcome): MeterOutcome;
+  noEntitlement(meter: Meter): Problem;
 }
 
 declare module "fastify" {
@@ -104,24 +107,28 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       try {
         outcome = await consume(db, meter, quantity);
       } catch (error) {
-        if (error instanceof NoEntitlementError) {
-          metrics.meterDecisions.inc({ meter, decision: "denied" });
-          throw new Problem({
-            type: "no-entitlement",
-            title: "Not included in your plan",
-            status: 403,
-            detail: `${error.message} Upgrade your plan or ask your account team to enable it.`,
-            meter,
-            upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
-          });
-        }
+        if (error instanceof NoEntitlementError) throw ctx.noEntitlement(meter);
         throw error;
       }
-      metrics.meterDecisions.inc({ meter, decision: outcome.decision });
+      return ctx.settleMeter(request, reply, outcome);
+    },
+    settleMeter(request, reply, outcome) {
+      metrics.meterDecisions.inc({ meter: outcome.meter, decision: outcome.decision });
       if (outcome.decision === "denied")
         throw meterLimitProblem(outcome, principalOf(request), config.publicBaseUrl);
       reply.header("meter-usage", meterUsageHeader(outcome));
       return outcome;
+    },
+    noEntitlement(meter) {
+      metrics.meterDecisions.inc({ meter, decision: "denied" });
+      return new Problem({
+        type: "no-entitlement",
+        title: "Not included in your plan",
+        status: 403,
+        detail: `This account has no entitlement for the ${meter} meter. Upgrade your plan or ask your account team to enable it.`,
+        meter,
+        upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
+      });
     },
     async idempotent(request, reply, work) {
       const key = idempotencyKeyFrom(request.headers);

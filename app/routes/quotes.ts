@@ -1,7 +1,11 @@
 // Spot quotes: price a lane, store the quote, book it once.
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
+import type pg from "pg";
+import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
+import { idempotencyKeyFrom, type StoredResponse } from "../http/idempotency.ts";
+import { outcomeOf, type ConsumeRow } from "../metering/meter.ts";
 import { notFound, parseOrProblem, Problem, validationProblem, type FieldError } from "../http/problem.ts";
 import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
 import { findMarket, marketKey, MARKETS, type Market } from "../pricing/markets.ts";
@@ -101,6 +105,13 @@ export function checkQuoteRequest(
   return { origin: origin as Market, destination: destination as Market };
 }
 
+interface CreateQuoteRow extends Partial<ConsumeRow> {
+  has_entitlement: boolean;
+  quote_id: string | null;
+  created_at: Date | null;
+  expires_at: Date | null;
+}
+
 interface QuoteRow {
   id: string;
   origin: string;
@@ -170,33 +181,61 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     });
-    return ctx.idempotent(request, reply, async (db) => {
-      await ctx.meter(db, request, reply, "quotes");
-      const { rows } = await db.query<QuoteRow>({
-        name: "quote-insert",
-        text: `INSERT INTO quotes AS q (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
-                 linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
-               VALUES (current_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(mins => $13))
-               RETURNING ${QUOTE_COLUMNS}, NULL::timestamptz AS booked_at`,
-        values: [
-          marketKey(lane.origin),
-          marketKey(lane.destination),
-          body.equipment,
-          body.weightLbs,
-          body.pickupDate,
-          priced.distanceMiles,
-          priced.linehaulCents,
-          priced.fuelSurchargeCents,
-          priced.marginCents,
-          priced.totalCents,
-          JSON.stringify(breakdownOf(priced)),
-          priced.pricingVersion,
-          ctx.config.QUOTE_TTL_MINUTES,
-        ],
+    const metered = ctx.config.METERING === "on";
+    const values = [
+      request.principal?.tenantId,
+      metered,
+      marketKey(lane.origin),
+      marketKey(lane.destination),
+      body.equipment,
+      body.weightLbs,
+      body.pickupDate,
+      priced.distanceMiles,
+      priced.linehaulCents,
+      priced.fuelSurchargeCents,
+      priced.marginCents,
+      priced.totalCents,
+      JSON.stringify(breakdownOf(priced)),
+      priced.pricingVersion,
+      ctx.config.QUOTE_TTL_MINUTES,
+    ];
+    // create_quote stores the quote and counts the meter in one statement (see its migration).
+    const createQuote = async (db: pg.Pool | Db): Promise<StoredResponse> => {
+      const { rows } = await db.query<CreateQuoteRow>({
+        name: "create-quote",
+        text: "SELECT * FROM create_quote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        values,
       });
+      const row = rows[0] as CreateQuoteRow;
+      if (metered) {
+        if (!row.has_entitlement) throw ctx.noEntitlement("quotes");
+        ctx.settleMeter(request, reply, outcomeOf("quotes", row as ConsumeRow));
+      }
       metrics.quotesCreated.inc({ equipment: body.equipment });
-      return { statusCode: 201, body: toView(rows[0] as QuoteRow) };
-    });
+      const view: QuoteView = {
+        id: row.quote_id as string,
+        origin: marketKey(lane.origin),
+        destination: marketKey(lane.destination),
+        equipment: body.equipment,
+        weightLbs: body.weightLbs,
+        pickupDate: body.pickupDate,
+        distanceMiles: priced.distanceMiles,
+        currency: "USD",
+        breakdown: breakdownOf(priced),
+        totalCents: priced.totalCents,
+        pricingVersion: priced.pricingVersion,
+        expiresAt: (row.expires_at as Date).toISOString(),
+        createdAt: (row.created_at as Date).toISOString(),
+        bookedAt: null,
+      };
+      return { statusCode: 201, body: view };
+    };
+    // Without an Idempotency-Key the statement commits on its own: one round trip per quote.
+    if (!idempotencyKeyFrom(request.headers)) {
+      const response = await createQuote(ctx.pool);
+      return reply.code(response.statusCode).send(response.body);
+    }
+    return ctx.idempotent(request, reply, createQuote);
   });
 
   app.get("/v1/quotes/:id", async (request) => {

@@ -1,0 +1,156 @@
+// `npm run bench:quotes`: POST /v1/quotes over loopback with an HTTP load generator (autocannon), once
+// with metering on and once with it off, against the same PostgreSQL (durable settings) in one run.
+// The app runs as its own process, as in production; the load generator runs in this one.
+//   npm run bench:quotes -- --duration 15 --connections 32
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { provisionDatabase } from "../db/provision.ts";
+import { freePort, startPostgres } from "../../tools/postgres/server.ts";
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: "string", default: "15" },
+    connections: { type: "string", default: "32" },
+    warmup: { type: "string", default: "3" },
+    json: { type: "boolean", default: false },
+  },
+});
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const warmup = Number(values.warmup);
+
+const LANES = [
+  ["Chicago, IL", "Dallas, TX"],
+  ["Los Angeles, CA", "Phoenix, AZ"],
+  ["Atlanta, GA", "Miami, FL"],
+  ["Newark, NJ", "Chicago, IL"],
+  ["Houston, TX", "Memphis, TN"],
+  ["Seattle, WA", "Portland, OR"],
+  ["Denver, CO", "Kansas City, MO"],
+  ["Columbus, OH", "Charlotte, NC"],
+] as const;
+const EQUIPMENT = ["dry_van", "reefer", "flatbed"] as const;
+
+interface RunResult {
+  metering: "on" | "off";
+  requests: number;
+  throughput: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+async function startAppProcess(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["app/server.ts"], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return { url, child };
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error("the app did not become ready within 10 s");
+}
+
+async function load(
+  url: string,
+  apiKey: string,
+  seconds: number,
+): Promise<{ times: number[]; result: autocannon.Result }> {
+  const pickup = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+  const requests = LANES.flatMap(([origin, destination]) =>
+    EQUIPMENT.map((equipment) => ({
+      method: "POST" as const,
+      path: "/v1/quotes",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ origin, destination, equipment, weightLbs: 36_000, pickupDate: pickup }),
+    })),
+  );
+  const times: number[] = [];
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration: seconds, requests }, (error, result) =>
+      error ? reject(error) : resolve({ times, result }),
+    );
+    // Per-response times, so the percentiles are exact (autocannon itself reports p90 and p97.5, not p95).
+    instance.on("response", (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (statusCode === 201) times.push(responseTime);
+    });
+  });
+}
+
+async function run(metering: "on" | "off", env: Record<string, string>, apiKey: string): Promise<RunResult> {
+  const { url, child } = await startAppProcess({ ...env, METERING: metering });
+  try {
+    await load(url, apiKey, warmup);
+    const { times, result } = await load(url, apiKey, duration);
+    times.sort((a, b) => a - b);
+    return {
+      metering,
+      requests: times.length,
+      throughput: Math.round(times.length / duration),
+      p50: round(percentile(times, 50)),
+      p95: round(percentile(times, 95)),
+      p99: round(percentile(times, 99)),
+      non2xx: result.non2xx,
+      errors: result.errors,
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  }
+}
+
+// Durable settings (fsync on, synchronous_commit on), as in production: every quote is committed to disk.
+const durable = await provisionDatabase({
+  seed: "demo",
+  server: await startPostgres({ name: "bench", durable: true }),
+});
+try {
+  const apiKey = durable.demoKeys["initech-shipping"] as string; // Enterprise: the ceiling is far away
+  const env = { DATABASE_URL: durable.urls.app, DB_POOL_SIZE: "16" };
+  const on = await run("on", env, apiKey);
+  const off = await run("off", env, apiKey);
+  const cost = 1 - on.throughput / off.throughput;
+  const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  if (values.json) {
+    console.log(
+      JSON.stringify({ machine, duration, connections, runs: [on, off], meteringCost: cost }, null, 2),
+    );
+  } else {
+    console.log(
+      `\nPOST /v1/quotes, ${connections} connections, ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
+    );
+    console.log("metering  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
+    for (const r of [on, off]) {
+      console.log(
+        `${r.metering.padEnd(8)}  ${String(r.throughput).padStart(8)}  ${String(r.p50).padStart(6)}  ${String(r.p95).padStart(6)}  ${String(r.p99).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${String(r.errors).padStart(6)}`,
+      );
+    }
+    console.log(`\nMetering costs ${(cost * 100).toFixed(1)} % of throughput (goal: at most 33 %).`);
+    const goal = on.throughput >= 1000 && on.p95 <= 25;
+    console.log(`Goal >= 1,000 quotes/s at p95 <= 25 ms with metering on: ${goal ? "met" : "NOT met"}.`);
+  }
+} finally {
+  await durable.stop();
+}
