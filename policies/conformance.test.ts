@@ -21,7 +21,7 @@ const POLICIES = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(POLICIES, "..");
 const requireFromPulumi = createRequire(createRequire(import.meta.url).resolve("@pulumi/pulumi"));
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- generated gRPC/protobuf classes are untyped */
+// The generated gRPC/protobuf classes are untyped.
 const grpc = requireFromPulumi("@grpc/grpc-js") as any;
 const pb = requireFromPulumi("./proto/analyzer_pb.js") as any;
 const { AnalyzerClient } = requireFromPulumi("./proto/analyzer_grpc_pb.js") as any;

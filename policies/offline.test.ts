@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
+import type {
+  PolicyPackConfig,
+  PolicyResource,
+  ResourceValidationArgs,
+  StackValidationArgs,
+} from "@pulumi/policy";
 import type { Rule } from "./rules/common.ts";
 import { UNKNOWN_STRING, check, plan, res } from "./testing.ts";
 import { checkStack, defaultStackTags, validatePackConfig } from "./offline.ts";
@@ -229,6 +234,11 @@ describe("enforcement levels and policy config, as `--policy-pack-config` sets t
         /^"no-such-policy" is not a policy of this pack; known policies: s3-bucket-versioning, /,
       ),
     ]);
+  });
+
+  it("accepts the example config the README points to", async () => {
+    const { default: example } = await import("./config.example.json", { with: { type: "json" } });
+    expect(validatePackConfig(rules, example as PolicyPackConfig)).toEqual([]);
   });
 
   it("derives stack tags from the stack's freight:role", () => {
