@@ -50,7 +50,9 @@ try {
         path,
         stringify({ rule_files: ruleFiles, ...suite }, { lineWidth: 0, aliasDuplicateObjects: false }),
       );
-      const result = await promtool(["test", "rules", path], { timeoutMs: 600_000 });
+      const result = await timed(`  ${name} (${suite.tests.length} cases)`, () =>
+        promtool(["test", "rules", path], { timeoutMs: 600_000 }),
+      );
       if (result.exitCode !== 0) {
         failed = true;
         console.error(result.output);

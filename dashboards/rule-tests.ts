@@ -222,35 +222,38 @@ function pageCases(slo: ServiceLevelObjective): PromtoolTestCase[] {
   ];
 }
 
-/** Ticket alerts: ten-minute samples over days, evaluated every ten minutes. */
+/** Ticket alerts: half-hour samples over days, evaluated every half hour (the shortest ticket window is 2 h). */
+const TICKET_STEPS_PER_HOUR = 2;
+
 function ticketCases(slo: ServiceLevelObjective): PromtoolTestCase[] {
+  const hours = (n: number) => n * TICKET_STEPS_PER_HOUR;
   const ticket = burnAlert(slo, "ticket");
   const labels = { severity: "ticket", slo: slo.id };
   return [
     {
       name: `${slo.id}: a 4x burn for a day opens a ticket (3x over 1d and 2h)`,
-      interval: "10m",
-      input_series: sloTraffic(slo, [{ burn: 4, steps: 6 * 26 }]),
+      interval: "30m",
+      input_series: sloTraffic(slo, [{ burn: 4, steps: hours(26) }]),
       alert_rule_test: [firing(ticket, "1d", labels, burnPercent(slo, 4))],
     },
     {
       name: `${slo.id}: a steady 1.5x burn opens a ticket (1x over 3d and 6h)`,
-      interval: "10m",
-      input_series: sloTraffic(slo, [{ burn: 1.5, steps: 6 * 13 }]),
+      interval: "30m",
+      input_series: sloTraffic(slo, [{ burn: 1.5, steps: hours(13) }]),
       alert_rule_test: [firing(ticket, "12h", labels, burnPercent(slo, 1.5))],
     },
     {
       name: `${slo.id}: a 0.5x burn for three days stays within budget`,
-      interval: "10m",
-      input_series: sloTraffic(slo, [{ burn: 0.5, steps: 6 * 73 }]),
+      interval: "30m",
+      input_series: sloTraffic(slo, [{ burn: 0.5, steps: hours(73) }]),
       alert_rule_test: [quiet(ticket, "1d"), quiet(ticket, "3d")],
     },
     {
       name: `${slo.id}: a 1.5x burn that stopped six hours ago no longer tickets`,
-      interval: "10m",
+      interval: "30m",
       input_series: sloTraffic(slo, [
-        { burn: 1.5, steps: 6 * 12 },
-        { burn: 0, steps: 6 * 7 },
+        { burn: 1.5, steps: hours(12) },
+        { burn: 0, steps: hours(7) },
       ]),
       alert_rule_test: [firing(ticket, "12h", labels, burnPercent(slo, 1.5)), quiet(ticket, "18h30m")],
     },
@@ -339,7 +342,7 @@ function operationsCases(): PromtoolTestCase[] {
   ];
 }
 
-/** Secrets: hourly samples over 92 days; every secret was last rotated at time 0. */
+/** Secrets: six-hourly samples over 92 days; every secret was last rotated at time 0. */
 function secretCases(): PromtoolTestCase[] {
   const { otherDays: shortDays, serviceRoleDays: defaultDays, warnDaysBefore } = OPERATIONS.secretRotation;
   // Names as the app exports them (SECRETS_LAST_ROTATED): a third-party key and the service role.
@@ -347,13 +350,13 @@ function secretCases(): PromtoolTestCase[] {
   const longLived = "database-service-role";
   const rotated = (secret: string) => ({
     series: series("secret_last_rotated_timestamp_seconds", { secret }),
-    values: `0x${24 * (defaultDays + 2)}`,
+    values: `0x${4 * (defaultDays + 2)}`,
   });
   const labels = (secret: string) => ({ severity: "ticket", secret, ...APP });
   return [
     {
       name: `secrets warn ${warnDaysBefore} days before their ${shortDays}- or ${defaultDays}-day deadline and page nobody`,
-      interval: "1h",
+      interval: "6h",
       input_series: [rotated(shortLived), rotated(longLived)],
       alert_rule_test: [
         quiet("SecretRotationDueSoon", `${shortDays - warnDaysBefore - 1}d`),
@@ -379,8 +382,8 @@ export function promtoolTestFiles(): PromtoolTestFile[] {
       evaluation_interval: "1m",
       tests: [...SLOS.flatMap(pageCases), ...operationsCases()],
     },
-    { name: "ticket.test.yaml", evaluation_interval: "10m", tests: SLOS.flatMap(ticketCases) },
-    { name: "secrets.test.yaml", evaluation_interval: "1h", tests: secretCases() },
+    { name: "ticket.test.yaml", evaluation_interval: "30m", tests: SLOS.flatMap(ticketCases) },
+    { name: "secrets.test.yaml", evaluation_interval: "6h", tests: secretCases() },
   ];
 }
 
