@@ -167,6 +167,16 @@ const keys = {
     example: "0.19.2",
     default: "0.19.2",
   },
+  clusterAutoscalerChartVersion: {
+    schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
+    example: "9.46.6",
+    default: "9.46.6",
+  },
+  kubePrometheusStackChartVersion: {
+    schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
+    example: "72.0.0",
+    default: "72.0.0",
+  },
   operatorManifestsDir: {
     schema: z.string().min(1),
     example: "operators/deploy",

@@ -1,7 +1,9 @@
 // Runs one stack program under Pulumi's mocks and prints its PlannedStack as JSON on stdout.
 // It is a separate process because Pulumi's runtime is process-global: planning two stacks in one
 // process would mix their resources. Request (JSON on stdin): { stack, project, root, config,
-// peerOutputs, region }. Response: { ok: true, plan } or { ok: false, error }.
+// peerOutputs, region, resultFile }. Response, written to resultFile (stdout may carry engine
+// log lines): { ok: true, plan } or { ok: false, error }.
+import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
 
@@ -17,6 +19,7 @@ interface WorkerRequest {
   region: string;
   config: Record<string, string>;
   peerOutputs: Record<string, unknown>;
+  resultFile: string;
 }
 
 interface RegisterRequest {
@@ -39,10 +42,6 @@ interface RegisterResponse {
 }
 
 type Callback = (err: Error | null, response?: RegisterResponse) => void;
-
-// Pulumi's warnings go to stdout by default in some paths; stdout carries the JSON only.
-console.log = console.error;
-console.info = console.error;
 
 /** Provider inputs arrive JSON-encoded (e.g. defaultTags); decode them so policies can read them. */
 function decodeProviderProps(props: Record<string, unknown>): Record<string, unknown> {
@@ -138,14 +137,15 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
   return { stack: request.stack, project: request.project, config: request.config, resources };
 }
 
+const request = await readRequest();
 try {
-  const request = await readRequest();
   const result = await plan(request);
-  process.stdout.write(JSON.stringify({ ok: true, plan: result }));
+  writeFileSync(request.resultFile, JSON.stringify({ ok: true, plan: result }));
   process.exit(0);
 } catch (err) {
   const e = err as Error & { problems?: unknown; missing?: unknown };
-  process.stdout.write(
+  writeFileSync(
+    request.resultFile,
     JSON.stringify({
       ok: false,
       error: { name: e.name, message: e.message, problems: e.problems, missing: e.missing },

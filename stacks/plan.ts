@@ -3,6 +3,8 @@
 // The policy pack and the stack tests build on this; `npm run plan` prints it for review.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -146,42 +148,42 @@ export function transformPlan(
   };
 }
 
-function runWorker(root: string, request: object): Promise<PlannedStack> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(nodeBinary(root), ["--no-warnings", path.join(root, "stacks", "plan-worker.ts")], {
-      cwd: root,
-      stdio: ["pipe", "pipe", "pipe"],
-      env: process.env,
+interface WorkerResult {
+  ok: boolean;
+  plan?: PlannedStack;
+  error?: { name: string; message: string; problems?: PlanError["problems"]; missing?: string[] };
+}
+
+async function runWorker(root: string, request: object): Promise<PlannedStack> {
+  const dir = await mkdtemp(path.join(tmpdir(), "freight-plan-"));
+  const resultFile = path.join(dir, "result.json");
+  try {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(nodeBinary(root), ["--no-warnings", path.join(root, "stacks", "plan-worker.ts")], {
+        cwd: root,
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+      const err: Buffer[] = [];
+      child.stderr.on("data", (c: Buffer) => err.push(c));
+      child.on("error", reject);
+      child.on("close", (exitCode) =>
+        resolve({ code: exitCode, stderr: Buffer.concat(err).toString("utf8") }),
+      );
+      child.stdin.end(JSON.stringify({ ...request, resultFile }));
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const text = Buffer.concat(out).toString("utf8");
-      let parsed: {
-        ok: boolean;
-        plan?: PlannedStack;
-        error?: { name: string; message: string; problems?: PlanError["problems"]; missing?: string[] };
-      };
-      try {
-        parsed = JSON.parse(text) as typeof parsed;
-      } catch {
-        reject(
-          new PlanError(
-            "WorkerCrashed",
-            `The plan worker exited with code ${code} without a result.\n${Buffer.concat(err).toString("utf8").slice(-4000)}`,
-          ),
-        );
-        return;
-      }
-      if (parsed.ok && parsed.plan) resolve(parsed.plan);
-      else {
-        const e = parsed.error ?? { name: "Unknown", message: "plan failed" };
-        reject(new PlanError(e.name, e.message, e.problems, e.missing));
-      }
-    });
-    child.stdin.end(JSON.stringify(request));
-  });
+    let parsed: WorkerResult;
+    try {
+      parsed = JSON.parse(await readFile(resultFile, "utf8")) as WorkerResult;
+    } catch {
+      throw new PlanError(
+        "WorkerCrashed",
+        `The plan worker exited with code ${code} without a result.\n${stderr.slice(-4000)}`,
+      );
+    }
+    if (parsed.ok && parsed.plan) return parsed.plan;
+    const e = parsed.error ?? { name: "Unknown", message: "plan failed" };
+    throw new PlanError(e.name, e.message, e.problems, e.missing);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -8,11 +8,13 @@ import { Cluster } from "../infra/cluster/cluster.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
 import { ApiCertificate, apiHostname, RegionDns } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
+import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
+import { Monitoring } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
 import { Runners } from "../infra/runners/runners.ts";
 import { Secrets } from "../infra/secrets/secrets.ts";
 import { loadOperatorManifests } from "../infra/workloads/operator-manifests.ts";
-import { Workloads } from "../infra/workloads/workloads.ts";
+import { API_LABELS, OPERATOR_LABELS, RUNNER_LABELS, Workloads } from "../infra/workloads/workloads.ts";
 import type { StackConfig } from "./config.ts";
 import { readPeerOutputs } from "./peer.ts";
 
@@ -199,8 +201,30 @@ export async function regionStack(
       minReplicas: config.runnerMinReplicas,
       maxReplicas: config.runnerMaxReplicas,
       kedaChartVersion: config.kedaChartVersion,
+      clusterAutoscalerChartVersion: config.clusterAutoscalerChartVersion,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
+    },
+    inCluster,
+  );
+
+  new Monitoring(
+    "monitoring",
+    {
+      region: config.region,
+      dashboards: grafanaDashboards(),
+      ruleGroups: prometheusRuleGroups(),
+      kubePrometheusStackChartVersion: config.kubePrometheusStackChartVersion,
+      scrapeTargets: [
+        { name: "quote-api", namespace: workloads.namespace, matchLabels: API_LABELS, port: "http" },
+        { name: "runner", namespace: workloads.namespace, matchLabels: RUNNER_LABELS, port: "http" },
+        {
+          name: "freight-operators",
+          namespace: workloads.operatorsNamespace,
+          matchLabels: OPERATOR_LABELS,
+          port: "probes",
+        },
+      ],
     },
     inCluster,
   );

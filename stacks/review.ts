@@ -165,6 +165,15 @@ export function reviewProperties(r: PlannedResource): string {
           (x) => `${(x as Props)["port"]}->${(x as Props)["targetPort"]}`,
         ),
       });
+    case "kubernetes:core/v1:ConfigMap":
+      return fmt({
+        labels: get(p, "metadata", "labels"),
+        keys: Object.keys((p["data"] as Props | undefined) ?? {}),
+      });
+    case "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
+      return fmt({
+        groups: list(get(p, "spec", "groups")).map((g) => (g as Props)["name"]),
+      });
     case "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
       return fmt({ crd: get(p, "metadata", "name") });
     default:

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
+import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
 import { mockResourceId } from "./mocks.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
@@ -85,6 +86,7 @@ describe("both stacks", () => {
         "freight:runners:Runners",
         "freight:workloads:Workloads",
         "freight:secrets:Secrets",
+        "freight:monitoring:Monitoring",
       ]) {
         one(plan, component);
       }
@@ -380,6 +382,32 @@ describe("both stacks", () => {
       // Created only after the CRDs and RBAC it needs.
       for (const crd of crds) expect(operators.opts?.dependsOn).toContain(crd.urn);
       expect(all(plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("monitoring", () => {
+  it("ships the generated dashboards as sidecar-labelled ConfigMaps and the SLO rules as a PrometheusRule", () => {
+    for (const { plan } of stacks()) {
+      const configMaps = all(plan, "kubernetes:core/v1:ConfigMap").filter(
+        (c) => get(c.props, "metadata", "labels", "grafana_dashboard") === "1",
+      );
+      const shipped = Object.assign(
+        {},
+        ...configMaps.map((c) => c.props["data"] as Record<string, string>),
+      ) as Record<string, string>;
+      const expected = grafanaDashboards();
+      expect(Object.keys(shipped).sort()).toEqual(Object.keys(expected).sort());
+      for (const [file, dashboard] of Object.entries(expected)) {
+        expect(JSON.parse(shipped[file]!)).toEqual(JSON.parse(JSON.stringify(dashboard)));
+      }
+
+      const rule = one(plan, "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
+      expect(rule.props["spec"]).toEqual(JSON.parse(JSON.stringify(prometheusRuleGroups())));
+      const scraped = all(plan, "kubernetes:monitoring.coreos.com/v1:PodMonitor").map((m) =>
+        get(m.props, "spec", "selector", "matchLabels", "app.kubernetes.io/name"),
+      );
+      expect(scraped.sort()).toEqual(["freight-operators", "quote-api", "runner"]);
     }
   });
 });

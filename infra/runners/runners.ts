@@ -20,7 +20,7 @@ export interface RunnersArgs {
   minReplicas: number;
   maxReplicas: number;
   kedaChartVersion: string;
-  clusterAutoscalerChartVersion?: string;
+  clusterAutoscalerChartVersion: string;
   oidcProviderArn: pulumi.Input<string>;
   oidcIssuer: pulumi.Input<string>;
 }
@@ -142,7 +142,7 @@ export class Runners extends pulumi.ComponentResource {
       `${name}-cluster-autoscaler`,
       {
         chart: "cluster-autoscaler",
-        version: args.clusterAutoscalerChartVersion ?? "9.46.6",
+        version: args.clusterAutoscalerChartVersion,
         repositoryOpts: { repo: "https://kubernetes.github.io/autoscaler" },
         namespace: "kube-system",
         values: {

@@ -21,6 +21,12 @@ export const DATABASE_SECRET = "quote-api-database";
 export const API_KEYS_SECRET = "third-party-api-keys";
 export const OPERATORS_DATABASE_SECRET = "operators-database";
 export const SECRET_STORE = "aws-secrets-manager";
+export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
+export const RUNNER_LABELS = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
+export const OPERATOR_LABELS = {
+  "app.kubernetes.io/name": "freight-operators",
+  "app.kubernetes.io/part-of": "freight",
+};
 
 export interface WorkloadsArgs {
   region: string;
@@ -81,6 +87,8 @@ export class Workloads extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   readonly apiDeploymentName: pulumi.Output<string>;
   readonly runnerDeploymentName: pulumi.Output<string>;
+  /** Where the operators run, as their generated RBAC declares. */
+  readonly operatorsNamespace: string;
   /** Hostname of the API's network load balancer, the target of the regional DNS name. */
   readonly loadBalancerHostname: pulumi.Output<string>;
 
@@ -245,7 +253,7 @@ export class Workloads extends pulumi.ComponentResource {
     const quoteApiImage = imageRef(args.imageRegistry, QUOTE_API_REPOSITORY, args.quoteApiImageTag);
 
     // --- quote API ---
-    const apiLabels = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
+    const apiLabels = API_LABELS;
     const apiRole = serviceAccountRole(
       `${name}-quote-api`,
       {
@@ -377,7 +385,7 @@ export class Workloads extends pulumi.ComponentResource {
     );
 
     // --- runners: same image, different command, only on the tainted runner pool ---
-    const runnerLabels = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
+    const runnerLabels = RUNNER_LABELS;
     const runner = new k8s.apps.v1.Deployment(
       `${name}-runner`,
       {
@@ -496,6 +504,7 @@ export class Workloads extends pulumi.ComponentResource {
     );
 
     this.namespace = namespace;
+    this.operatorsNamespace = operatorIdentity.namespace;
     this.apiDeploymentName = api.metadata.name;
     this.runnerDeploymentName = runner.metadata.name;
     this.loadBalancerHostname = service.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.hostname ?? "");

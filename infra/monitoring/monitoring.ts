@@ -1,0 +1,127 @@
+// Observability of one region: the Prometheus operator stack (Prometheus, Alertmanager, Grafana
+// with its dashboard sidecar), the SLO burn-rate rules as a PrometheusRule, the dashboards as
+// ConfigMaps the sidecar loads, and PodMonitors that scrape /metrics of the API, the runners
+// and the operators. Dashboards and rules are generated from dashboards/ (TypeScript).
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export const MONITORING_NAMESPACE = "monitoring";
+/** The label the Grafana sidecar selects dashboard ConfigMaps by. */
+export const DASHBOARD_LABEL = "grafana_dashboard";
+
+export interface ScrapeTarget {
+  /** PodMonitor name, e.g. "quote-api". */
+  name: string;
+  namespace: pulumi.Input<string>;
+  matchLabels: Record<string, string>;
+  /** Named container port serving /metrics. */
+  port: string;
+}
+
+export interface MonitoringArgs {
+  region: string;
+  /** Dashboard JSON by file name (dashboards/index.ts grafanaDashboards()). */
+  dashboards: Record<string, unknown>;
+  /** PrometheusRule spec (dashboards/index.ts prometheusRuleGroups()). */
+  ruleGroups: { groups: unknown[] };
+  scrapeTargets: ScrapeTarget[];
+  kubePrometheusStackChartVersion: string;
+}
+
+/** ConfigMap names must be DNS labels; "platform-operations.json" -> "dashboard-platform-operations". */
+export function dashboardConfigMapName(file: string): string {
+  const stem = file
+    .replace(/\.json$/, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  return `dashboard-${stem}`.slice(0, 63).replace(/-+$/, "");
+}
+
+export class Monitoring extends pulumi.ComponentResource {
+  readonly namespace: pulumi.Output<string>;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:monitoring:Monitoring", name, {}, opts);
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: MONITORING_NAMESPACE } },
+      { parent: this },
+    );
+    const stack = new k8s.helm.v3.Release(
+      `${name}-kube-prometheus-stack`,
+      {
+        chart: "kube-prometheus-stack",
+        version: args.kubePrometheusStackChartVersion,
+        repositoryOpts: { repo: "https://prometheus-community.github.io/helm-charts" },
+        namespace: MONITORING_NAMESPACE,
+        // The CRDs (PrometheusRule, PodMonitor) come with the chart and must exist before ours.
+        skipCrds: false,
+        values: {
+          prometheus: {
+            prometheusSpec: {
+              // Pick up every PrometheusRule/PodMonitor, not only those labelled for this release.
+              ruleSelectorNilUsesHelmValues: false,
+              podMonitorSelectorNilUsesHelmValues: false,
+              retention: "15d",
+              externalLabels: { region: args.region },
+              resources: { requests: { cpu: "500m", memory: "2Gi" }, limits: { cpu: "2", memory: "4Gi" } },
+            },
+          },
+          grafana: {
+            sidecar: {
+              dashboards: { enabled: true, label: DASHBOARD_LABEL, labelValue: "1", searchNamespace: "ALL" },
+            },
+          },
+        },
+      },
+      { parent: this, dependsOn: [ns] },
+    );
+    const afterStack = { parent: this, dependsOn: [ns, stack] };
+
+    for (const [file, dashboard] of Object.entries(args.dashboards)) {
+      new k8s.core.v1.ConfigMap(
+        `${name}-${dashboardConfigMapName(file)}`,
+        {
+          metadata: {
+            name: dashboardConfigMapName(file),
+            namespace: MONITORING_NAMESPACE,
+            labels: { [DASHBOARD_LABEL]: "1" },
+          },
+          data: { [file]: JSON.stringify(dashboard) },
+        },
+        { parent: this, dependsOn: [ns] },
+      );
+    }
+
+    new k8s.apiextensions.CustomResource(
+      `${name}-slo-rules`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "PrometheusRule",
+        metadata: { name: "freight-slo-rules", namespace: MONITORING_NAMESPACE },
+        spec: args.ruleGroups,
+      },
+      afterStack,
+    );
+
+    for (const target of args.scrapeTargets) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-scrape-${target.name}`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "PodMonitor",
+          metadata: { name: target.name, namespace: target.namespace },
+          spec: {
+            selector: { matchLabels: target.matchLabels },
+            podMetricsEndpoints: [{ port: target.port, path: "/metrics", interval: "30s" }],
+          },
+        },
+        afterStack,
+      );
+    }
+
+    this.namespace = ns.metadata.name;
+    this.registerOutputs({ namespace: this.namespace });
+  }
+}
