@@ -34,8 +34,9 @@ export class UsageError extends Error {}
 /** Loads stacks/plan.ts lazily, so a missing or broken plan is reported as such. */
 async function loadPlanner(): Promise<PlanFn> {
   try {
-    const module = (await import("../stacks/plan.ts")) as { planStack: PlanFn };
-    return module.planStack;
+    // Typed without a cast, so a change to the planner's contract breaks the typecheck here.
+    const { planStack }: { planStack: PlanFn } = await import("../stacks/plan.ts");
+    return planStack;
   } catch (err) {
     throw new UsageError(
       `Cannot load the offline planner stacks/plan.ts (${err instanceof Error ? err.message : String(err)}). ` +
