@@ -27,7 +27,7 @@ export function taggableTypes(root: string): { version: string; types: string[] 
   return { version, types: [...new Set(types)].sort() };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (import.meta.main) {
   const out = join(dirname(fileURLToPath(import.meta.url)), "aws-taggable-types.json");
   const result = taggableTypes(awsRoot);
   writeFileSync(out, `${JSON.stringify({ awsVersion: result.version, types: result.types }, null, 1)}\n`);

@@ -127,6 +127,14 @@ describe("RDS rules", () => {
     ).toEqual([]);
   });
 
+  it("read the region role from the stack tag when resources carry no region-role tag", async () => {
+    const single = plan([db("database-primary", { ...PRIMARY, multiAz: false })], { defaultTags: null });
+    const asPrimary = await check(single, rdsMultiAz, { stackTags: new Map([["region-role", "primary"]]) });
+    expect(summary(asPrimary)).toEqual(["rds-multi-az-primary: database-primary"]);
+    const untagged = await check(single, rdsMultiAz, { stackTags: new Map() });
+    expect(summary(untagged)).toEqual([]);
+  });
+
   it("require a cross-region replica in the secondary stack, and not in the primary", async () => {
     const empty = await check(plan([], { role: "secondary" }), rdsSecondaryReplica);
     expect(empty.violations).toEqual([
