@@ -7,6 +7,10 @@ export const ROLES = {
   app: "freight_app",
   operator: "freight_operator",
   ops: "freight_ops",
+  // Stripe webhooks, overage reporting and the deal desk: billing rows of all tenants, no bypass.
+  billing: "freight_billing",
+  // The runners: claim bulk jobs and agent tasks across tenants, write results in the job's tenant context.
+  runner: "freight_runner",
 } as const;
 export type RoleName = keyof typeof ROLES;
 export type RolePasswords = Record<RoleName, string>;
@@ -36,7 +40,7 @@ export async function bootstrapDatabase(
     await admin.query(`GRANT pg_monitor TO ${ROLES.ops}`);
     await admin.query(`REVOKE ALL ON DATABASE ${pg.escapeIdentifier(database)} FROM PUBLIC`);
     await admin.query(
-      `GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(database)} TO ${ROLES.app}, ${ROLES.operator}, ${ROLES.ops}`,
+      `GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(database)} TO ${ROLES.app}, ${ROLES.operator}, ${ROLES.ops}, ${ROLES.billing}, ${ROLES.runner}`,
     );
   } finally {
     await admin.end();

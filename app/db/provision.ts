@@ -9,7 +9,7 @@ import { seedDemo, seedPlans, seedCarriers } from "./seed.ts";
 
 export interface ProvisionedDatabase {
   server: PostgresServer;
-  urls: { superuser: string; owner: string; app: string; operator: string; ops: string };
+  urls: { superuser: string; owner: string; app: string; operator: string; ops: string; billing: string; runner: string };
   /** API keys of the demo tenants by slug, when seeded with "demo". */
   demoKeys: Record<string, string>;
   stop(): Promise<void>;
@@ -17,7 +17,7 @@ export interface ProvisionedDatabase {
 
 export function randomPasswords(): RolePasswords {
   const p = () => randomBytes(12).toString("hex");
-  return { owner: p(), app: p(), operator: p(), ops: p() };
+  return { owner: p(), app: p(), operator: p(), ops: p(), billing: p(), runner: p() };
 }
 
 export async function provisionDatabase(
@@ -34,6 +34,8 @@ export async function provisionDatabase(
       app: roleUrl(superuser, "app", passwords.app),
       operator: roleUrl(superuser, "operator", passwords.operator),
       ops: roleUrl(superuser, "ops", passwords.ops),
+      billing: roleUrl(superuser, "billing", passwords.billing),
+      runner: roleUrl(superuser, "runner", passwords.runner),
     };
     await migrate(urls.owner);
     let demoKeys: Record<string, string> = {};
