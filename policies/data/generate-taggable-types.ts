@@ -30,6 +30,6 @@ export function taggableTypes(root: string): { version: string; types: string[] 
 if (import.meta.main) {
   const out = join(dirname(fileURLToPath(import.meta.url)), "aws-taggable-types.json");
   const result = taggableTypes(awsRoot);
-  writeFileSync(out, `${JSON.stringify({ awsVersion: result.version, types: result.types }, null, 1)}\n`);
+  writeFileSync(out, `${JSON.stringify({ awsVersion: result.version, types: result.types }, null, 2)}\n`);
   console.log(`wrote ${result.types.length} taggable types of @pulumi/aws ${result.version} to ${out}`);
 }
