@@ -9,6 +9,22 @@ import { isConflict } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue, type RateLimiterOptions } from "./workqueue.ts";
 
+/**
+ * An update worth reconciling for a controller that does not read status: the spec changed
+ * (generation), or metadata a controller acts on (deletion, finalizers, labels, annotations).
+ */
+export function specOrMetadataChanged(object: KubeObject, previous: KubeObject): boolean {
+  const a = object.metadata;
+  const b = previous.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
+  );
+}
+
 export interface ReconcileResult {
   /** Reconcile again after this long even if nothing changes (e.g. to refresh usage). */
   requeueAfterMs?: number;
@@ -40,12 +56,14 @@ export class Controller {
   }
 
   /**
-   * Enqueues keys for every change of `informer`'s objects: the object's own key by default, or
-   * the keys `map` returns (e.g. every tenant on a changed plan).
+   * Enqueues keys for changes of `informer`'s objects: the object's own key by default, or the
+   * keys `map` returns (e.g. every tenant on a changed plan). `relevant` filters updates (periodic
+   * resyncs always pass), so a controller is not woken by status it wrote itself.
    */
   watch<T extends KubeObject>(
     informer: Informer<T>,
     map: (object: T) => string[] = (o) => [objectKey(o)],
+    relevant: (object: T, previous: T) => boolean = () => true,
   ): void {
     this.informers.push(informer as unknown as Informer<KubeObject>);
     const enqueue = (object: T) => {
@@ -55,6 +73,7 @@ export class Controller {
       added: enqueue,
       deleted: enqueue,
       updated: (object, previous) => {
+        if (previous !== object && !relevant(object, previous)) return;
         enqueue(object);
         // A change can move an object away from keys it mapped to (a tenant changing plans).
         if (previous !== object) enqueue(previous);

@@ -11,7 +11,7 @@ import type { Controller } from "./controller.ts";
 import { Informer } from "./informer.ts";
 import type { KubeClient } from "./kube.ts";
 import { LeaderElector, type LeaderElectionOptions } from "./leader.ts";
-import { createOperatorMetrics, type OperatorMetrics } from "./metrics.ts";
+import { createOperatorMetrics, resourceOfPath, type OperatorMetrics } from "./metrics.ts";
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -49,6 +49,9 @@ export class Manager {
     this.log = options.log;
     this.identity = options.identity;
     this.metrics = createOperatorMetrics();
+    this.client.onRequest((method, path, status) =>
+      this.metrics.restRequests.inc({ method, resource: resourceOfPath(path), code: String(status) }),
+    );
   }
 
   get state(): ManagerState {

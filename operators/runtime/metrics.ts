@@ -12,6 +12,17 @@ export interface OperatorMetrics {
   queueRetries: Counter<"name">;
   isLeader: Gauge;
   watchRestarts: Counter<"resource" | "cause">;
+  restRequests: Counter<"method" | "resource" | "code">;
+}
+
+/** The resource a request path names (plural, plus "/status" for the subresource), for bounded labels. */
+export function resourceOfPath(path: string): string {
+  const parts = path.split("?")[0]!.split("/").filter(Boolean);
+  // /api/v1/... or /apis/group/version/...
+  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const [plural = "unknown", , subresource] = rest;
+  return subresource ? `${plural}/${subresource}` : plural;
 }
 
 export function createOperatorMetrics(): OperatorMetrics {
@@ -59,6 +70,12 @@ export function createOperatorMetrics(): OperatorMetrics {
       name: "informer_watch_restarts_total",
       help: "Watches restarted, by cause (gone = relist after 410, error = reconnect with backoff).",
       labelNames: ["resource", "cause"],
+      registers: [registry],
+    }),
+    restRequests: new Counter({
+      name: "rest_client_requests_total",
+      help: "Requests to the Kubernetes API by method (WATCH for watch streams), resource and status code.",
+      labelNames: ["method", "resource", "code"],
       registers: [registry],
     }),
   };

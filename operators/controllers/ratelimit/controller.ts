@@ -5,7 +5,7 @@ import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
-import { Controller } from "../../runtime/controller.ts";
+import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
 import { objectKey } from "../../runtime/informer.ts";
 import type { Manager } from "../../runtime/manager.ts";
 import { tenantsTargetedBy } from "./effective.ts";
@@ -26,14 +26,23 @@ export function addRateLimitController(
     policies,
   });
   const controller = new Controller({ name: "ratelimit", reconciler, workers: options.workers ?? 4 });
-  controller.watch(tenants);
-  controller.watch(plans, (plan) =>
-    tenants
-      .list()
-      .filter((t) => t.spec.plan === plan.metadata.name)
-      .map(objectKey),
+  // Spec changes, and the tenant controller reporting the tenant's database row (status.tenantId),
+  // which is when its limits can first be written; not our own status writes.
+  controller.watch(
+    tenants,
+    undefined,
+    (t, previous) => specOrMetadataChanged(t, previous) || t.status?.tenantId !== previous.status?.tenantId,
   );
-  controller.watch(policies, (policy) => tenantsTargetedBy(policy, tenants.list()));
+  controller.watch(
+    plans,
+    (plan) =>
+      tenants
+        .list()
+        .filter((t) => t.spec.plan === plan.metadata.name)
+        .map(objectKey),
+    specOrMetadataChanged,
+  );
+  controller.watch(policies, (policy) => tenantsTargetedBy(policy, tenants.list()), specOrMetadataChanged);
   manager.add(controller);
   return controller;
 }

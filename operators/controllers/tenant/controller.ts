@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { Plan } from "../../api/plan.ts";
 import { plans as plansRef, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
-import { Controller } from "../../runtime/controller.ts";
+import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
 import { EventRecorder } from "../../runtime/events.ts";
 import { objectKey } from "../../runtime/informer.ts";
 import type { Manager } from "../../runtime/manager.ts";
@@ -33,12 +33,16 @@ export function addTenantController(
     usageRefreshMs: options.usageRefreshMs,
   });
   const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
-  controller.watch(tenants);
-  controller.watch(plans, (plan) =>
-    tenants
-      .list()
-      .filter((t) => t.spec.plan === plan.metadata.name)
-      .map(objectKey),
+  // Status is ours (and the rate-limit controller's): writing it must not wake us again.
+  controller.watch(tenants, undefined, specOrMetadataChanged);
+  controller.watch(
+    plans,
+    (plan) =>
+      tenants
+        .list()
+        .filter((t) => t.spec.plan === plan.metadata.name)
+        .map(objectKey),
+    specOrMetadataChanged,
   );
   manager.add(controller);
   return controller;

@@ -148,7 +148,9 @@ export function decideTenantStatus(
       });
       set({ type: TenantConditions.Ready, status: "True", reason: "Applied", message: summary + "." });
       events.push(...thresholdEvents(previous.usage ?? [], observation.usage));
-      if (observation.changedRows > 0) {
+      // A change to what an existing tenant is entitled to is news; first provisioning is not
+      // (status says it, and 2,000 tenants starting up should not mean 2,000 Events).
+      if (observation.changedRows > 0 && previous.entitlements !== undefined) {
         events.push({
           type: "Normal",
           reason: "EntitlementsUpdated",
