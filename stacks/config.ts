@@ -172,6 +172,11 @@ const keys = {
     example: "9.46.6",
     default: "9.46.6",
   },
+  loadBalancerControllerChartVersion: {
+    schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
+    example: "1.13.0",
+    default: "1.13.0",
+  },
   kubePrometheusStackChartVersion: {
     schema: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a pinned x.y.z chart version"),
     example: "72.0.0",

@@ -5,6 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import { Cluster } from "../infra/cluster/cluster.ts";
+import { LoadBalancerController } from "../infra/cluster/load-balancer-controller.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
 import { ApiCertificate, apiHostname, RegionDns } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
@@ -165,6 +166,19 @@ export async function regionStack(
   });
   const inCluster = { providers: [awsProvider, k8sProvider] };
 
+  const loadBalancerController = new LoadBalancerController(
+    "load-balancer-controller",
+    {
+      clusterName: cluster.name,
+      region: config.region,
+      vpcId: network.vpcId,
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+      chartVersion: config.loadBalancerControllerChartVersion,
+    },
+    inCluster,
+  );
+
   const workloads = new Workloads(
     "workloads",
     {
@@ -184,7 +198,11 @@ export async function regionStack(
       documentsBucketName: documents.bucketName,
       secretsReadPolicyArn: secrets.readPolicyArn,
       database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
-      loadBalancer: { certificateArn: certificate.arn, securityGroupId: network.loadBalancerSecurityGroupId },
+      loadBalancer: {
+        certificateArn: certificate.arn,
+        securityGroupId: network.loadBalancerSecurityGroupId,
+        controller: loadBalancerController.release,
+      },
       operatorManifests,
       externalSecretsChartVersion: config.externalSecretsChartVersion,
     },

@@ -87,6 +87,7 @@ describe("both stacks", () => {
         "freight:workloads:Workloads",
         "freight:secrets:Secrets",
         "freight:monitoring:Monitoring",
+        "freight:cluster:LoadBalancerController",
       ]) {
         one(plan, component);
       }
@@ -336,6 +337,20 @@ describe("both stacks", () => {
       expect(get(hpa.props, "spec", "scaleTargetRef", "name")).toBe("quote-api");
       const service = one(plan, "kubernetes:core/v1:Service");
       expect(get(service.props, "spec", "ports", 0)).toMatchObject({ port: 443, targetPort: 8080 });
+      // The NLB comes from the AWS Load Balancer Controller, installed first, behind the 443-only group.
+      const controller = all(plan, "kubernetes:helm.sh/v3:Release").find(
+        (r) => r.props["chart"] === "aws-load-balancer-controller",
+      )!;
+      expect(service.opts?.dependsOn).toContain(controller.urn);
+      const lbGroup = one(plan, "aws:ec2/securityGroup:SecurityGroup", "network-api-lb");
+      expect(
+        get(
+          service.props,
+          "metadata",
+          "annotations",
+          "service.beta.kubernetes.io/aws-load-balancer-security-groups",
+        ),
+      ).toBe(mockResourceId(region, lbGroup.type, lbGroup.name));
 
       for (const d of deployments) {
         for (const c of get(d.props, "spec", "template", "spec", "containers") as Record<string, unknown>[]) {

@@ -146,6 +146,9 @@ export class Secrets extends pulumi.ComponentResource {
             secretId: secret.name,
             rotationLambdaArn: args.rotationLambdaArn,
             rotationRules: { automaticallyAfterDays: ROTATION_DAYS[secretName] },
+            // The first rotation is started by hand (docs/deploy.md): API keys need their first
+            // value from a human, database logins need the roles the migrations create.
+            rotateImmediately: false,
           },
           parent,
         );

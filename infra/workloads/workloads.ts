@@ -48,7 +48,12 @@ export interface WorkloadsArgs {
   /** IAM policy reading exactly the platform secrets. */
   secretsReadPolicyArn: pulumi.Input<string>;
   database: { host: pulumi.Input<string>; port: number; name: string };
-  loadBalancer: { certificateArn: pulumi.Input<string>; securityGroupId: pulumi.Input<string> };
+  loadBalancer: {
+    certificateArn: pulumi.Input<string>;
+    securityGroupId: pulumi.Input<string>;
+    /** The controller that turns the Service into an NLB; the Service waits for it. */
+    controller: pulumi.Resource;
+  };
   operatorManifests: OperatorManifests;
   externalSecretsChartVersion: string;
 }
@@ -354,7 +359,7 @@ export class Workloads extends pulumi.ComponentResource {
           ports: [{ name: "https", port: 443, targetPort: APP_PORT, protocol: "TCP" }],
         },
       },
-      inNs,
+      { parent: this, dependsOn: [ns, args.loadBalancer.controller] },
     );
     new k8s.autoscaling.v2.HorizontalPodAutoscaler(
       `${name}-quote-api`,
