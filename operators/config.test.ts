@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "./config.ts";
+
+describe("operator configuration", () => {
+  it("applies documented defaults: probes on 8081, leader election in freight-system", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://freight_operator:x@db/freight", POD_NAME: "op-0" });
+    expect(config).toMatchObject({
+      PROBE_PORT: 8081,
+      LEADER_ELECT: true,
+      LEADER_ELECTION_NAMESPACE: "freight-system",
+      LEADER_ELECTION_LEASE: "freight-operators-leader",
+      USAGE_REFRESH_SECONDS: 60,
+      identity: "op-0",
+    });
+  });
+
+  it("reports every bad key at once, saying what is expected", () => {
+    expect(() => loadConfig({ PROBE_PORT: "http", LEADER_ELECT: "yes" })).toThrow(
+      /DATABASE_URL: DATABASE_URL is required[\s\S]*PROBE_PORT[\s\S]*LEADER_ELECT/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow("DATABASE_URL must be a postgres:// URL");
+  });
+});
