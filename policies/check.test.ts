@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
-import { STACKS, formatReport, runCheck, summarize } from "./check.ts";
+import { describe, expect, it, vi } from "vitest";
+import { STACKS, formatReport, main, runCheck, summarize } from "./check.ts";
 import { expectedBrokenViolations } from "./fixtures/broken.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -92,6 +92,21 @@ describe("npm run policy:check", () => {
     },
     PLAN_TIMEOUT,
   );
+});
+
+describe("policy:check arguments", () => {
+  /** Runs the CLI entry in-process (spawning npm for each error case would only add start-up time). */
+  async function runMain(args: string[]): Promise<{ code: number; stderr: string }> {
+    const errors: string[] = [];
+    const spy = vi
+      .spyOn(console, "error")
+      .mockImplementation((...parts: unknown[]) => void errors.push(parts.join(" ")));
+    try {
+      return { code: await main(args), stderr: errors.join("\n") };
+    } finally {
+      spy.mockRestore();
+    }
+  }
 
   it("rejects a bad policy config before planning, listing every problem (exit 2)", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "policy-config-"));
@@ -100,20 +115,26 @@ describe("npm run policy:check", () => {
       file,
       JSON.stringify({ "rds-backup-retention": { minimumRetentionDays: "7" }, typo: "advisory" }),
     );
-    const { code, stderr } = await npmRun(["--config", file]);
+    const { code, stderr } = await runMain(["--config", file]);
     expect(code).toBe(2);
     expect(stderr).toContain(
       '"rds-backup-retention.minimumRetentionDays" must be of type integer, got string.',
     );
     expect(stderr).toContain('"typo" is not a policy of this pack');
+    writeFileSync(file, "{ not json");
+    expect((await runMain(["--config", file])).stderr).toContain(`Policy config ${file} is not valid JSON`);
   });
 
-  it("rejects unknown stacks and fixtures (exit 2)", async () => {
-    const stack = await npmRun(["--stack", "prod-tertiary"]);
-    expect(stack.code).toBe(2);
-    expect(stack.stderr).toContain("Unknown stack prod-tertiary; stacks are prod-primary, prod-secondary.");
-    const fixture = await npmRun(["--fixture", "haunted"]);
-    expect(fixture.code).toBe(2);
-    expect(fixture.stderr).toContain('Unknown fixture "haunted"');
+  it("rejects unknown stacks, fixtures and options (exit 2)", async () => {
+    const stack = await runMain(["--stack", "prod-tertiary"]);
+    expect(stack).toEqual({
+      code: 2,
+      stderr: "Unknown stack prod-tertiary; stacks are prod-primary, prod-secondary.",
+    });
+    const fixture = await runMain(["--fixture", "haunted"]);
+    expect(fixture).toEqual({ code: 2, stderr: 'Unknown fixture "haunted"; the only fixture is "broken".' });
+    const option = await runMain(["--stacks", "prod-primary"]);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain("Usage: npm run policy:check -- [--stack <name>]...");
   });
 });
