@@ -12,15 +12,20 @@ describe("generated deploy files", () => {
     expect(readFileSync(rbacPath, "utf8")).toBe(await renderRbac());
   });
 
-  it("declares the three kinds with status subresources where status exists", async () => {
+  it("declares the four kinds with status subresources where status exists", async () => {
     const crds = parseAllDocuments(await renderCrds()).map((d) => d.toJS());
-    expect(crds.map((c) => c.spec.names.kind)).toEqual(["Plan", "Tenant", "RateLimitPolicy"]);
-    expect(crds.map((c) => c.spec.scope)).toEqual(["Cluster", "Namespaced", "Namespaced"]);
+    expect(crds.map((c) => c.spec.names.kind)).toEqual([
+      "Plan",
+      "Tenant",
+      "RateLimitPolicy",
+      "RegionFailover",
+    ]);
+    expect(crds.map((c) => c.spec.scope)).toEqual(["Cluster", "Namespaced", "Namespaced", "Namespaced"]);
     const tenant = crds[1];
     expect(tenant.spec.versions[0].subresources).toEqual({ status: {} });
   });
 
-  it("grants no write verbs on specs beyond patching tenants, and nothing on secrets", async () => {
+  it("grants no write verbs on specs beyond patching tenants and failover status, and nothing on secrets", async () => {
     const objects = parseAllDocuments(await renderRbac()).map((d) => d.toJS());
     const role = objects.find((o) => o.kind === "ClusterRole");
     const rules = role.rules as { resources: string[]; verbs: string[] }[];
@@ -29,7 +34,9 @@ describe("generated deploy files", () => {
       expect(rule.verbs).not.toContain("delete");
       expect(rule.verbs).not.toContain("*");
       if (rule.verbs.includes("patch")) {
-        expect(rule.resources.every((r) => r === "tenants" || r === "tenants/status")).toBe(true);
+        expect(
+          rule.resources.every((r) => ["tenants", "tenants/status", "regionfailovers/status"].includes(r)),
+        ).toBe(true);
       }
     }
   });

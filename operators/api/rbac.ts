@@ -27,6 +27,11 @@ export const controllerPermissions: Record<string, PolicyRule[]> = {
     { apiGroups: [API_GROUP], resources: ["ratelimitpolicies", "plans", "tenants"], verbs: read },
     { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
   ],
+  // Reads the on-call's RegionFailover, writes only its status.
+  failover: [
+    { apiGroups: [API_GROUP], resources: ["regionfailovers"], verbs: read },
+    { apiGroups: [API_GROUP], resources: ["regionfailovers/status"], verbs: ["get", "patch"] },
+  ],
   // Events for humans (threshold crossings, offboarding, unknown plans), from any controller.
   events: [{ apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] }],
 };

@@ -3,14 +3,17 @@
 import { refOf, type ResourceDefinition } from "./crd.ts";
 import { planDefinition } from "./plan.ts";
 import { rateLimitPolicyDefinition } from "./ratelimitpolicy.ts";
+import { regionFailoverDefinition } from "./regionfailover.ts";
 import { tenantDefinition } from "./tenant.ts";
 
 export const resourceDefinitions: ResourceDefinition[] = [
   planDefinition,
   tenantDefinition,
   rateLimitPolicyDefinition,
+  regionFailoverDefinition,
 ];
 
 export const plans = refOf(planDefinition);
 export const tenants = refOf(tenantDefinition);
 export const rateLimitPolicies = refOf(rateLimitPolicyDefinition);
+export const regionFailovers = refOf(regionFailoverDefinition);

@@ -1,0 +1,93 @@
+// The RegionFailover CRD as the real API server serves it: defaults filled in, and the CEL rules
+// refusing the edits on-call could get wrong at 3 a.m.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
+import { builtin, KubeApiError, KubeClient } from "../runtime/kube.ts";
+import { applyManifest, waitFor } from "../testing/platform.ts";
+import { crdsPath } from "./generate.ts";
+import { apiVersion } from "./group.ts";
+import { regionFailovers } from "./resources.ts";
+import type { RegionFailover, RegionFailoverSpec } from "./regionfailover.ts";
+
+let cluster: LocalCluster;
+let client: KubeClient;
+
+beforeAll(async () => {
+  cluster = await startCluster({ name: "regionfailover-crd" });
+  client = new KubeClient(cluster.kubeConfig, { userAgent: "regionfailover-crd-test" });
+  await applyManifest(client, crdsPath);
+  await waitFor("CRD regionfailovers established", async () => {
+    const crd = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      builtin.crds,
+      "regionfailovers.platform.freight.dev",
+    );
+    return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+  });
+}, 180_000);
+
+afterAll(async () => {
+  client?.close();
+  await cluster?.stop();
+});
+
+let counter = 0;
+function create(spec: Record<string, unknown>): Promise<RegionFailover> {
+  return client.create<RegionFailover>(
+    regionFailovers,
+    {
+      apiVersion,
+      kind: "RegionFailover",
+      metadata: { name: `prod-${++counter}`, namespace: "default" },
+      spec,
+    } as RegionFailover,
+    "default",
+  );
+}
+
+async function refusal(spec: Record<string, unknown>): Promise<string> {
+  try {
+    await create(spec);
+  } catch (error) {
+    if (error instanceof KubeApiError) return error.message;
+    throw error;
+  }
+  throw new Error(`the API server accepted ${JSON.stringify(spec)}`);
+}
+
+describe("RegionFailover CRD", () => {
+  it("accepts the one-line spec on-call writes and fills in the defaults", async () => {
+    const created = await create({ activeRegion: "secondary" });
+    const spec: RegionFailoverSpec = created.spec;
+    expect(spec).toMatchObject({
+      activeRegion: "secondary",
+      mode: "Planned",
+      trafficSteps: [10, 50, 100],
+      onGateFailure: "Pause",
+    });
+  });
+
+  it("accepts custom ascending steps ending at 100", async () => {
+    const created = await create({ activeRegion: "primary", trafficSteps: [5, 25, 100], stepSeconds: 10 });
+    expect(created.spec.trafficSteps).toEqual([5, 25, 100]);
+  });
+
+  it("refuses steps that do not end at 100", async () => {
+    expect(await refusal({ activeRegion: "secondary", trafficSteps: [10, 50] })).toMatch(
+      /trafficSteps must end at 100/,
+    );
+  });
+
+  it("refuses steps out of order or repeated", async () => {
+    expect(await refusal({ activeRegion: "secondary", trafficSteps: [50, 10, 100] })).toMatch(
+      /strictly ascending/,
+    );
+    expect(await refusal({ activeRegion: "secondary", trafficSteps: [10, 10, 100] })).toMatch(
+      /strictly ascending/,
+    );
+  });
+
+  it("refuses an unknown region or mode", async () => {
+    expect(await refusal({ activeRegion: "tertiary" })).toMatch(/activeRegion/);
+    expect(await refusal({ activeRegion: "primary", mode: "Sometimes" })).toMatch(/mode/);
+  });
+});

@@ -1,0 +1,341 @@
+// RegionFailover: which region is active, as on-call wants it (spec), and how far the runbook that
+// gets there has come (status). One object per environment; on-call flips spec.activeRegion and
+// watches the conditions. The failover controller (operators/controllers/failover/) runs the runbook.
+import type { ResourceDefinition } from "./crd.ts";
+import { bool, conditionsSchema, int, listMap, obj, str, type SchemaProps } from "./schema.ts";
+import type { Condition, ObjectMeta } from "./types.ts";
+
+export const REGIONS = ["primary", "secondary"] as const;
+export type Region = (typeof REGIONS)[number];
+
+export const otherRegion = (region: Region): Region => (region === "primary" ? "secondary" : "primary");
+
+/**
+ * Planned: the old primary is alive; writes are frozen and the replica must reach zero lag before
+ * promotion (RPO 0). Unplanned: the old primary is lost; promotion does not wait for it, and the
+ * replication lag at the moment of loss is what is lost (bounded by spec.maxReplicationLagSeconds).
+ */
+export const FAILOVER_MODES = ["Planned", "Unplanned"] as const;
+export type FailoverMode = (typeof FAILOVER_MODES)[number];
+
+/** What a failing health gate during the traffic shift does. */
+export const GATE_FAILURE_ACTIONS = ["Pause", "Rollback"] as const;
+export type GateFailureAction = (typeof GATE_FAILURE_ACTIONS)[number];
+
+/** The runbook's stages, in order. Every flip walks them; a resumed controller continues at `stage`. */
+export const STAGES = [
+  "PreChecks",
+  "FreezeWrites",
+  "DrainRunners",
+  "CatchUp",
+  "Promote",
+  "RepointWriters",
+  "ShiftTraffic",
+  "Unfreeze",
+  "ResumeRunners",
+  "VerifyIntegrity",
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const PHASES = [
+  /** Nothing to do: the serving region is the one spec asks for. */
+  "Steady",
+  "Progressing",
+  /** spec.paused, or a failed health gate with onGateFailure Pause: waiting for a human. */
+  "Paused",
+  /** Undoing a flip that has not promoted yet (abort, or a failed gate with Rollback). */
+  "RollingBack",
+  "Completed",
+  "Aborted",
+  /** A stage timed out or a pre-check failed; nothing irreversible was done. Fix and edit spec. */
+  "Failed",
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const FailoverConditions = {
+  HealthGateOpen: "HealthGateOpen",
+  WritesFrozen: "WritesFrozen",
+  JobsDrained: "JobsDrained",
+  ReplicaCaughtUp: "ReplicaCaughtUp",
+  Promoted: "Promoted",
+  TrafficShifted: "TrafficShifted",
+  IntegrityVerified: "IntegrityVerified",
+} as const;
+export type FailoverConditionType = (typeof FailoverConditions)[keyof typeof FailoverConditions];
+
+export interface HealthGate {
+  /** Largest share of 5xx answers from the target region's health checks, in percent. */
+  maxErrorRatePercent: number;
+  /** Largest p95 latency of the target's readiness probe, in milliseconds. */
+  maxP95LatencyMs: number;
+  /** Healthy checks in a row needed before the next traffic step (and before starting). */
+  consecutiveHealthyChecks: number;
+}
+
+export interface RegionFailoverSpec {
+  activeRegion: Region;
+  mode?: FailoverMode;
+  /** Percent of traffic on the new region at each step; ascending, ending at 100. */
+  trafficSteps?: number[];
+  /** How long each traffic step holds (with an open gate) before the next. */
+  stepSeconds?: number;
+  healthGate?: Partial<HealthGate>;
+  onGateFailure?: GateFailureAction;
+  /** The RPO: the largest replication lag a flip may start with (and, unplanned, may lose). */
+  maxReplicationLagSeconds?: number;
+  /** Longest writes may stay frozen before promotion; past it the flip rolls back. */
+  writeFreezeTimeoutSeconds?: number;
+  paused?: boolean;
+  abort?: boolean;
+}
+
+/** spec with every default filled in: what the controller actually runs. */
+export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate">> & { healthGate: HealthGate };
+
+export const DEFAULTS = {
+  mode: "Planned",
+  trafficSteps: [10, 50, 100],
+  stepSeconds: 30,
+  healthGate: { maxErrorRatePercent: 1, maxP95LatencyMs: 600, consecutiveHealthyChecks: 3 },
+  onGateFailure: "Pause",
+  maxReplicationLagSeconds: 300,
+  writeFreezeTimeoutSeconds: 120,
+  paused: false,
+  abort: false,
+} as const satisfies Omit<EffectiveSpec, "activeRegion">;
+
+export function effectiveSpec(spec: RegionFailoverSpec): EffectiveSpec {
+  return {
+    activeRegion: spec.activeRegion,
+    mode: spec.mode ?? DEFAULTS.mode,
+    trafficSteps: spec.trafficSteps?.length ? spec.trafficSteps : [...DEFAULTS.trafficSteps],
+    stepSeconds: spec.stepSeconds ?? DEFAULTS.stepSeconds,
+    healthGate: { ...DEFAULTS.healthGate, ...spec.healthGate },
+    onGateFailure: spec.onGateFailure ?? DEFAULTS.onGateFailure,
+    maxReplicationLagSeconds: spec.maxReplicationLagSeconds ?? DEFAULTS.maxReplicationLagSeconds,
+    writeFreezeTimeoutSeconds: spec.writeFreezeTimeoutSeconds ?? DEFAULTS.writeFreezeTimeoutSeconds,
+    paused: spec.paused ?? false,
+    abort: spec.abort ?? false,
+  };
+}
+
+export interface TrafficWeights {
+  primary: number;
+  secondary: number;
+}
+
+export interface StageTiming {
+  stage: Stage;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+/** A one-shot action: intent is recorded before acting, completion after observing it done. */
+export interface OneShot {
+  target: Region;
+  requestedAt: string;
+  completedAt?: string;
+}
+
+export interface IntegritySnapshot {
+  invoices: number;
+  queueDepth: number;
+  /** Percent of 5xx answers seen by the health checks around the snapshot. */
+  errorRatePercent: number;
+  takenAt: string;
+}
+
+export interface RegionFailoverStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  /** The region whose database takes writes and that serves traffic when steady. */
+  servingRegion?: Region;
+  /** The region the flip in progress goes to. */
+  targetRegion?: Region;
+  mode?: FailoverMode;
+  stage?: Stage;
+  /** Index into spec.trafficSteps of the step being held (ShiftTraffic). */
+  trafficStep?: number;
+  trafficWeights?: TrafficWeights;
+  stepStartedAt?: string;
+  healthyChecks?: number;
+  startedAt?: string;
+  completedAt?: string;
+  stages?: StageTiming[];
+  promotion?: OneShot;
+  /** Flip start to 100 % of traffic on the new region, seconds. */
+  rtoSeconds?: number;
+  /** Replication lag when writes were cut over (promotion), seconds; the bound on RPO. */
+  lagAtCutoverSeconds?: number;
+  integrityBefore?: IntegritySnapshot;
+  integrityAfter?: IntegritySnapshot;
+  message?: string;
+  conditions?: Condition[];
+}
+
+export interface RegionFailover {
+  apiVersion: string;
+  kind: "RegionFailover";
+  metadata: ObjectMeta;
+  spec: RegionFailoverSpec;
+  status?: RegionFailoverStatus;
+}
+
+const region = (description: string) => str(description, { enum: [...REGIONS] });
+const time = (description: string) => str(description, { format: "date-time" });
+const seconds = (description: string, minimum: number, maximum: number) =>
+  int(description, { minimum, maximum });
+
+function weightsSchema(description: string): SchemaProps {
+  return obj(description, {
+    primary: int("Percent of traffic on the primary region.", { minimum: 0, maximum: 100 }),
+    secondary: int("Percent of traffic on the secondary region.", { minimum: 0, maximum: 100 }),
+  });
+}
+
+function integritySchema(description: string): SchemaProps {
+  return obj(description, {
+    invoices: int("Invoices on the serving database.", { minimum: 0 }),
+    queueDepth: int("Runnable background jobs waiting.", { minimum: 0 }),
+    errorRatePercent: { type: "number", description: "Percent of failed health checks.", minimum: 0 },
+    takenAt: time("When the snapshot was taken."),
+  });
+}
+
+export const regionFailoverDefinition: ResourceDefinition = {
+  kind: "RegionFailover",
+  plural: "regionfailovers",
+  singular: "regionfailover",
+  shortNames: ["rf"],
+  scope: "Namespaced",
+  description:
+    "The active region of one environment. Edit spec.activeRegion to flip it; the failover controller freezes writes, drains runners, waits for the replica, promotes, shifts traffic behind a health gate and verifies integrity, reporting each stage in status.",
+  spec: obj(
+    "On-call's intent.",
+    {
+      activeRegion: region("The region that should serve: primary or secondary."),
+      mode: str(
+        "Planned (the old primary is alive: zero-lag cutover) or Unplanned (the old primary is lost: promote without waiting, losing at most the lag).",
+        { enum: [...FAILOVER_MODES], default: DEFAULTS.mode },
+      ),
+      trafficSteps: {
+        type: "array",
+        description: "Percent of traffic on the new region at each step, ascending and ending at 100.",
+        items: int("Percent of traffic on the new region.", { minimum: 1, maximum: 100 }),
+        minItems: 1,
+        maxItems: 10,
+        default: [...DEFAULTS.trafficSteps],
+        "x-kubernetes-list-type": "atomic",
+        "x-kubernetes-validations": [
+          {
+            rule: "self[size(self) - 1] == 100",
+            message: "trafficSteps must end at 100 (all traffic on the new region)",
+          },
+          {
+            rule: "self.isSorted() && self.all(x, self.exists_one(y, y == x))",
+            message: "trafficSteps must be strictly ascending, e.g. [10, 50, 100]",
+          },
+        ],
+      },
+      stepSeconds: seconds("How long each traffic step holds with an open gate.", 0, 3600),
+      healthGate: obj("When the target region counts as healthy.", {
+        maxErrorRatePercent: {
+          type: "number",
+          description: "Largest share of failed health checks, in percent.",
+          minimum: 0,
+          maximum: 100,
+        },
+        maxP95LatencyMs: int("Largest p95 latency of the target's readiness probe, ms.", {
+          minimum: 1,
+          maximum: 60000,
+        }),
+        consecutiveHealthyChecks: int("Healthy checks in a row before each step.", {
+          minimum: 1,
+          maximum: 100,
+        }),
+      }),
+      onGateFailure: str("Pause (wait for a human) or Rollback (return traffic to the old region).", {
+        enum: [...GATE_FAILURE_ACTIONS],
+        default: DEFAULTS.onGateFailure,
+      }),
+      maxReplicationLagSeconds: seconds(
+        "The RPO: the largest replication lag a flip may start with.",
+        0,
+        86400,
+      ),
+      writeFreezeTimeoutSeconds: seconds(
+        "Longest writes may stay frozen before promotion; past it the flip rolls back.",
+        1,
+        3600,
+      ),
+      paused: bool("Hold the flip where it is (nothing is undone)."),
+      abort: bool(
+        "Stop the flip and return to a safe state: before promotion, back to the old region; after it, writes on the promoted database, unfrozen. Set back to false to allow the next flip.",
+      ),
+    },
+    { required: ["activeRegion"] },
+  ),
+  status: obj("Progress of the runbook, written by the failover controller.", {
+    observedGeneration: int("metadata.generation this status is about.", { minimum: 0 }),
+    phase: str("Steady, Progressing, Paused, RollingBack, Completed, Aborted or Failed.", {
+      enum: [...PHASES],
+    }),
+    servingRegion: region("The region whose database takes writes."),
+    targetRegion: region("The region the flip in progress goes to."),
+    mode: str("The mode of the flip in progress.", { enum: [...FAILOVER_MODES] }),
+    stage: str("The runbook stage in progress.", { enum: [...STAGES] }),
+    trafficStep: int("Index of the traffic step being held.", { minimum: 0 }),
+    trafficWeights: weightsSchema("Traffic per region right now."),
+    stepStartedAt: time("When the current traffic step began."),
+    healthyChecks: int("Healthy checks in a row of the target region.", { minimum: 0 }),
+    startedAt: time("When the flip started."),
+    completedAt: time("When the flip completed (or was aborted)."),
+    stages: listMap(
+      "Start and end of each stage of the current flip.",
+      "stage",
+      obj(
+        "One stage's timing.",
+        {
+          stage: str("The stage.", { enum: [...STAGES] }),
+          startedAt: time("When the stage began."),
+          finishedAt: time("When the stage finished."),
+        },
+        { required: ["stage", "startedAt"] },
+      ),
+      { maxItems: STAGES.length },
+    ),
+    promotion: obj(
+      "The promotion, a one-shot action: intent is written before acting, completion after seeing it done.",
+      {
+        target: region("The region whose database is promoted."),
+        requestedAt: time("When promotion was decided (before calling the database)."),
+        completedAt: time("When the promoted database was seen accepting writes."),
+      },
+      { required: ["target", "requestedAt"] },
+    ),
+    rtoSeconds: {
+      type: "number",
+      description: "Flip start to 100 % on the new region, seconds.",
+      minimum: 0,
+    },
+    lagAtCutoverSeconds: {
+      type: "number",
+      description: "Replication lag at promotion, seconds (0 for a planned flip).",
+      minimum: 0,
+    },
+    integrityBefore: integritySchema("Invoices, queue depth and error rate before the flip."),
+    integrityAfter: integritySchema("The same figures after the flip."),
+    message: str("What is happening, or what a human must do, in a sentence."),
+    conditions: conditionsSchema(),
+  }),
+  printerColumns: [
+    { name: "Desired", type: "string", jsonPath: ".spec.activeRegion" },
+    { name: "Serving", type: "string", jsonPath: ".status.servingRegion" },
+    { name: "Phase", type: "string", jsonPath: ".status.phase" },
+    { name: "Stage", type: "string", jsonPath: ".status.stage" },
+    { name: "Primary%", type: "integer", jsonPath: ".status.trafficWeights.primary" },
+    { name: "Secondary%", type: "integer", jsonPath: ".status.trafficWeights.secondary" },
+    { name: "RTO", type: "number", jsonPath: ".status.rtoSeconds", description: "seconds" },
+    { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
+  ],
+};

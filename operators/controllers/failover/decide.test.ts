@@ -1,0 +1,463 @@
+import { describe, expect, it } from "vitest";
+import {
+  STAGES,
+  type Region,
+  type RegionFailoverSpec,
+  type RegionFailoverStatus,
+  type Stage,
+} from "../../api/regionfailover.ts";
+import {
+  decideNextStep,
+  weightsFor,
+  type Decision,
+  type FailoverAction,
+  type HealthSample,
+  type Observations,
+  type RoutingState,
+} from "./decide.ts";
+
+const healthy: HealthSample = { ready: true, errorRatePercent: 0, p95LatencyMs: 20 };
+const failing: HealthSample = { ready: true, errorRatePercent: 40, p95LatencyMs: 900, detail: "5xx" };
+
+/** A small model of the two regions: routing row, databases, replica, runners, health. */
+class World {
+  now = new Date("2026-11-27T03:00:00Z");
+  routing: RoutingState = {
+    activeRegion: "primary",
+    writesFrozen: false,
+    runnersPaused: false,
+    secondaryHealthy: true,
+    weights: { primary: 100, secondary: 0 },
+  };
+  writable: Record<Region, boolean> = { primary: true, secondary: false };
+  promoteCalls = 0;
+  lagSeconds: number | undefined = 0;
+  caughtUp = true;
+  /** Reconciles it takes runners to finish their jobs once paused. */
+  drainAfter = 0;
+  pausedFor = 0;
+  health: Partial<Record<Region, HealthSample>> = { primary: healthy, secondary: healthy };
+  routingReadable = true;
+  invoices = 42;
+  generation = 1;
+  routingHistory: RoutingState[] = [];
+
+  observe(status: RegionFailoverStatus | undefined): Observations {
+    const target = status?.targetRegion ?? "secondary";
+    return {
+      now: this.now,
+      generation: this.generation,
+      routing: this.routingReadable ? structuredClone(this.routing) : undefined,
+      health: structuredClone(this.health),
+      replicationLagSeconds: this.lagSeconds,
+      replicaCaughtUp: this.caughtUp,
+      targetPromoted: this.writable[target],
+      runnersDrained: this.routing.runnersPaused && this.pausedFor >= this.drainAfter,
+      integrity: { invoices: this.invoices, queueDepth: 3, errorRatePercent: 0 },
+    };
+  }
+
+  apply(actions: FailoverAction[]): void {
+    for (const action of actions) {
+      if (action.kind === "promote") {
+        this.promoteCalls++;
+        if (this.writable[action.region]) throw new Error("pg_promote: server is not in standby mode");
+        this.writable[action.region] = true;
+      } else {
+        this.routing = structuredClone(action.routing);
+        this.routingHistory.push(structuredClone(action.routing));
+      }
+    }
+  }
+
+  tick(ms = 1000): void {
+    this.now = new Date(this.now.getTime() + ms);
+    if (this.routing.runnersPaused) this.pausedFor++;
+    else this.pausedFor = 0;
+  }
+}
+
+interface RunOptions {
+  /** Reconcile numbers after which the controller dies: status written, actions never taken. */
+  crashAfterWrite?: number[];
+  maxSteps?: number;
+  /** Called before each reconcile (to change health, spec, ...). */
+  before?: (step: number, world: World, status: RegionFailoverStatus | undefined) => void;
+  until?: (status: RegionFailoverStatus) => boolean;
+}
+
+const terminal = (s: RegionFailoverStatus) =>
+  s.phase === "Completed" || s.phase === "Aborted" || s.phase === "Failed";
+
+function run(
+  world: World,
+  spec: RegionFailoverSpec,
+  status?: RegionFailoverStatus,
+  options: RunOptions = {},
+): { status: RegionFailoverStatus; decisions: Decision[]; stagesSeen: Stage[] } {
+  const decisions: Decision[] = [];
+  const stagesSeen: Stage[] = [];
+  let persisted = status;
+  for (let step = 0; step < (options.maxSteps ?? 200); step++) {
+    options.before?.(step, world, persisted);
+    const decision = decideNextStep(spec, persisted, world.observe(persisted));
+    decisions.push(decision);
+    persisted = decision.status;
+    if (persisted.stage && stagesSeen.at(-1) !== persisted.stage) stagesSeen.push(persisted.stage);
+    if (!options.crashAfterWrite?.includes(step)) world.apply(decision.actions);
+    // A terminal status is final once its actions are taken; an explicit `until` stops right there.
+    if (options.until ? options.until(persisted) : terminal(persisted) && decision.actions.length === 0)
+      break;
+    world.tick(decision.requeueAfterMs);
+  }
+  return { status: persisted!, decisions, stagesSeen };
+}
+
+const flip: RegionFailoverSpec = { activeRegion: "secondary", stepSeconds: 5 };
+
+function condition(status: RegionFailoverStatus, type: string) {
+  return status.conditions?.find((c) => c.type === type);
+}
+
+describe("decideNextStep: a planned flip", () => {
+  it("walks every runbook stage in order and ends serving from the new region", () => {
+    const world = new World();
+    world.drainAfter = 2;
+    const { status, stagesSeen } = run(world, flip);
+    // Stages that finish within one reconcile are never persisted as current, but all are timed.
+    expect(stagesSeen).toEqual(expect.arrayContaining(["PreChecks", "FreezeWrites", "ShiftTraffic"]));
+    expect(status.phase).toBe("Completed");
+    expect(status.servingRegion).toBe("secondary");
+    expect(world.promoteCalls).toBe(1);
+    expect(world.routing).toEqual({
+      activeRegion: "secondary",
+      writesFrozen: false,
+      runnersPaused: false,
+      secondaryHealthy: true,
+      weights: { primary: 0, secondary: 100 },
+    });
+    expect(status.lagAtCutoverSeconds).toBe(0);
+    expect(status.rtoSeconds).toBeGreaterThan(0);
+    expect(status.stages?.map((s) => s.stage)).toEqual([...STAGES]);
+    expect(status.stages?.every((s) => s.finishedAt)).toBe(true);
+    for (const type of ["Promoted", "TrafficShifted", "IntegrityVerified", "HealthGateOpen"]) {
+      expect(condition(status, type)?.status, type).toBe("True");
+    }
+    expect(condition(status, "WritesFrozen")?.status).toBe("False");
+    expect(status.message).toMatch(/Serving from secondary .*integrity verified/);
+  });
+
+  it("shifts traffic 10 -> 50 -> 100 %, holding each step for stepSeconds, with writes frozen", () => {
+    const world = new World();
+    const { status } = run(world, flip);
+    const weights = world.routingHistory.map((r) => r.weights.secondary);
+    expect([...new Set(weights)]).toEqual([0, 10, 50, 100]);
+    // Writes are frozen from the first change until all traffic is on the new region.
+    const frozen = world.routingHistory.filter((r) => r.writesFrozen);
+    expect(frozen.map((r) => r.weights.secondary)).toContain(50);
+    expect(world.routingHistory.find((r) => r.weights.secondary > 0)?.activeRegion).toBe("secondary");
+    const shift = status.stages?.find((s) => s.stage === "ShiftTraffic");
+    const held = (Date.parse(shift!.finishedAt!) - Date.parse(shift!.startedAt)) / 1000;
+    expect(held).toBeGreaterThanOrEqual(2 * 5);
+    expect(held).toBeLessThan(2 * 5 + 4);
+  });
+
+  it("does not promote until the replica has replayed every write", () => {
+    const world = new World();
+    world.caughtUp = false;
+    world.lagSeconds = 0.4;
+    const { status } = run(world, flip, undefined, { maxSteps: 15 });
+    expect(status.stage).toBe("CatchUp");
+    expect(world.promoteCalls).toBe(0);
+    expect(world.routing.writesFrozen).toBe(true);
+    expect(condition(status, "ReplicaCaughtUp")).toMatchObject({ status: "False", reason: "Lagging" });
+    world.caughtUp = true;
+    world.lagSeconds = 0;
+    const done = run(world, flip, status);
+    expect(done.status.phase).toBe("Completed");
+    expect(world.promoteCalls).toBe(1);
+  });
+
+  it("waits for runners to drain before catching up", () => {
+    const world = new World();
+    world.drainAfter = 1000;
+    const { status } = run(world, flip, undefined, { maxSteps: 12 });
+    expect(status.stage).toBe("DrainRunners");
+    expect(condition(status, "JobsDrained")).toMatchObject({ status: "False", reason: "Draining" });
+    expect(status.message).toMatch(/in-flight jobs/);
+  });
+
+  it("holds at pre-checks while the target is unhealthy or the lag exceeds the RPO, changing nothing", () => {
+    const world = new World();
+    world.health.secondary = { ...failing, ready: false };
+    let { status } = run(world, flip, undefined, { maxSteps: 6 });
+    expect(status.stage).toBe("PreChecks");
+    expect(condition(status, "HealthGateOpen")).toMatchObject({ status: "False", reason: "TargetUnhealthy" });
+    // The only change: the routing state learns the secondary is unhealthy (users pinned to primary).
+    expect(world.routingHistory).toEqual([{ ...world.routing, secondaryHealthy: false }]);
+    expect(world.routing).toMatchObject({ writesFrozen: false, weights: { primary: 100, secondary: 0 } });
+
+    world.health.secondary = healthy;
+    world.lagSeconds = 900;
+    ({ status } = run(world, flip, status, { maxSteps: 6 }));
+    expect(status.stage).toBe("PreChecks");
+    expect(status.message).toMatch(/replication lag 900.0 s \(max 300 s\)/);
+    expect(world.routing).toMatchObject({ writesFrozen: false, weights: { primary: 100, secondary: 0 } });
+  });
+
+  it("needs consecutiveHealthyChecks healthy checks in a row before freezing writes", () => {
+    const world = new World();
+    const spec = { ...flip, healthGate: { consecutiveHealthyChecks: 4 } };
+    const { decisions } = run(world, spec, undefined, { until: (s) => s.stage === "FreezeWrites" });
+    expect(decisions.length).toBe(4);
+    expect(decisions.slice(0, 3).every((d) => d.actions.length === 0)).toBe(true);
+  });
+
+  it("flips back from secondary to primary the same way", () => {
+    const world = new World();
+    run(world, flip);
+    const { status } = run(world, { ...flip, activeRegion: "primary" }, run(world, flip).status);
+    expect(status.servingRegion).toBe("primary");
+    expect(world.routing.activeRegion).toBe("primary");
+    expect(world.routing.weights).toEqual({ primary: 100, secondary: 0 });
+  });
+});
+
+describe("decideNextStep: restarts", () => {
+  it("killed after writing status at any reconcile, resumes and promotes exactly once", () => {
+    const reference = run(new World(), flip).decisions.length;
+    for (let crash = 0; crash < reference; crash++) {
+      const world = new World();
+      world.drainAfter = 1;
+      const { status } = run(world, flip, undefined, { crashAfterWrite: [crash] });
+      expect(status.phase, `crash after reconcile ${crash}`).toBe("Completed");
+      expect(world.promoteCalls, `crash after reconcile ${crash}`).toBe(1);
+    }
+  });
+
+  it("killed right after promoting, before recording it, does not promote again", () => {
+    const world = new World();
+    let promotedAt = -1;
+    const first = run(world, flip, undefined, {
+      until: (s) => s.promotion !== undefined && world.writable.secondary,
+    });
+    promotedAt = first.decisions.findIndex((d) => d.actions.some((a) => a.kind === "promote"));
+    expect(promotedAt).toBeGreaterThan(0);
+    expect(first.status.promotion?.completedAt).toBeUndefined();
+    // A fresh controller reads the status the dead one wrote.
+    const { status } = run(world, flip, structuredClone(first.status));
+    expect(world.promoteCalls).toBe(1);
+    expect(status.phase).toBe("Completed");
+    expect(status.promotion?.completedAt).toBeDefined();
+  });
+
+  it("writes promotion intent in one reconcile and acts only in a later one", () => {
+    const world = new World();
+    const { decisions } = run(world, flip);
+    const intent = decisions.findIndex((d) => d.status.promotion !== undefined);
+    expect(decisions[intent]!.actions.some((a) => a.kind === "promote")).toBe(false);
+    const acted = decisions.findIndex((d) => d.actions.some((a) => a.kind === "promote"));
+    expect(acted).toBeGreaterThan(intent);
+    expect(decisions[acted - 1]!.status.promotion).toBeDefined();
+  });
+
+  it("repeats no routing write once the world matches", () => {
+    const world = new World();
+    const { decisions } = run(world, flip);
+    const last = decideNextStep(flip, decisions.at(-1)!.status, world.observe(decisions.at(-1)!.status));
+    expect(last.actions).toEqual([]);
+    expect(last.status.phase).toBe("Completed");
+  });
+});
+
+describe("decideNextStep: abort", () => {
+  const beforePromotion: Stage[] = ["PreChecks", "FreezeWrites", "DrainRunners", "CatchUp"];
+  for (const stage of beforePromotion) {
+    it(`at ${stage} returns writes, runners and traffic to the old region without promoting`, () => {
+      const world = new World();
+      world.drainAfter = 2;
+      world.caughtUp = false;
+      const reached = run(world, flip, undefined, {
+        until: (s) => s.stage === stage,
+        before: (_step, w, s) => {
+          w.caughtUp = s?.stage === "CatchUp" ? false : w.caughtUp;
+        },
+      });
+      expect(reached.status.stage).toBe(stage);
+      world.generation++;
+      const { status } = run(world, { ...flip, abort: true }, reached.status);
+      expect(status.phase).toBe("Aborted");
+      expect(status.servingRegion).toBe("primary");
+      expect(world.promoteCalls).toBe(0);
+      expect(world.routing).toMatchObject({
+        activeRegion: "primary",
+        writesFrozen: false,
+        runnersPaused: false,
+        weights: { primary: 100, secondary: 0 },
+      });
+      expect(status.message).toMatch(/nothing was promoted/);
+    });
+  }
+
+  const afterPromotion: Stage[] = ["RepointWriters", "ShiftTraffic", "Unfreeze", "ResumeRunners"];
+  for (const stage of afterPromotion) {
+    it(`at ${stage} keeps writes on the promoted database and unfreezes them`, () => {
+      const world = new World();
+      const reached = run(world, flip, undefined, { until: (s) => s.stage === stage });
+      world.generation++;
+      const { status } = run(world, { ...flip, abort: true }, reached.status);
+      expect(status.phase).toBe("Aborted");
+      expect(status.servingRegion).toBe("secondary");
+      expect(world.promoteCalls).toBe(1);
+      expect(world.routing).toMatchObject({
+        activeRegion: "secondary",
+        writesFrozen: false,
+        runnersPaused: false,
+      });
+      expect(status.message).toMatch(/Aborted after promotion/);
+    });
+  }
+
+  it("while a promotion is requested but not yet seen, finishes it rather than risk two writers", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, { until: (s) => s.promotion !== undefined });
+    expect(world.promoteCalls).toBe(0);
+    world.generation++;
+    const next = decideNextStep({ ...flip, abort: true }, reached.status, world.observe(reached.status));
+    expect(next.status.phase).toBe("Progressing");
+    expect(next.actions).toContainEqual({ kind: "promote", region: "secondary" });
+    expect(next.status.message).toMatch(/two writers/);
+    world.apply(next.actions);
+    const { status } = run(world, { ...flip, abort: true }, next.status);
+    expect(status.phase).toBe("Aborted");
+    expect(status.servingRegion).toBe("secondary");
+    expect(world.promoteCalls).toBe(1);
+  });
+
+  it("does not start a new flip while abort is set, and says how to start one", () => {
+    const world = new World();
+    const { status } = run(world, { ...flip, abort: true }, undefined, { maxSteps: 3 });
+    expect(status.phase).toBe("Steady");
+    expect(status.message).toMatch(/spec.abort is true: set it to false/);
+    expect(world.routingHistory).toEqual([]);
+  });
+});
+
+describe("decideNextStep: health gate during the traffic shift", () => {
+  it("with onGateFailure Pause holds the current weights and continues once healthy again", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, {
+      until: (s) => s.stage === "ShiftTraffic" && s.trafficStep === 1,
+    });
+    world.health.secondary = failing;
+    const paused = run(world, flip, reached.status, { maxSteps: 8, until: () => false });
+    expect(paused.status.phase).toBe("Paused");
+    expect(paused.status.message).toMatch(/Health gate failed at 50 %/);
+    expect(world.routing.weights).toEqual({ primary: 50, secondary: 50 });
+    expect(condition(paused.status, "HealthGateOpen")?.status).toBe("False");
+    world.health.secondary = healthy;
+    const { status } = run(world, flip, paused.status);
+    expect(status.phase).toBe("Completed");
+    expect(world.routing.weights).toEqual({ primary: 0, secondary: 100 });
+  });
+
+  it("with onGateFailure Rollback sends traffic back and keeps writes on the promoted database", () => {
+    const world = new World();
+    const spec: RegionFailoverSpec = { ...flip, onGateFailure: "Rollback" };
+    const reached = run(world, spec, undefined, { until: (s) => s.stage === "ShiftTraffic" });
+    world.health.secondary = failing;
+    const { status } = run(world, spec, reached.status);
+    expect(status.phase).toBe("Aborted");
+    expect(world.routing).toMatchObject({
+      activeRegion: "secondary",
+      writesFrozen: false,
+      weights: { primary: 100, secondary: 0 },
+    });
+    expect(status.message).toMatch(/onGateFailure Rollback/);
+  });
+});
+
+describe("decideNextStep: freeze timeout, pause, unplanned, steady state", () => {
+  it("rolls back when writes stay frozen past writeFreezeTimeoutSeconds, and does not retry by itself", () => {
+    const world = new World();
+    world.caughtUp = false;
+    world.lagSeconds = 2;
+    const spec = { ...flip, writeFreezeTimeoutSeconds: 10 };
+    const { status } = run(world, spec);
+    expect(status.phase).toBe("Failed");
+    expect(status.message).toMatch(/over spec.writeFreezeTimeoutSeconds \(10 s\)/);
+    expect(world.routing).toMatchObject({ activeRegion: "primary", writesFrozen: false });
+    expect(world.promoteCalls).toBe(0);
+    const again = run(world, spec, status, { maxSteps: 5 });
+    expect(again.status.phase).toBe("Failed");
+    // A human edit (new generation) starts a fresh attempt.
+    world.generation++;
+    world.caughtUp = true;
+    world.lagSeconds = 0;
+    expect(run(world, spec, again.status).status.phase).toBe("Completed");
+  });
+
+  it("spec.paused holds the flip where it is; clearing it continues", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, { until: (s) => s.stage === "DrainRunners" });
+    const paused = run(world, { ...flip, paused: true }, reached.status, { maxSteps: 5, until: () => false });
+    expect(paused.status.phase).toBe("Paused");
+    expect(paused.status.stage).toBe("DrainRunners");
+    expect(paused.status.message).toMatch(/spec.paused/);
+    const { status } = run(world, flip, paused.status);
+    expect(status.phase).toBe("Completed");
+  });
+
+  it("unplanned: promotes without the lost primary, reporting the lag at the moment of loss", () => {
+    const world = new World();
+    world.health.primary = { ready: false, errorRatePercent: 100, p95LatencyMs: 0 };
+    world.routingReadable = false;
+    world.lagSeconds = 1.5;
+    world.caughtUp = false;
+    world.drainAfter = 1000;
+    const spec: RegionFailoverSpec = { ...flip, mode: "Unplanned", trafficSteps: [100] };
+    const { status } = run(world, spec, undefined, {
+      before: (_step, w, s) => {
+        // Once promoted, the routing row is read from the new primary.
+        w.routingReadable = w.writable.secondary;
+        if (!w.routingReadable) w.routing = { ...w.routing };
+        void s;
+      },
+    });
+    expect(status.phase).toBe("Completed");
+    expect(status.lagAtCutoverSeconds).toBe(1.5);
+    expect(world.promoteCalls).toBe(1);
+    expect(world.routing.activeRegion).toBe("secondary");
+    expect(world.routing.weights).toEqual(weightsFor("secondary", 100));
+  });
+
+  it("outside a flip marks the secondary unhealthy in the routing state, and healthy again", () => {
+    const world = new World();
+    world.health.secondary = failing;
+    let decision = decideNextStep({ activeRegion: "primary" }, undefined, world.observe(undefined));
+    expect(decision.status.phase).toBe("Steady");
+    expect(decision.actions).toEqual([
+      expect.objectContaining({
+        kind: "applyRouting",
+        routing: expect.objectContaining({ secondaryHealthy: false }),
+      }),
+    ]);
+    world.apply(decision.actions);
+    world.health.secondary = healthy;
+    decision = decideNextStep({ activeRegion: "primary" }, decision.status, world.observe(decision.status));
+    expect(decision.actions).toEqual([
+      expect.objectContaining({ routing: expect.objectContaining({ secondaryHealthy: true }) }),
+    ]);
+    expect(decision.requeueAfterMs).toBe(10_000);
+  });
+
+  it("keeps lastTransitionTime while a condition's status holds", () => {
+    const world = new World();
+    const { decisions } = run(world, flip, undefined, { until: (s) => s.stage === "ShiftTraffic" });
+    const times = decisions
+      .map((d) => condition(d.status, "Promoted"))
+      .filter((c) => c?.status === "True")
+      .map((c) => c!.lastTransitionTime);
+    expect(new Set(times).size).toBe(1);
+  });
+});

@@ -1,0 +1,594 @@
+// The failover runbook as a pure, resumable state machine. Every reconcile calls decideNextStep with
+// the spec, the last written status and fresh observations; it returns the next status and the
+// actions to take. The reconciler writes the status first and acts second, so a controller killed
+// at any line resumes from status: routing changes are "make it so" (repeating them is harmless),
+// and the one irreversible action, promotion, is written as intent before it is taken and marked
+// complete only once the promoted database is seen accepting writes.
+import {
+  FailoverConditions,
+  STAGES,
+  effectiveSpec,
+  otherRegion,
+  type EffectiveSpec,
+  type IntegritySnapshot,
+  type Region,
+  type RegionFailoverSpec,
+  type RegionFailoverStatus,
+  type Stage,
+  type TrafficWeights,
+} from "../../api/regionfailover.ts";
+import type { Condition } from "../../api/types.ts";
+import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
+
+/** The routing state every process reads (the region_routing row, and DNS weights in AWS). */
+export interface RoutingState {
+  activeRegion: Region;
+  writesFrozen: boolean;
+  runnersPaused: boolean;
+  secondaryHealthy: boolean;
+  weights: TrafficWeights;
+}
+
+/** One look at a region's readiness endpoint over a short window of probes. */
+export interface HealthSample {
+  ready: boolean;
+  errorRatePercent: number;
+  p95LatencyMs: number;
+  detail?: string;
+}
+
+export interface Observations {
+  now: Date;
+  /** metadata.generation of the RegionFailover. */
+  generation?: number;
+  /** The routing state as read back; undefined when it could not be read. */
+  routing?: RoutingState;
+  health: Partial<Record<Region, HealthSample>>;
+  /** The standby replica's lag behind its primary in seconds; undefined when the primary is gone. */
+  replicationLagSeconds?: number;
+  /** True when the replica has replayed everything the primary wrote (planned cutover needs it). */
+  replicaCaughtUp: boolean;
+  /** True when the flip's target database accepts writes (no longer a replica). */
+  targetPromoted: boolean;
+  /** True when no runner holds a claimed job in the serving region. */
+  runnersDrained: boolean;
+  integrity?: Omit<IntegritySnapshot, "takenAt">;
+}
+
+export type FailoverAction =
+  { kind: "applyRouting"; routing: RoutingState; reason: string } | { kind: "promote"; region: Region };
+
+export interface Decision {
+  status: RegionFailoverStatus;
+  actions: FailoverAction[];
+  /** Look again after this long: flips poll their gates, steady state re-checks health. */
+  requeueAfterMs: number;
+}
+
+export const POLL_MS = 1000;
+export const STEADY_POLL_MS = 10_000;
+
+const iso = (date: Date) => date.toISOString();
+const seconds = (from: string | undefined, now: Date) =>
+  from ? Math.max(0, (now.getTime() - Date.parse(from)) / 1000) : 0;
+
+export function weightsFor(region: Region, percent: number): TrafficWeights {
+  return region === "primary"
+    ? { primary: percent, secondary: 100 - percent }
+    : { primary: 100 - percent, secondary: percent };
+}
+
+export function gatePasses(spec: EffectiveSpec, sample: HealthSample | undefined): boolean {
+  return (
+    sample !== undefined &&
+    sample.ready &&
+    sample.errorRatePercent <= spec.healthGate.maxErrorRatePercent &&
+    sample.p95LatencyMs <= spec.healthGate.maxP95LatencyMs
+  );
+}
+
+function describeSample(region: Region, sample: HealthSample | undefined): string {
+  if (!sample) return `${region}: no health sample`;
+  return `${region}: ${sample.ready ? "ready" : "not ready"}, ${sample.errorRatePercent.toFixed(1)} % errors, p95 ${Math.round(sample.p95LatencyMs)} ms${sample.detail ? ` (${sample.detail})` : ""}`;
+}
+
+const stageIndex = (stage: Stage | undefined) => (stage ? STAGES.indexOf(stage) : -1);
+const atOrAfter = (stage: Stage | undefined, than: Stage) => stageIndex(stage) >= stageIndex(than);
+
+/** The routing a flip at `status` wants, given the region it started from. */
+export function desiredRouting(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+  observations: Observations,
+): RoutingState {
+  const secondaryHealthy = observations.health.secondary
+    ? gatePasses(spec, observations.health.secondary)
+    : (observations.routing?.secondaryHealthy ?? true);
+  const serving = status.servingRegion ?? observations.routing?.activeRegion ?? "primary";
+  const steady = (region: Region, weights = weightsFor(region, 100)): RoutingState => ({
+    activeRegion: region,
+    writesFrozen: false,
+    runnersPaused: false,
+    secondaryHealthy,
+    weights,
+  });
+  const target = status.targetRegion;
+  if (!target) return steady(serving);
+  const source = otherRegion(target);
+  switch (status.phase) {
+    case "Progressing":
+    case "Paused": {
+      const stage = status.stage;
+      const promoted = atOrAfter(stage, "RepointWriters");
+      let weights = weightsFor(target, 0);
+      if (stage === "ShiftTraffic") weights = status.trafficWeights ?? weights;
+      else if (atOrAfter(stage, "Unfreeze")) weights = weightsFor(target, 100);
+      return {
+        activeRegion: promoted ? target : source,
+        writesFrozen: atOrAfter(stage, "FreezeWrites") && !atOrAfter(stage, "Unfreeze"),
+        runnersPaused: atOrAfter(stage, "DrainRunners") && !atOrAfter(stage, "ResumeRunners"),
+        secondaryHealthy,
+        weights,
+      };
+    }
+    case "RollingBack":
+    case "Failed":
+      // Nothing irreversible happened: everything back on the region the flip started from.
+      return steady(source);
+    case "Aborted":
+      // After promotion the promoted database is the only writer; traffic stays where it was.
+      return status.promotion
+        ? steady(target, status.trafficWeights ?? weightsFor(target, 0))
+        : steady(source);
+    default:
+      return steady(serving);
+  }
+}
+
+function sameRouting(a: RoutingState | undefined, b: RoutingState): boolean {
+  return (
+    a !== undefined &&
+    a.activeRegion === b.activeRegion &&
+    a.writesFrozen === b.writesFrozen &&
+    a.runnersPaused === b.runnersPaused &&
+    a.secondaryHealthy === b.secondaryHealthy &&
+    a.weights.primary === b.weights.primary &&
+    a.weights.secondary === b.weights.secondary
+  );
+}
+
+/** Moves `status` to `next`, closing the current stage's timing and opening the next one's. */
+function enterStage(status: RegionFailoverStatus, next: Stage | undefined, now: Date): void {
+  const stamp = iso(now);
+  status.stages = (status.stages ?? []).map((t) =>
+    t.stage === status.stage && !t.finishedAt ? { ...t, finishedAt: stamp } : t,
+  );
+  status.stage = next;
+  if (next) status.stages.push({ stage: next, startedAt: stamp });
+}
+
+function stageStartedAt(status: RegionFailoverStatus, stage: Stage): string | undefined {
+  return status.stages?.find((t) => t.stage === stage)?.startedAt;
+}
+
+export function decideNextStep(
+  rawSpec: RegionFailoverSpec,
+  previous: RegionFailoverStatus | undefined,
+  observations: Observations,
+): Decision {
+  const spec = effectiveSpec(rawSpec);
+  const { now } = observations;
+  const status: RegionFailoverStatus = structuredClone(previous ?? {});
+  status.servingRegion ??= observations.routing?.activeRegion ?? "primary";
+  const generationChanged = status.observedGeneration !== observations.generation;
+  let requeueAfterMs = POLL_MS;
+
+  const target = status.targetRegion;
+  const inFlight =
+    status.phase === "Progressing" || status.phase === "Paused" || status.phase === "RollingBack";
+
+  if (!inFlight) {
+    // Steady, Completed, Aborted or Failed: start a flip only for a spec a human has touched since a
+    // failed or aborted one, so a broken flip is not retried in a loop.
+    const settledByHuman = !(status.phase === "Failed" || status.phase === "Aborted") || generationChanged;
+    if (spec.activeRegion !== status.servingRegion && !spec.abort && !spec.paused && settledByHuman) {
+      startFlip(status, spec, observations);
+    } else {
+      const humanCleared =
+        (status.phase === "Failed" || status.phase === "Aborted") && generationChanged && !spec.abort;
+      if (status.phase === undefined || humanCleared) status.phase = "Steady";
+      status.message = steadyMessage(spec, status);
+      requeueAfterMs = STEADY_POLL_MS;
+    }
+  } else if (target) {
+    advance(status, spec, observations);
+  }
+
+  status.observedGeneration = observations.generation;
+  const routing = desiredRouting(spec, status, observations);
+  status.conditions = conditionsFor(spec, status, observations, routing);
+  if (
+    status.phase === "Steady" ||
+    status.phase === "Completed" ||
+    status.phase === "Aborted" ||
+    status.phase === "Failed"
+  )
+    requeueAfterMs = STEADY_POLL_MS;
+  if (status.phase === "Progressing" && status.stage === "ShiftTraffic" && status.stepStartedAt) {
+    const left = spec.stepSeconds * 1000 - (now.getTime() - Date.parse(status.stepStartedAt));
+    requeueAfterMs = Math.max(200, Math.min(POLL_MS, left));
+  }
+
+  const actions: FailoverAction[] = [];
+  if (!sameRouting(observations.routing, routing)) {
+    actions.push({ kind: "applyRouting", routing, reason: status.message ?? "failover" });
+  }
+  if (
+    status.promotion &&
+    !status.promotion.completedAt &&
+    !observations.targetPromoted &&
+    previous?.promotion?.requestedAt === status.promotion.requestedAt
+  ) {
+    // Intent was written by an earlier reconcile, and the database is still a replica: act now.
+    actions.push({ kind: "promote", region: status.promotion.target });
+  }
+  return { status, actions, requeueAfterMs };
+}
+
+function steadyMessage(spec: EffectiveSpec, status: RegionFailoverStatus): string {
+  if (status.phase === "Aborted" || status.phase === "Failed") {
+    if (spec.abort) return `${status.message ?? "Aborted."} Set spec.abort to false before the next flip.`;
+    return status.message ?? "";
+  }
+  if (spec.activeRegion !== status.servingRegion) {
+    if (spec.abort) return `spec.abort is true: set it to false to start the flip to ${spec.activeRegion}.`;
+    if (spec.paused) return `spec.paused is true: set it to false to start the flip to ${spec.activeRegion}.`;
+  }
+  if (status.phase === "Completed") return status.message ?? `Serving from ${status.servingRegion}.`;
+  return `Serving from ${status.servingRegion}.`;
+}
+
+function startFlip(status: RegionFailoverStatus, spec: EffectiveSpec, observations: Observations): void {
+  const { now } = observations;
+  status.phase = "Progressing";
+  status.targetRegion = spec.activeRegion;
+  status.mode = spec.mode;
+  status.startedAt = iso(now);
+  status.stages = [];
+  status.stage = undefined;
+  enterStage(status, "PreChecks", now);
+  status.healthyChecks = 0;
+  status.trafficStep = undefined;
+  status.stepStartedAt = undefined;
+  status.trafficWeights = weightsFor(spec.activeRegion, 0);
+  delete status.promotion;
+  delete status.completedAt;
+  delete status.rtoSeconds;
+  delete status.lagAtCutoverSeconds;
+  delete status.integrityAfter;
+  status.integrityBefore = observations.integrity
+    ? { ...observations.integrity, takenAt: iso(now) }
+    : undefined;
+  if (!status.integrityBefore) delete status.integrityBefore;
+  status.message = `Flip to ${spec.activeRegion} (${spec.mode}) started: pre-checks.`;
+  advance(status, spec, observations);
+}
+
+function promotionRequested(status: RegionFailoverStatus): boolean {
+  return status.promotion !== undefined;
+}
+
+/** Runs stages as far as the observations allow in this reconcile. */
+function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observations): void {
+  const { now } = obs;
+  const target = status.targetRegion!;
+  const source = otherRegion(target);
+  const targetSample = obs.health[target];
+  const healthy = gatePasses(spec, targetSample);
+  status.healthyChecks = healthy ? (status.healthyChecks ?? 0) + 1 : 0;
+  const gateOpen = (status.healthyChecks ?? 0) >= spec.healthGate.consecutiveHealthyChecks;
+
+  if (status.phase === "RollingBack") return finishRollback(status, spec, obs);
+
+  if (spec.abort) {
+    if (!promotionRequested(status)) {
+      status.phase = "RollingBack";
+      status.message = `Aborted by spec.abort at ${status.stage}: returning writes, runners and traffic to ${source}.`;
+      return finishRollback(status, spec, obs);
+    }
+    if (!status.promotion?.completedAt) {
+      // A promotion may be under way; going back now could leave two writable databases.
+      if (!obs.targetPromoted) {
+        status.message = `Abort requested while ${target}'s database is being promoted: finishing the promotion first (rolling back could leave two writers).`;
+        return;
+      }
+      status.promotion = { ...status.promotion!, completedAt: iso(now) };
+    }
+    status.phase = "Aborted";
+    status.servingRegion = target;
+    status.completedAt = iso(now);
+    enterStage(status, undefined, now);
+    status.message = `Aborted after promotion: writes go to the promoted database in ${target}, unfrozen; traffic held at ${status.trafficWeights?.primary ?? 0}/${status.trafficWeights?.secondary ?? 0} (primary/secondary). Rebuild a replica in ${source} before flipping back; clearing spec.abort moves all traffic to ${target}.`;
+    return;
+  }
+
+  if (spec.paused) {
+    status.phase = "Paused";
+    status.message = `Paused by spec.paused at ${status.stage}; set it to false to continue.`;
+    // Frozen writes are an outage: the freeze timeout holds even while paused.
+    checkFreezeTimeout(status, spec, obs);
+    return;
+  }
+  if (status.phase === "Paused" && status.message?.startsWith("Paused by spec.paused")) {
+    status.phase = "Progressing";
+  }
+
+  const routingIs = (want: Partial<RoutingState>) =>
+    obs.routing !== undefined &&
+    Object.entries(want).every(([k, v]) => {
+      const have = obs.routing![k as keyof RoutingState];
+      return typeof v === "object" ? JSON.stringify(have) === JSON.stringify(v) : have === v;
+    });
+
+  // Each stage either finishes (and falls through to the next) or returns, waiting.
+  for (let guard = 0; guard < STAGES.length + 2; guard++) {
+    if (checkFreezeTimeout(status, spec, obs)) return;
+    switch (status.stage) {
+      case "PreChecks": {
+        const lag = obs.replicationLagSeconds;
+        const lagOk =
+          spec.mode === "Unplanned" || (lag !== undefined && lag <= spec.maxReplicationLagSeconds);
+        if (!gateOpen || !lagOk) {
+          status.message = `Pre-checks: ${describeSample(target, targetSample)}, ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks; replication lag ${lag === undefined ? "unknown" : `${lag.toFixed(1)} s`} (max ${spec.maxReplicationLagSeconds} s).`;
+          return;
+        }
+        enterStage(status, "FreezeWrites", now);
+        status.message = "Freezing writes.";
+        break;
+      }
+      case "FreezeWrites":
+        // Unplanned: the routing row lives on the lost primary; nothing can be written there anyway.
+        if (spec.mode === "Planned" && !routingIs({ writesFrozen: true })) return;
+        enterStage(status, "DrainRunners", now);
+        status.message = "Writes frozen; pausing and draining runners.";
+        break;
+      case "DrainRunners":
+        if (spec.mode === "Planned" && !routingIs({ runnersPaused: true })) return;
+        // An unplanned flip cannot wait for runners whose database is gone; their claims expire.
+        if (spec.mode === "Planned" && !obs.runnersDrained) {
+          status.message = "Runners paused; waiting for in-flight jobs to finish.";
+          return;
+        }
+        enterStage(status, "CatchUp", now);
+        status.message = "Runners drained; waiting for the replica to catch up.";
+        break;
+      case "CatchUp":
+        if (spec.mode === "Planned" && !obs.replicaCaughtUp) {
+          status.message = `Waiting for ${target}'s replica to replay every write (lag ${obs.replicationLagSeconds?.toFixed(2) ?? "unknown"} s).`;
+          return;
+        }
+        status.lagAtCutoverSeconds = spec.mode === "Planned" ? 0 : (obs.replicationLagSeconds ?? 0);
+        enterStage(status, "Promote", now);
+        // Intent first: the promote action is only taken by a later reconcile that reads it back.
+        status.promotion = { target, requestedAt: iso(now) };
+        status.message = `Promoting ${target}'s database.`;
+        return;
+      case "Promote":
+        if (!status.promotion) status.promotion = { target, requestedAt: iso(now) };
+        if (!status.promotion.completedAt) {
+          if (!obs.targetPromoted) {
+            status.message = `Promoting ${target}'s database (requested ${status.promotion.requestedAt}).`;
+            return;
+          }
+          status.promotion = { ...status.promotion, completedAt: iso(now) };
+        }
+        enterStage(status, "RepointWriters", now);
+        status.message = `${target}'s database accepts writes; repointing writers.`;
+        break;
+      case "RepointWriters":
+        if (!routingIs({ activeRegion: target })) return;
+        enterStage(status, "ShiftTraffic", now);
+        status.trafficStep = 0;
+        status.trafficWeights = weightsFor(target, spec.trafficSteps[0] ?? 100);
+        status.stepStartedAt = iso(now);
+        status.message = `Shifting ${spec.trafficSteps[0]} % of traffic to ${target}.`;
+        return;
+      case "ShiftTraffic": {
+        const step = status.trafficStep ?? 0;
+        const percent = spec.trafficSteps[step] ?? 100;
+        const weights = weightsFor(target, percent);
+        status.trafficWeights = weights;
+        if (!routingIs({ weights })) return;
+        if (!healthy) return gateFailed(status, spec, obs);
+        if (status.phase === "Paused") {
+          // Paused by a failed gate: resume once the gate is open again, restarting the step's hold.
+          if (!gateOpen) {
+            status.message = `Health gate recovering: ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks.`;
+            return;
+          }
+          status.phase = "Progressing";
+          status.stepStartedAt = iso(now);
+        }
+        if (percent >= 100) {
+          status.rtoSeconds ??= Math.round(seconds(status.startedAt, now) * 10) / 10;
+          enterStage(status, "Unfreeze", now);
+          status.message = `All traffic on ${target}; unfreezing writes.`;
+          break;
+        }
+        const held = seconds(status.stepStartedAt, now);
+        if (!gateOpen || held < spec.stepSeconds) {
+          status.message = `${percent} % on ${target}, holding ${Math.floor(held)}/${spec.stepSeconds} s; ${describeSample(target, targetSample)}.`;
+          return;
+        }
+        status.trafficStep = step + 1;
+        status.trafficWeights = weightsFor(target, spec.trafficSteps[step + 1] ?? 100);
+        status.stepStartedAt = iso(now);
+        status.healthyChecks = 0;
+        status.message = `Shifting ${spec.trafficSteps[step + 1]} % of traffic to ${target}.`;
+        return;
+      }
+      case "Unfreeze":
+        if (!routingIs({ writesFrozen: false })) return;
+        enterStage(status, "ResumeRunners", now);
+        status.message = "Writes unfrozen; resuming runners.";
+        break;
+      case "ResumeRunners":
+        if (!routingIs({ runnersPaused: false })) return;
+        enterStage(status, "VerifyIntegrity", now);
+        status.message = "Runners resumed; checking integrity.";
+        break;
+      case "VerifyIntegrity": {
+        if (obs.integrity) status.integrityAfter = { ...obs.integrity, takenAt: iso(now) };
+        status.phase = "Completed";
+        status.servingRegion = target;
+        status.completedAt = iso(now);
+        enterStage(status, undefined, now);
+        const verdict = integrityVerdict(spec, status);
+        status.message = `Serving from ${target} since ${status.completedAt}: RTO ${status.rtoSeconds ?? "?"} s, lag at cutover ${status.lagAtCutoverSeconds ?? "?"} s; integrity ${verdict.ok ? "verified" : `NOT verified (${verdict.message})`}.`;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+function checkFreezeTimeout(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observations): boolean {
+  if (promotionRequested(status) || !atOrAfter(status.stage, "FreezeWrites")) return false;
+  const frozenFor = seconds(stageStartedAt(status, "FreezeWrites"), obs.now);
+  if (frozenFor <= spec.writeFreezeTimeoutSeconds) return false;
+  status.phase = "RollingBack";
+  status.message = `Writes were frozen ${Math.round(frozenFor)} s at ${status.stage}, over spec.writeFreezeTimeoutSeconds (${spec.writeFreezeTimeoutSeconds} s): rolling back to ${otherRegion(status.targetRegion!)} before promoting.`;
+  finishRollback(status, spec, obs);
+  return true;
+}
+
+/** Pre-promotion rollback: done once the routing state is back on the source region. */
+function finishRollback(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observations): void {
+  const source = otherRegion(status.targetRegion!);
+  const back = obs.routing
+    ? obs.routing.activeRegion === source &&
+      !obs.routing.writesFrozen &&
+      !obs.routing.runnersPaused &&
+      obs.routing.weights[source] === 100
+    : false;
+  status.trafficWeights = weightsFor(status.targetRegion!, 0);
+  if (!back) return;
+  const aborted = spec.abort;
+  status.phase = aborted ? "Aborted" : "Failed";
+  status.servingRegion = source;
+  status.completedAt = iso(obs.now);
+  enterStage(status, undefined, obs.now);
+  status.message =
+    `${aborted ? "Aborted" : "Rolled back"}: serving from ${source} again, writes unfrozen, runners resumed; nothing was promoted. ${status.message ?? ""}`.trim();
+}
+
+function gateFailed(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observations): void {
+  const target = status.targetRegion!;
+  const why = describeSample(target, obs.health[target]);
+  if (spec.onGateFailure === "Pause") {
+    status.phase = "Paused";
+    status.message = `Health gate failed at ${status.trafficWeights?.[target] ?? 0} % on ${target} (${why}): holding traffic here until ${spec.healthGate.consecutiveHealthyChecks} healthy checks in a row, or set spec.abort.`;
+    return;
+  }
+  // Rollback after promotion: traffic goes back, writes stay on the only writable database.
+  status.trafficWeights = weightsFor(target, 0);
+  status.phase = "Aborted";
+  status.servingRegion = target;
+  status.completedAt = iso(obs.now);
+  enterStage(status, undefined, obs.now);
+  status.message = `Health gate failed (${why}) with onGateFailure Rollback: traffic back on ${otherRegion(target)}, writes on the promoted database in ${target}, unfrozen.`;
+}
+
+export function integrityVerdict(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+): { ok: boolean | undefined; message: string } {
+  const before = status.integrityBefore;
+  const after = status.integrityAfter;
+  if (!before || !after) return { ok: undefined, message: "no integrity snapshot was taken" };
+  const problems: string[] = [];
+  if (after.invoices < before.invoices)
+    problems.push(`invoices went from ${before.invoices} to ${after.invoices}`);
+  if (after.errorRatePercent > Math.max(before.errorRatePercent, spec.healthGate.maxErrorRatePercent))
+    problems.push(`error rate ${after.errorRatePercent} % after vs ${before.errorRatePercent} % before`);
+  const message = `invoices ${before.invoices} -> ${after.invoices}, queue depth ${before.queueDepth} -> ${after.queueDepth}, error rate ${before.errorRatePercent} % -> ${after.errorRatePercent} %`;
+  return problems.length ? { ok: false, message: problems.join("; ") } : { ok: true, message };
+}
+
+function conditionsFor(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+  obs: Observations,
+  routing: RoutingState,
+): Condition[] {
+  const inputs: ConditionInput[] = [];
+  const C = FailoverConditions;
+  const target = status.targetRegion ?? otherRegion(status.servingRegion ?? "primary");
+  const sample = obs.health[target];
+  const checks = status.healthyChecks ?? 0;
+  // During pre-checks the gate opens only after enough healthy checks in a row; later, per sample.
+  const warming = status.phase === "Progressing" && status.stage === "PreChecks";
+  const open = gatePasses(spec, sample) && (!warming || checks >= spec.healthGate.consecutiveHealthyChecks);
+  inputs.push({
+    type: C.HealthGateOpen,
+    status: open ? "True" : "False",
+    reason: open ? "TargetHealthy" : sample ? "TargetUnhealthy" : "NoHealthSample",
+    message: `${describeSample(target, sample)}; gate: <= ${spec.healthGate.maxErrorRatePercent} % errors, p95 <= ${spec.healthGate.maxP95LatencyMs} ms, ${spec.healthGate.consecutiveHealthyChecks} checks in a row.`,
+  });
+  const frozen = obs.routing?.writesFrozen;
+  inputs.push({
+    type: C.WritesFrozen,
+    status: frozen === undefined ? "Unknown" : frozen ? "True" : "False",
+    reason: frozen === undefined ? "RoutingUnreadable" : frozen ? "Frozen" : "Accepting",
+    message: frozen ? "Writes answer 503 with Retry-After." : "Writes are accepted.",
+  });
+  const paused = obs.routing?.runnersPaused ?? false;
+  const drained = paused && obs.runnersDrained;
+  inputs.push({
+    type: C.JobsDrained,
+    status: drained ? "True" : "False",
+    reason: drained ? "Drained" : paused ? "Draining" : "RunnersActive",
+    message: drained
+      ? "Runners are paused and hold no jobs."
+      : paused
+        ? "Runners are paused; in-flight jobs are finishing."
+        : "Runners are claiming jobs.",
+  });
+  const lag = obs.replicationLagSeconds;
+  inputs.push({
+    type: C.ReplicaCaughtUp,
+    status: obs.replicaCaughtUp ? "True" : lag === undefined ? "Unknown" : "False",
+    reason: obs.replicaCaughtUp ? "CaughtUp" : lag === undefined ? "LagUnknown" : "Lagging",
+    message: `Replication lag ${lag === undefined ? "unknown" : `${lag.toFixed(2)} s`} (max ${spec.maxReplicationLagSeconds} s).`,
+  });
+  const promotion = status.promotion;
+  inputs.push({
+    type: C.Promoted,
+    status: promotion?.completedAt ? "True" : "False",
+    reason: promotion?.completedAt ? "Promoted" : promotion ? "PromotionRequested" : "NotPromoted",
+    message: promotion?.completedAt
+      ? `${promotion.target}'s database was promoted at ${promotion.completedAt}.`
+      : promotion
+        ? `Promotion of ${promotion.target}'s database requested at ${promotion.requestedAt}.`
+        : "No promotion in this flip.",
+  });
+  const weights = obs.routing?.weights ?? routing.weights;
+  const shifted = status.targetRegion !== undefined && weights[status.targetRegion] === 100;
+  inputs.push({
+    type: C.TrafficShifted,
+    status: shifted ? "True" : "False",
+    reason: shifted ? "AllTrafficShifted" : status.stage === "ShiftTraffic" ? "Shifting" : "NotShifted",
+    message: `Traffic primary ${weights.primary} %, secondary ${weights.secondary} %.`,
+  });
+  const verdict = integrityVerdict(spec, status);
+  inputs.push({
+    type: C.IntegrityVerified,
+    status: verdict.ok === undefined ? "Unknown" : verdict.ok ? "True" : "False",
+    reason: verdict.ok === undefined ? "NotChecked" : verdict.ok ? "Consistent" : "Mismatch",
+    message: verdict.message,
+  });
+  let conditions = status.conditions ?? [];
+  for (const input of inputs) conditions = setCondition(conditions, input, obs.generation, obs.now);
+  return conditions;
+}
