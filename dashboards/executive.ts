@@ -18,6 +18,7 @@ import {
   SLOS,
   errorBudget,
   errorRatioRecord,
+  errorRatio,
   forWindow,
   formatPercent,
   type ServiceLevelObjective,
@@ -25,12 +26,12 @@ import {
 
 /** The SLI over the SLO's whole compliance period, as a good-event ratio. */
 export function sliOverPeriod(slo: ServiceLevelObjective): string {
-  return `1 - (${forWindow(slo.badEvents, slo.period)}) / (${forWindow(slo.totalEvents, slo.period)})`;
+  return `1 - (${errorRatio(slo, slo.period).replaceAll("\n", " ")})`;
 }
 
 /** Share of the period's error budget not yet spent (negative once the objective is missed). */
 export function budgetLeft(slo: ServiceLevelObjective): string {
-  return `1 - ((${forWindow(slo.badEvents, slo.period)}) / (${forWindow(slo.totalEvents, slo.period)})) / ${errorBudget(slo)}`;
+  return `1 - (${errorRatio(slo, slo.period).replaceAll("\n", " ")}) / ${errorBudget(slo)}`;
 }
 
 function sloCard(slo: ServiceLevelObjective): stat.PanelBuilder[] {

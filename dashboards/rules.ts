@@ -7,8 +7,8 @@ import {
   SLOS,
   burnWindows,
   errorBudget,
+  errorRatio,
   errorRatioRecord,
-  forWindow,
   type BurnRateAlertPolicy,
   type ServiceLevelObjective,
 } from "./slo.ts";
@@ -56,7 +56,7 @@ export function sloRecordingRules(slo: ServiceLevelObjective): RecordingRule[] {
   const labels = { slo: slo.id };
   const ratios = burnWindows().map((window) => ({
     record: errorRatioRecord(window),
-    expr: `(${forWindow(slo.badEvents, window)})\n/\n(${forWindow(slo.totalEvents, window)})`,
+    expr: errorRatio(slo, window),
     labels,
   }));
   return [

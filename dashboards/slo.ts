@@ -157,6 +157,15 @@ export function forWindow(expression: string, window: string): string {
   return expression.replaceAll("$window", window);
 }
 
+/**
+ * The error ratio over a window. Bad events default to 0 when their series does not exist yet (a
+ * counter with labels appears only after its first increment): without that, a service with no
+ * errors at all would show "no data" instead of 100 %. No traffic at all still gives no data.
+ */
+export function errorRatio(slo: ServiceLevelObjective, window: string): string {
+  return `(${forWindow(slo.badEvents, window)} or vector(0))\n/\n(${forWindow(slo.totalEvents, window)})`;
+}
+
 /** Name of the recording rule holding an SLO's error ratio over a window. */
 export function errorRatioRecord(window: Window): string {
   return `slo:sli_error:ratio_rate${window}`;

@@ -123,6 +123,7 @@ async function main(): Promise<void> {
   if (sources.length !== 1) {
     throw new Error(`Pass exactly one of --metrics-url, --metrics-file or --prometheus-url.\n${USAGE}`);
   }
+  const weekEnding = weekEndingFrom(values["week-ending"]);
   const metrics: MetricsSource = values["prometheus-url"]
     ? { kind: "prometheus", url: values["prometheus-url"] }
     : values["metrics-url"]
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
   const files = await generateReport({
     opsDatabaseUrl,
     metrics,
-    weekEnding: weekEndingFrom(values["week-ending"]),
+    weekEnding,
     outDir,
     pdf,
   });

@@ -1,6 +1,7 @@
 // The weekly executive report end to end: the real app over a seeded database, its /metrics
 // scraped, the HTML rendered in Debian's headless Chromium (no errors, no network), the SLO figures
 // visible on screen, and a PDF printed.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,5 +142,31 @@ describe("SLO figures from a /metrics scrape", () => {
     expect(histogramQuantile(0.5, buckets)).toBeCloseTo(0.1, 10);
     expect(histogramQuantile(0.75, buckets)).toBeCloseTo(0.3, 10);
     expect(histogramQuantile(0.5, [])).toBeNull();
+  });
+});
+
+describe("npm run exec-report", () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [join(import.meta.dirname, "main.ts"), ...args], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "", ...env },
+    });
+
+  it("explains what is missing instead of failing obscurely", () => {
+    const noDatabase = run(["--metrics-file", "x.prom"]);
+    expect(noDatabase.status).toBe(1);
+    expect(noDatabase.stderr).toContain("Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL");
+
+    const twoSources = run(["--metrics-url", "http://a/metrics", "--prometheus-url", "http://b"], {
+      OPS_DATABASE_URL: "postgres://x@127.0.0.1:1/x",
+    });
+    expect(twoSources.status).toBe(1);
+    expect(twoSources.stderr).toContain("exactly one of --metrics-url, --metrics-file or --prometheus-url");
+
+    const badDate = run(["--metrics-file", "x.prom", "--week-ending", "last friday"], {
+      OPS_DATABASE_URL: "postgres://x@127.0.0.1:1/x",
+    });
+    expect(badDate.status).toBe(1);
+    expect(badDate.stderr).toContain('--week-ending must be a date like 2026-11-30, not "last friday"');
   });
 });
