@@ -147,6 +147,14 @@ describe("decideNextStep: a planned flip", () => {
     expect(status.message).toMatch(/Serving from secondary .*integrity verified/);
   });
 
+  it("lets the freeze reach every app process before draining and measuring catch-up", () => {
+    const world = new World();
+    const { status } = run(world, flip);
+    const freeze = status.stages!.find((s) => s.stage === "FreezeWrites")!;
+    const held = (Date.parse(freeze.finishedAt!) - Date.parse(freeze.startedAt)) / 1000;
+    expect(held).toBeGreaterThanOrEqual(2);
+  });
+
   it("shifts traffic 10 -> 50 -> 100 %, holding each step for stepSeconds, with writes frozen", () => {
     const world = new World();
     const { status } = run(world, flip);

@@ -66,6 +66,11 @@ export interface Decision {
 }
 
 export const POLL_MS = 1000;
+/**
+ * How long a freeze takes to reach every app process: the router caches the routing row for 500 ms
+ * and a write admitted just before may still be committing. Catch-up is measured only after this.
+ */
+export const FREEZE_PROPAGATION_SECONDS = 2;
 export const STEADY_POLL_MS = 10_000;
 
 const iso = (date: Date) => date.toISOString();
@@ -348,7 +353,13 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
       }
       case "FreezeWrites":
         // Unplanned: the routing row lives on the lost primary; nothing can be written there anyway.
-        if (spec.mode === "Planned" && !routingIs({ writesFrozen: true })) return;
+        if (spec.mode === "Planned") {
+          if (!routingIs({ writesFrozen: true })) return;
+          if (seconds(stageStartedAt(status, "FreezeWrites"), now) < FREEZE_PROPAGATION_SECONDS) {
+            status.message = "Writes frozen; letting the freeze reach every app process.";
+            return;
+          }
+        }
         enterStage(status, "DrainRunners", now);
         status.message = "Writes frozen; pausing and draining runners.";
         break;

@@ -31,7 +31,10 @@ export function addRateLimitController(
   controller.watch(
     tenants,
     undefined,
-    (t, previous) => specOrMetadataChanged(t, previous) || t.status?.tenantId !== previous.status?.tenantId,
+    (t, previous) =>
+      t.metadata.generation !== previous.metadata.generation ||
+      t.metadata.deletionTimestamp !== previous.metadata.deletionTimestamp ||
+      t.status?.tenantId !== previous.status?.tenantId,
   );
   controller.watch(
     plans,

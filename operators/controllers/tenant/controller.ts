@@ -2,6 +2,7 @@
 // on a Plan when that Plan changes.
 import type { Logger } from "pino";
 import type pg from "pg";
+import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import { plans as plansRef, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
@@ -33,8 +34,20 @@ export function addTenantController(
     usageRefreshMs: options.usageRefreshMs,
   });
   const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
-  // Status is ours (and the rate-limit controller's): writing it must not wake us again.
-  controller.watch(tenants, undefined, specOrMetadataChanged);
+  // Status is ours (and the rate-limit controller's), and so is the finalizer we add: writing
+  // either must not wake us again. Someone removing our finalizer does.
+  controller.watch(tenants, undefined, (tenant, previous) => {
+    if (!specOrMetadataChanged(tenant, previous)) return false;
+    const onlyOurFinalizerAdded =
+      tenant.metadata.generation === previous.metadata.generation &&
+      tenant.metadata.deletionTimestamp === previous.metadata.deletionTimestamp &&
+      !previous.metadata.finalizers?.includes(TENANT_FINALIZER) &&
+      tenant.metadata.finalizers?.includes(TENANT_FINALIZER) &&
+      JSON.stringify(tenant.metadata.labels ?? {}) === JSON.stringify(previous.metadata.labels ?? {}) &&
+      JSON.stringify(tenant.metadata.annotations ?? {}) ===
+        JSON.stringify(previous.metadata.annotations ?? {});
+    return !onlyOurFinalizerAdded;
+  });
   controller.watch(
     plans,
     (plan) =>

@@ -171,30 +171,45 @@ export async function syncEntitlements(
        FROM entitlements WHERE tenant_id = $1`,
     [tenantId],
   );
-  let changed = 0;
-  for (const e of desired) {
-    const price = e.overageUnitPriceCents ?? null;
+  const stale = desired.filter((e) => {
     const row = rows.find((r) => r.meter === e.meter);
-    if (
+    return !(
       row &&
       row.period === e.period &&
       row.included === e.included &&
       row.overage_allowed === e.overageAllowed &&
-      row.overage_unit_price_cents === price &&
+      row.overage_unit_price_cents === (e.overageUnitPriceCents ?? null) &&
       row.hard_ceiling === e.hardCeiling &&
       row.source === e.source
-    ) {
-      continue;
-    }
-    await db.query(
+    );
+  });
+  let changed = 0;
+  if (stale.length) {
+    // One statement for all meters: a plan change touching every tenant costs one round trip each.
+    const result = await db.query(
       `INSERT INTO entitlements (tenant_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+       SELECT $1, e.meter, e.period, e.included, e.overage_allowed, e.overage_unit_price_cents, e.hard_ceiling, e.source, now()
+         FROM jsonb_to_recordset($2::jsonb) AS e(meter text, period text, included bigint, overage_allowed boolean,
+                                                overage_unit_price_cents integer, hard_ceiling bigint, source text)
        ON CONFLICT (tenant_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
          overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
          hard_ceiling = excluded.hard_ceiling, source = excluded.source, updated_at = now()`,
-      [tenantId, e.meter, e.period, e.included, e.overageAllowed, price, e.hardCeiling, e.source],
+      [
+        tenantId,
+        JSON.stringify(
+          stale.map((e) => ({
+            meter: e.meter,
+            period: e.period,
+            included: e.included,
+            overage_allowed: e.overageAllowed,
+            overage_unit_price_cents: e.overageUnitPriceCents ?? null,
+            hard_ceiling: e.hardCeiling,
+            source: e.source,
+          })),
+        ),
+      ],
     );
-    changed++;
+    changed += result.rowCount ?? 0;
   }
   const gone = rows.filter((r) => !desired.some((e) => e.meter === r.meter)).map((r) => r.meter);
   if (gone.length) {
