@@ -17,6 +17,7 @@ import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
+import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
 import { Authenticator, presentedKey, type Principal } from "./auth.ts";
 import {
   claimIdempotencyKey,
@@ -196,6 +197,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
+    await api.register(bulkJobRoutes, { ctx });
   });
   return app;
 }

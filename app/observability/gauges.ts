@@ -1,6 +1,7 @@
 // Aggregate gauges read on scrape from the read-only ops connection (all tenants, no tenant labels).
 // Without OPS_DATABASE_URL they keep their last value; the request metrics need no database.
 import type { AppContext } from "../http/app.ts";
+import { queueStats } from "../jobs/scaling.ts";
 import { usageWarningCounts } from "../ops/usage-warnings.ts";
 
 const MIN_INTERVAL_MS = 10_000;
@@ -23,15 +24,14 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
                    ELSE (SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication)
               END::float8 AS lag`,
     ),
-    ops.query<{ depth: number; oldest: number | null }>(
-      `SELECT count(*)::int AS depth, extract(epoch FROM now() - min(run_after))::float8 AS oldest
-         FROM agent_tasks WHERE status IN ('queued', 'retrying') AND run_after <= now()`,
-    ),
+    queueStats(ops),
   ]);
   metrics.meterWarningTenants.reset();
   for (const row of warnings)
     metrics.meterWarningTenants.set({ meter: row.meter, level: row.level }, row.tenants);
   metrics.dbReplicationLagSeconds.set(lag.rows[0]?.lag ?? 0);
-  metrics.jobsQueueDepth.set({ queue: "agent_tasks" }, queue.rows[0]?.depth ?? 0);
-  metrics.jobsOldestAgeSeconds.set({ queue: "agent_tasks" }, queue.rows[0]?.oldest ?? 0);
+  for (const q of queue) {
+    metrics.jobsQueueDepth.set({ queue: q.queue }, q.depth);
+    metrics.jobsOldestAgeSeconds.set({ queue: q.queue }, q.oldestAgeSeconds);
+  }
 }

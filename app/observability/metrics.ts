@@ -22,7 +22,15 @@ export interface AppMetrics {
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
   secretLastRotated: Gauge<"secret">;
+  runnerJobsFinished: Counter<"queue" | "status">;
+  runnerJobWaitSeconds: Histogram<"queue">;
+  runnerJobsInFlight: Gauge<"queue">;
+  runnerState: Gauge<"state">;
+  bulkJobLanes: Counter<"result">;
 }
+
+/** Queue wait buckets in seconds, from a claim within a poll interval to a backlog of minutes. */
+export const QUEUE_WAIT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
 export function createMetrics(): AppMetrics {
   const registry = new Registry();
@@ -103,6 +111,37 @@ export function createMetrics(): AppMetrics {
       name: "secret_last_rotated_timestamp_seconds",
       help: "When each secret the app uses was last rotated (Unix seconds), from the secret's rotation metadata.",
       labelNames: ["secret"],
+      registers: [registry],
+    }),
+    runnerJobsFinished: new Counter({
+      name: "runner_jobs_finished_total",
+      help: "Jobs a runner finished working on, by queue (bulk_rating, agent_tasks) and status (succeeded, success, retrying, failed, released, lease_lost).",
+      labelNames: ["queue", "status"],
+      registers: [registry],
+    }),
+    runnerJobWaitSeconds: new Histogram({
+      name: "runner_job_wait_seconds",
+      help: "Time a job waited in the queue (from runnable to claimed), by queue.",
+      labelNames: ["queue"],
+      buckets: QUEUE_WAIT_BUCKETS,
+      registers: [registry],
+    }),
+    runnerJobsInFlight: new Gauge({
+      name: "runner_jobs_in_flight",
+      help: "Jobs this runner is working on now, by queue.",
+      labelNames: ["queue"],
+      registers: [registry],
+    }),
+    runnerState: new Gauge({
+      name: "runner_state",
+      help: "1 for the runner's current state (running, draining, paused, drained), 0 for the others.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    bulkJobLanes: new Counter({
+      name: "bulk_job_lanes_total",
+      help: "Bulk rating lanes processed, by result (priced, invalid).",
+      labelNames: ["result"],
       registers: [registry],
     }),
   };

@@ -1,0 +1,54 @@
+// The runner process's configuration from the environment, validated once; every problem in one message.
+import { hostname } from "node:os";
+import { z } from "zod";
+import { ConfigError } from "../config.ts";
+
+const schema = z.object({
+  DATABASE_URL: z
+    .string({
+      error:
+        "is required: the freight_runner role's connection URL, e.g. postgres://freight_runner:...@host:5432/freight",
+    })
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  REGION_NAME: z.string().min(1).default("local"),
+  RUNNER_ID: z.string().min(1).max(200).optional(),
+  RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8082),
+  RUNNER_HOST: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Bulk rating jobs one runner works on at once (each tenant is further bound by its own limit). */
+  RUNNER_BULK_SLOTS: z.coerce.number().int().min(0).max(256).default(4),
+  /** Agent tasks one runner works on at once. */
+  RUNNER_AGENT_SLOTS: z.coerce.number().int().min(0).max(256).default(8),
+  /** Lanes priced and committed per transaction: the checkpoint a crashed job resumes from. */
+  RUNNER_BATCH_LANES: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** A claim is lost when not renewed for this long; then another runner retries the job. */
+  RUNNER_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Idle wait between claims when the queues are empty. */
+  RUNNER_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** How long a pause or SIGTERM waits for in-flight work before handing it back to the queue. */
+  RUNNER_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(60),
+  RUNNER_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),
+  RUNNER_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(600_000),
+  RUNNER_AGENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
+  OPS_WEBHOOK_URL: z.url("must be an absolute URL, e.g. https://hooks.example.com/freight-ops").optional(),
+});
+
+export type RunnerConfig = z.infer<typeof schema> & { runnerId: string };
+
+export function loadRunnerConfig(env: Record<string, string | undefined> = process.env): RunnerConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
+  }
+  const config = parsed.data;
+  const problems: string[] = [];
+  if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
+    problems.push("RUNNER_RETRY_MAX_MS must be at least RUNNER_RETRY_BASE_MS");
+  if (config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS === 0)
+    problems.push("RUNNER_BULK_SLOTS and RUNNER_AGENT_SLOTS are both 0: this runner would never work");
+  if (problems.length) throw new ConfigError(problems);
+  // The pod name in Kubernetes; unique per process so a restarted runner never inherits leases.
+  const runnerId = config.RUNNER_ID ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
+  return { ...config, runnerId };
+}

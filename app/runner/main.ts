@@ -1,0 +1,138 @@
+// The runner process (the stacks' `runner` Deployment): works bulk rating jobs and agent tasks, serves
+// /metrics, /healthz and /readyz on RUNNER_PORT, and drains on SIGTERM within RUNNER_DRAIN_SECONDS.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { ConfigError } from "../config.ts";
+import { createPool } from "../db/pool.ts";
+import { queueStats } from "../jobs/scaling.ts";
+import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
+import { PRICING } from "../pricing/data.ts";
+import { QuoteEngine } from "../pricing/engine.ts";
+import { defaultHandlers } from "./agent-tasks.ts";
+import { loadRunnerConfig, type RunnerConfig } from "./config.ts";
+import { Runner } from "./runner.ts";
+
+export interface RunningRunner {
+  runner: Runner;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startRunner(config: RunnerConfig): Promise<RunningRunner> {
+  const log = pino({
+    level: config.LOG_LEVEL,
+    base: { runner: config.runnerId, region: config.REGION_NAME },
+  });
+  // One connection per slot, plus the loop, the renewals and the scrape.
+  const pool = createPool(config.DATABASE_URL, config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS + 3);
+  const metrics = createMetrics();
+  const runner = new Runner({
+    pool,
+    engine: new QuoteEngine(PRICING),
+    metrics,
+    log,
+    runnerId: config.runnerId,
+    region: config.REGION_NAME,
+    handlers: defaultHandlers({ webhookUrl: config.OPS_WEBHOOK_URL, log }),
+    bulkSlots: config.RUNNER_BULK_SLOTS,
+    agentSlots: config.RUNNER_AGENT_SLOTS,
+    batchLanes: config.RUNNER_BATCH_LANES,
+    leaseSeconds: config.RUNNER_LEASE_SECONDS,
+    pollMs: config.RUNNER_POLL_MS,
+    drainSeconds: config.RUNNER_DRAIN_SECONDS,
+    retryBaseMs: config.RUNNER_RETRY_BASE_MS,
+    retryMaxMs: config.RUNNER_RETRY_MAX_MS,
+    agentTimeoutMs: config.RUNNER_AGENT_TIMEOUT_MS,
+  });
+  await runner.start();
+  const server = runnerServer(runner, pool, metrics, config);
+  await new Promise<void>((resolve) => server.listen(config.RUNNER_PORT, config.RUNNER_HOST, resolve));
+  const { port } = server.address() as AddressInfo;
+  log.info(
+    { port, delivery: config.OPS_WEBHOOK_URL ? "webhook" : "log", bulkSlots: config.RUNNER_BULK_SLOTS },
+    "runner started",
+  );
+  return {
+    runner,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      await runner.stop();
+      await new Promise((resolve) => server.close(resolve));
+      await pool.end();
+    },
+  };
+}
+
+function runnerServer(
+  runner: Runner,
+  pool: ReturnType<typeof createPool>,
+  metrics: AppMetrics,
+  config: RunnerConfig,
+): Server {
+  let lastGauges = 0;
+  // A loop that has not gone round for this long is stuck: let Kubernetes restart the pod.
+  const stuckAfterMs = Math.max(30_000, config.RUNNER_POLL_MS * 20);
+  return createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    const reply = (status: number, type: string, body: string) => {
+      response.writeHead(status, { "content-type": type }).end(body);
+    };
+    if (path === "/healthz" || path === "/readyz") {
+      const healthy = Date.now() - runner.lastTick < stuckAfterMs;
+      reply(
+        healthy ? 200 : 503,
+        "application/json",
+        JSON.stringify({ status: healthy ? "ok" : "stuck", state: runner.state, inFlight: runner.inFlight }),
+      );
+      return;
+    }
+    if (path === "/metrics") {
+      void (async () => {
+        if (Date.now() - lastGauges > 5_000) {
+          lastGauges = Date.now();
+          for (const q of await queueStats(pool).catch(() => [])) {
+            metrics.jobsQueueDepth.set({ queue: q.queue }, q.depth);
+            metrics.jobsOldestAgeSeconds.set({ queue: q.queue }, q.oldestAgeSeconds);
+          }
+        }
+        reply(200, metrics.registry.contentType, await metrics.registry.metrics());
+      })().catch((error: Error) => reply(500, "text/plain", error.message));
+      return;
+    }
+    reply(404, "text/plain", "not found: the runner serves /metrics, /healthz and /readyz\n");
+  });
+}
+
+async function main(): Promise<void> {
+  let config: RunnerConfig;
+  try {
+    config = loadRunnerConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const running = await startRunner(config);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(
+      JSON.stringify({ msg: "stopping: draining in-flight work", signal, runner: config.runnerId }),
+    );
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,395 @@
+// A runner: claims bulk rating jobs and agent tasks (per-tenant fair, leased), works them, and obeys
+// the region's routing state. States:
+//   running   claims and works
+//   draining  paused (routing) or stopping (SIGTERM): no new claims, in-flight work finishing; past
+//             the drain deadline, unfinished work is handed back to the queue at its last checkpoint
+//   paused    drained because of the routing pause; resumes claiming when the pause is lifted
+//   drained   drained because the process is stopping; the loop ends
+// Its heartbeat row (runner_heartbeats) carries the state and in-flight count the failover
+// controller reads through app/jobs/drain.ts.
+import { setTimeout as sleep } from "node:timers/promises";
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { AppMetrics } from "../observability/metrics.ts";
+import type { QuoteEngine } from "../pricing/engine.ts";
+import {
+  claimAgentTasks,
+  claimBulkJobs,
+  failBulkJob,
+  reapExpiredLeases,
+  releaseAgentTask,
+  releaseBulkJob,
+  renewLeases,
+  retryDelayMs,
+  runBulkBatch,
+  settleAgentTask,
+  type ClaimedAgentTask,
+  type ClaimedBulkJob,
+} from "../jobs/queue.ts";
+import type { QueueName } from "../jobs/scaling.ts";
+
+export type RunnerState = "running" | "draining" | "paused" | "drained";
+export const RUNNER_STATES: RunnerState[] = ["running", "draining", "paused", "drained"];
+
+export interface AgentTaskContext {
+  /** Aborted when the drain deadline passes or the attempt times out: stop and return. */
+  signal: AbortSignal;
+  log: Logger;
+}
+export type AgentTaskHandler = (task: ClaimedAgentTask, context: AgentTaskContext) => Promise<void>;
+
+/** A failure that retrying cannot fix (bad payload, rejected by the receiver): failed at once. */
+export class PermanentTaskError extends Error {}
+
+export interface RunnerOptions {
+  pool: pg.Pool;
+  engine: QuoteEngine;
+  metrics: AppMetrics;
+  log: Logger;
+  runnerId: string;
+  region: string;
+  handlers: Record<string, AgentTaskHandler>;
+  bulkSlots: number;
+  agentSlots: number;
+  batchLanes: number;
+  leaseSeconds: number;
+  pollMs: number;
+  drainSeconds: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  agentTimeoutMs: number;
+}
+
+interface InFlight {
+  queue: QueueName;
+  token: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Runner {
+  readonly options: RunnerOptions;
+  #state: RunnerState = "running";
+  readonly #inFlight = new Map<string, InFlight>();
+  #pausedByRouting = false;
+  #stopping = false;
+  #drainStartedAt: number | undefined;
+  #drainAborted = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #lastTick = Date.now();
+  #lastRouting = 0;
+  #lastReap = 0;
+
+  constructor(options: RunnerOptions) {
+    this.options = options;
+  }
+
+  get state(): RunnerState {
+    return this.#state;
+  }
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+  /** When the loop last went round; /healthz fails when it stops going round. */
+  get lastTick(): number {
+    return this.#lastTick;
+  }
+
+  async start(): Promise<void> {
+    const { pool, region } = this.options;
+    // Heartbeats of long-gone runners in this region are noise to the drain check's readers.
+    await pool.query(
+      "DELETE FROM runner_heartbeats WHERE region = $1 AND updated_at < now() - interval '1 day'",
+      [region],
+    );
+    // The pause applies from the first claim: a runner started during a failover must not claim.
+    await this.#readRouting();
+    this.#updateState();
+    await this.#heartbeat();
+    const renewEvery = Math.max(200, (this.options.leaseSeconds * 1000) / 3);
+    this.#renewTimer = setInterval(() => void this.#renewAndBeat(), renewEvery);
+    this.#loop = this.#run();
+  }
+
+  /** SIGTERM: stop claiming, finish or hand back in-flight work within the drain deadline, then end. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { log, pollMs } = this.options;
+    let failures = 0;
+    for (;;) {
+      this.#lastTick = Date.now();
+      let claimed = 0;
+      try {
+        if (Date.now() - this.#lastRouting >= Math.max(pollMs, 500)) await this.#readRouting();
+        this.#updateState();
+        if (this.#state === "drained") break;
+        if (this.#state === "running") claimed = await this.#claim();
+        if (Date.now() - this.#lastReap >= (this.options.leaseSeconds * 1000) / 2) await this.#reap();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        log.error({ err: error, failures }, "runner loop failed; retrying");
+      }
+      if (claimed === 0) await this.#idle(failures ? Math.min(30_000, pollMs * 2 ** failures) : pollMs);
+    }
+    clearInterval(this.#renewTimer);
+    await this.#heartbeat().catch((error: Error) => log.error({ err: error }, "final heartbeat failed"));
+    log.info({ runner: this.options.runnerId }, "runner drained and stopped");
+  }
+
+  /** Waits for the poll interval, or less when a slot frees or a stop is requested. */
+  async #idle(ms: number): Promise<void> {
+    const controller = new AbortController();
+    this.#wake = () => controller.abort();
+    await sleep(ms, undefined, { signal: controller.signal }).catch(() => undefined);
+    this.#wake = undefined;
+  }
+
+  async #readRouting(): Promise<void> {
+    const { rows } = await this.options.pool.query<{ runners_paused: boolean }>(
+      "SELECT runners_paused FROM region_routing",
+    );
+    const paused = rows[0]?.runners_paused ?? false;
+    if (paused !== this.#pausedByRouting) {
+      this.options.log.info(
+        { paused },
+        paused ? "routing pauses runners: draining" : "routing resumes runners",
+      );
+    }
+    this.#pausedByRouting = paused;
+    this.#lastRouting = Date.now();
+  }
+
+  #updateState(): void {
+    const before = this.#state;
+    const wantsPause = this.#stopping || this.#pausedByRouting;
+    if (!wantsPause) {
+      this.#state = "running";
+      this.#drainStartedAt = undefined;
+      this.#drainAborted = false;
+    } else if (this.#inFlight.size > 0) {
+      this.#state = "draining";
+      this.#drainStartedAt ??= Date.now();
+      if (!this.#drainAborted && Date.now() - this.#drainStartedAt >= this.options.drainSeconds * 1000) {
+        this.#drainAborted = true;
+        this.options.log.warn(
+          { inFlight: this.#inFlight.size, drainSeconds: this.options.drainSeconds },
+          "drain deadline passed: handing unfinished work back to the queue at its last checkpoint",
+        );
+        for (const work of this.#inFlight.values()) work.abort.abort();
+      }
+    } else {
+      this.#state = this.#stopping ? "drained" : "paused";
+    }
+    if (this.#state !== before) {
+      for (const s of RUNNER_STATES)
+        this.options.metrics.runnerState.set({ state: s }, s === this.#state ? 1 : 0);
+      this.options.log.info({ from: before, to: this.#state, inFlight: this.#inFlight.size }, "runner state");
+      // Readers of the heartbeat (the failover controller) learn of a state change at once.
+      void this.#heartbeat().catch(() => undefined);
+    }
+  }
+
+  async #claim(): Promise<number> {
+    const { pool, runnerId, leaseSeconds, bulkSlots, agentSlots } = this.options;
+    const busy = (queue: QueueName) => [...this.#inFlight.values()].filter((w) => w.queue === queue).length;
+    const [jobs, tasks] = await Promise.all([
+      claimBulkJobs(pool, runnerId, bulkSlots - busy("bulk_rating"), leaseSeconds),
+      claimAgentTasks(pool, runnerId, agentSlots - busy("agent_tasks"), leaseSeconds),
+    ]);
+    for (const job of jobs)
+      this.#track("bulk_rating", job.leaseToken, (signal) => this.#runBulkJob(job, signal));
+    for (const task of tasks)
+      this.#track("agent_tasks", task.leaseToken, (signal) => this.#runAgentTask(task, signal));
+    const now = Date.now();
+    for (const job of jobs)
+      this.options.metrics.runnerJobWaitSeconds.observe(
+        { queue: "bulk_rating" },
+        (now - job.runAfter.getTime()) / 1000,
+      );
+    for (const task of tasks)
+      this.options.metrics.runnerJobWaitSeconds.observe(
+        { queue: "agent_tasks" },
+        (now - task.runAfter.getTime()) / 1000,
+      );
+    return jobs.length + tasks.length;
+  }
+
+  #track(queue: QueueName, token: string, work: (signal: AbortSignal) => Promise<void>): void {
+    const abort = new AbortController();
+    const done = work(abort.signal)
+      .catch((error: Error) => this.options.log.error({ err: error, queue }, "work failed unexpectedly"))
+      .finally(() => {
+        this.#inFlight.delete(token);
+        this.options.metrics.runnerJobsInFlight.set({ queue }, this.#count(queue));
+        this.#wake?.();
+      });
+    this.#inFlight.set(token, { queue, token, abort, done });
+    this.options.metrics.runnerJobsInFlight.set({ queue }, this.#count(queue));
+  }
+
+  #count(queue: QueueName): number {
+    let n = 0;
+    for (const w of this.#inFlight.values()) if (w.queue === queue) n++;
+    return n;
+  }
+
+  async #runBulkJob(job: ClaimedBulkJob, signal: AbortSignal): Promise<void> {
+    const { pool, engine, metrics, log, batchLanes, leaseSeconds } = this.options;
+    const finished = (status: string) => metrics.runnerJobsFinished.inc({ queue: "bulk_rating", status });
+    try {
+      for (;;) {
+        if (signal.aborted) {
+          finished((await releaseBulkJob(pool, job)) ? "released" : "lease_lost");
+          return;
+        }
+        const outcome = await runBulkBatch(pool, engine, job, batchLanes, leaseSeconds);
+        if (outcome.kind === "lease_lost") {
+          log.warn(
+            { job: job.id },
+            "bulk job lease lost (another runner took it over); stopped working on it",
+          );
+          finished("lease_lost");
+          return;
+        }
+        if (outcome.kind === "done") {
+          log.info(
+            {
+              job: job.id,
+              priced: outcome.lanesPriced,
+              invalid: outcome.lanesInvalid,
+              attempt: job.attempts,
+            },
+            "bulk job succeeded",
+          );
+          finished("succeeded");
+          return;
+        }
+        metrics.bulkJobLanes.inc({ result: "priced" }, outcome.priced);
+        metrics.bulkJobLanes.inc({ result: "invalid" }, outcome.invalid);
+        // Let lease renewals, claims and scrapes in between long jobs' batches.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      const message = `bulk job attempt ${job.attempts} failed: ${(error as Error).message}`;
+      log.error({ err: error, job: job.id }, "bulk job attempt failed");
+      const delay = retryDelayMs(job.attempts, this.options.retryBaseMs, this.options.retryMaxMs);
+      finished(await failBulkJob(pool, job, message, delay).catch(() => "lease_lost" as const));
+    }
+  }
+
+  async #runAgentTask(task: ClaimedAgentTask, drainSignal: AbortSignal): Promise<void> {
+    const { pool, metrics, log, handlers, agentTimeoutMs } = this.options;
+    const handler = handlers[task.kind];
+    const kindLabel = handler ? task.kind : "unknown";
+    let outcome: Parameters<typeof settleAgentTask>[2];
+    if (!handler) {
+      outcome = {
+        ok: false,
+        permanent: true,
+        retryInMs: 0,
+        error: `no handler for agent task kind '${task.kind}'; this runner handles ${Object.keys(handlers).join(", ")}`,
+      };
+    } else {
+      const timeout = AbortSignal.timeout(agentTimeoutMs);
+      try {
+        await handler(task, {
+          signal: AbortSignal.any([drainSignal, timeout]),
+          log: log.child({ task: task.id }),
+        });
+        outcome = { ok: true };
+      } catch (error) {
+        if (drainSignal.aborted) {
+          // Cut short by the drain deadline, not failed: another runner tries it, uncounted.
+          const released = await releaseAgentTask(pool, task);
+          metrics.runnerJobsFinished.inc({
+            queue: "agent_tasks",
+            status: released ? "released" : "lease_lost",
+          });
+          return;
+        }
+        const reason = timeout.aborted ? `timed out after ${agentTimeoutMs} ms` : (error as Error).message;
+        outcome = {
+          ok: false,
+          permanent: error instanceof PermanentTaskError,
+          retryInMs: retryDelayMs(task.attempts, this.options.retryBaseMs, this.options.retryMaxMs),
+          error: `attempt ${task.attempts}: ${reason}`,
+        };
+      }
+    }
+    const status = await settleAgentTask(pool, task, outcome);
+    metrics.runnerJobsFinished.inc({ queue: "agent_tasks", status });
+    if (status === "lease_lost") {
+      log.warn(
+        { task: task.id },
+        "agent task lease lost before its outcome was recorded; another runner retries it",
+      );
+      return;
+    }
+    metrics.agentTasksFinished.inc({ kind: kindLabel, status });
+    if (status !== "success") {
+      const level = status === "failed" ? "error" : "warn";
+      log[level](
+        {
+          task: task.id,
+          kind: task.kind,
+          attempt: task.attempts,
+          status,
+          error: outcome.ok ? undefined : outcome.error,
+        },
+        "agent task attempt failed",
+      );
+    }
+  }
+
+  async #reap(): Promise<void> {
+    this.#lastReap = Date.now();
+    const reaped = await reapExpiredLeases(this.options.pool);
+    for (const task of reaped.agent) {
+      const kind = this.options.handlers[task.kind] ? task.kind : "unknown";
+      this.options.metrics.agentTasksFinished.inc({ kind, status: task.status });
+    }
+    if (reaped.bulk || reaped.agent.length) {
+      this.options.log.warn(
+        { bulkJobs: reaped.bulk, agentTasks: reaped.agent.length },
+        "handed work with expired leases back to the queue",
+      );
+    }
+  }
+
+  async #renewAndBeat(): Promise<void> {
+    const { pool, leaseSeconds, log } = this.options;
+    try {
+      const tokens = { bulk: [] as string[], agent: [] as string[] };
+      for (const w of this.#inFlight.values())
+        (w.queue === "bulk_rating" ? tokens.bulk : tokens.agent).push(w.token);
+      const lost = await renewLeases(pool, tokens, leaseSeconds);
+      for (const token of lost) {
+        const work = this.#inFlight.get(token);
+        // Settled between the snapshot and the renewal, or taken over: either way, stop working on it.
+        if (work) work.abort.abort();
+      }
+      this.#updateState();
+      await this.#heartbeat();
+    } catch (error) {
+      log.error({ err: error }, "lease renewal or heartbeat failed");
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    const { pool, runnerId, region } = this.options;
+    await pool.query(
+      `INSERT INTO runner_heartbeats (runner_id, region, state, in_flight) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (runner_id) DO UPDATE SET region = excluded.region, state = excluded.state,
+         in_flight = excluded.in_flight, updated_at = now()`,
+      [runnerId, region, this.#state, this.#inFlight.size],
+    );
+  }
+}
