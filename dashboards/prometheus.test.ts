@@ -1,7 +1,8 @@
 // The generated rules and every dashboard query, run by a real Prometheus server against the real
 // app: the rules load and evaluate without errors, every panel's PromQL parses and executes, and the
 // SLO card (and the executive report's Prometheus source) reads real figures.
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../app/testing/app.ts";
@@ -11,6 +12,7 @@ import { RULES_DIR } from "./generate.ts";
 import { prometheusRuleGroups } from "./index.ts";
 import { startPrometheus, type PrometheusServer } from "./prometheus-server.ts";
 import { promqlExpressions } from "./queries.ts";
+import { generateReport } from "./report/main.ts";
 import { figuresFromPrometheus } from "./report/metrics.ts";
 
 let app: TestApp;
@@ -115,5 +117,23 @@ describe("dashboards and rules on a real Prometheus", () => {
     // The app has no agent task runner traffic in this test: no data, not a made-up number.
     expect(byId["agent-task-success"]?.value).toBeNull();
     expect(figures.operations.rpoSeconds).toBe(300);
+  });
+
+  it("renders the executive report with --prometheus-url as its metrics source", async () => {
+    const outDir = mkdtempSync(join(tmpdir(), "freight-exec-report-"));
+    try {
+      const files = await generateReport({
+        opsDatabaseUrl: app.db.urls.ops,
+        metrics: { kind: "prometheus", url: prometheus.url },
+        weekEnding: new Date(),
+        outDir,
+        pdf: false,
+      });
+      expect(files.html).toContain(`SLO and operations figures from Prometheus at ${prometheus.url}`);
+      expect(files.html).toContain("100.00 %"); // availability of the traffic above, over the last 30d
+      expect(files.html).toContain("last 30d");
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
   });
 });
