@@ -138,3 +138,54 @@ describe("policy:check arguments", () => {
     expect(option.stderr).toContain("Usage: npm run policy:check -- [--stack <name>]...");
   });
 });
+
+describe("the report", () => {
+  it("shows each violation's rule, resource, message and remediation, advisory ones apart, and undecided checks", () => {
+    const text = formatReport({
+      seconds: 1.24,
+      reports: [
+        {
+          stack: "prod-primary",
+          resources: 2,
+          violations: [
+            {
+              policy: "tags-required",
+              enforcementLevel: "advisory",
+              stack: "prod-primary",
+              urn: "urn:pulumi:prod-primary::freight-platform::aws:kms/key:Key::documents-key",
+              resource: "documents-key (aws:kms/key:Key)",
+              message: "documents-key (aws:kms/key:Key): is missing the tag(s) owner.",
+              remediation:
+                "add \"owner\" to the aws provider's defaultTags.tags for this stack, or to the resource's tags.",
+            },
+          ],
+          undecided: [
+            {
+              policy: "probe",
+              stack: "prod-primary",
+              urn: "urn:x",
+              reason: "string value at .bucket can't be known during preview",
+            },
+          ],
+        },
+        { stack: "prod-secondary", resources: 1, violations: [], undecided: [] },
+      ],
+    });
+    expect(text).toContain(
+      [
+        "prod-primary: 2 resources, 1 violation",
+        "  advisory  tags-required",
+        "    resource:    documents-key (aws:kms/key:Key)",
+        "    message:     is missing the tag(s) owner.",
+        "    remediation: add \"owner\" to the aws provider's defaultTags.tags for this stack, or to the resource's tags.",
+        "  undecided probe on urn:x: string value at .bucket can't be known during preview",
+        "",
+        "prod-secondary: 1 resource, no violations",
+      ].join("\n"),
+    );
+    expect(text).toContain("1 rule evaluation could not decide: values unknown until deployment.");
+    expect(text.split("\n").at(-1)).toBe(
+      "0 mandatory, 1 advisory violations across 1 resource in 2 stacks (1.2 s)",
+    );
+  });
+});

@@ -31,6 +31,9 @@ export interface CheckRun {
 
 export class UsageError extends Error {}
 
+const USAGE =
+  "Usage: npm run policy:check -- [--stack <name>]... [--config <policy-pack-config.json>] [--fixture broken] [--json]";
+
 /** Loads stacks/plan.ts lazily, so a missing or broken plan is reported as such. */
 async function loadPlanner(): Promise<PlanFn> {
   try {
@@ -134,6 +137,11 @@ export function formatReport(run: CheckRun): string {
     lines.push("");
   }
   const s = summarize(run.reports);
+  const undecided = run.reports.reduce((n, r) => n + r.undecided.length, 0);
+  if (undecided > 0) {
+    // `pulumi preview` shows these as advisory "can't run policy during preview" diagnostics.
+    lines.push(`${plural(undecided, "rule evaluation")} could not decide: values unknown until deployment.`);
+  }
   lines.push(
     `${s.mandatory} mandatory, ${s.advisory} advisory violations across ${plural(s.resources, "resource")} in ${plural(s.stacks, "stack")} (${run.seconds.toFixed(1)} s)`,
   );
@@ -164,14 +172,17 @@ export async function main(argv: string[]): Promise<number> {
         fixture: { type: "string" },
         config: { type: "string" },
         json: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
       },
       strict: true,
     }));
   } catch (err) {
-    console.error(
-      `${(err as Error).message}\nUsage: npm run policy:check -- [--stack <name>]... [--config <file>] [--fixture broken] [--json]`,
-    );
+    console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
   }
   try {
     if (values.fixture !== undefined && values.fixture !== "broken") {
@@ -191,12 +202,8 @@ export async function main(argv: string[]): Promise<number> {
     );
     return summarize(run.reports).mandatory > 0 ? 1 : 0;
   } catch (err) {
-    console.error(
-      err instanceof UsageError ||
-        (err instanceof Error && err.message.startsWith("Invalid policy pack config"))
-        ? err.message
-        : err,
-    );
+    // Expected failures read as one message; anything else keeps its stack for a bug report.
+    console.error(err instanceof UsageError ? err.message : err);
     return 2;
   }
 }
