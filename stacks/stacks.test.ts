@@ -20,6 +20,9 @@ const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-
 const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
 const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
 
+// Each plan is a Node process of ~2 s CPU; on a shared 2-core machine it can take far longer.
+const PLAN_TIMEOUT = 120_000;
+
 let primary: PlannedStack;
 let secondary: PlannedStack;
 
@@ -44,7 +47,7 @@ beforeAll(async () => {
       },
     }),
   ]);
-}, 60_000);
+}, PLAN_TIMEOUT);
 
 function all(plan: PlannedStack, type: string): PlannedResource[] {
   return plan.resources.filter((r) => r.type === type);
@@ -537,46 +540,58 @@ describe("secondary stack", () => {
   });
 });
 
-describe.concurrent("bootstrap order", () => {
-  it("stops the secondary with an error naming the stack to apply first when the primary has not exported its ARN", async () => {
-    const failure = planStack("prod-secondary", { config: manifests, peerOutputs: {} });
-    await expect(failure).rejects.toBeInstanceOf(PlanError);
-    await expect(failure).rejects.toMatchObject({
-      kind: "PeerOutputMissingError",
-      missing: expect.arrayContaining(["primaryDbArn"]),
-      message: expect.stringContaining("pulumi up --stack acme/freight-platform/prod-primary"),
-    });
-  });
+describe("bootstrap order", () => {
+  it(
+    "stops the secondary with an error naming the stack to apply first when the primary has not exported its ARN",
+    async () => {
+      const failure = planStack("prod-secondary", { config: manifests, peerOutputs: {} });
+      await expect(failure).rejects.toBeInstanceOf(PlanError);
+      await expect(failure).rejects.toMatchObject({
+        kind: "PeerOutputMissingError",
+        missing: expect.arrayContaining(["primaryDbArn"]),
+        message: expect.stringContaining("pulumi up --stack acme/freight-platform/prod-primary"),
+      });
+    },
+    PLAN_TIMEOUT,
+  );
 
-  it("lets the first primary deployment run without the secondary when replication is off", async () => {
-    const plan = await planStack("prod-primary", {
-      config: { ...manifests, documentsReplication: "false" },
-      peerOutputs: {},
-    });
-    expect(all(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")).toEqual([]);
-    expect(all(plan, "aws:rds/instance:Instance")).toHaveLength(2);
+  it(
+    "lets the first primary deployment run without the secondary when replication is off",
+    async () => {
+      const plan = await planStack("prod-primary", {
+        config: { ...manifests, documentsReplication: "false" },
+        peerOutputs: {},
+      });
+      expect(all(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")).toEqual([]);
+      expect(all(plan, "aws:rds/instance:Instance")).toHaveLength(2);
 
-    await expect(planStack("prod-primary", { config: manifests, peerOutputs: {} })).rejects.toMatchObject({
-      missing: ["documentsBucketArn", "documentsKmsKeyArn"],
-      message: expect.stringContaining("freight:documentsReplication false"),
-    });
-  });
+      await expect(planStack("prod-primary", { config: manifests, peerOutputs: {} })).rejects.toMatchObject({
+        missing: ["documentsBucketArn", "documentsKmsKeyArn"],
+        message: expect.stringContaining("freight:documentsReplication false"),
+      });
+    },
+    PLAN_TIMEOUT,
+  );
 });
 
-describe.concurrent("planStack", () => {
-  it("rejects a broken config with every problem listed", async () => {
-    const failure = planStack("prod-primary", {
-      config: { ...manifests, role: "leader", quoteApiImageTag: "latest", dbBackupRetentionDays: "1" },
-    });
-    await expect(failure).rejects.toMatchObject({
-      kind: "StackConfigError",
-      problems: [
-        expect.objectContaining({ key: "freight:role" }),
-        expect.objectContaining({ key: "freight:dbBackupRetentionDays" }),
-        expect.objectContaining({ key: "freight:quoteApiImageTag" }),
-      ],
-    });
-  });
+describe("planStack", () => {
+  it(
+    "rejects a broken config with every problem listed",
+    async () => {
+      const failure = planStack("prod-primary", {
+        config: { ...manifests, role: "leader", quoteApiImageTag: "latest", dbBackupRetentionDays: "1" },
+      });
+      await expect(failure).rejects.toMatchObject({
+        kind: "StackConfigError",
+        problems: [
+          expect.objectContaining({ key: "freight:role" }),
+          expect.objectContaining({ key: "freight:dbBackupRetentionDays" }),
+          expect.objectContaining({ key: "freight:quoteApiImageTag" }),
+        ],
+      });
+    },
+    PLAN_TIMEOUT,
+  );
 
   it("applies a transform to every resource and drops those it returns undefined for", () => {
     const plan = transformPlan(secondary, (r) =>

@@ -6,8 +6,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
-import type { RegionRole } from "../../stacks/config.ts";
-
 export const ROTATION_DAYS = {
   llmProviderApiKey: 30,
   workflowAutomationApiKey: 30,
@@ -78,7 +76,6 @@ export function replicaSecretArn(sourceArn: string, region: string): string {
 }
 
 export class Secrets extends pulumi.ComponentResource {
-  readonly role: RegionRole;
   /** ARNs readable in this region (the originals on the primary, the replicas on the secondary). */
   readonly secretArns: Record<PlatformSecret, pulumi.Output<string>>;
   /** Read access to exactly these secrets, for the in-cluster secret sync. */
@@ -86,7 +83,6 @@ export class Secrets extends pulumi.ComponentResource {
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:secrets:Secrets", name, {}, opts);
-    this.role = args.role;
     const parent = { parent: this };
     const names = Object.keys(ROTATION_DAYS) as PlatformSecret[];
 

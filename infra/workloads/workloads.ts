@@ -401,6 +401,7 @@ export class Workloads extends pulumi.ComponentResource {
           template: {
             metadata: { labels: runnerLabels },
             spec: {
+              // Runners read and write the same documents as the API, so they share its identity.
               serviceAccountName: apiAccount.metadata.name,
               securityContext: {
                 runAsNonRoot: true,
