@@ -59,7 +59,7 @@ beforeAll(async () => {
   }
   const after = await scrapes();
   await waitFor("two scrapes after the traffic", async () => (await scrapes()) >= after + 2);
-}, 180_000);
+});
 afterAll(async () => {
   await prometheus?.stop();
   await app?.stop();

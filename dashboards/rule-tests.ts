@@ -348,16 +348,18 @@ function secretCases(): PromtoolTestCase[] {
   // Names as the app exports them (SECRETS_LAST_ROTATED): a third-party key and the service role.
   const shortLived = "llm-provider";
   const longLived = "database-service-role";
-  const rotated = (secret: string) => ({
+  // A secret with no class in its name gets the strictest window, as in the policy pack.
+  const unclassified = "stripe-webhook";
+  const rotated = (secret: string, atDay = 0) => ({
     series: series("secret_last_rotated_timestamp_seconds", { secret }),
-    values: `0x${4 * (defaultDays + 2)}`,
+    values: `${atDay * 86_400}x${4 * (defaultDays + 2)}`,
   });
   const labels = (secret: string) => ({ severity: "ticket", secret, ...APP });
   return [
     {
-      name: `secrets warn ${warnDaysBefore} days before their ${shortDays}- or ${defaultDays}-day deadline and page nobody`,
+      name: `secrets warn ${warnDaysBefore} days before their ${shortDays}- or ${defaultDays}-day deadline; unclassified ones get ${shortDays} days`,
       interval: "6h",
-      input_series: [rotated(shortLived), rotated(longLived)],
+      input_series: [rotated(shortLived), rotated(longLived), rotated(unclassified, 10)],
       alert_rule_test: [
         quiet("SecretRotationDueSoon", `${shortDays - warnDaysBefore - 1}d`),
         firing(
@@ -369,6 +371,7 @@ function secretCases(): PromtoolTestCase[] {
         quiet("SecretRotationOverdue", `${shortDays - 1}d`),
         firing("SecretRotationOverdue", `${shortDays + 1}d`, labels(shortLived), "1d 0h 0m 0s"),
         quiet("SecretRotationDueSoon", `${shortDays + 1}d`),
+        firing("SecretRotationDueSoon", `${10 + shortDays - 5}d`, labels(unclassified), "5d 0h 0m 0s"),
         firing("SecretRotationDueSoon", `${defaultDays - 1}d`, labels(longLived), "1d 0h 0m 0s"),
       ],
     },

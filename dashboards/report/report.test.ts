@@ -31,7 +31,7 @@ beforeAll(async () => {
     outDir,
   });
   browser = await launchChromium();
-}, 180_000);
+});
 afterAll(async () => {
   await browser?.close();
   await demo?.stop();
