@@ -20,6 +20,13 @@ const schema = z.object({
   REGION_NAME: z.string().min(1).default("local"),
   REGION_ROLE: regionRole.default("primary"),
   REGION_ACTIVE: regionRole.default("primary"),
+  // Region routing (app/routing): the other region's public URL, where writes and pinned users are
+  // redirected (307); how often the region_routing row is re-read; Retry-After during a write freeze.
+  REGION_PEER_URL: z
+    .url("must be the other region's absolute URL, e.g. https://api.secondary.example.com")
+    .optional(),
+  ROUTING_CACHE_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  WRITE_FREEZE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(600).default(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   METERING: z.enum(["on", "off"]).default("on"),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),

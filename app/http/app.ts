@@ -17,6 +17,7 @@ import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
+import { RegionRouter } from "../routing/router.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
 import { Authenticator, presentedKey, type Principal } from "./auth.ts";
 import {
@@ -189,8 +190,20 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     );
   });
 
+  // Write freeze, standby writes and pinning to the primary, from the region_routing row.
+  const router = new RegionRouter({
+    config,
+    pool,
+    metrics,
+    onError: (error) =>
+      app.log.warn({ err: error }, "region_routing unreadable; keeping the last routing state"),
+  });
+  await router.start();
+  app.addHook("onClose", async () => router.stop());
+
   await app.register(healthRoutes, { ctx });
   await app.register(async (api) => {
+    api.addHook("onRequest", router.onRequest);
     api.addHook("onRequest", async (request) => {
       request.principal = await authenticator.authenticate(presentedKey(request.headers));
     });

@@ -8,11 +8,8 @@ const MIN_INTERVAL_MS = 10_000;
 let lastRefresh = 0;
 
 export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()): Promise<void> {
+  // region_serving and writes_frozen follow the region_routing row: app/routing/router.ts sets them.
   const { metrics } = ctx;
-  metrics.regionServing.set(
-    { region: ctx.config.REGION_NAME, role: ctx.config.REGION_ROLE },
-    ctx.config.REGION_ACTIVE === ctx.config.REGION_ROLE ? 1 : 0,
-  );
   if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
   lastRefresh = now;
   const ops = ctx.opsPool;
