@@ -68,6 +68,13 @@ function validateContainers(
   if (problems.length > 0) report(reportViolation, args, `${problems.join("; ")}.`, fix);
 }
 
+// CPU limits are left out on purpose: they throttle latency-sensitive pods without protecting nodes.
+const REQUIRED_RESOURCES = [
+  ["requests", "cpu"],
+  ["requests", "memory"],
+  ["limits", "memory"],
+] as const;
+
 export const k8sResources: Rule = {
   name: "k8s-resource-requests-limits",
   description:
@@ -81,12 +88,8 @@ export const k8sResources: Rule = {
       args,
       reportViolation,
       (c) => {
-        const missing = [
-          ["requests", "cpu"],
-          ["requests", "memory"],
-          ["limits", "memory"],
-        ].filter(([kind, resource]) => {
-          const value = at(c.spec, "resources", kind!, resource!);
+        const missing = REQUIRED_RESOURCES.filter(([kind, resource]) => {
+          const value = at(c.spec, "resources", kind, resource);
           return !isUnknown(value) && isUnset(value);
         });
         return missing.length > 0

@@ -102,7 +102,7 @@ describe("security-group-no-open-ingress", () => {
       ingress: [{ protocol: "-1", fromPort: 0, toPort: 0, ipv6CidrBlocks: ["::/0"] }],
     });
     expect((await check(plan([all]), noOpenSecurityGroups)).violations[0]?.message).toContain(
-      "all traffic all ports from ::/0",
+      "admits all traffic from ::/0 on a group",
     );
   });
 

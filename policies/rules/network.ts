@@ -153,13 +153,15 @@ function isHttpsOnly(opening: Opening): boolean {
 }
 
 function describeOpening(o: Opening): string {
+  // "-1" (or "all") is every protocol on every port.
+  if (o.protocol === "-1" || o.protocol.toLowerCase() === "all") return `all traffic from ${o.cidr}`;
   const ports =
-    o.fromPort === undefined || o.protocol === "-1"
+    o.fromPort === undefined
       ? "all ports"
       : o.fromPort === o.toPort
         ? `port ${o.fromPort}`
         : `ports ${o.fromPort}-${o.toPort}`;
-  return `${o.protocol === "-1" ? "all traffic" : o.protocol} ${ports} from ${o.cidr}`;
+  return `${o.protocol} ${ports} from ${o.cidr}`;
 }
 
 function loadBalancerGroups(args: StackValidationArgs, pattern: RegExp): Set<string> {
