@@ -148,6 +148,8 @@ export function transformPlan(
   };
 }
 
+const WORKER_TIMEOUT_MS = 300_000;
+
 interface WorkerResult {
   ok: boolean;
   plan?: PlannedStack;
@@ -164,11 +166,23 @@ async function runWorker(root: string, request: object): Promise<PlannedStack> {
         stdio: ["pipe", "ignore", "pipe"],
       });
       const err: Buffer[] = [];
+      // A program whose outputs never settle would otherwise hang the caller (and CI) forever.
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(
+          new PlanError(
+            "WorkerTimeout",
+            `Planning did not finish within ${WORKER_TIMEOUT_MS / 1000} s; an output of the program never resolved.\n` +
+              Buffer.concat(err).toString("utf8").slice(-4000),
+          ),
+        );
+      }, WORKER_TIMEOUT_MS);
       child.stderr.on("data", (c: Buffer) => err.push(c));
       child.on("error", reject);
-      child.on("close", (exitCode) =>
-        resolve({ code: exitCode, stderr: Buffer.concat(err).toString("utf8") }),
-      );
+      child.on("close", (exitCode) => {
+        clearTimeout(timer);
+        resolve({ code: exitCode, stderr: Buffer.concat(err).toString("utf8") });
+      });
       child.stdin.end(JSON.stringify({ ...request, resultFile }));
     });
     let parsed: WorkerResult;
