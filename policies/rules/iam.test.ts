@@ -69,6 +69,24 @@ describe("iam-no-wildcard-admin", () => {
     ]);
   });
 
+  it("flags attaching AWS's AdministratorAccess, but not narrower managed policies", async () => {
+    const admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    const resources = [
+      res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ci-admin", { role: "ci", policyArn: admin }),
+      res("aws:iam/role:Role", "break-glass", { assumeRolePolicy: "{}", managedPolicyArns: [admin] }),
+      res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cluster-control-plane", {
+        role: "cp",
+        policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+      }),
+    ];
+    const report = await check(plan(resources), iamNoAdminWildcard);
+    expect(summary(report)).toEqual([
+      "iam-no-wildcard-admin: ci-admin",
+      "iam-no-wildcard-admin: break-glass",
+    ]);
+    expect(report.violations[0]?.message).toContain("attaches arn:aws:iam::aws:policy/AdministratorAccess");
+  });
+
   it("does not decide on a document that is unknown during preview", async () => {
     const pending = res("aws:iam/policy:Policy", "pending", { policy: UNKNOWN_STRING });
     const partly = res("aws:iam/policy:Policy", "partly", {

@@ -1,5 +1,6 @@
-// Least privilege: no policy document grants every action on every resource. Documents come as
-// JSON strings or objects, with Statement/Action/Resource as a single value or a list.
+// Least privilege: no policy document grants every action on every resource, and nothing attaches
+// AWS's AdministratorAccess. Documents come as JSON strings or objects, with Statement/Action/Resource
+// as a single value or a list.
 import type { Rule } from "./common.ts";
 import { asList, at, isRecord, isUnknown, peek, report } from "./common.ts";
 
@@ -52,6 +53,15 @@ function documentsOf(props: unknown): { where: string; document: unknown }[] {
   return documents;
 }
 
+/** AWS's managed AdministratorAccess policy is `*` on `*` by another name. */
+const ADMINISTRATOR_ACCESS = /^arn:aws[a-z-]*:iam::aws:policy\/AdministratorAccess$/;
+
+/** Attachments of AdministratorAccess: a policy attachment's `policyArn`, a role's `managedPolicyArns`. */
+function administratorAttachments(props: unknown): string[] {
+  const arns = [at(props, "policyArn"), ...asList(at(props, "managedPolicyArns"))];
+  return arns.filter((arn): arn is string => typeof arn === "string" && ADMINISTRATOR_ACCESS.test(arn));
+}
+
 export const iamNoAdminWildcard: Rule = {
   name: "iam-no-wildcard-admin",
   description: 'No policy allows every action ("*") on every resource ("*").',
@@ -60,10 +70,18 @@ export const iamNoAdminWildcard: Rule = {
   remediationSteps: 'List the actions the workload calls and the ARNs it touches instead of "*".',
   validateResource: (args, reportViolation) => {
     if (!args.type.startsWith("aws:")) args.notApplicable("Policy only applies to AWS resources.");
-    const documents = peek(() => documentsOf(args.props));
-    if (isUnknown(documents) || documents.length === 0) {
-      return args.notApplicable("The resource carries no permission policy document.");
+    const fix =
+      'replace "*" with the specific actions (e.g. "s3:GetObject") and the ARNs of the resources this workload uses.';
+    for (const arn of administratorAttachments(args.props)) {
+      report(
+        reportViolation,
+        args,
+        `attaches ${arn}, which allows Action "*" on Resource "*": full administrator access.`,
+        `attach a customer-managed policy instead that lists the specific actions and ARNs this workload uses.`,
+      );
     }
+    const documents = peek(() => documentsOf(args.props));
+    if (isUnknown(documents)) return;
     for (const { where, document } of documents) {
       const statements = peek(() => parsePolicyDocument(document));
       if (isUnknown(statements) || statements === undefined) continue;
@@ -74,7 +92,7 @@ export const iamNoAdminWildcard: Rule = {
         reportViolation,
         args,
         `${where} allows Action "*" on Resource "*"${typeof sid === "string" ? ` (statement ${sid})` : ""}: full administrator access.`,
-        'replace "*" with the specific actions (e.g. "s3:GetObject") and the ARNs of the resources this workload uses.',
+        fix,
       );
     }
   },
