@@ -152,10 +152,12 @@ describe("arguments the offline runner builds, as the policy runtime does", () =
     expect(report.violations.map((v) => v.message)).toEqual(["late but counted"]);
   });
 
-  it("gives stack validations every resource with parents linked and the provider resolved", async () => {
+  it("gives stack validations every resource with parents and dependencies linked and the provider resolved", async () => {
     const component = res("freight:documents:Documents", "documents", {});
     const componentUrn = "urn:pulumi:prod-primary::freight-platform::freight:documents:Documents::documents";
-    const child = { ...bucket, parent: componentUrn };
+    const keyUrn = "urn:pulumi:prod-primary::freight-platform::aws:kms/key:Key::documents-key";
+    const key = { ...res("aws:kms/key:Key", "documents-key", {}), urn: keyUrn };
+    const child = { ...bucket, parent: componentUrn, opts: { dependsOn: [keyUrn] } };
     const seen: PolicyResource[] = [];
     const stackRule = {
       name: "stack-probe",
@@ -165,9 +167,10 @@ describe("arguments the offline runner builds, as the policy runtime does", () =
         seen.push(...args.resources);
       },
     };
-    await check(plan([{ ...component, urn: componentUrn }, child]), stackRule as Rule);
+    await check(plan([{ ...component, urn: componentUrn }, key, child]), stackRule as Rule);
     const seenBucket = seen.find((r) => r.name === "documents-bucket")!;
     expect(seenBucket.parent?.name).toBe("documents");
+    expect(seenBucket.dependencies.map((d) => d.name)).toEqual(["documents-key"]);
     expect(seenBucket.provider?.props["region"]).toBe("us-east-1");
     expect(seen.map((r) => r.type)).toContain("pulumi:providers:aws");
   });

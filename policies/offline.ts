@@ -256,10 +256,16 @@ export function stackResources(plan: PlanStack): PolicyResource[] {
     if (provider) resource.provider = provider;
     return resource;
   });
+  // Like the analyzer, link parents and explicit dependencies to the resource objects themselves.
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
   plan.resources.forEach((r, i) => {
+    const resource = resources[i]!;
     const parent = r.parent ? byUrn.get(r.parent) : undefined;
-    if (parent) resources[i]!.parent = parent;
+    if (parent) resource.parent = parent;
+    const dependsOn = (r.opts as { dependsOn?: unknown } | undefined)?.dependsOn;
+    if (Array.isArray(dependsOn)) {
+      resource.dependencies = dependsOn.flatMap((urn) => byUrn.get(String(urn)) ?? []);
+    }
   });
   return resources;
 }
