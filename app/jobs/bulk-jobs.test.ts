@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { createPool } from "../db/pool.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../testing/app.ts";
 import { apiClient, pickupInDays, quoteBody } from "../testing/http.ts";
@@ -12,7 +13,7 @@ let ops: pg.Pool;
 
 beforeAll(async () => {
   app = await startTestApp({ seed: "demo" });
-  ops = new pg.Pool({ connectionString: app.db.urls.ops, max: 2 });
+  ops = createPool(app.db.urls.ops, 2);
 });
 afterAll(async () => {
   await runner?.stop();

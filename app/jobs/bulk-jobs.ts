@@ -2,6 +2,7 @@
 // progress and per-row results, download them as CSV. The runners do the pricing (app/runner).
 import type { FastifyError, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
+import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { notFound, parseOrProblem, Problem, sendProblem, validationProblem } from "../http/problem.ts";
 import { CsvError, csvField, lanesFromCsv, type LaneInput, type PricedLane } from "./lanes.ts";
@@ -33,7 +34,7 @@ const pageQuery = z.strictObject({
 
 export type BulkJobState = "queued" | "running" | "retrying" | "succeeded" | "failed";
 
-interface JobRow {
+export interface JobRow {
   id: string;
   state: BulkJobState;
   source: "json" | "csv";
@@ -101,6 +102,22 @@ function tooManyLanes(count: number): Problem {
     detail: `This upload has ${count} lanes; a bulk job takes at most ${MAX_LANES_PER_JOB}. Split the file into several jobs.`,
     maxLanes: MAX_LANES_PER_JOB,
   });
+}
+
+/** Enqueues a job with its lanes for the tenant in the transaction's context (metering is the caller's). */
+export async function enqueueBulkJob(db: Db, source: "json" | "csv", lanes: unknown[]): Promise<JobRow> {
+  const { rows } = await db.query<JobRow>(
+    `INSERT INTO jobs (tenant_id, source, lanes_total) VALUES (current_tenant_id(), $1, $2) RETURNING ${JOB_COLUMNS}`,
+    [source, lanes.length],
+  );
+  const job = rows[0] as JobRow;
+  await db.query(
+    `INSERT INTO bulk_job_lanes (job_id, row_number, tenant_id, input)
+     SELECT $1, e.ordinality, current_tenant_id(), e.value
+       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(value, ordinality)`,
+    [job.id, JSON.stringify(lanes)],
+  );
+  return job;
 }
 
 export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -173,17 +190,7 @@ export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
     return ctx.idempotent(request, reply, async (db) => {
       // Counted in the transaction that enqueues: a job exists exactly when its unit was counted.
       await ctx.meter(db, request, reply, "bulk_jobs");
-      const { rows } = await db.query<JobRow>(
-        `INSERT INTO jobs (tenant_id, source, lanes_total) VALUES (current_tenant_id(), $1, $2) RETURNING ${JOB_COLUMNS}`,
-        [source, lanes.length],
-      );
-      const job = rows[0] as JobRow;
-      await db.query(
-        `INSERT INTO bulk_job_lanes (job_id, row_number, tenant_id, input)
-         SELECT $1, e.ordinality, current_tenant_id(), e.value
-           FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(value, ordinality)`,
-        [job.id, JSON.stringify(lanes)],
-      );
+      const job = await enqueueBulkJob(db, source, lanes);
       return { statusCode: 202, body: jobView(job, baseUrl) };
     });
   });

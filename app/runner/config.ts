@@ -31,7 +31,10 @@ const schema = z.object({
   RUNNER_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(600_000),
   RUNNER_AGENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
-  OPS_WEBHOOK_URL: z.url("must be an absolute URL, e.g. https://hooks.example.com/freight-ops").optional(),
+  OPS_WEBHOOK_URL: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.url("must be an absolute URL, e.g. https://hooks.example.com/freight-ops").optional(),
+  ),
 });
 
 export type RunnerConfig = z.infer<typeof schema> & { runnerId: string };
