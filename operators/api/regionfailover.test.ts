@@ -39,7 +39,7 @@ function create(spec: Record<string, unknown>): Promise<RegionFailover> {
       kind: "RegionFailover",
       metadata: { name: `prod-${++counter}`, namespace: "default" },
       spec,
-    } as RegionFailover,
+    } as unknown as RegionFailover,
     "default",
   );
 }

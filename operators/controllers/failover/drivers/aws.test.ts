@@ -1,0 +1,164 @@
+// The AWS drivers through the real AWS SDK, against a local endpoint that speaks the RDS query
+// protocol and Route 53's REST-XML: the requests they send are what AWS would receive.
+import { RDSClient } from "@aws-sdk/client-rds";
+import { Route53Client } from "@aws-sdk/client-route-53";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FakeAwsEndpoint } from "../testing/aws-endpoint.ts";
+import type { RoutingState } from "../decide.ts";
+import { RdsDatabaseDriver } from "./rds.ts";
+import { Route53TrafficDriver } from "./route53.ts";
+
+const credentials = { accessKeyId: "AKIDLOCALTEST", secretAccessKey: "local-secret" };
+let aws: FakeAwsEndpoint;
+
+beforeAll(async () => {
+  aws = new FakeAwsEndpoint();
+  await aws.start();
+});
+afterAll(() => aws.stop());
+
+beforeEach(() => {
+  aws.requests.length = 0;
+  aws.records.length = 0;
+  aws.instances.clear();
+  aws.instances.set("freight-prod-primary", { identifier: "freight-prod-primary", status: "available" });
+  aws.instances.set("freight-prod-secondary", {
+    identifier: "freight-prod-secondary",
+    status: "available",
+    source: "arn:aws:rds:us-east-1:123456789012:db:freight-prod-primary",
+  });
+});
+
+function rdsDriver(lagCalls: string[] = []) {
+  return new RdsDatabaseDriver({
+    instances: {
+      primary: { awsRegion: "us-east-1", identifier: "freight-prod-primary" },
+      secondary: { awsRegion: "us-west-2", identifier: "freight-prod-secondary" },
+    },
+    lag: {
+      replication: async (replica) => {
+        lagCalls.push(replica);
+        return { caughtUp: true, lagSeconds: 0, lagBytes: 0 };
+      },
+    },
+    client: (region) => new RDSClient({ region, endpoint: aws.url, credentials, maxAttempts: 1 }),
+  });
+}
+
+describe("RDS database driver", () => {
+  it("promotes with PromoteReadReplica, signed for the replica's region", async () => {
+    const driver = rdsDriver();
+    expect(await driver.isWritable("secondary")).toBe(false);
+    await driver.promote("secondary");
+    const promote = aws.requests.find((r) => r.params.get("Action") === "PromoteReadReplica")!;
+    expect(promote.method).toBe("POST");
+    expect(promote.headers["content-type"]).toMatch(/application\/x-www-form-urlencoded/);
+    expect(Object.fromEntries(promote.params)).toEqual({
+      Action: "PromoteReadReplica",
+      Version: "2014-10-31",
+      DBInstanceIdentifier: "freight-prod-secondary",
+      BackupRetentionPeriod: "7",
+    });
+    expect(promote.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST\/\d{8}\/us-west-2\/rds\/aws4_request/,
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await driver.isWritable("secondary")).toBe(true);
+    await driver.close();
+  });
+
+  it("reports RDS's refusal to promote an instance that is not a replica, with its code", async () => {
+    const driver = rdsDriver();
+    await expect(driver.promote("primary")).rejects.toMatchObject({
+      name: "InvalidDBInstanceStateFault",
+      message: expect.stringMatching(/not a read replica/),
+    });
+    await driver.close();
+  });
+
+  it("is not writable while a promotion is still modifying the instance", async () => {
+    aws.promotionDelayMs = 300;
+    const driver = rdsDriver();
+    await driver.promote("secondary");
+    expect(await driver.isWritable("secondary")).toBe(false);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await driver.isWritable("secondary")).toBe(true);
+    aws.promotionDelayMs = 0;
+    await driver.close();
+  });
+
+  it("measures lag only while RDS says replication is healthy", async () => {
+    const calls: string[] = [];
+    const driver = rdsDriver(calls);
+    expect(await driver.replication("secondary")).toEqual({ caughtUp: true, lagSeconds: 0, lagBytes: 0 });
+    expect(calls).toEqual(["secondary"]);
+    const describe = aws.requests.find((r) => r.params.get("Action") === "DescribeDBInstances")!;
+    expect(describe.params.get("DBInstanceIdentifier")).toBe("freight-prod-secondary");
+
+    aws.instances.get("freight-prod-secondary")!.replicationNormal = false;
+    expect(await driver.replication("secondary")).toEqual({ caughtUp: false });
+    expect(calls).toHaveLength(1);
+    await driver.close();
+  });
+});
+
+describe("Route 53 traffic driver", () => {
+  const routing = (primary: number): RoutingState => ({
+    activeRegion: "secondary",
+    writesFrozen: true,
+    runnersPaused: true,
+    secondaryHealthy: true,
+    weights: { primary, secondary: 100 - primary },
+  });
+  const driver = () =>
+    new Route53TrafficDriver({
+      hostedZoneId: "Z0123456789ABC",
+      recordName: "api.freight.example.com",
+      targets: { primary: "api-use1.freight.example.com", secondary: "api-usw2.freight.example.com" },
+      client: new Route53Client({ region: "us-east-1", endpoint: aws.url, credentials, maxAttempts: 1 }),
+    });
+
+  it("upserts both weighted records in one ChangeResourceRecordSets batch", async () => {
+    const traffic = driver();
+    expect(await traffic.apply(routing(90), "10 % to secondary")).toEqual(["primary", "secondary"]);
+    const change = aws.requests.find((r) => r.method === "POST")!;
+    expect(change.path).toBe("/2013-04-01/hostedzone/Z0123456789ABC/rrset");
+    expect(change.headers.authorization).toMatch(/\/us-east-1\/route53\/aws4_request/);
+    expect(change.body).toContain(
+      '<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/">',
+    );
+    expect(change.body).toContain("<Comment>freight failover: 10 % to secondary</Comment>");
+    expect(aws.records).toEqual([
+      {
+        name: "api.freight.example.com.",
+        type: "CNAME",
+        setIdentifier: "primary",
+        weight: 90,
+        ttl: 30,
+        values: ["api-use1.freight.example.com"],
+      },
+      {
+        name: "api.freight.example.com.",
+        type: "CNAME",
+        setIdentifier: "secondary",
+        weight: 10,
+        ttl: 30,
+        values: ["api-usw2.freight.example.com"],
+      },
+    ]);
+    expect(change.body.match(/<Action>UPSERT<\/Action>/g)).toHaveLength(2);
+    await traffic.close();
+  });
+
+  it("reads the weights back and changes nothing when they already match", async () => {
+    const traffic = driver();
+    await traffic.apply(routing(50), "50 %");
+    expect(await traffic.weights()).toEqual({ primary: 50, secondary: 50 });
+    const list = aws.requests.find((r) => r.method === "GET")!;
+    expect(Object.fromEntries(list.query)).toMatchObject({ name: "api.freight.example.com.", type: "CNAME" });
+    aws.requests.length = 0;
+    expect(await traffic.apply(routing(50), "50 % again")).toEqual([]);
+    expect(aws.requests.map((r) => r.method)).toEqual(["GET"]);
+    await traffic.close();
+  });
+});

@@ -1,0 +1,91 @@
+// Database driver for the local platform (and any self-managed PostgreSQL pair): a streaming
+// physical replica, promoted with pg_promote(). Lag is exact: the WAL position the primary has
+// written (pg_current_wal_lsn) against what the replica has replayed (pg_last_wal_replay_lsn).
+// Connects as a role allowed to call pg_promote (a superuser, or one granted EXECUTE on it).
+import pg from "pg";
+import { otherRegion, type Region } from "../../../api/regionfailover.ts";
+import type { DatabaseDriver, ReplicationState } from "./types.ts";
+
+export function regionPools(urls: Record<Region, string>): Record<Region, pg.Pool> {
+  const pool = (url: string) => {
+    // Short timeouts: a lost primary must show up as "unreachable" within a reconcile, not hang it.
+    const p = new pg.Pool({
+      connectionString: url,
+      max: 2,
+      connectionTimeoutMillis: 2000,
+      query_timeout: 5000,
+      idleTimeoutMillis: 10_000,
+    });
+    p.on("error", () => undefined);
+    return p;
+  };
+  return { primary: pool(urls.primary), secondary: pool(urls.secondary) };
+}
+
+export class PostgresDatabaseDriver implements DatabaseDriver {
+  private readonly pools: Record<Region, pg.Pool>;
+
+  constructor(adminUrls: Record<Region, string>) {
+    this.pools = regionPools(adminUrls);
+  }
+
+  async replication(replica: Region): Promise<ReplicationState> {
+    const { rows } = await this.pools[replica].query<{
+      in_recovery: boolean;
+      replayed: string | null;
+      since_replay: number | null;
+    }>(
+      `SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn()::text AS replayed,
+              extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since_replay`,
+    );
+    const row = rows[0]!;
+    if (!row.in_recovery || !row.replayed) {
+      // Not a replica (already promoted, or never one): nothing to catch up with.
+      return { caughtUp: false, lagSeconds: undefined, lagBytes: undefined };
+    }
+    let written: string;
+    try {
+      const source = await this.pools[otherRegion(replica)].query<{ lsn: string }>(
+        "SELECT pg_current_wal_lsn()::text AS lsn",
+      );
+      written = source.rows[0]!.lsn;
+    } catch {
+      return { caughtUp: false, lagSeconds: undefined, lagBytes: undefined };
+    }
+    const diff = await this.pools[replica].query<{ bytes: string }>(
+      "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text AS bytes",
+      [written, row.replayed],
+    );
+    const lagBytes = Math.max(0, Number(diff.rows[0]!.bytes));
+    const caughtUp = lagBytes === 0;
+    // The replay timestamp only says how long ago the last transaction replayed; with nothing left
+    // to replay the replica is not behind at all, however quiet the primary has been.
+    return { caughtUp, lagBytes, lagSeconds: caughtUp ? 0 : Math.max(0, row.since_replay ?? 0) };
+  }
+
+  async isWritable(region: Region): Promise<boolean> {
+    try {
+      const { rows } = await this.pools[region].query<{ writable: boolean }>(
+        "SELECT NOT pg_is_in_recovery() AS writable",
+      );
+      return rows[0]!.writable;
+    } catch {
+      return false;
+    }
+  }
+
+  async promote(region: Region): Promise<void> {
+    const { rows } = await this.pools[region].query<{ promoted: boolean }>(
+      "SELECT pg_promote(true, 60) AS promoted",
+    );
+    if (!rows[0]?.promoted) {
+      throw new Error(
+        `pg_promote() on ${region}'s database did not finish within 60 s; check its log, then let the controller retry (it promotes only while the database is still a replica)`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pools.primary.end(), this.pools.secondary.end()]);
+  }
+}

@@ -1,0 +1,83 @@
+// Traffic driver for the region_routing row (migration 0003) that the app's router and the runners
+// read. Each region's processes read the row in their own database: before promotion the secondary's
+// copy arrives by replication, after it both databases are written (where they accept writes).
+import type pg from "pg";
+import { REGIONS, type Region } from "../../../api/regionfailover.ts";
+import type { RoutingState } from "../decide.ts";
+import { regionPools } from "./postgres.ts";
+import type { TrafficDriver } from "./types.ts";
+
+const READ_ONLY_TRANSACTION = "25006";
+
+export class RoutingRowDriver implements TrafficDriver {
+  private readonly pools: Record<Region, pg.Pool>;
+
+  /** `operatorUrls`: each region's database as the freight_operator role (UPDATE on region_routing). */
+  constructor(operatorUrls: Record<Region, string>) {
+    this.pools = regionPools(operatorUrls);
+  }
+
+  async read(region: Region): Promise<RoutingState | undefined> {
+    try {
+      const { rows } = await this.pools[region].query<{
+        active_region: Region;
+        writes_frozen: boolean;
+        runners_paused: boolean;
+        secondary_healthy: boolean;
+        traffic_weights: { primary?: number; secondary?: number };
+      }>(
+        "SELECT active_region, writes_frozen, runners_paused, secondary_healthy, traffic_weights FROM region_routing",
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      return {
+        activeRegion: row.active_region,
+        writesFrozen: row.writes_frozen,
+        runnersPaused: row.runners_paused,
+        secondaryHealthy: row.secondary_healthy,
+        weights: { primary: row.traffic_weights.primary ?? 0, secondary: row.traffic_weights.secondary ?? 0 },
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async apply(routing: RoutingState, reason: string): Promise<Region[]> {
+    const written: Region[] = [];
+    const failures: string[] = [];
+    await Promise.all(
+      REGIONS.map(async (region) => {
+        try {
+          await this.pools[region].query(
+            `UPDATE region_routing
+                SET active_region = $1, writes_frozen = $2, runners_paused = $3, secondary_healthy = $4,
+                    traffic_weights = $5::jsonb, reason = $6, generation = generation + 1, updated_at = now()
+              WHERE (active_region, writes_frozen, runners_paused, secondary_healthy, traffic_weights)
+                    IS DISTINCT FROM ($1, $2, $3, $4, $5::jsonb)`,
+            [
+              routing.activeRegion,
+              routing.writesFrozen,
+              routing.runnersPaused,
+              routing.secondaryHealthy,
+              JSON.stringify(routing.weights),
+              reason.slice(0, 500),
+            ],
+          );
+          written.push(region);
+        } catch (error) {
+          // A replica's copy follows its primary by replication; an unreachable one cannot be helped.
+          if ((error as { code?: string }).code !== READ_ONLY_TRANSACTION)
+            failures.push(`${region}: ${(error as Error).message}`);
+        }
+      }),
+    );
+    if (written.length === 0 && failures.length === REGIONS.length) {
+      throw new Error(`region_routing could not be written in any region (${failures.join("; ")})`);
+    }
+    return written;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pools.primary.end(), this.pools.secondary.end()]);
+  }
+}

@@ -1,0 +1,31 @@
+// What the failover controller needs from the world, behind small interfaces so the same runbook
+// drives a local PostgreSQL pair or AWS (RDS, Route 53). Chosen by configuration (config.ts).
+import type { Region } from "../../../api/regionfailover.ts";
+import type { RoutingState } from "../decide.ts";
+
+export interface ReplicationState {
+  /** Seconds the replica is behind; undefined when its primary cannot be reached. */
+  lagSeconds?: number;
+  /** Bytes of WAL the replica has yet to replay; undefined when unknown. */
+  lagBytes?: number;
+  /** The replica has replayed everything its primary has written (a planned cutover needs this). */
+  caughtUp: boolean;
+}
+
+export interface DatabaseDriver {
+  /** How far `replica`'s database is behind the other region's. */
+  replication(replica: Region): Promise<ReplicationState>;
+  /** True when `region`'s database accepts writes (a primary, or a promoted replica). */
+  isWritable(region: Region): Promise<boolean>;
+  /** Promotes `region`'s replica to a standalone primary. One-shot: the controller guards it. */
+  promote(region: Region): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TrafficDriver {
+  /** The routing state as `region`'s processes see it; undefined when it cannot be read. */
+  read(region: Region): Promise<RoutingState | undefined>;
+  /** Makes the routing state so wherever it can be written; returns where it was written. */
+  apply(routing: RoutingState, reason: string): Promise<Region[]>;
+  close(): Promise<void>;
+}
