@@ -45,6 +45,40 @@ const schema = z.object({
       "must be name=ISO-timestamp pairs separated by commas",
     )
     .optional(),
+  // Billing (app/billing): Stripe checkout, webhooks, overage. Off by default so the API runs without Stripe.
+  BILLING: z.enum(["on", "off"]).default("off"),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_/, "must be a Stripe secret or restricted key (sk_... or rk_...)")
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_/, "must be the endpoint's signing secret (whsec_...)")
+    .optional(),
+  // Another Stripe API endpoint (stripe-mock or the local test server), e.g. http://127.0.0.1:12111.
+  STRIPE_API_URL: z.url("must be an absolute URL, e.g. http://127.0.0.1:12111").optional(),
+  BILLING_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL of the freight_billing role")
+    .optional(),
+  // price=plan pairs: which Stripe price buys which Plan.
+  STRIPE_PRICE_PLANS: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_]+=[a-z][a-z0-9-]*(,[A-Za-z0-9_]+=[a-z][a-z0-9-]*)*$/,
+      "must be price=plan pairs separated by commas",
+    )
+    .default("price_starter_monthly=starter,price_pro_monthly=pro,price_enterprise_monthly=enterprise"),
+  // meter=event_name pairs: the Stripe billing meter each meter's overage is reported to.
+  STRIPE_OVERAGE_METERS: z
+    .string()
+    .regex(/^[a-z_]+=[a-z0-9_]+(,[a-z_]+=[a-z0-9_]+)*$/, "must be meter=event_name pairs separated by commas")
+    .default("quotes=freight_quotes_overage,bulk_jobs=freight_bulk_jobs_overage"),
+  BILLING_FREE_PLAN: z.string().default("starter"),
+  BILLING_GRACE_DAYS: z.coerce.number().int().min(0).max(60).default(7),
+  BILLING_TENANT_NAMESPACE: z.string().default("tenants"),
+  BILLING_OVERAGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  KUBECONFIG: z.string().optional(),
 });
 
 export type AppConfig = z.infer<typeof schema> & { publicBaseUrl: string };
@@ -67,6 +101,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
   }
   const config = parsed.data;
+  if (config.BILLING === "on") {
+    // Billing cannot verify a webhook or call Stripe without these; starting anyway would drop events.
+    const missing = [
+      [
+        "STRIPE_WEBHOOK_SECRET",
+        "the webhook endpoint's signing secret (whsec_...) from the Stripe dashboard",
+      ],
+      ["STRIPE_SECRET_KEY", "the Stripe API key (sk_... or a restricted rk_...)"],
+      ["BILLING_DATABASE_URL", "the freight_billing role's connection URL"],
+    ].filter(([name]) => !config[name as keyof typeof config]);
+    if (missing.length)
+      throw new ConfigError(
+        missing.map(([name, what]) => `${name} is required when BILLING=on: ${what}; or set BILLING=off`),
+      );
+  }
   const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
   return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { ConfigError, loadConfig, parseRotationTimestamps, type AppConfig } from "./config.ts";
 import { createPool } from "./db/pool.ts";
 import { buildApp } from "./http/app.ts";
+import { createBilling } from "./billing/service.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
@@ -20,14 +21,18 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   for (const [secret, at] of parseRotationTimestamps(config.SECRETS_LAST_ROTATED)) {
     metrics.secretLastRotated.set({ secret }, at.getTime() / 1000);
   }
-  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING) });
+  // Billing's start-up check (secrets, control plane) runs before the port opens.
+  const billing = config.BILLING === "on" ? createBilling(config) : undefined;
+  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
+  billing?.start();
   const url = address.replace("0.0.0.0", "127.0.0.1");
   return {
     app,
     url,
     async stop() {
       await app.close();
+      await billing?.stop();
       await pool.end();
       await opsPool?.end();
     },

@@ -18,6 +18,8 @@ import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { RegionRouter } from "../routing/router.ts";
+import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
+import type { BillingService } from "../billing/service.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
 import { Authenticator, presentedKey, type Principal } from "./auth.ts";
 import {
@@ -72,6 +74,8 @@ export interface BuildOptions {
   metrics: AppMetrics;
   engine: QuoteEngine;
   logger?: boolean | Record<string, unknown>;
+  /** Stripe billing (BILLING=on); without it only the upgrade landing is served. */
+  billing?: BillingService;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -202,11 +206,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   app.addHook("onClose", async () => router.stop());
 
   await app.register(healthRoutes, { ctx });
+  await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(async (api) => {
     api.addHook("onRequest", router.onRequest);
     api.addHook("onRequest", async (request) => {
       request.principal = await authenticator.authenticate(presentedKey(request.headers));
     });
+    api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });

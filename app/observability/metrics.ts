@@ -22,6 +22,7 @@ export interface AppMetrics {
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
   secretLastRotated: Gauge<"secret">;
+  billingWebhookEvents: Counter<"event_type" | "outcome">;
   runnerJobsFinished: Counter<"queue" | "status">;
   runnerJobWaitSeconds: Histogram<"queue">;
   runnerJobsInFlight: Gauge<"queue">;
@@ -111,6 +112,12 @@ export function createMetrics(): AppMetrics {
       name: "secret_last_rotated_timestamp_seconds",
       help: "When each secret the app uses was last rotated (Unix seconds), from the secret's rotation metadata.",
       labelNames: ["secret"],
+      registers: [registry],
+    }),
+    billingWebhookEvents: new Counter({
+      name: "billing_webhook_events_total",
+      help: "Stripe webhook deliveries by event type (the handled ones, other, unverified) and outcome (applied, replayed, ignored, bad-signature, ...).",
+      labelNames: ["event_type", "outcome"],
       registers: [registry],
     }),
     runnerJobsFinished: new Counter({

@@ -79,14 +79,15 @@ CREATE TABLE discount_approvals (
 );
 CREATE INDEX discount_approvals_tenant ON discount_approvals (tenant_id, created_at);
 
+-- Per statement, so even a change that row security would narrow to no rows is refused outright.
 CREATE FUNCTION discount_approvals_append_only() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'discount_approvals is an append-only audit: record a new decision instead of changing %', OLD.id
+  RAISE EXCEPTION 'discount_approvals is an append-only audit: % is not allowed; record a new decision instead', TG_OP
     USING ERRCODE = 'insufficient_privilege';
 END $$;
-CREATE TRIGGER discount_approvals_append_only BEFORE UPDATE OR DELETE ON discount_approvals
-  FOR EACH ROW EXECUTE FUNCTION discount_approvals_append_only();
+CREATE TRIGGER discount_approvals_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON discount_approvals
+  FOR EACH STATEMENT EXECUTE FUNCTION discount_approvals_append_only();
 
 DO $$
 DECLARE

@@ -1,0 +1,336 @@
+// Billing's HTTP surface: self-serve upgrade (Checkout), the customer portal, billing status, the
+// upgrade landing the 429 problem links to, and the Stripe webhook. The webhook lives in its own
+// encapsulated scope with a raw-body parser, because the signature covers the exact bytes Stripe sent;
+// the JSON API elsewhere keeps its parsers.
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import Stripe from "stripe";
+import { z } from "zod";
+import type { AppContext } from "../http/app.ts";
+import { presentedKey, type Principal } from "../http/auth.ts";
+import { parseOrProblem, Problem, sendProblem } from "../http/problem.ts";
+import type { BillingService } from "./service.ts";
+import { isHandledEvent, processStripeEvent } from "./webhook.ts";
+
+/** Webhook payloads are small; anything larger is not from Stripe. */
+const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+/** Stripe's own default: a signature older than this is a replay of a captured request. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+const SUBSCRIBED = ["active", "trialing", "past_due"];
+
+const checkoutRequest = z.strictObject({
+  plan: z.string('must name the plan to buy, e.g. "pro"').min(1),
+  successUrl: z.url("must be an absolute URL").optional(),
+  cancelUrl: z.url("must be an absolute URL").optional(),
+});
+const portalRequest = z.strictObject({ returnUrl: z.url("must be an absolute URL").optional() });
+
+interface AccountRow {
+  stripe_customer_id: string;
+  subscription_status: string | null;
+  plan_id: string | null;
+  billing_status: string | null;
+  past_due_since: Date | null;
+  grace_ends_at: Date | null;
+  stripe_features: string[];
+}
+
+export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: BillingService }> = async (
+  app,
+  { ctx, billing },
+) => {
+  app.get("/billing/upgrade", async (request, reply) => {
+    const query = request.query as Record<string, string | undefined>;
+    if (!billing || !presentedKey(request.headers)) return upgradeLanding(ctx, billing, query);
+    const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
+    request.principal = principal;
+    const plan = query.plan ?? nextPlanUp(billing, principal);
+    if (!plan) return upgradeLanding(ctx, billing, query);
+    const account = await findAccount(ctx, request);
+    // Already paying: plan changes happen in the portal, where Stripe prorates.
+    if (account?.subscription_status && SUBSCRIBED.includes(account.subscription_status)) {
+      const portal = await billing.stripe.billingPortal.sessions.create({
+        customer: account.stripe_customer_id,
+        return_url: `${ctx.config.publicBaseUrl}/billing/upgrade`,
+      });
+      return reply.redirect(portal.url, 303);
+    }
+    const session = await startCheckout(ctx, billing, request, { plan });
+    return reply.redirect(session.url, 303);
+  });
+
+  if (!billing) return;
+
+  await app.register(async (webhook) => webhookRoute(webhook, ctx, billing));
+
+  await app.register(async (api) => {
+    api.addHook("onRequest", async (request) => {
+      request.principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
+    });
+
+    api.post("/v1/billing/checkout-sessions", async (request, reply) => {
+      const body = parseOrProblem(checkoutRequest, request.body);
+      const session = await startCheckout(ctx, billing, request, body);
+      return reply.code(201).send(session);
+    });
+
+    api.post("/v1/billing/portal-sessions", async (request, reply) => {
+      const body = parseOrProblem(portalRequest, request.body ?? {});
+      const account = await findAccount(ctx, request);
+      if (!account) {
+        throw new Problem({
+          type: "no-billing-account",
+          title: "No billing account yet",
+          status: 409,
+          detail:
+            "This account has not subscribed yet, so there is nothing to manage. Start with POST /v1/billing/checkout-sessions.",
+        });
+      }
+      const session = await billing.stripe.billingPortal.sessions.create({
+        customer: account.stripe_customer_id,
+        return_url: body.returnUrl ?? `${ctx.config.publicBaseUrl}/billing/upgrade`,
+      });
+      return reply.code(201).send({ id: session.id, url: session.url });
+    });
+
+    api.get("/v1/billing/status", async (request) => {
+      const principal = request.principal as Principal;
+      const account = await findAccount(ctx, request);
+      return {
+        tenant: principal.tenantSlug,
+        plan: principal.planId,
+        billingStatus: principal.billingStatus,
+        subscriptionStatus: account?.subscription_status ?? null,
+        pastDueSince: account?.past_due_since?.toISOString() ?? null,
+        graceEndsAt: account?.grace_ends_at?.toISOString() ?? null,
+        features: account?.stripe_features ?? [],
+        banner: bannerText(
+          principal.billingStatus,
+          account?.grace_ends_at ?? null,
+          ctx.config.BILLING_FREE_PLAN,
+        ),
+      };
+    });
+  });
+};
+
+/** The sentence a client shows as a banner, or null when billing is in good standing. */
+export function bannerText(billingStatus: string, graceEndsAt: Date | null, freePlan: string): string | null {
+  switch (billingStatus) {
+    case "past_due":
+      return graceEndsAt
+        ? `Your last payment failed. Update your payment method before ${graceEndsAt.toISOString()} to keep your plan; after that the account moves to ${freePlan} limits.`
+        : "Your last payment failed. Update your payment method to keep your plan.";
+    case "unpaid":
+      return `Payment is overdue and the account is on ${freePlan} limits. Pay the open invoice to restore your plan.`;
+    case "canceled":
+      return `The subscription is canceled and the account is on ${freePlan} limits. Subscribe again to restore your plan.`;
+    default:
+      return null;
+  }
+}
+
+/** Adds `Billing-Status` to API responses of tenants not in good standing (the client's banner cue). */
+export async function billingStatusHeader(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const status = request.principal?.billingStatus;
+  if (status && status !== "active" && status !== "trialing") reply.header("billing-status", status);
+}
+
+async function findAccount(ctx: AppContext, request: FastifyRequest): Promise<AccountRow | undefined> {
+  return ctx.asTenant(request, async (db) => {
+    const { rows } = await db.query<AccountRow>(
+      `SELECT stripe_customer_id, subscription_status, plan_id, billing_status, past_due_since, grace_ends_at,
+              stripe_features
+         FROM billing_accounts WHERE tenant_id = current_tenant_id()`,
+    );
+    return rows[0];
+  });
+}
+
+/** The plan after the caller's in STRIPE_PRICE_PLANS, which lists plans from smallest to largest. */
+function nextPlanUp(billing: BillingService, principal: Principal): string | undefined {
+  const onSale = [...billing.deps.catalog.priceByPlan.keys()];
+  const index = onSale.indexOf(principal.planId);
+  return index >= 0 ? onSale[index + 1] : onSale.find((plan) => plan !== billing.deps.catalog.freePlan);
+}
+
+async function startCheckout(
+  ctx: AppContext,
+  billing: BillingService,
+  request: FastifyRequest,
+  body: { plan: string; successUrl?: string; cancelUrl?: string },
+): Promise<{ id: string; url: string; plan: string; expiresAt: string }> {
+  const principal = request.principal as Principal;
+  const price = billing.deps.catalog.priceByPlan.get(body.plan);
+  if (!price) {
+    throw new Problem({
+      type: "validation",
+      title: "Invalid request",
+      status: 422,
+      detail: `There is no self-serve price for plan '${body.plan}'. Plans on sale: ${[...billing.deps.catalog.priceByPlan.keys()].join(", ")}.`,
+      errors: [
+        {
+          field: "plan",
+          message: `must be one of ${[...billing.deps.catalog.priceByPlan.keys()].join(", ")}`,
+        },
+      ],
+    });
+  }
+  let account = await findAccount(ctx, request);
+  if (account?.subscription_status && SUBSCRIBED.includes(account.subscription_status)) {
+    throw new Problem({
+      type: "already-subscribed",
+      title: "Already subscribed",
+      status: 409,
+      detail: `This account already has a ${account.subscription_status} subscription (plan ${account.plan_id ?? principal.planId}). Change plans in the customer portal: POST /v1/billing/portal-sessions.`,
+    });
+  }
+  if (!account) {
+    // The key makes concurrent or retried first checkouts create one Stripe customer; the row is the guard after.
+    const customer = await billing.stripe.customers.create(
+      {
+        name: principal.tenantSlug,
+        metadata: { tenant_id: principal.tenantId, tenant_slug: principal.tenantSlug },
+      },
+      { idempotencyKey: `customer:${principal.tenantId}` },
+    );
+    account = await ctx.asTenant(request, async (db) => {
+      await db.query(
+        `INSERT INTO billing_accounts (tenant_id, stripe_customer_id) VALUES (current_tenant_id(), $1)
+         ON CONFLICT (tenant_id) DO NOTHING`,
+        [customer.id],
+      );
+      const { rows } = await db.query<AccountRow>(
+        `SELECT stripe_customer_id, subscription_status, plan_id, billing_status, past_due_since, grace_ends_at,
+                stripe_features FROM billing_accounts WHERE tenant_id = current_tenant_id()`,
+      );
+      return rows[0] as AccountRow;
+    });
+  }
+  const base = ctx.config.publicBaseUrl;
+  const idempotencyKey = request.headers["idempotency-key"];
+  const session = await billing.stripe.checkout.sessions.create(
+    {
+      mode: "subscription",
+      customer: account.stripe_customer_id,
+      client_reference_id: principal.tenantId,
+      line_items: [{ price, quantity: 1 }],
+      subscription_data: { metadata: { tenant_id: principal.tenantId, tenant_slug: principal.tenantSlug } },
+      metadata: { tenant_id: principal.tenantId, plan: body.plan },
+      success_url:
+        body.successUrl ?? `${base}/billing/upgrade?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: body.cancelUrl ?? `${base}/billing/upgrade?checkout=canceled`,
+    },
+    typeof idempotencyKey === "string"
+      ? { idempotencyKey: `checkout:${principal.tenantId}:${idempotencyKey}` }
+      : undefined,
+  );
+  if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
+  return {
+    id: session.id,
+    url: session.url,
+    plan: body.plan,
+    expiresAt: new Date(session.expires_at * 1000).toISOString(),
+  };
+}
+
+function upgradeLanding(
+  ctx: AppContext,
+  billing: BillingService | undefined,
+  query: Record<string, string | undefined>,
+): Record<string, unknown> {
+  if (query.checkout === "success")
+    return {
+      title: "Thank you",
+      detail:
+        "Your subscription is being activated; new limits apply within seconds of Stripe confirming payment.",
+    };
+  if (!billing)
+    return {
+      title: "Upgrade your plan",
+      detail:
+        "Self-serve billing is not enabled on this deployment. Ask your account team to change your plan.",
+    };
+  return {
+    title: "Upgrade your plan",
+    detail:
+      "Call this URL with your API key (Authorization: Bearer <key>) to be redirected to Stripe Checkout for the next plan up, " +
+      'or POST /v1/billing/checkout-sessions with {"plan": "<plan>"} to get a Checkout URL.',
+    meter: query.meter ?? null,
+    plans: [...billing.deps.catalog.priceByPlan.keys()],
+    checkout: `${ctx.config.publicBaseUrl}/v1/billing/checkout-sessions`,
+  };
+}
+
+function webhookRoute(app: FastifyInstance, ctx: AppContext, billing: BillingService): void {
+  // The raw bytes, whatever the content type: only this scope; the JSON API keeps its parsers.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    "*",
+    { parseAs: "buffer", bodyLimit: WEBHOOK_BODY_LIMIT },
+    (_request, body, done) => done(null, body),
+  );
+  const counter = ctx.metrics.billingWebhookEvents;
+
+  app.post("/webhooks/stripe", async (request, reply) => {
+    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const signature = request.headers["stripe-signature"];
+    let event: Stripe.Event;
+    try {
+      event = billing.stripe.webhooks.constructEvent(
+        raw,
+        typeof signature === "string" ? signature : "",
+        billing.webhookSecret,
+        SIGNATURE_TOLERANCE_SECONDS,
+      );
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeSignatureVerificationError) {
+        counter.inc({ event_type: "unverified", outcome: "bad-signature" });
+        request.log.warn({ reason: error.message }, "Stripe webhook refused: signature does not verify");
+        return sendProblem(
+          reply,
+          new Problem({
+            type: "bad-signature",
+            title: "Signature verification failed",
+            status: 400,
+            detail:
+              "The Stripe-Signature header does not match the body, or its timestamp is outside the tolerance. Check STRIPE_WEBHOOK_SECRET is this endpoint's signing secret.",
+          }),
+        );
+      }
+      // Signed by Stripe but not an event we can read: acknowledge so Stripe stops retrying it.
+      counter.inc({ event_type: "unreadable", outcome: "malformed" });
+      request.log.warn(
+        { err: error },
+        "Stripe webhook acknowledged without effect: body is not a readable event",
+      );
+      return { received: true, outcome: "malformed" };
+    }
+    const object = (event as { data?: { object?: unknown } }).data?.object;
+    if (
+      typeof event.id !== "string" ||
+      typeof event.type !== "string" ||
+      !object ||
+      typeof object !== "object"
+    ) {
+      counter.inc({ event_type: "unreadable", outcome: "malformed" });
+      request.log.warn(
+        { event: event.id },
+        "Stripe webhook acknowledged without effect: event lacks id, type or object",
+      );
+      return { received: true, outcome: "malformed" };
+    }
+    if (!isHandledEvent(event.type)) {
+      counter.inc({ event_type: "other", outcome: "ignored" });
+      request.log.info(
+        { event: event.id, type: event.type },
+        "Stripe webhook acknowledged: event type not used",
+      );
+      return { received: true, outcome: "ignored" };
+    }
+    const result = await processStripeEvent(billing.deps, event);
+    counter.inc({ event_type: event.type, outcome: result.outcome });
+    request.log.info({ event: event.id, type: event.type, ...result }, "Stripe webhook processed");
+    return { received: true, outcome: result.outcome, detail: result.detail };
+  });
+}

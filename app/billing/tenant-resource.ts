@@ -1,0 +1,89 @@
+// Where a billing decision takes effect: Tenant.spec.plan and spec.billingStatus on the control
+// plane, server-side applied with billing's own field manager so the tenant controller propagates
+// the plan's limits and `kubectl get tenants` shows who changed what. Without a control plane the
+// decision is only recorded (billing_accounts); the start-up log says so.
+import { KubeConfig } from "@kubernetes/client-node";
+import { apiVersion } from "../../operators/api/group.ts";
+import { tenants as tenantsRef } from "../../operators/api/resources.ts";
+import type { BillingStatus, Tenant } from "../../operators/api/tenant.ts";
+import { isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
+
+export const BILLING_FIELD_MANAGER = "freight-billing";
+
+export class TenantResourceMissing extends Error {
+  constructor(slug: string, namespace: string) {
+    super(
+      `Tenant ${namespace}/${slug} does not exist on the control plane; billing does not create tenants. ` +
+        `Create the Tenant resource, then resend the event from the Stripe dashboard.`,
+    );
+  }
+}
+
+export interface TenantPlanWriter {
+  /** Where decisions go, for the start-up log ("control plane https://..." or "nowhere"). */
+  readonly target: string;
+  readonly connected: boolean;
+  /** The Tenant's current spec.plan, or undefined when there is no control plane. */
+  currentPlan(slug: string): Promise<string | undefined>;
+  apply(slug: string, desired: { plan: string; billingStatus: BillingStatus }): Promise<void>;
+  close(): void;
+}
+
+export class KubeTenantPlanWriter implements TenantPlanWriter {
+  readonly connected = true;
+  readonly target: string;
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+
+  constructor(client: KubeClient, namespace: string) {
+    this.client = client;
+    this.namespace = namespace;
+    this.target = `control plane ${client.server}, namespace ${namespace}`;
+  }
+
+  static fromKubeconfig(path: string, namespace: string): KubeTenantPlanWriter {
+    const config = new KubeConfig();
+    config.loadFromFile(path);
+    return new KubeTenantPlanWriter(new KubeClient(config, { userAgent: BILLING_FIELD_MANAGER }), namespace);
+  }
+
+  async currentPlan(slug: string): Promise<string | undefined> {
+    try {
+      return (await this.client.get<Tenant>(tenantsRef, slug, this.namespace)).spec.plan;
+    } catch (error) {
+      if (isNotFound(error)) throw new TenantResourceMissing(slug, this.namespace);
+      throw error;
+    }
+  }
+
+  async apply(slug: string, desired: { plan: string; billingStatus: BillingStatus }): Promise<void> {
+    // Existence first: an apply would create a Tenant, and only sales/ops create tenants.
+    await this.currentPlan(slug);
+    await this.client.apply(
+      tenantsRef,
+      {
+        apiVersion,
+        kind: "Tenant",
+        metadata: { name: slug, namespace: this.namespace },
+        spec: { plan: desired.plan, billingStatus: desired.billingStatus },
+      } as Tenant,
+      // Billing owns these two fields: a hand edit of spec.plan is overwritten by the next event.
+      { fieldManager: BILLING_FIELD_MANAGER, force: true },
+    );
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** No control plane configured: decisions are recorded in billing_accounts and change nothing else. */
+export class UnconnectedTenantPlanWriter implements TenantPlanWriter {
+  readonly connected = false;
+  readonly target = "nowhere (KUBECONFIG is not set)";
+  async currentPlan(): Promise<string | undefined> {
+    return undefined;
+  }
+  async apply(): Promise<void> {}
+  close(): void {}
+}
