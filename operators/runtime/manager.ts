@@ -35,6 +35,7 @@ export class Manager {
   private readonly options: ManagerOptions;
   private readonly informers = new Map<string, Informer<KubeObject>>();
   private readonly controllers: Controller[] = [];
+  private readonly runnables: { name: string; run: (signal: AbortSignal) => Promise<void> }[] = [];
   private readonly stopController = new AbortController();
   private server: Server | undefined;
   private elector: LeaderElector | undefined;
@@ -74,6 +75,11 @@ export class Manager {
 
   add(controller: Controller): void {
     this.controllers.push(controller);
+  }
+
+  /** Work that runs while leading, after the caches synced, until the signal aborts (e.g. a poller). */
+  addRunnable(name: string, run: (signal: AbortSignal) => Promise<void>): void {
+    this.runnables.push({ name, run });
   }
 
   /** Starts probes and the election; resolves once the probe server listens. */
@@ -143,6 +149,7 @@ export class Manager {
     }
     await Promise.all([
       ...this.controllers.map((c) => c.run(signal, this.metrics, this.log)),
+      ...(signal.aborted ? [] : this.runnables.map((r) => r.run(signal))),
       ...informerRuns,
     ]);
   }

@@ -73,6 +73,12 @@ export class RateLimitReconciler implements Reconciler {
     const plan = plans.get(tenant.spec.plan);
     const limits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
     const tenantId = await findTenantId(pool, tenant.metadata.name);
+    if (!tenantId && !findCondition(tenant.status?.conditions, TenantConditions.RateLimitsApplied)) {
+      // Brand new: the tenant controller is creating its row, and reporting that status.tenantId
+      // appeared (a watched change) brings us back. Saying "not provisioned" in between would cost
+      // every new tenant a status write.
+      return { requeueAfterMs: 30_000 };
+    }
     if (tenantId) await syncTenantRateLimits(pool, tenantId, limits);
 
     const desired = decideRateLimitStatus(
@@ -99,6 +105,5 @@ export class RateLimitReconciler implements Reconciler {
         { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
       );
     }
-    // Not provisioned yet: the tenant controller's status write (a watched change) brings us back.
   }
 }

@@ -79,11 +79,13 @@ beforeAll(async () => {
   operator = await startOperator({
     kubeconfigPath: platform.cluster.kubeconfigPath,
     databaseUrl: platform.db.urls.operator,
-    env: { USAGE_REFRESH_SECONDS: "1" },
+    env: { USAGE_REFRESH_SECONDS: "1", LOG_LEVEL: process.env.DEBUG_OPERATOR_LOGS ? "debug" : "info" },
   });
 }, 1_800_000);
 
 afterAll(async () => {
+  if (process.env.DEBUG_OPERATOR_LOGS)
+    (await import("node:fs")).writeFileSync(process.env.DEBUG_OPERATOR_LOGS, operator?.logs() ?? "");
   await operator?.stop();
   await operatorDb?.end();
   await appDb?.end();

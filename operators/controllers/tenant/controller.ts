@@ -11,6 +11,7 @@ import { EventRecorder } from "../../runtime/events.ts";
 import { objectKey } from "../../runtime/informer.ts";
 import type { Manager } from "../../runtime/manager.ts";
 import { TenantReconciler } from "./reconciler.ts";
+import { pollUsage } from "./usage-poller.ts";
 
 export function addTenantController(
   manager: Manager,
@@ -31,7 +32,6 @@ export function addTenantController(
       log,
     ),
     log,
-    usageRefreshMs: options.usageRefreshMs,
   });
   const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
   // Status is ours (and the rate-limit controller's), and so is the finalizer we add: writing
@@ -58,5 +58,15 @@ export function addTenantController(
     specOrMetadataChanged,
   );
   manager.add(controller);
+  manager.addRunnable("usage-poller", (signal) =>
+    pollUsage({
+      pool: options.pool,
+      tenants,
+      enqueue: (key) => controller.queue.add(key),
+      intervalMs: options.usageRefreshMs,
+      signal,
+      log,
+    }),
+  );
   return controller;
 }

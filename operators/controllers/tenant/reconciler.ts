@@ -8,7 +8,7 @@ import { TENANT_FINALIZER, apiVersion } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import { tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
-import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
+import type { Reconciler } from "../../runtime/controller.ts";
 import type { EventRecorder } from "../../runtime/events.ts";
 import { addFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
 import type { Informer } from "../../runtime/informer.ts";
@@ -27,8 +27,6 @@ export interface TenantReconcilerDeps {
   plans: Informer<Plan>;
   events: EventRecorder;
   log: Logger;
-  /** How often usage is re-read for a tenant whose objects did not change. */
-  usageRefreshMs: number;
   now?: () => Date;
 }
 
@@ -41,7 +39,7 @@ export class TenantReconciler implements Reconciler {
     this.deps = deps;
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: string): Promise<void> {
     const { client, tenants, plans, pool, events } = this.deps;
     const cached = tenants.get(key);
     if (!cached) return; // gone: offboarding already ran before the finalizer was removed
@@ -105,9 +103,7 @@ export class TenantReconciler implements Reconciler {
       );
     }
     for (const event of decision.events) await events.record(tenant, event);
-    // Usage changes in the database, not in the API: look again later. Nothing else needs a timer,
-    // every other input is watched.
-    return observation.kind === "applied" ? { requeueAfterMs: this.deps.usageRefreshMs } : undefined;
+    // No timer: every input is watched, and usage-poller.ts enqueues tenants whose usage moved.
   }
 
   private async mirrorPlan(plan: Plan): Promise<void> {
