@@ -6,14 +6,19 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { createPool } from "../app/db/pool.ts";
 import { loadConfig } from "./config.ts";
+import { failoverEnabled, loadFailoverConfig } from "./controllers/failover/config.ts";
+import { addFailoverController, failoverWorld } from "./controllers/failover/controller.ts";
 import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
 import { addTenantController } from "./controllers/tenant/controller.ts";
 import { KubeClient } from "./runtime/kube.ts";
 import { Manager } from "./runtime/manager.ts";
 
 let config;
+let failover: ReturnType<typeof failoverWorld> | undefined;
 try {
   config = loadConfig();
+  // The failover controller runs where FAILOVER_* is configured (one manager per environment).
+  failover = failoverEnabled() ? failoverWorld(loadFailoverConfig()) : undefined;
 } catch (error) {
   console.error((error as Error).message);
   process.exit(2);
@@ -41,6 +46,7 @@ addTenantController(manager, {
   workers: config.TENANT_WORKERS,
 });
 addRateLimitController(manager, { pool, workers: config.RATELIMIT_WORKERS });
+if (failover) addFailoverController(manager, { world: failover });
 
 let stopping = false;
 async function shutdown(signal: string, code: number): Promise<void> {
@@ -54,6 +60,7 @@ async function shutdown(signal: string, code: number): Promise<void> {
   force.unref();
   await manager.stop();
   await pool.end();
+  await failover?.close();
   process.exit(code);
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM", 0));

@@ -1,0 +1,144 @@
+// The failover controller end to end: the manager process under its generated RBAC against a real
+// control plane, a real PostgreSQL primary and streaming replica, and the app running in both
+// regions. On-call edits one object; the test watches what users and the databases see.
+import { afterEach, describe, expect, it } from "vitest";
+import pg from "pg";
+import type { RegionFailover } from "../../api/regionfailover.ts";
+import { waitFor } from "../../testing/platform.ts";
+import { startFailoverPlatform, type FailoverPlatform } from "./testing/platform.ts";
+
+let platform: FailoverPlatform | undefined;
+afterEach(async () => {
+  await platform?.stop();
+  platform = undefined;
+});
+
+async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function postQuote(base: string, key: string): Promise<Response> {
+  return fetch(`${base}/v1/quotes`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      origin: "Chicago, IL",
+      destination: "Dallas, TX",
+      equipment: "dry_van",
+      weightLbs: 38_000,
+      pickupDate: new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10),
+    }),
+  });
+}
+
+const condition = (rf: RegionFailover, type: string) => rf.status?.conditions?.find((c) => c.type === type);
+
+const fastFlip = {
+  activeRegion: "secondary" as const,
+  trafficSteps: [10, 50, 100],
+  stepSeconds: 1,
+  healthGate: { consecutiveHealthyChecks: 2, maxP95LatencyMs: 2000 },
+};
+
+describe("failover controller", () => {
+  it("flips the active region end to end: freeze, promote, staged traffic, unfreeze, verified", async () => {
+    platform = await startFailoverPlatform({ name: "failover-planned" });
+    const key = Object.values(platform.apiKeys)[0]!;
+    const operator = await platform.startOperator("failover-planned");
+    await platform.applyFailover({ activeRegion: "primary" });
+    await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
+    expect((await postQuote(platform.apps.primary.url, key)).status).toBe(201);
+    // The standby sends writes to the active region.
+    const standbyWrite = await postQuote(platform.apps.secondary.url, key);
+    expect(standbyWrite.status).toBe(307);
+    expect(standbyWrite.headers.get("location")).toBe(`${platform.apps.primary.url}/v1/quotes`);
+
+    const before = await query<{ n: number }>(
+      platform.urls.primary.superuser.replace(/\/postgres$/, "/freight"),
+      "SELECT count(*)::int AS n FROM quotes",
+    );
+    await platform.applyFailover(fastFlip);
+    const done = await waitFor(
+      "flip completed",
+      async () => {
+        const rf = await platform!.getFailover();
+        if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
+          throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
+        return rf.status?.phase === "Completed" ? rf : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    expect(done.status).toMatchObject({
+      servingRegion: "secondary",
+      lagAtCutoverSeconds: 0,
+      trafficWeights: { primary: 0, secondary: 100 },
+    });
+    expect(done.status!.rtoSeconds).toBeLessThan(60);
+    expect(done.status!.stages!.map((s) => s.stage)).toEqual([
+      "PreChecks",
+      "FreezeWrites",
+      "DrainRunners",
+      "CatchUp",
+      "Promote",
+      "RepointWriters",
+      "ShiftTraffic",
+      "Unfreeze",
+      "ResumeRunners",
+      "VerifyIntegrity",
+    ]);
+    for (const type of ["Promoted", "TrafficShifted", "IntegrityVerified"])
+      expect(condition(done, type)?.status, type).toBe("True");
+    expect(condition(done, "WritesFrozen")?.status).toBe("False");
+
+    // The replica is a primary now; every quote written before the flip is on it.
+    const secondaryAdmin = platform.urls.secondary.superuser.replace(/\/postgres$/, "/freight");
+    expect(await query(secondaryAdmin, "SELECT pg_is_in_recovery() AS r")).toEqual([{ r: false }]);
+    const after = await query<{ n: number }>(secondaryAdmin, "SELECT count(*)::int AS n FROM quotes");
+    expect(after[0]!.n).toBe(before[0]!.n);
+    // Users: the secondary takes writes, the old primary sends them there.
+    await waitFor(
+      "secondary takes writes",
+      async () => (await postQuote(platform!.apps.secondary.url, key)).status === 201,
+    );
+    const oldPrimary = await postQuote(platform.apps.primary.url, key);
+    expect(oldPrimary.status).toBe(307);
+    expect(oldPrimary.headers.get("freight-active-region")).toBe("secondary");
+    expect(operator.logs().match(/promoting the database/g)).toHaveLength(1);
+  }, 240_000);
+
+  it("killed right after recording promotion intent, restarts and promotes exactly once", async () => {
+    platform = await startFailoverPlatform({ name: "failover-restart" });
+    const first = await platform.startOperator("failover-first");
+    await platform.applyFailover({ activeRegion: "primary" });
+    await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
+    await platform.applyFailover(fastFlip);
+    const intent = await waitFor(
+      "promotion intent in status",
+      async () => (await platform!.getFailover()).status?.promotion,
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
+    await first.kill();
+
+    const second = await platform.startOperator("failover-second");
+    const done = await waitFor(
+      "flip completed after restart",
+      async () => {
+        const rf = await platform!.getFailover();
+        return rf.status?.phase === "Completed" ? rf : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    expect(done.status!.promotion!.requestedAt).toBe(intent.requestedAt);
+    expect(done.status!.servingRegion).toBe("secondary");
+    const promotions = [first, second].flatMap((o) => o.logs().match(/promoting the database/g) ?? []);
+    expect(promotions).toHaveLength(1);
+    expect(second.logs()).not.toMatch(/reconcile failed/);
+  }, 240_000);
+});

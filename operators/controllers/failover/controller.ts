@@ -1,0 +1,107 @@
+// Wires the failover reconciler into a manager, with the drivers the configuration names.
+//
+//   FAILOVER_PRIMARY_HEALTH_URL=... FAILOVER_SECONDARY_HEALTH_URL=... npm run operators
+import { RDSClient } from "@aws-sdk/client-rds";
+import type { Logger } from "pino";
+import pg from "pg";
+import { runnersDrained } from "../../../app/jobs/drain.ts";
+import type { Region, RegionFailover } from "../../api/regionfailover.ts";
+import { regionFailovers } from "../../api/resources.ts";
+import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
+import type { Manager } from "../../runtime/manager.ts";
+import type { FailoverConfig } from "./config.ts";
+import { PostgresDatabaseDriver, regionPools } from "./drivers/postgres.ts";
+import { RdsDatabaseDriver } from "./drivers/rds.ts";
+import { CombinedTrafficDriver, Route53TrafficDriver } from "./drivers/route53.ts";
+import { RoutingRowDriver } from "./drivers/routing-row.ts";
+import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
+import { sampleHealth } from "./health.ts";
+import { FailoverReconciler, type FailoverWorld } from "./reconciler.ts";
+
+function rdsInstance(value: string): { awsRegion: string; identifier: string } {
+  const [awsRegion = "", identifier = ""] = value.split(":");
+  return { awsRegion, identifier };
+}
+
+export function failoverWorld(config: FailoverConfig): FailoverWorld & { close(): Promise<void> } {
+  const adminUrls: Record<Region, string> = {
+    primary: config.FAILOVER_PRIMARY_DB_ADMIN_URL,
+    secondary: config.FAILOVER_SECONDARY_DB_ADMIN_URL,
+  };
+  const postgres = new PostgresDatabaseDriver(adminUrls);
+  const database: DatabaseDriver =
+    config.FAILOVER_DATABASE_DRIVER === "rds"
+      ? new RdsDatabaseDriver({
+          instances: {
+            primary: rdsInstance(config.RDS_PRIMARY_INSTANCE!),
+            secondary: rdsInstance(config.RDS_SECONDARY_INSTANCE!),
+          },
+          lag: postgres,
+          // AWS_ENDPOINT_URL_RDS (SDK standard) points it elsewhere, e.g. a local endpoint.
+          client: (region) => new RDSClient({ region }),
+        })
+      : postgres;
+  const routingRow = new RoutingRowDriver({
+    primary: config.FAILOVER_PRIMARY_DB_OPERATOR_URL,
+    secondary: config.FAILOVER_SECONDARY_DB_OPERATOR_URL,
+  });
+  const traffic: TrafficDriver =
+    config.FAILOVER_TRAFFIC_DRIVER === "routing-row+route53"
+      ? new CombinedTrafficDriver(
+          routingRow,
+          new Route53TrafficDriver({
+            hostedZoneId: config.ROUTE53_HOSTED_ZONE_ID!,
+            recordName: config.ROUTE53_RECORD_NAME!,
+            targets: { primary: config.ROUTE53_PRIMARY_TARGET!, secondary: config.ROUTE53_SECONDARY_TARGET! },
+          }),
+        )
+      : routingRow;
+  const admin: Record<Region, pg.Pool> = regionPools(adminUrls);
+  const healthUrls: Record<Region, string> = {
+    primary: config.FAILOVER_PRIMARY_HEALTH_URL,
+    secondary: config.FAILOVER_SECONDARY_HEALTH_URL,
+  };
+  const regionNames: Record<Region, string> = {
+    primary: config.FAILOVER_PRIMARY_REGION_NAME,
+    secondary: config.FAILOVER_SECONDARY_REGION_NAME,
+  };
+  return {
+    database,
+    traffic,
+    health: (region) => sampleHealth(healthUrls[region], { samples: config.FAILOVER_HEALTH_SAMPLES }),
+    // The runners' heartbeats and leases live in the serving database, whichever region they run in.
+    runnersDrained: async (region) => (await runnersDrained(admin[region], regionNames[region])).drained,
+    async integrity(region) {
+      const { rows } = await admin[region].query<{ invoices: number; queue_depth: number }>(
+        `SELECT (SELECT count(*) FROM invoices)::int AS invoices,
+                ((SELECT count(*) FROM jobs WHERE state = 'queued')
+                 + (SELECT count(*) FROM agent_tasks WHERE status IN ('queued', 'retrying')))::int AS queue_depth`,
+      );
+      return { invoices: rows[0]?.invoices ?? 0, queueDepth: rows[0]?.queue_depth ?? 0 };
+    },
+    async close() {
+      await Promise.all([
+        database === postgres ? Promise.resolve() : database.close(),
+        postgres.close(),
+        traffic.close(),
+        admin.primary.end(),
+        admin.secondary.end(),
+      ]);
+    },
+  };
+}
+
+export function addFailoverController(
+  manager: Manager,
+  options: { world: FailoverWorld; log?: Logger },
+): Controller {
+  const failovers = manager.informer<RegionFailover>(regionFailovers);
+  const log = (options.log ?? manager.log).child({ controller: "failover" });
+  const reconciler = new FailoverReconciler({ client: manager.client, world: options.world, log });
+  // One worker: a flip is one object, and its steps must never run concurrently.
+  const controller = new Controller({ name: "failover", reconciler, workers: 1 });
+  // Our own status writes must not wake us; the reconciler requeues itself while a flip runs.
+  controller.watch(failovers, undefined, specOrMetadataChanged);
+  manager.add(controller);
+  return controller;
+}
