@@ -75,11 +75,17 @@ const SMALL = tenants["globex-freight"] as string;
 // Concurrency high enough that the limit is not what is measured: any tenant may use every slot.
 await operator.query("UPDATE tenant_rate_limits SET bulk_job_concurrency = 64, source = 'override'");
 
-async function enqueue(tenant: string, count: number, laneCount: number): Promise<void> {
+/** Enqueues `count` jobs; returns each job's id and when its enqueue committed (when it became claimable). */
+async function enqueue(tenant: string, count: number, laneCount: number): Promise<Map<string, number>> {
   const body = lanes(laneCount);
+  const committed = new Map<string, number>();
   await Promise.all(
-    Array.from({ length: count }, () => withTenant(app, tenant, (c) => enqueueBulkJob(c, "json", body))),
+    Array.from({ length: count }, async () => {
+      const job = await withTenant(app, tenant, (c) => enqueueBulkJob(c, "json", body));
+      committed.set(job.id, Date.now());
+    }),
   );
+  return committed;
 }
 
 async function clearQueue(): Promise<void> {
@@ -155,31 +161,33 @@ async function smallTenantWaits(
   withBigTenant: boolean,
 ): Promise<{ p50: number; p95: number; max: number; bigJobs: number }> {
   await clearQueue();
-  const since = (await operator.query<{ now: Date }>("SELECT now()")).rows[0]!.now;
   return withRunners(2, async () => {
+    const small = new Map<string, number>();
+    let bigJobs = 0;
     for (let round = 0; round < SKEW_ROUNDS; round++) {
       const tick = performance.now();
-      await Promise.all([
+      const [mine, theirs] = await Promise.all([
         enqueue(SMALL, 1, SKEW_LANES),
-        withBigTenant ? enqueue(BIG, 10, SKEW_LANES) : Promise.resolve(),
+        withBigTenant ? enqueue(BIG, 10, SKEW_LANES) : Promise.resolve(new Map()),
       ]);
+      for (const [id, at] of mine) small.set(id, at);
+      bigJobs += theirs.size;
       await new Promise((r) => setTimeout(r, Math.max(0, SKEW_INTERVAL_MS - (performance.now() - tick))));
     }
     await waitUntilDone(operator);
-    const { rows } = await operator.query<{ tenant_id: string; wait: number }>(
-      `SELECT tenant_id, extract(epoch FROM started_at - created_at)::float8 AS wait FROM jobs
-        WHERE created_at >= $1 AND state = 'succeeded'`,
-      [since],
+    // Wait = from the enqueue's commit (the job became claimable) to its claim. Same host, same clock.
+    const { rows } = await operator.query<{ id: string; started_at: Date }>(
+      "SELECT id, started_at FROM jobs WHERE id = ANY($1::uuid[])",
+      [[...small.keys()]],
     );
     const waits = rows
-      .filter((r) => r.tenant_id === SMALL)
-      .map((r) => r.wait)
+      .map((r) => Math.max(0, r.started_at.getTime() - (small.get(r.id) as number)) / 1000)
       .sort((a, b) => a - b);
     return {
       p50: ms(percentile(waits, 50)),
       p95: ms(percentile(waits, 95)),
       max: ms(waits.at(-1) ?? NaN),
-      bigJobs: rows.filter((r) => r.tenant_id === BIG).length,
+      bigJobs,
     };
   });
 }

@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPool, withTenant } from "../db/pool.ts";
-import { claimBulkJobs } from "../jobs/queue.ts";
+import { claimAgentTasks, claimBulkJobs } from "../jobs/queue.ts";
 import { enqueueBulkJob } from "../jobs/bulk-jobs.ts";
 import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
 import { quoteBody } from "../testing/http.ts";
@@ -96,6 +96,29 @@ describe("per-tenant fair claims", () => {
     await claimBulkJobs(runnerPool, "runner-a", 5, 30);
     // Starter: bulk_job_concurrency 1.
     expect(await runningBySlug()).toEqual({ "acme-logistics": 1 });
+  });
+
+  it("holds a tenant's agent tasks to its request rate and concurrency, whatever it has queued", async () => {
+    const tenant = ids["acme-logistics"]!;
+    await operator.query(
+      `INSERT INTO tenant_rate_limits (tenant_id, requests_per_second, burst, bulk_job_concurrency, source)
+       VALUES ($1, 2, 4, 8, 'override')
+       ON CONFLICT (tenant_id) DO UPDATE SET requests_per_second = 2, bulk_job_concurrency = 8, source = 'override'`,
+      [tenant],
+    );
+    await operator.query(
+      `INSERT INTO agent_tasks (tenant_id, kind, payload)
+       SELECT $1, 'notify_ops', '{}' FROM generate_series(1, 10)`,
+      [tenant],
+    );
+    expect(await claimAgentTasks(runnerPool, "runner-a", 10, 30)).toHaveLength(2);
+    expect(await claimAgentTasks(runnerPool, "runner-b", 10, 30)).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await claimAgentTasks(runnerPool, "runner-b", 10, 30)).toHaveLength(2);
+    await operator.query(
+      "UPDATE agent_tasks SET status = 'failed', lease_token = NULL WHERE tenant_id = $1",
+      [tenant],
+    );
   });
 
   it("keeps the small tenant's wait short under a 10:1 skew across two runner processes", async () => {

@@ -174,6 +174,40 @@ describe("a runner killed with SIGKILL mid-job", () => {
   });
 });
 
+describe("the runner's own server", () => {
+  it("serves /healthz with its state and /metrics with queue depth, finished jobs and lanes", async () => {
+    // Started during a pause: it must not claim until the pause is lifted.
+    await operator.query("UPDATE region_routing SET runners_paused = true");
+    const runner = await spawn();
+    const waiting = await enqueue(3);
+    await until(
+      "paused",
+      () => fetch(`${runner.url}/healthz`).then((r) => r.json() as Promise<{ state: string }>),
+      (h) => h.state === "paused",
+    );
+    const before = await (await fetch(`${runner.url}/metrics`)).text();
+    expect(before).toMatch(/^jobs_queue_depth\{queue="bulk_rating"\} 1$/m);
+    expect(before).toMatch(/^runner_state\{state="paused"\} 1$/m);
+
+    await operator.query("UPDATE region_routing SET runners_paused = false");
+    await until(
+      "the job",
+      () => job(waiting),
+      (j) => j.state === "succeeded",
+    );
+    const health = await fetch(`${runner.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok", state: "running", inFlight: 0 });
+    // Gauges are refreshed at most every 5 s; the counters at once.
+    const after = await (await fetch(`${runner.url}/metrics`)).text();
+    expect(after).toMatch(/^runner_jobs_finished_total\{queue="bulk_rating",status="succeeded"\} 1$/m);
+    expect(after).toMatch(/^bulk_job_lanes_total\{result="invalid"\} 1$/m);
+    expect(after).toMatch(/^bulk_job_lanes_total\{result="priced"\} 2$/m);
+    expect(after).toMatch(/^runner_job_wait_seconds_count\{queue="bulk_rating"\} 1$/m);
+    expect((await fetch(`${runner.url}/nope`)).status).toBe(404);
+  });
+});
+
 describe("pause and drain", () => {
   it("stops claiming on the routing pause, finishes in-flight work, reports drained, and resumes", async () => {
     const runner = await spawn({ RUNNER_DRAIN_SECONDS: "60" });

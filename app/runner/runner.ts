@@ -259,6 +259,8 @@ export class Runner {
           finished("lease_lost");
           return;
         }
+        metrics.bulkJobLanes.inc({ result: "priced" }, outcome.priced);
+        metrics.bulkJobLanes.inc({ result: "invalid" }, outcome.invalid);
         if (outcome.kind === "done") {
           log.info(
             {
@@ -272,8 +274,6 @@ export class Runner {
           finished("succeeded");
           return;
         }
-        metrics.bulkJobLanes.inc({ result: "priced" }, outcome.priced);
-        metrics.bulkJobLanes.inc({ result: "invalid" }, outcome.invalid);
         // Let lease renewals, claims and scrapes in between long jobs' batches.
         await new Promise((resolve) => setImmediate(resolve));
       }

@@ -58,6 +58,7 @@ ALTER TABLE agent_tasks
   ADD COLUMN lease_expires_at timestamptz;
 CREATE INDEX agent_tasks_tenant_runnable ON agent_tasks (tenant_id, run_after) WHERE status IN ('queued', 'retrying');
 CREATE INDEX agent_tasks_running ON agent_tasks (tenant_id) WHERE status = 'running';
+CREATE INDEX agent_tasks_tenant_started ON agent_tasks (tenant_id, started_at);
 
 -- What each runner process says about itself; the failover controller reads it to know that
 -- background work is drained (app/jobs/drain.ts). Not tenant data.
@@ -194,7 +195,19 @@ BEGIN
 END
 $$;
 
--- The same for agent tasks, with the same per-tenant limit.
+-- Effective start rate per tenant for agent tasks: its requests_per_second (controller's, else the
+-- plan's) as task attempts started per second, so an automation retrying in a loop is held to its rate.
+CREATE FUNCTION tenant_task_rate(p_tenant uuid) RETURNS integer
+  LANGUAGE sql STABLE
+  AS $$
+    SELECT coalesce(trl.requests_per_second, prl.requests_per_second)
+      FROM tenants t
+      LEFT JOIN tenant_rate_limits trl ON trl.tenant_id = t.id
+      LEFT JOIN plan_rate_limits prl ON prl.plan_id = t.plan_id
+     WHERE t.id = p_tenant AND t.disabled_at IS NULL
+  $$;
+
+-- The same for agent tasks, with the same per-tenant concurrency, and the tenant's start rate.
 CREATE FUNCTION claim_agent_tasks(p_owner text, p_max integer, p_lease_seconds integer)
 RETURNS TABLE (id uuid, tenant_id uuid, kind text, payload jsonb, attempts integer, max_attempts integer,
                lease_token uuid, run_after timestamptz, created_at timestamptz)
@@ -203,6 +216,7 @@ AS $$
 DECLARE
   t record;
   v_running integer;
+  v_recent integer;
   claimed integer := 0;
   claimed_before integer;
   skip uuid[] := '{}';
@@ -231,7 +245,9 @@ BEGIN
         CONTINUE;
       END IF;
       SELECT count(*) INTO v_running FROM agent_tasks x WHERE x.tenant_id = t.tenant_id AND x.status = 'running';
-      IF v_running >= t.concurrency THEN
+      SELECT count(*) INTO v_recent FROM agent_tasks x
+       WHERE x.tenant_id = t.tenant_id AND x.started_at > now() - interval '1 second';
+      IF v_running >= t.concurrency OR v_recent >= coalesce(tenant_task_rate(t.tenant_id), 0) THEN
         skip := skip || t.tenant_id;
         CONTINUE;
       END IF;
@@ -260,15 +276,17 @@ END
 $$;
 
 REVOKE EXECUTE ON FUNCTION claim_bulk_jobs(text, integer, integer), claim_agent_tasks(text, integer, integer),
-  tenant_job_concurrency(uuid) FROM PUBLIC;
+  tenant_job_concurrency(uuid), tenant_task_rate(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION claim_bulk_jobs(text, integer, integer), claim_agent_tasks(text, integer, integer),
-  tenant_job_concurrency(uuid) TO freight_runner;
+  tenant_job_concurrency(uuid), tenant_task_rate(uuid) TO freight_runner;
 
 -- Down Migration
 DROP FUNCTION claim_agent_tasks(text, integer, integer);
 DROP FUNCTION claim_bulk_jobs(text, integer, integer);
+DROP FUNCTION tenant_task_rate(uuid);
 DROP FUNCTION tenant_job_concurrency(uuid);
 DROP TABLE runner_heartbeats;
+DROP INDEX agent_tasks_tenant_started;
 DROP INDEX agent_tasks_running;
 DROP INDEX agent_tasks_tenant_runnable;
 ALTER TABLE agent_tasks DROP COLUMN lease_token, DROP COLUMN lease_owner, DROP COLUMN lease_expires_at;
