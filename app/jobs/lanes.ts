@@ -131,13 +131,13 @@ export type LaneOutcome =
 export function priceLane(engine: QuoteEngine, input: unknown, now = new Date()): LaneOutcome {
   const parsed = laneSchema.safeParse(input);
   if (!parsed.success) {
+    if (parsed.error.issues.some((issue) => issue.path.length === 0 && issue.code === "invalid_type")) {
+      const message = "must be an object with origin, destination, equipment, weightLbs, pickupDate";
+      return { status: "invalid", errors: [{ field: "(lane)", message }] };
+    }
+    // Unknown columns are reported on the lane itself.
     const errors = fieldErrors(parsed.error).map((e) =>
-      e.field === "(body)"
-        ? {
-            field: "(lane)",
-            message: "must be an object with origin, destination, equipment, weightLbs, pickupDate",
-          }
-        : e,
+      e.field === "(body)" ? { ...e, field: "(lane)" } : e,
     );
     return { status: "invalid", errors };
   }
@@ -170,7 +170,11 @@ export function priceLane(engine: QuoteEngine, input: unknown, now = new Date())
   } catch (error) {
     if (error instanceof Problem && error.body.errors)
       return { status: "invalid", errors: error.body.errors };
-    throw error;
+    // A lane the engine cannot price (no rate for its month, say) is that row's problem, not the job's.
+    return {
+      status: "invalid",
+      errors: [{ field: "(lane)", message: `could not be priced: ${(error as Error).message}` }],
+    };
   }
 }
 
