@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { plans as plansRef, tenants as tenantsRef } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { addTenantController } from "../../operators/controllers/tenant/controller.ts";
-import { KubeClient } from "../../operators/runtime/kube.ts";
+import { builtin, KubeClient } from "../../operators/runtime/kube.ts";
 import { Manager } from "../../operators/runtime/manager.ts";
 import {
   applyAs,
@@ -23,7 +23,8 @@ import {
 import { createPool } from "../db/pool.ts";
 import { generateApiKey } from "../http/auth.ts";
 import { apiClient, quoteBody } from "../testing/http.ts";
-import { BILLING_FIELD_MANAGER } from "./tenant-resource.ts";
+import { billingRbac } from "./rbac.ts";
+import { BILLING_FIELD_MANAGER, KubeTenantPlanWriter, TenantResourceMissing } from "./tenant-resource.ts";
 import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "./testing/harness.ts";
 
 const run = promisify(execFile);
@@ -294,6 +295,12 @@ describe("billing end to end", () => {
       expect(refused.body.type).toMatch(/bad-signature$/);
     }
     expect(unsigned.status).toBe(400);
+    const metrics = await (await fetch(`${billingApp.url}/metrics`)).text();
+    const refusedCount =
+      /^billing_webhook_events_total\{event_type="unverified",outcome="bad-signature"\} (\d+)$/m.exec(
+        metrics,
+      );
+    expect(Number(refusedCount?.[1])).toBeGreaterThanOrEqual(4);
     expect(await eventRows(String(event.id))).toBe(0);
     expect((await getTenant("bolt")).spec.plan).toBe("starter");
 
@@ -562,6 +569,57 @@ describe("billing end to end", () => {
     const drift = await reconcileCli();
     expect(drift.code).toBe(1);
     expect(drift.output).toMatch(/gale\s+quotes\s+5\s+5\s+0\s+7\s+DIFF -2/);
+  });
+
+  it("needs only get and patch on Tenants in their namespace, and cannot create one", async () => {
+    await createTenant("iris");
+    const serviceAccount = { namespace: "freight-apps", name: "freight-app" };
+    await platform.admin.apply(
+      builtin.namespaces,
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: serviceAccount.namespace } },
+      { fieldManager: "platform-tests" },
+    );
+    const credentials = await platform.cluster.serviceAccountKubeconfig(
+      serviceAccount.namespace,
+      serviceAccount.name,
+    );
+    for (const object of billingRbac({ tenantNamespace: TENANT_NAMESPACE, serviceAccount })) {
+      const plural = object.kind === "Role" ? "roles" : "rolebindings";
+      await platform.admin.apply(
+        { group: "rbac.authorization.k8s.io", version: "v1", plural, kind: object.kind, namespaced: true },
+        object,
+        { fieldManager: "platform-tests" },
+      );
+    }
+    const client = new KubeClient(credentials.kubeConfig, { userAgent: "billing-rbac-test" });
+    const writer = new KubeTenantPlanWriter(client, TENANT_NAMESPACE);
+    try {
+      await waitFor("the Role takes effect", async () => {
+        await writer.apply("iris", { plan: "pro", billingStatus: "active" });
+        return true;
+      });
+      expect((await getTenant("iris")).spec).toMatchObject({ plan: "pro", billingStatus: "active" });
+      await expect(writer.apply("nobody", { plan: "pro", billingStatus: "active" })).rejects.toBeInstanceOf(
+        TenantResourceMissing,
+      );
+      // Even straight past the existence check, an apply that would create a Tenant is refused.
+      const created = client.apply(
+        tenantsRef,
+        {
+          apiVersion: "platform.freight.dev/v1alpha1",
+          kind: "Tenant",
+          metadata: { name: "sneaky", namespace: TENANT_NAMESPACE },
+          spec: { plan: "pro" },
+        } as Tenant,
+        { fieldManager: BILLING_FIELD_MANAGER },
+      );
+      await expect(created).rejects.toMatchObject({ status: 403 });
+      await expect(client.delete(tenantsRef, "iris", TENANT_NAMESPACE)).rejects.toMatchObject({
+        status: 403,
+      });
+    } finally {
+      client.close();
+    }
   });
 });
 
