@@ -83,6 +83,14 @@ func run() int {
 		return fail("create state directory %s: %v", stateDir, err)
 	}
 
+	// Lets the test fixture sweep directories of control planes that were killed
+	// before they could remove them (SIGKILL cannot be handled).
+	pidFile := filepath.Join(stateDir, "localcluster.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fail("write pid file: %v", err)
+	}
+	defer os.Remove(pidFile)
+
 	pkiDir := filepath.Join(stateDir, "pki")
 	pki, err := ensurePKI(pkiDir)
 	if err != nil {
