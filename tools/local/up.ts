@@ -1,9 +1,12 @@
 // `npm start`: the local platform on its embedded defaults. A PostgreSQL server (throw-away, in a temp
-// dir), the real roles and migrations, demo tenants, and the quote API. Ctrl-C stops everything.
+// dir), the real roles and migrations, demo tenants, the quote API and a runner (bulk jobs, agent
+// tasks). Ctrl-C stops everything.
 import { startPostgres } from "../postgres/server.ts";
 import { provisionDatabase } from "../../app/db/provision.ts";
 import { loadConfig } from "../../app/config.ts";
 import { startApp } from "../../app/server.ts";
+import { loadRunnerConfig } from "../../app/runner/config.ts";
+import { startRunner } from "../../app/runner/main.ts";
 import { freePort } from "../postgres/server.ts";
 
 const DEFAULT_PORT = 8080;
@@ -23,12 +26,23 @@ async function main(): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
   });
   const app = await startApp(config);
+  const runner = await startRunner(
+    loadRunnerConfig({
+      ...process.env,
+      DATABASE_URL: db.urls.runner,
+      REGION_NAME: process.env.REGION_NAME ?? "local",
+      RUNNER_PORT: String(await portOr(8082)),
+      RUNNER_HOST: "127.0.0.1",
+      LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+    }),
+  );
   const [slug, key] = Object.entries(db.demoKeys)[1] ?? Object.entries(db.demoKeys)[0] ?? [];
   const pickup = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
   console.log(`
 Local platform ready in ${((Date.now() - started) / 1000).toFixed(1)} s
 
   Quote API   ${app.url}   (health: ${app.url}/readyz, metrics: ${app.url}/metrics)
+  Runner      ${runner.url}   (bulk jobs and agent tasks; health: ${runner.url}/healthz, metrics: ${runner.url}/metrics)
   PostgreSQL  ${db.urls.ops.replace(/:[^:@/]+@/, ":***@")}  (read-only ops role)
 
 Demo tenants and their API keys (new on every start):
@@ -41,11 +55,15 @@ Try it (${slug}):
     -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
     -d '{"origin":"Chicago, IL","destination":"Dallas, TX","equipment":"dry_van","weightLbs":38000,"pickupDate":"${pickup}"}'
   curl -s ${app.url}/v1/usage -H 'Authorization: Bearer ${key}'
+  curl -s -X POST ${app.url}/v1/bulk-jobs \\
+    -H 'Authorization: Bearer ${key}' -H 'Content-Type: text/csv' \\
+    --data-binary $'origin,destination,equipment,weightLbs,pickupDate\\n"Chicago, IL","Dallas, TX",reefer,40000,${pickup}\\n'
 
 Press Ctrl-C to stop.`);
 
   const stop = async () => {
     console.log("\nStopping ...");
+    await runner.stop();
     await app.stop();
     await db.stop();
     process.exit(0);
