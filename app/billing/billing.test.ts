@@ -339,6 +339,19 @@ describe("billing end to end", () => {
     const api = await hale.api.call("POST", "/v1/quotes", "{", { "content-type": "application/json" });
     expect(api.status).toBe(400);
     expect(api.body.type).toMatch(/malformed-json$/);
+
+    // Billing's own bad input: a plan not on sale, and the portal before any subscription.
+    const unknownPlan = await hale.api.post<{ errors: Array<{ field: string; message: string }> }>(
+      "/v1/billing/checkout-sessions",
+      { plan: "platinum" },
+    );
+    expect(unknownPlan.status).toBe(422);
+    expect(unknownPlan.body.errors).toEqual([
+      { field: "plan", message: "must be one of starter, pro, enterprise" },
+    ]);
+    const noAccount = await hale.api.post("/v1/billing/portal-sessions", {});
+    expect(noAccount.status).toBe(409);
+    expect(noAccount.body.detail).toMatch(/Start with POST \/v1\/billing\/checkout-sessions/);
   });
 
   it("applies the newest state whatever the order, and a duplicate delivered concurrently acts once", async () => {
@@ -505,6 +518,18 @@ describe("billing end to end", () => {
     expect((await deliver(billingApp.url, summary)).body.outcome).toBe("recorded");
     const status = await fern.api.get<{ features: string[] }>("/v1/billing/status");
     expect(status.body.features).toEqual(["bulk-rating"]);
+
+    // The customer cancels: the subscription is deleted and the tenant is back on the free plan.
+    const canceled = billingApp.stripe.putSubscription({
+      id: String(subscription.id),
+      customer,
+      price: "price_pro_monthly",
+      status: "canceled",
+    });
+    expect(
+      (await deliver(billingApp.url, stripeEvent("customer.subscription.deleted", canceled))).body.outcome,
+    ).toBe("applied");
+    expect((await getTenant("fern")).spec).toMatchObject({ plan: "starter", billingStatus: "canceled" });
   });
 
   it("reports overage to Stripe meters exactly once through the outbox, across failures, and reconciles", async () => {
