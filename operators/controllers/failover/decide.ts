@@ -455,7 +455,13 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         status.completedAt = iso(now);
         enterStage(status, undefined, now);
         const verdict = integrityVerdict(spec, status);
-        status.message = `Serving from ${target} since ${status.completedAt}: RTO ${status.rtoSeconds ?? "?"} s, lag at cutover ${status.lagAtCutoverSeconds ?? "?"} s; integrity ${verdict.ok ? "verified" : `NOT verified (${verdict.message})`}.`;
+        const integrity =
+          verdict.ok === undefined
+            ? `integrity not checked (${verdict.message})`
+            : verdict.ok
+              ? "integrity verified"
+              : `integrity NOT verified (${verdict.message})`;
+        status.message = `Serving from ${target} since ${status.completedAt}: RTO ${status.rtoSeconds ?? "?"} s, lag at cutover ${status.lagAtCutoverSeconds ?? "?"} s; ${integrity}.`;
         return;
       }
       default:

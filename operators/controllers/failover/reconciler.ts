@@ -77,7 +77,12 @@ export class FailoverReconciler implements Reconciler {
         settle(world.database.replication(target), { caughtUp: false }),
         settle(world.database.isWritable(target), false),
         settle(world.runnersDrained(source), false),
-        world.integrity ? settle(world.integrity(writer), undefined) : Promise.resolve(undefined),
+        // A lost primary has no figures to give: the replica's are the best "before" there is.
+        world.integrity
+          ? settle(world.integrity(writer), undefined).then(
+              (figures) => figures ?? settle(world.integrity!(otherRegion(writer)), undefined),
+            )
+          : Promise.resolve(undefined),
       ]);
     if (replication.lagSeconds !== undefined) this.lastLag.set(key, replication.lagSeconds);
     const health: Observations["health"] = {};

@@ -1,0 +1,35 @@
+// npm run gameday -- --scenario planned|primary-db-loss [--out report.json] [--warmup 5] [--cooldown 3] [--step 3]
+// Runs one failover drill on the local platform, prints its figures and writes them as JSON.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { formatReport, runGameDay, type Scenario } from "./drill.ts";
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: "string" },
+    out: { type: "string" },
+    warmup: { type: "string", default: "5" },
+    cooldown: { type: "string", default: "3" },
+    step: { type: "string", default: "3" },
+  },
+});
+const scenario = values.scenario as Scenario | undefined;
+if (scenario !== "planned" && scenario !== "primary-db-loss") {
+  console.error("usage: npm run gameday -- --scenario planned|primary-db-loss [--out report.json]");
+  process.exit(2);
+}
+const out = resolve(
+  values.out ?? join(import.meta.dirname, "..", "..", ".cache", "gameday", `${scenario}.json`),
+);
+const report = await runGameDay({
+  scenario,
+  warmupSeconds: Number(values.warmup),
+  cooldownSeconds: Number(values.cooldown),
+  stepSeconds: Number(values.step),
+});
+console.log(formatReport(report));
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`wrote ${out}`);
+process.exit(0);
