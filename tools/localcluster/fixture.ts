@@ -20,8 +20,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { ensureBuilt } from "./build.ts";
+import { mintServiceAccountKubeconfig, type ServiceAccountCredentials } from "./serviceaccount.ts";
+
+export type { ServiceAccountCredentials };
 
 export interface StartClusterOptions {
   /** Cluster (and kubeconfig context) name, e.g. a region: "primary", "secondary". */
@@ -32,13 +35,6 @@ export interface StartClusterOptions {
   keepDir?: boolean;
   /** Extra kube-apiserver flags, e.g. ["--feature-gates=..."]. */
   apiserverArgs?: string[];
-}
-
-export interface ServiceAccountCredentials {
-  /** A kubeconfig file that authenticates as the ServiceAccount with a bound token. */
-  kubeconfigPath: string;
-  kubeConfig: KubeConfig;
-  token: string;
 }
 
 export interface LocalCluster {
@@ -57,8 +53,8 @@ export interface LocalCluster {
   startupMs: number;
   /**
    * Mints a kubeconfig for namespace/serviceAccount through the TokenRequest
-   * API (creating the ServiceAccount if missing), so code under test runs with
-   * exactly the RBAC granted to it.
+   * API (creating the namespace and ServiceAccount if missing), so code under
+   * test runs with exactly the RBAC granted to it.
    */
   serviceAccountKubeconfig(
     namespace: string,
@@ -256,35 +252,9 @@ async function startOnce(binary: string, name: string, options: StartClusterOpti
     pid: ready.pid,
     startupMs: ready.startupMs,
     logTail: (lines = 40) => tail(logPath, lines),
-    async serviceAccountKubeconfig(namespace, serviceAccount, saOptions = {}) {
-      const core = kubeConfig.makeApiClient(CoreV1Api);
-      try {
-        await core.createNamespacedServiceAccount({
-          namespace,
-          body: { metadata: { name: serviceAccount } },
-        });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
-      }
-      const request = await core.createNamespacedServiceAccountToken({
-        name: serviceAccount,
-        namespace,
-        body: { spec: { audiences: [], expirationSeconds: saOptions.expirationSeconds ?? 3600 } },
-      });
-      const token = request.status?.token;
-      if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
-      const clusterEntry = kubeConfig.getCurrentCluster()!;
-      const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
-      const saConfig = new KubeConfig();
-      saConfig.loadFromOptions({
-        clusters: [clusterEntry],
-        users: [{ name: user, token }],
-        contexts: [{ name: user, cluster: clusterEntry.name, user, namespace }],
-        currentContext: user,
-      });
-      const kubeconfigPath = join(dir, `sa-${namespace}-${serviceAccount}.kubeconfig`);
-      writeFileSync(kubeconfigPath, saConfig.exportConfig(), { mode: 0o600 });
-      return { kubeconfigPath, kubeConfig: saConfig, token };
+    serviceAccountKubeconfig(namespace, serviceAccount, saOptions = {}) {
+      const path = join(dir, `sa-${namespace}-${serviceAccount}.kubeconfig`);
+      return mintServiceAccountKubeconfig(kubeConfig, namespace, serviceAccount, path, saOptions);
     },
     stop() {
       // The server drains on SIGTERM, stops etcd, removes its state and exits 0.
