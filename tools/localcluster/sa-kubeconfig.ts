@@ -1,4 +1,4 @@
-// node tools/localcluster/sa-kubeconfig.ts NAMESPACE SERVICEACCOUNT [--kubeconfig ADMIN] [--out FILE] [--expiration SECONDS]
+// npm run -s cluster:sa -- NAMESPACE SERVICEACCOUNT [--kubeconfig ADMIN] [--out FILE] [--expiration SECONDS]
 // Mints a kubeconfig for a ServiceAccount on a local control plane (by default
 // the one `npm run cluster:up` started), to run an operator with its own RBAC.
 import { join } from "node:path";
