@@ -18,7 +18,7 @@ const { values, positionals } = parseArgs({
 const [namespace, serviceAccount] = positionals;
 if (!namespace || !serviceAccount) {
   console.error(
-    "usage: node tools/localcluster/sa-kubeconfig.ts NAMESPACE SERVICEACCOUNT [--kubeconfig ADMIN] [--out FILE]",
+    "usage: npm run -s cluster:sa -- NAMESPACE SERVICEACCOUNT [--kubeconfig ADMIN] [--out FILE] [--expiration SECONDS]",
   );
   process.exit(2);
 }
