@@ -4,6 +4,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPool, withTenant } from "../db/pool.ts";
 import { claimAgentTasks, claimBulkJobs } from "../jobs/queue.ts";
+import { QUEUE_DEPTH_SQL, queueStats } from "../jobs/scaling.ts";
 import { enqueueBulkJob } from "../jobs/bulk-jobs.ts";
 import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
 import { quoteBody } from "../testing/http.ts";
@@ -64,6 +65,25 @@ async function runningBySlug(): Promise<Record<string, number>> {
   );
   return Object.fromEntries(rows.map((r) => [r.slug, r.n]));
 }
+
+describe("the scaling signal", () => {
+  it("counts runnable bulk jobs and agent tasks of every tenant for KEDA, not delayed retries", async () => {
+    await enqueue(BIG, 3);
+    await enqueue(SMALL, 2);
+    await operator.query(
+      `INSERT INTO agent_tasks (tenant_id, kind, status, run_after)
+       VALUES ($1, 'notify_ops', 'queued', now()), ($1, 'notify_ops', 'retrying', now() + interval '1 hour')`,
+      [ids[SMALL]],
+    );
+    // KEDA runs it with the runners' DATABASE_URL: the freight_runner role sees every tenant's rows.
+    const { rows } = await runnerPool.query<{ depth: string }>(`SELECT (${QUEUE_DEPTH_SQL}) AS depth`);
+    expect(Number(rows[0]?.depth)).toBe(6);
+    const stats = await queueStats(runnerPool);
+    expect(stats.find((q) => q.queue === "bulk_rating")?.depth).toBe(5);
+    expect(stats.find((q) => q.queue === "agent_tasks")?.depth).toBe(1);
+    await operator.query("UPDATE agent_tasks SET status = 'failed' WHERE status IN ('queued', 'retrying')");
+  });
+});
 
 describe("per-tenant fair claims", () => {
   it("serves tenants round-robin: a tenant with ten times the backlog gets no more of a claim than a small one", async () => {

@@ -211,7 +211,7 @@ describe("the runner's own server", () => {
 describe("pause and drain", () => {
   it("stops claiming on the routing pause, finishes in-flight work, reports drained, and resumes", async () => {
     const runner = await spawn({ RUNNER_DRAIN_SECONDS: "60" });
-    const inFlight = await enqueue(3_000);
+    const inFlight = await enqueue(6_000);
     await until(
       "the job to start",
       () => job(inFlight),
