@@ -290,6 +290,8 @@ DROP INDEX agent_tasks_tenant_started;
 DROP INDEX agent_tasks_running;
 DROP INDEX agent_tasks_tenant_runnable;
 ALTER TABLE agent_tasks DROP COLUMN lease_token, DROP COLUMN lease_owner, DROP COLUMN lease_expires_at;
+REVOKE SELECT ON tenants, tenant_rate_limits, plan_rate_limits, region_routing, pgmigrations FROM freight_runner;
+REVOKE EXECUTE ON FUNCTION current_tenant_id() FROM freight_runner;
 DROP POLICY runner_limits ON tenant_rate_limits;
 DROP POLICY runner_limits ON tenants;
 DROP POLICY runner_queue ON agent_tasks;
