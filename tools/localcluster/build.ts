@@ -142,6 +142,7 @@ function countPackages(): number | undefined {
 }
 
 function runGoBuild(version: string, log: Log): Promise<void> {
+  log("resolving Go modules (a fresh machine downloads about 560 MiB from the module proxy first)");
   const total = countPackages();
   const output = `${binaryPath}.tmp`;
   const args = [
