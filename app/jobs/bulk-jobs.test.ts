@@ -214,12 +214,16 @@ describe("bulk rating jobs", () => {
     expect(rows[0]?.n).toBe(2);
   });
 
-  it("keeps each tenant's jobs to itself", async () => {
+  it("lists a tenant's own jobs, newest first, and keeps each tenant's jobs to itself", async () => {
     const owner = apiClient(app.url, app.apiKeys["globex-freight"]);
     const other = apiClient(app.url, app.apiKeys["initech-shipping"]);
     const created = await owner.post<JobView>("/v1/bulk-jobs", { lanes: [quoteBody()] });
     expect((await other.get(`/v1/bulk-jobs/${created.body.id}`)).status).toBe(404);
     expect((await other.get(`/v1/bulk-jobs/${created.body.id}/results.csv`)).status).toBe(404);
     expect((await owner.get("/v1/bulk-jobs/not-a-uuid")).status).toBe(422);
+    const mine = await owner.get<{ jobs: { id: string }[] }>("/v1/bulk-jobs?limit=1");
+    expect(mine.body.jobs.map((j) => j.id)).toEqual([created.body.id]);
+    const theirs = await other.get<{ jobs: { id: string }[] }>("/v1/bulk-jobs?limit=100");
+    expect(theirs.body.jobs.map((j) => j.id)).not.toContain(created.body.id);
   });
 });

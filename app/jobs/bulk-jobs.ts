@@ -22,6 +22,14 @@ const bulkJsonRequest = z.strictObject({
 });
 
 const jobParams = z.strictObject({ id: z.uuid("must be a bulk job id (UUID)") });
+const listQuery = z.strictObject({
+  limit: z.coerce
+    .number("must be a number")
+    .int()
+    .min(1, "must be at least 1")
+    .max(100, "must be at most 100")
+    .default(20),
+});
 const pageQuery = z.strictObject({
   offset: z.coerce.number("must be a number").int().min(0, "must be 0 or more").default(0),
   limit: z.coerce
@@ -193,6 +201,18 @@ export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
       const job = await enqueueBulkJob(db, source, lanes);
       return { statusCode: 202, body: jobView(job, baseUrl) };
     });
+  });
+
+  app.get("/v1/bulk-jobs", async (request) => {
+    const { limit } = parseOrProblem(listQuery, request.query);
+    const jobs = await ctx.asTenant(request, async (db) => {
+      const { rows } = await db.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT $1`,
+        [limit],
+      );
+      return rows;
+    });
+    return { jobs: jobs.map((job) => jobView(job, baseUrl)) };
   });
 
   app.get("/v1/bulk-jobs/:id", async (request) => {
