@@ -9,7 +9,15 @@ import { seedDemo, seedPlans, seedCarriers } from "./seed.ts";
 
 export interface ProvisionedDatabase {
   server: PostgresServer;
-  urls: { superuser: string; owner: string; app: string; operator: string; ops: string; billing: string; runner: string };
+  urls: {
+    superuser: string;
+    owner: string;
+    app: string;
+    operator: string;
+    ops: string;
+    billing: string;
+    runner: string;
+  };
   /** API keys of the demo tenants by slug, when seeded with "demo". */
   demoKeys: Record<string, string>;
   stop(): Promise<void>;
