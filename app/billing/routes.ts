@@ -309,6 +309,7 @@ function webhookRoute(app: FastifyInstance, ctx: AppContext, billing: BillingSer
     const object = (event as { data?: { object?: unknown } }).data?.object;
     if (
       typeof event.id !== "string" ||
+      typeof event.created !== "number" ||
       typeof event.type !== "string" ||
       !object ||
       typeof object !== "object"
@@ -316,7 +317,7 @@ function webhookRoute(app: FastifyInstance, ctx: AppContext, billing: BillingSer
       counter.inc({ event_type: "unreadable", outcome: "malformed" });
       request.log.warn(
         { event: event.id },
-        "Stripe webhook acknowledged without effect: event lacks id, type or object",
+        "Stripe webhook acknowledged without effect: event lacks id, created, type or object",
       );
       return { received: true, outcome: "malformed" };
     }
