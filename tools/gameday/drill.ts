@@ -5,6 +5,7 @@
 // primary-db-loss  the primary PostgreSQL is SIGKILLed under load; a detector (standing in for
 //                  the pager and on-call) sees the primary's readiness fail and sets
 //                  activeRegion: secondary, mode: Unplanned; loss is counted write by write.
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import pg from "pg";
 import type { RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
@@ -52,6 +53,8 @@ export interface DrillReport {
     lostQuoteIds: string[];
     /** How long before the loss (or flip) the oldest lost write was acknowledged, seconds. */
     oldestLostSecondsBeforeLoss: number;
+    /** Lost writes the API acknowledged after the loss began (should be none). */
+    lostAcknowledgedAfterLoss: number;
   };
   /** Replication lag the controller recorded at cutover, seconds. */
   lagAtCutoverSeconds: number | undefined;
@@ -77,6 +80,40 @@ export interface DrillReport {
     lagBeforeLossSeconds: number | undefined;
   };
   status: RegionFailover["status"];
+}
+
+/**
+ * SIGKILLs a postmaster and every process it started, at once. Killing the postmaster alone is not
+ * a host loss: its backends keep serving open connections (and committing) until they notice.
+ */
+async function killHost(postmasterPid: number): Promise<void> {
+  const children = readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")".
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmasterPid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  for (const pid of [postmasterPid, ...children]) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  await waitFor("primary PostgreSQL gone", () => {
+    try {
+      process.kill(postmasterPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -183,8 +220,8 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
       const before = await lag.replication("secondary").catch(() => undefined);
       await lag.close();
       windowStart = Date.now();
-      log("killing the primary PostgreSQL (SIGKILL)");
-      await platform.primary.server.kill();
+      log("killing the primary PostgreSQL and all its processes (SIGKILL), as a host loss");
+      await killHost(platform.primary.server.process.pid!);
       let failures = 0;
       for (;;) {
         const ok = await fetch(`${platform.apps.primary.url}/readyz`, { signal: AbortSignal.timeout(1000) })
@@ -272,6 +309,10 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
               ),
             ) / 10,
           ) / 100,
+        lostAcknowledgedAfterLoss: [
+          ...lost.lostQuotes,
+          ...lost.lostBookings.map((id) => `book:${id}`),
+        ].filter((id) => (result.committedAt.get(id) ?? 0) > windowStart).length,
       },
       lagAtCutoverSeconds: status.lagAtCutoverSeconds,
       window: {

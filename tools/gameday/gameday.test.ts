@@ -44,11 +44,14 @@ describe("failover game day", () => {
     expect(report.status?.servingRegion).toBe("secondary");
     expect(report.primaryLoss!.detectionSeconds).toBeLessThan(10);
     expect(report.primaryLoss!.promotionSeconds).toBeLessThanOrEqual(60);
-    // Only writes acknowledged in the last moments before the kill can be missing: those the
-    // primary had acknowledged but not yet streamed (this platform runs synchronous_commit=off).
-    expect(report.rpo.lostWrites).toBeLessThan(report.rpo.committedQuotes + report.rpo.committedBookings);
+    // Only writes acknowledged in the last moments before the host died, whose WAL had not yet
+    // streamed, can be missing; nothing acknowledged after it (every process died with it).
+    expect(report.rpo.lostAcknowledgedAfterLoss).toBe(0);
+    expect(report.rpo.lostWrites).toBeLessThan(
+      (report.rpo.committedQuotes + report.rpo.committedBookings) / 20,
+    );
     expect(report.rpo.oldestLostSecondsBeforeLoss).toBeLessThanOrEqual(
-      Math.max(2, (report.primaryLoss!.lagBeforeLossSeconds ?? 0) + 2),
+      Math.max(1, (report.primaryLoss!.lagBeforeLossSeconds ?? 0) + 1),
     );
     // After the flip, users are served by the secondary without errors.
     expect(report.secondaryReads.count).toBeGreaterThan(0);

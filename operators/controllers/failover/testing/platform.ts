@@ -88,7 +88,11 @@ export async function startFailoverPlatform(
   const name = options.name ?? "failover";
   const [cluster, primary] = await Promise.all([
     startCluster({ name }),
-    provisionDatabase({ name: `${name}-primary`, seed: options.seed ?? "demo" }),
+    // synchronous_commit on, as in production: a write is acknowledged once its WAL is written, so
+    // a lost primary can only lose what it had not yet streamed. (fsync stays off for speed.)
+    startPostgres({ name: `${name}-primary`, settings: { synchronous_commit: "on" } }).then((server) =>
+      provisionDatabase({ server, seed: options.seed ?? "demo" }),
+    ),
   ]);
   const replica = await startPostgres({ name: `${name}-replica`, replicaOf: primary.server });
   const onReplica = (url: string) => {
