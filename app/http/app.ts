@@ -204,11 +204,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
   await router.start();
   app.addHook("onClose", async () => router.stop());
+  // At the root, not just on /v1: webhooks write too, and a write slipping past the freeze after the
+  // replica caught up would be lost in the flip. The router leaves the probes and /metrics alone.
+  app.addHook("onRequest", router.onRequest);
 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(async (api) => {
-    api.addHook("onRequest", router.onRequest);
     api.addHook("onRequest", async (request) => {
       request.principal = await authenticator.authenticate(presentedKey(request.headers));
     });

@@ -103,6 +103,17 @@ describe("write freeze", () => {
     expect(await metric(primary.url, "writes_frozen ")).toEqual(["writes_frozen 0"]);
   });
 
+  it("freezes every write, webhooks included, but never the probes", async () => {
+    await setRouting({ writes_frozen: true, secondary_healthy: false });
+    const webhook = await fetch(`${primary.url}/webhooks/stripe`, { method: "POST", body: "{}" });
+    expect(webhook.status).toBe(503);
+    expect(webhook.headers.get("retry-after")).toBe("5");
+    // The secondary's own readiness is what the health gate reads: never pinned or redirected.
+    const ready = await fetch(`${secondary.url}/readyz`, { redirect: "manual" });
+    expect(ready.status).toBe(200);
+    expect((await fetch(`${secondary.url}/metrics`, { redirect: "manual" })).status).toBe(200);
+  });
+
   it("freezes writes in the standby region too, before any redirect", async () => {
     await setRouting({ writes_frozen: true });
     const response = await raw(secondary.url, "POST", "/v1/quotes", key(), quoteBody());

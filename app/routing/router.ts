@@ -1,4 +1,5 @@
-// The region router: an onRequest hook on the /v1 API that applies the routing state.
+// The region router: an onRequest hook on every route but the probes (/healthz, /readyz,
+// /metrics) that applies the routing state.
 //
 // - Write freeze (a failover's cutover): POST/PUT/PATCH/DELETE answer 503 problem+json with
 //   Retry-After; reads keep working from this region's database.
@@ -19,6 +20,8 @@ import { RoutingCache, type RegionRouting } from "./state.ts";
 export const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 export const ACTIVE_REGION_HEADER = "freight-active-region";
 export const SERVED_BY_HEADER = "freight-region";
+/** Readiness is what the health gate and Route 53 read: it must describe this region, never redirect. */
+const PROBE_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
 export type RoutingConfig = Pick<
   AppConfig,
@@ -87,8 +90,9 @@ export class RegionRouter {
     this.cache.stop();
   }
 
-  /** The onRequest hook for the /v1 API. */
+  /** The onRequest hook for every route but the probes (health gates must see this region itself). */
   onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (PROBE_PATHS.has(request.url.split("?")[0] ?? "")) return;
     const routing = this.cache.state;
     const { REGION_ROLE: role, REGION_NAME: name } = this.config;
     reply.header(SERVED_BY_HEADER, `${name} (${role})`);
