@@ -191,8 +191,9 @@ export const OPERATIONS = {
   secretRotation: {
     serviceRoleDays: 90,
     otherDays: 30,
-    /** PromQL (RE2, fully anchored) matching the `secret` label of service-role credentials. */
-    serviceRolePattern: "(?i).*service-?role.*",
+    /** PromQL (RE2, fully anchored) matching the `secret` label of service-role credentials: the
+     *  app's service role and every database login (operator, runner) rotated on the same window. */
+    serviceRolePattern: "(?i).*(service-?role|database-[a-z]+-role).*",
     /** Warn this many days before the deadline, so the rotation can be planned into a week. */
     warnDaysBefore: 7,
   },

@@ -273,6 +273,7 @@ export function defaultPeerOutputs(
       primaryDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
       databaseServiceRoleSecretArn: secret("database-service-role"),
       databaseOperatorRoleSecretArn: secret("database-operator-role"),
+      databaseRunnerRoleSecretArn: secret("database-runner-role"),
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
     };

@@ -10,6 +10,7 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "primaryDbArn",
   "databaseServiceRoleSecretArn",
   "databaseOperatorRoleSecretArn",
+  "databaseRunnerRoleSecretArn",
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
 ] as const;

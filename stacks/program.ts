@@ -146,6 +146,7 @@ export async function regionStack(
           primarySecretArns: {
             databaseServiceRole: peerOutputs.databaseServiceRoleSecretArn!,
             databaseOperatorRole: peerOutputs.databaseOperatorRoleSecretArn!,
+            databaseRunnerRole: peerOutputs.databaseRunnerRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
           },
@@ -279,6 +280,7 @@ export async function regionStack(
       analyticsReplicaArn: database.analyticsReplicaArn!,
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
       databaseOperatorRoleSecretArn: secrets.secretArns.databaseOperatorRole,
+      databaseRunnerRoleSecretArn: secrets.secretArns.databaseRunnerRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
     };

@@ -40,6 +40,8 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-service-role-Ab12Cd",
         databaseOperatorRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-operator-role-Ef34Gh",
+        databaseRunnerRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-runner-role-Qr90St",
         llmProviderApiKeySecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/llm-provider-api-key-Ij56Kl",
         workflowAutomationApiKeySecretArn:
@@ -484,6 +486,7 @@ describe("primary stack", () => {
     const secrets = all(primary, "aws:secretsmanager/secret:Secret");
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
       "freight/database-operator-role",
+      "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
       "freight/workflow-automation-api-key",
@@ -500,6 +503,7 @@ describe("primary stack", () => {
       "freight/workflow-automation-api-key": 30,
       "freight/database-service-role": 90,
       "freight/database-operator-role": 90,
+      "freight/database-runner-role": 90,
     });
     for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
       expect(r.props["rotationLambdaArn"]).toBe(

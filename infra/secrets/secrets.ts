@@ -11,6 +11,7 @@ export const ROTATION_DAYS = {
   workflowAutomationApiKey: 30,
   databaseServiceRole: 90,
   databaseOperatorRole: 90,
+  databaseRunnerRole: 90,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
@@ -21,6 +22,8 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
   databaseServiceRole: "PostgreSQL login of the app's service role (multi-user rotation via masterarn)",
   databaseOperatorRole:
     "PostgreSQL login of the platform operators' role (multi-user rotation via masterarn)",
+  databaseRunnerRole:
+    "PostgreSQL login of the runners' role, which claims jobs across tenants (multi-user rotation via masterarn)",
 };
 
 const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
@@ -28,6 +31,7 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   workflowAutomationApiKey: "third-party-api-key",
   databaseServiceRole: "service-role",
   databaseOperatorRole: "service-role",
+  databaseRunnerRole: "service-role",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
@@ -35,12 +39,14 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   workflowAutomationApiKey: "freight/workflow-automation-api-key",
   databaseServiceRole: "freight/database-service-role",
   databaseOperatorRole: "freight/database-operator-role",
+  databaseRunnerRole: "freight/database-runner-role",
 };
 
 /** PostgreSQL logins whose passwords the rotation Lambda manages. */
 export const DATABASE_LOGINS: Partial<Record<PlatformSecret, string>> = {
   databaseServiceRole: "freight_app",
   databaseOperatorRole: "freight_operator",
+  databaseRunnerRole: "freight_runner",
 };
 
 interface PrimarySecretsArgs {

@@ -20,6 +20,8 @@ export const NAMESPACE = "freight";
 export const DATABASE_SECRET = "quote-api-database";
 export const API_KEYS_SECRET = "third-party-api-keys";
 export const OPERATORS_DATABASE_SECRET = "operators-database";
+/** The runners' own role: it claims jobs across tenants, which the app role's row security forbids. */
+export const RUNNER_DATABASE_SECRET = "runner-database";
 export const SECRET_STORE = "aws-secrets-manager";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 export const RUNNER_LABELS = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
@@ -218,6 +220,13 @@ export class Workloads extends pulumi.ComponentResource {
       DATABASE_SECRET,
       namespace,
       "databaseServiceRole",
+      [ns],
+    );
+    const runnerDatabaseSecret = databaseUrlSecret(
+      `${name}-runner-database-url`,
+      RUNNER_DATABASE_SECRET,
+      namespace,
+      "databaseRunnerRole",
       [ns],
     );
     const apiKeysSecret = new k8s.apiextensions.CustomResource(
@@ -420,7 +429,15 @@ export class Workloads extends pulumi.ComponentResource {
                   image: quoteApiImage,
                   command: ["node", "app/runner/main.ts"],
                   ports: [{ name: "http", containerPort: APP_PORT }],
-                  env: appEnv,
+                  env: [
+                    ...regionEnv,
+                    // KEDA's postgresql scaler reads the queue depth through this same variable.
+                    {
+                      name: "DATABASE_URL",
+                      valueFrom: { secretKeyRef: { name: RUNNER_DATABASE_SECRET, key: "DATABASE_URL" } },
+                    },
+                    { name: "RUNNER_PORT", value: String(APP_PORT) },
+                  ],
                   envFrom: [{ secretRef: { name: API_KEYS_SECRET } }],
                   resources: {
                     requests: { cpu: "500m", memory: "512Mi" },
@@ -437,7 +454,11 @@ export class Workloads extends pulumi.ComponentResource {
         },
       },
       // KEDA owns the replica count.
-      { parent: this, dependsOn: [ns, databaseSecret, apiKeysSecret], ignoreChanges: ["spec.replicas"] },
+      {
+        parent: this,
+        dependsOn: [ns, runnerDatabaseSecret, apiKeysSecret],
+        ignoreChanges: ["spec.replicas"],
+      },
     );
 
     // --- platform operators: namespace, identity and RBAC exactly as the generator declares them ---
