@@ -142,28 +142,32 @@ export class Workloads extends pulumi.ComponentResource {
       },
       parent,
     );
-    const secretsReaderRole = serviceAccountRole(
-      `${name}-secrets-reader`,
-      {
-        oidcProviderArn: args.oidcProviderArn,
-        oidcIssuer: args.oidcIssuer,
-        namespace: NAMESPACE,
-        serviceAccount: "secrets-reader",
-        policyArns: [args.secretsReadPolicyArn],
-      },
-      parent,
-    );
-    const secretsReader = new k8s.core.v1.ServiceAccount(
-      `${name}-secrets-reader`,
-      {
-        metadata: {
-          name: "secrets-reader",
-          namespace,
-          annotations: { "eks.amazonaws.com/role-arn": secretsReaderRole.arn },
+    /** A ServiceAccount in the app namespace bound (IRSA) to an IAM role with these policies. */
+    const awsServiceAccount = (serviceAccount: string, policyArns: pulumi.Input<string>[]) => {
+      const role = serviceAccountRole(
+        `${name}-${serviceAccount}`,
+        {
+          oidcProviderArn: args.oidcProviderArn,
+          oidcIssuer: args.oidcIssuer,
+          namespace: NAMESPACE,
+          serviceAccount,
+          policyArns,
         },
-      },
-      inNs,
-    );
+        parent,
+      );
+      return new k8s.core.v1.ServiceAccount(
+        `${name}-${serviceAccount}`,
+        {
+          metadata: {
+            name: serviceAccount,
+            namespace,
+            annotations: { "eks.amazonaws.com/role-arn": role.arn },
+          },
+        },
+        inNs,
+      );
+    };
+    const secretsReader = awsServiceAccount("secrets-reader", [args.secretsReadPolicyArn]);
     // Cluster-scoped so the operators' namespace can sync from it too; it authenticates as the one
     // IRSA-bound service account above, whatever namespace asks.
     const store = new k8s.apiextensions.CustomResource(
@@ -268,28 +272,7 @@ export class Workloads extends pulumi.ComponentResource {
 
     // --- quote API ---
     const apiLabels = API_LABELS;
-    const apiRole = serviceAccountRole(
-      `${name}-quote-api`,
-      {
-        oidcProviderArn: args.oidcProviderArn,
-        oidcIssuer: args.oidcIssuer,
-        namespace: NAMESPACE,
-        serviceAccount: "quote-api",
-        policyArns: [args.documentsAccessPolicyArn],
-      },
-      parent,
-    );
-    const apiAccount = new k8s.core.v1.ServiceAccount(
-      `${name}-quote-api`,
-      {
-        metadata: {
-          name: "quote-api",
-          namespace,
-          annotations: { "eks.amazonaws.com/role-arn": apiRole.arn },
-        },
-      },
-      inNs,
-    );
+    const apiAccount = awsServiceAccount("quote-api", [args.documentsAccessPolicyArn]);
     const api = new k8s.apps.v1.Deployment(
       `${name}-quote-api`,
       {
