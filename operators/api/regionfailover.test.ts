@@ -1,5 +1,6 @@
 // The RegionFailover CRD as the real API server serves it: defaults filled in, and the CEL rules
 // refusing the edits on-call could get wrong at 3 a.m.
+import { request as httpsRequest, type RequestOptions } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
 import { builtin, KubeApiError, KubeClient } from "../runtime/kube.ts";
@@ -84,6 +85,68 @@ describe("RegionFailover CRD", () => {
     expect(await refusal({ activeRegion: "secondary", trafficSteps: [10, 10, 100] })).toMatch(
       /strictly ascending/,
     );
+  });
+
+  it("shows the essentials in kubectl get's columns", async () => {
+    const created = await create({ activeRegion: "secondary" });
+    await client.apply(
+      regionFailovers,
+      {
+        apiVersion,
+        kind: "RegionFailover",
+        metadata: { name: created.metadata.name, namespace: "default" },
+        status: {
+          phase: "Progressing",
+          servingRegion: "primary",
+          stage: "ShiftTraffic",
+          trafficWeights: { primary: 50, secondary: 50 },
+          message: "Shifting 50 % of traffic to secondary.",
+        },
+      } as unknown as RegionFailover,
+      { fieldManager: "failover-controller", subresource: "status" },
+    );
+    // What kubectl asks for: the server-side table built from additionalPrinterColumns.
+    const table = await new Promise<{ columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] }>(
+      (resolve, reject) => {
+        const url = new URL(
+          `${cluster.server}/apis/platform.freight.dev/v1alpha1/namespaces/default/regionfailovers/${created.metadata.name}`,
+        );
+        const options: RequestOptions = {
+          method: "GET",
+          headers: { Accept: "application/json;as=Table;v=v1;g=meta.k8s.io" },
+        };
+        void cluster.kubeConfig.applyToHTTPSOptions(options).then(() => {
+          const req = httpsRequest(url, options, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () => resolve(JSON.parse(body)));
+          });
+          req.on("error", reject);
+          req.end();
+        }, reject);
+      },
+    );
+    expect(table.columnDefinitions.map((c) => c.name)).toEqual([
+      "Name",
+      "Desired",
+      "Serving",
+      "Phase",
+      "Stage",
+      "Primary%",
+      "Secondary%",
+      "RTO",
+      "Message",
+      "Age",
+    ]);
+    expect(table.rows[0]!.cells.slice(1, 8)).toEqual([
+      "secondary",
+      "primary",
+      "Progressing",
+      "ShiftTraffic",
+      50,
+      50,
+      null,
+    ]);
   });
 
   it("refuses an unknown region or mode", async () => {
