@@ -19,6 +19,7 @@ import { decideNextStep, type HealthSample, type Observations } from "./decide.t
 import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
 
 export const FAILOVER_FIELD_MANAGER = "failover-controller";
+const QUICK_REQUEUE_MS = 200;
 
 export interface FailoverWorld {
   database: DatabaseDriver;
@@ -139,7 +140,17 @@ export class FailoverReconciler implements Reconciler {
         log.info({ key, routing: action.routing, written }, "routing state applied");
       }
     }
-    return { requeueAfterMs: decision.requeueAfterMs };
+    // Something moved (an action taken, a stage finished): look again soon rather than at the next
+    // poll, so each stage does not cost a full poll interval. Steady state keeps its slow poll.
+    const moved =
+      decision.actions.length > 0 ||
+      decision.status.stage !== object.status?.stage ||
+      decision.status.promotion?.requestedAt !== object.status?.promotion?.requestedAt;
+    const flipping = decision.status.phase === "Progressing" || decision.status.phase === "RollingBack";
+    return {
+      requeueAfterMs:
+        moved && flipping ? Math.min(QUICK_REQUEUE_MS, decision.requeueAfterMs) : decision.requeueAfterMs,
+    };
   }
 }
 
