@@ -5,12 +5,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import type { RegionFailover } from "../../api/regionfailover.ts";
 import { waitFor } from "../../testing/platform.ts";
+import { FakeAwsEndpoint } from "./testing/aws-endpoint.ts";
 import { startFailoverPlatform, type FailoverPlatform } from "./testing/platform.ts";
 
 let platform: FailoverPlatform | undefined;
+let aws: FakeAwsEndpoint | undefined;
 afterEach(async () => {
   await platform?.stop();
+  await aws?.stop();
   platform = undefined;
+  aws = undefined;
 });
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
@@ -51,7 +55,21 @@ describe("failover controller", () => {
   it("flips the active region end to end: freeze, promote, staged traffic, unfreeze, verified", async () => {
     platform = await startFailoverPlatform({ name: "failover-planned" });
     const key = Object.values(platform.apiKeys)[0]!;
-    const operator = await platform.startOperator("failover-planned");
+    // Traffic through both drivers, as in AWS: the routing row and Route 53 weighted records (the
+    // real SDK in the manager process, pointed at a local endpoint that speaks Route 53's API).
+    aws = new FakeAwsEndpoint();
+    await aws.start();
+    const operator = await platform.startOperator("failover-planned", {
+      FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
+      ROUTE53_HOSTED_ZONE_ID: "Z0123456789ABC",
+      ROUTE53_RECORD_NAME: "api.freight.example.com",
+      ROUTE53_PRIMARY_TARGET: "api-use1.freight.example.com",
+      ROUTE53_SECONDARY_TARGET: "api-usw2.freight.example.com",
+      AWS_ENDPOINT_URL_ROUTE_53: aws.url,
+      AWS_ACCESS_KEY_ID: "AKIDLOCALTEST",
+      AWS_SECRET_ACCESS_KEY: "local-secret",
+      AWS_REGION: "us-east-1",
+    });
     await platform.applyFailover({ activeRegion: "primary" });
     await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
     expect((await postQuote(platform.apps.primary.url, key)).status).toBe(201);
@@ -111,6 +129,16 @@ describe("failover controller", () => {
     expect(oldPrimary.status).toBe(307);
     expect(oldPrimary.headers.get("freight-active-region")).toBe("secondary");
     expect(operator.logs().match(/promoting the database/g)).toHaveLength(1);
+    // DNS followed the steps: each change a single batch with both weighted records.
+    const steps = aws.requests
+      .filter((r) => r.method === "POST")
+      .map((r) => [...r.body.matchAll(/<Weight>(\d+)<\/Weight>/g)].map((m) => Number(m[1])));
+    expect(steps).toEqual([
+      [100, 0],
+      [90, 10],
+      [50, 50],
+      [0, 100],
+    ]);
   }, 240_000);
 
   it("killed right after recording promotion intent, restarts and promotes exactly once", async () => {

@@ -40,7 +40,7 @@ export interface FailoverPlatform {
   apiKeys: Record<string, string>;
   operatorKubeconfig: string;
   operatorEnv: Record<string, string>;
-  startOperator(identity?: string): Promise<OperatorProcess>;
+  startOperator(identity?: string, env?: Record<string, string>): Promise<OperatorProcess>;
   applyFailover(spec: RegionFailoverSpec): Promise<void>;
   getFailover(): Promise<RegionFailover>;
   stop(): Promise<void>;
@@ -155,12 +155,12 @@ export async function startFailoverPlatform(
     apiKeys: primary.demoKeys,
     operatorKubeconfig: operatorCredentials.kubeconfigPath,
     operatorEnv,
-    async startOperator(identity) {
+    async startOperator(identity, env = {}) {
       const operator = await startOperator({
         kubeconfigPath: operatorCredentials.kubeconfigPath,
         databaseUrl: urls.primary.operator,
         identity,
-        env: operatorEnv,
+        env: { ...operatorEnv, ...env },
       });
       operators.push(operator);
       return operator;
