@@ -7,10 +7,10 @@
 //      usage refreshes keep running.
 // Prints a summary and writes JSON (--out, default .cache/bench/operators.json).
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import pg from "pg";
+import { createPool } from "../../app/db/pool.ts";
 import { plans, tenants } from "../api/resources.ts";
 import type { Tenant } from "../api/tenant.ts";
 import {
@@ -60,12 +60,14 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
 }
 
 const log = (line: string) => console.log(`[bench:operators] ${line}`);
+// The machine is often shared: record how busy it was, next to the numbers.
+const loadAverageAtStart = loadavg().map((l) => Math.round(l * 10) / 10);
 log(
   `starting a local control plane and PostgreSQL; ${tenantCount} tenants (${smallPlanTenants} on the small plan)`,
 );
 const platform = await startOperatorPlatform("bench");
-const db = new pg.Pool({ connectionString: platform.db.urls.operator, max: 4 });
-const superuser = new pg.Pool({ connectionString: platform.db.urls.superuser, max: 1 });
+const db = createPool(platform.db.urls.operator, 4);
+const superuser = createPool(platform.db.urls.superuser, 1);
 let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
 
 const count = async (sql: string, params: unknown[] = []) => Number((await db.query(sql, params)).rows[0].n);
@@ -129,6 +131,23 @@ try {
     { timeoutMs: 600_000, intervalMs: 100 },
   );
   const coldStartMs = Math.round(performance.now() - coldStart);
+  const coldStartCpuSeconds = await metricValue(operator.probeUrl, "process_cpu_seconds_total");
+  const reconcileSeconds = async (controller: string) => {
+    const sum = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_sum", {
+      controller,
+    });
+    const n = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_count", {
+      controller,
+    });
+    return n ? Math.round((sum / n) * 1000) : 0;
+  };
+  const meanReconcileMs = {
+    tenant: await reconcileSeconds("tenant"),
+    ratelimit: await reconcileSeconds("ratelimit"),
+  };
+  log(
+    `cold start: operator used ${coldStartCpuSeconds.toFixed(1)} CPU seconds; mean reconcile ${JSON.stringify(meanReconcileMs)} ms`,
+  );
   log(`cold start: ${tenantCount} tenants provisioned in ${coldStartMs} ms (process start included)`);
   const statusStart = performance.now();
   await waitFor(
@@ -212,6 +231,9 @@ try {
     tenants: tenantCount,
     coldStartMs,
     coldStartStatusReadyMs: coldStartStatusMs,
+    coldStartOperatorCpuSeconds: Math.round(coldStartCpuSeconds * 10) / 10,
+    meanReconcileMs,
+    loadAverageAtStart: loadAverageAtStart,
     planChange: {
       smallPlan: { tenants: smallPlanTenants, ms: smallPlanMs },
       largePlan: { tenants: largeCount, ms: largePlanMs },
