@@ -213,6 +213,18 @@ describe("decideNextStep: a planned flip", () => {
     expect(world.routing).toMatchObject({ writesFrozen: false, weights: { primary: 100, secondary: 0 } });
   });
 
+  it("will not flip back to a database that is no longer a replica, and says how to fix it", () => {
+    const world = new World();
+    const done = run(world, flip).status;
+    world.lagSeconds = undefined; // the old primary replicates from nobody after the promotion
+    world.caughtUp = false;
+    world.generation++;
+    const { status } = run(world, { ...flip, activeRegion: "primary" }, done, { maxSteps: 5 });
+    expect(status.stage).toBe("PreChecks");
+    expect(status.message).toMatch(/rebuild the old primary as a replica before flipping back/);
+    expect(world.routing).toMatchObject({ activeRegion: "secondary", writesFrozen: false });
+  });
+
   it("needs consecutiveHealthyChecks healthy checks in a row before freezing writes", () => {
     const world = new World();
     const spec = { ...flip, healthGate: { consecutiveHealthyChecks: 4 } };

@@ -344,7 +344,11 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         const lagOk =
           spec.mode === "Unplanned" || (lag !== undefined && lag <= spec.maxReplicationLagSeconds);
         if (!gateOpen || !lagOk) {
-          status.message = `Pre-checks: ${describeSample(target, targetSample)}, ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks; replication lag ${lag === undefined ? "unknown" : `${lag.toFixed(1)} s`} (max ${spec.maxReplicationLagSeconds} s).`;
+          const lagText =
+            lag === undefined
+              ? `unknown: is ${target}'s database a streaming replica of ${source}'s? After a flip, rebuild the old primary as a replica before flipping back`
+              : `${lag.toFixed(1)} s`;
+          status.message = `Pre-checks: ${describeSample(target, targetSample)}, ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks; replication lag ${lagText} (max ${spec.maxReplicationLagSeconds} s).`;
           return;
         }
         enterStage(status, "FreezeWrites", now);
