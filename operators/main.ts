@@ -65,6 +65,11 @@ async function shutdown(signal: string, code: number): Promise<void> {
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
 process.on("SIGINT", () => void shutdown("SIGINT", 0));
+if (process.env.EXIT_WITH_STDIN === "true") {
+  // Started by a test or a dev tool: when the parent dies (our stdin closes), do not linger.
+  process.stdin.on("close", () => void shutdown("stdin closed", 0));
+  process.stdin.resume();
+}
 
 const { probeUrl } = await manager.start();
 log.info({ probeUrl, server: manager.client.server }, "operators started");

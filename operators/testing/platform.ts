@@ -165,9 +165,11 @@ export async function startOperator(options: {
       PROBE_PORT: String(port),
       PROBE_HOST: "127.0.0.1",
       LOG_LEVEL: "info",
+      // A test that dies or times out without stop() must not leave a manager running.
+      EXIT_WITH_STDIN: "true",
       ...options.env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
   children.add(child);
   child.stdout!.pipe(log);
