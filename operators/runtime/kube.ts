@@ -47,6 +47,7 @@ export interface WatchEvent<T> {
 
 interface RequestArgs {
   query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
@@ -101,7 +102,7 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     const options: RequestOptions = {
       method,
-      headers: { Accept: "application/json", "User-Agent": this.userAgent },
+      headers: { Accept: "application/json", "User-Agent": this.userAgent, ...args.headers },
     };
     await this.config.applyToHTTPSOptions(options);
     options.agent = url.protocol === "https:" ? this.agent : undefined;

@@ -296,6 +296,41 @@ describe("tenant controller", () => {
     expect(await events("globex", "Offboarded")).toHaveLength(1);
   });
 
+  it("shows plan, readiness, warning level and usage in `kubectl get tenants` columns", async () => {
+    // What kubectl asks for: the server-side table built from the CRD's printer columns.
+    const table = await platform.admin.request<{
+      columnDefinitions: { name: string }[];
+      rows: { cells: unknown[]; object: { metadata: { name: string } } }[];
+    }>("GET", platform.admin.path(tenants, TENANT_NAMESPACE), {
+      query: { includeObject: "Metadata" },
+      headers: { Accept: "application/json;as=Table;v=v1;g=meta.k8s.io" },
+    });
+    const columns = table.columnDefinitions.map((c) => c.name);
+    expect(columns).toEqual([
+      "Name",
+      "Plan",
+      "Billing",
+      "Ready",
+      "Warning",
+      "Quotes %",
+      "RPS",
+      "Reason",
+      "Age",
+    ]);
+    const row = (name: string) => {
+      const cells = table.rows.find((r) => r.object.metadata.name === name)!.cells;
+      return Object.fromEntries(columns.map((c, i) => [c, cells[i]]));
+    };
+    expect(row("initech")).toMatchObject({
+      Plan: "enterprise",
+      Billing: "active",
+      Ready: "True",
+      Warning: 0,
+      "Quotes %": 0,
+    });
+    expect(row("hooli")).toMatchObject({ Plan: "starter", Ready: "False", Reason: "InvalidOverride" });
+  });
+
   it("serves health, readiness and reconcile metrics", async () => {
     expect((await fetch(`${operator.probeUrl}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${operator.probeUrl}/readyz`)).text()).toBe("leading\n");
