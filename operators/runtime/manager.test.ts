@@ -104,14 +104,17 @@ describe("manager", () => {
     t0 = Date.now();
     await b.kill();
     await waitFor("c leads", async () => (await readiness(c)) === "leading", {
-      timeoutMs: 25_000,
+      timeoutMs: 30_000,
       intervalMs: 200,
     });
     const failoverMs = Date.now() - t0;
     console.log(`leader handover on SIGTERM: ${handoverMs} ms; failover after SIGKILL: ${failoverMs} ms`);
     expect(handoverMs).toBeLessThan(5_000);
-    // Lease 15 s + one retry period 2 s, plus the cache sync.
-    expect(failoverMs).toBeLessThan(15_000 + 2_000 + 3_000);
+    // The standby takes over once it has seen the same record for a whole lease (15 s, on its own
+    // clock). It saw the dead leader's last renewal up to one retry period (2 s) after it was
+    // written, and checks again every retry period: at most 15 + 2 + 2 s, plus request latency and
+    // the cache sync on a loaded machine.
+    expect(failoverMs).toBeLessThan(15_000 + 2 * 2_000 + 5_000);
 
     await applyAs(platform.admin, plans, plan(12));
     await waitFor("the new leader reconciles", async () => (await included("acme")) === 12);
