@@ -3,8 +3,8 @@
 // the Plan's own spec.rateLimits over a Default policy over the built-in default.
 import type { ResourceDefinition } from "./crd.ts";
 import { rateLimitsSchema } from "./plan.ts";
-import { DNS_LABEL, obj, str } from "./schema.ts";
-import type { ObjectMeta } from "./types.ts";
+import { DNS_LABEL, conditionsSchema, int, obj, str } from "./schema.ts";
+import type { Condition, ObjectMeta } from "./types.ts";
 
 export const POLICY_TARGET_KINDS = ["Default", "Plan", "Tenant"] as const;
 export type PolicyTargetKind = (typeof POLICY_TARGET_KINDS)[number];
@@ -14,11 +14,20 @@ export interface RateLimitPolicySpec {
   limits: { requestsPerSecond?: number; burst?: number; bulkJobConcurrency?: number };
 }
 
+export interface RateLimitPolicyStatus {
+  observedGeneration?: number;
+  /** Tenants whose effective limits take at least one value from this policy. */
+  tenantsAffected?: number;
+  /** Condition Effective: True when it sets a value for at least one tenant. */
+  conditions?: Condition[];
+}
+
 export interface RateLimitPolicy {
   apiVersion: string;
   kind: "RateLimitPolicy";
   metadata: ObjectMeta;
   spec: RateLimitPolicySpec;
+  status?: RateLimitPolicyStatus;
 }
 
 export const rateLimitPolicyDefinition: ResourceDefinition = {
@@ -69,11 +78,26 @@ export const rateLimitPolicyDefinition: ResourceDefinition = {
     },
     { required: ["target", "limits"] },
   ),
+  status: obj("Whether the policy takes effect, as the rate-limit controller computed it.", {
+    observedGeneration: int("metadata.generation the status describes.", { minimum: 0 }),
+    tenantsAffected: int("Tenants whose effective limits take at least one value from this policy.", {
+      minimum: 0,
+    }),
+    conditions: conditionsSchema(),
+  }),
   printerColumns: [
     { name: "Target", type: "string", jsonPath: ".spec.target.kind" },
     { name: "Name", type: "string", jsonPath: ".spec.target.name" },
     { name: "RPS", type: "integer", jsonPath: ".spec.limits.requestsPerSecond" },
     { name: "Burst", type: "integer", jsonPath: ".spec.limits.burst" },
     { name: "Concurrency", type: "integer", jsonPath: ".spec.limits.bulkJobConcurrency" },
+    { name: "Effective", type: "string", jsonPath: '.status.conditions[?(@.type=="Effective")].status' },
+    { name: "Tenants", type: "integer", jsonPath: ".status.tenantsAffected" },
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Effective")].reason',
+      priority: 1,
+    },
   ],
 };

@@ -22,10 +22,14 @@ export const controllerPermissions: Record<string, PolicyRule[]> = {
     { apiGroups: [API_GROUP], resources: ["tenants"], verbs: [...read, "patch"] },
     { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
   ],
-  // Reads policies, plans and tenants, writes the rate-limit part of tenant status.
+  // Reads policies, plans and tenants; writes the rate-limit part of tenant status and policy status.
   ratelimit: [
     { apiGroups: [API_GROUP], resources: ["ratelimitpolicies", "plans", "tenants"], verbs: read },
-    { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
+    {
+      apiGroups: [API_GROUP],
+      resources: ["tenants/status", "ratelimitpolicies/status"],
+      verbs: ["get", "patch"],
+    },
   ],
   // Reads the on-call's RegionFailover, writes only its status.
   failover: [

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool } from "../../../app/db/pool.ts";
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from "../../api/group.ts";
 import { plans, rateLimitPolicies, tenants } from "../../api/resources.ts";
+import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import type { Tenant } from "../../api/tenant.ts";
 import { builtin, KubeApiError, KubeClient } from "../../runtime/kube.ts";
 import {
@@ -122,6 +123,48 @@ describe("rate-limit controller (as the operators' ServiceAccount)", () => {
     await waitForLimits("acme", { rps: 80, burst: 100, concurrency: 4 });
   });
 
+  it("says in each policy's status whether it takes effect, and for how many tenants", async () => {
+    // A second, newer policy for the same plan and field is shadowed by the older one.
+    await applyAs(
+      platform.admin,
+      rateLimitPolicies,
+      policy("pro-rps-again", { kind: "Plan", name: "pro" }, { requestsPerSecond: 99 }),
+    );
+    await applyAs(
+      platform.admin,
+      rateLimitPolicies,
+      policy("nobody-burst", { kind: "Tenant", name: "nobody" }, { burst: 1 }),
+    );
+    const effective = async (name: string) => {
+      const p = await platform.admin.get<RateLimitPolicy>(rateLimitPolicies, name, TENANT_NAMESPACE);
+      const condition = p.status?.conditions?.find((c) => c.type === "Effective");
+      return condition && p.status?.observedGeneration === p.metadata.generation
+        ? { ...condition, tenants: p.status?.tenantsAffected }
+        : undefined;
+    };
+    expect(await waitFor("pro-rps effective", () => effective("pro-rps"))).toMatchObject({
+      status: "True",
+      reason: "Applied",
+      tenants: 2,
+    });
+    expect(await waitFor("pro-rps-again overridden", () => effective("pro-rps-again"))).toMatchObject({
+      status: "False",
+      reason: "Overridden",
+      tenants: 0,
+    });
+    expect(await waitFor("nobody-burst", () => effective("nobody-burst"))).toMatchObject({
+      status: "False",
+      reason: "NoTargetTenants",
+    });
+    // The older policy goes away: the newer one now sets the limit, and says so.
+    await platform.admin.delete(rateLimitPolicies, "pro-rps", TENANT_NAMESPACE);
+    await waitForLimits("globex", { rps: 99, burst: 100, concurrency: 4 });
+    await waitFor(
+      "pro-rps-again now applied",
+      async () => (await effective("pro-rps-again"))?.status === "True",
+    );
+  });
+
   it("falls back to a Default policy, then the built-in default, for a plan without limits", async () => {
     await applyAs(platform.admin, plans, plan("free", 1));
     await applyAs(platform.admin, tenants, tenant("initech", "free"));
@@ -132,8 +175,8 @@ describe("rate-limit controller (as the operators' ServiceAccount)", () => {
       policy("floor", { kind: "Default" }, { requestsPerSecond: 2, burst: 4 }),
     );
     await waitForLimits("initech", { rps: 2, burst: 4, concurrency: 1 });
-    // The plan's own limits beat a Default policy.
-    expect(await limitsOf("acme")).toEqual({ rps: 80, burst: 100, concurrency: 4 });
+    // The plan's own limits (here with the Plan policy's requestsPerSecond) beat a Default policy.
+    expect(await limitsOf("acme")).toEqual({ rps: 99, burst: 100, concurrency: 4 });
   });
 
   it("rejects policies whose target or limits make no sense", async () => {

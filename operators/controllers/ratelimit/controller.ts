@@ -9,7 +9,7 @@ import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
 import { objectKey } from "../../runtime/informer.ts";
 import type { Manager } from "../../runtime/manager.ts";
 import { tenantsTargetedBy } from "./effective.ts";
-import { RateLimitReconciler } from "./reconciler.ts";
+import { PolicyStatusReconciler, RateLimitReconciler } from "./reconciler.ts";
 
 export function addRateLimitController(
   manager: Manager,
@@ -47,5 +47,41 @@ export function addRateLimitController(
   );
   controller.watch(policies, (policy) => tenantsTargetedBy(policy, tenants.list()), specOrMetadataChanged);
   manager.add(controller);
+
+  // Policy status: whether each policy takes effect. Keys are policies; a tenant or plan change can
+  // change that for every policy of the namespace (or all namespaces, for a plan).
+  const deps = { client: manager.client, pool: options.pool, tenants, plans, policies };
+  const statuses = new Controller({
+    name: "ratelimitpolicy",
+    reconciler: new PolicyStatusReconciler(deps),
+    workers: 2,
+  });
+  const generationChanged = (
+    o: { metadata: { generation?: number } },
+    p: { metadata: { generation?: number } },
+  ) => o.metadata.generation !== p.metadata.generation;
+  // One policy appearing or going away can shadow or unshadow the others of its namespace.
+  statuses.watch(
+    policies,
+    (policy) => [
+      objectKey(policy),
+      ...policies
+        .list()
+        .filter((p) => p.metadata.namespace === policy.metadata.namespace)
+        .map(objectKey),
+    ],
+    generationChanged,
+  );
+  statuses.watch(
+    tenants,
+    (tenant) =>
+      policies
+        .list()
+        .filter((p) => p.metadata.namespace === tenant.metadata.namespace)
+        .map(objectKey),
+    generationChanged,
+  );
+  statuses.watch(plans, () => policies.list().map(objectKey), generationChanged);
+  manager.add(statuses);
   return controller;
 }

@@ -5,7 +5,7 @@ import type pg from "pg";
 import { apiVersion } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
-import { tenants as tenantsRef } from "../../api/resources.ts";
+import { rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
 import { TenantConditions, type EffectiveRateLimits, type Tenant } from "../../api/tenant.ts";
 import type { Condition } from "../../api/types.ts";
 import { findCondition, setCondition } from "../../runtime/conditions.ts";
@@ -14,6 +14,7 @@ import type { Informer } from "../../runtime/informer.ts";
 import type { KubeClient } from "../../runtime/kube.ts";
 import { canonical } from "../tenant/status.ts";
 import { effectiveRateLimits } from "./effective.ts";
+import { decidePolicyStatus } from "./policy-status.ts";
 import { findTenantId, syncTenantRateLimits } from "./store.ts";
 
 export const RATELIMIT_FIELD_MANAGER = "ratelimit-controller";
@@ -105,5 +106,43 @@ export class RateLimitReconciler implements Reconciler {
         { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
       );
     }
+  }
+}
+
+/** Reconciles a RateLimitPolicy's status: whether it takes effect, and for how many tenants. */
+export class PolicyStatusReconciler implements Reconciler {
+  private readonly deps: RateLimitReconcilerDeps;
+
+  constructor(deps: RateLimitReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const { client, tenants, plans, policies } = this.deps;
+    const policy = policies.get(key);
+    if (!policy || policy.metadata.deletionTimestamp) return;
+    const namespace = policy.metadata.namespace;
+    const status = decidePolicyStatus(
+      policy,
+      policies.list().filter((p) => p.metadata.namespace === namespace),
+      tenants.list().filter((t) => t.metadata.namespace === namespace),
+      (name) => plans.get(name),
+      this.deps.now?.() ?? new Date(),
+    );
+    const current = {
+      ...policy.status,
+      conditions: policy.status?.conditions?.filter((c) => c.type === "Effective"),
+    };
+    if (canonical(status) === canonical(current)) return;
+    await client.apply(
+      rateLimitPolicies,
+      {
+        apiVersion,
+        kind: "RateLimitPolicy",
+        metadata: { name: policy.metadata.name, namespace },
+        status,
+      } as RateLimitPolicy,
+      { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
+    );
   }
 }
