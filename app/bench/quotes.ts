@@ -1,13 +1,15 @@
 // `npm run bench:quotes`: POST /v1/quotes over loopback with an HTTP load generator (autocannon), once
 // with metering on and once with it off, against the same PostgreSQL (durable settings) in one run.
 // The app runs as its own process, as in production; the load generator runs in this one.
-//   npm run bench:quotes -- --duration 15 --connections 32
+//   npm run bench:quotes -- --duration 15 --connections 32 --tenants 8
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { createPool } from "../db/pool.ts";
 import { provisionDatabase } from "../db/provision.ts";
+import { provisionTenant } from "../db/seed.ts";
 import { freePort, startPostgres } from "../../tools/postgres/server.ts";
 
 const { values } = parseArgs({
@@ -16,11 +18,14 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
     warmup: { type: "string", default: "3" },
     json: { type: "boolean", default: false },
+    // 1: every quote meters against one tenant's usage row (the worst case); N: spread over N tenants.
+    tenants: { type: "string", default: "1" },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
+const tenantCount = Number(values.tenants);
 
 const LANES = [
   ["Chicago, IL", "Dallas, TX"],
@@ -75,17 +80,19 @@ async function startAppProcess(env: Record<string, string>): Promise<{ url: stri
 
 async function load(
   url: string,
-  apiKey: string,
+  apiKeys: string[],
   seconds: number,
 ): Promise<{ times: number[]; result: autocannon.Result }> {
   const pickup = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
-  const requests = LANES.flatMap(([origin, destination]) =>
-    EQUIPMENT.map((equipment) => ({
-      method: "POST" as const,
-      path: "/v1/quotes",
-      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ origin, destination, equipment, weightLbs: 36_000, pickupDate: pickup }),
-    })),
+  const requests = apiKeys.flatMap((apiKey) =>
+    LANES.flatMap(([origin, destination]) =>
+      EQUIPMENT.map((equipment) => ({
+        method: "POST" as const,
+        path: "/v1/quotes",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ origin, destination, equipment, weightLbs: 36_000, pickupDate: pickup }),
+      })),
+    ),
   );
   const times: number[] = [];
   return new Promise((resolve, reject) => {
@@ -99,11 +106,15 @@ async function load(
   });
 }
 
-async function run(metering: "on" | "off", env: Record<string, string>, apiKey: string): Promise<RunResult> {
+async function run(
+  metering: "on" | "off",
+  env: Record<string, string>,
+  apiKeys: string[],
+): Promise<RunResult> {
   const { url, child } = await startAppProcess({ ...env, METERING: metering });
   try {
-    await load(url, apiKey, warmup);
-    const { times, result } = await load(url, apiKey, duration);
+    await load(url, apiKeys, warmup);
+    const { times, result } = await load(url, apiKeys, duration);
     times.sort((a, b) => a - b);
     return {
       metering,
@@ -127,10 +138,19 @@ const durable = await provisionDatabase({
   server: await startPostgres({ name: "bench", durable: true }),
 });
 try {
-  const apiKey = durable.demoKeys["initech-shipping"] as string; // Enterprise: the ceiling is far away
+  // Enterprise tenants: their ceilings are far beyond what a run can use.
+  const operator = createPool(durable.urls.operator, 2);
+  const apiKeys: string[] = [];
+  for (let i = 0; i < tenantCount; i++) {
+    apiKeys.push(
+      (await provisionTenant(operator, { slug: `bench-${i}`, name: `Bench ${i}`, planId: "enterprise" }))
+        .apiKey,
+    );
+  }
+  await operator.end();
   const env = { DATABASE_URL: durable.urls.app, DB_POOL_SIZE: "16" };
-  const on = await run("on", env, apiKey);
-  const off = await run("off", env, apiKey);
+  const on = await run("on", env, apiKeys);
+  const off = await run("off", env, apiKeys);
   const cost = 1 - on.throughput / off.throughput;
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   if (values.json) {
@@ -139,7 +159,7 @@ try {
     );
   } else {
     console.log(
-      `\nPOST /v1/quotes, ${connections} connections, ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
+      `\nPOST /v1/quotes, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
     );
     console.log("metering  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
     for (const r of [on, off]) {
