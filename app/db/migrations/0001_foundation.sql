@@ -227,24 +227,31 @@ CREATE VIEW invoice_pricing_view WITH (security_invoker = true) AS
     JOIN bookings b ON b.id = i.booking_id
     JOIN quotes q ON q.id = b.quote_id;
 
--- Row-level security on every tenant-owned table.
-DO $$
-DECLARE
-  t text;
+-- Row-level security on every tenant-owned table, here and in later migrations: FORCE'd (the owner
+-- is bound too), the app sees only the tenant in context, ops reads everything. Other grants and
+-- policies are each table's own.
+CREATE FUNCTION protect_tenant_table(t regclass) RETURNS void
+  LANGUAGE plpgsql
+  AS $$
 BEGIN
-  FOREACH t IN ARRAY ARRAY['api_keys', 'entitlements', 'tenant_rate_limits', 'usage_counters', 'idempotency_keys',
-                           'quotes', 'bookings', 'carrier_invites', 'limit_increase_requests', 'usage_warnings',
-                           'agent_tasks', 'invoices']
-  LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %I TO freight_app
-                      USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id())', t);
-    EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT TO freight_ops USING (true)', t);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO freight_app', t);
-    EXECUTE format('GRANT SELECT ON %I TO freight_ops', t);
-  END LOOP;
-END $$;
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+  EXECUTE format('CREATE POLICY tenant_isolation ON %s TO freight_app
+                    USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id())', t);
+  EXECUTE format('CREATE POLICY ops_read ON %s FOR SELECT TO freight_ops USING (true)', t);
+  EXECUTE format('GRANT SELECT ON %s TO freight_ops', t);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION protect_tenant_table(regclass) FROM PUBLIC;
+
+SELECT protect_tenant_table(t)
+  FROM unnest(ARRAY['api_keys', 'entitlements', 'tenant_rate_limits', 'usage_counters', 'idempotency_keys',
+                    'quotes', 'bookings', 'carrier_invites', 'limit_increase_requests', 'usage_warnings',
+                    'agent_tasks', 'invoices']::regclass[]) AS t;
+GRANT SELECT, INSERT, UPDATE, DELETE
+   ON api_keys, entitlements, tenant_rate_limits, usage_counters, idempotency_keys, quotes, bookings,
+      carrier_invites, limit_increase_requests, usage_warnings, agent_tasks, invoices
+   TO freight_app;
 
 -- The tenant row itself: a tenant sees only itself.
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
@@ -289,4 +296,5 @@ DROP VIEW invoice_pricing_view;
 DROP TABLE invoices, agent_tasks, usage_warnings, limit_increase_requests, carrier_invites, carriers, bookings,
   quotes, idempotency_keys, usage_counters, tenant_rate_limits, entitlements, api_keys, tenants,
   plan_rate_limits, plan_meters, plans;
+DROP FUNCTION protect_tenant_table(regclass);
 DROP FUNCTION current_tenant_id();

@@ -73,20 +73,7 @@ CREATE TABLE runner_heartbeats (
 CREATE INDEX runner_heartbeats_region ON runner_heartbeats (region, updated_at);
 
 -- Row-level security: the app and ops as for every tenant table.
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['jobs', 'bulk_job_lanes']
-  LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %I TO freight_app
-                      USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id())', t);
-    EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT TO freight_ops USING (true)', t);
-    EXECUTE format('GRANT SELECT ON %I TO freight_ops', t);
-  END LOOP;
-END $$;
+SELECT protect_tenant_table(t) FROM unnest(ARRAY['jobs', 'bulk_job_lanes']::regclass[]) AS t;
 GRANT SELECT, INSERT ON jobs, bulk_job_lanes TO freight_app;
 
 -- The runners: claim and settle across tenants on the queue tables (no inserts, no deletes, and the

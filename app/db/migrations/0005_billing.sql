@@ -89,21 +89,13 @@ END $$;
 CREATE TRIGGER discount_approvals_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON discount_approvals
   FOR EACH STATEMENT EXECUTE FUNCTION discount_approvals_append_only();
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['billing_accounts', 'stripe_events', 'overage_outbox', 'discount_approvals']
-  LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %I TO freight_app
-                      USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id())', t);
-    EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT TO freight_ops USING (true)', t);
-    EXECUTE format('CREATE POLICY billing_service ON %I TO freight_billing USING (true) WITH CHECK (true)', t);
-    EXECUTE format('GRANT SELECT ON %I TO freight_app, freight_ops', t);
-  END LOOP;
-END $$;
+SELECT protect_tenant_table(t)
+  FROM unnest(ARRAY['billing_accounts', 'stripe_events', 'overage_outbox', 'discount_approvals']::regclass[]) AS t;
+CREATE POLICY billing_service ON billing_accounts TO freight_billing USING (true) WITH CHECK (true);
+CREATE POLICY billing_service ON stripe_events TO freight_billing USING (true) WITH CHECK (true);
+CREATE POLICY billing_service ON overage_outbox TO freight_billing USING (true) WITH CHECK (true);
+CREATE POLICY billing_service ON discount_approvals TO freight_billing USING (true) WITH CHECK (true);
+GRANT SELECT ON billing_accounts, stripe_events, overage_outbox, discount_approvals TO freight_app;
 
 -- The API creates its tenant's Stripe customer at the first checkout; everything else is the webhook's.
 GRANT INSERT ON billing_accounts TO freight_app;
