@@ -10,7 +10,7 @@ import { agentSuccessLastHour } from "../ops/ops-queries.ts";
 import { runUsageBreachCheck } from "../ops/usage-warnings.ts";
 import { startTestApp, type TestApp } from "../testing/app.ts";
 import { apiClient, quoteBody } from "../testing/http.ts";
-import { startTestRunner, spawnRunner } from "./testing.ts";
+import { startTestRunner, spawnRunner, until } from "./testing.ts";
 
 interface Delivery {
   at: number;
@@ -98,22 +98,6 @@ async function tasks(ids: string[]) {
     finished_at: Date | null;
   }>("SELECT id, status, attempts, last_error, finished_at FROM agent_tasks WHERE id = ANY($1)", [ids]);
   return rows;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function counter(text: string, status: string): number {

@@ -10,7 +10,7 @@ import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
 import { startTestApp, type TestApp } from "../testing/app.ts";
 import { apiClient, quoteBody } from "../testing/http.ts";
-import { spawnRunner, type RunnerProcess } from "./testing.ts";
+import { spawnRunner, until, type RunnerProcess } from "./testing.ts";
 
 let app: TestApp;
 let appPool: pg.Pool;
@@ -59,22 +59,6 @@ async function job(id: string): Promise<JobState> {
     [id],
   );
   return rows[0]!;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function lanes(n: number): Record<string, unknown>[] {
