@@ -63,13 +63,21 @@ describe("local PostgreSQL drivers", () => {
     expect(await database.replication("secondary")).toEqual({ caughtUp: true, lagBytes: 0, lagSeconds: 0 });
 
     await sql(onReplica(primary.urls.superuser), "SELECT pg_wal_replay_pause()");
-    await sql(primary.urls.owner, "CREATE TABLE lag_probe AS SELECT g FROM generate_series(1, 20000) g");
-    const behind = await database.replication("secondary");
-    expect(behind.caughtUp).toBe(false);
-    expect(behind.lagBytes).toBeGreaterThan(100_000);
-    expect(behind.lagSeconds).toBeGreaterThanOrEqual(0);
-
-    await sql(onReplica(primary.urls.superuser), "SELECT pg_wal_replay_resume()");
+    try {
+      // This test server commits asynchronously; a synchronous commit puts the WAL where
+      // pg_current_wal_lsn (the write position the driver compares with) already counts it.
+      await sql(
+        primary.urls.owner,
+        "SET synchronous_commit = on; CREATE TABLE lag_probe AS SELECT g FROM generate_series(1, 20000) g",
+      );
+      const behind = await database.replication("secondary");
+      expect(behind.caughtUp).toBe(false);
+      expect(behind.lagBytes).toBeGreaterThan(100_000);
+      expect(behind.lagSeconds).toBeGreaterThanOrEqual(0);
+    } finally {
+      // Later tests need replay running, whatever happened above.
+      await sql(onReplica(primary.urls.superuser), "SELECT pg_wal_replay_resume()");
+    }
     await waitFor("replica caught up again", async () => (await database.replication("secondary")).caughtUp);
   });
 

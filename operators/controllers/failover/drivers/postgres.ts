@@ -1,6 +1,8 @@
 // Database driver for the local platform (and any self-managed PostgreSQL pair): a streaming
 // physical replica, promoted with pg_promote(). Lag is exact: the WAL position the primary has
 // written (pg_current_wal_lsn) against what the replica has replayed (pg_last_wal_replay_lsn).
+// Transactions committed asynchronously (quotes) reach the write position within wal_writer_delay
+// (200 ms); the runbook checks catch-up only after the write freeze has settled, so none is missed.
 // Connects as a role allowed to call pg_promote (a superuser, or one granted EXECUTE on it).
 import pg from "pg";
 import { otherRegion, type Region } from "../../../api/regionfailover.ts";
