@@ -2,10 +2,10 @@
 // read-only freight_ops role Grafana's PostgreSQL datasource uses, over seeded business history.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestDatabase, type TestDatabase } from "../app/testing/database.ts";
+import { startTestDatabase, type TestDatabase } from "../tools/postgres/test-database.ts";
 import { BUSINESS_QUERIES, bindTimeRange } from "./business.ts";
 import { dashboardQueries } from "./queries.ts";
-import { seedReportHistory } from "./report/seed.ts";
+import { seedReportHistory } from "../tools/platform/report-history.ts";
 
 const DAY = 86_400_000;
 const now = new Date();

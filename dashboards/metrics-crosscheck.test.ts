@@ -2,8 +2,8 @@
 // real app over a throw-away database, sends it the requests the SLOs are about, scrapes /metrics
 // and checks each name (recording-rule names must be recorded by a rule instead).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../app/testing/app.ts";
-import { apiClient, quoteBody } from "../app/testing/http.ts";
+import { startTestApp, type TestApp } from "../tools/platform/app.ts";
+import { apiClient, quoteBody } from "../tools/platform/api-client.ts";
 import { metricFamily, metricNames } from "./promql.ts";
 import { promqlExpressions, recordedNames } from "./queries.ts";
 

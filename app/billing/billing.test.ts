@@ -19,13 +19,13 @@ import {
   TENANT_NAMESPACE,
   waitFor,
   type OperatorPlatform,
-} from "../../operators/testing/platform.ts";
+} from "../../tools/platform/operators.ts";
 import { createPool } from "../db/pool.ts";
 import { generateApiKey } from "../http/auth.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { billingRbac } from "./rbac.ts";
 import { BILLING_FIELD_MANAGER, KubeTenantPlanWriter, TenantResourceMissing } from "./tenant-resource.ts";
-import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "./testing/harness.ts";
+import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "../../tools/platform/billing.ts";
 
 const run = promisify(execFile);
 

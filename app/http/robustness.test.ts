@@ -2,8 +2,8 @@
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { quoteBody } from "../testing/http.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { quoteBody } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
 let key: string;

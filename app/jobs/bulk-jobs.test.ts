@@ -1,9 +1,9 @@
 import type pg from "pg";
 import { createPool } from "../db/pool.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, pickupInDays, quoteBody } from "../testing/http.ts";
-import { startTestRunner } from "../runner/testing.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, pickupInDays, quoteBody } from "../../tools/platform/api-client.ts";
+import { startTestRunner } from "../../tools/platform/runner.ts";
 import type { RunningRunner } from "../runner/main.ts";
 import { MAX_LANES_PER_JOB } from "./bulk-jobs.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
-import { pickupInDays } from "../testing/http.ts";
+import { pickupInDays } from "../../tools/platform/api-client.ts";
 import { csvField, CsvError, lanesFromCsv, parseCsvRecords, priceLane } from "./lanes.ts";
 
 describe("CSV lanes", () => {

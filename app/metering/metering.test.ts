@@ -2,8 +2,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool } from "../db/pool.ts";
 import { provisionTenant } from "../db/seed.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
 let operator: pg.Pool;

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import { probe } from "./rls-probe.ts";
 
 const run = promisify(execFile);

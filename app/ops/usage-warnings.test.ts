@@ -2,7 +2,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool } from "../db/pool.ts";
 import { provisionTenant } from "../db/seed.ts";
-import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import { runUsageBreachCheck, usageWarningCounts } from "./usage-warnings.ts";
 
 let db: TestDatabase;

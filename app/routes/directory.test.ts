@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool } from "../db/pool.ts";
 import { provisionTenant } from "../db/seed.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient } from "../testing/http.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
 

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, pickupInDays, quoteBody } from "../testing/http.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, pickupInDays, quoteBody } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
 let acme: ReturnType<typeof apiClient>;

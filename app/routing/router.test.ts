@@ -3,9 +3,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPool } from "../db/pool.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { RoutingCache } from "./state.ts";
 
 let db: TestDatabase;

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retryDelayMs } from "../jobs/queue.ts";
 import { agentSuccessLastHour } from "../ops/ops-queries.ts";
 import { runUsageBreachCheck } from "../ops/usage-warnings.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
-import { startTestRunner, spawnRunner, until } from "./testing.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
+import { startTestRunner, spawnRunner, until } from "../../tools/platform/runner.ts";
 
 interface Delivery {
   at: number;

@@ -6,9 +6,9 @@ import { createPool, withTenant } from "../db/pool.ts";
 import { claimAgentTasks, claimBulkJobs } from "../jobs/queue.ts";
 import { QUEUE_DEPTH_SQL, queueStats } from "../jobs/scaling.ts";
 import { enqueueBulkJob } from "../jobs/bulk-jobs.ts";
-import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
-import { quoteBody } from "../testing/http.ts";
-import { spawnRunner, type RunnerProcess } from "./testing.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
+import { quoteBody } from "../../tools/platform/api-client.ts";
+import { spawnRunner, type RunnerProcess } from "../../tools/platform/runner.ts";
 
 let db: TestDatabase;
 let appPool: pg.Pool;

@@ -8,9 +8,9 @@ import { runnersDrained } from "../jobs/drain.ts";
 import { priceLane } from "../jobs/lanes.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
-import { spawnRunner, until, type RunnerProcess } from "./testing.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
+import { spawnRunner, until, type RunnerProcess } from "../../tools/platform/runner.ts";
 
 let app: TestApp;
 let appPool: pg.Pool;

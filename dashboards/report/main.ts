@@ -3,7 +3,7 @@
 //
 //   npm run exec-report -- --database-url postgres://freight_ops:...@db/freight \
 //                          --metrics-url http://app:8080/metrics   (or --metrics-file, or --prometheus-url)
-//   npm run exec-report -- --demo        (throw-away database with demo history and the real app)
+//   npm run exec-report:demo             (tools/platform/report-demo.ts: throw-away database, demo history)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -60,7 +60,7 @@ const USAGE = `Usage: npm run exec-report -- [options]
   --week-ending DATE     end of the reported week, YYYY-MM-DD (UTC midnight; default: today)
   --out DIR              where to write exec-report-<date>.html and .pdf (default: .cache/exec-report)
   --no-pdf               write the HTML only
-  --demo                 use a throw-away database seeded with demo history and the real app`;
+A throw-away demo (seeded history, the real app): npm run exec-report:demo`;
 
 function weekEndingFrom(value: string | undefined): Date {
   if (!value) {
@@ -83,7 +83,6 @@ async function main(): Promise<void> {
       "week-ending": { type: "string" },
       out: { type: "string", default: ".cache/exec-report" },
       "no-pdf": { type: "boolean", default: false },
-      demo: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -93,28 +92,6 @@ async function main(): Promise<void> {
   }
   const outDir = resolve(values.out);
   const pdf = !values["no-pdf"];
-
-  if (values.demo) {
-    const { startDemo } = await import("./demo.ts");
-    const demo = await startDemo();
-    try {
-      const files = await generateReport({
-        opsDatabaseUrl: demo.opsDatabaseUrl,
-        metrics: {
-          kind: "exposition",
-          text: await scrapeMetrics(demo.metricsUrl),
-          description: `${demo.metricsUrl} (demo app)`,
-        },
-        weekEnding: demo.now,
-        outDir,
-        pdf,
-      });
-      console.log(`Wrote ${files.htmlPath}${files.pdfPath ? ` and ${files.pdfPath}` : ""}`);
-    } finally {
-      await demo.stop();
-    }
-    return;
-  }
 
   const opsDatabaseUrl = values["database-url"] ?? process.env.OPS_DATABASE_URL;
   if (!opsDatabaseUrl)

@@ -9,7 +9,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMetrics } from "../../app/observability/metrics.ts";
 import { launchChromium, openReport } from "./browser.ts";
-import { startDemo, type Demo } from "./demo.ts";
+import { startDemo, type Demo } from "../../tools/platform/report-demo.ts";
 import { generateReport, type ReportFiles } from "./main.ts";
 import { figuresFromExposition, histogramQuantile, scrapeMetrics, type MetricsFigures } from "./metrics.ts";
 import { percent } from "./render.ts";

@@ -4,7 +4,7 @@ import { request as httpsRequest, type RequestOptions } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
 import { builtin, KubeApiError, KubeClient } from "../runtime/kube.ts";
-import { applyManifest, waitFor } from "../testing/platform.ts";
+import { applyManifest, waitFor } from "../../tools/platform/operators.ts";
 import { crdsPath } from "./generate.ts";
 import { apiVersion } from "./group.ts";
 import { regionFailovers } from "./resources.ts";

@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { createPool } from "../../app/db/pool.ts";
-import { startTestDatabase, type TestDatabase } from "../../app/testing/database.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import { crdsPath } from "../api/generate.ts";
 import { plans, tenants } from "../api/resources.ts";
 import type { Tenant } from "../api/tenant.ts";
@@ -15,8 +15,11 @@ import {
   TENANT_NAMESPACE,
   waitFor,
   metricValue,
-} from "../testing/platform.ts";
-import { startRestartableControlPlane, type RestartableControlPlane } from "../testing/restartable.ts";
+} from "../../tools/platform/operators.ts";
+import {
+  startRestartableControlPlane,
+  type RestartableControlPlane,
+} from "../../tools/platform/restartable.ts";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
 import { Informer } from "./informer.ts";
 import { builtin, KubeClient } from "./kube.ts";

@@ -17,7 +17,7 @@ import {
   waitFor,
   type OperatorPlatform,
   type OperatorProcess,
-} from "../testing/platform.ts";
+} from "../../tools/platform/operators.ts";
 import { builtin } from "./kube.ts";
 
 let platform: OperatorPlatform;

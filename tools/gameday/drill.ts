@@ -11,11 +11,8 @@ import pg from "pg";
 import type { RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { weightsFor } from "../../operators/controllers/failover/decide.ts";
 import { PostgresDatabaseDriver } from "../../operators/controllers/failover/drivers/postgres.ts";
-import {
-  startFailoverPlatform,
-  type FailoverPlatform,
-} from "../../operators/controllers/failover/testing/platform.ts";
-import { waitFor } from "../../operators/testing/platform.ts";
+import { startFailoverPlatform, type FailoverPlatform } from "../platform/regions.ts";
+import { waitFor } from "../platform/operators.ts";
 import { LoadGenerator, percentile, type Sample } from "./load.ts";
 
 export type Scenario = "planned" | "primary-db-loss";

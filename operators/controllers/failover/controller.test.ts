@@ -4,9 +4,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import type { RegionFailover } from "../../api/regionfailover.ts";
-import { waitFor } from "../../testing/platform.ts";
-import { FakeAwsEndpoint } from "./testing/aws-endpoint.ts";
-import { startFailoverPlatform, type FailoverPlatform } from "./testing/platform.ts";
+import { waitFor } from "../../../tools/platform/operators.ts";
+import { FakeAwsEndpoint } from "../../../tools/fakes/aws-endpoint.ts";
+import { startFailoverPlatform, type FailoverPlatform } from "../../../tools/platform/regions.ts";
 
 let platform: FailoverPlatform | undefined;
 let aws: FakeAwsEndpoint | undefined;

@@ -1,9 +1,9 @@
 // The local drivers against a real PostgreSQL primary and a real streaming replica (pg_basebackup -R).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
-import { provisionDatabase, type ProvisionedDatabase } from "../../../../app/db/provision.ts";
+import { provisionDatabase, type ProvisionedDatabase } from "../../../../tools/postgres/provision.ts";
 import { startPostgres, type PostgresServer } from "../../../../tools/postgres/server.ts";
-import { waitFor } from "../../../testing/platform.ts";
+import { waitFor } from "../../../../tools/platform/operators.ts";
 import type { RoutingState } from "../decide.ts";
 import { PostgresDatabaseDriver } from "./postgres.ts";
 import { RoutingRowDriver } from "./routing-row.ts";

@@ -5,11 +5,11 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import type pg from "pg";
-import { createPool, withTenant } from "../db/pool.ts";
-import { provisionDatabase } from "../db/provision.ts";
-import { enqueueBulkJob } from "../jobs/bulk-jobs.ts";
-import { spawnRunner, type RunnerProcess } from "../runner/testing.ts";
-import { startPostgres } from "../../tools/postgres/server.ts";
+import { createPool, withTenant } from "../app/db/pool.ts";
+import { provisionDatabase } from "../tools/postgres/provision.ts";
+import { enqueueBulkJob } from "../app/jobs/bulk-jobs.ts";
+import { spawnRunner, type RunnerProcess } from "../tools/platform/runner.ts";
+import { startPostgres } from "../tools/postgres/server.ts";
 
 const { values } = parseArgs({
   options: {

@@ -7,10 +7,10 @@ import { once } from "node:events";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { createPool } from "../db/pool.ts";
-import { provisionDatabase } from "../db/provision.ts";
-import { provisionTenant } from "../db/seed.ts";
-import { freePort, startPostgres } from "../../tools/postgres/server.ts";
+import { createPool } from "../app/db/pool.ts";
+import { provisionDatabase } from "../tools/postgres/provision.ts";
+import { provisionTenant } from "../app/db/seed.ts";
+import { freePort, startPostgres } from "../tools/postgres/server.ts";
 
 const { values } = parseArgs({
   options: {

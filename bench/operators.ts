@@ -10,9 +10,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createPool } from "../../app/db/pool.ts";
-import { plans, tenants } from "../api/resources.ts";
-import type { Tenant } from "../api/tenant.ts";
+import { createPool } from "../app/db/pool.ts";
+import { plans, tenants } from "../operators/api/resources.ts";
+import type { Tenant } from "../operators/api/tenant.ts";
 import {
   applyAs,
   metricValue,
@@ -20,7 +20,7 @@ import {
   startOperatorPlatform,
   TENANT_NAMESPACE,
   waitFor,
-} from "../testing/platform.ts";
+} from "../tools/platform/operators.ts";
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     "steady-seconds": { type: "string", default: "60" },
     out: {
       type: "string",
-      default: join(resolve(import.meta.dirname, "..", ".."), ".cache", "bench", "operators.json"),
+      default: join(resolve(import.meta.dirname, ".."), ".cache", "bench", "operators.json"),
     },
   },
 });

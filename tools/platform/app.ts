@@ -1,8 +1,8 @@
 // The real app on a free loopback port over a throw-away database, for tests that speak HTTP.
 import type { FastifyInstance } from "fastify";
-import { loadConfig } from "../config.ts";
-import { startApp } from "../server.ts";
-import { startTestDatabase, type TestDatabase } from "./database.ts";
+import { loadConfig } from "../../app/config.ts";
+import { startApp } from "../../app/server.ts";
+import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 
 export interface TestApp {
   url: string;

@@ -5,20 +5,15 @@
 //   npm run bench:billing [-- --rounds 20]
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { plans as plansRef, tenants as tenantsRef } from "../../operators/api/resources.ts";
-import { addTenantController } from "../../operators/controllers/tenant/controller.ts";
-import { KubeClient } from "../../operators/runtime/kube.ts";
-import { Manager } from "../../operators/runtime/manager.ts";
-import {
-  applyAs,
-  startOperatorPlatform,
-  TENANT_NAMESPACE,
-  waitFor,
-} from "../../operators/testing/platform.ts";
-import { createPool } from "../db/pool.ts";
-import { generateApiKey } from "../http/auth.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
-import { deliver, startBillingApp, stripeEvent } from "./testing/harness.ts";
+import { plans as plansRef, tenants as tenantsRef } from "../operators/api/resources.ts";
+import { addTenantController } from "../operators/controllers/tenant/controller.ts";
+import { KubeClient } from "../operators/runtime/kube.ts";
+import { Manager } from "../operators/runtime/manager.ts";
+import { applyAs, startOperatorPlatform, TENANT_NAMESPACE, waitFor } from "../tools/platform/operators.ts";
+import { createPool } from "../app/db/pool.ts";
+import { generateApiKey } from "../app/http/auth.ts";
+import { apiClient, quoteBody } from "../tools/platform/api-client.ts";
+import { deliver, startBillingApp, stripeEvent } from "../tools/platform/billing.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "20" } } });
 const rounds = Number(values.rounds);

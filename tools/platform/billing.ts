@@ -3,15 +3,15 @@
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import Stripe from "stripe";
-import { loadConfig, type AppConfig } from "../../config.ts";
-import { createPool } from "../../db/pool.ts";
-import { buildApp } from "../../http/app.ts";
-import { createMetrics } from "../../observability/metrics.ts";
-import { PRICING } from "../../pricing/data.ts";
-import { QuoteEngine } from "../../pricing/engine.ts";
-import type { TestDatabase } from "../../testing/database.ts";
-import { createBilling, type BillingService } from "../service.ts";
-import { startLocalStripe, type LocalStripe } from "./stripe-server.ts";
+import { loadConfig, type AppConfig } from "../../app/config.ts";
+import { createPool } from "../../app/db/pool.ts";
+import { buildApp } from "../../app/http/app.ts";
+import { createMetrics } from "../../app/observability/metrics.ts";
+import { PRICING } from "../../app/pricing/data.ts";
+import { QuoteEngine } from "../../app/pricing/engine.ts";
+import type { TestDatabase } from "../postgres/test-database.ts";
+import { createBilling, type BillingService } from "../../app/billing/service.ts";
+import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 
 export const WEBHOOK_SECRET = "whsec_test_local_billing_secret";
 export const STRIPE_KEY = "sk_test_local_billing_key";

@@ -3,8 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { freePort } from "../../tools/postgres/server.ts";
-import { loadRunnerConfig, type RunnerConfig } from "./config.ts";
-import { startRunner, type RunningRunner } from "./main.ts";
+import { loadRunnerConfig, type RunnerConfig } from "../../app/runner/config.ts";
+import { startRunner, type RunningRunner } from "../../app/runner/main.ts";
 
 /** Fast settings for tests: short leases, polls and backoff. */
 export const TEST_RUNNER_ENV: Record<string, string> = {

@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { ensureBuilt } from "./build.ts";
-import { startCluster } from "./fixture.ts";
+import { ensureBuilt } from "../tools/localcluster/build.ts";
+import { startCluster } from "../tools/localcluster/fixture.ts";
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 

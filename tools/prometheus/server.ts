@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { stringify } from "yaml";
-import { freePort, sleep } from "../tools/postgres/server.ts";
+import { freePort, sleep } from "../postgres/server.ts";
 
 export interface PrometheusServer {
   url: string;

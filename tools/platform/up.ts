@@ -2,7 +2,7 @@
 // dir), the real roles and migrations, demo tenants, the quote API and a runner (bulk jobs, agent
 // tasks). Ctrl-C stops everything.
 import { startPostgres } from "../postgres/server.ts";
-import { provisionDatabase } from "../../app/db/provision.ts";
+import { provisionDatabase } from "../postgres/provision.ts";
 import { loadConfig } from "../../app/config.ts";
 import { startApp } from "../../app/server.ts";
 import { loadRunnerConfig } from "../../app/runner/config.ts";

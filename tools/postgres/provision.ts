@@ -2,10 +2,10 @@
 // optionally the plan catalogue and demo tenants. Used by the local platform, the game day and tests.
 import { randomBytes } from "node:crypto";
 import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
-import { bootstrapDatabase, roleUrl, type RolePasswords } from "./bootstrap.ts";
-import { migrate } from "./migrate.ts";
-import { createPool } from "./pool.ts";
-import { seedDemo, seedPlans, seedCarriers } from "./seed.ts";
+import { bootstrapDatabase, roleUrl, type RolePasswords } from "../../app/db/bootstrap.ts";
+import { migrate } from "../../app/db/migrate.ts";
+import { createPool } from "../../app/db/pool.ts";
+import { seedDemo, seedPlans, seedCarriers } from "../../app/db/seed.ts";
 
 export interface ProvisionedDatabase {
   server: PostgresServer;

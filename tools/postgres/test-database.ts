@@ -1,6 +1,6 @@
 // A throw-away database for a test file: its own PostgreSQL server, the real roles and migrations,
 // optionally seeded. Tests connect as roles that are neither SUPERUSER nor BYPASSRLS.
-import { provisionDatabase, type ProvisionedDatabase } from "../db/provision.ts";
+import { provisionDatabase, type ProvisionedDatabase } from "./provision.ts";
 import type { PostgresServer } from "../../tools/postgres/server.ts";
 
 export type TestDatabase = ProvisionedDatabase;
