@@ -28,9 +28,10 @@ function toManifest(resource: PlannedResource): Manifest | undefined {
       ([key]) => !key.startsWith("__") && key !== "apiVersion" && key !== "kind",
     ),
   );
-  const metadata = { ...((body["metadata"] as Manifest["metadata"] | undefined) ?? {}) };
-  if (!metadata.name) throw new Error(`${resource.urn} has no metadata.name; give the object a fixed name`);
-  return { ...kind, ...body, metadata };
+  const metadata = (body["metadata"] ?? {}) as Partial<Manifest["metadata"]>;
+  const name = metadata.name;
+  if (!name) throw new Error(`${resource.urn} has no metadata.name; give the object a fixed name`);
+  return { ...kind, ...body, metadata: { ...metadata, name } };
 }
 
 /** Every Kubernetes object of the plan, in registration order (CRDs and namespaces come first there). */

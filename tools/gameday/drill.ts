@@ -50,8 +50,8 @@ export interface DrillReport {
     lostQuoteIds: string[];
     /** How long before the loss (or flip) the oldest lost write was acknowledged, seconds. */
     oldestLostSecondsBeforeLoss: number;
-    /** Lost writes the API acknowledged after the loss began (should be none). */
-    lostAcknowledgedAfterLoss: number;
+    /** Lost writes sent after the loss began: only the new primary can have committed them (should be none). */
+    lostSentAfterLoss: number;
   };
   /** Replication lag the controller recorded at cutover, seconds. */
   lagAtCutoverSeconds: number | undefined;
@@ -306,10 +306,9 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
               ),
             ) / 10,
           ) / 100,
-        lostAcknowledgedAfterLoss: [
-          ...lost.lostQuotes,
-          ...lost.lostBookings.map((id) => `book:${id}`),
-        ].filter((id) => (result.committedAt.get(id) ?? 0) > windowStart).length,
+        lostSentAfterLoss: [...lost.lostQuotes, ...lost.lostBookings.map((id) => `book:${id}`)].filter(
+          (id) => (result.sentAt.get(id) ?? 0) > windowStart,
+        ).length,
       },
       lagAtCutoverSeconds: status.lagAtCutoverSeconds,
       window: {

@@ -45,8 +45,9 @@ describe("failover game day", () => {
     expect(report.primaryLoss!.detectionSeconds).toBeLessThan(10);
     expect(report.primaryLoss!.promotionSeconds).toBeLessThanOrEqual(60);
     // Only writes acknowledged in the last moments before the host died, whose WAL had not yet
-    // streamed, can be missing; nothing acknowledged after it (every process died with it).
-    expect(report.rpo.lostAcknowledgedAfterLoss).toBe(0);
+    // streamed, can be missing; nothing sent after it (every process died with it). A loaded client may
+    // receive an acknowledgement after the loss for a write committed before it, so send time decides.
+    expect(report.rpo.lostSentAfterLoss).toBe(0);
     expect(report.rpo.lostWrites).toBeLessThan(
       (report.rpo.committedQuotes + report.rpo.committedBookings) / 20,
     );

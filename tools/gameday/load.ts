@@ -24,6 +24,11 @@ export interface LoadResult {
   committedBookings: string[];
   /** When each confirmed write was acknowledged (wall-clock ms), by quote id. */
   committedAt: Map<string, number>;
+  /**
+   * When each confirmed write was sent (wall-clock ms). A write sent after the primary was lost can only
+   * have been committed by the new primary; its acknowledgement may reach a loaded client much later.
+   */
+  sentAt: Map<string, number>;
 }
 
 export interface LoadOptions {
@@ -54,6 +59,7 @@ export class LoadGenerator {
     committedQuotes: [],
     committedBookings: [],
     committedAt: new Map(),
+    sentAt: new Map(),
   };
   /** Quotes confirmed at least a second ago: safe to read from either region (replication lag). */
   private readonly readable: { id: string; at: number }[] = [];
@@ -109,7 +115,7 @@ export class LoadGenerator {
           : undefined;
       const frozen = response.status === 503 && text.includes("writes-frozen");
       this.result.samples.push({ op, at, ms, status: response.status, servedBy, frozen });
-      return { status: response.status, text };
+      return { status: response.status, text, at };
     } catch (error) {
       this.result.samples.push({
         op,
@@ -119,7 +125,7 @@ export class LoadGenerator {
         frozen: false,
         error: (error as Error).message,
       });
-      return { status: 0, text: "" };
+      return { status: 0, text: "", at };
     }
   }
 
@@ -133,17 +139,19 @@ export class LoadGenerator {
         await this.request("read", "GET", `/v1/quotes/${quote.id}`);
       } else if (i % 5 === 0 && this.bookable.length) {
         const id = this.bookable.shift()!;
-        const { status } = await this.request("book", "POST", `/v1/quotes/${id}/book`, "{}");
+        const { status, at } = await this.request("book", "POST", `/v1/quotes/${id}/book`, "{}");
         if (status === 201 || status === 200) {
           this.result.committedBookings.push(id);
           this.result.committedAt.set(`book:${id}`, Date.now());
+          this.result.sentAt.set(`book:${id}`, at);
         }
       } else {
-        const { status, text } = await this.request("quote", "POST", "/v1/quotes", quoteBody());
+        const { status, text, at } = await this.request("quote", "POST", "/v1/quotes", quoteBody());
         if (status === 201) {
           const id = (JSON.parse(text) as { id: string }).id;
           this.result.committedQuotes.push(id);
           this.result.committedAt.set(id, Date.now());
+          this.result.sentAt.set(id, at);
           this.readable.push({ id, at: this.now() });
           if (Math.random() < 0.5) this.bookable.push(id);
         }
