@@ -268,14 +268,27 @@ export function parseStackConfig(stack: string, raw: Record<string, string>): St
     }
   }
 
-  if (problems.length === 0) problems.push(...crossChecks(stack, out as StackConfig));
+  // Cross-field checks run beside the single-key ones, so one round of fixes is enough: each
+  // compares only keys that are valid on their own (a missing or wrong key is already reported).
+  problems.push(...crossChecks(stack, out as Partial<StackConfig>));
   if (problems.length > 0) throw new StackConfigError(stack, problems);
   return out as StackConfig;
 }
 
-function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
+/** Runs `check` with the config narrowed to `needed` only when every one of them parsed. */
+function given<K extends ConfigKey>(
+  c: Partial<StackConfig>,
+  needed: K[],
+  check: (valid: Pick<StackConfig, K>) => void,
+): void {
+  if (needed.every((key) => c[key] !== undefined)) check(c as Pick<StackConfig, K>);
+}
+
+function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const range = (lo: ConfigKey, hi: ConfigKey) => {
+    const c = config as StackConfig;
+    if (c[lo] === undefined || c[hi] === undefined) return;
     if ((c[lo] as number) > (c[hi] as number)) {
       problems.push({
         key: `${CONFIG_NAMESPACE}:${lo}`,
@@ -290,36 +303,41 @@ function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
   range("runnerMinReplicas", "runnerMaxReplicas");
   range("dbAllocatedStorageGb", "dbMaxAllocatedStorageGb");
 
-  if (c.peerStack.split("/")[2] === stack) {
+  given(config, ["peerStack"], (c) => {
+    if (c.peerStack.split("/")[2] !== stack) return;
     problems.push({
       key: `${CONFIG_NAMESPACE}:peerStack`,
       problem: "points at this stack itself; it must name the other region's stack",
       fix: setCommand(stack, "peerStack", "<org>/freight-platform/<other-stack>"),
     });
-  }
-  if (c.peerRegion === c.region) {
+  });
+  given(config, ["peerRegion", "region"], (c) => {
+    if (c.peerRegion !== c.region) return;
     problems.push({
       key: `${CONFIG_NAMESPACE}:peerRegion`,
       problem: `equals ${CONFIG_NAMESPACE}:region (${c.region}); the two stacks must run in different regions`,
       fix: setCommand(stack, "peerRegion", "<the other stack's region>"),
     });
-  }
-  if (c.role === "secondary" && c.documentsReplication) {
+  });
+  given(config, ["role", "documentsReplication"], (c) => {
+    if (c.role !== "secondary" || !c.documentsReplication) return;
     problems.push({
       key: `${CONFIG_NAMESPACE}:documentsReplication`,
       problem: "is true on a secondary stack; only the primary replicates documents (to the secondary)",
       fix: `pulumi config rm ${CONFIG_NAMESPACE}:documentsReplication --stack ${stack}`,
     });
-  }
-  if (c.role === "primary" && !c.dbMultiAz) {
+  });
+  given(config, ["role", "dbMultiAz"], (c) => {
+    if (c.role !== "primary" || c.dbMultiAz) return;
     problems.push({
       key: `${CONFIG_NAMESPACE}:dbMultiAz`,
       problem: "is false on the primary; the writable database must survive an AZ loss",
       fix: setCommand(stack, "dbMultiAz", "true"),
     });
-  }
-  const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
-  if (lambdaRegion !== c.region) {
+  });
+  given(config, ["secretRotationLambdaArn", "region"], (c) => {
+    const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
+    if (lambdaRegion === c.region) return;
     problems.push({
       key: `${CONFIG_NAMESPACE}:secretRotationLambdaArn`,
       problem: `is in ${lambdaRegion}, but Secrets Manager can only invoke a rotation Lambda in ${c.region}`,
@@ -329,7 +347,7 @@ function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
         `arn:aws:lambda:${c.region}:<account>:function:<name>`,
       ),
     });
-  }
+  });
   return problems;
 }
 
