@@ -25,7 +25,3 @@ export function parseKey(text: string): ObjectKey {
   if (slash < 0) return { name: text };
   return { namespace: text.slice(0, slash), name: text.slice(slash + 1) };
 }
-
-export function sameKey(a: ObjectKey, b: ObjectKey): boolean {
-  return a.name === b.name && (a.namespace ?? "") === (b.namespace ?? "");
-}

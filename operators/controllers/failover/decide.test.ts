@@ -399,6 +399,21 @@ describe("decideNextStep: health gate during the traffic shift", () => {
     expect(status.phase).toBe("Completed");
   });
 
+  it("keeps holding a gate pause recorded before pause causes existed (phase Paused, no cause)", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, {
+      until: (s) => s.stage === "ShiftTraffic" && s.trafficStep === 1,
+    });
+    world.health.secondary = failing;
+    const paused = run(world, flip, reached.status, { maxSteps: 3, until: () => false }).status;
+    const legacy: RegionFailoverStatus = { ...paused, pauseConditions: undefined };
+    world.health.secondary = healthy;
+    const next = decideNextStep(flip, legacy, world.observe(legacy));
+    expect(next.status.phase).toBe("Paused");
+    expect(next.status.pauseConditions?.map((c) => c.reason)).toEqual(["HealthGateFailed"]);
+    expect(next.status.message).toMatch(/Health gate recovering/);
+  });
+
   it("with onGateFailure Rollback sends traffic back and keeps writes on the promoted database", () => {
     const world = new World();
     const spec: RegionFailoverSpec = { ...flip, onGateFailure: "Rollback" };

@@ -17,7 +17,7 @@ import {
 import { conditionsFor, integrityVerdict } from "./conditions.ts";
 import { describeSample, gatePasses } from "./health-gate.ts";
 import type { Observations } from "./observations.ts";
-import { pause, pausedBy, syncPausePhase, unpause } from "./pause.ts";
+import { adoptUnexplainedPause, pause, pausedBy, syncPausePhase, unpause } from "./pause.ts";
 import { desiredRouting, routingMatches, sameRouting, weightsFor, type RoutingState } from "./routing.ts";
 import { atOrAfter, enterStage, stageStartedAt } from "./stages.ts";
 
@@ -76,6 +76,7 @@ export function decideNextStep(
       requeueAfterMs = STEADY_POLL_MS;
     }
   } else if (target) {
+    adoptUnexplainedPause(status, spec.paused, now);
     advance(status, spec, observations);
   }
 

@@ -30,3 +30,12 @@ export function syncPausePhase(status: RegionFailoverStatus): void {
   }
   if (status.pauseConditions?.length === 0) delete status.pauseConditions;
 }
+
+/**
+ * A status written before pauseConditions existed says Paused without a cause. The only two ways
+ * into Paused were spec.paused and a failed gate, so the cause is whichever spec does not explain.
+ */
+export function adoptUnexplainedPause(status: RegionFailoverStatus, specPaused: boolean, now: Date): void {
+  if (status.phase !== "Paused" || status.pauseConditions?.length) return;
+  pause(status, specPaused ? "PausedBySpec" : "HealthGateFailed", now);
+}
