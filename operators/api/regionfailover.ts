@@ -52,6 +52,21 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * Why a flip waits for a human, as Argo Rollouts' pauseConditions: each cause is its own entry with
+ * the time it began, so the controller resumes by looking at causes, never by reading its message.
+ * PausedBySpec: spec.paused is true. HealthGateFailed: the target failed the health gate during the
+ * traffic shift with onGateFailure Pause; it clears itself once the gate is open again.
+ */
+export const PAUSE_REASONS = ["PausedBySpec", "HealthGateFailed"] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
+
+export interface PauseCondition {
+  reason: PauseReason;
+  /** When this cause began holding the flip. */
+  startTime: string;
+}
+
 export const FailoverConditions = {
   HealthGateOpen: "HealthGateOpen",
   WritesFrozen: "WritesFrozen",
@@ -154,6 +169,8 @@ export interface RegionFailoverStatus {
   targetRegion?: Region;
   mode?: FailoverMode;
   stage?: Stage;
+  /** Why the flip is held; phase is Paused exactly while this list is not empty. */
+  pauseConditions?: PauseCondition[];
   /** Index into spec.trafficSteps of the step being held (ShiftTraffic). */
   trafficStep?: number;
   trafficWeights?: TrafficWeights;
@@ -284,6 +301,22 @@ export const regionFailoverDefinition: ResourceDefinition = {
     targetRegion: region("The region the flip in progress goes to."),
     mode: str("The mode of the flip in progress.", { enum: [...FAILOVER_MODES] }),
     stage: str("The runbook stage in progress.", { enum: [...STAGES] }),
+    pauseConditions: listMap(
+      "Why the flip is held (phase Paused exactly while this is not empty), one entry per cause.",
+      "reason",
+      obj(
+        "One cause holding the flip.",
+        {
+          reason: str(
+            "PausedBySpec (spec.paused is true) or HealthGateFailed (the target failed the health gate with onGateFailure Pause).",
+            { enum: [...PAUSE_REASONS] },
+          ),
+          startTime: time("When this cause began holding the flip."),
+        },
+        { required: ["reason", "startTime"] },
+      ),
+      { maxItems: PAUSE_REASONS.length },
+    ),
     trafficStep: int("Index of the traffic step being held.", { minimum: 0 }),
     trafficWeights: weightsSchema("Traffic per region right now."),
     stepStartedAt: time("When the current traffic step began."),

@@ -4,26 +4,13 @@
 // racing another writer, and is counted apart from errors.
 import type { Logger } from "pino";
 import type { KubeObject } from "../api/types.ts";
-import { objectKey, type Informer } from "./informer.ts";
+import type { Informer } from "./informer.ts";
+import { keyOf, keyString, parseKey, type ObjectKey } from "./keys.ts";
 import { isConflict } from "./kube.ts";
+import type { MapFunc } from "./mappers.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { Predicate } from "./predicates.ts";
 import { WorkQueue, type RateLimiterOptions } from "./workqueue.ts";
-
-/**
- * An update worth reconciling for a controller that does not read status: the spec changed
- * (generation), or metadata a controller acts on (deletion, finalizers, labels, annotations).
- */
-export function specOrMetadataChanged(object: KubeObject, previous: KubeObject): boolean {
-  const a = object.metadata;
-  const b = previous.metadata;
-  return (
-    a.generation !== b.generation ||
-    a.deletionTimestamp !== b.deletionTimestamp ||
-    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
-    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
-    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
-  );
-}
 
 export interface ReconcileResult {
   /** Reconcile again after this long even if nothing changes (e.g. to refresh usage). */
@@ -31,7 +18,18 @@ export interface ReconcileResult {
 }
 
 export interface Reconciler {
-  reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult | void>;
+  reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileResult | void>;
+}
+
+/** What a watch enqueues, and for which updates (controller-runtime's handler and predicates). */
+export interface WatchOptions<T extends KubeObject> {
+  /** The keys to reconcile for a changed object; by default the object's own key. */
+  map?: MapFunc<T>;
+  /**
+   * Updates pass only when every predicate does; adds, deletes and periodic resyncs always pass.
+   * Without predicates every update passes.
+   */
+  predicates?: Predicate<T>[];
 }
 
 export interface ControllerOptions {
@@ -57,28 +55,34 @@ export class Controller {
 
   /**
    * Enqueues keys for changes of `informer`'s objects: the object's own key by default, or the
-   * keys `map` returns (e.g. every tenant on a changed plan). `relevant` filters updates (periodic
-   * resyncs always pass), so a controller is not woken by status it wrote itself.
+   * keys `map` returns (e.g. every tenant on a changed plan). `predicates` filter updates, so a
+   * controller is not woken by status it wrote itself.
    */
-  watch<T extends KubeObject>(
-    informer: Informer<T>,
-    map: (object: T) => string[] = (o) => [objectKey(o)],
-    relevant: (object: T, previous: T) => boolean = () => true,
-  ): void {
+  watch<T extends KubeObject>(informer: Informer<T>, options: WatchOptions<T> = {}): void {
     this.informers.push(informer as unknown as Informer<KubeObject>);
-    const enqueue = (object: T) => {
-      for (const key of map(object)) this.queue.add(key);
+    const map = options.map ?? ((o: T) => [keyOf(o)]);
+    const predicates = options.predicates ?? [];
+    const enqueue = (...objects: T[]) => {
+      // One add per distinct key: a key handed to a worker at once and added again would run twice.
+      const keys = new Set(objects.flatMap((object) => map(object).map(keyString)));
+      for (const key of keys) this.queue.add(key);
     };
     informer.on({
-      added: enqueue,
-      deleted: enqueue,
+      added: (object) => enqueue(object),
+      deleted: (object) => enqueue(object),
       updated: (object, previous) => {
-        if (previous !== object && !relevant(object, previous)) return;
-        enqueue(object);
+        // A resync re-delivers the cached object as its own previous: it always passes.
+        if (previous === object) return enqueue(object);
+        if (!predicates.every((p) => p(object, previous))) return;
         // A change can move an object away from keys it mapped to (a tenant changing plans).
-        if (previous !== object) enqueue(previous);
+        enqueue(object, previous);
       },
     });
+  }
+
+  /** Queues a reconcile of `key` (for sources that are not informers, such as a usage poll). */
+  enqueue(key: ObjectKey): void {
+    this.queue.add(keyString(key));
   }
 
   /** Runs workers until `signal` aborts, then lets in-flight reconciles finish. */
@@ -104,7 +108,7 @@ export class Controller {
       if (key === undefined) return;
       const stopTimer = metrics.reconcileDuration.startTimer({ controller: this.name });
       try {
-        const result = await this.reconciler.reconcile(key, signal);
+        const result = await this.reconciler.reconcile(parseKey(key), signal);
         this.queue.forget(key);
         if (result?.requeueAfterMs) {
           this.queue.addAfter(key, result.requeueAfterMs);

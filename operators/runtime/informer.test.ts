@@ -125,10 +125,13 @@ describe("Informer", () => {
     stop = new AbortController();
     running = informer.run(stop.signal);
     await waitFor("relist after 410", () => informer.stats.relistsAfterGone >= 1, { timeoutMs: 30_000 });
-    await waitFor("store caught up", () => informer.get(`${TENANT_NAMESPACE}/while-away`) !== undefined);
+    await waitFor(
+      "store caught up",
+      () => informer.get({ namespace: TENANT_NAMESPACE, name: "while-away" }) !== undefined,
+    );
     expect(deleted).toContain("gone-while-away");
     expect(added).toContain("while-away");
-    expect(informer.get(`${TENANT_NAMESPACE}/gone-while-away`)).toBeUndefined();
+    expect(informer.get({ namespace: TENANT_NAMESPACE, name: "gone-while-away" })).toBeUndefined();
     stop.abort();
     await running;
   }, 60_000);

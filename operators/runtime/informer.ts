@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { ResourceRef } from "../api/crd.ts";
 import type { KubeObject } from "../api/types.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
+import { keyOf, keyString, type ObjectKey } from "./keys.ts";
 import { isGone, type KubeClient, type WatchEvent } from "./kube.ts";
 
 export interface InformerHandlers<T> {
@@ -20,11 +21,6 @@ export interface InformerStats {
   watches: number;
   relistsAfterGone: number;
   reconnects: number;
-}
-
-export function objectKey(object: KubeObject): string {
-  const { namespace, name } = object.metadata;
-  return namespace ? `${namespace}/${name}` : name;
 }
 
 export class Informer<T extends KubeObject> {
@@ -50,8 +46,8 @@ export class Informer<T extends KubeObject> {
     this.handlers.push(handlers);
   }
 
-  get(key: string): T | undefined {
-    return this.store.get(key);
+  get(key: ObjectKey): T | undefined {
+    return this.store.get(keyString(key));
   }
 
   list(): T[] {
@@ -119,7 +115,7 @@ export class Informer<T extends KubeObject> {
     this.stats.lists++;
     const seen = new Set<string>();
     for (const item of items) {
-      const key = objectKey(item);
+      const key = keyString(keyOf(item));
       seen.add(key);
       const previous = this.store.get(key);
       this.store.set(key, item);
@@ -155,7 +151,7 @@ export class Informer<T extends KubeObject> {
       kind: this.ref.kind,
       ...event.object,
     };
-    const key = objectKey(object);
+    const key = keyString(keyOf(object));
     const previous = this.store.get(key);
     if (event.type === "DELETED") {
       this.store.delete(key);

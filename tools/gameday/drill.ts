@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import pg from "pg";
 import type { RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
-import { weightsFor } from "../../operators/controllers/failover/decide.ts";
+import { weightsFor } from "../../operators/controllers/failover/routing.ts";
 import { PostgresDatabaseDriver } from "../../operators/controllers/failover/drivers/postgres.ts";
 import { startFailoverPlatform, type FailoverPlatform } from "../platform/regions.ts";
 import { waitFor } from "../platform/operators.ts";

@@ -7,8 +7,9 @@ import pg from "pg";
 import { runnersDrained } from "../../../app/jobs/drain.ts";
 import type { Region, RegionFailover } from "../../api/regionfailover.ts";
 import { regionFailovers } from "../../api/resources.ts";
-import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
+import { Controller } from "../../runtime/controller.ts";
 import type { Manager } from "../../runtime/manager.ts";
+import { specOrMetadataChanged } from "../../runtime/predicates.ts";
 import type { FailoverConfig } from "./config.ts";
 import { PostgresDatabaseDriver, regionPools } from "./drivers/postgres.ts";
 import { RdsDatabaseDriver } from "./drivers/rds.ts";
@@ -101,7 +102,7 @@ export function addFailoverController(
   // One worker: a flip is one object, and its steps must never run concurrently.
   const controller = new Controller({ name: "failover", reconciler, workers: 1 });
   // Our own status writes must not wake us; the reconciler requeues itself while a flip runs.
-  controller.watch(failovers, undefined, specOrMetadataChanged);
+  controller.watch(failovers, { predicates: [specOrMetadataChanged] });
   manager.add(controller);
   return controller;
 }

@@ -6,15 +6,9 @@ import {
   type RegionFailoverStatus,
   type Stage,
 } from "../../api/regionfailover.ts";
-import {
-  decideNextStep,
-  weightsFor,
-  type Decision,
-  type FailoverAction,
-  type HealthSample,
-  type Observations,
-  type RoutingState,
-} from "./decide.ts";
+import { decideNextStep, type Decision, type FailoverAction } from "./decide.ts";
+import type { HealthSample, Observations } from "./observations.ts";
+import { weightsFor, type RoutingState } from "./routing.ts";
 
 const healthy: HealthSample = { ready: true, errorRatePercent: 0, p95LatencyMs: 20 };
 const failing: HealthSample = { ready: true, errorRatePercent: 40, p95LatencyMs: 900, detail: "5xx" };
@@ -373,12 +367,51 @@ describe("decideNextStep: health gate during the traffic shift", () => {
     const paused = run(world, flip, reached.status, { maxSteps: 8, until: () => false });
     expect(paused.status.phase).toBe("Paused");
     expect(paused.status.message).toMatch(/Health gate failed at 50 %/);
+    expect(paused.status.pauseConditions?.map((c) => c.reason)).toEqual(["HealthGateFailed"]);
     expect(world.routing.weights).toEqual({ primary: 50, secondary: 50 });
     expect(condition(paused.status, "HealthGateOpen")?.status).toBe("False");
     world.health.secondary = healthy;
     const { status } = run(world, flip, paused.status);
     expect(status.phase).toBe("Completed");
     expect(world.routing.weights).toEqual({ primary: 0, secondary: 100 });
+  });
+
+  it("holds for the gate after a human's pause is cleared, and each cause keeps its own start time", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, {
+      until: (s) => s.stage === "ShiftTraffic" && s.trafficStep === 1,
+    });
+    world.health.secondary = failing;
+    const gate = run(world, flip, reached.status, { maxSteps: 3, until: () => false }).status;
+    const gateSince = gate.pauseConditions![0]!.startTime;
+    const both = run(world, { ...flip, paused: true }, gate, { maxSteps: 3, until: () => false }).status;
+    expect(both.pauseConditions?.map((c) => [c.reason, c.startTime === gateSince])).toEqual([
+      ["HealthGateFailed", true],
+      ["PausedBySpec", false],
+    ]);
+    // spec.paused cleared while the target is still failing: still paused, by the gate alone.
+    const cleared = run(world, flip, both, { maxSteps: 3, until: () => false }).status;
+    expect(cleared.phase).toBe("Paused");
+    expect(cleared.pauseConditions).toEqual([{ reason: "HealthGateFailed", startTime: gateSince }]);
+    expect(world.routing.weights).toEqual({ primary: 50, secondary: 50 });
+    world.health.secondary = healthy;
+    const { status } = run(world, flip, cleared);
+    expect(status.phase).toBe("Completed");
+  });
+
+  it("keeps holding a gate pause recorded before pause causes existed (phase Paused, no cause)", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, {
+      until: (s) => s.stage === "ShiftTraffic" && s.trafficStep === 1,
+    });
+    world.health.secondary = failing;
+    const paused = run(world, flip, reached.status, { maxSteps: 3, until: () => false }).status;
+    const legacy: RegionFailoverStatus = { ...paused, pauseConditions: undefined };
+    world.health.secondary = healthy;
+    const next = decideNextStep(flip, legacy, world.observe(legacy));
+    expect(next.status.phase).toBe("Paused");
+    expect(next.status.pauseConditions?.map((c) => c.reason)).toEqual(["HealthGateFailed"]);
+    expect(next.status.message).toMatch(/Health gate recovering/);
   });
 
   it("with onGateFailure Rollback sends traffic back and keeps writes on the promoted database", () => {
@@ -420,12 +453,26 @@ describe("decideNextStep: freeze timeout, pause, unplanned, steady state", () =>
   it("spec.paused holds the flip where it is; clearing it continues", () => {
     const world = new World();
     const reached = run(world, flip, undefined, { until: (s) => s.stage === "DrainRunners" });
+    const pausedAt = world.now.toISOString();
     const paused = run(world, { ...flip, paused: true }, reached.status, { maxSteps: 5, until: () => false });
     expect(paused.status.phase).toBe("Paused");
     expect(paused.status.stage).toBe("DrainRunners");
     expect(paused.status.message).toMatch(/spec.paused/);
+    // The cause is on status, with the time it began (not moved by the reconciles that followed).
+    expect(paused.status.pauseConditions).toEqual([{ reason: "PausedBySpec", startTime: pausedAt }]);
     const { status } = run(world, flip, paused.status);
     expect(status.phase).toBe("Completed");
+    expect(status.pauseConditions).toBeUndefined();
+  });
+
+  it("resumes from the pause cause on status, whatever the message says", () => {
+    const world = new World();
+    const reached = run(world, flip, undefined, { until: (s) => s.stage === "DrainRunners" });
+    const paused = run(world, { ...flip, paused: true }, reached.status, { maxSteps: 2, until: () => false });
+    const reworded = { ...paused.status, message: "Held for the change window (see ticket OPS-12)." };
+    const next = decideNextStep(flip, reworded, world.observe(reworded));
+    expect(next.status.phase).toBe("Progressing");
+    expect(next.status.pauseConditions).toBeUndefined();
   });
 
   it("unplanned: promotes without the lost primary, reporting the lag at the moment of loss", () => {

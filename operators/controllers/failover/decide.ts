@@ -3,57 +3,26 @@
 // actions to take. The reconciler writes the status first and acts second, so a controller killed
 // at any line resumes from status: routing changes are "make it so" (repeating them is harmless),
 // and the one irreversible action, promotion, is written as intent before it is taken and marked
-// complete only once the promoted database is seen accepting writes.
+// complete only once the promoted database is seen accepting writes. The routing each stage wants
+// lives in routing.ts, the conditions in conditions.ts, pause causes in pause.ts.
 import {
-  FailoverConditions,
   STAGES,
   effectiveSpec,
   otherRegion,
   type EffectiveSpec,
-  type IntegritySnapshot,
   type Region,
   type RegionFailoverSpec,
   type RegionFailoverStatus,
-  type Stage,
-  type TrafficWeights,
 } from "../../api/regionfailover.ts";
-import type { Condition } from "../../api/types.ts";
-import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
+import { conditionsFor, integrityVerdict } from "./conditions.ts";
+import { describeSample, gatePasses } from "./health-gate.ts";
+import type { Observations } from "./observations.ts";
+import { adoptUnexplainedPause, pause, pausedBy, syncPausePhase, unpause } from "./pause.ts";
+import { desiredRouting, routingMatches, sameRouting, weightsFor, type RoutingState } from "./routing.ts";
+import { atOrAfter, enterStage, stageStartedAt } from "./stages.ts";
 
-/** The routing state every process reads (the region_routing row, and DNS weights in AWS). */
-export interface RoutingState {
-  activeRegion: Region;
-  writesFrozen: boolean;
-  runnersPaused: boolean;
-  secondaryHealthy: boolean;
-  weights: TrafficWeights;
-}
-
-/** One look at a region's readiness endpoint over a short window of probes. */
-export interface HealthSample {
-  ready: boolean;
-  errorRatePercent: number;
-  p95LatencyMs: number;
-  detail?: string;
-}
-
-export interface Observations {
-  now: Date;
-  /** metadata.generation of the RegionFailover. */
-  generation?: number;
-  /** The routing state as read back; undefined when it could not be read. */
-  routing?: RoutingState;
-  health: Partial<Record<Region, HealthSample>>;
-  /** The standby replica's lag behind its primary in seconds; undefined when the primary is gone. */
-  replicationLagSeconds?: number;
-  /** True when the replica has replayed everything the primary wrote (planned cutover needs it). */
-  replicaCaughtUp: boolean;
-  /** True when the flip's target database accepts writes (no longer a replica). */
-  targetPromoted: boolean;
-  /** True when no runner holds a claimed job in the serving region. */
-  runnersDrained: boolean;
-  integrity?: Omit<IntegritySnapshot, "takenAt">;
-}
+// drivers/routing-row.ts names the routing state by this module.
+export type { RoutingState } from "./routing.ts";
 
 export type FailoverAction =
   { kind: "applyRouting"; routing: RoutingState; reason: string } | { kind: "promote"; region: Region };
@@ -76,105 +45,6 @@ export const STEADY_POLL_MS = 10_000;
 const iso = (date: Date) => date.toISOString();
 const seconds = (from: string | undefined, now: Date) =>
   from ? Math.max(0, (now.getTime() - Date.parse(from)) / 1000) : 0;
-
-export function weightsFor(region: Region, percent: number): TrafficWeights {
-  return region === "primary"
-    ? { primary: percent, secondary: 100 - percent }
-    : { primary: 100 - percent, secondary: percent };
-}
-
-export function gatePasses(spec: EffectiveSpec, sample: HealthSample | undefined): boolean {
-  return (
-    sample !== undefined &&
-    sample.ready &&
-    sample.errorRatePercent <= spec.healthGate.maxErrorRatePercent &&
-    sample.p95LatencyMs <= spec.healthGate.maxP95LatencyMs
-  );
-}
-
-function describeSample(region: Region, sample: HealthSample | undefined): string {
-  if (!sample) return `${region}: no health sample`;
-  return `${region}: ${sample.ready ? "ready" : "not ready"}, ${sample.errorRatePercent.toFixed(1)} % errors, p95 ${Math.round(sample.p95LatencyMs)} ms${sample.detail ? ` (${sample.detail})` : ""}`;
-}
-
-const stageIndex = (stage: Stage | undefined) => (stage ? STAGES.indexOf(stage) : -1);
-const atOrAfter = (stage: Stage | undefined, than: Stage) => stageIndex(stage) >= stageIndex(than);
-
-/** The routing a flip at `status` wants, given the region it started from. */
-export function desiredRouting(
-  spec: EffectiveSpec,
-  status: RegionFailoverStatus,
-  observations: Observations,
-): RoutingState {
-  const secondaryHealthy = observations.health.secondary
-    ? gatePasses(spec, observations.health.secondary)
-    : (observations.routing?.secondaryHealthy ?? true);
-  const serving = status.servingRegion ?? observations.routing?.activeRegion ?? "primary";
-  const steady = (region: Region, weights = weightsFor(region, 100)): RoutingState => ({
-    activeRegion: region,
-    writesFrozen: false,
-    runnersPaused: false,
-    secondaryHealthy,
-    weights,
-  });
-  const target = status.targetRegion;
-  if (!target) return steady(serving);
-  const source = otherRegion(target);
-  switch (status.phase) {
-    case "Progressing":
-    case "Paused": {
-      const stage = status.stage;
-      const promoted = atOrAfter(stage, "RepointWriters");
-      let weights = weightsFor(target, 0);
-      if (stage === "ShiftTraffic") weights = status.trafficWeights ?? weights;
-      else if (atOrAfter(stage, "Unfreeze")) weights = weightsFor(target, 100);
-      return {
-        activeRegion: promoted ? target : source,
-        writesFrozen: atOrAfter(stage, "FreezeWrites") && !atOrAfter(stage, "Unfreeze"),
-        runnersPaused: atOrAfter(stage, "DrainRunners") && !atOrAfter(stage, "ResumeRunners"),
-        secondaryHealthy,
-        weights,
-      };
-    }
-    case "RollingBack":
-    case "Failed":
-      // Nothing irreversible happened: everything back on the region the flip started from.
-      return steady(source);
-    case "Aborted":
-      // After promotion the promoted database is the only writer; traffic stays where it was.
-      return status.promotion
-        ? steady(target, status.trafficWeights ?? weightsFor(target, 0))
-        : steady(source);
-    default:
-      return steady(serving);
-  }
-}
-
-function sameRouting(a: RoutingState | undefined, b: RoutingState): boolean {
-  return (
-    a !== undefined &&
-    a.activeRegion === b.activeRegion &&
-    a.writesFrozen === b.writesFrozen &&
-    a.runnersPaused === b.runnersPaused &&
-    a.secondaryHealthy === b.secondaryHealthy &&
-    a.weights.primary === b.weights.primary &&
-    a.weights.secondary === b.weights.secondary
-  );
-}
-
-/** Moves `status` to `next`, closing the current stage's timing and opening the next one's. */
-function enterStage(status: RegionFailoverStatus, next: Stage | undefined, now: Date): void {
-  const stamp = iso(now);
-  status.stages = (status.stages ?? []).map((t) =>
-    t.stage === status.stage && !t.finishedAt ? { ...t, finishedAt: stamp } : t,
-  );
-  status.stage = next;
-  if (next) status.stages.push({ stage: next, startedAt: stamp });
-}
-
-function stageStartedAt(status: RegionFailoverStatus, stage: Stage): string | undefined {
-  return status.stages?.find((t) => t.stage === stage)?.startedAt;
-}
 
 export function decideNextStep(
   rawSpec: RegionFailoverSpec,
@@ -206,9 +76,11 @@ export function decideNextStep(
       requeueAfterMs = STEADY_POLL_MS;
     }
   } else if (target) {
+    adoptUnexplainedPause(status, spec.paused, now);
     advance(status, spec, observations);
   }
 
+  syncPausePhase(status);
   status.observedGeneration = observations.generation;
   const routing = desiredRouting(spec, status, observations);
   status.conditions = conditionsFor(spec, status, observations, routing);
@@ -261,6 +133,7 @@ function startFlip(status: RegionFailoverStatus, spec: EffectiveSpec, observatio
   status.startedAt = iso(now);
   status.stages = [];
   status.stage = undefined;
+  delete status.pauseConditions;
   enterStage(status, "PreChecks", now);
   status.healthyChecks = 0;
   status.trafficStep = undefined;
@@ -318,22 +191,17 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
   }
 
   if (spec.paused) {
-    status.phase = "Paused";
+    pause(status, "PausedBySpec", now);
+    syncPausePhase(status);
     status.message = `Paused by spec.paused at ${status.stage}; set it to false to continue.`;
     // Frozen writes are an outage: the freeze timeout holds even while paused.
     checkFreezeTimeout(status, spec, obs);
     return;
   }
-  if (status.phase === "Paused" && status.message?.startsWith("Paused by spec.paused")) {
-    status.phase = "Progressing";
-  }
-
-  const routingIs = (want: Partial<RoutingState>) =>
-    obs.routing !== undefined &&
-    Object.entries(want).every(([k, v]) => {
-      const have = obs.routing![k as keyof RoutingState];
-      return typeof v === "object" ? JSON.stringify(have) === JSON.stringify(v) : have === v;
-    });
+  // Cleared by a human; another cause (a failed health gate) may still hold the flip.
+  unpause(status, "PausedBySpec");
+  syncPausePhase(status);
+  const routingIs = (want: Partial<RoutingState>) => routingMatches(obs.routing, want);
 
   // Each stage either finishes (and falls through to the next) or returns, waiting.
   for (let guard = 0; guard < STAGES.length + 2; guard++) {
@@ -344,10 +212,13 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         const lagOk =
           spec.mode === "Unplanned" || (lag !== undefined && lag <= spec.maxReplicationLagSeconds);
         if (!gateOpen || !lagOk) {
+          const unmeasured = obs.failures?.replication;
           const lagText =
-            lag === undefined
-              ? `unknown: is ${target}'s database a streaming replica of ${source}'s? After a flip, rebuild the old primary as a replica before flipping back`
-              : `${lag.toFixed(1)} s`;
+            lag !== undefined
+              ? `${lag.toFixed(1)} s`
+              : unmeasured
+                ? `unknown (${unmeasured.message})`
+                : `unknown: is ${target}'s database a streaming replica of ${source}'s? After a flip, rebuild the old primary as a replica before flipping back`;
           status.message = `Pre-checks: ${describeSample(target, targetSample)}, ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks; replication lag ${lagText} (max ${spec.maxReplicationLagSeconds} s).`;
           return;
         }
@@ -379,7 +250,8 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         break;
       case "CatchUp":
         if (spec.mode === "Planned" && !obs.replicaCaughtUp) {
-          status.message = `Waiting for ${target}'s replica to replay every write (lag ${obs.replicationLagSeconds?.toFixed(2) ?? "unknown"} s).`;
+          const unmeasured = obs.failures?.replication;
+          status.message = `Waiting for ${target}'s replica to replay every write (lag ${obs.replicationLagSeconds?.toFixed(2) ?? "unknown"} s)${unmeasured ? `; replication could not be measured: ${unmeasured.message}` : ""}.`;
           return;
         }
         status.lagAtCutoverSeconds = spec.mode === "Planned" ? 0 : (obs.replicationLagSeconds ?? 0);
@@ -392,7 +264,8 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         if (!status.promotion) status.promotion = { target, requestedAt: iso(now) };
         if (!status.promotion.completedAt) {
           if (!obs.targetPromoted) {
-            status.message = `Promoting ${target}'s database (requested ${status.promotion.requestedAt}).`;
+            const failure = obs.failures?.promote ?? obs.failures?.targetPromoted;
+            status.message = `Promoting ${target}'s database (requested ${status.promotion.requestedAt})${failure ? `; ${failure.message}` : ""}.`;
             return;
           }
           status.promotion = { ...status.promotion, completedAt: iso(now) };
@@ -415,13 +288,14 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         status.trafficWeights = weights;
         if (!routingIs({ weights })) return;
         if (!healthy) return gateFailed(status, spec, obs);
-        if (status.phase === "Paused") {
-          // Paused by a failed gate: resume once the gate is open again, restarting the step's hold.
+        if (pausedBy(status, "HealthGateFailed")) {
+          // Held by a failed gate: resume once the gate is open again, restarting the step's hold.
           if (!gateOpen) {
             status.message = `Health gate recovering: ${status.healthyChecks}/${spec.healthGate.consecutiveHealthyChecks} healthy checks.`;
             return;
           }
-          status.phase = "Progressing";
+          unpause(status, "HealthGateFailed");
+          syncPausePhase(status);
           status.stepStartedAt = iso(now);
         }
         if (percent >= 100) {
@@ -508,7 +382,8 @@ function gateFailed(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Obse
   const target = status.targetRegion!;
   const why = describeSample(target, obs.health[target]);
   if (spec.onGateFailure === "Pause") {
-    status.phase = "Paused";
+    pause(status, "HealthGateFailed", obs.now);
+    syncPausePhase(status);
     status.message = `Health gate failed at ${status.trafficWeights?.[target] ?? 0} % on ${target} (${why}): holding traffic here until ${spec.healthGate.consecutiveHealthyChecks} healthy checks in a row, or set spec.abort.`;
     return;
   }
@@ -519,97 +394,4 @@ function gateFailed(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Obse
   status.completedAt = iso(obs.now);
   enterStage(status, undefined, obs.now);
   status.message = `Health gate failed (${why}) with onGateFailure Rollback: traffic back on ${otherRegion(target)}, writes on the promoted database in ${target}, unfrozen.`;
-}
-
-export function integrityVerdict(
-  spec: EffectiveSpec,
-  status: RegionFailoverStatus,
-): { ok: boolean | undefined; message: string } {
-  const before = status.integrityBefore;
-  const after = status.integrityAfter;
-  if (!before || !after) return { ok: undefined, message: "no integrity snapshot was taken" };
-  const problems: string[] = [];
-  if (after.invoices < before.invoices)
-    problems.push(`invoices went from ${before.invoices} to ${after.invoices}`);
-  if (after.errorRatePercent > Math.max(before.errorRatePercent, spec.healthGate.maxErrorRatePercent))
-    problems.push(`error rate ${after.errorRatePercent} % after vs ${before.errorRatePercent} % before`);
-  const message = `invoices ${before.invoices} -> ${after.invoices}, queue depth ${before.queueDepth} -> ${after.queueDepth}, error rate ${before.errorRatePercent} % -> ${after.errorRatePercent} %`;
-  return problems.length ? { ok: false, message: problems.join("; ") } : { ok: true, message };
-}
-
-function conditionsFor(
-  spec: EffectiveSpec,
-  status: RegionFailoverStatus,
-  obs: Observations,
-  routing: RoutingState,
-): Condition[] {
-  const inputs: ConditionInput[] = [];
-  const C = FailoverConditions;
-  const target = status.targetRegion ?? otherRegion(status.servingRegion ?? "primary");
-  const sample = obs.health[target];
-  const checks = status.healthyChecks ?? 0;
-  // During pre-checks the gate opens only after enough healthy checks in a row; later, per sample.
-  const warming = status.phase === "Progressing" && status.stage === "PreChecks";
-  const open = gatePasses(spec, sample) && (!warming || checks >= spec.healthGate.consecutiveHealthyChecks);
-  inputs.push({
-    type: C.HealthGateOpen,
-    status: open ? "True" : "False",
-    reason: open ? "TargetHealthy" : sample ? "TargetUnhealthy" : "NoHealthSample",
-    message: `${describeSample(target, sample)}; gate: <= ${spec.healthGate.maxErrorRatePercent} % errors, p95 <= ${spec.healthGate.maxP95LatencyMs} ms, ${spec.healthGate.consecutiveHealthyChecks} checks in a row.`,
-  });
-  const frozen = obs.routing?.writesFrozen;
-  inputs.push({
-    type: C.WritesFrozen,
-    status: frozen === undefined ? "Unknown" : frozen ? "True" : "False",
-    reason: frozen === undefined ? "RoutingUnreadable" : frozen ? "Frozen" : "Accepting",
-    message: frozen ? "Writes answer 503 with Retry-After." : "Writes are accepted.",
-  });
-  const paused = obs.routing?.runnersPaused ?? false;
-  const drained = paused && obs.runnersDrained;
-  inputs.push({
-    type: C.JobsDrained,
-    status: drained ? "True" : "False",
-    reason: drained ? "Drained" : paused ? "Draining" : "RunnersActive",
-    message: drained
-      ? "Runners are paused and hold no jobs."
-      : paused
-        ? "Runners are paused; in-flight jobs are finishing."
-        : "Runners are claiming jobs.",
-  });
-  const lag = obs.replicationLagSeconds;
-  inputs.push({
-    type: C.ReplicaCaughtUp,
-    status: obs.replicaCaughtUp ? "True" : lag === undefined ? "Unknown" : "False",
-    reason: obs.replicaCaughtUp ? "CaughtUp" : lag === undefined ? "LagUnknown" : "Lagging",
-    message: `Replication lag ${lag === undefined ? "unknown" : `${lag.toFixed(2)} s`} (max ${spec.maxReplicationLagSeconds} s).`,
-  });
-  const promotion = status.promotion;
-  inputs.push({
-    type: C.Promoted,
-    status: promotion?.completedAt ? "True" : "False",
-    reason: promotion?.completedAt ? "Promoted" : promotion ? "PromotionRequested" : "NotPromoted",
-    message: promotion?.completedAt
-      ? `${promotion.target}'s database was promoted at ${promotion.completedAt}.`
-      : promotion
-        ? `Promotion of ${promotion.target}'s database requested at ${promotion.requestedAt}.`
-        : "No promotion in this flip.",
-  });
-  const weights = obs.routing?.weights ?? routing.weights;
-  const shifted = status.targetRegion !== undefined && weights[status.targetRegion] === 100;
-  inputs.push({
-    type: C.TrafficShifted,
-    status: shifted ? "True" : "False",
-    reason: shifted ? "AllTrafficShifted" : status.stage === "ShiftTraffic" ? "Shifting" : "NotShifted",
-    message: `Traffic primary ${weights.primary} %, secondary ${weights.secondary} %.`,
-  });
-  const verdict = integrityVerdict(spec, status);
-  inputs.push({
-    type: C.IntegrityVerified,
-    status: verdict.ok === undefined ? "Unknown" : verdict.ok ? "True" : "False",
-    reason: verdict.ok === undefined ? "NotChecked" : verdict.ok ? "Consistent" : "Mismatch",
-    message: verdict.message,
-  });
-  let conditions = status.conditions ?? [];
-  for (const input of inputs) conditions = setCondition(conditions, input, obs.generation, obs.now);
-  return conditions;
 }

@@ -1,7 +1,7 @@
 // Health samples of a region for the gate: a few concurrent requests to its readiness endpoint,
 // summarised as ready / error rate / p95 latency. Readiness is what Route 53 health checks read
 // too: the app answers and its database answers with the expected schema.
-import type { HealthSample } from "./decide.ts";
+import type { HealthSample } from "./observations.ts";
 
 export async function sampleHealth(
   url: string,

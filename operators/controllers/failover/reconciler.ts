@@ -2,9 +2,10 @@
 // (health of both regions, replication, runners, routing state, integrity figures), lets
 // decideNextStep decide, writes the status, and only then acts. Written-then-acted is what makes a
 // restart safe: a controller killed between the two finds its intent in status and, for the
-// one-shot promotion, checks the database before acting again.
+// one-shot promotion, checks the database before acting again. An observation that fails falls
+// back to its safe value, and its typed failure goes to the decider, so the conditions say why; a
+// failed action is remembered until the next reconcile for the same reason.
 import type { Logger } from "pino";
-import { apiVersion } from "../../api/group.ts";
 import {
   otherRegion,
   type Region,
@@ -13,10 +14,13 @@ import {
 } from "../../api/regionfailover.ts";
 import { regionFailovers } from "../../api/resources.ts";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
+import { keyString, type ObjectKey } from "../../runtime/keys.ts";
 import { isNotFound, type KubeClient } from "../../runtime/kube.ts";
-import { canonical } from "../tenant/status.ts";
-import { decideNextStep, type HealthSample, type Observations } from "./decide.ts";
+import { applyStatusIfChanged } from "../../runtime/status.ts";
+import { decideNextStep } from "./decide.ts";
+import { toDriverError, type DriverFailure } from "./drivers/errors.ts";
 import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
+import type { HealthSample, ObservedPart, Observations } from "./observations.ts";
 
 export const FAILOVER_FIELD_MANAGER = "failover-controller";
 const QUICK_REQUEUE_MS = 200;
@@ -38,10 +42,24 @@ export interface FailoverReconcilerDeps {
   now?: () => Date;
 }
 
-async function settle<T>(promise: Promise<T>, fallback: T): Promise<T> {
+type Failures = Partial<Record<ObservedPart, DriverFailure>>;
+
+/**
+ * The promise's value, or `fallback` when it fails; the failure, typed, is recorded under `part`
+ * (the first one wins: the integrity figures try two regions).
+ */
+async function settle<T>(
+  promise: Promise<T>,
+  fallback: T,
+  failures: Failures,
+  part: ObservedPart,
+  attempted: string,
+): Promise<T> {
   try {
     return await promise;
-  } catch {
+  } catch (error) {
+    const failure = toDriverError(error, attempted);
+    failures[part] ??= { reason: failure.reason, message: failure.message };
     return fallback;
   }
 }
@@ -50,12 +68,14 @@ export class FailoverReconciler implements Reconciler {
   private readonly deps: FailoverReconcilerDeps;
   /** The last replication lag measured while the primary answered: what an unplanned flip loses. */
   private readonly lastLag = new Map<string, number>();
+  /** Actions that failed in the last reconcile of each object, reported by the next one. */
+  private readonly failedActions = new Map<string, Failures>();
 
   constructor(deps: FailoverReconcilerDeps) {
     this.deps = deps;
   }
 
-  async observe(object: RegionFailover, key: string): Promise<Observations> {
+  async observe(object: RegionFailover, key: ObjectKey): Promise<Observations> {
     const { world } = this.deps;
     const status = object.status;
     const serving: Region = status?.servingRegion ?? "primary";
@@ -70,22 +90,59 @@ export class FailoverReconciler implements Reconciler {
     const source = otherRegion(target);
     // Before promotion the source's database holds the authoritative routing row; after it, the target's.
     const writer: Region = inFlight && status?.promotion?.completedAt ? target : inFlight ? source : serving;
+    const failures: Failures = { ...this.failedActions.get(keyString(key)) };
+    const on = (region: Region) => `${region}'s database`;
     const [primaryHealth, secondaryHealth, routing, replication, targetPromoted, drained, integrity] =
       await Promise.all([
-        settle(world.health("primary"), undefined),
-        settle(world.health("secondary"), undefined),
-        settle(world.traffic.read(writer), undefined),
-        settle(world.database.replication(target), { caughtUp: false }),
-        settle(world.database.isWritable(target), false),
-        settle(world.runnersDrained(source), false),
+        // sampleHealth reports a failed probe in the sample itself (detail); this is a last resort.
+        settle(world.health("primary"), undefined, failures, "health", "sampling primary's health"),
+        settle(world.health("secondary"), undefined, failures, "health", "sampling secondary's health"),
+        settle(
+          world.traffic.read(writer),
+          undefined,
+          failures,
+          "routing",
+          `reading the routing state on ${on(writer)}`,
+        ),
+        settle(
+          world.database.replication(target),
+          { caughtUp: false },
+          failures,
+          "replication",
+          `measuring ${target}'s replication`,
+        ),
+        settle(
+          world.database.isWritable(target),
+          false,
+          failures,
+          "targetPromoted",
+          `checking whether ${on(target)} accepts writes`,
+        ),
+        settle(
+          world.runnersDrained(source),
+          false,
+          failures,
+          "runnersDrained",
+          `reading ${source}'s runner heartbeats`,
+        ),
         // A lost primary has no figures to give: the replica's are the best "before" there is.
         world.integrity
-          ? settle(world.integrity(writer), undefined).then(
-              (figures) => figures ?? settle(world.integrity!(otherRegion(writer)), undefined),
+          ? // The writer's failure is not reported when the other region answers instead.
+            settle(world.integrity(writer), undefined, {}, "integrity", "").then(
+              (figures) =>
+                figures ??
+                settle(
+                  world.integrity!(otherRegion(writer)),
+                  undefined,
+                  failures,
+                  "integrity",
+                  `reading integrity figures on ${on(otherRegion(writer))}`,
+                ),
             )
           : Promise.resolve(undefined),
       ]);
-    if (replication.lagSeconds !== undefined) this.lastLag.set(key, replication.lagSeconds);
+    const id = keyString(key);
+    if (replication.lagSeconds !== undefined) this.lastLag.set(id, replication.lagSeconds);
     const health: Observations["health"] = {};
     if (primaryHealth) health.primary = primaryHealth;
     if (secondaryHealth) health.secondary = secondaryHealth;
@@ -95,50 +152,55 @@ export class FailoverReconciler implements Reconciler {
       generation: object.metadata.generation,
       routing,
       health,
-      replicationLagSeconds: replication.lagSeconds ?? this.lastLag.get(key),
+      replicationLagSeconds: replication.lagSeconds ?? this.lastLag.get(id),
       replicaCaughtUp: replication.caughtUp,
       targetPromoted,
       runnersDrained: drained,
       integrity: integrity
         ? { ...integrity, errorRatePercent: targetHealth?.errorRatePercent ?? 0 }
         : undefined,
+      ...(Object.keys(failures).length ? { failures } : {}),
     };
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
     const { client, world, log } = this.deps;
-    const [namespace, name] = key.includes("/") ? (key.split("/") as [string, string]) : [undefined, key];
     let object: RegionFailover;
     try {
       // Fresh from the API server, not the informer: the status we wrote a moment ago must be seen.
-      object = await client.get<RegionFailover>(regionFailovers, name, namespace);
+      object = await client.get<RegionFailover>(regionFailovers, key.name, key.namespace);
     } catch (error) {
       if (isNotFound(error)) return;
       throw error;
     }
     const observations = await this.observe(object, key);
     const decision = decideNextStep(object.spec, object.status, observations);
-    if (canonical(decision.status) !== canonical(object.status ?? {})) {
-      await client.apply(
-        regionFailovers,
-        {
-          apiVersion,
-          kind: "RegionFailover",
-          metadata: { name: object.metadata.name, namespace: object.metadata.namespace },
-          status: decision.status,
-        } as RegionFailover,
-        { fieldManager: FAILOVER_FIELD_MANAGER, subresource: "status", force: true },
-      );
+    if (
+      await applyStatusIfChanged(client, regionFailovers, object, decision.status, {
+        fieldManager: FAILOVER_FIELD_MANAGER,
+      })
+    ) {
       logTransition(log, key, object.status, decision.status);
     }
-    for (const action of decision.actions) {
-      if (action.kind === "promote") {
-        log.warn({ key, region: action.region }, "promoting the database (one-shot; intent is in status)");
-        await world.database.promote(action.region);
-      } else {
-        const written = await world.traffic.apply(action.routing, action.reason);
-        log.info({ key, routing: action.routing, written }, "routing state applied");
+    const failed: Failures = {};
+    try {
+      for (const action of decision.actions) {
+        if (action.kind === "promote") {
+          log.warn({ key, region: action.region }, "promoting the database (one-shot; intent is in status)");
+          await world.database.promote(action.region).catch((error: unknown) => {
+            throw remember(failed, "promote", toDriverError(error, `promoting ${action.region}'s database`));
+          });
+        } else {
+          const written = await world.traffic.apply(action.routing, action.reason).catch((error: unknown) => {
+            throw remember(failed, "applyRouting", toDriverError(error, "writing the routing state"));
+          });
+          log.info({ key, routing: action.routing, written }, "routing state applied");
+        }
       }
+    } finally {
+      // The next reconcile reports these in the conditions (and forgets them once an action works).
+      if (Object.keys(failed).length) this.failedActions.set(keyString(key), failed);
+      else this.failedActions.delete(keyString(key));
     }
     // Something moved (an action taken, a stage finished): look again soon rather than at the next
     // poll, so each stage does not cost a full poll interval. Steady state keeps its slow poll.
@@ -154,9 +216,14 @@ export class FailoverReconciler implements Reconciler {
   }
 }
 
+function remember(failures: Failures, part: ObservedPart, error: DriverFailure & Error): Error {
+  failures[part] = { reason: error.reason, message: error.message };
+  return error;
+}
+
 function logTransition(
   log: Logger,
-  key: string,
+  key: ObjectKey,
   before: RegionFailoverStatus | undefined,
   after: RegionFailoverStatus,
 ): void {

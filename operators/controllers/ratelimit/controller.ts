@@ -5,9 +5,17 @@ import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
-import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
-import { objectKey } from "../../runtime/informer.ts";
+import { Controller } from "../../runtime/controller.ts";
+import { keyOf } from "../../runtime/keys.ts";
 import type { Manager } from "../../runtime/manager.ts";
+import {
+  deletionChanged,
+  fieldChanged,
+  generationChanged,
+  or,
+  specOrMetadataChanged,
+} from "../../runtime/predicates.ts";
+import { tenantsOnPlan } from "../tenant/mappers.ts";
 import { tenantsTargetedBy } from "./effective.ts";
 import { PolicyStatusReconciler, RateLimitReconciler } from "./reconciler.ts";
 
@@ -28,24 +36,20 @@ export function addRateLimitController(
   const controller = new Controller({ name: "ratelimit", reconciler, workers: options.workers ?? 4 });
   // Spec changes, and the tenant controller reporting the tenant's database row (status.tenantId),
   // which is when its limits can first be written; not our own status writes.
-  controller.watch(
-    tenants,
-    undefined,
-    (t, previous) =>
-      t.metadata.generation !== previous.metadata.generation ||
-      t.metadata.deletionTimestamp !== previous.metadata.deletionTimestamp ||
-      t.status?.tenantId !== previous.status?.tenantId,
-  );
-  controller.watch(
-    plans,
-    (plan) =>
-      tenants
-        .list()
-        .filter((t) => t.spec.plan === plan.metadata.name)
-        .map(objectKey),
-    specOrMetadataChanged,
-  );
-  controller.watch(policies, (policy) => tenantsTargetedBy(policy, tenants.list()), specOrMetadataChanged);
+  controller.watch(tenants, {
+    predicates: [
+      or(
+        generationChanged,
+        deletionChanged,
+        fieldChanged<Tenant>((t) => t.status?.tenantId),
+      ),
+    ],
+  });
+  controller.watch(plans, { map: tenantsOnPlan(tenants), predicates: [specOrMetadataChanged] });
+  controller.watch(policies, {
+    map: (policy) => tenantsTargetedBy(policy, tenants.list()),
+    predicates: [specOrMetadataChanged],
+  });
   manager.add(controller);
 
   // Policy status: whether each policy takes effect. Keys are policies; a tenant or plan change can
@@ -56,32 +60,21 @@ export function addRateLimitController(
     reconciler: new PolicyStatusReconciler(deps),
     workers: 2,
   });
-  const generationChanged = (
-    o: { metadata: { generation?: number } },
-    p: { metadata: { generation?: number } },
-  ) => o.metadata.generation !== p.metadata.generation;
+  const policiesIn = (namespace: string | undefined) =>
+    policies
+      .list()
+      .filter((p) => p.metadata.namespace === namespace)
+      .map(keyOf);
   // One policy appearing or going away can shadow or unshadow the others of its namespace.
-  statuses.watch(
-    policies,
-    (policy) => [
-      objectKey(policy),
-      ...policies
-        .list()
-        .filter((p) => p.metadata.namespace === policy.metadata.namespace)
-        .map(objectKey),
-    ],
-    generationChanged,
-  );
-  statuses.watch(
-    tenants,
-    (tenant) =>
-      policies
-        .list()
-        .filter((p) => p.metadata.namespace === tenant.metadata.namespace)
-        .map(objectKey),
-    generationChanged,
-  );
-  statuses.watch(plans, () => policies.list().map(objectKey), generationChanged);
+  statuses.watch(policies, {
+    map: (policy) => [keyOf(policy), ...policiesIn(policy.metadata.namespace)],
+    predicates: [generationChanged],
+  });
+  statuses.watch(tenants, {
+    map: (tenant) => policiesIn(tenant.metadata.namespace),
+    predicates: [generationChanged],
+  });
+  statuses.watch(plans, { map: () => policies.list().map(keyOf), predicates: [generationChanged] });
   manager.add(statuses);
   return controller;
 }

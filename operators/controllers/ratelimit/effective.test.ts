@@ -81,14 +81,14 @@ describe("tenantsTargetedBy", () => {
   it("maps a policy to the tenants it affects", () => {
     const all = [tenant("acme"), tenant("globex", "starter"), tenant("initech", "growth", "other")];
     expect(tenantsTargetedBy(policy("d", { kind: "Default" }, { burst: 1 }), all)).toEqual([
-      "tenants/acme",
-      "tenants/globex",
+      { namespace: "tenants", name: "acme" },
+      { namespace: "tenants", name: "globex" },
     ]);
     expect(tenantsTargetedBy(policy("p", { kind: "Plan", name: "starter" }, { burst: 1 }), all)).toEqual([
-      "tenants/globex",
+      { namespace: "tenants", name: "globex" },
     ]);
     expect(tenantsTargetedBy(policy("t", { kind: "Tenant", name: "acme" }, { burst: 1 }), all)).toEqual([
-      "tenants/acme",
+      { namespace: "tenants", name: "acme" },
     ]);
   });
 });

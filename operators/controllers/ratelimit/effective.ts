@@ -5,6 +5,7 @@
 import type { PlanSpec, RateLimits } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import type { EffectiveRateLimits, Tenant } from "../../api/tenant.ts";
+import { keyOf, type ObjectKey } from "../../runtime/keys.ts";
 
 /** Applies when nothing else says anything: modest, so a misconfigured tenant cannot flood the API. */
 export const BUILTIN_RATE_LIMITS: RateLimits = { requestsPerSecond: 10, burst: 20, bulkJobConcurrency: 1 };
@@ -61,8 +62,8 @@ export function effectiveRateLimits(
   return { ...result, source: sources.join(", ") };
 }
 
-/** Keys (namespace/name) of the tenants a policy applies to. */
-export function tenantsTargetedBy(policy: RateLimitPolicy, tenants: readonly Tenant[]): string[] {
+/** Keys of the tenants a policy applies to. */
+export function tenantsTargetedBy(policy: RateLimitPolicy, tenants: readonly Tenant[]): ObjectKey[] {
   const ns = policy.metadata.namespace;
   return tenants
     .filter((t) => t.metadata.namespace === ns)
@@ -72,5 +73,5 @@ export function tenantsTargetedBy(policy: RateLimitPolicy, tenants: readonly Ten
       if (kind === "Plan") return t.spec.plan === name;
       return t.metadata.name === name;
     })
-    .map((t) => `${t.metadata.namespace}/${t.metadata.name}`);
+    .map(keyOf);
 }

@@ -5,6 +5,7 @@ import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy, RateLimitPolicyStatus } from "../../api/ratelimitpolicy.ts";
 import type { Tenant } from "../../api/tenant.ts";
 import { setCondition } from "../../runtime/conditions.ts";
+import { keyOf, keyString } from "../../runtime/keys.ts";
 import { effectiveRateLimits, tenantsTargetedBy } from "./effective.ts";
 
 export function policySourceLabel(policy: RateLimitPolicy): string {
@@ -18,10 +19,10 @@ export function decidePolicyStatus(
   planOf: (name: string) => Plan | undefined,
   now: Date,
 ): RateLimitPolicyStatus {
-  const targeted = new Set(tenantsTargetedBy(policy, tenants));
+  const targeted = new Set(tenantsTargetedBy(policy, tenants).map(keyString));
   const label = policySourceLabel(policy);
   const affected = tenants.filter((t) => {
-    if (!targeted.has(`${t.metadata.namespace}/${t.metadata.name}`)) return false;
+    if (!targeted.has(keyString(keyOf(t)))) return false;
     const source = effectiveRateLimits(policies, t, planOf(t.spec.plan)?.spec).source;
     return source.split(", ").some((entry) => entry.endsWith(`=${label}`));
   }).length;

@@ -2,7 +2,6 @@
 // namespace, its plan and the default, writes them to tenant_rate_limits and reports them in its
 // part of the Tenant status (status.rateLimits and the RateLimitsApplied condition).
 import type pg from "pg";
-import { apiVersion } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
@@ -11,8 +10,9 @@ import type { Condition } from "../../api/types.ts";
 import { findCondition, setCondition } from "../../runtime/conditions.ts";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
 import type { Informer } from "../../runtime/informer.ts";
+import type { ObjectKey } from "../../runtime/keys.ts";
 import type { KubeClient } from "../../runtime/kube.ts";
-import { canonical } from "../tenant/status.ts";
+import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { effectiveRateLimits } from "./effective.ts";
 import { decidePolicyStatus } from "./policy-status.ts";
 import { findTenantId, syncTenantRateLimits } from "./store.ts";
@@ -67,11 +67,11 @@ export class RateLimitReconciler implements Reconciler {
     this.deps = deps;
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
     const { client, pool, tenants, plans, policies } = this.deps;
     const tenant = tenants.get(key);
     if (!tenant || tenant.metadata.deletionTimestamp) return;
-    const plan = plans.get(tenant.spec.plan);
+    const plan = plans.get({ name: tenant.spec.plan });
     const limits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
     const tenantId = await findTenantId(pool, tenant.metadata.name);
     if (!tenantId && !findCondition(tenant.status?.conditions, TenantConditions.RateLimitsApplied)) {
@@ -88,24 +88,16 @@ export class RateLimitReconciler implements Reconciler {
       tenantId !== undefined,
       this.deps.now?.() ?? new Date(),
     );
-    const current = {
-      rateLimits: tenant.status?.rateLimits,
-      conditions: (tenant.status?.conditions ?? []).filter(
-        (c) => c.type === TenantConditions.RateLimitsApplied,
-      ),
-    };
-    if (canonical(desired) !== canonical(current)) {
-      await client.apply(
-        tenantsRef,
-        {
-          apiVersion,
-          kind: "Tenant",
-          metadata: { name: tenant.metadata.name, namespace: tenant.metadata.namespace },
-          status: desired,
-        } as Tenant,
-        { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
-      );
-    }
+    // The tenant controller owns the rest of the Tenant status.
+    await applyStatusIfChanged(client, tenantsRef, tenant, desired, {
+      fieldManager: RATELIMIT_FIELD_MANAGER,
+      current: {
+        rateLimits: tenant.status?.rateLimits,
+        conditions: (tenant.status?.conditions ?? []).filter(
+          (c) => c.type === TenantConditions.RateLimitsApplied,
+        ),
+      },
+    });
   }
 }
 
@@ -117,7 +109,7 @@ export class PolicyStatusReconciler implements Reconciler {
     this.deps = deps;
   }
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: ObjectKey): Promise<void> {
     const { client, tenants, plans, policies } = this.deps;
     const policy = policies.get(key);
     if (!policy || policy.metadata.deletionTimestamp) return;
@@ -126,23 +118,15 @@ export class PolicyStatusReconciler implements Reconciler {
       policy,
       policies.list().filter((p) => p.metadata.namespace === namespace),
       tenants.list().filter((t) => t.metadata.namespace === namespace),
-      (name) => plans.get(name),
+      (name) => plans.get({ name }),
       this.deps.now?.() ?? new Date(),
     );
-    const current = {
-      ...policy.status,
-      conditions: policy.status?.conditions?.filter((c) => c.type === "Effective"),
-    };
-    if (canonical(status) === canonical(current)) return;
-    await client.apply(
-      rateLimitPolicies,
-      {
-        apiVersion,
-        kind: "RateLimitPolicy",
-        metadata: { name: policy.metadata.name, namespace },
-        status,
-      } as RateLimitPolicy,
-      { fieldManager: RATELIMIT_FIELD_MANAGER, subresource: "status" },
-    );
+    await applyStatusIfChanged(client, rateLimitPolicies, policy, status, {
+      fieldManager: RATELIMIT_FIELD_MANAGER,
+      current: {
+        ...policy.status,
+        conditions: policy.status?.conditions?.filter((c) => c.type === "Effective"),
+      },
+    });
   }
 }

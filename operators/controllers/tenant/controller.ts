@@ -6,10 +6,19 @@ import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import { plans as plansRef, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
-import { Controller, specOrMetadataChanged } from "../../runtime/controller.ts";
+import { Controller } from "../../runtime/controller.ts";
 import { EventRecorder } from "../../runtime/events.ts";
-import { objectKey } from "../../runtime/informer.ts";
 import type { Manager } from "../../runtime/manager.ts";
+import {
+  annotationsChanged,
+  deletionChanged,
+  finalizersChanged,
+  generationChanged,
+  labelsChanged,
+  or,
+  specOrMetadataChanged,
+} from "../../runtime/predicates.ts";
+import { tenantsOnPlan } from "./mappers.ts";
 import { TenantReconciler } from "./reconciler.ts";
 import { pollUsage } from "./usage-poller.ts";
 
@@ -36,33 +45,24 @@ export function addTenantController(
   const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
   // Status is ours (and the rate-limit controller's), and so is the finalizer we add: writing
   // either must not wake us again. Someone removing our finalizer does.
-  controller.watch(tenants, undefined, (tenant, previous) => {
-    if (!specOrMetadataChanged(tenant, previous)) return false;
-    const onlyOurFinalizerAdded =
-      tenant.metadata.generation === previous.metadata.generation &&
-      tenant.metadata.deletionTimestamp === previous.metadata.deletionTimestamp &&
-      !previous.metadata.finalizers?.includes(TENANT_FINALIZER) &&
-      tenant.metadata.finalizers?.includes(TENANT_FINALIZER) &&
-      JSON.stringify(tenant.metadata.labels ?? {}) === JSON.stringify(previous.metadata.labels ?? {}) &&
-      JSON.stringify(tenant.metadata.annotations ?? {}) ===
-        JSON.stringify(previous.metadata.annotations ?? {});
-    return !onlyOurFinalizerAdded;
+  controller.watch(tenants, {
+    predicates: [
+      or(
+        generationChanged,
+        deletionChanged,
+        finalizersChanged({ ignoreAdded: TENANT_FINALIZER }),
+        labelsChanged,
+        annotationsChanged,
+      ),
+    ],
   });
-  controller.watch(
-    plans,
-    (plan) =>
-      tenants
-        .list()
-        .filter((t) => t.spec.plan === plan.metadata.name)
-        .map(objectKey),
-    specOrMetadataChanged,
-  );
+  controller.watch(plans, { map: tenantsOnPlan(tenants), predicates: [specOrMetadataChanged] });
   manager.add(controller);
   manager.addRunnable("usage-poller", (signal) =>
     pollUsage({
       pool: options.pool,
       tenants,
-      enqueue: (key) => controller.queue.add(key),
+      enqueue: (key) => controller.enqueue(key),
       intervalMs: options.usageRefreshMs,
       signal,
       log,

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type pg from "pg";
 import { transaction } from "../../../app/db/pool.ts";
-import { TENANT_FINALIZER, apiVersion } from "../../api/group.ts";
+import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import { tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
@@ -12,9 +12,11 @@ import type { Reconciler } from "../../runtime/controller.ts";
 import type { EventRecorder } from "../../runtime/events.ts";
 import { addFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
 import type { Informer } from "../../runtime/informer.ts";
+import type { ObjectKey } from "../../runtime/keys.ts";
 import type { KubeClient } from "../../runtime/kube.ts";
+import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { resolveEntitlements } from "./entitlements.ts";
-import { canonical, decideTenantStatus, ownStatus, type TenantObservation } from "./status.ts";
+import { decideTenantStatus, ownStatus, type TenantObservation } from "./status.ts";
 import { offboardTenant, readUsageCounters, syncEntitlements, syncPlanRows, syncTenantRow } from "./store.ts";
 import { currentUsage, periodStart } from "./usage.ts";
 
@@ -39,7 +41,7 @@ export class TenantReconciler implements Reconciler {
     this.deps = deps;
   }
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: ObjectKey): Promise<void> {
     const { client, tenants, plans, pool, events } = this.deps;
     const cached = tenants.get(key);
     if (!cached) return; // gone: offboarding already ran before the finalizer was removed
@@ -47,7 +49,7 @@ export class TenantReconciler implements Reconciler {
 
     const tenant = await addFinalizer(client, tenantsRef, cached, TENANT_FINALIZER, TENANT_FIELD_MANAGER);
     const now = this.deps.now?.() ?? new Date();
-    const plan = plans.get(tenant.spec.plan);
+    const plan = plans.get({ name: tenant.spec.plan });
     let observation: TenantObservation;
     if (!plan) {
       observation = {
@@ -90,18 +92,10 @@ export class TenantReconciler implements Reconciler {
     }
 
     const decision = decideTenantStatus(tenant, observation, now);
-    if (canonical(decision.status) !== canonical(ownStatus(tenant.status))) {
-      await client.apply(
-        tenantsRef,
-        {
-          apiVersion,
-          kind: "Tenant",
-          metadata: { name: tenant.metadata.name, namespace: tenant.metadata.namespace },
-          status: decision.status,
-        } as Tenant,
-        { fieldManager: TENANT_FIELD_MANAGER, subresource: "status" },
-      );
-    }
+    await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
+      fieldManager: TENANT_FIELD_MANAGER,
+      current: ownStatus(tenant.status),
+    });
     for (const event of decision.events) await events.record(tenant, event);
     // No timer: every input is watched, and usage-poller.ts enqueues tenants whose usage moved.
   }

@@ -185,14 +185,3 @@ export function thresholdEvents(
   }
   return events;
 }
-
-/** Deterministic JSON (sorted keys, undefined dropped), to compare a desired status with the stored one. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
-        )
-      : v,
-  );
-}

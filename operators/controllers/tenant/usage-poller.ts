@@ -6,12 +6,13 @@ import type { Logger } from "pino";
 import type pg from "pg";
 import type { Tenant } from "../../api/tenant.ts";
 import { sleep } from "../../runtime/backoff.ts";
-import { objectKey, type Informer } from "../../runtime/informer.ts";
+import type { Informer } from "../../runtime/informer.ts";
+import { keyOf, type ObjectKey } from "../../runtime/keys.ts";
 
 export async function pollUsage(options: {
   pool: pg.Pool;
   tenants: Informer<Tenant>;
-  enqueue: (key: string) => void;
+  enqueue: (key: ObjectKey) => void;
   intervalMs: number;
   signal: AbortSignal;
   log: Logger;
@@ -32,7 +33,7 @@ export async function pollUsage(options: {
         );
         log.debug({ tenantsWithNewUsage: rows.length }, "usage poll");
         if (rows.length) {
-          const bySlug = new Map(tenants.list().map((t) => [t.metadata.name, objectKey(t)]));
+          const bySlug = new Map(tenants.list().map((t) => [t.metadata.name, keyOf(t)]));
           for (const { slug } of rows) {
             const key = bySlug.get(slug);
             if (key) enqueue(key);
@@ -40,7 +41,7 @@ export async function pollUsage(options: {
         }
       } else if (since) {
         log.info({ day: today }, "new day: refreshing every tenant's usage");
-        for (const tenant of tenants.list()) enqueue(objectKey(tenant));
+        for (const tenant of tenants.list()) enqueue(keyOf(tenant));
       }
       // A counter updated in a transaction that commits after `now` was read carries an earlier
       // updated_at; looking back one interval more catches it on the next round.

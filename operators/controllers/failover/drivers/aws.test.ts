@@ -4,7 +4,7 @@ import { RDSClient } from "@aws-sdk/client-rds";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeAwsEndpoint } from "../../../../tools/fakes/aws-endpoint.ts";
-import type { RoutingState } from "../decide.ts";
+import type { RoutingState } from "../routing.ts";
 import { RdsDatabaseDriver } from "./rds.ts";
 import { Route53TrafficDriver } from "./route53.ts";
 

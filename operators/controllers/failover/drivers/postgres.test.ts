@@ -1,10 +1,20 @@
-// The local drivers against a real PostgreSQL primary and a real streaming replica (pg_basebackup -R).
+// The local drivers against a real PostgreSQL primary and a real streaming replica (pg_basebackup -R),
+// including how they fail: a missing grant and a lost database are different errors, and the
+// reconciler carries them into the conditions on-call reads.
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
+import { runnersDrained } from "../../../../app/jobs/drain.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../../../../tools/postgres/provision.ts";
 import { startPostgres, type PostgresServer } from "../../../../tools/postgres/server.ts";
+import { apiVersion } from "../../../api/group.ts";
+import type { RegionFailover } from "../../../api/regionfailover.ts";
+import type { KubeClient } from "../../../runtime/kube.ts";
 import { waitFor } from "../../../../tools/platform/operators.ts";
-import type { RoutingState } from "../decide.ts";
+import { decideNextStep } from "../decide.ts";
+import { sampleHealth } from "../health.ts";
+import { FailoverReconciler } from "../reconciler.ts";
+import type { RoutingState } from "../routing.ts";
 import { PostgresDatabaseDriver } from "./postgres.ts";
 import { RoutingRowDriver } from "./routing-row.ts";
 
@@ -92,6 +102,28 @@ describe("local PostgreSQL drivers", () => {
     expect((await sql(primary.urls.ops, "SELECT generation FROM region_routing")).rows[0].generation).toBe(2);
   });
 
+  it("name a missing grant PermissionDenied, with the database and what was attempted", async () => {
+    // The app's operator role may read replication state but not promote (pg_promote is superuser-only).
+    const operatorRole = new PostgresDatabaseDriver({
+      primary: primary.urls.operator,
+      secondary: onReplica(primary.urls.operator),
+    });
+    try {
+      expect(await operatorRole.isWritable("secondary")).toBe(false);
+      const refused = await operatorRole.promote("secondary").then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({ name: "DriverError", reason: "PermissionDenied" });
+      expect((refused as Error).message).toMatch(
+        /^promoting on secondary's database: permission denied \(permission denied for function pg_promote/,
+      );
+      expect(await database.isWritable("secondary")).toBe(false); // nothing happened
+    } finally {
+      await operatorRole.close();
+    }
+  });
+
   it("promote the replica with pg_promote; then both databases take the routing row", async () => {
     expect(await database.isWritable("primary")).toBe(true);
     expect(await database.isWritable("secondary")).toBe(false);
@@ -105,11 +137,53 @@ describe("local PostgreSQL drivers", () => {
     expect((await routing.read("primary"))?.activeRegion).toBe("secondary");
   });
 
-  it("tolerate a lost database: unreachable means not writable, and the survivor still takes the row", async () => {
+  it("tolerate a lost database: it is reported Unreachable, and the survivor still takes the row", async () => {
     await primary.server.kill();
-    expect(await database.isWritable("primary")).toBe(false);
+    const lost = await database.isWritable("primary").then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(lost).toMatchObject({ name: "DriverError", reason: "Unreachable" });
+    expect((lost as Error).message).toMatch(/^checking for writes on primary's database: unreachable \(/);
     const unfrozen = { ...frozen, activeRegion: "secondary" as const, writesFrozen: false };
     expect(await routing.apply(unfrozen, "unfreeze")).toEqual(["secondary"]);
     expect(await routing.read("primary")).toBeUndefined();
+  });
+
+  it("carry the lost database's error into the conditions, where a missing grant would read differently", async () => {
+    // The primary is gone (previous test); the secondary serves and the primary is the standby.
+    const admin = new pg.Pool({ connectionString: onReplica(primary.urls.owner), max: 1 });
+    admin.on("error", () => undefined); // the replica stops after this test
+    const reconciler = new FailoverReconciler({
+      client: undefined as unknown as KubeClient, // observe() reads the world, not the API server
+      log: pino({ level: "silent" }),
+      world: {
+        database,
+        traffic: routing,
+        health: () => sampleHealth("http://127.0.0.1:9/readyz", { samples: 1, timeoutMs: 500 }),
+        runnersDrained: async (region) => (await runnersDrained(admin, region)).drained,
+      },
+    });
+    try {
+      const object: RegionFailover = {
+        apiVersion,
+        kind: "RegionFailover",
+        metadata: { name: "prod", namespace: "freight-system", generation: 1 },
+        spec: { activeRegion: "secondary" },
+        status: { phase: "Steady", servingRegion: "secondary", observedGeneration: 1 },
+      };
+      const observations = await reconciler.observe(object, { namespace: "freight-system", name: "prod" });
+      expect(observations.failures?.replication).toMatchObject({ reason: "Unreachable" });
+      expect(observations.failures?.runnersDrained).toBeUndefined(); // the serving region answers
+      expect(observations.failures?.replication?.message).toMatch(/primary's database: unreachable/);
+      const { status } = decideNextStep(object.spec, object.status, observations);
+      const caughtUp = status.conditions?.find((c) => c.type === "ReplicaCaughtUp");
+      expect(caughtUp).toMatchObject({ status: "Unknown", reason: "Unreachable" });
+      expect(caughtUp?.message).toMatch(
+        /^Replication could not be measured: reading the replay position on primary's database: unreachable \(/,
+      );
+    } finally {
+      await admin.end();
+    }
   });
 });

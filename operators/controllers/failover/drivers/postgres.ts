@@ -4,8 +4,11 @@
 // Transactions committed asynchronously (quotes) reach the write position within wal_writer_delay
 // (200 ms); the runbook checks catch-up only after the write freeze has settled, so none is missed.
 // Connects as a role allowed to call pg_promote (a superuser, or one granted EXECUTE on it).
+// Failures are DriverErrors naming the region's database and the typed reason (permission denied,
+// unreachable, ...), so the controller can tell on-call which one it is.
 import pg from "pg";
 import { otherRegion, type Region } from "../../../api/regionfailover.ts";
+import { toDriverError } from "./errors.ts";
 import type { DatabaseDriver, ReplicationState } from "./types.ts";
 
 export function regionPools(urls: Record<Region, string>): Record<Region, pg.Pool> {
@@ -31,12 +34,27 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
     this.pools = regionPools(adminUrls);
   }
 
+  private async query<R extends pg.QueryResultRow>(
+    region: Region,
+    attempted: string,
+    text: string,
+    values?: unknown[],
+  ): Promise<R[]> {
+    try {
+      return (await this.pools[region].query<R>(text, values)).rows;
+    } catch (error) {
+      throw toDriverError(error, `${attempted} on ${region}'s database`);
+    }
+  }
+
   async replication(replica: Region): Promise<ReplicationState> {
-    const { rows } = await this.pools[replica].query<{
+    const rows = await this.query<{
       in_recovery: boolean;
       replayed: string | null;
       since_replay: number | null;
     }>(
+      replica,
+      "reading the replay position",
       `SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn()::text AS replayed,
               extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since_replay`,
     );
@@ -45,39 +63,40 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
       // Not a replica (already promoted, or never one): nothing to catch up with.
       return { caughtUp: false, lagSeconds: undefined, lagBytes: undefined };
     }
-    let written: string;
-    try {
-      const source = await this.pools[otherRegion(replica)].query<{ lsn: string }>(
-        "SELECT pg_current_wal_lsn()::text AS lsn",
-      );
-      written = source.rows[0]!.lsn;
-    } catch {
-      return { caughtUp: false, lagSeconds: undefined, lagBytes: undefined };
-    }
-    const diff = await this.pools[replica].query<{ bytes: string }>(
+    // A lost primary throws here: the lag is unknown, and the error says why (unreachable, refused).
+    const source = await this.query<{ lsn: string }>(
+      otherRegion(replica),
+      "reading the WAL write position",
+      "SELECT pg_current_wal_lsn()::text AS lsn",
+    );
+    const written = source[0]!.lsn;
+    const diff = await this.query<{ bytes: string }>(
+      replica,
+      "comparing WAL positions",
       "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text AS bytes",
       [written, row.replayed],
     );
-    const lagBytes = Math.max(0, Number(diff.rows[0]!.bytes));
+    const lagBytes = Math.max(0, Number(diff[0]!.bytes));
     const caughtUp = lagBytes === 0;
     // The replay timestamp only says how long ago the last transaction replayed; with nothing left
     // to replay the replica is not behind at all, however quiet the primary has been.
     return { caughtUp, lagBytes, lagSeconds: caughtUp ? 0 : Math.max(0, row.since_replay ?? 0) };
   }
 
+  /** Throws when the database cannot be asked; the controller counts that as not writable. */
   async isWritable(region: Region): Promise<boolean> {
-    try {
-      const { rows } = await this.pools[region].query<{ writable: boolean }>(
-        "SELECT NOT pg_is_in_recovery() AS writable",
-      );
-      return rows[0]!.writable;
-    } catch {
-      return false;
-    }
+    const rows = await this.query<{ writable: boolean }>(
+      region,
+      "checking for writes",
+      "SELECT NOT pg_is_in_recovery() AS writable",
+    );
+    return rows[0]!.writable;
   }
 
   async promote(region: Region): Promise<void> {
-    const { rows } = await this.pools[region].query<{ promoted: boolean }>(
+    const rows = await this.query<{ promoted: boolean }>(
+      region,
+      "promoting",
       "SELECT pg_promote(true, 60) AS promoted",
     );
     if (!rows[0]?.promoted) {

@@ -8,7 +8,7 @@ import {
   type ResourceRecordSet,
 } from "@aws-sdk/client-route-53";
 import type { Region } from "../../../api/regionfailover.ts";
-import type { RoutingState } from "../decide.ts";
+import type { RoutingState } from "../routing.ts";
 import type { TrafficDriver } from "./types.ts";
 
 export interface Route53Options {

@@ -1,10 +1,12 @@
 // What the failover controller needs from the world, behind small interfaces so the same runbook
 // drives a local PostgreSQL pair or AWS (RDS, Route 53). Chosen by configuration (config.ts).
+// A driver that cannot answer throws (a DriverError from errors.ts where it can name the database
+// and the reason); the reconciler falls back to the safe value and reports the failure in status.
 import type { Region } from "../../../api/regionfailover.ts";
-import type { RoutingState } from "../decide.ts";
+import type { RoutingState } from "../routing.ts";
 
 export interface ReplicationState {
-  /** Seconds the replica is behind; undefined when its primary cannot be reached. */
+  /** Seconds the replica is behind; undefined when it is not a replica (the call throws when unreachable). */
   lagSeconds?: number;
   /** Bytes of WAL the replica has yet to replay; undefined when unknown. */
   lagBytes?: number;
@@ -13,9 +15,9 @@ export interface ReplicationState {
 }
 
 export interface DatabaseDriver {
-  /** How far `replica`'s database is behind the other region's. */
+  /** How far `replica`'s database is behind the other region's; throws when either cannot be asked. */
   replication(replica: Region): Promise<ReplicationState>;
-  /** True when `region`'s database accepts writes (a primary, or a promoted replica). */
+  /** True when `region`'s database accepts writes (a primary, or a promoted replica); throws when unreachable. */
   isWritable(region: Region): Promise<boolean>;
   /** Promotes `region`'s replica to a standalone primary. One-shot: the controller guards it. */
   promote(region: Region): Promise<void>;

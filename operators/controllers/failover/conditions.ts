@@ -1,0 +1,159 @@
+// The RegionFailover conditions on-call reads: one per gate of the runbook, computed from status and
+// the latest observations. A part that could not be observed says so with the driver's typed reason
+// (PermissionDenied, Unreachable, ...) and message, rather than looking like a plain "not yet". Pure.
+import {
+  FailoverConditions,
+  otherRegion,
+  type EffectiveSpec,
+  type RegionFailoverStatus,
+} from "../../api/regionfailover.ts";
+import type { Condition } from "../../api/types.ts";
+import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
+import { describeSample, gatePasses } from "./health-gate.ts";
+import type { Observations } from "./observations.ts";
+import type { RoutingState } from "./routing.ts";
+
+export function integrityVerdict(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+): { ok: boolean | undefined; message: string } {
+  const before = status.integrityBefore;
+  const after = status.integrityAfter;
+  if (!before || !after) return { ok: undefined, message: "no integrity snapshot was taken" };
+  const problems: string[] = [];
+  if (after.invoices < before.invoices)
+    problems.push(`invoices went from ${before.invoices} to ${after.invoices}`);
+  if (after.errorRatePercent > Math.max(before.errorRatePercent, spec.healthGate.maxErrorRatePercent))
+    problems.push(`error rate ${after.errorRatePercent} % after vs ${before.errorRatePercent} % before`);
+  const message = `invoices ${before.invoices} -> ${after.invoices}, queue depth ${before.queueDepth} -> ${after.queueDepth}, error rate ${before.errorRatePercent} % -> ${after.errorRatePercent} %`;
+  return problems.length ? { ok: false, message: problems.join("; ") } : { ok: true, message };
+}
+
+export function conditionsFor(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+  obs: Observations,
+  routing: RoutingState,
+): Condition[] {
+  const inputs: ConditionInput[] = [];
+  const C = FailoverConditions;
+  const failed = obs.failures ?? {};
+  const target = status.targetRegion ?? otherRegion(status.servingRegion ?? "primary");
+  const sample = obs.health[target];
+  const checks = status.healthyChecks ?? 0;
+  // During pre-checks the gate opens only after enough healthy checks in a row; later, per sample.
+  const warming = status.phase === "Progressing" && status.stage === "PreChecks";
+  const open = gatePasses(spec, sample) && (!warming || checks >= spec.healthGate.consecutiveHealthyChecks);
+  inputs.push({
+    type: C.HealthGateOpen,
+    status: open ? "True" : "False",
+    reason: open ? "TargetHealthy" : sample ? "TargetUnhealthy" : "NoHealthSample",
+    message: `${sample || !failed.health ? describeSample(target, sample) : failed.health.message}; gate: <= ${spec.healthGate.maxErrorRatePercent} % errors, p95 <= ${spec.healthGate.maxP95LatencyMs} ms, ${spec.healthGate.consecutiveHealthyChecks} checks in a row.`,
+  });
+
+  const frozen = obs.routing?.writesFrozen;
+  const writeFailed = failed.applyRouting
+    ? ` The last routing change failed: ${failed.applyRouting.message}.`
+    : "";
+  inputs.push(
+    frozen === undefined
+      ? {
+          type: C.WritesFrozen,
+          status: "Unknown",
+          reason: failed.routing?.reason ?? "RoutingUnreadable",
+          message: `${failed.routing?.message ?? "The routing state could not be read."}${writeFailed}`,
+        }
+      : {
+          type: C.WritesFrozen,
+          status: frozen ? "True" : "False",
+          reason: failed.applyRouting?.reason ?? (frozen ? "Frozen" : "Accepting"),
+          message: `${frozen ? "Writes answer 503 with Retry-After." : "Writes are accepted."}${writeFailed}`,
+        },
+  );
+
+  const paused = obs.routing?.runnersPaused ?? false;
+  const drained = paused && obs.runnersDrained;
+  inputs.push(
+    paused && failed.runnersDrained
+      ? {
+          type: C.JobsDrained,
+          status: "Unknown",
+          reason: failed.runnersDrained.reason,
+          message: `Runners are paused; whether they still hold jobs could not be read: ${failed.runnersDrained.message}.`,
+        }
+      : {
+          type: C.JobsDrained,
+          status: drained ? "True" : "False",
+          reason: drained ? "Drained" : paused ? "Draining" : "RunnersActive",
+          message: drained
+            ? "Runners are paused and hold no jobs."
+            : paused
+              ? "Runners are paused; in-flight jobs are finishing."
+              : "Runners are claiming jobs.",
+        },
+  );
+
+  const lag = obs.replicationLagSeconds;
+  const lagText = `${lag === undefined ? "unknown" : `${lag.toFixed(2)} s`} (max ${spec.maxReplicationLagSeconds} s)`;
+  inputs.push(
+    !obs.replicaCaughtUp && failed.replication
+      ? {
+          type: C.ReplicaCaughtUp,
+          status: "Unknown",
+          reason: failed.replication.reason,
+          message: `Replication could not be measured: ${failed.replication.message}. Last known lag ${lagText}.`,
+        }
+      : {
+          type: C.ReplicaCaughtUp,
+          status: obs.replicaCaughtUp ? "True" : lag === undefined ? "Unknown" : "False",
+          reason: obs.replicaCaughtUp ? "CaughtUp" : lag === undefined ? "LagUnknown" : "Lagging",
+          message: `Replication lag ${lagText}.`,
+        },
+  );
+
+  const promotion = status.promotion;
+  const pending = promotion && !promotion.completedAt;
+  const promoteFailure = pending ? (failed.promote ?? failed.targetPromoted) : undefined;
+  inputs.push({
+    type: C.Promoted,
+    status: promotion?.completedAt ? "True" : "False",
+    reason: promotion?.completedAt
+      ? "Promoted"
+      : (promoteFailure?.reason ?? (promotion ? "PromotionRequested" : "NotPromoted")),
+    message: promotion?.completedAt
+      ? `${promotion.target}'s database was promoted at ${promotion.completedAt}.`
+      : promotion
+        ? `Promotion of ${promotion.target}'s database requested at ${promotion.requestedAt}.${
+            failed.promote
+              ? ` The last attempt failed: ${failed.promote.message}.`
+              : failed.targetPromoted
+                ? ` Whether it accepts writes could not be read: ${failed.targetPromoted.message}.`
+                : ""
+          }`
+        : "No promotion in this flip.",
+  });
+
+  const weights = obs.routing?.weights ?? routing.weights;
+  const shifted = status.targetRegion !== undefined && weights[status.targetRegion] === 100;
+  inputs.push({
+    type: C.TrafficShifted,
+    status: shifted ? "True" : "False",
+    reason: shifted ? "AllTrafficShifted" : status.stage === "ShiftTraffic" ? "Shifting" : "NotShifted",
+    message: `Traffic primary ${weights.primary} %, secondary ${weights.secondary} %.`,
+  });
+
+  const verdict = integrityVerdict(spec, status);
+  const integrityFailure = verdict.ok === undefined ? failed.integrity : undefined;
+  inputs.push({
+    type: C.IntegrityVerified,
+    status: verdict.ok === undefined ? "Unknown" : verdict.ok ? "True" : "False",
+    reason:
+      integrityFailure?.reason ??
+      (verdict.ok === undefined ? "NotChecked" : verdict.ok ? "Consistent" : "Mismatch"),
+    message: integrityFailure ? `${verdict.message}: ${integrityFailure.message}` : verdict.message,
+  });
+
+  let conditions = status.conditions ?? [];
+  for (const input of inputs) conditions = setCondition(conditions, input, obs.generation, obs.now);
+  return conditions;
+}
