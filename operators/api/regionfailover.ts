@@ -148,7 +148,10 @@ export interface StageTiming {
 /** A one-shot action: intent is recorded before acting, completion after observing it done. */
 export interface OneShot {
   target: Region;
+  /** Intent: written before the action is taken. */
   requestedAt: string;
+  /** The driver accepted the request; it is never sent again, only observed until it completes. */
+  issuedAt?: string;
   completedAt?: string;
 }
 
@@ -342,6 +345,7 @@ export const regionFailoverDefinition: ResourceDefinition = {
       {
         target: region("The region whose database is promoted."),
         requestedAt: time("When promotion was decided (before calling the database)."),
+        issuedAt: time("When the database accepted the promotion request; it is not sent again after this."),
         completedAt: time("When the promoted database was seen accepting writes."),
       },
       { required: ["target", "requestedAt"] },

@@ -128,7 +128,7 @@ const failoverStatus: Complete<RegionFailoverStatus> = {
   startedAt: time,
   completedAt: time,
   stages: [{ stage: "PreChecks", startedAt: time, finishedAt: time }],
-  promotion: { target: "secondary", requestedAt: time, completedAt: time },
+  promotion: { target: "secondary", requestedAt: time, issuedAt: time, completedAt: time },
   rtoSeconds: 41.5,
   lagAtCutoverSeconds: 0,
   integrityBefore: snapshot,

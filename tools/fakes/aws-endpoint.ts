@@ -47,6 +47,13 @@ export class FakeAwsEndpoint {
   readonly records: FakeRecord[] = [];
   /** How long a promotion stays "modifying" before the instance is a standalone primary. */
   promotionDelayMs = 0;
+  /**
+   * Runs when a promotion finishes, before the instance reports itself available: lets a test put a
+   * real database behind the instance (pg_promote on the local replica).
+   */
+  onPromoted: ((identifier: string) => Promise<void>) | undefined;
+  /** When each instance finished promoting (ms since the epoch). */
+  readonly promotedAt = new Map<string, number>();
   url = "";
   private server: Server | undefined;
   private changeCounter = 0;
@@ -119,8 +126,12 @@ export class FakeAwsEndpoint {
           );
         instance.status = "modifying";
         const done = () => {
-          instance.status = "available";
-          delete instance.source;
+          void (async () => {
+            await this.onPromoted?.(id);
+            instance.status = "available";
+            delete instance.source;
+            this.promotedAt.set(id, Date.now());
+          })();
         };
         if (this.promotionDelayMs > 0) setTimeout(done, this.promotionDelayMs).unref();
         else queueMicrotask(done);

@@ -119,11 +119,14 @@ export function conditionsFor(
     status: promotion?.completedAt ? "True" : "False",
     reason: promotion?.completedAt
       ? "Promoted"
-      : (promoteFailure?.reason ?? (promotion ? "PromotionRequested" : "NotPromoted")),
+      : (promoteFailure?.reason ??
+        (promotion?.issuedAt ? "PromotionInProgress" : promotion ? "PromotionRequested" : "NotPromoted")),
     message: promotion?.completedAt
       ? `${promotion.target}'s database was promoted at ${promotion.completedAt}.`
       : promotion
-        ? `Promotion of ${promotion.target}'s database requested at ${promotion.requestedAt}.${
+        ? `Promotion of ${promotion.target}'s database requested at ${promotion.requestedAt}${
+            promotion.issuedAt ? `, accepted by the database at ${promotion.issuedAt}` : ""
+          }.${
             failed.promote
               ? ` The last attempt failed: ${failed.promote.message}.`
               : failed.targetPromoted

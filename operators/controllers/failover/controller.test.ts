@@ -141,6 +141,67 @@ describe("failover controller", () => {
     ]);
   }, 240_000);
 
+  it("a slow RDS promotion is requested once, then observed until it finishes", async () => {
+    platform = await startFailoverPlatform({ name: "failover-slow-rds" });
+    // The RDS API of a local endpoint fronts the real replica: PromoteReadReplica leaves the instance
+    // "modifying" for several seconds, as RDS does for minutes, then the replica is really promoted.
+    aws = new FakeAwsEndpoint();
+    await aws.start();
+    aws.instances.set("freight-us-east-1", { identifier: "freight-us-east-1", status: "available" });
+    aws.instances.set("freight-us-west-2", {
+      identifier: "freight-us-west-2",
+      status: "available",
+      source: "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1",
+    });
+    aws.promotionDelayMs = 6_000;
+    const secondaryAdmin = platform.urls.secondary.superuser.replace(/\/postgres$/, "/freight");
+    aws.onPromoted = async () => {
+      await query(secondaryAdmin, "SELECT pg_promote(true, 60)");
+    };
+    const operator = await platform.startOperator("failover-slow-rds", {
+      FAILOVER_DATABASE_DRIVER: "rds",
+      RDS_PRIMARY_INSTANCE: "us-east-1:freight-us-east-1",
+      RDS_SECONDARY_INSTANCE: "us-west-2:freight-us-west-2",
+      AWS_ENDPOINT_URL_RDS: aws.url,
+      AWS_ACCESS_KEY_ID: "AKIDLOCALTEST",
+      AWS_SECRET_ACCESS_KEY: "local-secret",
+      AWS_REGION: "us-east-1",
+    });
+    await platform.applyFailover({ activeRegion: "primary" });
+    await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
+    await platform.applyFailover(fastFlip);
+    // On-call sees the promotion as accepted and in progress while RDS works.
+    const inProgress = await waitFor(
+      "promotion in progress",
+      async () => {
+        const rf = await platform!.getFailover();
+        return condition(rf, "Promoted")?.reason === "PromotionInProgress" ? rf : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(inProgress.status?.promotion?.issuedAt).toBeDefined();
+    expect(inProgress.status?.message).toMatch(/waiting for it to accept writes/);
+    const done = await waitFor(
+      "flip completed",
+      async () => {
+        const rf = await platform!.getFailover();
+        if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
+          throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
+        return rf.status?.phase === "Completed" ? rf : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    const promoteCalls = aws.requests.filter((r) => r.params.get("Action") === "PromoteReadReplica");
+    expect(promoteCalls).toHaveLength(1);
+    // Seen within 2 s of RDS finishing, not after an error backoff.
+    const finished = aws.promotedAt.get("freight-us-west-2")!;
+    const seen = Date.parse(done.status!.promotion!.completedAt!);
+    expect(seen - finished).toBeLessThanOrEqual(2_000);
+    expect(seen - Date.parse(done.status!.promotion!.issuedAt!)).toBeGreaterThanOrEqual(5_000);
+    expect(operator.logs()).not.toMatch(/reconcile failed/);
+    expect(done.status!.servingRegion).toBe("secondary");
+  }, 240_000);
+
   it("killed right after recording promotion intent, restarts and promotes exactly once", async () => {
     platform = await startFailoverPlatform({ name: "failover-restart" });
     const first = await platform.startOperator("failover-first");

@@ -103,10 +103,13 @@ export function decideNextStep(
   if (
     status.promotion &&
     !status.promotion.completedAt &&
+    !status.promotion.issuedAt &&
     !observations.targetPromoted &&
     previous?.promotion?.requestedAt === status.promotion.requestedAt
   ) {
-    // Intent was written by an earlier reconcile, and the database is still a replica: act now.
+    // Intent was written by an earlier reconcile, and the database is still a replica: act now. Once
+    // the driver has accepted the request (issuedAt), a slow promotion (RDS takes minutes) is only
+    // observed: asking again would be refused and would not make it faster.
     actions.push({ kind: "promote", region: status.promotion.target });
   }
   return { status, actions, requeueAfterMs };
@@ -265,7 +268,10 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         if (!status.promotion.completedAt) {
           if (!obs.targetPromoted) {
             const failure = obs.failures?.promote ?? obs.failures?.targetPromoted;
-            status.message = `Promoting ${target}'s database (requested ${status.promotion.requestedAt})${failure ? `; ${failure.message}` : ""}.`;
+            const issued = status.promotion.issuedAt
+              ? `, accepted ${status.promotion.issuedAt}; waiting for it to accept writes`
+              : "";
+            status.message = `Promoting ${target}'s database (requested ${status.promotion.requestedAt}${issued})${failure ? `; ${failure.message}` : ""}.`;
             return;
           }
           status.promotion = { ...status.promotion, completedAt: iso(now) };

@@ -190,6 +190,16 @@ export class FailoverReconciler implements Reconciler {
           await world.database.promote(action.region).catch((error: unknown) => {
             throw remember(failed, "promote", toDriverError(error, `promoting ${action.region}'s database`));
           });
+          // Accepted: record it so no later reconcile sends it again while the promotion runs. Dying
+          // before this write sends it once more; the drivers take a repeat of an accepted request.
+          const issued = {
+            ...decision.status,
+            promotion: { ...decision.status.promotion!, issuedAt: new Date().toISOString() },
+          };
+          await applyStatusIfChanged(client, regionFailovers, object, issued, {
+            fieldManager: FAILOVER_FIELD_MANAGER,
+            current: decision.status,
+          });
         } else {
           const written = await world.traffic.apply(action.routing, action.reason).catch((error: unknown) => {
             throw remember(failed, "applyRouting", toDriverError(error, "writing the routing state"));

@@ -169,6 +169,8 @@ describe("tenant controller", () => {
     });
     expect(condition(failing, "PlanResolved")).toMatchObject({ status: "False", reason: "PlanNotFound" });
     expect(condition(failing, "Ready")?.message).toContain('Plan "enterprise" does not exist');
+    // The Event follows the status write; wait for it, then make sure it is not repeated.
+    await waitFor("PlanNotFound event", async () => (await events("initech", "PlanNotFound")).length > 0);
     expect(await events("initech", "PlanNotFound")).toHaveLength(1);
 
     await applyAs(platform.admin, plans, plan("enterprise", 3, { included: 100, hardCeiling: 100 }));

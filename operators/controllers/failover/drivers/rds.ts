@@ -80,12 +80,22 @@ export class RdsDatabaseDriver implements DatabaseDriver {
 
   async promote(region: Region): Promise<void> {
     const { identifier } = this.options.instances[region];
-    await this.client(region).send(
-      new PromoteReadReplicaCommand({
-        DBInstanceIdentifier: identifier,
-        BackupRetentionPeriod: this.options.backupRetentionPeriod ?? 7,
-      }),
-    );
+    try {
+      await this.client(region).send(
+        new PromoteReadReplicaCommand({
+          DBInstanceIdentifier: identifier,
+          BackupRetentionPeriod: this.options.backupRetentionPeriod ?? 7,
+        }),
+      );
+    } catch (error) {
+      // A repeat of a request RDS already accepted (the controller died before recording it) is
+      // refused while the instance is modifying; that promotion is under way, which is what we asked.
+      // (A finished one is seen as writable first, so the controller does not ask again.)
+      if (!/^InvalidDBInstanceState/.test((error as Error).name)) throw error;
+      const instance = await this.describe(region);
+      if (instance.DBInstanceStatus !== "modifying" || !instance.ReadReplicaSourceDBInstanceIdentifier)
+        throw error;
+    }
   }
 
   async close(): Promise<void> {
