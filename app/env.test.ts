@@ -121,9 +121,15 @@ describe("every process entry point", () => {
     },
     {
       entry: "operators/main.ts",
-      env: { DATABASE_URL: "postgres://op@db/freight", FAILOVER_PRIMARY_HEALTH_URL: "http://api/readyz" },
-      process: "failover controller",
-      variables: ["FAILOVER_SECONDARY_HEALTH_URL", "FAILOVER_PRIMARY_DB_ADMIN_URL"],
+      // The manager's own variables and the failover controller's, in one message.
+      env: { LEADER_ELECT: "yes", FAILOVER_PRIMARY_HEALTH_URL: "http://api/readyz" },
+      process: "operator manager",
+      variables: [
+        "DATABASE_URL",
+        "LEADER_ELECT",
+        "FAILOVER_SECONDARY_HEALTH_URL",
+        "FAILOVER_PRIMARY_DB_ADMIN_URL",
+      ],
     },
     { entry: "app/db/migrate.ts", env: {}, process: "migration", variables: ["MIGRATIONS_DATABASE_URL"] },
     {

@@ -28,6 +28,7 @@ export class ConfigError extends Error {
   readonly problems: string[];
   /** The variables at fault, in the order reported. */
   readonly variables: string[];
+  readonly details: ConfigProblem[];
 
   constructor(process: string, problems: ConfigProblem[]) {
     const lines = problems.map((p) => `${p.variable}: ${p.message}`);
@@ -41,6 +42,7 @@ export class ConfigError extends Error {
     this.process = process;
     this.problems = lines;
     this.variables = [...new Set(problems.map((p) => p.variable))];
+    this.details = problems;
   }
 }
 
@@ -106,6 +108,33 @@ export function defineEnv<S extends z.ZodType, T = z.output<S>>(spec: EnvSpec<S,
       const problems = spec.check?.(parsed.data) ?? [];
       if (problems.length) throw new ConfigError(spec.process, problems);
       return spec.finish ? spec.finish(parsed.data, env) : (parsed.data as T);
+    },
+  };
+}
+
+/**
+ * Several contracts checked as one, for a process that hosts more than one component: one message
+ * lists the problems of all of them. A part left undefined (a component switched off) is skipped.
+ */
+export function combineEnv<T extends Record<string, unknown>>(
+  process: string,
+  parts: { [K in keyof T]: EnvConfig<T[K]> | undefined },
+): EnvConfig<{ [K in keyof T]: T[K] | undefined }> {
+  return {
+    process,
+    parse(env: Env) {
+      const result: Partial<Record<keyof T, unknown>> = {};
+      const problems: ConfigProblem[] = [];
+      for (const key of Object.keys(parts) as (keyof T)[]) {
+        try {
+          result[key] = parts[key]?.parse(env);
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          problems.push(...error.details);
+        }
+      }
+      if (problems.length) throw new ConfigError(process, problems);
+      return result as { [K in keyof T]: T[K] | undefined };
     },
   };
 }

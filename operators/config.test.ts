@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseOperatorConfig } from "./config.ts";
+import { parseManagerConfig, parseOperatorConfig } from "./config.ts";
 
 describe("operator configuration", () => {
   it("applies documented defaults: probes on 8081, leader election in freight-system", () => {
@@ -23,6 +23,16 @@ describe("operator configuration", () => {
     );
     expect(() => parseOperatorConfig({ DATABASE_URL: "mysql://x" })).toThrow(
       "DATABASE_URL: must be a postgres:// URL",
+    );
+  });
+
+  it("checks the failover controller's variables with the manager's, where FAILOVER_* is set", () => {
+    const manager = { DATABASE_URL: "postgres://freight_operator:x@db/freight", POD_NAME: "op-0" };
+    expect(parseManagerConfig(manager).failover).toBeUndefined();
+    expect(() =>
+      parseManagerConfig({ PROBE_PORT: "http", FAILOVER_PRIMARY_HEALTH_URL: "http://api-use1/readyz" }),
+    ).toThrow(
+      /Invalid operator manager configuration \(\d+ problems\):\n[\s\S]*DATABASE_URL: is required[\s\S]*PROBE_PORT: must be a number[\s\S]*FAILOVER_SECONDARY_HEALTH_URL: must be/,
     );
   });
 });

@@ -2,9 +2,10 @@
 // bad or missing key is reported together with what it should look like.
 import { hostname } from "node:os";
 import { z } from "zod";
-import { defineEnv, postgresUrl, type Env } from "../app/env.ts";
+import { combineEnv, defineEnv, postgresUrl, type Env } from "../app/env.ts";
 import { OPERATOR_NAMESPACE } from "./api/group.ts";
 import { LEADER_LEASE_NAME } from "./api/rbac.ts";
+import { failoverEnabled, failoverEnv, type FailoverConfig } from "./controllers/failover/config.ts";
 
 const boolean = z.enum(["true", "false"]).transform((v) => v === "true");
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
@@ -46,3 +47,20 @@ export const operatorEnv = defineEnv({
 export function parseOperatorConfig(env: Env): OperatorConfig {
   return operatorEnv.parse(env);
 }
+
+/**
+ * The manager process as a whole: its own variables and, where FAILOVER_* is configured, the
+ * failover controller's, checked together so one message lists every problem of the Deployment.
+ */
+export function parseManagerConfig(env: Env): {
+  operator: OperatorConfig;
+  failover: FailoverConfig | undefined;
+} {
+  const { operator, failover } = combineEnv<{ operator: OperatorConfig; failover: FailoverConfig }>(
+    operatorEnv.process,
+    { operator: operatorEnv, failover: failoverEnabled(env) ? failoverEnv : undefined },
+  ).parse(env);
+  return { operator: operator!, failover };
+}
+
+export const managerEnv = { process: operatorEnv.process, parse: parseManagerConfig };

@@ -6,17 +6,16 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { createPool } from "../app/db/pool.ts";
 import { loadEnv } from "../app/env.ts";
-import { operatorEnv } from "./config.ts";
-import { failoverEnabled, failoverEnv } from "./controllers/failover/config.ts";
+import { managerEnv } from "./config.ts";
 import { addFailoverController, failoverWorld } from "./controllers/failover/controller.ts";
 import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
 import { addTenantController } from "./controllers/tenant/controller.ts";
 import { KubeClient } from "./runtime/kube.ts";
 import { Manager } from "./runtime/manager.ts";
 
-const config = loadEnv(operatorEnv);
 // The failover controller runs where FAILOVER_* is configured (one manager per environment).
-const failover = failoverEnabled() ? failoverWorld(loadEnv(failoverEnv)) : undefined;
+const { operator: config, failover: failoverConfig } = loadEnv(managerEnv);
+const failover = failoverConfig ? failoverWorld(failoverConfig) : undefined;
 
 const log = pino({ level: config.LOG_LEVEL, base: { identity: config.identity } });
 const kubeConfig = new KubeConfig();
