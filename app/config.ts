@@ -1,5 +1,6 @@
 // The quote API's configuration from the environment, validated once at start (app/env.ts). Every
-// problem is reported in one message (not just the first), so a broken deployment is fixed in one round.
+// problem is reported in one message (not just the first), so a broken deployment is fixed in one
+// round.
 import { z } from "zod";
 import { ConfigError, defineEnv, postgresUrl, type ConfigProblem, type Env } from "./env.ts";
 import { REGION_ROLES } from "./region.ts";

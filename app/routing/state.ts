@@ -1,6 +1,6 @@
 // The region_routing row (migration 0003) as the app sees it: read (app/routing/row.ts) in the
-// background every ROUTING_CACHE_MS so the request path only reads memory. A failover flips it in the database and
-// every process follows within one refresh, without a redeploy.
+// background every ROUTING_CACHE_MS so the request path only reads memory. A failover flips it in
+// the database and every process follows within one refresh, without a redeploy.
 import type pg from "pg";
 import type { RegionRole } from "../region.ts";
 import { readRegionRouting, type RegionRoutingRow } from "./row.ts";
