@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.ts";
+import { parseAppConfig } from "./config.ts";
+import { ConfigError } from "./env.ts";
 
 describe("configuration", () => {
   it("applies documented defaults", () => {
-    const config = loadConfig({ DATABASE_URL: "postgres://u:p@localhost/freight" });
+    const config = parseAppConfig({ DATABASE_URL: "postgres://u:p@localhost/freight" });
     expect(config.PORT).toBe(8080);
     expect(config.REGION_ACTIVE).toBe("primary");
     expect(config.METERING).toBe("on");
@@ -13,22 +14,33 @@ describe("configuration", () => {
   it("lists every bad variable in one error", () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: "eighty", REGION_ROLE: "tertiary", METERING: "maybe" });
+      parseAppConfig({ PORT: "eighty", REGION_ROLE: "tertiary", METERING: "maybe" });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join("\n");
-    expect(problems).toMatch(/DATABASE_URL is required/);
-    expect(problems).toMatch(/PORT/);
-    expect(problems).toMatch(/REGION_ROLE/);
-    expect(problems).toMatch(/METERING/);
+    expect(problems).toMatch(
+      /^DATABASE_URL: is required: the app role's connection URL, e\.g\. postgres:\/\//m,
+    );
+    expect(problems).toMatch(/^PORT: must be a number$/m);
+    expect(problems).toMatch(/^REGION_ROLE: must be one of primary, secondary$/m);
+    expect(problems).toMatch(/^METERING: must be one of on, off$/m);
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it("checks SECRETS_LAST_ROTATED timestamps at start, not when the rotation gauge is first set", () => {
+    expect(() =>
+      parseAppConfig({
+        DATABASE_URL: "postgres://u:p@localhost/freight",
+        SECRETS_LAST_ROTATED: "llm-provider=2026-11-01T00:00:00Z,service-role=last-tuesday",
+      }),
+    ).toThrow(/SECRETS_LAST_ROTATED: service-role: 'last-tuesday' is not a timestamp; use ISO 8601/);
+  });
+
   it("rejects a non-postgres database URL", () => {
-    expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(
-      /DATABASE_URL must be a postgres:\/\/ URL/,
+    expect(() => parseAppConfig({ DATABASE_URL: "mysql://x" })).toThrow(
+      /DATABASE_URL: must be a postgres:\/\/ URL/,
     );
   });
 });

@@ -1,15 +1,14 @@
-// Process configuration from the environment, validated once at start. Every problem is reported in
-// one message (not just the first), so a broken deployment is fixed in one round.
+// The quote API's configuration from the environment, validated once at start (app/env.ts). Every
+// problem is reported in one message (not just the first), so a broken deployment is fixed in one
+// round.
 import { z } from "zod";
+import { ConfigError, defineEnv, postgresUrl, type ConfigProblem, type Env } from "./env.ts";
+import { REGION_ROLES } from "./region.ts";
 
-const regionRole = z.enum(["primary", "secondary"]);
+const regionRole = z.enum(REGION_ROLES);
 
-const schema = z.object({
-  DATABASE_URL: z
-    .string({
-      error: "is required: the app role's connection URL, e.g. postgres://freight_app:...@host:5432/freight",
-    })
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+export const appConfigSchema = z.object({
+  DATABASE_URL: postgresUrl("the app role's connection URL", "postgres://freight_app:...@host:5432/freight"),
   OPS_DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL of the read-only freight_ops role")
@@ -81,53 +80,57 @@ const schema = z.object({
   KUBECONFIG: z.string().optional(),
 });
 
-export type AppConfig = z.infer<typeof schema> & { publicBaseUrl: string };
+export type AppConfig = z.infer<typeof appConfigSchema> & { publicBaseUrl: string };
 
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(problems: string[]) {
-    super(
-      `Invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        problems.map((p) => `  - ${p}`).join("\n"),
-    );
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}
+const BILLING_SECRETS = [
+  ["STRIPE_WEBHOOK_SECRET", "the webhook endpoint's signing secret (whsec_...) from the Stripe dashboard"],
+  ["STRIPE_SECRET_KEY", "the Stripe API key (sk_... or a restricted rk_...)"],
+  ["BILLING_DATABASE_URL", "the freight_billing role's connection URL"],
+] as const;
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
-  }
-  const config = parsed.data;
-  if (config.BILLING === "on") {
+export const appEnv = defineEnv({
+  process: "quote API",
+  schema: appConfigSchema,
+  check: (config) => [
     // Billing cannot verify a webhook or call Stripe without these; starting anyway would drop events.
-    const missing = [
-      [
-        "STRIPE_WEBHOOK_SECRET",
-        "the webhook endpoint's signing secret (whsec_...) from the Stripe dashboard",
-      ],
-      ["STRIPE_SECRET_KEY", "the Stripe API key (sk_... or a restricted rk_...)"],
-      ["BILLING_DATABASE_URL", "the freight_billing role's connection URL"],
-    ].filter(([name]) => !config[name as keyof typeof config]);
-    if (missing.length)
-      throw new ConfigError(
-        missing.map(([name, what]) => `${name} is required when BILLING=on: ${what}; or set BILLING=off`),
-      );
-  }
-  const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
-  return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
+    ...(config.BILLING === "on"
+      ? BILLING_SECRETS.filter(([name]) => !config[name]).map(([variable, what]) => ({
+          variable,
+          message: `is required when BILLING=on: ${what}; or set BILLING=off`,
+        }))
+      : []),
+    ...rotationProblems(config.SECRETS_LAST_ROTATED),
+  ],
+  finish: (config): AppConfig => {
+    const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
+    return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
+  },
+});
+
+/** The quote API's configuration from `env`; throws ConfigError listing every problem. */
+export function parseAppConfig(env: Env): AppConfig {
+  return appEnv.parse(env);
 }
 
-export function parseRotationTimestamps(value: string | undefined): Map<string, Date> {
-  const result = new Map<string, Date>();
-  for (const pair of value ? value.split(",") : []) {
+function rotationPairs(value: string | undefined): [name: string, iso: string, at: Date][] {
+  return (value ? value.split(",") : []).map((pair) => {
     const [name, iso] = pair.split("=") as [string, string];
-    const at = new Date(iso);
-    if (Number.isNaN(at.getTime()))
-      throw new ConfigError([`SECRETS_LAST_ROTATED ${name}: '${iso}' is not a timestamp`]);
-    result.set(name, at);
-  }
-  return result;
+    return [name, iso, new Date(iso)];
+  });
+}
+
+function rotationProblems(value: string | undefined): ConfigProblem[] {
+  return rotationPairs(value)
+    .filter(([, , at]) => Number.isNaN(at.getTime()))
+    .map(([name, iso]) => ({
+      variable: "SECRETS_LAST_ROTATED",
+      message: `${name}: '${iso}' is not a timestamp; use ISO 8601, e.g. ${name}=2026-11-01T00:00:00Z`,
+    }));
+}
+
+/** When each secret was last rotated; the values were checked by parseAppConfig. */
+export function parseRotationTimestamps(value: string | undefined): Map<string, Date> {
+  const problems = rotationProblems(value);
+  if (problems.length) throw new ConfigError(appEnv.process, problems);
+  return new Map(rotationPairs(value).map(([name, , at]) => [name, at]));
 }

@@ -1,6 +1,7 @@
 // The quote API process: validated configuration, pools, the app, graceful shutdown on SIGTERM.
 import type { FastifyInstance } from "fastify";
-import { ConfigError, loadConfig, parseRotationTimestamps, type AppConfig } from "./config.ts";
+import { appEnv, parseRotationTimestamps, type AppConfig } from "./config.ts";
+import { loadEnv } from "./env.ts";
 import { createPool } from "./db/pool.ts";
 import { buildApp } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
@@ -40,16 +41,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
 }
 
 async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const config = loadEnv(appEnv);
   const running = await startApp(config);
   running.app.log.info(
     { url: running.url, region: config.REGION_NAME, role: config.REGION_ROLE },

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "./config.ts";
+import { parseManagerConfig, parseOperatorConfig } from "./config.ts";
 
 describe("operator configuration", () => {
   it("applies documented defaults: probes on 8081, leader election in freight-system", () => {
-    const config = loadConfig({ DATABASE_URL: "postgres://freight_operator:x@db/freight", POD_NAME: "op-0" });
+    const config = parseOperatorConfig({
+      DATABASE_URL: "postgres://freight_operator:x@db/freight",
+      POD_NAME: "op-0",
+    });
     expect(config).toMatchObject({
       PROBE_PORT: 8081,
       LEADER_ELECT: true,
@@ -15,9 +18,21 @@ describe("operator configuration", () => {
   });
 
   it("reports every bad key at once, saying what is expected", () => {
-    expect(() => loadConfig({ PROBE_PORT: "http", LEADER_ELECT: "yes" })).toThrow(
-      /DATABASE_URL: DATABASE_URL is required[\s\S]*PROBE_PORT[\s\S]*LEADER_ELECT/,
+    expect(() => parseOperatorConfig({ PROBE_PORT: "http", LEADER_ELECT: "yes" })).toThrow(
+      /DATABASE_URL: is required: the app database as the freight_operator role[\s\S]*PROBE_PORT: must be a number[\s\S]*LEADER_ELECT: must be one of true, false/,
     );
-    expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow("DATABASE_URL must be a postgres:// URL");
+    expect(() => parseOperatorConfig({ DATABASE_URL: "mysql://x" })).toThrow(
+      "DATABASE_URL: must be a postgres:// URL",
+    );
+  });
+
+  it("checks the failover controller's variables with the manager's, where FAILOVER_* is set", () => {
+    const manager = { DATABASE_URL: "postgres://freight_operator:x@db/freight", POD_NAME: "op-0" };
+    expect(parseManagerConfig(manager).failover).toBeUndefined();
+    expect(() =>
+      parseManagerConfig({ PROBE_PORT: "http", FAILOVER_PRIMARY_HEALTH_URL: "http://api-use1/readyz" }),
+    ).toThrow(
+      /Invalid operator manager configuration \(\d+ problems\):\n[\s\S]*DATABASE_URL: is required[\s\S]*PROBE_PORT: must be a number[\s\S]*FAILOVER_SECONDARY_HEALTH_URL: must be/,
+    );
   });
 });

@@ -1,19 +1,20 @@
-// The manager's configuration, from the environment, validated once at start: every bad or
-// missing key is reported together with what it should look like.
+// The manager's configuration, from the environment, validated once at start (app/env.ts): every
+// bad or missing key is reported together with what it should look like.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { combineEnv, defineEnv, postgresUrl, type Env } from "../app/env.ts";
 import { OPERATOR_NAMESPACE } from "./api/group.ts";
 import { LEADER_LEASE_NAME } from "./api/rbac.ts";
+import { failoverEnabled, failoverEnv, type FailoverConfig } from "./controllers/failover/config.ts";
 
 const boolean = z.enum(["true", "false"]).transform((v) => v === "true");
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
-const schema = z.object({
-  DATABASE_URL: z
-    .string({
-      error: "DATABASE_URL is required: the app database, as the freight_operator role (postgres://...)",
-    })
-    .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// URL"),
+export const operatorConfigSchema = z.object({
+  DATABASE_URL: postgresUrl(
+    "the app database as the freight_operator role",
+    "postgres://freight_operator:...@host:5432/freight",
+  ),
   KUBECONFIG: z.string().optional(),
   PROBE_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
   PROBE_HOST: z.string().default("0.0.0.0"),
@@ -31,15 +32,35 @@ const schema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
 
-export type OperatorConfig = z.infer<typeof schema> & { identity: string };
+export type OperatorConfig = z.infer<typeof operatorConfigSchema> & { identity: string };
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues
-      .map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`)
-      .join("\n");
-    throw new Error(`Invalid operator configuration:\n${problems}`);
-  }
-  return { ...result.data, identity: result.data.POD_NAME ?? `${hostname()}-${process.pid}` };
+export const operatorEnv = defineEnv({
+  process: "operator manager",
+  schema: operatorConfigSchema,
+  finish: (config): OperatorConfig => ({
+    ...config,
+    identity: config.POD_NAME ?? `${hostname()}-${process.pid}`,
+  }),
+});
+
+/** The operator manager's configuration from `env`; throws ConfigError listing every problem. */
+export function parseOperatorConfig(env: Env): OperatorConfig {
+  return operatorEnv.parse(env);
 }
+
+/**
+ * The manager process as a whole: its own variables and, where FAILOVER_* is configured, the
+ * failover controller's, checked together so one message lists every problem of the Deployment.
+ */
+export function parseManagerConfig(env: Env): {
+  operator: OperatorConfig;
+  failover: FailoverConfig | undefined;
+} {
+  const { operator, failover } = combineEnv<{ operator: OperatorConfig; failover: FailoverConfig }>(
+    operatorEnv.process,
+    { operator: operatorEnv, failover: failoverEnabled(env) ? failoverEnv : undefined },
+  ).parse(env);
+  return { operator: operator!, failover };
+}
+
+export const managerEnv = { process: operatorEnv.process, parse: parseManagerConfig };

@@ -5,24 +5,17 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { createPool } from "../app/db/pool.ts";
-import { loadConfig } from "./config.ts";
-import { failoverEnabled, loadFailoverConfig } from "./controllers/failover/config.ts";
+import { loadEnv } from "../app/env.ts";
+import { managerEnv } from "./config.ts";
 import { addFailoverController, failoverWorld } from "./controllers/failover/controller.ts";
 import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
 import { addTenantController } from "./controllers/tenant/controller.ts";
 import { KubeClient } from "./runtime/kube.ts";
 import { Manager } from "./runtime/manager.ts";
 
-let config;
-let failover: ReturnType<typeof failoverWorld> | undefined;
-try {
-  config = loadConfig();
-  // The failover controller runs where FAILOVER_* is configured (one manager per environment).
-  failover = failoverEnabled() ? failoverWorld(loadFailoverConfig()) : undefined;
-} catch (error) {
-  console.error((error as Error).message);
-  process.exit(2);
-}
+// The failover controller runs where FAILOVER_* is configured (one manager per environment).
+const { operator: config, failover: failoverConfig } = loadEnv(managerEnv);
+const failover = failoverConfig ? failoverWorld(failoverConfig) : undefined;
 
 const log = pino({ level: config.LOG_LEVEL, base: { identity: config.identity } });
 const kubeConfig = new KubeConfig();

@@ -4,6 +4,7 @@ import { packArgs, rules as allRules } from "./pack.ts";
 import type { CheckOptions, PlanResource, PlanStack, StackReport } from "./offline.ts";
 import { checkStack } from "./offline.ts";
 import type { Rule } from "./rules/common.ts";
+import type { RegionRole } from "../app/region.ts";
 
 /** The sentinels the engine sends for values unknown during preview (`pulumi preview`). */
 export const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -22,7 +23,7 @@ export const TAGS = {
 
 export interface StackOptions {
   stack?: string;
-  role?: "primary" | "secondary";
+  role?: RegionRole;
   region?: string;
   /** Extra default tags on the stack's aws provider (the way stacks/program.ts tags everything). */
   defaultTags?: Record<string, string> | null;

@@ -2,10 +2,12 @@
 // Keys live under the `freight:` namespace in Pulumi.<stack>.yaml. Values arrive as strings
 // (that is how Pulumi hands config to a program), so the schema coerces and checks them.
 import { z } from "zod";
+import { REGION_ROLES, type RegionRole } from "../app/region.ts";
 
 export const CONFIG_NAMESPACE = "freight";
 
-export type RegionRole = "primary" | "secondary";
+// Re-exported for the components that take a role with the rest of the stack config.
+export type { RegionRole };
 
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
@@ -58,7 +60,7 @@ const cidrList = z
 
 /** Every key, its rule, and an example the error message offers as the fix. */
 const keys = {
-  role: { schema: z.enum(["primary", "secondary"]), example: "primary" },
+  role: { schema: z.enum(REGION_ROLES), example: "primary" },
   region: {
     schema: z.string().regex(REGION, "must be an AWS region such as us-east-1"),
     example: "us-east-1",
@@ -142,7 +144,7 @@ const keys = {
   apiMaxReplicas: { schema: int(2, 200), example: "12" },
   runnerMinReplicas: { schema: int(0, 100), example: "1" },
   runnerMaxReplicas: { schema: int(1, 500), example: "20" },
-  activeRegion: { schema: z.enum(["primary", "secondary"]), example: "primary", default: "primary" },
+  activeRegion: { schema: z.enum(REGION_ROLES), example: "primary", default: "primary" },
   logLevel: {
     schema: z.enum(["trace", "debug", "info", "warn", "error"]),
     example: "info",

@@ -3,7 +3,8 @@
 // turns a missing output into an error that says which stack to apply first.
 import type * as pulumi from "@pulumi/pulumi";
 
-import type { RegionRole, StackConfig } from "./config.ts";
+import { peerRole } from "../app/region.ts";
+import type { StackConfig } from "./config.ts";
 
 /** Outputs the primary stack exports for the secondary. */
 export const PRIMARY_OUTPUTS_FOR_PEER = [
@@ -31,11 +32,11 @@ export class PeerOutputMissingError extends Error {
   readonly missing: string[];
   constructor(config: StackConfig, missing: string[]) {
     const peerName = config.peerStack.split("/")[2] ?? config.peerStack;
-    const peerRole: RegionRole = config.role === "primary" ? "secondary" : "primary";
+    const peer = peerRole(config.role);
     const lines = [
       `Stack "${config.stack}" (${config.role}) needs ${missing.join(", ")} from its peer ${config.peerStack}, ` +
         `which has not exported ${missing.length === 1 ? "it" : "them"}.`,
-      `Apply the ${peerRole} stack first: pulumi up --stack ${config.peerStack}`,
+      `Apply the ${peer} stack first: pulumi up --stack ${config.peerStack}`,
     ];
     if (config.role === "primary") {
       lines.push(

@@ -6,9 +6,11 @@
 //   npm run billing:discount -- history --tenant acme-logistics
 //
 // Exit code 0: approved (or history printed); 1: refused (the message names who must approve, or why
-// no one may); 2: usage or configuration error.
+// no one may); 2: usage error; 78: configuration error (app/env.ts).
 import { parseArgs } from "node:util";
+import { z } from "zod";
 import { createPool } from "../db/pool.ts";
+import { ConfigError, defineEnv, EX_CONFIG, postgresUrl, type Env } from "../env.ts";
 import {
   APPROVAL_MATRIX,
   APPROVER_ROLES,
@@ -33,7 +35,22 @@ function fail(message: string): number {
   return 2;
 }
 
-export async function main(argv: string[], env = process.env): Promise<number> {
+export const dealDeskEnv = defineEnv({
+  process: "deal desk",
+  schema: z.object({
+    BILLING_DATABASE_URL: postgresUrl(
+      "the freight_billing role's connection URL",
+      "postgres://freight_billing:...@host:5432/freight",
+    ),
+  }),
+});
+
+/** The deal desk's configuration from `env`; throws ConfigError listing every problem. */
+export function parseDealDeskConfig(env: Env): { BILLING_DATABASE_URL: string } {
+  return dealDeskEnv.parse(env);
+}
+
+export async function main(argv: string[], env: Env = process.env): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -55,8 +72,14 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   const [command] = parsed.positionals;
   const o = parsed.values;
   if (command !== "decide" && command !== "history") return fail("Say what to do: decide or history.");
-  if (!env.BILLING_DATABASE_URL)
-    return fail("BILLING_DATABASE_URL must be the freight_billing role's database URL.");
+  let config: { BILLING_DATABASE_URL: string };
+  try {
+    config = parseDealDeskConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return EX_CONFIG;
+  }
   if (!o.tenant) return fail("--tenant is required (the tenant's slug).");
 
   const problems: string[] = [];
@@ -73,7 +96,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     if (problems.length) return fail(problems.map((p) => `  - ${p}`).join("\n"));
   }
 
-  const pool = createPool(env.BILLING_DATABASE_URL, 1);
+  const pool = createPool(config.BILLING_DATABASE_URL, 1);
   try {
     if (command === "history") {
       const rows = await discountHistory(pool, o.tenant);

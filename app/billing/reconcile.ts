@@ -6,9 +6,11 @@
 // Columns: counted (usage beyond the included quantity, from usage_counters and entitlements), sent and
 // pending (the outbox), stripe (the meter's event summary for the customer). A row is "ok" when Stripe
 // has exactly what we sent and everything counted is sent or queued. Exit code 0: all ok; 1: any
-// difference (listed); 2: usage or configuration error.
+// difference (listed); 2: usage error; 78: configuration error (app/env.ts).
 import type pg from "pg";
 import type Stripe from "stripe";
+import { appConfigSchema } from "../config.ts";
+import { defineEnv, loadEnv, postgresUrl, type Env } from "../env.ts";
 import { catalogFromConfig } from "./catalog.ts";
 import { createPool } from "../db/pool.ts";
 import { createStripeClient } from "./stripe.ts";
@@ -107,6 +109,29 @@ export function formatRows(rows: ReconcileRow[]): string {
     .join("\n");
 }
 
+// The app's own definitions of the billing variables (and their defaults), the two it needs required.
+export const reconcileConfigSchema = appConfigSchema
+  .pick({
+    STRIPE_API_URL: true,
+    STRIPE_PRICE_PLANS: true,
+    STRIPE_OVERAGE_METERS: true,
+    BILLING_FREE_PLAN: true,
+  })
+  .extend({
+    BILLING_DATABASE_URL: postgresUrl(
+      "the freight_billing role's connection URL",
+      "postgres://freight_billing:...@host:5432/freight",
+    ),
+    STRIPE_SECRET_KEY: appConfigSchema.shape.STRIPE_SECRET_KEY.unwrap(),
+  });
+
+export const reconcileEnv = defineEnv({ process: "billing reconcile", schema: reconcileConfigSchema });
+
+/** The reconcile job's configuration from `env`; throws ConfigError listing every problem. */
+export function parseReconcileConfig(env: Env) {
+  return reconcileEnv.parse(env);
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const monthIndex = args.indexOf("--month");
@@ -115,27 +140,11 @@ async function main(): Promise<number> {
     console.error("usage: npm run billing:reconcile [-- --month YYYY-MM]");
     return 2;
   }
-  const env = process.env;
-  const missing = ["BILLING_DATABASE_URL", "STRIPE_SECRET_KEY"].filter((name) => !env[name]);
-  if (missing.length) {
-    console.error(
-      `${missing.join(" and ")} must be set: the freight_billing role's database URL and the Stripe API key ` +
-        "(STRIPE_API_URL too when reconciling against stripe-mock or the local Stripe server).",
-    );
-    return 2;
-  }
-  const catalog = catalogFromConfig({
-    STRIPE_PRICE_PLANS: env.STRIPE_PRICE_PLANS ?? "",
-    STRIPE_OVERAGE_METERS:
-      env.STRIPE_OVERAGE_METERS ?? "quotes=freight_quotes_overage,bulk_jobs=freight_bulk_jobs_overage",
-    BILLING_FREE_PLAN: env.BILLING_FREE_PLAN ?? "starter",
-  });
-  const pool = createPool(env.BILLING_DATABASE_URL!, 2);
+  const config = loadEnv(reconcileEnv);
+  const catalog = catalogFromConfig(config);
+  const pool = createPool(config.BILLING_DATABASE_URL, 2);
   try {
-    const stripe = createStripeClient({
-      STRIPE_SECRET_KEY: env.STRIPE_SECRET_KEY,
-      STRIPE_API_URL: env.STRIPE_API_URL,
-    });
+    const stripe = createStripeClient(config);
     const window = monthWindow(month);
     const rows = await reconcile(pool, stripe, catalog.overageEventByMeter, window);
     console.log(`Overage ${window.start.toISOString()} .. ${window.end.toISOString()}`);

@@ -31,7 +31,7 @@ export function createBilling(
 ): BillingService {
   if (!config.STRIPE_WEBHOOK_SECRET || !config.STRIPE_SECRET_KEY || !config.BILLING_DATABASE_URL)
     throw new Error(
-      "billing needs STRIPE_WEBHOOK_SECRET, STRIPE_SECRET_KEY and BILLING_DATABASE_URL (loadConfig checks this)",
+      "billing needs STRIPE_WEBHOOK_SECRET, STRIPE_SECRET_KEY and BILLING_DATABASE_URL (parseAppConfig checks this)",
     );
   const log =
     options.log ??

@@ -2,7 +2,8 @@
 // variable to set; on without a control plane it starts and says, once, that plans will not change.
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../config.ts";
+import { parseAppConfig } from "../config.ts";
+import { ConfigError } from "../env.ts";
 
 const base = { DATABASE_URL: "postgres://freight_app:x@127.0.0.1:1/freight" };
 
@@ -31,27 +32,27 @@ function startServer(
 
 describe("billing start-up", () => {
   it("is off by default, so the API runs without any Stripe configuration", () => {
-    expect(loadConfig(base).BILLING).toBe("off");
+    expect(parseAppConfig(base).BILLING).toBe("off");
   });
 
   it("BILLING=on without its secrets lists every missing one, with what to set", () => {
     let error: ConfigError | undefined;
     try {
-      loadConfig({ ...base, BILLING: "on" });
+      parseAppConfig({ ...base, BILLING: "on" });
     } catch (e) {
       error = e as ConfigError;
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.problems).toEqual([
       expect.stringMatching(
-        /^STRIPE_WEBHOOK_SECRET is required when BILLING=on: .*signing secret \(whsec_\.\.\.\)/,
+        /^STRIPE_WEBHOOK_SECRET: is required when BILLING=on: .*signing secret \(whsec_\.\.\.\)/,
       ),
-      expect.stringMatching(/^STRIPE_SECRET_KEY is required when BILLING=on/),
-      expect.stringMatching(/^BILLING_DATABASE_URL is required when BILLING=on/),
+      expect.stringMatching(/^STRIPE_SECRET_KEY: is required when BILLING=on/),
+      expect.stringMatching(/^BILLING_DATABASE_URL: is required when BILLING=on/),
     ]);
-    expect(() => loadConfig({ ...base, BILLING: "on", STRIPE_WEBHOOK_SECRET: "sk_live_wrong_kind" })).toThrow(
-      /STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret \(whsec_\.\.\.\)/,
-    );
+    expect(() =>
+      parseAppConfig({ ...base, BILLING: "on", STRIPE_WEBHOOK_SECRET: "sk_live_wrong_kind" }),
+    ).toThrow(/STRIPE_WEBHOOK_SECRET: must be the endpoint's signing secret \(whsec_\.\.\.\)/);
   });
 
   it("the process stops with the message when the webhook secret is missing", async () => {
@@ -60,7 +61,9 @@ describe("billing start-up", () => {
       /never/,
     );
     expect(code).toBe(78);
-    expect(output).toMatch(/STRIPE_WEBHOOK_SECRET is required when BILLING=on/);
+    expect(output).toMatch(
+      /Invalid quote API configuration \(1 problem\):\n {2}- STRIPE_WEBHOOK_SECRET: is required when BILLING=on/,
+    );
   });
 
   it("without KUBECONFIG it starts and says plan changes will not be enforced", async () => {

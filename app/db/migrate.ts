@@ -5,6 +5,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import type pg from "pg";
+import { z } from "zod";
+import { defineEnv, loadEnv, postgresUrl, type Env } from "../env.ts";
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "migrations");
 export const MIGRATIONS_TABLE = "pgmigrations";
@@ -40,15 +42,26 @@ export async function pendingMigrations(client: pg.Pool | pg.PoolClient): Promis
   return migrationNames().filter((name) => !applied.has(name));
 }
 
+export const migrateEnv = defineEnv({
+  process: "migration",
+  schema: z.object({
+    MIGRATIONS_DATABASE_URL: postgresUrl(
+      "the schema owner's connection URL (or pass it as npm run migrate -- --database-url <url>)",
+      "postgres://freight_owner:...@host:5432/freight",
+    ),
+  }),
+});
+
+/** The migration job's configuration from `env`; throws ConfigError listing every problem. */
+export function parseMigrateConfig(env: Env): { MIGRATIONS_DATABASE_URL: string } {
+  return migrateEnv.parse(env);
+}
+
 async function main(): Promise<void> {
+  // --database-url stands in for the variable, and is checked the same way.
   const index = process.argv.indexOf("--database-url");
-  const url = index > 0 ? process.argv[index + 1] : process.env.MIGRATIONS_DATABASE_URL;
-  if (!url) {
-    console.error(
-      "Usage: npm run migrate -- --database-url postgres://freight_owner:...@host/freight  (or set MIGRATIONS_DATABASE_URL)",
-    );
-    process.exit(2);
-  }
+  const env = index > 0 ? { ...process.env, MIGRATIONS_DATABASE_URL: process.argv[index + 1] } : process.env;
+  const url = loadEnv(migrateEnv, env).MIGRATIONS_DATABASE_URL;
   const applied = await migrate(url, (message) => console.log(message));
   console.log(applied.length ? `Applied ${applied.join(", ")}` : "Schema is current; nothing to apply.");
 }

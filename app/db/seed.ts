@@ -4,35 +4,16 @@ import type pg from "pg";
 import { generateApiKey } from "../http/auth.ts";
 import { METERS } from "../metering/meters.ts";
 import { transaction } from "./pool.ts";
+import { upsertPlan, upsertPlanMeter, upsertPlanRateLimits } from "./plan-rows.ts";
 import { DEFAULT_PLANS, type PlanDefinition } from "./plans.ts";
 import { CARRIERS } from "./carriers.ts";
 
 export async function seedPlans(operator: pg.Pool, plans: PlanDefinition[] = DEFAULT_PLANS): Promise<void> {
   await transaction(operator, async (db) => {
     for (const plan of plans) {
-      await db.query(
-        `INSERT INTO plans (id, name, rank, monthly_price_cents) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, rank = excluded.rank, monthly_price_cents = excluded.monthly_price_cents`,
-        [plan.id, plan.name, plan.rank, plan.monthlyPriceCents],
-      );
-      for (const meter of METERS) {
-        const m = plan.meters[meter];
-        await db.query(
-          `INSERT INTO plan_meters (plan_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (plan_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
-             overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
-             hard_ceiling = excluded.hard_ceiling`,
-          [plan.id, meter, m.period, m.included, m.overageAllowed, m.overageUnitPriceCents, m.hardCeiling],
-        );
-      }
-      const r = plan.rateLimits;
-      await db.query(
-        `INSERT INTO plan_rate_limits (plan_id, requests_per_second, burst, bulk_job_concurrency) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (plan_id) DO UPDATE SET requests_per_second = excluded.requests_per_second, burst = excluded.burst,
-           bulk_job_concurrency = excluded.bulk_job_concurrency`,
-        [plan.id, r.requestsPerSecond, r.burst, r.bulkJobConcurrency],
-      );
+      await upsertPlan(db, plan);
+      for (const meter of METERS) await upsertPlanMeter(db, plan.id, meter, plan.meters[meter]);
+      await upsertPlanRateLimits(db, plan.id, plan.rateLimits);
     }
   });
 }

@@ -1,11 +1,9 @@
 // Bulk rating lanes: reading an upload (JSON or CSV) into rows, and pricing one row the way
 // POST /v1/quotes prices a lane (same checks, same engine), with a bad row reported, not thrown.
-import { z } from "zod";
 import { fieldErrors, Problem, type FieldError } from "../http/problem.ts";
-import { checkQuoteRequest } from "../routes/quotes.ts";
-import { EQUIPMENT } from "../pricing/data.ts";
 import type { QuoteEngine } from "../pricing/engine.ts";
 import { marketKey } from "../pricing/markets.ts";
+import { checkQuoteRequest, laneRequest } from "../pricing/quote-request.ts";
 
 /** A lane as the customer sent it: a JSON object, or a CSV record keyed by its header. */
 export type LaneInput = Record<string, unknown>;
@@ -92,23 +90,6 @@ export function lanesFromCsv(text: string): LaneInput[] {
   });
 }
 
-// The quote request's schema, with the weight also accepted as a string (every CSV value is one).
-const laneSchema = z.strictObject({
-  origin: z.string("must be a market as 'City, ST', e.g. 'Chicago, IL'").min(3).max(80),
-  destination: z.string("must be a market as 'City, ST', e.g. 'Dallas, TX'").min(3).max(80),
-  equipment: z.enum(EQUIPMENT, `must be one of ${EQUIPMENT.join(", ")}`),
-  weightLbs: z.preprocess(
-    (value) => (typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
-    z
-      .number("must be whole pounds, e.g. 38000")
-      .int("must be whole pounds, e.g. 38000")
-      .positive("must be more than 0"),
-  ),
-  pickupDate: z
-    .string("must be a date as YYYY-MM-DD")
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date as YYYY-MM-DD"),
-});
-
 export interface PricedLane {
   origin: string;
   destination: string;
@@ -129,7 +110,7 @@ export type LaneOutcome =
 
 /** Prices one lane, or says what is wrong with it. Never throws for a bad lane. */
 export function priceLane(engine: QuoteEngine, input: unknown, now = new Date()): LaneOutcome {
-  const parsed = laneSchema.safeParse(input);
+  const parsed = laneRequest.safeParse(input);
   if (!parsed.success) {
     if (parsed.error.issues.some((issue) => issue.path.length === 0 && issue.code === "invalid_type")) {
       const message = "must be an object with origin, destination, equipment, weightLbs, pickupDate";

@@ -88,7 +88,9 @@ describe("npm run rls-probe", () => {
     const result = await run(process.execPath, ["app/ops/rls-probe.ts"], {
       env: { ...process.env, DATABASE_URL: "" },
     }).catch((e) => e);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/Usage: npm run rls-probe -- --database-url/);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toMatch(
+      /Invalid RLS probe configuration \(1 problem\):\n {2}- DATABASE_URL: is required: the app role's connection URL.*--database-url/,
+    );
   });
 });

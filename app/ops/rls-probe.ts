@@ -3,9 +3,12 @@
 // It checks the catalog (every tenant table under forced RLS with a policy; the role is not
 // SUPERUSER or BYPASSRLS and owns no tenant table) and behaviour (two probe tenants; cross-tenant
 // read, insert, update and delete all fail), all inside one transaction that is rolled back, so it
-// leaves nothing behind. Exit code 0: no leak found; 1: a leak or a weakness (listed); 2: usage.
+// leaves nothing behind. Exit code 0: no leak found; 1: a leak or a weakness (listed); 78: no usable
+// database URL (app/env.ts).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { z } from "zod";
+import { ConfigError, defineEnv, EX_CONFIG, postgresUrl, type Env } from "../env.ts";
 
 export interface ProbeFinding {
   check: string;
@@ -232,14 +235,32 @@ export function report(findings: ProbeFinding[]): string {
   return lines.join("\n");
 }
 
+export const rlsProbeEnv = defineEnv({
+  process: "RLS probe",
+  schema: z.object({
+    DATABASE_URL: postgresUrl(
+      "the app role's connection URL, not an admin's (or pass it as npm run rls-probe -- --database-url <url>)",
+      "postgres://freight_app:...@host:5432/freight",
+    ),
+  }),
+});
+
+/** The probe's configuration from `env`; throws ConfigError listing every problem. */
+export function parseRlsProbeConfig(env: Env): { DATABASE_URL: string } {
+  return rlsProbeEnv.parse(env);
+}
+
 async function main(): Promise<number> {
+  // --database-url stands in for the variable, and is checked the same way.
   const index = process.argv.indexOf("--database-url");
-  const url = index > 0 ? process.argv[index + 1] : process.env.DATABASE_URL;
-  if (!url) {
-    console.error(
-      "Usage: npm run rls-probe -- --database-url postgres://freight_app:...@host:5432/freight (the app role, not an admin)",
-    );
-    return 2;
+  const env = index > 0 ? { ...process.env, DATABASE_URL: process.argv[index + 1] } : process.env;
+  let url: string;
+  try {
+    url = parseRlsProbeConfig(env).DATABASE_URL;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return EX_CONFIG;
   }
   try {
     const findings = await probe(url);

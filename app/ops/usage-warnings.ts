@@ -2,6 +2,8 @@
 // or 100 % of its included quantity, ops gets one notify_ops agent task per tenant, meter, threshold
 // and period. Re-running it is harmless: thresholds already recorded are skipped.
 import type pg from "pg";
+import { z } from "zod";
+import { defineEnv, loadEnv, postgresUrl, type Env } from "../env.ts";
 
 export interface BreachNotice {
   tenantId: string;
@@ -77,14 +79,25 @@ export async function usageWarningCounts(
   return rows;
 }
 
+export const usageWarningsEnv = defineEnv({
+  process: "usage warnings job",
+  schema: z.object({
+    OPERATOR_DATABASE_URL: postgresUrl(
+      "the freight_operator role's connection URL",
+      "postgres://freight_operator:...@host:5432/freight",
+    ),
+  }),
+});
+
+/** The breach check's configuration from `env`; throws ConfigError listing every problem. */
+export function parseUsageWarningsConfig(env: Env): { OPERATOR_DATABASE_URL: string } {
+  return usageWarningsEnv.parse(env);
+}
+
 async function main(): Promise<void> {
   const { createPool } = await import("../db/pool.ts");
-  const url = process.env.OPERATOR_DATABASE_URL;
-  if (!url) {
-    console.error("Set OPERATOR_DATABASE_URL to the freight_operator role's connection URL, then rerun.");
-    process.exit(2);
-  }
-  const pool = createPool(url, 2);
+  const { OPERATOR_DATABASE_URL } = loadEnv(usageWarningsEnv);
+  const pool = createPool(OPERATOR_DATABASE_URL, 2);
   try {
     const notices = await runUsageBreachCheck(pool);
     for (const n of notices)

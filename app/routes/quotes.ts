@@ -6,27 +6,13 @@ import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { idempotencyKeyFrom, type StoredResponse } from "../http/idempotency.ts";
 import { outcomeOf, type ConsumeRow } from "../metering/meter.ts";
-import { notFound, parseOrProblem, Problem, validationProblem, type FieldError } from "../http/problem.ts";
-import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
-import { findMarket, marketKey, MARKETS, type Market } from "../pricing/markets.ts";
+import { notFound, parseOrProblem, Problem, validationProblem } from "../http/problem.ts";
+import type { Equipment } from "../pricing/data.ts";
+import { marketKey, MARKETS } from "../pricing/markets.ts";
+import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
 import type { PricedQuote } from "../pricing/engine.ts";
 
-const MAX_DAYS_AHEAD = 180;
 const uuid = z.uuid("must be a quote id (UUID)");
-
-const quoteRequest = z.strictObject({
-  origin: z.string("must be a market as 'City, ST', e.g. 'Chicago, IL'").min(3).max(80),
-  destination: z.string("must be a market as 'City, ST', e.g. 'Dallas, TX'").min(3).max(80),
-  equipment: z.enum(EQUIPMENT, `must be one of ${EQUIPMENT.join(", ")}`),
-  weightLbs: z
-    .number("must be a number of pounds")
-    .int("must be whole pounds")
-    .positive("must be more than 0"),
-  pickupDate: z
-    .string("must be a date as YYYY-MM-DD")
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date as YYYY-MM-DD"),
-});
-type QuoteRequest = z.infer<typeof quoteRequest>;
 
 export interface QuoteView {
   id: string;
@@ -51,58 +37,6 @@ export interface QuoteView {
   expiresAt: string;
   createdAt: string;
   bookedAt: string | null;
-}
-
-function utcToday(now: Date): string {
-  return now.toISOString().slice(0, 10);
-}
-
-/** The checks a schema cannot express: known markets, a real lane, a legal weight, a pickup day ahead. */
-export function checkQuoteRequest(
-  body: QuoteRequest,
-  maxWeightLbs: Record<Equipment, number>,
-  now = new Date(),
-): { origin: Market; destination: Market } {
-  const errors: FieldError[] = [];
-  const origin = findMarket(body.origin);
-  const destination = findMarket(body.destination);
-  if (!origin)
-    errors.push({
-      field: "origin",
-      message: `unknown market '${body.origin}'; GET /v1/locations lists them`,
-    });
-  if (!destination) {
-    errors.push({
-      field: "destination",
-      message: `unknown market '${body.destination}'; GET /v1/locations lists them`,
-    });
-  }
-  if (origin && destination && origin === destination) {
-    errors.push({ field: "destination", message: "must differ from origin; a lane goes somewhere" });
-  }
-  const maxWeight = maxWeightLbs[body.equipment];
-  if (body.weightLbs > maxWeight) {
-    errors.push({ field: "weightLbs", message: `must be at most ${maxWeight} lbs for ${body.equipment}` });
-  }
-  const pickup = new Date(`${body.pickupDate}T00:00:00Z`);
-  if (Number.isNaN(pickup.getTime()) || pickup.toISOString().slice(0, 10) !== body.pickupDate) {
-    errors.push({ field: "pickupDate", message: "is not a calendar date" });
-  } else {
-    const today = utcToday(now);
-    const latest = new Date(Date.parse(`${today}T00:00:00Z`) + MAX_DAYS_AHEAD * 86_400_000)
-      .toISOString()
-      .slice(0, 10);
-    if (body.pickupDate < today)
-      errors.push({ field: "pickupDate", message: `is in the past; the earliest is ${today}` });
-    else if (body.pickupDate > latest) {
-      errors.push({
-        field: "pickupDate",
-        message: `is more than ${MAX_DAYS_AHEAD} days ahead; the latest is ${latest}`,
-      });
-    }
-  }
-  if (errors.length) throw validationProblem(errors);
-  return { origin: origin as Market, destination: destination as Market };
 }
 
 interface CreateQuoteRow extends Partial<ConsumeRow> {

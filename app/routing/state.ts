@@ -1,54 +1,19 @@
-// The region_routing row (migration 0003) as the app sees it: read in the background every
-// ROUTING_CACHE_MS so the request path only reads memory. A failover flips it in the database and
-// every process follows within one refresh, without a redeploy.
+// The region_routing row (migration 0003) as the app sees it: read (app/routing/row.ts) in the
+// background every ROUTING_CACHE_MS so the request path only reads memory. A failover flips it in
+// the database and every process follows within one refresh, without a redeploy.
 import type pg from "pg";
+import type { RegionRole } from "../region.ts";
+import { readRegionRouting, type RegionRoutingRow } from "./row.ts";
 
-export type Region = "primary" | "secondary";
-
-export interface RegionRouting {
-  activeRegion: Region;
-  writesFrozen: boolean;
-  runnersPaused: boolean;
-  secondaryHealthy: boolean;
-  weights: { primary: number; secondary: number };
-  reason: string | null;
-  generation: number;
+export interface RegionRouting extends RegionRoutingRow {
   /** Where this view came from: the database, a stale copy (database unreachable), or REGION_ACTIVE. */
   source: "database" | "stale" | "default";
-}
-
-interface RoutingRow {
-  active_region: Region;
-  writes_frozen: boolean;
-  runners_paused: boolean;
-  secondary_healthy: boolean;
-  traffic_weights: { primary?: number; secondary?: number };
-  reason: string | null;
-  generation: number;
-}
-
-export async function readRegionRouting(db: pg.Pool | pg.PoolClient): Promise<Omit<RegionRouting, "source">> {
-  const { rows } = await db.query<RoutingRow>(
-    `SELECT active_region, writes_frozen, runners_paused, secondary_healthy, traffic_weights, reason, generation
-       FROM region_routing`,
-  );
-  const row = rows[0];
-  if (!row) throw new Error("region_routing has no row: run npm run migrate (migration 0003 inserts it)");
-  return {
-    activeRegion: row.active_region,
-    writesFrozen: row.writes_frozen,
-    runnersPaused: row.runners_paused,
-    secondaryHealthy: row.secondary_healthy,
-    weights: { primary: row.traffic_weights.primary ?? 0, secondary: row.traffic_weights.secondary ?? 0 },
-    reason: row.reason,
-    generation: Number(row.generation),
-  };
 }
 
 export interface RoutingCacheOptions {
   pool: pg.Pool;
   /** The active region to assume until the row has been read once (REGION_ACTIVE). */
-  defaultActive: Region;
+  defaultActive: RegionRole;
   refreshMs: number;
   onChange?: (routing: RegionRouting) => void;
   onError?: (error: Error) => void;

@@ -1,15 +1,14 @@
-// The runner process's configuration from the environment, validated once; every problem in one message.
+// The runner process's configuration from the environment, validated once (app/env.ts); every
+// problem in one message.
 import { hostname } from "node:os";
 import { z } from "zod";
-import { ConfigError } from "../config.ts";
+import { defineEnv, postgresUrl, type ConfigProblem, type Env } from "../env.ts";
 
-const schema = z.object({
-  DATABASE_URL: z
-    .string({
-      error:
-        "is required: the freight_runner role's connection URL, e.g. postgres://freight_runner:...@host:5432/freight",
-    })
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+export const runnerConfigSchema = z.object({
+  DATABASE_URL: postgresUrl(
+    "the freight_runner role's connection URL",
+    "postgres://freight_runner:...@host:5432/freight",
+  ),
   REGION_NAME: z.string().min(1).default("local"),
   RUNNER_ID: z.string().min(1).max(200).optional(),
   RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8082),
@@ -37,21 +36,34 @@ const schema = z.object({
   ),
 });
 
-export type RunnerConfig = z.infer<typeof schema> & { runnerId: string };
+export type RunnerConfig = z.infer<typeof runnerConfigSchema> & { runnerId: string };
 
-export function loadRunnerConfig(env: Record<string, string | undefined> = process.env): RunnerConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
-  }
-  const config = parsed.data;
-  const problems: string[] = [];
-  if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
-    problems.push("RUNNER_RETRY_MAX_MS must be at least RUNNER_RETRY_BASE_MS");
-  if (config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS === 0)
-    problems.push("RUNNER_BULK_SLOTS and RUNNER_AGENT_SLOTS are both 0: this runner would never work");
-  if (problems.length) throw new ConfigError(problems);
+export const runnerEnv = defineEnv({
+  process: "runner",
+  schema: runnerConfigSchema,
+  check: (config) => {
+    const problems: ConfigProblem[] = [];
+    if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
+      problems.push({
+        variable: "RUNNER_RETRY_MAX_MS",
+        message: `must be at least RUNNER_RETRY_BASE_MS (${config.RUNNER_RETRY_BASE_MS})`,
+      });
+    if (config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS === 0)
+      problems.push({
+        variable: "RUNNER_BULK_SLOTS",
+        message:
+          "is 0 and so is RUNNER_AGENT_SLOTS: this runner would never work; give one of them 1 or more",
+      });
+    return problems;
+  },
   // The pod name in Kubernetes; unique per process so a restarted runner never inherits leases.
-  const runnerId = config.RUNNER_ID ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
-  return { ...config, runnerId };
+  finish: (config): RunnerConfig => ({
+    ...config,
+    runnerId: config.RUNNER_ID ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`,
+  }),
+});
+
+/** The runner's configuration from `env`; throws ConfigError listing every problem. */
+export function parseRunnerConfig(env: Env): RunnerConfig {
+  return runnerEnv.parse(env);
 }

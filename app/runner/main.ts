@@ -3,14 +3,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { ConfigError } from "../config.ts";
+import { loadEnv } from "../env.ts";
 import { createPool } from "../db/pool.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
-import { loadRunnerConfig, type RunnerConfig } from "./config.ts";
+import { runnerEnv, type RunnerConfig } from "./config.ts";
 import { Runner } from "./runner.ts";
 
 export interface RunningRunner {
@@ -105,16 +105,7 @@ function runnerServer(
 }
 
 async function main(): Promise<void> {
-  let config: RunnerConfig;
-  try {
-    config = loadRunnerConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const config = loadEnv(runnerEnv);
   const running = await startRunner(config);
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -234,6 +234,34 @@ describe("pause and drain", () => {
     expect(runner.output()).toMatch(/routing pauses runners: draining/);
   });
 
+  it("holds without the routing row, says how to restore it, and works once it is back", async () => {
+    const owner = createPool(app.db.urls.owner, 1);
+    await owner.query("DELETE FROM region_routing");
+    try {
+      const runner = await spawn();
+      const id = await enqueue(10);
+      await until(
+        "the runner to report paused",
+        () => runnersDrained(operator, region),
+        (s) => (s.states.paused ?? 0) > 0,
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await job(id)).state).toBe("queued");
+      expect(runner.output()).toMatch(/runners hold: no routing row/);
+      expect(runner.output()).toMatch(/region_routing has no row in this database.*npm run migrate/);
+
+      await owner.query("INSERT INTO region_routing DEFAULT VALUES");
+      await until(
+        "the job to run once the row is back",
+        () => job(id),
+        (j) => j.state === "succeeded",
+      );
+    } finally {
+      await owner.query("INSERT INTO region_routing DEFAULT VALUES ON CONFLICT DO NOTHING");
+      await owner.end();
+    }
+  });
+
   it("hands unfinished work back at its checkpoint when the drain deadline passes, and loses none of it", async () => {
     await spawn({ RUNNER_DRAIN_SECONDS: "0.5", RUNNER_BATCH_LANES: "10" });
     const id = await enqueue(8_000);

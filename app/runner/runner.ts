@@ -27,6 +27,7 @@ import {
   type ClaimedBulkJob,
 } from "../jobs/queue.ts";
 import type { QueueName } from "../jobs/scaling.ts";
+import { readRegionRouting, RoutingRowMissingError } from "../routing/row.ts";
 
 export type RunnerState = "running" | "draining" | "paused" | "drained";
 export const RUNNER_STATES: RunnerState[] = ["running", "draining", "paused", "drained"];
@@ -153,10 +154,16 @@ export class Runner {
   }
 
   async #readRouting(): Promise<void> {
-    const { rows } = await this.options.pool.query<{ runners_paused: boolean }>(
-      "SELECT runners_paused FROM region_routing",
-    );
-    const paused = rows[0]?.runners_paused ?? false;
+    let paused: boolean;
+    try {
+      paused = (await readRegionRouting(this.options.pool)).runnersPaused;
+    } catch (error) {
+      if (!(error instanceof RoutingRowMissingError)) throw error;
+      // Without the row nobody can say the runners may work (app/routing/row.ts): hold as if paused,
+      // which still lets a stop drain and exit.
+      if (!this.#pausedByRouting) this.options.log.error({ err: error }, "runners hold: no routing row");
+      paused = true;
+    }
     if (paused !== this.#pausedByRouting) {
       this.options.log.info(
         { paused },

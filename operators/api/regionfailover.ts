@@ -1,14 +1,17 @@
 // RegionFailover: which region is active, as on-call wants it (spec), and how far the runbook that
 // gets there has come (status). One object per environment; on-call flips spec.activeRegion and
 // watches the conditions. The failover controller (operators/controllers/failover/) runs the runbook.
+import {
+  REGION_ROLES as REGIONS,
+  peerRole as otherRegion,
+  type RegionRole as Region,
+} from "../../app/region.ts";
 import type { ResourceDefinition } from "./crd.ts";
 import { bool, conditionsSchema, int, listMap, obj, str, type SchemaProps } from "./schema.ts";
 import type { Condition, ObjectMeta } from "./types.ts";
 
-export const REGIONS = ["primary", "secondary"] as const;
-export type Region = (typeof REGIONS)[number];
-
-export const otherRegion = (region: Region): Region => (region === "primary" ? "secondary" : "primary");
+// The CRD's names for the region roles (app/region.ts owns them).
+export { REGIONS, otherRegion, type Region };
 
 /**
  * Planned: the old primary is alive; writes are frozen and the replica must reach zero lag before

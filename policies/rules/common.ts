@@ -2,6 +2,7 @@
 // (through a proxy that throws on values unknown during preview), naming resources in messages,
 // and the tags/role/region facts several rules need.
 import { UnknownValueError } from "@pulumi/policy";
+import type { RegionRole } from "../../app/region.ts";
 import type {
   PolicyConfigSchema,
   PolicyResource,
@@ -163,8 +164,6 @@ export function effectiveTags(
   if (isUnknown(own) || isUnknown(defaults)) return UNKNOWN;
   return { ...defaults, ...own };
 }
-
-export type RegionRole = "primary" | "secondary";
 
 export const REGION_ROLE_TAG = "region-role";
 

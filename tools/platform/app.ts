@@ -1,6 +1,6 @@
 // The real app on a free loopback port over a throw-away database, for tests that speak HTTP.
 import type { FastifyInstance } from "fastify";
-import { loadConfig } from "../../app/config.ts";
+import { parseAppConfig } from "../../app/config.ts";
 import { startApp } from "../../app/server.ts";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 
@@ -16,7 +16,7 @@ export async function startTestApp(
   options: { seed?: "demo" | "plans"; env?: Record<string, string>; db?: TestDatabase } = {},
 ): Promise<TestApp> {
   const db = options.db ?? (await startTestDatabase({ seed: options.seed ?? "demo" }));
-  const config = loadConfig({
+  const config = parseAppConfig({
     DATABASE_URL: db.urls.app,
     OPS_DATABASE_URL: db.urls.ops,
     PORT: "0",

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import Stripe from "stripe";
-import { loadConfig, type AppConfig } from "../../app/config.ts";
+import { parseAppConfig, type AppConfig } from "../../app/config.ts";
 import { createPool } from "../../app/db/pool.ts";
 import { buildApp } from "../../app/http/app.ts";
 import { createMetrics } from "../../app/observability/metrics.ts";
@@ -47,7 +47,7 @@ export async function startBillingApp(options: {
     AUTH_CACHE_SECONDS: "0",
     ...options.env,
   };
-  const config = loadConfig(env);
+  const config = parseAppConfig(env);
   const pool = createPool(config.DATABASE_URL, 8);
   const billing = createBilling(config, { log: pino({ level: process.env.BILLING_TEST_LOG ?? "silent" }) });
   const app = await buildApp({

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { freePort } from "../../tools/postgres/server.ts";
-import { loadRunnerConfig, type RunnerConfig } from "../../app/runner/config.ts";
+import { parseRunnerConfig, type RunnerConfig } from "../../app/runner/config.ts";
 import { startRunner, type RunningRunner } from "../../app/runner/main.ts";
 
 /** Fast settings for tests: short leases, polls and backoff. */
@@ -19,7 +19,7 @@ export const TEST_RUNNER_ENV: Record<string, string> = {
 };
 
 export function testRunnerConfig(databaseUrl: string, env: Record<string, string> = {}): RunnerConfig {
-  return loadRunnerConfig({ ...TEST_RUNNER_ENV, DATABASE_URL: databaseUrl, ...env });
+  return parseRunnerConfig({ ...TEST_RUNNER_ENV, DATABASE_URL: databaseUrl, ...env });
 }
 
 export function startTestRunner(

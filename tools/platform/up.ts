@@ -3,9 +3,9 @@
 // tasks). Ctrl-C stops everything.
 import { startPostgres } from "../postgres/server.ts";
 import { provisionDatabase } from "../postgres/provision.ts";
-import { loadConfig } from "../../app/config.ts";
+import { parseAppConfig } from "../../app/config.ts";
 import { startApp } from "../../app/server.ts";
-import { loadRunnerConfig } from "../../app/runner/config.ts";
+import { parseRunnerConfig } from "../../app/runner/config.ts";
 import { startRunner } from "../../app/runner/main.ts";
 import { freePort } from "../postgres/server.ts";
 
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const server = await startPostgres({ name: "local", durable: true });
   const db = await provisionDatabase({ seed: "demo", server });
   const port = Number(process.env.PORT ?? (await portOr(DEFAULT_PORT)));
-  const config = loadConfig({
+  const config = parseAppConfig({
     ...process.env,
     DATABASE_URL: db.urls.app,
     OPS_DATABASE_URL: db.urls.ops,
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   });
   const app = await startApp(config);
   const runner = await startRunner(
-    loadRunnerConfig({
+    parseRunnerConfig({
       ...process.env,
       DATABASE_URL: db.urls.runner,
       REGION_NAME: process.env.REGION_NAME ?? "local",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { failoverEnabled, loadFailoverConfig } from "./config.ts";
+import { failoverEnabled, parseFailoverConfig } from "./config.ts";
 
 const base = {
   FAILOVER_PRIMARY_HEALTH_URL: "http://api-use1.internal/readyz",
@@ -17,7 +17,7 @@ describe("failover configuration", () => {
   });
 
   it("defaults to the local PostgreSQL and routing-row drivers", () => {
-    expect(loadFailoverConfig(base)).toMatchObject({
+    expect(parseFailoverConfig(base)).toMatchObject({
       FAILOVER_DATABASE_DRIVER: "postgres",
       FAILOVER_TRAFFIC_DRIVER: "routing-row",
       FAILOVER_HEALTH_SAMPLES: 5,
@@ -26,7 +26,7 @@ describe("failover configuration", () => {
 
   it("lists every missing or malformed setting at once", () => {
     expect(() =>
-      loadFailoverConfig({
+      parseFailoverConfig({
         FAILOVER_PRIMARY_HEALTH_URL: "not a url",
         FAILOVER_SECONDARY_DB_ADMIN_URL: "mysql://x",
       }),
@@ -37,17 +37,17 @@ describe("failover configuration", () => {
 
   it("asks for what the AWS drivers need when they are chosen", () => {
     expect(() =>
-      loadFailoverConfig({
+      parseFailoverConfig({
         ...base,
         FAILOVER_DATABASE_DRIVER: "rds",
         FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
         RDS_PRIMARY_INSTANCE: "us-east-1:freight-prod-primary",
       }),
     ).toThrow(
-      /RDS_SECONDARY_INSTANCE: required with FAILOVER_DATABASE_DRIVER=rds[\s\S]*ROUTE53_HOSTED_ZONE_ID: required/,
+      /RDS_SECONDARY_INSTANCE: is required with FAILOVER_DATABASE_DRIVER=rds[\s\S]*ROUTE53_HOSTED_ZONE_ID: is required/,
     );
     expect(() =>
-      loadFailoverConfig({ ...base, FAILOVER_DATABASE_DRIVER: "rds", RDS_PRIMARY_INSTANCE: "freight" }),
+      parseFailoverConfig({ ...base, FAILOVER_DATABASE_DRIVER: "rds", RDS_PRIMARY_INSTANCE: "freight" }),
     ).toThrow(/RDS_PRIMARY_INSTANCE: must be <aws-region>:<DBInstanceIdentifier>/);
   });
 });

@@ -2,13 +2,14 @@
 // start with every problem listed. The controller is enabled by FAILOVER_PRIMARY_HEALTH_URL; the
 // drivers are chosen by FAILOVER_DATABASE_DRIVER and FAILOVER_TRAFFIC_DRIVER.
 import { z } from "zod";
+import { defineEnv, type ConfigProblem, type Env } from "../../../app/env.ts";
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
 const rdsInstance = z
   .string()
   .regex(/^[a-z]{2}-[a-z]+-\d+:[A-Za-z][A-Za-z0-9-]*$/, "must be <aws-region>:<DBInstanceIdentifier>");
 
-const schema = z.object({
+export const failoverConfigSchema = z.object({
   FAILOVER_PRIMARY_HEALTH_URL: z.url(
     "must be the primary region's readiness URL, e.g. https://api-use1/readyz",
   ),
@@ -33,35 +34,43 @@ const schema = z.object({
   FAILOVER_HEALTH_SAMPLES: z.coerce.number().int().min(1).max(50).default(5),
 });
 
-export type FailoverConfig = z.infer<typeof schema>;
+export type FailoverConfig = z.infer<typeof failoverConfigSchema>;
 
-export function failoverEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+export function failoverEnabled(env: Env = process.env): boolean {
   return Boolean(env.FAILOVER_PRIMARY_HEALTH_URL);
 }
 
-export function loadFailoverConfig(env: NodeJS.ProcessEnv = process.env): FailoverConfig {
-  const problems: string[] = [];
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
-  } else {
-    const c = parsed.data;
+export const failoverEnv = defineEnv({
+  process: "failover controller",
+  schema: failoverConfigSchema,
+  check: (c) => {
+    const problems: ConfigProblem[] = [];
     if (c.FAILOVER_DATABASE_DRIVER === "rds") {
-      for (const key of ["RDS_PRIMARY_INSTANCE", "RDS_SECONDARY_INSTANCE"] as const)
-        if (!c[key]) problems.push(`${key}: required with FAILOVER_DATABASE_DRIVER=rds (<aws-region>:<id>)`);
+      for (const variable of ["RDS_PRIMARY_INSTANCE", "RDS_SECONDARY_INSTANCE"] as const)
+        if (!c[variable])
+          problems.push({
+            variable,
+            message: "is required with FAILOVER_DATABASE_DRIVER=rds (<aws-region>:<id>)",
+          });
     }
     if (c.FAILOVER_TRAFFIC_DRIVER === "routing-row+route53") {
-      for (const key of [
+      for (const variable of [
         "ROUTE53_HOSTED_ZONE_ID",
         "ROUTE53_RECORD_NAME",
         "ROUTE53_PRIMARY_TARGET",
         "ROUTE53_SECONDARY_TARGET",
       ] as const)
-        if (!c[key]) problems.push(`${key}: required with FAILOVER_TRAFFIC_DRIVER=routing-row+route53`);
+        if (!c[variable])
+          problems.push({
+            variable,
+            message: "is required with FAILOVER_TRAFFIC_DRIVER=routing-row+route53",
+          });
     }
-  }
-  if (problems.length || !parsed.success) {
-    throw new Error(`Invalid failover configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  }
-  return parsed.data;
+    return problems;
+  },
+});
+
+/** The failover controller's configuration from `env`; throws ConfigError listing every problem. */
+export function parseFailoverConfig(env: Env): FailoverConfig {
+  return failoverEnv.parse(env);
 }

@@ -2,6 +2,13 @@
 // Every write compares with what is stored first and touches only rows that differ, so a steady
 // state costs reads only, and a reconcile interrupted at any line is simply done again.
 import type pg from "pg";
+import {
+  deletePlanMeters,
+  readPlanMeters,
+  upsertPlan,
+  upsertPlanMeter,
+  upsertPlanRateLimits,
+} from "../../../app/db/plan-rows.ts";
 import { transaction, type Db } from "../../../app/db/pool.ts";
 import { METERS } from "../../api/meters.ts";
 import type { Plan } from "../../api/plan.ts";
@@ -35,51 +42,35 @@ export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
     current.rank !== spec.rank ||
     current.monthly_price_cents !== price
   ) {
-    await db.query(
-      `INSERT INTO plans (id, name, rank, monthly_price_cents) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (id) DO UPDATE SET name = excluded.name, rank = excluded.rank, monthly_price_cents = excluded.monthly_price_cents`,
-      [id, spec.displayName, spec.rank, price],
-    );
+    await upsertPlan(db, { id, name: spec.displayName, rank: spec.rank, monthlyPriceCents: price });
     changed++;
   }
-  const { rows: meterRows } = await db.query<{
-    meter: string;
-    period: string;
-    included: number;
-    overage_allowed: boolean;
-    overage_unit_price_cents: number | null;
-    hard_ceiling: number;
-  }>(
-    "SELECT meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling FROM plan_meters WHERE plan_id = $1",
-    [id],
-  );
+  const stored = await readPlanMeters(db, id);
   for (const meter of spec.meters) {
-    const price = meter.overageAllowed ? (meter.overageUnitPriceCents ?? null) : null;
-    const row = meterRows.find((r) => r.meter === meter.name);
-    const period = METERS[meter.name].period;
+    const desired = {
+      period: METERS[meter.name].period,
+      included: meter.included,
+      overageAllowed: meter.overageAllowed,
+      overageUnitPriceCents: meter.overageAllowed ? (meter.overageUnitPriceCents ?? null) : null,
+      hardCeiling: meter.hardCeiling,
+    };
+    const row = stored.get(meter.name);
     if (
       row &&
-      row.period === period &&
-      row.included === meter.included &&
-      row.overage_allowed === meter.overageAllowed &&
-      row.overage_unit_price_cents === price &&
-      row.hard_ceiling === meter.hardCeiling
+      row.period === desired.period &&
+      row.included === desired.included &&
+      row.overageAllowed === desired.overageAllowed &&
+      row.overageUnitPriceCents === desired.overageUnitPriceCents &&
+      row.hardCeiling === desired.hardCeiling
     ) {
       continue;
     }
-    await db.query(
-      `INSERT INTO plan_meters (plan_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (plan_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
-         overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
-         hard_ceiling = excluded.hard_ceiling`,
-      [id, meter.name, period, meter.included, meter.overageAllowed, price, meter.hardCeiling],
-    );
+    await upsertPlanMeter(db, id, meter.name, desired);
     changed++;
   }
-  const gone = meterRows.filter((r) => !spec.meters.some((m) => m.name === r.meter)).map((r) => r.meter);
+  const gone = [...stored.keys()].filter((name) => !spec.meters.some((m) => m.name === name));
   if (gone.length) {
-    await db.query("DELETE FROM plan_meters WHERE plan_id = $1 AND meter = ANY($2)", [id, gone]);
+    await deletePlanMeters(db, id, gone);
     changed++;
   }
   const { rows: limitRows } = await db.query<{
@@ -98,12 +89,7 @@ export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
       row.burst !== limits.burst ||
       row.bulk_job_concurrency !== limits.bulkJobConcurrency)
   ) {
-    await db.query(
-      `INSERT INTO plan_rate_limits (plan_id, requests_per_second, burst, bulk_job_concurrency) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (plan_id) DO UPDATE SET requests_per_second = excluded.requests_per_second, burst = excluded.burst,
-         bulk_job_concurrency = excluded.bulk_job_concurrency`,
-      [id, limits.requestsPerSecond, limits.burst, limits.bulkJobConcurrency],
-    );
+    await upsertPlanRateLimits(db, id, limits);
     changed++;
   } else if (!limits && row) {
     await db.query("DELETE FROM plan_rate_limits WHERE plan_id = $1", [id]);

@@ -137,6 +137,18 @@ describe("local PostgreSQL drivers", () => {
     expect((await routing.read("primary"))?.activeRegion).toBe("secondary");
   });
 
+  it("say so when a database has no routing row, and still write it where there is one", async () => {
+    const secondaryOwner = onReplica(primary.urls.owner);
+    await sql(secondaryOwner, "DELETE FROM region_routing");
+    try {
+      await expect(routing.read("secondary")).rejects.toThrow(/region_routing has no row.*npm run migrate/);
+      const flipped = { ...frozen, activeRegion: "secondary" as const, runnersPaused: false };
+      expect(await routing.apply(flipped, "no row on the secondary")).toEqual(["primary"]);
+    } finally {
+      await sql(secondaryOwner, "INSERT INTO region_routing DEFAULT VALUES");
+    }
+  });
+
   it("tolerate a lost database: it is reported Unreachable, and the survivor still takes the row", async () => {
     await primary.server.kill();
     const lost = await database.isWritable("primary").then(
@@ -147,7 +159,7 @@ describe("local PostgreSQL drivers", () => {
     expect((lost as Error).message).toMatch(/^checking for writes on primary's database: unreachable \(/);
     const unfrozen = { ...frozen, activeRegion: "secondary" as const, writesFrozen: false };
     expect(await routing.apply(unfrozen, "unfreeze")).toEqual(["secondary"]);
-    expect(await routing.read("primary")).toBeUndefined();
+    await expect(routing.read("primary")).rejects.toThrow(/ECONNREFUSED|connect/);
   });
 
   it("carry the lost database's error into the conditions, where a missing grant would read differently", async () => {

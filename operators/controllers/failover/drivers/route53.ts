@@ -7,7 +7,7 @@ import {
   Route53Client,
   type ResourceRecordSet,
 } from "@aws-sdk/client-route-53";
-import type { Region } from "../../../api/regionfailover.ts";
+import { REGIONS, type Region } from "../../../api/regionfailover.ts";
 import type { RoutingState } from "../routing.ts";
 import type { TrafficDriver } from "./types.ts";
 
@@ -77,14 +77,14 @@ export class Route53TrafficDriver implements TrafficDriver {
         HostedZoneId: this.options.hostedZoneId,
         ChangeBatch: {
           Comment: `freight failover: ${reason}`.slice(0, 256),
-          Changes: (["primary", "secondary"] as const).map((region) => ({
+          Changes: REGIONS.map((region) => ({
             Action: "UPSERT",
             ResourceRecordSet: this.record(region, routing.weights[region]),
           })),
         },
       }),
     );
-    return ["primary", "secondary"];
+    return [...REGIONS];
   }
 
   async close(): Promise<void> {

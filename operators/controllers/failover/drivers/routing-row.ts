@@ -2,6 +2,7 @@
 // read. Each region's processes read the row in their own database: before promotion the secondary's
 // copy arrives by replication, after it both databases are written (where they accept writes).
 import type pg from "pg";
+import { readRegionRouting, RoutingRowMissingError } from "../../../../app/routing/row.ts";
 import { REGIONS, type Region } from "../../../api/regionfailover.ts";
 import type { RoutingState } from "../decide.ts";
 import { regionPools } from "./postgres.ts";
@@ -17,29 +18,12 @@ export class RoutingRowDriver implements TrafficDriver {
     this.pools = regionPools(operatorUrls);
   }
 
-  async read(region: Region): Promise<RoutingState | undefined> {
-    try {
-      const { rows } = await this.pools[region].query<{
-        active_region: Region;
-        writes_frozen: boolean;
-        runners_paused: boolean;
-        secondary_healthy: boolean;
-        traffic_weights: { primary?: number; secondary?: number };
-      }>(
-        "SELECT active_region, writes_frozen, runners_paused, secondary_healthy, traffic_weights FROM region_routing",
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      return {
-        activeRegion: row.active_region,
-        writesFrozen: row.writes_frozen,
-        runnersPaused: row.runners_paused,
-        secondaryHealthy: row.secondary_healthy,
-        weights: { primary: row.traffic_weights.primary ?? 0, secondary: row.traffic_weights.secondary ?? 0 },
-      };
-    } catch {
-      return undefined;
-    }
+  /** Rejects when the row cannot be read, RoutingRowMissingError included (app/routing/row.ts says why). */
+  async read(region: Region): Promise<RoutingState> {
+    const { activeRegion, writesFrozen, runnersPaused, secondaryHealthy, weights } = await readRegionRouting(
+      this.pools[region],
+    );
+    return { activeRegion, writesFrozen, runnersPaused, secondaryHealthy, weights };
   }
 
   async apply(routing: RoutingState, reason: string): Promise<Region[]> {
@@ -48,7 +32,7 @@ export class RoutingRowDriver implements TrafficDriver {
     await Promise.all(
       REGIONS.map(async (region) => {
         try {
-          await this.pools[region].query(
+          const updated = await this.pools[region].query(
             `UPDATE region_routing
                 SET active_region = $1, writes_frozen = $2, runners_paused = $3, secondary_healthy = $4,
                     traffic_weights = $5::jsonb, reason = $6, generation = generation + 1, updated_at = now()
@@ -63,6 +47,11 @@ export class RoutingRowDriver implements TrafficDriver {
               reason.slice(0, 500),
             ],
           );
+          // No row updated: either it already says so, or there is no row to say anything.
+          if (updated.rowCount === 0) {
+            const { rowCount } = await this.pools[region].query("SELECT 1 FROM region_routing");
+            if (rowCount === 0) throw new RoutingRowMissingError();
+          }
           written.push(region);
         } catch (error) {
           // A replica's copy follows its primary by replication; an unreachable one cannot be helped.

@@ -25,7 +25,7 @@ export interface DatabaseDriver {
 }
 
 export interface TrafficDriver {
-  /** The routing state as `region`'s processes see it; undefined when it cannot be read. */
+  /** The routing state as `region`'s processes see it; rejects, saying why, when it cannot be read. */
   read(region: Region): Promise<RoutingState | undefined>;
   /** Makes the routing state so wherever it can be written; returns where it was written. */
   apply(routing: RoutingState, reason: string): Promise<Region[]>;
