@@ -45,6 +45,23 @@ const schema = z.object({
       "must be name=ISO-timestamp pairs separated by commas",
     )
     .optional(),
+  // Rotation dates from Secrets Manager (app/observability/secret-rotation.ts): label=secret pairs
+  // (name or ARN) read with DescribeSecret at start and every SECRETS_ROTATION_REFRESH_SECONDS.
+  // SECRETS_LAST_ROTATED above overrides the secrets it names.
+  SECRETS_ROTATION_WATCH: z
+    .string()
+    .regex(
+      /^([a-z0-9-]+=[^,=\s]+)(,[a-z0-9-]+=[^,=\s]+)*$/,
+      "must be label=secret-name-or-ARN pairs separated by commas, e.g. llm-provider-api-key=freight/llm-provider-api-key",
+    )
+    .optional(),
+  SECRETS_ROTATION_REFRESH_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  AWS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "must be an AWS region such as us-east-1")
+    .optional(),
+  // Another Secrets Manager endpoint (the local stand-in); the AWS SDK's own variable name.
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.url("must be an absolute URL, e.g. http://127.0.0.1:4566").optional(),
   // Billing (app/billing): Stripe checkout, webhooks, overage. Off by default so the API runs without Stripe.
   BILLING: z.enum(["on", "off"]).default("off"),
   STRIPE_SECRET_KEY: z
@@ -116,6 +133,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         missing.map(([name, what]) => `${name} is required when BILLING=on: ${what}; or set BILLING=off`),
       );
   }
+  if (config.SECRETS_ROTATION_WATCH && !config.AWS_REGION)
+    throw new ConfigError([
+      "AWS_REGION is required when SECRETS_ROTATION_WATCH is set: the region whose Secrets Manager holds the watched secrets",
+    ]);
   const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
   return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
 }
