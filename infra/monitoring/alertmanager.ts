@@ -4,7 +4,7 @@
 // of the same SLO, so on-call handles one incident once. The webhook URLs carry tokens, so the
 // file is an External Secrets template filled from Secrets Manager in the cluster; this module
 // only ever sees the template expressions, and the tests render it with a local URL for amtool.
-import { stringify } from "yaml";
+import { yamlTemplate } from "./secret-template.ts";
 
 /** Receiver names, as they appear in the webhook payload (`receiver`) and in amtool's answers. */
 export const RECEIVERS = { page: "ops-page", ticket: "ops-ticket", drop: "null" } as const;
@@ -15,14 +15,6 @@ export const ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml";
 
 /** The key of each receiver's URL in the ExternalSecret's data (a Go template variable). */
 export const WEBHOOK_TEMPLATE_KEYS = { page: "pageWebhookUrl", ticket: "ticketWebhookUrl" } as const;
-
-/**
- * A Go template expression that prints a secret's value as a double-quoted YAML scalar. `printf
- * "%q"` is a text/template built-in (no Sprig needed), and its quoting of a URL is valid YAML.
- */
-export function templateValue(key: string): string {
-  return `{{ .${key} | printf "%q" }}`;
-}
 
 const SEVERITY = (s: string) => `severity="${s}"`;
 /** Only alerts that belong to an SLO: two alerts both without `slo` would otherwise count as "equal". */
@@ -89,15 +81,8 @@ export function alertmanagerConfig(urls: { page: string; ticket: string }): Reco
  * ExternalSecret's data keys (WEBHOOK_TEMPLATE_KEYS), filled in the cluster from Secrets Manager.
  */
 export function alertmanagerConfigTemplate(): string {
-  const marker = (key: string) => `__${key}__`;
-  let text = stringify(
-    alertmanagerConfig({
-      page: marker(WEBHOOK_TEMPLATE_KEYS.page),
-      ticket: marker(WEBHOOK_TEMPLATE_KEYS.ticket),
-    }),
+  const { page, ticket } = WEBHOOK_TEMPLATE_KEYS;
+  return yamlTemplate([page, ticket], (value) =>
+    alertmanagerConfig({ page: value[page], ticket: value[ticket] }),
   );
-  for (const key of Object.values(WEBHOOK_TEMPLATE_KEYS)) {
-    text = text.replaceAll(marker(key), templateValue(key));
-  }
-  return text;
 }
