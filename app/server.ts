@@ -35,10 +35,10 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
         "alerts see only the secrets SECRETS_LAST_ROTATED names",
     );
   const rotationWatch = watchSecretRotation({
-    client: secretsManagerClient({
-      region: config.AWS_REGION ?? "us-east-1",
-      endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER,
-    }),
+    // The config requires AWS_REGION whenever secrets are watched.
+    client: config.AWS_REGION
+      ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
+      : undefined,
     secrets: watchedSecrets,
     overrides: rotationOverrides,
     gauge: metrics.secretLastRotated,

@@ -55,7 +55,8 @@ export interface SecretRotationWatch {
  * every `intervalMs`. Overrides win: a secret named there is not read from Secrets Manager.
  */
 export function watchSecretRotation(options: {
-  client: SecretsManagerClient;
+  /** Needed only when `secrets` is not empty. */
+  client: SecretsManagerClient | undefined;
   secrets: WatchedSecret[];
   overrides: Map<string, Date>;
   gauge: Gauge<"secret">;
@@ -65,11 +66,13 @@ export function watchSecretRotation(options: {
   const { client, gauge, log } = options;
   for (const [secret, at] of options.overrides) gauge.set({ secret }, at.getTime() / 1000);
   const watched = options.secrets.filter((s) => !options.overrides.has(s.label));
+  if (watched.length > 0 && !client)
+    throw new Error("Watching secret rotation dates needs a Secrets Manager client (set AWS_REGION)");
 
   const refresh = async (): Promise<string[]> => {
     const results = await Promise.allSettled(
       watched.map(async (s) => {
-        const described = await client.send(new DescribeSecretCommand({ SecretId: s.secretId }));
+        const described = await client!.send(new DescribeSecretCommand({ SecretId: s.secretId }));
         const at = lastRotation(described);
         if (!at) throw new Error("the answer carries no rotation, change or creation date");
         gauge.set({ secret: s.label }, at.getTime() / 1000);
