@@ -96,6 +96,22 @@ describe("alerting", () => {
       expect(refs).toEqual([SECRET_NAMES.opsWebhookUrl, SECRET_NAMES.opsWebhookUrl]);
     }
   });
+
+  it("creates the monitoring ExternalSecrets only once the ClusterSecretStore they read through exists", () => {
+    for (const { plan } of stacks()) {
+      const store = plan.resources.find(
+        (r) => r.type === "kubernetes:external-secrets.io/v1:ClusterSecretStore",
+      )!;
+      for (const name of [ALERTMANAGER_CONFIG_SECRET, ANALYTICS_DATASOURCE_SECRET]) {
+        const es = externalSecret(plan, name);
+        expect(get(es.props, "spec", "secretStoreRef")).toEqual({
+          kind: "ClusterSecretStore",
+          name: get(store.props, "metadata", "name"),
+        });
+        expect(es.opts?.dependsOn, name).toContain(store.urn);
+      }
+    }
+  });
 });
 
 describe("Grafana's analytics datasource", () => {
