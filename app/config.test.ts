@@ -43,4 +43,25 @@ describe("configuration", () => {
       /DATABASE_URL: must be a postgres:\/\/ URL/,
     );
   });
+
+  it("needs the region when secret rotation dates are read from Secrets Manager", () => {
+    const watch = "llm-provider-api-key=freight/llm-provider-api-key";
+    expect(() => parseAppConfig({ DATABASE_URL: "postgres://u@h/f", SECRETS_ROTATION_WATCH: watch })).toThrow(
+      /AWS_REGION: is required when SECRETS_ROTATION_WATCH is set/,
+    );
+    expect(() =>
+      parseAppConfig({
+        DATABASE_URL: "postgres://u@h/f",
+        SECRETS_ROTATION_WATCH: "llm provider",
+        AWS_REGION: "us-east-1",
+      }),
+    ).toThrow(/SECRETS_ROTATION_WATCH: .*label=secret-name-or-ARN pairs/);
+    expect(
+      parseAppConfig({
+        DATABASE_URL: "postgres://u@h/f",
+        SECRETS_ROTATION_WATCH: watch,
+        AWS_REGION: "us-east-1",
+      }).SECRETS_ROTATION_REFRESH_SECONDS,
+    ).toBe(3600);
+  });
 });

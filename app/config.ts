@@ -44,6 +44,23 @@ export const appConfigSchema = z.object({
       "must be name=ISO-timestamp pairs separated by commas",
     )
     .optional(),
+  // Rotation dates from Secrets Manager (app/observability/secret-rotation.ts): label=secret pairs
+  // (name or ARN) read with DescribeSecret at start and every SECRETS_ROTATION_REFRESH_SECONDS.
+  // SECRETS_LAST_ROTATED above overrides the secrets it names.
+  SECRETS_ROTATION_WATCH: z
+    .string()
+    .regex(
+      /^([a-z0-9-]+=[^,=\s]+)(,[a-z0-9-]+=[^,=\s]+)*$/,
+      "must be label=secret-name-or-ARN pairs separated by commas, e.g. llm-provider-api-key=freight/llm-provider-api-key",
+    )
+    .optional(),
+  SECRETS_ROTATION_REFRESH_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  AWS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, "must be an AWS region such as us-east-1")
+    .optional(),
+  // Another Secrets Manager endpoint (the local stand-in); the AWS SDK's own variable name.
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.url("must be an absolute URL, e.g. http://127.0.0.1:4566").optional(),
   // Billing (app/billing): Stripe checkout, webhooks, overage. Off by default so the API runs without Stripe.
   BILLING: z.enum(["on", "off"]).default("off"),
   STRIPE_SECRET_KEY: z
@@ -100,6 +117,15 @@ export const appEnv = defineEnv({
         }))
       : []),
     ...rotationProblems(config.SECRETS_LAST_ROTATED),
+    ...(config.SECRETS_ROTATION_WATCH && !config.AWS_REGION
+      ? [
+          {
+            variable: "AWS_REGION",
+            message:
+              "is required when SECRETS_ROTATION_WATCH is set: the region whose Secrets Manager holds the watched secrets",
+          },
+        ]
+      : []),
   ],
   finish: (config): AppConfig => {
     const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;

@@ -6,6 +6,11 @@ import { createPool } from "./db/pool.ts";
 import { buildApp } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
 import { createMetrics } from "./observability/metrics.ts";
+import {
+  parseWatchedSecrets,
+  secretsManagerClient,
+  watchSecretRotation,
+} from "./observability/secret-rotation.ts";
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
 
@@ -19,12 +24,28 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
   const opsPool = config.OPS_DATABASE_URL ? createPool(config.OPS_DATABASE_URL, 2) : undefined;
   const metrics = createMetrics();
-  for (const [secret, at] of parseRotationTimestamps(config.SECRETS_LAST_ROTATED)) {
-    metrics.secretLastRotated.set({ secret }, at.getTime() / 1000);
-  }
+  const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
   const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
+  const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
+  if (watchedSecrets.length === 0)
+    app.log.info(
+      { overrides: [...rotationOverrides.keys()] },
+      "secret rotation dates from Secrets Manager are off (SECRETS_ROTATION_WATCH is unset): the rotation " +
+        "alerts see only the secrets SECRETS_LAST_ROTATED names",
+    );
+  const rotationWatch = watchSecretRotation({
+    // The config requires AWS_REGION whenever secrets are watched.
+    client: config.AWS_REGION
+      ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
+      : undefined,
+    secrets: watchedSecrets,
+    overrides: rotationOverrides,
+    gauge: metrics.secretLastRotated,
+    intervalMs: config.SECRETS_ROTATION_REFRESH_SECONDS * 1000,
+    log: app.log,
+  });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   billing?.start();
   const url = address.replace("0.0.0.0", "127.0.0.1");
@@ -32,6 +53,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     app,
     url,
     async stop() {
+      rotationWatch.stop();
       await app.close();
       await billing?.stop();
       await pool.end();

@@ -9,7 +9,6 @@ import {
   SqlQueryBuilder,
   figure,
   instantQuery,
-  postgresVariable,
   prometheusVariable,
   promQuery,
   trend,
@@ -94,8 +93,7 @@ export function executiveDashboard(): dashboard.Dashboard {
     .refresh("5m")
     .readonly()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .withVariable(prometheusVariable())
-    .withVariable(postgresVariable());
+    .withVariable(prometheusVariable());
 
   builder.withRow(new dashboard.RowBuilder("SLO card"));
   for (const slo of SLOS) for (const panel of sloCard(slo)) builder.withPanel(panel);

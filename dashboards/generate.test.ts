@@ -4,7 +4,9 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GENERATED_DIR, renderGenerated } from "./generate.ts";
+import { CONVERSIONS, REVENUE } from "./business.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "./index.ts";
+import { ANALYTICS_DATASOURCE_UID } from "./panels.ts";
 import { allRuleGroups, isAlertingRule, RUNBOOK } from "./rules.ts";
 import { SLOS } from "./slo.ts";
 
@@ -13,7 +15,7 @@ interface PanelJson {
   title: string;
   description?: string;
   gridPos?: { x: number; y: number; w: number; h: number };
-  targets?: { expr?: string; rawSql?: string; datasource?: { uid?: string } }[];
+  targets?: { expr?: string; rawSql?: string; datasource?: { type?: string; uid?: string } }[];
 }
 
 function panels(file: string): PanelJson[] {
@@ -87,7 +89,14 @@ describe("generated dashboards and rules", () => {
       ]),
     );
     const sql = panels("executive-overview.json").filter((p) => p.targets?.[0]?.rawSql);
-    expect(sql.every((p) => p.targets?.[0]?.datasource?.uid === "${postgres}")).toBe(true);
+    // By the uid of the datasource the stacks provision (the analytics replica as freight_ops).
+    expect(sql.length).toBe(CONVERSIONS.length + REVENUE.length);
+    for (const panel of sql) {
+      expect(panel.targets?.[0]?.datasource).toEqual({
+        type: "grafana-postgresql-datasource",
+        uid: ANALYTICS_DATASOURCE_UID,
+      });
+    }
   });
 
   it("shows queue depth, replication lag against the RPO and meter warnings by level to on-call", () => {

@@ -7,19 +7,22 @@ import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
 
-/** Dashboards pick their datasources through variables, so they import into any Grafana. */
+/** Prometheus is picked through a variable, so the dashboards import into any Grafana. */
 export const PROMETHEUS: common.DataSourceRef = { type: "prometheus", uid: "${prometheus}" };
-export const POSTGRES: common.DataSourceRef = { type: "grafana-postgresql-datasource", uid: "${postgres}" };
+
+/**
+ * The PostgreSQL datasource the stacks provision in Grafana (infra/monitoring/grafana-datasource.ts):
+ * the analytics replica, logged in as the read-only freight_ops role. Business panels name it by
+ * uid, not through a variable, so they can never be pointed at a login with more rights.
+ */
+export const ANALYTICS_DATASOURCE_UID = "freight-analytics";
+export const POSTGRES: common.DataSourceRef = {
+  type: "grafana-postgresql-datasource",
+  uid: ANALYTICS_DATASOURCE_UID,
+};
 
 export function prometheusVariable(): dashboard.DatasourceVariableBuilder {
   return new dashboard.DatasourceVariableBuilder("prometheus").label("Prometheus").type("prometheus");
-}
-
-export function postgresVariable(): dashboard.DatasourceVariableBuilder {
-  // Point it at a datasource that logs in as the read-only freight_ops role.
-  return new dashboard.DatasourceVariableBuilder("postgres")
-    .label("PostgreSQL (freight_ops)")
-    .type("grafana-postgresql-datasource");
 }
 
 export function promQuery(expr: string, legend = "", refId = "A"): prometheus.DataqueryBuilder {

@@ -276,6 +276,8 @@ export function defaultPeerOutputs(
       databaseRunnerRoleSecretArn: secret("database-runner-role"),
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
+      databaseOpsRoleSecretArn: secret("database-ops-role"),
+      opsWebhookUrlSecretArn: secret("ops-webhook-url"),
     };
   }
   return {

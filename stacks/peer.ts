@@ -14,6 +14,8 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "databaseRunnerRoleSecretArn",
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
+  "databaseOpsRoleSecretArn",
+  "opsWebhookUrlSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */

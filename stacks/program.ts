@@ -13,9 +13,15 @@ import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts"
 import { Monitoring } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
 import { Runners } from "../infra/runners/runners.ts";
-import { Secrets } from "../infra/secrets/secrets.ts";
+import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secrets.ts";
 import { loadOperatorManifests } from "../infra/workloads/operator-manifests.ts";
-import { API_LABELS, OPERATOR_LABELS, RUNNER_LABELS, Workloads } from "../infra/workloads/workloads.ts";
+import {
+  API_LABELS,
+  OPERATOR_LABELS,
+  RUNNER_LABELS,
+  SECRET_STORE,
+  Workloads,
+} from "../infra/workloads/workloads.ts";
 import type { StackConfig } from "./config.ts";
 import { readPeerOutputs } from "./peer.ts";
 
@@ -149,6 +155,8 @@ export async function regionStack(
             databaseRunnerRole: peerOutputs.databaseRunnerRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
+            databaseOpsRole: peerOutputs.databaseOpsRoleSecretArn!,
+            opsWebhookUrl: peerOutputs.opsWebhookUrlSecretArn!,
           },
         },
     awsOnly,
@@ -206,6 +214,7 @@ export async function regionStack(
       },
       operatorManifests,
       externalSecretsChartVersion: config.externalSecretsChartVersion,
+      secretRotationWatch: { secrets: rotationWatchList(), describePolicyArn: secrets.describePolicyArn },
     },
     inCluster,
   );
@@ -234,6 +243,17 @@ export async function regionStack(
       dashboards: grafanaDashboards(),
       ruleGroups: prometheusRuleGroups(),
       kubePrometheusStackChartVersion: config.kubePrometheusStackChartVersion,
+      alertWebhookSecrets: { page: SECRET_NAMES.opsWebhookUrl, ticket: SECRET_NAMES.opsWebhookUrl },
+      analyticsDatabase: {
+        // The secondary has no analytics replica: its own replica serves no traffic while it stands by.
+        host: database.analyticsReplicaAddress ?? database.address,
+        port: DATABASE_PORT,
+        name: DATABASE_NAME,
+        postgresMajor: Number(config.dbEngineVersion.split(".")[0]),
+        loginSecret: SECRET_NAMES.databaseOpsRole,
+      },
+      // The ClusterSecretStore and the External Secrets CRDs come with the workloads.
+      secretStore: { name: SECRET_STORE, dependsOn: [workloads] },
       scrapeTargets: [
         { name: "quote-api", namespace: workloads.namespace, matchLabels: API_LABELS, port: "http" },
         { name: "runner", namespace: workloads.namespace, matchLabels: RUNNER_LABELS, port: "http" },
@@ -283,6 +303,8 @@ export async function regionStack(
       databaseRunnerRoleSecretArn: secrets.secretArns.databaseRunnerRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
+      databaseOpsRoleSecretArn: secrets.secretArns.databaseOpsRole,
+      opsWebhookUrlSecretArn: secrets.secretArns.opsWebhookUrl,
     };
   }
   return {

@@ -46,6 +46,10 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/llm-provider-api-key-Ij56Kl",
         workflowAutomationApiKeySecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/workflow-automation-api-key-Mn78Op",
+        databaseOpsRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-ops-role-Uv12Wx",
+        opsWebhookUrlSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/ops-webhook-url-Yz34Ab",
       },
     }),
   ]);
@@ -486,9 +490,11 @@ describe("primary stack", () => {
     const secrets = all(primary, "aws:secretsmanager/secret:Secret");
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
       "freight/database-operator-role",
+      "freight/database-ops-role",
       "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
+      "freight/ops-webhook-url",
       "freight/workflow-automation-api-key",
     ]);
     for (const s of secrets) expect(s.props["replicas"]).toEqual([{ region: "us-west-2" }]);
@@ -504,6 +510,8 @@ describe("primary stack", () => {
       "freight/database-service-role": 90,
       "freight/database-operator-role": 90,
       "freight/database-runner-role": 90,
+      "freight/database-ops-role": 90,
+      "freight/ops-webhook-url": 30,
     });
     for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
       expect(r.props["rotationLambdaArn"]).toBe(

@@ -1,9 +1,25 @@
 // Observability of one region: the Prometheus operator stack (Prometheus, Alertmanager, Grafana
-// with its dashboard sidecar), the SLO burn-rate rules as a PrometheusRule, the dashboards as
-// ConfigMaps the sidecar loads, and PodMonitors that scrape /metrics of the API, the runners
-// and the operators. Dashboards and rules are generated from dashboards/ (TypeScript).
+// with its dashboard and datasource sidecars), the SLO burn-rate rules as a PrometheusRule, the
+// dashboards as ConfigMaps the sidecar loads, and PodMonitors that scrape /metrics of the API, the
+// runners and the operators. Dashboards and rules are generated from dashboards/ (TypeScript).
+// Alertmanager's receivers and Grafana's analytics datasource hold credentials (webhook tokens, the
+// freight_ops password), so both files are rendered by External Secrets from Secrets Manager in the
+// cluster: no credential passes through Pulumi state or Helm values.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+
+import {
+  ALERTMANAGER_CONFIG_KEY,
+  ALERTMANAGER_CONFIG_SECRET,
+  alertmanagerConfigTemplate,
+  WEBHOOK_TEMPLATE_KEYS,
+} from "./alertmanager.ts";
+import {
+  ANALYTICS_DATASOURCE_FILE,
+  ANALYTICS_DATASOURCE_SECRET,
+  analyticsDatasourceTemplate,
+  DATASOURCE_LABEL,
+} from "./grafana-datasource.ts";
 
 export const MONITORING_NAMESPACE = "monitoring";
 /** The label the Grafana sidecar selects dashboard ConfigMaps by. */
@@ -26,6 +42,18 @@ export interface MonitoringArgs {
   ruleGroups: { groups: unknown[] };
   scrapeTargets: ScrapeTarget[];
   kubePrometheusStackChartVersion: string;
+  /** Secrets Manager names of the webhook URLs each severity is delivered to. */
+  alertWebhookSecrets: { page: string; ticket: string };
+  /** The database Grafana's business panels read, and the secret of the read-only login they use. */
+  analyticsDatabase: {
+    host: pulumi.Input<string>;
+    port: number;
+    name: string;
+    postgresMajor: number;
+    loginSecret: string;
+  };
+  /** The ClusterSecretStore the ExternalSecrets read through, and what must exist before them. */
+  secretStore: { name: string; dependsOn: pulumi.Input<pulumi.Resource>[] };
 }
 
 /** ConfigMap names must be DNS labels; "platform-operations.json" -> "dashboard-platform-operations". */
@@ -68,9 +96,17 @@ export class Monitoring extends pulumi.ComponentResource {
               resources: { requests: { cpu: "500m", memory: "2Gi" }, limits: { cpu: "2", memory: "4Gi" } },
             },
           },
+          alertmanager: {
+            alertmanagerSpec: {
+              // The configuration is the Secret External Secrets renders (below), not chart values.
+              useExistingSecret: true,
+              configSecret: ALERTMANAGER_CONFIG_SECRET,
+            },
+          },
           grafana: {
             sidecar: {
               dashboards: { enabled: true, label: DASHBOARD_LABEL, labelValue: "1", searchNamespace: "ALL" },
+              datasources: { enabled: true, label: DATASOURCE_LABEL, labelValue: "1" },
             },
           },
         },
@@ -78,6 +114,70 @@ export class Monitoring extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ns] },
     );
     const afterStack = { parent: this, dependsOn: [ns, stack] };
+    const afterStore = pulumi
+      .output(args.secretStore.dependsOn)
+      .apply((deps) => [ns as pulumi.Resource, ...deps]);
+    const fromStore = { kind: "ClusterSecretStore", name: args.secretStore.name };
+
+    // Alertmanager's configuration with the receivers' webhook URLs filled in from Secrets Manager.
+    new k8s.apiextensions.CustomResource(
+      `${name}-alertmanager-config`,
+      {
+        apiVersion: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: { name: ALERTMANAGER_CONFIG_SECRET, namespace: MONITORING_NAMESPACE },
+        spec: {
+          refreshInterval: "1h",
+          secretStoreRef: fromStore,
+          target: {
+            name: ALERTMANAGER_CONFIG_SECRET,
+            template: {
+              engineVersion: "v2",
+              data: { [ALERTMANAGER_CONFIG_KEY]: alertmanagerConfigTemplate() },
+            },
+          },
+          data: [
+            { secretKey: WEBHOOK_TEMPLATE_KEYS.page, remoteRef: { key: args.alertWebhookSecrets.page } },
+            { secretKey: WEBHOOK_TEMPLATE_KEYS.ticket, remoteRef: { key: args.alertWebhookSecrets.ticket } },
+          ],
+        },
+      },
+      { parent: this, dependsOn: afterStore },
+    );
+
+    // Grafana's analytics datasource, labelled for the datasource sidecar, logging in as freight_ops.
+    const analytics = args.analyticsDatabase;
+    new k8s.apiextensions.CustomResource(
+      `${name}-analytics-datasource`,
+      {
+        apiVersion: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: { name: ANALYTICS_DATASOURCE_SECRET, namespace: MONITORING_NAMESPACE },
+        spec: {
+          refreshInterval: "1h",
+          secretStoreRef: fromStore,
+          target: {
+            name: ANALYTICS_DATASOURCE_SECRET,
+            template: {
+              engineVersion: "v2",
+              metadata: { labels: { [DATASOURCE_LABEL]: "1" } },
+              data: {
+                [ANALYTICS_DATASOURCE_FILE]: pulumi.output(analytics.host).apply((host) =>
+                  analyticsDatasourceTemplate({
+                    host,
+                    port: analytics.port,
+                    database: analytics.name,
+                    postgresMajor: analytics.postgresMajor,
+                  }),
+                ),
+              },
+            },
+          },
+          dataFrom: [{ extract: { key: analytics.loginSecret } }],
+        },
+      },
+      { parent: this, dependsOn: afterStore },
+    );
 
     for (const [file, dashboard] of Object.entries(args.dashboards)) {
       new k8s.core.v1.ConfigMap(

@@ -12,6 +12,8 @@ export const ROTATION_DAYS = {
   databaseServiceRole: 90,
   databaseOperatorRole: 90,
   databaseRunnerRole: 90,
+  databaseOpsRole: 90,
+  opsWebhookUrl: 30,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
@@ -24,6 +26,9 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
     "PostgreSQL login of the platform operators' role (multi-user rotation via masterarn)",
   databaseRunnerRole:
     "PostgreSQL login of the runners' role, which claims jobs across tenants (multi-user rotation via masterarn)",
+  databaseOpsRole:
+    "PostgreSQL login of the read-only reporting role, used only by Grafana's analytics datasource (multi-user rotation via masterarn)",
+  opsWebhookUrl: "URL (with its token) of the ops webhook that receives pages, tickets and ops notices",
 };
 
 const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
@@ -32,6 +37,9 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   databaseServiceRole: "service-role",
   databaseOperatorRole: "service-role",
   databaseRunnerRole: "service-role",
+  databaseOpsRole: "service-role",
+  // The URL embeds the receiving service's token: a third-party credential.
+  opsWebhookUrl: "third-party-api-key",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
@@ -40,6 +48,8 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   databaseServiceRole: "freight/database-service-role",
   databaseOperatorRole: "freight/database-operator-role",
   databaseRunnerRole: "freight/database-runner-role",
+  databaseOpsRole: "freight/database-ops-role",
+  opsWebhookUrl: "freight/ops-webhook-url",
 };
 
 /** PostgreSQL logins whose passwords the rotation Lambda manages. */
@@ -47,7 +57,20 @@ export const DATABASE_LOGINS: Partial<Record<PlatformSecret, string>> = {
   databaseServiceRole: "freight_app",
   databaseOperatorRole: "freight_operator",
   databaseRunnerRole: "freight_runner",
+  databaseOpsRole: "freight_ops",
 };
+
+/** The `secret` label each secret's rotation date is exported under (its name without `freight/`). */
+export function rotationLabel(secret: PlatformSecret): string {
+  return SECRET_NAMES[secret].replace(/^freight\//, "");
+}
+
+/** SECRETS_ROTATION_WATCH for the app: every platform secret, as label=name pairs. */
+export function rotationWatchList(): string {
+  return (Object.keys(SECRET_NAMES) as PlatformSecret[])
+    .map((s) => `${rotationLabel(s)}=${SECRET_NAMES[s]}`)
+    .join(",");
+}
 
 interface PrimarySecretsArgs {
   role: "primary";
@@ -86,6 +109,8 @@ export class Secrets extends pulumi.ComponentResource {
   readonly secretArns: Record<PlatformSecret, pulumi.Output<string>>;
   /** Read access to exactly these secrets, for the in-cluster secret sync. */
   readonly readPolicyArn: pulumi.Output<string>;
+  /** Metadata (rotation dates) of exactly these secrets, never their values: for the app's rotation watch. */
+  readonly describePolicyArn: pulumi.Output<string>;
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:secrets:Secrets", name, {}, opts);
@@ -188,6 +213,24 @@ export class Secrets extends pulumi.ComponentResource {
       parent,
     );
     this.readPolicyArn = readPolicy.arn;
-    this.registerOutputs({ secretArns: this.secretArns, readPolicyArn: this.readPolicyArn });
+    const describePolicy = new aws.iam.Policy(
+      `${name}-describe`,
+      {
+        description: "Read when the platform secrets of this region were rotated (metadata only, no values)",
+        policy: pulumi.all(names.map((n) => this.secretArns[n])).apply((arns) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Action: ["secretsmanager:DescribeSecret"], Resource: arns }],
+          }),
+        ),
+      },
+      parent,
+    );
+    this.describePolicyArn = describePolicy.arn;
+    this.registerOutputs({
+      secretArns: this.secretArns,
+      readPolicyArn: this.readPolicyArn,
+      describePolicyArn: this.describePolicyArn,
+    });
   }
 }

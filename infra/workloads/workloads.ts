@@ -58,6 +58,8 @@ export interface WorkloadsArgs {
   };
   operatorManifests: OperatorManifests;
   externalSecretsChartVersion: string;
+  /** The API exports the platform secrets' rotation dates (SECRETS_ROTATION_WATCH) for the rotation alerts. */
+  secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
 }
 
 /** Restricted pod security: the app images run as an unprivileged user with a read-only root. */
@@ -267,12 +269,18 @@ export class Workloads extends pulumi.ComponentResource {
       { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: DATABASE_SECRET, key: "DATABASE_URL" } } },
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
+      // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
+      { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
+      { name: "AWS_REGION", value: args.region },
     ];
     const quoteApiImage = imageRef(args.imageRegistry, QUOTE_API_REPOSITORY, args.quoteApiImageTag);
 
     // --- quote API ---
     const apiLabels = API_LABELS;
-    const apiAccount = awsServiceAccount("quote-api", [args.documentsAccessPolicyArn]);
+    const apiAccount = awsServiceAccount("quote-api", [
+      args.documentsAccessPolicyArn,
+      args.secretRotationWatch.describePolicyArn,
+    ]);
     const api = new k8s.apps.v1.Deployment(
       `${name}-quote-api`,
       {
