@@ -30,10 +30,34 @@ const schema = z.object({
   RUNNER_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),
   RUNNER_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(600_000),
   RUNNER_AGENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** data_export reads a whole tenant: its own, longer bound per attempt. */
+  RUNNER_EXPORT_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(600_000),
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
   OPS_WEBHOOK_URL: z.preprocess(
     (value) => (value === "" ? undefined : value),
     z.url("must be an absolute URL, e.g. https://hooks.example.com/freight-ops").optional(),
+  ),
+  /** Where billing notices are sent from; without it billing_notice tasks fail and alert ops. */
+  SMTP_URL: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .regex(
+        /^smtps?:\/\/[^/]+/,
+        "must be an smtp:// or smtps:// URL, e.g. smtps://user:password@email-smtp.eu-west-1.amazonaws.com:465",
+      )
+      .optional(),
+  ),
+  /** The From of billing notices, e.g. "Freight Billing <billing@freight.example>". */
+  BILLING_EMAIL_FROM: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .regex(
+        /^[^<>]*<?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$/,
+        'must be an address, e.g. "Freight Billing <billing@freight.example>"',
+      )
+      .optional(),
   ),
 });
 
@@ -50,6 +74,10 @@ export function loadRunnerConfig(env: Record<string, string | undefined> = proce
     problems.push("RUNNER_RETRY_MAX_MS must be at least RUNNER_RETRY_BASE_MS");
   if (config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS === 0)
     problems.push("RUNNER_BULK_SLOTS and RUNNER_AGENT_SLOTS are both 0: this runner would never work");
+  if (config.SMTP_URL && !config.BILLING_EMAIL_FROM)
+    problems.push(
+      'BILLING_EMAIL_FROM is required with SMTP_URL, e.g. "Freight Billing <billing@freight.example>"',
+    );
   if (problems.length) throw new ConfigError(problems);
   // The pod name in Kubernetes; unique per process so a restarted runner never inherits leases.
   const runnerId = config.RUNNER_ID ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
