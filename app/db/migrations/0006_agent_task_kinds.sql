@@ -6,6 +6,7 @@
 --                   tables added later, through protect_tenant_table), and data_exports for the
 --                   archives, which ops reads for offboarding and data subject requests.
 --   billing_alert   queued by the runner too, when a notice cannot be delivered.
+--   claims          a disabled (offboarded) tenant's agent tasks are claimed too: its export is one.
 -- Nothing here lets a runner see a tenant other than the one whose task it works: every new policy
 -- keys on current_tenant_id(), which the runner sets per task.
 
@@ -77,7 +78,175 @@ GRANT INSERT ON data_exports TO freight_runner;
 -- Follow-up alerts (an undeliverable billing notice); the dedupe key makes a repeat a no-op.
 GRANT INSERT (tenant_id, kind, payload, dedupe_key) ON agent_tasks TO freight_runner;
 
+
+-- Agent tasks of a disabled tenant still run: offboarding disables the tenant and queues its data
+-- export in one transaction, and claims used to skip disabled tenants, so the export waited forever.
+-- Such a tenant's tasks run within its last limits; its bulk jobs still stop (claim_bulk_jobs keeps
+-- tenant_job_concurrency, which is NULL for a disabled tenant).
+CREATE FUNCTION tenant_agent_concurrency(p_tenant uuid) RETURNS integer
+  LANGUAGE sql STABLE
+  AS $$
+    SELECT coalesce(trl.bulk_job_concurrency, prl.bulk_job_concurrency)
+      FROM tenants t
+      LEFT JOIN tenant_rate_limits trl ON trl.tenant_id = t.id
+      LEFT JOIN plan_rate_limits prl ON prl.plan_id = t.plan_id
+     WHERE t.id = p_tenant
+  $$;
+REVOKE EXECUTE ON FUNCTION tenant_agent_concurrency(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenant_agent_concurrency(uuid) TO freight_runner;
+CREATE OR REPLACE FUNCTION tenant_task_rate(p_tenant uuid) RETURNS integer
+  LANGUAGE sql STABLE
+  AS $$
+    SELECT coalesce(trl.requests_per_second, prl.requests_per_second)
+      FROM tenants t
+      LEFT JOIN tenant_rate_limits trl ON trl.tenant_id = t.id
+      LEFT JOIN plan_rate_limits prl ON prl.plan_id = t.plan_id
+     WHERE t.id = p_tenant
+  $$;
+CREATE OR REPLACE FUNCTION claim_agent_tasks(p_owner text, p_max integer, p_lease_seconds integer)
+RETURNS TABLE (id uuid, tenant_id uuid, kind text, payload jsonb, attempts integer, max_attempts integer,
+               lease_token uuid, run_after timestamptz, created_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  t record;
+  v_running integer;
+  v_recent integer;
+  claimed integer := 0;
+  claimed_before integer;
+  skip uuid[] := '{}';
+  r record;
+BEGIN
+  LOOP
+    claimed_before := claimed;
+    FOR t IN
+      SELECT s.* FROM (
+        SELECT w.tenant_id, tenant_agent_concurrency(w.tenant_id) AS concurrency,
+               (SELECT count(*) FROM agent_tasks x WHERE x.tenant_id = w.tenant_id AND x.status = 'running') AS running,
+               w.oldest
+        FROM (SELECT a.tenant_id, min(a.run_after) AS oldest FROM agent_tasks a
+               WHERE a.status IN ('queued', 'retrying') AND a.run_after <= now()
+               GROUP BY a.tenant_id) w
+       WHERE w.tenant_id <> ALL (skip)) s
+       ORDER BY s.running::float / greatest(coalesce(s.concurrency, 1), 1), s.oldest
+    LOOP
+      EXIT WHEN claimed >= p_max;
+      IF t.concurrency IS NULL OR t.running >= t.concurrency THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      IF NOT pg_try_advisory_xact_lock(20260408, hashtext(t.tenant_id::text)) THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      SELECT count(*) INTO v_running FROM agent_tasks x WHERE x.tenant_id = t.tenant_id AND x.status = 'running';
+      SELECT count(*) INTO v_recent FROM agent_tasks x
+       WHERE x.tenant_id = t.tenant_id AND x.started_at > now() - interval '1 second';
+      IF v_running >= t.concurrency OR v_recent >= coalesce(tenant_task_rate(t.tenant_id), 0) THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      FOR r IN
+        UPDATE agent_tasks a
+           SET status = 'running', attempts = a.attempts + 1, lease_token = gen_random_uuid(),
+               lease_owner = p_owner, lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+               started_at = now()
+         WHERE a.id = (SELECT c.id FROM agent_tasks c
+                        WHERE c.tenant_id = t.tenant_id AND c.status IN ('queued', 'retrying') AND c.run_after <= now()
+                        ORDER BY c.run_after, c.created_at
+                        LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING a.id, a.tenant_id, a.kind, a.payload, a.attempts, a.max_attempts, a.lease_token, a.run_after,
+                  a.created_at
+      LOOP
+        claimed := claimed + 1;
+        id := r.id; tenant_id := r.tenant_id; kind := r.kind; payload := r.payload; attempts := r.attempts;
+        max_attempts := r.max_attempts; lease_token := r.lease_token; run_after := r.run_after;
+        created_at := r.created_at;
+        RETURN NEXT;
+      END LOOP;
+    END LOOP;
+    EXIT WHEN claimed >= p_max OR claimed = claimed_before;
+  END LOOP;
+END
+$$;
+
 -- Down Migration
+CREATE OR REPLACE FUNCTION tenant_task_rate(p_tenant uuid) RETURNS integer
+  LANGUAGE sql STABLE
+  AS $$
+    SELECT coalesce(trl.requests_per_second, prl.requests_per_second)
+      FROM tenants t
+      LEFT JOIN tenant_rate_limits trl ON trl.tenant_id = t.id
+      LEFT JOIN plan_rate_limits prl ON prl.plan_id = t.plan_id
+     WHERE t.id = p_tenant AND t.disabled_at IS NULL
+  $$;
+CREATE OR REPLACE FUNCTION claim_agent_tasks(p_owner text, p_max integer, p_lease_seconds integer)
+RETURNS TABLE (id uuid, tenant_id uuid, kind text, payload jsonb, attempts integer, max_attempts integer,
+               lease_token uuid, run_after timestamptz, created_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  t record;
+  v_running integer;
+  v_recent integer;
+  claimed integer := 0;
+  claimed_before integer;
+  skip uuid[] := '{}';
+  r record;
+BEGIN
+  LOOP
+    claimed_before := claimed;
+    FOR t IN
+      SELECT s.* FROM (
+        SELECT w.tenant_id, tenant_job_concurrency(w.tenant_id) AS concurrency,
+               (SELECT count(*) FROM agent_tasks x WHERE x.tenant_id = w.tenant_id AND x.status = 'running') AS running,
+               w.oldest
+        FROM (SELECT a.tenant_id, min(a.run_after) AS oldest FROM agent_tasks a
+               WHERE a.status IN ('queued', 'retrying') AND a.run_after <= now()
+               GROUP BY a.tenant_id) w
+       WHERE w.tenant_id <> ALL (skip)) s
+       ORDER BY s.running::float / greatest(coalesce(s.concurrency, 1), 1), s.oldest
+    LOOP
+      EXIT WHEN claimed >= p_max;
+      IF t.concurrency IS NULL OR t.running >= t.concurrency THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      IF NOT pg_try_advisory_xact_lock(20260408, hashtext(t.tenant_id::text)) THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      SELECT count(*) INTO v_running FROM agent_tasks x WHERE x.tenant_id = t.tenant_id AND x.status = 'running';
+      SELECT count(*) INTO v_recent FROM agent_tasks x
+       WHERE x.tenant_id = t.tenant_id AND x.started_at > now() - interval '1 second';
+      IF v_running >= t.concurrency OR v_recent >= coalesce(tenant_task_rate(t.tenant_id), 0) THEN
+        skip := skip || t.tenant_id;
+        CONTINUE;
+      END IF;
+      FOR r IN
+        UPDATE agent_tasks a
+           SET status = 'running', attempts = a.attempts + 1, lease_token = gen_random_uuid(),
+               lease_owner = p_owner, lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+               started_at = now()
+         WHERE a.id = (SELECT c.id FROM agent_tasks c
+                        WHERE c.tenant_id = t.tenant_id AND c.status IN ('queued', 'retrying') AND c.run_after <= now()
+                        ORDER BY c.run_after, c.created_at
+                        LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING a.id, a.tenant_id, a.kind, a.payload, a.attempts, a.max_attempts, a.lease_token, a.run_after,
+                  a.created_at
+      LOOP
+        claimed := claimed + 1;
+        id := r.id; tenant_id := r.tenant_id; kind := r.kind; payload := r.payload; attempts := r.attempts;
+        max_attempts := r.max_attempts; lease_token := r.lease_token; run_after := r.run_after;
+        created_at := r.created_at;
+        RETURN NEXT;
+      END LOOP;
+    END LOOP;
+    EXIT WHEN claimed >= p_max OR claimed = claimed_before;
+  END LOOP;
+END
+$$;
+DROP FUNCTION tenant_agent_concurrency(uuid);
 REVOKE INSERT (tenant_id, kind, payload, dedupe_key) ON agent_tasks FROM freight_runner;
 DROP TABLE data_exports;
 REVOKE SELECT (id, tenant_id, key_prefix, label, created_at, disabled_at) ON api_keys FROM freight_runner;
