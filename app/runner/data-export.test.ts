@@ -1,6 +1,11 @@
 // An offboarded tenant's data export: the tenant controller's offboarding queues the task, a real runner
 // reads every tenant table in the tenant's context into one archive in data_exports, and ops is told
 // it is ready. Checked against what the read-only ops role sees in the same database.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Tenant } from "../../operators/api/tenant.ts";
@@ -11,6 +16,8 @@ import { apiClient, quoteBody } from "../testing/http.ts";
 import { OpsWebhook } from "../testing/receivers.ts";
 import { readArchive } from "./data-export.ts";
 import { startTestRunner, until } from "./testing.ts";
+
+const run = promisify(execFile);
 
 let app: TestApp;
 let operator: pg.Pool;
@@ -129,5 +136,25 @@ describe("data export of an offboarded tenant", () => {
       severity: "ticket",
     });
     expect(String(ready[1]!.summary)).toContain(`--export ${stored.id}`);
+
+    // What ops does next: fetch the archive with the command the event names.
+    const file = join(await mkdtemp(join(tmpdir(), "tenant-export-")), "acme.jsonl.gz");
+    const env = { ...process.env, OPS_DATABASE_URL: app.db.urls.ops };
+    const fetched = await run(
+      process.execPath,
+      ["app/ops/data-export.ts", "--export", stored.id, "--out", file],
+      {
+        env,
+      },
+    );
+    expect(fetched.stdout).toContain(`wrote ${stored.bytes} bytes of tenant acme-logistics's export`);
+    expect(readArchive(await readFile(file))).toEqual({ header, rows });
+    const usage = await run(process.execPath, ["app/ops/data-export.ts", "--export", "latest"], {
+      env,
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(usage).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--export must be an export id"),
+    });
   });
 });

@@ -225,7 +225,7 @@ export function dataExportHandler(options: OpsDelivery & { pool: pg.Pool }): Age
         reason: task.payload.reason ?? null,
         summary:
           `Data export of tenant ${result.tenantSlug} is ready: ${rows} rows from ${tables} tables, ${result.bytes} bytes ` +
-          `(data_exports id ${result.id}); fetch it with: node app/ops/data-export.ts --export ${result.id}`,
+          `(data_exports id ${result.id}); fetch it with: node app/ops/data-export.ts --export ${result.id} --out ${result.tenantSlug}.jsonl.gz`,
       },
       { idempotencyKey: task.id, signal, logLevel: "warn" },
     );

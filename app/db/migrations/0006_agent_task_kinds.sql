@@ -74,6 +74,8 @@ SELECT protect_tenant_table('data_exports');
 CREATE POLICY runner_write ON data_exports FOR INSERT TO freight_runner
   WITH CHECK (tenant_id = current_tenant_id());
 GRANT INSERT ON data_exports TO freight_runner;
+-- A tenant's own archives only (tenant_isolation), e.g. for a future download route; the RLS probe reads it.
+GRANT SELECT ON data_exports TO freight_app;
 
 -- Follow-up alerts (an undeliverable billing notice); the dedupe key makes a repeat a no-op.
 GRANT INSERT (tenant_id, kind, payload, dedupe_key) ON agent_tasks TO freight_runner;
