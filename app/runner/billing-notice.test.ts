@@ -35,6 +35,10 @@ beforeAll(async () => {
     "INSERT INTO tenants (slug, name, plan_id) VALUES ('dray-co', 'Dray Co', 'starter') RETURNING id",
   );
   tenantIds["dray-co"] = added[0]!.id;
+  const { rows: busy } = await operator.query<{ id: string }>(
+    "INSERT INTO tenants (slug, name, plan_id) VALUES ('busy-co', 'Busy Co', 'starter') RETURNING id",
+  );
+  tenantIds["busy-co"] = busy[0]!.id;
   for (const slug of Object.keys(tenantIds))
     await billingDb.query("INSERT INTO billing_accounts (tenant_id, stripe_customer_id) VALUES ($1, $2)", [
       tenantIds[slug],
@@ -85,10 +89,14 @@ function paymentFailed(slug: string, invoice: string, email: string | null) {
   });
 }
 
-async function insertNotice(slug: string, payload: Record<string, unknown>): Promise<string> {
+async function insertNotice(
+  slug: string,
+  payload: Record<string, unknown>,
+  maxAttempts = 5,
+): Promise<string> {
   const { rows } = await operator.query<{ id: string }>(
-    "INSERT INTO agent_tasks (tenant_id, kind, payload) VALUES ($1, 'billing_notice', $2) RETURNING id",
-    [tenantIds[slug], JSON.stringify(payload)],
+    "INSERT INTO agent_tasks (tenant_id, kind, payload, max_attempts) VALUES ($1, 'billing_notice', $2, $3) RETURNING id",
+    [tenantIds[slug], JSON.stringify(payload), maxAttempts],
   );
   return rows[0]!.id;
 }
@@ -148,22 +156,30 @@ describe("billing notices by email", () => {
     // initech: the address does not exist. dray-co: no address on record at all.
     await deliver(billingApp.url, paymentFailed("initech-shipping", "in_initech", "nobody@initech.example"));
     await deliver(billingApp.url, paymentFailed("dray-co", "in_dray", null));
+    // busy-co: its mail server never stops answering "try later"; the notice has two attempts.
+    await billingDb.query(
+      "UPDATE billing_accounts SET billing_email = 'ap@busy.example' WHERE tenant_id = $1",
+      [tenantIds["busy-co"]],
+    );
+    const busy = await insertNotice("busy-co", { notice: "trial_will_end", trialEndsAt: null }, 2);
     // A notice kind this runner does not know.
     const unknown = await insertNotice("acme-logistics", { notice: "plan_changed", plan: "pro" });
 
     mailbox.answer = (recipient, attempt) =>
-      recipient === "nobody@initech.example"
-        ? 550
-        : recipient === "owner@globex.example" && attempt === 1
-          ? 451
-          : 250;
+      recipient === "ap@busy.example"
+        ? 451
+        : recipient === "nobody@initech.example"
+          ? 550
+          : recipient === "owner@globex.example" && attempt === 1
+            ? 451
+            : 250;
     const runner = await startTestRunner(db.urls.runner, {
       SMTP_URL: mailbox.url,
       BILLING_EMAIL_FROM: FROM,
       OPS_WEBHOOK_URL: webhook.url,
     });
     try {
-      for (const slug of ["acme-logistics", "globex-freight", "initech-shipping", "dray-co"])
+      for (const slug of ["acme-logistics", "globex-freight", "initech-shipping", "dray-co", "busy-co"])
         await until(`${slug}'s notices to settle`, () => tasksOf(slug, "billing_notice"), settled);
 
       const [acmeNotice, unknownNotice] = await tasksOf("acme-logistics", "billing_notice");
@@ -205,14 +221,21 @@ describe("billing notices by email", () => {
         /names notice "plan_changed"; this runner renders payment_failed, trial_will_end/,
       );
 
+      const [busyNotice] = await tasksOf("busy-co", "billing_notice");
+      expect(busyNotice).toMatchObject({ id: busy, status: "failed", attempts: 2 });
+      expect(busyNotice!.last_error).toMatch(/sending the trial_will_end notice failed \(EENVELOPE\): 451/);
+
       // Each undeliverable notice reached ops once as a billing_alert with what to do.
       const alerts = await until(
-        "three undeliverable-notice alerts at the ops webhook",
+        "four undeliverable-notice alerts at the ops webhook",
         async () => webhook.events("billing_alert").filter((e) => e.alert === "notice_undeliverable"),
-        (events) => events.length >= 3,
+        (events) => events.length >= 4,
       );
       expect(alerts.map((a) => a.noticeTask).sort()).toEqual(
-        [initechNotice!.id, drayNotice!.id, unknown].sort(),
+        [initechNotice!.id, drayNotice!.id, unknown, busy].sort(),
+      );
+      expect(String(alerts.find((a) => a.noticeTask === busy)!.reason)).toMatch(
+        /^gave up after 2 attempts: /,
       );
       const initechAlert = alerts.find((a) => a.noticeTask === initechNotice!.id)!;
       expect(initechAlert).toMatchObject({
