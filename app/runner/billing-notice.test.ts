@@ -251,13 +251,18 @@ describe("billing notices by email", () => {
     }
   });
 
-  it("fails each notice with the reason and alerts ops when the runner has no SMTP server", async () => {
+  it("fails each notice with the reason and alerts ops when the runner has no SMTP server; the alert's requeue sends it once SMTP is set", async () => {
+    await billingDb.query(
+      "UPDATE billing_accounts SET billing_email = 'ap@acme.example' WHERE tenant_id = $1",
+      [tenantIds["acme-logistics"]],
+    );
     const id = await insertNotice("acme-logistics", {
       notice: "trial_will_end",
       subscription: "sub_x",
       trialEndsAt: "2031-06-01T00:00:00.000Z",
     });
     const before = mailbox.received.length;
+    let requeue = "";
     const runner = await startTestRunner(db.urls.runner, { SMTP_URL: "", OPS_WEBHOOK_URL: webhook.url });
     try {
       const rows = await until(
@@ -273,8 +278,29 @@ describe("billing notices by email", () => {
       );
       expect(alert).toMatchObject({ alert: "notice_undeliverable", tenantSlug: "acme-logistics" });
       expect(mailbox.received.length).toBe(before);
+      requeue = /UPDATE agent_tasks .*$/.exec(String(alert!.action))![0];
     } finally {
       await runner.stop();
+    }
+    // Ops set SMTP_URL and run the requeue the alert carries.
+    await operator.query(requeue);
+    const fixed = await startTestRunner(db.urls.runner, {
+      SMTP_URL: mailbox.url,
+      BILLING_EMAIL_FROM: FROM,
+      OPS_WEBHOOK_URL: webhook.url,
+    });
+    try {
+      await until(
+        "the requeued notice to be sent",
+        () => tasksOf("acme-logistics", "billing_notice"),
+        (r) => r.some((t) => t.id === id && t.status === "success"),
+      );
+      const sent = mailbox.received.filter(
+        (m) => m.mail.messageId === `<billing-notice.${id}@freight.example>`,
+      );
+      expect(sent.map((m) => m.rcptTo)).toEqual([["ap@acme.example"]]);
+    } finally {
+      await fixed.stop();
     }
   });
 });

@@ -59,7 +59,9 @@ export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMai
   return async (task, { signal, log }) => {
     const notice = String(task.payload.notice ?? "(none)");
     const undeliverable = async (reason: string, extra: Record<string, unknown> = {}) => {
-      await queueBillingAlert(pool, task.tenantId, `billing-notice-undeliverable:${task.id}`, {
+      // One alert per claim that gives up: a notice ops requeue and that fails again alerts again.
+      const dedupeKey = `billing-notice-undeliverable:${task.id}:${task.leaseToken}`;
+      await queueBillingAlert(pool, task.tenantId, dedupeKey, {
         alert: "notice_undeliverable",
         notice,
         noticeTask: task.id,
