@@ -5,12 +5,12 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../config.ts";
-import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "../billing/testing/harness.ts";
+import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "../../tools/platform/billing.ts";
 import { createPool } from "../db/pool.ts";
-import { startTestDatabase, type TestDatabase } from "../testing/database.ts";
-import { Mailbox, OpsWebhook } from "../testing/receivers.ts";
+import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
+import { Mailbox, OpsWebhook } from "../../tools/platform/receivers.ts";
 import { loadRunnerConfig } from "./config.ts";
-import { startTestRunner, until } from "./testing.ts";
+import { startTestRunner, until } from "../../tools/platform/runner.ts";
 
 const FROM = "Freight Billing <billing@freight.example>";
 

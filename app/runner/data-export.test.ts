@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { offboardTenant } from "../../operators/controllers/tenant/store.ts";
 import { createPool } from "../db/pool.ts";
-import { startTestApp, type TestApp } from "../testing/app.ts";
-import { apiClient, quoteBody } from "../testing/http.ts";
-import { OpsWebhook } from "../testing/receivers.ts";
+import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
+import { OpsWebhook } from "../../tools/platform/receivers.ts";
 import { readArchive } from "./data-export.ts";
-import { startTestRunner, until } from "./testing.ts";
+import { startTestRunner, until } from "../../tools/platform/runner.ts";
 
 const run = promisify(execFile);
 
