@@ -52,7 +52,7 @@ GRANT SELECT (id, tenant_id, key_prefix, label, created_at, disabled_at) ON api_
 -- One archive per data_export task: gzip'd JSON Lines, a header line then one line per row
 -- ({"table": ..., "row": {...}}), read in one REPEATABLE READ snapshot. Kept in the database rather
 -- than the documents bucket so it is under the same tenant isolation, backups and region failover
--- as the rows it copies; ops fetches it with `npm run data-export`.
+-- as the rows it copies; ops fetch it with `node app/ops/data-export.ts`.
 CREATE TABLE data_exports (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
