@@ -115,6 +115,7 @@ async function applyEvent(deps: BillingDeps, db: Db, event: Stripe.Event): Promi
     };
   }
   const tenantId = account.tenant_id;
+  await recordBillingContact(db, tenantId, event);
   switch (event.type) {
     case "checkout.session.completed": {
       const session = event.data.object;
@@ -186,6 +187,24 @@ async function applyEvent(deps: BillingDeps, db: Db, event: Stripe.Event): Promi
     default:
       return { outcome: "no-change", tenantId, detail: `event type ${event.type} has no effect` };
   }
+}
+
+/**
+ * The customer's email as Stripe gives it at checkout and on every invoice: where billing notices go
+ * (the runner reads it). Recorded before any notice of the same event is queued.
+ */
+async function recordBillingContact(db: Db, tenantId: string, event: Stripe.Event): Promise<void> {
+  let email: string | null | undefined;
+  if (event.type === "checkout.session.completed")
+    email = event.data.object.customer_details?.email ?? event.data.object.customer_email;
+  else if (event.type === "invoice.paid" || event.type === "invoice.payment_failed")
+    email = event.data.object.customer_email;
+  if (!email) return;
+  await db.query(
+    `UPDATE billing_accounts SET billing_email = $2, updated_at = now()
+      WHERE tenant_id = $1 AND billing_email IS DISTINCT FROM $2`,
+    [tenantId, email],
+  );
 }
 
 /** The tenant's billing row for the event's customer, locked until commit (one writer per tenant). */

@@ -1,6 +1,14 @@
-// What each agent task kind does. notify_ops (from the nightly usage breach check) goes to the ops
-// webhook when OPS_WEBHOOK_URL is set, else to the log as one structured line for log-based alerting.
+// What each agent task kind does; every kind the code queues has its handler here:
+//   notify_ops     (the nightly usage breach check)      ops webhook, else a structured log line
+//   billing_alert  (billing webhook, overage, runner)     ops webhook with a severity, else a log line
+//   billing_notice (billing webhook: dunning, trial end)  email to the tenant's billing contact
+//   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
+import type pg from "pg";
 import type { Logger } from "pino";
+import { billingAlertHandler } from "./billing-alert.ts";
+import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
+import { dataExportHandler } from "./data-export.ts";
+import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 
 export interface OpsNotification {
@@ -39,36 +47,30 @@ export function opsNotification(task: Parameters<AgentTaskHandler>[0]): OpsNotif
   };
 }
 
-/**
- * Delivery is at least once: a runner killed after the POST but before recording success posts again.
- * The Idempotency-Key header (the task id) lets the receiver drop the duplicate.
- */
 export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }): AgentTaskHandler {
   return async (task, { signal }) => {
     const notification = opsNotification(task);
-    if (!options.webhookUrl) {
-      options.log.warn(notification, notification.summary);
-      return;
-    }
-    const response = await fetch(options.webhookUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": task.id },
-      body: JSON.stringify(notification),
-      signal,
-    });
-    await response.body?.cancel();
-    if (response.ok) return;
-    const message = `ops webhook answered ${response.status} ${response.statusText}`;
-    // 408 and 429 and 5xx are the receiver's passing trouble; any other 4xx refuses this message for good.
-    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429)
-      throw new PermanentTaskError(`${message}; it refuses the notification, so retrying would not help`);
-    throw new Error(message);
+    await deliverOpsEvent(
+      options,
+      { ...notification },
+      { idempotencyKey: task.id, signal, logLevel: "warn" },
+    );
   };
 }
 
+export const AGENT_TASK_KINDS = ["notify_ops", "billing_alert", "billing_notice", "data_export"] as const;
+
 export function defaultHandlers(options: {
+  pool: pg.Pool;
   webhookUrl?: string;
   log: Logger;
-}): Record<string, AgentTaskHandler> {
-  return { notify_ops: notifyOpsHandler(options) };
+  /** Absent when SMTP_URL is not set: every billing notice then fails and alerts ops. */
+  mail?: BillingMail;
+}): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
+  return {
+    notify_ops: notifyOpsHandler(options),
+    billing_alert: billingAlertHandler(options),
+    billing_notice: billingNoticeHandler(options),
+    data_export: dataExportHandler(options),
+  };
 }

@@ -29,10 +29,34 @@ export const runnerConfigSchema = z.object({
   RUNNER_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),
   RUNNER_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(600_000),
   RUNNER_AGENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** data_export reads a whole tenant: its own, longer bound per attempt. */
+  RUNNER_EXPORT_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(600_000),
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
   OPS_WEBHOOK_URL: z.preprocess(
     (value) => (value === "" ? undefined : value),
     z.url("must be an absolute URL, e.g. https://hooks.example.com/freight-ops").optional(),
+  ),
+  /** Where billing notices are sent from; without it billing_notice tasks fail and alert ops. */
+  SMTP_URL: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .regex(
+        /^smtps?:\/\/[^/]+/,
+        "must be an smtp:// or smtps:// URL, e.g. smtps://user:password@email-smtp.eu-west-1.amazonaws.com:465",
+      )
+      .optional(),
+  ),
+  /** The From of billing notices, e.g. "Freight Billing <billing@freight.example>". */
+  BILLING_EMAIL_FROM: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .string()
+      .regex(
+        /^[^<>]*<?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$/,
+        'must be an address, e.g. "Freight Billing <billing@freight.example>"',
+      )
+      .optional(),
   ),
 });
 
@@ -53,6 +77,11 @@ export const runnerEnv = defineEnv({
         variable: "RUNNER_BULK_SLOTS",
         message:
           "is 0 and so is RUNNER_AGENT_SLOTS: this runner would never work; give one of them 1 or more",
+      });
+    if (config.SMTP_URL && !config.BILLING_EMAIL_FROM)
+      problems.push({
+        variable: "BILLING_EMAIL_FROM",
+        message: 'is required with SMTP_URL, e.g. "Freight Billing <billing@freight.example>"',
       });
     return problems;
   },

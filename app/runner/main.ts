@@ -10,6 +10,7 @@ import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
+import { createBillingMail } from "./billing-notice.ts";
 import { runnerEnv, type RunnerConfig } from "./config.ts";
 import { Runner } from "./runner.ts";
 
@@ -27,6 +28,17 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
   // One connection per slot, plus the loop, the renewals and the scrape.
   const pool = createPool(config.DATABASE_URL, config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS + 3);
   const metrics = createMetrics();
+  const mail =
+    config.SMTP_URL && config.BILLING_EMAIL_FROM
+      ? createBillingMail(config.SMTP_URL, config.BILLING_EMAIL_FROM)
+      : undefined;
+  if (!mail) {
+    // Said once here; each notice that arrives meanwhile fails and queues a billing_alert for ops.
+    log.warn(
+      "billing notices off: SMTP_URL is not set, so billing_notice tasks fail and each raises a billing_alert. " +
+        "Set SMTP_URL and BILLING_EMAIL_FROM wherever billing is on.",
+    );
+  }
   const runner = new Runner({
     pool,
     engine: new QuoteEngine(PRICING),
@@ -34,7 +46,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     log,
     runnerId: config.runnerId,
     region: config.REGION_NAME,
-    handlers: defaultHandlers({ webhookUrl: config.OPS_WEBHOOK_URL, log }),
+    handlers: defaultHandlers({ pool, webhookUrl: config.OPS_WEBHOOK_URL, log, mail }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
     batchLanes: config.RUNNER_BATCH_LANES,
@@ -44,13 +56,19 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     retryBaseMs: config.RUNNER_RETRY_BASE_MS,
     retryMaxMs: config.RUNNER_RETRY_MAX_MS,
     agentTimeoutMs: config.RUNNER_AGENT_TIMEOUT_MS,
+    agentTimeoutsMs: { data_export: config.RUNNER_EXPORT_TIMEOUT_MS },
   });
   await runner.start();
   const server = runnerServer(runner, pool, metrics, config);
   await new Promise<void>((resolve) => server.listen(config.RUNNER_PORT, config.RUNNER_HOST, resolve));
   const { port } = server.address() as AddressInfo;
   log.info(
-    { port, delivery: config.OPS_WEBHOOK_URL ? "webhook" : "log", bulkSlots: config.RUNNER_BULK_SLOTS },
+    {
+      port,
+      delivery: config.OPS_WEBHOOK_URL ? "webhook" : "log",
+      billingNotices: mail ? "smtp" : "off",
+      bulkSlots: config.RUNNER_BULK_SLOTS,
+    },
     "runner started",
   );
   return {
@@ -59,6 +77,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     async stop() {
       await runner.stop();
       await new Promise((resolve) => server.close(resolve));
+      mail?.transport.close();
       await pool.end();
     },
   };

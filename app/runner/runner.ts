@@ -59,6 +59,8 @@ export interface RunnerOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   agentTimeoutMs: number;
+  /** Kinds whose attempts may take longer than agentTimeoutMs (a tenant's data export). */
+  agentTimeoutsMs?: Record<string, number>;
 }
 
 interface InFlight {
@@ -293,8 +295,9 @@ export class Runner {
   }
 
   async #runAgentTask(task: ClaimedAgentTask, drainSignal: AbortSignal): Promise<void> {
-    const { pool, metrics, log, handlers, agentTimeoutMs } = this.options;
+    const { pool, metrics, log, handlers } = this.options;
     const handler = handlers[task.kind];
+    const agentTimeoutMs = this.options.agentTimeoutsMs?.[task.kind] ?? this.options.agentTimeoutMs;
     const kindLabel = handler ? task.kind : "unknown";
     let outcome: Parameters<typeof settleAgentTask>[2];
     if (!handler) {
