@@ -86,31 +86,31 @@ function running(d: RegionDeployment, processId: string, kinds?: Workload["kind"
   );
 }
 
-/** The one accepted instance of a process, or what is wrong: none deployed, or its env refused. */
-function accepted(
+/**
+ * [] when some instance of the process starts (its environment resolves and its start-up check
+ * accepts it) and passes `check`; otherwise what is wrong: none deployed, none starts, or what the
+ * check finds missing in the first one that starts.
+ */
+function satisfied(
   d: RegionDeployment,
   processId: string,
   kinds: Workload["kind"][],
-): { process?: DeployedProcess; missing: string[] } {
+  check: (p: DeployedProcess) => string[] = () => [],
+): string[] {
   const found = running(d, processId, kinds);
-  if (found.length === 0) return { missing: [`no ${kinds.join("/")} starts the ${processId} process`] };
-  const ok = found.find((p) => p.parsed !== undefined && p.envProblems.length === 0);
-  if (ok) return { process: ok, missing: [] };
-  return {
-    missing: found.map(
+  if (found.length === 0) return [`no ${kinds.join("/")} starts the ${processId} process`];
+  const starting = found.filter((p) => p.parsed !== undefined && p.envProblems.length === 0);
+  if (starting.length === 0) {
+    return found.map(
       (p) => `${p.where} does not start: ${[...p.envProblems, p.refused].filter(Boolean).join("; ")}`,
-    ),
-  };
+    );
+  }
+  const verdicts = starting.map(check);
+  return verdicts.some((v) => v.length === 0) ? [] : verdicts[0]!;
 }
 
-function apiConfig(d: RegionDeployment): {
-  process?: DeployedProcess;
-  config?: AppConfig;
-  missing: string[];
-} {
-  const { process, missing } = accepted(d, "quote-api", ["Deployment"]);
-  return { ...(process ? { process, config: process.parsed as AppConfig } : {}), missing };
-}
+/** The quote API's parsed configuration (app/config.ts). */
+const apiConfig = (p: DeployedProcess) => p.parsed as AppConfig;
 
 function resource(
   plan: PlannedStack,
@@ -200,9 +200,9 @@ function accountOf(p: DeployedProcess): { namespace: string; name: string } {
 
 /** A scheduled process: a CronJob whose container starts it with an environment it accepts. */
 function scheduled(d: RegionDeployment, processId: string): string[] {
-  const { process, missing } = accepted(d, processId, ["CronJob"]);
-  if (!process) return missing;
-  return process.workload.schedule ? [] : [`${process.where} has no schedule`];
+  return satisfied(d, processId, ["CronJob"], (p) =>
+    p.workload.schedule ? [] : [`${p.where} has no schedule`],
+  );
 }
 
 /** Billing is on in every region unless its stack config turns it off explicitly. */
@@ -215,41 +215,40 @@ export const CAPABILITIES: Capability[] = [
     id: "quote-api",
     description: "the quote API answers quotes with metering on",
     testedBy: ["app/routes/quotes.test.ts", "app/metering/metering.test.ts"],
-    missing: (d) => {
-      const { config, missing } = apiConfig(d);
-      if (!config) return missing;
-      return config.METERING === "on" ? [] : ["the quote API runs with METERING=off"];
-    },
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.METERING === "on" ? [] : ["the quote API runs with METERING=off"];
+      }),
   },
   {
     id: "runner",
     description: "runners work bulk jobs and agent tasks",
     testedBy: ["app/runner/runner.test.ts", "app/runner/agent-tasks.test.ts"],
-    missing: (d) => accepted(d, "runner", ["Deployment"]).missing,
+    missing: (d) => satisfied(d, "runner", ["Deployment"]),
   },
   {
     id: "runner-autoscaling",
     description: "KEDA scales the runners on queue depth, read with the runner's own database URL",
     testedBy: ["app/runner/fairness.test.ts", "stacks/stacks.test.ts"],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "runner", ["Deployment"]);
-      if (!process) return missing;
-      const scaled = d.manifests.find(
-        (m) =>
-          m.kind === "ScaledObject" &&
-          m.metadata.namespace === process.workload.namespace &&
-          dig(m, "spec", "scaleTargetRef", "name") === process.workload.name,
-      );
-      if (!scaled) return [`no ScaledObject targets Deployment ${process.workload.name}`];
-      const triggers = (dig(scaled, "spec", "triggers") as { metadata?: Record<string, string> }[]) ?? [];
-      return triggers
-        .map((t) => t.metadata?.["connectionFromEnv"])
-        .filter((name): name is string => Boolean(name) && !(name! in process.env))
-        .map(
-          (name) =>
-            `ScaledObject ${scaled.metadata.name} reads ${name}, which the runner container does not set`,
+    missing: (d) =>
+      satisfied(d, "runner", ["Deployment"], (process) => {
+        const scaled = d.manifests.find(
+          (m) =>
+            m.kind === "ScaledObject" &&
+            m.metadata.namespace === process.workload.namespace &&
+            dig(m, "spec", "scaleTargetRef", "name") === process.workload.name,
         );
-    },
+        if (!scaled) return [`no ScaledObject targets Deployment ${process.workload.name}`];
+        const triggers = (dig(scaled, "spec", "triggers") as { metadata?: Record<string, string> }[]) ?? [];
+        return triggers
+          .map((t) => t.metadata?.["connectionFromEnv"])
+          .filter((name): name is string => Boolean(name) && !(name! in process.env))
+          .map(
+            (name) =>
+              `ScaledObject ${scaled.metadata.name} reads ${name}, which the runner container does not set`,
+          );
+      }),
   },
   {
     id: "operators",
@@ -258,29 +257,28 @@ export const CAPABILITIES: Capability[] = [
       "operators/controllers/tenant/controller.test.ts",
       "operators/controllers/ratelimit/controller.test.ts",
     ],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "operators", ["Deployment"]);
-      if (!process) return missing;
-      const problems: string[] = [];
-      for (const plural of ["plans", "tenants", "ratelimitpolicies"]) {
-        if (
-          !d.manifests.some(
-            (m) => m.kind === "CustomResourceDefinition" && m.metadata.name === `${plural}.${API_GROUP}`,
+    missing: (d) =>
+      satisfied(d, "operators", ["Deployment"], (process) => {
+        const problems: string[] = [];
+        for (const plural of ["plans", "tenants", "ratelimitpolicies"]) {
+          if (
+            !d.manifests.some(
+              (m) => m.kind === "CustomResourceDefinition" && m.metadata.name === `${plural}.${API_GROUP}`,
+            )
           )
-        )
-          problems.push(`no CRD ${plural}.${API_GROUP}`);
-        else if (
-          !granted(d, accountOf(process), {
-            apiGroup: API_GROUP,
-            resource: plural,
-            verbs: ["list", "watch"],
-            namespace: "",
-          })
-        )
-          problems.push(`the operators' ServiceAccount may not list/watch ${plural}`);
-      }
-      return problems;
-    },
+            problems.push(`no CRD ${plural}.${API_GROUP}`);
+          else if (
+            !granted(d, accountOf(process), {
+              apiGroup: API_GROUP,
+              resource: plural,
+              verbs: ["list", "watch"],
+              namespace: "",
+            })
+          )
+            problems.push(`the operators' ServiceAccount may not list/watch ${plural}`);
+        }
+        return problems;
+      }),
   },
   {
     id: "failover-controller",
@@ -290,36 +288,35 @@ export const CAPABILITIES: Capability[] = [
       "operators/controllers/failover/controller.test.ts",
       "operators/controllers/failover/drivers/aws.test.ts",
     ],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "operators", ["Deployment"]);
-      if (!process) return missing;
-      const failover = (process.parsed as { failover?: FailoverConfig }).failover;
-      const problems: string[] = [];
-      if (!failover)
-        problems.push(
-          "the operators Deployment sets no FAILOVER_* configuration (FAILOVER_PRIMARY_HEALTH_URL unset)",
-        );
-      else {
-        if (failover.FAILOVER_DATABASE_DRIVER !== "rds")
-          problems.push(`FAILOVER_DATABASE_DRIVER is ${failover.FAILOVER_DATABASE_DRIVER}, not rds`);
-        if (failover.FAILOVER_TRAFFIC_DRIVER !== "routing-row+route53")
+    missing: (d) =>
+      satisfied(d, "operators", ["Deployment"], (process) => {
+        const failover = (process.parsed as { failover?: FailoverConfig }).failover;
+        const problems: string[] = [];
+        if (!failover)
           problems.push(
-            `FAILOVER_TRAFFIC_DRIVER is ${failover.FAILOVER_TRAFFIC_DRIVER}, not routing-row+route53`,
+            "the operators Deployment sets no FAILOVER_* configuration (FAILOVER_PRIMARY_HEALTH_URL unset)",
           );
-      }
-      const account = accountOf(process);
-      const sa = d.manifests.find(
-        (m) =>
-          m.kind === "ServiceAccount" &&
-          m.metadata.name === account.name &&
-          m.metadata.namespace === account.namespace,
-      );
-      if (!dig(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"))
-        problems.push(
-          `ServiceAccount ${account.namespace}/${account.name} has no IRSA role (eks.amazonaws.com/role-arn) for RDS promotion and Route 53 changes`,
+        else {
+          if (failover.FAILOVER_DATABASE_DRIVER !== "rds")
+            problems.push(`FAILOVER_DATABASE_DRIVER is ${failover.FAILOVER_DATABASE_DRIVER}, not rds`);
+          if (failover.FAILOVER_TRAFFIC_DRIVER !== "routing-row+route53")
+            problems.push(
+              `FAILOVER_TRAFFIC_DRIVER is ${failover.FAILOVER_TRAFFIC_DRIVER}, not routing-row+route53`,
+            );
+        }
+        const account = accountOf(process);
+        const sa = d.manifests.find(
+          (m) =>
+            m.kind === "ServiceAccount" &&
+            m.metadata.name === account.name &&
+            m.metadata.namespace === account.namespace,
         );
-      return problems;
-    },
+        if (!dig(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"))
+          problems.push(
+            `ServiceAccount ${account.namespace}/${account.name} has no IRSA role (eks.amazonaws.com/role-arn) for RDS promotion and Route 53 changes`,
+          );
+        return problems;
+      }),
   },
   {
     id: "region-failover-object",
@@ -334,11 +331,11 @@ export const CAPABILITIES: Capability[] = [
     id: "region-peer-redirect",
     description: "a standby region redirects writes to the active one instead of answering 503",
     testedBy: ["app/routing/router.test.ts"],
-    missing: (d) => {
-      const { config, missing } = apiConfig(d);
-      if (!config) return missing;
-      return config.REGION_PEER_URL ? [] : ["the quote API has no REGION_PEER_URL"];
-    },
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.REGION_PEER_URL ? [] : ["the quote API has no REGION_PEER_URL"];
+      }),
   },
   {
     id: "plan-catalogue",
@@ -354,11 +351,11 @@ export const CAPABILITIES: Capability[] = [
     description: "billing is on: Stripe checkout and webhooks, with their secrets from the secret store",
     testedBy: ["app/billing/billing.test.ts", "app/billing/startup.test.ts"],
     required: billingRequired,
-    missing: (d) => {
-      const { config, missing } = apiConfig(d);
-      if (!config) return missing;
-      return config.BILLING === "on" ? [] : ["the quote API runs with BILLING off"];
-    },
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.BILLING === "on" ? [] : ["the quote API runs with BILLING off"];
+      }),
   },
   {
     id: "billing-tenant-writer",
@@ -366,41 +363,40 @@ export const CAPABILITIES: Capability[] = [
       "billing patches Tenants in-cluster with the freight-billing Role bound to the API's ServiceAccount",
     testedBy: ["app/billing/billing.test.ts"],
     required: billingRequired,
-    missing: (d) => {
-      const { process, config, missing } = apiConfig(d);
-      if (!process || !config) return missing;
-      const account = accountOf(process);
-      const problems: string[] = [];
-      if (
-        !granted(d, account, {
-          apiGroup: API_GROUP,
-          resource: "tenants",
-          verbs: ["get", "patch"],
-          namespace: config.BILLING_TENANT_NAMESPACE,
-        })
-      )
-        problems.push(
-          `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in namespace ${config.BILLING_TENANT_NAMESPACE}`,
-        );
-      const pod = process.workload.podSpec as { automountServiceAccountToken?: boolean };
-      if (pod.automountServiceAccountToken === false)
-        problems.push(
-          `${process.where} mounts no ServiceAccount token, so it has no in-cluster configuration`,
-        );
-      return problems;
-    },
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        const account = accountOf(process);
+        const problems: string[] = [];
+        if (
+          !granted(d, account, {
+            apiGroup: API_GROUP,
+            resource: "tenants",
+            verbs: ["get", "patch"],
+            namespace: config.BILLING_TENANT_NAMESPACE,
+          })
+        )
+          problems.push(
+            `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in namespace ${config.BILLING_TENANT_NAMESPACE}`,
+          );
+        const pod = process.workload.podSpec as { automountServiceAccountToken?: boolean };
+        if (pod.automountServiceAccountToken === false)
+          problems.push(
+            `${process.where} mounts no ServiceAccount token, so it has no in-cluster configuration`,
+          );
+        return problems;
+      }),
   },
   {
     id: "ops-webhook",
     description: "notify_ops tasks reach the ops webhook instead of a log line",
     testedBy: ["app/runner/agent-tasks.test.ts"],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "runner", ["Deployment"]);
-      if (!process) return missing;
-      return (process.parsed as { OPS_WEBHOOK_URL?: string }).OPS_WEBHOOK_URL
-        ? []
-        : ["the runner has no OPS_WEBHOOK_URL"];
-    },
+    missing: (d) =>
+      satisfied(d, "runner", ["Deployment"], (process) => {
+        return (process.parsed as { OPS_WEBHOOK_URL?: string }).OPS_WEBHOOK_URL
+          ? []
+          : ["the runner has no OPS_WEBHOOK_URL"];
+      }),
   },
   {
     id: "alertmanager-receivers",
@@ -455,32 +451,38 @@ export const CAPABILITIES: Capability[] = [
     id: "migrations-before-traffic",
     description: "migrations run as a Job before the new app version takes traffic",
     testedBy: ["app/routes/health.test.ts", "app/ops/rls-probe.test.ts"],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "migrations", ["Job"]);
-      if (!process) return missing;
-      const api = running(d, "quote-api", ["Deployment"])[0];
-      if (!api) return ["no quote API Deployment to run the migrations before"];
-      const apiUrn = urnOf(d, "Deployment", api.workload.name, api.workload.namespace);
-      const jobUrn = urnOf(d, "Job", process.workload.name, process.workload.namespace);
-      return dependsOn(d, apiUrn, jobUrn)
-        ? []
-        : [`Deployment ${api.workload.name} does not wait for Job ${process.workload.name} (dependsOn)`];
-    },
+    missing: (d) =>
+      satisfied(d, "migrations", ["Job"], (job) => {
+        const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
+        const apis = running(d, "quote-api", ["Deployment"]);
+        if (apis.length === 0) return ["no quote API Deployment to run the migrations before"];
+        return apis
+          .filter(
+            (api) => !dependsOn(d, urnOf(d, "Deployment", api.workload.name, api.workload.namespace), jobUrn),
+          )
+          .map(
+            (api) => `Deployment ${api.workload.name} does not wait for Job ${job.workload.name} (dependsOn)`,
+          );
+      }),
   },
   {
     id: "rls-probe-after-deploy",
     description: "the tenant-isolation probe runs after each deploy and fails it on a finding",
     testedBy: ["app/ops/rls-probe.test.ts"],
-    missing: (d) => {
-      const { process, missing } = accepted(d, "rls-probe", ["Job"]);
-      if (!process) return missing;
-      const api = running(d, "quote-api", ["Deployment"])[0];
-      const apiUrn = api && urnOf(d, "Deployment", api.workload.name, api.workload.namespace);
-      const jobUrn = urnOf(d, "Job", process.workload.name, process.workload.namespace);
-      return dependsOn(d, jobUrn, apiUrn)
-        ? []
-        : [`Job ${process.workload.name} does not run after the quote API Deployment (dependsOn)`];
-    },
+    missing: (d) =>
+      satisfied(d, "rls-probe", ["Job"], (job) => {
+        const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
+        const apis = running(d, "quote-api", ["Deployment"]);
+        if (apis.length === 0) return ["no quote API Deployment for the probe to run after"];
+        return apis
+          .filter(
+            (api) => !dependsOn(d, jobUrn, urnOf(d, "Deployment", api.workload.name, api.workload.namespace)),
+          )
+          .map(
+            (api) =>
+              `Job ${job.workload.name} does not run after Deployment ${api.workload.name} (dependsOn)`,
+          );
+      }),
   },
   {
     id: "grafana-postgres-datasource",
@@ -507,11 +509,11 @@ export const CAPABILITIES: Capability[] = [
     id: "secret-rotation-dates",
     description: "the secret rotation alerts see when each secret was last rotated",
     testedBy: ["app/routes/health.test.ts", "dashboards/metrics-crosscheck.test.ts"],
-    missing: (d) => {
-      const { config, missing } = apiConfig(d);
-      if (!config) return missing;
-      return config.SECRETS_LAST_ROTATED ? [] : ["the quote API has no SECRETS_LAST_ROTATED"];
-    },
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.SECRETS_LAST_ROTATED ? [] : ["the quote API has no SECRETS_LAST_ROTATED"];
+      }),
   },
   {
     id: "metrics-scraping",
@@ -520,29 +522,28 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => {
       const problems: string[] = [];
       for (const id of ["quote-api", "runner", "operators"]) {
-        const p = running(d, id, ["Deployment"])[0];
-        if (!p) {
-          problems.push(`no Deployment starts the ${id} process`);
-          continue;
+        const instances = running(d, id, ["Deployment"]);
+        if (instances.length === 0) problems.push(`no Deployment starts the ${id} process`);
+        for (const p of instances) {
+          const monitor = d.manifests.find((m) => {
+            if (m.kind !== "PodMonitor" || m.metadata.namespace !== p.workload.namespace) return false;
+            const selector =
+              (dig(m, "spec", "selector", "matchLabels") as Record<string, string> | undefined) ?? {};
+            return Object.entries(selector).every(([k, v]) => p.workload.podLabels[k] === v);
+          });
+          if (!monitor) {
+            problems.push(`no PodMonitor selects the pods of ${p.where}`);
+            continue;
+          }
+          const ports = ((dig(monitor, "spec", "podMetricsEndpoints") as { port?: string }[]) ?? []).map(
+            (e) => e.port,
+          );
+          for (const port of ports)
+            if (!p.container.ports?.some((cp) => cp.name === port))
+              problems.push(
+                `PodMonitor ${monitor.metadata.name} scrapes port ${port}, which ${p.where} does not name`,
+              );
         }
-        const monitor = d.manifests.find((m) => {
-          if (m.kind !== "PodMonitor" || m.metadata.namespace !== p.workload.namespace) return false;
-          const selector =
-            (dig(m, "spec", "selector", "matchLabels") as Record<string, string> | undefined) ?? {};
-          return Object.entries(selector).every(([k, v]) => p.workload.podLabels[k] === v);
-        });
-        if (!monitor) {
-          problems.push(`no PodMonitor selects the pods of ${p.where}`);
-          continue;
-        }
-        const ports = ((dig(monitor, "spec", "podMetricsEndpoints") as { port?: string }[]) ?? []).map(
-          (e) => e.port,
-        );
-        for (const port of ports)
-          if (!p.container.ports?.some((cp) => cp.name === port))
-            problems.push(
-              `PodMonitor ${monitor.metadata.name} scrapes port ${port}, which ${p.where} does not name`,
-            );
       }
       return problems;
     },

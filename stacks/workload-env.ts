@@ -110,7 +110,7 @@ interface KeySource {
 }
 
 interface ExternalSecretSpec {
-  target?: { name?: string; template?: { data?: Record<string, string> } };
+  target?: { name?: string; template?: { data?: Record<string, string>; mergePolicy?: string } };
   data?: { secretKey: string }[];
   dataFrom?: unknown[];
 }
@@ -133,7 +133,9 @@ function secretSource(manifests: Manifest[], namespace: string, name: string): K
       for (const item of spec.data ?? []) keys.set(item.secretKey, sampleSecretValue(item.secretKey));
       for (const [k, v] of Object.entries(spec.target?.template?.data ?? {})) keys.set(k, renderTemplate(v));
       const source: KeySource = { description: `ExternalSecret ${namespace}/${m.metadata.name}`, keys };
-      if (spec.dataFrom?.length && !spec.target?.template)
+      // A template replaces what dataFrom copies unless it merges into it.
+      const template = spec.target?.template;
+      if (spec.dataFrom?.length && (!template || template.mergePolicy === "Merge"))
         source.openKeys = "its dataFrom copies whatever keys the secret store entry holds";
       return source;
     }
