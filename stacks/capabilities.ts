@@ -1,0 +1,562 @@
+// What each region must run, and the evidence in a planned stack that it does: the deploy contract's
+// capability table. Every capability names the tests that show it works; `missing()` says what the
+// region's manifests lack for it to run the way those tests run it (empty when it is deployed). A
+// capability that is tested but not deployed is the bug class issue 14 is about: code that works in a
+// test and nowhere else.
+import { DEFAULT_PLANS } from "../app/db/plans.ts";
+import type { AppConfig } from "../app/config.ts";
+import type { FailoverConfig } from "../operators/controllers/failover/config.ts";
+import { API_GROUP, apiVersion as PLATFORM_API_VERSION } from "../operators/api/group.ts";
+import type { Manifest } from "./manifests.ts";
+import type { PlannedResource, PlannedStack } from "./plan.ts";
+import { processOfContainer, type ProcessEnv, type ProcessSpec } from "./processes.ts";
+import { containerEnv, workloadsOf, type Container, type Workload } from "./workload-env.ts";
+
+export interface DeployedProcess {
+  workload: Workload;
+  container: Container;
+  /** `Deployment freight/quote-api container quote-api` */
+  where: string;
+  process?: ProcessSpec;
+  /** Why the process could not be told from the container, if it could not. */
+  unknownProcess?: string;
+  args: string[];
+  env: ProcessEnv;
+  /** Secret/ConfigMap/field references that would keep the pod from starting. */
+  envProblems: string[];
+  /** What the process's start-up check returned, when it accepted the environment. */
+  parsed?: unknown;
+  /** The start-up check's refusal, when it refused. */
+  refused?: string;
+}
+
+export interface RegionDeployment {
+  stack: string;
+  plan: PlannedStack;
+  manifests: Manifest[];
+  processes: DeployedProcess[];
+}
+
+/** Resolves every container of the plan to its process, environment and start-up verdict. */
+export function regionDeployment(plan: PlannedStack, manifests: Manifest[]): RegionDeployment {
+  const processes: DeployedProcess[] = [];
+  for (const workload of workloadsOf(manifests)) {
+    const containers = [...(workload.podSpec.initContainers ?? []), ...workload.podSpec.containers];
+    for (const container of containers) {
+      const where = `${workload.kind} ${workload.namespace}/${workload.name} container ${container.name}`;
+      const { env, problems } = containerEnv(container, workload, manifests);
+      const entry: DeployedProcess = { workload, container, where, args: [], env, envProblems: problems };
+      try {
+        const resolved = processOfContainer(container);
+        entry.process = resolved.process;
+        entry.args = resolved.args;
+      } catch (error) {
+        entry.unknownProcess = (error as Error).message;
+      }
+      if (entry.process) {
+        try {
+          entry.parsed = entry.process.parse(env, entry.args);
+        } catch (error) {
+          entry.refused = (error as Error).message;
+        }
+      }
+      processes.push(entry);
+    }
+  }
+  return { stack: plan.stack, plan, manifests, processes };
+}
+
+export interface Capability {
+  id: string;
+  /** What a user of the region notices when it runs. */
+  description: string;
+  /** Test files that show it works; the contract checks they exist. */
+  testedBy: string[];
+  /** Whether this region must run it (default: always). */
+  required?: (d: RegionDeployment) => boolean;
+  /** What is missing for the region to run it; empty when deployed. */
+  missing: (d: RegionDeployment) => string[];
+}
+
+// --- evidence helpers -------------------------------------------------------------------------
+
+function running(d: RegionDeployment, processId: string, kinds?: Workload["kind"][]): DeployedProcess[] {
+  return d.processes.filter(
+    (p) => p.process?.id === processId && (!kinds || kinds.includes(p.workload.kind)),
+  );
+}
+
+/**
+ * [] when some instance of the process starts (its environment resolves and its start-up check
+ * accepts it) and passes `check`; otherwise what is wrong: none deployed, none starts, or what the
+ * check finds missing in the first one that starts.
+ */
+function satisfied(
+  d: RegionDeployment,
+  processId: string,
+  kinds: Workload["kind"][],
+  check: (p: DeployedProcess) => string[] = () => [],
+): string[] {
+  const found = running(d, processId, kinds);
+  if (found.length === 0) return [`no ${kinds.join("/")} starts the ${processId} process`];
+  const starting = found.filter((p) => p.parsed !== undefined && p.envProblems.length === 0);
+  if (starting.length === 0) {
+    return found.map(
+      (p) => `${p.where} does not start: ${[...p.envProblems, p.refused].filter(Boolean).join("; ")}`,
+    );
+  }
+  const verdicts = starting.map(check);
+  return verdicts.some((v) => v.length === 0) ? [] : verdicts[0]!;
+}
+
+/** The quote API's parsed configuration (app/config.ts). */
+const apiConfig = (p: DeployedProcess) => p.parsed as AppConfig;
+
+function resource(
+  plan: PlannedStack,
+  predicate: (r: PlannedResource) => boolean,
+): PlannedResource | undefined {
+  return plan.resources.find(predicate);
+}
+
+function helmValues(plan: PlannedStack, chart: string): Record<string, unknown> | undefined {
+  const release = resource(
+    plan,
+    (r) => r.type === "kubernetes:helm.sh/v3:Release" && r.props["chart"] === chart,
+  );
+  return release ? ((release.props["values"] as Record<string, unknown> | undefined) ?? {}) : undefined;
+}
+
+function dig(value: unknown, ...keys: string[]): unknown {
+  return keys.reduce<unknown>(
+    (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
+    value,
+  );
+}
+
+/** URN of the resource that produced a manifest (same kind, name and namespace). */
+function urnOf(d: RegionDeployment, kind: string, name: string, namespace?: string): string | undefined {
+  return resource(d.plan, (r) => {
+    const meta = r.props["metadata"] as { name?: string; namespace?: string } | undefined;
+    return r.type.endsWith(`:${kind}`) && meta?.name === name && meta?.namespace === namespace;
+  })?.urn;
+}
+
+function dependsOn(d: RegionDeployment, urn: string | undefined, target: string | undefined): boolean {
+  if (!urn || !target) return false;
+  const r = resource(d.plan, (x) => x.urn === urn);
+  return Boolean(r?.opts?.dependsOn?.includes(target));
+}
+
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+}
+
+/** Whether the ServiceAccount may `verbs` on `resource` in `namespace`, by the plan's RBAC. */
+function granted(
+  d: RegionDeployment,
+  account: { namespace: string; name: string },
+  want: { apiGroup: string; resource: string; verbs: string[]; namespace: string },
+): boolean {
+  const bindings = d.manifests.filter(
+    (m) =>
+      (m.kind === "RoleBinding" && m.metadata.namespace === want.namespace) ||
+      m.kind === "ClusterRoleBinding",
+  );
+  const rules: PolicyRule[] = [];
+  for (const binding of bindings) {
+    const subjects =
+      (binding["subjects"] as { kind: string; name: string; namespace?: string }[] | undefined) ?? [];
+    if (
+      !subjects.some(
+        (s) => s.kind === "ServiceAccount" && s.name === account.name && s.namespace === account.namespace,
+      )
+    )
+      continue;
+    const roleRef = binding["roleRef"] as { kind: string; name: string };
+    const role = d.manifests.find(
+      (m) =>
+        m.kind === roleRef.kind &&
+        m.metadata.name === roleRef.name &&
+        (roleRef.kind === "ClusterRole" || m.metadata.namespace === binding.metadata.namespace),
+    );
+    rules.push(...((role?.["rules"] as PolicyRule[] | undefined) ?? []));
+  }
+  const matches = (list: string[] | undefined, value: string) =>
+    Boolean(list?.includes(value) || list?.includes("*"));
+  return want.verbs.every((verb) =>
+    rules.some(
+      (r) =>
+        matches(r.apiGroups, want.apiGroup) && matches(r.resources, want.resource) && matches(r.verbs, verb),
+    ),
+  );
+}
+
+function accountOf(p: DeployedProcess): { namespace: string; name: string } {
+  return { namespace: p.workload.namespace, name: p.workload.podSpec.serviceAccountName ?? "default" };
+}
+
+/** A scheduled process: a CronJob whose container starts it with an environment it accepts. */
+function scheduled(d: RegionDeployment, processId: string): string[] {
+  return satisfied(d, processId, ["CronJob"], (p) =>
+    p.workload.schedule ? [] : [`${p.where} has no schedule`],
+  );
+}
+
+/** Billing is on in every region unless its stack config turns it off explicitly. */
+const billingRequired = (d: RegionDeployment) => d.plan.config["freight:billing"] !== "false";
+
+// --- the table --------------------------------------------------------------------------------
+
+export const CAPABILITIES: Capability[] = [
+  {
+    id: "quote-api",
+    description: "the quote API answers quotes with metering on",
+    testedBy: ["app/routes/quotes.test.ts", "app/metering/metering.test.ts"],
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.METERING === "on" ? [] : ["the quote API runs with METERING=off"];
+      }),
+  },
+  {
+    id: "runner",
+    description: "runners work bulk jobs and agent tasks",
+    testedBy: ["app/runner/runner.test.ts", "app/runner/agent-tasks.test.ts"],
+    missing: (d) => satisfied(d, "runner", ["Deployment"]),
+  },
+  {
+    id: "runner-autoscaling",
+    description: "KEDA scales the runners on queue depth, read with the runner's own database URL",
+    testedBy: ["app/runner/fairness.test.ts", "stacks/stacks.test.ts"],
+    missing: (d) =>
+      satisfied(d, "runner", ["Deployment"], (process) => {
+        const scaled = d.manifests.find(
+          (m) =>
+            m.kind === "ScaledObject" &&
+            m.metadata.namespace === process.workload.namespace &&
+            dig(m, "spec", "scaleTargetRef", "name") === process.workload.name,
+        );
+        if (!scaled) return [`no ScaledObject targets Deployment ${process.workload.name}`];
+        const triggers = (dig(scaled, "spec", "triggers") as { metadata?: Record<string, string> }[]) ?? [];
+        return triggers
+          .map((t) => t.metadata?.["connectionFromEnv"])
+          .filter((name): name is string => Boolean(name) && !(name! in process.env))
+          .map(
+            (name) =>
+              `ScaledObject ${scaled.metadata.name} reads ${name}, which the runner container does not set`,
+          );
+      }),
+  },
+  {
+    id: "operators",
+    description: "the operators' manager reconciles plans, tenants and rate limits",
+    testedBy: [
+      "operators/controllers/tenant/controller.test.ts",
+      "operators/controllers/ratelimit/controller.test.ts",
+    ],
+    missing: (d) =>
+      satisfied(d, "operators", ["Deployment"], (process) => {
+        const problems: string[] = [];
+        for (const plural of ["plans", "tenants", "ratelimitpolicies"]) {
+          if (
+            !d.manifests.some(
+              (m) => m.kind === "CustomResourceDefinition" && m.metadata.name === `${plural}.${API_GROUP}`,
+            )
+          )
+            problems.push(`no CRD ${plural}.${API_GROUP}`);
+          else if (
+            !granted(d, accountOf(process), {
+              apiGroup: API_GROUP,
+              resource: plural,
+              verbs: ["list", "watch"],
+              namespace: "",
+            })
+          )
+            problems.push(`the operators' ServiceAccount may not list/watch ${plural}`);
+        }
+        return problems;
+      }),
+  },
+  {
+    id: "failover-controller",
+    description:
+      "the failover controller runs in the operators with the RDS and Route 53 drivers and an IRSA role to use them",
+    testedBy: [
+      "operators/controllers/failover/controller.test.ts",
+      "operators/controllers/failover/drivers/aws.test.ts",
+    ],
+    missing: (d) =>
+      satisfied(d, "operators", ["Deployment"], (process) => {
+        const failover = (process.parsed as { failover?: FailoverConfig }).failover;
+        const problems: string[] = [];
+        if (!failover)
+          problems.push(
+            "the operators Deployment sets no FAILOVER_* configuration (FAILOVER_PRIMARY_HEALTH_URL unset)",
+          );
+        else {
+          if (failover.FAILOVER_DATABASE_DRIVER !== "rds")
+            problems.push(`FAILOVER_DATABASE_DRIVER is ${failover.FAILOVER_DATABASE_DRIVER}, not rds`);
+          if (failover.FAILOVER_TRAFFIC_DRIVER !== "routing-row+route53")
+            problems.push(
+              `FAILOVER_TRAFFIC_DRIVER is ${failover.FAILOVER_TRAFFIC_DRIVER}, not routing-row+route53`,
+            );
+        }
+        const account = accountOf(process);
+        const sa = d.manifests.find(
+          (m) =>
+            m.kind === "ServiceAccount" &&
+            m.metadata.name === account.name &&
+            m.metadata.namespace === account.namespace,
+        );
+        if (!dig(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"))
+          problems.push(
+            `ServiceAccount ${account.namespace}/${account.name} has no IRSA role (eks.amazonaws.com/role-arn) for RDS promotion and Route 53 changes`,
+          );
+        return problems;
+      }),
+  },
+  {
+    id: "region-failover-object",
+    description: "on-call flips the region by editing the RegionFailover object",
+    testedBy: ["operators/api/regionfailover.test.ts", "operators/controllers/failover/controller.test.ts"],
+    missing: (d) =>
+      d.manifests.some((m) => m.kind === "RegionFailover" && m.apiVersion === PLATFORM_API_VERSION)
+        ? []
+        : ["no RegionFailover object"],
+  },
+  {
+    id: "region-peer-redirect",
+    description: "a standby region redirects writes to the active one instead of answering 503",
+    testedBy: ["app/routing/router.test.ts"],
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.REGION_PEER_URL ? [] : ["the quote API has no REGION_PEER_URL"];
+      }),
+  },
+  {
+    id: "plan-catalogue",
+    description: "a new cluster has the plan catalogue as Plan objects",
+    testedBy: ["operators/controllers/tenant/controller.test.ts"],
+    missing: (d) => {
+      const deployed = new Set(d.manifests.filter((m) => m.kind === "Plan").map((m) => m.metadata.name));
+      return DEFAULT_PLANS.filter((p) => !deployed.has(p.id)).map((p) => `no Plan object ${p.id}`);
+    },
+  },
+  {
+    id: "billing",
+    description: "billing is on: Stripe checkout and webhooks, with their secrets from the secret store",
+    testedBy: ["app/billing/billing.test.ts", "app/billing/startup.test.ts"],
+    required: billingRequired,
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.BILLING === "on" ? [] : ["the quote API runs with BILLING off"];
+      }),
+  },
+  {
+    id: "billing-tenant-writer",
+    description:
+      "billing patches Tenants in-cluster with the freight-billing Role bound to the API's ServiceAccount",
+    testedBy: ["app/billing/billing.test.ts"],
+    required: billingRequired,
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        const account = accountOf(process);
+        const problems: string[] = [];
+        if (
+          !granted(d, account, {
+            apiGroup: API_GROUP,
+            resource: "tenants",
+            verbs: ["get", "patch"],
+            namespace: config.BILLING_TENANT_NAMESPACE,
+          })
+        )
+          problems.push(
+            `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in namespace ${config.BILLING_TENANT_NAMESPACE}`,
+          );
+        const pod = process.workload.podSpec as { automountServiceAccountToken?: boolean };
+        if (pod.automountServiceAccountToken === false)
+          problems.push(
+            `${process.where} mounts no ServiceAccount token, so it has no in-cluster configuration`,
+          );
+        return problems;
+      }),
+  },
+  {
+    id: "ops-webhook",
+    description: "notify_ops tasks reach the ops webhook instead of a log line",
+    testedBy: ["app/runner/agent-tasks.test.ts"],
+    missing: (d) =>
+      satisfied(d, "runner", ["Deployment"], (process) => {
+        return (process.parsed as { OPS_WEBHOOK_URL?: string }).OPS_WEBHOOK_URL
+          ? []
+          : ["the runner has no OPS_WEBHOOK_URL"];
+      }),
+  },
+  {
+    id: "alertmanager-receivers",
+    description: "page and ticket alerts are delivered to a webhook",
+    testedBy: ["dashboards/rules.test.ts", "dashboards/prometheus.test.ts"],
+    missing: (d) => {
+      const values = helmValues(d.plan, "kube-prometheus-stack");
+      const config = dig(values, "alertmanager", "config") as
+        { receivers?: { name: string; webhook_configs?: unknown[] }[]; route?: unknown } | undefined;
+      const fromValues = (config?.receivers ?? [])
+        .filter((r) => r.webhook_configs?.length)
+        .map((r) => r.name);
+      const fromObjects = d.manifests
+        .filter((m) => m.kind === "AlertmanagerConfig")
+        .flatMap((m) => (dig(m, "spec", "receivers") as { name: string; webhookConfigs?: unknown[] }[]) ?? [])
+        .filter((r) => r.webhookConfigs?.length)
+        .map((r) => r.name);
+      const routes = JSON.stringify([
+        config?.route ?? null,
+        ...d.manifests.filter((m) => m.kind === "AlertmanagerConfig").map((m) => dig(m, "spec", "route")),
+      ]);
+      const problems: string[] = [];
+      if (fromValues.length + fromObjects.length === 0)
+        problems.push(
+          "Alertmanager has no webhook receiver (kube-prometheus-stack alertmanager.config or an AlertmanagerConfig)",
+        );
+      for (const severity of ["page", "ticket"])
+        if (!routes.includes(severity)) problems.push(`no Alertmanager route matches severity=${severity}`);
+      return problems;
+    },
+  },
+  {
+    id: "usage-warnings-schedule",
+    description: "tenants crossing 80/90/100 % of a meter are warned nightly",
+    testedBy: ["app/ops/usage-warnings.test.ts"],
+    missing: (d) => scheduled(d, "usage-warnings"),
+  },
+  {
+    id: "billing-reconcile-schedule",
+    description: "overage reported to Stripe is reconciled on a schedule",
+    testedBy: ["app/billing/billing.test.ts"],
+    required: billingRequired,
+    missing: (d) => scheduled(d, "billing-reconcile"),
+  },
+  {
+    id: "exec-report-schedule",
+    description: "the executive report is produced weekly",
+    testedBy: ["dashboards/report/report.test.ts"],
+    missing: (d) => scheduled(d, "exec-report"),
+  },
+  {
+    id: "migrations-before-traffic",
+    description: "migrations run as a Job before the new app version takes traffic",
+    testedBy: ["app/routes/health.test.ts", "app/ops/rls-probe.test.ts"],
+    missing: (d) =>
+      satisfied(d, "migrations", ["Job"], (job) => {
+        const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
+        const apis = running(d, "quote-api", ["Deployment"]);
+        if (apis.length === 0) return ["no quote API Deployment to run the migrations before"];
+        return apis
+          .filter(
+            (api) => !dependsOn(d, urnOf(d, "Deployment", api.workload.name, api.workload.namespace), jobUrn),
+          )
+          .map(
+            (api) => `Deployment ${api.workload.name} does not wait for Job ${job.workload.name} (dependsOn)`,
+          );
+      }),
+  },
+  {
+    id: "rls-probe-after-deploy",
+    description: "the tenant-isolation probe runs after each deploy and fails it on a finding",
+    testedBy: ["app/ops/rls-probe.test.ts"],
+    missing: (d) =>
+      satisfied(d, "rls-probe", ["Job"], (job) => {
+        const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
+        const apis = running(d, "quote-api", ["Deployment"]);
+        if (apis.length === 0) return ["no quote API Deployment for the probe to run after"];
+        return apis
+          .filter(
+            (api) => !dependsOn(d, jobUrn, urnOf(d, "Deployment", api.workload.name, api.workload.namespace)),
+          )
+          .map(
+            (api) =>
+              `Job ${job.workload.name} does not run after Deployment ${api.workload.name} (dependsOn)`,
+          );
+      }),
+  },
+  {
+    id: "grafana-postgres-datasource",
+    description: "Grafana's business panels read the analytics replica through a PostgreSQL datasource",
+    testedBy: ["dashboards/business.test.ts"],
+    missing: (d) => {
+      const values = helmValues(d.plan, "kube-prometheus-stack");
+      const sources = [
+        ...((dig(values, "grafana", "additionalDataSources") as { type?: string }[] | undefined) ?? []),
+        ...d.manifests
+          .filter(
+            (m) => m.kind === "ConfigMap" && dig(m, "metadata", "labels", "grafana_datasource") !== undefined,
+          )
+          .map((m) => ({ type: JSON.stringify(m["data"] ?? {}) })),
+      ];
+      return sources.some((s) => /postgres/.test(s.type ?? ""))
+        ? []
+        : [
+            "Grafana has no PostgreSQL datasource (kube-prometheus-stack grafana.additionalDataSources or a grafana_datasource ConfigMap)",
+          ];
+    },
+  },
+  {
+    id: "secret-rotation-dates",
+    description: "the secret rotation alerts see when each secret was last rotated",
+    testedBy: ["app/routes/health.test.ts", "dashboards/metrics-crosscheck.test.ts"],
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return config.SECRETS_LAST_ROTATED ? [] : ["the quote API has no SECRETS_LAST_ROTATED"];
+      }),
+  },
+  {
+    id: "metrics-scraping",
+    description: "Prometheus scrapes the API, the runners and the operators",
+    testedBy: ["dashboards/metrics-crosscheck.test.ts"],
+    missing: (d) => {
+      const problems: string[] = [];
+      for (const id of ["quote-api", "runner", "operators"]) {
+        const instances = running(d, id, ["Deployment"]);
+        if (instances.length === 0) problems.push(`no Deployment starts the ${id} process`);
+        for (const p of instances) {
+          const monitor = d.manifests.find((m) => {
+            if (m.kind !== "PodMonitor" || m.metadata.namespace !== p.workload.namespace) return false;
+            const selector =
+              (dig(m, "spec", "selector", "matchLabels") as Record<string, string> | undefined) ?? {};
+            return Object.entries(selector).every(([k, v]) => p.workload.podLabels[k] === v);
+          });
+          if (!monitor) {
+            problems.push(`no PodMonitor selects the pods of ${p.where}`);
+            continue;
+          }
+          const ports = ((dig(monitor, "spec", "podMetricsEndpoints") as { port?: string }[]) ?? []).map(
+            (e) => e.port,
+          );
+          for (const port of ports)
+            if (!p.container.ports?.some((cp) => cp.name === port))
+              problems.push(
+                `PodMonitor ${monitor.metadata.name} scrapes port ${port}, which ${p.where} does not name`,
+              );
+        }
+      }
+      return problems;
+    },
+  },
+  {
+    id: "slo-alerts",
+    description: "SLO burn-rate alerts are loaded into Prometheus",
+    testedBy: ["dashboards/rules.test.ts", "dashboards/prometheus.test.ts"],
+    missing: (d) =>
+      d.manifests.some(
+        (m) => m.kind === "PrometheusRule" && ((dig(m, "spec", "groups") as unknown[]) ?? []).length > 0,
+      )
+        ? []
+        : ["no PrometheusRule with rule groups"],
+  },
+];

@@ -1,0 +1,221 @@
+// The processes the region stacks deploy, and for each the check its entry point runs on its
+// environment at start: the one table (process -> parse function) the deploy contract holds every
+// container against. A container says which process it starts by its command; `npm run <script>` is
+// read through package.json, so either form works.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import { loadConfig as loadApiConfig } from "../app/config.ts";
+import { loadRunnerConfig } from "../app/runner/config.ts";
+import { failoverEnabled, loadFailoverConfig } from "../operators/controllers/failover/config.ts";
+import { loadConfig as loadOperatorConfig } from "../operators/config.ts";
+import { REPO_ROOT } from "./plan.ts";
+
+export type ProcessEnv = Record<string, string>;
+
+export interface ProcessSpec {
+  /** Stable id the capability table refers to. */
+  id: string;
+  /** Entry file, relative to the repository root. */
+  entry: string;
+  description: string;
+  /** Runs the process's own start-up check on env and arguments; throws with every problem. */
+  parse(env: ProcessEnv, args: string[]): unknown;
+}
+
+export class ProcessConfigError extends Error {
+  constructor(process: string, problems: string[]) {
+    super(`${process} refuses to start:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ProcessConfigError";
+  }
+}
+
+/** `--database-url X` wins over the env variable, as in the scripts' main(). */
+function databaseUrl(args: string[], env: ProcessEnv, variable: string): string | undefined {
+  const index = args.indexOf("--database-url");
+  return index >= 0 ? args[index + 1] : env[variable];
+}
+
+function requirePostgresUrl(process: string, name: string, value: string | undefined): string {
+  if (!value) throw new ProcessConfigError(process, [`${name} is not set`]);
+  if (!/^postgres(ql)?:\/\//.test(value))
+    throw new ProcessConfigError(process, [`${name} must be a postgres:// URL`]);
+  return value;
+}
+
+// The quote API, runner and operators validate their environment with exported loaders; the scripts
+// (migrations, probes, reports) check their few variables inline in main(), so their rows restate
+// those checks, each naming the file whose main() they mirror.
+export const PROCESSES: ProcessSpec[] = [
+  {
+    id: "quote-api",
+    entry: "app/server.ts",
+    description: "the quote API (app/config.ts loadConfig)",
+    parse: (env) => loadApiConfig(env),
+  },
+  {
+    id: "runner",
+    entry: "app/runner/main.ts",
+    description: "the runner (app/runner/config.ts loadRunnerConfig)",
+    parse: (env) => loadRunnerConfig(env),
+  },
+  {
+    id: "operators",
+    entry: "operators/main.ts",
+    description:
+      "the operators' manager (operators/config.ts, and failover/config.ts when FAILOVER_* is set)",
+    parse: (env) => ({
+      manager: loadOperatorConfig(env),
+      failover: failoverEnabled(env) ? loadFailoverConfig(env) : undefined,
+    }),
+  },
+  {
+    id: "migrations",
+    entry: "app/db/migrate.ts",
+    description: "schema migrations (app/db/migrate.ts main)",
+    parse: (env, args) => ({
+      databaseUrl: requirePostgresUrl(
+        "migrations",
+        "MIGRATIONS_DATABASE_URL (or --database-url)",
+        databaseUrl(args, env, "MIGRATIONS_DATABASE_URL"),
+      ),
+    }),
+  },
+  {
+    id: "rls-probe",
+    entry: "app/ops/rls-probe.ts",
+    description: "the tenant-isolation probe (app/ops/rls-probe.ts main)",
+    parse: (env, args) => ({
+      databaseUrl: requirePostgresUrl(
+        "rls-probe",
+        "DATABASE_URL (or --database-url)",
+        databaseUrl(args, env, "DATABASE_URL"),
+      ),
+    }),
+  },
+  {
+    id: "usage-warnings",
+    entry: "app/ops/usage-warnings.ts",
+    description: "the nightly usage warnings (app/ops/usage-warnings.ts main)",
+    parse: (env) => ({
+      databaseUrl: requirePostgresUrl(
+        "usage-warnings",
+        "OPERATOR_DATABASE_URL",
+        env["OPERATOR_DATABASE_URL"],
+      ),
+    }),
+  },
+  {
+    id: "billing-reconcile",
+    entry: "app/billing/reconcile.ts",
+    description: "the billing reconciliation against Stripe (app/billing/reconcile.ts main)",
+    parse: (env, args) => {
+      const problems: string[] = [];
+      const month = args.indexOf("--month") >= 0 ? args[args.indexOf("--month") + 1] : undefined;
+      if (month !== undefined && !/^\d{4}-\d{2}$/.test(month)) problems.push("--month must be YYYY-MM");
+      for (const name of ["BILLING_DATABASE_URL", "STRIPE_SECRET_KEY"])
+        if (!env[name]) problems.push(`${name} is not set`);
+      if (problems.length) throw new ProcessConfigError("billing-reconcile", problems);
+      return { month };
+    },
+  },
+  {
+    id: "exec-report",
+    entry: "dashboards/report/main.ts",
+    description: "the weekly executive report (dashboards/report/main.ts main)",
+    parse: (env, args) => {
+      const { values } = parseArgs({
+        args,
+        options: {
+          "database-url": { type: "string" },
+          "metrics-url": { type: "string" },
+          "metrics-file": { type: "string" },
+          "prometheus-url": { type: "string" },
+          "week-ending": { type: "string" },
+          out: { type: "string" },
+          "no-pdf": { type: "boolean" },
+        },
+      });
+      const problems: string[] = [];
+      if (!(values["database-url"] ?? env["OPS_DATABASE_URL"]))
+        problems.push("OPS_DATABASE_URL (or --database-url) is not set");
+      const sources = [values["metrics-url"], values["metrics-file"], values["prometheus-url"]].filter(
+        Boolean,
+      );
+      if (sources.length !== 1)
+        problems.push("pass exactly one of --metrics-url, --metrics-file, --prometheus-url");
+      if (problems.length) throw new ProcessConfigError("exec-report", problems);
+      return values;
+    },
+  },
+];
+
+/**
+ * Containers that set no command run their image's default. The quote API image's default command
+ * is the API itself (the image is built outside this repository), so its container states none and
+ * this table says what that default starts.
+ */
+export const IMAGE_DEFAULT_ENTRY: Record<string, string> = {
+  "quote-api": "app/server.ts",
+};
+
+export interface ContainerCommand {
+  name: string;
+  command?: string[];
+  args?: string[];
+}
+
+export interface ResolvedProcess {
+  process: ProcessSpec;
+  /** Arguments after the entry file (or after `--` of an npm script). */
+  args: string[];
+  /** How the process was recognised. */
+  via: "command" | "image default";
+}
+
+function packageScripts(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
+    scripts?: Record<string, string>;
+  };
+  return pkg.scripts ?? {};
+}
+
+/** `node [flags] <file.ts> args...` -> the entry file and its arguments. */
+function nodeEntry(argv: string[]): { entry: string; args: string[] } | undefined {
+  if (!argv[0] || path.basename(argv[0]) !== "node") return undefined;
+  const index = argv.findIndex((a, i) => i > 0 && !a.startsWith("-"));
+  if (index < 0) return undefined;
+  return { entry: path.normalize(argv[index]!).replace(/^\.\//, ""), args: argv.slice(index + 1) };
+}
+
+/** Which process a container starts, from its command (and args), else its image's default. */
+export function processOfContainer(container: ContainerCommand): ResolvedProcess {
+  const argv = [...(container.command ?? []), ...(container.args ?? [])];
+  if (container.command?.length) {
+    let started = nodeEntry(argv);
+    if (!started && path.basename(argv[0]!) === "npm" && argv[1] === "run") {
+      const script = packageScripts()[argv[2] ?? ""];
+      const extra = argv.indexOf("--") >= 0 ? argv.slice(argv.indexOf("--") + 1) : [];
+      const scripted = script ? nodeEntry(script.split(/\s+/)) : undefined;
+      if (scripted) started = { entry: scripted.entry, args: [...scripted.args, ...extra] };
+    }
+    const process = started && PROCESSES.find((p) => p.entry === started.entry);
+    if (!started || !process) {
+      throw new Error(
+        `container ${container.name} runs \`${argv.join(" ")}\`, which is none of the processes in ` +
+          `stacks/processes.ts (${PROCESSES.map((p) => p.entry).join(", ")}); add its entry and start-up check there`,
+      );
+    }
+    return { process, args: started.args, via: "command" };
+  }
+  const entry = IMAGE_DEFAULT_ENTRY[container.name];
+  const process = entry && PROCESSES.find((p) => p.entry === entry);
+  if (!process) {
+    throw new Error(
+      `container ${container.name} sets no command and its image default is unknown: give it a command ` +
+        `such as ["node", "app/server.ts"] (or list it in IMAGE_DEFAULT_ENTRY in stacks/processes.ts)`,
+    );
+  }
+  return { process, args: container.args ?? [], via: "image default" };
+}
