@@ -20,7 +20,7 @@ describe("processOfContainer", () => {
       command: ["npm", "run", "migrate", "--", "--database-url", url],
     });
     expect([scripted.process.id, scripted.args]).toEqual(["migrations", ["--database-url", url]]);
-    expect(scripted.process.parse({}, scripted.args)).toEqual({ databaseUrl: url });
+    expect(scripted.process.parse({}, scripted.args)).toEqual({ MIGRATIONS_DATABASE_URL: url });
 
     const withArgs = processOfContainer({
       name: "reconcile",
@@ -48,15 +48,15 @@ describe("processOfContainer", () => {
 
   it("refuses what the scripts' own main() refuses, naming every problem", () => {
     const byId = (id: string) => PROCESSES.find((p) => p.id === id)!;
-    expect(() => byId("usage-warnings").parse({}, [])).toThrow(/OPERATOR_DATABASE_URL is not set/);
+    expect(() => byId("usage-warnings").parse({}, [])).toThrow(/OPERATOR_DATABASE_URL: is required/);
     expect(() => byId("billing-reconcile").parse({}, ["--month", "November"])).toThrow(
-      /--month must be YYYY-MM[\s\S]*BILLING_DATABASE_URL is not set[\s\S]*STRIPE_SECRET_KEY is not set/,
+      /--month must be YYYY-MM[\s\S]*BILLING_DATABASE_URL: [\s\S]*STRIPE_SECRET_KEY: /,
     );
     expect(() => byId("exec-report").parse({ OPS_DATABASE_URL: url }, [])).toThrow(
       /exactly one of --metrics-url, --metrics-file, --prometheus-url/,
     );
     expect(() => byId("quote-api").parse({ DATABASE_URL: url, BILLING: "on" }, [])).toThrow(
-      /STRIPE_WEBHOOK_SECRET is required when BILLING=on/,
+      /STRIPE_WEBHOOK_SECRET: is required when BILLING=on/,
     );
   });
 });

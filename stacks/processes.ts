@@ -6,10 +6,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { loadConfig as loadApiConfig } from "../app/config.ts";
-import { loadRunnerConfig } from "../app/runner/config.ts";
-import { failoverEnabled, loadFailoverConfig } from "../operators/controllers/failover/config.ts";
-import { loadConfig as loadOperatorConfig } from "../operators/config.ts";
+import { parseReconcileConfig } from "../app/billing/reconcile.ts";
+import { parseAppConfig } from "../app/config.ts";
+import { ConfigError } from "../app/env.ts";
+import { parseMigrateConfig } from "../app/db/migrate.ts";
+import { parseRlsProbeConfig } from "../app/ops/rls-probe.ts";
+import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
+import { parseRunnerConfig } from "../app/runner/config.ts";
+import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
 
 export type ProcessEnv = Record<string, string>;
@@ -32,92 +36,67 @@ export class ProcessConfigError extends Error {
 }
 
 /** `--database-url X` wins over the env variable, as in the scripts' main(). */
-function databaseUrl(args: string[], env: ProcessEnv, variable: string): string | undefined {
+function withDatabaseUrlArg(args: string[], env: ProcessEnv, variable: string): ProcessEnv {
   const index = args.indexOf("--database-url");
-  return index >= 0 ? args[index + 1] : env[variable];
+  return index >= 0 ? { ...env, [variable]: args[index + 1] ?? "" } : env;
 }
 
-function requirePostgresUrl(process: string, name: string, value: string | undefined): string {
-  if (!value) throw new ProcessConfigError(process, [`${name} is not set`]);
-  if (!/^postgres(ql)?:\/\//.test(value))
-    throw new ProcessConfigError(process, [`${name} must be a postgres:// URL`]);
-  return value;
-}
-
-// The quote API, runner and operators validate their environment with exported loaders; the scripts
-// (migrations, probes, reports) check their few variables inline in main(), so their rows restate
-// those checks, each naming the file whose main() they mirror.
+// Every process but the report validates its environment with the parse function its entry point
+// runs at start (app/env.ts); the report checks its flags inline in main(), so its row restates them.
 export const PROCESSES: ProcessSpec[] = [
   {
     id: "quote-api",
     entry: "app/server.ts",
-    description: "the quote API (app/config.ts loadConfig)",
-    parse: (env) => loadApiConfig(env),
+    description: "the quote API (app/config.ts parseAppConfig)",
+    parse: (env) => parseAppConfig(env),
   },
   {
     id: "runner",
     entry: "app/runner/main.ts",
-    description: "the runner (app/runner/config.ts loadRunnerConfig)",
-    parse: (env) => loadRunnerConfig(env),
+    description: "the runner (app/runner/config.ts parseRunnerConfig)",
+    parse: (env) => parseRunnerConfig(env),
   },
   {
     id: "operators",
     entry: "operators/main.ts",
     description:
-      "the operators' manager (operators/config.ts, and failover/config.ts when FAILOVER_* is set)",
-    parse: (env) => ({
-      manager: loadOperatorConfig(env),
-      failover: failoverEnabled(env) ? loadFailoverConfig(env) : undefined,
-    }),
+      "the operators' manager, with the failover controller when FAILOVER_* is set (parseManagerConfig)",
+    parse: (env) => parseManagerConfig(env),
   },
   {
     id: "migrations",
     entry: "app/db/migrate.ts",
-    description: "schema migrations (app/db/migrate.ts main)",
-    parse: (env, args) => ({
-      databaseUrl: requirePostgresUrl(
-        "migrations",
-        "MIGRATIONS_DATABASE_URL (or --database-url)",
-        databaseUrl(args, env, "MIGRATIONS_DATABASE_URL"),
-      ),
-    }),
+    description: "schema migrations (app/db/migrate.ts parseMigrateConfig)",
+    parse: (env, args) => parseMigrateConfig(withDatabaseUrlArg(args, env, "MIGRATIONS_DATABASE_URL")),
   },
   {
     id: "rls-probe",
     entry: "app/ops/rls-probe.ts",
-    description: "the tenant-isolation probe (app/ops/rls-probe.ts main)",
-    parse: (env, args) => ({
-      databaseUrl: requirePostgresUrl(
-        "rls-probe",
-        "DATABASE_URL (or --database-url)",
-        databaseUrl(args, env, "DATABASE_URL"),
-      ),
-    }),
+    description: "the tenant-isolation probe (app/ops/rls-probe.ts parseRlsProbeConfig)",
+    parse: (env, args) => parseRlsProbeConfig(withDatabaseUrlArg(args, env, "DATABASE_URL")),
   },
   {
     id: "usage-warnings",
     entry: "app/ops/usage-warnings.ts",
-    description: "the nightly usage warnings (app/ops/usage-warnings.ts main)",
-    parse: (env) => ({
-      databaseUrl: requirePostgresUrl(
-        "usage-warnings",
-        "OPERATOR_DATABASE_URL",
-        env["OPERATOR_DATABASE_URL"],
-      ),
-    }),
+    description: "the nightly usage warnings (app/ops/usage-warnings.ts parseUsageWarningsConfig)",
+    parse: (env) => parseUsageWarningsConfig(env),
   },
   {
     id: "billing-reconcile",
     entry: "app/billing/reconcile.ts",
-    description: "the billing reconciliation against Stripe (app/billing/reconcile.ts main)",
+    description: "the billing reconciliation against Stripe (app/billing/reconcile.ts parseReconcileConfig)",
     parse: (env, args) => {
       const problems: string[] = [];
       const month = args.indexOf("--month") >= 0 ? args[args.indexOf("--month") + 1] : undefined;
       if (month !== undefined && !/^\d{4}-\d{2}$/.test(month)) problems.push("--month must be YYYY-MM");
-      for (const name of ["BILLING_DATABASE_URL", "STRIPE_SECRET_KEY"])
-        if (!env[name]) problems.push(`${name} is not set`);
-      if (problems.length) throw new ProcessConfigError("billing-reconcile", problems);
-      return { month };
+      try {
+        const config = parseReconcileConfig(env);
+        if (!problems.length) return { ...config, month };
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+      }
+      throw new ProcessConfigError("billing-reconcile", problems);
     },
   },
   {
