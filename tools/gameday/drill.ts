@@ -161,11 +161,13 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
   const scenario = options.scenario;
   const startedAt = new Date().toISOString();
   log(
-    `game day ${scenario}: starting the local platform (control plane, primary + replica, two apps, operators)`,
+    `game day ${scenario}: starting the local platform (two regions from the stacks' manifests: control planes, primary + replica, apps, runner, operators)`,
   );
-  const platform: FailoverPlatform = await startFailoverPlatform({ name: `gameday-${scenario}` });
+  const platform: FailoverPlatform = await startFailoverPlatform({
+    name: `gameday-${scenario}`,
+    operators: "deployed",
+  });
   try {
-    await platform.startOperator(`gameday-${scenario}`);
     await platform.applyFailover({ activeRegion: "primary" });
     await waitFor(
       "RegionFailover steady",
@@ -211,8 +213,8 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
       await platform.applyFailover(spec);
     } else {
       const lag = await new PostgresDatabaseDriver({
-        primary: platform.operatorEnv.FAILOVER_PRIMARY_DB_ADMIN_URL!,
-        secondary: platform.operatorEnv.FAILOVER_SECONDARY_DB_ADMIN_URL!,
+        primary: platform.adminUrls.primary,
+        secondary: platform.adminUrls.secondary,
       });
       const before = await lag.replication("secondary").catch(() => undefined);
       await lag.close();
@@ -269,7 +271,7 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
         (Date.parse(status.promotion.completedAt) - (windowStart + primaryLoss.detectionSeconds * 1000)) /
         1000;
     }
-    const newPrimary = platform.operatorEnv.FAILOVER_SECONDARY_DB_ADMIN_URL!;
+    const newPrimary = platform.adminUrls.secondary;
     const lost = await committedOnNewPrimary(newPrimary, result.committedQuotes, result.committedBookings);
     const inWindow = result.samples.filter((s) => s.at >= windowStart && s.at <= windowEnd);
     const okQuotes = inWindow.filter((s) => s.op === "quote" && s.status === 201);
