@@ -27,8 +27,11 @@ export interface LocalProcess extends LocalProcessSpec {
   child: ChildProcess;
   exited: Promise<number | null>;
   logs(): string;
-  /** SIGTERM (graceful, as Kubernetes stops a pod) and wait; SIGKILL after 30 s. */
-  stop(): Promise<void>;
+  /**
+   * SIGTERM (graceful, as Kubernetes stops a pod) and wait; SIGKILL after `graceMs` (5 s: the
+   * platform is thrown away, and a runner whose database is gone never finishes its drain).
+   */
+  stop(graceMs?: number): Promise<void>;
   /** SIGKILL: no cleanup, the way a node loss looks. */
   kill(): Promise<void>;
 }
@@ -81,10 +84,10 @@ export async function startLocalProcess(
     }
   };
   const running = () => child.exitCode === null && child.signalCode === null;
-  const stop = async () => {
+  const stop = async (graceMs = 5000) => {
     if (!running()) return;
     child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await exited;
     clearTimeout(timer);
   };

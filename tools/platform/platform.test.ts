@@ -69,7 +69,8 @@ describe("two-region local platform", () => {
         metadata: { name: "local-test" },
         spec: {
           displayName: "Local test",
-          rank: 1,
+          // The demo seed's plans hold the low ranks; each Plan needs its own.
+          rank: 42,
           monthlyPriceCents: 9900,
           meters: [{ name: "quotes", included: 10, overageAllowed: false, hardCeiling: 10 }],
           rateLimits: { requestsPerSecond: 5, burst: 10, bulkJobConcurrency: 1 },
