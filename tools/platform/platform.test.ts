@@ -3,13 +3,12 @@
 // reconcile a Tenant, and every process holds exactly its pod's ServiceAccount and nothing more.
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiVersion } from "../../operators/api/group.ts";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import { plans, tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { builtin, KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
-import { waitFor } from "./operators.ts";
+import { applyAs, waitFor } from "./operators.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
 
 let platform: LocalPlatform;
@@ -61,33 +60,23 @@ describe("two-region local platform", () => {
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenants" } },
       { fieldManager: "platform-test" },
     );
-    await admin.apply(
-      plans,
-      {
-        apiVersion,
-        kind: "Plan",
-        metadata: { name: "local-test" },
-        spec: {
-          displayName: "Local test",
-          // The demo seed's plans hold the low ranks; each Plan needs its own.
-          rank: 42,
-          monthlyPriceCents: 9900,
-          meters: [{ name: "quotes", included: 10, overageAllowed: false, hardCeiling: 10 }],
-          rateLimits: { requestsPerSecond: 5, burst: 10, bulkJobConcurrency: 1 },
-        },
+    await applyAs(admin, plans, {
+      kind: "Plan",
+      metadata: { name: "local-test" },
+      spec: {
+        displayName: "Local test",
+        // The demo seed's plans hold the low ranks; each Plan needs its own.
+        rank: 42,
+        monthlyPriceCents: 9900,
+        meters: [{ name: "quotes", included: 10, overageAllowed: false, hardCeiling: 10 }],
+        rateLimits: { requestsPerSecond: 5, burst: 10, bulkJobConcurrency: 1 },
       },
-      { fieldManager: "platform-test" },
-    );
-    await admin.apply(
-      tenants,
-      {
-        apiVersion,
-        kind: "Tenant",
-        metadata: { name: "local-test-freight", namespace: "tenants" },
-        spec: { displayName: "Local Test Freight", plan: "local-test" },
-      },
-      { fieldManager: "platform-test" },
-    );
+    });
+    await applyAs(admin, tenants, {
+      kind: "Tenant",
+      metadata: { name: "local-test-freight", namespace: "tenants" },
+      spec: { displayName: "Local Test Freight", plan: "local-test" },
+    });
     const ready = await waitFor(
       "Tenant Ready",
       async () => {

@@ -118,7 +118,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   try {
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
     const aws = new FakeAwsEndpoint();
-    const [planned, clusters, primaryDatabase] = await Promise.all([
+    const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
         "control planes",
@@ -128,21 +128,27 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         }),
       ),
       timed(
-        "database",
+        "databases",
         // synchronous_commit on, as in production: a write is acknowledged once its WAL is written,
         // so a lost primary can only lose what it had not yet streamed. (fsync stays off for speed.)
-        startPostgres({ name: `${prefix}primary`, settings: { synchronous_commit: "on" } }).then((server) => {
-          cleanup.push(() => server.stop());
-          return provisionDatabase({ server, seed: options.seed ?? "demo" });
-        }),
+        startPostgres({ name: `${prefix}primary`, settings: { synchronous_commit: "on" } }).then(
+          async (server) => {
+            cleanup.push(() => server.stop());
+            // The replica is cloned from the fresh primary and streams the roles, migrations and
+            // seed as they are written, so cloning and provisioning overlap.
+            const [database, standby] = await Promise.all([
+              provisionDatabase({ server, seed: options.seed ?? "demo" }),
+              startPostgres({ name: `${prefix}replica`, replicaOf: server }).then((started) => {
+                cleanup.push(() => started.stop());
+                return started;
+              }),
+            ]);
+            return { primaryDatabase: database, replica: standby };
+          },
+        ),
       ),
       aws.start().then(() => cleanup.push(() => aws.stop())),
     ]);
-    const replica = await timed(
-      "replica",
-      startPostgres({ name: `${prefix}replica`, replicaOf: primaryDatabase.server }),
-    );
-    cleanup.push(() => replica.stop());
     log(
       `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
     );
