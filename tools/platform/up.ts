@@ -15,9 +15,9 @@ const ROLE_LABEL: Record<string, string> = {
   other: "Process",
 };
 
-function describe(platform: LocalPlatform, seconds: number): string {
+function describe(platform: LocalPlatform, seconds: number, active: Region): string {
   const { failover } = platform;
-  const flipTo: Region = failover.region === "primary" ? "secondary" : "primary";
+  const flipTo: Region = active === "primary" ? "secondary" : "primary";
   const kubeconfig = (region: Region) => platform.regions[region].cluster.kubeconfigPath;
   const [slug, key] = Object.entries(platform.apiKeys)[1] ?? Object.entries(platform.apiKeys)[0] ?? [];
   const pickup = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
@@ -30,7 +30,9 @@ function describe(platform: LocalPlatform, seconds: number): string {
     const r = platform.regions[region];
     const name = r.workloads.find((w) => w.env["REGION_NAME"])?.env["REGION_NAME"] ?? region;
     lines.push("", `${region} region (${name}, stack ${r.stack})`);
-    for (const p of r.processes) {
+    const order = Object.keys(ROLE_LABEL);
+    const processes = [...r.processes].sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
+    for (const p of processes) {
       const base = p.readyUrl?.replace(/\/readyz$/, "") ?? "";
       lines.push(
         `  ${ROLE_LABEL[p.role]!.padEnd(10)} ${base.padEnd(24)} ${p.deployment} (health ${p.readyUrl?.slice(base.length) ?? "-"}, metrics /metrics, log ${p.logPath})`,
@@ -47,7 +49,7 @@ function describe(platform: LocalPlatform, seconds: number): string {
     "Demo tenants and their API keys (new on every start):",
     ...Object.entries(platform.apiKeys).map(([tenant, apiKey]) => `  ${tenant.padEnd(18)} ${apiKey}`),
     "",
-    `Flip the active region to ${flipTo} (docs/runbooks/failover.md); the RegionFailover lives in the ${failover.region} control plane:`,
+    `Flip the active region from ${active} to ${flipTo} (docs/runbooks/failover.md); the RegionFailover lives in the ${failover.region} control plane:`,
     `  kubectl --kubeconfig ${kubeconfig(failover.region)} -n ${failover.namespace} patch regionfailover ${failover.name} --type merge -p '{"spec":{"activeRegion":"${flipTo}"}}'`,
     `  kubectl --kubeconfig ${kubeconfig(failover.region)} -n ${failover.namespace} get regionfailover ${failover.name} -w`,
     "",
@@ -78,7 +80,8 @@ async function main(): Promise<void> {
   mkdirSync(logDir, { recursive: true });
   console.log("Starting the two-region local platform ...");
   const platform = await startPlatform({ logDir, log: (line) => console.log(`  ${line}`) });
-  console.log(describe(platform, (Date.now() - started) / 1000));
+  const active = (await platform.getFailover()).spec.activeRegion;
+  console.log(describe(platform, (Date.now() - started) / 1000, active));
 
   let stopping = false;
   const stop = async () => {
