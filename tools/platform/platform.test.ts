@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import { plans, tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
-import { builtin, KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
+import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
 import { applyAs, waitFor } from "./operators.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
@@ -21,12 +21,21 @@ afterAll(() => platform?.stop());
 const pickup = () => new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
 
 describe("two-region local platform", () => {
-  it("starts the quote API, runner and operators the stacks deploy, and both APIs are ready", async () => {
+  it("starts the quote API (billing on), runner and operators the stacks deploy; both APIs are ready", async () => {
     for (const region of REGIONS) {
       const ready = await fetch(`${platform.regions[region].apiUrl}/readyz`);
       expect(ready.status, region).toBe(200);
       expect(((await ready.json()) as { role: string }).role).toBe(region);
     }
+    // Billing is on in both regions, against the local Stripe stand-in.
+    const key = Object.values(platform.apiKeys)[0]!;
+    for (const region of REGIONS) {
+      const billing = await fetch(`${platform.regions[region].apiUrl}/v1/billing/status`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(billing.status, `${region} billing`).toBe(200);
+    }
+    expect(platform.stripe).toBeDefined();
     const started = (region: Region) => platform.regions[region].processes.map((p) => p.deployment).sort();
     expect(started("primary")).toEqual(["freight-operators", "quote-api", "runner"]);
     expect(started("secondary")).toEqual(expect.arrayContaining(["freight-operators", "quote-api"]));
@@ -55,11 +64,6 @@ describe("two-region local platform", () => {
 
   it("reconciles a Tenant with the operators the primary stack deploys", async () => {
     const admin = platform.regions.primary.admin;
-    await admin.apply(
-      builtin.namespaces,
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenants" } },
-      { fieldManager: "platform-test" },
-    );
     await applyAs(admin, plans, {
       kind: "Plan",
       metadata: { name: "local-test" },

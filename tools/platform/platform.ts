@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { ensureBuilt } from "../localcluster/build.ts";
 import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
@@ -33,6 +34,7 @@ import {
   FAILOVER_NAME,
   FAILOVER_NAMESPACE,
   fillWorkloadGaps,
+  gapObjects,
   heldUntilFixed,
   regionFailoverObject,
   type FailoverWiring,
@@ -94,6 +96,26 @@ export interface StartPlatformOptions {
   seed?: "demo" | "plans";
 }
 
+/** Waits until the replica has replayed everything the primary has written so far (the seed). */
+async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
+  const query = async (url: string, text: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<{ value: boolean | string }>(text)).rows[0]!.value;
+    } finally {
+      await client.end();
+    }
+  };
+  const lsn = await query(primaryUrl, "SELECT pg_current_wal_lsn()::text AS value");
+  const deadline = Date.now() + 30_000;
+  while (!(await query(replicaUrl, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS value`))) {
+    if (Date.now() > deadline)
+      throw new Error(`the replica did not replay the primary's WAL up to ${lsn} in 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const STOP_ORDER: Workload["role"][] = ["operators", "runner", "other", "quote-api"];
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<LocalPlatform> {
@@ -143,6 +165,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
                 return started;
               }),
             ]);
+            await replayed(server.url(), standby.url());
             return { primaryDatabase: database, replica: standby };
           },
         ),
@@ -179,12 +202,18 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ),
     };
     const failover = failoverRegion(planned.manifests);
+    const gaps: string[] = [];
 
     // Objects, the RegionFailover and ServiceAccount credentials, both regions at once.
     const t = Date.now();
     const perRegion = await Promise.all(
       REGIONS.map(async (region) => {
-        const skipped = await applyRegionObjects(admins[region], planned.manifests[region]);
+        const missing = gapObjects(region, planned.manifests[region], workloads[region]);
+        gaps.push(...missing.notes);
+        const skipped = await applyRegionObjects(admins[region], [
+          ...planned.manifests[region],
+          ...missing.objects,
+        ]);
         if (region === failover.region && !failover.deployed)
           await admins[region].apply(regionFailovers, regionFailoverObject(), {
             fieldManager: FIELD_MANAGER,
@@ -232,9 +261,9 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         secondary: databaseUrls.secondary.superuser.replace(/\/postgres$/, "/freight"),
       },
       operatorUrls: { primary: databaseUrls.primary.operator, secondary: databaseUrls.secondary.operator },
+      billingUrls: { primary: databaseUrls.primary.billing, secondary: databaseUrls.secondary.billing },
       regionNames: { primary: regionName("primary"), secondary: regionName("secondary") },
     };
-    const gaps: string[] = [];
     const environments = new Map<Workload, Record<string, string>>();
     for (const region of REGIONS) {
       for (const w of workloads[region]) {

@@ -3,6 +3,7 @@
 // manifests lack it, and announced at start, so as the stacks gain a piece its filler here turns
 // into a no-op and is deleted. Nothing in this file is a substitution of an endpoint; it is
 // configuration the stacks owe, and a reviewer should see it shrink.
+import { billingRbac, BILLING_ROLE_NAME } from "../../app/billing/rbac.ts";
 import { apiVersion, OPERATOR_NAMESPACE } from "../../operators/api/group.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
@@ -51,6 +52,47 @@ export function heldUntilFixed(workload: Workload): string | undefined {
   return undefined;
 }
 
+/** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
+export const LOCAL_STRIPE = {
+  secretKey: "sk_test_local_platform",
+  webhookSecret: "whsec_local_platform",
+} as const;
+
+/** The namespace Tenants live in (the app's BILLING_TENANT_NAMESPACE default). */
+export const TENANT_NAMESPACE = "tenants";
+
+/**
+ * Objects the stacks do not deploy yet, for one region: the tenants' namespace and billing's Role
+ * for its Tenant writes (app/billing/rbac.ts), bound to the quote API's ServiceAccount.
+ */
+export function gapObjects(
+  region: Region,
+  manifests: Manifest[],
+  workloads: Workload[],
+): { objects: Manifest[]; notes: string[] } {
+  const objects: Manifest[] = [];
+  const notes: string[] = [];
+  const has = (kind: string, name: string) =>
+    manifests.some((m) => m.kind === kind && m.metadata.name === name);
+  if (!has("Namespace", TENANT_NAMESPACE)) {
+    objects.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } });
+    notes.push(`${region}: the stacks do not create the ${TENANT_NAMESPACE} namespace; created locally`);
+  }
+  const api = workloads.find((w) => w.role === "quote-api");
+  if (api && !has("Role", BILLING_ROLE_NAME)) {
+    objects.push(
+      ...billingRbac({
+        tenantNamespace: TENANT_NAMESPACE,
+        serviceAccount: { namespace: api.namespace, name: api.serviceAccount },
+      }),
+    );
+    notes.push(
+      `${region}: the stacks do not grant billing its Role ${BILLING_ROLE_NAME} for Tenant writes; applied locally`,
+    );
+  }
+  return { objects, notes };
+}
+
 /** What the failover controller needs to reach both regions, on this machine. */
 export interface FailoverWiring {
   region: Region;
@@ -58,6 +100,8 @@ export interface FailoverWiring {
   /** Each region's database as a role that may call pg_promote (superuser here) and as freight_operator. */
   adminUrls: Record<Region, string>;
   operatorUrls: Record<Region, string>;
+  /** Each region's database as freight_billing (the secondary's on the replica). */
+  billingUrls: Record<Region, string>;
   /** The runners' REGION_NAME per region, from the stacks. */
   regionNames: Record<Region, string>;
 }
@@ -82,8 +126,14 @@ export function fillWorkloadGaps(workload: Workload, failover: FailoverWiring): 
   };
   const peer: Region = workload.region === "primary" ? "secondary" : "primary";
   if (workload.role === "quote-api") {
-    // The manifest's own URL form: substitute() maps the public endpoint to the local port.
     add("a standby region redirects writes to its peer", { REGION_PEER_URL: failover.apiUrls[peer] });
+    if (workload.env["BILLING"] === undefined)
+      add("billing, against the local Stripe stand-in", {
+        BILLING: "on",
+        STRIPE_SECRET_KEY: LOCAL_STRIPE.secretKey,
+        STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE.webhookSecret,
+        BILLING_DATABASE_URL: failover.billingUrls[workload.region],
+      });
   }
   if (
     workload.role === "operators" &&

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import { REPO_ROOT, SKIPPED_KINDS } from "./local-deploy.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
+import { LOCAL_STRIPE } from "./stack-gaps.ts";
 
 const ROLE_LABEL: Record<string, string> = {
   "quote-api": "Quote API",
@@ -45,6 +46,11 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
   lines.push(
     "",
     `PostgreSQL primary ${platform.primaryDatabase.urls.ops.replace(/:[^:@/]+@/, ":***@")} (read-only ops role); the secondary region reads its streaming replica on port ${platform.replica.port}`,
+    ...(platform.stripe
+      ? [
+          `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}; sign webhooks to POST <API>/webhooks/stripe with ${LOCAL_STRIPE.webhookSecret})`,
+        ]
+      : []),
     "",
     "Demo tenants and their API keys (new on every start):",
     ...Object.entries(platform.apiKeys).map(([tenant, apiKey]) => `  ${tenant.padEnd(18)} ${apiKey}`),
