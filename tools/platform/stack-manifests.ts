@@ -42,11 +42,11 @@ function collect(dir: string, out: string[]): void {
     if (entry === "node_modules" || entry.startsWith(".")) continue;
     const path = join(dir, entry);
     if (statSync(path).isDirectory()) collect(path, out);
-    else if (SOURCE_FILE.test(entry)) out.push(path);
+    else if (SOURCE_FILE.test(entry) && !entry.endsWith(".test.ts")) out.push(path);
   }
 }
 
-/** A hash of what planning reads: the program's folders, the stack files and the locked dependencies. */
+/** A hash of what planning reads: the program's folders (not their tests), the stack files, the locked dependencies. */
 export function planInputsHash(): string {
   const files: string[] = [];
   for (const dir of SOURCE_DIRS) collect(join(REPO_ROOT, dir), files);

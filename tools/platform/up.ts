@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Region } from "../../operators/api/regionfailover.ts";
-import { REPO_ROOT, SKIPPED_KINDS } from "./local-deploy.ts";
+import { REPO_ROOT } from "./local-deploy.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
 import { LOCAL_STRIPE } from "./stack-gaps.ts";
 
@@ -72,7 +72,9 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
   }
   lines.push(
     "",
-    `Not applied, no such machinery here (tools/platform/local-deploy.ts): ${Object.keys(SKIPPED_KINDS).join(", ")}`,
+    `Not applied, no such machinery here (why: SKIPPED_KINDS in tools/platform/local-deploy.ts): ${[
+      ...new Set(REGIONS.flatMap((r) => platform.regions[r].skipped.map((o) => o.kind))),
+    ].join(", ")}`,
     "",
     "Press Ctrl-C to stop.",
   );
