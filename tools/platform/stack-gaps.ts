@@ -48,7 +48,7 @@ export function heldUntilFixed(workload: Workload): string | undefined {
     workload.env["REGION_ROLE"] !== undefined &&
     workload.env["REGION_ROLE"] !== workload.env["REGION_ACTIVE"];
   if (workload.role === "runner" && standby)
-    return `${workload.region} ${workload.deployment}: not started: the runner cannot start on the standby region's read-only replica (it crash-loops there in production too)`;
+    return `${workload.region} ${workload.deployment}: not started: the runner cannot start on the standby region's read-only replica (in production KEDA starts it whenever the replicated queue has work, and it crash-loops)`;
   return undefined;
 }
 
