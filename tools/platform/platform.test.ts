@@ -27,13 +27,17 @@ describe("two-region local platform", () => {
       expect(ready.status, region).toBe(200);
       expect(((await ready.json()) as { role: string }).role).toBe(region);
     }
-    // Billing is on in both regions, against the local Stripe stand-in.
+    // Billing is on in both regions, against the local Stripe stand-in. The standby region serves
+    // reads once the failover controller has seen it healthy (until then it sends users to the primary).
     const key = Object.values(platform.apiKeys)[0]!;
     for (const region of REGIONS) {
-      const billing = await fetch(`${platform.regions[region].apiUrl}/v1/billing/status`, {
-        headers: { authorization: `Bearer ${key}` },
+      await waitFor(`${region} billing status`, async () => {
+        const billing = await fetch(`${platform.regions[region].apiUrl}/v1/billing/status`, {
+          headers: { authorization: `Bearer ${key}` },
+          redirect: "manual",
+        });
+        return billing.status === 200;
       });
-      expect(billing.status, `${region} billing`).toBe(200);
     }
     expect(platform.stripe).toBeDefined();
     const started = (region: Region) => platform.regions[region].processes.map((p) => p.deployment).sort();
