@@ -317,7 +317,8 @@ describe("both stacks", () => {
       expect(container["image"]).toBe(
         `123456789012.dkr.ecr.${region}.amazonaws.com/freight/quote-api:2026.11.26-3f9c2ab`,
       );
-      expect(container["command"]).toBeUndefined();
+      // Explicit, so the local platform starts the process the image would (no entrypoint guess).
+      expect(container["command"]).toEqual(["node", "app/server.ts"]);
       expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080 }]);
       expect(get(container, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: 8080 });
       expect(get(container, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: 8080 });

@@ -315,6 +315,7 @@ export class Workloads extends pulumi.ComponentResource {
                 {
                   name: "quote-api",
                   image: quoteApiImage,
+                  command: ["node", "app/server.ts"],
                   ports: [{ name: "http", containerPort: APP_PORT }],
                   env: appEnv,
                   resources: {

@@ -79,16 +79,13 @@ export interface DrillReport {
   status: RegionFailover["status"];
 }
 
-/**
- * SIGKILLs a postmaster and every process it started, at once. Killing the postmaster alone is not
- * a host loss: its backends keep serving open connections (and committing) until they notice.
- */
-async function killHost(postmasterPid: number): Promise<void> {
+/** A postmaster and every process it started (/proc/<pid>/stat: "pid (comm) state ppid ..."). */
+function hostProcesses(postmasterPid: number): number[] {
   const children = readdirSync("/proc")
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")".
+        // comm may hold spaces, so split after ")".
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmasterPid;
       } catch {
@@ -96,7 +93,19 @@ async function killHost(postmasterPid: number): Promise<void> {
       }
     })
     .map(Number);
-  for (const pid of [postmasterPid, ...children]) {
+  return [postmasterPid, ...children];
+}
+
+/**
+ * SIGKILLs a postmaster and every process it started, at once. Killing the postmaster alone is not
+ * a host loss: its backends keep serving open connections (and committing) until they notice.
+ * The processes are found first (scanning /proc takes a while on a busy machine), so the moment
+ * of loss the drill records is the moment the signals go out.
+ */
+async function killHost(postmasterPid: number, lossBegins: () => void): Promise<void> {
+  const pids = hostProcesses(postmasterPid);
+  lossBegins();
+  for (const pid of pids) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
@@ -161,11 +170,13 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
   const scenario = options.scenario;
   const startedAt = new Date().toISOString();
   log(
-    `game day ${scenario}: starting the local platform (control plane, primary + replica, two apps, operators)`,
+    `game day ${scenario}: starting the local platform (two regions from the stacks' manifests: control planes, primary + replica, apps, runner, operators)`,
   );
-  const platform: FailoverPlatform = await startFailoverPlatform({ name: `gameday-${scenario}` });
+  const platform: FailoverPlatform = await startFailoverPlatform({
+    name: `gameday-${scenario}`,
+    operators: "deployed",
+  });
   try {
-    await platform.startOperator(`gameday-${scenario}`);
     await platform.applyFailover({ activeRegion: "primary" });
     await waitFor(
       "RegionFailover steady",
@@ -211,14 +222,14 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
       await platform.applyFailover(spec);
     } else {
       const lag = await new PostgresDatabaseDriver({
-        primary: platform.operatorEnv.FAILOVER_PRIMARY_DB_ADMIN_URL!,
-        secondary: platform.operatorEnv.FAILOVER_SECONDARY_DB_ADMIN_URL!,
+        primary: platform.adminUrls.primary,
+        secondary: platform.adminUrls.secondary,
       });
       const before = await lag.replication("secondary").catch(() => undefined);
       await lag.close();
-      windowStart = Date.now();
       log("killing the primary PostgreSQL and all its processes (SIGKILL), as a host loss");
-      await killHost(platform.primary.server.process.pid!);
+      windowStart = Date.now();
+      await killHost(platform.primary.server.process.pid!, () => (windowStart = Date.now()));
       let failures = 0;
       for (;;) {
         const ok = await fetch(`${platform.apps.primary.url}/readyz`, { signal: AbortSignal.timeout(1000) })
@@ -269,7 +280,7 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
         (Date.parse(status.promotion.completedAt) - (windowStart + primaryLoss.detectionSeconds * 1000)) /
         1000;
     }
-    const newPrimary = platform.operatorEnv.FAILOVER_SECONDARY_DB_ADMIN_URL!;
+    const newPrimary = platform.adminUrls.secondary;
     const lost = await committedOnNewPrimary(newPrimary, result.committedQuotes, result.committedBookings);
     const inWindow = result.samples.filter((s) => s.at >= windowStart && s.at <= windowEnd);
     const okQuotes = inWindow.filter((s) => s.op === "quote" && s.status === 201);

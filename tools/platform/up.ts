@@ -1,84 +1,121 @@
-// `npm start`: the local platform on its embedded defaults. A PostgreSQL server (throw-away, in a temp
-// dir), the real roles and migrations, demo tenants, the quote API and a runner (bulk jobs, agent
-// tasks). Ctrl-C stops everything.
-import { startPostgres } from "../postgres/server.ts";
-import { provisionDatabase } from "../postgres/provision.ts";
-import { parseAppConfig } from "../../app/config.ts";
-import { startApp } from "../../app/server.ts";
-import { parseRunnerConfig } from "../../app/runner/config.ts";
-import { startRunner } from "../../app/runner/main.ts";
-import { freePort } from "../postgres/server.ts";
+// `npm start`: the two-region local platform on its embedded defaults (platform.ts): per region a
+// control plane and the processes the region's stack deploys, started from its manifests; one
+// PostgreSQL primary with a streaming replica; demo tenants. Prints where everything is, the
+// kubeconfigs and the command that flips the active region. Ctrl-C stops everything.
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Region } from "../../operators/api/regionfailover.ts";
+import { REPO_ROOT } from "./local-deploy.ts";
+import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
+import { LOCAL_STRIPE } from "./stack-gaps.ts";
 
-const DEFAULT_PORT = 8080;
+const ROLE_LABEL: Record<string, string> = {
+  "quote-api": "Quote API",
+  runner: "Runner",
+  operators: "Operators",
+  other: "Process",
+};
+
+function describe(platform: LocalPlatform, seconds: number, active: Region): string {
+  const { failover } = platform;
+  const flipTo: Region = active === "primary" ? "secondary" : "primary";
+  const kubeconfig = (region: Region) => platform.regions[region].cluster.kubeconfigPath;
+  const [slug, key] = Object.entries(platform.apiKeys)[1] ?? Object.entries(platform.apiKeys)[0] ?? [];
+  const pickup = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+  const primaryApi = platform.regions.primary.apiUrl;
+  const lines = [
+    "",
+    `Local platform ready in ${seconds.toFixed(1)} s: both regions from the stacks' manifests (${REGIONS.map((r) => platform.regions[r].stack).join(", ")})`,
+  ];
+  for (const region of REGIONS) {
+    const r = platform.regions[region];
+    const name = r.workloads.find((w) => w.env["REGION_NAME"])?.env["REGION_NAME"] ?? region;
+    lines.push("", `${region} region (${name}, stack ${r.stack})`);
+    const order = Object.keys(ROLE_LABEL);
+    const processes = [...r.processes].sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
+    for (const p of processes) {
+      const base = p.readyUrl?.replace(/\/readyz$/, "") ?? "";
+      lines.push(
+        `  ${ROLE_LABEL[p.role]!.padEnd(10)} ${base.padEnd(24)} ${p.deployment} (health ${p.readyUrl?.slice(base.length) ?? "-"}, metrics /metrics, log ${p.logPath})`,
+      );
+    }
+    lines.push(`  export KUBECONFIG=${kubeconfig(region)}    # admin of the ${region} control plane`);
+    for (const [account, path] of Object.entries(r.serviceAccountKubeconfigs))
+      lines.push(`  export KUBECONFIG=${path}    # as ServiceAccount ${account}, what its pods may do`);
+  }
+  lines.push(
+    "",
+    `PostgreSQL primary ${platform.primaryDatabase.urls.ops.replace(/:[^:@/]+@/, ":***@")} (read-only ops role); the secondary region reads its streaming replica on port ${platform.replica.port}`,
+    ...(platform.stripe
+      ? [
+          `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}; sign webhooks to POST <API>/webhooks/stripe with ${LOCAL_STRIPE.webhookSecret})`,
+        ]
+      : []),
+    "",
+    "Demo tenants and their API keys (new on every start):",
+    ...Object.entries(platform.apiKeys).map(([tenant, apiKey]) => `  ${tenant.padEnd(18)} ${apiKey}`),
+    "",
+    `Flip the active region from ${active} to ${flipTo} (docs/runbooks/failover.md); the RegionFailover lives in the ${failover.region} control plane:`,
+    `  kubectl --kubeconfig ${kubeconfig(failover.region)} -n ${failover.namespace} patch regionfailover ${failover.name} --type merge -p '{"spec":{"activeRegion":"${flipTo}"}}'`,
+    `  kubectl --kubeconfig ${kubeconfig(failover.region)} -n ${failover.namespace} get regionfailover ${failover.name} -w`,
+    "",
+    `Try it (${slug}):`,
+    `  curl -s -X POST ${primaryApi}/v1/quotes \\`,
+    `    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\`,
+    `    -d '{"origin":"Chicago, IL","destination":"Dallas, TX","equipment":"dry_van","weightLbs":38000,"pickupDate":"${pickup}"}'`,
+    `  curl -s -i -X POST ${platform.regions.secondary.apiUrl}/v1/quotes -H 'Authorization: Bearer ${key}'   # the standby redirects writes (307)`,
+    `  curl -s ${primaryApi}/v1/usage -H 'Authorization: Bearer ${key}'`,
+  );
+  if (platform.gaps.length) {
+    lines.push("", "Not deployed by the stacks yet, supplied here (tools/platform/stack-gaps.ts):");
+    lines.push(...platform.gaps.map((gap) => `  - ${gap}`));
+  }
+  lines.push(
+    "",
+    `Not applied, no such machinery here (why: SKIPPED_KINDS in tools/platform/local-deploy.ts): ${[
+      ...new Set(REGIONS.flatMap((r) => platform.regions[r].skipped.map((o) => o.kind))),
+    ].join(", ")}`,
+    "",
+    "Press Ctrl-C to stop.",
+  );
+  return lines.join("\n");
+}
 
 async function main(): Promise<void> {
   const started = Date.now();
-  console.log("Starting PostgreSQL ...");
-  const server = await startPostgres({ name: "local", durable: true });
-  const db = await provisionDatabase({ seed: "demo", server });
-  const port = Number(process.env.PORT ?? (await portOr(DEFAULT_PORT)));
-  const config = parseAppConfig({
-    ...process.env,
-    DATABASE_URL: db.urls.app,
-    OPS_DATABASE_URL: db.urls.ops,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
-  });
-  const app = await startApp(config);
-  const runner = await startRunner(
-    parseRunnerConfig({
-      ...process.env,
-      DATABASE_URL: db.urls.runner,
-      REGION_NAME: process.env.REGION_NAME ?? "local",
-      RUNNER_PORT: String(await portOr(8082)),
-      RUNNER_HOST: "127.0.0.1",
-      LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
-    }),
-  );
-  const [slug, key] = Object.entries(db.demoKeys)[1] ?? Object.entries(db.demoKeys)[0] ?? [];
-  const pickup = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
-  console.log(`
-Local platform ready in ${((Date.now() - started) / 1000).toFixed(1)} s
+  const logDir = join(REPO_ROOT, ".cache", "platform", "logs");
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir, { recursive: true });
+  console.log("Starting the two-region local platform ...");
+  const platform = await startPlatform({ logDir, log: (line) => console.log(`  ${line}`) });
+  const active = (await platform.getFailover()).spec.activeRegion;
+  console.log(describe(platform, (Date.now() - started) / 1000, active));
 
-  Quote API   ${app.url}   (health: ${app.url}/readyz, metrics: ${app.url}/metrics)
-  Runner      ${runner.url}   (bulk jobs and agent tasks; health: ${runner.url}/healthz, metrics: ${runner.url}/metrics)
-  PostgreSQL  ${db.urls.ops.replace(/:[^:@/]+@/, ":***@")}  (read-only ops role)
-
-Demo tenants and their API keys (new on every start):
-${Object.entries(db.demoKeys)
-  .map(([tenant, apiKey]) => `  ${tenant.padEnd(18)} ${apiKey}`)
-  .join("\n")}
-
-Try it (${slug}):
-  curl -s -X POST ${app.url}/v1/quotes \\
-    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
-    -d '{"origin":"Chicago, IL","destination":"Dallas, TX","equipment":"dry_van","weightLbs":38000,"pickupDate":"${pickup}"}'
-  curl -s ${app.url}/v1/usage -H 'Authorization: Bearer ${key}'
-  curl -s -X POST ${app.url}/v1/bulk-jobs \\
-    -H 'Authorization: Bearer ${key}' -H 'Content-Type: text/csv' \\
-    --data-binary $'origin,destination,equipment,weightLbs,pickupDate\\n"Chicago, IL","Dallas, TX",reefer,40000,${pickup}\\n'
-
-Press Ctrl-C to stop.`);
-
+  let stopping = false;
   const stop = async () => {
-    console.log("\nStopping ...");
-    await runner.stop();
-    await app.stop();
-    await db.stop();
+    if (stopping) {
+      console.log("Stopping now (second signal).");
+      process.exit(1);
+    }
+    stopping = true;
+    console.log("\nStopping: operators, runners, APIs, then the control planes and PostgreSQL ...");
+    await platform.stop();
     process.exit(0);
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  // No kubelet restarts a crashed process here: say so at once rather than leave a dead URL.
+  for (const region of REGIONS)
+    for (const p of platform.regions[region].processes)
+      void p.exited.then((code) => {
+        if (!stopping)
+          console.error(`${region} ${p.deployment} exited (${code ?? "signal"}); its log: ${p.logPath}`);
+      });
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
 }
 
-async function portOr(preferred: number): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once("error", () => freePort().then(resolve));
-    probe.listen(preferred, "127.0.0.1", () => probe.close(() => resolve(preferred)));
-  });
+try {
+  await main();
+} catch (error) {
+  console.error(`The local platform did not start: ${(error as Error).message}`);
+  process.exit(1);
 }
-
-await main();

@@ -1,0 +1,97 @@
+// How a region's manifests become local processes: the environment is the manifest's own except
+// for the endpoint and port variables, and what the platform cannot honour stops the start with
+// the object, the problem and the fix.
+import { describe, expect, it } from "vitest";
+import type { Manifest } from "../../stacks/manifests.ts";
+import { regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
+
+const secrets = { "api-database": { DATABASE_URL: "postgres://freight_app:pw@127.0.0.1:5432/freight" } };
+
+function deployment(container: Record<string, unknown>): Manifest {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "quote-api", namespace: "freight" },
+    spec: {
+      template: { spec: { serviceAccountName: "quote-api", containers: [{ name: "api", ...container }] } },
+    },
+  };
+}
+
+const externalSecret: Manifest = {
+  apiVersion: "external-secrets.io/v1",
+  kind: "ExternalSecret",
+  metadata: { name: "api-database", namespace: "freight" },
+  spec: { target: { name: "api-database" } },
+};
+
+const api = {
+  command: ["node", "app/server.ts"],
+  ports: [{ name: "http", containerPort: 8080 }],
+  readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
+  env: [
+    { name: "PORT", value: "8080" },
+    { name: "REGION_NAME", value: "us-east-1" },
+    { name: "REGION_PEER_URL", value: "https://api-usw2.freight.example/" },
+    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "api-database", key: "DATABASE_URL" } } },
+    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+  ],
+};
+
+describe("local deploy", () => {
+  it("keeps the manifest's environment and replaces only ports and endpoints", () => {
+    const [workload] = regionWorkloads("primary", [externalSecret, deployment(api)], secrets);
+    expect(workload).toMatchObject({
+      role: "quote-api",
+      command: ["node", "app/server.ts"],
+      serviceAccount: "quote-api",
+      readiness: { path: "/readyz", port: 8080 },
+    });
+    const env = substitute(workload!, workload!.env, {
+      ports: new Map([[8080, 41000]]),
+      endpoints: { api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" }, aws: "" },
+      kubeconfig: "/tmp/sa.kubeconfig",
+    });
+    expect(env).toEqual({
+      PORT: "41000",
+      HOST: "127.0.0.1",
+      RUNNER_HOST: "127.0.0.1",
+      PROBE_HOST: "127.0.0.1",
+      REGION_NAME: "us-east-1",
+      REGION_PEER_URL: "http://127.0.0.1:42000",
+      DATABASE_URL: secrets["api-database"].DATABASE_URL,
+      POD_NAME: "quote-api-primary-0",
+      KUBECONFIG: "/tmp/sa.kubeconfig",
+    });
+  });
+
+  it("refuses a container without a command, naming the fix", () => {
+    expect(() => regionWorkloads("primary", [deployment({ ...api, command: undefined })], secrets)).toThrow(
+      /primary Deployment freight\/quote-api container api has no command.*explicit command in infra\/workloads/,
+    );
+  });
+
+  it("refuses a Secret the stacks never create, and one without a local value", () => {
+    expect(() => regionWorkloads("primary", [deployment(api)], secrets)).toThrow(
+      /reads Secret api-database, which the stacks never create in freight/,
+    );
+    expect(() => regionWorkloads("primary", [externalSecret, deployment(api)], {})).toThrow(
+      /reads Secret api-database, which has no local value: add it to localSecrets\(\)/,
+    );
+  });
+
+  it("refuses a kind it neither applies nor skips, and skips the ones it cannot run", () => {
+    const podMonitor: Manifest = {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PodMonitor",
+      metadata: { name: "quote-api" },
+    };
+    expect(sortManifests([podMonitor]).skipped).toEqual([
+      { kind: "PodMonitor", name: "quote-api", why: expect.stringMatching(/no Prometheus Operator/) },
+    ]);
+    const unknown: Manifest = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } };
+    expect(() => sortManifests([unknown])).toThrow(
+      /a Widget \(example.com\/v1\) named w, which the local platform neither applies nor skips. Add it to SKIPPED_KINDS/,
+    );
+  });
+});

@@ -1,0 +1,425 @@
+// How the local platform deploys a region's manifests without a kubelet, a cloud or operators
+// from other projects: which objects it applies to the region's control plane and which it skips
+// (SKIPPED_KINDS, with why), where the Secrets the ExternalSecrets would produce come from
+// (localSecrets), and how each Deployment's container becomes a local process: its command and
+// environment exactly as the manifest says, with only the variables in SUBSTITUTED replaced.
+// Everything a reviewer needs to judge "deployed as tested" is in this one file.
+import { resolve } from "node:path";
+import type { ProvisionedDatabase } from "../postgres/provision.ts";
+import type { Region } from "../../operators/api/regionfailover.ts";
+import type { ResourceRef } from "../../operators/api/crd.ts";
+import type { KubeObject } from "../../operators/api/types.ts";
+import { builtin, type KubeClient } from "../../operators/runtime/kube.ts";
+import type { Manifest } from "../../stacks/manifests.ts";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
+export const FIELD_MANAGER = "freight-local-platform";
+
+/** Kinds the platform does not apply, and why: each stands for machinery this machine does not run. */
+export const SKIPPED_KINDS: Record<string, string> = {
+  Deployment: "no scheduler or kubelet: its container runs as one local process (whatever its replicas)",
+  Service: "no kube-proxy or load balancer: each process listens on its own loopback port (printed)",
+  HorizontalPodAutoscaler: "no metrics pipeline to scale on: one process per Deployment",
+  ScaledObject: "KEDA is not installed: the runner runs as one process instead of scaling from zero",
+  PodDisruptionBudget: "nothing evicts pods here",
+  PodMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
+  ServiceMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
+  PrometheusRule: "no Prometheus Operator: `npm run dashboards:check` tests the rules with promtool",
+  ExternalSecret: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
+  ClusterSecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
+  SecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
+  CronJob: "no controller-manager to schedule it: run its command on demand (README, operating the app)",
+  Job: "no controller-manager to run it: the platform migrates the database itself before any process starts",
+};
+
+const BUILTIN_KINDS: Record<string, Omit<ResourceRef, "kind">> = {
+  Namespace: { group: "", version: "v1", plural: "namespaces", namespaced: false },
+  ServiceAccount: { group: "", version: "v1", plural: "serviceaccounts", namespaced: true },
+  ConfigMap: { group: "", version: "v1", plural: "configmaps", namespaced: true },
+  Secret: { group: "", version: "v1", plural: "secrets", namespaced: true },
+  CustomResourceDefinition: {
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    plural: "customresourcedefinitions",
+    namespaced: false,
+  },
+  Role: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", namespaced: true },
+  RoleBinding: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "rolebindings",
+    namespaced: true,
+  },
+  ClusterRole: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterroles",
+    namespaced: false,
+  },
+  ClusterRoleBinding: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterrolebindings",
+    namespaced: false,
+  },
+};
+
+interface CrdManifest extends Manifest {
+  spec: { group: string; names: { kind: string; plural: string }; scope: string };
+}
+
+/** The API reference of every kind the platform applies: built-ins plus the CRDs the stack installs. */
+function resourceRefs(manifests: Manifest[]): Map<string, ResourceRef> {
+  const refs = new Map<string, ResourceRef>();
+  for (const [kind, ref] of Object.entries(BUILTIN_KINDS))
+    refs.set(`${apiGroup(ref)}/${kind}`, { ...ref, kind });
+  for (const m of manifests) {
+    if (m.kind !== "CustomResourceDefinition") continue;
+    const crd = m as CrdManifest;
+    const version =
+      (crd.spec as unknown as { versions?: { name: string; storage?: boolean }[] }).versions?.find(
+        (v) => v.storage,
+      )?.name ?? "v1";
+    refs.set(`${crd.spec.group}/${crd.spec.names.kind}`, {
+      group: crd.spec.group,
+      version,
+      plural: crd.spec.names.plural,
+      kind: crd.spec.names.kind,
+      namespaced: crd.spec.scope === "Namespaced",
+    });
+  }
+  return refs;
+}
+
+const apiGroup = (ref: { group: string }) => ref.group || "core";
+const groupOf = (apiVersion: string) => (apiVersion.includes("/") ? apiVersion.split("/")[0]! : "core");
+
+export interface SkippedObject {
+  kind: string;
+  name: string;
+  why: string;
+}
+
+/**
+ * Splits a region's manifests into what is applied (in order: namespaces and CRDs, then the rest)
+ * and what is skipped. A kind that is neither known nor in SKIPPED_KINDS stops the start: the
+ * platform would otherwise silently run without something the stacks deploy.
+ */
+export function sortManifests(manifests: Manifest[]): {
+  first: [Manifest, ResourceRef][];
+  rest: [Manifest, ResourceRef][];
+  skipped: SkippedObject[];
+} {
+  const refs = resourceRefs(manifests);
+  const first: [Manifest, ResourceRef][] = [];
+  const rest: [Manifest, ResourceRef][] = [];
+  const skipped: SkippedObject[] = [];
+  for (const m of manifests) {
+    const why = SKIPPED_KINDS[m.kind];
+    if (why) {
+      skipped.push({ kind: m.kind, name: m.metadata.name, why });
+      continue;
+    }
+    const ref = refs.get(`${groupOf(m.apiVersion)}/${m.kind}`);
+    if (!ref) {
+      throw new Error(
+        `The stacks deploy a ${m.kind} (${m.apiVersion}) named ${m.metadata.name}, which the local platform neither applies nor skips. ` +
+          `Add it to SKIPPED_KINDS in tools/platform/local-deploy.ts with the reason, or to BUILTIN_KINDS if the local control plane serves it.`,
+      );
+    }
+    (m.kind === "Namespace" || m.kind === "CustomResourceDefinition" ? first : rest).push([m, ref]);
+  }
+  return { first, rest, skipped };
+}
+
+async function waitEstablished(admin: KubeClient, crdNames: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (const name of crdNames) {
+    for (;;) {
+      const crd = await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+        builtin.crds,
+        name,
+      );
+      if (crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} was not Established within 30 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Server-side applies what the region's control plane can hold; returns what was skipped. */
+export async function applyRegionObjects(admin: KubeClient, manifests: Manifest[]): Promise<SkippedObject[]> {
+  const { first, rest, skipped } = sortManifests(manifests);
+  const apply = ([m, ref]: [Manifest, ResourceRef]) =>
+    admin.apply(ref, m as unknown as KubeObject, { fieldManager: FIELD_MANAGER, force: true });
+  await Promise.all(first.map(apply));
+  await waitEstablished(
+    admin,
+    first.filter(([m]) => m.kind === "CustomResourceDefinition").map(([m]) => m.metadata.name),
+  );
+  await Promise.all(rest.map(apply));
+  return skipped;
+}
+
+/**
+ * The Secrets the stacks' ExternalSecrets would produce, by Secret name and key: the region's
+ * database roles on its local PostgreSQL (the secondary's on the streaming replica, as its RDS
+ * endpoint is the cross-region replica) and placeholders for third-party keys nothing calls
+ * locally. A container that references a Secret or key missing here stops the start, naming it.
+ */
+export function localSecrets(urls: ProvisionedDatabase["urls"]): Record<string, Record<string, string>> {
+  return {
+    "quote-api-database": { DATABASE_URL: urls.app },
+    "runner-database": { DATABASE_URL: urls.runner },
+    "operators-database": { DATABASE_URL: urls.operator },
+    "billing-database": { DATABASE_URL: urls.billing, BILLING_DATABASE_URL: urls.billing },
+    "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
+    "third-party-api-keys": {
+      LLM_API_KEY: "local-llm-key-unused",
+      WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
+    },
+  };
+}
+
+/** Which program a container runs, from its command: decides readiness and what it is shown as. */
+export type ProcessRole = "quote-api" | "runner" | "operators" | "other";
+
+export function processRole(command: string[]): ProcessRole {
+  const script = command.find((part) => part.endsWith(".ts")) ?? "";
+  if (script === "app/server.ts") return "quote-api";
+  if (script === "app/runner/main.ts") return "runner";
+  if (script === "operators/main.ts") return "operators";
+  return "other";
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string; optional?: boolean };
+    configMapKeyRef?: { name: string; key: string; optional?: boolean };
+    fieldRef?: { fieldPath: string };
+  };
+}
+
+interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  envFrom?: { secretRef?: { name: string }; configMapRef?: { name: string } }[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path: string; port: number | string } };
+}
+
+interface DeploymentManifest extends Manifest {
+  spec: {
+    template: {
+      spec: { serviceAccountName?: string; automountServiceAccountToken?: boolean; containers: Container[] };
+    };
+  };
+}
+
+/** One container of a Deployment, as the manifest describes it (before any substitution). */
+export interface Workload {
+  region: Region;
+  deployment: string;
+  namespace: string;
+  container: string;
+  role: ProcessRole;
+  command: string[];
+  serviceAccount: string;
+  mountsToken: boolean;
+  /** Environment resolved from the manifest: values, Secret and ConfigMap references, fieldRefs. */
+  env: Record<string, string>;
+  ports: number[];
+  readiness?: { path: string; port: number };
+}
+
+export function podName(region: Region, deployment: string, replica = 0): string {
+  return `${deployment}-${region}-${replica}`;
+}
+
+/** The Deployments' containers of a region's manifests, with their environment resolved. */
+export function regionWorkloads(
+  region: Region,
+  manifests: Manifest[],
+  secrets: Record<string, Record<string, string>>,
+): Workload[] {
+  const configMaps = new Map(
+    manifests
+      .filter((m) => m.kind === "ConfigMap")
+      .map((m) => [
+        `${m.metadata.namespace}/${m.metadata.name}`,
+        (m["data"] ?? {}) as Record<string, string>,
+      ]),
+  );
+  const declaredSecrets = new Set(
+    manifests
+      .filter((m) => m.kind === "ExternalSecret" || m.kind === "Secret")
+      .map((m) => {
+        const target = (m["spec"] as { target?: { name?: string } } | undefined)?.target?.name;
+        return `${m.metadata.namespace}/${target ?? m.metadata.name}`;
+      }),
+  );
+  const workloads: Workload[] = [];
+  for (const m of manifests) {
+    if (m.kind !== "Deployment") continue;
+    const deployment = m as DeploymentManifest;
+    const namespace = m.metadata.namespace ?? "default";
+    const pod = deployment.spec.template.spec;
+    const serviceAccount = pod.serviceAccountName ?? "default";
+    for (const container of pod.containers) {
+      const where = `${region} Deployment ${namespace}/${m.metadata.name} container ${container.name}`;
+      const command = [...(container.command ?? []), ...(container.args ?? [])];
+      if (!container.command?.length) {
+        throw new Error(
+          `${where} has no command: the image's entrypoint is not known here. Give the container an explicit command in infra/workloads (e.g. ["node", "app/server.ts"]).`,
+        );
+      }
+      const secret = (name: string): Record<string, string> => {
+        if (!declaredSecrets.has(`${namespace}/${name}`))
+          throw new Error(`${where} reads Secret ${name}, which the stacks never create in ${namespace}.`);
+        const values = secrets[name];
+        if (!values)
+          throw new Error(
+            `${where} reads Secret ${name}, which has no local value: add it to localSecrets() in tools/platform/local-deploy.ts.`,
+          );
+        return values;
+      };
+      const env: Record<string, string> = {};
+      for (const source of container.envFrom ?? []) {
+        if (source.secretRef) Object.assign(env, secret(source.secretRef.name));
+        if (source.configMapRef)
+          Object.assign(env, configMaps.get(`${namespace}/${source.configMapRef.name}`) ?? {});
+      }
+      for (const variable of container.env ?? []) {
+        const from = variable.valueFrom;
+        if (variable.value !== undefined) env[variable.name] = variable.value;
+        else if (from?.secretKeyRef) {
+          const value = secret(from.secretKeyRef.name)[from.secretKeyRef.key];
+          if (value === undefined && !from.secretKeyRef.optional)
+            throw new Error(
+              `${where} reads key ${from.secretKeyRef.key} of Secret ${from.secretKeyRef.name}, which has no local value: add it to localSecrets() in tools/platform/local-deploy.ts.`,
+            );
+          if (value !== undefined) env[variable.name] = value;
+        } else if (from?.configMapKeyRef) {
+          const value = configMaps.get(`${namespace}/${from.configMapKeyRef.name}`)?.[
+            from.configMapKeyRef.key
+          ];
+          if (value !== undefined) env[variable.name] = value;
+        } else if (from?.fieldRef) {
+          const fields: Record<string, string> = {
+            "metadata.name": podName(region, m.metadata.name),
+            "metadata.namespace": namespace,
+            "spec.serviceAccountName": serviceAccount,
+            "status.podIP": "127.0.0.1",
+          };
+          const value = fields[from.fieldRef.fieldPath];
+          if (value === undefined)
+            throw new Error(
+              `${where} reads field ${from.fieldRef.fieldPath}, which the local platform does not provide.`,
+            );
+          env[variable.name] = value;
+        } else env[variable.name] = "";
+      }
+      const ports = (container.ports ?? []).map((p) => p.containerPort);
+      const probe = container.readinessProbe?.httpGet;
+      const probePort =
+        typeof probe?.port === "string"
+          ? container.ports?.find((p) => p.name === probe.port)?.containerPort
+          : probe?.port;
+      workloads.push({
+        region,
+        deployment: m.metadata.name,
+        namespace,
+        container: container.name,
+        role: processRole(command),
+        command,
+        serviceAccount,
+        mountsToken: pod.automountServiceAccountToken !== false,
+        env,
+        ports,
+        readiness: probe && probePort !== undefined ? { path: probe.path, port: probePort } : undefined,
+      });
+    }
+  }
+  return workloads;
+}
+
+/** What a region's endpoints are on this machine, for the substitutions below. */
+export interface LocalEndpoints {
+  /** Each region's quote API, e.g. http://127.0.0.1:41234 (stands for its load balancer / DNS name). */
+  api: Record<Region, string>;
+  /** The local endpoint that speaks RDS and Route 53. */
+  aws: string;
+  /** The local Stripe API, when a process has billing on. */
+  stripe?: string;
+}
+
+/**
+ * The only variables the platform changes or adds, and why. Everything else a process gets is
+ * the manifest's own value. (Ports are the one non-endpoint: two regions share one machine.)
+ */
+export const SUBSTITUTED: Record<string, string> = {
+  "PORT, RUNNER_PORT, PROBE_PORT (any *PORT set to a container port)":
+    "two regions and several processes share one machine: each container port gets a free local port",
+  "HOST, RUNNER_HOST, PROBE_HOST (added)": "listen on loopback only: a dev machine, not a pod network",
+  "KUBECONFIG (added)":
+    "a pod gets its ServiceAccount's token mounted; here a kubeconfig minted for the same ServiceAccount",
+  "REGION_PEER_URL, PUBLIC_BASE_URL":
+    "the regions' public endpoints (load balancer, Route 53) are local ports",
+  "FAILOVER_PRIMARY_HEALTH_URL, FAILOVER_SECONDARY_HEALTH_URL":
+    "the regions' /readyz through their local ports",
+  "FAILOVER_DATABASE_DRIVER=rds -> postgres":
+    "the local databases are not RDS instances: the stand-in cannot promote them, pg_promote can",
+  "AWS_ENDPOINT_URL_RDS, AWS_ENDPOINT_URL_ROUTE_53, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
+    "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
+  "STRIPE_API_URL (added with BILLING=on)": "the local Stripe stand-in",
+  "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
+};
+
+/** The public host a region's endpoint variables name, replaced by the local API (path kept). */
+function localUrl(value: string, base: string): string {
+  try {
+    const url = new URL(value);
+    return `${base}${url.pathname === "/" ? "" : url.pathname}${url.search}`;
+  } catch {
+    return base;
+  }
+}
+
+/** Applies SUBSTITUTED to a workload's environment. `ports` maps container ports to local ones. */
+export function substitute(
+  workload: Workload,
+  env: Record<string, string>,
+  context: { ports: Map<number, number>; endpoints: LocalEndpoints; kubeconfig?: string },
+): Record<string, string> {
+  const out = { ...env };
+  const peer: Region = workload.region === "primary" ? "secondary" : "primary";
+  for (const [name, value] of Object.entries(out)) {
+    const local = /PORT$/.test(name) ? context.ports.get(Number(value)) : undefined;
+    if (local !== undefined) out[name] = String(local);
+  }
+  for (const name of ["HOST", "RUNNER_HOST", "PROBE_HOST"]) out[name] = "127.0.0.1";
+  if (context.kubeconfig) out["KUBECONFIG"] = context.kubeconfig;
+  if (out["REGION_PEER_URL"])
+    out["REGION_PEER_URL"] = localUrl(out["REGION_PEER_URL"], context.endpoints.api[peer]);
+  if (out["PUBLIC_BASE_URL"])
+    out["PUBLIC_BASE_URL"] = localUrl(out["PUBLIC_BASE_URL"], context.endpoints.api[workload.region]);
+  for (const region of ["primary", "secondary"] as const) {
+    const name = `FAILOVER_${region.toUpperCase()}_HEALTH_URL`;
+    if (out[name]) out[name] = localUrl(out[name], context.endpoints.api[region]);
+  }
+  if (out["FAILOVER_DATABASE_DRIVER"] === "rds") out["FAILOVER_DATABASE_DRIVER"] = "postgres";
+  if (workload.role === "operators" || out["FAILOVER_PRIMARY_HEALTH_URL"]) {
+    out["AWS_ENDPOINT_URL_RDS"] = context.endpoints.aws;
+    out["AWS_ENDPOINT_URL_ROUTE_53"] = context.endpoints.aws;
+    out["AWS_ACCESS_KEY_ID"] = "AKIDLOCALPLATFORM";
+    out["AWS_SECRET_ACCESS_KEY"] = "local-platform-secret";
+    out["AWS_REGION"] ??= "us-east-1";
+  }
+  if (out["BILLING"] === "on" && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
+  return out;
+}

@@ -1,0 +1,131 @@
+// The two-region local platform as `npm start` runs it: both regions' processes started from the
+// stacks' manifests answer, the standby region sends writes to the active one, the operators
+// reconcile a Tenant, and every process holds exactly its pod's ServiceAccount and nothing more.
+import { KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Region } from "../../operators/api/regionfailover.ts";
+import { plans, tenants } from "../../operators/api/resources.ts";
+import type { Tenant } from "../../operators/api/tenant.ts";
+import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
+import { buildTimeoutMs } from "../localcluster/test-support.ts";
+import { applyAs, waitFor } from "./operators.ts";
+import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
+
+let platform: LocalPlatform;
+
+beforeAll(async () => {
+  platform = await startPlatform({ name: "platform-test" });
+}, buildTimeoutMs);
+afterAll(() => platform?.stop());
+
+const pickup = () => new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+
+describe("two-region local platform", () => {
+  it("starts the quote API (billing on), runner and operators the stacks deploy; both APIs are ready", async () => {
+    for (const region of REGIONS) {
+      const ready = await fetch(`${platform.regions[region].apiUrl}/readyz`);
+      expect(ready.status, region).toBe(200);
+      expect(((await ready.json()) as { role: string }).role).toBe(region);
+    }
+    // Billing is on in both regions, against the local Stripe stand-in. The standby region serves
+    // reads once the failover controller has seen it healthy (until then it sends users to the primary).
+    const key = Object.values(platform.apiKeys)[0]!;
+    for (const region of REGIONS) {
+      await waitFor(`${region} billing status`, async () => {
+        const billing = await fetch(`${platform.regions[region].apiUrl}/v1/billing/status`, {
+          headers: { authorization: `Bearer ${key}` },
+          redirect: "manual",
+        });
+        return billing.status === 200;
+      });
+    }
+    expect(platform.stripe).toBeDefined();
+    const started = (region: Region) => platform.regions[region].processes.map((p) => p.deployment).sort();
+    expect(started("primary")).toEqual(["freight-operators", "quote-api", "runner"]);
+    expect(started("secondary")).toEqual(expect.arrayContaining(["freight-operators", "quote-api"]));
+  });
+
+  it("redirects writes on the standby region to the active one (307)", async () => {
+    const key = Object.values(platform.apiKeys)[0]!;
+    const quote = (base: string) =>
+      fetch(`${base}/v1/quotes`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          origin: "Chicago, IL",
+          destination: "Dallas, TX",
+          equipment: "dry_van",
+          weightLbs: 38_000,
+          pickupDate: pickup(),
+        }),
+      });
+    expect((await quote(platform.regions.primary.apiUrl)).status).toBe(201);
+    const standby = await quote(platform.regions.secondary.apiUrl);
+    expect(standby.status).toBe(307);
+    expect(standby.headers.get("location")).toBe(`${platform.regions.primary.apiUrl}/v1/quotes`);
+  });
+
+  it("reconciles a Tenant with the operators the primary stack deploys", async () => {
+    const admin = platform.regions.primary.admin;
+    await applyAs(admin, plans, {
+      kind: "Plan",
+      metadata: { name: "local-test" },
+      spec: {
+        displayName: "Local test",
+        // The demo seed's plans hold the low ranks; each Plan needs its own.
+        rank: 42,
+        monthlyPriceCents: 9900,
+        meters: [{ name: "quotes", included: 10, overageAllowed: false, hardCeiling: 10 }],
+        rateLimits: { requestsPerSecond: 5, burst: 10, bulkJobConcurrency: 1 },
+      },
+    });
+    await applyAs(admin, tenants, {
+      kind: "Tenant",
+      metadata: { name: "local-test-freight", namespace: "tenants" },
+      spec: { displayName: "Local Test Freight", plan: "local-test" },
+    });
+    const ready = await waitFor(
+      "Tenant Ready",
+      async () => {
+        const tenant = await admin.get<Tenant>(tenants, "local-test-freight", "tenants");
+        return tenant.status?.conditions?.find((c) => c.type === "Ready" && c.status === "True");
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(ready.reason).toBe("Applied");
+  });
+
+  it("runs every process as its pod's ServiceAccount, refused what its RBAC does not grant", async () => {
+    const checked: string[] = [];
+    for (const region of REGIONS) {
+      for (const p of platform.regions[region].processes) {
+        const path = p.env["KUBECONFIG"];
+        expect(path, `${region} ${p.deployment} has no kubeconfig`).toBeDefined();
+        const config = new KubeConfig();
+        config.loadFromFile(path!);
+        const client = new KubeClient(config, { userAgent: "platform-test" });
+        try {
+          const workload = platform.regions[region].workloads.find((w) => w.deployment === p.deployment)!;
+          const review = await client.request<{ status: { userInfo: { username: string } } }>(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            { body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } },
+          );
+          expect(review.status.userInfo.username).toBe(
+            `system:serviceaccount:${workload.namespace}:${workload.serviceAccount}`,
+          );
+          const secrets = await client
+            .request("GET", `/api/v1/namespaces/${workload.namespace}/secrets`)
+            .then(() => 200)
+            .catch((error: unknown) => (error instanceof KubeApiError ? error.status : 0));
+          expect(secrets, `${region} ${p.deployment} may list Secrets`).toBe(403);
+          checked.push(`${region}/${p.deployment}`);
+        } finally {
+          client.close();
+        }
+      }
+    }
+    expect(checked).toEqual(expect.arrayContaining(["primary/freight-operators", "primary/quote-api"]));
+  });
+});

@@ -1,0 +1,404 @@
+// The two-region local platform: `npm start`, the game day and the end-to-end tests run on it.
+// Per region a control plane with what the region's stack applies (CRDs, namespaces, RBAC,
+// ServiceAccounts, CRs), one PostgreSQL primary with a streaming replica serving the secondary
+// region, and every Deployment's container of the stack's manifests as a local process under a
+// kubeconfig of its pod's ServiceAccount. How manifests become processes: local-deploy.ts; what the
+// stacks do not deploy yet: stack-gaps.ts.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { ensureBuilt } from "../localcluster/build.ts";
+import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
+import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
+import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
+import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
+import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
+import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
+import { regionFailovers } from "../../operators/api/resources.ts";
+import { KubeClient } from "../../operators/runtime/kube.ts";
+import {
+  applyRegionObjects,
+  FIELD_MANAGER,
+  localSecrets,
+  podName,
+  regionWorkloads,
+  substitute,
+  type SkippedObject,
+  type Workload,
+} from "./local-deploy.ts";
+import { startLocalProcess, type LocalProcess } from "./local-process.ts";
+import { regionManifests, REGION_STACKS } from "./stack-manifests.ts";
+import {
+  failoverRegion,
+  FAILOVER_NAME,
+  FAILOVER_NAMESPACE,
+  fillWorkloadGaps,
+  gapObjects,
+  heldUntilFixed,
+  regionFailoverObject,
+  type FailoverWiring,
+} from "./stack-gaps.ts";
+
+export const REGIONS: Region[] = ["primary", "secondary"];
+
+export interface PlatformRegion {
+  region: Region;
+  stack: string;
+  cluster: LocalCluster;
+  /** Admin client (system:masters) of the region's control plane. */
+  admin: KubeClient;
+  /** The quote API of the region. */
+  apiUrl: string;
+  /** Database role URLs of the region: the secondary's point at the streaming replica. */
+  databaseUrls: ProvisionedDatabase["urls"];
+  workloads: Workload[];
+  processes: LocalProcess[];
+  /** Minted kubeconfig per ServiceAccount, "namespace/name" -> path. */
+  serviceAccountKubeconfigs: Record<string, string>;
+  skipped: SkippedObject[];
+}
+
+export interface LocalPlatform {
+  regions: Record<Region, PlatformRegion>;
+  primaryDatabase: ProvisionedDatabase;
+  replica: PostgresServer;
+  apiKeys: Record<string, string>;
+  /** Where the RegionFailover lives and the failover controller runs. */
+  failover: { region: Region; name: string; namespace: string };
+  aws: FakeAwsEndpoint;
+  stripe: LocalStripe | undefined;
+  /** What the stacks do not deploy yet and the platform added (stack-gaps.ts). */
+  gaps: string[];
+  logDir: string;
+  /** Milliseconds per start step, for the benchmark. */
+  timings: Record<string, number>;
+  /** Starts one more process of a Deployment (a second replica, a restart), as the first was started. */
+  startProcess(
+    region: Region,
+    deployment: string,
+    options?: { replica?: number; env?: Record<string, string> },
+  ): Promise<LocalProcess>;
+  process(region: Region, deployment: string): LocalProcess;
+  applyFailover(spec: RegionFailoverSpec): Promise<void>;
+  getFailover(): Promise<RegionFailover>;
+  stop(): Promise<void>;
+}
+
+export interface StartPlatformOptions {
+  /** Prefix of the control planes' names (kubeconfig contexts): "<prefix>primary". */
+  name?: string;
+  /** Where process logs go; a temporary directory (removed at exit) by default. */
+  logDir?: string;
+  log?: (line: string) => void;
+  /** "region/deployment" entries not started (a test starts them itself with startProcess). */
+  hold?: string[];
+  seed?: "demo" | "plans";
+}
+
+/** Waits until the replica has replayed everything the primary has written so far (the seed). */
+async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
+  const query = async (url: string, text: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<{ value: boolean | string }>(text)).rows[0]!.value;
+    } finally {
+      await client.end();
+    }
+  };
+  const lsn = await query(primaryUrl, "SELECT pg_current_wal_lsn()::text AS value");
+  const deadline = Date.now() + 30_000;
+  while (!(await query(replicaUrl, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS value`))) {
+    if (Date.now() > deadline)
+      throw new Error(`the replica did not replay the primary's WAL up to ${lsn} in 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const STOP_ORDER: Workload["role"][] = ["operators", "runner", "other", "quote-api"];
+
+export async function startPlatform(options: StartPlatformOptions = {}): Promise<LocalPlatform> {
+  const log = options.log ?? (() => undefined);
+  const prefix = options.name ? `${options.name}-` : "";
+  const timings: Record<string, number> = {};
+  const started = Date.now();
+  const timed = async <T>(step: string, work: Promise<T>): Promise<T> => {
+    const t = Date.now();
+    const value = await work;
+    timings[step] = Date.now() - t;
+    return value;
+  };
+  const logDir = options.logDir ?? mkdtempSync(join(tmpdir(), "freight-platform-"));
+  mkdirSync(logDir, { recursive: true });
+  if (!options.logDir) process.once("exit", () => rmSync(logDir, { recursive: true, force: true }));
+
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  };
+  try {
+    await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
+    const aws = new FakeAwsEndpoint();
+    const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
+      timed("plan", regionManifests({ log })),
+      timed(
+        "control planes",
+        startClusters(REGIONS.map((r) => `${prefix}${r}`)).then((started) => {
+          cleanup.push(() => Promise.all(started.map((c) => c.stop())));
+          return started;
+        }),
+      ),
+      timed(
+        "databases",
+        // synchronous_commit on, as in production: a write is acknowledged once its WAL is written,
+        // so a lost primary can only lose what it had not yet streamed. (fsync stays off for speed.)
+        startPostgres({ name: `${prefix}primary`, settings: { synchronous_commit: "on" } }).then(
+          async (server) => {
+            cleanup.push(() => server.stop());
+            // The replica is cloned from the fresh primary and streams the roles, migrations and
+            // seed as they are written, so cloning and provisioning overlap.
+            const [database, standby] = await Promise.all([
+              provisionDatabase({ server, seed: options.seed ?? "demo" }),
+              startPostgres({ name: `${prefix}replica`, replicaOf: server }).then((started) => {
+                cleanup.push(() => started.stop());
+                return started;
+              }),
+            ]);
+            await replayed(server.url(), standby.url());
+            return { primaryDatabase: database, replica: standby };
+          },
+        ),
+      ),
+      aws.start().then(() => cleanup.push(() => aws.stop())),
+    ]);
+    log(
+      `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
+    );
+
+    const onReplica = (url: string) => {
+      const u = new URL(url);
+      u.port = String(replica.port);
+      return u.toString();
+    };
+    const databaseUrls: Record<Region, ProvisionedDatabase["urls"]> = {
+      primary: primaryDatabase.urls,
+      secondary: Object.fromEntries(
+        Object.entries(primaryDatabase.urls).map(([k, v]) => [k, onReplica(v)]),
+      ) as ProvisionedDatabase["urls"],
+    };
+    const clusterOf: Record<Region, LocalCluster> = { primary: clusters[0]!, secondary: clusters[1]! };
+    const admins: Record<Region, KubeClient> = {
+      primary: new KubeClient(clusterOf.primary.kubeConfig, { userAgent: FIELD_MANAGER }),
+      secondary: new KubeClient(clusterOf.secondary.kubeConfig, { userAgent: FIELD_MANAGER }),
+    };
+    cleanup.push(async () => REGIONS.forEach((r) => admins[r].close()));
+    const workloads: Record<Region, Workload[]> = {
+      primary: regionWorkloads("primary", planned.manifests.primary, localSecrets(databaseUrls.primary)),
+      secondary: regionWorkloads(
+        "secondary",
+        planned.manifests.secondary,
+        localSecrets(databaseUrls.secondary),
+      ),
+    };
+    const failover = failoverRegion(planned.manifests);
+    const gaps: string[] = [];
+
+    // Objects, the RegionFailover and ServiceAccount credentials, both regions at once.
+    const t = Date.now();
+    const perRegion = await Promise.all(
+      REGIONS.map(async (region) => {
+        const missing = gapObjects(region, planned.manifests[region], workloads[region]);
+        gaps.push(...missing.notes);
+        const skipped = await applyRegionObjects(admins[region], [
+          ...planned.manifests[region],
+          ...missing.objects,
+        ]);
+        if (region === failover.region && !failover.deployed)
+          await admins[region].apply(regionFailovers, regionFailoverObject(), {
+            fieldManager: FIELD_MANAGER,
+          });
+        const kubeconfigs: Record<string, string> = {};
+        const accounts = new Set(
+          workloads[region].filter((w) => w.mountsToken).map((w) => `${w.namespace}/${w.serviceAccount}`),
+        );
+        await Promise.all(
+          [...accounts].map(async (account) => {
+            const [namespace, name] = account.split("/") as [string, string];
+            // A kubelet refreshes a pod's token; nothing does here, so it lasts a working day.
+            const minted = await clusterOf[region].serviceAccountKubeconfig(namespace, name, {
+              expirationSeconds: 12 * 3600,
+            });
+            kubeconfigs[account] = minted.kubeconfigPath;
+          }),
+        );
+        return { skipped, kubeconfigs };
+      }),
+    );
+    timings["apply"] = Date.now() - t;
+
+    // Ports first: each process's environment names the others' endpoints.
+    const ports = new Map<Workload, Map<number, number>>();
+    for (const region of REGIONS)
+      for (const w of workloads[region])
+        ports.set(w, new Map(await Promise.all(w.ports.map(async (p) => [p, await freePort()] as const))));
+    const apiUrl = (region: Region): string => {
+      const api = workloads[region].find((w) => w.role === "quote-api");
+      if (!api)
+        throw new Error(`The ${REGION_STACKS[region]} stack deploys no quote API (command app/server.ts)`);
+      const port =
+        ports.get(api)!.get(Number(api.env["PORT"] ?? 8080)) ?? ports.get(api)!.values().next().value;
+      return `http://127.0.0.1:${port}`;
+    };
+    const apiUrls: Record<Region, string> = { primary: apiUrl("primary"), secondary: apiUrl("secondary") };
+    const regionName = (region: Region) =>
+      workloads[region].find((w) => w.env["REGION_NAME"])?.env["REGION_NAME"] ?? region;
+    const wiring: FailoverWiring = {
+      region: failover.region,
+      apiUrls,
+      adminUrls: {
+        primary: databaseUrls.primary.superuser.replace(/\/postgres$/, "/freight"),
+        secondary: databaseUrls.secondary.superuser.replace(/\/postgres$/, "/freight"),
+      },
+      operatorUrls: { primary: databaseUrls.primary.operator, secondary: databaseUrls.secondary.operator },
+      billingUrls: { primary: databaseUrls.primary.billing, secondary: databaseUrls.secondary.billing },
+      regionNames: { primary: regionName("primary"), secondary: regionName("secondary") },
+    };
+    const environments = new Map<Workload, Record<string, string>>();
+    for (const region of REGIONS) {
+      for (const w of workloads[region]) {
+        const filled = fillWorkloadGaps(w, wiring);
+        gaps.push(...filled.notes);
+        environments.set(w, { ...w.env, ...filled.env });
+      }
+    }
+    let stripe: LocalStripe | undefined;
+    if ([...environments.values()].some((env) => env["BILLING"] === "on")) {
+      stripe = await startLocalStripe();
+      cleanup.push(() => stripe!.stop());
+    }
+    const endpoints = { api: apiUrls, aws: aws.url, stripe: stripe?.url };
+
+    const specFor = (
+      w: Workload,
+      replica: number,
+      localPorts: Map<number, number>,
+      extra: Record<string, string>,
+    ) => {
+      const name = podName(w.region, w.deployment, replica);
+      const env = substitute(w, environments.get(w)!, {
+        ports: localPorts,
+        endpoints,
+        kubeconfig: w.mountsToken
+          ? perRegion[REGIONS.indexOf(w.region)]!.kubeconfigs[`${w.namespace}/${w.serviceAccount}`]
+          : undefined,
+      });
+      // The pod name of another replica differs; fieldRef metadata.name said the first one's.
+      for (const [k, v] of Object.entries(env)) if (v === podName(w.region, w.deployment)) env[k] = name;
+      return {
+        region: w.region,
+        deployment: w.deployment,
+        role: w.role,
+        name,
+        command: w.command,
+        env: { ...env, ...extra },
+        readyUrl: w.readiness
+          ? `http://127.0.0.1:${localPorts.get(w.readiness.port)}${w.readiness.path}`
+          : undefined,
+        logPath: join(logDir, `${name}.log`),
+      };
+    };
+
+    const processes: Record<Region, LocalProcess[]> = { primary: [], secondary: [] };
+    cleanup.push(async () => {
+      for (const role of STOP_ORDER)
+        await Promise.all(
+          REGIONS.flatMap((r) => processes[r].filter((p) => p.role === role).map((p) => p.stop())),
+        );
+    });
+    const hold = new Set(options.hold ?? []);
+    for (const region of REGIONS)
+      for (const w of workloads[region]) {
+        const why = heldUntilFixed(w);
+        if (why) {
+          hold.add(`${region}/${w.deployment}`);
+          gaps.push(why);
+        }
+      }
+    const tp = Date.now();
+    await Promise.all(
+      REGIONS.flatMap((region) =>
+        workloads[region]
+          .filter((w) => !hold.has(`${region}/${w.deployment}`))
+          .map(async (w) => {
+            const started = await startLocalProcess(specFor(w, 0, ports.get(w)!, {}));
+            processes[region].push(started);
+          }),
+      ),
+    );
+    timings["processes"] = Date.now() - tp;
+    timings["total"] = Date.now() - started;
+
+    const regions = Object.fromEntries(
+      REGIONS.map((region, i) => [
+        region,
+        {
+          region,
+          stack: REGION_STACKS[region],
+          cluster: clusterOf[region],
+          admin: admins[region],
+          apiUrl: apiUrls[region],
+          databaseUrls: databaseUrls[region],
+          workloads: workloads[region],
+          processes: processes[region],
+          serviceAccountKubeconfigs: perRegion[i]!.kubeconfigs,
+          skipped: perRegion[i]!.skipped,
+        } satisfies PlatformRegion,
+      ]),
+    ) as Record<Region, PlatformRegion>;
+    const failoverAdmin = admins[failover.region];
+    let stopped: Promise<void> | undefined;
+    return {
+      regions,
+      primaryDatabase,
+      replica,
+      apiKeys: primaryDatabase.demoKeys,
+      failover: { region: failover.region, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
+      aws,
+      stripe,
+      gaps,
+      logDir,
+      timings,
+      async startProcess(region, deployment, { replica = 1, env = {} } = {}) {
+        const w = workloads[region].find((x) => x.deployment === deployment);
+        if (!w) throw new Error(`${REGION_STACKS[region]} deploys no Deployment ${deployment}`);
+        const localPorts = new Map(
+          await Promise.all(w.ports.map(async (p) => [p, await freePort()] as const)),
+        );
+        const started = await startLocalProcess(specFor(w, replica, localPorts, env));
+        processes[region].push(started);
+        return started;
+      },
+      process(region, deployment) {
+        const found = processes[region].find((p) => p.deployment === deployment && p.child.exitCode === null);
+        if (!found) throw new Error(`no running ${deployment} process in ${region}`);
+        return found;
+      },
+      async applyFailover(spec) {
+        await failoverAdmin.apply(regionFailovers, regionFailoverObject(spec), {
+          fieldManager: "on-call",
+          force: true,
+        });
+      },
+      getFailover: () =>
+        failoverAdmin.get<RegionFailover>(regionFailovers, FAILOVER_NAME, FAILOVER_NAMESPACE),
+      stop() {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,155 @@
+// What the region stacks do not deploy yet and the local platform supplies in the meantime (issue
+// 14: the stacks are being wired to deploy every capability). Each gap is filled only when the
+// manifests lack it, and announced at start, so as the stacks gain a piece its filler here turns
+// into a no-op and is deleted. Nothing in this file is a substitution of an endpoint; it is
+// configuration the stacks owe, and a reviewer should see it shrink.
+import { billingRbac, BILLING_ROLE_NAME } from "../../app/billing/rbac.ts";
+import { apiVersion, OPERATOR_NAMESPACE } from "../../operators/api/group.ts";
+import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
+import type { Manifest } from "../../stacks/manifests.ts";
+import type { Workload } from "./local-deploy.ts";
+
+/** The one RegionFailover per environment (docs/runbooks/failover.md). */
+export const FAILOVER_NAME = "prod";
+export const FAILOVER_NAMESPACE = OPERATOR_NAMESPACE;
+
+/**
+ * Where the failover controller runs when the stacks do not say: the standby region's operators,
+ * so the controller survives the loss of the region it fails over from (the case it exists for).
+ */
+export const DEFAULT_FAILOVER_REGION: Region = "secondary";
+
+/** The RegionFailover the stacks will deploy: the primary serving, every other field defaulted. */
+export function regionFailoverObject(spec: RegionFailoverSpec = { activeRegion: "primary" }): RegionFailover {
+  return {
+    apiVersion,
+    kind: "RegionFailover",
+    metadata: { name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
+    spec,
+  };
+}
+
+/** The region whose stack deploys the RegionFailover (the failover controller runs beside it). */
+export function failoverRegion(manifests: Record<Region, Manifest[]>): { region: Region; deployed: boolean } {
+  for (const region of ["primary", "secondary"] as const)
+    if (manifests[region].some((m) => m.kind === "RegionFailover")) return { region, deployed: true };
+  return { region: DEFAULT_FAILOVER_REGION, deployed: false };
+}
+
+/**
+ * Why a workload is not started although the stacks deploy it, or undefined. The stacks run the
+ * runner in the standby region too, on the read-only replica, where it cannot start (its first
+ * statement is a DELETE: "cannot execute DELETE in a read-only transaction") and KEDA would scale
+ * it up on the replica's copy of the primary's queue: a crash loop in production. Until the runner
+ * waits out a standby database (or the stacks stop deploying it there), it is held here.
+ */
+export function heldUntilFixed(workload: Workload): string | undefined {
+  const standby =
+    workload.env["REGION_ROLE"] !== undefined &&
+    workload.env["REGION_ROLE"] !== workload.env["REGION_ACTIVE"];
+  if (workload.role === "runner" && standby)
+    return `${workload.region} ${workload.deployment}: not started: the runner cannot start on the standby region's read-only replica (in production KEDA starts it whenever the replicated queue has work, and it crash-loops)`;
+  return undefined;
+}
+
+/** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
+export const LOCAL_STRIPE = {
+  secretKey: "sk_test_local_platform",
+  webhookSecret: "whsec_local_platform",
+} as const;
+
+/** The namespace Tenants live in (the app's BILLING_TENANT_NAMESPACE default). */
+export const TENANT_NAMESPACE = "tenants";
+
+/**
+ * Objects the stacks do not deploy yet, for one region: the tenants' namespace and billing's Role
+ * for its Tenant writes (app/billing/rbac.ts), bound to the quote API's ServiceAccount.
+ */
+export function gapObjects(
+  region: Region,
+  manifests: Manifest[],
+  workloads: Workload[],
+): { objects: Manifest[]; notes: string[] } {
+  const objects: Manifest[] = [];
+  const notes: string[] = [];
+  const has = (kind: string, name: string) =>
+    manifests.some((m) => m.kind === kind && m.metadata.name === name);
+  if (!has("Namespace", TENANT_NAMESPACE)) {
+    objects.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } });
+    notes.push(`${region}: the stacks do not create the ${TENANT_NAMESPACE} namespace; created locally`);
+  }
+  const api = workloads.find((w) => w.role === "quote-api");
+  if (api && !has("Role", BILLING_ROLE_NAME)) {
+    objects.push(
+      ...billingRbac({
+        tenantNamespace: TENANT_NAMESPACE,
+        serviceAccount: { namespace: api.namespace, name: api.serviceAccount },
+      }),
+    );
+    notes.push(
+      `${region}: the stacks do not grant billing its Role ${BILLING_ROLE_NAME} for Tenant writes; applied locally`,
+    );
+  }
+  return { objects, notes };
+}
+
+/** What the failover controller needs to reach both regions, on this machine. */
+export interface FailoverWiring {
+  region: Region;
+  apiUrls: Record<Region, string>;
+  /** Each region's database as a role that may call pg_promote (superuser here) and as freight_operator. */
+  adminUrls: Record<Region, string>;
+  operatorUrls: Record<Region, string>;
+  /** Each region's database as freight_billing (the secondary's on the replica). */
+  billingUrls: Record<Region, string>;
+  /** The runners' REGION_NAME per region, from the stacks. */
+  regionNames: Record<Region, string>;
+}
+
+export interface GapFill {
+  env: Record<string, string>;
+  /** One line per gap filled, for the start banner. */
+  notes: string[];
+}
+
+/** Environment the stacks do not set yet, added only where the manifest lacks the variable. */
+export function fillWorkloadGaps(workload: Workload, failover: FailoverWiring): GapFill {
+  const env: Record<string, string> = {};
+  const notes: string[] = [];
+  const add = (what: string, values: Record<string, string>) => {
+    const missing = Object.entries(values).filter(([name]) => workload.env[name] === undefined);
+    if (missing.length === 0) return;
+    Object.assign(env, Object.fromEntries(missing));
+    notes.push(
+      `${workload.region} ${workload.deployment}: the stacks do not set ${missing.map(([n]) => n).join(", ")} (${what}); added locally`,
+    );
+  };
+  const peer: Region = workload.region === "primary" ? "secondary" : "primary";
+  if (workload.role === "quote-api") {
+    add("a standby region redirects writes to its peer", { REGION_PEER_URL: failover.apiUrls[peer] });
+    if (workload.env["BILLING"] === undefined)
+      add("billing, against the local Stripe stand-in", {
+        BILLING: "on",
+        STRIPE_SECRET_KEY: LOCAL_STRIPE.secretKey,
+        STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE.webhookSecret,
+        BILLING_DATABASE_URL: failover.billingUrls[workload.region],
+      });
+  }
+  if (
+    workload.role === "operators" &&
+    workload.region === failover.region &&
+    !workload.env["FAILOVER_PRIMARY_HEALTH_URL"]
+  ) {
+    add("the failover controller", {
+      FAILOVER_PRIMARY_HEALTH_URL: `${failover.apiUrls.primary}/readyz`,
+      FAILOVER_SECONDARY_HEALTH_URL: `${failover.apiUrls.secondary}/readyz`,
+      FAILOVER_PRIMARY_DB_ADMIN_URL: failover.adminUrls.primary,
+      FAILOVER_SECONDARY_DB_ADMIN_URL: failover.adminUrls.secondary,
+      FAILOVER_PRIMARY_DB_OPERATOR_URL: failover.operatorUrls.primary,
+      FAILOVER_SECONDARY_DB_OPERATOR_URL: failover.operatorUrls.secondary,
+      FAILOVER_PRIMARY_REGION_NAME: failover.regionNames.primary,
+      FAILOVER_SECONDARY_REGION_NAME: failover.regionNames.secondary,
+    });
+  }
+  return { env, notes };
+}
