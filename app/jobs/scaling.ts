@@ -3,9 +3,12 @@
 // role, which sees every tenant's queue rows); the gauges report the same figures per queue.
 import type pg from "pg";
 
+// A standby region's replica holds the same queue rows, but its runners cannot work them until it is
+// promoted: it reports no depth, so KEDA does not scale up runners that would only hold.
 export const QUEUE_DEPTH_SQL =
-  "SELECT (SELECT count(*) FROM jobs WHERE state IN ('queued','retrying') AND run_after <= now())" +
-  " + (SELECT count(*) FROM agent_tasks WHERE status IN ('queued','retrying') AND run_after <= now())";
+  "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE" +
+  " (SELECT count(*) FROM jobs WHERE state IN ('queued','retrying') AND run_after <= now())" +
+  " + (SELECT count(*) FROM agent_tasks WHERE status IN ('queued','retrying') AND run_after <= now()) END";
 
 export const QUEUES = ["bulk_rating", "agent_tasks"] as const;
 export type QueueName = (typeof QUEUES)[number];

@@ -11,6 +11,8 @@ import { QuoteEngine } from "../pricing/engine.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { spawnRunner, until, type RunnerProcess } from "../../tools/platform/runner.ts";
+import { startPostgres } from "../../tools/postgres/server.ts";
+import { QUEUE_DEPTH_SQL } from "../jobs/scaling.ts";
 
 let app: TestApp;
 let appPool: pg.Pool;
@@ -189,6 +191,77 @@ describe("the runner's own server", () => {
     expect(after).toMatch(/^bulk_job_lanes_total\{result="priced"\} 2$/m);
     expect(after).toMatch(/^runner_job_wait_seconds_count\{queue="bulk_rating"\} 1$/m);
     expect((await fetch(`${runner.url}/nope`)).status).toBe(404);
+  });
+});
+
+describe("a standby region's runner", () => {
+  it("holds on the read-only replica without writing, and takes the queue once the replica is promoted", async () => {
+    const replica = await startPostgres({ name: "runner-standby", replicaOf: app.db.server });
+    try {
+      const onReplica = (url: string) => {
+        const u = new URL(url);
+        u.port = String(replica.port);
+        return u.toString();
+      };
+      const waiting = await enqueue(3);
+      const replicaRunnerPool = createPool(onReplica(app.db.urls.runner), 1);
+      try {
+        // The job has replicated; KEDA's query on the standby still reports no work to scale for.
+        await until(
+          "the job on the replica",
+          () =>
+            replicaRunnerPool.query("SELECT 1 FROM jobs WHERE id = $1", [waiting]).then((r) => r.rowCount),
+          (n) => n === 1,
+        );
+        const depth = await replicaRunnerPool.query<{ d: string }>(`SELECT (${QUEUE_DEPTH_SQL}) AS d`);
+        expect(Number(depth.rows[0]!.d)).toBe(0);
+      } finally {
+        await replicaRunnerPool.end();
+      }
+      const runner = await spawnRunner(onReplica(app.db.urls.runner), { REGION_NAME: region });
+      runners.push(runner);
+      await until(
+        "paused on the standby",
+        () => fetch(`${runner.url}/healthz`).then((r) => r.json() as Promise<{ state: string }>),
+        (h) => h.state === "paused",
+      );
+      // Several polls later it is still alive, has claimed nothing and logged no failed statement.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await job(waiting)).state).toBe("queued");
+      expect(runner.output()).not.toMatch(/read-only transaction|runner loop failed/);
+      expect(runner.output()).toMatch(/standby region/);
+
+      // Promoted (a region flip): the same runner works the replicated queue on its own database.
+      const admin = createPool(replica.url(), 1);
+      try {
+        await admin.query("SELECT pg_promote(true, 60)");
+      } finally {
+        await admin.end();
+      }
+      const promotedOperator = createPool(onReplica(app.db.urls.operator), 1);
+      try {
+        await until(
+          "the job done on the promoted database",
+          () =>
+            promotedOperator
+              .query<{ state: string }>("SELECT state FROM jobs WHERE id = $1", [waiting])
+              .then((r) => r.rows[0]?.state),
+          (state) => state === "succeeded",
+        );
+      } finally {
+        await promotedOperator.end();
+      }
+      expect((await job(waiting)).state).toBe("queued");
+    } finally {
+      for (const r of runners.splice(0)) await r.kill();
+      await replica.stop();
+      // The primary's copy of the job is still queued; later tests' runners must not find it.
+      const owner = createPool(
+        app.db.server.url(undefined, undefined, new URL(app.db.urls.operator).pathname.slice(1)),
+        1,
+      );
+      await owner.query("DELETE FROM jobs WHERE state = 'queued'").finally(() => owner.end());
+    }
   });
 });
 

@@ -75,6 +75,8 @@ export class Runner {
   #state: RunnerState = "running";
   readonly #inFlight = new Map<string, InFlight>();
   #pausedByRouting = false;
+  /** This region's database is a read-only replica (a standby region): hold, and write nothing. */
+  #standby = false;
   #stopping = false;
   #drainStartedAt: number | undefined;
   #drainAborted = false;
@@ -102,13 +104,14 @@ export class Runner {
 
   async start(): Promise<void> {
     const { pool, region } = this.options;
-    // Heartbeats of long-gone runners in this region are noise to the drain check's readers.
-    await pool.query(
-      "DELETE FROM runner_heartbeats WHERE region = $1 AND updated_at < now() - interval '1 day'",
-      [region],
-    );
     // The pause applies from the first claim: a runner started during a failover must not claim.
     await this.#readRouting();
+    // Heartbeats of long-gone runners in this region are noise to the drain check's readers.
+    if (!this.#standby)
+      await pool.query(
+        "DELETE FROM runner_heartbeats WHERE region = $1 AND updated_at < now() - interval '1 day'",
+        [region],
+      );
     this.#updateState();
     await this.#heartbeat();
     const renewEvery = Math.max(200, (this.options.leaseSeconds * 1000) / 3);
@@ -134,7 +137,8 @@ export class Runner {
         this.#updateState();
         if (this.#state === "drained") break;
         if (this.#state === "running") claimed = await this.#claim();
-        if (Date.now() - this.#lastReap >= (this.options.leaseSeconds * 1000) / 2) await this.#reap();
+        if (!this.#standby && Date.now() - this.#lastReap >= (this.options.leaseSeconds * 1000) / 2)
+          await this.#reap();
         failures = 0;
       } catch (error) {
         failures++;
@@ -157,8 +161,22 @@ export class Runner {
 
   async #readRouting(): Promise<void> {
     let paused: boolean;
+    // A standby region's runners run against its read-only replica: every claim or heartbeat would
+    // fail there. They hold until the database is promoted, then follow the routing row like any other.
+    const { rows } = await this.options.pool.query<{ standby: boolean }>(
+      "SELECT pg_is_in_recovery() AS standby",
+    );
+    const standby = rows[0]!.standby;
+    if (standby !== this.#standby)
+      this.options.log.info(
+        { standby },
+        standby
+          ? "this region's database is a read-only replica (standby region): runners hold until it is promoted"
+          : "this region's database accepts writes: runners follow the routing state",
+      );
+    this.#standby = standby;
     try {
-      paused = (await readRegionRouting(this.options.pool)).runnersPaused;
+      paused = standby || (await readRegionRouting(this.options.pool)).runnersPaused;
     } catch (error) {
       if (!(error instanceof RoutingRowMissingError)) throw error;
       // Without the row nobody can say the runners may work (app/routing/row.ts): hold as if paused,
@@ -380,7 +398,7 @@ export class Runner {
       const tokens = { bulk: [] as string[], agent: [] as string[] };
       for (const w of this.#inFlight.values())
         (w.queue === "bulk_rating" ? tokens.bulk : tokens.agent).push(w.token);
-      const lost = await renewLeases(pool, tokens, leaseSeconds);
+      const lost = this.#inFlight.size ? await renewLeases(pool, tokens, leaseSeconds) : [];
       for (const token of lost) {
         const work = this.#inFlight.get(token);
         // Settled between the snapshot and the renewal, or taken over: either way, stop working on it.
@@ -395,6 +413,7 @@ export class Runner {
 
   async #heartbeat(): Promise<void> {
     const { pool, runnerId, region } = this.options;
+    if (this.#standby) return;
     await pool.query(
       `INSERT INTO runner_heartbeats (runner_id, region, state, in_flight) VALUES ($1, $2, $3, $4)
        ON CONFLICT (runner_id) DO UPDATE SET region = excluded.region, state = excluded.state,
