@@ -35,7 +35,6 @@ import {
   FAILOVER_NAMESPACE,
   fillWorkloadGaps,
   gapObjects,
-  heldUntilFixed,
   regionFailoverObject,
   type FailoverWiring,
 } from "./stack-gaps.ts";
@@ -317,14 +316,6 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         );
     });
     const hold = new Set(options.hold ?? []);
-    for (const region of REGIONS)
-      for (const w of workloads[region]) {
-        const why = heldUntilFixed(w);
-        if (why) {
-          hold.add(`${region}/${w.deployment}`);
-          gaps.push(why);
-        }
-      }
     const tp = Date.now();
     await Promise.all(
       REGIONS.flatMap((region) =>

@@ -36,22 +36,6 @@ export function failoverRegion(manifests: Record<Region, Manifest[]>): { region:
   return { region: DEFAULT_FAILOVER_REGION, deployed: false };
 }
 
-/**
- * Why a workload is not started although the stacks deploy it, or undefined. The stacks run the
- * runner in the standby region too, on the read-only replica, where it cannot start (its first
- * statement is a DELETE: "cannot execute DELETE in a read-only transaction") and KEDA would scale
- * it up on the replica's copy of the primary's queue: a crash loop in production. Until the runner
- * waits out a standby database (or the stacks stop deploying it there), it is held here.
- */
-export function heldUntilFixed(workload: Workload): string | undefined {
-  const standby =
-    workload.env["REGION_ROLE"] !== undefined &&
-    workload.env["REGION_ROLE"] !== workload.env["REGION_ACTIVE"];
-  if (workload.role === "runner" && standby)
-    return `${workload.region} ${workload.deployment}: not started: the runner cannot start on the standby region's read-only replica (in production KEDA starts it whenever the replicated queue has work, and it crash-loops)`;
-  return undefined;
-}
-
 /** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
 export const LOCAL_STRIPE = {
   secretKey: "sk_test_local_platform",
