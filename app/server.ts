@@ -5,6 +5,7 @@ import { loadEnv } from "./env.ts";
 import { createPool } from "./db/pool.ts";
 import { buildApp } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
+import { quoteApiCapabilities, reportCapabilities } from "./capabilities.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import {
   parseWatchedSecrets,
@@ -28,13 +29,8 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
   const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
+  reportCapabilities(app.log, quoteApiCapabilities(config));
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
-  if (watchedSecrets.length === 0)
-    app.log.info(
-      { overrides: [...rotationOverrides.keys()] },
-      "secret rotation dates from Secrets Manager are off (SECRETS_ROTATION_WATCH is unset): the rotation " +
-        "alerts see only the secrets SECRETS_LAST_ROTATED names",
-    );
   const rotationWatch = watchSecretRotation({
     // The config requires AWS_REGION whenever secrets are watched.
     client: config.AWS_REGION

@@ -4,6 +4,7 @@
 //   DATABASE_URL=postgres://freight_operator:...@db/freight KUBECONFIG=~/.kube/config npm run operators
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
+import { operatorCapabilities, reportCapabilities } from "../app/capabilities.ts";
 import { createPool } from "../app/db/pool.ts";
 import { loadEnv } from "../app/env.ts";
 import { managerEnv } from "./config.ts";
@@ -21,6 +22,7 @@ const log = pino({ level: config.LOG_LEVEL, base: { identity: config.identity } 
 const kubeConfig = new KubeConfig();
 // KUBECONFIG when set, else in-cluster (the Deployment's ServiceAccount), else ~/.kube/config.
 kubeConfig.loadFromDefault();
+reportCapabilities(log, operatorCapabilities(failover !== undefined));
 const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
 const manager = new Manager({
   client: new KubeClient(kubeConfig, { userAgent: `freight-operators/${config.identity}` }),

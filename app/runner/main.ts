@@ -1,5 +1,6 @@
 // The runner process (the stacks' `runner` Deployment): works bulk rating jobs and agent tasks, serves
 // /metrics, /healthz and /readyz on RUNNER_PORT, and drains on SIGTERM within RUNNER_DRAIN_SECONDS.
+import { reportCapabilities, runnerCapabilities } from "../capabilities.ts";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
@@ -32,13 +33,8 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     config.SMTP_URL && config.BILLING_EMAIL_FROM
       ? createBillingMail(config.SMTP_URL, config.BILLING_EMAIL_FROM)
       : undefined;
-  if (!mail) {
-    // Said once here; each notice that arrives meanwhile fails and queues a billing_alert for ops.
-    log.warn(
-      "billing notices off: SMTP_URL is not set, so billing_notice tasks fail and each raises a billing_alert. " +
-        "Set SMTP_URL and BILLING_EMAIL_FROM wherever billing is on.",
-    );
-  }
+  // Said once here; each notice that arrives without mail fails and queues a billing_alert for ops.
+  reportCapabilities(log, runnerCapabilities(config));
   const runner = new Runner({
     pool,
     engine: new QuoteEngine(PRICING),
