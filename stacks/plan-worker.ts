@@ -31,10 +31,17 @@ interface RegisterRequest {
   getProtect(): boolean | undefined;
   getIgnorechangesList(): string[];
   getDependenciesList(): string[];
+  getAliasesList(): AliasMessage[];
   getPropertydependenciesMap(): {
     forEach(cb: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
   getObject(): unknown;
+}
+
+interface AliasMessage {
+  getUrn(): string;
+  getSpec():
+    { getName(): string; getType(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
 }
 
 interface RegisterResponse {
@@ -58,6 +65,25 @@ function decodeProviderProps(props: Record<string, unknown>): Record<string, unk
     out[k] = v;
   }
   return out;
+}
+
+/** The former URNs a resource's aliases address, computed the way the engine does. */
+function aliasUrns(req: RegisterRequest, urn: string): string[] {
+  const stackPrefix = urn.split("::").slice(0, 2).join("::") + "::";
+  return req.getAliasesList().flatMap((alias) => {
+    if (alias.getUrn()) return [alias.getUrn()];
+    const spec = alias.getSpec();
+    if (!spec) return [];
+    const type = spec.getType() || req.getType();
+    const name = spec.getName() || req.getName();
+    const parent = spec.getNoparent() ? "" : spec.getParenturn() || req.getParent();
+    const parentTypes = parent
+      ? parent.slice(0, parent.lastIndexOf("::")).split("::").slice(2).join("::")
+      : "";
+    // A parent that is the stack itself adds no type prefix.
+    const prefix = !parentTypes || parentTypes === "pulumi:pulumi:Stack" ? "" : `${parentTypes}$`;
+    return [`${stackPrefix}${prefix}${type}::${name}`];
+  });
 }
 
 async function readRequest(): Promise<WorkerRequest> {
@@ -105,6 +131,8 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
         if (req.getProtect()) opts.protect = true;
         if (ignoreChanges.length > 0) opts.ignoreChanges = ignoreChanges;
         if (dependsOn.length > 0) opts.dependsOn = dependsOn;
+        const aliases = aliasUrns(req, response.getUrn());
+        if (aliases.length > 0) opts.aliases = aliases;
         const resource: PlannedResource = {
           urn: response.getUrn(),
           type,

@@ -12,10 +12,16 @@ import { Documents } from "../infra/documents/documents.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
 import { Monitoring } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
-import { Runners } from "../infra/runners/runners.ts";
+import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
 import { Secrets } from "../infra/secrets/secrets.ts";
-import { loadOperatorManifests } from "../infra/workloads/operator-manifests.ts";
-import { API_LABELS, OPERATOR_LABELS, RUNNER_LABELS, Workloads } from "../infra/workloads/workloads.ts";
+import { ExternalSecrets } from "../infra/workloads/external-secrets.ts";
+import { imageRef, QUOTE_API_REPOSITORY } from "../infra/workloads/images.ts";
+import { APP_NAMESPACE, Namespaces } from "../infra/workloads/namespaces.ts";
+import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
+import { OPERATOR_LABELS, Operators, OPERATORS_DATABASE_SECRET } from "../infra/workloads/operators.ts";
+import { API_DATABASE_SECRET, API_LABELS, QuoteApi } from "../infra/workloads/quote-api.ts";
+import { API_KEYS_SECRET, Runner, RUNNER_DATABASE_SECRET, RUNNER_LABELS } from "../infra/workloads/runner.ts";
+import { BILLING_ROLE_NAME, billingRoleBinding, TENANTS_NAMESPACE } from "../operators/api/rbac.ts";
 import type { StackConfig } from "./config.ts";
 import { readPeerOutputs } from "./peer.ts";
 
@@ -180,47 +186,106 @@ export async function regionStack(
     inCluster,
   );
 
-  const workloads = new Workloads(
-    "workloads",
+  const namespaces = new Namespaces(
+    "namespaces",
+    { generated: operatorManifests.rbac.filter((m) => m.kind === "Namespace") },
+    inCluster,
+  );
+  const operatorsNamespace = operatorAccount(operatorManifests).namespace;
+  const externalSecrets = new ExternalSecrets(
+    "external-secrets",
     {
       region: config.region,
-      role: config.role,
-      activeRegion: config.activeRegion,
-      logLevel: config.logLevel,
-      publicBaseUrl: `https://${apiHostname(config.domain)}`,
-      imageRegistry: config.imageRegistry,
-      quoteApiImageTag: config.quoteApiImageTag,
-      operatorsImageTag: config.operatorsImageTag,
-      api: { minReplicas: config.apiMinReplicas, maxReplicas: config.apiMaxReplicas },
-      runners: { minReplicas: config.runnerMinReplicas },
+      chartVersion: config.externalSecretsChartVersion,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
-      documentsAccessPolicyArn: documents.appAccessPolicyArn,
-      documentsBucketName: documents.bucketName,
       secretsReadPolicyArn: secrets.readPolicyArn,
+      namespaces,
+      readerNamespace: APP_NAMESPACE,
       database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
+      databaseUrls: [
+        { name: API_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseServiceRole" },
+        { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
+        { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
+      ],
+      keys: [
+        {
+          name: API_KEYS_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { LLM_API_KEY: "llmProviderApiKey", WORKFLOW_AUTOMATION_API_KEY: "workflowAutomationApiKey" },
+        },
+      ],
+    },
+    inCluster,
+  );
+
+  const regionSettings = {
+    region: config.region,
+    role: config.role,
+    activeRegion: config.activeRegion,
+    logLevel: config.logLevel,
+  };
+  const appImage = imageRef(config.imageRegistry, QUOTE_API_REPOSITORY, config.quoteApiImageTag);
+
+  const operators = new Operators(
+    "operators",
+    {
+      manifests: operatorManifests,
+      namespaces,
+      imageRegistry: config.imageRegistry,
+      imageTag: config.operatorsImageTag,
+      region: regionSettings,
+      secrets: externalSecrets.for(operatorsNamespace, OPERATORS_DATABASE_SECRET),
+    },
+    { ...inCluster, dependsOn: [namespaces] },
+  );
+
+  const quoteApi = new QuoteApi(
+    "quote-api",
+    {
+      namespace: namespaces.app,
+      image: appImage,
+      region: regionSettings,
+      publicBaseUrl: `https://${apiHostname(config.domain)}`,
+      documentsBucketName: documents.bucketName,
+      documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+      replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },
+      secrets: externalSecrets.for(APP_NAMESPACE, API_DATABASE_SECRET),
       loadBalancer: {
         certificateArn: certificate.arn,
         securityGroupId: network.loadBalancerSecurityGroupId,
         controller: loadBalancerController.release,
       },
-      operatorManifests,
-      externalSecretsChartVersion: config.externalSecretsChartVersion,
+      roleBindings: [
+        { manifest: billingRoleBinding, role: operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME) },
+      ],
     },
     inCluster,
   );
 
-  new Runners(
-    "runners",
+  new Runner(
+    "runner",
+    {
+      namespace: namespaces.app,
+      image: appImage,
+      region: regionSettings,
+      // Runners read and write the same documents as the API, so they share its identity.
+      serviceAccountName: quoteApi.serviceAccountName,
+      replicas: { min: config.runnerMinReplicas, max: config.runnerMaxReplicas },
+      secrets: externalSecrets.for(APP_NAMESPACE, RUNNER_DATABASE_SECRET, API_KEYS_SECRET),
+      kedaChartVersion: config.kedaChartVersion,
+    },
+    inCluster,
+  );
+
+  new ClusterAutoscaler(
+    "cluster-autoscaler",
     {
       clusterName: cluster.name,
       region: config.region,
-      namespace: workloads.namespace,
-      runnerDeploymentName: workloads.runnerDeploymentName,
-      minReplicas: config.runnerMinReplicas,
-      maxReplicas: config.runnerMaxReplicas,
-      kedaChartVersion: config.kedaChartVersion,
-      clusterAutoscalerChartVersion: config.clusterAutoscalerChartVersion,
+      chartVersion: config.clusterAutoscalerChartVersion,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
     },
@@ -235,11 +300,11 @@ export async function regionStack(
       ruleGroups: prometheusRuleGroups(),
       kubePrometheusStackChartVersion: config.kubePrometheusStackChartVersion,
       scrapeTargets: [
-        { name: "quote-api", namespace: workloads.namespace, matchLabels: API_LABELS, port: "http" },
-        { name: "runner", namespace: workloads.namespace, matchLabels: RUNNER_LABELS, port: "http" },
+        { name: "quote-api", namespace: APP_NAMESPACE, matchLabels: API_LABELS, port: "http" },
+        { name: "runner", namespace: APP_NAMESPACE, matchLabels: RUNNER_LABELS, port: "http" },
         {
           name: "freight-operators",
-          namespace: workloads.operatorsNamespace,
+          namespace: operators.namespace,
           matchLabels: OPERATOR_LABELS,
           port: "probes",
         },
@@ -256,7 +321,7 @@ export async function regionStack(
       region: config.region,
       role: config.role,
       activeRegion: config.activeRegion,
-      loadBalancerHostname: workloads.loadBalancerHostname,
+      loadBalancerHostname: quoteApi.loadBalancerHostname,
     },
     awsOnly,
   );

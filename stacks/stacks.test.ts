@@ -1,11 +1,12 @@
 // Both region stacks, planned offline under Pulumi's mocks (stacks/plan-worker.ts sets the mocks
 // first, then imports the program), checked against what the platform relies on.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
+import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { mockResourceId } from "./mocks.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
@@ -88,8 +89,12 @@ describe("both stacks", () => {
         "freight:database:Database",
         "freight:documents:Documents",
         "freight:dns:RegionDns",
-        "freight:runners:Runners",
-        "freight:workloads:Workloads",
+        "freight:workloads:Namespaces",
+        "freight:workloads:ExternalSecrets",
+        "freight:workloads:QuoteApi",
+        "freight:workloads:Runner",
+        "freight:workloads:Operators",
+        "freight:cluster:ClusterAutoscaler",
         "freight:secrets:Secrets",
         "freight:monitoring:Monitoring",
         "freight:cluster:LoadBalancerController",
@@ -225,10 +230,10 @@ describe("both stacks", () => {
       expect(resources).toContain(`arn:aws:s3:::freightrate-example-documents-${region}/*`);
       for (const resource of resources)
         expect(resource).toMatch(new RegExp(`documents-${region}|:kms:${region}:`));
-      const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "workloads-quote-api")!;
+      const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "quote-api")!;
       expect(role.props["assumeRolePolicy"]).toContain("system:serviceaccount:freight:quote-api");
       const attachment = all(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").find(
-        (a) => a.name === "workloads-quote-api-0",
+        (a) => a.name === "quote-api-0",
       )!;
       expect(attachment.props["policyArn"]).toMatch(/:policy\/documents-app-access/);
     }
@@ -305,7 +310,7 @@ describe("both stacks", () => {
   it("deploy the API pinned, probed, bounded, non-root, with its region env and a disruption budget", () => {
     for (const { plan, role, region } of stacks()) {
       const deployments = all(plan, "kubernetes:apps/v1:Deployment");
-      const api = deployments.find((d) => d.name === "workloads-quote-api")!;
+      const api = deployments.find((d) => d.name === "quote-api")!;
       const container = get(api.props, "spec", "template", "spec", "containers", 0) as Record<
         string,
         unknown
@@ -370,7 +375,7 @@ describe("both stacks", () => {
 
   it("run the runners from the API image with the runner command, only on the runner pool", () => {
     for (const { plan } of stacks()) {
-      const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "workloads-runner")!;
+      const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "runner")!;
       const spec = get(runner.props, "spec", "template", "spec") as Record<string, unknown>;
       const container = get(spec, "containers", 0) as Record<string, unknown>;
       expect(container["image"]).toMatch(/\/freight\/quote-api:2026\.11\.26-3f9c2ab$/);
@@ -387,11 +392,9 @@ describe("both stacks", () => {
       const account = one(
         plan,
         "kubernetes:core/v1:ServiceAccount",
-        "workloads-serviceaccount-freight-operators",
+        "operators-serviceaccount-freight-operators",
       );
-      const operators = all(plan, "kubernetes:apps/v1:Deployment").find(
-        (d) => d.name === "workloads-operators",
-      )!;
+      const operators = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "operators")!;
       const spec = get(operators.props, "spec", "template", "spec") as Record<string, unknown>;
       expect(spec["serviceAccountName"]).toBe(get(account.props, "metadata", "name"));
       expect(get(operators.props, "metadata", "namespace")).toBe(get(account.props, "metadata", "namespace"));
@@ -402,6 +405,86 @@ describe("both stacks", () => {
       // Created only after the CRDs and RBAC it needs.
       for (const crd of crds) expect(operators.opts?.dependsOn).toContain(crd.urn);
       expect(all(plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("workload components", () => {
+  it("keep the URN of every resource moved out of Workloads and Runners (aliases), so `pulumi up` replaces nothing", () => {
+    const former = JSON.parse(readFileSync("stacks/testdata/former-urns.json", "utf8")) as Record<
+      string,
+      string[]
+    >;
+    for (const { plan } of stacks()) {
+      const addressed = new Set(plan.resources.flatMap((r) => [r.urn, ...(r.opts?.aliases ?? [])]));
+      const urns = former[plan.stack]!;
+      expect(urns.length).toBeGreaterThan(30);
+      expect(urns.filter((urn) => !addressed.has(urn))).toEqual([]);
+    }
+  });
+
+  it("give the runner its own KEDA and ScaledObject, and the external secrets their operator and store", () => {
+    for (const { plan } of stacks()) {
+      const runner = childrenOf(plan, "freight:workloads:Runner").map((r) => r.type);
+      expect(runner.sort()).toEqual([
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:helm.sh/v3:Release",
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+      ]);
+      const secrets = childrenOf(plan, "freight:workloads:ExternalSecrets");
+      expect(secrets.filter((r) => r.type === "kubernetes:helm.sh/v3:Release")).toHaveLength(1);
+      expect(
+        secrets.filter((r) => r.type === "kubernetes:external-secrets.io/v1:ClusterSecretStore"),
+      ).toHaveLength(1);
+      expect(
+        all(plan, "kubernetes:external-secrets.io/v1:ExternalSecret").every(
+          (r) => r.parent === secrets[0]!.parent,
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it("run every pod with the restricted security context, whatever component deploys it", () => {
+    for (const { plan } of stacks()) {
+      const pods = plan.resources.flatMap((r) => {
+        const template =
+          r.type === "kubernetes:batch/v1:CronJob"
+            ? get(r.props, "spec", "jobTemplate", "spec", "template", "spec")
+            : get(r.props, "spec", "template", "spec");
+        return r.type.startsWith("kubernetes:apps/v1:") || r.type.startsWith("kubernetes:batch/v1:")
+          ? [{ name: `${r.type}::${r.name}`, spec: template as Record<string, unknown> }]
+          : [];
+      });
+      expect(pods.length).toBeGreaterThanOrEqual(3);
+      for (const { name, spec } of pods) {
+        expect(get(spec, "securityContext", "runAsNonRoot"), name).toBe(true);
+        for (const c of spec["containers"] as Record<string, unknown>[]) {
+          expect(c["securityContext"], name).toEqual(RESTRICTED_CONTAINER_SECURITY);
+          expect(get(c, "resources", "limits"), name).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it("bind billing's generated Role on Tenants to the quote API's service account", () => {
+    for (const { plan } of stacks()) {
+      const role = one(
+        plan,
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "operators-role-freight-billing",
+      );
+      expect(role.props["metadata"]).toMatchObject({ name: "freight-billing", namespace: "tenants" });
+      expect(role.props["rules"]).toEqual([
+        { apiGroups: ["platform.freight.dev"], resources: ["tenants"], verbs: ["get", "patch"] },
+      ]);
+      const binding = all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").find(
+        (b) => get(b.props, "roleRef", "name") === "freight-billing",
+      )!;
+      expect(get(binding.props, "metadata", "namespace")).toBe("tenants");
+      expect(binding.props["subjects"]).toEqual([
+        { kind: "ServiceAccount", namespace: "freight", name: "quote-api" },
+      ]);
+      expect(binding.opts?.dependsOn).toContain(role.urn);
     }
   });
 });

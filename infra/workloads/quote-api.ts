@@ -1,0 +1,225 @@
+// The quote API of one region: its IRSA-bound ServiceAccount (documents bucket), the Deployment on
+// the app pool, the LoadBalancer Service the AWS Load Balancer Controller turns into an NLB, the
+// HPA that owns its replica count, and a PodDisruptionBudget so node drains never take it down.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { serviceAccountRole } from "../cluster/irsa.ts";
+import { movedFrom } from "../moved.ts";
+import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import { APP_NAMESPACE } from "./namespaces.ts";
+import type { EnvVar } from "./pod-spec.ts";
+import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import type { RegionSettings } from "./region-env.ts";
+import { regionEnv } from "./region-env.ts";
+
+export const APP_PORT = 8080;
+export const API_SERVICE_ACCOUNT = "quote-api";
+/** Secret (synced by ExternalSecrets) holding the freight_app login's DATABASE_URL. */
+export const API_DATABASE_SECRET = "quote-api-database";
+export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
+
+export interface QuoteApiArgs {
+  namespace: k8s.core.v1.Namespace;
+  image: string;
+  region: RegionSettings;
+  /** Absolute URL clients use (links in emails, signed document URLs). */
+  publicBaseUrl: string;
+  documentsBucketName: pulumi.Input<string>;
+  /** IAM policy giving the API its region's documents bucket. */
+  documentsAccessPolicyArn: pulumi.Input<string>;
+  oidcProviderArn: pulumi.Input<string>;
+  oidcIssuer: pulumi.Input<string>;
+  replicas: { min: number; max: number };
+  /** The ExternalSecrets filling the Secrets the API reads. */
+  secrets: pulumi.Resource[];
+  loadBalancer: {
+    certificateArn: pulumi.Input<string>;
+    securityGroupId: pulumi.Input<string>;
+    /** The controller that turns the Service into an NLB; the Service waits for it. */
+    controller: pulumi.Resource;
+  };
+  /**
+   * RoleBindings for the API's ServiceAccount (billing's Tenant writes), built from the account's
+   * namespace and name, each with the Role it binds.
+   */
+  roleBindings?: {
+    manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
+    role: pulumi.Resource;
+  }[];
+}
+
+export class QuoteApi extends pulumi.ComponentResource {
+  readonly serviceAccountName: pulumi.Output<string>;
+  readonly deploymentName: pulumi.Output<string>;
+  /** Hostname of the API's network load balancer, the target of the regional DNS name. */
+  readonly loadBalancerHostname: pulumi.Output<string>;
+
+  constructor(name: string, args: QuoteApiArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:QuoteApi", name, {}, opts);
+    const namespace = args.namespace.metadata.name;
+    const inNs = (former: string): pulumi.CustomResourceOptions => ({
+      parent: this,
+      dependsOn: [args.namespace],
+      aliases: movedFrom("workloads", former),
+    });
+
+    const role = serviceAccountRole(
+      name,
+      {
+        oidcProviderArn: args.oidcProviderArn,
+        oidcIssuer: args.oidcIssuer,
+        namespace: APP_NAMESPACE,
+        serviceAccount: API_SERVICE_ACCOUNT,
+        policyArns: [args.documentsAccessPolicyArn],
+        formerly: { component: "workloads", name: "workloads-quote-api" },
+      },
+      { parent: this },
+    );
+    const account = new k8s.core.v1.ServiceAccount(
+      name,
+      {
+        metadata: {
+          name: API_SERVICE_ACCOUNT,
+          namespace,
+          annotations: { "eks.amazonaws.com/role-arn": role.arn },
+        },
+      },
+      inNs("workloads-quote-api"),
+    );
+    for (const binding of args.roleBindings ?? []) {
+      const manifest = binding.manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
+      const metadata = manifest["metadata"] as { name: string };
+      new k8s.rbac.v1.RoleBinding(
+        `${name}-${metadata.name}`,
+        manifest as unknown as k8s.rbac.v1.RoleBindingArgs,
+        {
+          parent: this,
+          dependsOn: [account, binding.role],
+        },
+      );
+    }
+
+    const env: EnvVar[] = [
+      ...regionEnv(args.region),
+      { name: "PORT", value: String(APP_PORT) },
+      secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
+      { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
+      { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
+    ];
+    const deployment = new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: "quote-api", namespace, labels: API_LABELS },
+        spec: {
+          replicas: args.replicas.min,
+          selector: { matchLabels: API_LABELS },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+          template: {
+            metadata: {
+              labels: API_LABELS,
+              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(APP_PORT) },
+            },
+            spec: restrictedPodSpec({
+              serviceAccountName: account.metadata.name,
+              pool: "app",
+              terminationGracePeriodSeconds: 30,
+              extra: {
+                topologySpreadConstraints: [
+                  {
+                    maxSkew: 1,
+                    topologyKey: "topology.kubernetes.io/zone",
+                    whenUnsatisfiable: "ScheduleAnyway",
+                    labelSelector: { matchLabels: API_LABELS },
+                  },
+                ],
+              },
+              containers: [
+                {
+                  name: "quote-api",
+                  image: args.image,
+                  serves: { portName: "http", port: APP_PORT },
+                  env,
+                  resources: {
+                    requests: { cpu: "250m", memory: "256Mi" },
+                    limits: { cpu: "1", memory: "512Mi" },
+                  },
+                  writableTmp: true,
+                },
+              ],
+            }),
+          },
+        },
+      },
+      // The HPA owns the replica count once the Deployment exists.
+      {
+        ...inNs("workloads-quote-api"),
+        dependsOn: [args.namespace, ...args.secrets],
+        ignoreChanges: ["spec.replicas"],
+      },
+    );
+    const service = new k8s.core.v1.Service(
+      name,
+      {
+        metadata: {
+          name: "quote-api",
+          namespace,
+          labels: API_LABELS,
+          annotations: {
+            // AWS Load Balancer Controller: an internet-facing NLB terminating TLS with the ACM
+            // certificate, behind the one security group that admits 443 from anywhere.
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": args.loadBalancer.certificateArn,
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
+            "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.loadBalancer.securityGroupId,
+            "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules": "true",
+          },
+        },
+        spec: {
+          type: "LoadBalancer",
+          selector: API_LABELS,
+          ports: [{ name: "https", port: 443, targetPort: APP_PORT, protocol: "TCP" }],
+        },
+      },
+      { ...inNs("workloads-quote-api"), dependsOn: [args.namespace, args.loadBalancer.controller] },
+    );
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+      name,
+      {
+        metadata: { name: "quote-api", namespace },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+          minReplicas: args.replicas.min,
+          maxReplicas: args.replicas.max,
+          metrics: [
+            {
+              type: "Resource",
+              resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } },
+            },
+          ],
+        },
+      },
+      inNs("workloads-quote-api"),
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      name,
+      {
+        metadata: { name: "quote-api", namespace },
+        // Node drains take one API pod at a time; quotes keep flowing during upgrades.
+        spec: { maxUnavailable: 1, selector: { matchLabels: API_LABELS } },
+      },
+      inNs("workloads-quote-api"),
+    );
+
+    this.serviceAccountName = account.metadata.name;
+    this.deploymentName = deployment.metadata.name;
+    this.loadBalancerHostname = service.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.hostname ?? "");
+    this.registerOutputs({
+      serviceAccountName: this.serviceAccountName,
+      deploymentName: this.deploymentName,
+      loadBalancerHostname: this.loadBalancerHostname,
+    });
+  }
+}
