@@ -132,4 +132,32 @@ describe("parseStackConfig", () => {
     const bare = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(/^freight:/, ""), v]));
     expect(parseStackConfig("prod-primary", { ...bare, "aws:region": "eu-west-1" }).region).toBe("us-east-1");
   });
+  it("stops failover without its drivers, naming each missing key and the command that sets it", () => {
+    const raw = { ...readStackFile("prod-secondary") };
+    delete raw["freight:failoverDatabaseDriver"];
+    delete raw["freight:failoverTrafficDriver"];
+    const problems = problemsOf(() => parseStackConfig("prod-secondary", raw));
+    expect(problems).toEqual([
+      {
+        key: "freight:failoverDatabaseDriver",
+        problem: expect.stringContaining("is required when freight:failover is on"),
+        fix: "pulumi config set freight:failoverDatabaseDriver rds --stack prod-secondary",
+      },
+      {
+        key: "freight:failoverTrafficDriver",
+        problem: expect.stringContaining("is required when freight:failover is on"),
+        fix: "pulumi config set freight:failoverTrafficDriver routing-row+route53 --stack prod-secondary",
+      },
+    ]);
+    // Off, the drivers are not needed.
+    expect(parseStackConfig("prod-secondary", { ...raw, "freight:failover": "off" }).failover).toBe(false);
+    expect(
+      problemsOf(() =>
+        parseStackConfig("prod-secondary", {
+          ...readStackFile("prod-secondary"),
+          "freight:failoverDatabaseDriver": "postgres",
+        }),
+      ).map((p) => p.problem),
+    ).toEqual([expect.stringContaining("must be rds")]);
+  });
 });

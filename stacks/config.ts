@@ -21,6 +21,7 @@ function isCidr(value: string): boolean {
 }
 
 const bool = z.enum(["true", "false"]).transform((v) => v === "true");
+const onOff = z.enum(["on", "off"], "must be on or off").transform((v) => v === "on");
 const int = (min: number, max: number) =>
   z
     .string()
@@ -187,11 +188,39 @@ const keys = {
     example: "operators/deploy",
     default: "operators/deploy",
   },
-} satisfies Record<string, { schema: z.ZodType; example: string; default?: string }>;
+  // This region's operators run the failover controller and its cluster holds the RegionFailover.
+  // Exactly one of the two stacks turns it on (docs/deploy.md: the secondary, which must act when
+  // the primary region is lost).
+  failover: { schema: onOff, example: "on", default: "off" },
+  failoverDatabaseDriver: {
+    schema: z.enum(["rds"], "must be rds: the stacks run RDS, promoted with PromoteReadReplica"),
+    example: "rds",
+    optional: true,
+  },
+  failoverTrafficDriver: {
+    schema: z.enum(["routing-row+route53", "routing-row"]),
+    example: "routing-row+route53",
+    optional: true,
+  },
+} satisfies Record<string, KeySpec>;
+
+interface KeySpec {
+  schema: z.ZodType;
+  example: string;
+  default?: string;
+  /** Absent unless a capability that needs it is on (crossChecks says which). */
+  optional?: true;
+  /** Set with `pulumi config set --secret`; its value never appears in an error. */
+  secret?: true;
+}
 
 type Keys = typeof keys;
 export type ConfigKey = keyof Keys;
-export type StackConfig = { [K in ConfigKey]: z.output<Keys[K]["schema"]> } & { stack: string };
+export type StackConfig = {
+  [K in ConfigKey]: Keys[K] extends { optional: true }
+    ? z.output<Keys[K]["schema"]> | undefined
+    : z.output<Keys[K]["schema"]>;
+} & { stack: string };
 
 export interface ConfigProblem {
   key: string;
@@ -225,8 +254,8 @@ function ownKeys(raw: Record<string, string>): Map<string, string> {
   return own;
 }
 
-function setCommand(stack: string, key: string, value: string): string {
-  return `pulumi config set ${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
+function setCommand(stack: string, key: string, value: string, secret = false): string {
+  return `pulumi config set ${secret ? "--secret " : ""}${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
 }
 
 /**
@@ -238,22 +267,27 @@ export function parseStackConfig(stack: string, raw: Record<string, string>): St
   const problems: ConfigProblem[] = [];
   const out: Record<string, unknown> = { stack };
 
-  for (const [key, spec] of Object.entries(keys) as [ConfigKey, Keys[ConfigKey]][]) {
-    const value = own.get(key) ?? ("default" in spec ? spec.default : undefined);
+  for (const [key, spec] of Object.entries(keys) as [ConfigKey, KeySpec][]) {
+    const value = own.get(key) ?? spec.default;
     const name = `${CONFIG_NAMESPACE}:${key}`;
     if (value === undefined) {
-      problems.push({ key: name, problem: "is missing", fix: setCommand(stack, key, spec.example) });
+      if (!spec.optional)
+        problems.push({
+          key: name,
+          problem: "is missing",
+          fix: setCommand(stack, key, spec.example, spec.secret),
+        });
       continue;
     }
-    const result = (spec.schema as z.ZodType).safeParse(value);
+    const result = spec.schema.safeParse(value);
     if (result.success) {
       out[key] = result.data;
     } else {
       const message = result.error.issues.map((i) => i.message).join("; ");
       problems.push({
         key: name,
-        problem: `${JSON.stringify(value)} ${message}`,
-        fix: setCommand(stack, key, spec.example),
+        problem: spec.secret ? `(secret value) ${message}` : `${JSON.stringify(value)} ${message}`,
+        fix: setCommand(stack, key, spec.example, spec.secret),
       });
     }
   }
@@ -318,6 +352,7 @@ function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
       fix: setCommand(stack, "dbMultiAz", "true"),
     });
   }
+  problems.push(...capabilityChecks(stack, c));
   const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
   if (lambdaRegion !== c.region) {
     problems.push({
@@ -328,6 +363,29 @@ function crossChecks(stack: string, c: StackConfig): ConfigProblem[] {
         "secretRotationLambdaArn",
         `arn:aws:lambda:${c.region}:<account>:function:<name>`,
       ),
+    });
+  }
+  return problems;
+}
+
+/** A capability switched on needs its own keys; each missing one is named with the command that sets it. */
+function capabilityChecks(stack: string, c: StackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const needs = (capability: string, needed: ConfigKey[], what: Partial<Record<ConfigKey, string>>) => {
+    for (const key of needed) {
+      if (c[key] !== undefined) continue;
+      const spec: KeySpec = keys[key];
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem: `is required when ${CONFIG_NAMESPACE}:${capability} is on (${what[key]})`,
+        fix: setCommand(stack, key, spec.example, spec.secret),
+      });
+    }
+  };
+  if (c.failover) {
+    needs("failover", ["failoverDatabaseDriver", "failoverTrafficDriver"], {
+      failoverDatabaseDriver: "how the failover controller promotes the replica",
+      failoverTrafficDriver: "how it moves traffic: the routing row, and Route 53 weights",
     });
   }
   return problems;

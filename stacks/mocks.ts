@@ -270,6 +270,7 @@ export function defaultPeerOutputs(
       ...common,
       primaryDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-primary`,
       primaryDbIdentifier: `freight-${peer.region}-primary`,
+      primaryDbAddress: `freight-${peer.region}-primary.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
       primaryDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
       databaseServiceRoleSecretArn: secret("database-service-role"),
       databaseOperatorRoleSecretArn: secret("database-operator-role"),
@@ -282,6 +283,7 @@ export function defaultPeerOutputs(
     ...common,
     replicaDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-replica`,
     replicaDbIdentifier: `freight-${peer.region}-replica`,
+    replicaDbAddress: `freight-${peer.region}-replica.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
     replicaDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
   };
 }

@@ -18,13 +18,35 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
 /** Outputs the secondary stack exports for the primary (the replication destination). */
 export const SECONDARY_OUTPUTS_FOR_PEER = ["documentsBucketArn", "documentsKmsKeyArn"] as const;
 
+/** The peer's database, for the failover controller: it promotes one and measures lag on both. */
+export const FAILOVER_OUTPUTS_FROM_PRIMARY = [
+  "primaryDbArn",
+  "primaryDbIdentifier",
+  "primaryDbAddress",
+] as const;
+export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
+  "replicaDbArn",
+  "replicaDbIdentifier",
+  "replicaDbAddress",
+] as const;
+
 export type PeerOutputName =
-  (typeof PRIMARY_OUTPUTS_FOR_PEER)[number] | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number];
+  | (typeof PRIMARY_OUTPUTS_FOR_PEER)[number]
+  | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number]
+  | (typeof FAILOVER_OUTPUTS_FROM_PRIMARY)[number]
+  | (typeof FAILOVER_OUTPUTS_FROM_SECONDARY)[number];
 
 /** What this stack must read from its peer before it can register its resources. */
 export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
-  if (config.role === "secondary") return [...PRIMARY_OUTPUTS_FOR_PEER];
-  return config.documentsReplication ? [...SECONDARY_OUTPUTS_FOR_PEER] : [];
+  const needed = new Set<PeerOutputName>();
+  if (config.role === "secondary") PRIMARY_OUTPUTS_FOR_PEER.forEach((o) => needed.add(o));
+  if (config.role === "primary" && config.documentsReplication)
+    SECONDARY_OUTPUTS_FOR_PEER.forEach((o) => needed.add(o));
+  if (config.failover)
+    (config.role === "primary" ? FAILOVER_OUTPUTS_FROM_SECONDARY : FAILOVER_OUTPUTS_FROM_PRIMARY).forEach(
+      (o) => needed.add(o),
+    );
+  return [...needed];
 }
 
 export class PeerOutputMissingError extends Error {

@@ -15,14 +15,19 @@ import { Network } from "../infra/network/network.ts";
 import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
 import { Secrets } from "../infra/secrets/secrets.ts";
 import { ExternalSecrets } from "../infra/workloads/external-secrets.ts";
+import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
+import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
 import { imageRef, QUOTE_API_REPOSITORY } from "../infra/workloads/images.ts";
 import { APP_NAMESPACE, Namespaces } from "../infra/workloads/namespaces.ts";
+import { PlanCatalogue } from "../infra/workloads/plan-catalogue.ts";
+import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
 import { OPERATOR_LABELS, Operators, OPERATORS_DATABASE_SECRET } from "../infra/workloads/operators.ts";
 import { API_DATABASE_SECRET, API_LABELS, QuoteApi } from "../infra/workloads/quote-api.ts";
 import { API_KEYS_SECRET, Runner, RUNNER_DATABASE_SECRET, RUNNER_LABELS } from "../infra/workloads/runner.ts";
 import { BILLING_ROLE_NAME, billingRoleBinding, TENANTS_NAMESPACE } from "../operators/api/rbac.ts";
 import type { StackConfig } from "./config.ts";
+import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
 
 export interface ProgramOptions {
@@ -43,6 +48,44 @@ export function requiredTags(config: StackConfig): Record<string, string> {
 
 export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
   return `${config.domain.replace(/\./g, "-")}-documents-${config.region}`;
+}
+
+/** Both regions' databases and the drivers, for the failover controller this region runs. */
+function failoverSettings(
+  config: StackConfig,
+  database: Database,
+  peer: Partial<Record<PeerOutputName, string>>,
+): pulumi.Output<FailoverSettings> {
+  const peerRegion: FailoverRegion =
+    config.role === "primary"
+      ? {
+          awsRegion: config.peerRegion,
+          dbArn: peer.replicaDbArn!,
+          dbIdentifier: peer.replicaDbIdentifier!,
+          dbAddress: peer.replicaDbAddress!,
+        }
+      : {
+          awsRegion: config.peerRegion,
+          dbArn: peer.primaryDbArn!,
+          dbIdentifier: peer.primaryDbIdentifier!,
+          dbAddress: peer.primaryDbAddress!,
+        };
+  return pulumi
+    .all([database.arn, database.instanceIdentifier, database.address])
+    .apply(([dbArn, dbIdentifier, dbAddress]) => {
+      const local: FailoverRegion = { awsRegion: config.region, dbArn, dbIdentifier, dbAddress };
+      return {
+        domain: config.domain,
+        hostedZoneId: config.hostedZoneId,
+        // crossChecks guarantee both when failover is on.
+        databaseDriver: config.failoverDatabaseDriver!,
+        trafficDriver: config.failoverTrafficDriver!,
+        regions:
+          config.role === "primary"
+            ? { primary: local, secondary: peerRegion }
+            : { primary: peerRegion, secondary: local },
+      };
+    });
 }
 
 export async function regionStack(
@@ -192,6 +235,7 @@ export async function regionStack(
     inCluster,
   );
   const operatorsNamespace = operatorAccount(operatorManifests).namespace;
+  const failover = config.failover ? failoverSettings(config, database, peerOutputs) : undefined;
   const externalSecrets = new ExternalSecrets(
     "external-secrets",
     {
@@ -207,6 +251,19 @@ export async function regionStack(
         { name: API_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseServiceRole" },
         { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
         { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
+        ...(failover
+          ? [
+              {
+                name: FAILOVER_DATABASES_SECRET,
+                namespace: operatorsNamespace,
+                login: "databaseOperatorRole" as const,
+                hosts: {
+                  [failoverDatabaseKey("primary")]: failover.apply((f) => f.regions.primary.dbAddress),
+                  [failoverDatabaseKey("secondary")]: failover.apply((f) => f.regions.secondary.dbAddress),
+                },
+              },
+            ]
+          : []),
       ],
       keys: [
         {
@@ -235,10 +292,22 @@ export async function regionStack(
       imageRegistry: config.imageRegistry,
       imageTag: config.operatorsImageTag,
       region: regionSettings,
-      secrets: externalSecrets.for(operatorsNamespace, OPERATORS_DATABASE_SECRET),
+      secrets: externalSecrets.for(
+        operatorsNamespace,
+        OPERATORS_DATABASE_SECRET,
+        ...(failover ? [FAILOVER_DATABASES_SECRET] : []),
+      ),
+      failover: failover && {
+        settings: failover,
+        activeRegion: config.activeRegion,
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+      },
     },
     { ...inCluster, dependsOn: [namespaces] },
   );
+
+  new PlanCatalogue("plans", { plans: DEFAULT_PLANS, dependsOn: operators.crds }, inCluster);
 
   const quoteApi = new QuoteApi(
     "quote-api",
@@ -341,6 +410,7 @@ export async function regionStack(
       ...common,
       primaryDbArn: database.arn,
       primaryDbIdentifier: database.instanceIdentifier,
+      primaryDbAddress: database.address,
       primaryDbKmsKeyArn: database.kmsKeyArn,
       analyticsReplicaArn: database.analyticsReplicaArn!,
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
@@ -355,6 +425,7 @@ export async function regionStack(
     replicaDbArn: database.arn,
     // The runbook promotes this instance: aws rds promote-read-replica --db-instance-identifier <it>.
     replicaDbIdentifier: database.instanceIdentifier,
+    replicaDbAddress: database.address,
     replicaDbKmsKeyArn: database.kmsKeyArn,
   };
 }

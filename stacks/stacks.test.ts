@@ -6,6 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
+import { DEFAULT_PLANS } from "../app/db/plans.ts";
+import { planObject } from "../infra/workloads/plan-catalogue.ts";
 import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { mockResourceId } from "./mocks.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
@@ -18,6 +20,7 @@ const manifests: Record<string, string> = generated
   : { operatorManifestsDir: "stacks/testdata/operators" };
 
 const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary";
+const PRIMARY_DB_ADDRESS = "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com";
 const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
 const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
 
@@ -37,6 +40,8 @@ beforeAll(async () => {
       config: manifests,
       peerOutputs: {
         primaryDbArn: PRIMARY_DB_ARN,
+        primaryDbIdentifier: "freight-us-east-1-primary",
+        primaryDbAddress: PRIMARY_DB_ADDRESS,
         databaseServiceRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-service-role-Ab12Cd",
         databaseOperatorRoleSecretArn:
@@ -485,6 +490,144 @@ describe("workload components", () => {
         { kind: "ServiceAccount", namespace: "freight", name: "quote-api" },
       ]);
       expect(binding.opts?.dependsOn).toContain(role.urn);
+    }
+  });
+});
+
+type Env = Record<string, string | { secretKeyRef?: { name: string; key: string } } | undefined>;
+
+/** A Deployment's (first) container env as name -> value or valueFrom. */
+function envOf(plan: PlannedStack, deployment: string): Env {
+  const d = one(plan, "kubernetes:apps/v1:Deployment", deployment);
+  const container = get(d.props, "spec", "template", "spec", "containers", 0) as {
+    env: { name: string; value?: string; valueFrom?: Env[string] }[];
+  };
+  return Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+}
+
+function policyOf(plan: PlannedStack, name: string): { Statement: Record<string, unknown>[] } {
+  return JSON.parse(one(plan, "aws:iam/policy:Policy", name).props["policy"] as string) as {
+    Statement: Record<string, unknown>[];
+  };
+}
+
+describe("failover controller", () => {
+  const replicaArn = "arn:aws:rds:us-west-2:123456789012:db:freight-us-west-2-replica";
+
+  it("runs in the secondary's operators with the RDS and Route 53 drivers, both regions' databases and health URLs", () => {
+    const env = envOf(secondary, "operators");
+    const fromSecret = (key: string) => ({ secretKeyRef: { name: "failover-databases", key } });
+    expect(env).toMatchObject({
+      FAILOVER_PRIMARY_HEALTH_URL: "https://us-east-1.api.freightrate.example/readyz",
+      FAILOVER_SECONDARY_HEALTH_URL: "https://us-west-2.api.freightrate.example/readyz",
+      FAILOVER_PRIMARY_DB_ADMIN_URL: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_PRIMARY_DB_OPERATOR_URL: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_ADMIN_URL: fromSecret("SECONDARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_OPERATOR_URL: fromSecret("SECONDARY_DATABASE_URL"),
+      // The runners' REGION_NAME, as runner_heartbeats records it.
+      FAILOVER_PRIMARY_REGION_NAME: "us-east-1",
+      FAILOVER_SECONDARY_REGION_NAME: "us-west-2",
+      FAILOVER_DATABASE_DRIVER: "rds",
+      RDS_PRIMARY_INSTANCE: "us-east-1:freight-us-east-1-primary",
+      RDS_SECONDARY_INSTANCE: "us-west-2:freight-us-west-2-replica",
+      FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
+      ROUTE53_HOSTED_ZONE_ID: "Z0123456789ABCDEFGHIJ",
+      ROUTE53_RECORD_NAME: "api.freightrate.example",
+      ROUTE53_PRIMARY_TARGET: "us-east-1.api.freightrate.example",
+      ROUTE53_SECONDARY_TARGET: "us-west-2.api.freightrate.example",
+    });
+    // The two URLs are the freight_operator login on each region's own host.
+    const secret = one(
+      secondary,
+      "kubernetes:external-secrets.io/v1:ExternalSecret",
+      "external-secrets-freight-system-failover-databases",
+    );
+    expect(get(secret.props, "spec", "dataFrom", 0, "extract", "key")).toBe("freight/database-operator-role");
+    const urls = get(secret.props, "spec", "target", "template", "data") as Record<string, string>;
+    expect(urls["PRIMARY_DATABASE_URL"]).toContain(`@${PRIMARY_DB_ADDRESS}:5432/freight`);
+    expect(urls["SECONDARY_DATABASE_URL"]).toMatch(
+      /@freight-us-west-2-replica\.c[0-9a-f]+\.us-west-2\.rds\.amazonaws\.com:5432\//,
+    );
+  });
+
+  it("may describe and promote exactly the two databases and UPSERT only the API name's CNAMEs", () => {
+    expect(policyOf(secondary, "operators-failover").Statement).toEqual([
+      {
+        Sid: "DescribeAndPromoteTheTwoDatabases",
+        Effect: "Allow",
+        Action: ["rds:DescribeDBInstances", "rds:PromoteReadReplica"],
+        Resource: [PRIMARY_DB_ARN, replicaArn],
+      },
+      {
+        Sid: "ReadApiRecords",
+        Effect: "Allow",
+        Action: ["route53:ListResourceRecordSets"],
+        Resource: "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+      },
+      {
+        Sid: "MoveApiWeights",
+        Effect: "Allow",
+        Action: ["route53:ChangeResourceRecordSets"],
+        Resource: "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+        Condition: {
+          "ForAllValues:StringEquals": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["api.freightrate.example"],
+            "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
+            "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
+          },
+        },
+      },
+    ]);
+    // Through IRSA on the operators' generated ServiceAccount, and nothing else.
+    const role = one(secondary, "aws:iam/role:Role", "operators-failover");
+    expect(role.props["assumeRolePolicy"]).toContain(
+      "system:serviceaccount:freight-system:freight-operators",
+    );
+    const account = one(
+      secondary,
+      "kubernetes:core/v1:ServiceAccount",
+      "operators-serviceaccount-freight-operators",
+    );
+    expect(get(account.props, "metadata", "annotations", "eks.amazonaws.com/role-arn")).toMatch(
+      /:role\/operators-failover-/,
+    );
+  });
+
+  it("deploys the RegionFailover once, where the controller runs, and leaves spec.activeRegion to on-call", () => {
+    const failover = one(secondary, "kubernetes:platform.freight.dev/v1alpha1:RegionFailover");
+    expect(failover.props).toMatchObject({
+      metadata: { name: "prod", namespace: "freight-system" },
+      spec: { activeRegion: "primary" },
+    });
+    expect(failover.opts?.ignoreChanges).toEqual(["spec.activeRegion"]);
+    const crd = one(
+      secondary,
+      "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+      "operators-crd-regionfailovers.platform.freight.dev",
+    );
+    expect(failover.opts?.dependsOn).toContain(crd.urn);
+
+    expect(all(primary, "kubernetes:platform.freight.dev/v1alpha1:RegionFailover")).toEqual([]);
+    expect(
+      Object.keys(envOf(primary, "operators")).filter((k) => /^(FAILOVER|RDS|ROUTE53)_/.test(k)),
+    ).toEqual([]);
+    expect(
+      all(primary, "aws:iam/policy:Policy").find((p) => p.name === "operators-failover"),
+    ).toBeUndefined();
+  });
+});
+
+describe("plan catalogue", () => {
+  it("deploys every plan of the catalogue as a Plan object after the CRDs", () => {
+    for (const { plan } of stacks()) {
+      const plans = all(plan, "kubernetes:platform.freight.dev/v1alpha1:Plan");
+      expect(plans.map((p) => p.props)).toEqual(DEFAULT_PLANS.map((d) => planObject(d)));
+      const crd = one(
+        plan,
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+        "operators-crd-plans.platform.freight.dev",
+      );
+      for (const p of plans) expect(p.opts?.dependsOn).toContain(crd.urn);
     }
   });
 });

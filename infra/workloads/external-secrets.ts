@@ -16,11 +16,15 @@ export const ESO_NAMESPACE = "external-secrets";
 /** The key under which a database Secret holds its connection URL. */
 export const DATABASE_URL_KEY = "DATABASE_URL";
 
-/** A Secret holding `DATABASE_URL` for one PostgreSQL login, pointed at this region's instance. */
+/**
+ * A Secret holding connection URLs of one PostgreSQL login: `DATABASE_URL` for this region's
+ * instance, or one key per host given (the failover controller reaches both regions' databases).
+ */
 export interface DatabaseUrlSecret {
   name: string;
   namespace: string;
   login: PlatformSecret;
+  hosts?: Record<string, pulumi.Input<string>>;
 }
 
 /** A Secret whose keys (env var names) each hold one Secrets Manager value. */
@@ -145,15 +149,16 @@ export class ExternalSecrets extends pulumi.ComponentResource {
       this.synced.set(key, resource);
     };
 
+    const url = (host: pulumi.Input<string>) =>
+      pulumi.interpolate`postgres://{{ .username | urlquery }}:{{ .password | urlquery }}@${host}:${args.database.port}/${args.database.name}?sslmode=verify-full`;
     for (const secret of args.databaseUrls) {
+      // The host is this region's instance, not the one recorded in the (replicated) secret.
+      const hosts = secret.hosts ?? { [DATABASE_URL_KEY]: args.database.host };
       externalSecret(secret.namespace, secret.name, {
         target: {
           name: secret.name,
           template: {
-            data: {
-              // The host is this region's instance, not the one recorded in the (replicated) secret.
-              [DATABASE_URL_KEY]: pulumi.interpolate`postgres://{{ .username | urlquery }}:{{ .password | urlquery }}@${args.database.host}:${args.database.port}/${args.database.name}?sslmode=verify-full`,
-            },
+            data: Object.fromEntries(Object.entries(hosts).map(([key, host]) => [key, url(host)])),
           },
         },
         dataFrom: [{ extract: { key: SECRET_NAMES[secret.login] } }],

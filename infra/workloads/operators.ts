@@ -2,15 +2,22 @@
 // exactly as operators/api generates them (`npm run operators:generate`), and the manager
 // Deployment (two replicas, leader election). The stacks never write RBAC of their own for the
 // operators: what a controller may do is declared beside the controller and reviewed there.
+import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+import { apiVersion } from "../../operators/api/group.ts";
+import type { RegionRole } from "../../stacks/config.ts";
+import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import type { FailoverSettings } from "./failover.ts";
+import { failoverEnv, failoverPolicy } from "./failover.ts";
 import { imageRef, OPERATORS_REPOSITORY } from "./images.ts";
 import type { Namespaces } from "./namespaces.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
 import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
+import type { EnvVar } from "./pod-spec.ts";
 import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
@@ -23,6 +30,9 @@ export const OPERATOR_LABELS = {
   "app.kubernetes.io/part-of": "freight",
 };
 
+/** The one RegionFailover of the environment, as the runbook names it. */
+export const REGION_FAILOVER_NAME = "prod";
+
 const NAMESPACED_RBAC = new Set(["Role", "RoleBinding", "ServiceAccount"]);
 
 export interface OperatorsArgs {
@@ -33,6 +43,13 @@ export interface OperatorsArgs {
   region: RegionSettings;
   /** The ExternalSecrets filling the Secrets the operators read. */
   secrets: pulumi.Resource[];
+  /** Run the failover controller here: its drivers' settings, and the region to start active. */
+  failover?: {
+    settings: pulumi.Output<FailoverSettings>;
+    activeRegion: RegionRole;
+    oidcProviderArn: pulumi.Input<string>;
+    oidcIssuer: pulumi.Input<string>;
+  };
 }
 
 export class Operators extends pulumi.ComponentResource {
@@ -58,7 +75,39 @@ export class Operators extends pulumi.ComponentResource {
           { parent: this, aliases: movedFrom("workloads", `workloads-crd-${crd.metadata.name}`) },
         ),
     );
-    this.rbac = this.rbacResources(name, args.manifests.rbac, args.namespaces, identity.namespace);
+    // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA).
+    let roleArn: pulumi.Output<string> | undefined;
+    if (args.failover) {
+      const policy = new aws.iam.Policy(
+        `${name}-failover`,
+        {
+          description: "Failover controller: promote the two databases, move the API's Route 53 weights",
+          policy: args.failover.settings.apply((s) => JSON.stringify(failoverPolicy(s))),
+        },
+        { parent: this },
+      );
+      roleArn = serviceAccountRole(
+        `${name}-failover`,
+        {
+          oidcProviderArn: args.failover.oidcProviderArn,
+          oidcIssuer: args.failover.oidcIssuer,
+          namespace: identity.namespace,
+          serviceAccount: identity.name,
+          policyArns: [policy.arn],
+        },
+        { parent: this },
+      ).arn;
+    }
+    this.rbac = this.rbacResources(name, args.manifests.rbac, args.namespaces, identity.namespace, roleArn);
+    const env: pulumi.Input<EnvVar[]> = pulumi
+      .output(args.failover?.settings)
+      .apply((settings) => [
+        ...regionEnv(args.region),
+        secretEnv("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
+        { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
+        { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        ...(settings ? failoverEnv(settings) : []),
+      ]);
 
     new k8s.apps.v1.Deployment(
       name,
@@ -82,12 +131,7 @@ export class Operators extends pulumi.ComponentResource {
                   image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.imageTag),
                   command: ["node", "operators/main.ts"],
                   serves: { portName: "probes", port: OPERATORS_PORT },
-                  env: [
-                    ...regionEnv(args.region),
-                    secretEnv("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
-                    { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
-                    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-                  ],
+                  env,
                   resources: {
                     requests: { cpu: "100m", memory: "128Mi" },
                     limits: { cpu: "500m", memory: "256Mi" },
@@ -104,6 +148,22 @@ export class Operators extends pulumi.ComponentResource {
         aliases: movedFrom("workloads", "workloads-operators"),
       },
     );
+
+    if (args.failover) {
+      // On-call flips spec.activeRegion with `kubectl patch`; the config value only seeds it. With
+      // server-side apply, an ignored field another manager owns is left out of Pulumi's apply
+      // (pulumi-kubernetes#2566), so `pulumi up` neither reverts the flip nor conflicts with it.
+      new k8s.apiextensions.CustomResource(
+        `${name}-region-failover`,
+        {
+          apiVersion,
+          kind: "RegionFailover",
+          metadata: { name: REGION_FAILOVER_NAME, namespace: identity.namespace },
+          spec: { activeRegion: args.failover.activeRegion },
+        },
+        { parent: this, dependsOn: this.crds, ignoreChanges: ["spec.activeRegion"] },
+      );
+    }
     this.registerOutputs({ namespace: this.namespace, serviceAccountName: this.serviceAccountName });
   }
 
@@ -113,13 +173,18 @@ export class Operators extends pulumi.ComponentResource {
     manifests: Manifest[],
     namespaces: Namespaces,
     defaultNamespace: string,
+    serviceAccountRoleArn: pulumi.Output<string> | undefined,
   ): Map<string, pulumi.CustomResource> {
     const created = new Map<string, pulumi.CustomResource>();
     for (const manifest of manifests.filter((m) => m.kind !== "Namespace")) {
       const namespace = NAMESPACED_RBAC.has(manifest.kind)
         ? (manifest.metadata.namespace ?? defaultNamespace)
         : undefined;
-      const metadata = namespace ? { ...manifest.metadata, namespace } : manifest.metadata;
+      const irsa =
+        manifest.kind === "ServiceAccount" && serviceAccountRoleArn
+          ? { annotations: { "eks.amazonaws.com/role-arn": serviceAccountRoleArn } }
+          : {};
+      const metadata = namespace ? { ...manifest.metadata, namespace, ...irsa } : manifest.metadata;
       const spec = { ...manifest, metadata } as unknown;
       const id = `${manifest.kind.toLowerCase()}-${manifest.metadata.name}`;
       const opts: pulumi.CustomResourceOptions = {

@@ -33,7 +33,7 @@ export interface ContainerArgs {
   image: string;
   /** Omitted: the image's entrypoint (the quote API). */
   command?: string[];
-  env: EnvVar[];
+  env: pulumi.Input<EnvVar[]>;
   envFrom?: k8s.types.input.core.v1.EnvFromSource[];
   resources: Resources;
   /** A long-running server: the named port it listens on, serving /healthz and /readyz there. */
