@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../infra/cluster/cluster.ts";
 import { LoadBalancerController } from "../infra/cluster/load-balancer-controller.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
-import { ApiCertificate, apiHostname, RegionDns } from "../infra/dns/dns.ts";
+import { ApiCertificate, apiHostname, RegionDns, regionalHostname } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
 import { Monitoring } from "../infra/monitoring/monitoring.ts";
@@ -316,6 +316,7 @@ export async function regionStack(
       image: appImage,
       region: regionSettings,
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
+      peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
       documentsBucketName: documents.bucketName,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
       oidcProviderArn: cluster.oidcProviderArn,

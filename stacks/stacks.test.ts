@@ -343,6 +343,8 @@ describe("both stacks", () => {
         PORT: "8080",
         LOG_LEVEL: "info",
         DATABASE_URL: { secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" } },
+        // The other region's own name: a standby redirects writes there rather than answering 503.
+        REGION_PEER_URL: `https://${role === "primary" ? "us-west-2" : "us-east-1"}.api.freightrate.example`,
       });
       const pdb = one(plan, "kubernetes:policy/v1:PodDisruptionBudget");
       expect(get(pdb.props, "spec", "selector", "matchLabels")).toEqual(

@@ -25,6 +25,11 @@ export interface QuoteApiArgs {
   region: RegionSettings;
   /** Absolute URL clients use (links in emails, signed document URLs). */
   publicBaseUrl: string;
+  /**
+   * The other region's own URL (its regional name, never the weighted public one, which may point
+   * back here mid-failover): a standby region redirects writes there (307) instead of a 503.
+   */
+  peerUrl: string;
   documentsBucketName: pulumi.Input<string>;
   /** IAM policy giving the API its region's documents bucket. */
   documentsAccessPolicyArn: pulumi.Input<string>;
@@ -105,6 +110,7 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "PORT", value: String(APP_PORT) },
       secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
+      { name: "REGION_PEER_URL", value: args.peerUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
     ];
     const deployment = new k8s.apps.v1.Deployment(
