@@ -79,6 +79,12 @@ const schema = z.object({
   BILLING_TENANT_NAMESPACE: z.string().default("tenants"),
   BILLING_OVERAGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KUBECONFIG: z.string().optional(),
+  // Billing's Tenant writes in a pod: the pod's ServiceAccount token and the cluster's own API
+  // (KUBERNETES_SERVICE_HOST), instead of a KUBECONFIG file. Explicit, so a pod never writes
+  // Tenants merely because a token happens to be mounted.
+  KUBERNETES_API: z
+    .enum(["in-cluster"], "must be in-cluster (the pod's ServiceAccount), or unset to use KUBECONFIG")
+    .optional(),
 });
 
 export type AppConfig = z.infer<typeof schema> & { publicBaseUrl: string };
@@ -116,6 +122,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         missing.map(([name, what]) => `${name} is required when BILLING=on: ${what}; or set BILLING=off`),
       );
   }
+  if (config.KUBERNETES_API && config.KUBECONFIG)
+    throw new ConfigError([
+      "KUBECONFIG and KUBERNETES_API=in-cluster are both set: billing's Tenant writes need one control plane; unset one",
+    ]);
   const publicBaseUrl = config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`;
   return { ...config, publicBaseUrl: publicBaseUrl.replace(/\/$/, "") };
 }
