@@ -202,6 +202,26 @@ const keys = {
     example: "routing-row+route53",
     optional: true,
   },
+  // Billing (app/billing): the API serves checkout and Stripe webhooks and applies plans to Tenants.
+  billing: { schema: onOff, example: "on", default: "off" },
+  // The first values of Stripe's secrets, on the primary (which owns the secrets; the secondary
+  // reads their replicas). Pulumi writes them once; rotation owns the secret after that.
+  stripeSecretKey: {
+    schema: z
+      .string()
+      .regex(/^(sk|rk)_[A-Za-z0-9_]+$/, "must be a Stripe secret or restricted key (sk_... or rk_...)"),
+    example: "<sk_live_... from the Stripe dashboard>",
+    optional: true,
+    secret: true,
+  },
+  stripeWebhookSecret: {
+    schema: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9]+$/, "must be the webhook endpoint's signing secret (whsec_...)"),
+    example: "<whsec_... of the endpoint https://api.<domain>/webhooks/stripe>",
+    optional: true,
+    secret: true,
+  },
 } satisfies Record<string, KeySpec>;
 
 interface KeySpec {
@@ -387,6 +407,23 @@ function capabilityChecks(stack: string, c: StackConfig): ConfigProblem[] {
       failoverDatabaseDriver: "how the failover controller promotes the replica",
       failoverTrafficDriver: "how it moves traffic: the routing row, and Route 53 weights",
     });
+  }
+  if (c.billing && c.role === "primary") {
+    needs("billing", ["stripeSecretKey", "stripeWebhookSecret"], {
+      stripeSecretKey: "the Stripe API key billing calls Stripe with; set it as a secret",
+      stripeWebhookSecret: "the signing secret that verifies Stripe's webhooks; set it as a secret",
+    });
+  }
+  if (c.role === "secondary") {
+    for (const key of ["stripeSecretKey", "stripeWebhookSecret"] as const) {
+      if (c[key] === undefined) continue;
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem:
+          "is set on a secondary stack; the primary owns the Stripe secrets and this region reads their replicas",
+        fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key} --stack ${stack}`,
+      });
+    }
   }
   return problems;
 }

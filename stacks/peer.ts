@@ -30,11 +30,19 @@ export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
   "replicaDbAddress",
 ] as const;
 
+/** Billing on in the secondary: the primary's billing secrets, whose local replicas it reads. */
+export const BILLING_OUTPUTS_FROM_PRIMARY = [
+  "stripeSecretKeySecretArn",
+  "stripeWebhookSecretSecretArn",
+  "databaseBillingRoleSecretArn",
+] as const;
+
 export type PeerOutputName =
   | (typeof PRIMARY_OUTPUTS_FOR_PEER)[number]
   | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number]
   | (typeof FAILOVER_OUTPUTS_FROM_PRIMARY)[number]
-  | (typeof FAILOVER_OUTPUTS_FROM_SECONDARY)[number];
+  | (typeof FAILOVER_OUTPUTS_FROM_SECONDARY)[number]
+  | (typeof BILLING_OUTPUTS_FROM_PRIMARY)[number];
 
 /** What this stack must read from its peer before it can register its resources. */
 export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
@@ -46,6 +54,8 @@ export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
     (config.role === "primary" ? FAILOVER_OUTPUTS_FROM_SECONDARY : FAILOVER_OUTPUTS_FROM_PRIMARY).forEach(
       (o) => needed.add(o),
     );
+  if (config.billing && config.role === "secondary")
+    BILLING_OUTPUTS_FROM_PRIMARY.forEach((o) => needed.add(o));
   return [...needed];
 }
 
@@ -59,6 +69,12 @@ export class PeerOutputMissingError extends Error {
         `which has not exported ${missing.length === 1 ? "it" : "them"}.`,
       `Apply the ${peerRole} stack first: pulumi up --stack ${config.peerStack}`,
     ];
+    if (missing.some((m) => (BILLING_OUTPUTS_FROM_PRIMARY as readonly string[]).includes(m))) {
+      lines.push(
+        `Billing is on in ${config.stack}: turn it on in ${config.peerStack} first (freight:billing on, with its ` +
+          `Stripe secrets), or turn it off here (pulumi config set freight:billing off --stack ${config.stack}).`,
+      );
+    }
     if (config.role === "primary") {
       lines.push(
         `On the very first deployment the secondary does not exist yet: deploy this stack without document ` +

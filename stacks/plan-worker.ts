@@ -86,6 +86,17 @@ function aliasUrns(req: RegisterRequest, urn: string): string[] {
   });
 }
 
+/** Pulumi's marker of a secret value in deserialized properties. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Secret values (Stripe keys from encrypted config) never reach the plan output. */
+function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value === null || typeof value !== "object") return value;
+  if (SECRET_SIG in value) return "[secret]";
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v)]));
+}
+
 async function readRequest(): Promise<WorkerRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -123,7 +134,7 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
         const dependsOn = req.getDependenciesList().filter((u) => !implicit.has(u));
         const ignoreChanges = req.getIgnorechangesList();
         const type = req.getType();
-        const props = pulumi.runtime.deserializeProperties(req.getObject() as never) as Record<
+        const props = redactSecrets(pulumi.runtime.deserializeProperties(req.getObject() as never)) as Record<
           string,
           unknown
         >;

@@ -23,7 +23,14 @@ import { PlanCatalogue } from "../infra/workloads/plan-catalogue.ts";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
 import { OPERATOR_LABELS, Operators, OPERATORS_DATABASE_SECRET } from "../infra/workloads/operators.ts";
-import { API_DATABASE_SECRET, API_LABELS, QuoteApi } from "../infra/workloads/quote-api.ts";
+import {
+  API_DATABASE_SECRET,
+  API_LABELS,
+  BILLING_DATABASE_SECRET,
+  BILLING_DATABASE_URL_KEY,
+  QuoteApi,
+  STRIPE_SECRET,
+} from "../infra/workloads/quote-api.ts";
 import { API_KEYS_SECRET, Runner, RUNNER_DATABASE_SECRET, RUNNER_LABELS } from "../infra/workloads/runner.ts";
 import { BILLING_ROLE_NAME, billingRoleBinding, TENANTS_NAMESPACE } from "../operators/api/rbac.ts";
 import type { StackConfig } from "./config.ts";
@@ -188,6 +195,10 @@ export async function regionStack(
             dbname: DATABASE_NAME,
             masterSecretArn: database.masterUserSecretArn!,
           },
+          // crossChecks require both when billing is on in the primary.
+          ...(config.billing
+            ? { stripe: { secretKey: config.stripeSecretKey!, webhookSecret: config.stripeWebhookSecret! } }
+            : {}),
         }
       : {
           role: "secondary",
@@ -198,6 +209,13 @@ export async function regionStack(
             databaseRunnerRole: peerOutputs.databaseRunnerRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
+            ...(config.billing
+              ? {
+                  stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
+                  stripeWebhookSecret: peerOutputs.stripeWebhookSecretSecretArn!,
+                  databaseBillingRole: peerOutputs.databaseBillingRoleSecretArn!,
+                }
+              : {}),
           },
         },
     awsOnly,
@@ -251,6 +269,16 @@ export async function regionStack(
         { name: API_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseServiceRole" },
         { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
         { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
+        ...(config.billing
+          ? [
+              {
+                name: BILLING_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseBillingRole" as const,
+                hosts: { [BILLING_DATABASE_URL_KEY]: database.address },
+              },
+            ]
+          : []),
         ...(failover
           ? [
               {
@@ -271,6 +299,18 @@ export async function regionStack(
           namespace: APP_NAMESPACE,
           keys: { LLM_API_KEY: "llmProviderApiKey", WORKFLOW_AUTOMATION_API_KEY: "workflowAutomationApiKey" },
         },
+        ...(config.billing
+          ? [
+              {
+                name: STRIPE_SECRET,
+                namespace: APP_NAMESPACE,
+                keys: {
+                  STRIPE_SECRET_KEY: "stripeSecretKey" as const,
+                  STRIPE_WEBHOOK_SECRET: "stripeWebhookSecret" as const,
+                },
+              },
+            ]
+          : []),
       ],
     },
     inCluster,
@@ -322,15 +362,25 @@ export async function regionStack(
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },
-      secrets: externalSecrets.for(APP_NAMESPACE, API_DATABASE_SECRET),
+      secrets: externalSecrets.for(
+        APP_NAMESPACE,
+        API_DATABASE_SECRET,
+        ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
+      ),
+      billing: config.billing
+        ? {
+            tenantNamespace: TENANTS_NAMESPACE,
+            roleBinding: {
+              manifest: billingRoleBinding,
+              role: operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME),
+            },
+          }
+        : undefined,
       loadBalancer: {
         certificateArn: certificate.arn,
         securityGroupId: network.loadBalancerSecurityGroupId,
         controller: loadBalancerController.release,
       },
-      roleBindings: [
-        { manifest: billingRoleBinding, role: operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME) },
-      ],
     },
     inCluster,
   );
@@ -341,8 +391,9 @@ export async function regionStack(
       namespace: namespaces.app,
       image: appImage,
       region: regionSettings,
-      // Runners read and write the same documents as the API, so they share its identity.
-      serviceAccountName: quoteApi.serviceAccountName,
+      documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.runnerMinReplicas, max: config.runnerMaxReplicas },
       secrets: externalSecrets.for(APP_NAMESPACE, RUNNER_DATABASE_SECRET, API_KEYS_SECRET),
       kedaChartVersion: config.kedaChartVersion,
@@ -419,6 +470,13 @@ export async function regionStack(
       databaseRunnerRoleSecretArn: secrets.secretArns.databaseRunnerRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
+      ...(config.billing
+        ? {
+            stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,
+            stripeWebhookSecretSecretArn: secrets.secretArns.stripeWebhookSecret!,
+            databaseBillingRoleSecretArn: secrets.secretArns.databaseBillingRole!,
+          }
+        : {}),
     };
   }
   return {

@@ -10,8 +10,9 @@ import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { planObject } from "../infra/workloads/plan-catalogue.ts";
 import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { mockResourceId } from "./mocks.ts";
-import type { PlannedResource, PlannedStack } from "./plan.ts";
+import type { PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
+import { all, childrenOf, envOf, get, one, podSpecOf, policyOf } from "./plan-queries.ts";
 
 // The generated operator manifests when they exist, else a small fixture of the same layout.
 const generated = existsSync("operators/deploy/crds.yaml") && existsSync("operators/deploy/rbac.yaml");
@@ -56,29 +57,6 @@ beforeAll(async () => {
     }),
   ]);
 }, PLAN_TIMEOUT);
-
-function all(plan: PlannedStack, type: string): PlannedResource[] {
-  return plan.resources.filter((r) => r.type === type);
-}
-
-function one(plan: PlannedStack, type: string, name?: string): PlannedResource {
-  const found = all(plan, type).filter((r) => name === undefined || r.name === name);
-  if (found.length !== 1)
-    throw new Error(`expected one ${type} ${name ?? ""} in ${plan.stack}, found ${found.length}`);
-  return found[0]!;
-}
-
-function get(value: unknown, ...path: (string | number)[]): unknown {
-  return path.reduce<unknown>(
-    (v, k) => (v == null ? undefined : (v as Record<string | number, unknown>)[k]),
-    value,
-  );
-}
-
-function childrenOf(plan: PlannedStack, componentType: string): PlannedResource[] {
-  const component = one(plan, componentType);
-  return plan.resources.filter((r) => r.parent === component.urn);
-}
 
 const stacks = () => [
   { plan: primary, role: "primary", region: "us-east-1" },
@@ -434,7 +412,10 @@ describe("workload components", () => {
     for (const { plan } of stacks()) {
       const runner = childrenOf(plan, "freight:workloads:Runner").map((r) => r.type);
       expect(runner.sort()).toEqual([
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:ServiceAccount",
         "kubernetes:helm.sh/v3:Release",
         "kubernetes:keda.sh/v1alpha1:ScaledObject",
       ]);
@@ -453,15 +434,11 @@ describe("workload components", () => {
 
   it("run every pod with the restricted security context, whatever component deploys it", () => {
     for (const { plan } of stacks()) {
-      const pods = plan.resources.flatMap((r) => {
-        const template =
-          r.type === "kubernetes:batch/v1:CronJob"
-            ? get(r.props, "spec", "jobTemplate", "spec", "template", "spec")
-            : get(r.props, "spec", "template", "spec");
-        return r.type.startsWith("kubernetes:apps/v1:") || r.type.startsWith("kubernetes:batch/v1:")
-          ? [{ name: `${r.type}::${r.name}`, spec: template as Record<string, unknown> }]
-          : [];
-      });
+      const pods = plan.resources.flatMap((r) =>
+        r.type.startsWith("kubernetes:apps/v1:") || r.type.startsWith("kubernetes:batch/v1:")
+          ? [{ name: `${r.type}::${r.name}`, spec: podSpecOf(r) }]
+          : [],
+      );
       expect(pods.length).toBeGreaterThanOrEqual(3);
       for (const { name, spec } of pods) {
         expect(get(spec, "securityContext", "runAsNonRoot"), name).toBe(true);
@@ -473,51 +450,31 @@ describe("workload components", () => {
     }
   });
 
-  it("bind billing's generated Role on Tenants to the quote API's service account", () => {
+  it("leave billing off unless the stack turns it on: no Stripe secrets, no Tenant writes for the API", () => {
     for (const { plan } of stacks()) {
-      const role = one(
-        plan,
-        "kubernetes:rbac.authorization.k8s.io/v1:Role",
-        "operators-role-freight-billing",
-      );
-      expect(role.props["metadata"]).toMatchObject({ name: "freight-billing", namespace: "tenants" });
-      expect(role.props["rules"]).toEqual([
-        { apiGroups: ["platform.freight.dev"], resources: ["tenants"], verbs: ["get", "patch"] },
-      ]);
-      const binding = all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").find(
-        (b) => get(b.props, "roleRef", "name") === "freight-billing",
-      )!;
-      expect(get(binding.props, "metadata", "namespace")).toBe("tenants");
-      expect(binding.props["subjects"]).toEqual([
-        { kind: "ServiceAccount", namespace: "freight", name: "quote-api" },
-      ]);
-      expect(binding.opts?.dependsOn).toContain(role.urn);
+      const env = envOf(one(plan, "kubernetes:apps/v1:Deployment", "quote-api"));
+      expect(Object.keys(env).filter((k) => /BILLING|STRIPE|KUBERNETES_API/.test(k))).toEqual([]);
+      expect(
+        all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
+          (b) => get(b.props, "roleRef", "name") === "freight-billing",
+        ),
+      ).toEqual([]);
+      expect(
+        all(plan, "aws:secretsmanager/secret:Secret").filter((s) =>
+          /stripe|billing/.test(String(s.props["name"])),
+        ),
+      ).toEqual([]);
+      // The Role itself is part of the generated RBAC either way; it grants nothing until bound.
+      one(plan, "kubernetes:rbac.authorization.k8s.io/v1:Role", "operators-role-freight-billing");
     }
   });
 });
-
-type Env = Record<string, string | { secretKeyRef?: { name: string; key: string } } | undefined>;
-
-/** A Deployment's (first) container env as name -> value or valueFrom. */
-function envOf(plan: PlannedStack, deployment: string): Env {
-  const d = one(plan, "kubernetes:apps/v1:Deployment", deployment);
-  const container = get(d.props, "spec", "template", "spec", "containers", 0) as {
-    env: { name: string; value?: string; valueFrom?: Env[string] }[];
-  };
-  return Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
-}
-
-function policyOf(plan: PlannedStack, name: string): { Statement: Record<string, unknown>[] } {
-  return JSON.parse(one(plan, "aws:iam/policy:Policy", name).props["policy"] as string) as {
-    Statement: Record<string, unknown>[];
-  };
-}
 
 describe("failover controller", () => {
   const replicaArn = "arn:aws:rds:us-west-2:123456789012:db:freight-us-west-2-replica";
 
   it("runs in the secondary's operators with the RDS and Route 53 drivers, both regions' databases and health URLs", () => {
-    const env = envOf(secondary, "operators");
+    const env = envOf(one(secondary, "kubernetes:apps/v1:Deployment", "operators"));
     const fromSecret = (key: string) => ({ secretKeyRef: { name: "failover-databases", key } });
     expect(env).toMatchObject({
       FAILOVER_PRIMARY_HEALTH_URL: "https://us-east-1.api.freightrate.example/readyz",
@@ -611,7 +568,9 @@ describe("failover controller", () => {
 
     expect(all(primary, "kubernetes:platform.freight.dev/v1alpha1:RegionFailover")).toEqual([]);
     expect(
-      Object.keys(envOf(primary, "operators")).filter((k) => /^(FAILOVER|RDS|ROUTE53)_/.test(k)),
+      Object.keys(envOf(one(primary, "kubernetes:apps/v1:Deployment", "operators"))).filter((k) =>
+        /^(FAILOVER|RDS|ROUTE53)_/.test(k),
+      ),
     ).toEqual([]);
     expect(
       all(primary, "aws:iam/policy:Policy").find((p) => p.name === "operators-failover"),

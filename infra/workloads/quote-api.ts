@@ -17,6 +17,10 @@ export const APP_PORT = 8080;
 export const API_SERVICE_ACCOUNT = "quote-api";
 /** Secret (synced by ExternalSecrets) holding the freight_app login's DATABASE_URL. */
 export const API_DATABASE_SECRET = "quote-api-database";
+/** Billing's Secrets: the freight_billing login, and Stripe's API key and webhook signing secret. */
+export const BILLING_DATABASE_SECRET = "billing-database";
+export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
+export const STRIPE_SECRET = "stripe";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
 export interface QuoteApiArgs {
@@ -45,13 +49,16 @@ export interface QuoteApiArgs {
     controller: pulumi.Resource;
   };
   /**
-   * RoleBindings for the API's ServiceAccount (billing's Tenant writes), built from the account's
-   * namespace and name, each with the Role it binds.
+   * Billing on: its env (Stripe and the freight_billing login from the synced Secrets, Tenant writes
+   * in-cluster as this ServiceAccount) and the binding of billing's generated Role to the account.
    */
-  roleBindings?: {
-    manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
-    role: pulumi.Resource;
-  }[];
+  billing?: {
+    tenantNamespace: string;
+    roleBinding: {
+      manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
+      role: pulumi.Resource;
+    };
+  };
 }
 
 export class QuoteApi extends pulumi.ComponentResource {
@@ -92,17 +99,13 @@ export class QuoteApi extends pulumi.ComponentResource {
       },
       inNs("workloads-quote-api"),
     );
-    for (const binding of args.roleBindings ?? []) {
-      const manifest = binding.manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
-      const metadata = manifest["metadata"] as { name: string };
-      new k8s.rbac.v1.RoleBinding(
-        `${name}-${metadata.name}`,
-        manifest as unknown as k8s.rbac.v1.RoleBindingArgs,
-        {
-          parent: this,
-          dependsOn: [account, binding.role],
-        },
-      );
+    if (args.billing) {
+      const { manifest, role } = args.billing.roleBinding;
+      const binding = manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
+      new k8s.rbac.v1.RoleBinding(`${name}-billing`, binding as unknown as k8s.rbac.v1.RoleBindingArgs, {
+        parent: this,
+        dependsOn: [account, role],
+      });
     }
 
     const env: EnvVar[] = [
@@ -112,6 +115,17 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
+      ...(args.billing
+        ? [
+            { name: "BILLING", value: "on" },
+            secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
+            secretEnv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+            secretEnv(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
+            { name: "BILLING_TENANT_NAMESPACE", value: args.billing.tenantNamespace },
+            // Tenant writes as this pod's ServiceAccount, bound to billing's Role above.
+            { name: "KUBERNETES_API", value: "in-cluster" },
+          ]
+        : []),
     ];
     const deployment = new k8s.apps.v1.Deployment(
       name,

@@ -7,8 +7,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import { QUEUE_DEPTH_SQL } from "../../app/jobs/scaling.ts";
+import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import { APP_NAMESPACE } from "./namespaces.ts";
 import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
@@ -21,13 +23,17 @@ export const RUNNER_PORT = 8080;
 export const RUNNER_DATABASE_SECRET = "runner-database";
 /** Third-party API keys (LLM provider, workflow automation) the agent tasks call out with. */
 export const API_KEYS_SECRET = "third-party-api-keys";
+export const RUNNER_SERVICE_ACCOUNT = "runner";
 export const RUNNER_LABELS = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
 
 export interface RunnerArgs {
   namespace: k8s.core.v1.Namespace;
   image: string;
   region: RegionSettings;
-  serviceAccountName: pulumi.Input<string>;
+  /** IAM policy giving the runners their region's documents bucket (the same as the API's). */
+  documentsAccessPolicyArn: pulumi.Input<string>;
+  oidcProviderArn: pulumi.Input<string>;
+  oidcIssuer: pulumi.Input<string>;
   replicas: { min: number; max: number };
   /** The ExternalSecrets filling the Secrets the runner reads. */
   secrets: pulumi.Resource[];
@@ -42,6 +48,31 @@ export class Runner extends pulumi.ComponentResource {
     super("freight:workloads:Runner", name, {}, opts);
     const namespace = args.namespace.metadata.name;
 
+    // Their own identity: the same documents as the API, but none of the API's Kubernetes
+    // permissions (billing's Tenant writes are bound to the API's ServiceAccount only).
+    const role = serviceAccountRole(
+      name,
+      {
+        oidcProviderArn: args.oidcProviderArn,
+        oidcIssuer: args.oidcIssuer,
+        namespace: APP_NAMESPACE,
+        serviceAccount: RUNNER_SERVICE_ACCOUNT,
+        policyArns: [args.documentsAccessPolicyArn],
+      },
+      { parent: this },
+    );
+    const account = new k8s.core.v1.ServiceAccount(
+      name,
+      {
+        metadata: {
+          name: RUNNER_SERVICE_ACCOUNT,
+          namespace,
+          annotations: { "eks.amazonaws.com/role-arn": role.arn },
+        },
+      },
+      { parent: this, dependsOn: [args.namespace] },
+    );
+
     const deployment = new k8s.apps.v1.Deployment(
       name,
       {
@@ -52,7 +83,7 @@ export class Runner extends pulumi.ComponentResource {
           template: {
             metadata: { labels: RUNNER_LABELS },
             spec: restrictedPodSpec({
-              serviceAccountName: args.serviceAccountName,
+              serviceAccountName: account.metadata.name,
               pool: "runners",
               // A bulk-rating batch is checkpointed; two minutes lets the current step finish.
               terminationGracePeriodSeconds: 120,
