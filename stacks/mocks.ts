@@ -275,6 +275,8 @@ export function defaultPeerOutputs(
       databaseServiceRoleSecretArn: secret("database-service-role"),
       databaseOperatorRoleSecretArn: secret("database-operator-role"),
       databaseRunnerRoleSecretArn: secret("database-runner-role"),
+      databaseOwnerRoleSecretArn: secret("database-owner-role"),
+      databaseOpsRoleSecretArn: secret("database-ops-role"),
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
     };

@@ -11,6 +11,8 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "databaseServiceRoleSecretArn",
   "databaseOperatorRoleSecretArn",
   "databaseRunnerRoleSecretArn",
+  "databaseOwnerRoleSecretArn",
+  "databaseOpsRoleSecretArn",
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
 ] as const;

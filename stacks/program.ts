@@ -10,11 +10,14 @@ import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/databa
 import { ApiCertificate, apiHostname, RegionDns, regionalHostname } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
-import { Monitoring } from "../infra/monitoring/monitoring.ts";
+import { Monitoring, MONITORING_NAMESPACE } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
 import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
 import { Secrets } from "../infra/secrets/secrets.ts";
-import { ExternalSecrets } from "../infra/workloads/external-secrets.ts";
+import type { ScheduledTask } from "../infra/workloads/batch.ts";
+import { IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
+import { DATABASE_URL_KEY, ExternalSecrets } from "../infra/workloads/external-secrets.ts";
+import { secretEnv } from "../infra/workloads/pod-spec.ts";
 import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
 import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
 import { imageRef, QUOTE_API_REPOSITORY } from "../infra/workloads/images.ts";
@@ -37,6 +40,13 @@ import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
 
+/** Secrets of the Jobs, each a single login (infra/workloads/batch.ts). */
+const MIGRATIONS_DATABASE_SECRET = "migrations-database";
+const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
+const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
+/** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
+const PROMETHEUS_URL = `http://prometheus-operated.${MONITORING_NAMESPACE}.svc:9090`;
+
 export interface ProgramOptions {
   /** Repository root; relative paths in config (operator manifests) resolve against it. */
   root: string;
@@ -55,6 +65,61 @@ export function requiredTags(config: StackConfig): Record<string, string> {
 
 export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
   return `${config.domain.replace(/\./g, "-")}-documents-${config.region}`;
+}
+
+/** The platform's scheduled work (times in UTC), each with only the login it needs. */
+function scheduledTasks(config: StackConfig): ScheduledTask[] {
+  const tasks: ScheduledTask[] = [
+    {
+      name: "usage-warnings",
+      schedule: "0 2 * * *",
+      command: ["node", "app/ops/usage-warnings.ts"],
+      env: [secretEnv("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
+    },
+    {
+      name: "exec-report",
+      schedule: "0 6 * * 1",
+      // HTML only: the report is self-contained; the app image is not assumed to carry Chromium.
+      command: [
+        "node",
+        "dashboards/report/main.ts",
+        "--prometheus-url",
+        PROMETHEUS_URL,
+        "--out",
+        "/reports",
+        "--no-pdf",
+      ],
+      env: [secretEnv("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
+      output: { mountPath: "/reports", size: "1Gi" },
+    },
+  ];
+  if (config.billing) {
+    const billingEnv = [
+      secretEnv("BILLING_DATABASE_URL", BILLING_DATABASE_SECRET),
+      secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
+    ];
+    tasks.push(
+      {
+        // The month so far, every night: a drift shows within a day.
+        name: "billing-reconcile-daily",
+        schedule: "30 3 * * *",
+        command: ["node", "app/billing/reconcile.ts"],
+        env: billingEnv,
+        deadlineSeconds: 3600,
+      },
+      {
+        // The month that closed, once Stripe has every late meter event of it.
+        name: "billing-reconcile-monthly",
+        schedule: "0 6 2 * *",
+        command: ["node", "app/billing/reconcile.ts", "--month", "previous"],
+        env: billingEnv,
+        deadlineSeconds: 3600,
+      },
+    );
+  }
+  return tasks;
 }
 
 /** Both regions' databases and the drivers, for the failover controller this region runs. */
@@ -207,6 +272,8 @@ export async function regionStack(
             databaseServiceRole: peerOutputs.databaseServiceRoleSecretArn!,
             databaseOperatorRole: peerOutputs.databaseOperatorRoleSecretArn!,
             databaseRunnerRole: peerOutputs.databaseRunnerRoleSecretArn!,
+            databaseOwnerRole: peerOutputs.databaseOwnerRoleSecretArn!,
+            databaseOpsRole: peerOutputs.databaseOpsRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
             ...(config.billing
@@ -254,6 +321,8 @@ export async function regionStack(
   );
   const operatorsNamespace = operatorAccount(operatorManifests).namespace;
   const failover = config.failover ? failoverSettings(config, database, peerOutputs) : undefined;
+  // Migrations, the post-deploy probe and the scheduled work write: they run where writes go.
+  const active = config.role === config.activeRegion;
   const externalSecrets = new ExternalSecrets(
     "external-secrets",
     {
@@ -276,6 +345,29 @@ export async function regionStack(
                 namespace: APP_NAMESPACE,
                 login: "databaseBillingRole" as const,
                 hosts: { [BILLING_DATABASE_URL_KEY]: database.address },
+              },
+            ]
+          : []),
+        ...(active
+          ? [
+              {
+                name: MIGRATIONS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOwnerRole" as const,
+                hosts: { MIGRATIONS_DATABASE_URL: database.address },
+              },
+              {
+                name: USAGE_WARNINGS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
+                name: EXEC_REPORT_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOpsRole" as const,
+                // Reporting reads the analytics replica where this region has one, never the writer.
+                hosts: { OPS_DATABASE_URL: database.analyticsReplicaAddress ?? database.address },
               },
             ]
           : []),
@@ -324,6 +416,23 @@ export async function regionStack(
   };
   const appImage = imageRef(config.imageRegistry, QUOTE_API_REPOSITORY, config.quoteApiImageTag);
 
+  const migration = active
+    ? new SchemaMigration(
+        "migration",
+        {
+          namespace: namespaces.app,
+          image: appImage,
+          imageTag: config.quoteApiImageTag,
+          region: regionSettings,
+          env: [secretEnv("MIGRATIONS_DATABASE_URL", MIGRATIONS_DATABASE_SECRET)],
+          dependsOn: externalSecrets.for(APP_NAMESPACE, MIGRATIONS_DATABASE_SECRET),
+        },
+        inCluster,
+      )
+    : undefined;
+  // Every process of the new version starts on the migrated schema.
+  const migrated = migration ? [migration.job] : [];
+
   const operators = new Operators(
     "operators",
     {
@@ -332,11 +441,14 @@ export async function regionStack(
       imageRegistry: config.imageRegistry,
       imageTag: config.operatorsImageTag,
       region: regionSettings,
-      secrets: externalSecrets.for(
-        operatorsNamespace,
-        OPERATORS_DATABASE_SECRET,
-        ...(failover ? [FAILOVER_DATABASES_SECRET] : []),
-      ),
+      secrets: [
+        ...externalSecrets.for(
+          operatorsNamespace,
+          OPERATORS_DATABASE_SECRET,
+          ...(failover ? [FAILOVER_DATABASES_SECRET] : []),
+        ),
+        ...migrated,
+      ],
       failover: failover && {
         settings: failover,
         activeRegion: config.activeRegion,
@@ -362,11 +474,14 @@ export async function regionStack(
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },
-      secrets: externalSecrets.for(
-        APP_NAMESPACE,
-        API_DATABASE_SECRET,
-        ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
-      ),
+      secrets: [
+        ...externalSecrets.for(
+          APP_NAMESPACE,
+          API_DATABASE_SECRET,
+          ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
+        ),
+        ...migrated,
+      ],
       billing: config.billing
         ? {
             tenantNamespace: TENANTS_NAMESPACE,
@@ -385,7 +500,7 @@ export async function regionStack(
     inCluster,
   );
 
-  new Runner(
+  const runner = new Runner(
     "runner",
     {
       namespace: namespaces.app,
@@ -395,11 +510,51 @@ export async function regionStack(
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.runnerMinReplicas, max: config.runnerMaxReplicas },
-      secrets: externalSecrets.for(APP_NAMESPACE, RUNNER_DATABASE_SECRET, API_KEYS_SECRET),
+      secrets: [...externalSecrets.for(APP_NAMESPACE, RUNNER_DATABASE_SECRET, API_KEYS_SECRET), ...migrated],
       kedaChartVersion: config.kedaChartVersion,
     },
     inCluster,
   );
+
+  if (active) {
+    new IsolationProbe(
+      "isolation-probe",
+      {
+        namespace: namespaces.app,
+        image: appImage,
+        imageTag: config.quoteApiImageTag,
+        region: regionSettings,
+        // As the app role, the one whose row security must hold.
+        env: [secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY)],
+        // After the new version has rolled out everywhere it serves from.
+        dependsOn: [
+          quoteApi.deployment,
+          runner.deployment,
+          ...externalSecrets.for(APP_NAMESPACE, API_DATABASE_SECRET),
+        ],
+      },
+      inCluster,
+    );
+    new ScheduledJobs(
+      "scheduled-jobs",
+      {
+        namespace: namespaces.app,
+        image: appImage,
+        region: regionSettings,
+        tasks: scheduledTasks(config),
+        dependsOn: [
+          ...migrated,
+          ...externalSecrets.for(
+            APP_NAMESPACE,
+            USAGE_WARNINGS_DATABASE_SECRET,
+            EXEC_REPORT_DATABASE_SECRET,
+            ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
+          ),
+        ],
+      },
+      inCluster,
+    );
+  }
 
   new ClusterAutoscaler(
     "cluster-autoscaler",
@@ -468,6 +623,8 @@ export async function regionStack(
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
       databaseOperatorRoleSecretArn: secrets.secretArns.databaseOperatorRole,
       databaseRunnerRoleSecretArn: secrets.secretArns.databaseRunnerRole,
+      databaseOwnerRoleSecretArn: secrets.secretArns.databaseOwnerRole,
+      databaseOpsRoleSecretArn: secrets.secretArns.databaseOpsRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
       ...(config.billing

@@ -49,6 +49,10 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-operator-role-Ef34Gh",
         databaseRunnerRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-runner-role-Qr90St",
+        databaseOwnerRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-owner-role-Uv12Wx",
+        databaseOpsRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-ops-role-Yz34Ab",
         llmProviderApiKeySecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/llm-provider-api-key-Ij56Kl",
         workflowAutomationApiKeySecretArn:
@@ -593,6 +597,131 @@ describe("plan catalogue", () => {
   });
 });
 
+describe("release jobs and scheduled work", () => {
+  const job = (plan: PlannedStack, name: string) => one(plan, "kubernetes:batch/v1:Job", name);
+  const cron = (plan: PlannedStack, name: string) =>
+    one(plan, "kubernetes:batch/v1:CronJob", `scheduled-jobs-${name}`);
+  /** The login an ExternalSecret-backed Secret holds, by Secret name. */
+  const loginOf = (plan: PlannedStack, secret: string) =>
+    get(
+      one(plan, "kubernetes:external-secrets.io/v1:ExternalSecret", `external-secrets-freight-${secret}`)
+        .props,
+      "spec",
+      "dataFrom",
+      0,
+      "extract",
+      "key",
+    );
+
+  it("migrate each release as the schema owner before any process of the new version starts", () => {
+    const migration = job(primary, "migration");
+    expect(get(migration.props, "metadata", "name")).toBe("migrate-2026-11-26-3f9c2ab");
+    expect(get(migration.props, "metadata", "annotations", "pulumi.com/replaceUnready")).toBe("true");
+    const container = get(podSpecOf(migration), "containers", 0) as Record<string, unknown>;
+    expect(container["command"]).toEqual(["node", "app/db/migrate.ts"]);
+    expect(envOf(migration)["MIGRATIONS_DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "migrations-database", key: "MIGRATIONS_DATABASE_URL" },
+    });
+    expect(loginOf(primary, "migrations-database")).toBe("freight/database-owner-role");
+    for (const name of ["quote-api", "runner", "operators"]) {
+      expect(one(primary, "kubernetes:apps/v1:Deployment", name).opts?.dependsOn, name).toContain(
+        migration.urn,
+      );
+    }
+  });
+
+  it("probe row security as the app role after the rollout, so a leak fails the deploy", () => {
+    const probe = job(primary, "isolation-probe");
+    expect(get(probe.props, "metadata", "name")).toBe("rls-probe-2026-11-26-3f9c2ab");
+    expect(get(probe.props, "spec", "backoffLimit")).toBe(1);
+    // Pulumi waits for a Job to complete and fails the update when it fails; no skipAwait here.
+    expect(get(probe.props, "metadata", "annotations", "pulumi.com/skipAwait")).toBeUndefined();
+    expect((get(podSpecOf(probe), "containers", 0) as Record<string, unknown>)["command"]).toEqual([
+      "node",
+      "app/ops/rls-probe.ts",
+    ]);
+    expect(envOf(probe)["DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" },
+    });
+    for (const name of ["quote-api", "runner"]) {
+      expect(probe.opts?.dependsOn).toContain(one(primary, "kubernetes:apps/v1:Deployment", name).urn);
+    }
+  });
+
+  it("schedule usage warnings nightly as freight_operator and the executive report weekly as freight_ops on the analytics replica", () => {
+    const warnings = cron(primary, "usage-warnings");
+    expect(get(warnings.props, "spec")).toMatchObject({
+      schedule: "0 2 * * *",
+      timeZone: "Etc/UTC",
+      concurrencyPolicy: "Forbid",
+    });
+    expect(envOf(warnings)["OPERATOR_DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "usage-warnings-database", key: "OPERATOR_DATABASE_URL" },
+    });
+    expect(loginOf(primary, "usage-warnings-database")).toBe("freight/database-operator-role");
+
+    const report = cron(primary, "exec-report");
+    expect(get(report.props, "spec", "schedule")).toBe("0 6 * * 1");
+    expect((get(podSpecOf(report), "containers", 0) as Record<string, unknown>)["command"]).toEqual([
+      "node",
+      "dashboards/report/main.ts",
+      "--prometheus-url",
+      "http://prometheus-operated.monitoring.svc:9090",
+      "--out",
+      "/reports",
+      "--no-pdf",
+    ]);
+    expect(loginOf(primary, "exec-report-database")).toBe("freight/database-ops-role");
+    const analytics = one(primary, "aws:rds/instance:Instance", "database-analytics");
+    const url = get(
+      one(
+        primary,
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        "external-secrets-freight-exec-report-database",
+      ).props,
+      "spec",
+      "target",
+      "template",
+      "data",
+      "OPS_DATABASE_URL",
+    );
+    expect(url).toContain(`@${String(analytics.props["identifier"])}.`);
+    // The report outlives the pod.
+    expect(get(podSpecOf(report), "volumes", 1)).toEqual({
+      name: "output",
+      persistentVolumeClaim: { claimName: "exec-report-output" },
+    });
+  });
+
+  it("give every job pod the restricted spec, no Kubernetes API token, and only its own login", () => {
+    const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
+    expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
+      "exec-report",
+      "migrate-2026-11-26-3f9c2ab",
+      "rls-probe-2026-11-26-3f9c2ab",
+      "usage-warnings",
+    ]);
+    for (const j of jobs) {
+      const pod = podSpecOf(j);
+      expect(pod["automountServiceAccountToken"], j.name).toBe(false);
+      expect(pod["serviceAccountName"], j.name).toBe("default");
+      expect(pod["restartPolicy"], j.name).toBe("Never");
+      const secrets = Object.values(envOf(j)).flatMap((v) =>
+        typeof v === "object" && v.secretKeyRef ? [v.secretKeyRef.name] : [],
+      );
+      expect(secrets, j.name).toHaveLength(1);
+    }
+  });
+
+  it("run only in the active region: the standby's database is a read-only replica", () => {
+    expect(all(secondary, "kubernetes:batch/v1:Job")).toEqual([]);
+    expect(all(secondary, "kubernetes:batch/v1:CronJob")).toEqual([]);
+    expect(one(secondary, "kubernetes:apps/v1:Deployment", "quote-api").opts?.dependsOn ?? []).not.toEqual(
+      expect.arrayContaining([expect.stringContaining("batch/v1:Job")]),
+    );
+  });
+});
+
 describe("monitoring", () => {
   it("ships the generated dashboards as sidecar-labelled ConfigMaps and the SLO rules as a PrometheusRule", () => {
     for (const { plan } of stacks()) {
@@ -673,6 +802,8 @@ describe("primary stack", () => {
     const secrets = all(primary, "aws:secretsmanager/secret:Secret");
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
       "freight/database-operator-role",
+      "freight/database-ops-role",
+      "freight/database-owner-role",
       "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
@@ -691,6 +822,8 @@ describe("primary stack", () => {
       "freight/database-service-role": 90,
       "freight/database-operator-role": 90,
       "freight/database-runner-role": 90,
+      "freight/database-owner-role": 90,
+      "freight/database-ops-role": 90,
     });
     for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
       expect(r.props["rotationLambdaArn"]).toBe(

@@ -39,6 +39,8 @@ beforeAll(async () => {
         databaseServiceRoleSecretArn: secretArn("database-service-role"),
         databaseOperatorRoleSecretArn: secretArn("database-operator-role"),
         databaseRunnerRoleSecretArn: secretArn("database-runner-role"),
+        databaseOwnerRoleSecretArn: secretArn("database-owner-role"),
+        databaseOpsRoleSecretArn: secretArn("database-ops-role"),
         llmProviderApiKeySecretArn: secretArn("llm-provider-api-key"),
         workflowAutomationApiKeySecretArn: secretArn("workflow-automation-api-key"),
         stripeSecretKeySecretArn: secretArn("stripe-secret-key"),
@@ -95,6 +97,26 @@ describe("every process gets an environment its config loader accepts, capabilit
       FAILOVER_DATABASE_DRIVER: "rds",
       FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
     });
+  });
+});
+
+describe("scheduled billing reconciliation", () => {
+  it("runs daily for the month so far and monthly for the month that closed, as freight_billing with the Stripe key", () => {
+    const daily = one(primary, "kubernetes:batch/v1:CronJob", "scheduled-jobs-billing-reconcile-daily");
+    const monthly = one(primary, "kubernetes:batch/v1:CronJob", "scheduled-jobs-billing-reconcile-monthly");
+    expect(get(daily.props, "spec", "schedule")).toBe("30 3 * * *");
+    expect(get(monthly.props, "spec", "schedule")).toBe("0 6 2 * *");
+    expect(
+      get(monthly.props, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command"),
+    ).toEqual(["node", "app/billing/reconcile.ts", "--month", "previous"]);
+    for (const job of [daily, monthly]) {
+      expect(envOf(job)).toMatchObject({
+        BILLING_DATABASE_URL: { secretKeyRef: { name: "billing-database", key: "BILLING_DATABASE_URL" } },
+        STRIPE_SECRET_KEY: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+      });
+      expect(envOf(job)["STRIPE_WEBHOOK_SECRET"]).toBeUndefined();
+    }
+    expect(all(secondary, "kubernetes:batch/v1:CronJob")).toEqual([]);
   });
 });
 

@@ -12,6 +12,8 @@ export const ROTATION_DAYS = {
   databaseServiceRole: 90,
   databaseOperatorRole: 90,
   databaseRunnerRole: 90,
+  databaseOwnerRole: 90,
+  databaseOpsRole: 90,
   stripeSecretKey: 30,
   stripeWebhookSecret: 30,
   databaseBillingRole: 90,
@@ -32,6 +34,10 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
     "PostgreSQL login of the platform operators' role (multi-user rotation via masterarn)",
   databaseRunnerRole:
     "PostgreSQL login of the runners' role, which claims jobs across tenants (multi-user rotation via masterarn)",
+  databaseOwnerRole:
+    "PostgreSQL login of the schema owner (freight_owner), used only by the migrations Job (multi-user rotation via masterarn)",
+  databaseOpsRole:
+    "PostgreSQL login of the read-only ops role (freight_ops): reporting on the analytics replica (multi-user rotation via masterarn)",
   stripeSecretKey: "Stripe API key billing calls Stripe with (sk_... or a restricted rk_...)",
   stripeWebhookSecret: "Signing secret of the Stripe webhook endpoint (whsec_...)",
   databaseBillingRole:
@@ -44,6 +50,8 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   databaseServiceRole: "service-role",
   databaseOperatorRole: "service-role",
   databaseRunnerRole: "service-role",
+  databaseOwnerRole: "service-role",
+  databaseOpsRole: "service-role",
   stripeSecretKey: "third-party-api-key",
   stripeWebhookSecret: "third-party-api-key",
   databaseBillingRole: "service-role",
@@ -55,6 +63,8 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   databaseServiceRole: "freight/database-service-role",
   databaseOperatorRole: "freight/database-operator-role",
   databaseRunnerRole: "freight/database-runner-role",
+  databaseOwnerRole: "freight/database-owner-role",
+  databaseOpsRole: "freight/database-ops-role",
   stripeSecretKey: "freight/stripe-secret-key",
   stripeWebhookSecret: "freight/stripe-webhook-secret",
   databaseBillingRole: "freight/database-billing-role",
@@ -65,6 +75,8 @@ export const DATABASE_LOGINS: Partial<Record<PlatformSecret, string>> = {
   databaseServiceRole: "freight_app",
   databaseOperatorRole: "freight_operator",
   databaseRunnerRole: "freight_runner",
+  databaseOwnerRole: "freight_owner",
+  databaseOpsRole: "freight_ops",
   databaseBillingRole: "freight_billing",
 };
 

@@ -64,6 +64,8 @@ export interface QuoteApiArgs {
 export class QuoteApi extends pulumi.ComponentResource {
   readonly serviceAccountName: pulumi.Output<string>;
   readonly deploymentName: pulumi.Output<string>;
+  /** The Deployment, for what must run after its rollout (the post-deploy probe). */
+  readonly deployment: k8s.apps.v1.Deployment;
   /** Hostname of the API's network load balancer, the target of the regional DNS name. */
   readonly loadBalancerHostname: pulumi.Output<string>;
 
@@ -234,6 +236,7 @@ export class QuoteApi extends pulumi.ComponentResource {
     );
 
     this.serviceAccountName = account.metadata.name;
+    this.deployment = deployment;
     this.deploymentName = deployment.metadata.name;
     this.loadBalancerHostname = service.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.hostname ?? "");
     this.registerOutputs({

@@ -42,6 +42,7 @@ export interface RunnerArgs {
 
 export class Runner extends pulumi.ComponentResource {
   readonly deploymentName: pulumi.Output<string>;
+  readonly deployment: k8s.apps.v1.Deployment;
   readonly scaledObjectName: pulumi.Output<string>;
 
   constructor(name: string, args: RunnerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -174,6 +175,7 @@ export class Runner extends pulumi.ComponentResource {
       { parent: this, dependsOn: [keda], aliases: movedFrom("runners", "runners-queue-depth") },
     );
 
+    this.deployment = deployment;
     this.deploymentName = deployment.metadata.name;
     this.scaledObjectName = scaledObject.metadata.name;
     this.registerOutputs({ deploymentName: this.deploymentName, scaledObjectName: this.scaledObjectName });
