@@ -33,6 +33,16 @@ export const OPERATOR_LABELS = {
 /** The one RegionFailover of the environment, as the runbook names it. */
 export const REGION_FAILOVER_NAME = "prod";
 
+/** The RegionFailover as the stacks create it: only the region to start active; the rest defaults. */
+export function regionFailoverObject(namespace: string, activeRegion: RegionRole) {
+  return {
+    apiVersion,
+    kind: "RegionFailover",
+    metadata: { name: REGION_FAILOVER_NAME, namespace },
+    spec: { activeRegion },
+  };
+}
+
 const NAMESPACED_RBAC = new Set(["Role", "RoleBinding", "ServiceAccount"]);
 
 export interface OperatorsArgs {
@@ -155,12 +165,7 @@ export class Operators extends pulumi.ComponentResource {
       // (pulumi-kubernetes#2566), so `pulumi up` neither reverts the flip nor conflicts with it.
       new k8s.apiextensions.CustomResource(
         `${name}-region-failover`,
-        {
-          apiVersion,
-          kind: "RegionFailover",
-          metadata: { name: REGION_FAILOVER_NAME, namespace: identity.namespace },
-          spec: { activeRegion: args.failover.activeRegion },
-        },
+        regionFailoverObject(identity.namespace, args.failover.activeRegion),
         { parent: this, dependsOn: this.crds, ignoreChanges: ["spec.activeRegion"] },
       );
     }
