@@ -95,6 +95,12 @@ export const appConfigSchema = z.object({
   BILLING_TENANT_NAMESPACE: z.string().default("tenants"),
   BILLING_OVERAGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KUBECONFIG: z.string().optional(),
+  // Billing's Tenant writes in a pod: the pod's ServiceAccount token and the cluster's own API
+  // (KUBERNETES_SERVICE_HOST), instead of a KUBECONFIG file. Explicit, so a pod never writes
+  // Tenants merely because a token happens to be mounted.
+  KUBERNETES_API: z
+    .enum(["in-cluster"], "must be in-cluster (the pod's ServiceAccount), or unset to use KUBECONFIG")
+    .optional(),
 });
 
 export type AppConfig = z.infer<typeof appConfigSchema> & { publicBaseUrl: string };
@@ -123,6 +129,15 @@ export const appEnv = defineEnv({
             variable: "AWS_REGION",
             message:
               "is required when SECRETS_ROTATION_WATCH is set: the region whose Secrets Manager holds the watched secrets",
+          },
+        ]
+      : []),
+    ...(config.KUBERNETES_API && config.KUBECONFIG
+      ? [
+          {
+            variable: "KUBERNETES_API",
+            message:
+              "is in-cluster while KUBECONFIG is set too: billing's Tenant writes need one control plane; unset one",
           },
         ]
       : []),

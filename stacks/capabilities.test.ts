@@ -5,7 +5,7 @@
 // same checks; this shows the checks can pass before the wiring lands.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { billingRbac } from "../app/billing/rbac.ts";
+import { billingRole, billingRoleBinding } from "../operators/api/rbac.ts";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { apiVersion as platformApiVersion } from "../operators/api/group.ts";
 import { CAPABILITIES, regionDeployment, type RegionDeployment } from "./capabilities.ts";
@@ -117,10 +117,7 @@ function wire(base: PlannedStack): PlannedStack {
       ].map((secretKey) => ({ secretKey, remoteRef: { key: `freight/${secretKey.toLowerCase()}` } })),
     },
   });
-  for (const m of billingRbac({
-    tenantNamespace: "tenants",
-    serviceAccount: { namespace: "freight", name: "quote-api" },
-  }))
+  for (const m of [billingRole(), billingRoleBinding({ namespace: "freight", name: "quote-api" })])
     add(`kubernetes:${m.apiVersion}:${m.kind}`, `billing-${m.kind}`, m);
 
   // The runner posts notify_ops to the ops webhook; Alertmanager pages and tickets to it too.

@@ -162,4 +162,76 @@ describe("parseStackConfig", () => {
     const bare = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(/^freight:/, ""), v]));
     expect(parseStackConfig("prod-primary", { ...bare, "aws:region": "eu-west-1" }).region).toBe("us-east-1");
   });
+  it("stops failover without its drivers, naming each missing key and the command that sets it", () => {
+    const raw = { ...readStackFile("prod-secondary") };
+    delete raw["freight:failoverDatabaseDriver"];
+    delete raw["freight:failoverTrafficDriver"];
+    const problems = problemsOf(() => parseStackConfig("prod-secondary", raw));
+    expect(problems).toEqual([
+      {
+        key: "freight:failoverDatabaseDriver",
+        problem: expect.stringContaining("is required when freight:failover is on"),
+        fix: "pulumi config set freight:failoverDatabaseDriver rds --stack prod-secondary",
+      },
+      {
+        key: "freight:failoverTrafficDriver",
+        problem: expect.stringContaining("is required when freight:failover is on"),
+        fix: "pulumi config set freight:failoverTrafficDriver routing-row+route53 --stack prod-secondary",
+      },
+    ]);
+    // Off, the drivers are not needed.
+    expect(parseStackConfig("prod-secondary", { ...raw, "freight:failover": "off" }).failover).toBe(false);
+    expect(
+      problemsOf(() =>
+        parseStackConfig("prod-secondary", {
+          ...readStackFile("prod-secondary"),
+          "freight:failoverDatabaseDriver": "postgres",
+        }),
+      ).map((p) => p.problem),
+    ).toEqual([expect.stringContaining("must be rds")]);
+  });
+  it("stops billing without its Stripe secrets, naming each with the `pulumi config set --secret` that sets it", () => {
+    const problems = problemsOf(() =>
+      parseStackConfig("prod-primary", { ...readStackFile("prod-primary"), "freight:billing": "on" }),
+    );
+    expect(problems.map((p) => [p.key, p.fix])).toEqual([
+      [
+        "freight:stripeSecretKey",
+        "pulumi config set --secret freight:stripeSecretKey <sk_live_... from the Stripe dashboard> --stack prod-primary",
+      ],
+      [
+        "freight:stripeWebhookSecret",
+        "pulumi config set --secret freight:stripeWebhookSecret <whsec_... of the endpoint https://api.<domain>/webhooks/stripe> --stack prod-primary",
+      ],
+    ]);
+    expect(problems[0]!.problem).toContain("is required when freight:billing is on");
+
+    // A malformed secret is reported without echoing it.
+    const leaked = problemsOf(() =>
+      parseStackConfig("prod-primary", {
+        ...readStackFile("prod-primary"),
+        "freight:billing": "on",
+        "freight:stripeSecretKey": "pk_live_publishable",
+        "freight:stripeWebhookSecret": "whsec_ok",
+      }),
+    );
+    expect(leaked).toEqual([expect.objectContaining({ key: "freight:stripeSecretKey" })]);
+    expect(leaked[0]!.problem).not.toContain("pk_live_publishable");
+
+    // The secondary reads the primary's replicas: Stripe secrets in its config are a mistake.
+    const secondary = problemsOf(() =>
+      parseStackConfig("prod-secondary", {
+        ...readStackFile("prod-secondary"),
+        "freight:billing": "on",
+        "freight:stripeSecretKey": "sk_live_x",
+      }),
+    );
+    expect(secondary).toEqual([
+      expect.objectContaining({ fix: "pulumi config rm freight:stripeSecretKey --stack prod-secondary" }),
+    ]);
+    expect(
+      parseStackConfig("prod-secondary", { ...readStackFile("prod-secondary"), "freight:billing": "on" })
+        .billing,
+    ).toBe(true);
+  });
 });

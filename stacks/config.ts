@@ -23,6 +23,7 @@ function isCidr(value: string): boolean {
 }
 
 const bool = z.enum(["true", "false"]).transform((v) => v === "true");
+const onOff = z.enum(["on", "off"], "must be on or off").transform((v) => v === "on");
 const int = (min: number, max: number) =>
   z
     .string()
@@ -189,11 +190,59 @@ const keys = {
     example: "operators/deploy",
     default: "operators/deploy",
   },
-} satisfies Record<string, { schema: z.ZodType; example: string; default?: string }>;
+  // This region's operators run the failover controller and its cluster holds the RegionFailover.
+  // Exactly one of the two stacks turns it on (docs/deploy.md: the secondary, which must act when
+  // the primary region is lost).
+  failover: { schema: onOff, example: "on", default: "off" },
+  failoverDatabaseDriver: {
+    schema: z.enum(["rds"], "must be rds: the stacks run RDS, promoted with PromoteReadReplica"),
+    example: "rds",
+    optional: true,
+  },
+  failoverTrafficDriver: {
+    schema: z.enum(["routing-row+route53", "routing-row"]),
+    example: "routing-row+route53",
+    optional: true,
+  },
+  // Billing (app/billing): the API serves checkout and Stripe webhooks and applies plans to Tenants.
+  billing: { schema: onOff, example: "on", default: "off" },
+  // The first values of Stripe's secrets, on the primary (which owns the secrets; the secondary
+  // reads their replicas). Pulumi writes them once; rotation owns the secret after that.
+  stripeSecretKey: {
+    schema: z
+      .string()
+      .regex(/^(sk|rk)_[A-Za-z0-9_]+$/, "must be a Stripe secret or restricted key (sk_... or rk_...)"),
+    example: "<sk_live_... from the Stripe dashboard>",
+    optional: true,
+    secret: true,
+  },
+  stripeWebhookSecret: {
+    schema: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9]+$/, "must be the webhook endpoint's signing secret (whsec_...)"),
+    example: "<whsec_... of the endpoint https://api.<domain>/webhooks/stripe>",
+    optional: true,
+    secret: true,
+  },
+} satisfies Record<string, KeySpec>;
+
+interface KeySpec {
+  schema: z.ZodType;
+  example: string;
+  default?: string;
+  /** Absent unless a capability that needs it is on (crossChecks says which). */
+  optional?: true;
+  /** Set with `pulumi config set --secret`; its value never appears in an error. */
+  secret?: true;
+}
 
 type Keys = typeof keys;
 export type ConfigKey = keyof Keys;
-export type StackConfig = { [K in ConfigKey]: z.output<Keys[K]["schema"]> } & { stack: string };
+export type StackConfig = {
+  [K in ConfigKey]: Keys[K] extends { optional: true }
+    ? z.output<Keys[K]["schema"]> | undefined
+    : z.output<Keys[K]["schema"]>;
+} & { stack: string };
 
 export interface ConfigProblem {
   key: string;
@@ -227,8 +276,8 @@ function ownKeys(raw: Record<string, string>): Map<string, string> {
   return own;
 }
 
-function setCommand(stack: string, key: string, value: string): string {
-  return `pulumi config set ${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
+function setCommand(stack: string, key: string, value: string, secret = false): string {
+  return `pulumi config set ${secret ? "--secret " : ""}${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
 }
 
 /**
@@ -240,22 +289,27 @@ export function parseStackConfig(stack: string, raw: Record<string, string>): St
   const problems: ConfigProblem[] = [];
   const out: Record<string, unknown> = { stack };
 
-  for (const [key, spec] of Object.entries(keys) as [ConfigKey, Keys[ConfigKey]][]) {
-    const value = own.get(key) ?? ("default" in spec ? spec.default : undefined);
+  for (const [key, spec] of Object.entries(keys) as [ConfigKey, KeySpec][]) {
+    const value = own.get(key) ?? spec.default;
     const name = `${CONFIG_NAMESPACE}:${key}`;
     if (value === undefined) {
-      problems.push({ key: name, problem: "is missing", fix: setCommand(stack, key, spec.example) });
+      if (!spec.optional)
+        problems.push({
+          key: name,
+          problem: "is missing",
+          fix: setCommand(stack, key, spec.example, spec.secret),
+        });
       continue;
     }
-    const result = (spec.schema as z.ZodType).safeParse(value);
+    const result = spec.schema.safeParse(value);
     if (result.success) {
       out[key] = result.data;
     } else {
       const message = result.error.issues.map((i) => i.message).join("; ");
       problems.push({
         key: name,
-        problem: `${JSON.stringify(value)} ${message}`,
-        fix: setCommand(stack, key, spec.example),
+        problem: spec.secret ? `(secret value) ${message}` : `${JSON.stringify(value)} ${message}`,
+        fix: setCommand(stack, key, spec.example, spec.secret),
       });
     }
   }
@@ -272,7 +326,8 @@ export function parseStackConfig(stack: string, raw: Record<string, string>): St
 
   // Cross-field checks run beside the single-key ones, so one round of fixes is enough: each
   // compares only keys that are valid on their own (a missing or wrong key is already reported).
-  problems.push(...crossChecks(stack, out as Partial<StackConfig>));
+  const reported = new Set(problems.map((p) => p.key));
+  problems.push(...crossChecks(stack, out as Partial<StackConfig>).filter((p) => !reported.has(p.key)));
   if (problems.length > 0) throw new StackConfigError(stack, problems);
   return out as StackConfig;
 }
@@ -337,6 +392,7 @@ function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem
       fix: setCommand(stack, "dbMultiAz", "true"),
     });
   });
+  given(config, ["role", "failover", "billing"], (c) => problems.push(...capabilityChecks(stack, c)));
   given(config, ["secretRotationLambdaArn", "region"], (c) => {
     const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
     if (lambdaRegion === c.region) return;
@@ -350,6 +406,49 @@ function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem
       ),
     });
   });
+  return problems;
+}
+
+/** A capability switched on needs its own keys; each missing one is named with the command that sets it. */
+function capabilityChecks(
+  stack: string,
+  c: Pick<StackConfig, "role" | "failover" | "billing"> & Partial<StackConfig>,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const needs = (capability: string, needed: ConfigKey[], what: Partial<Record<ConfigKey, string>>) => {
+    for (const key of needed) {
+      if (c[key] !== undefined) continue;
+      const spec: KeySpec = keys[key];
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem: `is required when ${CONFIG_NAMESPACE}:${capability} is on (${what[key]})`,
+        fix: setCommand(stack, key, spec.example, spec.secret),
+      });
+    }
+  };
+  if (c.failover) {
+    needs("failover", ["failoverDatabaseDriver", "failoverTrafficDriver"], {
+      failoverDatabaseDriver: "how the failover controller promotes the replica",
+      failoverTrafficDriver: "how it moves traffic: the routing row, and Route 53 weights",
+    });
+  }
+  if (c.billing && c.role === "primary") {
+    needs("billing", ["stripeSecretKey", "stripeWebhookSecret"], {
+      stripeSecretKey: "the Stripe API key billing calls Stripe with; set it as a secret",
+      stripeWebhookSecret: "the signing secret that verifies Stripe's webhooks; set it as a secret",
+    });
+  }
+  if (c.role === "secondary") {
+    for (const key of ["stripeSecretKey", "stripeWebhookSecret"] as const) {
+      if (c[key] === undefined) continue;
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem:
+          "is set on a secondary stack; the primary owns the Stripe secrets and this region reads their replicas",
+        fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key} --stack ${stack}`,
+      });
+    }
+  }
   return problems;
 }
 

@@ -270,20 +270,24 @@ export function defaultPeerOutputs(
       ...common,
       primaryDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-primary`,
       primaryDbIdentifier: `freight-${peer.region}-primary`,
+      primaryDbAddress: `freight-${peer.region}-primary.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
       primaryDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
       databaseServiceRoleSecretArn: secret("database-service-role"),
       databaseOperatorRoleSecretArn: secret("database-operator-role"),
       databaseRunnerRoleSecretArn: secret("database-runner-role"),
+      databaseOwnerRoleSecretArn: secret("database-owner-role"),
+      databaseOpsRoleSecretArn: secret("database-ops-role"),
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
-      databaseOpsRoleSecretArn: secret("database-ops-role"),
       opsWebhookUrlSecretArn: secret("ops-webhook-url"),
+      billingSmtpUrlSecretArn: secret("billing-smtp-url"),
     };
   }
   return {
     ...common,
     replicaDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-replica`,
     replicaDbIdentifier: `freight-${peer.region}-replica`,
+    replicaDbAddress: `freight-${peer.region}-replica.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
     replicaDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
   };
 }

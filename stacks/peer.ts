@@ -12,22 +12,56 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "databaseServiceRoleSecretArn",
   "databaseOperatorRoleSecretArn",
   "databaseRunnerRoleSecretArn",
+  "databaseOwnerRoleSecretArn",
+  "databaseOpsRoleSecretArn",
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
-  "databaseOpsRoleSecretArn",
   "opsWebhookUrlSecretArn",
+  "billingSmtpUrlSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */
 export const SECONDARY_OUTPUTS_FOR_PEER = ["documentsBucketArn", "documentsKmsKeyArn"] as const;
 
+/** The peer's database, for the failover controller: it promotes one and measures lag on both. */
+export const FAILOVER_OUTPUTS_FROM_PRIMARY = [
+  "primaryDbArn",
+  "primaryDbIdentifier",
+  "primaryDbAddress",
+] as const;
+export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
+  "replicaDbArn",
+  "replicaDbIdentifier",
+  "replicaDbAddress",
+] as const;
+
+/** Billing on in the secondary: the primary's billing secrets, whose local replicas it reads. */
+export const BILLING_OUTPUTS_FROM_PRIMARY = [
+  "stripeSecretKeySecretArn",
+  "stripeWebhookSecretSecretArn",
+  "databaseBillingRoleSecretArn",
+] as const;
+
 export type PeerOutputName =
-  (typeof PRIMARY_OUTPUTS_FOR_PEER)[number] | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number];
+  | (typeof PRIMARY_OUTPUTS_FOR_PEER)[number]
+  | (typeof SECONDARY_OUTPUTS_FOR_PEER)[number]
+  | (typeof FAILOVER_OUTPUTS_FROM_PRIMARY)[number]
+  | (typeof FAILOVER_OUTPUTS_FROM_SECONDARY)[number]
+  | (typeof BILLING_OUTPUTS_FROM_PRIMARY)[number];
 
 /** What this stack must read from its peer before it can register its resources. */
 export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
-  if (config.role === "secondary") return [...PRIMARY_OUTPUTS_FOR_PEER];
-  return config.documentsReplication ? [...SECONDARY_OUTPUTS_FOR_PEER] : [];
+  const needed = new Set<PeerOutputName>();
+  if (config.role === "secondary") PRIMARY_OUTPUTS_FOR_PEER.forEach((o) => needed.add(o));
+  if (config.role === "primary" && config.documentsReplication)
+    SECONDARY_OUTPUTS_FOR_PEER.forEach((o) => needed.add(o));
+  if (config.failover)
+    (config.role === "primary" ? FAILOVER_OUTPUTS_FROM_SECONDARY : FAILOVER_OUTPUTS_FROM_PRIMARY).forEach(
+      (o) => needed.add(o),
+    );
+  if (config.billing && config.role === "secondary")
+    BILLING_OUTPUTS_FROM_PRIMARY.forEach((o) => needed.add(o));
+  return [...needed];
 }
 
 export class PeerOutputMissingError extends Error {
@@ -40,6 +74,12 @@ export class PeerOutputMissingError extends Error {
         `which has not exported ${missing.length === 1 ? "it" : "them"}.`,
       `Apply the ${peer} stack first: pulumi up --stack ${config.peerStack}`,
     ];
+    if (missing.some((m) => (BILLING_OUTPUTS_FROM_PRIMARY as readonly string[]).includes(m))) {
+      lines.push(
+        `Billing is on in ${config.stack}: turn it on in ${config.peerStack} first (freight:billing on, with its ` +
+          `Stripe secrets), or turn it off here (pulumi config set freight:billing off --stack ${config.stack}).`,
+      );
+    }
     if (config.role === "primary") {
       lines.push(
         `On the very first deployment the secondary does not exist yet: deploy this stack without document ` +

@@ -31,10 +31,17 @@ interface RegisterRequest {
   getProtect(): boolean | undefined;
   getIgnorechangesList(): string[];
   getDependenciesList(): string[];
+  getAliasesList(): AliasMessage[];
   getPropertydependenciesMap(): {
     forEach(cb: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
   getObject(): unknown;
+}
+
+interface AliasMessage {
+  getUrn(): string;
+  getSpec():
+    { getName(): string; getType(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
 }
 
 interface RegisterResponse {
@@ -58,6 +65,36 @@ function decodeProviderProps(props: Record<string, unknown>): Record<string, unk
     out[k] = v;
   }
   return out;
+}
+
+/** The former URNs a resource's aliases address, computed the way the engine does. */
+function aliasUrns(req: RegisterRequest, urn: string): string[] {
+  const stackPrefix = urn.split("::").slice(0, 2).join("::") + "::";
+  return req.getAliasesList().flatMap((alias) => {
+    if (alias.getUrn()) return [alias.getUrn()];
+    const spec = alias.getSpec();
+    if (!spec) return [];
+    const type = spec.getType() || req.getType();
+    const name = spec.getName() || req.getName();
+    const parent = spec.getNoparent() ? "" : spec.getParenturn() || req.getParent();
+    const parentTypes = parent
+      ? parent.slice(0, parent.lastIndexOf("::")).split("::").slice(2).join("::")
+      : "";
+    // A parent that is the stack itself adds no type prefix.
+    const prefix = !parentTypes || parentTypes === "pulumi:pulumi:Stack" ? "" : `${parentTypes}$`;
+    return [`${stackPrefix}${prefix}${type}::${name}`];
+  });
+}
+
+/** Pulumi's marker of a secret value in deserialized properties. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Secret values (Stripe keys from encrypted config) never reach the plan output. */
+function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value === null || typeof value !== "object") return value;
+  if (SECRET_SIG in value) return "[secret]";
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v)]));
 }
 
 async function readRequest(): Promise<WorkerRequest> {
@@ -97,7 +134,7 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
         const dependsOn = req.getDependenciesList().filter((u) => !implicit.has(u));
         const ignoreChanges = req.getIgnorechangesList();
         const type = req.getType();
-        const props = pulumi.runtime.deserializeProperties(req.getObject() as never) as Record<
+        const props = redactSecrets(pulumi.runtime.deserializeProperties(req.getObject() as never)) as Record<
           string,
           unknown
         >;
@@ -105,6 +142,8 @@ async function plan(request: WorkerRequest): Promise<PlannedStack> {
         if (req.getProtect()) opts.protect = true;
         if (ignoreChanges.length > 0) opts.ignoreChanges = ignoreChanges;
         if (dependsOn.length > 0) opts.dependsOn = dependsOn;
+        const aliases = aliasUrns(req, response.getUrn());
+        if (aliases.length > 0) opts.aliases = aliases;
         const resource: PlannedResource = {
           urn: response.getUrn(),
           type,

@@ -26,7 +26,8 @@ export interface PlannedResource {
    * stack's explicit provider, whose props carry `defaultTags.tags` (owner, data-classification, region-role).
    */
   provider?: string;
-  opts?: { protect?: boolean; ignoreChanges?: string[]; dependsOn?: string[] };
+  /** aliases: the former URNs this resource answers to (a moved resource is not replaced). */
+  opts?: { protect?: boolean; ignoreChanges?: string[]; dependsOn?: string[]; aliases?: string[] };
 }
 
 export interface PlannedStack {

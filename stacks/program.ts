@@ -7,23 +7,53 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../infra/cluster/cluster.ts";
 import { LoadBalancerController } from "../infra/cluster/load-balancer-controller.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
-import { ApiCertificate, apiHostname, RegionDns } from "../infra/dns/dns.ts";
+import { ApiCertificate, apiHostname, RegionDns, regionalHostname } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
-import { Monitoring } from "../infra/monitoring/monitoring.ts";
+import { Monitoring, MONITORING_NAMESPACE } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
-import { Runners } from "../infra/runners/runners.ts";
+import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
 import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secrets.ts";
-import { loadOperatorManifests } from "../infra/workloads/operator-manifests.ts";
+import type { ScheduledTask } from "../infra/workloads/batch.ts";
+import { IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
+import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/workloads/external-secrets.ts";
+import { secretEnv } from "../infra/workloads/pod-spec.ts";
+import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
+import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
+import { imageRef, QUOTE_API_REPOSITORY } from "../infra/workloads/images.ts";
+import { APP_NAMESPACE, Namespaces } from "../infra/workloads/namespaces.ts";
+import { PlanCatalogue } from "../infra/workloads/plan-catalogue.ts";
+import { DEFAULT_PLANS } from "../app/db/plans.ts";
+import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
+import { OPERATOR_LABELS, Operators, OPERATORS_DATABASE_SECRET } from "../infra/workloads/operators.ts";
 import {
+  API_DATABASE_SECRET,
   API_LABELS,
-  OPERATOR_LABELS,
+  API_OPS_DATABASE_SECRET,
+  BILLING_DATABASE_SECRET,
+  BILLING_DATABASE_URL_KEY,
+  QuoteApi,
+  STRIPE_SECRET,
+} from "../infra/workloads/quote-api.ts";
+import {
+  API_KEYS_SECRET,
+  BILLING_MAIL_SECRET,
+  OPS_WEBHOOK_SECRET,
+  Runner,
+  RUNNER_DATABASE_SECRET,
   RUNNER_LABELS,
-  SECRET_STORE,
-  Workloads,
-} from "../infra/workloads/workloads.ts";
+} from "../infra/workloads/runner.ts";
+import { BILLING_ROLE_NAME, billingRoleBinding, TENANTS_NAMESPACE } from "../operators/api/rbac.ts";
 import type { StackConfig } from "./config.ts";
+import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
+
+/** Secrets of the Jobs, each a single login (infra/workloads/batch.ts). */
+const MIGRATIONS_DATABASE_SECRET = "migrations-database";
+const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
+const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
+/** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
+const PROMETHEUS_URL = `http://prometheus-operated.${MONITORING_NAMESPACE}.svc:9090`;
 
 export interface ProgramOptions {
   /** Repository root; relative paths in config (operator manifests) resolve against it. */
@@ -43,6 +73,99 @@ export function requiredTags(config: StackConfig): Record<string, string> {
 
 export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
   return `${config.domain.replace(/\./g, "-")}-documents-${config.region}`;
+}
+
+/** The platform's scheduled work (times in UTC), each with only the login it needs. */
+function scheduledTasks(config: StackConfig): ScheduledTask[] {
+  const tasks: ScheduledTask[] = [
+    {
+      name: "usage-warnings",
+      schedule: "0 2 * * *",
+      command: ["node", "app/ops/usage-warnings.ts"],
+      env: [secretEnv("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
+    },
+    {
+      name: "exec-report",
+      schedule: "0 6 * * 1",
+      // HTML only: the report is self-contained; the app image is not assumed to carry Chromium.
+      command: [
+        "node",
+        "dashboards/report/main.ts",
+        "--prometheus-url",
+        PROMETHEUS_URL,
+        "--out",
+        "/reports",
+        "--no-pdf",
+      ],
+      env: [secretEnv("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
+      output: { mountPath: "/reports", size: "1Gi" },
+    },
+  ];
+  if (config.billing) {
+    const billingEnv = [
+      secretEnv("BILLING_DATABASE_URL", BILLING_DATABASE_SECRET),
+      secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
+    ];
+    tasks.push(
+      {
+        // The month so far, every night: a drift shows within a day.
+        name: "billing-reconcile-daily",
+        schedule: "30 3 * * *",
+        command: ["node", "app/billing/reconcile.ts"],
+        env: billingEnv,
+        deadlineSeconds: 3600,
+      },
+      {
+        // The month that closed, once Stripe has every late meter event of it.
+        name: "billing-reconcile-monthly",
+        schedule: "0 6 2 * *",
+        command: ["node", "app/billing/reconcile.ts", "--month", "previous"],
+        env: billingEnv,
+        deadlineSeconds: 3600,
+      },
+    );
+  }
+  return tasks;
+}
+
+/** Both regions' databases and the drivers, for the failover controller this region runs. */
+function failoverSettings(
+  config: StackConfig,
+  database: Database,
+  peer: Partial<Record<PeerOutputName, string>>,
+): pulumi.Output<FailoverSettings> {
+  const peerRegion: FailoverRegion =
+    config.role === "primary"
+      ? {
+          awsRegion: config.peerRegion,
+          dbArn: peer.replicaDbArn!,
+          dbIdentifier: peer.replicaDbIdentifier!,
+          dbAddress: peer.replicaDbAddress!,
+        }
+      : {
+          awsRegion: config.peerRegion,
+          dbArn: peer.primaryDbArn!,
+          dbIdentifier: peer.primaryDbIdentifier!,
+          dbAddress: peer.primaryDbAddress!,
+        };
+  return pulumi
+    .all([database.arn, database.instanceIdentifier, database.address])
+    .apply(([dbArn, dbIdentifier, dbAddress]) => {
+      const local: FailoverRegion = { awsRegion: config.region, dbArn, dbIdentifier, dbAddress };
+      return {
+        domain: config.domain,
+        hostedZoneId: config.hostedZoneId,
+        // crossChecks guarantee both when failover is on.
+        databaseDriver: config.failoverDatabaseDriver!,
+        trafficDriver: config.failoverTrafficDriver!,
+        regions:
+          config.role === "primary"
+            ? { primary: local, secondary: peerRegion }
+            : { primary: peerRegion, secondary: local },
+      };
+    });
 }
 
 export async function regionStack(
@@ -145,6 +268,10 @@ export async function regionStack(
             dbname: DATABASE_NAME,
             masterSecretArn: database.masterUserSecretArn!,
           },
+          // crossChecks require both when billing is on in the primary.
+          ...(config.billing
+            ? { stripe: { secretKey: config.stripeSecretKey!, webhookSecret: config.stripeWebhookSecret! } }
+            : {}),
         }
       : {
           role: "secondary",
@@ -153,10 +280,19 @@ export async function regionStack(
             databaseServiceRole: peerOutputs.databaseServiceRoleSecretArn!,
             databaseOperatorRole: peerOutputs.databaseOperatorRoleSecretArn!,
             databaseRunnerRole: peerOutputs.databaseRunnerRoleSecretArn!,
+            databaseOwnerRole: peerOutputs.databaseOwnerRoleSecretArn!,
+            databaseOpsRole: peerOutputs.databaseOpsRoleSecretArn!,
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
-            databaseOpsRole: peerOutputs.databaseOpsRoleSecretArn!,
             opsWebhookUrl: peerOutputs.opsWebhookUrlSecretArn!,
+            billingSmtpUrl: peerOutputs.billingSmtpUrlSecretArn!,
+            ...(config.billing
+              ? {
+                  stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
+                  stripeWebhookSecret: peerOutputs.stripeWebhookSecretSecretArn!,
+                  databaseBillingRole: peerOutputs.databaseBillingRoleSecretArn!,
+                }
+              : {}),
           },
         },
     awsOnly,
@@ -188,48 +324,287 @@ export async function regionStack(
     inCluster,
   );
 
-  const workloads = new Workloads(
-    "workloads",
+  const namespaces = new Namespaces(
+    "namespaces",
+    { generated: operatorManifests.rbac.filter((m) => m.kind === "Namespace") },
+    inCluster,
+  );
+  const operatorsNamespace = operatorAccount(operatorManifests).namespace;
+  const failover = config.failover ? failoverSettings(config, database, peerOutputs) : undefined;
+  // Migrations, the post-deploy probe and the scheduled work write: they run where writes go.
+  const active = config.role === config.activeRegion;
+  const externalSecrets = new ExternalSecrets(
+    "external-secrets",
     {
       region: config.region,
-      role: config.role,
-      activeRegion: config.activeRegion,
-      logLevel: config.logLevel,
-      publicBaseUrl: `https://${apiHostname(config.domain)}`,
-      imageRegistry: config.imageRegistry,
-      quoteApiImageTag: config.quoteApiImageTag,
-      operatorsImageTag: config.operatorsImageTag,
-      api: { minReplicas: config.apiMinReplicas, maxReplicas: config.apiMaxReplicas },
-      runners: { minReplicas: config.runnerMinReplicas },
+      chartVersion: config.externalSecretsChartVersion,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
-      documentsAccessPolicyArn: documents.appAccessPolicyArn,
-      documentsBucketName: documents.bucketName,
       secretsReadPolicyArn: secrets.readPolicyArn,
+      namespaces,
+      readerNamespace: APP_NAMESPACE,
       database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
+      databaseUrls: [
+        { name: API_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseServiceRole" },
+        { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
+        { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
+        // The API's aggregate gauges (replication lag against the RPO, queue depth and age, tenants at
+        // each warning level) read across tenants, read-only, from this region's own database.
+        {
+          name: API_OPS_DATABASE_SECRET,
+          namespace: APP_NAMESPACE,
+          login: "databaseOpsRole",
+          hosts: { OPS_DATABASE_URL: database.address },
+        },
+        ...(config.billing
+          ? [
+              {
+                name: BILLING_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseBillingRole" as const,
+                hosts: { [BILLING_DATABASE_URL_KEY]: database.address },
+              },
+            ]
+          : []),
+        ...(active
+          ? [
+              {
+                name: MIGRATIONS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOwnerRole" as const,
+                hosts: { MIGRATIONS_DATABASE_URL: database.address },
+              },
+              {
+                name: USAGE_WARNINGS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
+                name: EXEC_REPORT_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOpsRole" as const,
+                // Reporting reads the analytics replica where this region has one, never the writer.
+                hosts: { OPS_DATABASE_URL: database.analyticsReplicaAddress ?? database.address },
+              },
+            ]
+          : []),
+        ...(failover
+          ? [
+              {
+                name: FAILOVER_DATABASES_SECRET,
+                namespace: operatorsNamespace,
+                login: "databaseOperatorRole" as const,
+                hosts: {
+                  [failoverDatabaseKey("primary")]: failover.apply((f) => f.regions.primary.dbAddress),
+                  [failoverDatabaseKey("secondary")]: failover.apply((f) => f.regions.secondary.dbAddress),
+                },
+              },
+            ]
+          : []),
+      ],
+      keys: [
+        {
+          name: API_KEYS_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { LLM_API_KEY: "llmProviderApiKey", WORKFLOW_AUTOMATION_API_KEY: "workflowAutomationApiKey" },
+        },
+        // Where the runner delivers notify_ops, billing_alert and data_export_ready: the same webhook
+        // Alertmanager pages and tickets to (its URL carries the receiver's token).
+        { name: OPS_WEBHOOK_SECRET, namespace: APP_NAMESPACE, keys: { OPS_WEBHOOK_URL: "opsWebhookUrl" } },
+        // Billing notices reach the customer by email where billing is on.
+        ...(config.billing
+          ? [
+              {
+                name: BILLING_MAIL_SECRET,
+                namespace: APP_NAMESPACE,
+                keys: { SMTP_URL: "billingSmtpUrl" as const },
+              },
+            ]
+          : []),
+        ...(config.billing
+          ? [
+              {
+                name: STRIPE_SECRET,
+                namespace: APP_NAMESPACE,
+                keys: {
+                  STRIPE_SECRET_KEY: "stripeSecretKey" as const,
+                  STRIPE_WEBHOOK_SECRET: "stripeWebhookSecret" as const,
+                },
+              },
+            ]
+          : []),
+      ],
+    },
+    inCluster,
+  );
+
+  const regionSettings = {
+    region: config.region,
+    role: config.role,
+    activeRegion: config.activeRegion,
+    logLevel: config.logLevel,
+  };
+  const appImage = imageRef(config.imageRegistry, QUOTE_API_REPOSITORY, config.quoteApiImageTag);
+
+  const migration = active
+    ? new SchemaMigration(
+        "migration",
+        {
+          namespace: namespaces.app,
+          image: appImage,
+          imageTag: config.quoteApiImageTag,
+          region: regionSettings,
+          env: [secretEnv("MIGRATIONS_DATABASE_URL", MIGRATIONS_DATABASE_SECRET)],
+          dependsOn: externalSecrets.for(APP_NAMESPACE, MIGRATIONS_DATABASE_SECRET),
+        },
+        inCluster,
+      )
+    : undefined;
+  // Every process of the new version starts on the migrated schema.
+  const migrated = migration ? [migration.job] : [];
+
+  const operators = new Operators(
+    "operators",
+    {
+      manifests: operatorManifests,
+      namespaces,
+      imageRegistry: config.imageRegistry,
+      imageTag: config.operatorsImageTag,
+      region: regionSettings,
+      secrets: [
+        ...externalSecrets.for(
+          operatorsNamespace,
+          OPERATORS_DATABASE_SECRET,
+          ...(failover ? [FAILOVER_DATABASES_SECRET] : []),
+        ),
+        ...migrated,
+      ],
+      failover: failover && {
+        settings: failover,
+        activeRegion: config.activeRegion,
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+      },
+    },
+    { ...inCluster, dependsOn: [namespaces] },
+  );
+
+  new PlanCatalogue("plans", { plans: DEFAULT_PLANS, dependsOn: operators.crds }, inCluster);
+
+  const quoteApi = new QuoteApi(
+    "quote-api",
+    {
+      namespace: namespaces.app,
+      image: appImage,
+      region: regionSettings,
+      publicBaseUrl: `https://${apiHostname(config.domain)}`,
+      peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
+      documentsBucketName: documents.bucketName,
+      documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      secretRotationWatch: { secrets: rotationWatchList(), describePolicyArn: secrets.describePolicyArn },
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+      replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },
+      secrets: [
+        ...externalSecrets.for(
+          APP_NAMESPACE,
+          API_DATABASE_SECRET,
+          API_OPS_DATABASE_SECRET,
+          ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
+        ),
+        ...migrated,
+      ],
+      billing: config.billing
+        ? {
+            tenantNamespace: TENANTS_NAMESPACE,
+            roleBinding: {
+              manifest: billingRoleBinding,
+              role: operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME),
+            },
+          }
+        : undefined,
       loadBalancer: {
         certificateArn: certificate.arn,
         securityGroupId: network.loadBalancerSecurityGroupId,
         controller: loadBalancerController.release,
       },
-      operatorManifests,
-      externalSecretsChartVersion: config.externalSecretsChartVersion,
-      secretRotationWatch: { secrets: rotationWatchList(), describePolicyArn: secrets.describePolicyArn },
     },
     inCluster,
   );
 
-  new Runners(
-    "runners",
+  const runner = new Runner(
+    "runner",
+    {
+      namespace: namespaces.app,
+      image: appImage,
+      region: regionSettings,
+      documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      oidcProviderArn: cluster.oidcProviderArn,
+      oidcIssuer: cluster.oidcIssuer,
+      replicas: { min: config.runnerMinReplicas, max: config.runnerMaxReplicas },
+      secrets: [
+        ...externalSecrets.for(
+          APP_NAMESPACE,
+          RUNNER_DATABASE_SECRET,
+          API_KEYS_SECRET,
+          OPS_WEBHOOK_SECRET,
+          ...(config.billing ? [BILLING_MAIL_SECRET] : []),
+        ),
+        ...migrated,
+      ],
+      kedaChartVersion: config.kedaChartVersion,
+      billingMail: config.billing ? { from: `Freight Billing <billing@${config.domain}>` } : undefined,
+    },
+    inCluster,
+  );
+
+  if (active) {
+    new IsolationProbe(
+      "isolation-probe",
+      {
+        namespace: namespaces.app,
+        image: appImage,
+        imageTag: config.quoteApiImageTag,
+        region: regionSettings,
+        // As the app role, the one whose row security must hold.
+        env: [secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY)],
+        // After the new version has rolled out everywhere it serves from.
+        dependsOn: [
+          quoteApi.deployment,
+          runner.deployment,
+          ...externalSecrets.for(APP_NAMESPACE, API_DATABASE_SECRET),
+        ],
+      },
+      inCluster,
+    );
+    new ScheduledJobs(
+      "scheduled-jobs",
+      {
+        namespace: namespaces.app,
+        image: appImage,
+        region: regionSettings,
+        tasks: scheduledTasks(config),
+        dependsOn: [
+          ...migrated,
+          ...externalSecrets.for(
+            APP_NAMESPACE,
+            USAGE_WARNINGS_DATABASE_SECRET,
+            EXEC_REPORT_DATABASE_SECRET,
+            ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
+          ),
+        ],
+      },
+      inCluster,
+    );
+  }
+
+  new ClusterAutoscaler(
+    "cluster-autoscaler",
     {
       clusterName: cluster.name,
       region: config.region,
-      namespace: workloads.namespace,
-      runnerDeploymentName: workloads.runnerDeploymentName,
-      minReplicas: config.runnerMinReplicas,
-      maxReplicas: config.runnerMaxReplicas,
-      kedaChartVersion: config.kedaChartVersion,
-      clusterAutoscalerChartVersion: config.clusterAutoscalerChartVersion,
+      chartVersion: config.clusterAutoscalerChartVersion,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
     },
@@ -253,13 +628,13 @@ export async function regionStack(
         loginSecret: SECRET_NAMES.databaseOpsRole,
       },
       // The ClusterSecretStore and the External Secrets CRDs come with the workloads.
-      secretStore: { name: SECRET_STORE, dependsOn: [workloads] },
+      secretStore: { name: SECRET_STORE, dependsOn: [externalSecrets] },
       scrapeTargets: [
-        { name: "quote-api", namespace: workloads.namespace, matchLabels: API_LABELS, port: "http" },
-        { name: "runner", namespace: workloads.namespace, matchLabels: RUNNER_LABELS, port: "http" },
+        { name: "quote-api", namespace: APP_NAMESPACE, matchLabels: API_LABELS, port: "http" },
+        { name: "runner", namespace: APP_NAMESPACE, matchLabels: RUNNER_LABELS, port: "http" },
         {
           name: "freight-operators",
-          namespace: workloads.operatorsNamespace,
+          namespace: operators.namespace,
           matchLabels: OPERATOR_LABELS,
           port: "probes",
         },
@@ -276,7 +651,7 @@ export async function regionStack(
       region: config.region,
       role: config.role,
       activeRegion: config.activeRegion,
-      loadBalancerHostname: workloads.loadBalancerHostname,
+      loadBalancerHostname: quoteApi.loadBalancerHostname,
     },
     awsOnly,
   );
@@ -296,15 +671,25 @@ export async function regionStack(
       ...common,
       primaryDbArn: database.arn,
       primaryDbIdentifier: database.instanceIdentifier,
+      primaryDbAddress: database.address,
       primaryDbKmsKeyArn: database.kmsKeyArn,
       analyticsReplicaArn: database.analyticsReplicaArn!,
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
       databaseOperatorRoleSecretArn: secrets.secretArns.databaseOperatorRole,
       databaseRunnerRoleSecretArn: secrets.secretArns.databaseRunnerRole,
+      databaseOwnerRoleSecretArn: secrets.secretArns.databaseOwnerRole,
+      databaseOpsRoleSecretArn: secrets.secretArns.databaseOpsRole,
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
-      databaseOpsRoleSecretArn: secrets.secretArns.databaseOpsRole,
       opsWebhookUrlSecretArn: secrets.secretArns.opsWebhookUrl,
+      billingSmtpUrlSecretArn: secrets.secretArns.billingSmtpUrl,
+      ...(config.billing
+        ? {
+            stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,
+            stripeWebhookSecretSecretArn: secrets.secretArns.stripeWebhookSecret!,
+            databaseBillingRoleSecretArn: secrets.secretArns.databaseBillingRole!,
+          }
+        : {}),
     };
   }
   return {
@@ -312,6 +697,7 @@ export async function regionStack(
     replicaDbArn: database.arn,
     // The runbook promotes this instance: aws rds promote-read-replica --db-instance-identifier <it>.
     replicaDbIdentifier: database.instanceIdentifier,
+    replicaDbAddress: database.address,
     replicaDbKmsKeyArn: database.kmsKeyArn,
   };
 }

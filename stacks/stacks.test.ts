@@ -1,14 +1,18 @@
 // Both region stacks, planned offline under Pulumi's mocks (stacks/plan-worker.ts sets the mocks
 // first, then imports the program), checked against what the platform relies on.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
+import { DEFAULT_PLANS } from "../app/db/plans.ts";
+import { planObject } from "../infra/workloads/plan-catalogue.ts";
+import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { mockResourceId } from "./mocks.ts";
-import type { PlannedResource, PlannedStack } from "./plan.ts";
+import type { PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
+import { all, childrenOf, envOf, get, one, podSpecOf, policyOf } from "./plan-queries.ts";
 
 // The generated operator manifests when they exist, else a small fixture of the same layout.
 const generated = existsSync("operators/deploy/crds.yaml") && existsSync("operators/deploy/rbac.yaml");
@@ -17,6 +21,7 @@ const manifests: Record<string, string> = generated
   : { operatorManifestsDir: "stacks/testdata/operators" };
 
 const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary";
+const PRIMARY_DB_ADDRESS = "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com";
 const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
 const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
 
@@ -36,47 +41,28 @@ beforeAll(async () => {
       config: manifests,
       peerOutputs: {
         primaryDbArn: PRIMARY_DB_ARN,
+        primaryDbIdentifier: "freight-us-east-1-primary",
+        primaryDbAddress: PRIMARY_DB_ADDRESS,
         databaseServiceRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-service-role-Ab12Cd",
         databaseOperatorRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-operator-role-Ef34Gh",
         databaseRunnerRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-runner-role-Qr90St",
+        databaseOwnerRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-owner-role-Uv12Wx",
+        databaseOpsRoleSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-ops-role-Yz34Ab",
         llmProviderApiKeySecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/llm-provider-api-key-Ij56Kl",
         workflowAutomationApiKeySecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/workflow-automation-api-key-Mn78Op",
-        databaseOpsRoleSecretArn:
-          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-ops-role-Uv12Wx",
         opsWebhookUrlSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/ops-webhook-url-Yz34Ab",
       },
     }),
   ]);
 }, PLAN_TIMEOUT);
-
-function all(plan: PlannedStack, type: string): PlannedResource[] {
-  return plan.resources.filter((r) => r.type === type);
-}
-
-function one(plan: PlannedStack, type: string, name?: string): PlannedResource {
-  const found = all(plan, type).filter((r) => name === undefined || r.name === name);
-  if (found.length !== 1)
-    throw new Error(`expected one ${type} ${name ?? ""} in ${plan.stack}, found ${found.length}`);
-  return found[0]!;
-}
-
-function get(value: unknown, ...path: (string | number)[]): unknown {
-  return path.reduce<unknown>(
-    (v, k) => (v == null ? undefined : (v as Record<string | number, unknown>)[k]),
-    value,
-  );
-}
-
-function childrenOf(plan: PlannedStack, componentType: string): PlannedResource[] {
-  const component = one(plan, componentType);
-  return plan.resources.filter((r) => r.parent === component.urn);
-}
 
 const stacks = () => [
   { plan: primary, role: "primary", region: "us-east-1" },
@@ -92,8 +78,12 @@ describe("both stacks", () => {
         "freight:database:Database",
         "freight:documents:Documents",
         "freight:dns:RegionDns",
-        "freight:runners:Runners",
-        "freight:workloads:Workloads",
+        "freight:workloads:Namespaces",
+        "freight:workloads:ExternalSecrets",
+        "freight:workloads:QuoteApi",
+        "freight:workloads:Runner",
+        "freight:workloads:Operators",
+        "freight:cluster:ClusterAutoscaler",
         "freight:secrets:Secrets",
         "freight:monitoring:Monitoring",
         "freight:cluster:LoadBalancerController",
@@ -229,10 +219,10 @@ describe("both stacks", () => {
       expect(resources).toContain(`arn:aws:s3:::freightrate-example-documents-${region}/*`);
       for (const resource of resources)
         expect(resource).toMatch(new RegExp(`documents-${region}|:kms:${region}:`));
-      const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "workloads-quote-api")!;
+      const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "quote-api")!;
       expect(role.props["assumeRolePolicy"]).toContain("system:serviceaccount:freight:quote-api");
       const attachment = all(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").find(
-        (a) => a.name === "workloads-quote-api-0",
+        (a) => a.name === "quote-api-0",
       )!;
       expect(attachment.props["policyArn"]).toMatch(/:policy\/documents-app-access/);
     }
@@ -309,7 +299,7 @@ describe("both stacks", () => {
   it("deploy the API pinned, probed, bounded, non-root, with its region env and a disruption budget", () => {
     for (const { plan, role, region } of stacks()) {
       const deployments = all(plan, "kubernetes:apps/v1:Deployment");
-      const api = deployments.find((d) => d.name === "workloads-quote-api")!;
+      const api = deployments.find((d) => d.name === "quote-api")!;
       const container = get(api.props, "spec", "template", "spec", "containers", 0) as Record<
         string,
         unknown
@@ -338,6 +328,8 @@ describe("both stacks", () => {
         PORT: "8080",
         LOG_LEVEL: "info",
         DATABASE_URL: { secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" } },
+        // The other region's own name: a standby redirects writes there rather than answering 503.
+        REGION_PEER_URL: `https://${role === "primary" ? "us-west-2" : "us-east-1"}.api.freightrate.example`,
       });
       const pdb = one(plan, "kubernetes:policy/v1:PodDisruptionBudget");
       expect(get(pdb.props, "spec", "selector", "matchLabels")).toEqual(
@@ -375,7 +367,7 @@ describe("both stacks", () => {
 
   it("run the runners from the API image with the runner command, only on the runner pool", () => {
     for (const { plan } of stacks()) {
-      const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "workloads-runner")!;
+      const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "runner")!;
       const spec = get(runner.props, "spec", "template", "spec") as Record<string, unknown>;
       const container = get(spec, "containers", 0) as Record<string, unknown>;
       expect(container["image"]).toMatch(/\/freight\/quote-api:2026\.11\.26-3f9c2ab$/);
@@ -392,11 +384,9 @@ describe("both stacks", () => {
       const account = one(
         plan,
         "kubernetes:core/v1:ServiceAccount",
-        "workloads-serviceaccount-freight-operators",
+        "operators-serviceaccount-freight-operators",
       );
-      const operators = all(plan, "kubernetes:apps/v1:Deployment").find(
-        (d) => d.name === "workloads-operators",
-      )!;
+      const operators = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "operators")!;
       const spec = get(operators.props, "spec", "template", "spec") as Record<string, unknown>;
       expect(spec["serviceAccountName"]).toBe(get(account.props, "metadata", "name"));
       expect(get(operators.props, "metadata", "namespace")).toBe(get(account.props, "metadata", "namespace"));
@@ -408,6 +398,330 @@ describe("both stacks", () => {
       for (const crd of crds) expect(operators.opts?.dependsOn).toContain(crd.urn);
       expect(all(plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe("workload components", () => {
+  it("keep the URN of every resource moved out of Workloads and Runners (aliases), so `pulumi up` replaces nothing", () => {
+    const former = JSON.parse(readFileSync("stacks/testdata/former-urns.json", "utf8")) as Record<
+      string,
+      string[]
+    >;
+    for (const { plan } of stacks()) {
+      const addressed = new Set(plan.resources.flatMap((r) => [r.urn, ...(r.opts?.aliases ?? [])]));
+      const urns = former[plan.stack]!;
+      expect(urns.length).toBeGreaterThan(30);
+      expect(urns.filter((urn) => !addressed.has(urn))).toEqual([]);
+    }
+  });
+
+  it("give the runner its own KEDA and ScaledObject, and the external secrets their operator and store", () => {
+    for (const { plan } of stacks()) {
+      const runner = childrenOf(plan, "freight:workloads:Runner").map((r) => r.type);
+      expect(runner.sort()).toEqual([
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:helm.sh/v3:Release",
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+      ]);
+      const secrets = childrenOf(plan, "freight:workloads:ExternalSecrets");
+      expect(secrets.filter((r) => r.type === "kubernetes:helm.sh/v3:Release")).toHaveLength(1);
+      expect(
+        secrets.filter((r) => r.type === "kubernetes:external-secrets.io/v1:ClusterSecretStore"),
+      ).toHaveLength(1);
+      expect(
+        all(plan, "kubernetes:external-secrets.io/v1:ExternalSecret").every(
+          (r) => r.parent === secrets[0]!.parent,
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it("run every pod with the restricted security context, whatever component deploys it", () => {
+    for (const { plan } of stacks()) {
+      const pods = plan.resources.flatMap((r) =>
+        r.type.startsWith("kubernetes:apps/v1:") || r.type.startsWith("kubernetes:batch/v1:")
+          ? [{ name: `${r.type}::${r.name}`, spec: podSpecOf(r) }]
+          : [],
+      );
+      expect(pods.length).toBeGreaterThanOrEqual(3);
+      for (const { name, spec } of pods) {
+        expect(get(spec, "securityContext", "runAsNonRoot"), name).toBe(true);
+        for (const c of spec["containers"] as Record<string, unknown>[]) {
+          expect(c["securityContext"], name).toEqual(RESTRICTED_CONTAINER_SECURITY);
+          expect(get(c, "resources", "limits"), name).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it("leave billing off unless the stack turns it on: no Stripe secrets, no Tenant writes for the API", () => {
+    for (const { plan } of stacks()) {
+      const env = envOf(one(plan, "kubernetes:apps/v1:Deployment", "quote-api"));
+      expect(Object.keys(env).filter((k) => /BILLING|STRIPE|KUBERNETES_API/.test(k))).toEqual([]);
+      expect(
+        all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
+          (b) => get(b.props, "roleRef", "name") === "freight-billing",
+        ),
+      ).toEqual([]);
+      expect(
+        all(plan, "aws:secretsmanager/secret:Secret").filter((s) =>
+          /stripe|billing/.test(String(s.props["name"])),
+        ),
+      ).toEqual([]);
+      // The Role itself is part of the generated RBAC either way; it grants nothing until bound.
+      one(plan, "kubernetes:rbac.authorization.k8s.io/v1:Role", "operators-role-freight-billing");
+    }
+  });
+});
+
+describe("failover controller", () => {
+  const replicaArn = "arn:aws:rds:us-west-2:123456789012:db:freight-us-west-2-replica";
+
+  it("runs in the secondary's operators with the RDS and Route 53 drivers, both regions' databases and health URLs", () => {
+    const env = envOf(one(secondary, "kubernetes:apps/v1:Deployment", "operators"));
+    const fromSecret = (key: string) => ({ secretKeyRef: { name: "failover-databases", key } });
+    expect(env).toMatchObject({
+      FAILOVER_PRIMARY_HEALTH_URL: "https://us-east-1.api.freightrate.example/readyz",
+      FAILOVER_SECONDARY_HEALTH_URL: "https://us-west-2.api.freightrate.example/readyz",
+      FAILOVER_PRIMARY_DB_ADMIN_URL: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_PRIMARY_DB_OPERATOR_URL: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_ADMIN_URL: fromSecret("SECONDARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_OPERATOR_URL: fromSecret("SECONDARY_DATABASE_URL"),
+      // The runners' REGION_NAME, as runner_heartbeats records it.
+      FAILOVER_PRIMARY_REGION_NAME: "us-east-1",
+      FAILOVER_SECONDARY_REGION_NAME: "us-west-2",
+      FAILOVER_DATABASE_DRIVER: "rds",
+      RDS_PRIMARY_INSTANCE: "us-east-1:freight-us-east-1-primary",
+      RDS_SECONDARY_INSTANCE: "us-west-2:freight-us-west-2-replica",
+      FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
+      ROUTE53_HOSTED_ZONE_ID: "Z0123456789ABCDEFGHIJ",
+      ROUTE53_RECORD_NAME: "api.freightrate.example",
+      ROUTE53_PRIMARY_TARGET: "us-east-1.api.freightrate.example",
+      ROUTE53_SECONDARY_TARGET: "us-west-2.api.freightrate.example",
+    });
+    // The two URLs are the freight_operator login on each region's own host.
+    const secret = one(
+      secondary,
+      "kubernetes:external-secrets.io/v1:ExternalSecret",
+      "external-secrets-freight-system-failover-databases",
+    );
+    expect(get(secret.props, "spec", "dataFrom", 0, "extract", "key")).toBe("freight/database-operator-role");
+    const urls = get(secret.props, "spec", "target", "template", "data") as Record<string, string>;
+    expect(urls["PRIMARY_DATABASE_URL"]).toContain(`@${PRIMARY_DB_ADDRESS}:5432/freight`);
+    expect(urls["SECONDARY_DATABASE_URL"]).toMatch(
+      /@freight-us-west-2-replica\.c[0-9a-f]+\.us-west-2\.rds\.amazonaws\.com:5432\//,
+    );
+  });
+
+  it("may describe and promote exactly the two databases and UPSERT only the API name's CNAMEs", () => {
+    expect(policyOf(secondary, "operators-failover").Statement).toEqual([
+      {
+        Sid: "DescribeAndPromoteTheTwoDatabases",
+        Effect: "Allow",
+        Action: ["rds:DescribeDBInstances", "rds:PromoteReadReplica"],
+        Resource: [PRIMARY_DB_ARN, replicaArn],
+      },
+      {
+        Sid: "ReadApiRecords",
+        Effect: "Allow",
+        Action: ["route53:ListResourceRecordSets"],
+        Resource: "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+      },
+      {
+        Sid: "MoveApiWeights",
+        Effect: "Allow",
+        Action: ["route53:ChangeResourceRecordSets"],
+        Resource: "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+        Condition: {
+          "ForAllValues:StringEquals": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["api.freightrate.example"],
+            "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
+            "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
+          },
+        },
+      },
+    ]);
+    // Through IRSA on the operators' generated ServiceAccount, and nothing else.
+    const role = one(secondary, "aws:iam/role:Role", "operators-failover");
+    expect(role.props["assumeRolePolicy"]).toContain(
+      "system:serviceaccount:freight-system:freight-operators",
+    );
+    const account = one(
+      secondary,
+      "kubernetes:core/v1:ServiceAccount",
+      "operators-serviceaccount-freight-operators",
+    );
+    expect(get(account.props, "metadata", "annotations", "eks.amazonaws.com/role-arn")).toMatch(
+      /:role\/operators-failover-/,
+    );
+  });
+
+  it("deploys the RegionFailover once, where the controller runs, and leaves spec.activeRegion to on-call", () => {
+    const failover = one(secondary, "kubernetes:platform.freight.dev/v1alpha1:RegionFailover");
+    expect(failover.props).toMatchObject({
+      metadata: { name: "prod", namespace: "freight-system" },
+      spec: { activeRegion: "primary" },
+    });
+    expect(failover.opts?.ignoreChanges).toEqual(["spec.activeRegion"]);
+    const crd = one(
+      secondary,
+      "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+      "operators-crd-regionfailovers.platform.freight.dev",
+    );
+    expect(failover.opts?.dependsOn).toContain(crd.urn);
+
+    expect(all(primary, "kubernetes:platform.freight.dev/v1alpha1:RegionFailover")).toEqual([]);
+    expect(
+      Object.keys(envOf(one(primary, "kubernetes:apps/v1:Deployment", "operators"))).filter((k) =>
+        /^(FAILOVER|RDS|ROUTE53)_/.test(k),
+      ),
+    ).toEqual([]);
+    expect(
+      all(primary, "aws:iam/policy:Policy").find((p) => p.name === "operators-failover"),
+    ).toBeUndefined();
+  });
+});
+
+describe("plan catalogue", () => {
+  it("deploys every plan of the catalogue as a Plan object after the CRDs", () => {
+    for (const { plan } of stacks()) {
+      const plans = all(plan, "kubernetes:platform.freight.dev/v1alpha1:Plan");
+      expect(plans.map((p) => p.props)).toEqual(DEFAULT_PLANS.map((d) => planObject(d)));
+      const crd = one(
+        plan,
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+        "operators-crd-plans.platform.freight.dev",
+      );
+      for (const p of plans) expect(p.opts?.dependsOn).toContain(crd.urn);
+    }
+  });
+});
+
+describe("release jobs and scheduled work", () => {
+  const job = (plan: PlannedStack, name: string) => one(plan, "kubernetes:batch/v1:Job", name);
+  const cron = (plan: PlannedStack, name: string) =>
+    one(plan, "kubernetes:batch/v1:CronJob", `scheduled-jobs-${name}`);
+  /** The login an ExternalSecret-backed Secret holds, by Secret name. */
+  const loginOf = (plan: PlannedStack, secret: string) =>
+    get(
+      one(plan, "kubernetes:external-secrets.io/v1:ExternalSecret", `external-secrets-freight-${secret}`)
+        .props,
+      "spec",
+      "dataFrom",
+      0,
+      "extract",
+      "key",
+    );
+
+  it("migrate each release as the schema owner before any process of the new version starts", () => {
+    const migration = job(primary, "migration");
+    expect(get(migration.props, "metadata", "name")).toBe("migrate-2026-11-26-3f9c2ab");
+    expect(get(migration.props, "metadata", "annotations", "pulumi.com/replaceUnready")).toBe("true");
+    const container = get(podSpecOf(migration), "containers", 0) as Record<string, unknown>;
+    expect(container["command"]).toEqual(["node", "app/db/migrate.ts"]);
+    expect(envOf(migration)["MIGRATIONS_DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "migrations-database", key: "MIGRATIONS_DATABASE_URL" },
+    });
+    expect(loginOf(primary, "migrations-database")).toBe("freight/database-owner-role");
+    for (const name of ["quote-api", "runner", "operators"]) {
+      expect(one(primary, "kubernetes:apps/v1:Deployment", name).opts?.dependsOn, name).toContain(
+        migration.urn,
+      );
+    }
+  });
+
+  it("probe row security as the app role after the rollout, so a leak fails the deploy", () => {
+    const probe = job(primary, "isolation-probe");
+    expect(get(probe.props, "metadata", "name")).toBe("rls-probe-2026-11-26-3f9c2ab");
+    expect(get(probe.props, "spec", "backoffLimit")).toBe(1);
+    // Pulumi waits for a Job to complete and fails the update when it fails; no skipAwait here.
+    expect(get(probe.props, "metadata", "annotations", "pulumi.com/skipAwait")).toBeUndefined();
+    expect((get(podSpecOf(probe), "containers", 0) as Record<string, unknown>)["command"]).toEqual([
+      "node",
+      "app/ops/rls-probe.ts",
+    ]);
+    expect(envOf(probe)["DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" },
+    });
+    for (const name of ["quote-api", "runner"]) {
+      expect(probe.opts?.dependsOn).toContain(one(primary, "kubernetes:apps/v1:Deployment", name).urn);
+    }
+  });
+
+  it("schedule usage warnings nightly as freight_operator and the executive report weekly as freight_ops on the analytics replica", () => {
+    const warnings = cron(primary, "usage-warnings");
+    expect(get(warnings.props, "spec")).toMatchObject({
+      schedule: "0 2 * * *",
+      timeZone: "Etc/UTC",
+      concurrencyPolicy: "Forbid",
+    });
+    expect(envOf(warnings)["OPERATOR_DATABASE_URL"]).toEqual({
+      secretKeyRef: { name: "usage-warnings-database", key: "OPERATOR_DATABASE_URL" },
+    });
+    expect(loginOf(primary, "usage-warnings-database")).toBe("freight/database-operator-role");
+
+    const report = cron(primary, "exec-report");
+    expect(get(report.props, "spec", "schedule")).toBe("0 6 * * 1");
+    expect((get(podSpecOf(report), "containers", 0) as Record<string, unknown>)["command"]).toEqual([
+      "node",
+      "dashboards/report/main.ts",
+      "--prometheus-url",
+      "http://prometheus-operated.monitoring.svc:9090",
+      "--out",
+      "/reports",
+      "--no-pdf",
+    ]);
+    expect(loginOf(primary, "exec-report-database")).toBe("freight/database-ops-role");
+    const analytics = one(primary, "aws:rds/instance:Instance", "database-analytics");
+    const url = get(
+      one(
+        primary,
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        "external-secrets-freight-exec-report-database",
+      ).props,
+      "spec",
+      "target",
+      "template",
+      "data",
+      "OPS_DATABASE_URL",
+    );
+    expect(url).toContain(`@${String(analytics.props["identifier"])}.`);
+    // The report outlives the pod.
+    expect(get(podSpecOf(report), "volumes", 1)).toEqual({
+      name: "output",
+      persistentVolumeClaim: { claimName: "exec-report-output" },
+    });
+  });
+
+  it("give every job pod the restricted spec, no Kubernetes API token, and only its own login", () => {
+    const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
+    expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
+      "exec-report",
+      "migrate-2026-11-26-3f9c2ab",
+      "rls-probe-2026-11-26-3f9c2ab",
+      "usage-warnings",
+    ]);
+    for (const j of jobs) {
+      const pod = podSpecOf(j);
+      expect(pod["automountServiceAccountToken"], j.name).toBe(false);
+      expect(pod["serviceAccountName"], j.name).toBe("default");
+      expect(pod["restartPolicy"], j.name).toBe("Never");
+      const secrets = Object.values(envOf(j)).flatMap((v) =>
+        typeof v === "object" && v.secretKeyRef ? [v.secretKeyRef.name] : [],
+      );
+      expect(secrets, j.name).toHaveLength(1);
+    }
+  });
+
+  it("run only in the active region: the standby's database is a read-only replica", () => {
+    expect(all(secondary, "kubernetes:batch/v1:Job")).toEqual([]);
+    expect(all(secondary, "kubernetes:batch/v1:CronJob")).toEqual([]);
+    expect(one(secondary, "kubernetes:apps/v1:Deployment", "quote-api").opts?.dependsOn ?? []).not.toEqual(
+      expect.arrayContaining([expect.stringContaining("batch/v1:Job")]),
+    );
   });
 });
 
@@ -492,6 +806,7 @@ describe("primary stack", () => {
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
       "freight/database-operator-role",
       "freight/database-ops-role",
+      "freight/database-owner-role",
       "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
@@ -511,6 +826,7 @@ describe("primary stack", () => {
       "freight/database-service-role": 90,
       "freight/database-operator-role": 90,
       "freight/database-runner-role": 90,
+      "freight/database-owner-role": 90,
       "freight/database-ops-role": 90,
       "freight/ops-webhook-url": 30,
     });

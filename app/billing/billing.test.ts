@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import type pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { billingRole, billingRoleBinding } from "../../operators/api/rbac.ts";
 import { plans as plansRef, tenants as tenantsRef } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { addTenantController } from "../../operators/controllers/tenant/controller.ts";
@@ -23,7 +24,6 @@ import {
 import { createPool } from "../db/pool.ts";
 import { generateApiKey } from "../http/auth.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
-import { billingRbac } from "./rbac.ts";
 import { BILLING_FIELD_MANAGER, KubeTenantPlanWriter, TenantResourceMissing } from "./tenant-resource.ts";
 import { deliver, startBillingApp, stripeEvent, type BillingTestApp } from "../../tools/platform/billing.ts";
 
@@ -608,7 +608,8 @@ describe("billing end to end", () => {
       serviceAccount.namespace,
       serviceAccount.name,
     );
-    for (const object of billingRbac({ tenantNamespace: TENANT_NAMESPACE, serviceAccount })) {
+    // The Role exactly as generated into operators/deploy/rbac.yaml, bound the way the stacks bind it.
+    for (const object of [billingRole(), billingRoleBinding(serviceAccount)]) {
       const plural = object.kind === "Role" ? "roles" : "rolebindings";
       await platform.admin.apply(
         { group: "rbac.authorization.k8s.io", version: "v1", plural, kind: object.kind, namespaced: true },

@@ -1,7 +1,7 @@
 // Compares our overage with what Stripe's billing meters counted, per tenant and meter, for a month:
 //
 //   BILLING_DATABASE_URL=postgres://freight_billing:...@db/freight STRIPE_SECRET_KEY=sk_... \
-//     npm run billing:reconcile [-- --month 2026-11]
+//     npm run billing:reconcile [-- --month 2026-11 | --month previous]
 //
 // Columns: counted (usage beyond the included quantity, from usage_counters and entitlements), sent and
 // pending (the outbox), stripe (the meter's event summary for the customer). A row is "ok" when Stripe
@@ -26,9 +26,13 @@ export interface ReconcileRow {
 }
 
 export function monthWindow(month: string | undefined, now = new Date()): { start: Date; end: Date } {
-  const [y, m] = month
-    ? (month.split("-").map(Number) as [number, number])
-    : [now.getUTCFullYear(), now.getUTCMonth() + 1];
+  // "previous": the month that just closed, for a scheduled run after month end.
+  const [y, m] =
+    month === "previous"
+      ? [now.getUTCMonth() === 0 ? now.getUTCFullYear() - 1 : now.getUTCFullYear(), now.getUTCMonth() || 12]
+      : month
+        ? (month.split("-").map(Number) as [number, number])
+        : [now.getUTCFullYear(), now.getUTCMonth() + 1];
   const start = new Date(Date.UTC(y, m - 1, 1));
   const monthEnd = new Date(Date.UTC(y, m, 1));
   // Summaries are asked for whole minutes, up to the next minute boundary when the month is current.
@@ -136,8 +140,8 @@ async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const monthIndex = args.indexOf("--month");
   const month = monthIndex >= 0 ? args[monthIndex + 1] : undefined;
-  if (month !== undefined && !/^\d{4}-\d{2}$/.test(month)) {
-    console.error("usage: npm run billing:reconcile [-- --month YYYY-MM]");
+  if (month !== undefined && !/^(\d{4}-\d{2}|previous)$/.test(month)) {
+    console.error("usage: npm run billing:reconcile [-- --month YYYY-MM|previous]");
     return 2;
   }
   const config = loadEnv(reconcileEnv);

@@ -39,9 +39,11 @@ export function createBilling(
   const stripe = createStripeClient(config);
   const writer =
     options.writer ??
-    (config.KUBECONFIG
-      ? KubeTenantPlanWriter.fromKubeconfig(config.KUBECONFIG, config.BILLING_TENANT_NAMESPACE)
-      : new UnconnectedTenantPlanWriter());
+    (config.KUBERNETES_API === "in-cluster"
+      ? KubeTenantPlanWriter.inCluster(config.BILLING_TENANT_NAMESPACE)
+      : config.KUBECONFIG
+        ? KubeTenantPlanWriter.fromKubeconfig(config.KUBECONFIG, config.BILLING_TENANT_NAMESPACE)
+        : new UnconnectedTenantPlanWriter());
   const pool = createPool(config.BILLING_DATABASE_URL, 4);
   const deps: BillingDeps = {
     pool,
@@ -54,8 +56,9 @@ export function createBilling(
   };
   if (!writer.connected) {
     log.warn(
-      "BILLING=on without a control plane (KUBECONFIG is not set): Stripe events are verified and recorded, " +
-        "but no Tenant plan or billing status will change. Set KUBECONFIG to the cluster's kubeconfig to enforce billing.",
+      "BILLING=on without a control plane (neither KUBECONFIG nor KUBERNETES_API=in-cluster is set): Stripe events " +
+        "are verified and recorded, but no Tenant plan or billing status will change. Set KUBECONFIG to the cluster's " +
+        "kubeconfig, or KUBERNETES_API=in-cluster in a pod, to enforce billing.",
     );
   }
   log.info(

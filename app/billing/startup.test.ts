@@ -55,6 +55,13 @@ describe("billing start-up", () => {
     ).toThrow(/STRIPE_WEBHOOK_SECRET: must be the endpoint's signing secret \(whsec_\.\.\.\)/);
   });
 
+  it("refuses two control planes at once (KUBECONFIG and KUBERNETES_API=in-cluster)", () => {
+    expect(() =>
+      parseAppConfig({ ...base, KUBECONFIG: "/tmp/kubeconfig", KUBERNETES_API: "in-cluster" }),
+    ).toThrow(/KUBERNETES_API: is in-cluster while KUBECONFIG is set too/);
+    expect(() => parseAppConfig({ ...base, KUBERNETES_API: "yes" })).toThrow(/KUBERNETES_API: .*in-cluster/);
+  });
+
   it("the process stops with the message when the webhook secret is missing", async () => {
     const { code, output } = await startServer(
       { BILLING: "on", STRIPE_SECRET_KEY: "sk_test_x", BILLING_DATABASE_URL: base.DATABASE_URL },
@@ -77,7 +84,7 @@ describe("billing start-up", () => {
       /quote API listening/,
     );
     expect(output).toMatch(
-      /without a control plane \(KUBECONFIG is not set\).*no Tenant plan or billing status will change/,
+      /without a control plane \(neither KUBECONFIG nor KUBERNETES_API=in-cluster is set\).*no Tenant plan or billing status will change/,
     );
     expect(output).toMatch(/quote API listening/);
   });

@@ -47,6 +47,23 @@ export class KubeTenantPlanWriter implements TenantPlanWriter {
     return new KubeTenantPlanWriter(new KubeClient(config, { userAgent: BILLING_FIELD_MANAGER }), namespace);
   }
 
+  /**
+   * The cluster the process runs in, as its ServiceAccount: the token and CA Kubernetes mounts
+   * under `pathPrefix`/var/run/secrets/kubernetes.io/serviceaccount, the API at
+   * KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT.
+   */
+  static inCluster(namespace: string, pathPrefix = ""): KubeTenantPlanWriter {
+    if (!process.env["KUBERNETES_SERVICE_HOST"] || !process.env["KUBERNETES_SERVICE_PORT"]) {
+      throw new Error(
+        "KUBERNETES_API=in-cluster, but KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set: " +
+          "this process is not running in a Kubernetes pod. Set KUBECONFIG instead.",
+      );
+    }
+    const config = new KubeConfig();
+    config.loadFromCluster(pathPrefix);
+    return new KubeTenantPlanWriter(new KubeClient(config, { userAgent: BILLING_FIELD_MANAGER }), namespace);
+  }
+
   async currentPlan(slug: string): Promise<string | undefined> {
     try {
       return (await this.client.get<Tenant>(tenantsRef, slug, this.namespace)).spec.plan;
@@ -80,7 +97,7 @@ export class KubeTenantPlanWriter implements TenantPlanWriter {
 /** No control plane configured: decisions are recorded in billing_accounts and change nothing else. */
 export class UnconnectedTenantPlanWriter implements TenantPlanWriter {
   readonly connected = false;
-  readonly target = "nowhere (KUBECONFIG is not set)";
+  readonly target = "nowhere (neither KUBECONFIG nor KUBERNETES_API=in-cluster is set)";
   async currentPlan(): Promise<string | undefined> {
     return undefined;
   }

@@ -3,6 +3,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
+import type { FormerComponent } from "../moved.ts";
+import { movedFrom } from "../moved.ts";
+
 export interface ServiceAccountRoleArgs {
   oidcProviderArn: pulumi.Input<string>;
   /** Issuer URL without the https:// scheme, as IAM condition keys spell it. */
@@ -10,6 +13,8 @@ export interface ServiceAccountRoleArgs {
   namespace: string;
   serviceAccount: string;
   policyArns: pulumi.Input<string>[];
+  /** Where the role (and its attachments, `<name>-<i>`) was registered before a refactor. */
+  formerly?: { component: FormerComponent; name: string };
 }
 
 export function serviceAccountRole(
@@ -40,10 +45,16 @@ export function serviceAccountRole(
         }),
       ),
     },
-    opts,
+    args.formerly ? { ...opts, aliases: movedFrom(args.formerly.component, args.formerly.name) } : opts,
   );
   args.policyArns.forEach((policyArn, i) => {
-    new aws.iam.RolePolicyAttachment(`${name}-${i}`, { role: role.name, policyArn }, opts);
+    new aws.iam.RolePolicyAttachment(
+      `${name}-${i}`,
+      { role: role.name, policyArn },
+      args.formerly
+        ? { ...opts, aliases: movedFrom(args.formerly.component, `${args.formerly.name}-${i}`) }
+        : opts,
+    );
   });
   return role;
 }

@@ -12,11 +12,21 @@ export const ROTATION_DAYS = {
   databaseServiceRole: 90,
   databaseOperatorRole: 90,
   databaseRunnerRole: 90,
+  databaseOwnerRole: 90,
   databaseOpsRole: 90,
+  stripeSecretKey: 30,
+  stripeWebhookSecret: 30,
+  databaseBillingRole: 90,
   opsWebhookUrl: 30,
+  billingSmtpUrl: 30,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
+
+/** Exist only where billing is on (`freight:billing`): Stripe's two secrets and billing's login. */
+export const BILLING_SECRETS = ["stripeSecretKey", "stripeWebhookSecret", "databaseBillingRole"] as const;
+export type BillingSecret = (typeof BILLING_SECRETS)[number];
+export type CoreSecret = Exclude<PlatformSecret, BillingSecret>;
 
 const DESCRIPTIONS: Record<PlatformSecret, string> = {
   llmProviderApiKey: "API key of the LLM provider the agent runners call",
@@ -26,9 +36,16 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
     "PostgreSQL login of the platform operators' role (multi-user rotation via masterarn)",
   databaseRunnerRole:
     "PostgreSQL login of the runners' role, which claims jobs across tenants (multi-user rotation via masterarn)",
+  databaseOwnerRole:
+    "PostgreSQL login of the schema owner (freight_owner), used only by the migrations Job (multi-user rotation via masterarn)",
   databaseOpsRole:
-    "PostgreSQL login of the read-only reporting role, used only by Grafana's analytics datasource (multi-user rotation via masterarn)",
+    "PostgreSQL login of the read-only ops role (freight_ops): Grafana's analytics datasource and the weekly report, on the analytics replica (multi-user rotation via masterarn)",
+  stripeSecretKey: "Stripe API key billing calls Stripe with (sk_... or a restricted rk_...)",
+  stripeWebhookSecret: "Signing secret of the Stripe webhook endpoint (whsec_...)",
+  databaseBillingRole:
+    "PostgreSQL login of billing's role (freight_billing: all tenants' billing rows; multi-user rotation via masterarn)",
   opsWebhookUrl: "URL (with its token) of the ops webhook that receives pages, tickets and ops notices",
+  billingSmtpUrl: "smtps:// URL (with the mail service's SMTP credential) billing notices are sent through",
 };
 
 const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
@@ -37,9 +54,14 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   databaseServiceRole: "service-role",
   databaseOperatorRole: "service-role",
   databaseRunnerRole: "service-role",
+  databaseOwnerRole: "service-role",
   databaseOpsRole: "service-role",
+  stripeSecretKey: "third-party-api-key",
+  stripeWebhookSecret: "third-party-api-key",
+  databaseBillingRole: "service-role",
   // The URL embeds the receiving service's token: a third-party credential.
   opsWebhookUrl: "third-party-api-key",
+  billingSmtpUrl: "third-party-api-key",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
@@ -48,8 +70,13 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   databaseServiceRole: "freight/database-service-role",
   databaseOperatorRole: "freight/database-operator-role",
   databaseRunnerRole: "freight/database-runner-role",
+  databaseOwnerRole: "freight/database-owner-role",
   databaseOpsRole: "freight/database-ops-role",
+  stripeSecretKey: "freight/stripe-secret-key",
+  stripeWebhookSecret: "freight/stripe-webhook-secret",
+  databaseBillingRole: "freight/database-billing-role",
   opsWebhookUrl: "freight/ops-webhook-url",
+  billingSmtpUrl: "freight/billing-smtp-url",
 };
 
 /** PostgreSQL logins whose passwords the rotation Lambda manages. */
@@ -57,7 +84,9 @@ export const DATABASE_LOGINS: Partial<Record<PlatformSecret, string>> = {
   databaseServiceRole: "freight_app",
   databaseOperatorRole: "freight_operator",
   databaseRunnerRole: "freight_runner",
+  databaseOwnerRole: "freight_owner",
   databaseOpsRole: "freight_ops",
+  databaseBillingRole: "freight_billing",
 };
 
 /** The `secret` label each secret's rotation date is exported under (its name without `freight/`). */
@@ -84,13 +113,16 @@ interface PrimarySecretsArgs {
     dbname: string;
     masterSecretArn: pulumi.Input<string>;
   };
+  /** Billing on: the first values of Stripe's secrets (from encrypted stack config); rotation owns later ones. */
+  stripe?: { secretKey: pulumi.Input<string>; webhookSecret: pulumi.Input<string> };
 }
 
 interface SecondarySecretsArgs {
   role: "secondary";
   region: string;
   /** ARNs of the primary's secrets (StackReference outputs); the local replicas share their names. */
-  primarySecretArns: Record<PlatformSecret, pulumi.Input<string>>;
+  primarySecretArns: Record<CoreSecret, pulumi.Input<string>> &
+    Partial<Record<BillingSecret, pulumi.Input<string>>>;
 }
 
 export type SecretsArgs = PrimarySecretsArgs | SecondarySecretsArgs;
@@ -106,7 +138,8 @@ export function replicaSecretArn(sourceArn: string, region: string): string {
 
 export class Secrets extends pulumi.ComponentResource {
   /** ARNs readable in this region (the originals on the primary, the replicas on the secondary). */
-  readonly secretArns: Record<PlatformSecret, pulumi.Output<string>>;
+  readonly secretArns: Record<CoreSecret, pulumi.Output<string>> &
+    Partial<Record<BillingSecret, pulumi.Output<string>>>;
   /** Read access to exactly these secrets, for the in-cluster secret sync. */
   readonly readPolicyArn: pulumi.Output<string>;
   /** Metadata (rotation dates) of exactly these secrets, never their values: for the app's rotation watch. */
@@ -115,7 +148,13 @@ export class Secrets extends pulumi.ComponentResource {
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:secrets:Secrets", name, {}, opts);
     const parent = { parent: this };
-    const names = Object.keys(ROTATION_DAYS) as PlatformSecret[];
+    const billing =
+      args.role === "primary"
+        ? args.stripe !== undefined
+        : args.primarySecretArns.stripeSecretKey !== undefined;
+    const names = (Object.keys(ROTATION_DAYS) as PlatformSecret[]).filter(
+      (n) => billing || !(BILLING_SECRETS as readonly string[]).includes(n),
+    );
 
     let keyArn: pulumi.Output<string> | undefined;
     if (args.role === "primary") {
@@ -125,7 +164,8 @@ export class Secrets extends pulumi.ComponentResource {
         { parent: this, protect: true },
       );
       keyArn = key.arn;
-      const arns = {} as Record<PlatformSecret, pulumi.Output<string>>;
+      const arns = {} as Record<CoreSecret, pulumi.Output<string>> &
+        Partial<Record<BillingSecret, pulumi.Output<string>>>;
       for (const secretName of names) {
         const secret = new aws.secretsmanager.Secret(
           `${name}-${secretName}`,
@@ -165,6 +205,20 @@ export class Secrets extends pulumi.ComponentResource {
             { parent: this, ignoreChanges: ["secretString"] },
           );
         }
+        const firstValue =
+          secretName === "stripeSecretKey"
+            ? args.stripe?.secretKey
+            : secretName === "stripeWebhookSecret"
+              ? args.stripe?.webhookSecret
+              : undefined;
+        if (firstValue) {
+          new aws.secretsmanager.SecretVersion(
+            `${name}-${secretName}-initial`,
+            { secretId: secret.id, secretString: pulumi.secret(firstValue) },
+            // Rotation writes new versions; Pulumi must not roll them back.
+            { parent: this, ignoreChanges: ["secretString"] },
+          );
+        }
         new aws.secretsmanager.SecretRotation(
           `${name}-${secretName}`,
           {
@@ -187,16 +241,16 @@ export class Secrets extends pulumi.ComponentResource {
       this.secretArns = Object.fromEntries(
         names.map((n) => [
           n,
-          pulumi.output(primaryArns[n]).apply((arn) => replicaSecretArn(arn, args.region)),
+          pulumi.output(primaryArns[n]!).apply((arn) => replicaSecretArn(arn, args.region)),
         ]),
-      ) as Record<PlatformSecret, pulumi.Output<string>>;
+      ) as Secrets["secretArns"];
     }
 
     const readPolicy = new aws.iam.Policy(
       `${name}-read`,
       {
         description: "Read the platform secrets of this region (External Secrets Operator)",
-        policy: pulumi.all([pulumi.all(names.map((n) => this.secretArns[n])), keyArn]).apply(([arns, key]) =>
+        policy: pulumi.all([pulumi.all(names.map((n) => this.secretArns[n]!)), keyArn]).apply(([arns, key]) =>
           JSON.stringify({
             Version: "2012-10-17",
             Statement: [

@@ -37,7 +37,8 @@ export function renderCrds(): Promise<string> {
 export function renderRbac(): Promise<string> {
   return formatted(
     rbacPath,
-    header("The operators' ServiceAccount and least-privilege RBAC") + multiDocument(rbacObjects()),
+    header("The operators' ServiceAccount and least-privilege RBAC, and billing's Role on Tenants") +
+      multiDocument(rbacObjects()),
   );
 }
 

@@ -1,6 +1,8 @@
 // Least-privilege RBAC for the operator process, generated into operators/deploy/rbac.yaml. Each
 // controller declares what it touches; the ClusterRole is their union and nothing else. A test runs
-// the manager under exactly this role against a real API server.
+// the manager under exactly this role against a real API server. Billing's Role (its Tenant
+// writes) is generated here too, so every permission on platform.freight.dev objects is declared
+// in one place; the stacks bind it to the quote API's ServiceAccount.
 import { API_GROUP, OPERATOR_NAME, OPERATOR_NAMESPACE } from "./group.ts";
 
 export interface PolicyRule {
@@ -9,6 +11,20 @@ export interface PolicyRule {
   verbs: string[];
   resourceNames?: string[];
 }
+
+/** A namespaced object as it is written to rbac.yaml. */
+export interface NamespacedManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** Namespace Tenants live in (billing's Role is scoped to it). */
+export const TENANTS_NAMESPACE = "tenants";
+
+/** Billing's Role: read and server-side apply Tenants in their namespace. */
+export const BILLING_ROLE_NAME = "freight-billing";
 
 /** Name of the Lease the manager's replicas elect a leader on. */
 export const LEADER_LEASE_NAME = `${OPERATOR_NAME}-leader`;
@@ -70,6 +86,38 @@ export function mergeRules(rules: PolicyRule[]): PolicyRule[] {
   return [...merged.values()];
 }
 
+/**
+ * What billing may do on the control plane: read and server-side apply Tenants in the tenants'
+ * namespace. No create (an apply that would create a Tenant is refused), no delete, no status,
+ * nothing cluster-wide.
+ */
+export function billingRole(): NamespacedManifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: {
+      name: BILLING_ROLE_NAME,
+      namespace: TENANTS_NAMESPACE,
+      labels: {
+        "app.kubernetes.io/name": BILLING_ROLE_NAME,
+        "app.kubernetes.io/part-of": "freight-platform",
+      },
+    },
+    rules: [{ apiGroups: [API_GROUP], resources: ["tenants"], verbs: ["get", "patch"] }],
+  };
+}
+
+/** Binds billing's Role to the ServiceAccount the billing process runs as. */
+export function billingRoleBinding(serviceAccount: { namespace: string; name: string }): NamespacedManifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: `${BILLING_ROLE_NAME}-${serviceAccount.name}`, namespace: TENANTS_NAMESPACE },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: BILLING_ROLE_NAME },
+    subjects: [{ kind: "ServiceAccount", ...serviceAccount }],
+  };
+}
+
 export function rbacObjects(): Record<string, unknown>[] {
   const labels = { "app.kubernetes.io/name": OPERATOR_NAME, "app.kubernetes.io/part-of": "freight-platform" };
   const meta = (name: string, namespaced: boolean) => ({
@@ -120,5 +168,11 @@ export function rbacObjects(): Record<string, unknown>[] {
       },
       subjects: [subject],
     },
+    {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: TENANTS_NAMESPACE, labels: { "app.kubernetes.io/part-of": "freight-platform" } },
+    },
+    billingRole(),
   ];
 }

@@ -30,6 +30,7 @@ export interface FakeRecord {
   setIdentifier?: string;
   weight?: number;
   ttl?: number;
+  healthCheckId?: string;
   values: string[];
 }
 
@@ -153,6 +154,7 @@ export class FakeAwsEndpoint {
           setIdentifier: first(change, "SetIdentifier"),
           weight: first(change, "Weight") === undefined ? undefined : Number(first(change, "Weight")),
           ttl: first(change, "TTL") === undefined ? undefined : Number(first(change, "TTL")),
+          healthCheckId: first(change, "HealthCheckId"),
           values: [...change.matchAll(/<Value>([^<]*)<\/Value>/g)].map((m) => m[1]!),
         };
         const index = this.records.findIndex(
@@ -173,7 +175,7 @@ export class FakeAwsEndpoint {
       const sets = this.records
         .map(
           (r) =>
-            `<ResourceRecordSet>${tag("Name", r.name)}${tag("Type", r.type)}${tag("SetIdentifier", r.setIdentifier)}${tag("Weight", r.weight)}${tag("TTL", r.ttl)}<ResourceRecords>${r.values.map((v) => `<ResourceRecord>${tag("Value", v)}</ResourceRecord>`).join("")}</ResourceRecords></ResourceRecordSet>`,
+            `<ResourceRecordSet>${tag("Name", r.name)}${tag("Type", r.type)}${tag("SetIdentifier", r.setIdentifier)}${tag("Weight", r.weight)}${tag("TTL", r.ttl)}<ResourceRecords>${r.values.map((v) => `<ResourceRecord>${tag("Value", v)}</ResourceRecord>`).join("")}</ResourceRecords>${tag("HealthCheckId", r.healthCheckId)}</ResourceRecordSet>`,
         )
         .join("");
       return {

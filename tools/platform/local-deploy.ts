@@ -170,6 +170,7 @@ export async function applyRegionObjects(admin: KubeClient, manifests: Manifest[
 export function localSecrets(urls: ProvisionedDatabase["urls"]): Record<string, Record<string, string>> {
   return {
     "quote-api-database": { DATABASE_URL: urls.app },
+    "quote-api-ops-database": { OPS_DATABASE_URL: urls.ops },
     "runner-database": { DATABASE_URL: urls.runner },
     "operators-database": { DATABASE_URL: urls.operator },
     "billing-database": { DATABASE_URL: urls.billing, BILLING_DATABASE_URL: urls.billing },

@@ -3,7 +3,7 @@
 // manifests lack it, and announced at start, so as the stacks gain a piece its filler here turns
 // into a no-op and is deleted. Nothing in this file is a substitution of an endpoint; it is
 // configuration the stacks owe, and a reviewer should see it shrink.
-import { billingRbac, BILLING_ROLE_NAME } from "../../app/billing/rbac.ts";
+import { billingRole, billingRoleBinding, BILLING_ROLE_NAME } from "../../operators/api/rbac.ts";
 import { apiVersion, OPERATOR_NAMESPACE } from "../../operators/api/group.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
@@ -47,7 +47,7 @@ export const TENANT_NAMESPACE = "tenants";
 
 /**
  * Objects the stacks do not deploy yet, for one region: the tenants' namespace and billing's Role
- * for its Tenant writes (app/billing/rbac.ts), bound to the quote API's ServiceAccount.
+ * for its Tenant writes (operators/api/rbac.ts), bound to the quote API's ServiceAccount.
  */
 export function gapObjects(
   region: Region,
@@ -65,10 +65,8 @@ export function gapObjects(
   const api = workloads.find((w) => w.role === "quote-api");
   if (api && !has("Role", BILLING_ROLE_NAME)) {
     objects.push(
-      ...billingRbac({
-        tenantNamespace: TENANT_NAMESPACE,
-        serviceAccount: { namespace: api.namespace, name: api.serviceAccount },
-      }),
+      billingRole() as Manifest,
+      billingRoleBinding({ namespace: api.namespace, name: api.serviceAccount }) as Manifest,
     );
     notes.push(
       `${region}: the stacks do not grant billing its Role ${BILLING_ROLE_NAME} for Tenant writes; applied locally`,

@@ -164,4 +164,28 @@ describe("Route 53 traffic driver", () => {
     expect(aws.requests.map((r) => r.method)).toEqual(["GET"]);
     await traffic.close();
   });
+  it("moves the weights of records it did not create, keeping their set identifiers and health checks", async () => {
+    // As the region stacks create them (infra/dns/dns.ts): set identifier = AWS region, health-checked.
+    const stackRecord = (region: string, target: string, weight: number) => ({
+      name: "api.freight.example.com.",
+      type: "CNAME",
+      setIdentifier: region,
+      weight,
+      ttl: 30,
+      healthCheckId: `hc-${region}`,
+      values: [target],
+    });
+    aws.records.push(
+      stackRecord("us-east-1", "api-use1.freight.example.com", 100),
+      stackRecord("us-west-2", "api-usw2.freight.example.com", 0),
+    );
+    const traffic = driver();
+    expect(await traffic.weights()).toEqual({ primary: 100, secondary: 0 });
+    await traffic.apply(routing(90), "10 % to secondary");
+    expect(aws.records).toEqual([
+      stackRecord("us-east-1", "api-use1.freight.example.com", 90),
+      stackRecord("us-west-2", "api-usw2.freight.example.com", 10),
+    ]);
+    await traffic.close();
+  });
 });

@@ -1,6 +1,9 @@
 // Traffic driver for Route 53 weighted records: the API name resolves to each region's endpoint
 // with the weights of the traffic step (10 -> 50 -> 100). Both records change in one
 // ChangeResourceRecordSets batch, so resolvers never see weights from two different steps.
+// A region's record is the one pointing at its target, whatever its set identifier: the stacks
+// create them (set identifier = AWS region, with a health check), and an UPSERT rewrites the
+// whole record set, so the driver changes only the weight and keeps the rest as it found it.
 import {
   ChangeResourceRecordSetsCommand,
   ListResourceRecordSetsCommand,
@@ -34,6 +37,7 @@ export class Route53TrafficDriver implements TrafficDriver {
     this.client = options.client ?? new Route53Client({ region: "us-east-1" });
   }
 
+  /** A record for a region that has none yet (a fresh zone, the local platform). */
   private record(region: Region, weight: number): ResourceRecordSet {
     return {
       Name: fqdn(this.options.recordName),
@@ -45,8 +49,8 @@ export class Route53TrafficDriver implements TrafficDriver {
     };
   }
 
-  /** The weights Route 53 serves; the rest of the routing state does not live in DNS. */
-  async weights(): Promise<Record<Region, number> | undefined> {
+  /** Each region's weighted record as Route 53 has it, found by its target. */
+  private async current(): Promise<Record<Region, ResourceRecordSet | undefined>> {
     const out = await this.client.send(
       new ListResourceRecordSetsCommand({
         HostedZoneId: this.options.hostedZoneId,
@@ -56,11 +60,19 @@ export class Route53TrafficDriver implements TrafficDriver {
       }),
     );
     const mine = (out.ResourceRecordSets ?? []).filter(
-      (r) => r.Name === fqdn(this.options.recordName) && r.Type === "CNAME",
+      (r) => r.Name === fqdn(this.options.recordName) && r.Type === "CNAME" && r.Weight !== undefined,
     );
-    const weight = (region: Region) => mine.find((r) => r.SetIdentifier === region)?.Weight;
-    const primary = weight("primary");
-    const secondary = weight("secondary");
+    const pointsAt = (r: ResourceRecordSet, target: string) =>
+      r.ResourceRecords?.some((v) => fqdn(v.Value ?? "") === fqdn(target)) ?? false;
+    const find = (region: Region) => mine.find((r) => pointsAt(r, this.options.targets[region]));
+    return { primary: find("primary"), secondary: find("secondary") };
+  }
+
+  /** The weights Route 53 serves; the rest of the routing state does not live in DNS. */
+  async weights(): Promise<Record<Region, number> | undefined> {
+    const current = await this.current();
+    const primary = current.primary?.Weight;
+    const secondary = current.secondary?.Weight;
     return primary === undefined || secondary === undefined ? undefined : { primary, secondary };
   }
 
@@ -69,8 +81,11 @@ export class Route53TrafficDriver implements TrafficDriver {
   }
 
   async apply(routing: RoutingState, reason: string): Promise<Region[]> {
-    const current = await this.weights();
-    if (current?.primary === routing.weights.primary && current.secondary === routing.weights.secondary)
+    const current = await this.current();
+    if (
+      current.primary?.Weight === routing.weights.primary &&
+      current.secondary?.Weight === routing.weights.secondary
+    )
       return [];
     await this.client.send(
       new ChangeResourceRecordSetsCommand({
@@ -79,7 +94,9 @@ export class Route53TrafficDriver implements TrafficDriver {
           Comment: `freight failover: ${reason}`.slice(0, 256),
           Changes: REGIONS.map((region) => ({
             Action: "UPSERT",
-            ResourceRecordSet: this.record(region, routing.weights[region]),
+            ResourceRecordSet: current[region]
+              ? { ...current[region], Weight: routing.weights[region] }
+              : this.record(region, routing.weights[region]),
           })),
         },
       }),

@@ -1,0 +1,227 @@
+// The platform's run-to-completion work, in the app's namespace and the app image, each pod under
+// the restricted spec, as the namespace's default ServiceAccount with no API token mounted (none
+// of them talks to Kubernetes), each with only the database login it needs:
+//   - the schema migration of a release, a Job the new app version waits for (it runs as the
+//     schema owner; the Deployments depend on it, so no new pod takes traffic on an old schema);
+//   - the row-security probe after the rollout, a Job whose failure fails `pulumi up`;
+//   - the scheduled work: nightly usage warnings (freight_operator), billing reconciliation daily
+//     for the current month and monthly for the one that closed (freight_billing, Stripe), and
+//     the weekly executive report (freight_ops, read-only, on the analytics replica).
+// They run in the active region only: the others write, and the standby's database is a replica.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import type { ContainerArgs, EnvVar, Resources } from "./pod-spec.ts";
+import { restrictedPodSpec } from "./pod-spec.ts";
+import type { RegionSettings } from "./region-env.ts";
+import { regionEnv } from "./region-env.ts";
+
+const JOB_RESOURCES: Resources = {
+  requests: { cpu: "100m", memory: "128Mi" },
+  limits: { cpu: "500m", memory: "256Mi" },
+};
+
+/** Jobs run as the namespace's default account with no token: they need no Kubernetes API. */
+const NO_API_ACCESS = { automountServiceAccountToken: false };
+
+/** An image tag as a DNS label suffix: `2026.11.26-3f9c2ab` -> `2026-11-26-3f9c2ab`. */
+export function releaseSuffix(tag: string): string {
+  return tag
+    .replace(/^sha256:/, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40)
+    .replace(/-+$/, "");
+}
+
+function jobPod(container: Omit<ContainerArgs, "resources"> & { resources?: Resources }) {
+  return restrictedPodSpec({
+    serviceAccountName: "default",
+    pool: "app",
+    restartPolicy: "Never",
+    extra: NO_API_ACCESS,
+    containers: [{ ...container, resources: container.resources ?? JOB_RESOURCES }],
+  });
+}
+
+export interface ReleaseJobArgs {
+  namespace: k8s.core.v1.Namespace;
+  image: string;
+  /** The image tag: one Job per release, so each release migrates (and is probed) once. */
+  imageTag: string;
+  region: RegionSettings;
+  env: EnvVar[];
+  /** What must exist (or finish) first: Secrets, and for the probe the rolled-out Deployments. */
+  dependsOn: pulumi.Resource[];
+}
+
+/**
+ * A Job `pulumi up` waits for: created anew for each release (its name carries the tag), and
+ * replaced if a previous run failed (`replaceUnready`), so a fixed release can be retried.
+ */
+function releaseJob(
+  parent: pulumi.ComponentResource,
+  name: string,
+  jobName: string,
+  command: string[],
+  args: ReleaseJobArgs,
+  backoffLimit: number,
+): k8s.batch.v1.Job {
+  return new k8s.batch.v1.Job(
+    name,
+    {
+      metadata: {
+        name: `${jobName}-${releaseSuffix(args.imageTag)}`,
+        namespace: args.namespace.metadata.name,
+        labels: { "app.kubernetes.io/name": jobName, "app.kubernetes.io/part-of": "freight" },
+        annotations: { "pulumi.com/replaceUnready": "true" },
+      },
+      spec: {
+        backoffLimit,
+        activeDeadlineSeconds: 900,
+        template: {
+          metadata: { labels: { "app.kubernetes.io/name": jobName, "app.kubernetes.io/part-of": "freight" } },
+          spec: jobPod({
+            name: jobName,
+            image: args.image,
+            command,
+            env: [...regionEnv(args.region), ...args.env],
+          }),
+        },
+      },
+    },
+    { parent, dependsOn: [args.namespace, ...args.dependsOn] },
+  );
+}
+
+/** The release's schema migration; the Deployments of the new version depend on it. */
+export class SchemaMigration extends pulumi.ComponentResource {
+  readonly job: k8s.batch.v1.Job;
+  constructor(name: string, args: ReleaseJobArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:SchemaMigration", name, {}, opts);
+    // node-pg-migrate takes an advisory lock: a retried or concurrent run waits, never doubles.
+    this.job = releaseJob(this, name, "migrate", ["node", "app/db/migrate.ts"], args, 2);
+    this.registerOutputs({ jobName: this.job.metadata.name });
+  }
+}
+
+/** The post-deploy row-security probe; a leak fails the Job and with it the deploy. */
+export class IsolationProbe extends pulumi.ComponentResource {
+  readonly job: k8s.batch.v1.Job;
+  constructor(name: string, args: ReleaseJobArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:IsolationProbe", name, {}, opts);
+    // A leak is deterministic: one retry covers a dropped connection, not a finding.
+    this.job = releaseJob(this, name, "rls-probe", ["node", "app/ops/rls-probe.ts"], args, 1);
+    this.registerOutputs({ jobName: this.job.metadata.name });
+  }
+}
+
+/** The pod with a volume claim mounted in its container at `mountPath`. */
+function withOutputVolume(
+  pod: k8s.types.input.core.v1.PodSpec,
+  mountPath: string,
+  claimName: pulumi.Input<string>,
+): k8s.types.input.core.v1.PodSpec {
+  const containers = pod.containers as k8s.types.input.core.v1.Container[];
+  return {
+    ...pod,
+    containers: containers.map((c) => ({
+      ...c,
+      volumeMounts: [
+        ...((c.volumeMounts as k8s.types.input.core.v1.VolumeMount[] | undefined) ?? []),
+        { name: "output", mountPath },
+      ],
+    })),
+    volumes: [
+      ...((pod.volumes as k8s.types.input.core.v1.Volume[] | undefined) ?? []),
+      { name: "output", persistentVolumeClaim: { claimName } },
+    ],
+  };
+}
+
+export interface ScheduledTask {
+  /** CronJob name. */
+  name: string;
+  /** Cron schedule in UTC. */
+  schedule: string;
+  command: string[];
+  env: EnvVar[];
+  /** Longest a run may take before it is stopped and counted as failed. */
+  deadlineSeconds: number;
+  /** Files a run leaves behind (the report), on a volume claim that outlives the pod. */
+  output?: { mountPath: string; size: string };
+}
+
+export interface ScheduledJobsArgs {
+  namespace: k8s.core.v1.Namespace;
+  image: string;
+  region: RegionSettings;
+  tasks: ScheduledTask[];
+  /** The Secrets they read, and anything else to exist first. */
+  dependsOn: pulumi.Resource[];
+}
+
+export class ScheduledJobs extends pulumi.ComponentResource {
+  readonly cronJobNames: string[];
+  constructor(name: string, args: ScheduledJobsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:ScheduledJobs", name, {}, opts);
+    for (const task of args.tasks) {
+      const labels = { "app.kubernetes.io/name": task.name, "app.kubernetes.io/part-of": "freight" };
+      const pod = jobPod({
+        name: task.name,
+        image: args.image,
+        command: task.command,
+        env: [...regionEnv(args.region), ...task.env],
+        writableTmp: true,
+      });
+      let claim: k8s.core.v1.PersistentVolumeClaim | undefined;
+      if (task.output) {
+        claim = new k8s.core.v1.PersistentVolumeClaim(
+          `${name}-${task.name}-output`,
+          {
+            metadata: {
+              name: `${task.name}-output`,
+              namespace: args.namespace.metadata.name,
+              labels,
+              // EBS claims bind when their first pod is scheduled (the next run); Pulumi must not wait for it.
+              annotations: { "pulumi.com/skipAwait": "true" },
+            },
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: task.output.size } } },
+          },
+          { parent: this, dependsOn: [args.namespace] },
+        );
+      }
+      const output = task.output && claim ? { mountPath: task.output.mountPath, claim } : undefined;
+      new k8s.batch.v1.CronJob(
+        `${name}-${task.name}`,
+        {
+          metadata: { name: task.name, namespace: args.namespace.metadata.name, labels },
+          spec: {
+            schedule: task.schedule,
+            timeZone: "Etc/UTC",
+            // A slow run is never overlapped by the next; a missed one is started late within an hour.
+            concurrencyPolicy: "Forbid",
+            startingDeadlineSeconds: 3600,
+            successfulJobsHistoryLimit: 3,
+            failedJobsHistoryLimit: 5,
+            jobTemplate: {
+              metadata: { labels },
+              spec: {
+                backoffLimit: 2,
+                activeDeadlineSeconds: task.deadlineSeconds,
+                template: {
+                  metadata: { labels },
+                  spec: output ? withOutputVolume(pod, output.mountPath, output.claim.metadata.name) : pod,
+                },
+              },
+            },
+          },
+        },
+        { parent: this, dependsOn: [args.namespace, ...args.dependsOn] },
+      );
+    }
+    this.cronJobNames = args.tasks.map((t) => t.name);
+    this.registerOutputs({ cronJobNames: this.cronJobNames });
+  }
+}

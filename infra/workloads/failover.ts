@@ -1,0 +1,116 @@
+// What the failover controller needs to run in a region's operators: its FAILOVER_* environment
+// (operators/controllers/failover/config.ts) with the RDS database driver and the Route 53 traffic
+// driver, and the IAM policy of its IRSA role, scoped to the two databases and the API's weighted
+// records. Pure functions of the two regions' facts, so the stack tests read them exactly.
+import { apiHostname, READINESS_PATH, regionalHostname } from "../dns/dns.ts";
+import type { EnvVar } from "./pod-spec.ts";
+import { secretEnv } from "./pod-spec.ts";
+
+export type Region = "primary" | "secondary";
+
+/** One region's side of the failover, whichever stack it comes from (this one or the peer). */
+export interface FailoverRegion {
+  /** AWS region, e.g. us-east-1; also the runners' REGION_NAME in runner_heartbeats. */
+  awsRegion: string;
+  dbArn: string;
+  dbIdentifier: string;
+  dbAddress: string;
+}
+
+export interface FailoverSettings {
+  domain: string;
+  hostedZoneId: string;
+  databaseDriver: "rds";
+  trafficDriver: "routing-row+route53" | "routing-row";
+  regions: Record<Region, FailoverRegion>;
+}
+
+/** Secret (in the operators' namespace) with both regions' freight_operator URLs. */
+export const FAILOVER_DATABASES_SECRET = "failover-databases";
+export const failoverDatabaseKey = (region: Region) => `${region.toUpperCase()}_DATABASE_URL`;
+
+export function failoverEnv(settings: FailoverSettings): EnvVar[] {
+  const { regions } = settings;
+  const perRegion = (region: Region): EnvVar[] => {
+    const prefix = `FAILOVER_${region.toUpperCase()}`;
+    const databaseUrl = (name: string) =>
+      secretEnv(name, FAILOVER_DATABASES_SECRET, failoverDatabaseKey(region));
+    return [
+      {
+        name: `${prefix}_HEALTH_URL`,
+        value: `https://${regionalHostname(settings.domain, regions[region].awsRegion)}${READINESS_PATH}`,
+      },
+      // With the RDS driver the "admin" connection only reads WAL positions (promotion is an AWS
+      // call), which any login may: the operators' own login serves, no superuser needed.
+      databaseUrl(`${prefix}_DB_ADMIN_URL`),
+      databaseUrl(`${prefix}_DB_OPERATOR_URL`),
+      { name: `${prefix}_REGION_NAME`, value: regions[region].awsRegion },
+    ];
+  };
+  const env: EnvVar[] = [
+    ...perRegion("primary"),
+    ...perRegion("secondary"),
+    { name: "FAILOVER_DATABASE_DRIVER", value: settings.databaseDriver },
+    { name: "RDS_PRIMARY_INSTANCE", value: `${regions.primary.awsRegion}:${regions.primary.dbIdentifier}` },
+    {
+      name: "RDS_SECONDARY_INSTANCE",
+      value: `${regions.secondary.awsRegion}:${regions.secondary.dbIdentifier}`,
+    },
+    { name: "FAILOVER_TRAFFIC_DRIVER", value: settings.trafficDriver },
+  ];
+  if (settings.trafficDriver === "routing-row+route53") {
+    env.push(
+      { name: "ROUTE53_HOSTED_ZONE_ID", value: settings.hostedZoneId },
+      { name: "ROUTE53_RECORD_NAME", value: apiHostname(settings.domain) },
+      {
+        name: "ROUTE53_PRIMARY_TARGET",
+        value: regionalHostname(settings.domain, regions.primary.awsRegion),
+      },
+      {
+        name: "ROUTE53_SECONDARY_TARGET",
+        value: regionalHostname(settings.domain, regions.secondary.awsRegion),
+      },
+    );
+  }
+  return env;
+}
+
+/**
+ * Least privilege for the controller's drivers: describe and promote exactly the two databases;
+ * list the zone's records and UPSERT only the API name's CNAMEs (the weights). Nothing else.
+ */
+export function failoverPolicy(settings: FailoverSettings): Record<string, unknown> {
+  const zone = `arn:aws:route53:::hostedzone/${settings.hostedZoneId}`;
+  const statements: Record<string, unknown>[] = [
+    {
+      Sid: "DescribeAndPromoteTheTwoDatabases",
+      Effect: "Allow",
+      Action: ["rds:DescribeDBInstances", "rds:PromoteReadReplica"],
+      Resource: [settings.regions.primary.dbArn, settings.regions.secondary.dbArn],
+    },
+  ];
+  if (settings.trafficDriver === "routing-row+route53") {
+    statements.push(
+      {
+        Sid: "ReadApiRecords",
+        Effect: "Allow",
+        Action: ["route53:ListResourceRecordSets"],
+        Resource: zone,
+      },
+      {
+        Sid: "MoveApiWeights",
+        Effect: "Allow",
+        Action: ["route53:ChangeResourceRecordSets"],
+        Resource: zone,
+        Condition: {
+          "ForAllValues:StringEquals": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": [apiHostname(settings.domain)],
+            "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
+            "route53:ChangeResourceRecordSetsActions": ["UPSERT"],
+          },
+        },
+      },
+    );
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}

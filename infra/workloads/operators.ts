@@ -1,0 +1,247 @@
+// The platform operators of one region: the CRDs, the ServiceAccount and least-privilege RBAC
+// exactly as operators/api generates them (`npm run operators:generate`), and the manager
+// Deployment (two replicas, leader election). The stacks never write RBAC of their own for the
+// operators: what a controller may do is declared beside the controller and reviewed there.
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { apiVersion } from "../../operators/api/group.ts";
+import type { RegionRole } from "../../stacks/config.ts";
+import { serviceAccountRole } from "../cluster/irsa.ts";
+import { movedFrom } from "../moved.ts";
+import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import type { FailoverSettings } from "./failover.ts";
+import { failoverEnv, failoverPolicy } from "./failover.ts";
+import { imageRef, OPERATORS_REPOSITORY } from "./images.ts";
+import type { Namespaces } from "./namespaces.ts";
+import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
+import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
+import type { EnvVar } from "./pod-spec.ts";
+import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import type { RegionSettings } from "./region-env.ts";
+import { regionEnv } from "./region-env.ts";
+
+export const OPERATORS_PORT = 8081;
+/** Secret (synced by ExternalSecrets, in the operators' namespace) with the freight_operator login. */
+export const OPERATORS_DATABASE_SECRET = "operators-database";
+export const OPERATOR_LABELS = {
+  "app.kubernetes.io/name": "freight-operators",
+  "app.kubernetes.io/part-of": "freight",
+};
+
+/** The one RegionFailover of the environment, as the runbook names it. */
+export const REGION_FAILOVER_NAME = "prod";
+
+/** The RegionFailover as the stacks create it: only the region to start active; the rest defaults. */
+export function regionFailoverObject(namespace: string, activeRegion: RegionRole) {
+  return {
+    apiVersion,
+    kind: "RegionFailover",
+    metadata: { name: REGION_FAILOVER_NAME, namespace },
+    spec: { activeRegion },
+  };
+}
+
+const NAMESPACED_RBAC = new Set(["Role", "RoleBinding", "ServiceAccount"]);
+
+export interface OperatorsArgs {
+  manifests: OperatorManifests;
+  namespaces: Namespaces;
+  imageRegistry: string;
+  imageTag: string;
+  region: RegionSettings;
+  /** The ExternalSecrets filling the Secrets the operators read. */
+  secrets: pulumi.Resource[];
+  /** Run the failover controller here: its drivers' settings, and the region to start active. */
+  failover?: {
+    settings: pulumi.Output<FailoverSettings>;
+    activeRegion: RegionRole;
+    oidcProviderArn: pulumi.Input<string>;
+    oidcIssuer: pulumi.Input<string>;
+  };
+}
+
+export class Operators extends pulumi.ComponentResource {
+  /** Where the operators run, as their generated RBAC declares. */
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  readonly crds: k8s.apiextensions.v1.CustomResourceDefinition[];
+  /** The generated RBAC objects by `<Kind>/<namespace>/<name>`, for what binds to or waits on them. */
+  readonly rbac: Map<string, pulumi.CustomResource>;
+
+  constructor(name: string, args: OperatorsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:Operators", name, {}, opts);
+    const identity = operatorAccount(args.manifests);
+    this.namespace = identity.namespace;
+    this.serviceAccountName = identity.name;
+
+    // CRDs first: the operators and anything that creates custom resources depend on them.
+    this.crds = args.manifests.crds.map(
+      (crd) =>
+        new k8s.apiextensions.v1.CustomResourceDefinition(
+          `${name}-crd-${crd.metadata.name}`,
+          crd as unknown as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
+          { parent: this, aliases: movedFrom("workloads", `workloads-crd-${crd.metadata.name}`) },
+        ),
+    );
+    // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA).
+    let roleArn: pulumi.Output<string> | undefined;
+    if (args.failover) {
+      const policy = new aws.iam.Policy(
+        `${name}-failover`,
+        {
+          description: "Failover controller: promote the two databases, move the API's Route 53 weights",
+          policy: args.failover.settings.apply((s) => JSON.stringify(failoverPolicy(s))),
+        },
+        { parent: this },
+      );
+      roleArn = serviceAccountRole(
+        `${name}-failover`,
+        {
+          oidcProviderArn: args.failover.oidcProviderArn,
+          oidcIssuer: args.failover.oidcIssuer,
+          namespace: identity.namespace,
+          serviceAccount: identity.name,
+          policyArns: [policy.arn],
+        },
+        { parent: this },
+      ).arn;
+    }
+    this.rbac = this.rbacResources(name, args.manifests.rbac, args.namespaces, identity.namespace, roleArn);
+    const env: pulumi.Input<EnvVar[]> = pulumi
+      .output(args.failover?.settings)
+      .apply((settings) => [
+        ...regionEnv(args.region),
+        secretEnv("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
+        { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
+        { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        ...(settings ? failoverEnv(settings) : []),
+      ]);
+
+    new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: "freight-operators", namespace: identity.namespace, labels: OPERATOR_LABELS },
+        spec: {
+          // Two replicas with leader election: a standby takes over within the lease time.
+          replicas: 2,
+          selector: { matchLabels: OPERATOR_LABELS },
+          template: {
+            metadata: {
+              labels: OPERATOR_LABELS,
+              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(OPERATORS_PORT) },
+            },
+            spec: restrictedPodSpec({
+              serviceAccountName: identity.name,
+              pool: "app",
+              containers: [
+                {
+                  name: "operators",
+                  image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.imageTag),
+                  command: ["node", "operators/main.ts"],
+                  serves: { portName: "probes", port: OPERATORS_PORT },
+                  env,
+                  resources: {
+                    requests: { cpu: "100m", memory: "128Mi" },
+                    limits: { cpu: "500m", memory: "256Mi" },
+                  },
+                },
+              ],
+            }),
+          },
+        },
+      },
+      {
+        parent: this,
+        dependsOn: [...this.crds, ...this.rbac.values(), ...args.secrets],
+        aliases: movedFrom("workloads", "workloads-operators"),
+      },
+    );
+
+    if (args.failover) {
+      // On-call flips spec.activeRegion with `kubectl patch`; the config value only seeds it. With
+      // server-side apply, an ignored field another manager owns is left out of Pulumi's apply
+      // (pulumi-kubernetes#2566), so `pulumi up` neither reverts the flip nor conflicts with it.
+      new k8s.apiextensions.CustomResource(
+        `${name}-region-failover`,
+        regionFailoverObject(identity.namespace, args.failover.activeRegion),
+        { parent: this, dependsOn: this.crds, ignoreChanges: ["spec.activeRegion"] },
+      );
+    }
+    this.registerOutputs({ namespace: this.namespace, serviceAccountName: this.serviceAccountName });
+  }
+
+  /** The generated RBAC objects, created as declared, each after the namespace it lives in. */
+  private rbacResources(
+    name: string,
+    manifests: Manifest[],
+    namespaces: Namespaces,
+    defaultNamespace: string,
+    serviceAccountRoleArn: pulumi.Output<string> | undefined,
+  ): Map<string, pulumi.CustomResource> {
+    const created = new Map<string, pulumi.CustomResource>();
+    for (const manifest of manifests.filter((m) => m.kind !== "Namespace")) {
+      const namespace = NAMESPACED_RBAC.has(manifest.kind)
+        ? (manifest.metadata.namespace ?? defaultNamespace)
+        : undefined;
+      const irsa =
+        manifest.kind === "ServiceAccount" && serviceAccountRoleArn
+          ? { annotations: { "eks.amazonaws.com/role-arn": serviceAccountRoleArn } }
+          : {};
+      const metadata = namespace ? { ...manifest.metadata, namespace, ...irsa } : manifest.metadata;
+      const spec = { ...manifest, metadata } as unknown;
+      const id = `${manifest.kind.toLowerCase()}-${manifest.metadata.name}`;
+      const opts: pulumi.CustomResourceOptions = {
+        parent: this,
+        dependsOn: namespace ? [namespaces.get(namespace)] : [],
+        aliases: movedFrom("workloads", `workloads-${id}`),
+      };
+      const resourceName = `${name}-${id}`;
+      let resource: pulumi.CustomResource;
+      switch (manifest.kind) {
+        case "ServiceAccount":
+          resource = new k8s.core.v1.ServiceAccount(
+            resourceName,
+            spec as k8s.core.v1.ServiceAccountArgs,
+            opts,
+          );
+          break;
+        case "ClusterRole":
+          resource = new k8s.rbac.v1.ClusterRole(resourceName, spec as k8s.rbac.v1.ClusterRoleArgs, opts);
+          break;
+        case "Role":
+          resource = new k8s.rbac.v1.Role(resourceName, spec as k8s.rbac.v1.RoleArgs, opts);
+          break;
+        case "ClusterRoleBinding":
+          resource = new k8s.rbac.v1.ClusterRoleBinding(
+            resourceName,
+            spec as k8s.rbac.v1.ClusterRoleBindingArgs,
+            opts,
+          );
+          break;
+        case "RoleBinding":
+          resource = new k8s.rbac.v1.RoleBinding(resourceName, spec as k8s.rbac.v1.RoleBindingArgs, opts);
+          break;
+        default:
+          throw new OperatorManifestsError(
+            `rbac.yaml holds a ${manifest.kind} "${manifest.metadata.name}"; the stacks deploy only Namespace, ` +
+              `ServiceAccount, (Cluster)Role and (Cluster)RoleBinding from it. Fix the generator and run \`${GENERATE_COMMAND}\`.`,
+          );
+      }
+      created.set(`${manifest.kind}/${namespace ?? ""}/${manifest.metadata.name}`, resource);
+    }
+    return created;
+  }
+
+  /** A generated Role, for a binding made by the stack (e.g. billing's Role for the API). */
+  role(namespace: string, roleName: string): pulumi.CustomResource {
+    const found = this.rbac.get(`Role/${namespace}/${roleName}`);
+    if (!found) {
+      throw new OperatorManifestsError(
+        `rbac.yaml declares no Role ${namespace}/${roleName}. Declare it in operators/api/rbac.ts and run \`${GENERATE_COMMAND}\`.`,
+      );
+    }
+    return found;
+  }
+}

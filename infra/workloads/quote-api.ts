@@ -1,0 +1,257 @@
+// The quote API of one region: its IRSA-bound ServiceAccount (documents bucket), the Deployment on
+// the app pool, the LoadBalancer Service the AWS Load Balancer Controller turns into an NLB, the
+// HPA that owns its replica count, and a PodDisruptionBudget so node drains never take it down.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { serviceAccountRole } from "../cluster/irsa.ts";
+import { movedFrom } from "../moved.ts";
+import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import { APP_NAMESPACE } from "./namespaces.ts";
+import type { EnvVar } from "./pod-spec.ts";
+import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import type { RegionSettings } from "./region-env.ts";
+import { regionEnv } from "./region-env.ts";
+
+export const APP_PORT = 8080;
+export const API_SERVICE_ACCOUNT = "quote-api";
+/** Secret (synced by ExternalSecrets) holding the freight_app login's DATABASE_URL. */
+export const API_DATABASE_SECRET = "quote-api-database";
+/** Secret holding the read-only freight_ops login (OPS_DATABASE_URL) the API's aggregate gauges read with. */
+export const API_OPS_DATABASE_SECRET = "quote-api-ops-database";
+/** Billing's Secrets: the freight_billing login, and Stripe's API key and webhook signing secret. */
+export const BILLING_DATABASE_SECRET = "billing-database";
+export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
+export const STRIPE_SECRET = "stripe";
+export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
+
+export interface QuoteApiArgs {
+  namespace: k8s.core.v1.Namespace;
+  image: string;
+  region: RegionSettings;
+  /** Absolute URL clients use (links in emails, signed document URLs). */
+  publicBaseUrl: string;
+  /**
+   * The other region's own URL (its regional name, never the weighted public one, which may point
+   * back here mid-failover): a standby region redirects writes there (307) instead of a 503.
+   */
+  peerUrl: string;
+  documentsBucketName: pulumi.Input<string>;
+  /** IAM policy giving the API its region's documents bucket. */
+  documentsAccessPolicyArn: pulumi.Input<string>;
+  /** The API exports the platform secrets' rotation dates (SECRETS_ROTATION_WATCH) for the rotation alerts. */
+  secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
+  oidcProviderArn: pulumi.Input<string>;
+  oidcIssuer: pulumi.Input<string>;
+  replicas: { min: number; max: number };
+  /** The ExternalSecrets filling the Secrets the API reads. */
+  secrets: pulumi.Resource[];
+  loadBalancer: {
+    certificateArn: pulumi.Input<string>;
+    securityGroupId: pulumi.Input<string>;
+    /** The controller that turns the Service into an NLB; the Service waits for it. */
+    controller: pulumi.Resource;
+  };
+  /**
+   * Billing on: its env (Stripe and the freight_billing login from the synced Secrets, Tenant writes
+   * in-cluster as this ServiceAccount) and the binding of billing's generated Role to the account.
+   */
+  billing?: {
+    tenantNamespace: string;
+    roleBinding: {
+      manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
+      role: pulumi.Resource;
+    };
+  };
+}
+
+export class QuoteApi extends pulumi.ComponentResource {
+  readonly serviceAccountName: pulumi.Output<string>;
+  readonly deploymentName: pulumi.Output<string>;
+  /** The Deployment, for what must run after its rollout (the post-deploy probe). */
+  readonly deployment: k8s.apps.v1.Deployment;
+  /** Hostname of the API's network load balancer, the target of the regional DNS name. */
+  readonly loadBalancerHostname: pulumi.Output<string>;
+
+  constructor(name: string, args: QuoteApiArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:QuoteApi", name, {}, opts);
+    const namespace = args.namespace.metadata.name;
+    const inNs = (former: string): pulumi.CustomResourceOptions => ({
+      parent: this,
+      dependsOn: [args.namespace],
+      aliases: movedFrom("workloads", former),
+    });
+
+    const role = serviceAccountRole(
+      name,
+      {
+        oidcProviderArn: args.oidcProviderArn,
+        oidcIssuer: args.oidcIssuer,
+        namespace: APP_NAMESPACE,
+        serviceAccount: API_SERVICE_ACCOUNT,
+        policyArns: [args.documentsAccessPolicyArn, args.secretRotationWatch.describePolicyArn],
+        formerly: { component: "workloads", name: "workloads-quote-api" },
+      },
+      { parent: this },
+    );
+    const account = new k8s.core.v1.ServiceAccount(
+      name,
+      {
+        metadata: {
+          name: API_SERVICE_ACCOUNT,
+          namespace,
+          annotations: { "eks.amazonaws.com/role-arn": role.arn },
+        },
+      },
+      inNs("workloads-quote-api"),
+    );
+    if (args.billing) {
+      const { manifest, role } = args.billing.roleBinding;
+      const binding = manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
+      new k8s.rbac.v1.RoleBinding(`${name}-billing`, binding as unknown as k8s.rbac.v1.RoleBindingArgs, {
+        parent: this,
+        dependsOn: [account, role],
+      });
+    }
+
+    const env: EnvVar[] = [
+      ...regionEnv(args.region),
+      { name: "PORT", value: String(APP_PORT) },
+      secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
+      secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
+      { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
+      { name: "REGION_PEER_URL", value: args.peerUrl },
+      { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
+      // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
+      { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
+      { name: "AWS_REGION", value: args.region.region },
+      ...(args.billing
+        ? [
+            { name: "BILLING", value: "on" },
+            secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
+            secretEnv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+            secretEnv(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
+            { name: "BILLING_TENANT_NAMESPACE", value: args.billing.tenantNamespace },
+            // Tenant writes as this pod's ServiceAccount, bound to billing's Role above.
+            { name: "KUBERNETES_API", value: "in-cluster" },
+          ]
+        : []),
+    ];
+    const deployment = new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: "quote-api", namespace, labels: API_LABELS },
+        spec: {
+          replicas: args.replicas.min,
+          selector: { matchLabels: API_LABELS },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+          template: {
+            metadata: {
+              labels: API_LABELS,
+              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(APP_PORT) },
+            },
+            spec: restrictedPodSpec({
+              serviceAccountName: account.metadata.name,
+              pool: "app",
+              terminationGracePeriodSeconds: 30,
+              extra: {
+                topologySpreadConstraints: [
+                  {
+                    maxSkew: 1,
+                    topologyKey: "topology.kubernetes.io/zone",
+                    whenUnsatisfiable: "ScheduleAnyway",
+                    labelSelector: { matchLabels: API_LABELS },
+                  },
+                ],
+              },
+              containers: [
+                {
+                  name: "quote-api",
+                  image: args.image,
+                  command: ["node", "app/server.ts"],
+                  serves: { portName: "http", port: APP_PORT },
+                  env,
+                  resources: {
+                    requests: { cpu: "250m", memory: "256Mi" },
+                    limits: { cpu: "1", memory: "512Mi" },
+                  },
+                  writableTmp: true,
+                },
+              ],
+            }),
+          },
+        },
+      },
+      // The HPA owns the replica count once the Deployment exists.
+      {
+        ...inNs("workloads-quote-api"),
+        dependsOn: [args.namespace, ...args.secrets],
+        ignoreChanges: ["spec.replicas"],
+      },
+    );
+    const service = new k8s.core.v1.Service(
+      name,
+      {
+        metadata: {
+          name: "quote-api",
+          namespace,
+          labels: API_LABELS,
+          annotations: {
+            // AWS Load Balancer Controller: an internet-facing NLB terminating TLS with the ACM
+            // certificate, behind the one security group that admits 443 from anywhere.
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": args.loadBalancer.certificateArn,
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
+            "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.loadBalancer.securityGroupId,
+            "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules": "true",
+          },
+        },
+        spec: {
+          type: "LoadBalancer",
+          selector: API_LABELS,
+          ports: [{ name: "https", port: 443, targetPort: APP_PORT, protocol: "TCP" }],
+        },
+      },
+      { ...inNs("workloads-quote-api"), dependsOn: [args.namespace, args.loadBalancer.controller] },
+    );
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+      name,
+      {
+        metadata: { name: "quote-api", namespace },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+          minReplicas: args.replicas.min,
+          maxReplicas: args.replicas.max,
+          metrics: [
+            {
+              type: "Resource",
+              resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } },
+            },
+          ],
+        },
+      },
+      inNs("workloads-quote-api"),
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      name,
+      {
+        metadata: { name: "quote-api", namespace },
+        // Node drains take one API pod at a time; quotes keep flowing during upgrades.
+        spec: { maxUnavailable: 1, selector: { matchLabels: API_LABELS } },
+      },
+      inNs("workloads-quote-api"),
+    );
+
+    this.serviceAccountName = account.metadata.name;
+    this.deployment = deployment;
+    this.deploymentName = deployment.metadata.name;
+    this.loadBalancerHostname = service.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.hostname ?? "");
+    this.registerOutputs({
+      serviceAccountName: this.serviceAccountName,
+      deploymentName: this.deploymentName,
+      loadBalancerHostname: this.loadBalancerHostname,
+    });
+  }
+}

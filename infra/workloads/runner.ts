@@ -1,0 +1,196 @@
+// The runners of one region and their scaling: the Deployment (the API image with the runner
+// command, only on the tainted runner pool), KEDA, and the ScaledObject that turns queue depth (a
+// SQL count on the jobs table) into replicas. The cluster autoscaler then turns pending runner
+// pods into runner nodes, so the secondary idles at its own (usually zero) minimum and wakes when
+// its queue fills.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { QUEUE_DEPTH_SQL } from "../../app/jobs/scaling.ts";
+import { serviceAccountRole } from "../cluster/irsa.ts";
+import { movedFrom } from "../moved.ts";
+import { DATABASE_URL_KEY } from "./external-secrets.ts";
+import { APP_NAMESPACE } from "./namespaces.ts";
+import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import type { RegionSettings } from "./region-env.ts";
+import { regionEnv } from "./region-env.ts";
+
+export const KEDA_NAMESPACE = "keda";
+/** Queued jobs one runner is expected to work through before KEDA adds another. */
+export const JOBS_PER_RUNNER = 20;
+export const RUNNER_PORT = 8080;
+/** The runners' own role: it claims jobs across tenants, which the app role's row security forbids. */
+export const RUNNER_DATABASE_SECRET = "runner-database";
+/** Third-party API keys (LLM provider, workflow automation) the agent tasks call out with. */
+export const API_KEYS_SECRET = "third-party-api-keys";
+/** Secret holding OPS_WEBHOOK_URL, synced from freight/ops-webhook-url. */
+export const OPS_WEBHOOK_SECRET = "ops-webhook";
+/** Secret holding SMTP_URL (billing notices), synced from freight/billing-smtp-url where billing is on. */
+export const BILLING_MAIL_SECRET = "billing-mail";
+export const RUNNER_SERVICE_ACCOUNT = "runner";
+export const RUNNER_LABELS = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
+
+export interface RunnerArgs {
+  namespace: k8s.core.v1.Namespace;
+  image: string;
+  region: RegionSettings;
+  /** IAM policy giving the runners their region's documents bucket (the same as the API's). */
+  documentsAccessPolicyArn: pulumi.Input<string>;
+  oidcProviderArn: pulumi.Input<string>;
+  oidcIssuer: pulumi.Input<string>;
+  replicas: { min: number; max: number };
+  /** The ExternalSecrets filling the Secrets the runner reads. */
+  secrets: pulumi.Resource[];
+  kedaChartVersion: string;
+  /** Billing on: notices go out by email (SMTP_URL from the synced Secret) from this sender. */
+  billingMail?: { from: string };
+}
+
+export class Runner extends pulumi.ComponentResource {
+  readonly deploymentName: pulumi.Output<string>;
+  readonly deployment: k8s.apps.v1.Deployment;
+  readonly scaledObjectName: pulumi.Output<string>;
+
+  constructor(name: string, args: RunnerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("freight:workloads:Runner", name, {}, opts);
+    const namespace = args.namespace.metadata.name;
+
+    // Their own identity: the same documents as the API, but none of the API's Kubernetes
+    // permissions (billing's Tenant writes are bound to the API's ServiceAccount only).
+    const role = serviceAccountRole(
+      name,
+      {
+        oidcProviderArn: args.oidcProviderArn,
+        oidcIssuer: args.oidcIssuer,
+        namespace: APP_NAMESPACE,
+        serviceAccount: RUNNER_SERVICE_ACCOUNT,
+        policyArns: [args.documentsAccessPolicyArn],
+      },
+      { parent: this },
+    );
+    const account = new k8s.core.v1.ServiceAccount(
+      name,
+      {
+        metadata: {
+          name: RUNNER_SERVICE_ACCOUNT,
+          namespace,
+          annotations: { "eks.amazonaws.com/role-arn": role.arn },
+        },
+      },
+      { parent: this, dependsOn: [args.namespace] },
+    );
+
+    const deployment = new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: "runner", namespace, labels: RUNNER_LABELS },
+        spec: {
+          replicas: args.replicas.min,
+          selector: { matchLabels: RUNNER_LABELS },
+          template: {
+            metadata: { labels: RUNNER_LABELS },
+            spec: restrictedPodSpec({
+              serviceAccountName: account.metadata.name,
+              pool: "runners",
+              // A bulk-rating batch is checkpointed; two minutes lets the current step finish.
+              terminationGracePeriodSeconds: 120,
+              containers: [
+                {
+                  name: "runner",
+                  image: args.image,
+                  command: ["node", "app/runner/main.ts"],
+                  serves: { portName: "http", port: RUNNER_PORT },
+                  env: [
+                    ...regionEnv(args.region),
+                    // KEDA's postgresql scaler reads the queue depth through this same variable.
+                    secretEnv("DATABASE_URL", RUNNER_DATABASE_SECRET, DATABASE_URL_KEY),
+                    { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
+                    secretEnv("OPS_WEBHOOK_URL", OPS_WEBHOOK_SECRET),
+                    ...(args.billingMail
+                      ? [
+                          secretEnv("SMTP_URL", BILLING_MAIL_SECRET),
+                          { name: "BILLING_EMAIL_FROM", value: args.billingMail.from },
+                        ]
+                      : []),
+                  ],
+                  envFrom: [{ secretRef: { name: API_KEYS_SECRET } }],
+                  resources: {
+                    requests: { cpu: "500m", memory: "512Mi" },
+                    limits: { cpu: "2", memory: "1Gi" },
+                  },
+                  writableTmp: true,
+                },
+              ],
+            }),
+          },
+        },
+      },
+      // KEDA owns the replica count.
+      {
+        parent: this,
+        dependsOn: [args.namespace, ...args.secrets],
+        ignoreChanges: ["spec.replicas"],
+        aliases: movedFrom("workloads", "workloads-runner"),
+      },
+    );
+
+    const keda = new k8s.helm.v3.Release(
+      `${name}-keda`,
+      {
+        chart: "keda",
+        version: args.kedaChartVersion,
+        repositoryOpts: { repo: "https://kedacore.github.io/charts" },
+        namespace: KEDA_NAMESPACE,
+        createNamespace: true,
+        values: {
+          resources: {
+            operator: {
+              requests: { cpu: "100m", memory: "128Mi" },
+              limits: { cpu: "500m", memory: "512Mi" },
+            },
+            metricServer: {
+              requests: { cpu: "100m", memory: "128Mi" },
+              limits: { cpu: "500m", memory: "512Mi" },
+            },
+          },
+        },
+      },
+      { parent: this, aliases: movedFrom("runners", "runners-keda") },
+    );
+
+    const scaledObject = new k8s.apiextensions.CustomResource(
+      `${name}-queue-depth`,
+      {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "ScaledObject",
+        metadata: { name: "runner-queue-depth", namespace },
+        spec: {
+          scaleTargetRef: { name: deployment.metadata.name },
+          minReplicaCount: args.replicas.min,
+          maxReplicaCount: args.replicas.max,
+          pollingInterval: 15,
+          // Scale-in waits five minutes so a bursty bulk upload does not flap the pool.
+          cooldownPeriod: 300,
+          triggers: [
+            {
+              type: "postgresql",
+              metadata: {
+                // Read from the runner container's env, which comes from the synced Secret.
+                connectionFromEnv: "DATABASE_URL",
+                query: QUEUE_DEPTH_SQL,
+                targetQueryValue: String(JOBS_PER_RUNNER),
+                activationTargetQueryValue: "0",
+              },
+            },
+          ],
+        },
+      },
+      { parent: this, dependsOn: [keda], aliases: movedFrom("runners", "runners-queue-depth") },
+    );
+
+    this.deployment = deployment;
+    this.deploymentName = deployment.metadata.name;
+    this.scaledObjectName = scaledObject.metadata.name;
+    this.registerOutputs({ deploymentName: this.deploymentName, scaledObjectName: this.scaledObjectName });
+  }
+}

@@ -1,0 +1,236 @@
+// Both region stacks planned with every capability switched on (billing needs Stripe secrets the
+// committed stack files cannot hold unencrypted, so they come in as config here), then read the
+// way a platform engineer would: each process gets an environment its own config loader accepts,
+// with the capability on; billing's secrets and RBAC are wired; the policy pack stays clean.
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { parseAppConfig } from "../app/config.ts";
+import { DATABASE_LOGINS } from "../infra/secrets/secrets.ts";
+import { parseRunnerConfig } from "../app/runner/config.ts";
+import { parseFailoverConfig } from "../operators/controllers/failover/config.ts";
+import { parseOperatorConfig } from "../operators/config.ts";
+import { checkStack } from "../policies/offline.ts";
+import { rules } from "../policies/pack.ts";
+import type { PlannedResource, PlannedStack } from "./plan.ts";
+import { planStack } from "./plan.ts";
+import type { Env } from "./plan-queries.ts";
+import { all, envOf, get, one } from "./plan-queries.ts";
+
+const PLAN_TIMEOUT = 120_000;
+const STRIPE = {
+  stripeSecretKey: "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+  stripeWebhookSecret: "whsec_plannedsecret",
+};
+const secretArn = (name: string) =>
+  `arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/${name}-Ab12Cd`;
+
+let primary: PlannedStack;
+let secondary: PlannedStack;
+
+beforeAll(async () => {
+  [primary, secondary] = await Promise.all([
+    planStack("prod-primary", { config: { billing: "on", ...STRIPE } }),
+    planStack("prod-secondary", {
+      config: { billing: "on" },
+      peerOutputs: {
+        primaryDbArn: "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary",
+        primaryDbIdentifier: "freight-us-east-1-primary",
+        primaryDbAddress: "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com",
+        databaseServiceRoleSecretArn: secretArn("database-service-role"),
+        databaseOperatorRoleSecretArn: secretArn("database-operator-role"),
+        databaseRunnerRoleSecretArn: secretArn("database-runner-role"),
+        databaseOwnerRoleSecretArn: secretArn("database-owner-role"),
+        databaseOpsRoleSecretArn: secretArn("database-ops-role"),
+        llmProviderApiKeySecretArn: secretArn("llm-provider-api-key"),
+        workflowAutomationApiKeySecretArn: secretArn("workflow-automation-api-key"),
+        stripeSecretKeySecretArn: secretArn("stripe-secret-key"),
+        stripeWebhookSecretSecretArn: secretArn("stripe-webhook-secret"),
+        databaseBillingRoleSecretArn: secretArn("database-billing-role"),
+      },
+    }),
+  ]);
+}, PLAN_TIMEOUT);
+
+const stacks = () => [primary, secondary];
+
+/** What a synced Secret holds, shaped like the real values, so a loader judges the wiring. */
+function sampleSecretValue(key: string): string {
+  if (key.endsWith("DATABASE_URL")) return "postgres://login:pw@db.internal:5432/freight?sslmode=verify-full";
+  if (key === "STRIPE_SECRET_KEY") return "sk_live_sample";
+  if (key === "STRIPE_WEBHOOK_SECRET") return "whsec_sample";
+  return "sample-value";
+}
+
+/** The environment a container starts with: literals as given, Secret keys as sample values. */
+function processEnv(resource: PlannedResource): Record<string, string> {
+  const env: Env = envOf(resource);
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => {
+      if (typeof value === "string") return [name, value];
+      if (value?.secretKeyRef) return [name, sampleSecretValue(value.secretKeyRef.key)];
+      return [name, "pod-0"]; // fieldRef (POD_NAME)
+    }),
+  );
+}
+
+const deployment = (plan: PlannedStack, name: string) => one(plan, "kubernetes:apps/v1:Deployment", name);
+
+describe("every process gets an environment its config loader accepts, capabilities on", () => {
+  it("quote API: billing on, in-cluster Tenant writes, the peer region's URL", () => {
+    for (const plan of stacks()) {
+      const config = parseAppConfig(processEnv(deployment(plan, "quote-api")));
+      expect(config).toMatchObject({
+        BILLING: "on",
+        KUBERNETES_API: "in-cluster",
+        BILLING_TENANT_NAMESPACE: "tenants",
+        REGION_PEER_URL: expect.stringMatching(/^https:\/\/us-(east-1|west-2)\.api\.freightrate\.example$/),
+      });
+    }
+  });
+
+  it("runner and operators (the secondary's with the failover controller)", () => {
+    for (const plan of stacks()) {
+      expect(parseRunnerConfig(processEnv(deployment(plan, "runner"))).REGION_NAME).toMatch(/^us-/);
+      expect(parseOperatorConfig(processEnv(deployment(plan, "operators"))).PROBE_PORT).toBe(8081);
+    }
+    expect(parseFailoverConfig(processEnv(deployment(secondary, "operators")))).toMatchObject({
+      FAILOVER_DATABASE_DRIVER: "rds",
+      FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
+    });
+  });
+});
+
+describe("scheduled billing reconciliation", () => {
+  it("runs daily for the month so far and monthly for the month that closed, as freight_billing with the Stripe key", () => {
+    const daily = one(primary, "kubernetes:batch/v1:CronJob", "scheduled-jobs-billing-reconcile-daily");
+    const monthly = one(primary, "kubernetes:batch/v1:CronJob", "scheduled-jobs-billing-reconcile-monthly");
+    expect(get(daily.props, "spec", "schedule")).toBe("30 3 * * *");
+    expect(get(monthly.props, "spec", "schedule")).toBe("0 6 2 * *");
+    expect(
+      get(monthly.props, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command"),
+    ).toEqual(["node", "app/billing/reconcile.ts", "--month", "previous"]);
+    for (const job of [daily, monthly]) {
+      expect(envOf(job)).toMatchObject({
+        BILLING_DATABASE_URL: { secretKeyRef: { name: "billing-database", key: "BILLING_DATABASE_URL" } },
+        STRIPE_SECRET_KEY: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+      });
+      expect(envOf(job)["STRIPE_WEBHOOK_SECRET"]).toBeUndefined();
+    }
+    expect(all(secondary, "kubernetes:batch/v1:CronJob")).toEqual([]);
+  });
+});
+
+describe("billing", () => {
+  it("syncs Stripe's secrets and the freight_billing login into the API's namespace", () => {
+    for (const plan of stacks()) {
+      const stripe = one(
+        plan,
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        "external-secrets-freight-stripe",
+      );
+      expect(get(stripe.props, "spec", "data")).toEqual([
+        { secretKey: "STRIPE_SECRET_KEY", remoteRef: { key: "freight/stripe-secret-key" } },
+        { secretKey: "STRIPE_WEBHOOK_SECRET", remoteRef: { key: "freight/stripe-webhook-secret" } },
+      ]);
+      const login = one(
+        plan,
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        "external-secrets-freight-billing-database",
+      );
+      expect(get(login.props, "spec", "dataFrom", 0, "extract", "key")).toBe("freight/database-billing-role");
+      expect(Object.keys(get(login.props, "spec", "target", "template", "data") as object)).toEqual([
+        "BILLING_DATABASE_URL",
+      ]);
+      const env = envOf(deployment(plan, "quote-api"));
+      expect(env).toMatchObject({
+        STRIPE_SECRET_KEY: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+        STRIPE_WEBHOOK_SECRET: { secretKeyRef: { name: "stripe", key: "STRIPE_WEBHOOK_SECRET" } },
+        BILLING_DATABASE_URL: { secretKeyRef: { name: "billing-database", key: "BILLING_DATABASE_URL" } },
+      });
+      // The API starts only once the Secrets it reads are synced.
+      expect(deployment(plan, "quote-api").opts?.dependsOn).toEqual(
+        expect.arrayContaining([stripe.urn, login.urn]),
+      );
+    }
+  });
+
+  it("owns the Stripe secrets and billing's login on the primary, rotated like the others, replicated", () => {
+    const secrets = Object.fromEntries(
+      all(primary, "aws:secretsmanager/secret:Secret").map((s) => [s.props["name"], s.props]),
+    );
+    for (const name of ["freight/stripe-secret-key", "freight/stripe-webhook-secret"]) {
+      expect(secrets[name]).toMatchObject({
+        tags: { "secret-class": "third-party-api-key" },
+        replicas: [{ region: "us-west-2" }],
+      });
+    }
+    expect(secrets["freight/database-billing-role"]).toMatchObject({
+      tags: { "secret-class": "service-role" },
+    });
+    const days = Object.fromEntries(
+      all(primary, "aws:secretsmanager/secretRotation:SecretRotation").map((r) => [
+        r.props["secretId"],
+        get(r.props, "rotationRules", "automaticallyAfterDays"),
+      ]),
+    );
+    expect(days).toMatchObject({
+      "freight/stripe-secret-key": 30,
+      "freight/stripe-webhook-secret": 30,
+      "freight/database-billing-role": 90,
+    });
+    // The first Stripe values come from encrypted config, never shown; rotation owns them afterwards.
+    const first = one(
+      primary,
+      "aws:secretsmanager/secretVersion:SecretVersion",
+      "secrets-stripeSecretKey-initial",
+    );
+    expect(first.props["secretString"]).toBe("[secret]");
+    expect(first.opts?.ignoreChanges).toEqual(["secretString"]);
+    // billing's login starts like the others: a first version naming freight_billing, then rotation.
+    expect(DATABASE_LOGINS.databaseBillingRole).toBe("freight_billing");
+    expect(
+      one(primary, "aws:secretsmanager/secretVersion:SecretVersion", "secrets-databaseBillingRole-initial")
+        .opts?.ignoreChanges,
+    ).toEqual(["secretString"]);
+    // The secondary reads the local replicas; it creates none.
+    expect(all(secondary, "aws:secretsmanager/secret:Secret")).toEqual([]);
+    expect(one(secondary, "aws:iam/policy:Policy", "secrets-read").props["policy"]).toContain(
+      "arn:aws:secretsmanager:us-west-2:123456789012:secret:freight/stripe-secret-key-Ab12Cd",
+    );
+  });
+
+  it("binds billing's generated Role on Tenants to the quote API's ServiceAccount only", () => {
+    for (const plan of stacks()) {
+      const role = one(
+        plan,
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "operators-role-freight-billing",
+      );
+      expect(role.props["rules"]).toEqual([
+        { apiGroups: ["platform.freight.dev"], resources: ["tenants"], verbs: ["get", "patch"] },
+      ]);
+      const bindings = all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
+        (b) => get(b.props, "roleRef", "name") === "freight-billing",
+      );
+      expect(bindings).toHaveLength(1);
+      expect(get(bindings[0]!.props, "metadata", "namespace")).toBe("tenants");
+      expect(bindings[0]!.props["subjects"]).toEqual([
+        { kind: "ServiceAccount", namespace: "freight", name: "quote-api" },
+      ]);
+      expect(bindings[0]!.opts?.dependsOn).toContain(role.urn);
+      // The runners run as their own account, so they do not inherit the API's Tenant writes.
+      expect(get(deployment(plan, "runner").props, "spec", "template", "spec", "serviceAccountName")).toBe(
+        "runner",
+      );
+    }
+  });
+});
+
+describe("policy pack", () => {
+  it("finds no mandatory violation with every capability on", async () => {
+    for (const plan of stacks()) {
+      const report = await checkStack(plan, { rules });
+      expect(report.violations.filter((v) => v.enforcementLevel === "mandatory")).toEqual([]);
+    }
+  });
+});
