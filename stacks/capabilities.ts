@@ -3,6 +3,8 @@
 // region's manifests lack for it to run the way those tests run it (empty when it is deployed). A
 // capability that is tested but not deployed is the bug class issue 14 is about: code that works in a
 // test and nowhere else.
+import { parse as parseYaml } from "yaml";
+
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import type { AppConfig } from "../app/config.ts";
 import type { FailoverConfig } from "../operators/controllers/failover/config.ts";
@@ -205,8 +207,28 @@ function scheduled(d: RegionDeployment, processId: string): string[] {
   );
 }
 
-/** Billing is on in every region unless its stack config turns it off explicitly. */
-const billingRequired = (d: RegionDeployment) => d.plan.config["freight:billing"] !== "false";
+const stackSetting = (d: RegionDeployment, key: string) =>
+  d.plan.config[`freight:${key}`] ?? d.plan.config[key];
+/** Billing runs where the stack turns it on (its Stripe secrets are stack secrets). */
+const billingRequired = (d: RegionDeployment) => ["on", "true"].includes(stackSetting(d, "billing") ?? "");
+/** The failover controller and its RegionFailover live in the one region whose stack turns failover on. */
+const failoverRequired = (d: RegionDeployment) => ["on", "true"].includes(stackSetting(d, "failover") ?? "");
+/** Release Jobs and scheduled work write, so they run in the active region only. */
+const activeRegion = (d: RegionDeployment) => stackSetting(d, "role") === stackSetting(d, "activeRegion");
+
+/**
+ * The stacks as production runs them: the committed stack files plus billing, whose Stripe secrets
+ * are stack secrets (`pulumi config set --secret`) that a committed file can only hold encrypted with
+ * the stack's key. Every capability a region must run is on.
+ */
+export const PRODUCTION_CONFIG: Record<string, Record<string, string>> = {
+  "prod-primary": {
+    billing: "on",
+    stripeSecretKey: "sk_test_deploycontract",
+    stripeWebhookSecret: "whsec_deploycontract",
+  },
+  "prod-secondary": { billing: "on" },
+};
 
 // --- the table --------------------------------------------------------------------------------
 
@@ -288,6 +310,7 @@ export const CAPABILITIES: Capability[] = [
       "operators/controllers/failover/controller.test.ts",
       "operators/controllers/failover/drivers/aws.test.ts",
     ],
+    required: failoverRequired,
     missing: (d) =>
       satisfied(d, "operators", ["Deployment"], (process) => {
         const failover = (process.parsed as { failover?: FailoverConfig }).failover;
@@ -322,6 +345,7 @@ export const CAPABILITIES: Capability[] = [
     id: "region-failover-object",
     description: "on-call flips the region by editing the RegionFailover object",
     testedBy: ["operators/api/regionfailover.test.ts", "operators/controllers/failover/controller.test.ts"],
+    required: failoverRequired,
     missing: (d) =>
       d.manifests.some((m) => m.kind === "RegionFailover" && m.apiVersion === PLATFORM_API_VERSION)
         ? []
@@ -404,8 +428,17 @@ export const CAPABILITIES: Capability[] = [
     testedBy: ["dashboards/rules.test.ts", "dashboards/prometheus.test.ts"],
     missing: (d) => {
       const values = helmValues(d.plan, "kube-prometheus-stack");
-      const config = dig(values, "alertmanager", "config") as
-        { receivers?: { name: string; webhook_configs?: unknown[] }[]; route?: unknown } | undefined;
+      // The configuration holds the webhook's token, so it may arrive rendered by an ExternalSecret
+      // into the Secret the chart's Alertmanager reads (alertmanager.useExistingSecret).
+      const rendered = d.manifests
+        .filter((m) => m.kind === "ExternalSecret")
+        .map((m) => dig(m, "spec", "target", "template", "data", "alertmanager.yaml"))
+        .find((text): text is string => typeof text === "string");
+      const config = (
+        rendered
+          ? parseYaml(rendered.replace(/\{\{[^}]*\}\}/g, "https://webhook.invalid/"))
+          : dig(values, "alertmanager", "config")
+      ) as { receivers?: { name: string; webhook_configs?: unknown[] }[]; route?: unknown } | undefined;
       const fromValues = (config?.receivers ?? [])
         .filter((r) => r.webhook_configs?.length)
         .map((r) => r.name);
@@ -432,25 +465,28 @@ export const CAPABILITIES: Capability[] = [
     id: "usage-warnings-schedule",
     description: "tenants crossing 80/90/100 % of a meter are warned nightly",
     testedBy: ["app/ops/usage-warnings.test.ts"],
+    required: activeRegion,
     missing: (d) => scheduled(d, "usage-warnings"),
   },
   {
     id: "billing-reconcile-schedule",
     description: "overage reported to Stripe is reconciled on a schedule",
     testedBy: ["app/billing/billing.test.ts"],
-    required: billingRequired,
+    required: (d) => billingRequired(d) && activeRegion(d),
     missing: (d) => scheduled(d, "billing-reconcile"),
   },
   {
     id: "exec-report-schedule",
     description: "the executive report is produced weekly",
     testedBy: ["dashboards/report/report.test.ts"],
+    required: activeRegion,
     missing: (d) => scheduled(d, "exec-report"),
   },
   {
     id: "migrations-before-traffic",
     description: "migrations run as a Job before the new app version takes traffic",
     testedBy: ["app/routes/health.test.ts", "app/ops/rls-probe.test.ts"],
+    required: activeRegion,
     missing: (d) =>
       satisfied(d, "migrations", ["Job"], (job) => {
         const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
@@ -469,6 +505,7 @@ export const CAPABILITIES: Capability[] = [
     id: "rls-probe-after-deploy",
     description: "the tenant-isolation probe runs after each deploy and fails it on a finding",
     testedBy: ["app/ops/rls-probe.test.ts"],
+    required: activeRegion,
     missing: (d) =>
       satisfied(d, "rls-probe", ["Job"], (job) => {
         const jobUrn = urnOf(d, "Job", job.workload.name, job.workload.namespace);
@@ -497,6 +534,14 @@ export const CAPABILITIES: Capability[] = [
             (m) => m.kind === "ConfigMap" && dig(m, "metadata", "labels", "grafana_datasource") !== undefined,
           )
           .map((m) => ({ type: JSON.stringify(m["data"] ?? {}) })),
+        // A datasource file with the login's password, rendered by an ExternalSecret for the sidecar.
+        ...d.manifests
+          .filter(
+            (m) =>
+              m.kind === "ExternalSecret" &&
+              dig(m, "spec", "target", "template", "metadata", "labels", "grafana_datasource") !== undefined,
+          )
+          .map((m) => ({ type: JSON.stringify(dig(m, "spec", "target", "template", "data") ?? {}) })),
       ];
       return sources.some((s) => /postgres/.test(s.type ?? ""))
         ? []
@@ -512,7 +557,11 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) =>
       satisfied(d, "quote-api", ["Deployment"], (process) => {
         const config = apiConfig(process);
-        return config.SECRETS_LAST_ROTATED ? [] : ["the quote API has no SECRETS_LAST_ROTATED"];
+        return config.SECRETS_ROTATION_WATCH || config.SECRETS_LAST_ROTATED
+          ? []
+          : [
+              "the quote API has neither SECRETS_ROTATION_WATCH (dates from Secrets Manager) nor SECRETS_LAST_ROTATED",
+            ];
       }),
   },
   {

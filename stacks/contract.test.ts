@@ -14,7 +14,7 @@ import { ManifestApplier, type ApplyResult } from "../tools/localcluster/apply.t
 import { CHART_API_GROUPS, thirdPartyCrds } from "../tools/localcluster/crds/third-party.ts";
 import { startCluster, type LocalCluster } from "../tools/localcluster/fixture.ts";
 import { buildTimeoutMs } from "../tools/localcluster/test-support.ts";
-import { CAPABILITIES, regionDeployment, type RegionDeployment } from "./capabilities.ts";
+import { CAPABILITIES, PRODUCTION_CONFIG, regionDeployment, type RegionDeployment } from "./capabilities.ts";
 import { kubernetesManifests, type Manifest } from "./manifests.ts";
 import { knownStacks, planStack, REPO_ROOT } from "./plan.ts";
 
@@ -24,23 +24,6 @@ import { knownStacks, planStack, REPO_ROOT } from "./plan.ts";
  * whoever lands the wiring removes its line and the full check applies. Empty this list, do not
  * grow it.
  */
-const AWAITING_WIRING = new Set([
-  "failover-controller",
-  "region-failover-object",
-  "region-peer-redirect",
-  "plan-catalogue",
-  "billing",
-  "billing-tenant-writer",
-  "ops-webhook",
-  "alertmanager-receivers",
-  "usage-warnings-schedule",
-  "billing-reconcile-schedule",
-  "exec-report-schedule",
-  "migrations-before-traffic",
-  "rls-probe-after-deploy",
-  "grafana-postgres-datasource",
-  "secret-rotation-dates",
-]);
 
 const STACKS = knownStacks();
 const FIELD_MANAGER = "freight-deploy-contract";
@@ -53,7 +36,7 @@ const regions = new Map<string, RegionDeployment>();
 beforeAll(async () => {
   const [started, ...plans] = await Promise.all([
     startCluster({ name: "deploy-contract" }),
-    ...STACKS.map((stack) => planStack(stack)),
+    ...STACKS.map((stack) => planStack(stack, { config: PRODUCTION_CONFIG[stack] ?? {} })),
   ]);
   cluster = started;
   for (const plan of plans) regions.set(plan.stack, regionDeployment(plan, kubernetesManifests(plan)));
@@ -185,21 +168,12 @@ describe.each(STACKS)("deploy contract of %s", (stack) => {
 
   const capabilityCases = CAPABILITIES.map((capability) => ({
     capability,
-    title: AWAITING_WIRING.has(capability.id)
-      ? `${capability.id}: not deployed yet, awaiting its wiring (fails once it is deployed)`
-      : `deploys ${capability.id}: ${capability.description}`,
+    title: `deploys ${capability.id}: ${capability.description}`,
   }));
   it.each(capabilityCases)("$title", ({ capability }) => {
     const d = region(stack);
     if (capability.required && !capability.required(d)) return;
     const missing = capability.missing(d);
-    if (AWAITING_WIRING.has(capability.id)) {
-      expect(
-        missing,
-        `${stack} deploys ${capability.id} now: remove it from AWAITING_WIRING in stacks/contract.test.ts`,
-      ).not.toEqual([]);
-      return;
-    }
     expect(missing, `${stack} does not deploy ${capability.id} (${capability.description})`).toEqual([]);
   });
 });
@@ -275,7 +249,7 @@ describe("capabilities tested but not deployed", () => {
     expect(gone).toEqual([]);
   });
 
-  it("are only the ones awaiting their wiring", () => {
+  it("are none: every capability a test proves is deployed by some region", () => {
     const notDeployed = CAPABILITIES.flatMap((c) =>
       STACKS.flatMap((stack) => {
         const d = region(stack);
@@ -286,11 +260,7 @@ describe("capabilities tested but not deployed", () => {
     );
     const report = notDeployed.map((n) => `${n.stack} ${n.id}: ${n.missing.join("; ")}`).join("\n");
     console.log(`Tested but not deployed (${notDeployed.length}):\n${report || "none"}`);
-    expect(
-      notDeployed
-        .filter((n) => !AWAITING_WIRING.has(n.id))
-        .map((n) => `${n.stack} ${n.id}: ${n.missing.join("; ")}`),
-    ).toEqual([]);
+    expect(notDeployed.map((n) => `${n.stack} ${n.id}: ${n.missing.join("; ")}`)).toEqual([]);
   });
 });
 

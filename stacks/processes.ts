@@ -88,7 +88,8 @@ export const PROCESSES: ProcessSpec[] = [
     parse: (env, args) => {
       const problems: string[] = [];
       const month = args.indexOf("--month") >= 0 ? args[args.indexOf("--month") + 1] : undefined;
-      if (month !== undefined && !/^\d{4}-\d{2}$/.test(month)) problems.push("--month must be YYYY-MM");
+      if (month !== undefined && month !== "previous" && !/^\d{4}-\d{2}$/.test(month))
+        problems.push("--month must be YYYY-MM or previous");
       try {
         const config = parseReconcileConfig(env);
         if (!problems.length) return { ...config, month };
