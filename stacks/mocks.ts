@@ -280,11 +280,11 @@ export function defaultPeerOutputs(
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
       opsWebhookUrlSecretArn: secret("ops-webhook-url"),
-      billingSmtpUrlSecretArn: secret("billing-smtp-url"),
       // Exported where the primary runs billing; a secondary without billing never reads them.
       stripeSecretKeySecretArn: secret("stripe-secret-key"),
       stripeWebhookSecretSecretArn: secret("stripe-webhook-secret"),
       databaseBillingRoleSecretArn: secret("database-billing-role"),
+      billingSmtpUrlSecretArn: secret("billing-smtp-url"),
     };
   }
   return {

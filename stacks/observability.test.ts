@@ -15,7 +15,13 @@ import {
   ANALYTICS_DATASOURCE_SECRET,
   DATASOURCE_LABEL,
 } from "../infra/monitoring/grafana-datasource.ts";
-import { ROTATION_DAYS, rotationLabel, SECRET_NAMES, type PlatformSecret } from "../infra/secrets/secrets.ts";
+import {
+  ROTATION_DAYS,
+  rotationLabel,
+  BILLING_SECRETS,
+  SECRET_NAMES,
+  type PlatformSecret,
+} from "../infra/secrets/secrets.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { planStack } from "./plan.ts";
 
@@ -39,7 +45,10 @@ const stacks = () => [
   { plan: secondary, role: "secondary", region: "us-west-2" },
 ];
 
-const PLATFORM_SECRETS = Object.keys(SECRET_NAMES) as PlatformSecret[];
+/** The platform secrets of the committed stacks, which plan with billing off (its secrets absent). */
+const PLATFORM_SECRETS = (Object.keys(SECRET_NAMES) as PlatformSecret[]).filter(
+  (s) => !(BILLING_SECRETS as readonly string[]).includes(s),
+);
 
 function get(value: unknown, ...path: (string | number)[]): unknown {
   return path.reduce<unknown>(
@@ -150,16 +159,22 @@ describe("Grafana's analytics datasource", () => {
     }
   });
 
-  it("is the only consumer of the freight_ops login", () => {
-    // A login reaches a pod only through an ExternalSecret; the API's rotation watch reads its
-    // rotation date (metadata), never the login.
+  it("gives the freight_ops login only to Grafana, the API's aggregate gauges and the weekly report", () => {
+    // A login reaches a pod only through an ExternalSecret; all three read the analytics replica (the
+    // secondary: its standby replica), never the writer (stacks/program.ts).
     for (const { plan } of stacks()) {
       const users = plan.resources.filter(
         (r) =>
           r.type === EXTERNAL_SECRET &&
           JSON.stringify(r.props).includes(`"key":"${SECRET_NAMES.databaseOpsRole}"`),
       );
-      expect(users.map((r) => get(r.props, "metadata", "name"))).toEqual([ANALYTICS_DATASOURCE_SECRET]);
+      expect(users.map((r) => get(r.props, "metadata", "name")).sort()).toEqual(
+        [
+          ANALYTICS_DATASOURCE_SECRET,
+          "quote-api-ops-database",
+          ...(plan.stack === "prod-primary" ? ["exec-report-database"] : []),
+        ].sort(),
+      );
     }
     // The primary owns the login's secret and rotates it on the service-role window.
     const rotation = primary.resources.find(
@@ -212,7 +227,7 @@ describe("secret rotation dates", () => {
         .filter(
           (r) =>
             r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" &&
-            r.name.startsWith("workloads-quote-api-"),
+            r.name.startsWith("quote-api-"),
         )
         .map((r) => String(r.props["policyArn"]));
       expect(attached.some((arn) => /:policy\/secrets-describe-/.test(arn))).toBe(true);

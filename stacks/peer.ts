@@ -17,7 +17,6 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
   "opsWebhookUrlSecretArn",
-  "billingSmtpUrlSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */
@@ -40,6 +39,7 @@ export const BILLING_OUTPUTS_FROM_PRIMARY = [
   "stripeSecretKeySecretArn",
   "stripeWebhookSecretSecretArn",
   "databaseBillingRoleSecretArn",
+  "billingSmtpUrlSecretArn",
 ] as const;
 
 export type PeerOutputName =

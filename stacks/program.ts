@@ -285,12 +285,12 @@ export async function regionStack(
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
             opsWebhookUrl: peerOutputs.opsWebhookUrlSecretArn!,
-            billingSmtpUrl: peerOutputs.billingSmtpUrlSecretArn!,
             ...(config.billing
               ? {
                   stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
                   stripeWebhookSecret: peerOutputs.stripeWebhookSecretSecretArn!,
                   databaseBillingRole: peerOutputs.databaseBillingRoleSecretArn!,
+                  billingSmtpUrl: peerOutputs.billingSmtpUrlSecretArn!,
                 }
               : {}),
           },
@@ -349,12 +349,14 @@ export async function regionStack(
         { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
         { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
         // The API's aggregate gauges (replication lag against the RPO, queue depth and age, tenants at
-        // each warning level) read across tenants, read-only, from this region's own database.
+        // each warning level) read across tenants, read-only.
         {
           name: API_OPS_DATABASE_SECRET,
           namespace: APP_NAMESPACE,
           login: "databaseOpsRole",
-          hosts: { OPS_DATABASE_URL: database.address },
+          // Like Grafana and the report, on the analytics replica (the secondary: its standby replica,
+          // whose replay lag against the primary is the figure the RPO alert watches).
+          hosts: { OPS_DATABASE_URL: database.analyticsReplicaAddress ?? database.address },
         },
         ...(config.billing
           ? [
@@ -502,7 +504,10 @@ export async function regionStack(
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
       documentsBucketName: documents.bucketName,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
-      secretRotationWatch: { secrets: rotationWatchList(), describePolicyArn: secrets.describePolicyArn },
+      secretRotationWatch: {
+        secrets: rotationWatchList(config.billing),
+        describePolicyArn: secrets.describePolicyArn,
+      },
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },
@@ -682,12 +687,12 @@ export async function regionStack(
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
       opsWebhookUrlSecretArn: secrets.secretArns.opsWebhookUrl,
-      billingSmtpUrlSecretArn: secrets.secretArns.billingSmtpUrl,
       ...(config.billing
         ? {
             stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,
             stripeWebhookSecretSecretArn: secrets.secretArns.stripeWebhookSecret!,
             databaseBillingRoleSecretArn: secrets.secretArns.databaseBillingRole!,
+            billingSmtpUrlSecretArn: secrets.secretArns.billingSmtpUrl!,
           }
         : {}),
     };

@@ -1,19 +1,14 @@
-// Both region stacks planned with every capability switched on (billing needs Stripe secrets the
+// Both region stacks planned with billing switched on (its Stripe secrets are stack secrets the
 // committed stack files cannot hold unencrypted, so they come in as config here), then read the
-// way a platform engineer would: each process gets an environment its own config loader accepts,
-// with the capability on; billing's secrets and RBAC are wired; the policy pack stays clean.
+// way a platform engineer would: billing's schedules, secrets and RBAC are wired; the policy pack
+// stays clean.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { parseAppConfig } from "../app/config.ts";
 import { DATABASE_LOGINS } from "../infra/secrets/secrets.ts";
-import { parseRunnerConfig } from "../app/runner/config.ts";
-import { parseFailoverConfig } from "../operators/controllers/failover/config.ts";
-import { parseOperatorConfig } from "../operators/config.ts";
 import { checkStack } from "../policies/offline.ts";
 import { rules } from "../policies/pack.ts";
-import type { PlannedResource, PlannedStack } from "./plan.ts";
+import type { PlannedStack } from "./plan.ts";
 import { planStack } from "./plan.ts";
-import type { Env } from "./plan-queries.ts";
 import { all, envOf, get, one } from "./plan-queries.ts";
 
 const PLAN_TIMEOUT = 120_000;
@@ -43,9 +38,11 @@ beforeAll(async () => {
         databaseOpsRoleSecretArn: secretArn("database-ops-role"),
         llmProviderApiKeySecretArn: secretArn("llm-provider-api-key"),
         workflowAutomationApiKeySecretArn: secretArn("workflow-automation-api-key"),
+        opsWebhookUrlSecretArn: secretArn("ops-webhook-url"),
         stripeSecretKeySecretArn: secretArn("stripe-secret-key"),
         stripeWebhookSecretSecretArn: secretArn("stripe-webhook-secret"),
         databaseBillingRoleSecretArn: secretArn("database-billing-role"),
+        billingSmtpUrlSecretArn: secretArn("billing-smtp-url"),
       },
     }),
   ]);
@@ -53,52 +50,10 @@ beforeAll(async () => {
 
 const stacks = () => [primary, secondary];
 
-/** What a synced Secret holds, shaped like the real values, so a loader judges the wiring. */
-function sampleSecretValue(key: string): string {
-  if (key.endsWith("DATABASE_URL")) return "postgres://login:pw@db.internal:5432/freight?sslmode=verify-full";
-  if (key === "STRIPE_SECRET_KEY") return "sk_live_sample";
-  if (key === "STRIPE_WEBHOOK_SECRET") return "whsec_sample";
-  return "sample-value";
-}
-
-/** The environment a container starts with: literals as given, Secret keys as sample values. */
-function processEnv(resource: PlannedResource): Record<string, string> {
-  const env: Env = envOf(resource);
-  return Object.fromEntries(
-    Object.entries(env).map(([name, value]) => {
-      if (typeof value === "string") return [name, value];
-      if (value?.secretKeyRef) return [name, sampleSecretValue(value.secretKeyRef.key)];
-      return [name, "pod-0"]; // fieldRef (POD_NAME)
-    }),
-  );
-}
-
 const deployment = (plan: PlannedStack, name: string) => one(plan, "kubernetes:apps/v1:Deployment", name);
 
-describe("every process gets an environment its config loader accepts, capabilities on", () => {
-  it("quote API: billing on, in-cluster Tenant writes, the peer region's URL", () => {
-    for (const plan of stacks()) {
-      const config = parseAppConfig(processEnv(deployment(plan, "quote-api")));
-      expect(config).toMatchObject({
-        BILLING: "on",
-        KUBERNETES_API: "in-cluster",
-        BILLING_TENANT_NAMESPACE: "tenants",
-        REGION_PEER_URL: expect.stringMatching(/^https:\/\/us-(east-1|west-2)\.api\.freightrate\.example$/),
-      });
-    }
-  });
-
-  it("runner and operators (the secondary's with the failover controller)", () => {
-    for (const plan of stacks()) {
-      expect(parseRunnerConfig(processEnv(deployment(plan, "runner"))).REGION_NAME).toMatch(/^us-/);
-      expect(parseOperatorConfig(processEnv(deployment(plan, "operators"))).PROBE_PORT).toBe(8081);
-    }
-    expect(parseFailoverConfig(processEnv(deployment(secondary, "operators")))).toMatchObject({
-      FAILOVER_DATABASE_DRIVER: "rds",
-      FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
-    });
-  });
-});
+// Each container's environment against its process's own loader: stacks/contract.test.ts, on the
+// same production configuration.
 
 describe("scheduled billing reconciliation", () => {
   it("runs daily for the month so far and monthly for the month that closed, as freight_billing with the Stripe key", () => {

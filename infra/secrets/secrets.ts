@@ -24,7 +24,12 @@ export const ROTATION_DAYS = {
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
 
 /** Exist only where billing is on (`freight:billing`): Stripe's two secrets and billing's login. */
-export const BILLING_SECRETS = ["stripeSecretKey", "stripeWebhookSecret", "databaseBillingRole"] as const;
+export const BILLING_SECRETS = [
+  "stripeSecretKey",
+  "stripeWebhookSecret",
+  "databaseBillingRole",
+  "billingSmtpUrl",
+] as const;
 export type BillingSecret = (typeof BILLING_SECRETS)[number];
 export type CoreSecret = Exclude<PlatformSecret, BillingSecret>;
 
@@ -95,8 +100,9 @@ export function rotationLabel(secret: PlatformSecret): string {
 }
 
 /** SECRETS_ROTATION_WATCH for the app: every platform secret, as label=name pairs. */
-export function rotationWatchList(): string {
+export function rotationWatchList(billing: boolean): string {
   return (Object.keys(SECRET_NAMES) as PlatformSecret[])
+    .filter((s) => billing || !(BILLING_SECRETS as readonly string[]).includes(s))
     .map((s) => `${rotationLabel(s)}=${SECRET_NAMES[s]}`)
     .join(",");
 }
