@@ -258,6 +258,8 @@ describe("a day in production on the local platform", () => {
   }, 120_000);
 
   it("on-call rebuilds the old primary as a replica, flips back, and the primary serves quotes again", async () => {
+    // The serving region's database is never the one rebuilt.
+    await expect(platform.rebuildReplica("secondary")).rejects.toThrow(/secondary region serves/);
     const port = platform.database("primary").port;
     const rebuilt = await platform.rebuildReplica("primary");
     expect(rebuilt.port).toBe(port);

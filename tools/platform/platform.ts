@@ -458,6 +458,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         return { name: runName, exitCode: started.child.exitCode, output, logPath };
       },
       async rebuildReplica(region) {
+        // The old primary after a planned flip is still writable (only frozen by the routing row):
+        // what tells the two apart is which region the RegionFailover says serves.
+        const serving = (await platform.getFailover()).status?.servingRegion ?? "primary";
+        if (serving === region)
+          throw new Error(
+            `The ${region} region serves (RegionFailover ${FAILOVER_NAME} status.servingRegion): its database is the primary. ` +
+              `Flip to the other region first, then rebuild this one as its replica.`,
+          );
         const source = region === "primary" ? databases.secondary : databases.primary;
         const client = new pg.Client({ connectionString: source.url() });
         await client.connect();

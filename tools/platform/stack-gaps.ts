@@ -175,7 +175,7 @@ export function gapObjects(
   if (region === "primary" && runner && !has("CronJob", USAGE_WARNINGS_CRONJOB)) {
     objects.push(...usageWarningsCronJob(runner.namespace));
     notes.push(
-      `${region}: the stacks do not schedule the ${USAGE_WARNINGS_CRONJOB} CronJob; defined locally (run it with platform.runJob)`,
+      `${region}: the stacks do not schedule the ${USAGE_WARNINGS_CRONJOB} CronJob; defined locally (run it with "run-job primary ${USAGE_WARNINGS_CRONJOB}" at the npm start prompt)`,
     );
   }
   return { objects, notes };
