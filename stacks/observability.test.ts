@@ -226,8 +226,7 @@ describe("secret rotation dates", () => {
       const attached = plan.resources
         .filter(
           (r) =>
-            r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" &&
-            r.name.startsWith("quote-api-"),
+            r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" && r.name.startsWith("quote-api-"),
         )
         .map((r) => String(r.props["policyArn"]));
       expect(attached.some((arn) => /:policy\/secrets-describe-/.test(arn))).toBe(true);

@@ -28,8 +28,9 @@ export const SKIPPED_KINDS: Record<string, string> = {
   ExternalSecret: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
   ClusterSecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
   SecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
-  CronJob: "no controller-manager to schedule it: run its command on demand (README, operating the app)",
-  Job: "no controller-manager to run it: the platform migrates the database itself before any process starts",
+  CronJob:
+    "no controller-manager to schedule it: platform.runJob runs its container once, like `kubectl create job --from=cronjob/...`",
+  Job: "no controller-manager to run it: the platform migrates the database itself before any process starts (platform.runJob runs one on demand)",
 };
 
 const BUILTIN_KINDS: Record<string, Omit<ResourceRef, "kind">> = {
@@ -161,13 +162,23 @@ export async function applyRegionObjects(admin: KubeClient, manifests: Manifest[
   return skipped;
 }
 
+/** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
+export const LOCAL_STRIPE = {
+  secretKey: "sk_test_local_platform",
+  webhookSecret: "whsec_local_platform",
+} as const;
+
 /**
  * The Secrets the stacks' ExternalSecrets would produce, by Secret name and key: the region's
  * database roles on its local PostgreSQL (the secondary's on the streaming replica, as its RDS
  * endpoint is the cross-region replica) and placeholders for third-party keys nothing calls
  * locally. A container that references a Secret or key missing here stops the start, naming it.
  */
-export function localSecrets(urls: ProvisionedDatabase["urls"]): Record<string, Record<string, string>> {
+export function localSecrets(
+  urls: ProvisionedDatabase["urls"],
+  regions: Record<Region, ProvisionedDatabase["urls"]>,
+): Record<string, Record<string, string>> {
+  const freight = (url: string) => url.replace(/\/postgres$/, "/freight");
   return {
     "quote-api-database": { DATABASE_URL: urls.app },
     "quote-api-ops-database": { OPS_DATABASE_URL: urls.ops },
@@ -175,6 +186,19 @@ export function localSecrets(urls: ProvisionedDatabase["urls"]): Record<string, 
     "operators-database": { DATABASE_URL: urls.operator },
     "billing-database": { DATABASE_URL: urls.billing, BILLING_DATABASE_URL: urls.billing },
     "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
+    "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
+    "exec-report-database": { OPS_DATABASE_URL: urls.ops },
+    // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
+    // only a superuser may call; in AWS the same keys hold freight_operator and RDS promotes.
+    "failover-databases": {
+      PRIMARY_DATABASE_URL: freight(regions.primary.superuser),
+      SECONDARY_DATABASE_URL: freight(regions.secondary.superuser),
+    },
+    stripe: { STRIPE_SECRET_KEY: LOCAL_STRIPE.secretKey, STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE.webhookSecret },
+    // Replaced by the local receivers' URLs (SUBSTITUTED); the value only has to be a URL of its kind.
+    "ops-webhook": { OPS_WEBHOOK_URL: "http://127.0.0.1/ops-webhook" },
+    "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
     "third-party-api-keys": {
       LLM_API_KEY: "local-llm-key-unused",
       WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
@@ -213,17 +237,27 @@ interface Container {
   readinessProbe?: { httpGet?: { path: string; port: number | string } };
 }
 
-interface DeploymentManifest extends Manifest {
-  spec: {
-    template: {
-      spec: { serviceAccountName?: string; automountServiceAccountToken?: boolean; containers: Container[] };
-    };
-  };
+interface PodSpec {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  containers: Container[];
 }
 
-/** One container of a Deployment, as the manifest describes it (before any substitution). */
+/** Kinds whose pod template becomes a local process: Deployments at start, the others on demand. */
+export type WorkloadKind = "Deployment" | "CronJob" | "Job";
+
+/** Where each kind keeps its pod spec. */
+function podSpecOf(m: Manifest): PodSpec | undefined {
+  const spec = m["spec"] as
+    { template?: { spec?: PodSpec }; jobTemplate?: { spec?: { template?: { spec?: PodSpec } } } } | undefined;
+  return m.kind === "CronJob" ? spec?.jobTemplate?.spec?.template?.spec : spec?.template?.spec;
+}
+
+/** One container of a Deployment (or a CronJob's or Job's pod), as the manifest describes it (before any substitution). */
 export interface Workload {
   region: Region;
+  kind: WorkloadKind;
+  /** The Deployment's (CronJob's, Job's) name. */
   deployment: string;
   namespace: string;
   container: string;
@@ -247,6 +281,45 @@ export function regionWorkloads(
   manifests: Manifest[],
   secrets: Record<string, Record<string, string>>,
 ): Workload[] {
+  return podWorkloads(region, manifests, secrets, ["Deployment"]);
+}
+
+/**
+ * The containers of one CronJob or Job of a region's manifests, resolved as a Deployment's are; they
+ * are not applied (SKIPPED_KINDS) but run on demand. Resolved one at a time, so a Secret that only
+ * another job reads does not stop this one.
+ */
+export function regionJob(
+  region: Region,
+  manifests: Manifest[],
+  secrets: Record<string, Record<string, string>>,
+  name: string,
+): Workload[] {
+  const named = manifests.filter(
+    (m) => (m.kind === "CronJob" || m.kind === "Job") && m.metadata.name === name,
+  );
+  if (named.length === 0) {
+    const known = manifests
+      .filter((m) => m.kind === "CronJob" || m.kind === "Job")
+      .map((m) => `${m.kind} ${m.metadata.name}`);
+    throw new Error(
+      `The ${region} region deploys no CronJob or Job named ${name}; it has ${known.length ? known.join(", ") : "none"}.`,
+    );
+  }
+  return podWorkloads(
+    region,
+    [...manifests.filter((m) => m.kind !== "CronJob" && m.kind !== "Job"), ...named],
+    secrets,
+    ["CronJob", "Job"],
+  );
+}
+
+function podWorkloads(
+  region: Region,
+  manifests: Manifest[],
+  secrets: Record<string, Record<string, string>>,
+  kinds: WorkloadKind[],
+): Workload[] {
   const configMaps = new Map(
     manifests
       .filter((m) => m.kind === "ConfigMap")
@@ -265,13 +338,13 @@ export function regionWorkloads(
   );
   const workloads: Workload[] = [];
   for (const m of manifests) {
-    if (m.kind !== "Deployment") continue;
-    const deployment = m as DeploymentManifest;
+    if (!(kinds as string[]).includes(m.kind)) continue;
     const namespace = m.metadata.namespace ?? "default";
-    const pod = deployment.spec.template.spec;
+    const pod = podSpecOf(m);
+    if (!pod) throw new Error(`${region} ${m.kind} ${namespace}/${m.metadata.name} has no pod template.`);
     const serviceAccount = pod.serviceAccountName ?? "default";
     for (const container of pod.containers) {
-      const where = `${region} Deployment ${namespace}/${m.metadata.name} container ${container.name}`;
+      const where = `${region} ${m.kind} ${namespace}/${m.metadata.name} container ${container.name}`;
       const command = [...(container.command ?? []), ...(container.args ?? [])];
       if (!container.command?.length) {
         throw new Error(
@@ -332,6 +405,7 @@ export function regionWorkloads(
           : probe?.port;
       workloads.push({
         region,
+        kind: m.kind as WorkloadKind,
         deployment: m.metadata.name,
         namespace,
         container: container.name,
@@ -356,6 +430,10 @@ export interface LocalEndpoints {
   aws: string;
   /** The local Stripe API, when a process has billing on. */
   stripe?: string;
+  /** The ops webhook receiver (receivers.ts OpsWebhook): stands for the ops endpoint. */
+  ops?: string;
+  /** The local SMTP server (receivers.ts Mailbox): stands for the mail service (SES). */
+  smtp?: string;
 }
 
 /**
@@ -377,6 +455,9 @@ export const SUBSTITUTED: Record<string, string> = {
   "AWS_ENDPOINT_URL_RDS, AWS_ENDPOINT_URL_ROUTE_53, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
     "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
   "STRIPE_API_URL (added with BILLING=on)": "the local Stripe stand-in",
+  OPS_WEBHOOK_URL:
+    "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
+  SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
@@ -421,6 +502,8 @@ export function substitute(
     out["AWS_REGION"] ??= "us-east-1";
   }
   if (out["BILLING"] === "on" && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;
+  if (out["SMTP_URL"] && context.endpoints.smtp) out["SMTP_URL"] = context.endpoints.smtp;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;
 }

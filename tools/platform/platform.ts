@@ -2,8 +2,9 @@
 // Per region a control plane with what the region's stack applies (CRDs, namespaces, RBAC,
 // ServiceAccounts, CRs), one PostgreSQL primary with a streaming replica serving the secondary
 // region, and every Deployment's container of the stack's manifests as a local process under a
-// kubeconfig of its pod's ServiceAccount. How manifests become processes: local-deploy.ts; what the
-// stacks do not deploy yet: stack-gaps.ts.
+// kubeconfig of its pod's ServiceAccount; CronJobs and Jobs run once on demand (runJob). The ops
+// webhook and the mail service are local receivers (receivers.ts) whose deliveries tests read.
+// How manifests become processes: local-deploy.ts; what the stacks do not deploy yet: stack-gaps.ts.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,13 +23,16 @@ import {
   FIELD_MANAGER,
   localSecrets,
   podName,
+  regionJob,
   regionWorkloads,
   substitute,
   type SkippedObject,
   type Workload,
 } from "./local-deploy.ts";
 import { startLocalProcess, type LocalProcess } from "./local-process.ts";
+import { Mailbox, OpsWebhook } from "./receivers.ts";
 import { regionManifests, REGION_STACKS } from "./stack-manifests.ts";
+import type { Manifest } from "../../stacks/manifests.ts";
 import {
   failoverRegion,
   FAILOVER_NAME,
@@ -67,6 +71,10 @@ export interface LocalPlatform {
   failover: { region: Region; name: string; namespace: string };
   aws: FakeAwsEndpoint;
   stripe: LocalStripe | undefined;
+  /** The ops endpoint (OPS_WEBHOOK_URL): every notify_ops and billing alert the runners send. */
+  ops: OpsWebhook;
+  /** The mail service (SMTP_URL): every billing notice sent to a customer. */
+  mailbox: Mailbox;
   /** What the stacks do not deploy yet and the platform added (stack-gaps.ts). */
   gaps: string[];
   logDir: string;
@@ -79,9 +87,32 @@ export interface LocalPlatform {
     options?: { replica?: number; env?: Record<string, string> },
   ): Promise<LocalProcess>;
   process(region: Region, deployment: string): LocalProcess;
+  /**
+   * Runs a CronJob's (or Job's) container once as a local process, as `kubectl create job
+   * --from=cronjob/<name>` would: its command and environment from the manifest, under its
+   * ServiceAccount when the pod mounts a token. Resolves when it exits.
+   */
+  runJob(region: Region, name: string, options?: { timeoutMs?: number }): Promise<JobRun>;
+  /**
+   * Rebuilds `region`'s database as a streaming replica of the other region's (now the primary),
+   * on the same port, so a flip back can pass its pre-checks. The runbook's "rebuild a replica
+   * before flipping back"; in production, an RDS read replica of the new primary.
+   */
+  rebuildReplica(region: Region): Promise<PostgresServer>;
+  /** The PostgreSQL server on `region`'s database port now. */
+  database(region: Region): PostgresServer;
   applyFailover(spec: RegionFailoverSpec): Promise<void>;
   getFailover(): Promise<RegionFailover>;
   stop(): Promise<void>;
+}
+
+export interface JobRun {
+  /** The pod name the run had, e.g. usage-warnings-primary-run-1. */
+  name: string;
+  exitCode: number | null;
+  /** Its stdout and stderr. */
+  output: string;
+  logPath: string;
 }
 
 export interface StartPlatformOptions {
@@ -139,6 +170,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   try {
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
     const aws = new FakeAwsEndpoint();
+    const ops = new OpsWebhook();
+    const mailbox = new Mailbox();
     const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
@@ -170,6 +203,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         ),
       ),
       aws.start().then(() => cleanup.push(() => aws.stop())),
+      ops.start().then(() => cleanup.push(() => ops.stop())),
+      mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
     ]);
     log(
       `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
@@ -193,15 +228,20 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     };
     cleanup.push(async () => REGIONS.forEach((r) => admins[r].close()));
     const workloads: Record<Region, Workload[]> = {
-      primary: regionWorkloads("primary", planned.manifests.primary, localSecrets(databaseUrls.primary)),
+      primary: regionWorkloads(
+        "primary",
+        planned.manifests.primary,
+        localSecrets(databaseUrls.primary, databaseUrls),
+      ),
       secondary: regionWorkloads(
         "secondary",
         planned.manifests.secondary,
-        localSecrets(databaseUrls.secondary),
+        localSecrets(databaseUrls.secondary, databaseUrls),
       ),
     };
     const failover = failoverRegion(planned.manifests);
     const gaps: string[] = [];
+    const deployed: Record<Region, Manifest[]> = { primary: [], secondary: [] };
 
     // Objects, the RegionFailover and ServiceAccount credentials, both regions at once.
     const t = Date.now();
@@ -209,10 +249,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       REGIONS.map(async (region) => {
         const missing = gapObjects(region, planned.manifests[region], workloads[region]);
         gaps.push(...missing.notes);
-        const skipped = await applyRegionObjects(admins[region], [
-          ...planned.manifests[region],
-          ...missing.objects,
-        ]);
+        deployed[region] = [...planned.manifests[region], ...missing.objects];
+        const skipped = await applyRegionObjects(admins[region], deployed[region]);
         if (region === failover.region && !failover.deployed)
           await admins[region].apply(regionFailovers, regionFailoverObject(), {
             fieldManager: FIELD_MANAGER,
@@ -266,7 +304,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const environments = new Map<Workload, Record<string, string>>();
     for (const region of REGIONS) {
       for (const w of workloads[region]) {
-        const filled = fillWorkloadGaps(w, wiring);
+        const filled = fillWorkloadGaps(w, wiring, { opsWebhookUrl: ops.url, smtpUrl: mailbox.url });
         gaps.push(...filled.notes);
         environments.set(w, { ...w.env, ...filled.env });
       }
@@ -276,7 +314,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe = await startLocalStripe();
       cleanup.push(() => stripe!.stop());
     }
-    const endpoints = { api: apiUrls, aws: aws.url, stripe: stripe?.url };
+    const endpoints = { api: apiUrls, aws: aws.url, stripe: stripe?.url, ops: ops.url, smtp: mailbox.url };
 
     const specFor = (
       w: Workload,
@@ -348,8 +386,10 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ]),
     ) as Record<Region, PlatformRegion>;
     const failoverAdmin = admins[failover.region];
+    const databases: Record<Region, PostgresServer> = { primary: primaryDatabase.server, secondary: replica };
+    let jobRuns = 0;
     let stopped: Promise<void> | undefined;
-    return {
+    const platform: LocalPlatform = {
       regions,
       primaryDatabase,
       replica,
@@ -357,6 +397,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       failover: { region: failover.region, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
       aws,
       stripe,
+      ops,
+      mailbox,
       gaps,
       logDir,
       timings,
@@ -375,6 +417,88 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         if (!found) throw new Error(`no running ${deployment} process in ${region}`);
         return found;
       },
+      async runJob(region, name, { timeoutMs = 120_000 } = {}) {
+        const [job, ...sidecars] = regionJob(
+          region,
+          deployed[region],
+          localSecrets(databaseUrls[region], databaseUrls),
+          name,
+        );
+        if (sidecars.length)
+          throw new Error(
+            `${region} ${job!.kind} ${name} has ${sidecars.length + 1} containers; runJob runs single-container jobs only.`,
+          );
+        const w = job!;
+        let kubeconfig: string | undefined;
+        if (w.mountsToken) {
+          const account = `${w.namespace}/${w.serviceAccount}`;
+          kubeconfig =
+            perRegion[REGIONS.indexOf(region)]!.kubeconfigs[account] ??
+            (
+              await clusterOf[region].serviceAccountKubeconfig(w.namespace, w.serviceAccount, {
+                expirationSeconds: 3600,
+              })
+            ).kubeconfigPath;
+        }
+        jobRuns += 1;
+        const runName = `${name}-${region}-run-${jobRuns}`;
+        const logPath = join(logDir, `${runName}.log`);
+        const started = await startLocalProcess({
+          region,
+          deployment: name,
+          role: w.role,
+          name: runName,
+          command: w.command,
+          env: substitute(w, w.env, { ports: new Map(), endpoints, kubeconfig }),
+          logPath,
+        });
+        let output = "";
+        started.child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        started.child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        // activeDeadlineSeconds, compressed: a hung run must not hang the caller.
+        const timer = setTimeout(() => void started.kill(), timeoutMs);
+        await new Promise((resolve) => started.child.once("close", resolve));
+        clearTimeout(timer);
+        return { name: runName, exitCode: started.child.exitCode, output, logPath };
+      },
+      async rebuildReplica(region) {
+        // The old primary after a planned flip is still writable (only frozen by the routing row):
+        // what tells the two apart is which region the RegionFailover says serves.
+        const serving = (await platform.getFailover()).status?.servingRegion ?? "primary";
+        if (serving === region)
+          throw new Error(
+            `The ${region} region serves (RegionFailover ${FAILOVER_NAME} status.servingRegion): its database is the primary. ` +
+              `Flip to the other region first, then rebuild this one as its replica.`,
+          );
+        const source = region === "primary" ? databases.secondary : databases.primary;
+        const client = new pg.Client({ connectionString: source.url() });
+        await client.connect();
+        const recovering = await client
+          .query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r")
+          .then((result) => result.rows[0]!.r)
+          .finally(() => client.end());
+        if (recovering)
+          throw new Error(
+            `The ${region === "primary" ? "secondary" : "primary"} region's database is itself a replica: ` +
+              `rebuild the ${region} region's database only after a flip has promoted the other one.`,
+          );
+        const old = databases[region];
+        await old.stop();
+        const rebuilt = await startPostgres({
+          name: `${prefix}${region}-rebuilt`,
+          replicaOf: source,
+          port: old.port,
+          settings: { synchronous_commit: "on" },
+        });
+        // Stopped last, after the processes that use it.
+        cleanup.unshift(() => rebuilt.stop());
+        await replayed(source.url(), rebuilt.url());
+        databases[region] = rebuilt;
+        if (region === "primary") primaryDatabase.server = rebuilt;
+        else platform.replica = rebuilt;
+        return rebuilt;
+      },
+      database: (region) => databases[region],
       async applyFailover(spec) {
         await failoverAdmin.apply(regionFailovers, regionFailoverObject(spec), {
           fieldManager: "on-call",
@@ -388,6 +512,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         return stopped;
       },
     };
+    return platform;
   } catch (error) {
     await stopAll();
     throw error;

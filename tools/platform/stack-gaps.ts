@@ -4,10 +4,13 @@
 // into a no-op and is deleted. Nothing in this file is a substitution of an endpoint; it is
 // configuration the stacks owe, and a reviewer should see it shrink.
 import { billingRole, billingRoleBinding, BILLING_ROLE_NAME } from "../../operators/api/rbac.ts";
+import { DEFAULT_PLANS, type PlanDefinition } from "../../app/db/plans.ts";
+import { METER_NAMES } from "../../operators/api/meters.ts";
+import type { Plan } from "../../operators/api/plan.ts";
 import { apiVersion, OPERATOR_NAMESPACE } from "../../operators/api/group.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
-import type { Workload } from "./local-deploy.ts";
+import { LOCAL_STRIPE, type Workload } from "./local-deploy.ts";
 
 /** The one RegionFailover per environment (docs/runbooks/failover.md). */
 export const FAILOVER_NAME = "prod";
@@ -36,18 +39,100 @@ export function failoverRegion(manifests: Record<Region, Manifest[]>): { region:
   return { region: DEFAULT_FAILOVER_REGION, deployed: false };
 }
 
-/** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
-export const LOCAL_STRIPE = {
-  secretKey: "sk_test_local_platform",
-  webhookSecret: "whsec_local_platform",
-} as const;
-
 /** The namespace Tenants live in (the app's BILLING_TENANT_NAMESPACE default). */
 export const TENANT_NAMESPACE = "tenants";
 
+/** The nightly usage warnings, as the stacks schedule them (infra/workloads batch CronJobs). */
+export const USAGE_WARNINGS_CRONJOB = "usage-warnings";
+const USAGE_WARNINGS_SECRET = "usage-warnings-database";
+
 /**
- * Objects the stacks do not deploy yet, for one region: the tenants' namespace and billing's Role
- * for its Tenant writes (operators/api/rbac.ts), bound to the quote API's ServiceAccount.
+ * The usage warnings CronJob in the shape the stacks will deploy it in the active region: the app's
+ * namespace, the namespace's default ServiceAccount with no API token (it talks only to the
+ * database), `node app/ops/usage-warnings.ts` as freight_operator from its own Secret.
+ */
+function usageWarningsCronJob(namespace: string): Manifest[] {
+  const labels = { "app.kubernetes.io/name": USAGE_WARNINGS_CRONJOB, "app.kubernetes.io/part-of": "freight" };
+  return [
+    {
+      apiVersion: "external-secrets.io/v1beta1",
+      kind: "ExternalSecret",
+      metadata: { name: USAGE_WARNINGS_SECRET, namespace },
+      spec: { target: { name: USAGE_WARNINGS_SECRET } },
+    },
+    {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name: USAGE_WARNINGS_CRONJOB, namespace, labels },
+      spec: {
+        schedule: "0 2 * * *",
+        timeZone: "Etc/UTC",
+        concurrencyPolicy: "Forbid",
+        jobTemplate: {
+          spec: {
+            backoffLimit: 2,
+            activeDeadlineSeconds: 1800,
+            template: {
+              metadata: { labels },
+              spec: {
+                serviceAccountName: "default",
+                automountServiceAccountToken: false,
+                restartPolicy: "Never",
+                containers: [
+                  {
+                    name: USAGE_WARNINGS_CRONJOB,
+                    command: ["node", "app/ops/usage-warnings.ts"],
+                    env: [
+                      {
+                        name: "OPERATOR_DATABASE_URL",
+                        valueFrom: {
+                          secretKeyRef: { name: USAGE_WARNINGS_SECRET, key: "OPERATOR_DATABASE_URL" },
+                        },
+                      },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+  ];
+}
+
+/** A plan of the catalogue (app/db/plans.ts) as the Plan object the stacks will deploy. */
+export function planObject(plan: PlanDefinition): Plan {
+  return {
+    apiVersion,
+    kind: "Plan",
+    metadata: { name: plan.id },
+    spec: {
+      displayName: plan.name,
+      rank: plan.rank,
+      monthlyPriceCents: plan.monthlyPriceCents,
+      meters: METER_NAMES.map((name) => {
+        const meter = plan.meters[name];
+        return {
+          name,
+          included: meter.included,
+          overageAllowed: meter.overageAllowed,
+          ...(meter.overageUnitPriceCents === null
+            ? {}
+            : { overageUnitPriceCents: meter.overageUnitPriceCents }),
+          hardCeiling: meter.hardCeiling,
+        };
+      }),
+      rateLimits: plan.rateLimits,
+    },
+  };
+}
+
+/**
+ * Objects the stacks do not deploy yet, for one region: the Plan catalogue (without it a Tenant
+ * moved to a paid plan by billing finds no Plan), the tenants' namespace, billing's Role
+ * for its Tenant writes (operators/api/rbac.ts), bound to the quote API's ServiceAccount, and in the
+ * active (primary) region the nightly usage warnings CronJob.
  */
 export function gapObjects(
   region: Region,
@@ -62,6 +147,12 @@ export function gapObjects(
     objects.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } });
     notes.push(`${region}: the stacks do not create the ${TENANT_NAMESPACE} namespace; created locally`);
   }
+  if (!manifests.some((m) => m.kind === "Plan")) {
+    objects.push(...DEFAULT_PLANS.map((plan) => planObject(plan) as unknown as Manifest));
+    notes.push(
+      `${region}: the stacks deploy no Plan objects; the catalogue (${DEFAULT_PLANS.map((p) => p.id).join(", ")}) applied locally`,
+    );
+  }
   const api = workloads.find((w) => w.role === "quote-api");
   if (api && !has("Role", BILLING_ROLE_NAME)) {
     objects.push(
@@ -72,8 +163,24 @@ export function gapObjects(
       `${region}: the stacks do not grant billing its Role ${BILLING_ROLE_NAME} for Tenant writes; applied locally`,
     );
   }
+  const runner = workloads.find((w) => w.role === "runner");
+  if (region === "primary" && runner && !has("CronJob", USAGE_WARNINGS_CRONJOB)) {
+    objects.push(...usageWarningsCronJob(runner.namespace));
+    notes.push(
+      `${region}: the stacks do not schedule the ${USAGE_WARNINGS_CRONJOB} CronJob; defined locally (run it with "run-job primary ${USAGE_WARNINGS_CRONJOB}" at the npm start prompt)`,
+    );
+  }
   return { objects, notes };
 }
+
+/** Where the runner's notices go on this machine: the platform's receivers (receivers.ts). */
+export interface NoticeWiring {
+  opsWebhookUrl: string;
+  smtpUrl: string;
+}
+
+/** The From of billing notices where the stacks do not set one. */
+export const LOCAL_BILLING_EMAIL_FROM = "Freight Billing <billing@freight.localhost>";
 
 /** What the failover controller needs to reach both regions, on this machine. */
 export interface FailoverWiring {
@@ -95,7 +202,11 @@ export interface GapFill {
 }
 
 /** Environment the stacks do not set yet, added only where the manifest lacks the variable. */
-export function fillWorkloadGaps(workload: Workload, failover: FailoverWiring): GapFill {
+export function fillWorkloadGaps(
+  workload: Workload,
+  failover: FailoverWiring,
+  notices: NoticeWiring,
+): GapFill {
   const env: Record<string, string> = {};
   const notes: string[] = [];
   const add = (what: string, values: Record<string, string>) => {
@@ -116,6 +227,13 @@ export function fillWorkloadGaps(workload: Workload, failover: FailoverWiring): 
         STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE.webhookSecret,
         BILLING_DATABASE_URL: failover.billingUrls[workload.region],
       });
+  }
+  if (workload.role === "runner") {
+    add("notify_ops and billing alerts reach the ops webhook", { OPS_WEBHOOK_URL: notices.opsWebhookUrl });
+    add("billing notices reach customers by mail", {
+      SMTP_URL: notices.smtpUrl,
+      BILLING_EMAIL_FROM: LOCAL_BILLING_EMAIL_FROM,
+    });
   }
   if (
     workload.role === "operators" &&

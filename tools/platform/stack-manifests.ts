@@ -17,6 +17,7 @@ import {
 import { join } from "node:path";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import { kubernetesManifests, type Manifest } from "../../stacks/manifests.ts";
+import { PRODUCTION_CONFIG } from "../../stacks/capabilities.ts";
 import { planStack, readStackFile, REPO_ROOT } from "../../stacks/plan.ts";
 
 /** The stack that deploys each region. */
@@ -74,9 +75,11 @@ export async function regionManifests(
   options.log?.(
     `planning ${Object.values(REGION_STACKS).join(" and ")} (the stacks changed since the last start)`,
   );
+  // As production runs them: billing on, its Stripe secrets standing in for the stack secrets a
+  // committed stack file cannot hold (the local Secret values below replace them anyway).
   const [primary, secondary] = await Promise.all([
-    planStack(REGION_STACKS.primary),
-    planStack(REGION_STACKS.secondary),
+    planStack(REGION_STACKS.primary, { config: PRODUCTION_CONFIG[REGION_STACKS.primary] }),
+    planStack(REGION_STACKS.secondary, { config: PRODUCTION_CONFIG[REGION_STACKS.secondary] }),
   ]);
   const result = {
     manifests: { primary: kubernetesManifests(primary), secondary: kubernetesManifests(secondary) },

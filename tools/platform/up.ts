@@ -1,13 +1,16 @@
 // `npm start`: the two-region local platform on its embedded defaults (platform.ts): per region a
 // control plane and the processes the region's stack deploys, started from its manifests; one
 // PostgreSQL primary with a streaming replica; demo tenants. Prints where everything is, the
-// kubeconfigs and the command that flips the active region. Ctrl-C stops everything.
+// kubeconfigs and the command that flips the active region. Reads on-call's commands from the
+// terminal (ON_CALL_COMMANDS): what a cloud console or a CronJob trigger would do in production.
+// Ctrl-C stops everything.
 import { mkdirSync, rmSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import { REPO_ROOT } from "./local-deploy.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
-import { LOCAL_STRIPE } from "./stack-gaps.ts";
+import { LOCAL_STRIPE } from "./local-deploy.ts";
 
 const ROLE_LABEL: Record<string, string> = {
   "quote-api": "Quote API",
@@ -51,6 +54,7 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
           `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}; sign webhooks to POST <API>/webhooks/stripe with ${LOCAL_STRIPE.webhookSecret})`,
         ]
       : []),
+    `Ops webhook (OPS_WEBHOOK_URL) ${platform.ops.url} and mail service (SMTP_URL) ${platform.mailbox.url}: what they receive is printed here`,
     "",
     "Demo tenants and their API keys (new on every start):",
     ...Object.entries(platform.apiKeys).map(([tenant, apiKey]) => `  ${tenant.padEnd(18)} ${apiKey}`),
@@ -76,9 +80,76 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
       ...new Set(REGIONS.flatMap((r) => platform.regions[r].skipped.map((o) => o.kind))),
     ].join(", ")}`,
     "",
-    "Press Ctrl-C to stop.",
+    "Type a command (help lists them); press Ctrl-C to stop.",
   );
   return lines.join("\n");
+}
+
+const isRegion = (value: string | undefined): value is Region => REGIONS.includes(value as Region);
+
+/** What on-call does here that production does with AWS or kubectl: one line each. */
+const ON_CALL_COMMANDS: Record<
+  string,
+  { usage: string; what: string; run: (platform: LocalPlatform, args: string[]) => Promise<string> }
+> = {
+  "rebuild-replica": {
+    usage: "rebuild-replica <primary|secondary>",
+    what: "after a flip, rebuild the old primary's database as a streaming replica of the new primary (production: an RDS read replica of it), so a flip back passes its pre-checks",
+    async run(platform, [region]) {
+      if (!isRegion(region))
+        throw new Error("name the region whose database to rebuild: primary or secondary");
+      const rebuilt = await platform.rebuildReplica(region);
+      return `the ${region} region's database is a streaming replica again on port ${rebuilt.port}; its processes reconnect by themselves`;
+    },
+  },
+  "run-job": {
+    usage: "run-job <primary|secondary> <cronjob>",
+    what: "run a CronJob once now, like kubectl create job --from=cronjob/<cronjob>",
+    async run(platform, [region, name]) {
+      if (!isRegion(region) || !name)
+        throw new Error("usage: run-job <primary|secondary> <cronjob>, e.g. run-job primary usage-warnings");
+      const run = await platform.runJob(region, name);
+      return `${run.name} exited ${run.exitCode}:\n${run.output.trimEnd()}\n(log ${run.logPath})`;
+    },
+  },
+};
+
+/** Prints what the ops webhook and the mail service receive, as a chat channel and an inbox would show it. */
+function showDeliveries(platform: LocalPlatform): void {
+  let ops = 0;
+  let mail = 0;
+  setInterval(() => {
+    for (const d of platform.ops.deliveries.slice(ops))
+      console.log(
+        `ops webhook <- ${String(d.body.event)}: ${String(d.body.summary ?? JSON.stringify(d.body))}`,
+      );
+    for (const m of platform.mailbox.received.slice(mail))
+      console.log(`mail -> ${m.rcptTo.join(", ")}: ${m.mail.subject ?? "(no subject)"}`);
+    ops = platform.ops.deliveries.length;
+    mail = platform.mailbox.received.length;
+  }, 1000).unref();
+}
+
+function readOnCallCommands(platform: LocalPlatform): void {
+  if (!process.stdin.isTTY) return;
+  const help = () =>
+    Object.values(ON_CALL_COMMANDS)
+      .map((c) => `  ${c.usage.padEnd(40)} ${c.what}`)
+      .join("\n");
+  const lines = createInterface({ input: process.stdin });
+  lines.on("line", (line) => {
+    const [name, ...args] = line.trim().split(/\s+/);
+    if (!name) return;
+    const command = ON_CALL_COMMANDS[name];
+    if (!command) {
+      console.log(name === "help" ? help() : `Unknown command ${name}. Commands:\n${help()}`);
+      return;
+    }
+    command.run(platform, args).then(
+      (result) => console.log(result),
+      (error: Error) => console.error(`${command.usage}: ${error.message}`),
+    );
+  });
 }
 
 async function main(): Promise<void> {
@@ -109,6 +180,8 @@ async function main(): Promise<void> {
         if (!stopping)
           console.error(`${region} ${p.deployment} exited (${code ?? "signal"}); its log: ${p.logPath}`);
       });
+  showDeliveries(platform);
+  readOnCallCommands(platform);
   process.on("SIGINT", () => void stop());
   process.on("SIGTERM", () => void stop());
 }
