@@ -22,6 +22,7 @@ export const SKIPPED_KINDS: Record<string, string> = {
   HorizontalPodAutoscaler: "no metrics pipeline to scale on: one process per Deployment",
   ScaledObject: "KEDA is not installed: the runner runs as one process instead of scaling from zero",
   PodDisruptionBudget: "nothing evicts pods here",
+  PersistentVolumeClaim: "no storage provisioner: a job run here writes to a temporary directory",
   PodMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
   ServiceMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
   PrometheusRule: "no Prometheus Operator: `npm run dashboards:check` tests the rules with promtool",
@@ -444,7 +445,7 @@ export const SUBSTITUTED: Record<string, string> = {
   "PORT, RUNNER_PORT, PROBE_PORT (any *PORT set to a container port)":
     "two regions and several processes share one machine: each container port gets a free local port",
   "HOST, RUNNER_HOST, PROBE_HOST (added)": "listen on loopback only: a dev machine, not a pod network",
-  "KUBECONFIG (added)":
+  "KUBECONFIG (added; replaces KUBERNETES_API=in-cluster)":
     "a pod gets its ServiceAccount's token mounted; here a kubeconfig minted for the same ServiceAccount",
   "REGION_PEER_URL, PUBLIC_BASE_URL":
     "the regions' public endpoints (load balancer, Route 53) are local ports",
@@ -484,7 +485,11 @@ export function substitute(
     if (local !== undefined) out[name] = String(local);
   }
   for (const name of ["HOST", "RUNNER_HOST", "PROBE_HOST"]) out[name] = "127.0.0.1";
-  if (context.kubeconfig) out["KUBECONFIG"] = context.kubeconfig;
+  if (context.kubeconfig) {
+    out["KUBECONFIG"] = context.kubeconfig;
+    // In a pod KUBERNETES_API=in-cluster reads the mounted token; here the minted kubeconfig is it.
+    delete out["KUBERNETES_API"];
+  }
   if (out["REGION_PEER_URL"])
     out["REGION_PEER_URL"] = localUrl(out["REGION_PEER_URL"], context.endpoints.api[peer]);
   if (out["PUBLIC_BASE_URL"])
