@@ -17,7 +17,10 @@ import { apiClient, quoteBody } from "./api-client.ts";
 import { deliver, stripeEvent } from "./billing.ts";
 import { applyAs, waitFor } from "./operators.ts";
 import { startPlatform, type LocalPlatform } from "./platform.ts";
-import { TENANT_NAMESPACE, USAGE_WARNINGS_CRONJOB } from "./stack-gaps.ts";
+import { TENANTS_NAMESPACE as TENANT_NAMESPACE } from "../../operators/api/rbac.ts";
+
+/** The nightly usage warnings CronJob the primary stack schedules (stacks/program.ts). */
+const USAGE_WARNINGS_CRONJOB = "usage-warnings";
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@
 // region, and every Deployment's container of the stack's manifests as a local process under a
 // kubeconfig of its pod's ServiceAccount; CronJobs and Jobs run once on demand (runJob). The ops
 // webhook and the mail service are local receivers (receivers.ts) whose deliveries tests read.
-// How manifests become processes: local-deploy.ts; what the stacks do not deploy yet: stack-gaps.ts.
+// How manifests become processes: local-deploy.ts.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,11 +37,8 @@ import {
   failoverRegion,
   FAILOVER_NAME,
   FAILOVER_NAMESPACE,
-  fillWorkloadGaps,
-  gapObjects,
   regionFailoverObject,
-  type FailoverWiring,
-} from "./stack-gaps.ts";
+} from "./failover-object.ts";
 
 export const REGIONS: Region[] = ["primary", "secondary"];
 
@@ -75,8 +72,6 @@ export interface LocalPlatform {
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
   mailbox: Mailbox;
-  /** What the stacks do not deploy yet and the platform added (stack-gaps.ts). */
-  gaps: string[];
   logDir: string;
   /** Milliseconds per start step, for the benchmark. */
   timings: Record<string, number>;
@@ -240,21 +235,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ),
     };
     const failover = failoverRegion(planned.manifests);
-    const gaps: string[] = [];
     const deployed: Record<Region, Manifest[]> = { primary: [], secondary: [] };
 
     // Objects, the RegionFailover and ServiceAccount credentials, both regions at once.
     const t = Date.now();
     const perRegion = await Promise.all(
       REGIONS.map(async (region) => {
-        const missing = gapObjects(region, planned.manifests[region], workloads[region]);
-        gaps.push(...missing.notes);
-        deployed[region] = [...planned.manifests[region], ...missing.objects];
+        deployed[region] = planned.manifests[region];
         const skipped = await applyRegionObjects(admins[region], deployed[region]);
-        if (region === failover.region && !failover.deployed)
-          await admins[region].apply(regionFailovers, regionFailoverObject(), {
-            fieldManager: FIELD_MANAGER,
-          });
         const kubeconfigs: Record<string, string> = {};
         const accounts = new Set(
           workloads[region].filter((w) => w.mountsToken).map((w) => `${w.namespace}/${w.serviceAccount}`),
@@ -288,27 +276,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       return `http://127.0.0.1:${port}`;
     };
     const apiUrls: Record<Region, string> = { primary: apiUrl("primary"), secondary: apiUrl("secondary") };
-    const regionName = (region: Region) =>
-      workloads[region].find((w) => w.env["REGION_NAME"])?.env["REGION_NAME"] ?? region;
-    const wiring: FailoverWiring = {
-      region: failover.region,
-      apiUrls,
-      adminUrls: {
-        primary: databaseUrls.primary.superuser.replace(/\/postgres$/, "/freight"),
-        secondary: databaseUrls.secondary.superuser.replace(/\/postgres$/, "/freight"),
-      },
-      operatorUrls: { primary: databaseUrls.primary.operator, secondary: databaseUrls.secondary.operator },
-      billingUrls: { primary: databaseUrls.primary.billing, secondary: databaseUrls.secondary.billing },
-      regionNames: { primary: regionName("primary"), secondary: regionName("secondary") },
-    };
     const environments = new Map<Workload, Record<string, string>>();
-    for (const region of REGIONS) {
-      for (const w of workloads[region]) {
-        const filled = fillWorkloadGaps(w, wiring, { opsWebhookUrl: ops.url, smtpUrl: mailbox.url });
-        gaps.push(...filled.notes);
-        environments.set(w, { ...w.env, ...filled.env });
-      }
-    }
+    for (const region of REGIONS) for (const w of workloads[region]) environments.set(w, w.env);
     let stripe: LocalStripe | undefined;
     if ([...environments.values()].some((env) => env["BILLING"] === "on")) {
       stripe = await startLocalStripe();
@@ -385,7 +354,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         } satisfies PlatformRegion,
       ]),
     ) as Record<Region, PlatformRegion>;
-    const failoverAdmin = admins[failover.region];
+    const failoverAdmin = admins[failover];
     const databases: Record<Region, PostgresServer> = { primary: primaryDatabase.server, secondary: replica };
     let jobRuns = 0;
     let stopped: Promise<void> | undefined;
@@ -394,12 +363,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       primaryDatabase,
       replica,
       apiKeys: primaryDatabase.demoKeys,
-      failover: { region: failover.region, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
+      failover: { region: failover, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
       aws,
       stripe,
       ops,
       mailbox,
-      gaps,
       logDir,
       timings,
       async startProcess(region, deployment, { replica = 1, env = {} } = {}) {

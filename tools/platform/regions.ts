@@ -12,7 +12,7 @@ import type { KubeClient } from "../../operators/runtime/kube.ts";
 import type { LocalProcess } from "./local-process.ts";
 import type { OperatorProcess } from "./operators.ts";
 import { startPlatform, type LocalPlatform } from "./platform.ts";
-import { FAILOVER_NAME, FAILOVER_NAMESPACE } from "./stack-gaps.ts";
+import { FAILOVER_NAME, FAILOVER_NAMESPACE } from "./failover-object.ts";
 
 export { FAILOVER_NAME, FAILOVER_NAMESPACE };
 

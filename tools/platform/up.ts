@@ -70,10 +70,6 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
     `  curl -s -i -X POST ${platform.regions.secondary.apiUrl}/v1/quotes -H 'Authorization: Bearer ${key}'   # the standby redirects writes (307)`,
     `  curl -s ${primaryApi}/v1/usage -H 'Authorization: Bearer ${key}'`,
   );
-  if (platform.gaps.length) {
-    lines.push("", "Not deployed by the stacks yet, supplied here (tools/platform/stack-gaps.ts):");
-    lines.push(...platform.gaps.map((gap) => `  - ${gap}`));
-  }
   lines.push(
     "",
     `Not applied, no such machinery here (why: SKIPPED_KINDS in tools/platform/local-deploy.ts): ${[
