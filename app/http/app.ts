@@ -27,6 +27,7 @@ import {
   idempotencyKeyFrom,
   requestFingerprint,
   storeIdempotentResponse,
+  waitUntilDurable,
   type StoredResponse,
 } from "./idempotency.ts";
 import { Problem, sendProblem } from "./problem.ts";
@@ -148,6 +149,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         if (key) await storeIdempotentResponse(db, key, response);
         return { ...response, replayed: false };
       });
+      // Never acknowledge a keyed answer the database could still lose (see idempotency.ts).
+      if (key) await waitUntilDurable(pool);
       if (stored.replayed) reply.header("idempotent-replayed", "true");
       return reply.code(stored.statusCode).send(stored.body);
     },
