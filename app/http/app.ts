@@ -30,6 +30,7 @@ import {
   waitUntilDurable,
   type StoredResponse,
 } from "./idempotency.ts";
+import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
 
@@ -210,6 +211,11 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   // At the root, not just on /v1: webhooks write too, and a write slipping past the freeze after the
   // replica caught up would be lost in the flip. The router leaves the probes and /metrics alone.
   app.addHook("onRequest", router.onRequest);
+  // Every /v1 route's body, query and path values (billing's too) pass the input boundary before any
+  // handler work; webhooks keep their raw bodies for signature checks.
+  app.addHook("preValidation", async (request) => {
+    if (request.url.startsWith("/v1/")) await inputBoundary(request);
+  });
 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });
