@@ -213,8 +213,15 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   app.addHook("onRequest", router.onRequest);
   // Every /v1 route's body, query and path values (billing's too) pass the input boundary before any
   // handler work; webhooks keep their raw bodies for signature checks.
-  app.addHook("preValidation", async (request) => {
-    if (request.url.startsWith("/v1/")) await inputBoundary(request);
+  // A callback hook, not an async one: it runs on every request and needs no promise of its own.
+  app.addHook("preValidation", (request, _reply, done) => {
+    if (!request.url.startsWith("/v1/")) return done();
+    try {
+      inputBoundary(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
   });
 
   await app.register(healthRoutes, { ctx });

@@ -100,7 +100,7 @@ export function inspectText(text: string, field: string): FieldError[] {
 }
 
 /** The boundary as a Fastify hook: body, query and path parameters, refused as one 422 problem. */
-export async function inputBoundary(request: FastifyRequest): Promise<void> {
+export function inputBoundary(request: FastifyRequest): void {
   const errors: FieldError[] = [];
   if (typeof request.body === "string") errors.push(...inspectText(request.body, "(file)"));
   else if (request.body !== undefined) {
@@ -112,7 +112,7 @@ export async function inputBoundary(request: FastifyRequest): Promise<void> {
     [request.query, "query"],
     [request.params, "path"],
   ] as const) {
-    if (source === null || typeof source !== "object") continue;
+    if (source === null || typeof source !== "object" || Object.keys(source).length === 0) continue;
     const inspected = inspectJson(source, prefix);
     errors.push(...inspected.errors.map((e) => ({ ...e, field: `${prefix}.${e.field}` })));
   }
