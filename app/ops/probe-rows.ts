@@ -21,6 +21,15 @@ export class ProbeRows {
     this.tables = new Map(tables.map((t) => [t.name, t]));
   }
 
+  /** How many rows are known written; with forgetSince, undoes the cache with a savepoint rollback. */
+  checkpoint(): number {
+    return this.written.size;
+  }
+
+  forgetSince(checkpoint: number): void {
+    for (const key of [...this.written.keys()].slice(checkpoint)) this.written.delete(key);
+  }
+
   async as(tenant: string | null): Promise<void> {
     await this.client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant ?? ""]);
   }

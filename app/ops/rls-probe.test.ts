@@ -165,6 +165,19 @@ describe("npm run rls-probe", () => {
     expect(failed(findings, "cross-tenant delete quote_notes")).toMatch(/1 of B's rows deleted/);
   });
 
+  it("reports a tenant table it cannot write a valid row into as unproven, not as passed", async () => {
+    const findings = await withLeak(
+      `CREATE TABLE lane_codes (tenant_id uuid NOT NULL REFERENCES tenants, code text NOT NULL CHECK (code ~ '^[A-Z]{3}$'));
+       SELECT protect_tenant_table('lane_codes'); GRANT ALL ON lane_codes TO freight_app`,
+      "DROP TABLE lane_codes",
+    );
+    expect(failed(findings, "probe row written into lane_codes")).toMatch(
+      /could not write a probe row, so isolation of lane_codes is unproven: .*check constraint/,
+    );
+    // Everything else still probed: only the table it could not write is reported.
+    expect(findings.map((f) => f.check)).toEqual(["probe row written into lane_codes"]);
+  });
+
   it("fails when the app role can bypass row-level security", async () => {
     const findings = await withLeak("ALTER ROLE freight_app BYPASSRLS", "ALTER ROLE freight_app NOBYPASSRLS");
     expect(failed(findings, "role cannot bypass RLS")).toMatch(/ALTER ROLE freight_app NOBYPASSRLS/);

@@ -19,11 +19,11 @@ export interface ProbeFinding {
   detail: string;
 }
 
-type Record_ = (check: string, ok: boolean, detail: string) => void;
+type Recorder = (check: string, ok: boolean, detail: string) => void;
 
 export async function probe(databaseUrl: string): Promise<ProbeFinding[]> {
   const findings: ProbeFinding[] = [];
-  const record: Record_ = (check, ok, detail) => findings.push({ check, ok, detail });
+  const record: Recorder = (check, ok, detail) => findings.push({ check, ok, detail });
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -41,7 +41,7 @@ export async function probe(databaseUrl: string): Promise<ProbeFinding[]> {
   return findings;
 }
 
-function catalogChecks(catalog: Catalog, record: Record_): void {
+function catalogChecks(catalog: Catalog, record: Recorder): void {
   const { role } = catalog;
   record(
     "role is not superuser",
@@ -101,7 +101,7 @@ function catalogChecks(catalog: Catalog, record: Record_): void {
   }
 }
 
-async function behaviour(client: pg.Client, catalog: Catalog, record: Record_): Promise<void> {
+async function behaviour(client: pg.Client, catalog: Catalog, record: Recorder): Promise<void> {
   const a = randomUUID();
   const b = randomUUID();
   const slugs = new Map([
@@ -120,11 +120,13 @@ async function behaviour(client: pg.Client, catalog: Catalog, record: Record_): 
       [a, ofA],
     ] as const) {
       await client.query("SAVEPOINT probe_write");
+      const written = rows.checkpoint();
       try {
         into.set(t.name, await rows.ensure(t.name, tenant, slugs.get(tenant) as string));
         await client.query("RELEASE SAVEPOINT probe_write");
       } catch (error) {
         await client.query("ROLLBACK TO SAVEPOINT probe_write");
+        rows.forgetSince(written); // parents written in this attempt are rolled back too
         record(
           `probe row written into ${t.name}`,
           false,
@@ -301,7 +303,7 @@ async function attempt<T>(
 /** The statement must either be refused or touch none of the other tenant's rows; undone either way. */
 async function expectNoEffect(
   client: pg.Client,
-  record: Record_,
+  record: Recorder,
   check: string,
   what: string,
   run: () => Promise<pg.QueryResult>,
@@ -322,7 +324,7 @@ async function expectNoEffect(
 /** The statement must be refused by row-level security (or a missing privilege); undone either way. */
 async function expectRefused(
   client: pg.Client,
-  record: Record_,
+  record: Recorder,
   check: string,
   run: () => Promise<unknown>,
 ): Promise<void> {
