@@ -2,7 +2,9 @@
 // with metering on and once with it off, against the same PostgreSQL (durable settings) in one run.
 // The app runs as its own process, as in production; the load generator runs in this one.
 //   npm run bench:quotes -- --duration 15 --connections 32 --tenants 8
+//   npm run bench:quotes -- --keyed     # every request with its own Idempotency-Key
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
@@ -20,6 +22,8 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     // 1: every quote meters against one tenant's usage row (the worst case); N: spread over N tenants.
     tenants: { type: "string", default: "1" },
+    // Every request with its own Idempotency-Key: the keyed path, acknowledged only once durable.
+    keyed: { type: "boolean", default: false },
   },
 });
 const duration = Number(values.duration);
@@ -91,6 +95,14 @@ async function load(
         path: "/v1/quotes",
         headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
         body: JSON.stringify({ origin, destination, equipment, weightLbs: 36_000, pickupDate: pickup }),
+        ...(values.keyed
+          ? {
+              setupRequest: (request: { headers?: Record<string, string> }) => ({
+                ...request,
+                headers: { ...request.headers, "idempotency-key": randomUUID() },
+              }),
+            }
+          : {}),
       })),
     ),
   );
@@ -159,7 +171,7 @@ try {
     );
   } else {
     console.log(
-      `\nPOST /v1/quotes, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
+      `\nPOST /v1/quotes${values.keyed ? " with an Idempotency-Key each" : ""}, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
     );
     console.log("metering  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
     for (const r of [on, off]) {

@@ -118,7 +118,7 @@ describe("policy:check arguments", () => {
     const { code, stderr } = await runMain(["--config", file]);
     expect(code).toBe(2);
     expect(stderr).toContain(
-      '"rds-backup-retention.minimumRetentionDays" must be of type integer, got string.',
+      '"rds-backup-retention.minimumRetentionDays" must be of type integer, got string (for example 7).',
     );
     expect(stderr).toContain('"typo" is not a policy of this pack');
     writeFileSync(file, "{ not json");

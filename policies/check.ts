@@ -155,11 +155,18 @@ function readConfig(path: string): PolicyPackConfig {
   } catch (err) {
     throw new UsageError(`Cannot read policy config ${path}: ${(err as Error).message}`);
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as PolicyPackConfig;
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new UsageError(`Policy config ${path} is not valid JSON: ${(err as Error).message}`);
   }
+  // null or a list would otherwise read as "no config"; validatePackConfig names the right shape.
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    const problems = validatePackConfig(rules, parsed as PolicyPackConfig);
+    throw new UsageError(`Invalid policy pack config ${path}:\n- ${problems.join("\n- ")}`);
+  }
+  return parsed as PolicyPackConfig;
 }
 
 export async function main(argv: string[]): Promise<number> {

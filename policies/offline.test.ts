@@ -228,9 +228,9 @@ describe("enforcement levels and policy config, as `--policy-pack-config` sets t
       "no-such-policy": "advisory",
     });
     expect(problems).toEqual([
-      '"rds-backup-retention.minimumRetentionDays" must be of type integer, got number.',
+      '"rds-backup-retention.minimumRetentionDays" must be of type integer, got number (for example 7).',
       '"rds-backup-retention.retention" is not a setting of this policy; its settings are minimumRetentionDays.',
-      '"tags-required.requiredTags" must be of type array, got string.',
+      '"tags-required.requiredTags" must be of type array, got string (for example ["owner","data-classification","region-role"]).',
       '"secrets-rotation-window.thirdPartyApiKeyMaxDays" must be at least 1.',
       '"s3-bucket-versioning" must be one of advisory, mandatory, remediate, disabled or an object.',
       expect.stringMatching(

@@ -13,6 +13,7 @@ import type {
   ResourceValidationArgs,
   StackValidationArgs,
 } from "@pulumi/policy";
+import { jsonType, schemaProblems } from "./config-schema.ts";
 import type { Rule } from "./rules/common.ts";
 import { FIX_MARKER } from "./rules/common.ts";
 
@@ -279,9 +280,13 @@ const LEVELS: readonly string[] = ["advisory", "mandatory", "remediate", "disabl
  * its fix (the CLI rejects such a file too, before any rule runs).
  */
 export function validatePackConfig(rules: readonly Rule[], config: PolicyPackConfig): string[] {
+  if (jsonType(config) !== "object")
+    return [
+      `The policy config must be a JSON object of policy names to a level or to settings, got ${jsonType(config)}.`,
+    ];
   const problems: string[] = [];
   const byName = new Map(rules.map((r) => [r.name, r]));
-  for (const [policyName, value] of Object.entries(config)) {
+  for (const [policyName, value] of Object.entries(config) as [string, unknown][]) {
     if (policyName === "all") {
       if (typeof value !== "string" || !LEVELS.includes(value)) {
         problems.push(`"all" must be one of ${LEVELS.join(", ")}.`);
@@ -295,13 +300,20 @@ export function validatePackConfig(rules: readonly Rule[], config: PolicyPackCon
       );
       continue;
     }
+    const properties = rule.configSchema?.properties ?? {};
+    const known = Object.keys(properties);
     if (typeof value === "string") {
       if (!LEVELS.includes(value))
         problems.push(`"${policyName}" must be one of ${LEVELS.join(", ")} or an object.`);
       continue;
     }
-    const properties = rule.configSchema?.properties ?? {};
-    for (const [key, setting] of Object.entries(value)) {
+    if (jsonType(value) !== "object") {
+      problems.push(
+        `"${policyName}" must be one of ${LEVELS.join(", ")} or an object of ${known.length > 0 ? `its settings (${known.join(", ")})` : "enforcementLevel"}, got ${jsonType(value)}.`,
+      );
+      continue;
+    }
+    for (const [key, setting] of Object.entries(value as Record<string, unknown>)) {
       if (key === "enforcementLevel") {
         if (typeof setting !== "string" || !LEVELS.includes(setting)) {
           problems.push(`"${policyName}.enforcementLevel" must be one of ${LEVELS.join(", ")}.`);
@@ -309,33 +321,18 @@ export function validatePackConfig(rules: readonly Rule[], config: PolicyPackCon
         continue;
       }
       const schema = properties[key];
-      if (schema === undefined || typeof schema === "boolean") {
-        const known = Object.keys(properties);
+      if (schema === undefined) {
         problems.push(
           `"${policyName}.${key}" is not a setting of this policy; ${known.length > 0 ? `its settings are ${known.join(", ")}` : "it has no settings"}.`,
         );
         continue;
       }
-      const expected = schema.type;
-      const actual = Array.isArray(setting)
-        ? "array"
-        : Number.isInteger(setting)
-          ? "integer"
-          : setting === null
-            ? "null"
-            : typeof setting;
-      const ok =
-        expected === undefined || expected === actual || (expected === "number" && actual === "integer");
-      if (!ok) problems.push(`"${policyName}.${key}" must be of type ${String(expected)}, got ${actual}.`);
-      else if (typeof setting === "number") {
-        if (schema.minimum !== undefined && setting < schema.minimum) {
-          problems.push(`"${policyName}.${key}" must be at least ${schema.minimum}.`);
-        }
-        if (schema.maximum !== undefined && setting > schema.maximum) {
-          problems.push(`"${policyName}.${key}" must be at most ${schema.maximum}.`);
-        }
-      }
+      // The whole schema, to the last list item and map entry: a wrong shape deeper down would
+      // otherwise reach the rule as bogus violations or a crash.
+      problems.push(...schemaProblems(`${policyName}.${key}`, setting, schema));
     }
+    for (const key of rule.configSchema?.required ?? [])
+      if (!(key in (value as object))) problems.push(`"${policyName}.${key}" is required.`);
   }
   return problems;
 }

@@ -42,6 +42,12 @@ export async function transaction<T>(pool: pg.Pool, work: (db: Db) => Promise<T>
 async function run<T>(pool: pg.Pool, begin: string, work: (db: Db) => Promise<T>): Promise<T> {
   const db = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no listener of the pool's: a server crash between two statements would
+  // otherwise be an unhandled 'error' event that ends the process. The failed statement reports it.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  db.on("error", onError);
   try {
     await db.query(begin);
     const result = await work(db);
@@ -53,6 +59,7 @@ async function run<T>(pool: pg.Pool, begin: string, work: (db: Db) => Promise<T>
     });
     throw error;
   } finally {
+    db.removeListener("error", onError);
     db.release(broken);
   }
 }

@@ -27,8 +27,10 @@ import {
   idempotencyKeyFrom,
   requestFingerprint,
   storeIdempotentResponse,
+  waitUntilDurable,
   type StoredResponse,
 } from "./idempotency.ts";
+import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
 
@@ -148,6 +150,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         if (key) await storeIdempotentResponse(db, key, response);
         return { ...response, replayed: false };
       });
+      // Never acknowledge a keyed answer the database could still lose (see idempotency.ts).
+      if (key) await waitUntilDurable(pool);
       if (stored.replayed) reply.header("idempotent-replayed", "true");
       return reply.code(stored.statusCode).send(stored.body);
     },
@@ -207,6 +211,18 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   // At the root, not just on /v1: webhooks write too, and a write slipping past the freeze after the
   // replica caught up would be lost in the flip. The router leaves the probes and /metrics alone.
   app.addHook("onRequest", router.onRequest);
+  // Every /v1 route's body, query and path values (billing's too) pass the input boundary before any
+  // handler work; webhooks keep their raw bodies for signature checks.
+  // A callback hook, not an async one: it runs on every request and needs no promise of its own.
+  app.addHook("preValidation", (request, _reply, done) => {
+    if (!request.url.startsWith("/v1/")) return done();
+    try {
+      inputBoundary(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });

@@ -1,6 +1,11 @@
 // Idempotency-Key on POSTs: the first answer is stored in the same transaction as its effects, so a
 // retry replays it and counts the meter once. A concurrent retry waits on the key's row lock.
+// Durability: create_quote commits without waiting for the WAL flush (throughput), and a stored answer
+// shares its transaction. So a keyed answer, first or replayed, is acknowledged only after
+// waitUntilDurable: after a crash the client either has no answer (and its retry runs afresh) or the
+// answer it has replays identically. Unkeyed quotes keep their asynchronous commit.
 import { createHash } from "node:crypto";
+import type pg from "pg";
 import type { Db } from "../db/pool.ts";
 import { Problem } from "./problem.ts";
 
@@ -73,4 +78,21 @@ export async function storeIdempotentResponse(db: Db, key: string, response: Sto
     "UPDATE idempotency_keys SET status_code = $2, response = $3 WHERE tenant_id = current_tenant_id() AND key = $1",
     [key, response.statusCode, JSON.stringify(response.body)],
   );
+}
+
+/**
+ * Returns once every commit that had happened when it was called is flushed to the WAL on disk (and
+ * to synchronous standbys, if any): it commits a transaction of its own with synchronous_commit on,
+ * and a flush reaches every earlier commit record. Concurrent callers share one flush (group commit),
+ * and no row lock is held while waiting, unlike committing the quote's own transaction synchronously
+ * (which would serialise a tenant's quotes on disk latency behind its usage row).
+ * The transaction must write WAL to be flushed at commit (PostgreSQL commits a transaction that wrote
+ * none asynchronously, even with an xid): a transactional logical message is the smallest such write,
+ * needs no table and no privilege, and logical decoding consumers can ignore its prefix.
+ */
+export async function waitUntilDurable(pool: pg.Pool): Promise<void> {
+  await pool.query({
+    name: "wait-until-durable",
+    text: "SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'freight-durable', '')",
+  });
 }

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
+import { PG_INTEGER_MAX } from "../http/boundary.ts";
 import { notFound, parseOrProblem, Problem, sendProblem, validationProblem } from "../http/problem.ts";
 import { CsvError, csvField, lanesFromCsv, type LaneInput, type PricedLane } from "./lanes.ts";
 import type { FieldError } from "../http/problem.ts";
@@ -31,7 +32,13 @@ const listQuery = z.strictObject({
     .default(20),
 });
 const pageQuery = z.strictObject({
-  offset: z.coerce.number("must be a number").int().min(0, "must be 0 or more").default(0),
+  // Compared with row_number, an integer column: a larger offset would fail in the database.
+  offset: z.coerce
+    .number("must be a number")
+    .int()
+    .min(0, "must be 0 or more")
+    .max(PG_INTEGER_MAX, `must be at most ${PG_INTEGER_MAX}`)
+    .default(0),
   limit: z.coerce
     .number("must be a number")
     .int()

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPool } from "../db/pool.ts";
+import { createPool, type Db } from "../db/pool.ts";
+import { consume } from "./meter.ts";
 import { provisionTenant } from "../db/seed.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
@@ -74,6 +75,28 @@ describe("metering", () => {
     expect(denied).toHaveLength(53);
     expect(await used(tenant.tenantId)).toBe(25);
     expect(await quoteCount(tenant.tenantId)).toBe(7);
+  });
+
+  it("reports the figures that caused a refusal when it waited for the request that took the last unit", async () => {
+    const tenant = await tenantWithRemaining({ included: 1100, ceiling: 1100, used: 1099, overage: false });
+    const [first, second] = [new pg.Client(t.db.urls.app), new pg.Client(t.db.urls.app)];
+    await Promise.all([first.connect(), second.connect()]);
+    try {
+      for (const c of [first, second])
+        await c.query("BEGIN; SELECT set_config('app.tenant_id', $$" + tenant.tenantId + "$$, true)");
+      const winner = await consume(first as unknown as Db, "quotes");
+      // The second request's statement starts while the first holds the usage row, and waits for it.
+      const waiting = consume(second as unknown as Db, "quotes");
+      await new Promise((r) => setTimeout(r, 300));
+      await first.query("COMMIT");
+      const refused = await waiting;
+      await second.query("COMMIT");
+      expect(winner).toMatchObject({ decision: "admitted", used: 1100 });
+      // Not "1,099 of 1,100" from the snapshot taken before the wait: the unit that caused the refusal counts.
+      expect(refused).toMatchObject({ decision: "denied", used: 1100, ceiling: 1100 });
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
   });
 
   it("answers the hard stop with which meter, used/limit, the reset and the upgrade links", async () => {

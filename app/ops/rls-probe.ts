@@ -1,14 +1,20 @@
-// Post-deploy verification that no tenant can reach another's rows. Run it with the app role's URL:
+// Post-deploy proof that no tenant can reach another's rows. Run it with the app role's URL:
 //   npm run rls-probe -- --database-url postgres://freight_app:...@host:5432/freight
-// It checks the catalog (every tenant table under forced RLS with a policy; the role is not
-// SUPERUSER or BYPASSRLS and owns no tenant table) and behaviour (two probe tenants; cross-tenant
-// read, insert, update and delete all fail), all inside one transaction that is rolled back, so it
+// It proves isolation by behaviour on every tenant table the catalog shows (a tenant_id column, the
+// tenants table, or a foreign key into one of them), so a new table is covered without editing the probe:
+// as two probe tenants A and B it writes a row of B's into each table (app/ops/probe-rows.ts derives the
+// values), then as A reads, updates, deletes and inserts across, and as nobody reads; it also reads every
+// view over tenant tables and every row-returning SECURITY DEFINER function without arguments. The catalog
+// adds what behaviour alone cannot show: RLS off or not FORCE'd, unconditional policies that reach this
+// role, owner's-rights views and definer functions. All inside one transaction that is rolled back, so it
 // leaves nothing behind. Exit code 0: no leak found; 1: a leak or a weakness (listed); 78: no usable
 // database URL (app/env.ts).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { z } from "zod";
 import { ConfigError, defineEnv, EX_CONFIG, postgresUrl, type Env } from "../env.ts";
+import { isOpen, readCatalog, type Catalog, type TenantTable } from "./rls-catalog.ts";
+import { ProbeRows, type Row } from "./probe-rows.ts";
 
 export interface ProbeFinding {
   check: string;
@@ -16,76 +22,19 @@ export interface ProbeFinding {
   detail: string;
 }
 
-/** Tables whose rows belong to a tenant: they carry tenant_id (or are the tenants table itself). */
-const TENANT_TABLES_SQL = `
-SELECT c.relname AS table, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
-       pg_get_userbyid(c.relowner) AS owner,
-       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)::int AS policies
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
-   AND (c.relname = 'tenants'
-        OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
- ORDER BY c.relname`;
+type Recorder = (check: string, ok: boolean, detail: string) => void;
 
 export async function probe(databaseUrl: string): Promise<ProbeFinding[]> {
   const findings: ProbeFinding[] = [];
-  const record = (check: string, ok: boolean, detail: string) => findings.push({ check, ok, detail });
+  const record: Recorder = (check, ok, detail) => findings.push({ check, ok, detail });
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    // Catalog: the role itself.
-    const role = (
-      await client.query<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }>(
-        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-      )
-    ).rows[0];
-    if (!role) throw new Error("cannot read the current role from pg_roles");
-    record(
-      "role is not superuser",
-      !role.rolsuper,
-      role.rolsuper ? `${role.rolname} is SUPERUSER: RLS does not apply to it` : role.rolname,
-    );
-    record(
-      "role cannot bypass RLS",
-      !role.rolbypassrls,
-      role.rolbypassrls
-        ? `${role.rolname} has BYPASSRLS: ALTER ROLE ${role.rolname} NOBYPASSRLS`
-        : role.rolname,
-    );
-
-    // Catalog: every tenant table.
-    const tables = (
-      await client.query<{ table: string; rls: boolean; forced: boolean; owner: string; policies: number }>(
-        TENANT_TABLES_SQL,
-      )
-    ).rows;
-    record("tenant tables found", tables.length > 0, `${tables.length} tables with tenant_id`);
-    for (const t of tables) {
-      const problems: string[] = [];
-      if (!t.rls)
-        problems.push(`row-level security is off (ALTER TABLE ${t.table} ENABLE ROW LEVEL SECURITY)`);
-      if (!t.forced)
-        problems.push(
-          `not FORCE'd, so its owner bypasses it (ALTER TABLE ${t.table} FORCE ROW LEVEL SECURITY)`,
-        );
-      if (t.policies === 0) problems.push("has no policy");
-      if (t.owner === role.rolname)
-        problems.push(`is owned by ${role.rolname}, which could disable its security`);
-      record(
-        `table ${t.table} protected`,
-        problems.length === 0,
-        problems.join("; ") || "forced RLS with policies",
-      );
-    }
-
-    // Behaviour, inside a transaction that is always rolled back.
     await client.query("BEGIN");
     try {
-      await behaviour(
-        client,
-        tables.map((t) => t.table),
-        record,
-      );
+      const catalog = await readCatalog(client);
+      catalogChecks(catalog, record);
+      await behaviour(client, catalog, record);
     } finally {
       await client.query("ROLLBACK");
     }
@@ -95,132 +44,303 @@ export async function probe(databaseUrl: string): Promise<ProbeFinding[]> {
   return findings;
 }
 
-async function behaviour(
-  client: pg.Client,
-  tenantTables: string[],
-  record: (check: string, ok: boolean, detail: string) => void,
-): Promise<void> {
+function catalogChecks(catalog: Catalog, record: Recorder): void {
+  const { role } = catalog;
+  record(
+    "role is not superuser",
+    !role.superuser,
+    role.superuser ? `${role.name} is SUPERUSER: RLS does not apply to it` : role.name,
+  );
+  record(
+    "role cannot bypass RLS",
+    !role.bypassRls,
+    role.bypassRls ? `${role.name} has BYPASSRLS: ALTER ROLE ${role.name} NOBYPASSRLS` : role.name,
+  );
+  const direct = catalog.tables.filter((t) => t.kind !== "foreign_key").length;
+  record("tenant tables found", direct > 0, `${catalog.tables.length} tables hold tenant rows`);
+  for (const t of catalog.tables) {
+    const problems: string[] = [];
+    if (t.kind === "foreign_key" && !t.rls)
+      problems.push(
+        `has no tenant_id and no row-level security, yet holds tenant data through ${t.via?.columns.join(", ")} -> ${t.via?.parent}: add tenant_id and protect it like every tenant table`,
+      );
+    else if (!t.rls)
+      problems.push(`row-level security is off (ALTER TABLE ${t.name} ENABLE ROW LEVEL SECURITY)`);
+    if (!t.forced)
+      problems.push(`not FORCE'd, so its owner bypasses it (ALTER TABLE ${t.name} FORCE ROW LEVEL SECURITY)`);
+    if (t.rls && t.policies === 0) problems.push("has no policy");
+    if (t.owner === role.name) problems.push(`is owned by ${role.name}, which could disable its security`);
+    for (const p of catalog.applicablePolicies.filter((x) => x.table === t.name)) {
+      const open = p.command === "INSERT" ? isOpen(p.withCheck) : isOpen(p.using);
+      if (open)
+        problems.push(
+          `policy ${p.name} (${p.command}, TO ${p.roles.join(", ")}) lets ${role.name} through every tenant's rows: USING (${p.using ?? p.withCheck ?? "true"})`,
+        );
+    }
+    record(
+      `table ${t.name} protected`,
+      problems.length === 0,
+      problems.join("; ") || "forced RLS with policies",
+    );
+  }
+  for (const v of catalog.views) {
+    const ok = v.securityInvoker;
+    record(
+      `view ${v.name} uses the caller's rights`,
+      ok,
+      ok
+        ? `security_invoker, reads ${v.reads.join(", ") || "tenant rows"}`
+        : `reads ${v.reads.join(", ")} with its owner's (${v.owner}) rights, not the caller's: ALTER VIEW ${v.name} SET (security_invoker = true)`,
+    );
+  }
+  for (const f of catalog.definers) {
+    record(
+      `function ${f.signature} cannot bypass RLS`,
+      f.ownerBypass === null,
+      f.ownerBypass
+        ? `SECURITY DEFINER and ${f.ownerBypass}: it reads across tenants for ${role.name}; make it SECURITY INVOKER or revoke EXECUTE`
+        : `SECURITY DEFINER, owner ${f.owner} is bound by row-level security`,
+    );
+  }
+}
+
+async function behaviour(client: pg.Client, catalog: Catalog, record: Recorder): Promise<void> {
   const a = randomUUID();
   const b = randomUUID();
-  const as = (tenant: string | null) =>
-    client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant ?? ""]);
-  const plan = (await client.query<{ id: string }>("SELECT id FROM plans ORDER BY rank LIMIT 1")).rows[0]?.id;
-  if (!plan) {
-    record(
-      "probe tenants created",
-      false,
-      "no plan exists to create probe tenants on; seed the plan catalogue first",
-    );
-    return;
-  }
-  // Tenant rows and one quote per tenant, each written in its own context (as signup and the API do).
-  for (const [tenant, slug] of [
+  const slugs = new Map([
     [a, `rls-probe-a-${a.slice(0, 8)}`],
     [b, `rls-probe-b-${b.slice(0, 8)}`],
-  ] as const) {
-    await as(tenant);
-    await client.query("INSERT INTO tenants (id, slug, name, plan_id) VALUES ($1, $2, 'RLS probe', $3)", [
-      tenant,
-      slug,
-      plan,
-    ]);
-    await client.query(
-      `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
-         linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
-       VALUES ($1, 'Chicago, IL', 'Dallas, TX', 'dry_van', 1000, current_date, 1, 1, 1, 1, 3, '{}', 'probe', now())`,
-      [tenant],
-    );
+  ]);
+  const rows = new ProbeRows(client, catalog.tables);
+
+  // B's row (and A's, for the move check) in every table the role may write, parents first.
+  const ofB = new Map<string, Row>();
+  const ofA = new Map<string, Row>();
+  for (const t of catalog.tables) {
+    if (!t.canInsert) continue;
+    for (const [tenant, into] of [
+      [b, ofB],
+      [a, ofA],
+    ] as const) {
+      await client.query("SAVEPOINT probe_write");
+      const written = rows.checkpoint();
+      try {
+        into.set(t.name, await rows.ensure(t.name, tenant, slugs.get(tenant) as string));
+        await client.query("RELEASE SAVEPOINT probe_write");
+      } catch (error) {
+        await client.query("ROLLBACK TO SAVEPOINT probe_write");
+        rows.forgetSince(written); // parents written in this attempt are rolled back too
+        record(
+          `probe row written into ${t.name}`,
+          false,
+          `could not write a probe row, so isolation of ${t.name} is unproven: ${(error as Error).message}`,
+        );
+        break;
+      }
+    }
   }
 
-  // Read: tenant A sees none of B's rows in any tenant table, and no context sees nothing at all.
-  await as(a);
-  for (const table of tenantTables) {
-    const column = table === "tenants" ? "id" : "tenant_id";
-    const seen = await client.query(
-      `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(table)} WHERE ${column} = $1`,
-      [b],
+  for (const t of catalog.tables) {
+    if (!t.canSelect) continue;
+    const predicateB = ownedBy(t, ofB.get(t.name), b);
+    // Read: from A's context no row of another tenant (B's probe row or any real tenant's) is visible.
+    await rows.as(a);
+    const others = otherTenants(t, a);
+    const params = renumber(predicateB, others);
+    const seen = await attempt(client, () =>
+      client.query<{ of_b: number; others: number }>(
+        `SELECT count(*) FILTER (WHERE ${predicateB?.sql ?? "false"})::int AS of_b,
+                count(*) FILTER (WHERE ${others.sql})::int AS others
+           FROM ${pg.escapeIdentifier(t.name)}`,
+        params,
+      ),
     );
-    const n = (seen.rows[0] as { n: number }).n;
+    if (!seen.ok) record(`cross-tenant read ${t.name}`, false, `could not read: ${seen.error}`);
+    else {
+      const counts = seen.value.rows[0] as { of_b: number; others: number };
+      const leaked = Math.max(counts.of_b, counts.others);
+      record(
+        `cross-tenant read ${t.name}`,
+        leaked === 0,
+        leaked === 0
+          ? "tenant A sees no other tenant's rows"
+          : `tenant A sees ${leaked} row(s) of other tenants (${counts.of_b} of them probe tenant B's)${why(catalog, t)}`,
+      );
+    }
+    // Read without any tenant context: nothing at all.
+    await rows.as(null);
+    const anonymous = await attempt(client, () =>
+      client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(t.name)}`),
+    );
+    const anon = anonymous.ok ? (anonymous.value.rows[0]?.n ?? 0) : null;
     record(
-      `cross-tenant read ${table}`,
+      `read ${t.name} without tenant context`,
+      anon === 0,
+      anon === 0 ? "sees nothing" : anonymous.ok ? `sees ${anon} rows` : `could not read: ${anonymous.error}`,
+    );
+    if (!predicateB || !ofB.has(t.name)) continue;
+
+    await rows.as(a);
+    const target = pg.escapeIdentifier(t.name);
+    const settable = t.columns.find((c) => c.updatable && !c.generated);
+    if (t.canUpdate && settable) {
+      const col = pg.escapeIdentifier(settable.name);
+      await expectNoEffect(client, record, `cross-tenant update ${t.name}`, "rows updated", () =>
+        client.query(`UPDATE ${target} SET ${col} = ${col} WHERE ${predicateB.sql}`, predicateB.params),
+      );
+    }
+    if (t.canDelete)
+      await expectNoEffect(client, record, `cross-tenant delete ${t.name}`, "rows deleted", () =>
+        client.query(`DELETE FROM ${target} WHERE ${predicateB.sql}`, predicateB.params),
+      );
+    if (t.canInsert && t.kind !== "tenants") {
+      // A row in B's space (tenant_id B, or a child of B's parent row), written from A's context.
+      await expectRefused(client, record, `cross-tenant insert ${t.name}`, async () =>
+        rows.insert(t, await rows.values(t, b, slugs.get(b) as string).finally(() => rows.as(a))),
+      );
+    }
+    const tenantColumn = t.columns.find((c) => c.name === "tenant_id" && c.updatable);
+    const ownRow = ofA.get(t.name);
+    if (tenantColumn && ownRow) {
+      await rows.as(a);
+      await expectRefused(client, record, `cross-tenant move ${t.name}`, () =>
+        client.query(`UPDATE ${target} SET tenant_id = $1 WHERE tenant_id = $2`, [b, a]),
+      );
+    }
+  }
+
+  // Views and row-returning definer functions: nothing of another tenant through them either.
+  await rows.as(a);
+  for (const v of catalog.views.filter((x) => x.hasTenantId)) {
+    const result = await attempt(client, () =>
+      client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(v.name)} WHERE tenant_id IS DISTINCT FROM $1`,
+        [a],
+      ),
+    );
+    const n = result.ok ? (result.value.rows[0]?.n ?? 0) : null;
+    record(
+      `cross-tenant read view ${v.name}`,
       n === 0,
-      n === 0 ? "tenant A sees none of B's rows" : `tenant A sees ${n} of B's rows`,
+      n === 0
+        ? "tenant A sees no other tenant's rows"
+        : !result.ok
+          ? `could not read: ${result.error}`
+          : `tenant A sees ${n} rows of other tenants through it (owner ${v.owner}${v.securityInvoker ? "" : ", owner's rights"})`,
     );
   }
-  await as(null);
-  const anonymous = await client.query("SELECT count(*)::int AS n FROM quotes");
-  const anon = (anonymous.rows[0] as { n: number }).n;
-  record("read without tenant context", anon === 0, anon === 0 ? "sees nothing" : `sees ${anon} quotes`);
-
-  // Insert into B's space from A's context must be refused by the policy's WITH CHECK.
-  await as(a);
-  await expectRefused(client, record, "cross-tenant insert", () =>
-    client.query(
-      `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
-         linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
-       VALUES ($1, 'Chicago, IL', 'Dallas, TX', 'dry_van', 1000, current_date, 1, 1, 1, 1, 3, '{}', 'probe', now())`,
-      [b],
-    ),
-  );
-  // Moving one's own row into B's space must be refused too.
-  await expectRefused(client, record, "cross-tenant update moving a row", () =>
-    client.query("UPDATE quotes SET tenant_id = $1 WHERE tenant_id = $2", [b, a]),
-  );
-  await expectNoEffect(client, record, "cross-tenant update", "quotes updated", () =>
-    client.query("UPDATE quotes SET total_cents = 0 WHERE tenant_id = $1", [b]),
-  );
-  await expectNoEffect(client, record, "cross-tenant delete", "quotes deleted", () =>
-    client.query("DELETE FROM quotes WHERE tenant_id = $1", [b]),
-  );
-  await expectNoEffect(client, record, "cross-tenant tenant update", "tenant rows updated", () =>
-    client.query("UPDATE tenants SET name = 'taken over' WHERE id = $1", [b]),
-  );
-
-  // B's rows are intact when read as B.
-  await as(b);
-  const own = await client.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM quotes WHERE total_cents = 3",
-  );
-  record("own rows intact", own.rows[0]?.n === 1, `tenant B sees ${own.rows[0]?.n} of its 1 quote unchanged`);
+  for (const f of catalog.definers.filter((x) => x.arguments === 0 && x.returnsSet)) {
+    const result = await attempt(client, () =>
+      client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${f.signature.replace(/\(\)$/, "")}() AS r WHERE r.tenant_id IS DISTINCT FROM $1`,
+        [a],
+      ),
+    );
+    if (!result.ok) continue; // not a tenant-row function: the catalog check above still judges it
+    const n = result.value.rows[0]?.n ?? 0;
+    record(
+      `cross-tenant read function ${f.signature}`,
+      n === 0,
+      n === 0 ? "tenant A gets no other tenant's rows" : `tenant A gets ${n} rows of other tenants from it`,
+    );
+  }
 }
 
-/** The statement must either be refused or touch none of the other tenant's rows. */
+interface Predicate {
+  sql: string;
+  params: unknown[];
+}
+
+/** Which rows of the table are the probe tenant B's: its tenant_id, its own id, or B's parent row. */
+function ownedBy(t: TenantTable, row: Row | undefined, b: string): Predicate | null {
+  if (t.kind === "tenant_id") return { sql: "tenant_id = $1", params: [b] };
+  if (t.kind === "tenants") return { sql: "id = $1", params: [b] };
+  if (!row || !t.via) return null;
+  const via = t.via;
+  return {
+    sql: via.columns.map((c, i) => `${pg.escapeIdentifier(c)}::text = $${i + 1}`).join(" AND "),
+    params: via.columns.map((c) => String(row[c])),
+  };
+}
+
+/** Rows that are not tenant A's (for tables that name their tenant directly). */
+function otherTenants(t: TenantTable, a: string): Predicate {
+  if (t.kind === "tenant_id") return { sql: "tenant_id IS DISTINCT FROM $X", params: [a] };
+  if (t.kind === "tenants") return { sql: "id IS DISTINCT FROM $X", params: [a] };
+  return { sql: "false", params: [] };
+}
+
+/** Joins two predicates' parameters into one numbering (the second's $X follows the first's). */
+function renumber(first: Predicate | null, second: Predicate): unknown[] {
+  const offset = first?.params.length ?? 0;
+  second.sql = second.sql.replace("$X", `$${offset + 1}`);
+  return [...(first?.params ?? []), ...second.params];
+}
+
+/** The policies that let the probing role read the table's rows, to name in a leak report. */
+function why(catalog: Catalog, t: TenantTable): string {
+  const open = catalog.applicablePolicies.filter(
+    (p) => p.table === t.name && (p.command === "ALL" || p.command === "SELECT"),
+  );
+  if (!t.rls) return "; row-level security is off";
+  return open.length
+    ? `; policies reaching ${catalog.role.name}: ${open.map((p) => `${p.name} TO ${p.roles.join(", ")} USING (${p.using})`).join("; ")}`
+    : "";
+}
+
+async function attempt<T>(
+  client: pg.Client,
+  run: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  await client.query("SAVEPOINT probe_attempt");
+  try {
+    const value = await run();
+    await client.query("RELEASE SAVEPOINT probe_attempt");
+    return { ok: true, value };
+  } catch (error) {
+    await client.query("ROLLBACK TO SAVEPOINT probe_attempt");
+    return { ok: false, error: (error as Error).message };
+  }
+}
+
+/** The statement must either be refused or touch none of the other tenant's rows; undone either way. */
 async function expectNoEffect(
   client: pg.Client,
-  record: (check: string, ok: boolean, detail: string) => void,
+  record: Recorder,
   check: string,
   what: string,
-  attempt: () => Promise<pg.QueryResult>,
+  run: () => Promise<pg.QueryResult>,
 ): Promise<void> {
   await client.query("SAVEPOINT probe_attempt");
   try {
-    const result = await attempt();
-    await client.query("RELEASE SAVEPOINT probe_attempt");
+    const result = await run();
     record(check, result.rowCount === 0, `${result.rowCount} of B's ${what} from A's context`);
   } catch (error) {
-    await client.query("ROLLBACK TO SAVEPOINT probe_attempt");
     const message = (error as Error).message;
     const refused = /row-level security|permission denied/i.test(message);
     record(check, refused, refused ? `refused: ${message}` : `failed for another reason: ${message}`);
+  } finally {
+    await client.query("ROLLBACK TO SAVEPOINT probe_attempt");
   }
 }
 
+/** The statement must be refused by row-level security (or a missing privilege); undone either way. */
 async function expectRefused(
   client: pg.Client,
-  record: (check: string, ok: boolean, detail: string) => void,
+  record: Recorder,
   check: string,
-  attempt: () => Promise<unknown>,
+  run: () => Promise<unknown>,
 ): Promise<void> {
   await client.query("SAVEPOINT probe_attempt");
   try {
-    await attempt();
-    record(check, false, "the statement succeeded: row-level security did not refuse it");
-    await client.query("RELEASE SAVEPOINT probe_attempt");
+    await run();
+    record(check, false, "the statement succeeded from A's context: row-level security did not refuse it");
   } catch (error) {
-    await client.query("ROLLBACK TO SAVEPOINT probe_attempt");
     const message = (error as Error).message;
     const refused = /row-level security|permission denied/i.test(message);
     record(check, refused, refused ? `refused: ${message}` : `failed for another reason: ${message}`);
+  } finally {
+    await client.query("ROLLBACK TO SAVEPOINT probe_attempt");
   }
 }
 

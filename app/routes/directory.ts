@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
+import { refuseActionBody } from "../http/boundary.ts";
 import { notFound, parseOrProblem, Problem } from "../http/problem.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 
@@ -130,6 +131,7 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
       z.strictObject({ id: z.uuid("must be an invite id (UUID)") }),
       request.params,
     );
+    refuseActionBody(request.body, "Accepting an invite");
     return ctx.idempotent(request, reply, async (db) => {
       // Only the first acceptance counts as an onboarding; later ones return the same state.
       const first = await db.query(

@@ -189,6 +189,7 @@ const pdbSchema = {
   properties: {
     apiNamePattern: {
       type: "string" as const,
+      format: "regex",
       default: "(^|-)api($|-)",
       description:
         "Case-insensitive regular expression on a Deployment's metadata.name, logical name or app.kubernetes.io/component label that marks it as the API.",

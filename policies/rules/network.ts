@@ -102,6 +102,7 @@ const openIngressSchema = {
   properties: {
     loadBalancerPattern: {
       type: "string" as const,
+      format: "regex",
       default: "(^|[-_])(lb|alb|nlb|elb|load-?balancer|ingress)([-_]|$)",
       description:
         "Case-insensitive regular expression on a security group's logical name that marks it as a load balancer's (where HTTPS from anywhere is allowed). Groups attached to an aws.lb.LoadBalancer in the stack count too.",

@@ -304,6 +304,7 @@ const replicationSchema = {
   properties: {
     documentBucketPattern: {
       type: "string" as const,
+      format: "regex",
       default: "doc|pod",
       description:
         "Case-insensitive regular expression on a bucket's logical name or bucket name that marks it as a document bucket.",

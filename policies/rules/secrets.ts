@@ -39,12 +39,14 @@ const rotationSchema = {
     },
     thirdPartyNamePattern: {
       type: "string" as const,
+      format: "regex",
       default: "llm|openai|anthropic|workflow|n8n|zapier|api-?key",
       description:
         "Case-insensitive regular expression on an untagged secret's logical name or name marking a third-party API key.",
     },
     serviceRoleNamePattern: {
       type: "string" as const,
+      format: "regex",
       default: "service-?role",
       description:
         "Case-insensitive regular expression on an untagged secret's logical name or name marking the service role.",
