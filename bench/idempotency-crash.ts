@@ -20,10 +20,18 @@ const rounds = await runCrashDrill({
 const acknowledged = rounds.reduce((n, r) => n + r.acknowledged, 0);
 const lost = rounds.reduce((n, r) => n + r.lost.length, 0);
 const last = rounds.at(-1);
-const meterOk = rounds.every((r) => r.meter === r.answeredKeys && r.quotes === r.answeredKeys);
+const meterOk = rounds.every(
+  (r) => r.meter === r.answeredKeys && r.quotes === r.answeredKeys && r.bulkMeter === r.bulkJobs,
+);
+const byRoute = Object.fromEntries(
+  Object.keys(rounds[0]?.acknowledgedByRoute ?? {}).map((route) => [
+    route,
+    rounds.reduce((n, r) => n + r.acknowledgedByRoute[route as keyof typeof r.acknowledgedByRoute], 0),
+  ]),
+);
 console.log(
-  `\n${rounds.length} crashes, ${acknowledged} answers acknowledged before a crash, ${lost} lost; ` +
-    `meter ${meterOk ? "equals" : "DIFFERS FROM"} the acknowledged quotes after every crash (${last?.meter} = ${last?.answeredKeys}); ` +
+  `\n${rounds.length} crashes, ${acknowledged} answers acknowledged before a crash (${JSON.stringify(byRoute)}), ${lost} lost; ` +
+    `meters ${meterOk ? "equal" : "DIFFER FROM"} what the tenant holds after every crash (quotes ${last?.meter} = ${last?.answeredKeys}, bulk jobs ${last?.bulkMeter} = ${last?.bulkJobs}); ` +
     `${((performance.now() - started) / 1000).toFixed(0)} s on ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
 );
 process.exitCode = lost === 0 && meterOk ? 0 : 1;

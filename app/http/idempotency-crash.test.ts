@@ -1,7 +1,8 @@
 // Idempotent answers survive a database crash: kill -9 of the real PostgreSQL (postmaster and every
-// backend) in the middle of a burst of keyed quote requests, crash recovery, then every request retried
-// with its key. Every answer acknowledged before the crash replays identically, and the quotes meter
-// equals the quotes the tenant holds, one per key. `npm run drill:idempotency-crash` does 20 crashes.
+// backend) in the middle of a burst of keyed writes on every write route (quotes, bookings, bulk jobs,
+// limit-increase requests), crash recovery, then every request retried with its key. Every answer
+// acknowledged before the crash replays identically, and each meter equals what the tenant holds, one
+// per key. `npm run drill:idempotency-crash` does 20 crashes.
 import { describe, expect, it } from "vitest";
 import { runCrashDrill } from "../../tools/platform/idempotency-crash.ts";
 
@@ -17,6 +18,13 @@ describe("Idempotency-Key across a PostgreSQL crash", () => {
       expect(round.lost, `crash ${round.round}: acknowledged answers that did not replay`).toEqual([]);
       expect(round.meter, `crash ${round.round}: quotes meter`).toBe(round.answeredKeys);
       expect(round.quotes, `crash ${round.round}: quotes stored`).toBe(round.answeredKeys);
+      expect(round.bulkMeter, `crash ${round.round}: bulk_jobs meter`).toBe(round.bulkJobs);
     }
+    // Every write route had answers acknowledged before a crash, and kept them.
+    for (const route of ["quote", "booking", "bulk-job", "limit-increase"] as const)
+      expect(
+        rounds.reduce((n, r) => n + r.acknowledgedByRoute[route], 0),
+        `${route} answers acknowledged before the crashes`,
+      ).toBeGreaterThan(0);
   }, 240_000);
 });

@@ -1,9 +1,10 @@
 // The idempotency crash drill: the real app over a durable PostgreSQL (fsync and synchronous_commit on,
-// as in production), a burst of POST /v1/quotes with an Idempotency-Key each from concurrent clients,
+// as in production), a burst of keyed writes on every metered or stateful write route (quotes, bookings,
+// bulk jobs, limit-increase requests) with an Idempotency-Key each from concurrent clients,
 // kill -9 of the database (postmaster and backends) in the middle of it, a restart with crash recovery,
 // then every request retried with its key until it is answered. It counts what a client would notice:
-// an acknowledged (201) answer that does not replay identically after the crash, and a meter that
-// differs from the quotes the tenant was acknowledged. Used by the crash test (a few rounds) and by
+// an acknowledged (2xx) answer that does not replay identically after the crash, and a meter (quotes,
+// bulk jobs) that differs from what the tenant holds. Used by the crash test (a few rounds) and by
 // `npm run drill:idempotency-crash` (20 rounds by default).
 import { isDeepStrictEqual } from "node:util";
 import pg from "pg";
@@ -23,10 +24,15 @@ export interface CrashRound {
   acknowledged: number;
   /** Acknowledged keys whose retry did not return the same answer (a lost or changed answer). */
   lost: string[];
-  /** After every key was answered: the tenant's quotes meter, its quotes and the keys answered so far. */
+  /** After every key was answered: the tenant's quotes meter, its quotes and the quote keys answered so far. */
   meter: number;
   quotes: number;
   answeredKeys: number;
+  /** The same for bulk jobs: the bulk_jobs meter and the jobs stored. */
+  bulkMeter: number;
+  bulkJobs: number;
+  /** Acknowledged answers per route in this round. */
+  acknowledgedByRoute: Record<WriteRoute, number>;
   killedProcesses: number;
 }
 
@@ -39,22 +45,32 @@ export interface CrashDrillOptions {
   log?: (line: string) => void;
 }
 
+export type WriteRoute = "quote" | "booking" | "bulk-job" | "limit-increase";
+
+interface KeyedWrite {
+  route: WriteRoute;
+  path: string;
+  body: unknown;
+}
+
 interface Answer {
   status: number;
   body: unknown;
   replayed: boolean;
 }
 
-async function post(url: string, apiKey: string, key: string, body: unknown): Promise<Answer | null> {
+const acknowledgedStatus = (status: number) => status === 201 || status === 202;
+
+async function post(url: string, apiKey: string, key: string, write: KeyedWrite): Promise<Answer | null> {
   try {
-    const response = await fetch(`${url}/v1/quotes`, {
+    const response = await fetch(`${url}${write.path}`, {
       method: "POST",
       headers: {
         authorization: `Bearer ${apiKey}`,
         "content-type": "application/json",
         "idempotency-key": key,
       },
-      body: JSON.stringify(body),
+      body: JSON.stringify(write.body),
       signal: AbortSignal.timeout(15_000),
     });
     const text = await response.text();
@@ -92,20 +108,38 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashRo
     }),
   );
   const rounds: CrashRound[] = [];
-  const bodies = new Map<string, unknown>();
+  const writes = new Map<string, KeyedWrite>();
   try {
     for (let round = 1; round <= options.rounds; round++) {
       const acknowledged = new Map<string, unknown>();
+      // Quotes acknowledged this round and not booked yet: what a booking books.
+      const bookable: string[] = [];
       let next = 0;
       let stop = false;
+      const nextWrite = (n: number): KeyedWrite => {
+        if (n % 8 === 3 && bookable.length)
+          return { route: "booking", path: `/v1/quotes/${bookable.shift()}/book`, body: {} };
+        if (n % 8 === 5)
+          return { route: "bulk-job", path: "/v1/bulk-jobs", body: { lanes: [quoteBody(), quoteBody()] } };
+        if (n % 8 === 7)
+          return {
+            route: "limit-increase",
+            path: "/v1/limit-increase-requests",
+            body: { meter: "quotes", requestedLimit: 5_000_000 + n, reason: `crash drill ${round}` },
+          };
+        return { route: "quote", path: "/v1/quotes", body: quoteBody({ weightLbs: 10_000 + (n % 30_000) }) };
+      };
       const client = async () => {
         while (!stop) {
-          const key = `drill-${round}-${next++}`;
-          const body = quoteBody({ weightLbs: 10_000 + (next % 30_000) });
-          bodies.set(key, body);
-          const answer = await post(running.url, apiKey, key, body);
-          if (answer?.status === 201) acknowledged.set(key, answer.body);
-          else if (!answer || answer.status >= 500) await new Promise((r) => setTimeout(r, 50));
+          const n = next++;
+          const key = `drill-${round}-${n}`;
+          const write = nextWrite(n);
+          writes.set(key, write);
+          const answer = await post(running.url, apiKey, key, write);
+          if (answer && acknowledgedStatus(answer.status)) {
+            acknowledged.set(key, answer.body);
+            if (write.route === "quote") bookable.push((answer.body as { id: string }).id);
+          } else if (!answer || answer.status >= 500) await new Promise((r) => setTimeout(r, 50));
         }
       };
       const burst = Array.from({ length: clients }, client);
@@ -121,20 +155,24 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashRo
       postmaster = await restartPostgres(server);
 
       // Every request retried with its key until answered, as a client with a retry policy does.
-      const keys = [...bodies.keys()].filter((k) => k.startsWith(`drill-${round}-`));
+      const keys = [...writes.keys()].filter((k) => k.startsWith(`drill-${round}-`));
       const lost: string[] = [];
       let index = 0;
       const retrier = async () => {
         while (index < keys.length) {
           const key = keys[index++] as string;
           let answer: Answer | null = null;
-          for (let attempt = 0; attempt < 100 && answer?.status !== 201; attempt++) {
-            if (attempt > 0) await new Promise((r) => setTimeout(r, 100));
-            answer = await post(running.url, apiKey, key, bodies.get(key));
-          }
-          if (answer?.status !== 201)
-            throw new Error(`${key} was not answered after the restart: ${JSON.stringify(answer)}`);
           const first = acknowledged.get(key);
+          // A write never acknowledged may be refused for good once its meter is used up (the day's
+          // bulk jobs, after many rounds): that refusal is its answer. An acknowledged one must replay.
+          const settled = (a: Answer | null) =>
+            a !== null && (acknowledgedStatus(a.status) || (a.status === 429 && first === undefined));
+          for (let attempt = 0; attempt < 100 && !settled(answer); attempt++) {
+            if (attempt > 0) await new Promise((r) => setTimeout(r, 100));
+            answer = await post(running.url, apiKey, key, writes.get(key)!);
+          }
+          if (!answer || !settled(answer))
+            throw new Error(`${key} was not answered after the restart: ${JSON.stringify(answer)}`);
           if (first !== undefined && (!answer.replayed || !isDeepStrictEqual(answer.body, first)))
             lost.push(key);
         }
@@ -143,9 +181,16 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashRo
 
       const check = new pg.Client({ connectionString: db.urls.ops });
       await check.connect();
-      const { rows } = await check.query<{ meter: number; quotes: number }>(
+      const { rows } = await check.query<{
+        meter: number;
+        quotes: number;
+        bulk_meter: number;
+        bulk_jobs: number;
+      }>(
         `SELECT (SELECT coalesce(sum(used), 0)::int FROM usage_counters WHERE tenant_id = $1 AND meter = 'quotes') AS meter,
-                (SELECT count(*)::int FROM quotes WHERE tenant_id = $1) AS quotes`,
+                (SELECT count(*)::int FROM quotes WHERE tenant_id = $1) AS quotes,
+                (SELECT coalesce(sum(used), 0)::int FROM usage_counters WHERE tenant_id = $1 AND meter = 'bulk_jobs') AS bulk_meter,
+                (SELECT count(*)::int FROM jobs WHERE tenant_id = $1) AS bulk_jobs`,
         [tenantId],
       );
       await check.end();
@@ -156,13 +201,22 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashRo
         lost,
         meter: rows[0]?.meter ?? -1,
         quotes: rows[0]?.quotes ?? -1,
-        answeredKeys: bodies.size,
+        answeredKeys: [...writes.values()].filter((w) => w.route === "quote").length,
+        bulkMeter: rows[0]?.bulk_meter ?? -1,
+        bulkJobs: rows[0]?.bulk_jobs ?? -1,
+        acknowledgedByRoute: Object.fromEntries(
+          (["quote", "booking", "bulk-job", "limit-increase"] as const).map((route) => [
+            route,
+            [...acknowledged.keys()].filter((k) => writes.get(k)!.route === route).length,
+          ]),
+        ) as Record<WriteRoute, number>,
         killedProcesses,
       };
       rounds.push(result);
       log(
         `crash ${round}: ${result.sent} keyed requests, ${result.acknowledged} acknowledged before kill -9 of ${killedProcesses} processes; ` +
-          `${lost.length} acknowledged answers lost; meter ${result.meter}, quotes ${result.quotes}, keys answered ${result.answeredKeys}`,
+          `${lost.length} acknowledged answers lost; quotes meter ${result.meter}, quotes ${result.quotes}, quote keys ${result.answeredKeys}; ` +
+          `bulk meter ${result.bulkMeter}, jobs ${result.bulkJobs}; acknowledged by route ${JSON.stringify(result.acknowledgedByRoute)}`,
       );
     }
   } finally {
