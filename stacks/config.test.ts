@@ -113,32 +113,26 @@ describe("parseStackConfig", () => {
   });
 
   it("reports cross-field problems in the same round as single-key ones", () => {
-    const problems = problemsOf(() =>
-      parseStackConfig("prod-primary", {
-        ...readStackFile("prod-primary"),
-        "freight:apiMinReplicas": "20",
-        "freight:apiMaxReplicas": "10",
-        "freight:peerRegion": "us-east-1",
-        "freight:quoteApiImageTag": "latest",
-        "freight:region": "mars-1",
-      }),
-    );
-    // The bad region hides no other problem, and is not compared against the peer region or the
-    // rotation Lambda (that would report the same mistake three times).
-    expect(problems.map((p) => p.key).sort()).toEqual(
-      ["freight:apiMinReplicas", "freight:quoteApiImageTag", "freight:region"].sort(),
-    );
-    const withValidRegion = problemsOf(() =>
-      parseStackConfig("prod-primary", {
-        ...readStackFile("prod-primary"),
-        "freight:apiMinReplicas": "20",
-        "freight:apiMaxReplicas": "10",
-        "freight:peerRegion": "us-east-1",
-        "freight:quoteApiImageTag": "latest",
-      }),
-    );
-    expect(withValidRegion.map((p) => p.key).sort()).toEqual(
+    const keysWith = (overrides: Record<string, string>) =>
+      problemsOf(() =>
+        parseStackConfig("prod-primary", {
+          ...readStackFile("prod-primary"),
+          "freight:apiMinReplicas": "20",
+          "freight:apiMaxReplicas": "10",
+          "freight:peerRegion": "us-east-1",
+          "freight:quoteApiImageTag": "latest",
+          ...overrides,
+        }),
+      )
+        .map((p) => p.key)
+        .sort();
+    expect(keysWith({})).toEqual(
       ["freight:apiMinReplicas", "freight:peerRegion", "freight:quoteApiImageTag"].sort(),
+    );
+    // A bad region hides no other problem, and is not compared against the peer region or the
+    // rotation Lambda (that would report the same mistake three times).
+    expect(keysWith({ "freight:region": "mars-1" })).toEqual(
+      ["freight:apiMinReplicas", "freight:quoteApiImageTag", "freight:region"].sort(),
     );
   });
 

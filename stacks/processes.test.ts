@@ -53,7 +53,7 @@ describe("processOfContainer", () => {
       /--month must be YYYY-MM[\s\S]*BILLING_DATABASE_URL: [\s\S]*STRIPE_SECRET_KEY: /,
     );
     expect(() => byId("exec-report").parse({ OPS_DATABASE_URL: url }, [])).toThrow(
-      /exactly one of --metrics-url, --metrics-file, --prometheus-url/,
+      /exactly one of --metrics-url, --metrics-file or --prometheus-url/,
     );
     expect(() => byId("quote-api").parse({ DATABASE_URL: url, BILLING: "on" }, [])).toThrow(
       /STRIPE_WEBHOOK_SECRET: is required when BILLING=on/,

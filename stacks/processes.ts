@@ -4,7 +4,6 @@
 // read through package.json, so either form works.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import { parseReconcileConfig } from "../app/billing/reconcile.ts";
 import { parseAppConfig } from "../app/config.ts";
@@ -13,6 +12,7 @@ import { parseMigrateConfig } from "../app/db/migrate.ts";
 import { parseRlsProbeConfig } from "../app/ops/rls-probe.ts";
 import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
 import { parseRunnerConfig } from "../app/runner/config.ts";
+import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
 
@@ -41,8 +41,8 @@ function withDatabaseUrlArg(args: string[], env: ProcessEnv, variable: string): 
   return index >= 0 ? { ...env, [variable]: args[index + 1] ?? "" } : env;
 }
 
-// Every process but the report validates its environment with the parse function its entry point
-// runs at start (app/env.ts); the report checks its flags inline in main(), so its row restates them.
+// Every process validates its environment (and the report its flags) with the parse function its entry
+// point runs at start (app/env.ts for the services).
 export const PROCESSES: ProcessSpec[] = [
   {
     id: "quote-api",
@@ -103,31 +103,8 @@ export const PROCESSES: ProcessSpec[] = [
   {
     id: "exec-report",
     entry: "dashboards/report/main.ts",
-    description: "the weekly executive report (dashboards/report/main.ts main)",
-    parse: (env, args) => {
-      const { values } = parseArgs({
-        args,
-        options: {
-          "database-url": { type: "string" },
-          "metrics-url": { type: "string" },
-          "metrics-file": { type: "string" },
-          "prometheus-url": { type: "string" },
-          "week-ending": { type: "string" },
-          out: { type: "string" },
-          "no-pdf": { type: "boolean" },
-        },
-      });
-      const problems: string[] = [];
-      if (!(values["database-url"] ?? env["OPS_DATABASE_URL"]))
-        problems.push("OPS_DATABASE_URL (or --database-url) is not set");
-      const sources = [values["metrics-url"], values["metrics-file"], values["prometheus-url"]].filter(
-        Boolean,
-      );
-      if (sources.length !== 1)
-        problems.push("pass exactly one of --metrics-url, --metrics-file, --prometheus-url");
-      if (problems.length) throw new ProcessConfigError("exec-report", problems);
-      return values;
-    },
+    description: "the weekly executive report (dashboards/report/main.ts parseReportRequest)",
+    parse: (env, args) => parseReportRequest(args, env),
   },
 ];
 

@@ -73,8 +73,25 @@ function weekEndingFrom(value: string | undefined): Date {
   return new Date(`${value}T00:00:00Z`);
 }
 
-async function main(): Promise<void> {
+export interface ReportRequest {
+  help: boolean;
+  opsDatabaseUrl: string;
+  source: { kind: "metrics-url" | "metrics-file" | "prometheus-url"; value: string };
+  weekEnding: Date;
+  outDir: string;
+  pdf: boolean;
+}
+
+/**
+ * The report's command line and environment, checked as its CronJob would start it: every problem in
+ * one error (the deploy contract holds the stacks' CronJob against this same function).
+ */
+export function parseReportRequest(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ReportRequest {
   const { values } = parseArgs({
+    args,
     options: {
       "database-url": { type: "string" },
       "metrics-url": { type: "string" },
@@ -86,34 +103,48 @@ async function main(): Promise<void> {
       help: { type: "boolean", default: false },
     },
   });
-  if (values.help) {
+  const problems: string[] = [];
+  const opsDatabaseUrl = values["database-url"] ?? env["OPS_DATABASE_URL"];
+  if (!values.help && !opsDatabaseUrl)
+    problems.push("Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL.");
+  const sources = (["metrics-url", "metrics-file", "prometheus-url"] as const).filter((k) => values[k]);
+  if (!values.help && sources.length !== 1)
+    problems.push("Pass exactly one of --metrics-url, --metrics-file or --prometheus-url.");
+  let weekEnding = new Date(0);
+  try {
+    weekEnding = weekEndingFrom(values["week-ending"]);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (problems.length) throw new Error(`${problems.join("\n")}\n${USAGE}`);
+  const kind = sources[0] ?? "metrics-url";
+  return {
+    help: values.help,
+    opsDatabaseUrl: opsDatabaseUrl ?? "",
+    source: { kind, value: values[kind] ?? "" },
+    weekEnding,
+    outDir: resolve(values.out),
+    pdf: !values["no-pdf"],
+  };
+}
+
+async function main(): Promise<void> {
+  const request = parseReportRequest(process.argv.slice(2), process.env);
+  if (request.help) {
     console.log(USAGE);
     return;
   }
-  const outDir = resolve(values.out);
-  const pdf = !values["no-pdf"];
-
-  const opsDatabaseUrl = values["database-url"] ?? process.env.OPS_DATABASE_URL;
-  if (!opsDatabaseUrl)
-    throw new Error(`Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL.\n${USAGE}`);
-  const sources = [values["metrics-url"], values["metrics-file"], values["prometheus-url"]].filter(Boolean);
-  if (sources.length !== 1) {
-    throw new Error(`Pass exactly one of --metrics-url, --metrics-file or --prometheus-url.\n${USAGE}`);
-  }
-  const weekEnding = weekEndingFrom(values["week-ending"]);
-  const metrics: MetricsSource = values["prometheus-url"]
-    ? { kind: "prometheus", url: values["prometheus-url"] }
-    : values["metrics-url"]
-      ? {
-          kind: "exposition",
-          text: await scrapeMetrics(values["metrics-url"]),
-          description: values["metrics-url"],
-        }
-      : {
-          kind: "exposition",
-          text: readFileSync(values["metrics-file"] as string, "utf8"),
-          description: `the scrape in ${values["metrics-file"]}`,
-        };
+  const { opsDatabaseUrl, weekEnding, outDir, pdf, source } = request;
+  const metrics: MetricsSource =
+    source.kind === "prometheus-url"
+      ? { kind: "prometheus", url: source.value }
+      : source.kind === "metrics-url"
+        ? { kind: "exposition", text: await scrapeMetrics(source.value), description: source.value }
+        : {
+            kind: "exposition",
+            text: readFileSync(source.value, "utf8"),
+            description: `the scrape in ${source.value}`,
+          };
   const files = await generateReport({
     opsDatabaseUrl,
     metrics,

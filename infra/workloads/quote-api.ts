@@ -123,6 +123,8 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "REGION_PEER_URL", value: args.peerUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
       // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
+      // Defaults that hold in every region: SECRETS_ROTATION_REFRESH_SECONDS (hourly re-read) and no
+      // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
       ...(args.billing

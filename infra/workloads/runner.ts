@@ -105,6 +105,8 @@ export class Runner extends pulumi.ComponentResource {
                     // KEDA's postgresql scaler reads the queue depth through this same variable.
                     secretEnv("DATABASE_URL", RUNNER_DATABASE_SECRET, DATABASE_URL_KEY),
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
+                    // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
+                    // exports, ...) keep their defaults in every region (app/runner/config.ts).
                     secretEnv("OPS_WEBHOOK_URL", OPS_WEBHOOK_SECRET),
                     ...(args.billingMail
                       ? [

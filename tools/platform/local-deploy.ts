@@ -11,6 +11,7 @@ import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, type KubeClient } from "../../operators/runtime/kube.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
+import type { EnvVar } from "../../stacks/workload-env.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const FIELD_MANAGER = "freight-local-platform";
@@ -216,16 +217,6 @@ export function processRole(command: string[]): ProcessRole {
   if (script === "app/runner/main.ts") return "runner";
   if (script === "operators/main.ts") return "operators";
   return "other";
-}
-
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: {
-    secretKeyRef?: { name: string; key: string; optional?: boolean };
-    configMapKeyRef?: { name: string; key: string; optional?: boolean };
-    fieldRef?: { fieldPath: string };
-  };
 }
 
 interface Container {

@@ -42,6 +42,20 @@ async function postQuote(base: string, key: string): Promise<Response> {
   });
 }
 
+/** Waits for the flip to complete, failing at once if it ends Failed or Aborted. */
+function flipCompleted(): Promise<RegionFailover> {
+  return waitFor(
+    "flip completed",
+    async () => {
+      const rf = await platform!.getFailover();
+      if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
+        throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
+      return rf.status?.phase === "Completed" ? rf : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 250 },
+  );
+}
+
 const condition = (rf: RegionFailover, type: string) => rf.status?.conditions?.find((c) => c.type === type);
 
 const fastFlip = {
@@ -83,16 +97,7 @@ describe("failover controller", () => {
       "SELECT count(*)::int AS n FROM quotes",
     );
     await platform.applyFailover(fastFlip);
-    const done = await waitFor(
-      "flip completed",
-      async () => {
-        const rf = await platform!.getFailover();
-        if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
-          throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
-        return rf.status?.phase === "Completed" ? rf : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 250 },
-    );
+    const done = await flipCompleted();
     expect(done.status).toMatchObject({
       servingRegion: "secondary",
       lagAtCutoverSeconds: 0,
@@ -181,16 +186,7 @@ describe("failover controller", () => {
     );
     expect(inProgress.status?.promotion?.issuedAt).toBeDefined();
     expect(inProgress.status?.message).toMatch(/waiting for it to accept writes/);
-    const done = await waitFor(
-      "flip completed",
-      async () => {
-        const rf = await platform!.getFailover();
-        if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
-          throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
-        return rf.status?.phase === "Completed" ? rf : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 250 },
-    );
+    const done = await flipCompleted();
     const promoteCalls = aws.requests.filter((r) => r.params.get("Action") === "PromoteReadReplica");
     expect(promoteCalls).toHaveLength(1);
     // Seen within 2 s of RDS finishing, not after an error backoff.
