@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ensureBuilt } from "../../tools/localcluster/build.ts";
-import { freePort } from "../../tools/postgres/server.ts";
+import { ensureBuilt } from "../localcluster/build.ts";
+import { freePort } from "../postgres/server.ts";
 
 export interface RestartableControlPlane {
   kubeconfigPath: string;

@@ -2,7 +2,7 @@
 // be sent SIGTERM or killed with SIGKILL the way Kubernetes and a node loss do.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { freePort } from "../../tools/postgres/server.ts";
+import { freePort } from "../postgres/server.ts";
 import { parseRunnerConfig, type RunnerConfig } from "../../app/runner/config.ts";
 import { startRunner, type RunningRunner } from "../../app/runner/main.ts";
 

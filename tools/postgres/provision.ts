@@ -1,7 +1,7 @@
 // A database made ready on a PostgreSQL server: the real roles (random passwords), the migrations, and
 // optionally the plan catalogue and demo tenants. Used by the local platform, the game day and tests.
 import { randomBytes } from "node:crypto";
-import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
+import { startPostgres, type PostgresServer } from "./server.ts";
 import { bootstrapDatabase, roleUrl, type RolePasswords } from "../../app/db/bootstrap.ts";
 import { migrate } from "../../app/db/migrate.ts";
 import { createPool } from "../../app/db/pool.ts";

@@ -1,7 +1,7 @@
 // A throw-away database for a test file: its own PostgreSQL server, the real roles and migrations,
 // optionally seeded. Tests connect as roles that are neither SUPERUSER nor BYPASSRLS.
 import { provisionDatabase, type ProvisionedDatabase } from "./provision.ts";
-import type { PostgresServer } from "../../tools/postgres/server.ts";
+import type { PostgresServer } from "./server.ts";
 
 export type TestDatabase = ProvisionedDatabase;
 
