@@ -45,7 +45,7 @@ describe("policy:check on the region stacks", () => {
   );
 
   it(
-    "catches exactly the three breakages of the broken copy: public bucket, unencrypted replica, 365-day rotation",
+    "catches exactly the four breakages of the broken copy: public bucket, unencrypted replica, 365-day rotation, image by tag",
     async () => {
       const run = await runCheck({ stacks: STACKS, fixture: "broken" });
       const found = run.reports.flatMap((r) =>
@@ -64,11 +64,15 @@ describe("policy:check on the region stacks", () => {
         "s3-bucket-public-access-blocked",
         "secrets-rotation-window",
         "rds-encrypted-at-rest",
+        "k8s-image-pinned-by-digest",
       ]);
       const messages = run.reports.flatMap((r) => r.violations.map((v) => v.message)).join("\n");
       expect(messages).toContain("rotating every 365 days");
       expect(messages).toContain("cross-region replica without a KMS key");
-      expect(summarize(run.reports)).toEqual({ mandatory: 3, advisory: 0, resources: 3, stacks: 2 });
+      expect(messages).toMatch(
+        /container "runner" uses "[^"]+\/freight\/quote-api:2026\.11\.26-3f9c2ab", which is not pinned by digest/,
+      );
+      expect(summarize(run.reports)).toEqual({ mandatory: 4, advisory: 0, resources: 4, stacks: 2 });
     },
     PLAN_TIMEOUT,
   );
@@ -85,9 +89,10 @@ describe("npm run policy:check", () => {
       );
       expect(stdout).toContain("MANDATORY secrets-rotation-window");
       expect(stdout).toContain("MANDATORY rds-encrypted-at-rest");
+      expect(stdout).toContain("MANDATORY k8s-image-pinned-by-digest");
       expect(stdout).toMatch(/remediation: add an aws\.s3\.BucketPublicAccessBlock/);
       expect(stdout).toMatch(
-        /3 mandatory, 0 advisory violations across 3 resources in 2 stacks \(\d+\.\d s\)/,
+        /4 mandatory, 0 advisory violations across 4 resources in 2 stacks \(\d+\.\d s\)/,
       );
     },
     PLAN_TIMEOUT,

@@ -48,8 +48,9 @@ describe("the policy pack", () => {
       "k8s-resource-requests-limits",
       "k8s-health-probes",
       "k8s-run-as-non-root",
-      "k8s-no-latest-image",
+      "k8s-image-pinned-by-digest",
       "k8s-api-pod-disruption-budget",
+      "k8s-token-only-for-bound-accounts",
     ]);
   });
 

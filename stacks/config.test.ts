@@ -63,7 +63,10 @@ describe("parseStackConfig", () => {
       "pulumi config set freight:region us-east-1 --stack prod-primary",
     );
     expect(byKey["freight:dbBackupRetentionDays"]!.problem).toContain("from 7 to 35");
-    expect(byKey["freight:quoteApiImageTag"]!.problem).toContain("must be pinned");
+    expect(byKey["freight:quoteApiImageTag"]!.problem).toContain("is a tag without a digest");
+    expect(byKey["freight:quoteApiImageTag"]!.fix).toMatch(
+      /^pulumi config set freight:quoteApiImageTag '2026\.11\.26-3f9c2ab@sha256:<64 hex.*' --stack prod-primary$/,
+    );
     expect(byKey["freight:clusterPublicAccessCidrs"]!.problem).toContain("/0");
     expect(byKey["freight:replicaton"]!.fix).toBe("pulumi config rm freight:replicaton --stack prod-primary");
     // One message a human can act on: every key and every fix.
@@ -76,17 +79,30 @@ describe("parseStackConfig", () => {
     );
   });
 
-  it("accepts a sha256 digest and rejects a malformed one", () => {
+  it("takes each image as <tag>@sha256:<digest> and refuses a tag alone, naming the fix", () => {
     const raw = readStackFile("prod-primary");
     const digest = `sha256:${"a".repeat(64)}`;
     expect(
-      parseStackConfig("prod-primary", { ...raw, "freight:quoteApiImageTag": digest }).quoteApiImageTag,
-    ).toBe(digest);
-    expect(
-      problemsOf(() =>
-        parseStackConfig("prod-primary", { ...raw, "freight:operatorsImageTag": "sha256:abc" }),
-      ).map((p) => p.key),
-    ).toEqual(["freight:operatorsImageTag"]);
+      parseStackConfig("prod-primary", { ...raw, "freight:quoteApiImageTag": `2026.12.01-9e1d2c4@${digest}` })
+        .quoteApiImageTag,
+    ).toEqual({ tag: "2026.12.01-9e1d2c4", digest });
+    const problemFor = (value: string) => {
+      const problems = problemsOf(() =>
+        parseStackConfig("prod-primary", { ...raw, "freight:operatorsImageTag": value }),
+      );
+      expect(problems.map((p) => p.key)).toEqual(["freight:operatorsImageTag"]);
+      expect(problems[0]!.fix).toContain(
+        "pulumi config set freight:operatorsImageTag '2026.11.26-3f9c2ab@sha256:",
+      );
+      return problems[0]!.problem;
+    };
+    expect(problemFor("2026.12.01-9e1d2c4")).toContain("is a tag without a digest");
+    expect(problemFor(digest)).toContain("is a digest without its tag");
+    expect(problemFor("2026.12.01-9e1d2c4@sha256:abc")).toContain(
+      "not sha256: followed by 64 lower-case hex",
+    );
+    expect(problemFor(`latest@${digest}`)).toContain("must be pinned");
+    expect(problemFor(`${"v".repeat(64)}@${digest}`)).toContain("not a valid label value");
   });
 
   it("checks values against each other once each is valid on its own", () => {

@@ -3,6 +3,7 @@
 // (that is how Pulumi hands config to a program), so the schema coerces and checks them.
 import { z } from "zod";
 import { REGION_ROLES, type RegionRole } from "../app/region.ts";
+import { parsePinnedImage, pinnedImageProblem } from "../infra/workloads/images.ts";
 
 export const CONFIG_NAMESPACE = "freight";
 
@@ -12,7 +13,6 @@ export type { RegionRole };
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-const IMAGE_TAG = /^(sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 
 function isCidr(value: string): boolean {
   const m = CIDR.exec(value);
@@ -33,10 +33,15 @@ const int = (min: number, max: number) =>
       z.number().int().min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`),
     );
 
-const imageTag = z
+// One key per image holding both tag and digest, so one `pulumi config set` moves them together and
+// they cannot drift apart; the digest is pulled, the tag becomes the version label.
+const pinnedImage = z
   .string()
-  .regex(IMAGE_TAG, "must be an image tag or a sha256:<64 hex> digest")
-  .refine((v) => v !== "latest", "must be pinned: `latest` moves under you and cannot be rolled back");
+  .superRefine((v, ctx) => {
+    const problem = pinnedImageProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .transform(parsePinnedImage);
 
 const cidrList = z
   .string()
@@ -58,6 +63,9 @@ const cidrList = z
         "must not contain a /0 range: the Kubernetes API would be reachable from the whole internet",
       ),
   );
+
+const PINNED_IMAGE_EXAMPLE =
+  "'2026.11.26-3f9c2ab@sha256:<64 hex: the digest the registry reports for that tag>'";
 
 /** Every key, its rule, and an example the error message offers as the fix. */
 const keys = {
@@ -139,8 +147,8 @@ const keys = {
     schema: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "must be a registry host[/path]"),
     example: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
   },
-  quoteApiImageTag: { schema: imageTag, example: "2026.11.26-3f9c2ab" },
-  operatorsImageTag: { schema: imageTag, example: "2026.11.26-3f9c2ab" },
+  quoteApiImageTag: { schema: pinnedImage, example: PINNED_IMAGE_EXAMPLE },
+  operatorsImageTag: { schema: pinnedImage, example: PINNED_IMAGE_EXAMPLE },
   apiMinReplicas: { schema: int(2, 100), example: "3" },
   apiMaxReplicas: { schema: int(2, 200), example: "12" },
   runnerMinReplicas: { schema: int(0, 100), example: "1" },

@@ -20,7 +20,7 @@ import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/worklo
 import { secretEnv } from "../infra/workloads/pod-spec.ts";
 import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
 import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
-import { imageRef, QUOTE_API_REPOSITORY } from "../infra/workloads/images.ts";
+import { QUOTE_API_REPOSITORY, workloadImage } from "../infra/workloads/images.ts";
 import { APP_NAMESPACE, Namespaces } from "../infra/workloads/namespaces.ts";
 import { PlanCatalogue } from "../infra/workloads/plan-catalogue.ts";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
@@ -447,7 +447,7 @@ export async function regionStack(
     activeRegion: config.activeRegion,
     logLevel: config.logLevel,
   };
-  const appImage = imageRef(config.imageRegistry, QUOTE_API_REPOSITORY, config.quoteApiImageTag);
+  const appImage = workloadImage(config.imageRegistry, QUOTE_API_REPOSITORY, config.quoteApiImageTag);
 
   const migration = active
     ? new SchemaMigration(
@@ -455,7 +455,6 @@ export async function regionStack(
         {
           namespace: namespaces.app,
           image: appImage,
-          imageTag: config.quoteApiImageTag,
           region: regionSettings,
           env: [secretEnv("MIGRATIONS_DATABASE_URL", MIGRATIONS_DATABASE_SECRET)],
           dependsOn: externalSecrets.for(APP_NAMESPACE, MIGRATIONS_DATABASE_SECRET),
@@ -472,7 +471,7 @@ export async function regionStack(
       manifests: operatorManifests,
       namespaces,
       imageRegistry: config.imageRegistry,
-      imageTag: config.operatorsImageTag,
+      image: config.operatorsImageTag,
       region: regionSettings,
       secrets: [
         ...externalSecrets.for(
@@ -570,7 +569,6 @@ export async function regionStack(
       {
         namespace: namespaces.app,
         image: appImage,
-        imageTag: config.quoteApiImageTag,
         region: regionSettings,
         // As the app role, the one whose row security must hold.
         env: [secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY)],

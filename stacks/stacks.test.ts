@@ -305,8 +305,17 @@ describe("both stacks", () => {
         unknown
       >;
       expect(container["image"]).toBe(
-        `123456789012.dkr.ecr.${region}.amazonaws.com/freight/quote-api:2026.11.26-3f9c2ab`,
+        `123456789012.dkr.ecr.${region}.amazonaws.com/freight/quote-api@sha256:6988f9da18c040e6046f21372bee13345407cd7b5db8eaabf8f0d17062cc0bfc`,
       );
+      // The tag is for humans, on the pod and never in the selector (it changes with each release).
+      expect(get(api.props, "spec", "template", "metadata", "labels", "app.kubernetes.io/version")).toBe(
+        "2026.11.26-3f9c2ab",
+      );
+      expect(get(api.props, "spec", "selector", "matchLabels")).not.toHaveProperty(
+        "app.kubernetes.io/version",
+      );
+      // Billing is off in both stacks, so the API never calls Kubernetes and holds no token.
+      expect(get(api.props, "spec", "template", "spec", "automountServiceAccountToken")).toBe(false);
       // Explicit, so the local platform starts the process the image would (no entrypoint guess).
       expect(container["command"]).toEqual(["node", "app/server.ts"]);
       expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080 }]);
@@ -356,7 +365,7 @@ describe("both stacks", () => {
 
       for (const d of deployments) {
         for (const c of get(d.props, "spec", "template", "spec", "containers") as Record<string, unknown>[]) {
-          expect(String(c["image"]), d.name).not.toMatch(/:latest$/);
+          expect(String(c["image"]), d.name).toMatch(/@sha256:[a-f0-9]{64}$/);
           expect(c["livenessProbe"], d.name).toBeDefined();
           expect(c["readinessProbe"], d.name).toBeDefined();
           expect(get(c, "securityContext", "runAsNonRoot"), d.name).toBe(true);
@@ -370,8 +379,11 @@ describe("both stacks", () => {
       const runner = all(plan, "kubernetes:apps/v1:Deployment").find((d) => d.name === "runner")!;
       const spec = get(runner.props, "spec", "template", "spec") as Record<string, unknown>;
       const container = get(spec, "containers", 0) as Record<string, unknown>;
-      expect(container["image"]).toMatch(/\/freight\/quote-api:2026\.11\.26-3f9c2ab$/);
+      expect(container["image"]).toMatch(
+        /\/freight\/quote-api@sha256:6988f9da18c040e6046f21372bee13345407cd7b5db8eaabf8f0d17062cc0bfc$/,
+      );
       expect(container["command"]).toEqual(["node", "app/runner/main.ts"]);
+      expect(spec["automountServiceAccountToken"]).toBe(false);
       expect(spec["nodeSelector"]).toEqual({ "freight.io/pool": "runners" });
       expect(runner.opts?.ignoreChanges).toContain("spec.replicas");
     }
@@ -391,7 +403,14 @@ describe("both stacks", () => {
       expect(spec["serviceAccountName"]).toBe(get(account.props, "metadata", "name"));
       expect(get(operators.props, "metadata", "namespace")).toBe(get(account.props, "metadata", "namespace"));
       const container = get(spec, "containers", 0) as Record<string, unknown>;
-      expect(container["image"]).toMatch(/\/freight\/platform-operators:2026\.11\.26-3f9c2ab$/);
+      expect(container["image"]).toMatch(
+        /\/freight\/platform-operators@sha256:a28f84b0d6d28455fdee8cb9a500f9659fc254d7c3c4491af0f072145b6fb85e$/,
+      );
+      expect(
+        get(operators.props, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"),
+      ).toBe("2026.11.26-3f9c2ab");
+      // Controllers are API clients: the (projected, API-server-audience) token stays mounted.
+      expect(spec["automountServiceAccountToken"]).toBe(true);
       expect(container["command"]).toEqual(["node", "operators/main.ts"]);
       expect(container["ports"]).toEqual([{ name: "probes", containerPort: 8081 }]);
       // Created only after the CRDs and RBAC it needs.
@@ -909,14 +928,22 @@ describe("planStack", () => {
     "rejects a broken config with every problem listed",
     async () => {
       const failure = planStack("prod-primary", {
-        config: { ...manifests, role: "leader", quoteApiImageTag: "latest", dbBackupRetentionDays: "1" },
+        config: {
+          ...manifests,
+          role: "leader",
+          quoteApiImageTag: "2026.12.01-9e1d2c4",
+          dbBackupRetentionDays: "1",
+        },
       });
       await expect(failure).rejects.toMatchObject({
         kind: "StackConfigError",
         problems: [
           expect.objectContaining({ key: "freight:role" }),
           expect.objectContaining({ key: "freight:dbBackupRetentionDays" }),
-          expect.objectContaining({ key: "freight:quoteApiImageTag" }),
+          expect.objectContaining({
+            key: "freight:quoteApiImageTag",
+            problem: expect.stringContaining("is a tag without a digest"),
+          }),
         ],
       });
     },

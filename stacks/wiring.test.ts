@@ -52,6 +52,27 @@ const stacks = () => [primary, secondary];
 
 const deployment = (plan: PlannedStack, name: string) => one(plan, "kubernetes:apps/v1:Deployment", name);
 
+describe("ServiceAccount tokens with billing on", () => {
+  it("mount in the API (its Tenant writes) and the operators, and nowhere else", () => {
+    for (const plan of stacks()) {
+      const pods = [
+        ...all(plan, "kubernetes:apps/v1:Deployment").map((d) => ({
+          name: d.name,
+          spec: get(d.props, "spec", "template", "spec") as Record<string, unknown>,
+        })),
+        ...all(plan, "kubernetes:batch/v1:CronJob").map((c) => ({
+          name: c.name,
+          spec: get(c.props, "spec", "jobTemplate", "spec", "template", "spec") as Record<string, unknown>,
+        })),
+      ];
+      const mounting = pods
+        .filter((p) => p.spec["automountServiceAccountToken"] !== false)
+        .map((p) => p.name);
+      expect(mounting.sort()).toEqual(["operators", "quote-api"]);
+    }
+  });
+});
+
 // Each container's environment against its process's own loader: stacks/contract.test.ts, on the
 // same production configuration.
 

@@ -11,6 +11,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+import type { WorkloadImage } from "./images.ts";
+import { versionLabel } from "./images.ts";
 import type { ContainerArgs, EnvVar, Resources } from "./pod-spec.ts";
 import { restrictedPodSpec } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
@@ -20,9 +22,6 @@ const JOB_RESOURCES: Resources = {
   requests: { cpu: "100m", memory: "128Mi" },
   limits: { cpu: "500m", memory: "256Mi" },
 };
-
-/** Jobs run as the namespace's default account with no token: they need no Kubernetes API. */
-const NO_API_ACCESS = { automountServiceAccountToken: false };
 
 /** An image tag as a DNS label suffix: `2026.11.26-3f9c2ab` -> `2026-11-26-3f9c2ab`. */
 export function releaseSuffix(tag: string): string {
@@ -40,16 +39,16 @@ function jobPod(container: Omit<ContainerArgs, "resources"> & { resources?: Reso
     serviceAccountName: "default",
     pool: "app",
     restartPolicy: "Never",
-    extra: NO_API_ACCESS,
+    // Jobs run as the namespace's default account with no token: they need no Kubernetes API.
+    callsKubernetesApi: false,
     containers: [{ ...container, resources: container.resources ?? JOB_RESOURCES }],
   });
 }
 
 export interface ReleaseJobArgs {
   namespace: k8s.core.v1.Namespace;
-  image: string;
-  /** The image tag: one Job per release, so each release migrates (and is probed) once. */
-  imageTag: string;
+  /** Its tag names the Job: one Job per release, so each release migrates (and is probed) once. */
+  image: WorkloadImage;
   region: RegionSettings;
   env: EnvVar[];
   /** What must exist (or finish) first: Secrets, and for the probe the rolled-out Deployments. */
@@ -72,7 +71,7 @@ function releaseJob(
     name,
     {
       metadata: {
-        name: `${jobName}-${releaseSuffix(args.imageTag)}`,
+        name: `${jobName}-${releaseSuffix(args.image.tag)}`,
         namespace: args.namespace.metadata.name,
         labels: { "app.kubernetes.io/name": jobName, "app.kubernetes.io/part-of": "freight" },
         annotations: { "pulumi.com/replaceUnready": "true" },
@@ -81,10 +80,16 @@ function releaseJob(
         backoffLimit,
         activeDeadlineSeconds: 900,
         template: {
-          metadata: { labels: { "app.kubernetes.io/name": jobName, "app.kubernetes.io/part-of": "freight" } },
+          metadata: {
+            labels: {
+              "app.kubernetes.io/name": jobName,
+              "app.kubernetes.io/part-of": "freight",
+              ...versionLabel(args.image),
+            },
+          },
           spec: jobPod({
             name: jobName,
-            image: args.image,
+            image: args.image.ref,
             command,
             env: [...regionEnv(args.region), ...args.env],
           }),
@@ -155,7 +160,7 @@ export interface ScheduledTask {
 
 export interface ScheduledJobsArgs {
   namespace: k8s.core.v1.Namespace;
-  image: string;
+  image: WorkloadImage;
   region: RegionSettings;
   tasks: ScheduledTask[];
   /** The Secrets they read, and anything else to exist first. */
@@ -170,7 +175,7 @@ export class ScheduledJobs extends pulumi.ComponentResource {
       const labels = { "app.kubernetes.io/name": task.name, "app.kubernetes.io/part-of": "freight" };
       const pod = jobPod({
         name: task.name,
-        image: args.image,
+        image: args.image.ref,
         command: task.command,
         env: [...regionEnv(args.region), ...task.env],
         writableTmp: true,
@@ -211,7 +216,7 @@ export class ScheduledJobs extends pulumi.ComponentResource {
                 backoffLimit: 2,
                 activeDeadlineSeconds: task.deadlineSeconds,
                 template: {
-                  metadata: { labels },
+                  metadata: { labels: { ...labels, ...versionLabel(args.image) } },
                   spec: output ? withOutputVolume(pod, output.mountPath, output.claim.metadata.name) : pod,
                 },
               },

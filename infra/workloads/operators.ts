@@ -13,7 +13,8 @@ import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import type { FailoverSettings } from "./failover.ts";
 import { failoverEnv, failoverPolicy } from "./failover.ts";
-import { imageRef, OPERATORS_REPOSITORY } from "./images.ts";
+import type { PinnedImage } from "./images.ts";
+import { imageRef, OPERATORS_REPOSITORY, versionLabel } from "./images.ts";
 import type { Namespaces } from "./namespaces.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
 import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
@@ -49,7 +50,7 @@ export interface OperatorsArgs {
   manifests: OperatorManifests;
   namespaces: Namespaces;
   imageRegistry: string;
-  imageTag: string;
+  image: PinnedImage;
   region: RegionSettings;
   /** The ExternalSecrets filling the Secrets the operators read. */
   secrets: pulumi.Resource[];
@@ -129,16 +130,18 @@ export class Operators extends pulumi.ComponentResource {
           selector: { matchLabels: OPERATOR_LABELS },
           template: {
             metadata: {
-              labels: OPERATOR_LABELS,
+              labels: { ...OPERATOR_LABELS, ...versionLabel(args.image) },
               annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(OPERATORS_PORT) },
             },
             spec: restrictedPodSpec({
               serviceAccountName: identity.name,
+              // Controllers watch and write custom resources: the API is their whole job.
+              callsKubernetesApi: true,
               pool: "app",
               containers: [
                 {
                   name: "operators",
-                  image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.imageTag),
+                  image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.image),
                   command: ["node", "operators/main.ts"],
                   serves: { portName: "probes", port: OPERATORS_PORT },
                   env,

@@ -84,6 +84,12 @@ export type NodePool = "app" | "runners";
 
 export interface PodArgs {
   serviceAccountName: pulumi.Input<string>;
+  /**
+   * Whether the process calls the Kubernetes API. Required, so each workload decides: only then is
+   * the ServiceAccount token mounted (the kubelet's projected token, bound to the pod, expiring
+   * and rotated, with the API server as its audience); otherwise a stolen pod holds no credential.
+   */
+  callsKubernetesApi: boolean;
   pool: NodePool;
   containers: ContainerArgs[];
   terminationGracePeriodSeconds?: number;
@@ -97,6 +103,7 @@ export function restrictedPodSpec(args: PodArgs): k8s.types.input.core.v1.PodSpe
   const tmp = args.containers.some((c) => c.writableTmp);
   return {
     serviceAccountName: args.serviceAccountName,
+    automountServiceAccountToken: args.callsKubernetesApi,
     securityContext: { runAsNonRoot: true, fsGroup: APP_USER, seccompProfile: { type: "RuntimeDefault" } },
     nodeSelector: { [RUNNER_POOL_LABEL]: args.pool },
     ...(args.pool === "runners"

@@ -9,6 +9,8 @@ import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import { APP_NAMESPACE } from "./namespaces.ts";
 import type { EnvVar } from "./pod-spec.ts";
+import type { WorkloadImage } from "./images.ts";
+import { versionLabel } from "./images.ts";
 import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
@@ -27,7 +29,7 @@ export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernet
 
 export interface QuoteApiArgs {
   namespace: k8s.core.v1.Namespace;
-  image: string;
+  image: WorkloadImage;
   region: RegionSettings;
   /** Absolute URL clients use (links in emails, signed document URLs). */
   publicBaseUrl: string;
@@ -149,11 +151,13 @@ export class QuoteApi extends pulumi.ComponentResource {
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
           template: {
             metadata: {
-              labels: API_LABELS,
+              labels: { ...API_LABELS, ...versionLabel(args.image) },
               annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(APP_PORT) },
             },
             spec: restrictedPodSpec({
               serviceAccountName: account.metadata.name,
+              // Only billing's Tenant writes call the Kubernetes API (KUBERNETES_API=in-cluster).
+              callsKubernetesApi: args.billing !== undefined,
               pool: "app",
               terminationGracePeriodSeconds: 30,
               extra: {
@@ -169,7 +173,7 @@ export class QuoteApi extends pulumi.ComponentResource {
               containers: [
                 {
                   name: "quote-api",
-                  image: args.image,
+                  image: args.image.ref,
                   command: ["node", "app/server.ts"],
                   serves: { portName: "http", port: APP_PORT },
                   env,

@@ -11,6 +11,8 @@ import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import { APP_NAMESPACE } from "./namespaces.ts";
+import type { WorkloadImage } from "./images.ts";
+import { versionLabel } from "./images.ts";
 import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
@@ -32,7 +34,7 @@ export const RUNNER_LABELS = { "app.kubernetes.io/name": "runner", "app.kubernet
 
 export interface RunnerArgs {
   namespace: k8s.core.v1.Namespace;
-  image: string;
+  image: WorkloadImage;
   region: RegionSettings;
   /** IAM policy giving the runners their region's documents bucket (the same as the API's). */
   documentsAccessPolicyArn: pulumi.Input<string>;
@@ -88,16 +90,18 @@ export class Runner extends pulumi.ComponentResource {
           replicas: args.replicas.min,
           selector: { matchLabels: RUNNER_LABELS },
           template: {
-            metadata: { labels: RUNNER_LABELS },
+            metadata: { labels: { ...RUNNER_LABELS, ...versionLabel(args.image) } },
             spec: restrictedPodSpec({
               serviceAccountName: account.metadata.name,
+              // Its account is for IAM (IRSA, whose token EKS projects itself); it never calls Kubernetes.
+              callsKubernetesApi: false,
               pool: "runners",
               // A bulk-rating batch is checkpointed; two minutes lets the current step finish.
               terminationGracePeriodSeconds: 120,
               containers: [
                 {
                   name: "runner",
-                  image: args.image,
+                  image: args.image.ref,
                   command: ["node", "app/runner/main.ts"],
                   serves: { portName: "http", port: RUNNER_PORT },
                   env: [

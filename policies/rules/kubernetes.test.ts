@@ -3,12 +3,13 @@ import { UNKNOWN_OBJECT, UNKNOWN_STRING, check, plan, res, summary } from "../te
 import {
   DEPLOYMENT_TYPE,
   PDB_TYPE,
-  isFloatingImage,
+  isPinnedByDigest,
   k8sApiPdb,
+  k8sImageDigest,
   k8sNonRoot,
-  k8sPinnedImages,
   k8sProbes,
   k8sResources,
+  k8sTokenOnlyForBoundAccounts,
   kubernetesRules,
 } from "./kubernetes.ts";
 
@@ -16,7 +17,7 @@ const LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-
 
 const CONTAINER = {
   name: "api",
-  image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/quote-api:2026.11.26-3f9c2ab",
+  image: `123456789012.dkr.ecr.us-east-1.amazonaws.com/quote-api@sha256:${"a".repeat(64)}`,
   resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
   livenessProbe: { httpGet: { path: "/livez", port: 8080 } },
   readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
@@ -37,6 +38,8 @@ function deployment(
         metadata: { labels: LABELS },
         spec: {
           securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+          serviceAccountName: name,
+          automountServiceAccountToken: false,
           containers: [{ ...CONTAINER, ...container }],
           ...pod,
         },
@@ -93,18 +96,40 @@ describe("Kubernetes workload rules", () => {
     expect(report.violations[0]?.message).toContain('init container "wait-db" runs as root');
   });
 
-  it("flag floating images and accept tags and digests", async () => {
-    const latest = await check(
-      plan([deployment("e", { image: "registry.example/quote-api:latest" })]),
-      k8sPinnedImages,
-    );
-    expect(latest.violations[0]?.message).toContain(
-      'uses the floating image "registry.example/quote-api:latest"',
-    );
-    expect(isFloatingImage("quote-api")).toBe(true);
-    expect(isFloatingImage("registry.example:5000/quote-api")).toBe(true);
-    expect(isFloatingImage("registry.example:5000/quote-api:1.2.3")).toBe(false);
-    expect(isFloatingImage(`quote-api@sha256:${"a".repeat(64)}`)).toBe(false);
+  it("flag images pulled by tag, naming the container, the image and the config that fixes it", async () => {
+    for (const image of [
+      "registry.example/quote-api:latest",
+      "registry.example/quote-api:2026.11.26-3f9c2ab",
+      "registry.example:5000/quote-api",
+      "registry.example/quote-api@sha256:abc",
+    ]) {
+      const report = await check(plan([deployment("e", { image })]), k8sImageDigest);
+      expect(summary(report), image).toEqual(["k8s-image-pinned-by-digest: workloads-e"]);
+      expect(report.violations[0]?.message).toContain(
+        `container "api" uses "${image}", which is not pinned by digest`,
+      );
+      expect(report.violations[0]?.remediation).toContain(
+        "pulumi config set freight:quoteApiImageTag '<tag>@sha256:<digest>'",
+      );
+    }
+    const tagged = `registry.example/quote-api:2026.11.26-3f9c2ab@sha256:${"b".repeat(64)}`;
+    expect(summary(await check(plan([deployment("f", { image: tagged })]), k8sImageDigest))).toEqual([]);
+    expect(isPinnedByDigest(`quote-api@sha256:${"a".repeat(64)}`)).toBe(true);
+    expect(isPinnedByDigest("quote-api:1.2.3")).toBe(false);
+  });
+
+  it("flag a digest-less image in a CronJob's pod too", async () => {
+    const cron = res("kubernetes:batch/v1:CronJob", "scheduled-jobs-usage-warnings", {
+      metadata: { name: "usage-warnings", namespace: "freight" },
+      spec: {
+        jobTemplate: {
+          spec: { template: { spec: { containers: [{ name: "usage-warnings", image: "app:1.0" }] } } },
+        },
+      },
+    });
+    expect(summary(await check(plan([cron]), k8sImageDigest))).toEqual([
+      "k8s-image-pinned-by-digest: scheduled-jobs-usage-warnings",
+    ]);
   });
 
   it("require a PodDisruptionBudget selecting the API's pods in its namespace", async () => {
@@ -119,6 +144,97 @@ describe("Kubernetes workload rules", () => {
     expect(summary(await check(plan([deployment("quote-api"), noBudget]), k8sApiPdb))).toHaveLength(1);
     // Only the API needs one; the runner drains freely.
     expect(summary(await check(plan([deployment("runner")]), k8sApiPdb))).toEqual([]);
+  });
+
+  describe("ServiceAccount tokens", () => {
+    const RBAC = "kubernetes:rbac.authorization.k8s.io/v1";
+    const operators = (pod: Record<string, unknown> = {}) =>
+      deployment("freight-operators", {}, { automountServiceAccountToken: true, ...pod });
+    const role = res(`${RBAC}:Role`, "operators-role", {
+      metadata: { name: "freight-operators", namespace: "freight" },
+      rules: [{ apiGroups: ["platform.freight.dev"], resources: ["tenants"], verbs: ["get", "patch"] }],
+    });
+    const binding = (roleRef: Record<string, unknown>, namespace = "freight", kind = "RoleBinding") =>
+      res(`${RBAC}:${kind}`, `operators-${kind}`, {
+        metadata: { name: "freight-operators", namespace },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", ...roleRef },
+        subjects: [{ kind: "ServiceAccount", name: "freight-operators", namespace: "freight" }],
+      });
+    const tokenRule = (resources: Parameters<typeof plan>[0]) =>
+      check(plan(resources), k8sTokenOnlyForBoundAccounts).then(summary);
+
+    it("pass a pod with no token, and a token whose account is bound to a Role or ClusterRole of the plan", async () => {
+      expect(await tokenRule([deployment("runner")])).toEqual([]);
+      expect(
+        await tokenRule([operators(), role, binding({ kind: "Role", name: "freight-operators" })]),
+      ).toEqual([]);
+      const clusterRole = res(`${RBAC}:ClusterRole`, "operators-cluster-role", {
+        metadata: { name: "freight-operators" },
+        rules: [],
+      });
+      const clusterBinding = binding(
+        { kind: "ClusterRole", name: "freight-operators" },
+        "",
+        "ClusterRoleBinding",
+      );
+      expect(await tokenRule([operators(), clusterRole, clusterBinding])).toEqual([]);
+    });
+
+    it("flag a token whose account nothing grants, naming the account and the fix", async () => {
+      const report = await check(plan([operators()]), k8sTokenOnlyForBoundAccounts);
+      expect(summary(report)).toEqual(["k8s-token-only-for-bound-accounts: workloads-freight-operators"]);
+      expect(report.violations[0]?.message).toContain(
+        "mounts a ServiceAccount token for freight/freight-operators, which no RoleBinding or ClusterRoleBinding of this stack binds",
+      );
+      expect(report.violations[0]?.remediation).toContain(
+        "set automountServiceAccountToken: false in its pod spec",
+      );
+    });
+
+    it("count the Kubernetes default (unset means mounted) and the account's own setting", async () => {
+      const unset = deployment("runner", {}, { automountServiceAccountToken: undefined });
+      expect(await tokenRule([unset])).toEqual(["k8s-token-only-for-bound-accounts: workloads-runner"]);
+      const account = (automount: boolean) =>
+        res("kubernetes:core/v1:ServiceAccount", "runner-account", {
+          metadata: { name: "runner", namespace: "freight" },
+          automountServiceAccountToken: automount,
+        });
+      expect(await tokenRule([unset, account(false)])).toEqual([]);
+      expect(await tokenRule([unset, account(true)])).toHaveLength(1);
+    });
+
+    it("flag a projected serviceAccountToken volume like a mounted token", async () => {
+      const projected = deployment(
+        "runner",
+        {},
+        {
+          volumes: [
+            {
+              name: "token",
+              projected: { sources: [{ serviceAccountToken: { audience: "vault", path: "t" } }] },
+            },
+          ],
+        },
+      );
+      expect(await tokenRule([projected])).toEqual(["k8s-token-only-for-bound-accounts: workloads-runner"]);
+    });
+
+    it("do not count a binding to a Role the plan lacks, or one in another namespace", async () => {
+      expect(
+        await tokenRule([operators(), binding({ kind: "Role", name: "freight-operators" })]),
+      ).toHaveLength(1);
+      const elsewhere = binding({ kind: "Role", name: "freight-operators" }, "tenants");
+      expect(await tokenRule([operators(), role, elsewhere])).toHaveLength(1);
+    });
+
+    it("give no verdict while a binding's subjects are unknown", async () => {
+      const pending = res(`${RBAC}:RoleBinding`, "pending", {
+        metadata: { name: "pending", namespace: "freight" },
+        roleRef: { kind: "Role", name: "freight-operators" },
+        subjects: UNKNOWN_OBJECT,
+      });
+      expect(await tokenRule([operators(), role, pending])).toEqual([]);
+    });
   });
 
   it("do not decide on values unknown during preview", async () => {

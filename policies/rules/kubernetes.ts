@@ -1,5 +1,6 @@
 // Workload hygiene for what the stacks deploy into each region's cluster: containers declare
-// requests/limits and probes, run as non-root from pinned images, and the API survives node drains.
+// requests/limits and probes, run as non-root from images pinned by digest, mount a ServiceAccount
+// token only when their account is granted something by RBAC, and the API survives node drains.
 import type { PolicyResource, ResourceValidationArgs } from "@pulumi/policy";
 import type { Rule, Unknown } from "./common.ts";
 import { UNKNOWN, asList, at, isRecord, isUnknown, isUnset, peek, report, withDefaults } from "./common.ts";
@@ -154,20 +155,19 @@ export const k8sNonRoot: Rule = {
     ),
 };
 
-/** True when an image reference floats: no tag, or the `latest` tag, and no digest. */
-export function isFloatingImage(image: string): boolean {
-  if (image.includes("@sha256:")) return false;
-  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-  const colon = lastSegment.lastIndexOf(":");
-  return colon === -1 || lastSegment.slice(colon + 1) === "latest";
+/** True when the reference names its image by content: `...@sha256:<64 hex>` (with or without a tag). */
+export function isPinnedByDigest(image: string): boolean {
+  return /@sha256:[a-f0-9]{64}$/.test(image);
 }
 
-export const k8sPinnedImages: Rule = {
-  name: "k8s-no-latest-image",
-  description: "Images are pinned by tag or digest; `:latest` or no tag makes a rollout unreproducible.",
+export const k8sImageDigest: Rule = {
+  name: "k8s-image-pinned-by-digest",
+  description:
+    "Images are pinned by sha256 digest: a tag (even a release tag) can be moved in the registry, so what runs could change without a deploy.",
   enforcementLevel: "mandatory",
-  severity: "medium",
-  remediationSteps: "Reference images as registry/name:<version> or registry/name@sha256:<digest>.",
+  severity: "high",
+  remediationSteps:
+    "Reference images as registry/name@sha256:<digest>, from stack config (freight:quoteApiImageTag / freight:operatorsImageTag = <tag>@sha256:<digest>).",
   validateResource: (args, reportViolation) =>
     validateContainers(
       args,
@@ -175,9 +175,9 @@ export const k8sPinnedImages: Rule = {
       (c) => {
         const image = at(c.spec, "image");
         if (typeof image !== "string") return undefined;
-        return isFloatingImage(image) ? `uses the floating image "${image}"` : undefined;
+        return isPinnedByDigest(image) ? undefined : `uses "${image}", which is not pinned by digest`;
       },
-      "pin the image to a release tag or digest from stack config (e.g. freight:appImage = registry/app:1.4.2 or @sha256:...).",
+      "pull the image by digest (registry/name@sha256:<digest>): for the platform's images set `pulumi config set freight:quoteApiImageTag '<tag>@sha256:<digest>'` (or freight:operatorsImageTag); the tag stays as the app.kubernetes.io/version label.",
     ),
 };
 
@@ -261,4 +261,114 @@ export const k8sApiPdb: Rule = {
   },
 };
 
-export const kubernetesRules: Rule[] = [k8sResources, k8sProbes, k8sNonRoot, k8sPinnedImages, k8sApiPdb];
+const RBAC = "kubernetes:rbac.authorization.k8s.io/v1";
+const SERVICE_ACCOUNT_TYPE = "kubernetes:core/v1:ServiceAccount";
+
+/** `namespace/name` of a namespaced object, or UNKNOWN while either is unknown. */
+function key(namespace: unknown, name: unknown): string | Unknown {
+  if (isUnknown(namespace) || isUnknown(name)) return UNKNOWN;
+  return `${typeof namespace === "string" && namespace !== "" ? namespace : "default"}/${String(name)}`;
+}
+
+/**
+ * The ServiceAccounts some RoleBinding or ClusterRoleBinding of the plan binds to a Role or
+ * ClusterRole the plan also holds (a binding to a role that is not deployed grants nothing).
+ * UNKNOWN when a binding cannot be read yet: then no verdict is given.
+ */
+function boundAccounts(resources: PolicyResource[]): Set<string> | Unknown {
+  const roles = new Set<string>();
+  const clusterRoles = new Set<string>();
+  for (const r of resources) {
+    const name = at(r.props, "metadata", "name");
+    if (r.type === `${RBAC}:ClusterRole` && typeof name === "string") clusterRoles.add(name);
+    if (r.type === `${RBAC}:Role`) {
+      const k = key(at(r.props, "metadata", "namespace"), name);
+      if (!isUnknown(k)) roles.add(k);
+    }
+  }
+  const bound = new Set<string>();
+  for (const binding of resources) {
+    const clusterWide = binding.type === `${RBAC}:ClusterRoleBinding`;
+    if (!clusterWide && binding.type !== `${RBAC}:RoleBinding`) continue;
+    const namespace = at(binding.props, "metadata", "namespace");
+    const roleKind = at(binding.props, "roleRef", "kind");
+    const roleName = at(binding.props, "roleRef", "name");
+    const subjects = at(binding.props, "subjects");
+    if ([namespace, roleKind, roleName, subjects].some(isUnknown)) return UNKNOWN;
+    const grants =
+      roleKind === "ClusterRole"
+        ? clusterRoles.has(String(roleName))
+        : !clusterWide && roles.has(key(namespace, roleName) as string);
+    if (!grants) continue;
+    for (const subject of asList(subjects)) {
+      const kind = at(subject, "kind");
+      const name = at(subject, "name");
+      // A ServiceAccount subject without a namespace means the binding's own.
+      const k = key(at(subject, "namespace") ?? namespace, name);
+      if (isUnknown(kind) || isUnknown(k)) return UNKNOWN;
+      if (kind === "ServiceAccount") bound.add(k);
+    }
+  }
+  return bound;
+}
+
+/**
+ * Whether a pod gets a ServiceAccount token: the pod's automountServiceAccountToken wins, else its
+ * ServiceAccount's (default true); a projected serviceAccountToken volume is a token either way.
+ */
+function mountsToken(podSpec: unknown, account: PolicyResource | undefined): boolean | Unknown {
+  const projected = asList(at(podSpec, "volumes")).some((v) =>
+    asList(at(v, "projected", "sources")).some((s) => isRecord(at(s, "serviceAccountToken"))),
+  );
+  if (projected) return true;
+  const own = at(podSpec, "automountServiceAccountToken");
+  if (isUnknown(own)) return UNKNOWN;
+  if (typeof own === "boolean") return own;
+  const fromAccount = account ? at(account.props, "automountServiceAccountToken") : undefined;
+  if (isUnknown(fromAccount)) return UNKNOWN;
+  return fromAccount !== false;
+}
+
+export const k8sTokenOnlyForBoundAccounts: Rule = {
+  name: "k8s-token-only-for-bound-accounts",
+  description:
+    "A pod mounts a ServiceAccount token only when its ServiceAccount is bound to a Role or ClusterRole of the same stack; any other token is a credential that serves nothing but an attacker.",
+  enforcementLevel: "mandatory",
+  severity: "high",
+  remediationSteps:
+    "Set automountServiceAccountToken: false in the pod spec of workloads that never call the Kubernetes API; bind the ServiceAccount of those that do to the Role they need.",
+  validateStack: (args, reportViolation) => {
+    const bound = boundAccounts(args.resources);
+    if (isUnknown(bound)) return;
+    const accounts = new Map<string, PolicyResource>();
+    for (const r of args.resources.filter((r) => r.type === SERVICE_ACCOUNT_TYPE)) {
+      const k = key(at(r.props, "metadata", "namespace"), at(r.props, "metadata", "name"));
+      if (!isUnknown(k)) accounts.set(k, r);
+    }
+    for (const workload of args.resources) {
+      const path = POD_SPEC_PATHS[workload.type];
+      if (!path) continue;
+      const podSpec = at(workload.props, ...path);
+      const name = at(podSpec, "serviceAccountName") ?? at(podSpec, "serviceAccount") ?? "default";
+      const account = key(at(workload.props, "metadata", "namespace"), name);
+      if (isUnknown(podSpec) || isUnknown(account)) continue;
+      const mounts = mountsToken(podSpec, accounts.get(account));
+      if (mounts !== true || bound.has(account)) continue;
+      report(
+        reportViolation,
+        workload,
+        `mounts a ServiceAccount token for ${account}, which no RoleBinding or ClusterRoleBinding of this stack binds to a Role or ClusterRole, so the token grants the pod nothing it uses and hands whoever takes the pod a credential for the API server.`,
+        "set automountServiceAccountToken: false in its pod spec (for the platform's workloads: callsKubernetesApi: false in infra/workloads/pod-spec.ts), or, if it does call the API, bind its ServiceAccount to the Role those calls need in the same stack.",
+      );
+    }
+  },
+};
+
+export const kubernetesRules: Rule[] = [
+  k8sResources,
+  k8sProbes,
+  k8sNonRoot,
+  k8sImageDigest,
+  k8sApiPdb,
+  k8sTokenOnlyForBoundAccounts,
+];

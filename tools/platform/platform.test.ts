@@ -96,17 +96,24 @@ describe("two-region local platform", () => {
     expect(ready.reason).toBe("Applied");
   });
 
-  it("runs every process as its pod's ServiceAccount, refused what its RBAC does not grant", async () => {
+  it("runs every process whose pod mounts a token as its ServiceAccount, refused what its RBAC does not grant; the others get no credential", async () => {
     const checked: string[] = [];
+    const withoutToken: string[] = [];
     for (const region of REGIONS) {
       for (const p of platform.regions[region].processes) {
+        const workload = platform.regions[region].workloads.find((w) => w.deployment === p.deployment)!;
         const path = p.env["KUBECONFIG"];
+        if (!workload.mountsToken) {
+          // automountServiceAccountToken: false in the pod: no API credential, locally as in the cluster.
+          expect(path, `${region} ${p.deployment} has a kubeconfig its pod would not`).toBeUndefined();
+          withoutToken.push(`${region}/${p.deployment}`);
+          continue;
+        }
         expect(path, `${region} ${p.deployment} has no kubeconfig`).toBeDefined();
         const config = new KubeConfig();
         config.loadFromFile(path!);
         const client = new KubeClient(config, { userAgent: "platform-test" });
         try {
-          const workload = platform.regions[region].workloads.find((w) => w.deployment === p.deployment)!;
           const review = await client.request<{ status: { userInfo: { username: string } } }>(
             "POST",
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -127,5 +134,6 @@ describe("two-region local platform", () => {
       }
     }
     expect(checked).toEqual(expect.arrayContaining(["primary/freight-operators", "primary/quote-api"]));
+    expect(withoutToken).toEqual(expect.arrayContaining(["primary/runner", "secondary/runner"]));
   });
 });
