@@ -50,3 +50,13 @@ export function policyOf(plan: PlannedStack, name: string): { Statement: Record<
     Statement: Record<string, unknown>[];
   };
 }
+
+/** Rotation window in days per secret name, from the plan's SecretRotation resources. */
+export function rotationDays(plan: PlannedStack): Record<string, unknown> {
+  return Object.fromEntries(
+    all(plan, "aws:secretsmanager/secretRotation:SecretRotation").map((r) => [
+      r.props["secretId"],
+      get(r.props, "rotationRules", "automaticallyAfterDays"),
+    ]),
+  );
+}

@@ -12,7 +12,7 @@ import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { mockResourceId } from "./mocks.ts";
 import type { PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
-import { all, childrenOf, envOf, get, one, podSpecOf, policyOf } from "./plan-queries.ts";
+import { all, childrenOf, envOf, get, one, podSpecOf, policyOf, rotationDays } from "./plan-queries.ts";
 
 // The generated operator manifests when they exist, else a small fixture of the same layout.
 const generated = existsSync("operators/deploy/crds.yaml") && existsSync("operators/deploy/rbac.yaml");
@@ -834,12 +834,7 @@ describe("primary stack", () => {
       "freight/workflow-automation-api-key",
     ]);
     for (const s of secrets) expect(s.props["replicas"]).toEqual([{ region: "us-west-2" }]);
-    const days = Object.fromEntries(
-      all(primary, "aws:secretsmanager/secretRotation:SecretRotation").map((r) => [
-        r.props["secretId"],
-        get(r.props, "rotationRules", "automaticallyAfterDays"),
-      ]),
-    );
+    const days = rotationDays(primary);
     expect(days).toEqual({
       "freight/llm-provider-api-key": 30,
       "freight/workflow-automation-api-key": 30,

@@ -9,7 +9,7 @@ import { checkStack } from "../policies/offline.ts";
 import { rules } from "../policies/pack.ts";
 import type { PlannedStack } from "./plan.ts";
 import { planStack } from "./plan.ts";
-import { all, envOf, get, one } from "./plan-queries.ts";
+import { all, envOf, get, one, rotationDays } from "./plan-queries.ts";
 
 const PLAN_TIMEOUT = 120_000;
 const STRIPE = {
@@ -143,12 +143,7 @@ describe("billing", () => {
     expect(secrets["freight/database-billing-role"]).toMatchObject({
       tags: { "secret-class": "service-role" },
     });
-    const days = Object.fromEntries(
-      all(primary, "aws:secretsmanager/secretRotation:SecretRotation").map((r) => [
-        r.props["secretId"],
-        get(r.props, "rotationRules", "automaticallyAfterDays"),
-      ]),
-    );
+    const days = rotationDays(primary);
     expect(days).toMatchObject({
       "freight/stripe-secret-key": 30,
       "freight/stripe-webhook-secret": 30,

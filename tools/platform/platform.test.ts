@@ -8,6 +8,7 @@ import { plans, tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
+import { quoteBody } from "./api-client.ts";
 import { applyAs, waitFor } from "./operators.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
 
@@ -17,8 +18,6 @@ beforeAll(async () => {
   platform = await startPlatform({ name: "platform-test" });
 }, buildTimeoutMs);
 afterAll(() => platform?.stop());
-
-const pickup = () => new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
 
 describe("two-region local platform", () => {
   it("starts the quote API (billing on), runner and operators the stacks deploy; both APIs are ready", async () => {
@@ -52,13 +51,7 @@ describe("two-region local platform", () => {
         method: "POST",
         redirect: "manual",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body: JSON.stringify({
-          origin: "Chicago, IL",
-          destination: "Dallas, TX",
-          equipment: "dry_van",
-          weightLbs: 38_000,
-          pickupDate: pickup(),
-        }),
+        body: JSON.stringify(quoteBody()),
       });
     expect((await quote(platform.regions.primary.apiUrl)).status).toBe(201);
     const standby = await quote(platform.regions.secondary.apiUrl);

@@ -6,6 +6,7 @@ import pg from "pg";
 import type { RegionFailover } from "../../api/regionfailover.ts";
 import { waitFor } from "../../../tools/platform/operators.ts";
 import { FakeAwsEndpoint } from "../../../tools/fakes/aws-endpoint.ts";
+import { quoteBody } from "../../../tools/platform/api-client.ts";
 import { startFailoverPlatform, type FailoverPlatform } from "../../../tools/platform/regions.ts";
 
 let platform: FailoverPlatform | undefined;
@@ -32,13 +33,7 @@ async function postQuote(base: string, key: string): Promise<Response> {
     method: "POST",
     redirect: "manual",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      origin: "Chicago, IL",
-      destination: "Dallas, TX",
-      equipment: "dry_van",
-      weightLbs: 38_000,
-      pickupDate: new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10),
-    }),
+    body: JSON.stringify(quoteBody()),
   });
 }
 
