@@ -9,6 +9,7 @@ import Fastify, {
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
 import { withTenant, type Db } from "../db/pool.ts";
+import { QuoteWriter, quoteWriteLanes, type QuoteWriteOptions } from "../db/quote-writes.ts";
 import type { Meter } from "../metering/meters.ts";
 import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
 import { statusClass, type AppMetrics } from "../observability/metrics.ts";
@@ -42,6 +43,10 @@ export interface AppContext {
   metrics: AppMetrics;
   engine: QuoteEngine;
   authenticator: Authenticator;
+  /** How quotes are stored: metered or not, and for how long they stay bookable. */
+  quoteWrites: QuoteWriteOptions;
+  /** Stores unkeyed quotes, grouping those sent at the same moment into one statement. */
+  quoteWriter: QuoteWriter;
   /** Runs `work` in a transaction confined to the caller's tenant. */
   asTenant<T>(request: FastifyRequest, work: (db: Db) => Promise<T>): Promise<T>;
   /** Counts one unit of `meter` (or denies with a 429 problem) inside the caller's transaction. */
@@ -101,6 +106,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     return request.principal;
   };
 
+  const quoteWrites: QuoteWriteOptions = {
+    metered: config.METERING === "on",
+    ttlMinutes: config.QUOTE_TTL_MINUTES,
+  };
   const ctx: AppContext = {
     config,
     pool,
@@ -108,6 +117,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     metrics,
     engine: options.engine,
     authenticator,
+    quoteWrites,
+    quoteWriter: new QuoteWriter(pool, { ...quoteWrites, ...quoteWriteLanes(config.DB_POOL_SIZE) }),
     asTenant: (request, work) => withTenant(pool, principalOf(request).tenantId, work),
     async meter(db, request, reply, meter, quantity = 1) {
       if (config.METERING === "off") return null;

@@ -1,8 +1,8 @@
 // Spot quotes: price a lane, store the quote, book it once.
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import type pg from "pg";
-import type { Db } from "../db/pool.ts";
+import { createQuote, type CreatedQuoteRow, type QuoteWrite } from "../db/quote-writes.ts";
+import type { Principal } from "../http/auth.ts";
 import type { AppContext } from "../http/app.ts";
 import { idempotencyKeyFrom, type StoredResponse } from "../http/idempotency.ts";
 import { outcomeOf, type ConsumeRow } from "../metering/meter.ts";
@@ -37,13 +37,6 @@ export interface QuoteView {
   expiresAt: string;
   createdAt: string;
   bookedAt: string | null;
-}
-
-interface CreateQuoteRow extends Partial<ConsumeRow> {
-  has_entitlement: boolean;
-  quote_id: string | null;
-  created_at: Date | null;
-  expires_at: Date | null;
 }
 
 interface QuoteRow {
@@ -115,33 +108,25 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     });
-    const metered = ctx.config.METERING === "on";
-    const values = [
-      request.principal?.tenantId,
-      metered,
-      marketKey(lane.origin),
-      marketKey(lane.destination),
-      body.equipment,
-      body.weightLbs,
-      body.pickupDate,
-      priced.distanceMiles,
-      priced.linehaulCents,
-      priced.fuelSurchargeCents,
-      priced.marginCents,
-      priced.totalCents,
-      JSON.stringify(breakdownOf(priced)),
-      priced.pricingVersion,
-      ctx.config.QUOTE_TTL_MINUTES,
-    ];
-    // create_quote stores the quote and counts the meter in one statement (see its migration).
-    const createQuote = async (db: pg.Pool | Db): Promise<StoredResponse> => {
-      const { rows } = await db.query<CreateQuoteRow>({
-        name: "create-quote",
-        text: "SELECT * FROM create_quote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        values,
-      });
-      const row = rows[0] as CreateQuoteRow;
-      if (metered) {
+    const breakdown = breakdownOf(priced);
+    const write: QuoteWrite = {
+      tenantId: (request.principal as Principal).tenantId,
+      origin: marketKey(lane.origin),
+      destination: marketKey(lane.destination),
+      equipment: body.equipment,
+      weightLbs: body.weightLbs,
+      pickupDate: body.pickupDate,
+      distanceMiles: priced.distanceMiles,
+      linehaulCents: priced.linehaulCents,
+      fuelSurchargeCents: priced.fuelSurchargeCents,
+      marginCents: priced.marginCents,
+      totalCents: priced.totalCents,
+      breakdown: JSON.stringify(breakdown),
+      pricingVersion: priced.pricingVersion,
+    };
+    // create_quote stored the quote and counted the meter in one statement (see its migration).
+    const answer = (row: CreatedQuoteRow): StoredResponse => {
+      if (ctx.quoteWrites.metered) {
         if (!row.has_entitlement) throw ctx.noEntitlement("quotes");
         ctx.settleMeter(request, reply, outcomeOf("quotes", row as ConsumeRow));
       }
@@ -155,7 +140,7 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
         pickupDate: body.pickupDate,
         distanceMiles: priced.distanceMiles,
         currency: "USD",
-        breakdown: breakdownOf(priced),
+        breakdown,
         totalCents: priced.totalCents,
         pricingVersion: priced.pricingVersion,
         expiresAt: (row.expires_at as Date).toISOString(),
@@ -164,12 +149,13 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       };
       return { statusCode: 201, body: view };
     };
-    // Without an Idempotency-Key the statement commits on its own: one round trip per quote.
+    // Without an Idempotency-Key the statement commits on its own, grouped with the quotes sent at the
+    // same moment when the database is busy (see quote-writes.ts).
     if (!idempotencyKeyFrom(request.headers)) {
-      const response = await createQuote(ctx.pool);
+      const response = answer(await ctx.quoteWriter.write(write));
       return reply.code(response.statusCode).send(response.body);
     }
-    return ctx.idempotent(request, reply, createQuote);
+    return ctx.idempotent(request, reply, async (db) => answer(await createQuote(db, write, ctx.quoteWrites)));
   });
 
   app.get("/v1/quotes/:id", async (request) => {
