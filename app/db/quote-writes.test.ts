@@ -2,7 +2,13 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import { createPool } from "./pool.ts";
-import { QuoteWriter, type CreatedQuoteRow, type QuoteWrite } from "./quote-writes.ts";
+import {
+  createQuote,
+  createQuotes,
+  QuoteWriter,
+  type CreatedQuoteRow,
+  type QuoteWrite,
+} from "./quote-writes.ts";
 import { provisionTenant } from "./seed.ts";
 
 let db: TestDatabase;
@@ -137,7 +143,9 @@ describe("QuoteWriter", () => {
   });
 
   it("never deadlocks when concurrent batches share tenants in different orders", async () => {
-    const tenants = await Promise.all(["d1", "d2", "d3", "d4"].map((slug) => tenantWithCeiling(slug, 10_000)));
+    const tenants = await Promise.all(
+      ["d1", "d2", "d3", "d4"].map((slug) => tenantWithCeiling(slug, 10_000)),
+    );
     const writer = new QuoteWriter(app, { metered: true, ttlMinutes: 30, lanes: 4, maxBatch: 16 });
     const writes = Array.from({ length: 400 }, (_, i) =>
       writer.write(quoteFor(tenants[(i * 7 + Math.floor(i / 5)) % 4] as string)),
@@ -147,5 +155,57 @@ describe("QuoteWriter", () => {
     const counted = await Promise.all(tenants.map((tenant) => storedAndCounted(tenant)));
     expect(counted.reduce((sum, c) => sum + c.used, 0)).toBe(400);
     for (const c of counted) expect(c.quotes).toBe(c.used);
+  });
+
+  it("answers a batch with exactly the figures the same quotes get one by one", async () => {
+    const figures = (row: CreatedQuoteRow) => ({
+      has_entitlement: row.has_entitlement,
+      stored: row.quote_id !== null,
+      included: row.included,
+      hard_ceiling: row.hard_ceiling,
+      used_after: row.used_after,
+      used_before: row.used_before,
+    });
+    const options = { metered: true, ttlMinutes: 30 };
+    // From a fresh usage row, under the ceiling, and across it.
+    for (const [count, ceiling] of [
+      [5, 50],
+      [12, 7],
+    ] as const) {
+      const alone = await tenantWithCeiling(`alone-${count}`, ceiling);
+      const batched = await tenantWithCeiling(`batched-${count}`, ceiling);
+      const oneByOne: CreatedQuoteRow[] = [];
+      for (let i = 0; i < count; i++) oneByOne.push(await createQuote(app, quoteFor(alone), options));
+      const together = await createQuotes(
+        app,
+        Array.from({ length: count }, () => quoteFor(batched)),
+        options,
+      );
+      expect(together.map(figures)).toEqual(oneByOne.map(figures));
+      expect(await storedAndCounted(batched)).toEqual(await storedAndCounted(alone));
+    }
+  });
+
+  it("stores without counting when metering is off, and stores nothing without an entitlement", async () => {
+    const unmetered = await tenantWithCeiling("unmetered", 1);
+    const rows = await createQuotes(app, [quoteFor(unmetered), quoteFor(unmetered)], {
+      metered: false,
+      ttlMinutes: 30,
+    });
+    expect(rows.map((row) => [row.has_entitlement, row.quote_id !== null, row.used_after])).toEqual([
+      [true, true, null],
+      [true, true, null],
+    ]);
+    expect(await storedAndCounted(unmetered)).toEqual({ quotes: 2, used: 0 });
+
+    const unentitled = await tenantWithCeiling("unentitled", 10);
+    await operator.query("DELETE FROM entitlements WHERE tenant_id = $1 AND meter = 'quotes'", [unentitled]);
+    const refused = await createQuotes(app, [quoteFor(unentitled), quoteFor(unmetered)], {
+      metered: true,
+      ttlMinutes: 30,
+    });
+    expect(refused.map((row) => row.has_entitlement)).toEqual([false, true]);
+    expect(refused[0]?.quote_id).toBeNull();
+    expect(await storedAndCounted(unentitled)).toEqual({ quotes: 0, used: 0 });
   });
 });

@@ -155,7 +155,9 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       const response = answer(await ctx.quoteWriter.write(write));
       return reply.code(response.statusCode).send(response.body);
     }
-    return ctx.idempotent(request, reply, async (db) => answer(await createQuote(db, write, ctx.quoteWrites)));
+    return ctx.idempotent(request, reply, async (db) =>
+      answer(await createQuote(db, write, ctx.quoteWrites)),
+    );
   });
 
   app.get("/v1/quotes/:id", async (request) => {
