@@ -6,6 +6,12 @@ import { ConfigError, defineEnv, postgresUrl, type ConfigProblem, type Env } fro
 import { REGION_ROLES } from "./region.ts";
 
 const regionRole = z.enum(REGION_ROLES);
+const bucketAt = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]@[a-z]{2}(-gov)?-[a-z]+-\d$/,
+    "must be <bucket>@<aws-region>, e.g. freight-dev-documents-us-east-1@us-east-1",
+  );
 
 export const appConfigSchema = z.object({
   DATABASE_URL: postgresUrl("the app role's connection URL", "postgres://freight_app:...@host:5432/freight"),
@@ -94,6 +100,24 @@ export const appConfigSchema = z.object({
   BILLING_GRACE_DAYS: z.coerce.number().int().min(0).max(60).default(7),
   BILLING_TENANT_NAMESPACE: z.string().default("tenants"),
   BILLING_OVERAGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  // Documents (app/documents): each region's documents bucket as <bucket>@<aws-region>. Uploads go to
+  // the active region's bucket; reads fall back to the other region's replica when a bucket does not
+  // answer. Unset: the document routes answer 404 documents-not-enabled.
+  DOCUMENTS_BUCKET_PRIMARY: bucketAt.optional(),
+  DOCUMENTS_BUCKET_SECONDARY: bucketAt.optional(),
+  // Another S3 endpoint per region (the local platform's S3 gateways); the SDK's regional endpoint otherwise.
+  DOCUMENTS_S3_ENDPOINT_PRIMARY: z.url("must be an absolute URL, e.g. http://127.0.0.1:7070").optional(),
+  DOCUMENTS_S3_ENDPOINT_SECONDARY: z.url("must be an absolute URL, e.g. http://127.0.0.1:7071").optional(),
+  DOCUMENTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(5 * 2 ** 30)
+    .default(25 * 2 ** 20),
+  DOCUMENTS_UPLOAD_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(900),
+  DOCUMENTS_DOWNLOAD_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
+  // How often each region's bucket is asked whether it answers (reads fall back while it does not).
+  DOCUMENTS_PROBE_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   KUBECONFIG: z.string().optional(),
   // Billing's Tenant writes in a pod: the pod's ServiceAccount token and the cluster's own API
   // (KUBERNETES_SERVICE_HOST), instead of a KUBECONFIG file. Explicit, so a pod never writes
@@ -123,6 +147,18 @@ export const appEnv = defineEnv({
         }))
       : []),
     ...rotationProblems(config.SECRETS_LAST_ROTATED),
+    // A region whose bucket is unknown could neither take uploads after a flip nor serve a fallback.
+    ...(Boolean(config.DOCUMENTS_BUCKET_PRIMARY) !== Boolean(config.DOCUMENTS_BUCKET_SECONDARY)
+      ? [
+          {
+            variable: config.DOCUMENTS_BUCKET_PRIMARY
+              ? "DOCUMENTS_BUCKET_SECONDARY"
+              : "DOCUMENTS_BUCKET_PRIMARY",
+            message:
+              "is required with the other region's bucket: documents need both regions' buckets, or neither",
+          },
+        ]
+      : []),
     ...(config.SECRETS_ROTATION_WATCH && !config.AWS_REGION
       ? [
           {

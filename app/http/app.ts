@@ -22,6 +22,9 @@ import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
+import { documentStoreFrom } from "../documents/storage.ts";
+import { documentRoutes } from "../routes/documents.ts";
+import type { RegionRole } from "../region.ts";
 import { Authenticator, presentedKey, type Principal } from "./auth.ts";
 import {
   claimIdempotencyKey,
@@ -47,6 +50,8 @@ export interface AppContext {
   quoteWrites: QuoteWriteOptions;
   /** Stores unkeyed quotes, grouping those sent at the same moment into one statement. */
   quoteWriter: QuoteWriter;
+  /** The region that takes writes now (the region_routing row, as this replica last read it). */
+  activeRegion(): RegionRole;
   /** Runs `work` in a transaction confined to the caller's tenant. */
   asTenant<T>(request: FastifyRequest, work: (db: Db) => Promise<T>): Promise<T>;
   /** Counts one unit of `meter` (or denies with a 429 problem) inside the caller's transaction. */
@@ -118,6 +123,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     engine: options.engine,
     authenticator,
     quoteWrites,
+    activeRegion: () => router.cache.state.activeRegion,
     quoteWriter: new QuoteWriter(pool, { ...quoteWrites, ...quoteWriteLanes(config.DB_POOL_SIZE) }),
     asTenant: (request, work) => withTenant(pool, principalOf(request).tenantId, work),
     async meter(db, request, reply, meter, quantity = 1) {
@@ -219,6 +225,9 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
   await router.start();
   app.addHook("onClose", async () => router.stop());
+  const documents = documentStoreFrom(config);
+  documents?.start();
+  app.addHook("onClose", async () => documents?.stop());
   // At the root, not just on /v1: webhooks write too, and a write slipping past the freeze after the
   // replica caught up would be lost in the flip. The router leaves the probes and /metrics alone.
   app.addHook("onRequest", router.onRequest);
@@ -246,6 +255,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(usageRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
+    await api.register(documentRoutes, { ctx, store: documents });
   });
   return app;
 }
