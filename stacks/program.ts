@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../infra/cluster/cluster.ts";
 import { LoadBalancerController } from "../infra/cluster/load-balancer-controller.ts";
 import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/database.ts";
+import { peerRole, type RegionRole } from "../app/region.ts";
 import { ApiCertificate, apiHostname, RegionDns, regionalHostname } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
@@ -237,10 +238,12 @@ export async function regionStack(
     awsOnly,
   );
 
+  const peerLocation = { domain: config.domain, region: config.peerRegion };
   const documents = new Documents(
     "documents",
     {
       bucketName: documentsBucketName(config),
+      readReplicaFrom: { bucketName: documentsBucketName(peerLocation), region: config.peerRegion },
       lifecycle: {
         archiveAfterDays: config.documentsArchiveAfterDays,
         archiveStorageClass: config.documentsArchiveStorageClass,
@@ -501,7 +504,12 @@ export async function regionStack(
       region: regionSettings,
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
-      documentsBucketName: documents.bucketName,
+      // Both regions' buckets, as the app addresses them: uploads to the active region's, reads with a
+      // fallback to the other's replica.
+      documentsBuckets: {
+        [config.role]: `${documentsBucketName(config)}@${config.region}`,
+        [peerRole(config.role)]: `${documentsBucketName(peerLocation)}@${config.peerRegion}`,
+      } as Record<RegionRole, string>,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
       secretRotationWatch: {
         secrets: rotationWatchList(config.billing),

@@ -211,14 +211,24 @@ describe("both stacks", () => {
     }
   });
 
-  it("let the API reach only its own region's bucket, through its service account", () => {
+  it("let the API write only its own region's bucket and read the other's replicas, through its service account", () => {
     for (const { plan, region } of stacks()) {
+      const peer = region === "us-east-1" ? "us-west-2" : "us-east-1";
       const policy = all(plan, "aws:iam/policy:Policy").find((p) => p.name === "documents-app-access")!;
-      const doc = JSON.parse(policy.props["policy"] as string) as { Statement: { Resource: string }[] };
+      const doc = JSON.parse(policy.props["policy"] as string) as {
+        Statement: { Action: string | string[]; Resource: string }[];
+      };
       const resources = doc.Statement.map((s) => s.Resource);
       expect(resources).toContain(`arn:aws:s3:::freightrate-example-documents-${region}/*`);
-      for (const resource of resources)
-        expect(resource).toMatch(new RegExp(`documents-${region}|:kms:${region}:`));
+      expect(resources).toContain(`arn:aws:s3:::freightrate-example-documents-${peer}/*`);
+      for (const statement of doc.Statement) {
+        const writes = [statement.Action].flat().some((a) => /Put|Delete|GenerateDataKey/.test(a));
+        expect(statement.Resource).toMatch(
+          writes
+            ? new RegExp(`documents-${region}|:kms:${region}:`)
+            : new RegExp(`documents-(${region}|${peer})|:kms:`),
+        );
+      }
       const role = all(plan, "aws:iam/role:Role").find((r) => r.name === "quote-api")!;
       expect(role.props["assumeRolePolicy"]).toContain("system:serviceaccount:freight:quote-api");
       const attachment = all(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").find(

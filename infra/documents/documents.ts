@@ -23,6 +23,11 @@ export interface DocumentsArgs {
   lifecycle: DocumentsLifecycle;
   /** Set on the primary only; the secondary is a replication destination. */
   replicateTo?: ReplicationTarget;
+  /**
+   * The other region's documents bucket: the API reads its replicas there (and signs URLs for them)
+   * while this region's bucket does not answer.
+   */
+  readReplicaFrom: { bucketName: string; region: string };
 }
 
 /** Incomplete multipart uploads are garbage after this long (uploads finish in minutes). */
@@ -150,13 +155,22 @@ export class Documents extends pulumi.ComponentResource {
     const appAccess = new aws.iam.Policy(
       `${name}-app-access`,
       {
-        description: `Quote API: read/write documents and sign URLs for ${args.bucketName}`,
-        policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) =>
-          policy([
+        description: `Quote API: read/write documents and sign URLs for ${args.bucketName}, read its replicas in ${args.readReplicaFrom.bucketName}`,
+        policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => {
+          const replicaArn = `arn:aws:s3:::${args.readReplicaFrom.bucketName}`;
+          return policy([
             {
               Sid: "Documents",
               Effect: "Allow",
-              Action: ["s3:GetObject", "s3:PutObject", "s3:GetObjectVersion"],
+              // Delete writes a delete marker; DeleteObjectVersion removes an upload that failed its
+              // confirmation (it was never a document).
+              Action: [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:GetObjectVersion",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+              ],
               Resource: `${bucketArn}/*`,
             },
             { Sid: "ListDocuments", Effect: "Allow", Action: ["s3:ListBucket"], Resource: bucketArn },
@@ -166,8 +180,25 @@ export class Documents extends pulumi.ComponentResource {
               Action: ["kms:Decrypt", "kms:GenerateDataKey"],
               Resource: keyArn,
             },
-          ]),
-        ),
+            {
+              Sid: "ReadReplicas",
+              Effect: "Allow",
+              Action: ["s3:GetObject", "s3:GetObjectVersion"],
+              Resource: `${replicaArn}/*`,
+            },
+            // A missing replica answers 404 (not 403) only with ListBucket; the health probe is HeadBucket.
+            { Sid: "ListReplicas", Effect: "Allow", Action: ["s3:ListBucket"], Resource: replicaArn },
+            {
+              Sid: "ReplicaKey",
+              Effect: "Allow",
+              Action: ["kms:Decrypt"],
+              Resource: `arn:aws:kms:${args.readReplicaFrom.region}:*:key/*`,
+              Condition: {
+                StringEquals: { "kms:ViaService": `s3.${args.readReplicaFrom.region}.amazonaws.com` },
+              },
+            },
+          ]);
+        }),
       },
       parent,
     );

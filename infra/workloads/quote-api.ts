@@ -4,6 +4,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+import type { RegionRole } from "../../app/region.ts";
 import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
@@ -38,8 +39,9 @@ export interface QuoteApiArgs {
    * back here mid-failover): a standby region redirects writes there (307) instead of a 503.
    */
   peerUrl: string;
-  documentsBucketName: pulumi.Input<string>;
-  /** IAM policy giving the API its region's documents bucket. */
+  /** Each region's documents bucket as <bucket>@<aws-region> (DOCUMENTS_BUCKET_PRIMARY/SECONDARY). */
+  documentsBuckets: Record<RegionRole, string>;
+  /** IAM policy giving the API its region's documents bucket and reads of the other's replicas. */
   documentsAccessPolicyArn: pulumi.Input<string>;
   /** The API exports the platform secrets' rotation dates (SECRETS_ROTATION_WATCH) for the rotation alerts. */
   secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
@@ -123,7 +125,8 @@ export class QuoteApi extends pulumi.ComponentResource {
       secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
-      { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
+      { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
+      { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
       // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
       // Defaults that hold in every region: SECRETS_ROTATION_REFRESH_SECONDS (hourly re-read) and no
       // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
