@@ -420,6 +420,8 @@ export interface LocalEndpoints {
   api: Record<Region, string>;
   /** The local endpoint that speaks RDS and Route 53. */
   aws: string;
+  /** Each region's local S3 (holding its documents bucket). */
+  s3?: Record<Region, string>;
   /** The local Stripe API, when a process has billing on. */
   stripe?: string;
   /** The ops webhook receiver (receivers.ts OpsWebhook): stands for the ops endpoint. */
@@ -446,12 +448,27 @@ export const SUBSTITUTED: Record<string, string> = {
     "the local databases are not RDS instances: the stand-in cannot promote them, pg_promote can",
   "AWS_ENDPOINT_URL_RDS, AWS_ENDPOINT_URL_ROUTE_53, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
     "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
+  "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
+    "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
   "STRIPE_API_URL (added with BILLING=on)": "the local Stripe stand-in",
   OPS_WEBHOOK_URL:
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
+
+/** The static keys every local AWS stand-in accepts (in EKS, the pod's IRSA role). */
+export const LOCAL_AWS_CREDENTIALS = {
+  accessKeyId: "AKIDLOCALPLATFORM",
+  secretAccessKey: "local-platform-secret",
+};
+
+function awsCredentialEnv(): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: LOCAL_AWS_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_AWS_CREDENTIALS.secretAccessKey,
+  };
+}
 
 /** The public host a region's endpoint variables name, replaced by the local API (path kept). */
 function localUrl(value: string, base: string): string {
@@ -493,9 +510,13 @@ export function substitute(
   if (workload.role === "operators" || out["FAILOVER_PRIMARY_HEALTH_URL"]) {
     out["AWS_ENDPOINT_URL_RDS"] = context.endpoints.aws;
     out["AWS_ENDPOINT_URL_ROUTE_53"] = context.endpoints.aws;
-    out["AWS_ACCESS_KEY_ID"] = "AKIDLOCALPLATFORM";
-    out["AWS_SECRET_ACCESS_KEY"] = "local-platform-secret";
+    Object.assign(out, awsCredentialEnv());
     out["AWS_REGION"] ??= "us-east-1";
+  }
+  if (out["DOCUMENTS_BUCKET_PRIMARY"] && context.endpoints.s3) {
+    out["DOCUMENTS_S3_ENDPOINT_PRIMARY"] = context.endpoints.s3.primary;
+    out["DOCUMENTS_S3_ENDPOINT_SECONDARY"] = context.endpoints.s3.secondary;
+    Object.assign(out, awsCredentialEnv());
   }
   if (out["BILLING"] === "on" && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
   if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;

@@ -1,6 +1,7 @@
 // The two-region local platform as `npm start` runs it: both regions' processes started from the
 // stacks' manifests answer, the standby region sends writes to the active one, the operators
 // reconcile a Tenant, and every process holds exactly its pod's ServiceAccount and nothing more.
+import { createHash } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Region } from "../../operators/api/regionfailover.ts";
@@ -8,7 +9,7 @@ import { plans, tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
-import { quoteBody } from "./api-client.ts";
+import { apiClient, quoteBody } from "./api-client.ts";
 import { applyAs, waitFor } from "./operators.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
 
@@ -42,6 +43,31 @@ describe("two-region local platform", () => {
     const started = (region: Region) => platform.regions[region].processes.map((p) => p.deployment).sort();
     expect(started("primary")).toEqual(["freight-operators", "quote-api", "runner"]);
     expect(started("secondary")).toEqual(expect.arrayContaining(["freight-operators", "quote-api"]));
+  });
+
+  it("takes a document's upload and serves its download through the active region's S3, as deployed", async () => {
+    const client = apiClient(platform.regions.primary.apiUrl, Object.values(platform.apiKeys)[1]!);
+    const quote = await client.post<{ id: string }>("/v1/quotes", quoteBody());
+    const booked = await client.post<{ bookingId: string }>(`/v1/quotes/${quote.body.id}/book`);
+    const file = Buffer.from("%PDF-1.7 proof of delivery, signed at the dock");
+    const attached = await client.post<Record<string, any>>(
+      `/v1/bookings/${booked.body.bookingId}/documents`,
+      {
+        kind: "proof_of_delivery",
+        fileName: "pod.pdf",
+        contentType: "application/pdf",
+        sizeBytes: file.length,
+        sha256: createHash("sha256").update(file).digest("base64"),
+      },
+    );
+    expect(attached.status).toBe(201);
+    expect(attached.body.upload.url.startsWith(platform.s3.primary.endpoint)).toBe(true);
+    const { "content-length": _length, ...headers } = attached.body.upload.headers as Record<string, string>;
+    expect((await fetch(attached.body.upload.url, { method: "PUT", headers, body: file })).status).toBe(200);
+    expect((await client.post(`/v1/documents/${attached.body.id}/confirm`)).status).toBe(200);
+    const read = await client.get<Record<string, any>>(`/v1/documents/${attached.body.id}`);
+    const downloaded = await fetch(read.body.download.url);
+    expect(Buffer.from(await downloaded.arrayBuffer()).equals(file)).toBe(true);
   });
 
   it("redirects writes on the standby region to the active one (307)", async () => {

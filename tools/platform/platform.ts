@@ -14,6 +14,7 @@ import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
 import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
+import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
@@ -21,6 +22,7 @@ import { KubeClient } from "../../operators/runtime/kube.ts";
 import {
   applyRegionObjects,
   FIELD_MANAGER,
+  LOCAL_AWS_CREDENTIALS,
   localSecrets,
   podName,
   regionJob,
@@ -67,6 +69,8 @@ export interface LocalPlatform {
   /** Where the RegionFailover lives and the failover controller runs. */
   failover: { region: Region; name: string; namespace: string };
   aws: FakeAwsEndpoint;
+  /** Each region's S3 (an S3 gateway holding that region's documents bucket). */
+  s3: Record<Region, S3Server>;
   stripe: LocalStripe | undefined;
   /** The ops endpoint (OPS_WEBHOOK_URL): every notify_ops and billing alert the runners send. */
   ops: OpsWebhook;
@@ -139,6 +143,28 @@ async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
       throw new Error(`the replica did not replay the primary's WAL up to ${lsn} in 30 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Each region's S3: a gateway in the bucket's AWS region (signatures are scoped to it) holding that
+ * region's documents bucket, versioned as the stacks declare it, named as the manifests name it.
+ */
+async function startDocumentsS3(environments: Record<string, string>[]): Promise<Record<Region, S3Server>> {
+  const env = environments.find((e) => e["DOCUMENTS_BUCKET_PRIMARY"] && e["DOCUMENTS_BUCKET_SECONDARY"]);
+  const bucketOf = (region: Region) =>
+    (env?.[`DOCUMENTS_BUCKET_${region.toUpperCase()}`] ?? `documents-${region}@us-east-1`).split("@") as [
+      string,
+      string,
+    ];
+  const servers = await Promise.all(
+    REGIONS.map(async (region) => {
+      const [bucket, awsRegion] = bucketOf(region);
+      const server = await startS3Server({ region: awsRegion, ...LOCAL_AWS_CREDENTIALS });
+      await server.createBuckets(bucket);
+      return server;
+    }),
+  );
+  return { primary: servers[0]!, secondary: servers[1]! };
 }
 
 const STOP_ORDER: Workload["role"][] = ["operators", "runner", "other", "quote-api"];
@@ -283,7 +309,16 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe = await startLocalStripe();
       cleanup.push(() => stripe!.stop());
     }
-    const endpoints = { api: apiUrls, aws: aws.url, stripe: stripe?.url, ops: ops.url, smtp: mailbox.url };
+    const s3 = await timed("s3", startDocumentsS3([...environments.values()]));
+    for (const server of Object.values(s3)) cleanup.push(() => server.destroy());
+    const endpoints = {
+      api: apiUrls,
+      aws: aws.url,
+      s3: { primary: s3.primary.endpoint, secondary: s3.secondary.endpoint },
+      stripe: stripe?.url,
+      ops: ops.url,
+      smtp: mailbox.url,
+    };
 
     const specFor = (
       w: Workload,
@@ -365,6 +400,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       apiKeys: primaryDatabase.demoKeys,
       failover: { region: failover, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
       aws,
+      s3,
       stripe,
       ops,
       mailbox,
