@@ -139,7 +139,7 @@ export const appEnv = defineEnv({
           {
             variable: "KUBERNETES_API",
             message:
-              "is in-cluster while KUBECONFIG is set too: billing's Tenant writes need one control plane; unset one",
+              "is in-cluster while KUBECONFIG is set too: Tenant writes (signup, billing) need one control plane; unset one",
           },
         ]
       : []),
