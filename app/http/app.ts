@@ -107,7 +107,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
 
   const authenticator = new Authenticator(pool, config.AUTH_CACHE_SECONDS);
-  // Without a cache there is nothing to invalidate; with one, it is trusted only while listening.
+  // Without a cache there is nothing to invalidate; with one, it is trusted only while listening, so
+  // the app serves at once and a database slow to answer LISTEN only costs uncached lookups.
   const invalidation =
     config.AUTH_CACHE_SECONDS > 0
       ? listenForKeyChanges({
@@ -275,9 +276,6 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(bulkJobRoutes, { ctx });
     await api.register(apiKeyRoutes, { ctx });
   });
-  // Serving before LISTEN is in place is safe (the cache is bypassed until then), only slower.
-  if (invalidation)
-    await Promise.race([invalidation.ready, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
   return app;
 }
 

@@ -10,8 +10,6 @@ export const API_KEY_CHANNEL = "api_key_changed";
 
 export interface InvalidationListener {
   stop(): Promise<void>;
-  /** Resolves once LISTEN is in place (the first time). */
-  readonly ready: Promise<void>;
 }
 
 export function listenForKeyChanges(options: {
@@ -26,8 +24,6 @@ export function listenForKeyChanges(options: {
   let stopped = false;
   let client: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const lost = (error: Error) => {
     authenticator.setCacheTrusted(false);
@@ -59,7 +55,6 @@ export function listenForKeyChanges(options: {
       // Anything cached before LISTEN may have changed unseen: start from empty.
       authenticator.setCacheTrusted(false);
       authenticator.setCacheTrusted(true);
-      markReady();
     } catch (error) {
       if (client === next) lost(error as Error);
     }
@@ -67,7 +62,6 @@ export function listenForKeyChanges(options: {
 
   void connect();
   return {
-    ready,
     async stop() {
       stopped = true;
       clearTimeout(timer);

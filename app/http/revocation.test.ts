@@ -21,12 +21,24 @@ beforeAll(async () => {
   owner = new pg.Client({ connectionString: inAppDatabase.toString() });
   await owner.connect();
   adminKey = db.demoKeys["acme-logistics"]!;
+  // Replicas serve before they listen (uncached until then); the tests start once all three listen.
+  for (let i = 0; (await listeners()) < 3; i++) {
+    if (i > 100) throw new Error("the replicas did not LISTEN on api_key_changed within 10 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 afterAll(async () => {
   await owner?.end();
   await replicas?.stop();
   await db?.stop();
 });
+
+async function listeners(): Promise<number> {
+  const { rows } = await owner.query(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query ILIKE 'LISTEN api_key_changed%'",
+  );
+  return rows[0].n;
+}
 
 const sqlRevoke = (keyId: string) =>
   owner.query("UPDATE api_keys SET disabled_at = now() WHERE id = $1", [keyId]).then(() => undefined);
@@ -74,9 +86,6 @@ describe("revocation across replicas", () => {
     const admin = apiClient(replicas.urls[0]!, adminKey);
     const fresh = await admin.post<{ key: string }>("/v1/api-keys", { name: "after-reconnect" });
     for (const url of replicas.urls) expect((await apiClient(url, fresh.body.key).get("/v1/usage")).status).toBe(200);
-    const { rows } = await owner.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query ILIKE 'LISTEN api_key_changed%'",
-    );
-    expect(rows[0].n).toBe(3);
+    expect(await listeners()).toBe(3);
   });
 });
