@@ -39,7 +39,10 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     billing,
     tenants,
   });
-  app.log.info({ target: tenants?.target ?? "nowhere: POST /v1/signup answers 503" }, "signup creates Tenants on");
+  app.log.info(
+    { target: tenants?.target ?? "nowhere: POST /v1/signup answers 503" },
+    "signup creates Tenants on",
+  );
   reportCapabilities(app.log, quoteApiCapabilities(config));
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
   const rotationWatch = watchSecretRotation({

@@ -18,8 +18,13 @@ const signupGoalMs = 2000;
 const revocationGoalMs = 1000;
 
 await ensureBuilt();
-const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
-console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), node ${process.version}, load ${load()}`);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+console.log(
+  `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), node ${process.version}, load ${load()}`,
+);
 const platform = await startPlatform({ name: "bench-signup" });
 const failures: string[] = [];
 try {
@@ -36,13 +41,17 @@ try {
       email,
       plan: "starter",
     });
-    if (signup.status !== 201) throw new Error(`signup answered ${signup.status}: ${JSON.stringify(signup.body)}`);
+    if (signup.status !== 201)
+      throw new Error(`signup answered ${signup.status}: ${JSON.stringify(signup.body)}`);
     const signedUp = performance.now() - began;
     let link: string | undefined;
     while (!link) {
       const mail = platform.mailbox.received.find((m) => m.rcptTo.includes(email));
-      link = mail ? /https?:\/\/\S+\/v1\/signup\/verify\?token=ev_[A-Za-z0-9_-]+/.exec(mail.mail.text ?? "")?.[0] : undefined;
-      if (performance.now() - began > 30_000) throw new Error(`no verification email for ${email} within 30 s`);
+      link = mail
+        ? /https?:\/\/\S+\/v1\/signup\/verify\?token=ev_[A-Za-z0-9_-]+/.exec(mail.mail.text ?? "")?.[0]
+        : undefined;
+      if (performance.now() - began > 30_000)
+        throw new Error(`no verification email for ${email} within 30 s`);
       if (!link) await new Promise((r) => setTimeout(r, 10));
     }
     const mailed = performance.now() - began;
@@ -56,7 +65,9 @@ try {
       const quote = await client.post("/v1/quotes", quoteBody());
       if (quote.status === 201) break;
       if (performance.now() - began > 30_000)
-        throw new Error(`no successful quote within 30 s; last answer ${quote.status}: ${JSON.stringify(quote.body)}`);
+        throw new Error(
+          `no successful quote within 30 s; last answer ${quote.status}: ${JSON.stringify(quote.body)}`,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
     const total = performance.now() - began;
@@ -87,7 +98,9 @@ try {
     const sorted = [...values].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
     const max = sorted[sorted.length - 1]!;
-    console.log(`${label}: median ${median.toFixed(0)} ms, max ${max.toFixed(0)} ms over ${values.length} runs (goal <= ${goal} ms)`);
+    console.log(
+      `${label}: median ${median.toFixed(0)} ms, max ${max.toFixed(0)} ms over ${values.length} runs (goal <= ${goal} ms)`,
+    );
     if (max > goal) failures.push(label);
   };
   summary("signup to first successful quote", signupTotals, signupGoalMs);

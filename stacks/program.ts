@@ -535,7 +535,10 @@ export async function regionStack(
         : undefined,
       signup: {
         tenantNamespace: TENANTS_NAMESPACE,
-        roleBinding: { manifest: signupRoleBinding, role: operators.role(TENANTS_NAMESPACE, SIGNUP_ROLE_NAME) },
+        roleBinding: {
+          manifest: signupRoleBinding,
+          role: operators.role(TENANTS_NAMESPACE, SIGNUP_ROLE_NAME),
+        },
       },
       loadBalancer: {
         certificateArn: certificate.arn,

@@ -21,7 +21,14 @@ import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
-import { Authenticator, presentedKey, requiredScope, requireScope, type Principal, type Scope } from "./auth.ts";
+import {
+  Authenticator,
+  presentedKey,
+  requiredScope,
+  requireScope,
+  type Principal,
+  type Scope,
+} from "./auth.ts";
 import { listenForKeyChanges } from "./auth-invalidation.ts";
 import { KeyUsageRecorder } from "./key-usage.ts";
 import { apiKeyRoutes } from "../routes/api-keys.ts";
@@ -115,7 +122,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
           connectionString: config.DATABASE_URL,
           authenticator,
           onError: (error) =>
-            app.log.warn({ err: error }, "api_key_changed listener lost; auth cache bypassed until it is back"),
+            app.log.warn(
+              { err: error },
+              "api_key_changed listener lost; auth cache bypassed until it is back",
+            ),
         })
       : undefined;
   const keyUsage = new KeyUsageRecorder(pool);

@@ -122,14 +122,20 @@ export class Authenticator {
     }
     for (const [hash, entry] of this.#cache) {
       const lookup = entry.lookup;
-      const keyId = lookup.kind === "principal" ? lookup.principal.keyId : lookup.kind === "awaiting-verification" ? lookup.keyId : undefined;
+      const keyId =
+        lookup.kind === "principal"
+          ? lookup.principal.keyId
+          : lookup.kind === "awaiting-verification"
+            ? lookup.keyId
+            : undefined;
       const tenantId =
         lookup.kind === "principal"
           ? lookup.principal.tenantId
           : lookup.kind === "awaiting-verification"
             ? lookup.tenantId
             : undefined;
-      if ((what === "key" && keyId === id) || (what === "tenant" && tenantId === id)) this.#cache.delete(hash);
+      if ((what === "key" && keyId === id) || (what === "tenant" && tenantId === id))
+        this.#cache.delete(hash);
     }
   }
 

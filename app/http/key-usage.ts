@@ -17,11 +17,14 @@ export class KeyUsageRecorder {
     this.#pool = pool;
   }
 
-  record = (principal: Principal, at: number): void => {
-    let keys = this.#pending.get(principal.tenantId);
-    if (!keys) this.#pending.set(principal.tenantId, (keys = new Map()));
-    if ((keys.get(principal.keyId) ?? 0) < at) keys.set(principal.keyId, at);
-  };
+  record = (principal: Principal, at: number): void =>
+    this.#remember(principal.tenantId, principal.keyId, at);
+
+  #remember(tenantId: string, keyId: string, at: number): void {
+    let keys = this.#pending.get(tenantId);
+    if (!keys) this.#pending.set(tenantId, (keys = new Map()));
+    if ((keys.get(keyId) ?? 0) < at) keys.set(keyId, at);
+  }
 
   start(intervalMs: number, onError: (error: Error) => void): void {
     this.#timer = setInterval(() => {
@@ -35,27 +38,27 @@ export class KeyUsageRecorder {
     this.#flushing = this.#flushing
       .catch(() => undefined)
       .then(async () => {
-      const batch = this.#pending;
-      if (batch.size === 0) return;
-      this.#pending = new Map();
-      try {
-        await transaction(this.#pool, async (db) => {
-          for (const [tenantId, keys] of batch) {
-            await db.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-            await db.query(
-              `UPDATE api_keys k SET last_used_at = u.at
+        const batch = this.#pending;
+        if (batch.size === 0) return;
+        this.#pending = new Map();
+        try {
+          await transaction(this.#pool, async (db) => {
+            for (const [tenantId, keys] of batch) {
+              await db.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+              await db.query(
+                `UPDATE api_keys k SET last_used_at = u.at
                  FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)
                 WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`,
-              [[...keys.keys()], [...keys.values()].map((ms) => new Date(ms).toISOString())],
-            );
-          }
-        });
-      } catch (error) {
-        for (const [tenantId, keys] of batch)
-          for (const [keyId, at] of keys) this.record({ tenantId, keyId } as Principal, at);
-        throw error;
-      }
-    });
+                [[...keys.keys()], [...keys.values()].map((ms) => new Date(ms).toISOString())],
+              );
+            }
+          });
+        } catch (error) {
+          for (const [tenantId, keys] of batch)
+            for (const [keyId, at] of keys) this.#remember(tenantId, keyId, at);
+          throw error;
+        }
+      });
     return this.#flushing;
   }
 

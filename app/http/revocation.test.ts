@@ -85,7 +85,8 @@ describe("revocation across replicas", () => {
     await new Promise((r) => setTimeout(r, 1500));
     const admin = apiClient(replicas.urls[0]!, adminKey);
     const fresh = await admin.post<{ key: string }>("/v1/api-keys", { name: "after-reconnect" });
-    for (const url of replicas.urls) expect((await apiClient(url, fresh.body.key).get("/v1/usage")).status).toBe(200);
+    for (const url of replicas.urls)
+      expect((await apiClient(url, fresh.body.key).get("/v1/usage")).status).toBe(200);
     expect(await listeners()).toBe(3);
   });
 });

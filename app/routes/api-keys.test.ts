@@ -125,7 +125,11 @@ describe("rotation and revocation", () => {
     const rotated = await admin.post<Key>(`/v1/api-keys/${old.id}/rotate`, { gracePeriodSeconds: 2 });
     expect(rotated.status).toBe(201);
     expect(rotated.body.key).not.toBe(old.key);
-    expect(rotated.body).toMatchObject({ name: "edi-bridge", scopes: ["read", "quote"], rotatedFrom: old.id });
+    expect(rotated.body).toMatchObject({
+      name: "edi-bridge",
+      scopes: ["read", "quote"],
+      rotatedFrom: old.id,
+    });
     expect(rotated.body.previous).toMatchObject({ id: old.id, status: "expiring" });
     const ends = Date.parse(rotated.body.previous.expiresAt);
     expect(ends - Date.now()).toBeLessThanOrEqual(2000);
@@ -161,7 +165,9 @@ describe("rotation and revocation", () => {
     expect((await client.get("/v1/usage")).status).toBe(401);
     const again = await admin.call<Key>("DELETE", `/v1/api-keys/${key.id}`);
     expect(again.body.revokedAt).toBe(revoked.body.revokedAt);
-    expect((await admin.call("DELETE", "/v1/api-keys/7b0c1a52-4a8e-4f55-9d5e-3f0e7d2a1b9c")).status).toBe(404);
+    expect((await admin.call("DELETE", "/v1/api-keys/7b0c1a52-4a8e-4f55-9d5e-3f0e7d2a1b9c")).status).toBe(
+      404,
+    );
     expect((await admin.call("DELETE", "/v1/api-keys/not-a-key")).status).toBe(422);
   });
 });
@@ -169,7 +175,9 @@ describe("rotation and revocation", () => {
 describe("last use", () => {
   it("records the last use without a write per request", async () => {
     const key = await createKey({ name: "busy" });
-    await owner.query("CREATE TABLE IF NOT EXISTS key_touches (key_id uuid, at timestamptz DEFAULT clock_timestamp())");
+    await owner.query(
+      "CREATE TABLE IF NOT EXISTS key_touches (key_id uuid, at timestamptz DEFAULT clock_timestamp())",
+    );
     await owner.query(`CREATE OR REPLACE FUNCTION count_key_touch() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN INSERT INTO key_touches (key_id) VALUES (NEW.id); RETURN NEW; END $$`);
     await owner.query("GRANT INSERT ON key_touches TO freight_app");
@@ -180,11 +188,15 @@ describe("last use", () => {
     for (let i = 0; i < 40; i++) expect((await client.get("/v1/usage")).status).toBe(200);
     const elapsedS = (Date.now() - started) / 1000;
     await sleep(1500);
-    const { rows } = await owner.query("SELECT count(*)::int AS n FROM key_touches WHERE key_id = $1", [key.id]);
+    const { rows } = await owner.query("SELECT count(*)::int AS n FROM key_touches WHERE key_id = $1", [
+      key.id,
+    ]);
     // One write per 1 s flush interval at most, whatever the request count.
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
     expect(rows[0].n).toBeLessThanOrEqual(Math.ceil(elapsedS) + 2);
-    const listed = (await admin.get<{ apiKeys: Key[] }>("/v1/api-keys")).body.apiKeys.find((k) => k.id === key.id)!;
+    const listed = (await admin.get<{ apiKeys: Key[] }>("/v1/api-keys")).body.apiKeys.find(
+      (k) => k.id === key.id,
+    )!;
     expect(Date.parse(listed.lastUsedAt)).toBeGreaterThanOrEqual(started);
   });
 });
@@ -218,7 +230,8 @@ describe("logs", () => {
       const seeded = t.apiKeys["acme-logistics"]!;
       const a = apiClient(url, seeded);
       const created = (await a.post<Key>("/v1/api-keys", { name: "logged?" })).body;
-      const rotated = (await a.post<Key>(`/v1/api-keys/${created.id}/rotate`, { gracePeriodSeconds: 0 })).body;
+      const rotated = (await a.post<Key>(`/v1/api-keys/${created.id}/rotate`, { gracePeriodSeconds: 0 }))
+        .body;
       const secrets = [seeded, created.key, rotated.key];
       await apiClient(url, rotated.key).get("/v1/usage");
       await apiClient(url, created.key).get("/v1/usage"); // rotated out: 401

@@ -19,7 +19,11 @@ const scopesField = z
   .array(z.enum(SCOPES, `must be one of ${SCOPES.join(", ")}`), "must be a list of scopes")
   .min(1, "must name at least one scope")
   .transform((scopes) => SCOPES.filter((s) => scopes.includes(s)));
-const nameField = z.string("must name the key, e.g. \"ci-pipeline\"").trim().min(1, "must not be empty").max(100);
+const nameField = z
+  .string('must name the key, e.g. "ci-pipeline"')
+  .trim()
+  .min(1, "must not be empty")
+  .max(100);
 const expiresAtField = z.iso
   .datetime({ offset: true, error: "must be an ISO 8601 timestamp, e.g. 2027-06-30T00:00:00Z" })
   .refine((at) => Date.parse(at) > Date.now(), "must be in the future")

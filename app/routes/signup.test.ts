@@ -149,12 +149,18 @@ describe("POST /v1/signup", () => {
       expect(refused.body.type).toMatch(/\/signup-email-taken$/);
     const objects = await Promise.all([0, 1, 2, 3, 4].map((i) => tenantObject(`fleet-${id}-${i}`)));
     expect(objects.filter(Boolean)).toHaveLength(1);
-    const { rows } = await ops.query("SELECT count(*)::int AS n FROM tenants WHERE slug LIKE $1", [`fleet-${id}-%`]);
+    const { rows } = await ops.query("SELECT count(*)::int AS n FROM tenants WHERE slug LIKE $1", [
+      `fleet-${id}-%`,
+    ]);
     expect(rows[0].n).toBe(1);
 
     const sameCompany = await Promise.all(
       [0, 1, 2].map((i) =>
-        anonymous.post<Body>("/v1/signup", { company: `Cargo ${id}!`, email: `c${i}@cargo-${id}.com`, plan: "starter" }),
+        anonymous.post<Body>("/v1/signup", {
+          company: `Cargo ${id}!`,
+          email: `c${i}@cargo-${id}.com`,
+          plan: "starter",
+        }),
       ),
     );
     expect(sameCompany.map((a) => a.status).sort()).toEqual([201, 409, 409]);
@@ -187,14 +193,22 @@ describe("POST /v1/signup", () => {
       TENANTS_NAMESPACE,
     );
     const email = `bill@initech-${id}.com`;
-    const res = await anonymous.post<Body>("/v1/signup", { company: `Initech ${id}`, email, plan: "starter" });
+    const res = await anonymous.post<Body>("/v1/signup", {
+      company: `Initech ${id}`,
+      email,
+      plan: "starter",
+    });
     expect(res.status).toBe(409);
     expect(res.body.type).toMatch(/\/signup-company-taken$/);
     expect((await tenantObject(`initech-${id}`))?.spec.plan).toBe("enterprise");
     const { rows } = await ops.query("SELECT count(*)::int AS n FROM signups WHERE email = $1", [email]);
     expect(rows[0].n).toBe(0);
     // The address is free again for a signup under another name.
-    const retry = await anonymous.post<Body>("/v1/signup", { company: `Initech Labs ${id}`, email, plan: "starter" });
+    const retry = await anonymous.post<Body>("/v1/signup", {
+      company: `Initech Labs ${id}`,
+      email,
+      plan: "starter",
+    });
     expect(retry.status).toBe(201);
   });
 
@@ -202,10 +216,18 @@ describe("POST /v1/signup", () => {
     const id = unique();
     const cases: [Body, string, RegExp][] = [
       [{ company: `A ${id}`, email: "not-an-email", plan: "starter" }, "email", /one email address/],
-      [{ company: `B ${id}`, email: "ann@localhost", plan: "starter" }, "email", /one email address|top-level/],
+      [
+        { company: `B ${id}`, email: "ann@localhost", plan: "starter" },
+        "email",
+        /one email address|top-level/,
+      ],
       [{ company: `C ${id}`, email: "ann@mailinator.com", plan: "starter" }, "email", /disposable/],
       [{ company: `D ${id}`, email: "ann@eu.yopmail.com", plan: "starter" }, "email", /disposable/],
-      [{ company: `E ${id}`, email: `ann@e-${id}.com`, plan: "platinum" }, "plan", /must be one of .*starter/],
+      [
+        { company: `E ${id}`, email: `ann@e-${id}.com`, plan: "platinum" },
+        "plan",
+        /must be one of .*starter/,
+      ],
       [{ company: "!!", email: `ann@f-${id}.com`, plan: "starter" }, "company", /letters or digits/],
       [{ company: `G ${id}`, plan: "starter" }, "email", /email address/],
     ];
@@ -216,7 +238,9 @@ describe("POST /v1/signup", () => {
       const error = res.body.errors.find((e: Body) => e.field === field);
       expect(error?.message, JSON.stringify(res.body)).toMatch(message);
     }
-    const { rows } = await ops.query("SELECT count(*)::int AS n FROM signups WHERE email LIKE $1", [`%${id}%`]);
+    const { rows } = await ops.query("SELECT count(*)::int AS n FROM signups WHERE email LIKE $1", [
+      `%${id}%`,
+    ]);
     expect(rows[0].n).toBe(0);
   });
 });
@@ -228,9 +252,10 @@ describe("email verification links", () => {
     const res = await anonymous.post<Body>("/v1/signup", { company: `Late ${id}`, email, plan: "starter" });
     const tenantId = res.body.tenant.id;
     const first = await verificationLink(tenantId);
-    await owner.query("UPDATE email_verifications SET expires_at = now() - interval '1 minute' WHERE tenant_id = $1", [
-      tenantId,
-    ]);
+    await owner.query(
+      "UPDATE email_verifications SET expires_at = now() - interval '1 minute' WHERE tenant_id = $1",
+      [tenantId],
+    );
     const expired = await anonymous.get<Body>(localPath(first));
     expect(expired.status).toBe(410);
     expect(expired.body.type).toMatch(/\/verification-link-expired$/);
@@ -241,7 +266,9 @@ describe("email verification links", () => {
     const malformed = await anonymous.get<Body>("/v1/signup/verify?token=hello");
     expect(malformed.status).toBe(422);
 
-    const resent = await anonymous.post<Body>("/v1/signup/verification-email", { email: email.toUpperCase() });
+    const resent = await anonymous.post<Body>("/v1/signup/verification-email", {
+      email: email.toUpperCase(),
+    });
     expect(resent.status).toBe(202);
     const second = await verificationLink(tenantId);
     expect(second).not.toBe(first);
@@ -250,7 +277,9 @@ describe("email verification links", () => {
 
     const again = await anonymous.post<Body>("/v1/signup/verification-email", { email });
     expect(again.status).toBe(409);
-    const nobody = await anonymous.post<Body>("/v1/signup/verification-email", { email: `nobody@x-${id}.com` });
+    const nobody = await anonymous.post<Body>("/v1/signup/verification-email", {
+      email: `nobody@x-${id}.com`,
+    });
     expect(nobody.status).toBe(404);
   });
 });

@@ -41,7 +41,9 @@ export const signupResponse = z.object({
 });
 
 export const verifyEmailQuery = z.strictObject({
-  token: z.string("must be the token from the link we emailed").regex(TOKEN_PATTERN, "is not a verification token; open the link from the email as it is"),
+  token: z
+    .string("must be the token from the link we emailed")
+    .regex(TOKEN_PATTERN, "is not a verification token; open the link from the email as it is"),
 });
 export const verifyEmailResponse = z.object({
   verified: z.literal(true),
@@ -230,7 +232,8 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
           type: "verification-link-used",
           title: "Verification link already used",
           status: 410,
-          detail: "This link was already used: the email is verified and the signup's API key works. Links work once.",
+          detail:
+            "This link was already used: the email is verified and the signup's API key works. Links work once.",
         });
       if (used.rowCount === 0)
         throw new Problem({

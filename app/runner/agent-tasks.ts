@@ -60,7 +60,13 @@ export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }):
   };
 }
 
-export const AGENT_TASK_KINDS = ["notify_ops", "billing_alert", "billing_notice", "data_export", "signup_verification"] as const;
+export const AGENT_TASK_KINDS = [
+  "notify_ops",
+  "billing_alert",
+  "billing_notice",
+  "data_export",
+  "signup_verification",
+] as const;
 
 export function defaultHandlers(options: {
   pool: pg.Pool;

@@ -16,7 +16,12 @@ export function renderVerificationEmail(
 ): { subject: string; text: string; html: string } {
   const url = payload.verifyUrl;
   const expiresAt = typeof payload.expiresAt === "string" ? new Date(payload.expiresAt) : undefined;
-  if (typeof url !== "string" || !/^https?:\/\/\S+\/v1\/signup\/verify\?token=ev_/.test(url) || !expiresAt || Number.isNaN(expiresAt.getTime()))
+  if (
+    typeof url !== "string" ||
+    !/^https?:\/\/\S+\/v1\/signup\/verify\?token=ev_/.test(url) ||
+    !expiresAt ||
+    Number.isNaN(expiresAt.getTime())
+  )
     throw new PermanentTaskError("signup_verification payload needs a verifyUrl and an expiresAt timestamp");
   const paragraphs = [
     `Hello ${to.name},`,
@@ -66,7 +71,9 @@ export function signupVerificationHandler(options: { pool: pg.Pool; mail?: Billi
       if (signal.aborted) throw error;
       const smtp = error as Error & { responseCode?: number; code?: string };
       if (smtp.responseCode !== undefined && smtp.responseCode >= 500)
-        throw new PermanentTaskError(`the mail server refused the verification email for good: ${smtp.message}`);
+        throw new PermanentTaskError(
+          `the mail server refused the verification email for good: ${smtp.message}`,
+        );
       throw new Error(`sending the verification email failed (${smtp.code ?? "error"}): ${smtp.message}`, {
         cause: error,
       });

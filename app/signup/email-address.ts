@@ -12,7 +12,8 @@ const DISPOSABLE = new Set(
 
 // Deliberately narrower than RFC 5322: quoted local parts and IP literals are valid but are not how
 // a business signs up, and every one of them has been abuse here.
-const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$/;
+const ADDRESS =
+  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$/;
 
 export function normalizeEmail(raw: string): string {
   return raw.trim().toLowerCase();

@@ -76,7 +76,8 @@ export async function measureRevocation(
   if (created.status !== 201) throw new Error(`creating the probe key answered ${created.status}`);
   for (const url of urls) {
     const warm = await apiClient(url, created.body.key).get("/v1/usage");
-    if (warm.status !== 200) throw new Error(`the probe key answered ${warm.status} on ${url} before revocation`);
+    if (warm.status !== 200)
+      throw new Error(`the probe key answered ${warm.status} on ${url} before revocation`);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   const pollMs = options.pollMs ?? 10;
