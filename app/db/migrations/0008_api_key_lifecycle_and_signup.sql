@@ -16,6 +16,8 @@ ALTER TABLE api_keys
   -- A signup's first key works only once the signup's email is verified.
   ADD COLUMN awaiting_verification boolean NOT NULL DEFAULT false;
 CREATE INDEX api_keys_rotated_from ON api_keys (rotated_from);
+-- A tenant's data export carries its keys' lifecycle, as it carries the rest of the key but its hash.
+GRANT SELECT (scopes, expires_at, last_used_at, rotated_from, awaiting_verification) ON api_keys TO freight_runner;
 
 -- Another change adds the same column for trial expiry; whichever runs first creates it.
 ALTER TABLE tenants ADD COLUMN IF NOT EXISTS trial_ends_at timestamptz;
@@ -93,6 +95,7 @@ DROP TRIGGER tenant_keys_changed ON tenants;
 DROP FUNCTION notify_tenant_keys_changed();
 DROP TRIGGER api_key_changed ON api_keys;
 DROP FUNCTION notify_api_key_changed();
+REVOKE SELECT (scopes, expires_at, last_used_at, rotated_from, awaiting_verification) ON api_keys FROM freight_runner;
 DROP INDEX api_keys_rotated_from;
 ALTER TABLE api_keys
   DROP COLUMN awaiting_verification,
