@@ -13,6 +13,8 @@ import { applyManifest, waitFor } from "../../tools/platform/operators.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient } from "../../tools/platform/api-client.ts";
 import { renderVerificationEmail } from "../runner/signup-verification.ts";
+import { Mailbox } from "../../tools/platform/receivers.ts";
+import { startTestRunner, until } from "../../tools/platform/runner.ts";
 
 const API_ACCOUNT = { namespace: "freight", name: "quote-api" };
 const rolebindings = {
@@ -242,6 +244,62 @@ describe("POST /v1/signup", () => {
       `%${id}%`,
     ]);
     expect(rows[0].n).toBe(0);
+  });
+});
+
+describe("the verification email", () => {
+  it("is mailed by the runner, and opening its link makes the signup's key work", async () => {
+    const mailbox = new Mailbox();
+    await mailbox.start();
+    const id = unique();
+    const refused = `nobody@gone-${id}.com`;
+    mailbox.answer = (recipient) => (recipient === refused ? 550 : 250);
+    const runner = await startTestRunner(t.db.urls.runner, {
+      SMTP_URL: mailbox.url,
+      BILLING_EMAIL_FROM: "Freight <hello@freight.example>",
+    });
+    try {
+      const email = `dispatch@mailed-${id}.com`;
+      const res = await anonymous.post<Body>("/v1/signup", {
+        company: `Mailed ${id}`,
+        email,
+        plan: "starter",
+      });
+      expect(res.status).toBe(201);
+      const [mail] = await until(
+        `the verification email to ${email}`,
+        async () => mailbox.to(email),
+        (m) => m.length > 0,
+      );
+      expect(mail!.mail.subject).toMatch(/confirm your email/i);
+      const link = /https:\/\/\S+\/v1\/signup\/verify\?token=ev_[\w-]+/.exec(mail!.mail.text ?? "")![0];
+      expect((await apiClient(t.url, res.body.apiKey.key).get("/v1/usage")).status).toBe(403);
+      expect((await anonymous.get(localPath(link))).status).toBe(200);
+      expect((await apiClient(t.url, res.body.apiKey.key).get("/v1/usage")).status).toBe(200);
+
+      // A mailbox that refuses for good fails the task at once instead of retrying it.
+      const bounced = await anonymous.post<Body>("/v1/signup", {
+        company: `Gone ${id}`,
+        email: refused,
+        plan: "starter",
+      });
+      const [task] = await until(
+        "the refused verification email's task to fail",
+        async () =>
+          (
+            await ops.query("SELECT status, attempts, last_error FROM agent_tasks WHERE tenant_id = $1", [
+              bounced.body.tenant.id,
+            ])
+          ).rows,
+        (rows) => rows[0]?.status === "failed",
+      );
+      expect(task).toMatchObject({ status: "failed", attempts: 1 });
+      expect(task.last_error).toMatch(/refused the verification email for good/);
+      expect(task.last_error).not.toMatch(/ev_/);
+    } finally {
+      await runner.stop();
+      await mailbox.stop();
+    }
   });
 });
 
