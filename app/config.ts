@@ -42,6 +42,8 @@ export const appConfigSchema = z.object({
     .max(7 * 24 * 60)
     .default(30),
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+  // How often each replica writes api_keys.last_used_at (batched, never a write per request).
+  API_KEY_LAST_USED_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   // name=ISO timestamp pairs, e.g. "llm-provider=2026-11-01T00:00:00Z,service-role=2026-10-15T00:00:00Z"
   SECRETS_LAST_ROTATED: z
     .string()
@@ -173,7 +175,7 @@ export const appEnv = defineEnv({
           {
             variable: "KUBERNETES_API",
             message:
-              "is in-cluster while KUBECONFIG is set too: billing's Tenant writes need one control plane; unset one",
+              "is in-cluster while KUBECONFIG is set too: Tenant writes (signup, billing) need one control plane; unset one",
           },
         ]
       : []),

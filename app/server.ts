@@ -14,6 +14,7 @@ import {
 } from "./observability/secret-rotation.ts";
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
+import { tenantRegistrarFromConfig } from "./signup/tenant-registrar.ts";
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -28,7 +29,20 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
-  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
+  const tenants = tenantRegistrarFromConfig(config);
+  const app = await buildApp({
+    config,
+    pool,
+    opsPool,
+    metrics,
+    engine: new QuoteEngine(PRICING),
+    billing,
+    tenants,
+  });
+  app.log.info(
+    { target: tenants?.target ?? "nowhere: POST /v1/signup answers 503" },
+    "signup creates Tenants on",
+  );
   reportCapabilities(app.log, quoteApiCapabilities(config));
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
   const rotationWatch = watchSecretRotation({
@@ -52,6 +66,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
       rotationWatch.stop();
       await app.close();
       await billing?.stop();
+      tenants?.close();
       await pool.end();
       await opsPool?.end();
     },

@@ -44,7 +44,13 @@ import {
   RUNNER_DATABASE_SECRET,
   RUNNER_LABELS,
 } from "../infra/workloads/runner.ts";
-import { BILLING_ROLE_NAME, billingRoleBinding, TENANTS_NAMESPACE } from "../operators/api/rbac.ts";
+import {
+  BILLING_ROLE_NAME,
+  billingRoleBinding,
+  SIGNUP_ROLE_NAME,
+  signupRoleBinding,
+  TENANTS_NAMESPACE,
+} from "../operators/api/rbac.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
@@ -529,13 +535,19 @@ export async function regionStack(
       ],
       billing: config.billing
         ? {
-            tenantNamespace: TENANTS_NAMESPACE,
             roleBinding: {
               manifest: billingRoleBinding,
               role: operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME),
             },
           }
         : undefined,
+      signup: {
+        tenantNamespace: TENANTS_NAMESPACE,
+        roleBinding: {
+          manifest: signupRoleBinding,
+          role: operators.role(TENANTS_NAMESPACE, SIGNUP_ROLE_NAME),
+        },
+      },
       loadBalancer: {
         certificateArn: certificate.arn,
         securityGroupId: network.loadBalancerSecurityGroupId,

@@ -324,8 +324,8 @@ describe("both stacks", () => {
       expect(get(api.props, "spec", "selector", "matchLabels")).not.toHaveProperty(
         "app.kubernetes.io/version",
       );
-      // Billing is off in both stacks, so the API never calls Kubernetes and holds no token.
-      expect(get(api.props, "spec", "template", "spec", "automountServiceAccountToken")).toBe(false);
+      // Signup creates Tenants, so the API is a Kubernetes client and holds its token in every stack.
+      expect(get(api.props, "spec", "template", "spec", "automountServiceAccountToken")).toBe(true);
       // Explicit, so the local platform starts the process the image would (no entrypoint guess).
       expect(container["command"]).toEqual(["node", "app/server.ts"]);
       expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080 }]);
@@ -487,10 +487,10 @@ describe("workload components", () => {
     }
   });
 
-  it("leave billing off unless the stack turns it on: no Stripe secrets, no Tenant writes for the API", () => {
+  it("leave billing off unless the stack turns it on: no Stripe secrets, no billing Tenant writes for the API", () => {
     for (const { plan } of stacks()) {
       const env = envOf(one(plan, "kubernetes:apps/v1:Deployment", "quote-api"));
-      expect(Object.keys(env).filter((k) => /BILLING|STRIPE|KUBERNETES_API/.test(k))).toEqual([]);
+      expect(Object.keys(env).filter((k) => /^BILLING$|STRIPE|BILLING_DATABASE/.test(k))).toEqual([]);
       expect(
         all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
           (b) => get(b.props, "roleRef", "name") === "freight-billing",
@@ -503,6 +503,19 @@ describe("workload components", () => {
       ).toEqual([]);
       // The Role itself is part of the generated RBAC either way; it grants nothing until bound.
       one(plan, "kubernetes:rbac.authorization.k8s.io/v1:Role", "operators-role-freight-billing");
+    }
+  });
+
+  it("let the API create Tenants for signups, in-cluster, with only the generated signup Role", () => {
+    for (const { plan } of stacks()) {
+      const env = envOf(one(plan, "kubernetes:apps/v1:Deployment", "quote-api"));
+      expect(env["KUBERNETES_API"]).toBe("in-cluster");
+      expect(env["BILLING_TENANT_NAMESPACE"]).toBe("tenants");
+      const bindings = all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
+        (b) => get(b.props, "roleRef", "name") === "freight-signup",
+      );
+      expect(bindings.map((b) => get(b.props, "subjects", 0, "name"))).toEqual(["quote-api"]);
+      one(plan, "kubernetes:rbac.authorization.k8s.io/v1:Role", "operators-role-freight-signup");
     }
   });
 });

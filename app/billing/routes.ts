@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import Stripe from "stripe";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { presentedKey, type Principal } from "../http/auth.ts";
+import { presentedKey, requireScope, type Principal } from "../http/auth.ts";
 import { parseOrProblem, Problem, sendProblem } from "../http/problem.ts";
 import type { BillingService } from "./service.ts";
 import { isHandledEvent, processStripeEvent } from "./webhook.ts";
@@ -44,6 +44,7 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
     if (!billing || !presentedKey(request.headers)) return upgradeLanding(ctx, billing, query);
     const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
     request.principal = principal;
+    requireScope(principal, "admin", "Changing the plan");
     const plan = query.plan ?? nextPlanUp(billing, principal);
     if (!plan) return upgradeLanding(ctx, billing, query);
     const account = await findAccount(ctx, request);
@@ -65,7 +66,14 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
 
   await app.register(async (api) => {
     api.addHook("onRequest", async (request) => {
-      request.principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
+      const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
+      request.principal = principal;
+      // Billing is account settings: reading its status is a read, changing anything is an admin's.
+      requireScope(
+        principal,
+        request.method === "GET" ? "read" : "admin",
+        `${request.method} ${request.routeOptions.url ?? request.url}`,
+      );
     });
 
     api.post("/v1/billing/checkout-sessions", async (request, reply) => {

@@ -10,6 +10,30 @@ import { isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
 
 export const BILLING_FIELD_MANAGER = "freight-billing";
 
+/** A control-plane client from a kubeconfig file; `userAgent` names the writer in managedFields. */
+export function kubeconfigClient(path: string, userAgent: string): KubeClient {
+  const config = new KubeConfig();
+  config.loadFromFile(path);
+  return new KubeClient(config, { userAgent });
+}
+
+/**
+ * The cluster the process runs in, as its ServiceAccount: the token and CA Kubernetes mounts
+ * under `pathPrefix`/var/run/secrets/kubernetes.io/serviceaccount, the API at
+ * KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT.
+ */
+export function inClusterClient(userAgent: string, pathPrefix = ""): KubeClient {
+  if (!process.env["KUBERNETES_SERVICE_HOST"] || !process.env["KUBERNETES_SERVICE_PORT"]) {
+    throw new Error(
+      "KUBERNETES_API=in-cluster, but KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set: " +
+        "this process is not running in a Kubernetes pod. Set KUBECONFIG instead.",
+    );
+  }
+  const config = new KubeConfig();
+  config.loadFromCluster(pathPrefix);
+  return new KubeClient(config, { userAgent });
+}
+
 export class TenantResourceMissing extends Error {
   constructor(slug: string, namespace: string) {
     super(
@@ -42,26 +66,11 @@ export class KubeTenantPlanWriter implements TenantPlanWriter {
   }
 
   static fromKubeconfig(path: string, namespace: string): KubeTenantPlanWriter {
-    const config = new KubeConfig();
-    config.loadFromFile(path);
-    return new KubeTenantPlanWriter(new KubeClient(config, { userAgent: BILLING_FIELD_MANAGER }), namespace);
+    return new KubeTenantPlanWriter(kubeconfigClient(path, BILLING_FIELD_MANAGER), namespace);
   }
 
-  /**
-   * The cluster the process runs in, as its ServiceAccount: the token and CA Kubernetes mounts
-   * under `pathPrefix`/var/run/secrets/kubernetes.io/serviceaccount, the API at
-   * KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT.
-   */
   static inCluster(namespace: string, pathPrefix = ""): KubeTenantPlanWriter {
-    if (!process.env["KUBERNETES_SERVICE_HOST"] || !process.env["KUBERNETES_SERVICE_PORT"]) {
-      throw new Error(
-        "KUBERNETES_API=in-cluster, but KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set: " +
-          "this process is not running in a Kubernetes pod. Set KUBECONFIG instead.",
-      );
-    }
-    const config = new KubeConfig();
-    config.loadFromCluster(pathPrefix);
-    return new KubeTenantPlanWriter(new KubeClient(config, { userAgent: BILLING_FIELD_MANAGER }), namespace);
+    return new KubeTenantPlanWriter(inClusterClient(BILLING_FIELD_MANAGER, pathPrefix), namespace);
   }
 
   async currentPlan(slug: string): Promise<string | undefined> {

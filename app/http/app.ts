@@ -25,7 +25,19 @@ import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
 import { documentStoreFrom } from "../documents/storage.ts";
 import { documentRoutes } from "../routes/documents.ts";
 import type { RegionRole } from "../region.ts";
-import { Authenticator, presentedKey, type Principal } from "./auth.ts";
+import {
+  Authenticator,
+  presentedKey,
+  requiredScope,
+  requireScope,
+  type Principal,
+  type Scope,
+} from "./auth.ts";
+import { listenForKeyChanges } from "./auth-invalidation.ts";
+import { KeyUsageRecorder } from "./key-usage.ts";
+import { apiKeyRoutes } from "../routes/api-keys.ts";
+import { signupRoutes } from "../routes/signup.ts";
+import type { TenantRegistrar } from "../signup/tenant-registrar.ts";
 import {
   claimIdempotencyKey,
   idempotencyKeyFrom,
@@ -77,6 +89,10 @@ declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyContextConfig {
+    /** The API key scope the route needs; without it, read for GET/HEAD and quote for the rest. */
+    scope?: Scope;
+  }
 }
 
 export interface BuildOptions {
@@ -88,6 +104,8 @@ export interface BuildOptions {
   logger?: boolean | Record<string, unknown>;
   /** Stripe billing (BILLING=on); without it only the upgrade landing is served. */
   billing?: BillingService;
+  /** Where signups create Tenant objects; without a control plane signup answers 503. */
+  tenants?: TenantRegistrar;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -106,6 +124,29 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
 
   const authenticator = new Authenticator(pool, config.AUTH_CACHE_SECONDS);
+  // Without a cache there is nothing to invalidate; with one, it is trusted only while listening, so
+  // the app serves at once and a database slow to answer LISTEN only costs uncached lookups.
+  const invalidation =
+    config.AUTH_CACHE_SECONDS > 0
+      ? listenForKeyChanges({
+          connectionString: config.DATABASE_URL,
+          authenticator,
+          onError: (error) =>
+            app.log.warn(
+              { err: error },
+              "api_key_changed listener lost; auth cache bypassed until it is back",
+            ),
+        })
+      : undefined;
+  const keyUsage = new KeyUsageRecorder(pool);
+  authenticator.onUse(keyUsage.record);
+  keyUsage.start(config.API_KEY_LAST_USED_FLUSH_SECONDS * 1000, (error) =>
+    app.log.warn({ err: error }, "api key last_used_at not written; retried at the next flush"),
+  );
+  app.addHook("onClose", async () => {
+    await invalidation?.stop();
+    await keyUsage.stop();
+  });
   const principalOf = (request: FastifyRequest): Principal => {
     if (!request.principal) throw new Error("route is missing authentication");
     return request.principal;
@@ -246,9 +287,17 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });
+  await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(async (api) => {
     api.addHook("onRequest", async (request) => {
-      request.principal = await authenticator.authenticate(presentedKey(request.headers));
+      const principal = await authenticator.authenticate(presentedKey(request.headers));
+      request.principal = principal;
+      const route = request.routeOptions.url ?? request.url.split("?")[0];
+      requireScope(
+        principal,
+        requiredScope(request.method, request.routeOptions.config?.scope),
+        `${request.method} ${route}`,
+      );
     });
     api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
@@ -256,6 +305,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
     await api.register(documentRoutes, { ctx, store: documents });
+    await api.register(apiKeyRoutes, { ctx });
   });
   return app;
 }

@@ -1,15 +1,22 @@
-// API key authentication. Keys are stored as SHA-256 hashes; the plaintext is shown once at creation.
-// A small cache keeps the lookup off the hot path; disabled keys stop working within its TTL.
+// API key authentication and scopes. Keys are stored as SHA-256 hashes behind a visible prefix; the
+// plaintext is shown once at creation. A per-replica cache keeps the lookup off the hot path, and is
+// trusted only while this replica listens for 'api_key_changed' (auth-invalidation.ts): a revocation
+// then reaches every replica within a notification's delay, and the cache TTL bounds a missed one.
 import { createHash, randomBytes } from "node:crypto";
 import type pg from "pg";
 import { transaction } from "../db/pool.ts";
 import { Problem } from "./problem.ts";
+
+export const SCOPES = ["read", "quote", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {
   tenantId: string;
   tenantSlug: string;
   planId: string;
   billingStatus: string;
+  keyId: string;
+  scopes: Scope[];
 }
 
 const KEY_PATTERN = /^fk_(live|test)_[A-Za-z0-9_-]{32,64}$/;
@@ -44,53 +51,172 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return typeof apiKey === "string" ? apiKey.trim() : undefined;
 }
 
+/** The scope a route needs: its own `config.scope`, else read for GET/HEAD and quote for the rest. */
+export function requiredScope(method: string, routeScope: unknown): Scope {
+  if (typeof routeScope === "string" && (SCOPES as readonly string[]).includes(routeScope))
+    return routeScope as Scope;
+  return method === "GET" || method === "HEAD" ? "read" : "quote";
+}
+
+/** 403 naming the scope the request needs, when the key lacks it. */
+export function requireScope(principal: Principal, scope: Scope, what: string): void {
+  if (principal.scopes.includes(scope)) return;
+  throw new Problem({
+    type: "insufficient-scope",
+    title: "API key lacks a scope",
+    status: 403,
+    detail:
+      `${what} needs the '${scope}' scope; this key has ${principal.scopes.map((s) => `'${s}'`).join(", ")}. ` +
+      `Use a key with '${scope}', or create one with POST /v1/api-keys (an 'admin' key can).`,
+    requiredScope: scope,
+    keyScopes: principal.scopes,
+  });
+}
+
+/** What a key's lookup found: a principal, or why it does not authenticate. */
+type Lookup =
+  | { kind: "principal"; principal: Principal; keyExpiresAt: number | null }
+  | { kind: "awaiting-verification"; keyId: string; tenantId: string }
+  | { kind: "unknown" };
+
+interface CacheEntry {
+  lookup: Lookup;
+  expires: number;
+}
+
+/** Where a principal was seen, for last_used_at (key-usage.ts); called on every authenticated request. */
+export type KeyUseListener = (principal: Principal, at: number) => void;
+
 export class Authenticator {
   readonly #pool: pg.Pool;
   readonly #ttlMs: number;
-  readonly #cache = new Map<string, { principal: Principal | null; expires: number }>();
+  readonly #cache = new Map<string, CacheEntry>();
+  #trusted = false;
+  #onUse: KeyUseListener | undefined;
 
   constructor(pool: pg.Pool, cacheSeconds: number) {
     this.#pool = pool;
     this.#ttlMs = cacheSeconds * 1000;
   }
 
+  /** Every successful authentication is reported here (last_used_at batching). */
+  onUse(listener: KeyUseListener): void {
+    this.#onUse = listener;
+  }
+
+  /**
+   * Whether cached lookups may be used: only while change notifications are being received. A
+   * replica that lost its LISTEN connection looks every key up until it listens again.
+   */
+  setCacheTrusted(trusted: boolean): void {
+    this.#trusted = trusted;
+    if (!trusted) this.#cache.clear();
+  }
+
+  /** Drops what a change notification names: "key:<id>", "tenant:<id>", or anything else for all. */
+  invalidate(change: string): void {
+    const [what, id] = change.split(":", 2);
+    if ((what !== "key" && what !== "tenant") || !id) {
+      this.#cache.clear();
+      return;
+    }
+    for (const [hash, entry] of this.#cache) {
+      const lookup = entry.lookup;
+      const keyId =
+        lookup.kind === "principal"
+          ? lookup.principal.keyId
+          : lookup.kind === "awaiting-verification"
+            ? lookup.keyId
+            : undefined;
+      const tenantId =
+        lookup.kind === "principal"
+          ? lookup.principal.tenantId
+          : lookup.kind === "awaiting-verification"
+            ? lookup.tenantId
+            : undefined;
+      if ((what === "key" && keyId === id) || (what === "tenant" && tenantId === id))
+        this.#cache.delete(hash);
+    }
+  }
+
   async authenticate(key: string | undefined): Promise<Principal> {
     if (!key) {
       throw unauthorized(
-        "Send your API key as 'Authorization: Bearer <key>'. Keys are issued per tenant by ops.",
+        "Send your API key as 'Authorization: Bearer <key>'. Sign up with POST /v1/signup to get one.",
       );
     }
     if (!KEY_PATTERN.test(key)) throw unauthorized("The API key is malformed; keys look like fk_live_... .");
     const hash = hashApiKey(key);
     const now = Date.now();
-    const cached = this.#cache.get(hash);
-    let principal: Principal | null;
+    const cached = this.#trusted ? this.#cache.get(hash) : undefined;
+    let lookup: Lookup;
     if (cached && cached.expires > now) {
-      principal = cached.principal;
+      lookup = cached.lookup;
     } else {
-      principal = await this.#lookup(hash);
-      if (this.#ttlMs > 0) {
+      lookup = await this.#lookup(hash);
+      if (this.#ttlMs > 0 && this.#trusted) {
         if (this.#cache.size > 10_000) this.#cache.clear();
-        this.#cache.set(hash, { principal, expires: now + this.#ttlMs });
+        // A rotated-out key stops at its grace period's end, not up to a TTL later.
+        const until =
+          lookup.kind === "principal" && lookup.keyExpiresAt !== null
+            ? Math.min(now + this.#ttlMs, lookup.keyExpiresAt)
+            : now + this.#ttlMs;
+        this.#cache.set(hash, { lookup, expires: until });
       }
     }
-    if (!principal) throw unauthorized("The API key is unknown or has been disabled.");
-    return principal;
+    if (lookup.kind === "awaiting-verification") {
+      throw new Problem({
+        type: "email-not-verified",
+        title: "Email not verified yet",
+        status: 403,
+        detail:
+          "This key belongs to a signup whose email address is not verified. Open the link we emailed at signup; the key works from then on.",
+      });
+    }
+    if (lookup.kind === "unknown")
+      throw unauthorized(
+        "The API key is unknown, revoked or expired (a rotated key stops when its grace period ends). Use a current key.",
+      );
+    this.#onUse?.(lookup.principal, now);
+    return lookup.principal;
   }
 
-  async #lookup(hash: string): Promise<Principal | null> {
+  async #lookup(hash: string): Promise<Lookup> {
     return transaction(this.#pool, async (db) => {
       await db.query("SELECT set_config('app.api_key_hash', $1, true)", [hash]);
-      const { rows } = await db.query<{ id: string; slug: string; plan_id: string; billing_status: string }>(
-        `SELECT t.id, t.slug, t.plan_id, t.billing_status
+      const { rows } = await db.query<{
+        key_id: string;
+        scopes: Scope[];
+        expires_at: Date | null;
+        awaiting_verification: boolean;
+        id: string;
+        slug: string;
+        plan_id: string;
+        billing_status: string;
+      }>(
+        `SELECT k.id AS key_id, k.scopes, k.expires_at, k.awaiting_verification,
+                t.id, t.slug, t.plan_id, t.billing_status
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-          WHERE k.key_hash = decode($1, 'hex') AND k.disabled_at IS NULL AND t.disabled_at IS NULL`,
+          WHERE k.key_hash = decode($1, 'hex') AND k.disabled_at IS NULL AND t.disabled_at IS NULL
+            AND (k.expires_at IS NULL OR k.expires_at > now())`,
         [hash],
       );
       const row = rows[0];
-      return row
-        ? { tenantId: row.id, tenantSlug: row.slug, planId: row.plan_id, billingStatus: row.billing_status }
-        : null;
+      if (!row) return { kind: "unknown" };
+      if (row.awaiting_verification)
+        return { kind: "awaiting-verification", keyId: row.key_id, tenantId: row.id };
+      return {
+        kind: "principal",
+        keyExpiresAt: row.expires_at ? row.expires_at.getTime() : null,
+        principal: {
+          tenantId: row.id,
+          tenantSlug: row.slug,
+          planId: row.plan_id,
+          billingStatus: row.billing_status,
+          keyId: row.key_id,
+          scopes: row.scopes,
+        },
+      };
     });
   }
 }

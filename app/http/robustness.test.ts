@@ -237,6 +237,26 @@ const routes: [string, () => fc.Arbitrary<Case>][] = [
         .tuple(fc.oneof(pathSegment, fc.constant("JOB")), queryOf(["offset", "limit"]))
         .map(([id, q]) => ["GET", `/v1/bulk-jobs/${id === "JOB" ? jobId : id}?${q}`, undefined]),
   ],
+  ["GET /v1/api-keys", () => queryOf([]).map((q) => ["GET", `/v1/api-keys?${q}`, undefined])],
+  [
+    "POST /v1/api-keys/:id/rotate",
+    () =>
+      fc
+        .tuple(pathSegment, fc.oneof(anyBody, poisoned({ gracePeriodSeconds: 60 })))
+        .map(([id, b]) => ["POST", `/v1/api-keys/${id}/rotate`, b]),
+  ],
+  ["DELETE /v1/api-keys/:id", () => pathSegment.map((id) => ["DELETE", `/v1/api-keys/${id}`, undefined])],
+  [
+    "GET /v1/signup/verify",
+    () => queryOf(["token"]).map((q) => ["GET", `/v1/signup/verify?${q}`, undefined]),
+  ],
+  [
+    "POST /v1/signup/verification-email",
+    () =>
+      fc
+        .oneof(anyBody, poisoned({ email: "ann@acme-logistics.com" }))
+        .map((b) => ["POST", "/v1/signup/verification-email", b]),
+  ],
   [
     "GET /v1/bulk-jobs/:id/results.csv",
     () =>

@@ -3,6 +3,7 @@
 //   billing_alert  (billing webhook, overage, runner)     ops webhook with a severity, else a log line
 //   billing_notice (billing webhook: dunning, trial end)  email to the tenant's billing contact
 //   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
+//   signup_verification (signup, resend)                 email with the link that activates the first key
 import type pg from "pg";
 import type { Logger } from "pino";
 import { billingAlertHandler } from "./billing-alert.ts";
@@ -10,6 +11,7 @@ import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
+import { signupVerificationHandler } from "./signup-verification.ts";
 
 export interface OpsNotification {
   event: "notify_ops";
@@ -58,7 +60,13 @@ export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }):
   };
 }
 
-export const AGENT_TASK_KINDS = ["notify_ops", "billing_alert", "billing_notice", "data_export"] as const;
+export const AGENT_TASK_KINDS = [
+  "notify_ops",
+  "billing_alert",
+  "billing_notice",
+  "data_export",
+  "signup_verification",
+] as const;
 
 export function defaultHandlers(options: {
   pool: pg.Pool;
@@ -72,5 +80,6 @@ export function defaultHandlers(options: {
     billing_alert: billingAlertHandler(options),
     billing_notice: billingNoticeHandler(options),
     data_export: dataExportHandler(options),
+    signup_verification: signupVerificationHandler(options),
   };
 }

@@ -96,7 +96,7 @@ function trialWillEnd(p: Record<string, unknown>): { subject: string; body: stri
   };
 }
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")
@@ -105,6 +105,6 @@ function escapeHtml(text: string): string {
 }
 
 /** Links in already-escaped text: an https URL becomes an anchor to itself. */
-function linkify(escaped: string): string {
+export function linkify(escaped: string): string {
   return escaped.replace(/https:\/\/[^\s<>"]+/g, (url) => `<a href="${url}">${url}</a>`);
 }

@@ -145,7 +145,7 @@ async function readContact(pool: pg.Pool, task: ClaimedAgentTask): Promise<Conta
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (the send itself cannot be cancelled). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   work.catch(() => undefined);
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<T>((resolve, reject) => {

@@ -61,6 +61,16 @@ export interface QuoteApiArgs {
    * in-cluster as this ServiceAccount) and the binding of billing's generated Role to the account.
    */
   billing?: {
+    roleBinding: {
+      manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
+      role: pulumi.Resource;
+    };
+  };
+  /**
+   * Self-serve signup: Tenant creation in-cluster as this ServiceAccount (signup's generated Role,
+   * bound here), and the namespace Tenants are created in.
+   */
+  signup: {
     tenantNamespace: string;
     roleBinding: {
       manifest: (account: { namespace: string; name: string }) => Record<string, unknown>;
@@ -109,12 +119,13 @@ export class QuoteApi extends pulumi.ComponentResource {
       },
       inNs("workloads-quote-api"),
     );
-    if (args.billing) {
-      const { manifest, role } = args.billing.roleBinding;
-      const binding = manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
-      new k8s.rbac.v1.RoleBinding(`${name}-billing`, binding as unknown as k8s.rbac.v1.RoleBindingArgs, {
+    const bindings = { billing: args.billing?.roleBinding, signup: args.signup.roleBinding };
+    for (const [purpose, roleBinding] of Object.entries(bindings)) {
+      if (!roleBinding) continue;
+      const binding = roleBinding.manifest({ namespace: APP_NAMESPACE, name: API_SERVICE_ACCOUNT });
+      new k8s.rbac.v1.RoleBinding(`${name}-${purpose}`, binding as unknown as k8s.rbac.v1.RoleBindingArgs, {
         parent: this,
-        dependsOn: [account, role],
+        dependsOn: [account, roleBinding.role],
       });
     }
 
@@ -132,15 +143,16 @@ export class QuoteApi extends pulumi.ComponentResource {
       // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
+      // Tenant writes (signup's creates, billing's plan changes) as this pod's ServiceAccount, bound
+      // to the generated Roles above, in the tenants' namespace.
+      { name: "KUBERNETES_API", value: "in-cluster" },
+      { name: "BILLING_TENANT_NAMESPACE", value: args.signup.tenantNamespace },
       ...(args.billing
         ? [
             { name: "BILLING", value: "on" },
             secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
             secretEnv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
             secretEnv(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
-            { name: "BILLING_TENANT_NAMESPACE", value: args.billing.tenantNamespace },
-            // Tenant writes as this pod's ServiceAccount, bound to billing's Role above.
-            { name: "KUBERNETES_API", value: "in-cluster" },
           ]
         : []),
     ];
@@ -159,8 +171,8 @@ export class QuoteApi extends pulumi.ComponentResource {
             },
             spec: restrictedPodSpec({
               serviceAccountName: account.metadata.name,
-              // Only billing's Tenant writes call the Kubernetes API (KUBERNETES_API=in-cluster).
-              callsKubernetesApi: args.billing !== undefined,
+              // Signup's Tenant creates (and billing's plan changes) call the Kubernetes API.
+              callsKubernetesApi: true,
               pool: "app",
               terminationGracePeriodSeconds: 30,
               extra: {

@@ -37,8 +37,9 @@ export function renderCrds(): Promise<string> {
 export function renderRbac(): Promise<string> {
   return formatted(
     rbacPath,
-    header("The operators' ServiceAccount and least-privilege RBAC, and billing's Role on Tenants") +
-      multiDocument(rbacObjects()),
+    header(
+      "The operators' ServiceAccount and least-privilege RBAC, billing's and signup's Roles on Tenants",
+    ) + multiDocument(rbacObjects()),
   );
 }
 

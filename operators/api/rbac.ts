@@ -2,7 +2,8 @@
 // controller declares what it touches; the ClusterRole is their union and nothing else. A test runs
 // the manager under exactly this role against a real API server. Billing's Role (its Tenant
 // writes) is generated here too, so every permission on platform.freight.dev objects is declared
-// in one place; the stacks bind it to the quote API's ServiceAccount.
+// in one place, and so is signup's (Tenant creation); the stacks bind both to the quote API's
+// ServiceAccount.
 import { API_GROUP, OPERATOR_NAME, OPERATOR_NAMESPACE } from "./group.ts";
 
 export interface PolicyRule {
@@ -25,6 +26,9 @@ export const TENANTS_NAMESPACE = "tenants";
 
 /** Billing's Role: read and server-side apply Tenants in their namespace. */
 export const BILLING_ROLE_NAME = "freight-billing";
+
+/** Signup's Role: create Tenants (self-serve signup, app/signup/tenant-registrar.ts). */
+export const SIGNUP_ROLE_NAME = "freight-signup";
 
 /** Name of the Lease the manager's replicas elect a leader on. */
 export const LEADER_LEASE_NAME = `${OPERATOR_NAME}-leader`;
@@ -118,6 +122,38 @@ export function billingRoleBinding(serviceAccount: { namespace: string; name: st
   };
 }
 
+/**
+ * What self-serve signup may do on the control plane: create a Tenant in the tenants' namespace.
+ * No get, patch or delete: signup never changes a Tenant that exists (a create of a taken name is
+ * refused with 409), and the tenant controller provisions the rest.
+ */
+export function signupRole(): NamespacedManifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: {
+      name: SIGNUP_ROLE_NAME,
+      namespace: TENANTS_NAMESPACE,
+      labels: {
+        "app.kubernetes.io/name": SIGNUP_ROLE_NAME,
+        "app.kubernetes.io/part-of": "freight-platform",
+      },
+    },
+    rules: [{ apiGroups: [API_GROUP], resources: ["tenants"], verbs: ["create"] }],
+  };
+}
+
+/** Binds signup's Role to the ServiceAccount the quote API runs as. */
+export function signupRoleBinding(serviceAccount: { namespace: string; name: string }): NamespacedManifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: `${SIGNUP_ROLE_NAME}-${serviceAccount.name}`, namespace: TENANTS_NAMESPACE },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: SIGNUP_ROLE_NAME },
+    subjects: [{ kind: "ServiceAccount", ...serviceAccount }],
+  };
+}
+
 export function rbacObjects(): Record<string, unknown>[] {
   const labels = { "app.kubernetes.io/name": OPERATOR_NAME, "app.kubernetes.io/part-of": "freight-platform" };
   const meta = (name: string, namespaced: boolean) => ({
@@ -174,5 +210,6 @@ export function rbacObjects(): Record<string, unknown>[] {
       metadata: { name: TENANTS_NAMESPACE, labels: { "app.kubernetes.io/part-of": "freight-platform" } },
     },
     billingRole(),
+    signupRole(),
   ];
 }

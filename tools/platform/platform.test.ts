@@ -70,6 +70,37 @@ describe("two-region local platform", () => {
     expect(Buffer.from(await downloaded.arrayBuffer()).equals(file)).toBe(true);
   });
 
+  it("signs a new customer up: Tenant created as the API's ServiceAccount, link mailed, first quote", async () => {
+    const api = platform.regions.primary.apiUrl;
+    const email = `dispatch@platform-${Date.now().toString(36)}.com`;
+    const signup = await fetch(`${api}/v1/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ company: `Platform Haulers ${email.slice(18, 26)}`, email, plan: "starter" }),
+    });
+    expect(signup.status).toBe(201);
+    const body = (await signup.json()) as { tenant: { slug: string }; apiKey: { key: string } };
+    const tenant = await platform.regions.primary.admin.get<Tenant>(tenants, body.tenant.slug, "tenants");
+    expect(tenant.spec).toMatchObject({ plan: "starter", billingStatus: "trialing" });
+    expect(tenant.metadata.labels?.["platform.freight.dev/origin"]).toBe("self-serve-signup");
+    const link = await waitFor("the verification email", async () => {
+      const mail = platform.mailbox.to(email)[0];
+      return mail
+        ? /https?:\/\/\S+\/v1\/signup\/verify\?token=ev_[\w-]+/.exec(mail.mail.text ?? "")?.[0]
+        : undefined;
+    });
+    expect(link.startsWith(api)).toBe(true);
+    expect((await fetch(link)).status).toBe(200);
+    await waitFor("a first quote with the signup's key", async () => {
+      const quote = await fetch(`${api}/v1/quotes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${body.apiKey.key}`, "content-type": "application/json" },
+        body: JSON.stringify(quoteBody()),
+      });
+      return quote.status === 201;
+    });
+  });
+
   it("redirects writes on the standby region to the active one (307)", async () => {
     const key = Object.values(platform.apiKeys)[0]!;
     const quote = (base: string) =>
