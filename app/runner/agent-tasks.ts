@@ -3,13 +3,17 @@
 //   billing_alert  (billing webhook, overage, runner)     ops webhook with a severity, else a log line
 //   billing_notice (billing webhook: dunning, trial end)  email to the tenant's billing contact
 //   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
+//   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
+//   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 import type pg from "pg";
 import type { Logger } from "pino";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
+import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
+import { tenantNoticeHandler } from "./tenant-notice.ts";
 
 export interface OpsNotification {
   event: "notify_ops";
@@ -58,13 +62,20 @@ export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }):
   };
 }
 
-export const AGENT_TASK_KINDS = ["notify_ops", "billing_alert", "billing_notice", "data_export"] as const;
+export const AGENT_TASK_KINDS = [
+  "notify_ops",
+  "billing_alert",
+  "billing_notice",
+  "data_export",
+  "limit_increase_requested",
+  "tenant_notice",
+] as const;
 
 export function defaultHandlers(options: {
   pool: pg.Pool;
   webhookUrl?: string;
   log: Logger;
-  /** Absent when SMTP_URL is not set: every billing notice then fails and alerts ops. */
+  /** Absent when SMTP_URL is not set: every billing and tenant notice then fails and alerts ops. */
   mail?: BillingMail;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
@@ -72,5 +83,7 @@ export function defaultHandlers(options: {
     billing_alert: billingAlertHandler(options),
     billing_notice: billingNoticeHandler(options),
     data_export: dataExportHandler(options),
+    limit_increase_requested: limitIncreaseRequestedHandler(options),
+    tenant_notice: tenantNoticeHandler(options),
   };
 }
