@@ -133,7 +133,11 @@ describe("first-quote nudge", () => {
       expect(mail!.mail.subject).toBe("Send your first freight quote");
       expect(mail!.mail.text).toMatch(/have not sent a quote yet/);
       expect(mail!.mail.text).toMatch(/GET \/v1\/onboarding/);
-      await until("nudge task settled", () => nudgesOf(silent.tenantId), (r) => r[0]?.status === "success");
+      await until(
+        "nudge task settled",
+        () => nudgesOf(silent.tenantId),
+        (r) => r[0]?.status === "success",
+      );
     } finally {
       await runner.stop();
     }
