@@ -617,7 +617,7 @@ export async function regionStack(
       const account = new k8s.core.v1.ServiceAccount(
         "trial-expiry",
         { metadata: { name: TRIAL_EXPIRY_SERVICE_ACCOUNT, namespace: APP_NAMESPACE } },
-        { ...inCluster, dependsOn: [namespaces.app] },
+        { provider: k8sProvider, dependsOn: [namespaces.app] },
       );
       const binding = billingRoleBinding({ namespace: APP_NAMESPACE, name: TRIAL_EXPIRY_SERVICE_ACCOUNT });
       trialExpiryAccess.push(
@@ -626,7 +626,7 @@ export async function regionStack(
           "trial-expiry-billing",
           binding as unknown as k8s.rbac.v1.RoleBindingArgs,
           {
-            ...inCluster,
+            provider: k8sProvider,
             dependsOn: [account, operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME)],
           },
         ),
