@@ -11,7 +11,6 @@ import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { Mailbox } from "../../tools/platform/receivers.ts";
 import { startTestRunner, until } from "../../tools/platform/runner.ts";
 
-const HOUR = 3_600_000;
 let t: TestApp;
 let operator: pg.Pool;
 let billing: pg.Pool;
