@@ -112,11 +112,21 @@ async function proTenant(extra: Partial<Tenant["spec"]> = {}) {
   return { ...tenant, email, client: apiClient(app.url, tenant.apiKey) };
 }
 
+/** What `npm run limits` printed, per run in flight (two may run at once). */
+const printed = new Set<string[]>();
+let spies: { mockRestore(): void }[] = [];
+
 /** `npm run limits -- ...` as ops runs it: exit code and what it printed. */
 async function runLimits(...argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((...a) => void lines.push(a.join(" ")));
-  const error = vi.spyOn(console, "error").mockImplementation((...a) => void lines.push(a.join(" ")));
+  if (printed.size === 0) {
+    const capture = (...a: unknown[]) => printed.forEach((p) => p.push(a.join(" ")));
+    spies = [
+      vi.spyOn(console, "log").mockImplementation(capture),
+      vi.spyOn(console, "error").mockImplementation(capture),
+    ];
+  }
+  printed.add(lines);
   try {
     const code = await limits(argv, {
       OPERATOR_DATABASE_URL: platform.db.urls.operator,
@@ -124,8 +134,8 @@ async function runLimits(...argv: string[]): Promise<{ code: number; out: string
     });
     return { code, out: lines.join("\n") };
   } finally {
-    log.mockRestore();
-    error.mockRestore();
+    printed.delete(lines);
+    if (printed.size === 0) for (const spy of spies) spy.mockRestore();
   }
 }
 
@@ -366,6 +376,29 @@ describe("limit increases", () => {
     expect(badId.body.errors[0]).toMatchObject({ field: "id" });
     const badStatus = await mine.client.get<Record<string, any>>("/v1/limit-increase-requests?status=maybe");
     expect(badStatus.status).toBe(422);
+    // A retried request (same Idempotency-Key) is one request and one message to ops; a bad one is none.
+    const key = { "idempotency-key": `lim-${asked.id}` };
+    const body = { meter: "directory_invites", requestedLimit: 90, reason: "Partner drive" };
+    const first = await mine.client.post<Record<string, any>>("/v1/limit-increase-requests", body, key);
+    const retry = await mine.client.post<Record<string, any>>("/v1/limit-increase-requests", body, key);
+    expect(retry.body.id).toBe(first.body.id);
+    const bad = await mine.client.post<Record<string, any>>("/v1/limit-increase-requests", {
+      meter: "parcels",
+      requestedLimit: 2_000_000_000,
+      reason: "x",
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([
+      "meter",
+      "reason",
+      "requestedLimit",
+    ]);
+    const { rows: mineRows } = await operatorDb.query(
+      `SELECT (SELECT count(*)::int FROM limit_increase_requests WHERE tenant_id = $1) AS requests,
+              (SELECT count(*)::int FROM agent_tasks WHERE tenant_id = $1 AND kind = 'limit_increase_requested') AS tasks`,
+      [mine.tenantId],
+    );
+    expect(mineRows[0]).toEqual({ requests: 1, tasks: 1 });
     await expect(
       withTenant(appDb, theirs.tenantId, (db) =>
         db.query("UPDATE limit_increase_requests SET status = 'granted' WHERE id = $1", [asked.id]),
