@@ -55,11 +55,13 @@ export const CONVERSIONS: readonly BusinessQuery[] = [
   {
     id: "trial_to_paid",
     title: "Trial -> paid",
-    definition: "Of the trials that ended in the period, the share now paying (active or past due).",
+    definition:
+      "Of the trials that ended in the period, the share that converted: started paying (recorded by billing as it happened).",
     unit: "percentunit",
-    sql: `SELECT count(*) FILTER (WHERE t.billing_status IN ('active', 'past_due'))::float8
-       / nullif(count(*), 0) AS value
+    // trial_conversions has one row per tenant, written when a trial tenant starts paying.
+    sql: `SELECT count(c.tenant_id)::float8 / nullif(count(*), 0) AS value
   FROM tenants t
+  LEFT JOIN trial_conversions c ON c.tenant_id = t.id
  WHERE t.trial_ends_at >= ${FROM} AND t.trial_ends_at < ${TO}`,
   },
   {

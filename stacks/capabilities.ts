@@ -476,6 +476,45 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => scheduled(d, "billing-reconcile"),
   },
   {
+    id: "onboarding-nudge-schedule",
+    description: "a tenant without a quote 24 h after signup gets one nudge, found hourly",
+    testedBy: ["app/onboarding/onboarding.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "onboarding-nudges"),
+  },
+  {
+    id: "trial-expiry-schedule",
+    description:
+      "ended trials move to their billing state on a schedule, writing Tenants as an account bound to billing's Role",
+    testedBy: ["app/billing/trial.test.ts"],
+    required: (d) => billingRequired(d) && activeRegion(d),
+    missing: (d) =>
+      satisfied(d, "trial-expiry", ["CronJob"], (p) => {
+        const problems = p.workload.schedule ? [] : [`${p.where} has no schedule`];
+        const account = accountOf(p);
+        const namespace = (p.parsed as { BILLING_TENANT_NAMESPACE: string }).BILLING_TENANT_NAMESPACE;
+        if (
+          !granted(d, account, {
+            apiGroup: API_GROUP,
+            resource: "tenants",
+            verbs: ["get", "patch"],
+            namespace,
+          })
+        )
+          problems.push(
+            `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in ${namespace}`,
+          );
+        if (
+          (p.workload.podSpec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken !==
+          true
+        )
+          problems.push(
+            `${p.where} mounts no ServiceAccount token, so KUBERNETES_API=in-cluster cannot work`,
+          );
+        return problems;
+      }),
+  },
+  {
     id: "exec-report-schedule",
     description: "the executive report is produced weekly",
     testedBy: ["dashboards/report/report.test.ts"],

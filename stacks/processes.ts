@@ -12,6 +12,8 @@ import { parseMigrateConfig } from "../app/db/migrate.ts";
 import { parseRlsProbeConfig } from "../app/ops/rls-probe.ts";
 import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
 import { parseRunnerConfig } from "../app/runner/config.ts";
+import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
+import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
@@ -80,6 +82,19 @@ export const PROCESSES: ProcessSpec[] = [
     entry: "app/ops/usage-warnings.ts",
     description: "the nightly usage warnings (app/ops/usage-warnings.ts parseUsageWarningsConfig)",
     parse: (env) => parseUsageWarningsConfig(env),
+  },
+  {
+    id: "onboarding-nudges",
+    entry: "app/ops/onboarding-nudges.ts",
+    description: "the hourly first-quote nudges (app/ops/onboarding-nudges.ts parseOnboardingNudgesConfig)",
+    parse: (env) => parseOnboardingNudgesConfig(env),
+  },
+  {
+    id: "trial-expiry",
+    entry: "app/billing/trial-expiry.ts",
+    description:
+      "trial expiry to each tenant's billing state (app/billing/trial-expiry.ts parseTrialExpiryConfig)",
+    parse: (env) => parseTrialExpiryConfig(env),
   },
   {
     id: "billing-reconcile",

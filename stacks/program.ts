@@ -59,6 +59,9 @@ import { readPeerOutputs } from "./peer.ts";
 const MIGRATIONS_DATABASE_SECRET = "migrations-database";
 const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
 const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
+const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
+/** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
+const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
 const PROMETHEUS_URL = `http://prometheus-operated.${MONITORING_NAMESPACE}.svc:9090`;
 
@@ -91,6 +94,14 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       command: ["node", "app/ops/usage-warnings.ts"],
       env: [secretEnv("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
       deadlineSeconds: 1800,
+    },
+    {
+      // Hourly: a tenant is nudged within an hour of its 24th without a quote, once.
+      name: "onboarding-nudges",
+      schedule: "15 * * * *",
+      command: ["node", "app/ops/onboarding-nudges.ts"],
+      env: [secretEnv("OPERATOR_DATABASE_URL", ONBOARDING_DATABASE_SECRET)],
+      deadlineSeconds: 900,
     },
     {
       name: "exec-report",
@@ -131,6 +142,20 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         command: ["node", "app/billing/reconcile.ts", "--month", "previous"],
         env: billingEnv,
         deadlineSeconds: 3600,
+      },
+      {
+        // Every 15 minutes: a trial ends within a quarter hour of trial_ends_at.
+        name: "trial-expiry",
+        schedule: "*/15 * * * *",
+        command: ["node", "app/billing/trial-expiry.ts"],
+        env: [
+          ...billingEnv,
+          { name: "BILLING_TENANT_NAMESPACE", value: TENANTS_NAMESPACE },
+          // Tenant writes as the job's ServiceAccount, bound to billing's Role.
+          { name: "KUBERNETES_API", value: "in-cluster" },
+        ],
+        deadlineSeconds: 900,
+        serviceAccountName: TRIAL_EXPIRY_SERVICE_ACCOUNT,
       },
     );
   }
@@ -392,6 +417,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: ONBOARDING_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: EXEC_REPORT_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
@@ -601,6 +632,26 @@ export async function regionStack(
       },
       inCluster,
     );
+    const trialExpiryAccess: pulumi.Resource[] = [];
+    if (config.billing) {
+      const account = new k8s.core.v1.ServiceAccount(
+        "trial-expiry",
+        { metadata: { name: TRIAL_EXPIRY_SERVICE_ACCOUNT, namespace: APP_NAMESPACE } },
+        { provider: k8sProvider, dependsOn: [namespaces.app] },
+      );
+      const binding = billingRoleBinding({ namespace: APP_NAMESPACE, name: TRIAL_EXPIRY_SERVICE_ACCOUNT });
+      trialExpiryAccess.push(
+        account,
+        new k8s.rbac.v1.RoleBinding(
+          "trial-expiry-billing",
+          binding as unknown as k8s.rbac.v1.RoleBindingArgs,
+          {
+            provider: k8sProvider,
+            dependsOn: [account, operators.role(TENANTS_NAMESPACE, BILLING_ROLE_NAME)],
+          },
+        ),
+      );
+    }
     new ScheduledJobs(
       "scheduled-jobs",
       {
@@ -610,9 +661,11 @@ export async function regionStack(
         tasks: scheduledTasks(config),
         dependsOn: [
           ...migrated,
+          ...trialExpiryAccess,
           ...externalSecrets.for(
             APP_NAMESPACE,
             USAGE_WARNINGS_DATABASE_SECRET,
+            ONBOARDING_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,
             ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
           ),

@@ -744,6 +744,7 @@ describe("release jobs and scheduled work", () => {
     expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
       "exec-report",
       "migrate-2026-11-26-3f9c2ab",
+      "onboarding-nudges",
       "rls-probe-2026-11-26-3f9c2ab",
       "usage-warnings",
     ]);

@@ -53,7 +53,7 @@ const stacks = () => [primary, secondary];
 const deployment = (plan: PlannedStack, name: string) => one(plan, "kubernetes:apps/v1:Deployment", name);
 
 describe("ServiceAccount tokens with billing on", () => {
-  it("mount in the API (its Tenant writes) and the operators, and nowhere else", () => {
+  it("mount in the API (its Tenant writes), the operators and the active region's trial expiry, and nowhere else", () => {
     for (const plan of stacks()) {
       const pods = [
         ...all(plan, "kubernetes:apps/v1:Deployment").map((d) => ({
@@ -68,7 +68,12 @@ describe("ServiceAccount tokens with billing on", () => {
       const mounting = pods
         .filter((p) => p.spec["automountServiceAccountToken"] !== false)
         .map((p) => p.name);
-      expect(mounting.sort()).toEqual(["operators", "quote-api"]);
+      // Trial expiry writes Tenants like billing does; it runs where the scheduled work runs (the primary).
+      expect(mounting.sort()).toEqual(
+        plan === primary
+          ? ["operators", "quote-api", "scheduled-jobs-trial-expiry"]
+          : ["operators", "quote-api"],
+      );
     }
   });
 });
@@ -170,7 +175,7 @@ describe("billing", () => {
     );
   });
 
-  it("binds billing's generated Role on Tenants to the quote API's ServiceAccount only", () => {
+  it("binds billing's generated Role on Tenants to the quote API's and trial expiry's ServiceAccounts only", () => {
     for (const plan of stacks()) {
       const role = one(
         plan,
@@ -183,12 +188,17 @@ describe("billing", () => {
       const bindings = all(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").filter(
         (b) => get(b.props, "roleRef", "name") === "freight-billing",
       );
-      expect(bindings).toHaveLength(1);
-      expect(get(bindings[0]!.props, "metadata", "namespace")).toBe("tenants");
-      expect(bindings[0]!.props["subjects"]).toEqual([
-        { kind: "ServiceAccount", namespace: "freight", name: "quote-api" },
-      ]);
-      expect(bindings[0]!.opts?.dependsOn).toContain(role.urn);
+      const subjects = bindings.flatMap(
+        (b) => b.props["subjects"] as { kind: string; namespace: string; name: string }[],
+      );
+      expect(subjects.map((x) => x.name).sort()).toEqual(
+        plan === primary ? ["quote-api", "trial-expiry"] : ["quote-api"],
+      );
+      expect(subjects.every((x) => x.kind === "ServiceAccount" && x.namespace === "freight")).toBe(true);
+      for (const binding of bindings) {
+        expect(get(binding.props, "metadata", "namespace")).toBe("tenants");
+        expect(binding.opts?.dependsOn).toContain(role.urn);
+      }
       // The runners run as their own account, so they do not inherit the API's Tenant writes.
       expect(get(deployment(plan, "runner").props, "spec", "template", "spec", "serviceAccountName")).toBe(
         "runner",

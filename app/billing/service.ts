@@ -8,11 +8,7 @@ import { createPool } from "../db/pool.ts";
 import { catalogFromConfig } from "./catalog.ts";
 import { collectOverage, sendOverage } from "./overage.ts";
 import { createStripeClient } from "./stripe.ts";
-import {
-  KubeTenantPlanWriter,
-  UnconnectedTenantPlanWriter,
-  type TenantPlanWriter,
-} from "./tenant-resource.ts";
+import { tenantPlanWriterFromConfig, type TenantPlanWriter } from "./tenant-resource.ts";
 import { expireGracePeriods, type BillingDeps } from "./webhook.ts";
 
 export interface BillingService {
@@ -37,13 +33,7 @@ export function createBilling(
     options.log ??
     pino({ level: config.LOG_LEVEL, base: { component: "billing", region: config.REGION_NAME } });
   const stripe = createStripeClient(config);
-  const writer =
-    options.writer ??
-    (config.KUBERNETES_API === "in-cluster"
-      ? KubeTenantPlanWriter.inCluster(config.BILLING_TENANT_NAMESPACE)
-      : config.KUBECONFIG
-        ? KubeTenantPlanWriter.fromKubeconfig(config.KUBECONFIG, config.BILLING_TENANT_NAMESPACE)
-        : new UnconnectedTenantPlanWriter());
+  const writer = options.writer ?? tenantPlanWriterFromConfig(config);
   const pool = createPool(config.BILLING_DATABASE_URL, 4);
   const deps: BillingDeps = {
     pool,

@@ -113,3 +113,16 @@ export class UnconnectedTenantPlanWriter implements TenantPlanWriter {
   async apply(): Promise<void> {}
   close(): void {}
 }
+
+/** Where billing decisions go, as a process's configuration says: in-cluster, a kubeconfig, or nowhere. */
+export function tenantPlanWriterFromConfig(config: {
+  KUBERNETES_API?: "in-cluster";
+  KUBECONFIG?: string;
+  BILLING_TENANT_NAMESPACE: string;
+}): TenantPlanWriter {
+  if (config.KUBERNETES_API === "in-cluster")
+    return KubeTenantPlanWriter.inCluster(config.BILLING_TENANT_NAMESPACE);
+  if (config.KUBECONFIG)
+    return KubeTenantPlanWriter.fromKubeconfig(config.KUBECONFIG, config.BILLING_TENANT_NAMESPACE);
+  return new UnconnectedTenantPlanWriter();
+}

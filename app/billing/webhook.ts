@@ -11,6 +11,7 @@ import { transaction, type Db } from "../db/pool.ts";
 import type { BillingCatalog } from "./catalog.ts";
 import { subscriptionSnapshot } from "./stripe.ts";
 import { decideSubscription } from "./subscription.ts";
+import { recordTrialConversion } from "./trial.ts";
 import { TenantResourceMissing, type TenantPlanWriter } from "./tenant-resource.ts";
 
 export const HANDLED_EVENTS = [
@@ -51,7 +52,7 @@ export interface BillingDeps {
   now?: () => Date;
 }
 
-interface AccountRow {
+export interface AccountRow {
   tenant_id: string;
   slug: string;
   stripe_customer_id: string;
@@ -68,6 +69,8 @@ export interface EventResult {
 }
 
 const StripeErrors = Stripe.errors;
+/** What billing last decided for a tenant that was already paying: no conversion to record. */
+const PAYING = new Set<string>(["active", "past_due"]);
 
 const customerOf = (object: { customer?: string | { id: string } | null }): string | undefined =>
   typeof object.customer === "string" ? object.customer : (object.customer?.id ?? undefined);
@@ -236,7 +239,7 @@ async function lockAccount(
   return undefined;
 }
 
-async function syncSubscription(
+export async function syncSubscription(
   deps: BillingDeps,
   db: Db,
   account: AccountRow,
@@ -341,6 +344,8 @@ async function syncSubscription(
   }
   try {
     await deps.writer.apply(account.slug, { plan: decision.plan, billingStatus: decision.billingStatus });
+    if (decision.billingStatus === "active" && !PAYING.has(account.billing_status ?? ""))
+      await recordTrialConversion(db, tenantId, decision.plan, subscription.id);
   } catch (error) {
     if (!(error instanceof TenantResourceMissing)) throw error;
     await queueTask(db, tenantId, "billing_alert", `billing-tenant-missing:${account.slug}:${event.id}`, {

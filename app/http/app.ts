@@ -17,6 +17,8 @@ import type { QuoteEngine } from "../pricing/engine.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
+import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
+import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
@@ -302,6 +304,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
+    await api.register(limitIncreaseRoutes, { ctx });
+    await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
     await api.register(documentRoutes, { ctx, store: documents });

@@ -1,9 +1,7 @@
-// Overage visibility: where each meter stands in its period, and asking ops for more.
+// Overage visibility: where each meter stands in its period (asking ops for more: limit-increases.ts).
 import type { FastifyPluginAsync } from "fastify";
-import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { parseOrProblem } from "../http/problem.ts";
-import { METERS, periodBounds, usagePercent, warningLevel, type MeterPeriod } from "../metering/meters.ts";
+import { periodBounds, usagePercent, warningLevel, type MeterPeriod } from "../metering/meters.ts";
 
 interface UsageRow {
   meter: string;
@@ -15,20 +13,6 @@ interface UsageRow {
   used: number;
   now: Date;
 }
-
-const limitIncreaseRequest = z.strictObject({
-  meter: z.enum(METERS, `must be one of ${METERS.join(", ")}`),
-  requestedLimit: z
-    .number("must be a number of units per period")
-    .int("must be a whole number")
-    .positive("must be more than 0")
-    .max(1_000_000_000, "must be at most 1,000,000,000"),
-  reason: z
-    .string("must say why the increase is needed")
-    .trim()
-    .min(3, "must say why (at least 3 characters)")
-    .max(2000),
-});
 
 export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get("/v1/usage", async (request) => {
@@ -71,28 +55,5 @@ export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
         };
       }),
     };
-  });
-
-  app.post("/v1/limit-increase-requests", async (request, reply) => {
-    const body = parseOrProblem(limitIncreaseRequest, request.body);
-    return ctx.idempotent(request, reply, async (db) => {
-      const { rows } = await db.query<{ id: string; created_at: Date }>(
-        `INSERT INTO limit_increase_requests (tenant_id, meter, requested_limit, reason)
-         VALUES (current_tenant_id(), $1, $2, $3) RETURNING id, created_at`,
-        [body.meter, body.requestedLimit, body.reason],
-      );
-      const row = rows[0] as { id: string; created_at: Date };
-      return {
-        statusCode: 201,
-        body: {
-          id: row.id,
-          meter: body.meter,
-          requestedLimit: body.requestedLimit,
-          reason: body.reason,
-          status: "open",
-          createdAt: row.created_at.toISOString(),
-        },
-      };
-    });
   });
 };

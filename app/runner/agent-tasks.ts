@@ -4,14 +4,18 @@
 //   billing_notice (billing webhook: dunning, trial end)  email to the tenant's billing contact
 //   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
 //   signup_verification (signup, resend)                 email with the link that activates the first key
+//   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
+//   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 import type pg from "pg";
 import type { Logger } from "pino";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
+import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 import { signupVerificationHandler } from "./signup-verification.ts";
+import { tenantNoticeHandler } from "./tenant-notice.ts";
 
 export interface OpsNotification {
   event: "notify_ops";
@@ -66,13 +70,15 @@ export const AGENT_TASK_KINDS = [
   "billing_notice",
   "data_export",
   "signup_verification",
+  "limit_increase_requested",
+  "tenant_notice",
 ] as const;
 
 export function defaultHandlers(options: {
   pool: pg.Pool;
   webhookUrl?: string;
   log: Logger;
-  /** Absent when SMTP_URL is not set: every billing notice then fails and alerts ops. */
+  /** Absent when SMTP_URL is not set: every billing and tenant notice then fails and alerts ops. */
   mail?: BillingMail;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
@@ -81,5 +87,7 @@ export function defaultHandlers(options: {
     billing_notice: billingNoticeHandler(options),
     data_export: dataExportHandler(options),
     signup_verification: signupVerificationHandler(options),
+    limit_increase_requested: limitIncreaseRequestedHandler(options),
+    tenant_notice: tenantNoticeHandler(options),
   };
 }

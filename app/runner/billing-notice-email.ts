@@ -16,13 +16,13 @@ export interface NoticeRecipient {
 }
 
 export interface RenderedNotice {
-  notice: NoticeKind;
+  notice: string;
   subject: string;
   text: string;
   html: string;
 }
 
-const day = (date: Date) =>
+export const day = (date: Date) =>
   date.toLocaleDateString("en-US", { year: "numeric", month: "long", day: "numeric", timeZone: "UTC" });
 
 function money(cents: number, currency: string): string {
@@ -35,7 +35,7 @@ function money(cents: number, currency: string): string {
   }
 }
 
-function dateField(payload: Record<string, unknown>, field: string): Date | null {
+export function dateField(payload: Record<string, unknown>, field: string): Date | null {
   const value = payload[field];
   if (value === null || value === undefined) return null;
   const date = typeof value === "string" ? new Date(value) : undefined;
@@ -51,11 +51,21 @@ export function renderBillingNotice(payload: Record<string, unknown>, to: Notice
       `billing_notice payload names notice ${JSON.stringify(notice)}; this runner renders ${NOTICE_KINDS.join(", ")}`,
     );
   const paragraphs = notice === "payment_failed" ? paymentFailed(payload, to) : trialWillEnd(payload);
+  return composeNotice(notice as NoticeKind, paragraphs, to, "Freight billing");
+}
+
+/** The message around a notice's paragraphs: greeting, body, signature; text and escaped HTML alike. */
+export function composeNotice(
+  notice: string,
+  paragraphs: { subject: string; body: string[] },
+  to: Pick<NoticeRecipient, "tenantName" | "tenantSlug">,
+  signature: string,
+): RenderedNotice {
   const greeting = `Hello ${to.tenantName},`;
-  const closing = `Freight billing (account ${to.tenantSlug})`;
+  const closing = `${signature} (account ${to.tenantSlug})`;
   const all = [greeting, ...paragraphs.body, closing];
   return {
-    notice: notice as NoticeKind,
+    notice,
     subject: paragraphs.subject,
     text: `${all.join("\n\n")}\n`,
     html: `<!doctype html><html><body>${all.map((p) => `<p>${linkify(escapeHtml(p))}</p>`).join("")}</body></html>`,

@@ -11,7 +11,12 @@ import type pg from "pg";
 import { withTenant } from "../db/pool.ts";
 import type { ClaimedAgentTask } from "../jobs/queue.ts";
 import { queueBillingAlert } from "./billing-alert.ts";
-import { NoticePayloadError, renderBillingNotice } from "./billing-notice-email.ts";
+import {
+  NoticePayloadError,
+  renderBillingNotice,
+  type NoticeRecipient,
+  type RenderedNotice,
+} from "./billing-notice-email.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 
 export interface BillingMail {
@@ -55,6 +60,21 @@ function refusedForGood(error: SmtpError): boolean {
 }
 
 export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMail }): AgentTaskHandler {
+  return customerEmailHandler(options, { render: renderBillingNotice, messageIdPrefix: "billing-notice" });
+}
+
+/**
+ * An agent task that emails the tenant's contact: billing notices, and the tenant notices
+ * (tenant-notice.ts) that go the same way, with the same retries, refusals and alert on failure.
+ */
+export function customerEmailHandler(
+  options: { pool: pg.Pool; mail?: BillingMail },
+  notices: {
+    render: (payload: Record<string, unknown>, to: NoticeRecipient) => RenderedNotice;
+    /** Left of the task id in the Message-ID, e.g. billing-notice. */
+    messageIdPrefix: string;
+  },
+): AgentTaskHandler {
   const { pool, mail } = options;
   return async (task, { signal, log }) => {
     const notice = String(task.payload.notice ?? "(none)");
@@ -77,7 +97,7 @@ export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMai
     if (!contact) throw new PermanentTaskError(`tenant ${task.tenantId} does not exist`);
     let rendered;
     try {
-      rendered = renderBillingNotice(task.payload, {
+      rendered = notices.render(task.payload, {
         tenantName: contact.name,
         tenantSlug: contact.slug,
         graceEndsAt: contact.grace_ends_at,
@@ -89,7 +109,7 @@ export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMai
     }
     if (!mail) {
       const reason =
-        "SMTP_URL is not set on the runner, so billing notices cannot be sent; set SMTP_URL and BILLING_EMAIL_FROM";
+        "SMTP_URL is not set on the runner, so emails to tenants cannot be sent; set SMTP_URL and BILLING_EMAIL_FROM";
       await undeliverable(reason);
       throw new PermanentTaskError(reason);
     }
@@ -108,13 +128,13 @@ export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMai
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
-        messageId: `<billing-notice.${task.id}@${mail.domain}>`,
+        messageId: `<${notices.messageIdPrefix}.${task.id}@${mail.domain}>`,
         headers: { "X-Freight-Notice": rendered.notice, "X-Freight-Tenant": contact.slug },
       });
       const info = (await untilAborted(sending, signal)) as { messageId: string; response: string };
       log.info(
         { tenant: contact.slug, notice: rendered.notice, messageId: info.messageId, response: info.response },
-        "billing notice sent",
+        `${notices.messageIdPrefix} sent`,
       );
     } catch (error) {
       if (signal.aborted) throw error;

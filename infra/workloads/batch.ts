@@ -4,9 +4,11 @@
 //   - the schema migration of a release, a Job the new app version waits for (it runs as the
 //     schema owner; the Deployments depend on it, so no new pod takes traffic on an old schema);
 //   - the row-security probe after the rollout, a Job whose failure fails `pulumi up`;
-//   - the scheduled work: nightly usage warnings (freight_operator), billing reconciliation daily
-//     for the current month and monthly for the one that closed (freight_billing, Stripe), and
-//     the weekly executive report (freight_ops, read-only, on the analytics replica).
+//   - the scheduled work: nightly usage warnings and the hourly first-quote nudges (freight_operator),
+//     billing reconciliation daily for the current month and monthly for the one that closed
+//     (freight_billing, Stripe), trial expiry (freight_billing, Stripe, and Tenant writes as its own
+//     ServiceAccount bound to billing's Role: the one job with an API token), and the weekly
+//     executive report (freight_ops, read-only, on the analytics replica).
 // They run in the active region only: the others write, and the standby's database is a replica.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -34,13 +36,17 @@ export function releaseSuffix(tag: string): string {
     .replace(/-+$/, "");
 }
 
-function jobPod(container: Omit<ContainerArgs, "resources"> & { resources?: Resources }) {
+function jobPod(
+  container: Omit<ContainerArgs, "resources"> & { resources?: Resources },
+  serviceAccountName?: pulumi.Input<string>,
+) {
   return restrictedPodSpec({
-    serviceAccountName: "default",
+    serviceAccountName: serviceAccountName ?? "default",
     pool: "app",
     restartPolicy: "Never",
-    // Jobs run as the namespace's default account with no token: they need no Kubernetes API.
-    callsKubernetesApi: false,
+    // Jobs run as the namespace's default account with no token unless they name an account of their
+    // own: only those call the Kubernetes API, with exactly what that account is bound to.
+    callsKubernetesApi: serviceAccountName !== undefined,
     containers: [{ ...container, resources: container.resources ?? JOB_RESOURCES }],
   });
 }
@@ -156,6 +162,8 @@ export interface ScheduledTask {
   deadlineSeconds: number;
   /** Files a run leaves behind (the report), on a volume claim that outlives the pod. */
   output?: { mountPath: string; size: string };
+  /** The ServiceAccount of a job that calls the Kubernetes API (its token is mounted); else none. */
+  serviceAccountName?: pulumi.Input<string>;
 }
 
 export interface ScheduledJobsArgs {
@@ -173,13 +181,16 @@ export class ScheduledJobs extends pulumi.ComponentResource {
     super("freight:workloads:ScheduledJobs", name, {}, opts);
     for (const task of args.tasks) {
       const labels = { "app.kubernetes.io/name": task.name, "app.kubernetes.io/part-of": "freight" };
-      const pod = jobPod({
-        name: task.name,
-        image: args.image.ref,
-        command: task.command,
-        env: [...regionEnv(args.region), ...task.env],
-        writableTmp: true,
-      });
+      const pod = jobPod(
+        {
+          name: task.name,
+          image: args.image.ref,
+          command: task.command,
+          env: [...regionEnv(args.region), ...task.env],
+          writableTmp: true,
+        },
+        task.serviceAccountName,
+      );
       let claim: k8s.core.v1.PersistentVolumeClaim | undefined;
       if (task.output) {
         claim = new k8s.core.v1.PersistentVolumeClaim(

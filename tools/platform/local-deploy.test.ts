@@ -3,7 +3,7 @@
 // the object, the problem and the fix.
 import { describe, expect, it } from "vitest";
 import type { Manifest } from "../../stacks/manifests.ts";
-import { regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
+import { regionJob, regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
 
 const secrets = { "api-database": { DATABASE_URL: "postgres://freight_app:pw@127.0.0.1:5432/freight" } };
 
@@ -63,6 +63,60 @@ describe("local deploy", () => {
       POD_NAME: "quote-api-primary-0",
       KUBECONFIG: "/tmp/sa.kubeconfig",
     });
+  });
+
+  it("points every process holding a Stripe key at the Stripe stand-in, billing's CronJobs too", () => {
+    const stripeSecret: Manifest = {
+      ...externalSecret,
+      metadata: { name: "stripe", namespace: "freight" },
+      spec: { target: { name: "stripe" } },
+    };
+    const cronJob: Manifest = {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name: "trial-expiry", namespace: "freight" },
+      spec: {
+        jobTemplate: {
+          spec: {
+            template: {
+              spec: {
+                serviceAccountName: "trial-expiry",
+                containers: [
+                  {
+                    name: "trial-expiry",
+                    command: ["node", "app/billing/trial-expiry.ts"],
+                    env: [
+                      {
+                        name: "STRIPE_SECRET_KEY",
+                        valueFrom: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+                      },
+                      { name: "KUBERNETES_API", value: "in-cluster" },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    };
+    const [job] = regionJob(
+      "primary",
+      [stripeSecret, cronJob],
+      { stripe: { STRIPE_SECRET_KEY: "sk_test_local" } },
+      "trial-expiry",
+    );
+    const env = substitute(job!, job!.env, {
+      ports: new Map(),
+      endpoints: { api: { primary: "", secondary: "" }, aws: "", stripe: "http://127.0.0.1:12111" },
+      kubeconfig: "/tmp/trial-expiry.kubeconfig",
+    });
+    expect(env).toMatchObject({
+      STRIPE_SECRET_KEY: "sk_test_local",
+      STRIPE_API_URL: "http://127.0.0.1:12111",
+      KUBECONFIG: "/tmp/trial-expiry.kubeconfig",
+    });
+    expect(env).not.toHaveProperty("KUBERNETES_API");
   });
 
   it("refuses a container without a command, naming the fix", () => {

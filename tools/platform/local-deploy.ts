@@ -189,6 +189,7 @@ export function localSecrets(
     "billing-database": { DATABASE_URL: urls.billing, BILLING_DATABASE_URL: urls.billing },
     "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
     "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
@@ -450,7 +451,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
     "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
-  "STRIPE_API_URL (added with BILLING=on)": "the local Stripe stand-in",
+  "STRIPE_API_URL (added wherever STRIPE_SECRET_KEY is set: the API with BILLING=on, billing's jobs)":
+    "the local Stripe stand-in",
   OPS_WEBHOOK_URL:
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
@@ -518,7 +520,7 @@ export function substitute(
     out["DOCUMENTS_S3_ENDPOINT_SECONDARY"] = context.endpoints.s3.secondary;
     Object.assign(out, awsCredentialEnv());
   }
-  if (out["BILLING"] === "on" && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if (out["STRIPE_SECRET_KEY"] && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
   if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;
   if (out["SMTP_URL"] && context.endpoints.smtp) out["SMTP_URL"] = context.endpoints.smtp;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";

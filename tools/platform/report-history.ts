@@ -13,8 +13,8 @@ import { runUsageBreachCheck } from "../../app/ops/usage-warnings.ts";
 export interface ReportSeedOptions {
   /** The moment the history ends (the report's week end); defaults to now. */
   now?: Date;
-  /** Connection URLs of the operator and app roles (TestDatabase.urls has both). */
-  urls: { operator: string; app: string };
+  /** Connection URLs of the operator, app and billing roles (TestDatabase.urls has them). */
+  urls: { operator: string; app: string; billing: string };
 }
 
 export interface ReportSeedSummary {
@@ -149,6 +149,20 @@ export async function seedReportHistory(options: ReportSeedOptions): Promise<Rep
         `UPDATE tenants SET created_at = $2, trial_ends_at = $3, disabled_at = $4 WHERE id = $1`,
         [provisioned.tenantId, tenant.createdAt, tenant.trialEndsAt, tenant.disabledAt],
       );
+    }
+    // Billing records a conversion when a trial tenant starts paying (app/billing/trial.ts): here, at
+    // the end of each converted trial.
+    const billing = createPool(options.urls.billing, 1);
+    try {
+      for (const tenant of tenants.filter(
+        (t) => t.trialEndsAt && t.trialEndsAt <= now && ["active", "past_due"].includes(t.billingStatus),
+      ))
+        await billing.query(
+          `INSERT INTO trial_conversions (tenant_id, trial_ends_at, plan_id, converted_at) VALUES ($1, $2, $3, $2)`,
+          [ids.get(tenant.slug), tenant.trialEndsAt, tenant.planId],
+        );
+    } finally {
+      await billing.end();
     }
     // The app's demo tenants are long-standing customers in this history.
     await operator.query(

@@ -1,0 +1,90 @@
+// tenant_notice agent tasks: emails about the tenant's account that are not billing's, sent to the
+// same contact through the same SMTP path (customerEmailHandler in billing-notice.ts):
+//   limit_increase_granted / limit_increase_declined  ops decided a request (npm run limits)
+//   first_quote_nudge                                 24 h after signup without a quote (onboarding job)
+import type pg from "pg";
+import {
+  composeNotice,
+  day,
+  dateField,
+  NoticePayloadError,
+  type NoticeRecipient,
+  type RenderedNotice,
+} from "./billing-notice-email.ts";
+import { customerEmailHandler, type BillingMail } from "./billing-notice.ts";
+import type { AgentTaskHandler } from "./runner.ts";
+
+export const TENANT_NOTICE_KINDS = [
+  "limit_increase_granted",
+  "limit_increase_declined",
+  "first_quote_nudge",
+] as const;
+
+const units = (n: unknown) => (typeof n === "number" ? n.toLocaleString("en-US") : "?");
+const METER_NAMES: Record<string, string> = {
+  quotes: "quotes",
+  bulk_jobs: "bulk rating jobs",
+  directory_invites: "directory invites",
+};
+
+function limitDecision(p: Record<string, unknown>): { subject: string; body: string[] } {
+  if (typeof p.requestId !== "string" || typeof p.meter !== "string" || !Number.isInteger(p.requestedLimit))
+    throw new NoticePayloadError(
+      `${String(p.notice)} needs requestId, meter and requestedLimit; got ${JSON.stringify(p).slice(0, 200)}`,
+    );
+  const meter = METER_NAMES[p.meter] ?? p.meter;
+  const status = `GET /v1/limit-increase-requests/${p.requestId}`;
+  if (p.notice === "limit_increase_granted") {
+    if (!Number.isInteger(p.included) || !Number.isInteger(p.hardCeiling))
+      throw new NoticePayloadError(`limit_increase_granted needs included and hardCeiling`);
+    return {
+      subject: `Your ${meter} limit is now ${units(p.included)}`,
+      body: [
+        `We granted your request for more ${meter}: ${units(p.included)} are now included per period ` +
+          `(you asked for ${units(p.requestedLimit)}), with usage allowed up to ${units(p.hardCeiling)}.`,
+        "The new limit applies within a minute; GET /v1/usage shows it.",
+        ...(typeof p.reason === "string" && p.reason ? [`Note from our team: ${p.reason}`] : []),
+        `Request ${p.requestId}: ${status}`,
+      ],
+    };
+  }
+  if (typeof p.reason !== "string" || !p.reason)
+    throw new NoticePayloadError("limit_increase_declined needs the reason it was declined");
+  return {
+    subject: `Your request for more ${meter} was declined`,
+    body: [
+      `We could not grant your request for ${units(p.requestedLimit)} ${meter} per period.`,
+      `Reason: ${p.reason}`,
+      "A larger plan includes more (POST /v1/billing/checkout-sessions), or reply to this email to talk it through.",
+      `Request ${p.requestId}: ${status}`,
+    ],
+  };
+}
+
+function firstQuoteNudge(p: Record<string, unknown>): { subject: string; body: string[] } {
+  const since = dateField(p, "signedUpAt");
+  return {
+    subject: "Send your first freight quote",
+    body: [
+      since
+        ? `You signed up on ${day(since)} and have not sent a quote yet.`
+        : "You have not sent a quote yet.",
+      "A spot quote takes one request: POST /v1/quotes with an origin, destination, equipment, weight and pickup date. " +
+        "Then invite a carrier partner and book your first load; GET /v1/onboarding shows what is left.",
+    ],
+  };
+}
+
+export function renderTenantNotice(payload: Record<string, unknown>, to: NoticeRecipient): RenderedNotice {
+  const notice = payload.notice;
+  if (!TENANT_NOTICE_KINDS.includes(notice as (typeof TENANT_NOTICE_KINDS)[number]))
+    throw new NoticePayloadError(
+      `tenant_notice payload names notice ${JSON.stringify(notice)}; this runner renders ${TENANT_NOTICE_KINDS.join(", ")}`,
+    );
+  const paragraphs = notice === "first_quote_nudge" ? firstQuoteNudge(payload) : limitDecision(payload);
+  return composeNotice(notice as string, paragraphs, to, "The Freight team");
+}
+
+export function tenantNoticeHandler(options: { pool: pg.Pool; mail?: BillingMail }): AgentTaskHandler {
+  return customerEmailHandler(options, { render: renderTenantNotice, messageIdPrefix: "tenant-notice" });
+}
