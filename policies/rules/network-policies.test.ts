@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { planStack, transformPlan } from "../../stacks/plan.ts";
 import { UNKNOWN_OBJECT, check, plan, res, summary } from "../testing.ts";
+import { POD_SPEC_PATHS } from "./kubernetes.ts";
 import { NETWORK_POLICY_TYPE, k8sPodsDefaultDeny, selects } from "./network-policies.ts";
 
 const RUNNER = { "app.kubernetes.io/name": "runner", "app.kubernetes.io/part-of": "freight" };
@@ -132,4 +134,31 @@ describe("k8s-pods-default-deny", () => {
     expect(selects(expression("DoesNotExist"), labels)).toBe(false);
     expect(selects(undefined, labels)).toBe(false);
   });
+
+  it.each(["prod-primary", "prod-secondary"])(
+    "on %s: passes as planned, and without the freight namespace's default-deny names every workload there",
+    async (stack) => {
+      const planned = await planStack(stack);
+      expect(summary(await check(planned, k8sPodsDefaultDeny))).toEqual([]);
+      const withoutDeny = transformPlan(planned, (r) =>
+        r.name === "network-policies-freight-default-deny" ? undefined : r,
+      );
+      const inFreight = withoutDeny.resources
+        .filter(
+          (r) =>
+            POD_SPEC_PATHS[r.type] && (r.props["metadata"] as { namespace?: string }).namespace === "freight",
+        )
+        .map((r) => `k8s-pods-default-deny: ${r.name}`);
+      expect(inFreight).toEqual(
+        expect.arrayContaining(["k8s-pods-default-deny: quote-api", "k8s-pods-default-deny: runner"]),
+      );
+      const report = await check(withoutDeny, k8sPodsDefaultDeny);
+      expect(summary(report)).toEqual(inFreight);
+      // The API's own flow policies still select it, but they allow flows: only a rule-less policy denies by default.
+      expect(report.violations.find((v) => v.message.startsWith("quote-api "))?.message).toContain(
+        "runs pods in namespace freight that no default-deny NetworkPolicy selects for Ingress and Egress",
+      );
+    },
+    120_000,
+  );
 });
