@@ -45,7 +45,7 @@ describe("policy:check on the region stacks", () => {
   );
 
   it(
-    "catches exactly the four breakages of the broken copy: public bucket, unencrypted replica, 365-day rotation, image by tag",
+    "catches exactly the five breakages of the broken copy: public bucket, 365-day rotation, a workload without network policy, unencrypted replica, image by tag",
     async () => {
       const run = await runCheck({ stacks: STACKS, fixture: "broken" });
       const found = run.reports.flatMap((r) =>
@@ -63,6 +63,7 @@ describe("policy:check on the region stacks", () => {
       expect(found.map((f) => f.policy)).toEqual([
         "s3-bucket-public-access-blocked",
         "secrets-rotation-window",
+        "k8s-pods-default-deny",
         "rds-encrypted-at-rest",
         "k8s-image-pinned-by-digest",
       ]);
@@ -72,7 +73,10 @@ describe("policy:check on the region stacks", () => {
       expect(messages).toMatch(
         /container "runner" uses "[^"]+\/freight\/quote-api:2026\.11\.26-3f9c2ab", which is not pinned by digest/,
       );
-      expect(summarize(run.reports)).toEqual({ mandatory: 4, advisory: 0, resources: 4, stacks: 2 });
+      expect(messages).toContain(
+        "scheduled-jobs-exec-report (kubernetes:batch/v1:CronJob): runs pods in namespace reports that no default-deny NetworkPolicy selects for Ingress and Egress",
+      );
+      expect(summarize(run.reports)).toEqual({ mandatory: 5, advisory: 0, resources: 5, stacks: 2 });
     },
     PLAN_TIMEOUT,
   );
@@ -90,9 +94,12 @@ describe("npm run policy:check", () => {
       expect(stdout).toContain("MANDATORY secrets-rotation-window");
       expect(stdout).toContain("MANDATORY rds-encrypted-at-rest");
       expect(stdout).toContain("MANDATORY k8s-image-pinned-by-digest");
+      expect(stdout).toMatch(
+        /MANDATORY k8s-pods-default-deny\n {4}resource: {4}scheduled-jobs-exec-report \(kubernetes:batch\/v1:CronJob\)/,
+      );
       expect(stdout).toMatch(/remediation: add an aws\.s3\.BucketPublicAccessBlock/);
       expect(stdout).toMatch(
-        /4 mandatory, 0 advisory violations across 4 resources in 2 stacks \(\d+\.\d s\)/,
+        /5 mandatory, 0 advisory violations across 5 resources in 2 stacks \(\d+\.\d s\)/,
       );
     },
     PLAN_TIMEOUT,

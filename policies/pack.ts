@@ -6,6 +6,7 @@ import type { Rule } from "./rules/common.ts";
 import { iamRules } from "./rules/iam.ts";
 import { kubernetesRules } from "./rules/kubernetes.ts";
 import { networkRules } from "./rules/network.ts";
+import { networkPolicyRules } from "./rules/network-policies.ts";
 import { rdsRules } from "./rules/rds.ts";
 import { residencyRules } from "./rules/residency.ts";
 import { route53Rules } from "./rules/route53.ts";
@@ -25,6 +26,7 @@ export const rules: Rule[] = [
   ...tagRules,
   ...residencyRules,
   ...kubernetesRules,
+  ...networkPolicyRules,
 ];
 
 export const packArgs: PolicyPackArgs = {

@@ -77,5 +77,11 @@ describe("capability checks", () => {
     const unscheduled = structuredClone(primary);
     unscheduled.resources = unscheduled.resources.filter((r) => r.type !== "kubernetes:batch/v1:CronJob");
     expect(missing(deployment(unscheduled), "usage-warnings-schedule")).not.toEqual([]);
+
+    const open = structuredClone(secondary);
+    open.resources = open.resources.filter((r) => r.name !== "network-policies-freight-system-default-deny");
+    expect(missing(deployment(open), "network-isolation")).toEqual([
+      "namespace freight-system runs pods but has no default-deny NetworkPolicy for ingress and egress",
+    ]);
   });
 });

@@ -647,4 +647,33 @@ export const CAPABILITIES: Capability[] = [
         ? []
         : ["no PrometheusRule with rule groups"],
   },
+  {
+    id: "network-isolation",
+    description:
+      "every pod runs under a default-deny NetworkPolicy, with only the flows of infra/workloads/network-flows.ts allowed",
+    testedBy: ["infra/workloads/network-flows.test.ts", "policies/rules/network-policies.test.ts"],
+    missing: (d) => {
+      const denied = new Set(
+        d.manifests
+          .filter(
+            (m) =>
+              m.kind === "NetworkPolicy" &&
+              Object.keys((dig(m, "spec", "podSelector") as object | undefined) ?? { none: true }).length ===
+                0 &&
+              ["Ingress", "Egress"].every((t) =>
+                ((dig(m, "spec", "policyTypes") as string[]) ?? []).includes(t),
+              ) &&
+              !dig(m, "spec", "ingress") &&
+              !dig(m, "spec", "egress"),
+          )
+          .map((m) => m.metadata.namespace),
+      );
+      const namespaces = new Set(d.processes.map((p) => p.workload.namespace));
+      return [...namespaces]
+        .filter((ns) => !denied.has(ns))
+        .map(
+          (ns) => `namespace ${ns} runs pods but has no default-deny NetworkPolicy for ingress and egress`,
+        );
+    },
+  },
 ];

@@ -185,7 +185,7 @@ describe("the contract catches what the cluster or a process would refuse", () =
     return found as Manifest & { spec: Record<string, any> };
   }
 
-  it("reports a wrong type, an unknown field and a pod Pod Security would refuse, with the API server's words", async () => {
+  it("reports a wrong type, an unknown field, a pod Pod Security would refuse and a bad NetworkPolicy, with the API server's words", async () => {
     const d = region(STACKS[0]!);
     const manifests = structuredClone(d.manifests);
     const scaled = find(manifests, "ScaledObject", "runner-queue-depth");
@@ -200,12 +200,17 @@ describe("the contract catches what the cluster or a process would refuse", () =
       allowPrivilegeEscalation: true,
     };
 
+    const policy = find(manifests, "NetworkPolicy", "quote-api-ingress");
+    policy.spec["ingress"][0].from[0].ipBlock.cidr = "10.20.0.0/33";
+
     const applier = new ManifestApplier(cluster!.kubeConfig, FIELD_MANAGER);
     for (const m of manifests.filter((x) => x.kind === "Namespace" || x.kind === "CustomResourceDefinition"))
       expect((await applier.apply(m, { dryRun: false })).ok).toBe(true);
-    const [scaledResult, secretResult, monitorResult, apiResult] = await Promise.all(
-      [scaled, secret, monitor, api].map((m) => applier.apply(m, { dryRun: true })),
+    const [scaledResult, secretResult, monitorResult, apiResult, policyResult] = await Promise.all(
+      [scaled, secret, monitor, api, policy].map((m) => applier.apply(m, { dryRun: true })),
     );
+    expect(policyResult!.ok).toBe(false);
+    expect(policyResult!.message).toMatch(/ipBlock\.cidr.*10\.20\.0\.0\/33/);
     expect(scaledResult!.ok).toBe(false);
     expect(scaledResult!.message).toMatch(/spec\.minReplicaCount.*integer/);
     expect(secretResult!.ok).toBe(false);

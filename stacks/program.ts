@@ -16,13 +16,14 @@ import { Network } from "../infra/network/network.ts";
 import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
 import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secrets.ts";
 import type { ScheduledTask } from "../infra/workloads/batch.ts";
-import { IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
+import { BATCH_WORKLOADS, IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
 import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/workloads/external-secrets.ts";
 import { secretEnv } from "../infra/workloads/pod-spec.ts";
 import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
 import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
 import { QUOTE_API_REPOSITORY, workloadImage } from "../infra/workloads/images.ts";
 import { APP_NAMESPACE, Namespaces } from "../infra/workloads/namespaces.ts";
+import { NetworkPolicies } from "../infra/workloads/network-policies.ts";
 import { PlanCatalogue } from "../infra/workloads/plan-catalogue.ts";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
@@ -89,7 +90,7 @@ export function documentsBucketName(config: Pick<StackConfig, "domain" | "region
 function scheduledTasks(config: StackConfig): ScheduledTask[] {
   const tasks: ScheduledTask[] = [
     {
-      name: "usage-warnings",
+      name: BATCH_WORKLOADS.usageWarnings,
       schedule: "0 2 * * *",
       command: ["node", "app/ops/usage-warnings.ts"],
       env: [secretEnv("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
@@ -97,14 +98,14 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
     },
     {
       // Hourly: a tenant is nudged within an hour of its 24th without a quote, once.
-      name: "onboarding-nudges",
+      name: BATCH_WORKLOADS.onboardingNudges,
       schedule: "15 * * * *",
       command: ["node", "app/ops/onboarding-nudges.ts"],
       env: [secretEnv("OPERATOR_DATABASE_URL", ONBOARDING_DATABASE_SECRET)],
       deadlineSeconds: 900,
     },
     {
-      name: "exec-report",
+      name: BATCH_WORKLOADS.execReport,
       schedule: "0 6 * * 1",
       // HTML only: the report is self-contained; the app image is not assumed to carry Chromium.
       command: [
@@ -129,7 +130,7 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
     tasks.push(
       {
         // The month so far, every night: a drift shows within a day.
-        name: "billing-reconcile-daily",
+        name: BATCH_WORKLOADS.billingReconcileDaily,
         schedule: "30 3 * * *",
         command: ["node", "app/billing/reconcile.ts"],
         env: billingEnv,
@@ -137,7 +138,7 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       },
       {
         // The month that closed, once Stripe has every late meter event of it.
-        name: "billing-reconcile-monthly",
+        name: BATCH_WORKLOADS.billingReconcileMonthly,
         schedule: "0 6 2 * *",
         command: ["node", "app/billing/reconcile.ts", "--month", "previous"],
         env: billingEnv,
@@ -145,7 +146,7 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       },
       {
         // Every 15 minutes: a trial ends within a quarter hour of trial_ends_at.
-        name: "trial-expiry",
+        name: BATCH_WORKLOADS.trialExpiry,
         schedule: "*/15 * * * *",
         command: ["node", "app/billing/trial-expiry.ts"],
         env: [
@@ -367,6 +368,17 @@ export async function regionStack(
   const failover = config.failover ? failoverSettings(config, database, peerOutputs) : undefined;
   // Migrations, the post-deploy probe and the scheduled work write: they run where writes go.
   const active = config.role === config.activeRegion;
+  // Default-deny in every platform namespace, and exactly the flows of infra/workloads/network-flows.ts.
+  new NetworkPolicies(
+    "network-policies",
+    {
+      namespaces,
+      operatorsNamespace,
+      vpcCidr: config.vpcCidr,
+      context: { billing: config.billing, failover: config.failover, active },
+    },
+    inCluster,
+  );
   const externalSecrets = new ExternalSecrets(
     "external-secrets",
     {

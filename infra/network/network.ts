@@ -26,6 +26,16 @@ export function subnetCidr(vpcCidr: string, index: number): string {
   return `${parts.join(".")}/${newPrefix}`;
 }
 
+/** The three public subnets (load balancers, NAT gateways): the first /(N+4) blocks of the VPC. */
+export function publicSubnetCidrs(vpcCidr: string): string[] {
+  return [0, 1, 2].map((i) => subnetCidr(vpcCidr, i));
+}
+
+/** The three private subnets (nodes and their pods, the databases, the EKS API endpoint's interfaces). */
+export function privateSubnetCidrs(vpcCidr: string): string[] {
+  return [8, 9, 10].map((i) => subnetCidr(vpcCidr, i));
+}
+
 export class Network extends pulumi.ComponentResource {
   readonly vpcId: pulumi.Output<string>;
   readonly vpcCidr: pulumi.Output<string>;
@@ -74,7 +84,7 @@ export class Network extends pulumi.ComponentResource {
         {
           vpcId: vpc.id,
           availabilityZone: az,
-          cidrBlock: subnetCidr(args.cidrBlock, i),
+          cidrBlock: publicSubnetCidrs(args.cidrBlock)[i],
           // Load balancers get their addresses from the service; instances never need one.
           mapPublicIpOnLaunch: false,
           tags: {
@@ -114,7 +124,7 @@ export class Network extends pulumi.ComponentResource {
         {
           vpcId: vpc.id,
           availabilityZone: az,
-          cidrBlock: subnetCidr(args.cidrBlock, i + 8),
+          cidrBlock: privateSubnetCidrs(args.cidrBlock)[i],
           tags: {
             Name: `${name}-private-${az}`,
             "kubernetes.io/role/internal-elb": "1",

@@ -20,6 +20,26 @@ import { restrictedPodSpec } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
 
+/**
+ * The platform's run-to-completion workloads by name (Job and CronJob names, and their pods'
+ * `app.kubernetes.io/name`): the network flow table (network-flows.ts) selects their pods by it.
+ */
+export const BATCH_WORKLOADS = {
+  migrate: "migrate",
+  isolationProbe: "rls-probe",
+  usageWarnings: "usage-warnings",
+  execReport: "exec-report",
+  billingReconcileDaily: "billing-reconcile-daily",
+  billingReconcileMonthly: "billing-reconcile-monthly",
+  onboardingNudges: "onboarding-nudges",
+  trialExpiry: "trial-expiry",
+} as const;
+
+/** The labels of a batch workload's objects and pods. */
+export function batchLabels(name: string): Record<string, string> {
+  return { "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "freight" };
+}
+
 const JOB_RESOURCES: Resources = {
   requests: { cpu: "100m", memory: "128Mi" },
   limits: { cpu: "500m", memory: "256Mi" },
@@ -79,7 +99,7 @@ function releaseJob(
       metadata: {
         name: `${jobName}-${releaseSuffix(args.image.tag)}`,
         namespace: args.namespace.metadata.name,
-        labels: { "app.kubernetes.io/name": jobName, "app.kubernetes.io/part-of": "freight" },
+        labels: batchLabels(jobName),
         annotations: { "pulumi.com/replaceUnready": "true" },
       },
       spec: {
@@ -87,11 +107,7 @@ function releaseJob(
         activeDeadlineSeconds: 900,
         template: {
           metadata: {
-            labels: {
-              "app.kubernetes.io/name": jobName,
-              "app.kubernetes.io/part-of": "freight",
-              ...versionLabel(args.image),
-            },
+            labels: { ...batchLabels(jobName), ...versionLabel(args.image) },
           },
           spec: jobPod({
             name: jobName,
@@ -112,7 +128,7 @@ export class SchemaMigration extends pulumi.ComponentResource {
   constructor(name: string, args: ReleaseJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:workloads:SchemaMigration", name, {}, opts);
     // node-pg-migrate takes an advisory lock: a retried or concurrent run waits, never doubles.
-    this.job = releaseJob(this, name, "migrate", ["node", "app/db/migrate.ts"], args, 2);
+    this.job = releaseJob(this, name, BATCH_WORKLOADS.migrate, ["node", "app/db/migrate.ts"], args, 2);
     this.registerOutputs({ jobName: this.job.metadata.name });
   }
 }
@@ -123,7 +139,8 @@ export class IsolationProbe extends pulumi.ComponentResource {
   constructor(name: string, args: ReleaseJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:workloads:IsolationProbe", name, {}, opts);
     // A leak is deterministic: one retry covers a dropped connection, not a finding.
-    this.job = releaseJob(this, name, "rls-probe", ["node", "app/ops/rls-probe.ts"], args, 1);
+    const command = ["node", "app/ops/rls-probe.ts"];
+    this.job = releaseJob(this, name, BATCH_WORKLOADS.isolationProbe, command, args, 1);
     this.registerOutputs({ jobName: this.job.metadata.name });
   }
 }
@@ -180,7 +197,7 @@ export class ScheduledJobs extends pulumi.ComponentResource {
   constructor(name: string, args: ScheduledJobsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:workloads:ScheduledJobs", name, {}, opts);
     for (const task of args.tasks) {
-      const labels = { "app.kubernetes.io/name": task.name, "app.kubernetes.io/part-of": "freight" };
+      const labels = batchLabels(task.name);
       const pod = jobPod(
         {
           name: task.name,

@@ -5,7 +5,7 @@ import type { PolicyResource, ResourceValidationArgs } from "@pulumi/policy";
 import type { Rule, Unknown } from "./common.ts";
 import { UNKNOWN, asList, at, isRecord, isUnknown, isUnset, peek, report, withDefaults } from "./common.ts";
 
-const POD_SPEC_PATHS: Record<string, string[]> = {
+export const POD_SPEC_PATHS: Record<string, string[]> = {
   "kubernetes:apps/v1:Deployment": ["spec", "template", "spec"],
   "kubernetes:apps/v1:StatefulSet": ["spec", "template", "spec"],
   "kubernetes:apps/v1:DaemonSet": ["spec", "template", "spec"],

@@ -15,7 +15,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const sourceDir = import.meta.dirname;
@@ -29,7 +29,7 @@ const lockPath = join(cacheDir, "build.lock");
 // of it takes far longer for no benefit in tests.
 const goBuildFlags = ["-pgo=off", "-mod=mod", "-p", "2"];
 
-type Log = (line: string) => void;
+export type Log = (line: string) => void;
 const defaultLog: Log = (line) => process.stderr.write(`[localcluster] ${line}\n`);
 
 /** The release of k8s.io/kubernetes pinned in go.mod, e.g. "v1.37.2". */
@@ -41,14 +41,14 @@ export function kubernetesVersion(): string {
 }
 
 /** `go` from PATH, else the usual install location (CI shells may not source a profile). */
-function goBinary(): string {
+export function goBinary(): string {
   if (process.env.GO) return process.env.GO;
   const onPath = spawnSync("go", ["version"], { encoding: "utf8" });
   if (!onPath.error && onPath.status === 0) return "go";
   return existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go";
 }
 
-function goVersion(): string {
+export function goVersion(): string {
   const result = spawnSync(goBinary(), ["version"], { encoding: "utf8" });
   if (result.error || result.status !== 0) {
     throw new Error(
@@ -102,8 +102,8 @@ function processAlive(pid: number): boolean {
 }
 
 /** One builder at a time across processes (vitest runs test files in parallel). */
-async function withBuildLock<T>(log: Log, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(cacheDir, { recursive: true });
+export async function withBuildLock<T>(lockPath: string, log: Log, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(dirname(lockPath), { recursive: true });
   let waitingSince = 0;
   for (;;) {
     try {
@@ -209,7 +209,7 @@ export async function ensureBuilt(options: { log?: Log; force?: boolean } = {}):
   const log = options.log ?? defaultLog;
   const version = kubernetesVersion();
   if (!options.force && isUpToDate(inputsHash(version))) return binaryPath;
-  return withBuildLock(log, async () => {
+  return withBuildLock(lockPath, log, async () => {
     const hash = inputsHash(version);
     if (!options.force && isUpToDate(hash)) return binaryPath;
     log(`building kube-apiserver ${version} + etcd into ${binaryPath}`);

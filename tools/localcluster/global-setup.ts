@@ -1,11 +1,13 @@
-// vitest globalSetup: build the local control plane once, before any test file
-// starts, so a fresh machine's first `npm test` does not spend a test hook's
-// timeout compiling kube-apiserver. Up to date, this costs a few milliseconds.
+// vitest globalSetup: build the Go tools once, before any test file starts, so a fresh machine's
+// first `npm test` does not spend a test hook's timeout compiling: the local control plane
+// (kube-apiserver), then the network-policy verdicts tool, which reuses most of its Go build cache.
+// The documents tests' S3 gateway (versitygw) comes last. Up to date, each costs a few milliseconds.
+import { ensureNetpolBuilt } from "../netpol/build.ts";
 import { ensureVersitygw } from "../s3/versitygw.ts";
 import { ensureBuilt } from "./build.ts";
 
 export async function setup(): Promise<void> {
   await ensureBuilt();
-  // The documents tests' S3 gateway, likewise built once before the files that start it.
+  await ensureNetpolBuilt();
   ensureVersitygw((line) => process.stderr.write(`[versitygw] ${line}\n`));
 }

@@ -143,6 +143,17 @@ describe("local deploy", () => {
     expect(sortManifests([podMonitor]).skipped).toEqual([
       { kind: "PodMonitor", name: "quote-api", why: expect.stringMatching(/no Prometheus Operator/) },
     ]);
+    // NetworkPolicies are stored (nothing enforces them here: no network plugin), never skipped.
+    const policy: Manifest = {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "default-deny", namespace: "freight" },
+    };
+    const sorted = sortManifests([policy]);
+    expect(sorted.skipped).toEqual([]);
+    expect(sorted.rest.map(([m, ref]) => `${m.kind} ${ref.plural}`)).toEqual([
+      "NetworkPolicy networkpolicies",
+    ]);
     const unknown: Manifest = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } };
     expect(() => sortManifests([unknown])).toThrow(
       /a Widget \(example.com\/v1\) named w, which the local platform neither applies nor skips. Add it to SKIPPED_KINDS/,

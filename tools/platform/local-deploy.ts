@@ -37,6 +37,10 @@ export const SKIPPED_KINDS: Record<string, string> = {
 
 const BUILTIN_KINDS: Record<string, Omit<ResourceRef, "kind">> = {
   Namespace: { group: "", version: "v1", plural: "namespaces", namespaced: false },
+  // Applied so `kubectl get networkpolicy` shows what production enforces, but enforced by nothing:
+  // the local control plane has no network plugin and every process shares the loopback interface.
+  // The flows are checked by cyclonus against the same policies (infra/workloads/network-flows.test.ts).
+  NetworkPolicy: { group: "networking.k8s.io", version: "v1", plural: "networkpolicies", namespaced: true },
   ServiceAccount: { group: "", version: "v1", plural: "serviceaccounts", namespaced: true },
   ConfigMap: { group: "", version: "v1", plural: "configmaps", namespaced: true },
   Secret: { group: "", version: "v1", plural: "secrets", namespaced: true },

@@ -101,6 +101,24 @@ describe("two-region local platform", () => {
     });
   });
 
+  it("stores the stacks' NetworkPolicies in each region's control plane (nothing enforces them locally)", async () => {
+    const networkPolicies = {
+      group: "networking.k8s.io",
+      version: "v1",
+      plural: "networkpolicies",
+      kind: "NetworkPolicy",
+      namespaced: true,
+    };
+    for (const region of REGIONS) {
+      const deny = await platform.regions[region].admin.get<{ spec: { policyTypes: string[] } }>(
+        networkPolicies,
+        "default-deny",
+        "freight",
+      );
+      expect(deny.spec.policyTypes, region).toEqual(["Ingress", "Egress"]);
+    }
+  });
+
   it("redirects writes on the standby region to the active one (307)", async () => {
     const key = Object.values(platform.apiKeys)[0]!;
     const quote = (base: string) =>
