@@ -88,11 +88,14 @@ const TABLE: Row[] = [
   { from: "usage-warnings", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "nightly warnings" },
   { from: "exec-report", to: "prometheus", port: 9090, allowed: true, regions: ACTIVE, flow: "exec-report-prometheus", why: "SLO figures" },
   { from: "billing-reconcile-daily", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "billing-reconcile-stripe", why: "meter summaries" },
+  { from: "onboarding-nudges", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "the hourly nudge" },
+  { from: "trial-expiry", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-stripe", why: "an ended trial's subscription" },
+  { from: "trial-expiry", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-kubernetes-api", why: "moves the Tenant's plan" },
   { from: "quote-api", to: "aws-api", port: 443, allowed: true, flow: "api-aws", why: "STS, S3, Secrets Manager" },
   { from: "quote-api", to: "stripe-api", port: 443, allowed: true, flow: "api-stripe", why: "billing is on in both regions" },
-  { from: "quote-api", to: "kubernetes-api", port: 443, allowed: true, flow: "api-tenant-writes", why: "Tenant plan writes" },
+  { from: "quote-api", to: "kubernetes-api", port: 443, allowed: true, flow: "api-tenant-writes", why: "signup's Tenants, plan writes" },
   { from: "runner", to: "aws-api", port: 443, allowed: true, flow: "runner-outbound", why: "S3, LLM provider, ops webhook" },
-  { from: "runner", to: "mail-server", port: 587, allowed: true, flow: "runner-billing-mail", why: "billing notices" },
+  { from: "runner", to: "mail-server", port: 587, allowed: true, flow: "runner-mail", why: "verification links, tenant and billing notices" },
   { from: "freight-operators", to: "kubernetes-api", port: 443, allowed: true, flow: "operators-kubernetes-api", why: "watches, Lease" },
   { from: "freight-operators", to: "peer-database", port: 5432, allowed: true, regions: ["secondary"], flow: "failover-peer-database", why: "the failover controller reads both WAL positions" },
   { from: "freight-operators", to: "aws-api", port: 443, allowed: true, regions: ["secondary"], flow: "failover-drivers", why: "RDS promotion, Route 53 weights" },
@@ -118,7 +121,9 @@ const TABLE: Row[] = [
   { from: "freight-operators", to: "peer-database", port: 5432, allowed: false, regions: ["primary"], why: "no failover controller in the primary" },
   { from: "freight-operators", to: "aws-api", port: 443, allowed: false, regions: ["primary"], why: "no failover drivers in the primary" },
   { from: "migrate", to: "aws-api", port: 443, allowed: false, regions: ACTIVE, why: "the release Jobs need only the database" },
-  { from: "usage-warnings", to: "stripe-api", port: 443, allowed: false, regions: ACTIVE, why: "only reconciliation talks to Stripe" },
+  { from: "usage-warnings", to: "stripe-api", port: 443, allowed: false, regions: ACTIVE, why: "only billing's jobs talk to Stripe" },
+  { from: "onboarding-nudges", to: "stripe-api", port: 443, allowed: false, regions: ACTIVE, why: "the nudge job needs only the database" },
+  { from: "onboarding-nudges", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "nor the Kubernetes API" },
   { from: "exec-report", to: "aws-api", port: 443, allowed: false, regions: ACTIVE, why: "the report reads Prometheus and the database only" },
   { from: "pod-in-tenants", to: "database", port: 5432, allowed: false, why: "the tenants namespace runs nothing: default-deny" },
   { from: "quote-api", to: "database", port: 6379, allowed: false, why: "the database port only" },
@@ -244,11 +249,15 @@ describe("the generated policies", () => {
     ]);
     // A standby without billing runs no Jobs and no billing flows: none of their policies exist.
     const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
-    expect(names.some((n) => /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile/.test(n))).toBe(
-      false,
-    );
+    expect(
+      names.some((n) =>
+        /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile|onboarding-nudges|trial-expiry/.test(
+          n,
+        ),
+      ),
+    ).toBe(false);
     const apiEgress = policies.find((p) => p.metadata.name === "quote-api-egress")!;
-    expect(apiEgress.metadata.annotations?.[FLOWS_ANNOTATION]).toBe("dns,database,api-aws");
+    expect(apiEgress.metadata.annotations?.[FLOWS_ANNOTATION]).toBe("dns,database,api-aws,api-tenant-writes");
   });
 
   it("refuse a workload placed in a namespace the platform does not create, naming the fix", () => {
