@@ -24,6 +24,9 @@ export const appConfigSchema = z.object({
   REGION_PEER_URL: z
     .url("must be the other region's absolute URL, e.g. https://api.secondary.example.com")
     .optional(),
+  // Data residency (app/http/features.ts): the other region's name (as REGION_NAME there, e.g.
+  // us-west-2), so a tenant pinned there is refused here with REGION_PEER_URL as its address.
+  REGION_PEER_NAME: z.string().min(1).optional(),
   ROUTING_CACHE_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   WRITE_FREEZE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(600).default(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -501,6 +501,7 @@ export async function regionStack(
       region: regionSettings,
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
+      peerRegion: config.peerRegion,
       documentsBucketName: documents.bucketName,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
       secretRotationWatch: {

@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type preHandlerAsyncHookHandler,
 } from "fastify";
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
@@ -17,6 +18,9 @@ import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
+import { contractRateRoutes } from "../routes/contract-rates.ts";
+import type { PlanFeature } from "../db/plans.ts";
+import { requireFeature, residencyProblem } from "./features.ts";
 import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
@@ -61,6 +65,8 @@ export interface AppContext {
   /** Records a meter decision (metrics, Meter-Usage header); a denial throws the 429 problem. */
   settleMeter(request: FastifyRequest, reply: FastifyReply, outcome: MeterOutcome): MeterOutcome;
   noEntitlement(meter: Meter): Problem;
+  /** A preHandler refusing (403) callers whose plan lacks `feature`: one per route family. */
+  feature(feature: PlanFeature): preHandlerAsyncHookHandler;
 }
 
 declare module "fastify" {
@@ -138,6 +144,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
       });
     },
+    feature: (feature) => requireFeature({ pool, publicBaseUrl: config.publicBaseUrl }, feature),
     async idempotent(request, reply, work) {
       const key = idempotencyKeyFrom(request.headers);
       const route = request.routeOptions.url ?? request.url;
@@ -227,14 +234,24 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(async (api) => {
+    const region = {
+      name: config.REGION_NAME,
+      peerName: config.REGION_PEER_NAME,
+      peerUrl: config.REGION_PEER_URL,
+    };
     api.addHook("onRequest", async (request) => {
-      request.principal = await authenticator.authenticate(presentedKey(request.headers));
+      const principal = await authenticator.authenticate(presentedKey(request.headers));
+      // Before any route runs: a tenant pinned elsewhere gets nothing here, not even a read.
+      const elsewhere = residencyProblem(principal, region);
+      if (elsewhere) throw elsewhere;
+      request.principal = principal;
     });
     api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
+    await api.register(contractRateRoutes, { ctx });
   });
   return app;
 }

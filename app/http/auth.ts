@@ -10,6 +10,34 @@ export interface Principal {
   tenantSlug: string;
   planId: string;
   billingStatus: string;
+  /** The features of the tenant's plan (plan_features), cached with the key: enforcement reads no table. */
+  features: ReadonlySet<string>;
+  /** The region the tenant is pinned to (Tenant spec.dataResidencyRegion), or null. */
+  dataResidencyRegion: string | null;
+}
+
+/** The tenant columns a principal is made of (tenants as t), for every way a caller authenticates. */
+export const PRINCIPAL_COLUMNS = `t.id, t.slug, t.plan_id, t.billing_status, t.data_residency_region,
+  ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan_id = t.plan_id) AS features`;
+
+export interface TenantPrincipalRow {
+  id: string;
+  slug: string;
+  plan_id: string;
+  billing_status: string;
+  data_residency_region: string | null;
+  features: string[];
+}
+
+export function principalOf(row: TenantPrincipalRow): Principal {
+  return {
+    tenantId: row.id,
+    tenantSlug: row.slug,
+    planId: row.plan_id,
+    billingStatus: row.billing_status,
+    features: new Set(row.features),
+    dataResidencyRegion: row.data_residency_region,
+  };
 }
 
 const KEY_PATTERN = /^fk_(live|test)_[A-Za-z0-9_-]{32,64}$/;
@@ -81,16 +109,14 @@ export class Authenticator {
   async #lookup(hash: string): Promise<Principal | null> {
     return transaction(this.#pool, async (db) => {
       await db.query("SELECT set_config('app.api_key_hash', $1, true)", [hash]);
-      const { rows } = await db.query<{ id: string; slug: string; plan_id: string; billing_status: string }>(
-        `SELECT t.id, t.slug, t.plan_id, t.billing_status
+      const { rows } = await db.query<TenantPrincipalRow>(
+        `SELECT ${PRINCIPAL_COLUMNS}
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
           WHERE k.key_hash = decode($1, 'hex') AND k.disabled_at IS NULL AND t.disabled_at IS NULL`,
         [hash],
       );
       const row = rows[0];
-      return row
-        ? { tenantId: row.id, tenantSlug: row.slug, planId: row.plan_id, billingStatus: row.billing_status }
-        : null;
+      return row ? principalOf(row) : null;
     });
   }
 }

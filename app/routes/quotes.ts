@@ -11,6 +11,7 @@ import type { Equipment } from "../pricing/data.ts";
 import { marketKey, MARKETS } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
 import type { PricedQuote } from "../pricing/engine.ts";
+import { contractRateFor } from "../pricing/contract-rates.ts";
 
 const uuid = z.uuid("must be a quote id (UUID)");
 
@@ -24,6 +25,11 @@ export interface QuoteView {
   distanceMiles: number;
   currency: "USD";
   breakdown: {
+    /** spot: priced from market data; contract: the tenant's contract rate (id and validity below). */
+    source: "spot" | "contract";
+    contractRateId?: string;
+    contractValidFrom?: string;
+    contractValidTo?: string;
     linehaulCents: number;
     fuelSurchargeCents: number;
     marginCents: number;
@@ -67,6 +73,14 @@ interface QuoteRow {
 
 function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
   return {
+    source: priced.source,
+    ...(priced.contract
+      ? {
+          contractRateId: priced.contract.id,
+          contractValidFrom: priced.contract.validFrom,
+          contractValidTo: priced.contract.validTo,
+        }
+      : {}),
     linehaulCents: priced.linehaulCents,
     fuelSurchargeCents: priced.fuelSurchargeCents,
     marginCents: priced.marginCents,
@@ -87,7 +101,8 @@ function toView(row: QuoteRow): QuoteView {
     pickupDate: row.pickup_date,
     distanceMiles: row.distance_miles,
     currency: "USD",
-    breakdown: row.breakdown,
+    // Quotes stored before contract rates carry no source: they were all spot-priced.
+    breakdown: { ...row.breakdown, source: row.breakdown.source ?? "spot" },
     totalCents: row.total_cents,
     pricingVersion: row.pricing_version,
     expiresAt: row.expires_at.toISOString(),
@@ -101,6 +116,7 @@ const QUOTE_COLUMNS = `q.id, q.origin, q.destination, q.equipment, q.weight_lbs,
 
 export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { engine, metrics } = ctx;
+  app.addHook("preHandler", ctx.feature("spotQuotes"));
 
   app.get("/v1/locations", async () => ({
     markets: MARKETS.map((market) => ({ name: marketKey(market), region: market.region })),
@@ -109,12 +125,19 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
   app.post("/v1/quotes", async (request, reply) => {
     const body = parseOrProblem(quoteRequest, request.body);
     const lane = checkQuoteRequest(body, engine.data.maxWeightLbs);
-    const priced = engine.price({
-      ...lane,
-      equipment: body.equipment,
-      weightLbs: body.weightLbs,
-      pickupDate: body.pickupDate,
-    });
+    const input = { ...lane, equipment: body.equipment, weightLbs: body.weightLbs, pickupDate: body.pickupDate };
+    const principal = request.principal;
+    // A contract rate for the lane and pickup day wins over spot; only plans with contracts look.
+    const contract =
+      principal && principal.features.has("contracts")
+        ? await contractRateFor(
+            ctx.pool,
+            principal.tenantId,
+            { origin: marketKey(lane.origin), destination: marketKey(lane.destination), equipment: body.equipment },
+            body.pickupDate,
+          )
+        : undefined;
+    const priced = contract ? engine.priceAtContract(input, contract) : engine.price(input);
     const metered = ctx.config.METERING === "on";
     const values = [
       request.principal?.tenantId,

@@ -38,6 +38,8 @@ export interface QuoteApiArgs {
    * back here mid-failover): a standby region redirects writes there (307) instead of a 503.
    */
   peerUrl: string;
+  /** The other region's name (its REGION_NAME), for data-residency refusals. */
+  peerRegion: string;
   documentsBucketName: pulumi.Input<string>;
   /** IAM policy giving the API its region's documents bucket. */
   documentsAccessPolicyArn: pulumi.Input<string>;
@@ -123,6 +125,8 @@ export class QuoteApi extends pulumi.ComponentResource {
       secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
+      // Where a tenant pinned to the other region lives (data residency refusals name it).
+      { name: "REGION_PEER_NAME", value: args.peerRegion },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
       // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
       // Defaults that hold in every region: SECRETS_ROTATION_REFRESH_SECONDS (hourly re-read) and no

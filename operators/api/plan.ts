@@ -1,6 +1,7 @@
 // Plan: what a customer buys. Cluster-scoped, because every tenant namespace refers to the same
 // catalogue. The tenant controller turns a Plan (plus a tenant's overrides) into the entitlement
 // rows the app enforces.
+import { FEATURE_LABELS, PLAN_FEATURES, type PlanFeature } from "../../app/db/plans.ts";
 import type { ResourceDefinition } from "./crd.ts";
 import { METER_NAMES, type MeterName } from "./meters.ts";
 import { bool, int, listMap, obj, str, type SchemaProps } from "./schema.ts";
@@ -23,11 +24,12 @@ export interface RateLimits {
   bulkJobConcurrency: number;
 }
 
-export interface PlanFeatures {
-  contracts?: boolean;
-  bulkRating?: boolean;
-  sso?: boolean;
-  dataResidency?: boolean;
+/** A feature is on when true; a feature not listed is off (the API refuses its routes). */
+export type PlanFeatures = Partial<Record<PlanFeature, boolean>>;
+
+/** The features a Plan turns on, in catalogue order. */
+export function enabledFeatures(features: PlanFeatures | undefined): PlanFeature[] {
+  return PLAN_FEATURES.filter((feature) => features?.[feature] === true);
 }
 
 export interface PlanSpec {
@@ -127,12 +129,10 @@ export const planDefinition: ResourceDefinition = {
         "Rate limits of the plan's tenants, unless a RateLimitPolicy for the tenant or the plan says otherwise.",
         true,
       ),
-      features: obj("Product features the plan unlocks.", {
-        contracts: bool("Contract rates."),
-        bulkRating: bool("Bulk rating jobs."),
-        sso: bool("Single sign-on."),
-        dataResidency: bool("Choice of data-residency region."),
-      }),
+      features: obj(
+        "Product features the plan unlocks; a feature not set to true is refused by the API.",
+        Object.fromEntries(PLAN_FEATURES.map((feature) => [feature, bool(`${FEATURE_LABELS[feature]}.`)])),
+      ),
     },
     { required: ["displayName", "rank", "meters"] },
   ),

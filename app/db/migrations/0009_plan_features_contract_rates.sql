@@ -1,0 +1,66 @@
+-- Up Migration
+-- Plan features the API enforces, and contract rates (a tenant's negotiated lane rates).
+--   plan_features   which product features each plan unlocks; reference data like plans, written by the
+--                   tenant controller from the Plan objects (or the seed), read by the API at
+--                   authentication (cached with the key).
+--   contract_rates  a tenant's negotiated linehaul per lane and equipment, valid for a window of pickup
+--                   days; quotes use it ahead of spot pricing.
+
+CREATE TABLE plan_features (
+  plan_id text NOT NULL REFERENCES plans ON DELETE CASCADE,
+  feature text NOT NULL CHECK (feature IN ('spotQuotes', 'directorySearch', 'contracts', 'bulkRating', 'invites',
+                                           'lists', 'sso', 'dataResidency')),
+  PRIMARY KEY (plan_id, feature)
+);
+-- Plans already stored keep every feature they had in practice (all of them) until the tenant controller
+-- or the seed writes the catalogue's set: a deploy never takes a feature away before the Plans say so.
+INSERT INTO plan_features (plan_id, feature)
+  SELECT p.id, f.feature
+    FROM plans p
+   CROSS JOIN unnest(ARRAY['spotQuotes', 'directorySearch', 'contracts', 'bulkRating', 'invites', 'lists', 'sso',
+                           'dataResidency']) AS f(feature);
+GRANT SELECT ON plan_features TO freight_app, freight_ops, freight_operator;
+GRANT INSERT, UPDATE, DELETE ON plan_features TO freight_operator;
+
+CREATE TABLE contract_rates (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+  origin text NOT NULL,
+  destination text NOT NULL,
+  equipment text NOT NULL CHECK (equipment IN ('dry_van', 'reefer', 'flatbed')),
+  linehaul_cents bigint NOT NULL CHECK (linehaul_cents > 0),
+  -- Pickup days the rate applies to, both inclusive (UTC calendar days, as quotes' pickup_date).
+  valid_from date NOT NULL,
+  valid_to date NOT NULL,
+  reference text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  ended_at timestamptz,
+  -- Ending a rate before its first day leaves an empty window (valid_to = valid_from - 1).
+  CHECK (valid_to >= valid_from - 1)
+);
+CREATE INDEX contract_rates_lane ON contract_rates (tenant_id, origin, destination, equipment, valid_from);
+SELECT protect_tenant_table('contract_rates');
+GRANT SELECT, INSERT, UPDATE ON contract_rates TO freight_app;
+
+-- The rate a quote uses, in one round trip on the quote path (the caller's tenant set here, as
+-- create_quote does): the one window covering the pickup day (windows of a lane never overlap).
+CREATE FUNCTION contract_rate_for(p_tenant uuid, p_origin text, p_destination text, p_equipment text, p_pickup date)
+RETURNS TABLE (id uuid, linehaul_cents bigint, valid_from date, valid_to date)
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', p_tenant::text, true);
+  RETURN QUERY
+    SELECT c.id, c.linehaul_cents, c.valid_from, c.valid_to
+      FROM contract_rates c
+     WHERE c.tenant_id = p_tenant AND c.origin = p_origin AND c.destination = p_destination
+       AND c.equipment = p_equipment AND p_pickup BETWEEN c.valid_from AND c.valid_to
+     LIMIT 1;
+END
+$$;
+GRANT EXECUTE ON FUNCTION contract_rate_for(uuid, text, text, text, date) TO freight_app;
+
+-- Down Migration
+DROP FUNCTION contract_rate_for(uuid, text, text, text, date);
+DROP TABLE contract_rates;
+DROP TABLE plan_features;
