@@ -86,9 +86,10 @@ export async function upsertPlanRateLimits(db: Queryable, planId: string, r: Pla
 
 /** The features the plan unlocks, as stored. */
 export async function readPlanFeatures(db: Queryable, planId: string): Promise<Set<string>> {
-  const { rows } = await db.query<{ feature: string }>("SELECT feature FROM plan_features WHERE plan_id = $1", [
-    planId,
-  ]);
+  const { rows } = await db.query<{ feature: string }>(
+    "SELECT feature FROM plan_features WHERE plan_id = $1",
+    [planId],
+  );
   return new Set(rows.map((r) => r.feature));
 }
 

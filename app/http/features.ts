@@ -48,7 +48,10 @@ export async function featureProblem(
 }
 
 /** A preHandler refusing callers whose plan lacks `feature` (403 naming the plan that has it). */
-export function requireFeature(options: FeatureGateOptions, feature: PlanFeature): preHandlerAsyncHookHandler {
+export function requireFeature(
+  options: FeatureGateOptions,
+  feature: PlanFeature,
+): preHandlerAsyncHookHandler {
   return async (request: FastifyRequest) => {
     const principal = request.principal;
     if (!principal) throw new Error("route is missing authentication");

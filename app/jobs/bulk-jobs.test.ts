@@ -203,7 +203,11 @@ describe("bulk rating jobs", () => {
   });
 
   it("counts one bulk_jobs unit per job: a replayed Idempotency-Key returns the same job, the ceiling denies the rest", async () => {
-    const tenant = await provisionTestTenant(app.db, "pro", { meter: "bulk_jobs", included: 2, hardCeiling: 2 });
+    const tenant = await provisionTestTenant(app.db, "pro", {
+      meter: "bulk_jobs",
+      included: 2,
+      hardCeiling: 2,
+    });
     const client = apiClient(app.url, tenant.apiKey);
     const body = { lanes: [quoteBody()] };
     const first = await client.post<JobView>("/v1/bulk-jobs", body, { "idempotency-key": "upload-1" });

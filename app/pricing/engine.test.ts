@@ -77,7 +77,12 @@ describe("quote engine", () => {
 
   it("prices at a contract rate: the negotiated linehaul plus per-mile fuel, whatever the season or weight", () => {
     const engine = new QuoteEngine(PRICING);
-    const contract = { id: "7d3c2b1a-0000-4000-8000-000000000001", linehaulCents: 150_000, validFrom: "2026-01-01", validTo: "2026-12-31" };
+    const contract = {
+      id: "7d3c2b1a-0000-4000-8000-000000000001",
+      linehaulCents: 150_000,
+      validFrom: "2026-01-01",
+      validTo: "2026-12-31",
+    };
     const input = { origin: chicago, destination: dallas, equipment: "reefer" as const, weightLbs: 44_000 };
     const peak = engine.priceAtContract({ ...input, pickupDate: "2026-12-10" }, contract);
     const quiet = engine.priceAtContract({ ...input, pickupDate: "2026-02-10" }, contract);

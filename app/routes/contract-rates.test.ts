@@ -40,7 +40,10 @@ describe("contract rates", () => {
       endedAt: null,
     });
 
-    const covered = await pro.post<Record<string, any>>("/v1/quotes", quoteBody({ pickupDate: pickupInDays(3) }));
+    const covered = await pro.post<Record<string, any>>(
+      "/v1/quotes",
+      quoteBody({ pickupDate: pickupInDays(3) }),
+    );
     expect(covered.status).toBe(201);
     expect(covered.body.breakdown).toMatchObject({
       source: "contract",
@@ -55,7 +58,10 @@ describe("contract rates", () => {
     const readBack = await pro.get<Record<string, any>>(`/v1/quotes/${covered.body.id}`);
     expect(readBack.body.breakdown).toEqual(covered.body.breakdown);
 
-    const later = await pro.post<Record<string, any>>("/v1/quotes", quoteBody({ pickupDate: pickupInDays(31) }));
+    const later = await pro.post<Record<string, any>>(
+      "/v1/quotes",
+      quoteBody({ pickupDate: pickupInDays(31) }),
+    );
     const reefer = await pro.post<Record<string, any>>("/v1/quotes", quoteBody({ equipment: "reefer" }));
     const reverse = await pro.post<Record<string, any>>(
       "/v1/quotes",
@@ -69,7 +75,10 @@ describe("contract rates", () => {
 
     // Another tenant on the same lane and day gets spot pricing and cannot see the rate.
     const other = await proTenant();
-    const theirs = await other.post<Record<string, any>>("/v1/quotes", quoteBody({ pickupDate: pickupInDays(3) }));
+    const theirs = await other.post<Record<string, any>>(
+      "/v1/quotes",
+      quoteBody({ pickupDate: pickupInDays(3) }),
+    );
     expect(theirs.body.breakdown.source).toBe("spot");
     expect((await other.get(`/v1/contract-rates/${created.body.id}`)).status).toBe(404);
     expect((await other.get<Record<string, any>>("/v1/contract-rates")).body.contractRates).toEqual([]);
@@ -92,7 +101,10 @@ describe("contract rates", () => {
     });
     expect(overlap.body.detail).toContain(`POST /v1/contract-rates/${first.body.id}/end`);
     // The day after the window is free, and so is the same window on another lane or equipment.
-    const next = await client.post("/v1/contract-rates", rateBody({ validFrom: pickupInDays(31), validTo: pickupInDays(60) }));
+    const next = await client.post(
+      "/v1/contract-rates",
+      rateBody({ validFrom: pickupInDays(31), validTo: pickupInDays(60) }),
+    );
     const flatbed = await client.post("/v1/contract-rates", rateBody({ equipment: "flatbed" }));
     expect([next.status, flatbed.status]).toEqual([201, 201]);
     const all = await client.get<Record<string, any>>("/v1/contract-rates");
@@ -107,8 +119,12 @@ describe("contract rates", () => {
     ]);
     expect(racing.map((r) => r.status).sort()).toEqual([201, 409]);
     const body = rateBody({ equipment: "reefer" });
-    const a = await client.post<Record<string, any>>("/v1/contract-rates", body, { "idempotency-key": "rate-1" });
-    const b = await client.post<Record<string, any>>("/v1/contract-rates", body, { "idempotency-key": "rate-1" });
+    const a = await client.post<Record<string, any>>("/v1/contract-rates", body, {
+      "idempotency-key": "rate-1",
+    });
+    const b = await client.post<Record<string, any>>("/v1/contract-rates", body, {
+      "idempotency-key": "rate-1",
+    });
     expect(b.headers.get("idempotent-replayed")).toBe("true");
     expect(b.body.id).toBe(a.body.id);
     expect((await client.get<Record<string, any>>("/v1/contract-rates")).body.contractRates).toHaveLength(2);
@@ -123,8 +139,14 @@ describe("contract rates", () => {
     expect(ended.status).toBe(200);
     expect(ended.body.validTo).toBe(pickupInDays(5));
     expect(ended.body.endedAt).toBeTruthy();
-    const inside = await client.post<Record<string, any>>("/v1/quotes", quoteBody({ pickupDate: pickupInDays(5) }));
-    const after = await client.post<Record<string, any>>("/v1/quotes", quoteBody({ pickupDate: pickupInDays(6) }));
+    const inside = await client.post<Record<string, any>>(
+      "/v1/quotes",
+      quoteBody({ pickupDate: pickupInDays(5) }),
+    );
+    const after = await client.post<Record<string, any>>(
+      "/v1/quotes",
+      quoteBody({ pickupDate: pickupInDays(6) }),
+    );
     expect(inside.body.breakdown.source).toBe("contract");
     expect(after.body.breakdown.source).toBe("spot");
     const again = await client.post<Record<string, any>>(`/v1/contract-rates/${rate.body.id}/end`, {});
@@ -153,11 +175,20 @@ describe("contract rates", () => {
     );
     expect(past.status).toBe(422);
     expect(past.body.errors[0].message).toMatch(/in the past/);
-    const money = await client.post<Record<string, any>>("/v1/contract-rates", rateBody({ linehaulCents: 12.5 }));
+    const money = await client.post<Record<string, any>>(
+      "/v1/contract-rates",
+      rateBody({ linehaulCents: 12.5 }),
+    );
     expect(money.body.errors[0]).toMatchObject({ field: "linehaulCents" });
-    const notADay = await client.post<Record<string, any>>("/v1/contract-rates", rateBody({ validTo: "2026-02-30" }));
+    const notADay = await client.post<Record<string, any>>(
+      "/v1/contract-rates",
+      rateBody({ validTo: "2026-02-30" }),
+    );
     expect(notADay.body.errors[0]).toMatchObject({ field: "validTo", message: "is not a calendar date" });
-    const unknownField = await client.post<Record<string, any>>("/v1/contract-rates", rateBody({ discount: 5 }));
+    const unknownField = await client.post<Record<string, any>>(
+      "/v1/contract-rates",
+      rateBody({ discount: 5 }),
+    );
     expect(unknownField.status).toBe(422);
     expect((await client.get("/v1/contract-rates/not-a-uuid")).status).toBe(422);
     expect((await client.get("/v1/contract-rates/00000000-0000-4000-8000-000000000000")).status).toBe(404);

@@ -104,7 +104,10 @@ export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async
       });
     }
     if (body.validTo < today) {
-      errors.push({ field: "validTo", message: `is in the past (today is ${today}); no quote could use the rate` });
+      errors.push({
+        field: "validTo",
+        message: `is in the past (today is ${today}); no quote could use the rate`,
+      });
     }
     if (errors.length) throw validationProblem(errors);
     const key = {

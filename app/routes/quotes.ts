@@ -125,7 +125,12 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
   app.post("/v1/quotes", async (request, reply) => {
     const body = parseOrProblem(quoteRequest, request.body);
     const lane = checkQuoteRequest(body, engine.data.maxWeightLbs);
-    const input = { ...lane, equipment: body.equipment, weightLbs: body.weightLbs, pickupDate: body.pickupDate };
+    const input = {
+      ...lane,
+      equipment: body.equipment,
+      weightLbs: body.weightLbs,
+      pickupDate: body.pickupDate,
+    };
     const principal = request.principal;
     // A contract rate for the lane and pickup day wins over spot; only plans with contracts look.
     const contract =
@@ -133,7 +138,11 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
         ? await contractRateFor(
             ctx.pool,
             principal.tenantId,
-            { origin: marketKey(lane.origin), destination: marketKey(lane.destination), equipment: body.equipment },
+            {
+              origin: marketKey(lane.origin),
+              destination: marketKey(lane.destination),
+              equipment: body.equipment,
+            },
             body.pickupDate,
           )
         : undefined;

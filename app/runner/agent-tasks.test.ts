@@ -179,7 +179,11 @@ describe("agent tasks", () => {
   });
 
   it("delivers the breach check's notify_ops task for a tenant at 100 % of its bulk jobs", async () => {
-    const tenant = await provisionTestTenant(app.db, "pro", { meter: "bulk_jobs", included: 2, hardCeiling: 2 });
+    const tenant = await provisionTestTenant(app.db, "pro", {
+      meter: "bulk_jobs",
+      included: 2,
+      hardCeiling: 2,
+    });
     const client = apiClient(app.url, tenant.apiKey);
     for (let i = 0; i < 2; i++)
       expect((await client.post("/v1/bulk-jobs", { lanes: [quoteBody()] })).status).toBe(202);

@@ -132,7 +132,11 @@ describe("tenant controller", () => {
       spec: { ...plan("featured", 7).spec, features },
     });
     await applyAs(platform.admin, plans, withFeatures({ spotQuotes: true, contracts: true, sso: false }));
-    await applyAs(platform.admin, tenants, tenant("pinned", "featured", { dataResidencyRegion: "us-west-2" }));
+    await applyAs(
+      platform.admin,
+      tenants,
+      tenant("pinned", "featured", { dataResidencyRegion: "us-west-2" }),
+    );
     const id = await tenantId("pinned");
     const key = generateApiKey("live");
     await operatorDb.query(
