@@ -38,6 +38,13 @@ export const appConfigSchema = z.object({
     .min(1)
     .max(7 * 24 * 60)
     .default(30),
+  // Enterprise SSO (app/sso): how long a browser session issued at the OIDC callback lives.
+  SSO_SESSION_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(12 * 60)
+    .default(30),
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   // name=ISO timestamp pairs, e.g. "llm-provider=2026-11-01T00:00:00Z,service-role=2026-10-15T00:00:00Z"
   SECRETS_LAST_ROTATED: z

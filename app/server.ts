@@ -14,6 +14,7 @@ import {
 } from "./observability/secret-rotation.ts";
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
+import { secretsManagerClientSecrets } from "./sso/client-secret.ts";
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -28,14 +29,24 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
-  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
+  // One Secrets Manager client: rotation dates (DescribeSecret) and tenants' SSO client secrets.
+  const secretsManager = config.AWS_REGION
+    ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
+    : undefined;
+  const app = await buildApp({
+    config,
+    pool,
+    opsPool,
+    metrics,
+    engine: new QuoteEngine(PRICING),
+    billing,
+    ssoSecrets: secretsManager && secretsManagerClientSecrets(secretsManager),
+  });
   reportCapabilities(app.log, quoteApiCapabilities(config));
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
   const rotationWatch = watchSecretRotation({
     // The config requires AWS_REGION whenever secrets are watched.
-    client: config.AWS_REGION
-      ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
-      : undefined,
+    client: secretsManager,
     secrets: watchedSecrets,
     overrides: rotationOverrides,
     gauge: metrics.secretLastRotated,

@@ -20,7 +20,11 @@ import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
 import type { PlanFeature } from "../db/plans.ts";
-import { requireFeature, residencyProblem } from "./features.ts";
+import { featureProblem, requireFeature, residencyProblem } from "./features.ts";
+import type { ClientSecrets } from "../sso/client-secret.ts";
+import { OidcRelyingParty } from "../sso/oidc.ts";
+import { cookieValue, SESSION_COOKIE, ssoAdminRoutes, ssoBrowserRoutes } from "../sso/routes.ts";
+import { sessionPrincipal } from "../sso/store.ts";
 import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
@@ -84,6 +88,8 @@ export interface BuildOptions {
   logger?: boolean | Record<string, unknown>;
   /** Stripe billing (BILLING=on); without it only the upgrade landing is served. */
   billing?: BillingService;
+  /** Where tenants' SSO client secrets are read (Secrets Manager); without it SSO logins answer 503. */
+  ssoSecrets?: ClientSecrets;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -231,16 +237,52 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     }
   });
 
+  /** An SSO session: reads only, checked against the database every time (revocation is immediate). */
+  async function sessionAuthenticate(request: FastifyRequest, token: string): Promise<Principal> {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      throw new Problem({
+        type: "session-read-only",
+        title: "Sessions are read-only",
+        status: 403,
+        detail:
+          "A single sign-on session may read (GET) only. Send writes with an API key: 'Authorization: Bearer <key>'.",
+      });
+    }
+    const principal = await sessionPrincipal(pool, token);
+    if (!principal) {
+      throw new Problem(
+        {
+          type: "session-expired",
+          title: "Session expired or revoked",
+          status: 401,
+          detail: "This sign-on session has expired or was revoked. Sign in again at /sso/<tenant>/login.",
+        },
+        { "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0` },
+      );
+    }
+    // The plan may have lost SSO since the session began.
+    if (!principal.features.has("sso"))
+      throw await featureProblem({ pool, publicBaseUrl: config.publicBaseUrl }, principal, "sso");
+    return principal;
+  }
+
+  const ssoOptions = {
+    ctx,
+    secrets: options.ssoSecrets,
+    relyingParty: new OidcRelyingParty(),
+    region: { name: config.REGION_NAME, peerName: config.REGION_PEER_NAME, peerUrl: config.REGION_PEER_URL },
+  };
   await app.register(healthRoutes, { ctx });
+  await app.register(ssoBrowserRoutes, ssoOptions);
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(async (api) => {
-    const region = {
-      name: config.REGION_NAME,
-      peerName: config.REGION_PEER_NAME,
-      peerUrl: config.REGION_PEER_URL,
-    };
+    const { region } = ssoOptions;
     api.addHook("onRequest", async (request) => {
-      const principal = await authenticator.authenticate(presentedKey(request.headers));
+      const key = presentedKey(request.headers);
+      const session = key ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
+      const principal = session
+        ? await sessionAuthenticate(request, session)
+        : await authenticator.authenticate(key);
       // Before any route runs: a tenant pinned elsewhere gets nothing here, not even a read.
       const elsewhere = residencyProblem(principal, region);
       if (elsewhere) throw elsewhere;
@@ -252,6 +294,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
     await api.register(contractRateRoutes, { ctx });
+    await api.register(ssoAdminRoutes, ssoOptions);
   });
   return app;
 }

@@ -5,6 +5,10 @@
 --                   authentication (cached with the key).
 --   contract_rates  a tenant's negotiated linehaul per lane and equipment, valid for a window of pickup
 --                   days; quotes use it ahead of spot pricing.
+--   sso_providers   a tenant's OpenID Connect identity provider (issuer, client id, and a reference to
+--                   the client secret in Secrets Manager: the secret itself is never stored here).
+--   sso_logins      authorization requests in flight (state, nonce, PKCE verifier), each usable once.
+--   sso_sessions    browser sessions issued at the callback, stored as token hashes, revocable.
 
 CREATE TABLE plan_features (
   plan_id text NOT NULL REFERENCES plans ON DELETE CASCADE,
@@ -60,7 +64,57 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION contract_rate_for(uuid, text, text, text, date) TO freight_app;
 
+CREATE TABLE sso_providers (
+  tenant_id uuid PRIMARY KEY REFERENCES tenants ON DELETE CASCADE,
+  issuer text NOT NULL CHECK (issuer ~ '^https?://'),
+  client_id text NOT NULL CHECK (length(client_id) BETWEEN 1 AND 255),
+  client_secret_ref text NOT NULL CHECK (length(client_secret_ref) BETWEEN 1 AND 2048),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE sso_logins (
+  state text PRIMARY KEY,
+  tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+  nonce text NOT NULL,
+  code_verifier text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  consumed_at timestamptz
+);
+CREATE INDEX sso_logins_expiry ON sso_logins (expires_at);
+
+CREATE TABLE sso_sessions (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+  token_hash bytea NOT NULL UNIQUE,
+  subject text NOT NULL,
+  email text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+CREATE INDEX sso_sessions_tenant ON sso_sessions (tenant_id);
+
+SELECT protect_tenant_table(t) FROM unnest(ARRAY['sso_providers', 'sso_logins', 'sso_sessions']::regclass[]) AS t;
+GRANT SELECT, INSERT, UPDATE, DELETE ON sso_providers, sso_logins, sso_sessions TO freight_app;
+
+-- SSO starts before the tenant is known, as API keys do: a browser names its tenant (login), brings
+-- back a state (callback) or a session cookie. Each lookup sees only the row its own value names.
+CREATE POLICY sso_login_tenant ON tenants FOR SELECT TO freight_app
+  USING (slug = current_setting('app.sso_tenant_slug', true));
+CREATE POLICY sso_state_lookup ON sso_logins FOR SELECT TO freight_app
+  USING (state = current_setting('app.sso_state', true));
+CREATE POLICY sso_session_lookup ON sso_sessions FOR SELECT TO freight_app
+  USING (encode(token_hash, 'hex') = current_setting('app.sso_session_hash', true));
+CREATE POLICY sso_session_tenant ON tenants FOR SELECT TO freight_app
+  USING (EXISTS (SELECT 1 FROM sso_sessions s
+                  WHERE s.tenant_id = tenants.id
+                    AND encode(s.token_hash, 'hex') = current_setting('app.sso_session_hash', true)));
+
 -- Down Migration
+DROP POLICY sso_session_tenant ON tenants;
+DROP POLICY sso_login_tenant ON tenants;
+DROP TABLE sso_sessions, sso_logins, sso_providers;
 DROP FUNCTION contract_rate_for(uuid, text, text, text, date);
 DROP TABLE contract_rates;
 DROP TABLE plan_features;
