@@ -508,6 +508,7 @@ export async function regionStack(
         secrets: rotationWatchList(config.billing),
         describePolicyArn: secrets.describePolicyArn,
       },
+      tenantSsoSecretsPolicyArn: secrets.tenantSsoReadPolicyArn,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },

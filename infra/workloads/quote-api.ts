@@ -27,6 +27,9 @@ export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
 export const STRIPE_SECRET = "stripe";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
+/** How long an SSO browser session lives: short, so a user removed at the IdP loses access soon. */
+export const SSO_SESSION_MINUTES = 30;
+
 export interface QuoteApiArgs {
   namespace: k8s.core.v1.Namespace;
   image: WorkloadImage;
@@ -45,6 +48,8 @@ export interface QuoteApiArgs {
   documentsAccessPolicyArn: pulumi.Input<string>;
   /** The API exports the platform secrets' rotation dates (SECRETS_ROTATION_WATCH) for the rotation alerts. */
   secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
+  /** IAM policy reading tenants' SSO client secrets (GetSecretValue under the tenant SSO prefix). */
+  tenantSsoSecretsPolicyArn: pulumi.Input<string>;
   oidcProviderArn: pulumi.Input<string>;
   oidcIssuer: pulumi.Input<string>;
   replicas: { min: number; max: number };
@@ -93,7 +98,11 @@ export class QuoteApi extends pulumi.ComponentResource {
         oidcIssuer: args.oidcIssuer,
         namespace: APP_NAMESPACE,
         serviceAccount: API_SERVICE_ACCOUNT,
-        policyArns: [args.documentsAccessPolicyArn, args.secretRotationWatch.describePolicyArn],
+        policyArns: [
+          args.documentsAccessPolicyArn,
+          args.secretRotationWatch.describePolicyArn,
+          args.tenantSsoSecretsPolicyArn,
+        ],
         formerly: { component: "workloads", name: "workloads-quote-api" },
       },
       { parent: this },
@@ -133,6 +142,9 @@ export class QuoteApi extends pulumi.ComponentResource {
       // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
+      // Enterprise SSO (app/sso): browser sessions are short; tenants' client secrets come from this
+      // region's Secrets Manager (AWS_REGION above, IAM via tenantSsoSecretsPolicyArn).
+      { name: "SSO_SESSION_MINUTES", value: String(SSO_SESSION_MINUTES) },
       ...(args.billing
         ? [
             { name: "BILLING", value: "on" },

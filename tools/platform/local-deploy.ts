@@ -426,6 +426,8 @@ export interface LocalEndpoints {
   ops?: string;
   /** The local SMTP server (receivers.ts Mailbox): stands for the mail service (SES). */
   smtp?: string;
+  /** The Secrets Manager stand-in (fakes/secrets-manager.ts): the quote API's rotation dates and tenants' SSO secrets. */
+  secretsManager?: string;
 }
 
 /**
@@ -447,6 +449,8 @@ export const SUBSTITUTED: Record<string, string> = {
   "AWS_ENDPOINT_URL_RDS, AWS_ENDPOINT_URL_ROUTE_53, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
     "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
   "STRIPE_API_URL (added with BILLING=on)": "the local Stripe stand-in",
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
+    "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is the platform's stand-in, with static keys where EKS injects the IRSA role's",
   OPS_WEBHOOK_URL:
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
@@ -498,6 +502,11 @@ export function substitute(
     out["AWS_REGION"] ??= "us-east-1";
   }
   if (out["BILLING"] === "on" && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if (out["SSO_SESSION_MINUTES"] && context.endpoints.secretsManager) {
+    out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
+    out["AWS_ACCESS_KEY_ID"] = "AKIDLOCALPLATFORM";
+    out["AWS_SECRET_ACCESS_KEY"] = "local-platform-secret";
+  }
   if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;
   if (out["SMTP_URL"] && context.endpoints.smtp) out["SMTP_URL"] = context.endpoints.smtp;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";

@@ -14,6 +14,7 @@ import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
 import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
+import { FakeSecretsManager } from "../fakes/secrets-manager.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
@@ -68,6 +69,8 @@ export interface LocalPlatform {
   failover: { region: Region; name: string; namespace: string };
   aws: FakeAwsEndpoint;
   stripe: LocalStripe | undefined;
+  /** Secrets Manager as the quote APIs see it: put a tenant's SSO client secret here. */
+  secretsManager: FakeSecretsManager;
   /** The ops endpoint (OPS_WEBHOOK_URL): every notify_ops and billing alert the runners send. */
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
@@ -165,6 +168,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   try {
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
     const aws = new FakeAwsEndpoint();
+    const secretsManager = new FakeSecretsManager();
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
     const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
@@ -198,6 +202,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         ),
       ),
       aws.start().then(() => cleanup.push(() => aws.stop())),
+      secretsManager.start().then(() => cleanup.push(() => secretsManager.stop())),
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
     ]);
@@ -283,7 +288,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe = await startLocalStripe();
       cleanup.push(() => stripe!.stop());
     }
-    const endpoints = { api: apiUrls, aws: aws.url, stripe: stripe?.url, ops: ops.url, smtp: mailbox.url };
+    const endpoints = {
+      api: apiUrls,
+      aws: aws.url,
+      stripe: stripe?.url,
+      ops: ops.url,
+      smtp: mailbox.url,
+      secretsManager: secretsManager.url,
+    };
 
     const specFor = (
       w: Workload,
@@ -366,6 +378,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       failover: { region: failover, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
       aws,
       stripe,
+      secretsManager,
       ops,
       mailbox,
       logDir,
