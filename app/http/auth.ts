@@ -14,10 +14,12 @@ export interface Principal {
   features: ReadonlySet<string>;
   /** The region the tenant is pinned to (Tenant spec.dataResidencyRegion), or null. */
   dataResidencyRegion: string | null;
+  /** The last pickup day any contract rate of the tenant covers (YYYY-MM-DD), or null: no lookup needed. */
+  contractRatesUntil: string | null;
 }
 
 /** The tenant columns a principal is made of (tenants as t), for every way a caller authenticates. */
-export const PRINCIPAL_COLUMNS = `t.id, t.slug, t.plan_id, t.billing_status, t.data_residency_region,
+export const PRINCIPAL_COLUMNS = `t.id, t.slug, t.plan_id, t.billing_status, t.data_residency_region, t.contract_rates_until,
   ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan_id = t.plan_id) AS features`;
 
 export interface TenantPrincipalRow {
@@ -26,6 +28,7 @@ export interface TenantPrincipalRow {
   plan_id: string;
   billing_status: string;
   data_residency_region: string | null;
+  contract_rates_until: string | null;
   features: string[];
 }
 
@@ -37,6 +40,7 @@ export function principalOf(row: TenantPrincipalRow): Principal {
     billingStatus: row.billing_status,
     features: new Set(row.features),
     dataResidencyRegion: row.data_residency_region,
+    contractRatesUntil: row.contract_rates_until,
   };
 }
 

@@ -1,6 +1,9 @@
 // Contract rates as stored (contract_rates, migration 0009): the one module that reads and writes
 // them, for the contract-rates routes (create, list, end) and the quote path (the rate for a lane
-// and pickup day). Windows of one lane never overlap, so a pickup day has at most one rate.
+// and pickup day). Windows of one lane never overlap, so a pickup day has at most one rate. The
+// tenant row keeps the last day any rate covers, read with the API key: a quote beyond it (or of a
+// tenant with no rates) skips the lookup. Ending a rate leaves that day as it was (a lookup more,
+// never a rate missed); a new rate reaches other replicas' cached keys within AUTH_CACHE_SECONDS.
 import type pg from "pg";
 import type { Db } from "../db/pool.ts";
 import type { Equipment } from "./data.ts";
@@ -85,7 +88,17 @@ export async function overlappingRates(
   return rows.map(toRecord);
 }
 
+/** Extends the tenant's contract horizon (tenants.contract_rates_until) to cover `validTo`. */
+async function extendHorizon(db: Db, validTo: string): Promise<void> {
+  await db.query(
+    `UPDATE tenants SET contract_rates_until = greatest(contract_rates_until, $1::date)
+      WHERE id = current_tenant_id() AND contract_rates_until IS DISTINCT FROM greatest(contract_rates_until, $1::date)`,
+    [validTo],
+  );
+}
+
 export async function insertContractRate(db: Db, rate: NewContractRate): Promise<ContractRateRecord> {
+  await extendHorizon(db, rate.validTo);
   const { rows } = await db.query<Row>(
     `INSERT INTO contract_rates (tenant_id, origin, destination, equipment, linehaul_cents, valid_from, valid_to, reference)
      VALUES (current_tenant_id(), $1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,

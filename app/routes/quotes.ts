@@ -132,9 +132,13 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
       pickupDate: body.pickupDate,
     };
     const principal = request.principal;
-    // A contract rate for the lane and pickup day wins over spot; only plans with contracts look.
+    // A contract rate for the lane and pickup day wins over spot; only plans with contracts look,
+    // and only for a pickup day some rate of the tenant covers.
     const contract =
-      principal && principal.features.has("contracts")
+      principal &&
+      principal.features.has("contracts") &&
+      principal.contractRatesUntil !== null &&
+      body.pickupDate <= principal.contractRatesUntil
         ? await contractRateFor(
             ctx.pool,
             principal.tenantId,

@@ -42,6 +42,10 @@ CREATE TABLE contract_rates (
   -- Ending a rate before its first day leaves an empty window (valid_to = valid_from - 1).
   CHECK (valid_to >= valid_from - 1)
 );
+-- The last pickup day any of the tenant's rates covers, kept with the tenant row (which authentication
+-- reads and caches) so quotes of tenants without a rate for that day skip the lookup.
+ALTER TABLE tenants ADD COLUMN contract_rates_until date;
+
 CREATE INDEX contract_rates_lane ON contract_rates (tenant_id, origin, destination, equipment, valid_from);
 SELECT protect_tenant_table('contract_rates');
 GRANT SELECT, INSERT, UPDATE ON contract_rates TO freight_app;
@@ -117,4 +121,5 @@ DROP POLICY sso_login_tenant ON tenants;
 DROP TABLE sso_sessions, sso_logins, sso_providers;
 DROP FUNCTION contract_rate_for(uuid, text, text, text, date);
 DROP TABLE contract_rates;
+ALTER TABLE tenants DROP COLUMN contract_rates_until;
 DROP TABLE plan_features;
