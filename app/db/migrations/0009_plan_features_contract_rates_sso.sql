@@ -70,7 +70,8 @@ GRANT EXECUTE ON FUNCTION contract_rate_for(uuid, text, text, text, date) TO fre
 
 CREATE TABLE sso_providers (
   tenant_id uuid PRIMARY KEY REFERENCES tenants ON DELETE CASCADE,
-  issuer text NOT NULL CHECK (issuer ~ '^https?://'),
+  -- The URL's shape is the API's check (app/sso/routes.ts); the row only bounds its size.
+  issuer text NOT NULL CHECK (length(issuer) BETWEEN 1 AND 2048),
   client_id text NOT NULL CHECK (length(client_id) BETWEEN 1 AND 255),
   client_secret_ref text NOT NULL CHECK (length(client_secret_ref) BETWEEN 1 AND 2048),
   updated_at timestamptz NOT NULL DEFAULT now()
@@ -101,6 +102,12 @@ CREATE INDEX sso_sessions_tenant ON sso_sessions (tenant_id);
 
 SELECT protect_tenant_table(t) FROM unnest(ARRAY['sso_providers', 'sso_logins', 'sso_sessions']::regclass[]) AS t;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sso_providers, sso_logins, sso_sessions TO freight_app;
+-- A tenant's data export (the runner) carries its sessions and logins, never what would replay them:
+-- as with api_keys.key_hash, the session hash and the in-flight login's state, nonce and PKCE
+-- verifier are left out (the export lists them as omitted).
+REVOKE SELECT ON sso_sessions, sso_logins FROM freight_runner;
+GRANT SELECT (id, tenant_id, subject, email, created_at, expires_at, revoked_at) ON sso_sessions TO freight_runner;
+GRANT SELECT (tenant_id, created_at, expires_at, consumed_at) ON sso_logins TO freight_runner;
 
 -- SSO starts before the tenant is known, as API keys do: a browser names its tenant (login), brings
 -- back a state (callback) or a session cookie. Each lookup sees only the row its own value names.
