@@ -1,6 +1,7 @@
 // Plan features and data residency as a caller meets them: every route family refused or served by
 // the features of the caller's plan, and a tenant pinned to another region refused with its address.
-import pg from "pg";
+import type pg from "pg";
+import { createPool } from "../db/pool.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
@@ -13,7 +14,7 @@ beforeAll(async () => {
   t = await startTestApp({
     env: { REGION_NAME: "us-east-1", REGION_PEER_NAME: "us-west-2", REGION_PEER_URL: PEER_URL },
   });
-  operator = new pg.Pool({ connectionString: t.db.urls.operator, max: 2 });
+  operator = createPool(t.db.urls.operator, 2);
   // A plan with meters but no features, as a Plan object without spec.features is mirrored.
   await operator.query(
     "INSERT INTO plans (id, name, rank, monthly_price_cents) VALUES ('basic', 'Basic', 0, 0)",

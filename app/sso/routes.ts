@@ -27,6 +27,8 @@ import {
 } from "./store.ts";
 
 export const SESSION_COOKIE = "freight_session";
+/** Binds a sign-in to the browser that started it: the callback's state must match this cookie. */
+export const LOGIN_COOKIE = "freight_sso_login";
 /** How long a started login may take at the provider before its state is refused. */
 export const LOGIN_TTL_SECONDS = 600;
 
@@ -186,11 +188,24 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
     await withTenant(pool, principal.tenantId, (db) =>
       recordLogin(db, { ...authorization, ttlSeconds: LOGIN_TTL_SECONDS }),
     );
+    // Without this binding a victim's browser could be made to finish an attacker's sign-in (login CSRF).
+    reply.header(
+      "set-cookie",
+      `${LOGIN_COOKIE}=${authorization.state}; Path=/sso/callback; HttpOnly; Secure; SameSite=Lax; Max-Age=${LOGIN_TTL_SECONDS}`,
+    );
     return reply.redirect(authorization.url.href, 302);
   });
 
   app.get("/sso/callback", async (request, reply) => {
     const query = parseOrProblem(ssoCallbackQuery, request.query);
+    if (cookieValue(request.headers.cookie, LOGIN_COOKIE) !== query.state) {
+      throw ssoProblem(
+        400,
+        "sso-state-mismatch",
+        "Sign-in started elsewhere",
+        "This sign-in was not started in this browser (its state does not match the sign-in cookie). Start again at /sso/<tenant>/login.",
+      );
+    }
     const login = await pendingLogin(pool, query.state);
     if (!login) {
       throw ssoProblem(
@@ -261,7 +276,10 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
     const session = await withTenant(pool, principal.tenantId, (db) =>
       createSession(db, { ...user, ttlSeconds }),
     );
-    reply.header("set-cookie", sessionCookie(session.token, ttlSeconds));
+    reply.header("set-cookie", [
+      sessionCookie(session.token, ttlSeconds),
+      `${LOGIN_COOKIE}=; Path=/sso/callback; HttpOnly; Secure; SameSite=Lax; Max-Age=0`,
+    ]);
     reply.header("cache-control", "no-store");
     return {
       tenant: principal.tenantSlug,

@@ -1,8 +1,8 @@
 // Enterprise SSO end to end: the real app, a real OpenID Connect provider per tenant (oidc-provider
 // on loopback), the tenants' client secrets in the Secrets Manager stand-in, read by the real SDK.
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { withTenant } from "../db/pool.ts";
+import { createPool, withTenant } from "../db/pool.ts";
 import { FakeSecretsManager } from "../../tools/fakes/secrets-manager.ts";
 import { startIdentityProvider, type LocalIdentityProvider } from "../../tools/fakes/identity-provider.ts";
 import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
@@ -43,15 +43,28 @@ async function ssoTenant(user: string): Promise<SsoTenant> {
   return { slug: tenant.slug, tenantId: tenant.tenantId, admin, idp };
 }
 
+/** The browser's sign-in cookie, set when the login starts, keyed by the login's state. */
+const loginCookies = new Map<string, string>();
+
 /** Starts a login; returns the provider's authorization URL the app redirected to. */
 async function startLogin(slug: string): Promise<URL> {
   const res = await fetch(`${t.url}/sso/${slug}/login`, { redirect: "manual" });
   expect(res.status).toBe(302);
-  return new URL(res.headers.get("location") as string);
+  const url = new URL(res.headers.get("location") as string);
+  const cookie = /freight_sso_login=([^;]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1] as string;
+  expect(res.headers.get("set-cookie")).toMatch(/HttpOnly; Secure; SameSite=Lax/);
+  loginCookies.set(url.searchParams.get("state") as string, cookie);
+  return url;
 }
 
-async function callback(url: URL | string) {
-  const res = await fetch(url, { redirect: "manual" });
+/** Visits a callback URL from the browser that started the sign-in (its cookie), or `asBrowserOf`'s. */
+async function callback(url: URL | string, asBrowserOf?: string) {
+  const state = asBrowserOf ?? new URL(url).searchParams.get("state") ?? "";
+  const cookie = loginCookies.get(state);
+  const res = await fetch(url, {
+    redirect: "manual",
+    headers: cookie ? { cookie: `freight_sso_login=${cookie}` } : {},
+  });
   const body = (await res.json()) as Record<string, any>;
   return { status: res.status, headers: res.headers, body };
 }
@@ -75,7 +88,7 @@ beforeAll(async () => {
       SSO_SESSION_MINUTES: "15",
     },
   });
-  appDb = new pg.Pool({ connectionString: t.db.urls.app, max: 2 });
+  appDb = createPool(t.db.urls.app, 2);
   acme = await ssoTenant("alice");
   globex = await ssoTenant("bob");
 });
@@ -128,9 +141,18 @@ describe("enterprise SSO", () => {
   });
 
   it("refuses a wrong state, a replayed code and a code from another tenant's provider", async () => {
+    loginCookies.set("forged", "forged");
     const unknown = await callback(`${t.url}/sso/callback?state=forged&code=whatever`);
     expect(unknown.status).toBe(400);
     expect(unknown.body.type).toMatch(/\/sso-invalid-state$/);
+
+    // Login CSRF: another browser's finished sign-in, opened in a browser that did not start it.
+    const victim = await startLogin(acme.slug);
+    const attackers = await acme.idp.signIn((await startLogin(acme.slug)).href);
+    const planted = await callback(attackers, victim.searchParams.get("state") as string);
+    expect(planted.status).toBe(400);
+    expect(planted.body.type).toMatch(/\/sso-state-mismatch$/);
+    expect(planted.headers.get("set-cookie")).toBeNull();
 
     const back = await acme.idp.signIn((await startLogin(acme.slug)).href);
     expect((await callback(back)).status).toBe(200);
