@@ -37,7 +37,10 @@ export const FEATURE_LABELS: Record<PlanFeature, string> = {
   dataResidency: "Data residency",
 };
 
-const STARTER_FEATURES: PlanFeature[] = ["spotQuotes", "directorySearch"];
+/** What every plan has unless it says otherwise (the Plan CRD defaults these to true). */
+export const BASE_PLAN_FEATURES: readonly PlanFeature[] = ["spotQuotes", "directorySearch"];
+
+const STARTER_FEATURES: PlanFeature[] = [...BASE_PLAN_FEATURES];
 const PRO_FEATURES: PlanFeature[] = [...STARTER_FEATURES, "contracts", "bulkRating", "invites", "lists"];
 const ENTERPRISE_FEATURES: PlanFeature[] = [...PRO_FEATURES, "sso", "dataResidency"];
 

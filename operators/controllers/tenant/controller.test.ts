@@ -131,7 +131,11 @@ describe("tenant controller", () => {
       ...plan("featured", 7),
       spec: { ...plan("featured", 7).spec, features },
     });
-    await applyAs(platform.admin, plans, withFeatures({ spotQuotes: true, contracts: true, sso: false }));
+    await applyAs(
+      platform.admin,
+      plans,
+      withFeatures({ directorySearch: false, contracts: true, sso: false }),
+    );
     await applyAs(
       platform.admin,
       tenants,
@@ -151,10 +155,11 @@ describe("tenant controller", () => {
     );
     expect((await principal()).dataResidencyRegion).toBe("us-west-2");
 
-    // Taking a feature away and adding another reaches the app without anyone touching the database.
-    await applyAs(platform.admin, plans, withFeatures({ spotQuotes: true, bulkRating: true }));
+    // Taking a feature away and adding another reaches the app without anyone touching the database;
+    // a base feature not mentioned is on (the CRD's default).
+    await applyAs(platform.admin, plans, withFeatures({ bulkRating: true }));
     await waitFor("features changed", async () =>
-      (await features()).join() === "bulkRating,spotQuotes" ? true : undefined,
+      (await features()).join() === "bulkRating,directorySearch,spotQuotes" ? true : undefined,
     );
   });
 
