@@ -20,11 +20,11 @@ import { usageRoutes } from "../routes/usage.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
 import type { PlanFeature } from "../db/plans.ts";
-import { featureProblem, requireFeature, residencyProblem } from "./features.ts";
+import { requireFeature, residencyProblem } from "./features.ts";
 import type { ClientSecrets } from "../sso/client-secret.ts";
 import { OidcRelyingParty } from "../sso/oidc.ts";
 import { cookieValue, SESSION_COOKIE, ssoAdminRoutes, ssoBrowserRoutes } from "../sso/routes.ts";
-import { sessionPrincipal } from "../sso/store.ts";
+import { authenticateSession } from "../sso/session.ts";
 import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
@@ -237,35 +237,6 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     }
   });
 
-  /** An SSO session: reads only, checked against the database every time (revocation is immediate). */
-  async function sessionAuthenticate(request: FastifyRequest, token: string): Promise<Principal> {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      throw new Problem({
-        type: "session-read-only",
-        title: "Sessions are read-only",
-        status: 403,
-        detail:
-          "A single sign-on session may read (GET) only. Send writes with an API key: 'Authorization: Bearer <key>'.",
-      });
-    }
-    const principal = await sessionPrincipal(pool, token);
-    if (!principal) {
-      throw new Problem(
-        {
-          type: "session-expired",
-          title: "Session expired or revoked",
-          status: 401,
-          detail: "This sign-on session has expired or was revoked. Sign in again at /sso/<tenant>/login.",
-        },
-        { "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0` },
-      );
-    }
-    // The plan may have lost SSO since the session began.
-    if (!principal.features.has("sso"))
-      throw await featureProblem({ pool, publicBaseUrl: config.publicBaseUrl }, principal, "sso");
-    return principal;
-  }
-
   const ssoOptions = {
     ctx,
     secrets: options.ssoSecrets,
@@ -281,7 +252,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       const key = presentedKey(request.headers);
       const session = key ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
       const principal = session
-        ? await sessionAuthenticate(request, session)
+        ? await authenticateSession({ pool, publicBaseUrl: config.publicBaseUrl }, request, session)
         : await authenticator.authenticate(key);
       // Before any route runs: a tenant pinned elsewhere gets nothing here, not even a read.
       const elsewhere = residencyProblem(principal, region);

@@ -91,7 +91,7 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-function sessionCookie(token: string, maxAgeSeconds: number): string {
+export function sessionCookie(token: string, maxAgeSeconds: number): string {
   return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${maxAgeSeconds}`;
 }
 
