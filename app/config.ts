@@ -30,6 +30,9 @@ export const appConfigSchema = z.object({
   REGION_PEER_URL: z
     .url("must be the other region's absolute URL, e.g. https://api.secondary.example.com")
     .optional(),
+  // Data residency (app/http/features.ts): the other region's name (as REGION_NAME there, e.g.
+  // us-west-2), so a tenant pinned there is refused here with REGION_PEER_URL as its address.
+  REGION_PEER_NAME: z.string().min(1).optional(),
   ROUTING_CACHE_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   WRITE_FREEZE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(600).default(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -40,6 +43,13 @@ export const appConfigSchema = z.object({
     .int()
     .min(1)
     .max(7 * 24 * 60)
+    .default(30),
+  // Enterprise SSO (app/sso): how long a browser session issued at the OIDC callback lives.
+  SSO_SESSION_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(12 * 60)
     .default(30),
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   // How often each replica writes api_keys.last_used_at (batched, never a write per request).

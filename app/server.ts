@@ -15,6 +15,7 @@ import {
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
 import { tenantRegistrarFromConfig } from "./signup/tenant-registrar.ts";
+import { secretsManagerClientSecrets } from "./sso/client-secret.ts";
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -30,6 +31,10 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
   const tenants = tenantRegistrarFromConfig(config);
+  // One Secrets Manager client: rotation dates (DescribeSecret) and tenants' SSO client secrets.
+  const secretsManager = config.AWS_REGION
+    ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
+    : undefined;
   const app = await buildApp({
     config,
     pool,
@@ -38,6 +43,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     engine: new QuoteEngine(PRICING),
     billing,
     tenants,
+    ssoSecrets: secretsManager && secretsManagerClientSecrets(secretsManager),
   });
   app.log.info(
     { target: tenants?.target ?? "nowhere: POST /v1/signup answers 503" },
@@ -47,9 +53,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
   const rotationWatch = watchSecretRotation({
     // The config requires AWS_REGION whenever secrets are watched.
-    client: config.AWS_REGION
-      ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
-      : undefined,
+    client: secretsManager,
     secrets: watchedSecrets,
     overrides: rotationOverrides,
     gauge: metrics.secretLastRotated,

@@ -553,6 +553,7 @@ export async function regionStack(
       region: regionSettings,
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
+      peerRegion: config.peerRegion,
       // Both regions' buckets, as the app addresses them: uploads to the active region's, reads with a
       // fallback to the other's replica.
       documentsBuckets: {
@@ -564,6 +565,7 @@ export async function regionStack(
         secrets: rotationWatchList(config.billing),
         describePolicyArn: secrets.describePolicyArn,
       },
+      tenantSsoSecretsPolicyArn: secrets.tenantSsoReadPolicyArn,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.apiMinReplicas, max: config.apiMaxReplicas },

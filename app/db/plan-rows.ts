@@ -1,9 +1,9 @@
-// The plan catalogue tables (plans, plan_meters, plan_rate_limits) as written: one owner for their
+// The plan catalogue tables (plans, plan_meters, plan_rate_limits, plan_features) as written: one owner for their
 // columns and conflict rules, imported by both writers, the seed (local platforms, tests, demos) and
 // the tenant controller (mirroring Plan custom resources). Either may run first on a database, so
 // every write is an upsert.
 import type pg from "pg";
-import type { PlanMeter } from "./plans.ts";
+import type { PlanFeature, PlanMeter } from "./plans.ts";
 
 type Queryable = pg.Pool | pg.ClientBase;
 
@@ -82,4 +82,30 @@ export async function upsertPlanRateLimits(db: Queryable, planId: string, r: Pla
        bulk_job_concurrency = excluded.bulk_job_concurrency`,
     [planId, r.requestsPerSecond, r.burst, r.bulkJobConcurrency],
   );
+}
+
+/** The features the plan unlocks, as stored. */
+export async function readPlanFeatures(db: Queryable, planId: string): Promise<Set<string>> {
+  const { rows } = await db.query<{ feature: string }>(
+    "SELECT feature FROM plan_features WHERE plan_id = $1",
+    [planId],
+  );
+  return new Set(rows.map((r) => r.feature));
+}
+
+/** Makes the plan's stored features exactly `features`; returns whether anything changed. */
+export async function setPlanFeatures(
+  db: Queryable,
+  planId: string,
+  features: readonly PlanFeature[],
+): Promise<boolean> {
+  const removed = await db.query(
+    "DELETE FROM plan_features WHERE plan_id = $1 AND NOT (feature = ANY($2::text[]))",
+    [planId, features],
+  );
+  const added = await db.query(
+    `INSERT INTO plan_features (plan_id, feature) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+    [planId, features],
+  );
+  return (removed.rowCount ?? 0) + (added.rowCount ?? 0) > 0;
 }

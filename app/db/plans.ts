@@ -10,6 +10,40 @@ export interface PlanMeter {
   hardCeiling: number;
 }
 
+/**
+ * Product features a plan can unlock; the API refuses a route family whose feature the caller's plan
+ * lacks (app/http/features.ts). Named as the Plan CRD's spec.features keys, in the database too.
+ */
+export const PLAN_FEATURES = [
+  "spotQuotes",
+  "directorySearch",
+  "contracts",
+  "bulkRating",
+  "invites",
+  "lists",
+  "sso",
+  "dataResidency",
+] as const;
+export type PlanFeature = (typeof PLAN_FEATURES)[number];
+
+export const FEATURE_LABELS: Record<PlanFeature, string> = {
+  spotQuotes: "Spot quotes",
+  directorySearch: "Carrier directory search",
+  contracts: "Contract rates",
+  bulkRating: "Bulk rating",
+  invites: "Carrier invites",
+  lists: "Carrier lists",
+  sso: "Single sign-on",
+  dataResidency: "Data residency",
+};
+
+/** What every plan has unless it says otherwise (the Plan CRD defaults these to true). */
+export const BASE_PLAN_FEATURES: readonly PlanFeature[] = ["spotQuotes", "directorySearch"];
+
+const STARTER_FEATURES: PlanFeature[] = [...BASE_PLAN_FEATURES];
+const PRO_FEATURES: PlanFeature[] = [...STARTER_FEATURES, "contracts", "bulkRating", "invites", "lists"];
+const ENTERPRISE_FEATURES: PlanFeature[] = [...PRO_FEATURES, "sso", "dataResidency"];
+
 export interface PlanDefinition {
   id: string;
   name: string;
@@ -17,6 +51,7 @@ export interface PlanDefinition {
   monthlyPriceCents: number;
   meters: Record<Meter, PlanMeter>;
   rateLimits: { requestsPerSecond: number; burst: number; bulkJobConcurrency: number };
+  features: PlanFeature[];
 }
 
 export const DEFAULT_PLANS: PlanDefinition[] = [
@@ -50,6 +85,7 @@ export const DEFAULT_PLANS: PlanDefinition[] = [
       },
     },
     rateLimits: { requestsPerSecond: 5, burst: 10, bulkJobConcurrency: 1 },
+    features: STARTER_FEATURES,
   },
   {
     id: "pro",
@@ -81,6 +117,7 @@ export const DEFAULT_PLANS: PlanDefinition[] = [
       },
     },
     rateLimits: { requestsPerSecond: 50, burst: 100, bulkJobConcurrency: 4 },
+    features: PRO_FEATURES,
   },
   {
     id: "enterprise",
@@ -112,5 +149,6 @@ export const DEFAULT_PLANS: PlanDefinition[] = [
       },
     },
     rateLimits: { requestsPerSecond: 200, burst: 400, bulkJobConcurrency: 16 },
+    features: ENTERPRISE_FEATURES,
   },
 ];

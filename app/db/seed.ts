@@ -4,7 +4,7 @@ import type pg from "pg";
 import { generateApiKey } from "../http/auth.ts";
 import { METERS } from "../metering/meters.ts";
 import { transaction } from "./pool.ts";
-import { upsertPlan, upsertPlanMeter, upsertPlanRateLimits } from "./plan-rows.ts";
+import { setPlanFeatures, upsertPlan, upsertPlanMeter, upsertPlanRateLimits } from "./plan-rows.ts";
 import { DEFAULT_PLANS, type PlanDefinition } from "./plans.ts";
 import { CARRIERS } from "./carriers.ts";
 
@@ -14,6 +14,7 @@ export async function seedPlans(operator: pg.Pool, plans: PlanDefinition[] = DEF
       await upsertPlan(db, plan);
       for (const meter of METERS) await upsertPlanMeter(db, plan.id, meter, plan.meters[meter]);
       await upsertPlanRateLimits(db, plan.id, plan.rateLimits);
+      await setPlanFeatures(db, plan.id, plan.features);
     }
   });
 }

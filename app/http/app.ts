@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type preHandlerAsyncHookHandler,
 } from "fastify";
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
@@ -20,6 +21,13 @@ import { usageRoutes } from "../routes/usage.ts";
 import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
+import { contractRateRoutes } from "../routes/contract-rates.ts";
+import type { PlanFeature } from "../db/plans.ts";
+import { requireFeature, residencyProblem } from "./features.ts";
+import type { ClientSecrets } from "../sso/client-secret.ts";
+import { OidcRelyingParty } from "../sso/oidc.ts";
+import { cookieValue, SESSION_COOKIE, ssoAdminRoutes, ssoBrowserRoutes } from "../sso/routes.ts";
+import { authenticateSession } from "../sso/session.ts";
 import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
@@ -85,6 +93,8 @@ export interface AppContext {
   /** Records a meter decision (metrics, Meter-Usage header); a denial throws the 429 problem. */
   settleMeter(request: FastifyRequest, reply: FastifyReply, outcome: MeterOutcome): MeterOutcome;
   noEntitlement(meter: Meter): Problem;
+  /** A preHandler refusing (403) callers whose plan lacks `feature`: one per route family. */
+  feature(feature: PlanFeature): preHandlerAsyncHookHandler;
 }
 
 declare module "fastify" {
@@ -108,6 +118,8 @@ export interface BuildOptions {
   billing?: BillingService;
   /** Where signups create Tenant objects; without a control plane signup answers 503. */
   tenants?: TenantRegistrar;
+  /** Where tenants' SSO client secrets are read (Secrets Manager); without it SSO logins answer 503. */
+  ssoSecrets?: ClientSecrets;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -198,6 +210,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
       });
     },
+    feature: (feature) => requireFeature({ pool, publicBaseUrl: config.publicBaseUrl }, feature),
     async idempotent(request, reply, work) {
       const key = idempotencyKeyFrom(request.headers);
       const route = request.routeOptions.url ?? request.url;
@@ -287,12 +300,27 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     }
   });
 
+  const ssoOptions = {
+    ctx,
+    secrets: options.ssoSecrets,
+    relyingParty: new OidcRelyingParty(),
+    region: { name: config.REGION_NAME, peerName: config.REGION_PEER_NAME, peerUrl: config.REGION_PEER_URL },
+  };
   await app.register(healthRoutes, { ctx });
+  await app.register(ssoBrowserRoutes, ssoOptions);
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(async (api) => {
+    const { region } = ssoOptions;
     api.addHook("onRequest", async (request) => {
-      const principal = await authenticator.authenticate(presentedKey(request.headers));
+      const key = presentedKey(request.headers);
+      const session = key ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
+      const principal = session
+        ? await authenticateSession({ pool, publicBaseUrl: config.publicBaseUrl }, request, session)
+        : await authenticator.authenticate(key);
+      // Before any route runs: a tenant pinned elsewhere gets nothing here, not even a read.
+      const elsewhere = residencyProblem(principal, region);
+      if (elsewhere) throw elsewhere;
       request.principal = principal;
       const route = request.routeOptions.url ?? request.url.split("?")[0];
       requireScope(
@@ -310,6 +338,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(bulkJobRoutes, { ctx });
     await api.register(documentRoutes, { ctx, store: documents });
     await api.register(apiKeyRoutes, { ctx });
+    await api.register(contractRateRoutes, { ctx });
+    await api.register(ssoAdminRoutes, ssoOptions);
   });
   return app;
 }

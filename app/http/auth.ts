@@ -15,8 +15,50 @@ export interface Principal {
   tenantSlug: string;
   planId: string;
   billingStatus: string;
-  keyId: string;
+  /** The API key the caller presented; null for an SSO session. */
+  keyId: string | null;
   scopes: Scope[];
+  /** The features of the tenant's plan (plan_features), cached with the key: enforcement reads no table. */
+  features: ReadonlySet<string>;
+  /** The region the tenant is pinned to (Tenant spec.dataResidencyRegion), or null. */
+  dataResidencyRegion: string | null;
+  /** The last pickup day any contract rate of the tenant covers (YYYY-MM-DD), or null: no lookup needed. */
+  contractRatesUntil: string | null;
+}
+
+/** The tenant columns a principal is made of (tenants as t), for every way a caller authenticates. */
+export const PRINCIPAL_COLUMNS = `t.id, t.slug, t.plan_id, t.billing_status, t.data_residency_region, t.contract_rates_until,
+  ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan_id = t.plan_id) AS features`;
+
+export interface TenantPrincipalRow {
+  id: string;
+  slug: string;
+  plan_id: string;
+  billing_status: string;
+  data_residency_region: string | null;
+  contract_rates_until: string | null;
+  features: string[];
+}
+
+/**
+ * The principal a tenant row stands for, with the credential it came with: an API key (its id and
+ * scopes), or an SSO session (no key; read only).
+ */
+export function principalOf(
+  row: TenantPrincipalRow,
+  credential: { keyId: string | null; scopes: Scope[] } = { keyId: null, scopes: ["read"] },
+): Principal {
+  return {
+    tenantId: row.id,
+    tenantSlug: row.slug,
+    planId: row.plan_id,
+    billingStatus: row.billing_status,
+    keyId: credential.keyId,
+    scopes: credential.scopes,
+    features: new Set(row.features),
+    dataResidencyRegion: row.data_residency_region,
+    contractRatesUntil: row.contract_rates_until,
+  };
 }
 
 const KEY_PATTERN = /^fk_(live|test)_[A-Za-z0-9_-]{32,64}$/;
@@ -184,18 +226,15 @@ export class Authenticator {
   async #lookup(hash: string): Promise<Lookup> {
     return transaction(this.#pool, async (db) => {
       await db.query("SELECT set_config('app.api_key_hash', $1, true)", [hash]);
-      const { rows } = await db.query<{
-        key_id: string;
-        scopes: Scope[];
-        expires_at: Date | null;
-        awaiting_verification: boolean;
-        id: string;
-        slug: string;
-        plan_id: string;
-        billing_status: string;
-      }>(
-        `SELECT k.id AS key_id, k.scopes, k.expires_at, k.awaiting_verification,
-                t.id, t.slug, t.plan_id, t.billing_status
+      const { rows } = await db.query<
+        TenantPrincipalRow & {
+          key_id: string;
+          scopes: Scope[];
+          expires_at: Date | null;
+          awaiting_verification: boolean;
+        }
+      >(
+        `SELECT k.id AS key_id, k.scopes, k.expires_at, k.awaiting_verification, ${PRINCIPAL_COLUMNS}
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
           WHERE k.key_hash = decode($1, 'hex') AND k.disabled_at IS NULL AND t.disabled_at IS NULL
             AND (k.expires_at IS NULL OR k.expires_at > now())`,
@@ -208,14 +247,7 @@ export class Authenticator {
       return {
         kind: "principal",
         keyExpiresAt: row.expires_at ? row.expires_at.getTime() : null,
-        principal: {
-          tenantId: row.id,
-          tenantSlug: row.slug,
-          planId: row.plan_id,
-          billingStatus: row.billing_status,
-          keyId: row.key_id,
-          scopes: row.scopes,
-        },
+        principal: principalOf(row, { keyId: row.key_id, scopes: row.scopes }),
       };
     });
   }

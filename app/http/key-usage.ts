@@ -17,8 +17,10 @@ export class KeyUsageRecorder {
     this.#pool = pool;
   }
 
-  record = (principal: Principal, at: number): void =>
-    this.#remember(principal.tenantId, principal.keyId, at);
+  // An SSO session has no key to stamp.
+  record = (principal: Principal, at: number): void => {
+    if (principal.keyId) this.#remember(principal.tenantId, principal.keyId, at);
+  };
 
   #remember(tenantId: string, keyId: string, at: number): void {
     let keys = this.#pending.get(tenantId);

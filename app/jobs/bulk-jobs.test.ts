@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { createPool } from "../db/pool.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, pickupInDays, quoteBody } from "../../tools/platform/api-client.ts";
 import { startTestRunner } from "../../tools/platform/runner.ts";
 import type { RunningRunner } from "../runner/main.ts";
@@ -191,8 +191,24 @@ describe("bulk rating jobs", () => {
     expect(await bulkUsed("initech-shipping")).toBe(before);
   });
 
+  it("refuses bulk rating to a Starter tenant, naming the plan that includes it, and counts nothing", async () => {
+    const starter = apiClient(app.url, app.apiKeys["acme-logistics"]);
+    const before = await bulkUsed("acme-logistics");
+    const upload = await starter.post<Record<string, any>>("/v1/bulk-jobs", { lanes: [quoteBody()] });
+    expect(upload.status).toBe(403);
+    expect(upload.body).toMatchObject({ feature: "bulkRating", plan: "starter", requiredPlan: "pro" });
+    expect(upload.body.upgradeUrl).toMatch(/\/billing\/upgrade\?plan=pro$/);
+    expect((await starter.get<Record<string, any>>("/v1/bulk-jobs")).status).toBe(403);
+    expect(await bulkUsed("acme-logistics")).toBe(before);
+  });
+
   it("counts one bulk_jobs unit per job: a replayed Idempotency-Key returns the same job, the ceiling denies the rest", async () => {
-    const client = apiClient(app.url, app.apiKeys["acme-logistics"]);
+    const tenant = await provisionTestTenant(app.db, "pro", {
+      meter: "bulk_jobs",
+      included: 2,
+      hardCeiling: 2,
+    });
+    const client = apiClient(app.url, tenant.apiKey);
     const body = { lanes: [quoteBody()] };
     const first = await client.post<JobView>("/v1/bulk-jobs", body, { "idempotency-key": "upload-1" });
     const replay = await client.post<JobView>("/v1/bulk-jobs", body, { "idempotency-key": "upload-1" });
@@ -201,15 +217,16 @@ describe("bulk rating jobs", () => {
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body.id).toBe(first.body.id);
     expect(first.headers.get("meter-usage")).toMatch(/bulk_jobs/);
-    expect(await bulkUsed("acme-logistics")).toBe(1);
-    // Starter: 2 bulk jobs a day, hard stop.
+    expect(await bulkUsed(tenant.slug)).toBe(1);
+    // 2 bulk jobs a day, hard stop.
     const second = await client.post<JobView>("/v1/bulk-jobs", body);
     expect(second.status).toBe(202);
     const third = await client.post("/v1/bulk-jobs", body);
     expect(third.status).toBe(429);
-    expect(await bulkUsed("acme-logistics")).toBe(2);
+    expect(await bulkUsed(tenant.slug)).toBe(2);
     const { rows } = await ops.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM jobs j JOIN tenants t ON t.id = j.tenant_id WHERE t.slug = 'acme-logistics'",
+      "SELECT count(*)::int AS n FROM jobs j JOIN tenants t ON t.id = j.tenant_id WHERE t.slug = $1",
+      [tenant.slug],
     );
     expect(rows[0]?.n).toBe(2);
   });

@@ -137,6 +137,8 @@ export async function enqueueBulkJob(db: Db, source: "json" | "csv", lanes: unkn
 
 export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   const baseUrl = ctx.config.publicBaseUrl;
+  // Every bulk job route, reads too: a plan without bulk rating has no jobs to read.
+  app.addHook("preHandler", ctx.feature("bulkRating"));
 
   app.addContentTypeParser(
     CSV_TYPES,

@@ -74,4 +74,26 @@ describe("quote engine", () => {
     expect(findMarket("  chicago ,il ")).toBe(chicago);
     expect(findMarket("Gotham, NY")).toBeUndefined();
   });
+
+  it("prices at a contract rate: the negotiated linehaul plus per-mile fuel, whatever the season or weight", () => {
+    const engine = new QuoteEngine(PRICING);
+    const contract = {
+      id: "7d3c2b1a-0000-4000-8000-000000000001",
+      linehaulCents: 150_000,
+      validFrom: "2026-01-01",
+      validTo: "2026-12-31",
+    };
+    const input = { origin: chicago, destination: dallas, equipment: "reefer" as const, weightLbs: 44_000 };
+    const peak = engine.priceAtContract({ ...input, pickupDate: "2026-12-10" }, contract);
+    const quiet = engine.priceAtContract({ ...input, pickupDate: "2026-02-10" }, contract);
+    const spot = engine.price({ ...input, pickupDate: "2026-12-10" });
+    expect(peak.source).toBe("contract");
+    expect(peak.contract).toEqual(contract);
+    expect(spot.source).toBe("spot");
+    expect(peak.linehaulCents).toBe(150_000);
+    expect(peak.fuelSurchargeCents).toBe(spot.fuelSurchargeCents);
+    expect(peak.totalCents).toBe(150_000 + spot.fuelSurchargeCents);
+    expect(quiet.totalCents).toBe(peak.totalCents);
+    expect(peak.totalCents).not.toBe(spot.totalCents);
+  });
 });

@@ -14,7 +14,19 @@ export interface QuoteInput {
   pickupDate: string;
 }
 
+/** A tenant's negotiated linehaul for a lane, valid for pickups from validFrom to validTo (inclusive). */
+export interface ContractRate {
+  id: string;
+  linehaulCents: number;
+  validFrom: string;
+  validTo: string;
+}
+
 export interface PricedQuote {
+  /** spot: priced from market data; contract: the tenant's negotiated linehaul for the lane. */
+  source: "spot" | "contract";
+  /** The contract rate used, with its validity; only when source is contract. */
+  contract?: ContractRate;
   distanceMiles: number;
   ratePerMileCents: number;
   equipmentFactor: number;
@@ -99,6 +111,7 @@ export class QuoteEngine {
     const fuelSurchargeCents = lane.distanceMiles * data.fuelSurchargeCentsPerMile;
     const marginCents = Math.round((linehaulCents + fuelSurchargeCents) * data.marginRate);
     return {
+      source: "spot",
       distanceMiles: lane.distanceMiles,
       ratePerMileCents: lane.ratePerMileCents,
       equipmentFactor: data.equipmentFactor[input.equipment],
@@ -109,6 +122,30 @@ export class QuoteEngine {
       marginCents,
       totalCents: linehaulCents + fuelSurchargeCents + marginCents,
       pricingVersion: data.version,
+    };
+  }
+
+  /**
+   * Prices a lane at a contract rate: the negotiated linehaul replaces the market-built one (no
+   * demand, weight or margin applied: the agreement is the price), and fuel is surcharged per mile
+   * as for spot, because contract linehauls are agreed ex-fuel.
+   */
+  priceAtContract(input: QuoteInput, contract: ContractRate): PricedQuote {
+    const lane = this.lane(input.origin, input.destination);
+    const fuelSurchargeCents = lane.distanceMiles * this.data.fuelSurchargeCentsPerMile;
+    return {
+      source: "contract",
+      contract,
+      distanceMiles: lane.distanceMiles,
+      ratePerMileCents: Math.round(contract.linehaulCents / lane.distanceMiles),
+      equipmentFactor: 1,
+      seasonalityIndex: 1,
+      weightFactor: 1,
+      linehaulCents: contract.linehaulCents,
+      fuelSurchargeCents,
+      marginCents: 0,
+      totalCents: contract.linehaulCents + fuelSurchargeCents,
+      pricingVersion: this.data.version,
     };
   }
 }

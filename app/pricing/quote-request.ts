@@ -33,17 +33,15 @@ export const laneRequest = quoteRequest.extend({
   ),
 });
 
-function utcToday(now: Date): string {
+export function utcToday(now: Date): string {
   return now.toISOString().slice(0, 10);
 }
 
-/** The checks a schema cannot express: known markets, a real lane, a legal weight, a pickup day ahead. */
-export function checkQuoteRequest(
-  body: QuoteRequest,
-  maxWeightLbs: Record<Equipment, number>,
-  now = new Date(),
-): { origin: Market; destination: Market } {
-  const errors: FieldError[] = [];
+/** Known markets and a real lane (origin differs from destination); errors are pushed to `errors`. */
+export function checkLane(
+  body: { origin: string; destination: string },
+  errors: FieldError[],
+): { origin: Market | undefined; destination: Market | undefined } {
   const origin = findMarket(body.origin);
   const destination = findMarket(body.destination);
   if (!origin)
@@ -60,6 +58,17 @@ export function checkQuoteRequest(
   if (origin && destination && origin === destination) {
     errors.push({ field: "destination", message: "must differ from origin; a lane goes somewhere" });
   }
+  return { origin, destination };
+}
+
+/** The checks a schema cannot express: known markets, a real lane, a legal weight, a pickup day ahead. */
+export function checkQuoteRequest(
+  body: QuoteRequest,
+  maxWeightLbs: Record<Equipment, number>,
+  now = new Date(),
+): { origin: Market; destination: Market } {
+  const errors: FieldError[] = [];
+  const { origin, destination } = checkLane(body, errors);
   const maxWeight = maxWeightLbs[body.equipment];
   if (body.weightLbs > maxWeight) {
     errors.push({ field: "weightLbs", message: `must be at most ${maxWeight} lbs for ${body.equipment}` });

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPool } from "../db/pool.ts";
-import { provisionTenant } from "../db/seed.ts";
-import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
@@ -11,18 +9,13 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-async function freshStarterTenant() {
-  const operator = createPool(t.db.urls.operator, 1);
-  try {
-    const tenant = await provisionTenant(operator, {
-      slug: `dir-${Math.random().toString(36).slice(2, 10)}`,
-      name: "Directory test",
-      planId: "starter",
-    });
-    return apiClient(t.url, tenant.apiKey);
-  } finally {
-    await operator.end();
-  }
+async function freshTenant(planId = "pro", invites?: { included: number; hardCeiling: number }) {
+  const tenant = await provisionTestTenant(
+    t.db,
+    planId,
+    invites && { meter: "directory_invites", ...invites },
+  );
+  return apiClient(t.url, tenant.apiKey);
 }
 
 async function invitesUsed(client: ReturnType<typeof apiClient>): Promise<number> {
@@ -70,7 +63,7 @@ describe("carrier directory", () => {
   });
 
   it("meters invites, refuses a duplicate without counting it, and records onboarding", async () => {
-    const client = await freshStarterTenant();
+    const client = await freshTenant();
     const carriers = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=30")).body.carriers;
     const invite = await client.post<Record<string, any>>("/v1/directory/invites", {
       carrierId: carriers[0].id,
@@ -93,8 +86,8 @@ describe("carrier directory", () => {
     expect(again.body.acceptedAt).toBe(accepted.body.acceptedAt);
   });
 
-  it("stops invites at the Starter ceiling (20 included + 2 grace)", async () => {
-    const client = await freshStarterTenant();
+  it("stops invites at the tenant's ceiling (20 included + 2 grace)", async () => {
+    const client = await freshTenant("pro", { included: 20, hardCeiling: 22 });
     const carriers = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=30")).body.carriers;
     const statuses: number[] = [];
     for (const carrier of carriers.slice(0, 24)) {
@@ -108,8 +101,24 @@ describe("carrier directory", () => {
     expect(await invitesUsed(client)).toBe(22);
   });
 
+  it("refuses invites to a Starter tenant (search only) with the plan that includes them, counting nothing", async () => {
+    const client = await freshTenant("starter");
+    const carriers = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=1")).body.carriers;
+    expect(carriers).toHaveLength(1);
+    const refused = await client.post<Record<string, any>>("/v1/directory/invites", {
+      carrierId: carriers[0].id,
+      email: "dispatch@example.com",
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("content-type")).toMatch(/application\/problem\+json/);
+    expect(refused.body).toMatchObject({ feature: "invites", plan: "starter", requiredPlan: "pro" });
+    expect(refused.body.upgradeUrl).toMatch(/\/billing\/upgrade\?plan=pro$/);
+    expect(refused.body.detail).toMatch(/Carrier invites is not included in the starter plan.*Pro plan/);
+    expect(await invitesUsed(client)).toBe(0);
+  });
+
   it("rejects an invite to an unknown carrier or a bad email", async () => {
-    const client = await freshStarterTenant();
+    const client = await freshTenant();
     expect(
       (
         await client.post("/v1/directory/invites", {
@@ -130,7 +139,7 @@ describe("carrier directory", () => {
 
 describe("concurrent invites", () => {
   it("invites a carrier once and counts once when the same invite races", async () => {
-    const client = await freshStarterTenant();
+    const client = await freshTenant();
     const carrier = (await client.get<Record<string, any>>("/v1/directory/carriers?limit=1")).body
       .carriers[0];
     const results = await Promise.all(

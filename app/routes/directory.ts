@@ -40,7 +40,10 @@ interface CarrierRow {
 }
 
 export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.get("/v1/directory/carriers", async (request) => {
+  const searching = { preHandler: ctx.feature("directorySearch") };
+  const inviting = { preHandler: ctx.feature("invites") };
+
+  app.get("/v1/directory/carriers", searching, async (request) => {
     const query = parseOrProblem(search, request.query);
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<CarrierRow>(
@@ -77,7 +80,7 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     };
   });
 
-  app.post("/v1/directory/invites", async (request, reply) => {
+  app.post("/v1/directory/invites", inviting, async (request, reply) => {
     const body = parseOrProblem(invite, request.body);
     return ctx.idempotent(request, reply, async (db) => {
       const carrier = await db.query("SELECT 1 FROM carriers WHERE id = $1", [body.carrierId]);
@@ -126,7 +129,7 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     });
   });
 
-  app.post("/v1/directory/invites/:id/accept", async (request, reply) => {
+  app.post("/v1/directory/invites/:id/accept", inviting, async (request, reply) => {
     const { id } = parseOrProblem(
       z.strictObject({ id: z.uuid("must be an invite id (UUID)") }),
       request.params,

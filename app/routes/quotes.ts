@@ -11,6 +11,7 @@ import type { Equipment } from "../pricing/data.ts";
 import { marketKey, MARKETS } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
 import type { PricedQuote } from "../pricing/engine.ts";
+import { contractRateFor } from "../pricing/contract-rates.ts";
 
 const uuid = z.uuid("must be a quote id (UUID)");
 
@@ -24,6 +25,11 @@ export interface QuoteView {
   distanceMiles: number;
   currency: "USD";
   breakdown: {
+    /** spot: priced from market data; contract: the tenant's contract rate (id and validity below). */
+    source: "spot" | "contract";
+    contractRateId?: string;
+    contractValidFrom?: string;
+    contractValidTo?: string;
     linehaulCents: number;
     fuelSurchargeCents: number;
     marginCents: number;
@@ -60,6 +66,14 @@ interface QuoteRow {
 
 function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
   return {
+    source: priced.source,
+    ...(priced.contract
+      ? {
+          contractRateId: priced.contract.id,
+          contractValidFrom: priced.contract.validFrom,
+          contractValidTo: priced.contract.validTo,
+        }
+      : {}),
     linehaulCents: priced.linehaulCents,
     fuelSurchargeCents: priced.fuelSurchargeCents,
     marginCents: priced.marginCents,
@@ -80,7 +94,8 @@ function toView(row: QuoteRow): QuoteView {
     pickupDate: row.pickup_date,
     distanceMiles: row.distance_miles,
     currency: "USD",
-    breakdown: row.breakdown,
+    // Quotes stored before contract rates carry no source: they were all spot-priced.
+    breakdown: { ...row.breakdown, source: row.breakdown.source ?? "spot" },
     totalCents: row.total_cents,
     pricingVersion: row.pricing_version,
     expiresAt: row.expires_at.toISOString(),
@@ -94,6 +109,7 @@ const QUOTE_COLUMNS = `q.id, q.origin, q.destination, q.equipment, q.weight_lbs,
 
 export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { engine, metrics } = ctx;
+  app.addHook("preHandler", ctx.feature("spotQuotes"));
 
   app.get("/v1/locations", async () => ({
     markets: MARKETS.map((market) => ({ name: marketKey(market), region: market.region })),
@@ -102,12 +118,32 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
   app.post("/v1/quotes", async (request, reply) => {
     const body = parseOrProblem(quoteRequest, request.body);
     const lane = checkQuoteRequest(body, engine.data.maxWeightLbs);
-    const priced = engine.price({
+    const input = {
       ...lane,
       equipment: body.equipment,
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
-    });
+    };
+    const principal = request.principal;
+    // A contract rate for the lane and pickup day wins over spot; only plans with contracts look,
+    // and only for a pickup day some rate of the tenant covers.
+    const contract =
+      principal &&
+      principal.features.has("contracts") &&
+      principal.contractRatesUntil !== null &&
+      body.pickupDate <= principal.contractRatesUntil
+        ? await contractRateFor(
+            ctx.pool,
+            principal.tenantId,
+            {
+              origin: marketKey(lane.origin),
+              destination: marketKey(lane.destination),
+              equipment: body.equipment,
+            },
+            body.pickupDate,
+          )
+        : undefined;
+    const priced = contract ? engine.priceAtContract(input, contract) : engine.price(input);
     const breakdown = breakdownOf(priced);
     const write: QuoteWrite = {
       tenantId: (request.principal as Principal).tenantId,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retryDelayMs } from "../jobs/queue.ts";
 import { agentSuccessLastHour } from "../ops/ops-queries.ts";
 import { runUsageBreachCheck } from "../ops/usage-warnings.ts";
-import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
+import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { startTestRunner, spawnRunner, until } from "../../tools/platform/runner.ts";
 
@@ -179,7 +179,12 @@ describe("agent tasks", () => {
   });
 
   it("delivers the breach check's notify_ops task for a tenant at 100 % of its bulk jobs", async () => {
-    const client = apiClient(app.url, app.apiKeys["acme-logistics"]);
+    const tenant = await provisionTestTenant(app.db, "pro", {
+      meter: "bulk_jobs",
+      included: 2,
+      hardCeiling: 2,
+    });
+    const client = apiClient(app.url, tenant.apiKey);
     for (let i = 0; i < 2; i++)
       expect((await client.post("/v1/bulk-jobs", { lanes: [quoteBody()] })).status).toBe(202);
     const notices = await runUsageBreachCheck(operator);

@@ -5,6 +5,7 @@
 // roles every 90. Each secret carries a `secret-class` tag saying which window applies.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { TENANT_SSO_SECRET_PREFIX } from "../../app/sso/client-secret.ts";
 
 export const ROTATION_DAYS = {
   llmProviderApiKey: 30,
@@ -150,6 +151,8 @@ export class Secrets extends pulumi.ComponentResource {
   readonly readPolicyArn: pulumi.Output<string>;
   /** Metadata (rotation dates) of exactly these secrets, never their values: for the app's rotation watch. */
   readonly describePolicyArn: pulumi.Output<string>;
+  /** The values of tenants' SSO client secrets (TENANT_SSO_SECRET_PREFIX in this region), for the quote API. */
+  readonly tenantSsoReadPolicyArn: pulumi.Output<string>;
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:secrets:Secrets", name, {}, opts);
@@ -287,10 +290,34 @@ export class Secrets extends pulumi.ComponentResource {
       parent,
     );
     this.describePolicyArn = describePolicy.arn;
+    // Tenants' secrets are created per tenant by ops (never by this stack), in the tenant's region,
+    // with the account's default key: the prefix is the boundary, so no platform secret is readable.
+    const account = aws.getCallerIdentityOutput({}, parent).accountId;
+    const tenantSsoPolicy = new aws.iam.Policy(
+      `${name}-tenant-sso`,
+      {
+        description: "Read tenants' SSO client secrets of this region (only under the tenant SSO prefix)",
+        policy: account.apply((id) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Effect: "Allow",
+                Action: ["secretsmanager:GetSecretValue"],
+                Resource: `arn:aws:secretsmanager:${args.region}:${id}:secret:${TENANT_SSO_SECRET_PREFIX}*`,
+              },
+            ],
+          }),
+        ),
+      },
+      parent,
+    );
+    this.tenantSsoReadPolicyArn = tenantSsoPolicy.arn;
     this.registerOutputs({
       secretArns: this.secretArns,
       readPolicyArn: this.readPolicyArn,
       describePolicyArn: this.describePolicyArn,
+      tenantSsoReadPolicyArn: this.tenantSsoReadPolicyArn,
     });
   }
 }

@@ -27,7 +27,9 @@ type PodName =
   | "rls-probe"
   | "usage-warnings"
   | "exec-report"
-  | "billing-reconcile-daily";
+  | "billing-reconcile-daily"
+  | "onboarding-nudges"
+  | "trial-expiry";
 
 /** Pods that are not the platform's: the monitoring stack's, CoreDNS, and strangers. */
 const OTHER_PODS = {

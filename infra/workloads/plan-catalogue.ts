@@ -32,6 +32,7 @@ export function planObject(plan: PlanDefinition): Plan {
         };
       }),
       rateLimits: plan.rateLimits,
+      features: Object.fromEntries(plan.features.map((feature) => [feature, true])),
     },
   };
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { DEFAULT_PLANS } from "../../app/db/plans.ts";
 import { crdsPath } from "../../operators/api/generate.ts";
-import type { Plan } from "../../operators/api/plan.ts";
+import { enabledFeatures, type Plan } from "../../operators/api/plan.ts";
 import type { RegionFailover } from "../../operators/api/regionfailover.ts";
 import { plans as plansRef, regionFailovers } from "../../operators/api/resources.ts";
 import { builtin, KubeClient } from "../../operators/runtime/kube.ts";
@@ -46,6 +46,28 @@ describe("the deployed platform objects", () => {
       const stored = await admin.get<Plan>(plansRef, plan.id);
       expect(stored.spec).toEqual(object.spec);
     }
+    // What the API enforces per plan, as the tenant controller will read it from the stored Plans.
+    const features = async (id: string) =>
+      enabledFeatures((await admin.get<Plan>(plansRef, id)).spec.features);
+    expect(await features("starter")).toEqual(["spotQuotes", "directorySearch"]);
+    expect(await features("pro")).toEqual([
+      "spotQuotes",
+      "directorySearch",
+      "contracts",
+      "bulkRating",
+      "invites",
+      "lists",
+    ]);
+    expect(await features("enterprise")).toEqual([
+      "spotQuotes",
+      "directorySearch",
+      "contracts",
+      "bulkRating",
+      "invites",
+      "lists",
+      "sso",
+      "dataResidency",
+    ]);
   });
 
   it("the RegionFailover is accepted with only the region to start active, and the controller's defaults apply", async () => {

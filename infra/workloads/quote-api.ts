@@ -28,6 +28,9 @@ export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
 export const STRIPE_SECRET = "stripe";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
+/** How long an SSO browser session lives: short, so a user removed at the IdP loses access soon. */
+export const SSO_SESSION_MINUTES = 30;
+
 export interface QuoteApiArgs {
   namespace: k8s.core.v1.Namespace;
   image: WorkloadImage;
@@ -39,12 +42,16 @@ export interface QuoteApiArgs {
    * back here mid-failover): a standby region redirects writes there (307) instead of a 503.
    */
   peerUrl: string;
+  /** The other region's name (its REGION_NAME), for data-residency refusals. */
+  peerRegion: string;
   /** Each region's documents bucket as <bucket>@<aws-region> (DOCUMENTS_BUCKET_PRIMARY/SECONDARY). */
   documentsBuckets: Record<RegionRole, string>;
   /** IAM policy giving the API its region's documents bucket and reads of the other's replicas. */
   documentsAccessPolicyArn: pulumi.Input<string>;
   /** The API exports the platform secrets' rotation dates (SECRETS_ROTATION_WATCH) for the rotation alerts. */
   secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
+  /** IAM policy reading tenants' SSO client secrets (GetSecretValue under the tenant SSO prefix). */
+  tenantSsoSecretsPolicyArn: pulumi.Input<string>;
   oidcProviderArn: pulumi.Input<string>;
   oidcIssuer: pulumi.Input<string>;
   replicas: { min: number; max: number };
@@ -103,7 +110,11 @@ export class QuoteApi extends pulumi.ComponentResource {
         oidcIssuer: args.oidcIssuer,
         namespace: APP_NAMESPACE,
         serviceAccount: API_SERVICE_ACCOUNT,
-        policyArns: [args.documentsAccessPolicyArn, args.secretRotationWatch.describePolicyArn],
+        policyArns: [
+          args.documentsAccessPolicyArn,
+          args.secretRotationWatch.describePolicyArn,
+          args.tenantSsoSecretsPolicyArn,
+        ],
         formerly: { component: "workloads", name: "workloads-quote-api" },
       },
       { parent: this },
@@ -136,6 +147,8 @@ export class QuoteApi extends pulumi.ComponentResource {
       secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
+      // Where a tenant pinned to the other region lives (data residency refusals name it).
+      { name: "REGION_PEER_NAME", value: args.peerRegion },
       { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
       { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
       // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
@@ -147,6 +160,9 @@ export class QuoteApi extends pulumi.ComponentResource {
       // to the generated Roles above, in the tenants' namespace.
       { name: "KUBERNETES_API", value: "in-cluster" },
       { name: "BILLING_TENANT_NAMESPACE", value: args.signup.tenantNamespace },
+      // Enterprise SSO (app/sso): browser sessions are short; tenants' client secrets come from this
+      // region's Secrets Manager (AWS_REGION above, IAM via tenantSsoSecretsPolicyArn).
+      { name: "SSO_SESSION_MINUTES", value: String(SSO_SESSION_MINUTES) },
       ...(args.billing
         ? [
             { name: "BILLING", value: "on" },

@@ -1,6 +1,7 @@
 // Plan: what a customer buys. Cluster-scoped, because every tenant namespace refers to the same
 // catalogue. The tenant controller turns a Plan (plus a tenant's overrides) into the entitlement
 // rows the app enforces.
+import { BASE_PLAN_FEATURES, FEATURE_LABELS, PLAN_FEATURES, type PlanFeature } from "../../app/db/plans.ts";
 import type { ResourceDefinition } from "./crd.ts";
 import { METER_NAMES, type MeterName } from "./meters.ts";
 import { bool, int, listMap, obj, str, type SchemaProps } from "./schema.ts";
@@ -23,11 +24,19 @@ export interface RateLimits {
   bulkJobConcurrency: number;
 }
 
-export interface PlanFeatures {
-  contracts?: boolean;
-  bulkRating?: boolean;
-  sso?: boolean;
-  dataResidency?: boolean;
+/**
+ * A feature is on when true and off when false; one not listed is off, except the base features
+ * (spot quotes, directory search), which the CRD defaults to true: a Plan written without
+ * `features` keeps what every plan had, and taking a base feature away is an explicit `false`.
+ */
+export type PlanFeatures = Partial<Record<PlanFeature, boolean>>;
+
+/** The features a Plan turns on, in catalogue order (base features unless set to false). */
+export function enabledFeatures(features: PlanFeatures | undefined): PlanFeature[] {
+  return PLAN_FEATURES.filter((feature) => {
+    const set = features?.[feature];
+    return set === undefined ? BASE_PLAN_FEATURES.includes(feature) : set;
+  });
 }
 
 export interface PlanSpec {
@@ -127,12 +136,21 @@ export const planDefinition: ResourceDefinition = {
         "Rate limits of the plan's tenants, unless a RateLimitPolicy for the tenant or the plan says otherwise.",
         true,
       ),
-      features: obj("Product features the plan unlocks.", {
-        contracts: bool("Contract rates."),
-        bulkRating: bool("Bulk rating jobs."),
-        sso: bool("Single sign-on."),
-        dataResidency: bool("Choice of data-residency region."),
-      }),
+      features: {
+        ...obj(
+          "Product features the plan unlocks; the API refuses the routes of a feature that is not on. Spot quotes and directory search default to on.",
+          Object.fromEntries(
+            PLAN_FEATURES.map((feature) => [
+              feature,
+              bool(
+                `${FEATURE_LABELS[feature]}.`,
+                BASE_PLAN_FEATURES.includes(feature) ? { default: true } : {},
+              ),
+            ]),
+          ),
+        ),
+        default: {},
+      },
     },
     { required: ["displayName", "rank", "meters"] },
   ),

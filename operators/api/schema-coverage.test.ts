@@ -51,7 +51,16 @@ const planSpec: Complete<PlanSpec> = {
     { name: "quotes", included: 10_000, overageAllowed: true, overageUnitPriceCents: 2, hardCeiling: 20_000 },
   ],
   rateLimits: { requestsPerSecond: 50, burst: 100, bulkJobConcurrency: 4 },
-  features: { contracts: true, bulkRating: true, sso: false, dataResidency: true },
+  features: {
+    spotQuotes: true,
+    directorySearch: true,
+    contracts: true,
+    bulkRating: true,
+    invites: true,
+    lists: false,
+    sso: false,
+    dataResidency: true,
+  },
 };
 
 const tenantSpec: Complete<TenantSpec> = {

@@ -1,8 +1,8 @@
 // A local endpoint that answers like AWS Secrets Manager for the calls the platform makes, so the
 // real AWS SDK runs end to end (SigV4 signing, the awsJson1_1 wire protocol, error parsing) without
 // AWS: POST / with `X-Amz-Target: secretsmanager.<Operation>` and a JSON body, JSON answers with
-// timestamps as epoch seconds and errors as `__type` + `message`. It serves secret metadata only
-// (DescribeSecret); values never leave it. Same approach as the RDS/Route 53 stand-in of the
+// timestamps as epoch seconds and errors as `__type` + `message`. It serves secret metadata
+// (DescribeSecret) and, for a secret given a value (a tenant's SSO client secret), GetSecretValue. Same approach as the RDS/Route 53 stand-in of the
 // failover drivers (operators/controllers/failover/testing/aws-endpoint.ts).
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,6 +16,8 @@ export interface FakeSecret {
   /** Absent until the secret's first rotation, as in AWS. */
   lastRotatedDate?: Date;
   rotationDays?: number;
+  /** SecretString served by GetSecretValue; a secret without one is metadata only. */
+  value?: string;
 }
 
 export interface RecordedSecretsRequest {
@@ -92,7 +94,7 @@ export class FakeSecretsManager {
       status,
       json: { __type: type, message },
     });
-    if (operation !== "DescribeSecret")
+    if (operation !== "DescribeSecret" && operation !== "GetSecretValue")
       return error("UnknownOperationException", `The operation ${operation || "(none)"} is not served here.`);
     const id = typeof body["SecretId"] === "string" ? body["SecretId"] : "";
     const secret = this.find(id);
@@ -101,8 +103,24 @@ export class FakeSecretsManager {
     if (this.denied.has(secret.name))
       return error(
         "AccessDeniedException",
-        `User: arn:aws:sts::123456789012:assumed-role/quote-api/pod is not authorized to perform: secretsmanager:DescribeSecret on resource: ${id} because no identity-based policy allows the secretsmanager:DescribeSecret action`,
+        `User: arn:aws:sts::123456789012:assumed-role/quote-api/pod is not authorized to perform: secretsmanager:${operation} on resource: ${id} because no identity-based policy allows the secretsmanager:${operation} action`,
       );
+    if (operation === "GetSecretValue") {
+      if (secret.value === undefined)
+        return error(
+          "ResourceNotFoundException",
+          "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
+        );
+      return {
+        status: 200,
+        json: {
+          ARN: secret.arn,
+          Name: secret.name,
+          SecretString: secret.value,
+          VersionStages: ["AWSCURRENT"],
+        },
+      };
+    }
     return {
       status: 200,
       json: {

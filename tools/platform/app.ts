@@ -1,6 +1,9 @@
 // The real app on a free loopback port over a throw-away database, for tests that speak HTTP.
 import type { FastifyInstance } from "fastify";
 import { parseAppConfig } from "../../app/config.ts";
+import { createPool } from "../../app/db/pool.ts";
+import { provisionTenant, type ProvisionedTenant } from "../../app/db/seed.ts";
+import type { Meter } from "../../app/metering/meters.ts";
 import { startApp } from "../../app/server.ts";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 
@@ -36,4 +39,33 @@ export async function startTestApp(
       if (!options.db) await db.stop();
     },
   };
+}
+
+/**
+ * A new tenant on `planId` with its own key; `allowance` replaces one meter's limits the way an ops
+ * override does (no overage), so a test reaches a ceiling in a few requests on any plan.
+ */
+export async function provisionTestTenant(
+  db: TestDatabase,
+  planId: string,
+  allowance?: { meter: Meter; included: number; hardCeiling: number },
+): Promise<ProvisionedTenant> {
+  const operator = createPool(db.urls.operator, 1);
+  try {
+    const tenant = await provisionTenant(operator, {
+      slug: `t-${planId}-${Math.random().toString(36).slice(2, 10)}`,
+      name: `Test tenant on ${planId}`,
+      planId,
+    });
+    if (allowance) {
+      await operator.query(
+        `UPDATE entitlements SET included = $3, hard_ceiling = $4, overage_allowed = false,
+           overage_unit_price_cents = NULL, source = 'override' WHERE tenant_id = $1 AND meter = $2`,
+        [tenant.tenantId, allowance.meter, allowance.included, allowance.hardCeiling],
+      );
+    }
+    return tenant;
+  } finally {
+    await operator.end();
+  }
 }

@@ -119,6 +119,24 @@ describe("local deploy", () => {
     expect(env).not.toHaveProperty("KUBERNETES_API");
   });
 
+  it("points the quote API's Secrets Manager (SSO client secrets) at the platform's stand-in", () => {
+    const withSso = { ...api, env: [...api.env, { name: "SSO_SESSION_MINUTES", value: "30" }] };
+    const [workload] = regionWorkloads("primary", [externalSecret, deployment(withSso)], secrets);
+    const env = substitute(workload!, workload!.env, {
+      ports: new Map([[8080, 41000]]),
+      endpoints: {
+        api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" },
+        aws: "",
+        secretsManager: "http://127.0.0.1:43000",
+      },
+    });
+    expect(env).toMatchObject({
+      SSO_SESSION_MINUTES: "30",
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: "http://127.0.0.1:43000",
+      AWS_ACCESS_KEY_ID: "AKIDLOCALPLATFORM",
+    });
+  });
+
   it("refuses a container without a command, naming the fix", () => {
     expect(() => regionWorkloads("primary", [deployment({ ...api, command: undefined })], secrets)).toThrow(
       /primary Deployment freight\/quote-api container api has no command.*explicit command in infra\/workloads/,

@@ -433,6 +433,8 @@ export interface LocalEndpoints {
   ops?: string;
   /** The local SMTP server (receivers.ts Mailbox): stands for the mail service (SES). */
   smtp?: string;
+  /** The Secrets Manager stand-in (fakes/secrets-manager.ts): the quote API's rotation dates and tenants' SSO secrets. */
+  secretsManager?: string;
 }
 
 /**
@@ -457,6 +459,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever STRIPE_SECRET_KEY is set: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
+    "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is the platform's stand-in, with static keys where EKS injects the IRSA role's",
   OPS_WEBHOOK_URL:
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
@@ -525,6 +529,10 @@ export function substitute(
     Object.assign(out, awsCredentialEnv());
   }
   if (out["STRIPE_SECRET_KEY"] && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if (out["SSO_SESSION_MINUTES"] && context.endpoints.secretsManager) {
+    out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
+    Object.assign(out, awsCredentialEnv());
+  }
   if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;
   if (out["SMTP_URL"] && context.endpoints.smtp) out["SMTP_URL"] = context.endpoints.smtp;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";

@@ -15,6 +15,7 @@ import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provisi
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
 import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
+import { FakeSecretsManager } from "../fakes/secrets-manager.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
@@ -72,6 +73,8 @@ export interface LocalPlatform {
   /** Each region's S3 (an S3 gateway holding that region's documents bucket). */
   s3: Record<Region, S3Server>;
   stripe: LocalStripe | undefined;
+  /** Secrets Manager as the quote APIs see it: put a tenant's SSO client secret here. */
+  secretsManager: FakeSecretsManager;
   /** The ops endpoint (OPS_WEBHOOK_URL): every notify_ops and billing alert the runners send. */
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
@@ -191,6 +194,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   try {
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
     const aws = new FakeAwsEndpoint();
+    const secretsManager = new FakeSecretsManager();
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
     const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
@@ -224,6 +228,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         ),
       ),
       aws.start().then(() => cleanup.push(() => aws.stop())),
+      secretsManager.start().then(() => cleanup.push(() => secretsManager.stop())),
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
     ]);
@@ -318,6 +323,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe: stripe?.url,
       ops: ops.url,
       smtp: mailbox.url,
+      secretsManager: secretsManager.url,
     };
 
     const specFor = (
@@ -402,6 +408,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       aws,
       s3,
       stripe,
+      secretsManager,
       ops,
       mailbox,
       logDir,

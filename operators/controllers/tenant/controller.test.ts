@@ -4,6 +4,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool, withTenant } from "../../../app/db/pool.ts";
+import { Authenticator, generateApiKey } from "../../../app/http/auth.ts";
 import { consume } from "../../../app/metering/meter.ts";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
@@ -123,6 +124,43 @@ describe("tenant controller", () => {
     );
     await waitFor("ceiling raised", async () => (await entitlement("acme", "quotes"))?.hard_ceiling === 10);
     expect((await quote()).decision).toBe("overage");
+  });
+
+  it("mirrors a Plan's features and a Tenant's residency to what the app authenticates with", async () => {
+    const withFeatures = (features: Plan["spec"]["features"]) => ({
+      ...plan("featured", 7),
+      spec: { ...plan("featured", 7).spec, features },
+    });
+    await applyAs(
+      platform.admin,
+      plans,
+      withFeatures({ directorySearch: false, contracts: true, sso: false }),
+    );
+    await applyAs(
+      platform.admin,
+      tenants,
+      tenant("pinned", "featured", { dataResidencyRegion: "us-west-2" }),
+    );
+    const id = await tenantId("pinned");
+    const key = generateApiKey("live");
+    await operatorDb.query(
+      "INSERT INTO api_keys (tenant_id, key_prefix, key_hash) VALUES ($1, $2, decode($3, 'hex'))",
+      [id, key.prefix, key.hash],
+    );
+    // The app role's own authentication (no cache): features and residency come with the key.
+    const principal = () => new Authenticator(appDb, 0).authenticate(key.key);
+    const features = async () => [...(await principal()).features].sort();
+    await waitFor("features mirrored", async () =>
+      (await features()).join() === "contracts,spotQuotes" ? true : undefined,
+    );
+    expect((await principal()).dataResidencyRegion).toBe("us-west-2");
+
+    // Taking a feature away and adding another reaches the app without anyone touching the database;
+    // a base feature not mentioned is on (the CRD's default).
+    await applyAs(platform.admin, plans, withFeatures({ bulkRating: true }));
+    await waitFor("features changed", async () =>
+      (await features()).join() === "bulkRating,directorySearch,spotQuotes" ? true : undefined,
+    );
   });
 
   it("applies an ops override over the plan and reports usage and the warning level, with one Event per crossing", async () => {

@@ -4,14 +4,16 @@
 import type pg from "pg";
 import {
   deletePlanMeters,
+  readPlanFeatures,
   readPlanMeters,
+  setPlanFeatures,
   upsertPlan,
   upsertPlanMeter,
   upsertPlanRateLimits,
 } from "../../../app/db/plan-rows.ts";
 import { transaction, type Db } from "../../../app/db/pool.ts";
 import { METERS } from "../../api/meters.ts";
-import type { Plan } from "../../api/plan.ts";
+import { enabledFeatures, type Plan } from "../../api/plan.ts";
 import type { Entitlement, Tenant } from "../../api/tenant.ts";
 import type { UsageCounter } from "./usage.ts";
 
@@ -25,7 +27,7 @@ export interface TenantRow {
   disabled_at: Date | null;
 }
 
-/** Mirrors a Plan into plans/plan_meters/plan_rate_limits (tenants.plan_id references it). */
+/** Mirrors a Plan into plans/plan_meters/plan_rate_limits/plan_features (tenants.plan_id references it). */
 export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
   const id = plan.metadata.name;
   const spec = plan.spec;
@@ -94,6 +96,11 @@ export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
   } else if (!limits && row) {
     await db.query("DELETE FROM plan_rate_limits WHERE plan_id = $1", [id]);
     changed++;
+  }
+  const features = enabledFeatures(spec.features);
+  const storedFeatures = await readPlanFeatures(db, id);
+  if (storedFeatures.size !== features.length || features.some((f) => !storedFeatures.has(f))) {
+    if (await setPlanFeatures(db, id, features)) changed++;
   }
   return changed;
 }
