@@ -14,6 +14,7 @@ export interface Capability {
 
 export interface CapabilitySettings {
   BILLING?: string;
+  RATE_LIMITING?: string;
   REGION_PEER_URL?: string;
   SECRETS_ROTATION_WATCH?: string;
   OPS_DATABASE_URL?: string;
@@ -27,6 +28,11 @@ export function quoteApiCapabilities(config: CapabilitySettings): Capability[] {
       name: "billing",
       on: config.BILLING === "on",
       off: "BILLING=off: no checkout, portal or Stripe webhooks; set BILLING=on with STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and BILLING_DATABASE_URL",
+    },
+    {
+      name: "request rate limits",
+      on: config.RATE_LIMITING === "on",
+      off: "RATE_LIMITING=off: tenants' requests per second (tenant_rate_limits) and the rate calculator's per-address limit are not enforced; set RATE_LIMITING=on",
     },
     {
       name: "standby redirect",

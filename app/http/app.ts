@@ -21,6 +21,7 @@ import { RegionRouter } from "../routing/router.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
+import { rateCalculatorRoutes } from "../routes/rate-calculator.ts";
 import { Authenticator, presentedKey, type Principal } from "./auth.ts";
 import {
   claimIdempotencyKey,
@@ -33,6 +34,7 @@ import {
 import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
+import { applyRateDecision, LeasedBuckets, postgresTakeTokens } from "./rate-limit.ts";
 
 export interface AppContext {
   config: AppConfig;
@@ -61,6 +63,16 @@ export interface AppContext {
   /** Records a meter decision (metrics, Meter-Usage header); a denial throws the 429 problem. */
   settleMeter(request: FastifyRequest, reply: FastifyReply, outcome: MeterOutcome): MeterOutcome;
   noEntitlement(meter: Meter): Problem;
+  /**
+   * Spends one request of bucket `key` (RATE_LIMITING=on): sets the RateLimit fields, or throws the
+   * 429 problem, whose detail names `who` is limited and the `fix`.
+   */
+  limitRequestRate(
+    reply: FastifyReply,
+    policy: "tenant" | "address",
+    key: string,
+    wording: { who: string; fix: string },
+  ): Promise<void>;
 }
 
 declare module "fastify" {
@@ -90,7 +102,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     // One structured line per failed request comes from the error handler; per-request logs at
     // 1,000 requests/s cost more than they tell.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: true,
+    // The client's address is what the load balancer delivers: with TRUSTED_PROXY_HOPS=0 (the NLB
+    // preserves client addresses) a client-sent X-Forwarded-For is ignored, so nobody picks their
+    // own rate-limit bucket by naming another address.
+    trustProxy: config.TRUSTED_PROXY_HOPS > 0 ? (_address, hop) => hop < config.TRUSTED_PROXY_HOPS : false,
     // Problem details for unknown routes come from the not-found handler below.
     return503OnClosing: true,
   });
@@ -100,6 +115,27 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     if (!request.principal) throw new Error("route is missing authentication");
     return request.principal;
   };
+
+  let lastStoreWarning = 0;
+  const rateBuckets =
+    config.RATE_LIMITING === "on"
+      ? new LeasedBuckets({
+          take: postgresTakeTokens(pool, {
+            requestsPerSecond: config.RATE_CALCULATOR_REQUESTS_PER_SECOND,
+            burst: config.RATE_CALCULATOR_BURST,
+          }),
+          leaseMs: config.RATE_LIMIT_LEASE_MS,
+          onStoreError(error) {
+            metrics.rateLimitStoreErrors.inc();
+            if (Date.now() - lastStoreWarning < 10_000) return;
+            lastStoreWarning = Date.now();
+            app.log.warn(
+              { err: error },
+              "rate-limit store unavailable; admitting requests unlimited for 1 s",
+            );
+          },
+        })
+      : undefined;
 
   const ctx: AppContext = {
     config,
@@ -137,6 +173,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         meter,
         upgradeUrl: `${config.publicBaseUrl}/billing/upgrade`,
       });
+    },
+    async limitRequestRate(reply, policy, key, wording) {
+      if (!rateBuckets) return;
+      const decision = await rateBuckets.admit(policy, key);
+      if (decision)
+        metrics.rateLimitDecisions.inc({ policy, decision: decision.allowed ? "admitted" : "denied" });
+      applyRateDecision(reply, decision, wording.who, wording.fix);
     },
     async idempotent(request, reply, work) {
       const key = idempotencyKeyFrom(request.headers);
@@ -184,7 +227,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.setErrorHandler((error: FastifyError | Problem | Error, request, reply) => {
     if (error instanceof Problem) return sendProblem(reply, error);
-    const problem = frameworkProblem(error as FastifyError);
+    const problem = frameworkProblem(error as FastifyError, request);
     if (problem) return sendProblem(reply, problem);
     request.log.error({ err: error, route: request.routeOptions.url }, "request failed");
     return sendProblem(
@@ -226,9 +269,15 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   await app.register(healthRoutes, { ctx });
   await app.register(billingRoutes, { ctx, billing: options.billing });
+  await app.register(rateCalculatorRoutes, { ctx });
   await app.register(async (api) => {
-    api.addHook("onRequest", async (request) => {
-      request.principal = await authenticator.authenticate(presentedKey(request.headers));
+    api.addHook("onRequest", async (request, reply) => {
+      const principal = await authenticator.authenticate(presentedKey(request.headers));
+      request.principal = principal;
+      await ctx.limitRequestRate(reply, "tenant", `tenant:${principal.tenantId}`, {
+        who: `Tenant ${principal.tenantSlug} (${principal.planId} plan)`,
+        fix: "spread requests out, use bulk jobs for many lanes, or request a limit increase (POST /v1/limit-increase-requests).",
+      });
     });
     api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
@@ -240,7 +289,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 }
 
 /** Maps Fastify's own request errors (bad JSON, too large, wrong media type) to problem details. */
-function frameworkProblem(error: FastifyError): Problem | undefined {
+function frameworkProblem(error: FastifyError, request: FastifyRequest): Problem | undefined {
   switch (error.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
@@ -255,7 +304,7 @@ function frameworkProblem(error: FastifyError): Problem | undefined {
         type: "body-too-large",
         title: "Request body too large",
         status: 413,
-        detail: `Request bodies are limited to ${BODY_LIMIT_BYTES / 1024} KiB. Split the request, or use bulk jobs for many lanes.`,
+        detail: `Request bodies on ${request.method} ${request.routeOptions.url ?? request.url} are limited to ${(request.routeOptions.bodyLimit ?? BODY_LIMIT_BYTES) / 1024} KiB. Split the request, or use bulk jobs for many lanes.`,
       });
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new Problem({

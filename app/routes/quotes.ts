@@ -65,7 +65,7 @@ interface QuoteRow {
   booked_at: Date | null;
 }
 
-function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
+export function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
   return {
     linehaulCents: priced.linehaulCents,
     fuelSurchargeCents: priced.fuelSurchargeCents,
