@@ -30,11 +30,6 @@ export function quoteApiCapabilities(config: CapabilitySettings): Capability[] {
       off: "BILLING=off: no checkout, portal or Stripe webhooks; set BILLING=on with STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and BILLING_DATABASE_URL",
     },
     {
-      name: "request rate limits",
-      on: config.RATE_LIMITING === "on",
-      off: "RATE_LIMITING=off: tenants' requests per second (tenant_rate_limits) and the rate calculator's per-address limit are not enforced; set RATE_LIMITING=on",
-    },
-    {
       name: "standby redirect",
       on: Boolean(config.REGION_PEER_URL),
       off: "REGION_PEER_URL is not set: while this region is standby, writes get 503 instead of a 307 to the active region",
@@ -48,6 +43,11 @@ export function quoteApiCapabilities(config: CapabilitySettings): Capability[] {
       name: "ops queries",
       on: Boolean(config.OPS_DATABASE_URL),
       off: "OPS_DATABASE_URL is not set: /metrics carries no agent success or variance figures from the ops queries",
+    },
+    {
+      name: "request rate limits",
+      on: config.RATE_LIMITING === "on",
+      off: "RATE_LIMITING=off: tenants' requests per second (tenant_rate_limits) and the rate calculator's per-address limit are not enforced; set RATE_LIMITING=on",
     },
   ];
 }

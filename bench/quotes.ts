@@ -1,9 +1,11 @@
-// `npm run bench:quotes`: POST /v1/quotes over loopback with an HTTP load generator (autocannon), once
-// with metering on and once with it off, against the same PostgreSQL (durable settings) in one run.
+// `npm run bench:quotes`: POST /v1/quotes over loopback with an HTTP load generator (autocannon) against
+// the same PostgreSQL (durable settings) in one run: metering on with request rate limiting off and on
+// (alternated for --rounds rounds, so a busy machine's drift hits both alike), then metering off.
+// The rate-limited tenants' limits sit above the offered load (20,000 per second, bursts of 40,000), so
+// every request pays for the limiter (leases from the shared bucket) and none is refused.
 // The app runs as its own process, as in production; the load generator runs in this one.
-//   npm run bench:quotes -- --duration 15 --connections 32 --tenants 8
+//   npm run bench:quotes -- --duration 15 --connections 32 --tenants 8 --rounds 2
 //   npm run bench:quotes -- --keyed     # every request with its own Idempotency-Key
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { cpus, totalmem } from "node:os";
@@ -12,7 +14,8 @@ import autocannon from "autocannon";
 import { createPool } from "../app/db/pool.ts";
 import { provisionDatabase } from "../tools/postgres/provision.ts";
 import { provisionTenant } from "../app/db/seed.ts";
-import { freePort, startPostgres } from "../tools/postgres/server.ts";
+import { startPostgres } from "../tools/postgres/server.ts";
+import { startAppProcess } from "./app-process.ts";
 
 const { values } = parseArgs({
   options: {
@@ -24,12 +27,14 @@ const { values } = parseArgs({
     tenants: { type: "string", default: "1" },
     // Every request with its own Idempotency-Key: the keyed path, acknowledged only once durable.
     keyed: { type: "boolean", default: false },
+    rounds: { type: "string", default: "2" },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 const tenantCount = Number(values.tenants);
+const rounds = Number(values.rounds);
 
 const LANES = [
   ["Chicago, IL", "Dallas, TX"],
@@ -45,6 +50,7 @@ const EQUIPMENT = ["dry_van", "reefer", "flatbed"] as const;
 
 interface RunResult {
   metering: "on" | "off";
+  rateLimiting: "on" | "off";
   requests: number;
   throughput: number;
   p50: number;
@@ -61,25 +67,6 @@ function percentile(sorted: number[], p: number): number {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
-}
-
-async function startAppProcess(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["app/server.ts"], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return { url, child };
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error("the app did not become ready within 10 s");
 }
 
 async function load(
@@ -118,30 +105,44 @@ async function load(
   });
 }
 
-async function run(
+interface Sample {
+  times: number[];
+  non2xx: number;
+  errors: number;
+  seconds: number;
+}
+
+async function sample(
   metering: "on" | "off",
+  rateLimiting: "on" | "off",
   env: Record<string, string>,
   apiKeys: string[],
-): Promise<RunResult> {
-  const { url, child } = await startAppProcess({ ...env, METERING: metering });
+): Promise<Sample> {
+  const { url, child } = await startAppProcess({ ...env, METERING: metering, RATE_LIMITING: rateLimiting });
   try {
     await load(url, apiKeys, warmup);
     const { times, result } = await load(url, apiKeys, duration);
-    times.sort((a, b) => a - b);
-    return {
-      metering,
-      requests: times.length,
-      throughput: Math.round(times.length / duration),
-      p50: round(percentile(times, 50)),
-      p95: round(percentile(times, 95)),
-      p99: round(percentile(times, 99)),
-      non2xx: result.non2xx,
-      errors: result.errors,
-    };
+    return { times, non2xx: result.non2xx, errors: result.errors, seconds: duration };
   } finally {
     child.kill("SIGTERM");
     await once(child, "exit");
   }
+}
+
+function summarise(metering: "on" | "off", rateLimiting: "on" | "off", samples: Sample[]): RunResult {
+  const times = samples.flatMap((s) => s.times).sort((a, b) => a - b);
+  const seconds = samples.reduce((sum, s) => sum + s.seconds, 0);
+  return {
+    metering,
+    rateLimiting,
+    requests: times.length,
+    throughput: Math.round(times.length / seconds),
+    p50: round(percentile(times, 50)),
+    p95: round(percentile(times, 95)),
+    p99: round(percentile(times, 99)),
+    non2xx: samples.reduce((sum, s) => sum + s.non2xx, 0),
+    errors: samples.reduce((sum, s) => sum + s.errors, 0),
+  };
 }
 
 // Durable settings (fsync on, synchronous_commit on), as in production: every quote is committed to disk.
@@ -159,26 +160,59 @@ try {
         .apiKey,
     );
   }
+  // Above the offered load: the limiter does all its work (leases, headers) and refuses nothing.
+  await operator.query(
+    `INSERT INTO tenant_rate_limits (tenant_id, requests_per_second, burst, bulk_job_concurrency, source)
+     SELECT id, 20000, 40000, 16, 'bench' FROM tenants WHERE slug LIKE 'bench-%'`,
+  );
   await operator.end();
   const env = { DATABASE_URL: durable.urls.app, DB_POOL_SIZE: "16" };
-  const on = await run("on", env, apiKeys);
-  const off = await run("off", env, apiKeys);
+  const limitedOff: Sample[] = [];
+  const limitedOn: Sample[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which goes first, so neither always runs on the warmer database.
+    const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
+    for (const limiting of order)
+      (limiting === "on" ? limitedOn : limitedOff).push(await sample("on", limiting, env, apiKeys));
+  }
+  const on = summarise("on", "off", limitedOff);
+  const limited = summarise("on", "on", limitedOn);
+  const off = summarise("off", "off", [await sample("off", "off", env, apiKeys)]);
   const cost = 1 - on.throughput / off.throughput;
+  const limiterThroughput = limited.throughput / on.throughput - 1;
+  const limiterP95 = limited.p95 / on.p95 - 1;
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   if (values.json) {
     console.log(
-      JSON.stringify({ machine, duration, connections, runs: [on, off], meteringCost: cost }, null, 2),
+      JSON.stringify(
+        {
+          machine,
+          duration,
+          rounds,
+          connections,
+          runs: [on, limited, off],
+          meteringCost: cost,
+          rateLimiting: { throughputChange: limiterThroughput, p95Change: limiterP95 },
+        },
+        null,
+        2,
+      ),
     );
   } else {
     console.log(
-      `\nPOST /v1/quotes${values.keyed ? " with an Idempotency-Key each" : ""}, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up; ${machine}\n`,
+      `\nPOST /v1/quotes${values.keyed ? " with an Idempotency-Key each" : ""}, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up (rate limiting off/on: ${rounds} run(s) each, alternated); ${machine}\n`,
     );
-    console.log("metering  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
-    for (const r of [on, off]) {
+    console.log("metering  rate limits  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
+    for (const r of [on, limited, off]) {
       console.log(
-        `${r.metering.padEnd(8)}  ${String(r.throughput).padStart(8)}  ${String(r.p50).padStart(6)}  ${String(r.p95).padStart(6)}  ${String(r.p99).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${String(r.errors).padStart(6)}`,
+        `${r.metering.padEnd(8)}  ${r.rateLimiting.padEnd(11)}  ${String(r.throughput).padStart(8)}  ${String(r.p50).padStart(6)}  ${String(r.p95).padStart(6)}  ${String(r.p99).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${String(r.errors).padStart(6)}`,
       );
     }
+    const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
+    const within = limiterThroughput >= -0.1 && limiterP95 <= 0.1 && limited.non2xx === 0;
+    console.log(
+      `\nRate limiting on vs off (metering on): throughput ${pct(limiterThroughput)}, p95 ${pct(limiterP95)}; goal within 10 %: ${within ? "met" : "NOT met"}.`,
+    );
     console.log(`\nMetering costs ${(cost * 100).toFixed(1)} % of throughput (goal: at most 33 %).`);
     const goal = on.throughput >= 1000 && on.p95 <= 25;
     console.log(`Goal >= 1,000 quotes/s at p95 <= 25 ms with metering on: ${goal ? "met" : "NOT met"}.`);

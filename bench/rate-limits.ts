@@ -1,0 +1,115 @@
+// `npm run bench:rate-limits`: one tenant's request rate limit enforced by several API replicas of one
+// region. Starts --replicas app processes (RATE_LIMITING=on, as the stacks run them) on one PostgreSQL,
+// sets the tenant's limit in tenant_rate_limits as the rate-limit controller does, and sends POST
+// /v1/quotes open-loop at --overload times the limit, round-robin across the replicas. It reports the
+// admitted rate after the first --settle seconds (when the burst is spent) against the limit; the goal
+// is within +-10 %. Loopback only; it stops by itself after --settle + --duration seconds.
+//   npm run bench:rate-limits -- --replicas 3 --limit 100 --overload 4 --duration 10
+import { once } from "node:events";
+import { cpus, loadavg, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { createPool } from "../app/db/pool.ts";
+import { provisionTenant } from "../app/db/seed.ts";
+import { quoteBody } from "../tools/platform/api-client.ts";
+import { provisionDatabase } from "../tools/postgres/provision.ts";
+import { startPostgres } from "../tools/postgres/server.ts";
+import { startAppProcess } from "./app-process.ts";
+
+const { values } = parseArgs({
+  options: {
+    replicas: { type: "string", default: "3" },
+    limit: { type: "string", default: "100" },
+    overload: { type: "string", default: "4" },
+    settle: { type: "string", default: "2" },
+    duration: { type: "string", default: "10" },
+    json: { type: "boolean", default: false },
+  },
+});
+const replicas = Number(values.replicas);
+const limit = Number(values.limit);
+const offered = limit * Number(values.overload);
+const settle = Number(values.settle);
+const duration = Number(values.duration);
+
+const database = await provisionDatabase({
+  seed: "plans",
+  server: await startPostgres({ name: "ratelimit" }),
+});
+const apps: Awaited<ReturnType<typeof startAppProcess>>[] = [];
+try {
+  const operator = createPool(database.urls.operator, 2);
+  const tenant = await provisionTenant(operator, { slug: "drill", name: "Drill", planId: "enterprise" });
+  await operator.query(
+    `INSERT INTO tenant_rate_limits (tenant_id, requests_per_second, burst, bulk_job_concurrency, source)
+     VALUES ($1, $2, $2, 4, 'drill')`,
+    [tenant.tenantId, limit],
+  );
+  await operator.end();
+  for (let i = 0; i < replicas; i++)
+    apps.push(
+      await startAppProcess({ DATABASE_URL: database.urls.app, RATE_LIMITING: "on", DB_POOL_SIZE: "8" }),
+    );
+
+  const body = JSON.stringify(quoteBody());
+  const headers = { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" };
+  const sent: { at: number; status: number }[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  const total = Math.round(offered * (settle + duration));
+  // Open loop: request i leaves at i / offered seconds whatever the answers, as clients over their
+  // limit do; each request is bounded by a timeout.
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / offered;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const app = apps[i % replicas] as (typeof apps)[number];
+    const at = (performance.now() - start) / 1000;
+    pending.push(
+      fetch(`${app.url}/v1/quotes`, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) })
+        .then(async (response) => {
+          await response.arrayBuffer();
+          sent.push({ at, status: response.status });
+        })
+        .catch(() => {
+          sent.push({ at, status: 0 });
+        }),
+    );
+  }
+  await Promise.all(pending);
+  const window = sent.filter((s) => s.at >= settle && s.at < settle + duration);
+  const admitted = window.filter((s) => s.status === 201).length;
+  const refused = window.filter((s) => s.status === 429).length;
+  const failed = window.length - admitted - refused;
+  const admittedRate = admitted / duration;
+  const error = admittedRate / limit - 1;
+  const sentRate = window.length / duration;
+  const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+  if (values.json) {
+    console.log(
+      JSON.stringify(
+        { machine, load, replicas, limit, offered, sentRate, admittedRate, error, refused, failed },
+        null,
+        2,
+      ),
+    );
+  } else {
+    console.log(
+      `\n${replicas} replicas, one tenant limited to ${limit}/s (burst ${limit}), offered ${offered}/s (sent ${sentRate.toFixed(0)}/s) for ${settle}+${duration} s; ${machine}; load average ${load}`,
+    );
+    console.log(
+      `admitted ${admittedRate.toFixed(1)}/s over the last ${duration} s (${(error * 100).toFixed(1)} % from the limit), refused ${refused} with 429, failed ${failed}`,
+    );
+    console.log(
+      `Goal admitted rate within +-10 % of the limit: ${Math.abs(error) <= 0.1 && failed === 0 ? "met" : "NOT met"}.`,
+    );
+  }
+} finally {
+  for (const app of apps) {
+    app.child.kill("SIGTERM");
+    await once(app.child, "exit");
+  }
+  await database.stop();
+}
