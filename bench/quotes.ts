@@ -163,7 +163,8 @@ try {
   // Above the offered load: the limiter does all its work (leases, headers) and refuses nothing.
   await operator.query(
     `INSERT INTO tenant_rate_limits (tenant_id, requests_per_second, burst, bulk_job_concurrency, source)
-     SELECT id, 20000, 40000, 16, 'bench' FROM tenants WHERE slug LIKE 'bench-%'`,
+     SELECT id, 20000, 40000, 16, 'bench' FROM tenants WHERE slug LIKE 'bench-%'
+     ON CONFLICT (tenant_id) DO UPDATE SET requests_per_second = 20000, burst = 40000, source = 'bench'`,
   );
   await operator.end();
   const env = { DATABASE_URL: durable.urls.app, DB_POOL_SIZE: "16" };

@@ -41,7 +41,8 @@ try {
   const tenant = await provisionTenant(operator, { slug: "drill", name: "Drill", planId: "enterprise" });
   await operator.query(
     `INSERT INTO tenant_rate_limits (tenant_id, requests_per_second, burst, bulk_job_concurrency, source)
-     VALUES ($1, $2, $2, 4, 'drill')`,
+     VALUES ($1, $2, $2, 4, 'drill')
+     ON CONFLICT (tenant_id) DO UPDATE SET requests_per_second = $2, burst = $2, source = 'drill'`,
     [tenant.tenantId, limit],
   );
   await operator.end();
@@ -54,6 +55,7 @@ try {
   const headers = { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" };
   const sent: { at: number; status: number }[] = [];
   const pending: Promise<void>[] = [];
+  let firstError: string | undefined;
   const start = performance.now();
   const total = Math.round(offered * (settle + duration));
   // Open loop: request i leaves at i / offered seconds whatever the answers, as clients over their
@@ -70,7 +72,8 @@ try {
           await response.arrayBuffer();
           sent.push({ at, status: response.status });
         })
-        .catch(() => {
+        .catch((error: Error) => {
+          firstError ??= `${error.message}: ${String((error.cause as Error | undefined)?.message ?? "")}`;
           sent.push({ at, status: 0 });
         }),
     );
@@ -80,6 +83,10 @@ try {
   const admitted = window.filter((s) => s.status === 201).length;
   const refused = window.filter((s) => s.status === 429).length;
   const failed = window.length - admitted - refused;
+  // Anything else by status (0: no answer within the timeout, or the connection failed).
+  const failures: Record<string, number> = {};
+  for (const s of window)
+    if (s.status !== 201 && s.status !== 429) failures[s.status] = (failures[s.status] ?? 0) + 1;
   const admittedRate = admitted / duration;
   const error = admittedRate / limit - 1;
   const sentRate = window.length / duration;
@@ -90,7 +97,7 @@ try {
   if (values.json) {
     console.log(
       JSON.stringify(
-        { machine, load, replicas, limit, offered, sentRate, admittedRate, error, refused, failed },
+        { machine, load, replicas, limit, offered, sentRate, admittedRate, error, refused, failed, failures },
         null,
         2,
       ),
@@ -100,7 +107,7 @@ try {
       `\n${replicas} replicas, one tenant limited to ${limit}/s (burst ${limit}), offered ${offered}/s (sent ${sentRate.toFixed(0)}/s) for ${settle}+${duration} s; ${machine}; load average ${load}`,
     );
     console.log(
-      `admitted ${admittedRate.toFixed(1)}/s over the last ${duration} s (${(error * 100).toFixed(1)} % from the limit), refused ${refused} with 429, failed ${failed}`,
+      `admitted ${admittedRate.toFixed(1)}/s over the last ${duration} s (${(error * 100).toFixed(1)} % from the limit), refused ${refused} with 429, failed ${failed} ${JSON.stringify(failures)}${firstError ? ` (first: ${firstError})` : ""}`,
     );
     console.log(
       `Goal admitted rate within +-10 % of the limit: ${Math.abs(error) <= 0.1 && failed === 0 ? "met" : "NOT met"}.`,

@@ -8,7 +8,7 @@ import Fastify, {
 } from "fastify";
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
-import { withTenant, type Db } from "../db/pool.ts";
+import { createPool, withTenant, type Db } from "../db/pool.ts";
 import type { Meter } from "../metering/meters.ts";
 import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
 import { statusClass, type AppMetrics } from "../observability/metrics.ts";
@@ -117,25 +117,25 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   };
 
   let lastStoreWarning = 0;
-  const rateBuckets =
-    config.RATE_LIMITING === "on"
-      ? new LeasedBuckets({
-          take: postgresTakeTokens(pool, {
-            requestsPerSecond: config.RATE_CALCULATOR_REQUESTS_PER_SECOND,
-            burst: config.RATE_CALCULATOR_BURST,
-          }),
-          leaseMs: config.RATE_LIMIT_LEASE_MS,
-          onStoreError(error) {
-            metrics.rateLimitStoreErrors.inc();
-            if (Date.now() - lastStoreWarning < 10_000) return;
-            lastStoreWarning = Date.now();
-            app.log.warn(
-              { err: error },
-              "rate-limit store unavailable; admitting requests unlimited for 1 s",
-            );
-          },
-        })
-      : undefined;
+  // Leases get connections of their own: queued behind slow quotes in the app's pool, a lease would
+  // hold up every request of its tenant on this replica.
+  const leasePool = config.RATE_LIMITING === "on" ? createPool(config.DATABASE_URL, 2) : undefined;
+  app.addHook("onClose", async () => leasePool?.end());
+  const rateBuckets = leasePool
+    ? new LeasedBuckets({
+        take: postgresTakeTokens(leasePool, {
+          requestsPerSecond: config.RATE_CALCULATOR_REQUESTS_PER_SECOND,
+          burst: config.RATE_CALCULATOR_BURST,
+        }),
+        leaseMs: config.RATE_LIMIT_LEASE_MS,
+        onStoreError(error) {
+          metrics.rateLimitStoreErrors.inc();
+          if (Date.now() - lastStoreWarning < 10_000) return;
+          lastStoreWarning = Date.now();
+          app.log.warn({ err: error }, "rate-limit store unavailable; admitting requests unlimited for 1 s");
+        },
+      })
+    : undefined;
 
   const ctx: AppContext = {
     config,

@@ -54,6 +54,8 @@ interface LocalBucket {
   sharedLeft: number;
   sharedAt: number;
   refill: Promise<void> | null;
+  /** Requests of this replica waiting for a lease: a lease takes enough for all of them. */
+  waiting: number;
 }
 
 export interface LeasedBucketsOptions {
@@ -94,7 +96,12 @@ export class LeasedBuckets {
       }
       if (bucket.limits && now < bucket.deniedUntil) return decision(policy, bucket, false, now);
       if (now < this.#storeFailedUntil) return null;
-      await (bucket.refill ?? this.#refill(key, bucket));
+      bucket.waiting += 1;
+      try {
+        await (bucket.refill ?? this.#refill(key, bucket));
+      } finally {
+        bucket.waiting -= 1;
+      }
       if (!bucket.limits || this.#now() < this.#storeFailedUntil) return null;
     }
     // Others on this replica took each batch first: the tenant is at its limit.
@@ -118,6 +125,7 @@ export class LeasedBuckets {
         sharedLeft: 0,
         sharedAt: 0,
         refill: null,
+        waiting: 0,
       };
       this.#buckets.set(key, bucket);
     }
@@ -134,8 +142,10 @@ export class LeasedBuckets {
   }
 
   #refill(key: string, bucket: LocalBucket): Promise<void> {
-    // Before the first lease the limits are unknown: take one token, learn them.
-    const want = bucket.limits ? batchSize(bucket.limits, this.#options.leaseMs) : 1;
+    // A batch, or as many as are waiting (a burst arriving at once); before the first lease the limits
+    // are unknown and the store caps the grant at the burst.
+    const batch = bucket.limits ? batchSize(bucket.limits, this.#options.leaseMs) : 1;
+    const want = Math.max(batch, bucket.waiting);
     const refill = this.#options
       .take(key, want)
       .then(
