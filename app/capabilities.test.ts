@@ -29,11 +29,13 @@ describe("capabilities at start", () => {
         "standby redirect": "off",
         "secret rotation dates": "off",
         "ops queries": "off",
+        "request rate limits": "off",
       },
     });
-    expect(warnings).toHaveLength(4);
+    expect(warnings).toHaveLength(5);
     expect(warnings[0]).toMatch(/^billing is off: BILLING=off.*set BILLING=on with STRIPE_SECRET_KEY/);
     expect(warnings[1]).toMatch(/^standby redirect is off: REGION_PEER_URL is not set/);
+    expect(warnings[4]).toMatch(/^request rate limits is off: RATE_LIMITING=off.*set RATE_LIMITING=on/);
   });
 
   it("says nothing more when everything the stacks deploy is on", () => {
@@ -43,6 +45,7 @@ describe("capabilities at start", () => {
         REGION_PEER_URL: "https://us-west-2.api.example.com",
         SECRETS_ROTATION_WATCH: "a=freight/a",
         OPS_DATABASE_URL: "postgres://freight_ops@replica/freight",
+        RATE_LIMITING: "on",
       }),
     );
     expect(api.warnings).toEqual([]);

@@ -14,6 +14,7 @@ export interface Capability {
 
 export interface CapabilitySettings {
   BILLING?: string;
+  RATE_LIMITING?: string;
   REGION_PEER_URL?: string;
   SECRETS_ROTATION_WATCH?: string;
   OPS_DATABASE_URL?: string;
@@ -42,6 +43,11 @@ export function quoteApiCapabilities(config: CapabilitySettings): Capability[] {
       name: "ops queries",
       on: Boolean(config.OPS_DATABASE_URL),
       off: "OPS_DATABASE_URL is not set: /metrics carries no agent success or variance figures from the ops queries",
+    },
+    {
+      name: "request rate limits",
+      on: config.RATE_LIMITING === "on",
+      off: "RATE_LIMITING=off: tenants' requests per second (tenant_rate_limits) and the rate calculator's per-address limit are not enforced; set RATE_LIMITING=on",
     },
   ];
 }

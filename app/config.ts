@@ -54,6 +54,18 @@ export const appConfigSchema = z.object({
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   // How often each replica writes api_keys.last_used_at (batched, never a write per request).
   API_KEY_LAST_USED_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  // Request rate limits (app/http/rate-limit.ts): each tenant's tenant_rate_limits, and per client
+  // address on the anonymous rate calculator, in a token bucket shared by the region's replicas.
+  // Off by default so a bare process needs no limits seeded; the stacks switch it on.
+  RATE_LIMITING: z.enum(["on", "off"]).default("off"),
+  // How many milliseconds of a bucket's rate a replica leases at once: longer means fewer database
+  // round trips, shorter means less left unspent on a replica when traffic moves.
+  RATE_LIMIT_LEASE_MS: z.coerce.number().int().min(1).max(1000).default(50),
+  RATE_CALCULATOR_REQUESTS_PER_SECOND: z.coerce.number().int().min(1).max(1000).default(2),
+  RATE_CALCULATOR_BURST: z.coerce.number().int().min(1).max(10_000).default(20),
+  // How many proxies in front of the app append to X-Forwarded-For. 0: the connection's address is
+  // the client's (the NLB preserves client addresses), and a client-sent X-Forwarded-For is ignored.
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
   // name=ISO timestamp pairs, e.g. "llm-provider=2026-11-01T00:00:00Z,service-role=2026-10-15T00:00:00Z"
   SECRETS_LAST_ROTATED: z
     .string()

@@ -352,6 +352,28 @@ export const CAPABILITIES: Capability[] = [
         : ["no RegionFailover object"],
   },
   {
+    id: "request-rate-limits",
+    description:
+      "the quote API enforces tenants' request rate limits and the rate calculator's per-address limit, with client addresses as the load balancer delivers them",
+    testedBy: ["app/http/rate-limit.test.ts", "app/routes/rate-calculator.test.ts"],
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        const problems: string[] = [];
+        if (config.RATE_LIMITING !== "on") problems.push("the quote API runs with RATE_LIMITING=off");
+        // With no proxy hop trusted the socket address must be the client's: the NLB has to keep it.
+        const service = d.manifests.find((m) => m.kind === "Service" && m.metadata.name === "quote-api");
+        const annotations = (service?.metadata["annotations"] ?? {}) as Record<string, string>;
+        const attributes =
+          annotations["service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"] ?? "";
+        if (config.TRUSTED_PROXY_HOPS === 0 && !attributes.includes("preserve_client_ip.enabled=true"))
+          problems.push(
+            "TRUSTED_PROXY_HOPS=0 but the quote-api Service's NLB does not preserve client addresses (preserve_client_ip.enabled=true): every caller would share one per-address bucket",
+          );
+        return problems;
+      }),
+  },
+  {
     id: "region-peer-redirect",
     description: "a standby region redirects writes to the active one instead of answering 503",
     testedBy: ["app/routing/router.test.ts"],

@@ -9,7 +9,7 @@ import Fastify, {
 } from "fastify";
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
-import { withTenant, type Db } from "../db/pool.ts";
+import { createPool, withTenant, type Db } from "../db/pool.ts";
 import { QuoteWriter, quoteWriteLanes, type QuoteWriteOptions } from "../db/quote-writes.ts";
 import type { Meter } from "../metering/meters.ts";
 import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
@@ -48,6 +48,7 @@ import { KeyUsageRecorder } from "./key-usage.ts";
 import { apiKeyRoutes } from "../routes/api-keys.ts";
 import { signupRoutes } from "../routes/signup.ts";
 import type { TenantRegistrar } from "../signup/tenant-registrar.ts";
+import { rateCalculatorRoutes } from "../routes/rate-calculator.ts";
 import {
   claimIdempotencyKey,
   idempotencyKeyFrom,
@@ -59,6 +60,7 @@ import {
 import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
+import { applyRateDecision, LeasedBuckets, postgresTakeTokens } from "./rate-limit.ts";
 
 export interface AppContext {
   config: AppConfig;
@@ -95,6 +97,16 @@ export interface AppContext {
   noEntitlement(meter: Meter): Problem;
   /** A preHandler refusing (403) callers whose plan lacks `feature`: one per route family. */
   feature(feature: PlanFeature): preHandlerAsyncHookHandler;
+  /**
+   * Spends one request of bucket `key` (RATE_LIMITING=on): sets the RateLimit fields, or throws the
+   * 429 problem, whose detail names `who` is limited and the `fix`.
+   */
+  limitRequestRate(
+    reply: FastifyReply,
+    policy: "tenant" | "address",
+    key: string,
+    wording: { who: string; fix: string },
+  ): Promise<void>;
 }
 
 declare module "fastify" {
@@ -132,7 +144,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     // One structured line per failed request comes from the error handler; per-request logs at
     // 1,000 requests/s cost more than they tell.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: true,
+    // The client's address is what the load balancer delivers: with TRUSTED_PROXY_HOPS=0 (the NLB
+    // preserves client addresses) a client-sent X-Forwarded-For is ignored, so nobody picks their
+    // own rate-limit bucket by naming another address.
+    trustProxy: config.TRUSTED_PROXY_HOPS > 0 ? (_address, hop) => hop < config.TRUSTED_PROXY_HOPS : false,
     // Problem details for unknown routes come from the not-found handler below.
     return503OnClosing: true,
   });
@@ -170,6 +185,27 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     metered: config.METERING === "on",
     ttlMinutes: config.QUOTE_TTL_MINUTES,
   };
+  let lastStoreWarning = 0;
+  // Leases get connections of their own: queued behind slow quotes in the app's pool, a lease would
+  // hold up every request of its tenant on this replica.
+  const leasePool = config.RATE_LIMITING === "on" ? createPool(config.DATABASE_URL, 2) : undefined;
+  app.addHook("onClose", async () => leasePool?.end());
+  const rateBuckets = leasePool
+    ? new LeasedBuckets({
+        take: postgresTakeTokens(leasePool, {
+          requestsPerSecond: config.RATE_CALCULATOR_REQUESTS_PER_SECOND,
+          burst: config.RATE_CALCULATOR_BURST,
+        }),
+        leaseMs: config.RATE_LIMIT_LEASE_MS,
+        onStoreError(error) {
+          metrics.rateLimitStoreErrors.inc();
+          if (Date.now() - lastStoreWarning < 10_000) return;
+          lastStoreWarning = Date.now();
+          app.log.warn({ err: error }, "rate-limit store unavailable; admitting requests unlimited for 1 s");
+        },
+      })
+    : undefined;
+
   const ctx: AppContext = {
     config,
     pool,
@@ -211,6 +247,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       });
     },
     feature: (feature) => requireFeature({ pool, publicBaseUrl: config.publicBaseUrl }, feature),
+    async limitRequestRate(reply, policy, key, wording) {
+      if (!rateBuckets) return;
+      const decision = await rateBuckets.admit(policy, key);
+      if (decision)
+        metrics.rateLimitDecisions.inc({ policy, decision: decision.allowed ? "admitted" : "denied" });
+      applyRateDecision(reply, decision, wording.who, wording.fix);
+    },
     async idempotent(request, reply, work) {
       const key = idempotencyKeyFrom(request.headers);
       const route = request.routeOptions.url ?? request.url;
@@ -257,7 +300,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.setErrorHandler((error: FastifyError | Problem | Error, request, reply) => {
     if (error instanceof Problem) return sendProblem(reply, error);
-    const problem = frameworkProblem(error as FastifyError);
+    const problem = frameworkProblem(error as FastifyError, request);
     if (problem) return sendProblem(reply, problem);
     request.log.error({ err: error, route: request.routeOptions.url }, "request failed");
     return sendProblem(
@@ -310,9 +353,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(ssoBrowserRoutes, ssoOptions);
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
+  await app.register(rateCalculatorRoutes, { ctx });
   await app.register(async (api) => {
     const { region } = ssoOptions;
-    api.addHook("onRequest", async (request) => {
+    api.addHook("onRequest", async (request, reply) => {
       const key = presentedKey(request.headers);
       const session = key ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
       const principal = session
@@ -328,6 +372,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
         requiredScope(request.method, request.routeOptions.config?.scope),
         `${request.method} ${route}`,
       );
+      await ctx.limitRequestRate(reply, "tenant", `tenant:${principal.tenantId}`, {
+        who: `Tenant ${principal.tenantSlug} (${principal.planId} plan)`,
+        fix: "spread requests out, use bulk jobs for many lanes, or request a limit increase (POST /v1/limit-increase-requests).",
+      });
     });
     api.addHook("onSend", billingStatusHeader);
     await api.register(quoteRoutes, { ctx });
@@ -345,7 +393,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 }
 
 /** Maps Fastify's own request errors (bad JSON, too large, wrong media type) to problem details. */
-function frameworkProblem(error: FastifyError): Problem | undefined {
+function frameworkProblem(error: FastifyError, request: FastifyRequest): Problem | undefined {
   switch (error.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
@@ -360,7 +408,7 @@ function frameworkProblem(error: FastifyError): Problem | undefined {
         type: "body-too-large",
         title: "Request body too large",
         status: 413,
-        detail: `Request bodies are limited to ${BODY_LIMIT_BYTES / 1024} KiB. Split the request, or use bulk jobs for many lanes.`,
+        detail: `Request bodies on ${request.method} ${request.routeOptions.url ?? request.url} are limited to ${(request.routeOptions.bodyLimit ?? BODY_LIMIT_BYTES) / 1024} KiB. Split the request, or use bulk jobs for many lanes.`,
       });
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new Problem({

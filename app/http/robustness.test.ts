@@ -168,6 +168,10 @@ type Case = [method: string, path: string, body: string | undefined, contentType
 const routes: [string, () => fc.Arbitrary<Case>][] = [
   ["POST /v1/quotes", () => fc.oneof(anyBody, poisoned(validQuote)).map((b) => ["POST", "/v1/quotes", b])],
   [
+    "POST /v1/rate-calculator (anonymous)",
+    () => fc.oneof(anyBody, poisoned(validQuote)).map((b) => ["POST", "/v1/rate-calculator", b]),
+  ],
+  [
     "POST /v1/quotes/:id/book",
     () =>
       fc

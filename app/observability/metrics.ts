@@ -13,6 +13,8 @@ export interface AppMetrics {
   quotesCreated: Counter<"equipment">;
   quoteBookings: Counter;
   meterDecisions: Counter<"meter" | "decision">;
+  rateLimitDecisions: Counter<"policy" | "decision">;
+  rateLimitStoreErrors: Counter;
   meterWarningTenants: Gauge<"meter" | "level">;
   carrierInviteEvents: Counter<"event">;
   agentTasksFinished: Counter<"kind" | "status">;
@@ -60,6 +62,17 @@ export function createMetrics(): AppMetrics {
       name: "meter_decisions_total",
       help: "Metered actions by meter and decision: admitted (within included), overage (beyond included, under the ceiling), denied (hard stop).",
       labelNames: ["meter", "decision"],
+      registers: [registry],
+    }),
+    rateLimitDecisions: new Counter({
+      name: "rate_limit_decisions_total",
+      help: "Request rate limit decisions by policy (tenant, address) and decision (admitted, denied).",
+      labelNames: ["policy", "decision"],
+      registers: [registry],
+    }),
+    rateLimitStoreErrors: new Counter({
+      name: "rate_limit_store_errors_total",
+      help: "Token leases the shared store could not grant (read-only standby database, database down); those requests were admitted unlimited.",
       registers: [registry],
     }),
     meterWarningTenants: new Gauge({

@@ -64,7 +64,7 @@ interface QuoteRow {
   booked_at: Date | null;
 }
 
-function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
+export function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
   return {
     source: priced.source,
     ...(priced.contract

@@ -163,6 +163,11 @@ export class QuoteApi extends pulumi.ComponentResource {
       // Enterprise SSO (app/sso): browser sessions are short; tenants' client secrets come from this
       // region's Secrets Manager (AWS_REGION above, IAM via tenantSsoSecretsPolicyArn).
       { name: "SSO_SESSION_MINUTES", value: String(SSO_SESSION_MINUTES) },
+      // Request rate limits (app/http/rate-limit.ts), shared by this region's replicas through its
+      // database; the lease and the calculator's per-address limits keep their defaults everywhere.
+      { name: "RATE_LIMITING", value: "on" },
+      // The NLB below preserves client addresses and adds no X-Forwarded-For: trust no proxy header.
+      { name: "TRUSTED_PROXY_HOPS", value: "0" },
       ...(args.billing
         ? [
             { name: "BILLING", value: "on" },
@@ -243,6 +248,10 @@ export class QuoteApi extends pulumi.ComponentResource {
             "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https",
             "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.loadBalancer.securityGroupId,
             "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules": "true",
+            // IP targets behind a TLS listener lose the client's address unless told to keep it; the
+            // rate calculator limits per client address (TRUSTED_PROXY_HOPS=0 reads the socket's).
+            "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+              "preserve_client_ip.enabled=true",
           },
         },
         spec: {
