@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { appEnv, parseRotationTimestamps, type AppConfig } from "./config.ts";
 import { loadEnv } from "./env.ts";
 import { createPool } from "./db/pool.ts";
-import { buildApp } from "./http/app.ts";
+import { buildApp, type BuildOptions } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
 import { quoteApiCapabilities, reportCapabilities } from "./capabilities.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -21,14 +21,26 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(config: AppConfig): Promise<RunningApp> {
+/** `observeExchange` is buildApp's test-only hook (the contract check of tools/platform). */
+export async function startApp(
+  config: AppConfig,
+  options: Pick<BuildOptions, "observeExchange"> = {},
+): Promise<RunningApp> {
   const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
   const opsPool = config.OPS_DATABASE_URL ? createPool(config.OPS_DATABASE_URL, 2) : undefined;
   const metrics = createMetrics();
   const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
-  const app = await buildApp({ config, pool, opsPool, metrics, engine: new QuoteEngine(PRICING), billing });
+  const app = await buildApp({
+    config,
+    pool,
+    opsPool,
+    metrics,
+    engine: new QuoteEngine(PRICING),
+    billing,
+    observeExchange: options.observeExchange,
+  });
   reportCapabilities(app.log, quoteApiCapabilities(config));
   const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
   const rotationWatch = watchSecretRotation({

@@ -33,6 +33,9 @@ import {
 import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
+import { jsonSerializerCompiler, zodValidatorCompiler, type Exchange } from "./contract.ts";
+import { ApiContract, contractRoutes } from "./openapi.ts";
+import { renderReferencePage } from "./reference-page.ts";
 
 export interface AppContext {
   config: AppConfig;
@@ -67,6 +70,10 @@ declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Every registered route and the OpenAPI document built from their contracts. */
+    apiContract: ApiContract;
+  }
 }
 
 export interface BuildOptions {
@@ -78,6 +85,8 @@ export interface BuildOptions {
   logger?: boolean | Record<string, unknown>;
   /** Stripe billing (BILLING=on); without it only the upgrade landing is served. */
   billing?: BillingService;
+  /** Test-only: sees every answer (route, status, headers, body) to hold it to the OpenAPI document. */
+  observeExchange?: (exchange: Exchange) => void;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -159,6 +168,31 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.decorateRequest("principal", null);
 
+  // Before any route: the contract sees every route registered, and routes validate with their zod schemas.
+  const apiContract = new ApiContract({
+    title: "Freight rating API",
+    version: "v1",
+    description:
+      "Spot quotes, bulk rating, the carrier directory, usage and billing for a freight-rating tenant.",
+  });
+  app.decorate("apiContract", apiContract);
+  app.addHook("onRoute", apiContract.collect);
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+  const observe = options.observeExchange;
+  if (observe) {
+    app.addHook("onSend", async (request, reply, payload) => {
+      observe({
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        headers: reply.getHeaders(),
+        payload: typeof payload === "string" || Buffer.isBuffer(payload) ? payload.toString() : undefined,
+      });
+      return payload;
+    });
+  }
+
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpRequestDuration.observe(
       {
@@ -225,6 +259,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
 
   await app.register(healthRoutes, { ctx });
+  await app.register(async (meta) => contractRoutes(meta, apiContract, renderReferencePage));
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(async (api) => {
     api.addHook("onRequest", async (request) => {

@@ -3,7 +3,8 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
 import { refuseActionBody } from "../http/boundary.ts";
-import { notFound, parseOrProblem, Problem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound, Problem } from "../http/problem.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 
 const search = z.strictObject({
@@ -28,6 +29,39 @@ const invite = z.strictObject({
   email: z.email("must be an email address").max(254),
 });
 
+const inviteParams = z.strictObject({ id: z.uuid("must be an invite id (UUID)") });
+
+const carrierList = z.strictObject({
+  carriers: z.array(
+    z.strictObject({
+      id: z.guid(),
+      name: z.string(),
+      mcNumber: z.string(),
+      dotNumber: z.string(),
+      homeState: z.string(),
+      equipment: z.array(z.string()),
+      fleetSize: z.int(),
+      safetyRating: z.string(),
+    }),
+  ),
+  limit: z.int(),
+  offset: z.int(),
+});
+
+const sentInvite = z.strictObject({
+  id: z.guid(),
+  carrierId: z.guid(),
+  email: z.string(),
+  status: z.literal("sent"),
+  createdAt: z.iso.datetime(),
+});
+
+const acceptedInvite = z.strictObject({
+  id: z.guid(),
+  status: z.string(),
+  acceptedAt: z.iso.datetime().optional(),
+});
+
 interface CarrierRow {
   id: string;
   name: string;
@@ -39,9 +73,20 @@ interface CarrierRow {
   safety_rating: string;
 }
 
-export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.get("/v1/directory/carriers", async (request) => {
-    const query = parseOrProblem(search, request.query);
+export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  const searchContract = documented({
+    summary: "Search the shared carrier directory",
+    description: "By name prefix, MC or DOT number (q), home state and equipment; paged by limit and offset.",
+    tag: "directory",
+    auth: "api-key",
+    querystring: search,
+    responses: { 200: { description: "A page of carriers, ordered by name", body: carrierList } },
+    problems: [],
+  });
+  app.get("/v1/directory/carriers", searchContract, async (request) => {
+    const query = request.query;
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<CarrierRow>(
         `SELECT id, name, mc_number, dot_number, home_state, equipment, fleet_size, safety_rating
@@ -77,8 +122,19 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     };
   });
 
-  app.post("/v1/directory/invites", async (request, reply) => {
-    const body = parseOrProblem(invite, request.body);
+  const inviteContract = documented({
+    summary: "Invite a carrier from the directory",
+    description: "Counts one unit of the directory_invites meter; a carrier is invited once per tenant.",
+    tag: "directory",
+    auth: "api-key",
+    idempotent: true,
+    metered: true,
+    body: invite,
+    responses: { 201: { description: "The invite, sent", body: sentInvite } },
+    problems: ["not-found", "carrier-already-invited"],
+  });
+  app.post("/v1/directory/invites", inviteContract, async (request, reply) => {
+    const body = request.body;
     return ctx.idempotent(request, reply, async (db) => {
       const carrier = await db.query("SELECT 1 FROM carriers WHERE id = $1", [body.carrierId]);
       if (!carrier.rowCount) throw notFound(`Carrier ${body.carrierId}`);
@@ -126,11 +182,18 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     });
   });
 
-  app.post("/v1/directory/invites/:id/accept", async (request, reply) => {
-    const { id } = parseOrProblem(
-      z.strictObject({ id: z.uuid("must be an invite id (UUID)") }),
-      request.params,
-    );
+  const acceptContract = documented({
+    summary: "Record that a carrier accepted an invite",
+    description: "Takes no body (or {}); accepting again answers the same state.",
+    tag: "directory",
+    auth: "api-key",
+    idempotent: true,
+    params: inviteParams,
+    responses: { 200: { description: "The invite's state", body: acceptedInvite } },
+    problems: ["not-found"],
+  });
+  app.post("/v1/directory/invites/:id/accept", acceptContract, async (request, reply) => {
+    const { id } = request.params;
     refuseActionBody(request.body, "Accepting an invite");
     return ctx.idempotent(request, reply, async (db) => {
       // Only the first acceptance counts as an onboarding; later ones return the same state.

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { parseOrProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { METERS, periodBounds, usagePercent, warningLevel, type MeterPeriod } from "../metering/meters.ts";
 
 interface UsageRow {
@@ -30,8 +30,50 @@ const limitIncreaseRequest = z.strictObject({
     .max(2000),
 });
 
-export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.get("/v1/usage", async (request) => {
+const usage = z.strictObject({
+  tenant: z.string(),
+  plan: z.string(),
+  meters: z.array(
+    z.strictObject({
+      meter: z.string(),
+      period: z.enum(["day", "month"]),
+      periodStart: z.iso.datetime(),
+      resetsAt: z.iso.datetime(),
+      used: z.int(),
+      included: z.int(),
+      ceiling: z.int(),
+      percent: z.number(),
+      warningLevel: z.string(),
+      overage: z.strictObject({
+        allowed: z.boolean(),
+        unitPriceCents: z.int().nullable(),
+        units: z.int(),
+        billableCents: z.int(),
+      }),
+    }),
+  ),
+});
+
+const openRequest = z.strictObject({
+  id: z.guid(),
+  meter: z.enum(METERS),
+  requestedLimit: z.int(),
+  reason: z.string(),
+  status: z.literal("open"),
+  createdAt: z.iso.datetime(),
+});
+
+export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  const usageContract = documented({
+    summary: "Where each meter stands in its period",
+    tag: "usage",
+    auth: "api-key",
+    responses: { 200: { description: "Every meter of the tenant's plan, with overage", body: usage } },
+    problems: [],
+  });
+  app.get("/v1/usage", usageContract, async (request) => {
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<UsageRow>(
         `SELECT e.meter, e.period, e.included, e.hard_ceiling, e.overage_allowed, e.overage_unit_price_cents,
@@ -73,8 +115,17 @@ export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
     };
   });
 
-  app.post("/v1/limit-increase-requests", async (request, reply) => {
-    const body = parseOrProblem(limitIncreaseRequest, request.body);
+  const increaseContract = documented({
+    summary: "Ask ops for a higher limit on a meter",
+    tag: "usage",
+    auth: "api-key",
+    idempotent: true,
+    body: limitIncreaseRequest,
+    responses: { 201: { description: "The request, open until ops decides", body: openRequest } },
+    problems: [],
+  });
+  app.post("/v1/limit-increase-requests", increaseContract, async (request, reply) => {
+    const body = request.body;
     return ctx.idempotent(request, reply, async (db) => {
       const { rows } = await db.query<{ id: string; created_at: Date }>(
         `INSERT INTO limit_increase_requests (tenant_id, meter, requested_limit, reason)
