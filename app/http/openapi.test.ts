@@ -12,6 +12,7 @@ import { ContractCheck, contractAjv } from "../../tools/platform/contract-check.
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { documented } from "./contract.ts";
 import { ApiContract, openApiPath, problemUrl, type OpenApiDocument } from "./openapi.ts";
+import { PROBLEM_BASE } from "./problem.ts";
 import { PROBLEM_TYPES, PROBLEM_TYPE_SLUGS, type ProblemType } from "./problem-types.ts";
 
 let db: TestDatabase;
@@ -231,6 +232,13 @@ describe("the checks fail when the contract drifts", () => {
       payload: JSON.stringify({ tenant: "acme", plan: "pro", meters: [] }),
     });
     check.observe({ method: "POST", route: "/v1/signup", status: 201, headers: json, payload: "{}" });
+    check.observe({
+      method: "GET",
+      route: undefined,
+      status: 404,
+      headers: problem,
+      payload: JSON.stringify({ type: `${PROBLEM_BASE}/gone`, title: "x", status: 404, detail: "x" }),
+    });
     expect(check.violations).toEqual([
       "GET /v1/usage answered 418: status 418 is not documented for this route",
       expect.stringMatching(
@@ -241,8 +249,9 @@ describe("the checks fail when the contract drifts", () => {
       ),
       "GET /v1/usage answered 200: header meter-usage is set but not documented for status 200",
       "POST /v1/signup answered 201: POST /v1/signup is not in the document",
+      "GET (no route) answered 404: problem type gone is not in the catalogue",
     ]);
-    expect(() => check.assertClean()).toThrow(/5 answer\(s\) do not match \/openapi.json/);
+    expect(() => check.assertClean()).toThrow(/6 answer\(s\) do not match \/openapi.json/);
   });
 
   it("the contract check really ran over this file's answers", () => {

@@ -13,6 +13,11 @@ function escape(text: unknown): string {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Descriptions use Markdown code spans; the page shows them as code. */
+function prose(text: unknown): string {
+  return escape(text).replace(/`([^`]+)`/g, "<code>$1</code>");
+}
+
 function anchor(method: string, path: string): string {
   return `${method}-${path}`.replace(/[^A-Za-z0-9]+/g, "-");
 }
@@ -24,7 +29,7 @@ function schemaBlock(schema: unknown): string {
 function operationSection(method: string, path: string, op: Operation): string {
   const parts = [
     `<h3 id="${anchor(method, path)}"><span class="m ${method}">${method}</span> <code>${escape(path)}</code></h3>`,
-    `<p>${escape(op.summary)}${op.description ? `. ${escape(op.description)}` : ""}</p>`,
+    `<p>${escape(op.summary)}${op.description ? `. ${prose(op.description)}` : ""}</p>`,
     `<p>Auth: ${op.security.length === 0 ? "none" : op.security.some((s) => Object.keys(s).length === 0) ? "API key optional" : "API key (Bearer)"}</p>`,
   ];
   const params = op.parameters.map((p) =>
@@ -67,11 +72,11 @@ export function renderReferencePage(doc: OpenApiDocument): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(doc.info.title)} reference</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head><body>
 <h1>${escape(doc.info.title)} <small>${escape(doc.info.version)}</small></h1>
-<p>${escape(doc.info.description)} The machine-readable contract is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>
+<p>${prose(doc.info.description)} The machine-readable contract is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>
 <h2>Authentication</h2><p>Send a tenant API key as <code>Authorization: Bearer fk_live_…</code> (or <code>X-API-Key</code>). Routes marked "none" need no key.</p>
 <h2>Errors</h2><p>Every error is <code>application/problem+json</code> (RFC 9457): <code>type</code>, <code>title</code>, <code>status</code>, <code>detail</code> saying what to do, and for invalid fields <code>errors</code> naming each field. The <a href="#problems">problem types</a> are listed below.</p>
-<h2>Headers</h2><table><tr><th>header</th><th>about</th></tr>${headers.map(([name, h]) => `<tr><td><code>${escape(name)}</code></td><td>${escape(h.description)}</td></tr>`).join("")}
-<tr><td><code>Idempotency-Key</code> (request)</td><td>${escape((doc.components.parameters?.IdempotencyKey as { description: string }).description)}</td></tr></table>
+<h2>Headers</h2><table><tr><th>header</th><th>about</th></tr>${headers.map(([name, h]) => `<tr><td><code>${escape(name)}</code></td><td>${prose(h.description)}</td></tr>`).join("")}
+<tr><td><code>Idempotency-Key</code> (request)</td><td>${prose((doc.components.parameters?.IdempotencyKey as { description: string }).description)}</td></tr></table>
 <h2>Routes</h2><ul>${operations.map(({ method, path, op }) => `<li><a href="#${anchor(method, path)}">${method} ${escape(path)}</a>: ${escape(op.summary)}</li>`).join("")}</ul>
 ${tags
   .map(
@@ -83,6 +88,6 @@ ${tags
   )
   .join("\n")}
 <h2 id="problems">Problem types</h2><table><tr><th>type</th><th>title</th><th>status</th><th>what to do</th></tr>
-${PROBLEM_TYPE_SLUGS.map((slug) => `<tr id="problem-${slug}"><td><code>${slug}</code></td><td>${escape(PROBLEM_TYPES[slug].title)}</td><td>${PROBLEM_TYPES[slug].statuses.join(", ")}</td><td>${escape(PROBLEM_TYPES[slug].description)}</td></tr>`).join("")}</table>
+${PROBLEM_TYPE_SLUGS.map((slug) => `<tr id="problem-${slug}"><td><code>${slug}</code></td><td>${escape(PROBLEM_TYPES[slug].title)}</td><td>${PROBLEM_TYPES[slug].statuses.join(", ")}</td><td>${prose(PROBLEM_TYPES[slug].description)}</td></tr>`).join("")}</table>
 </body></html>`;
 }

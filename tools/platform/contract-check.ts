@@ -7,7 +7,14 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import type { Exchange } from "../../app/http/contract.ts";
 import { RESPONSE_HEADERS } from "../../app/http/contract.ts";
-import { openApiPath, type OpenApiDocument, type OperationResponse } from "../../app/http/openapi.ts";
+import {
+  openApiPath,
+  problemSchemaName,
+  type OpenApiDocument,
+  type OperationResponse,
+} from "../../app/http/openapi.ts";
+import { PROBLEM_BASE } from "../../app/http/problem.ts";
+import { PROBLEM_TYPE_SLUGS, type ProblemType } from "../../app/http/problem-types.ts";
 
 // ajv-formats is CommonJS: its default export arrives wrapped under type stripping.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
@@ -67,17 +74,16 @@ export class ContractCheck {
     const document = (this.#document as () => OpenApiDocument)();
     const mediaType = mediaTypeOf(exchange.headers);
     if (exchange.route === undefined) {
-      // Nothing matched: the not-found handler, or a request Fastify refused before routing.
-      this.#body(exchange, `no-route ${exchange.status}`, mediaType, {
+      // Nothing matched (the not-found handler, the router, or Fastify refusing the request before
+      // routing): the answer must still be a catalogued problem, valid against its schema.
+      const slug = this.#problemType(exchange).replace(`${PROBLEM_BASE}/`, "");
+      if (!(PROBLEM_TYPE_SLUGS as string[]).includes(slug))
+        return this.#violation(exchange, `problem type ${slug} is not in the catalogue`);
+      this.#body(exchange, `no-route ${slug}`, mediaType, {
         description: "",
         content: {
           "application/problem+json": {
-            schema: {
-              oneOf: [
-                { $ref: "#/components/schemas/NotFoundProblem" },
-                { $ref: "#/components/schemas/BadRequestProblem" },
-              ],
-            },
+            schema: { $ref: `#/components/schemas/${problemSchemaName(slug as ProblemType)}` },
           },
         },
       });
