@@ -28,7 +28,7 @@ const portalRequest = z.strictObject({ returnUrl: z.url("must be an absolute URL
 const upgradeQuery = z.object({
   plan: z.string().optional().describe("The plan to buy; the next plan up when omitted"),
   meter: z.string().optional().describe("The meter whose limit sent the caller here (from the 429 problem)"),
-  checkout: z.enum(["success", "canceled"]).optional().describe("Set by Checkout on the way back"),
+  checkout: z.string().optional().describe("Set by Checkout on the way back: success or canceled"),
   session_id: z.string().optional(),
 });
 const upgradeLandingView = z.strictObject({
