@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { appEnv, parseRotationTimestamps, type AppConfig } from "./config.ts";
 import { loadEnv } from "./env.ts";
 import { createPool } from "./db/pool.ts";
-import { buildApp } from "./http/app.ts";
+import { buildApp, type BuildOptions } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
 import { quoteApiCapabilities, reportCapabilities } from "./capabilities.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -23,7 +23,11 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(config: AppConfig): Promise<RunningApp> {
+/** `observeExchange` is buildApp's test-only hook (the contract check of tools/platform). */
+export async function startApp(
+  config: AppConfig,
+  options: Pick<BuildOptions, "observeExchange"> = {},
+): Promise<RunningApp> {
   const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
   const opsPool = config.OPS_DATABASE_URL ? createPool(config.OPS_DATABASE_URL, 2) : undefined;
   const metrics = createMetrics();
@@ -44,6 +48,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     billing,
     tenants,
     ssoSecrets: secretsManager && secretsManagerClientSecrets(secretsManager),
+    observeExchange: options.observeExchange,
   });
   app.log.info(
     { target: tenants?.target ?? "nowhere: POST /v1/signup answers 503" },

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
 import { presentedKey, requireScope, type Principal } from "../http/auth.ts";
 import { parseOrProblem, Problem, sendProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import type { BillingService } from "./service.ts";
 import { isHandledEvent, processStripeEvent } from "./webhook.ts";
 
@@ -24,6 +25,40 @@ const checkoutRequest = z.strictObject({
   cancelUrl: z.url("must be an absolute URL").optional(),
 });
 const portalRequest = z.strictObject({ returnUrl: z.url("must be an absolute URL").optional() });
+const upgradeQuery = z.object({
+  plan: z.string().optional().describe("The plan to buy; the next plan up when omitted"),
+  meter: z.string().optional().describe("The meter whose limit sent the caller here (from the 429 problem)"),
+  checkout: z.string().optional().describe("Set by Checkout on the way back: success or canceled"),
+  session_id: z.string().optional(),
+});
+const upgradeLandingView = z.strictObject({
+  title: z.string(),
+  detail: z.string(),
+  meter: z.string().nullable().optional(),
+  plans: z.array(z.string()).optional(),
+  checkout: z.url().optional(),
+});
+const checkoutSession = z.strictObject({
+  id: z.string(),
+  url: z.url(),
+  plan: z.string(),
+  expiresAt: z.iso.datetime(),
+});
+const billingStatusView = z.strictObject({
+  tenant: z.string(),
+  plan: z.string(),
+  billingStatus: z.string(),
+  subscriptionStatus: z.string().nullable(),
+  pastDueSince: z.iso.datetime().nullable(),
+  graceEndsAt: z.iso.datetime().nullable(),
+  features: z.array(z.string()),
+  banner: z.string().nullable().describe("A sentence to show as a banner; null in good standing"),
+});
+const webhookAnswer = z.strictObject({
+  received: z.literal(true),
+  outcome: z.string().describe("What the event did: applied, duplicate, stale, ignored, malformed, ..."),
+  detail: z.string().optional(),
+});
 
 interface AccountRow {
   stripe_customer_id: string;
@@ -36,11 +71,25 @@ interface AccountRow {
 }
 
 export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: BillingService }> = async (
-  app,
+  plugin,
   { ctx, billing },
 ) => {
-  app.get("/billing/upgrade", async (request, reply) => {
-    const query = request.query as Record<string, string | undefined>;
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const upgradeContract = documented({
+    summary: "Upgrade: the landing page, or with an API key a redirect to Stripe Checkout or the portal",
+    description:
+      "Where the 429 problem's upgradeUrl points. Without a key (or without self-serve billing) it answers how to upgrade; with one it redirects to Checkout for the plan (the next one up by default), or to the customer portal when already subscribed.",
+    tag: "billing",
+    auth: "api-key-optional",
+    querystring: upgradeQuery,
+    responses: {
+      200: { description: "How to upgrade", body: upgradeLandingView },
+      303: { description: "Redirect to Stripe Checkout or the customer portal", headers: ["Location"] },
+    },
+    problems: ["already-subscribed"],
+  });
+  app.get("/billing/upgrade", upgradeContract, async (request, reply) => {
+    const query = request.query;
     if (!billing || !presentedKey(request.headers)) return upgradeLanding(ctx, billing, query);
     const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
     request.principal = principal;
@@ -64,7 +113,8 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
 
   await app.register(async (webhook) => webhookRoute(webhook, ctx, billing));
 
-  await app.register(async (api) => {
+  await app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
     api.addHook("onRequest", async (request) => {
       const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
       request.principal = principal;
@@ -76,14 +126,35 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
       );
     });
 
-    api.post("/v1/billing/checkout-sessions", async (request, reply) => {
-      const body = parseOrProblem(checkoutRequest, request.body);
+    const checkoutContract = documented({
+      summary: "Start a Stripe Checkout session for a plan",
+      description:
+        "An Idempotency-Key is passed on to Stripe, so a retried request gets the same session. Already subscribed tenants change plans in the portal.",
+      tag: "billing",
+      auth: "api-key",
+      body: checkoutRequest,
+      responses: { 201: { description: "The Checkout session to send the buyer to", body: checkoutSession } },
+      problems: ["already-subscribed"],
+    });
+    api.post("/v1/billing/checkout-sessions", checkoutContract, async (request, reply) => {
+      const body = request.body;
       const session = await startCheckout(ctx, billing, request, body);
       return reply.code(201).send(session);
     });
 
-    api.post("/v1/billing/portal-sessions", async (request, reply) => {
-      const body = parseOrProblem(portalRequest, request.body ?? {});
+    const portalContract = documented({
+      summary: "Open a Stripe customer portal session",
+      tag: "billing",
+      auth: "api-key",
+      body: portalRequest,
+      bodyOptional: true,
+      responses: {
+        201: { description: "The portal session", body: z.strictObject({ id: z.string(), url: z.url() }) },
+      },
+      problems: ["no-billing-account"],
+    });
+    api.post("/v1/billing/portal-sessions", portalContract, async (request, reply) => {
+      const body = request.body ?? {};
       const account = await findAccount(ctx, request);
       if (!account) {
         throw new Problem({
@@ -101,7 +172,14 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
       return reply.code(201).send({ id: session.id, url: session.url });
     });
 
-    api.get("/v1/billing/status", async (request) => {
+    const statusContract = documented({
+      summary: "The tenant's billing standing and the banner to show",
+      tag: "billing",
+      auth: "api-key",
+      responses: { 200: { description: "Billing status", body: billingStatusView } },
+      problems: [],
+    });
+    api.get("/v1/billing/status", statusContract, async (request) => {
       const principal = request.principal as Principal;
       const account = await findAccount(ctx, request);
       return {
@@ -245,8 +323,8 @@ async function startCheckout(
 function upgradeLanding(
   ctx: AppContext,
   billing: BillingService | undefined,
-  query: Record<string, string | undefined>,
-): Record<string, unknown> {
+  query: z.infer<typeof upgradeQuery>,
+): z.infer<typeof upgradeLandingView> {
   if (query.checkout === "success")
     return {
       title: "Thank you",
@@ -280,7 +358,17 @@ function webhookRoute(app: FastifyInstance, ctx: AppContext, billing: BillingSer
   );
   const counter = ctx.metrics.billingWebhookEvents;
 
-  app.post("/webhooks/stripe", async (request, reply) => {
+  const webhookContract = documented({
+    summary: "Stripe webhook endpoint",
+    description:
+      "Verified against Stripe-Signature (5 minutes' tolerance); events are applied once, in order per subscription. Signed but unreadable events are acknowledged without effect so Stripe stops retrying.",
+    tag: "billing",
+    auth: "none",
+    rawBody: { contentType: "application/json", description: "A Stripe event, exactly as Stripe signed it" },
+    responses: { 200: { description: "Received", body: webhookAnswer } },
+    problems: ["bad-signature"],
+  });
+  app.post("/webhooks/stripe", webhookContract, async (request, reply) => {
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const signature = request.headers["stripe-signature"];
     let event: Stripe.Event;

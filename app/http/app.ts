@@ -61,6 +61,9 @@ import { inputBoundary } from "./boundary.ts";
 import { Problem, sendProblem } from "./problem.ts";
 import { meterLimitProblem, meterUsageHeader } from "./limits.ts";
 import { applyRateDecision, LeasedBuckets, postgresTakeTokens } from "./rate-limit.ts";
+import { jsonSerializerCompiler, zodValidatorCompiler, type Exchange } from "./contract.ts";
+import { ApiContract, contractRoutes } from "./openapi.ts";
+import { renderReferencePage } from "./reference-page.ts";
 
 export interface AppContext {
   config: AppConfig;
@@ -117,6 +120,10 @@ declare module "fastify" {
     /** The API key scope the route needs; without it, read for GET/HEAD and quote for the rest. */
     scope?: Scope;
   }
+  interface FastifyInstance {
+    /** Every registered route and the OpenAPI document built from their contracts. */
+    apiContract: ApiContract;
+  }
 }
 
 export interface BuildOptions {
@@ -132,6 +139,8 @@ export interface BuildOptions {
   tenants?: TenantRegistrar;
   /** Where tenants' SSO client secrets are read (Secrets Manager); without it SSO logins answer 503. */
   ssoSecrets?: ClientSecrets;
+  /** Test-only: sees every answer (route, status, headers, body) to hold it to the OpenAPI document. */
+  observeExchange?: (exchange: Exchange) => void;
 }
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -275,6 +284,31 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.decorateRequest("principal", null);
 
+  // Before any route: the contract sees every route registered, and routes validate with their zod schemas.
+  const apiContract = new ApiContract({
+    title: "Freight rating API",
+    version: "v1",
+    description:
+      "Spot quotes, bulk rating, the carrier directory, usage and billing for a freight-rating tenant.",
+  });
+  app.decorate("apiContract", apiContract);
+  app.addHook("onRoute", apiContract.collect);
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+  const observe = options.observeExchange;
+  if (observe) {
+    app.addHook("onSend", async (request, reply, payload) => {
+      observe({
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        headers: reply.getHeaders(),
+        payload: typeof payload === "string" || Buffer.isBuffer(payload) ? payload.toString() : undefined,
+      });
+      return payload;
+    });
+  }
+
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpRequestDuration.observe(
       {
@@ -351,6 +385,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   };
   await app.register(healthRoutes, { ctx });
   await app.register(ssoBrowserRoutes, ssoOptions);
+  await app.register(async (meta) => contractRoutes(meta, apiContract, renderReferencePage));
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(rateCalculatorRoutes, { ctx });

@@ -1,6 +1,7 @@
 // RFC 9457 problem details: every error the API returns says what went wrong and what to do about it.
 import type { FastifyReply } from "fastify";
 import type { z } from "zod";
+import type { ProblemType } from "./problem-types.ts";
 
 export const PROBLEM_BASE = "https://docs.freight.dev/problems";
 
@@ -21,10 +22,13 @@ export interface ProblemBody {
 export class Problem extends Error {
   readonly body: ProblemBody;
   readonly headers: Record<string, string>;
-  /** `type` is the problem's slug under PROBLEM_BASE; extensions (meter, used, ...) ride along. */
+  /**
+   * `type` is the problem's slug under PROBLEM_BASE, catalogued in problem-types.ts (and so in the
+   * OpenAPI document); extensions (meter, used, ...) ride along.
+   */
   constructor(
     body: {
-      type: string;
+      type: ProblemType;
       title: string;
       status: number;
       detail: string;

@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { PG_INTEGER_MAX } from "../http/boundary.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { notFound, parseOrProblem, Problem, sendProblem, validationProblem } from "../http/problem.ts";
 import { CsvError, csvField, lanesFromCsv, type LaneInput, type PricedLane } from "./lanes.ts";
 import type { FieldError } from "../http/problem.ts";
@@ -47,7 +48,58 @@ const pageQuery = z.strictObject({
     .default(100),
 });
 
-export type BulkJobState = "queued" | "running" | "retrying" | "succeeded" | "failed";
+const csvUpload = z
+  .string()
+  .describe(
+    "A CSV file: a header row naming origin,destination,equipment,weightLbs,pickupDate (in any order), then a lane per line",
+  );
+
+export const BULK_JOB_STATES = ["queued", "running", "retrying", "succeeded", "failed"] as const;
+export type BulkJobState = (typeof BULK_JOB_STATES)[number];
+
+const fieldErrorView = z.strictObject({ field: z.string(), message: z.string() });
+
+const jobViewSchema = z.strictObject({
+  id: z.guid(),
+  state: z.enum(BULK_JOB_STATES),
+  source: z.enum(["json", "csv"]),
+  lanes: z.strictObject({ total: z.int(), priced: z.int(), invalid: z.int(), pending: z.int() }),
+  progress: z.number().min(0).max(1),
+  attempts: z.int(),
+  lastError: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().nullable(),
+  finishedAt: z.iso.datetime().nullable(),
+  links: z.strictObject({ self: z.url(), resultsCsv: z.url() }),
+});
+
+const pricedLane = z.strictObject({
+  origin: z.string(),
+  destination: z.string(),
+  equipment: z.string(),
+  weightLbs: z.number(),
+  pickupDate: z.string(),
+  distanceMiles: z.number(),
+  linehaulCents: z.int(),
+  fuelSurchargeCents: z.int(),
+  marginCents: z.int(),
+  totalCents: z.int(),
+  currency: z.literal("USD"),
+  pricingVersion: z.string(),
+});
+
+const laneView = z.strictObject({
+  row: z.int(),
+  status: z.enum(["pending", "priced", "invalid"]),
+  result: pricedLane.optional(),
+  input: z.unknown().optional().describe("The lane as uploaded (any JSON value), until it is priced"),
+  errors: z.array(fieldErrorView).optional(),
+});
+
+const jobWithRows = jobViewSchema.extend({
+  rows: z.array(laneView),
+  page: z.strictObject({ offset: z.int(), limit: z.int(), next: z.url().nullable() }),
+});
 
 export interface JobRow {
   id: string;
@@ -74,7 +126,7 @@ interface LaneRow {
 const JOB_COLUMNS = `id, state, source, attempts, lanes_total, lanes_priced, lanes_invalid, last_error, created_at,
   started_at, finished_at`;
 
-function jobView(job: JobRow, baseUrl: string) {
+function jobView(job: JobRow, baseUrl: string): z.infer<typeof jobViewSchema> {
   const done = job.lanes_priced + job.lanes_invalid;
   return {
     id: job.id,
@@ -135,7 +187,8 @@ export async function enqueueBulkJob(db: Db, source: "json" | "csv", lanes: unkn
   return job;
 }
 
-export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   const baseUrl = ctx.config.publicBaseUrl;
   // Every bulk job route, reads too: a plan without bulk rating has no jobs to read.
   app.addHook("preHandler", ctx.feature("bulkRating"));
@@ -174,46 +227,72 @@ export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
     throw error;
   });
 
-  app.post("/v1/bulk-jobs", { bodyLimit: BULK_BODY_LIMIT_BYTES }, async (request, reply) => {
-    const contentType =
-      String(request.headers["content-type"] ?? "")
-        .split(";")[0]
-        ?.trim()
-        .toLowerCase() ?? "";
-    let lanes: unknown[];
-    let source: "json" | "csv";
-    if (CSV_TYPES.includes(contentType)) {
-      source = "csv";
-      try {
-        lanes = lanesFromCsv(String(request.body ?? ""));
-      } catch (error) {
-        if (!(error instanceof CsvError)) throw error;
-        throw validationProblem(
-          [{ field: "(file)", message: error.message }],
-          "The CSV file cannot be read.",
-        );
-      }
-    } else {
-      source = "json";
-      lanes = parseOrProblem(bulkJsonRequest, request.body).lanes;
-    }
-    if (lanes.length === 0) {
-      throw validationProblem([
-        { field: source === "csv" ? "(file)" : "lanes", message: "has no lanes; send at least one" },
-      ]);
-    }
-    if (lanes.length > MAX_LANES_PER_JOB) throw tooManyLanes(lanes.length);
-
-    return ctx.idempotent(request, reply, async (db) => {
-      // Counted in the transaction that enqueues: a job exists exactly when its unit was counted.
-      await ctx.meter(db, request, reply, "bulk_jobs");
-      const job = await enqueueBulkJob(db, source, lanes);
-      return { statusCode: 202, body: jobView(job, baseUrl) };
-    });
+  const createContract = documented({
+    summary: "Upload lanes to price as a bulk job",
+    description: `JSON ({"lanes": [...]}, each lane as POST /v1/quotes takes it) or a CSV file; up to ${MAX_LANES_PER_JOB} lanes and ${BULK_BODY_LIMIT_BYTES / 1024 / 1024} MiB. Counts one unit of the bulk_jobs meter; lanes are checked one by one as they are priced, each invalid one reported in its row.`,
+    tag: "bulk rating",
+    auth: "api-key",
+    idempotent: true,
+    metered: true,
+    body: { "application/json": bulkJsonRequest, "text/csv": csvUpload, "application/csv": csvUpload },
+    responses: { 202: { description: "The job, queued; follow links.self", body: jobViewSchema } },
+    problems: ["too-many-lanes"],
   });
+  app.post(
+    "/v1/bulk-jobs",
+    { ...createContract, bodyLimit: BULK_BODY_LIMIT_BYTES },
+    async (request, reply) => {
+      const contentType =
+        String(request.headers["content-type"] ?? "")
+          .split(";")[0]
+          ?.trim()
+          .toLowerCase() ?? "";
+      let lanes: unknown[];
+      let source: "json" | "csv";
+      if (CSV_TYPES.includes(contentType)) {
+        source = "csv";
+        try {
+          lanes = lanesFromCsv(String(request.body ?? ""));
+        } catch (error) {
+          if (!(error instanceof CsvError)) throw error;
+          throw validationProblem(
+            [{ field: "(file)", message: error.message }],
+            "The CSV file cannot be read.",
+          );
+        }
+      } else {
+        source = "json";
+        // Fastify validated a JSON body by its media type; a request without one is refused here the same way.
+        lanes = parseOrProblem(bulkJsonRequest, request.body).lanes;
+      }
+      if (lanes.length === 0) {
+        throw validationProblem([
+          { field: source === "csv" ? "(file)" : "lanes", message: "has no lanes; send at least one" },
+        ]);
+      }
+      if (lanes.length > MAX_LANES_PER_JOB) throw tooManyLanes(lanes.length);
 
-  app.get("/v1/bulk-jobs", async (request) => {
-    const { limit } = parseOrProblem(listQuery, request.query);
+      return ctx.idempotent(request, reply, async (db) => {
+        // Counted in the transaction that enqueues: a job exists exactly when its unit was counted.
+        await ctx.meter(db, request, reply, "bulk_jobs");
+        const job = await enqueueBulkJob(db, source, lanes);
+        return { statusCode: 202, body: jobView(job, baseUrl) };
+      });
+    },
+  );
+
+  const listContract = documented({
+    summary: "The tenant's latest bulk jobs",
+    tag: "bulk rating",
+    auth: "api-key",
+    querystring: listQuery,
+    responses: {
+      200: { description: "Newest first", body: z.strictObject({ jobs: z.array(jobViewSchema) }) },
+    },
+    problems: [],
+  });
+  app.get("/v1/bulk-jobs", listContract, async (request) => {
+    const { limit } = request.query;
     const jobs = await ctx.asTenant(request, async (db) => {
       const { rows } = await db.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT $1`,
@@ -224,9 +303,20 @@ export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
     return { jobs: jobs.map((job) => jobView(job, baseUrl)) };
   });
 
-  app.get("/v1/bulk-jobs/:id", async (request) => {
-    const { id } = parseOrProblem(jobParams, request.params);
-    const page = parseOrProblem(pageQuery, request.query);
+  const readContract = documented({
+    summary: "A bulk job's progress and a page of its rows",
+    tag: "bulk rating",
+    auth: "api-key",
+    params: jobParams,
+    querystring: pageQuery,
+    responses: {
+      200: { description: "The job and rows after offset; page.next links the next page", body: jobWithRows },
+    },
+    problems: ["not-found"],
+  });
+  app.get("/v1/bulk-jobs/:id", readContract, async (request) => {
+    const { id } = request.params;
+    const page = request.query;
     const found = await ctx.asTenant(request, async (db) => {
       const job = (await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id])).rows[0];
       if (!job) return undefined;
@@ -250,8 +340,22 @@ export const bulkJobRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app
     };
   });
 
-  app.get("/v1/bulk-jobs/:id/results.csv", async (request, reply) => {
-    const { id } = parseOrProblem(jobParams, request.params);
+  const resultsContract = documented({
+    summary: "A bulk job's results as a CSV file",
+    tag: "bulk rating",
+    auth: "api-key",
+    params: jobParams,
+    responses: {
+      200: {
+        description: "A row per lane: its status, the lane, its price or its errors",
+        contentType: "text/csv",
+        body: z.string(),
+      },
+    },
+    problems: ["not-found"],
+  });
+  app.get("/v1/bulk-jobs/:id/results.csv", resultsContract, async (request, reply) => {
+    const { id } = request.params;
     const found = await ctx.asTenant(request, async (db) => {
       const job = (await db.query<{ id: string }>("SELECT id FROM jobs WHERE id = $1", [id])).rows[0];
       if (!job) return undefined;

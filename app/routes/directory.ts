@@ -3,7 +3,8 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
 import { refuseActionBody } from "../http/boundary.ts";
-import { notFound, parseOrProblem, Problem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound, Problem } from "../http/problem.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 
 const search = z.strictObject({
@@ -28,6 +29,39 @@ const invite = z.strictObject({
   email: z.email("must be an email address").max(254),
 });
 
+const inviteParams = z.strictObject({ id: z.uuid("must be an invite id (UUID)") });
+
+const carrierList = z.strictObject({
+  carriers: z.array(
+    z.strictObject({
+      id: z.guid(),
+      name: z.string(),
+      mcNumber: z.string(),
+      dotNumber: z.string(),
+      homeState: z.string(),
+      equipment: z.array(z.string()),
+      fleetSize: z.int(),
+      safetyRating: z.string(),
+    }),
+  ),
+  limit: z.int(),
+  offset: z.int(),
+});
+
+const sentInvite = z.strictObject({
+  id: z.guid(),
+  carrierId: z.guid(),
+  email: z.string(),
+  status: z.literal("sent"),
+  createdAt: z.iso.datetime(),
+});
+
+const acceptedInvite = z.strictObject({
+  id: z.guid(),
+  status: z.string(),
+  acceptedAt: z.iso.datetime().optional(),
+});
+
 interface CarrierRow {
   id: string;
   name: string;
@@ -39,119 +73,157 @@ interface CarrierRow {
   safety_rating: string;
 }
 
-export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const searching = { preHandler: ctx.feature("directorySearch") };
-  const inviting = { preHandler: ctx.feature("invites") };
+export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
 
-  app.get("/v1/directory/carriers", searching, async (request) => {
-    const query = parseOrProblem(search, request.query);
-    const rows = await ctx.asTenant(request, async (db) => {
-      const result = await db.query<CarrierRow>(
-        `SELECT id, name, mc_number, dot_number, home_state, equipment, fleet_size, safety_rating
+  const searchContract = documented({
+    summary: "Search the shared carrier directory",
+    description: "By name prefix, MC or DOT number (q), home state and equipment; paged by limit and offset.",
+    tag: "directory",
+    auth: "api-key",
+    querystring: search,
+    responses: { 200: { description: "A page of carriers, ordered by name", body: carrierList } },
+    problems: [],
+  });
+  app.get(
+    "/v1/directory/carriers",
+    { ...searchContract, preHandler: ctx.feature("directorySearch") },
+    async (request) => {
+      const query = request.query;
+      const rows = await ctx.asTenant(request, async (db) => {
+        const result = await db.query<CarrierRow>(
+          `SELECT id, name, mc_number, dot_number, home_state, equipment, fleet_size, safety_rating
            FROM carriers
           WHERE ($1::text IS NULL OR lower(name) LIKE lower($1) || '%' OR mc_number = $1 OR dot_number = $1)
             AND ($2::text IS NULL OR home_state = $2)
             AND ($3::text IS NULL OR $3 = ANY (equipment))
           ORDER BY name, id
           LIMIT $4 OFFSET $5`,
-        [
-          query.q ? query.q.replace(/[%_\\]/g, "\\$&") : null,
-          query.state ?? null,
-          query.equipment ?? null,
-          query.limit,
-          query.offset,
-        ],
-      );
-      return result.rows;
-    });
-    return {
-      carriers: rows.map((row) => ({
-        id: row.id,
-        name: row.name,
-        mcNumber: row.mc_number,
-        dotNumber: row.dot_number,
-        homeState: row.home_state,
-        equipment: row.equipment,
-        fleetSize: row.fleet_size,
-        safetyRating: row.safety_rating,
-      })),
-      limit: query.limit,
-      offset: query.offset,
-    };
-  });
-
-  app.post("/v1/directory/invites", inviting, async (request, reply) => {
-    const body = parseOrProblem(invite, request.body);
-    return ctx.idempotent(request, reply, async (db) => {
-      const carrier = await db.query("SELECT 1 FROM carriers WHERE id = $1", [body.carrierId]);
-      if (!carrier.rowCount) throw notFound(`Carrier ${body.carrierId}`);
-      const existing = await db.query<{ id: string }>(
-        "SELECT id FROM carrier_invites WHERE carrier_id = $1",
-        [body.carrierId],
-      );
-      if (existing.rowCount) {
-        // Checked before metering: a duplicate invite is refused and never counted.
-        throw new Problem({
-          type: "carrier-already-invited",
-          title: "Carrier already invited",
-          status: 409,
-          detail: `This carrier was already invited (invite ${existing.rows[0]?.id}); an invite per carrier is enough.`,
-          inviteId: existing.rows[0]?.id,
-        });
-      }
-      await ctx.meter(db, request, reply, "directory_invites");
-      const { rows } = await db.query<{ id: string; created_at: Date }>(
-        `INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES (current_tenant_id(), $1, $2)
-         ON CONFLICT (tenant_id, carrier_id) DO NOTHING RETURNING id, created_at`,
-        [body.carrierId, body.email],
-      );
-      const row = rows[0];
-      if (!row) {
-        // A concurrent request invited this carrier first; throwing rolls back our meter count too.
-        throw new Problem({
-          type: "carrier-already-invited",
-          title: "Carrier already invited",
-          status: 409,
-          detail: "This carrier was just invited by another request; an invite per carrier is enough.",
-        });
-      }
-      ctx.metrics.carrierInviteEvents.inc({ event: "sent" });
+          [
+            query.q ? query.q.replace(/[%_\\]/g, "\\$&") : null,
+            query.state ?? null,
+            query.equipment ?? null,
+            query.limit,
+            query.offset,
+          ],
+        );
+        return result.rows;
+      });
       return {
-        statusCode: 201,
-        body: {
+        carriers: rows.map((row) => ({
           id: row.id,
-          carrierId: body.carrierId,
-          email: body.email,
-          status: "sent",
-          createdAt: row.created_at.toISOString(),
-        },
+          name: row.name,
+          mcNumber: row.mc_number,
+          dotNumber: row.dot_number,
+          homeState: row.home_state,
+          equipment: row.equipment,
+          fleetSize: row.fleet_size,
+          safetyRating: row.safety_rating,
+        })),
+        limit: query.limit,
+        offset: query.offset,
       };
-    });
-  });
+    },
+  );
 
-  app.post("/v1/directory/invites/:id/accept", inviting, async (request, reply) => {
-    const { id } = parseOrProblem(
-      z.strictObject({ id: z.uuid("must be an invite id (UUID)") }),
-      request.params,
-    );
-    refuseActionBody(request.body, "Accepting an invite");
-    return ctx.idempotent(request, reply, async (db) => {
-      // Only the first acceptance counts as an onboarding; later ones return the same state.
-      const first = await db.query(
-        "UPDATE carrier_invites SET status = 'accepted', accepted_at = now() WHERE id = $1 AND status = 'sent'",
-        [id],
-      );
-      const { rows } = await db.query<{ id: string; status: string; accepted_at: Date | null }>(
-        "SELECT id, status, accepted_at FROM carrier_invites WHERE id = $1",
-        [id],
-      );
-      const row = rows[0];
-      if (!row) throw notFound(`Invite ${id}`);
-      if (first.rowCount) ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
-      return {
-        statusCode: 200,
-        body: { id: row.id, status: row.status, acceptedAt: row.accepted_at?.toISOString() },
-      };
-    });
+  const inviteContract = documented({
+    summary: "Invite a carrier from the directory",
+    description: "Counts one unit of the directory_invites meter; a carrier is invited once per tenant.",
+    tag: "directory",
+    auth: "api-key",
+    idempotent: true,
+    metered: true,
+    body: invite,
+    responses: { 201: { description: "The invite, sent", body: sentInvite } },
+    problems: ["not-found", "carrier-already-invited"],
   });
+  app.post(
+    "/v1/directory/invites",
+    { ...inviteContract, preHandler: ctx.feature("invites") },
+    async (request, reply) => {
+      const body = request.body;
+      return ctx.idempotent(request, reply, async (db) => {
+        const carrier = await db.query("SELECT 1 FROM carriers WHERE id = $1", [body.carrierId]);
+        if (!carrier.rowCount) throw notFound(`Carrier ${body.carrierId}`);
+        const existing = await db.query<{ id: string }>(
+          "SELECT id FROM carrier_invites WHERE carrier_id = $1",
+          [body.carrierId],
+        );
+        if (existing.rowCount) {
+          // Checked before metering: a duplicate invite is refused and never counted.
+          throw new Problem({
+            type: "carrier-already-invited",
+            title: "Carrier already invited",
+            status: 409,
+            detail: `This carrier was already invited (invite ${existing.rows[0]?.id}); an invite per carrier is enough.`,
+            inviteId: existing.rows[0]?.id,
+          });
+        }
+        await ctx.meter(db, request, reply, "directory_invites");
+        const { rows } = await db.query<{ id: string; created_at: Date }>(
+          `INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES (current_tenant_id(), $1, $2)
+         ON CONFLICT (tenant_id, carrier_id) DO NOTHING RETURNING id, created_at`,
+          [body.carrierId, body.email],
+        );
+        const row = rows[0];
+        if (!row) {
+          // A concurrent request invited this carrier first; throwing rolls back our meter count too.
+          throw new Problem({
+            type: "carrier-already-invited",
+            title: "Carrier already invited",
+            status: 409,
+            detail: "This carrier was just invited by another request; an invite per carrier is enough.",
+          });
+        }
+        ctx.metrics.carrierInviteEvents.inc({ event: "sent" });
+        return {
+          statusCode: 201,
+          body: {
+            id: row.id,
+            carrierId: body.carrierId,
+            email: body.email,
+            status: "sent",
+            createdAt: row.created_at.toISOString(),
+          },
+        };
+      });
+    },
+  );
+
+  const acceptContract = documented({
+    summary: "Record that a carrier accepted an invite",
+    description: "Takes no body (or {}); accepting again answers the same state.",
+    tag: "directory",
+    auth: "api-key",
+    idempotent: true,
+    params: inviteParams,
+    responses: { 200: { description: "The invite's state", body: acceptedInvite } },
+    problems: ["not-found"],
+  });
+  app.post(
+    "/v1/directory/invites/:id/accept",
+    { ...acceptContract, preHandler: ctx.feature("invites") },
+    async (request, reply) => {
+      const { id } = request.params;
+      refuseActionBody(request.body, "Accepting an invite");
+      return ctx.idempotent(request, reply, async (db) => {
+        // Only the first acceptance counts as an onboarding; later ones return the same state.
+        const first = await db.query(
+          "UPDATE carrier_invites SET status = 'accepted', accepted_at = now() WHERE id = $1 AND status = 'sent'",
+          [id],
+        );
+        const { rows } = await db.query<{ id: string; status: string; accepted_at: Date | null }>(
+          "SELECT id, status, accepted_at FROM carrier_invites WHERE id = $1",
+          [id],
+        );
+        const row = rows[0];
+        if (!row) throw notFound(`Invite ${id}`);
+        if (first.rowCount) ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
+        return {
+          statusCode: 200,
+          body: { id: row.id, status: row.status, acceptedAt: row.accepted_at?.toISOString() },
+        };
+      });
+    },
+  );
 };

@@ -1,14 +1,44 @@
 // Liveness, readiness and metrics. Readiness is what Route 53 health checks and the failover health
 // gate read: the database answers and the schema is the one this build expects.
 import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import { documented } from "../http/contract.ts";
+import { REGION_ROLES } from "../region.ts";
 import type { AppContext } from "../http/app.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import { refreshAggregateGauges } from "../observability/gauges.ts";
 
-export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.get("/healthz", async () => ({ status: "ok" }));
+const readiness = z.strictObject({
+  status: z.enum(["ready", "not ready"]),
+  region: z.string(),
+  role: z.enum(REGION_ROLES),
+  checks: z
+    .record(z.string(), z.string())
+    .describe("database and migrations, each 'ok'/'current' or why not"),
+});
 
-  app.get("/readyz", async (_request, reply) => {
+export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const liveness = documented({
+    summary: "Liveness: the process answers",
+    tag: "operations",
+    auth: "none",
+    responses: { 200: { description: "Alive", body: z.strictObject({ status: z.literal("ok") }) } },
+    problems: [],
+  });
+  app.get("/healthz", liveness, async () => ({ status: "ok" }));
+
+  const readinessContract = documented({
+    summary: "Readiness: the database answers and its schema is this build's",
+    description: "What Route 53 health checks and the failover health gate read.",
+    tag: "operations",
+    auth: "none",
+    responses: {
+      200: { description: "Ready to serve", body: readiness },
+      503: { description: "Not ready; checks say why", body: readiness },
+    },
+    problems: [],
+  });
+  app.get("/readyz", readinessContract, async (_request, reply) => {
     const checks: Record<string, string> = {};
     let ready = true;
     try {
@@ -32,7 +62,16 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     });
   });
 
-  app.get("/metrics", async (_request, reply) => {
+  const metricsContract = documented({
+    summary: "Prometheus metrics",
+    tag: "operations",
+    auth: "none",
+    responses: {
+      200: { description: "Prometheus text exposition format", contentType: "text/plain", body: z.string() },
+    },
+    problems: [],
+  });
+  app.get("/metrics", metricsContract, async (_request, reply) => {
     await refreshAggregateGauges(ctx).catch(() => undefined);
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });

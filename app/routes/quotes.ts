@@ -6,8 +6,9 @@ import type { Principal } from "../http/auth.ts";
 import type { AppContext } from "../http/app.ts";
 import { idempotencyKeyFrom, type StoredResponse } from "../http/idempotency.ts";
 import { outcomeOf, type ConsumeRow } from "../metering/meter.ts";
-import { notFound, parseOrProblem, Problem, validationProblem } from "../http/problem.ts";
-import type { Equipment } from "../pricing/data.ts";
+import { notFound, Problem, validationProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
 import { marketKey, MARKETS } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
 import type { PricedQuote } from "../pricing/engine.ts";
@@ -15,35 +16,54 @@ import { contractRateFor } from "../pricing/contract-rates.ts";
 
 const uuid = z.uuid("must be a quote id (UUID)");
 
-export interface QuoteView {
-  id: string;
-  origin: string;
-  destination: string;
-  equipment: Equipment;
-  weightLbs: number;
-  pickupDate: string;
-  distanceMiles: number;
-  currency: "USD";
-  breakdown: {
-    /** spot: priced from market data; contract: the tenant's contract rate (id and validity below). */
-    source: "spot" | "contract";
-    contractRateId?: string;
-    contractValidFrom?: string;
-    contractValidTo?: string;
-    linehaulCents: number;
-    fuelSurchargeCents: number;
-    marginCents: number;
-    ratePerMileCents: number;
-    equipmentFactor: number;
-    seasonalityIndex: number;
-    weightFactor: number;
-  };
-  totalCents: number;
-  pricingVersion: string;
-  expiresAt: string;
-  createdAt: string;
-  bookedAt: string | null;
-}
+/** A quote as the API answers it (and as the OpenAPI document describes it). */
+export const quoteView = z.strictObject({
+  id: z.guid(),
+  origin: z.string().describe("Market as 'City, ST'"),
+  destination: z.string(),
+  equipment: z.enum(EQUIPMENT),
+  weightLbs: z.int(),
+  pickupDate: z.iso.date(),
+  distanceMiles: z.number(),
+  currency: z.literal("USD"),
+  breakdown: z.strictObject({
+    source: z
+      .enum(["spot", "contract"])
+      .describe(
+        "spot: priced from market data; contract: the tenant's contract rate (id and validity below)",
+      ),
+    contractRateId: z.guid().optional(),
+    contractValidFrom: z.iso.date().optional(),
+    contractValidTo: z.iso.date().optional(),
+    linehaulCents: z.int(),
+    fuelSurchargeCents: z.int(),
+    marginCents: z.int(),
+    ratePerMileCents: z.number(),
+    equipmentFactor: z.number(),
+    seasonalityIndex: z.number(),
+    weightFactor: z.number(),
+  }),
+  totalCents: z.int().describe("linehaul + fuel surcharge + margin, in US cents"),
+  pricingVersion: z.string(),
+  expiresAt: z.iso.datetime(),
+  createdAt: z.iso.datetime(),
+  bookedAt: z.iso.datetime().nullable(),
+});
+export type QuoteView = z.infer<typeof quoteView>;
+
+const quoteParams = z.strictObject({ id: uuid });
+
+const booking = z.strictObject({
+  bookingId: z.guid(),
+  quoteId: z.guid(),
+  totalCents: z.int(),
+  currency: z.literal("USD"),
+  bookedAt: z.iso.datetime(),
+});
+
+const locations = z.strictObject({
+  markets: z.array(z.strictObject({ name: z.string().describe("'City, ST'"), region: z.string() })),
+});
 
 interface QuoteRow {
   id: string;
@@ -107,16 +127,38 @@ function toView(row: QuoteRow): QuoteView {
 const QUOTE_COLUMNS = `q.id, q.origin, q.destination, q.equipment, q.weight_lbs, q.pickup_date, q.distance_miles,
   q.linehaul_cents, q.fuel_surcharge_cents, q.margin_cents, q.total_cents, q.breakdown, q.pricing_version, q.expires_at, q.created_at`;
 
-export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
   const { engine, metrics } = ctx;
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   app.addHook("preHandler", ctx.feature("spotQuotes"));
 
-  app.get("/v1/locations", async () => ({
+  const locationsContract = documented({
+    summary: "List the markets quotes can be priced between",
+    tag: "quotes",
+    auth: "api-key",
+    responses: {
+      200: { description: "Every market, as 'City, ST' with its pricing region", body: locations },
+    },
+    problems: [],
+  });
+  app.get("/v1/locations", locationsContract, async () => ({
     markets: MARKETS.map((market) => ({ name: marketKey(market), region: market.region })),
   }));
 
-  app.post("/v1/quotes", async (request, reply) => {
-    const body = parseOrProblem(quoteRequest, request.body);
+  const createContract = documented({
+    summary: "Price a lane and store the quote",
+    description:
+      "Counts one unit of the quotes meter. Unknown markets, a lane to itself, an illegal weight or a pickup day in the past or over 180 days ahead are refused with the field named.",
+    tag: "quotes",
+    auth: "api-key",
+    idempotent: true,
+    metered: true,
+    body: quoteRequest,
+    responses: { 201: { description: "The priced quote, valid until expiresAt", body: quoteView } },
+    problems: [],
+  });
+  app.post("/v1/quotes", createContract, async (request, reply) => {
+    const body = request.body;
     const lane = checkQuoteRequest(body, engine.data.maxWeightLbs);
     const input = {
       ...lane,
@@ -196,8 +238,16 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
     );
   });
 
-  app.get("/v1/quotes/:id", async (request) => {
-    const { id } = parseOrProblem(z.strictObject({ id: uuid }), request.params);
+  const readContract = documented({
+    summary: "Read one of the tenant's quotes",
+    tag: "quotes",
+    auth: "api-key",
+    params: quoteParams,
+    responses: { 200: { description: "The quote, with bookedAt once booked", body: quoteView } },
+    problems: ["not-found"],
+  });
+  app.get("/v1/quotes/:id", readContract, async (request) => {
+    const { id } = request.params;
     const row = await ctx.asTenant(request, async (db) => {
       const { rows } = await db.query<QuoteRow>(
         `SELECT ${QUOTE_COLUMNS}, b.created_at AS booked_at FROM quotes q LEFT JOIN bookings b ON b.quote_id = q.id WHERE q.id = $1`,
@@ -209,8 +259,18 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
     return toView(row);
   });
 
-  app.post("/v1/quotes/:id/book", async (request, reply) => {
-    const { id } = parseOrProblem(z.strictObject({ id: uuid }), request.params);
+  const bookContract = documented({
+    summary: "Book a quote (once)",
+    description: "Takes no body (or {}). A quote books once, and not after it expires.",
+    tag: "quotes",
+    auth: "api-key",
+    idempotent: true,
+    params: quoteParams,
+    responses: { 201: { description: "The booking", body: booking } },
+    problems: ["not-found", "quote-already-booked", "quote-expired"],
+  });
+  app.post("/v1/quotes/:id/book", bookContract, async (request, reply) => {
+    const { id } = request.params;
     if (
       request.body !== undefined &&
       request.body !== null &&

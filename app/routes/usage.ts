@@ -1,6 +1,8 @@
 // Overage visibility: where each meter stands in its period (asking ops for more: limit-increases.ts).
+import { z } from "zod";
 import type { FastifyPluginAsync } from "fastify";
 import type { AppContext } from "../http/app.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { periodBounds, usagePercent, warningLevel, type MeterPeriod } from "../metering/meters.ts";
 
 interface UsageRow {
@@ -14,8 +16,41 @@ interface UsageRow {
   now: Date;
 }
 
-export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.get("/v1/usage", async (request) => {
+const usage = z.strictObject({
+  tenant: z.string(),
+  plan: z.string(),
+  meters: z.array(
+    z.strictObject({
+      meter: z.string(),
+      period: z.enum(["day", "month"]),
+      periodStart: z.iso.datetime(),
+      resetsAt: z.iso.datetime(),
+      used: z.int(),
+      included: z.int(),
+      ceiling: z.int(),
+      percent: z.number(),
+      warningLevel: z.string(),
+      overage: z.strictObject({
+        allowed: z.boolean(),
+        unitPriceCents: z.int().nullable(),
+        units: z.int(),
+        billableCents: z.int(),
+      }),
+    }),
+  ),
+});
+
+export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  const usageContract = documented({
+    summary: "Where each meter stands in its period",
+    tag: "usage",
+    auth: "api-key",
+    responses: { 200: { description: "Every meter of the tenant's plan, with overage", body: usage } },
+    problems: [],
+  });
+  app.get("/v1/usage", usageContract, async (request) => {
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<UsageRow>(
         `SELECT e.meter, e.period, e.included, e.hard_ceiling, e.overage_allowed, e.overage_unit_price_cents,

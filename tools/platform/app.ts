@@ -6,12 +6,15 @@ import { provisionTenant, type ProvisionedTenant } from "../../app/db/seed.ts";
 import type { Meter } from "../../app/metering/meters.ts";
 import { startApp } from "../../app/server.ts";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
+import { ContractCheck } from "./contract-check.ts";
 
 export interface TestApp {
   url: string;
   app: FastifyInstance;
   db: TestDatabase;
   apiKeys: Record<string, string>;
+  /** Every answer held to the app's OpenAPI document; stop() fails when one drifted. */
+  contract: ContractCheck;
   stop(): Promise<void>;
 }
 
@@ -28,15 +31,19 @@ export async function startTestApp(
     AUTH_CACHE_SECONDS: "0",
     ...options.env,
   });
-  const running = await startApp(config);
+  const contract = new ContractCheck();
+  const running = await startApp(config, { observeExchange: contract.observe });
+  contract.against(() => running.app.apiContract.document());
   return {
     url: running.url,
     app: running.app,
     db,
     apiKeys: db.demoKeys,
+    contract,
     async stop() {
       await running.stop();
       if (!options.db) await db.stop();
+      contract.assertClean();
     },
   };
 }

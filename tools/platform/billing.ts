@@ -12,6 +12,7 @@ import { QuoteEngine } from "../../app/pricing/engine.ts";
 import type { TestDatabase } from "../postgres/test-database.ts";
 import { createBilling, type BillingService } from "../../app/billing/service.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
+import { ContractCheck } from "./contract-check.ts";
 
 export const WEBHOOK_SECRET = "whsec_test_local_billing_secret";
 export const STRIPE_KEY = "sk_test_local_billing_key";
@@ -23,6 +24,8 @@ export interface BillingTestApp {
   billing: BillingService;
   stripe: LocalStripe;
   env: Record<string, string>;
+  /** Every answer held to the app's OpenAPI document; stop() fails when one drifted. */
+  contract: ContractCheck;
   stop(): Promise<void>;
 }
 
@@ -49,6 +52,7 @@ export async function startBillingApp(options: {
   };
   const config = parseAppConfig(env);
   const pool = createPool(config.DATABASE_URL, 8);
+  const contract = new ContractCheck();
   const billing = createBilling(config, { log: pino({ level: process.env.BILLING_TEST_LOG ?? "silent" }) });
   const app = await buildApp({
     config,
@@ -57,7 +61,9 @@ export async function startBillingApp(options: {
     engine: new QuoteEngine(PRICING),
     billing,
     logger: false,
+    observeExchange: contract.observe,
   });
+  contract.against(() => app.apiContract.document());
   const address = await app.listen({ port: 0, host: "127.0.0.1" });
   return {
     url: address,
@@ -66,11 +72,13 @@ export async function startBillingApp(options: {
     billing,
     stripe,
     env,
+    contract,
     async stop() {
       await app.close();
       await billing.stop();
       await pool.end();
       if (!options.stripe) await stripe.stop();
+      contract.assertClean();
     },
   };
 }

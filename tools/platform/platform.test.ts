@@ -119,6 +119,21 @@ describe("two-region local platform", () => {
     }
   });
 
+  it("serves the API contract and its reference page from both regions' APIs as deployed", async () => {
+    for (const region of REGIONS) {
+      const base = platform.regions[region].apiUrl;
+      const contract = await fetch(`${base}/openapi.json`);
+      expect(contract.status, region).toBe(200);
+      const doc = (await contract.json()) as { openapi: string; paths: Record<string, unknown> };
+      expect(doc.openapi).toBe("3.1.0");
+      // Billing is on as the stacks deploy it, so its routes are in the contract too.
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/quotes", "/webhooks/stripe"]));
+      const reference = await fetch(`${base}/reference`);
+      expect(reference.status, region).toBe(200);
+      expect(await reference.text()).toContain("/v1/billing/checkout-sessions");
+    }
+  });
+
   it("redirects writes on the standby region to the active one (307)", async () => {
     const key = Object.values(platform.apiKeys)[0]!;
     const quote = (base: string) =>
