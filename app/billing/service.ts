@@ -5,6 +5,7 @@ import { pino, type Logger } from "pino";
 import type Stripe from "stripe";
 import type { AppConfig } from "../config.ts";
 import { createPool } from "../db/pool.ts";
+import { secretValue } from "../env.ts";
 import { catalogFromConfig } from "./catalog.ts";
 import { collectOverage, sendOverage } from "./overage.ts";
 import { createStripeClient } from "./stripe.ts";
@@ -18,7 +19,8 @@ import { expireGracePeriods, type BillingDeps } from "./webhook.ts";
 export interface BillingService {
   deps: BillingDeps;
   stripe: Stripe;
-  webhookSecret: string;
+  /** The endpoint's signing secret as its file holds it now: a rolled secret verifies at once. */
+  readonly webhookSecret: string;
   /** One round of the timer's work; also what tests and `billing:report-overage` call. */
   tick(): Promise<{ downgraded: number; queued: number; sent: number; retrying: number; failed: number }>;
   start(): void;
@@ -44,7 +46,8 @@ export function createBilling(
       : config.KUBECONFIG
         ? KubeTenantPlanWriter.fromKubeconfig(config.KUBECONFIG, config.BILLING_TENANT_NAMESPACE)
         : new UnconnectedTenantPlanWriter());
-  const pool = createPool(config.BILLING_DATABASE_URL, 4);
+  const pool = createPool(secretValue(config, "BILLING_DATABASE_URL")!, 4);
+  const webhookSecret = secretValue(config, "STRIPE_WEBHOOK_SECRET")!;
   const deps: BillingDeps = {
     pool,
     stripe,
@@ -83,7 +86,9 @@ export function createBilling(
   return {
     deps,
     stripe,
-    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    get webhookSecret() {
+      return webhookSecret.read();
+    },
     tick,
     start() {
       const everyMs = config.BILLING_OVERAGE_INTERVAL_SECONDS * 1000;

@@ -5,6 +5,7 @@
 //   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
 import type pg from "pg";
 import type { Logger } from "pino";
+import type { SecretValue } from "../secret-file.ts";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
@@ -47,7 +48,10 @@ export function opsNotification(task: Parameters<AgentTaskHandler>[0]): OpsNotif
   };
 }
 
-export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }): AgentTaskHandler {
+export function notifyOpsHandler(options: {
+  webhookUrl?: string | SecretValue;
+  log: Logger;
+}): AgentTaskHandler {
   return async (task, { signal }) => {
     const notification = opsNotification(task);
     await deliverOpsEvent(
@@ -62,7 +66,7 @@ export const AGENT_TASK_KINDS = ["notify_ops", "billing_alert", "billing_notice"
 
 export function defaultHandlers(options: {
   pool: pg.Pool;
-  webhookUrl?: string;
+  webhookUrl?: string | SecretValue;
   log: Logger;
   /** Absent when SMTP_URL is not set: every billing notice then fails and alerts ops. */
   mail?: BillingMail;
