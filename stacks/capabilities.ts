@@ -3,6 +3,10 @@
 // region's manifests lack for it to run the way those tests run it (empty when it is deployed). A
 // capability that is tested but not deployed is the bug class issue 14 is about: code that works in a
 // test and nowhere else.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 import { parse as parseYaml } from "yaml";
 
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
@@ -12,7 +16,7 @@ import { API_GROUP, apiVersion as PLATFORM_API_VERSION } from "../operators/api/
 import type { Manifest } from "./manifests.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { processOfContainer, type ProcessEnv, type ProcessSpec } from "./processes.ts";
-import { containerEnv, workloadsOf, type Container, type Workload } from "./workload-env.ts";
+import { containerEnv, withFilesUnder, workloadsOf, type Container, type Workload } from "./workload-env.ts";
 
 export interface DeployedProcess {
   workload: Workload;
@@ -46,7 +50,7 @@ export function regionDeployment(plan: PlannedStack, manifests: Manifest[]): Reg
     const containers = [...(workload.podSpec.initContainers ?? []), ...workload.podSpec.containers];
     for (const container of containers) {
       const where = `${workload.kind} ${workload.namespace}/${workload.name} container ${container.name}`;
-      const { env, problems } = containerEnv(container, workload, manifests);
+      const { env, files, problems } = containerEnv(container, workload, manifests);
       const entry: DeployedProcess = { workload, container, where, args: [], env, envProblems: problems };
       try {
         const resolved = processOfContainer(container);
@@ -56,10 +60,14 @@ export function regionDeployment(plan: PlannedStack, manifests: Manifest[]): Reg
         entry.unknownProcess = (error as Error).message;
       }
       if (entry.process) {
+        // The start-up check reads the Secret files the pod would mount: samples, written for it.
+        const dir = mkdtempSync(join(tmpdir(), "deploy-contract-"));
         try {
-          entry.parsed = entry.process.parse(env, entry.args);
+          entry.parsed = entry.process.parse(withFilesUnder(dir, env, files), entry.args);
         } catch (error) {
           entry.refused = (error as Error).message;
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
       }
       processes.push(entry);

@@ -8,10 +8,10 @@ import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import { APP_NAMESPACE } from "./namespaces.ts";
-import type { EnvVar } from "./pod-spec.ts";
+import type { EnvVar, SecretFile } from "./pod-spec.ts";
 import type { WorkloadImage } from "./images.ts";
 import { versionLabel } from "./images.ts";
-import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import { restrictedPodSpec, secretFile } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
 
@@ -119,8 +119,6 @@ export class QuoteApi extends pulumi.ComponentResource {
     const env: EnvVar[] = [
       ...regionEnv(args.region),
       { name: "PORT", value: String(APP_PORT) },
-      secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
-      secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
       { name: "DOCUMENTS_BUCKET", value: args.documentsBucketName },
@@ -132,12 +130,21 @@ export class QuoteApi extends pulumi.ComponentResource {
       ...(args.billing
         ? [
             { name: "BILLING", value: "on" },
-            secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
-            secretEnv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
-            secretEnv(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
             { name: "BILLING_TENANT_NAMESPACE", value: args.billing.tenantNamespace },
             // Tenant writes as this pod's ServiceAccount, bound to billing's Role above.
             { name: "KUBERNETES_API", value: "in-cluster" },
+          ]
+        : []),
+    ];
+    // Mounted files (pod-spec.ts), re-read by the API when External Secrets rotates them.
+    const secretFiles: SecretFile[] = [
+      secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
+      secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
+      ...(args.billing
+        ? [
+            secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),
+            secretFile("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+            secretFile(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
           ]
         : []),
     ];
@@ -177,6 +184,7 @@ export class QuoteApi extends pulumi.ComponentResource {
                   command: ["node", "app/server.ts"],
                   serves: { portName: "http", port: APP_PORT },
                   env,
+                  secretFiles,
                   resources: {
                     requests: { cpu: "250m", memory: "256Mi" },
                     limits: { cpu: "1", memory: "512Mi" },
