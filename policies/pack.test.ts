@@ -51,6 +51,7 @@ describe("the policy pack", () => {
       "k8s-image-pinned-by-digest",
       "k8s-api-pod-disruption-budget",
       "k8s-token-only-for-bound-accounts",
+      "k8s-secrets-as-files",
     ]);
   });
 
