@@ -16,7 +16,15 @@ import { API_GROUP, apiVersion as PLATFORM_API_VERSION } from "../operators/api/
 import type { Manifest } from "./manifests.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { processOfContainer, type ProcessEnv, type ProcessSpec } from "./processes.ts";
-import { containerEnv, withFilesUnder, workloadsOf, type Container, type Workload } from "./workload-env.ts";
+import { SERVICE_ACCOUNT_MOUNT } from "../infra/workloads/pod-spec.ts";
+import {
+  containerEnv,
+  mountsServiceAccountToken,
+  withFilesUnder,
+  workloadsOf,
+  type Container,
+  type Workload,
+} from "./workload-env.ts";
 
 export interface DeployedProcess {
   workload: Workload;
@@ -411,10 +419,17 @@ export const CAPABILITIES: Capability[] = [
           problems.push(
             `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in namespace ${config.BILLING_TENANT_NAMESPACE}`,
           );
-        const pod = process.workload.podSpec as { automountServiceAccountToken?: boolean };
-        if (pod.automountServiceAccountToken === false)
+        // Declared (projected volume) or automounted, where the in-cluster loader reads it.
+        const pod = process.workload.podSpec;
+        const declaredAtPath = (process.container.volumeMounts ?? []).some(
+          (m) => m.mountPath === SERVICE_ACCOUNT_MOUNT,
+        );
+        if (
+          !mountsServiceAccountToken(pod) ||
+          (pod.automountServiceAccountToken === false && !declaredAtPath)
+        )
           problems.push(
-            `${process.where} mounts no ServiceAccount token, so it has no in-cluster configuration`,
+            `${process.where} mounts no ServiceAccount token at ${SERVICE_ACCOUNT_MOUNT}, so it has no in-cluster configuration`,
           );
         return problems;
       }),
