@@ -20,6 +20,7 @@ import { SERVICE_ACCOUNT_MOUNT } from "../infra/workloads/pod-spec.ts";
 import {
   containerEnv,
   mountsServiceAccountToken,
+  secretMounts,
   withFilesUnder,
   workloadsOf,
   type Container,
@@ -278,14 +279,39 @@ export const CAPABILITIES: Capability[] = [
             dig(m, "spec", "scaleTargetRef", "name") === process.workload.name,
         );
         if (!scaled) return [`no ScaledObject targets Deployment ${process.workload.name}`];
-        const triggers = (dig(scaled, "spec", "triggers") as { metadata?: Record<string, string> }[]) ?? [];
-        return triggers
-          .map((t) => t.metadata?.["connectionFromEnv"])
-          .filter((name): name is string => Boolean(name) && !(name! in process.env))
-          .map(
-            (name) =>
-              `ScaledObject ${scaled.metadata.name} reads ${name}, which the runner container does not set`,
+        const triggers =
+          (dig(scaled, "spec", "triggers") as {
+            metadata?: Record<string, string>;
+            authenticationRef?: { name: string };
+          }[]) ?? [];
+        // The runner's own login: the Secret key its DATABASE_URL_FILE names.
+        const own = secretMounts(process.container, process.workload.podSpec, process.where).mounts.find(
+          (m) => m.variable === "DATABASE_URL_FILE",
+        );
+        return triggers.flatMap((t) => {
+          const fromEnv = t.metadata?.["connectionFromEnv"];
+          if (fromEnv && !(fromEnv in process.env))
+            return [
+              `ScaledObject ${scaled.metadata.name} reads ${fromEnv}, which the runner container does not set`,
+            ];
+          if (!t.authenticationRef) return [];
+          const auth = d.manifests.find(
+            (m) =>
+              m.kind === "TriggerAuthentication" &&
+              m.metadata.namespace === process.workload.namespace &&
+              m.metadata.name === t.authenticationRef!.name,
           );
+          const connection = (
+            (dig(auth, "spec", "secretTargetRef") as { parameter: string; name: string; key: string }[]) ?? []
+          ).find((r) => r.parameter === "connection");
+          if (!connection)
+            return [`TriggerAuthentication ${t.authenticationRef.name} gives KEDA no connection parameter`];
+          return own && connection.name === own.secret && connection.key === own.key
+            ? []
+            : [
+                `TriggerAuthentication ${t.authenticationRef.name} reads key ${connection.key} of Secret ${connection.name}, not the runner's own login (${own ? `${own.secret}/${own.key}` : "none mounted"})`,
+              ];
+        });
       }),
   },
   {
