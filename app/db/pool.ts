@@ -15,10 +15,8 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
  * the new password and the open ones keep working until the pool retires them. No restart.
  */
 export function createPool(url: string | SecretValue, max = 10): pg.Pool {
-  const secret = typeof url === "string" ? undefined : url;
   const pool = new pg.Pool({
-    connectionString: secret ? secret.read() : (url as string),
-    ...(secret ? { Client: rotatingClient(secret) } : {}),
+    ...connectionOptions(url),
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
@@ -26,6 +24,12 @@ export function createPool(url: string | SecretValue, max = 10): pg.Pool {
   // An idle client losing its server (failover, restart) must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);
   return pool;
+}
+
+/** Pool options connecting to `url`; a SecretValue is read again for every new connection. */
+export function connectionOptions(url: string | SecretValue): pg.PoolConfig {
+  if (typeof url === "string") return { connectionString: url };
+  return { connectionString: url.read(), Client: rotatingClient(url) };
 }
 
 /** A Client class whose connection string is the secret's value when the pool opens a connection. */
