@@ -106,7 +106,7 @@ export function billingNoticeHandler(options: { pool: pg.Pool; mail?: BillingMai
     }
     if (!mail) {
       const reason =
-        "SMTP_URL is not set on the runner, so billing notices cannot be sent; set SMTP_URL and BILLING_EMAIL_FROM";
+        "SMTP_URL is not set on the runner, so billing notices cannot be sent; set SMTP_URL_FILE (SMTP_URL in local development) and BILLING_EMAIL_FROM";
       await undeliverable(reason);
       throw new PermanentTaskError(reason);
     }
