@@ -57,12 +57,12 @@ export function runnerCapabilities(config: CapabilitySettings): Capability[] {
     {
       name: "billing notices by email",
       on: Boolean(config.SMTP_URL),
-      off: "SMTP_URL is not set: each billing_notice and tenant_notice task fails and raises a billing_alert; set SMTP_URL and BILLING_EMAIL_FROM wherever billing is on",
+      off: "SMTP_URL is not set: each billing_notice and tenant_notice task fails and raises a billing_alert; set SMTP_URL_FILE (the mounted Secret's file; SMTP_URL in local development) and BILLING_EMAIL_FROM wherever billing is on",
     },
     {
       name: "ops webhook",
       on: Boolean(config.OPS_WEBHOOK_URL),
-      off: "OPS_WEBHOOK_URL is not set: notify_ops, billing_alert, limit_increase_requested and data_export_ready go to the log as structured lines only",
+      off: "OPS_WEBHOOK_URL is not set: notify_ops, billing_alert, limit_increase_requested and data_export_ready go to the log as structured lines only; set OPS_WEBHOOK_URL_FILE (OPS_WEBHOOK_URL in local development)",
     },
   ];
 }

@@ -21,7 +21,7 @@ describe("configuration", () => {
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join("\n");
     expect(problems).toMatch(
-      /^DATABASE_URL: is required: the app role's connection URL, e\.g\. postgres:\/\//m,
+      /^DATABASE_URL_FILE: is required: the path of a file holding DATABASE_URL \(the app role's connection URL, e\.g\. postgres:\/\/.*\); for local development DATABASE_URL itself may hold the value$/m,
     );
     expect(problems).toMatch(/^PORT: must be a number$/m);
     expect(problems).toMatch(/^REGION_ROLE: must be one of primary, secondary$/m);
@@ -63,5 +63,22 @@ describe("configuration", () => {
         AWS_REGION: "us-east-1",
       }).SECRETS_ROTATION_REFRESH_SECONDS,
     ).toBe(3600);
+  });
+
+  it("asks for billing's secrets as files when BILLING=on", () => {
+    let error: unknown;
+    try {
+      parseAppConfig({ DATABASE_URL: "postgres://u:p@localhost/freight", BILLING: "on" });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigError).variables).toEqual([
+      "STRIPE_WEBHOOK_SECRET_FILE",
+      "STRIPE_SECRET_KEY_FILE",
+      "BILLING_DATABASE_URL_FILE",
+    ]);
+    expect((error as ConfigError).problems[0]).toBe(
+      "STRIPE_WEBHOOK_SECRET_FILE: is required: the path of a file holding STRIPE_WEBHOOK_SECRET (when BILLING=on: the webhook endpoint's signing secret (whsec_...) from the Stripe dashboard; or set BILLING=off); for local development STRIPE_WEBHOOK_SECRET itself may hold the value",
+    );
   });
 });

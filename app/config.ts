@@ -159,9 +159,19 @@ const BILLING_SECRETS = [
   ["BILLING_DATABASE_URL", "the freight_billing role's connection URL"],
 ] as const;
 
+/** The quote API's secrets: each read from `<NAME>_FILE` (a mounted Secret key), see app/env.ts. */
+export const APP_SECRETS = [
+  "DATABASE_URL",
+  "OPS_DATABASE_URL",
+  "BILLING_DATABASE_URL",
+  "STRIPE_SECRET_KEY",
+  "STRIPE_WEBHOOK_SECRET",
+] as const;
+
 export const appEnv = defineEnv({
   process: "quote API",
   schema: appConfigSchema,
+  secrets: APP_SECRETS,
   check: (config) => [
     // Billing cannot verify a webhook or call Stripe without these; starting anyway would drop events.
     ...(config.BILLING === "on"

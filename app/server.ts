@@ -1,7 +1,7 @@
 // The quote API process: validated configuration, pools, the app, graceful shutdown on SIGTERM.
 import type { FastifyInstance } from "fastify";
 import { appEnv, parseRotationTimestamps, type AppConfig } from "./config.ts";
-import { loadEnv } from "./env.ts";
+import { loadEnv, secretValue } from "./env.ts";
 import { createPool } from "./db/pool.ts";
 import { buildApp, type BuildOptions } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
@@ -28,8 +28,10 @@ export async function startApp(
   config: AppConfig,
   options: Pick<BuildOptions, "observeExchange"> = {},
 ): Promise<RunningApp> {
-  const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
-  const opsPool = config.OPS_DATABASE_URL ? createPool(config.OPS_DATABASE_URL, 2) : undefined;
+  // Pools on the secrets' files: a rotated password reaches new connections without a restart.
+  const pool = createPool(secretValue(config, "DATABASE_URL")!, config.DB_POOL_SIZE);
+  const opsUrl = secretValue(config, "OPS_DATABASE_URL");
+  const opsPool = opsUrl ? createPool(opsUrl, 2) : undefined;
   const metrics = createMetrics();
   const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.

@@ -19,7 +19,7 @@ describe("operator configuration", () => {
 
   it("reports every bad key at once, saying what is expected", () => {
     expect(() => parseOperatorConfig({ PROBE_PORT: "http", LEADER_ELECT: "yes" })).toThrow(
-      /DATABASE_URL: is required: the app database as the freight_operator role[\s\S]*PROBE_PORT: must be a number[\s\S]*LEADER_ELECT: must be one of true, false/,
+      /DATABASE_URL_FILE: is required: the path of a file holding DATABASE_URL \(the app database as the freight_operator role[\s\S]*PROBE_PORT: must be a number[\s\S]*LEADER_ELECT: must be one of true, false/,
     );
     expect(() => parseOperatorConfig({ DATABASE_URL: "mysql://x" })).toThrow(
       "DATABASE_URL: must be a postgres:// URL",
@@ -32,7 +32,7 @@ describe("operator configuration", () => {
     expect(() =>
       parseManagerConfig({ PROBE_PORT: "http", FAILOVER_PRIMARY_HEALTH_URL: "http://api-use1/readyz" }),
     ).toThrow(
-      /Invalid operator manager configuration \(\d+ problems\):\n[\s\S]*DATABASE_URL: is required[\s\S]*PROBE_PORT: must be a number[\s\S]*FAILOVER_SECONDARY_HEALTH_URL: must be/,
+      /Invalid operator manager configuration \(\d+ problems\):\n[\s\S]*DATABASE_URL_FILE: is required[\s\S]*PROBE_PORT: must be a number[\s\S]*FAILOVER_SECONDARY_HEALTH_URL: must be/,
     );
   });
 });

@@ -37,6 +37,7 @@ export type OperatorConfig = z.infer<typeof operatorConfigSchema> & { identity: 
 export const operatorEnv = defineEnv({
   process: "operator manager",
   schema: operatorConfigSchema,
+  secrets: ["DATABASE_URL"],
   finish: (config): OperatorConfig => ({
     ...config,
     identity: config.POD_NAME ?? `${hostname()}-${process.pid}`,

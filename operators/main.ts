@@ -6,7 +6,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { operatorCapabilities, reportCapabilities } from "../app/capabilities.ts";
 import { createPool } from "../app/db/pool.ts";
-import { loadEnv } from "../app/env.ts";
+import { loadEnv, secretValue } from "../app/env.ts";
 import { managerEnv } from "./config.ts";
 import { addFailoverController, failoverWorld } from "./controllers/failover/controller.ts";
 import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
@@ -23,7 +23,8 @@ const kubeConfig = new KubeConfig();
 // KUBECONFIG when set, else in-cluster (the Deployment's ServiceAccount), else ~/.kube/config.
 kubeConfig.loadFromDefault();
 reportCapabilities(log, operatorCapabilities(failover !== undefined));
-const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+// On the secret's file: a rotated password reaches new connections without a restart.
+const pool = createPool(secretValue(config, "DATABASE_URL")!, config.DATABASE_POOL_SIZE);
 const manager = new Manager({
   client: new KubeClient(kubeConfig, { userAgent: `freight-operators/${config.identity}` }),
   log,

@@ -52,6 +52,7 @@ describe("the policy pack", () => {
       "k8s-api-pod-disruption-budget",
       "k8s-token-only-for-bound-accounts",
       "k8s-pods-default-deny",
+      "k8s-secrets-as-files",
     ]);
   });
 

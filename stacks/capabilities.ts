@@ -3,6 +3,10 @@
 // region's manifests lack for it to run the way those tests run it (empty when it is deployed). A
 // capability that is tested but not deployed is the bug class issue 14 is about: code that works in a
 // test and nowhere else.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 import { parse as parseYaml } from "yaml";
 
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
@@ -12,7 +16,16 @@ import { API_GROUP, apiVersion as PLATFORM_API_VERSION } from "../operators/api/
 import type { Manifest } from "./manifests.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
 import { processOfContainer, type ProcessEnv, type ProcessSpec } from "./processes.ts";
-import { containerEnv, workloadsOf, type Container, type Workload } from "./workload-env.ts";
+import { SERVICE_ACCOUNT_MOUNT } from "../infra/workloads/pod-spec.ts";
+import {
+  containerEnv,
+  mountsServiceAccountToken,
+  secretMounts,
+  withFilesUnder,
+  workloadsOf,
+  type Container,
+  type Workload,
+} from "./workload-env.ts";
 
 export interface DeployedProcess {
   workload: Workload;
@@ -46,7 +59,7 @@ export function regionDeployment(plan: PlannedStack, manifests: Manifest[]): Reg
     const containers = [...(workload.podSpec.initContainers ?? []), ...workload.podSpec.containers];
     for (const container of containers) {
       const where = `${workload.kind} ${workload.namespace}/${workload.name} container ${container.name}`;
-      const { env, problems } = containerEnv(container, workload, manifests);
+      const { env, files, problems } = containerEnv(container, workload, manifests);
       const entry: DeployedProcess = { workload, container, where, args: [], env, envProblems: problems };
       try {
         const resolved = processOfContainer(container);
@@ -56,10 +69,14 @@ export function regionDeployment(plan: PlannedStack, manifests: Manifest[]): Reg
         entry.unknownProcess = (error as Error).message;
       }
       if (entry.process) {
+        // The start-up check reads the Secret files the pod would mount: samples, written for it.
+        const dir = mkdtempSync(join(tmpdir(), "deploy-contract-"));
         try {
-          entry.parsed = entry.process.parse(env, entry.args);
+          entry.parsed = entry.process.parse(withFilesUnder(dir, env, files), entry.args);
         } catch (error) {
           entry.refused = (error as Error).message;
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
       }
       processes.push(entry);
@@ -262,14 +279,39 @@ export const CAPABILITIES: Capability[] = [
             dig(m, "spec", "scaleTargetRef", "name") === process.workload.name,
         );
         if (!scaled) return [`no ScaledObject targets Deployment ${process.workload.name}`];
-        const triggers = (dig(scaled, "spec", "triggers") as { metadata?: Record<string, string> }[]) ?? [];
-        return triggers
-          .map((t) => t.metadata?.["connectionFromEnv"])
-          .filter((name): name is string => Boolean(name) && !(name! in process.env))
-          .map(
-            (name) =>
-              `ScaledObject ${scaled.metadata.name} reads ${name}, which the runner container does not set`,
+        const triggers =
+          (dig(scaled, "spec", "triggers") as {
+            metadata?: Record<string, string>;
+            authenticationRef?: { name: string };
+          }[]) ?? [];
+        // The runner's own login: the Secret key its DATABASE_URL_FILE names.
+        const own = secretMounts(process.container, process.workload.podSpec, process.where).mounts.find(
+          (m) => m.variable === "DATABASE_URL_FILE",
+        );
+        return triggers.flatMap((t) => {
+          const fromEnv = t.metadata?.["connectionFromEnv"];
+          if (fromEnv && !(fromEnv in process.env))
+            return [
+              `ScaledObject ${scaled.metadata.name} reads ${fromEnv}, which the runner container does not set`,
+            ];
+          if (!t.authenticationRef) return [];
+          const auth = d.manifests.find(
+            (m) =>
+              m.kind === "TriggerAuthentication" &&
+              m.metadata.namespace === process.workload.namespace &&
+              m.metadata.name === t.authenticationRef!.name,
           );
+          const connection = (
+            (dig(auth, "spec", "secretTargetRef") as { parameter: string; name: string; key: string }[]) ?? []
+          ).find((r) => r.parameter === "connection");
+          if (!connection)
+            return [`TriggerAuthentication ${t.authenticationRef.name} gives KEDA no connection parameter`];
+          return own && connection.name === own.secret && connection.key === own.key
+            ? []
+            : [
+                `TriggerAuthentication ${t.authenticationRef.name} reads key ${connection.key} of Secret ${connection.name}, not the runner's own login (${own ? `${own.secret}/${own.key}` : "none mounted"})`,
+              ];
+        });
       }),
   },
   {
@@ -425,10 +467,17 @@ export const CAPABILITIES: Capability[] = [
           problems.push(
             `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in namespace ${config.BILLING_TENANT_NAMESPACE}`,
           );
-        const pod = process.workload.podSpec as { automountServiceAccountToken?: boolean };
-        if (pod.automountServiceAccountToken === false)
+        // Declared (projected volume) or automounted, where the in-cluster loader reads it.
+        const pod = process.workload.podSpec;
+        const declaredAtPath = (process.container.volumeMounts ?? []).some(
+          (m) => m.mountPath === SERVICE_ACCOUNT_MOUNT,
+        );
+        if (
+          !mountsServiceAccountToken(pod) ||
+          (pod.automountServiceAccountToken === false && !declaredAtPath)
+        )
           problems.push(
-            `${process.where} mounts no ServiceAccount token, so it has no in-cluster configuration`,
+            `${process.where} mounts no ServiceAccount token at ${SERVICE_ACCOUNT_MOUNT}, so it has no in-cluster configuration`,
           );
         return problems;
       }),

@@ -155,6 +155,21 @@ describe.each(STACKS)("deploy contract of %s", (stack) => {
     expect(warnings, `API server warnings for ${stack}`).toEqual([]);
   });
 
+  it("gives no container a secret by environment: each reads its secrets from *_FILE files of mounted Secrets", () => {
+    const d = region(stack);
+    const inEnv = d.processes.flatMap((p) => [
+      ...(p.container.env ?? [])
+        .filter((e) => e.valueFrom?.secretKeyRef)
+        .map((e) => `${p.where}: env ${e.name}`),
+      ...(p.container.envFrom ?? [])
+        .filter((e) => e.secretRef)
+        .map((e) => `${p.where}: envFrom ${e.secretRef!.name}`),
+    ]);
+    expect(inEnv).toEqual([]);
+    const files = d.processes.flatMap((p) => Object.keys(p.env).filter((name) => name.endsWith("_FILE")));
+    expect(files).toContain("DATABASE_URL_FILE");
+  });
+
   it("starts a known process in every container, whose start-up check accepts the environment the manifests give it", () => {
     const d = region(stack);
     expect(d.processes.length).toBeGreaterThan(0);
@@ -221,12 +236,16 @@ describe("the contract catches what the cluster or a process would refuse", () =
     expect(apiResult!.warnings.join("\n")).toMatch(/would violate PodSecurity "restricted:latest"/);
   });
 
-  it("reports a secret key nothing declares, an environment a process refuses and a command it does not know", () => {
+  it("reports a secret file nothing declares or mounts, an environment a process refuses and a command it does not know", () => {
     const d = region(STACKS[0]!);
     const manifests = structuredClone(d.manifests);
     const runner = find(manifests, "Deployment", "runner").spec["template"].spec.containers[0];
-    runner.env.find((e: { name: string }) => e.name === "DATABASE_URL").valueFrom.secretKeyRef.key =
-      "DATABASE_URI";
+    runner.env.find((e: { name: string }) => e.name === "DATABASE_URL_FILE").value =
+      "/var/run/secrets/freight/runner-database/DATABASE_URI";
+    const migrate = find(manifests, "Job", "migrate-2026-11-26-3f9c2ab").spec["template"].spec.containers[0];
+    migrate.volumeMounts = migrate.volumeMounts.filter(
+      (m: { name: string }) => m.name !== "secret-migrations-database",
+    );
     const operators = find(manifests, "Deployment", "freight-operators").spec["template"].spec.containers[0];
     operators.env.push({ name: "FAILOVER_PRIMARY_HEALTH_URL", value: "https://api-use1.example.com/readyz" });
     const api = find(manifests, "Deployment", "quote-api").spec["template"].spec.containers[0];
@@ -235,7 +254,14 @@ describe("the contract catches what the cluster or a process would refuse", () =
     const broken = regionDeployment(d.plan, manifests);
     const byContainer = (name: string) => broken.processes.find((p) => p.container.name === name)!;
     expect(byContainer("runner").envProblems).toEqual([
-      "Deployment freight/runner container runner: DATABASE_URL reads key DATABASE_URI of ExternalSecret freight/runner-database, which does not declare it",
+      "Deployment freight/runner container runner: DATABASE_URL_FILE names key DATABASE_URI of ExternalSecret freight/runner-database, which does not declare it",
+    ]);
+    // The process's own check then finds no file there, and says so, naming the variable.
+    expect(byContainer("runner").refused).toMatch(
+      /DATABASE_URL_FILE: \/var\/run\/secrets\/freight\/runner-database\/DATABASE_URI does not exist/,
+    );
+    expect(byContainer("migrate").envProblems).toEqual([
+      "Job freight/migrate-2026-11-26-3f9c2ab container migrate: MIGRATIONS_DATABASE_URL_FILE names /var/run/secrets/freight/migrations-database/MIGRATIONS_DATABASE_URL, which no Secret volume of the pod mounts; mount the Secret (secretFiles in infra/workloads/pod-spec.ts)",
     ]);
     expect(byContainer("operators").refused).toMatch(/FAILOVER_SECONDARY_HEALTH_URL/);
     expect(byContainer("quote-api").unknownProcess).toMatch(

@@ -48,15 +48,15 @@ describe("processOfContainer", () => {
 
   it("refuses what the scripts' own main() refuses, naming every problem", () => {
     const byId = (id: string) => PROCESSES.find((p) => p.id === id)!;
-    expect(() => byId("usage-warnings").parse({}, [])).toThrow(/OPERATOR_DATABASE_URL: is required/);
+    expect(() => byId("usage-warnings").parse({}, [])).toThrow(/OPERATOR_DATABASE_URL_FILE: is required/);
     expect(() => byId("billing-reconcile").parse({}, ["--month", "November"])).toThrow(
-      /--month must be YYYY-MM[\s\S]*BILLING_DATABASE_URL: [\s\S]*STRIPE_SECRET_KEY: /,
+      /--month must be YYYY-MM[\s\S]*BILLING_DATABASE_URL_FILE: [\s\S]*STRIPE_SECRET_KEY_FILE: /,
     );
     expect(() => byId("exec-report").parse({ OPS_DATABASE_URL: url }, [])).toThrow(
       /exactly one of --metrics-url, --metrics-file or --prometheus-url/,
     );
     expect(() => byId("quote-api").parse({ DATABASE_URL: url, BILLING: "on" }, [])).toThrow(
-      /STRIPE_WEBHOOK_SECRET: is required when BILLING=on/,
+      /STRIPE_WEBHOOK_SECRET_FILE: is required: the path of a file holding STRIPE_WEBHOOK_SECRET \(when BILLING=on/,
     );
   });
 });

@@ -40,7 +40,9 @@ export class ProcessConfigError extends Error {
 /** `--database-url X` wins over the env variable, as in the scripts' main(). */
 function withDatabaseUrlArg(args: string[], env: ProcessEnv, variable: string): ProcessEnv {
   const index = args.indexOf("--database-url");
-  return index >= 0 ? { ...env, [variable]: args[index + 1] ?? "" } : env;
+  if (index < 0) return env;
+  const { [`${variable}_FILE`]: _file, ...rest } = env;
+  return { ...rest, [variable]: args[index + 1] ?? "" };
 }
 
 // Every process validates its environment (and the report its flags) with the parse function its entry

@@ -18,7 +18,7 @@ import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secre
 import type { ScheduledTask } from "../infra/workloads/batch.ts";
 import { BATCH_WORKLOADS, IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
 import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/workloads/external-secrets.ts";
-import { secretEnv } from "../infra/workloads/pod-spec.ts";
+import { secretFile } from "../infra/workloads/pod-spec.ts";
 import type { FailoverRegion, FailoverSettings } from "../infra/workloads/failover.ts";
 import { FAILOVER_DATABASES_SECRET, failoverDatabaseKey } from "../infra/workloads/failover.ts";
 import { QUOTE_API_REPOSITORY, workloadImage } from "../infra/workloads/images.ts";
@@ -93,7 +93,8 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       name: BATCH_WORKLOADS.usageWarnings,
       schedule: "0 2 * * *",
       command: ["node", "app/ops/usage-warnings.ts"],
-      env: [secretEnv("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", USAGE_WARNINGS_DATABASE_SECRET)],
       deadlineSeconds: 1800,
     },
     {
@@ -101,7 +102,8 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       name: BATCH_WORKLOADS.onboardingNudges,
       schedule: "15 * * * *",
       command: ["node", "app/ops/onboarding-nudges.ts"],
-      env: [secretEnv("OPERATOR_DATABASE_URL", ONBOARDING_DATABASE_SECRET)],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", ONBOARDING_DATABASE_SECRET)],
       deadlineSeconds: 900,
     },
     {
@@ -117,15 +119,16 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         "/reports",
         "--no-pdf",
       ],
-      env: [secretEnv("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
+      env: [],
+      secretFiles: [secretFile("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
       deadlineSeconds: 1800,
       output: { mountPath: "/reports", size: "1Gi" },
     },
   ];
   if (config.billing) {
-    const billingEnv = [
-      secretEnv("BILLING_DATABASE_URL", BILLING_DATABASE_SECRET),
-      secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
+    const billingSecrets = [
+      secretFile("BILLING_DATABASE_URL", BILLING_DATABASE_SECRET),
+      secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),
     ];
     tasks.push(
       {
@@ -133,7 +136,8 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         name: BATCH_WORKLOADS.billingReconcileDaily,
         schedule: "30 3 * * *",
         command: ["node", "app/billing/reconcile.ts"],
-        env: billingEnv,
+        env: [],
+        secretFiles: billingSecrets,
         deadlineSeconds: 3600,
       },
       {
@@ -141,7 +145,8 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         name: BATCH_WORKLOADS.billingReconcileMonthly,
         schedule: "0 6 2 * *",
         command: ["node", "app/billing/reconcile.ts", "--month", "previous"],
-        env: billingEnv,
+        env: [],
+        secretFiles: billingSecrets,
         deadlineSeconds: 3600,
       },
       {
@@ -149,8 +154,8 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         name: BATCH_WORKLOADS.trialExpiry,
         schedule: "*/15 * * * *",
         command: ["node", "app/billing/trial-expiry.ts"],
+        secretFiles: billingSecrets,
         env: [
-          ...billingEnv,
           { name: "BILLING_TENANT_NAMESPACE", value: TENANTS_NAMESPACE },
           // Tenant writes as the job's ServiceAccount, bound to billing's Role.
           { name: "KUBERNETES_API", value: "in-cluster" },
@@ -508,7 +513,8 @@ export async function regionStack(
           namespace: namespaces.app,
           image: appImage,
           region: regionSettings,
-          env: [secretEnv("MIGRATIONS_DATABASE_URL", MIGRATIONS_DATABASE_SECRET)],
+          env: [],
+          secretFiles: [secretFile("MIGRATIONS_DATABASE_URL", MIGRATIONS_DATABASE_SECRET)],
           dependsOn: externalSecrets.for(APP_NAMESPACE, MIGRATIONS_DATABASE_SECRET),
         },
         inCluster,
@@ -636,7 +642,8 @@ export async function regionStack(
         image: appImage,
         region: regionSettings,
         // As the app role, the one whose row security must hold.
-        env: [secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY)],
+        env: [],
+        secretFiles: [secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY)],
         // After the new version has rolled out everywhere it serves from.
         dependsOn: [
           quoteApi.deployment,

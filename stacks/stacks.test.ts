@@ -301,8 +301,14 @@ describe("both stacks", () => {
       expect(get(scaled.props, "spec", "maxReplicaCount")).toBe(20);
       expect(get(scaled.props, "spec", "triggers", 0)).toMatchObject({
         type: "postgresql",
-        metadata: { query: QUEUE_DEPTH_SQL, connectionFromEnv: "DATABASE_URL" },
+        authenticationRef: { name: "runner-queue-depth" },
+        metadata: { query: QUEUE_DEPTH_SQL },
       });
+      // KEDA reads the runners' login from the Secret: the runner's env holds only a file's path.
+      const auth = one(plan, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication");
+      expect(get(auth.props, "spec", "secretTargetRef")).toEqual([
+        { parameter: "connection", name: "runner-database", key: "DATABASE_URL" },
+      ]);
     }
   });
 
@@ -346,7 +352,8 @@ describe("both stacks", () => {
         REGION_ACTIVE: "primary",
         PORT: "8080",
         LOG_LEVEL: "info",
-        DATABASE_URL: { secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" } },
+        DATABASE_URL_FILE: "/var/run/secrets/freight/quote-api-database/DATABASE_URL",
+        OPS_DATABASE_URL_FILE: "/var/run/secrets/freight/quote-api-ops-database/OPS_DATABASE_URL",
         // The other region's own name: a standby redirects writes there rather than answering 503.
         REGION_PEER_URL: `https://${role === "primary" ? "us-west-2" : "us-east-1"}.api.freightrate.example`,
       });
@@ -419,8 +426,22 @@ describe("both stacks", () => {
       expect(
         get(operators.props, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"),
       ).toBe("2026.11.26-3f9c2ab");
-      // Controllers are API clients: the (projected, API-server-audience) token stays mounted.
-      expect(spec["automountServiceAccountToken"]).toBe(true);
+      // Controllers are API clients: a declared projected token, bound to the pod, for the API server only.
+      expect(spec["automountServiceAccountToken"]).toBe(false);
+      const volumes = spec["volumes"] as Record<string, any>[];
+      const token = volumes.find((v) => v["name"] === "kube-api-token")!;
+      expect(token["projected"]["sources"][0]).toEqual({
+        serviceAccountToken: {
+          audience: "https://kubernetes.default.svc",
+          expirationSeconds: 3600,
+          path: "token",
+        },
+      });
+      expect(container["volumeMounts"]).toContainEqual({
+        name: "kube-api-token",
+        mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+        readOnly: true,
+      });
       expect(container["command"]).toEqual(["node", "operators/main.ts"]);
       expect(container["ports"]).toEqual([{ name: "probes", containerPort: 8081 }]);
       // Created only after the CRDs and RBAC it needs.
@@ -454,6 +475,7 @@ describe("workload components", () => {
         "kubernetes:core/v1:ServiceAccount",
         "kubernetes:helm.sh/v3:Release",
         "kubernetes:keda.sh/v1alpha1:ScaledObject",
+        "kubernetes:keda.sh/v1alpha1:TriggerAuthentication",
       ]);
       const secrets = childrenOf(plan, "freight:workloads:ExternalSecrets");
       expect(secrets.filter((r) => r.type === "kubernetes:helm.sh/v3:Release")).toHaveLength(1);
@@ -525,14 +547,14 @@ describe("failover controller", () => {
 
   it("runs in the secondary's operators with the RDS and Route 53 drivers, both regions' databases and health URLs", () => {
     const env = envOf(one(secondary, "kubernetes:apps/v1:Deployment", "operators"));
-    const fromSecret = (key: string) => ({ secretKeyRef: { name: "failover-databases", key } });
+    const fromSecret = (key: string) => `/var/run/secrets/freight/failover-databases/${key}`;
     expect(env).toMatchObject({
       FAILOVER_PRIMARY_HEALTH_URL: "https://us-east-1.api.freightrate.example/readyz",
       FAILOVER_SECONDARY_HEALTH_URL: "https://us-west-2.api.freightrate.example/readyz",
-      FAILOVER_PRIMARY_DB_ADMIN_URL: fromSecret("PRIMARY_DATABASE_URL"),
-      FAILOVER_PRIMARY_DB_OPERATOR_URL: fromSecret("PRIMARY_DATABASE_URL"),
-      FAILOVER_SECONDARY_DB_ADMIN_URL: fromSecret("SECONDARY_DATABASE_URL"),
-      FAILOVER_SECONDARY_DB_OPERATOR_URL: fromSecret("SECONDARY_DATABASE_URL"),
+      FAILOVER_PRIMARY_DB_ADMIN_URL_FILE: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_PRIMARY_DB_OPERATOR_URL_FILE: fromSecret("PRIMARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_ADMIN_URL_FILE: fromSecret("SECONDARY_DATABASE_URL"),
+      FAILOVER_SECONDARY_DB_OPERATOR_URL_FILE: fromSecret("SECONDARY_DATABASE_URL"),
       // The runners' REGION_NAME, as runner_heartbeats records it.
       FAILOVER_PRIMARY_REGION_NAME: "us-east-1",
       FAILOVER_SECONDARY_REGION_NAME: "us-west-2",
@@ -665,9 +687,9 @@ describe("release jobs and scheduled work", () => {
     expect(get(migration.props, "metadata", "annotations", "pulumi.com/replaceUnready")).toBe("true");
     const container = get(podSpecOf(migration), "containers", 0) as Record<string, unknown>;
     expect(container["command"]).toEqual(["node", "app/db/migrate.ts"]);
-    expect(envOf(migration)["MIGRATIONS_DATABASE_URL"]).toEqual({
-      secretKeyRef: { name: "migrations-database", key: "MIGRATIONS_DATABASE_URL" },
-    });
+    expect(envOf(migration)["MIGRATIONS_DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/migrations-database/MIGRATIONS_DATABASE_URL",
+    );
     expect(loginOf(primary, "migrations-database")).toBe("freight/database-owner-role");
     for (const name of ["quote-api", "runner", "operators"]) {
       expect(one(primary, "kubernetes:apps/v1:Deployment", name).opts?.dependsOn, name).toContain(
@@ -686,9 +708,9 @@ describe("release jobs and scheduled work", () => {
       "node",
       "app/ops/rls-probe.ts",
     ]);
-    expect(envOf(probe)["DATABASE_URL"]).toEqual({
-      secretKeyRef: { name: "quote-api-database", key: "DATABASE_URL" },
-    });
+    expect(envOf(probe)["DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/quote-api-database/DATABASE_URL",
+    );
     for (const name of ["quote-api", "runner"]) {
       expect(probe.opts?.dependsOn).toContain(one(primary, "kubernetes:apps/v1:Deployment", name).urn);
     }
@@ -701,9 +723,9 @@ describe("release jobs and scheduled work", () => {
       timeZone: "Etc/UTC",
       concurrencyPolicy: "Forbid",
     });
-    expect(envOf(warnings)["OPERATOR_DATABASE_URL"]).toEqual({
-      secretKeyRef: { name: "usage-warnings-database", key: "OPERATOR_DATABASE_URL" },
-    });
+    expect(envOf(warnings)["OPERATOR_DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/usage-warnings-database/OPERATOR_DATABASE_URL",
+    );
     expect(loginOf(primary, "usage-warnings-database")).toBe("freight/database-operator-role");
 
     const report = cron(primary, "exec-report");
@@ -733,7 +755,7 @@ describe("release jobs and scheduled work", () => {
     );
     expect(url).toContain(`@${String(analytics.props["identifier"])}.`);
     // The report outlives the pod.
-    expect(get(podSpecOf(report), "volumes", 1)).toEqual({
+    expect(get(podSpecOf(report), "volumes")).toContainEqual({
       name: "output",
       persistentVolumeClaim: { claimName: "exec-report-output" },
     });
@@ -753,8 +775,8 @@ describe("release jobs and scheduled work", () => {
       expect(pod["automountServiceAccountToken"], j.name).toBe(false);
       expect(pod["serviceAccountName"], j.name).toBe("default");
       expect(pod["restartPolicy"], j.name).toBe("Never");
-      const secrets = Object.values(envOf(j)).flatMap((v) =>
-        typeof v === "object" && v.secretKeyRef ? [v.secretKeyRef.name] : [],
+      const secrets = ((pod["volumes"] ?? []) as { secret?: { secretName: string } }[]).flatMap((v) =>
+        v.secret ? [v.secret.secretName] : [],
       );
       expect(secrets, j.name).toHaveLength(1);
     }

@@ -10,6 +10,7 @@ import { rules } from "../policies/pack.ts";
 import type { PlannedStack } from "./plan.ts";
 import { planStack } from "./plan.ts";
 import { all, envOf, get, one, rotationDays } from "./plan-queries.ts";
+import { mountsServiceAccountToken, type PodSpec } from "./workload-env.ts";
 
 const PLAN_TIMEOUT = 120_000;
 const STRIPE = {
@@ -66,7 +67,7 @@ describe("ServiceAccount tokens with billing on", () => {
         })),
       ];
       const mounting = pods
-        .filter((p) => p.spec["automountServiceAccountToken"] !== false)
+        .filter((p) => mountsServiceAccountToken(p.spec as unknown as PodSpec))
         .map((p) => p.name);
       // Trial expiry writes Tenants like billing does; it runs where the scheduled work runs (the primary).
       expect(mounting.sort()).toEqual(
@@ -92,10 +93,10 @@ describe("scheduled billing reconciliation", () => {
     ).toEqual(["node", "app/billing/reconcile.ts", "--month", "previous"]);
     for (const job of [daily, monthly]) {
       expect(envOf(job)).toMatchObject({
-        BILLING_DATABASE_URL: { secretKeyRef: { name: "billing-database", key: "BILLING_DATABASE_URL" } },
-        STRIPE_SECRET_KEY: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+        BILLING_DATABASE_URL_FILE: "/var/run/secrets/freight/billing-database/BILLING_DATABASE_URL",
+        STRIPE_SECRET_KEY_FILE: "/var/run/secrets/freight/stripe/STRIPE_SECRET_KEY",
       });
-      expect(envOf(job)["STRIPE_WEBHOOK_SECRET"]).toBeUndefined();
+      expect(envOf(job)["STRIPE_WEBHOOK_SECRET_FILE"]).toBeUndefined();
     }
     expect(all(secondary, "kubernetes:batch/v1:CronJob")).toEqual([]);
   });
@@ -124,9 +125,9 @@ describe("billing", () => {
       ]);
       const env = envOf(deployment(plan, "quote-api"));
       expect(env).toMatchObject({
-        STRIPE_SECRET_KEY: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
-        STRIPE_WEBHOOK_SECRET: { secretKeyRef: { name: "stripe", key: "STRIPE_WEBHOOK_SECRET" } },
-        BILLING_DATABASE_URL: { secretKeyRef: { name: "billing-database", key: "BILLING_DATABASE_URL" } },
+        STRIPE_SECRET_KEY_FILE: "/var/run/secrets/freight/stripe/STRIPE_SECRET_KEY",
+        STRIPE_WEBHOOK_SECRET_FILE: "/var/run/secrets/freight/stripe/STRIPE_WEBHOOK_SECRET",
+        BILLING_DATABASE_URL_FILE: "/var/run/secrets/freight/billing-database/BILLING_DATABASE_URL",
       });
       // The API starts only once the Secrets it reads are synced.
       expect(deployment(plan, "quote-api").opts?.dependsOn).toEqual(

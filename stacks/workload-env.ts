@@ -1,9 +1,13 @@
 // What each container the stacks deploy sees as its environment, resolved from the plan's own
-// manifests the way the kubelet would: plain values, `$(VAR)` references, fieldRefs, and keys of
-// Secrets (plain or synced by an ExternalSecret) and ConfigMaps the plan declares. Secret values are
+// manifests the way the kubelet would: plain values, `$(VAR)` references, fieldRefs, keys of
+// Secrets (plain or synced by an ExternalSecret) and ConfigMaps the plan declares, and the files of
+// the Secret volumes its `*_FILE` variables name (secretMounts). Secret values are
 // samples of the right shape (a template's rendering, a postgres URL for *DATABASE_URL), because the
 // real ones live in the secret store; a reference to a key nothing in the plan declares is a problem,
 // since that pod would not start.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
 import type { Manifest } from "./manifests.ts";
 import type { ProcessEnv } from "./processes.ts";
 
@@ -32,12 +36,77 @@ export interface Container {
   env?: EnvVar[];
   envFrom?: EnvFromSource[];
   ports?: { name?: string; containerPort: number }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+}
+
+export interface Volume {
+  name: string;
+  secret?: { secretName: string; optional?: boolean };
+  projected?: { sources: Record<string, unknown>[] };
 }
 
 export interface PodSpec {
   serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   containers: Container[];
   initContainers?: Container[];
+  volumes?: Volume[];
+}
+
+/** Whether the pod gets a ServiceAccount token: declared as a projected volume, or automounted. */
+export function mountsServiceAccountToken(pod: PodSpec): boolean {
+  const projected = (pod.volumes ?? []).some((v) =>
+    (v.projected?.sources ?? []).some((s) => s["serviceAccountToken"] !== undefined),
+  );
+  return projected || pod.automountServiceAccountToken !== false;
+}
+
+/** A `*_FILE` variable naming a key's file in one of the container's Secret volumes. */
+export interface SecretMount {
+  /** The `*_FILE` variable. */
+  variable: string;
+  /** The file's path in the container. */
+  path: string;
+  /** Where the Secret's volume is mounted. */
+  mountPath: string;
+  secret: string;
+  key: string;
+}
+
+/**
+ * The container's `*_FILE` variables that name a file of a Secret volume it mounts, and a problem for
+ * each that names a file no Secret volume provides (the process would stop on a missing file).
+ */
+export function secretMounts(
+  container: Container,
+  pod: PodSpec,
+  where: string,
+): { mounts: SecretMount[]; problems: string[] } {
+  const mounts: SecretMount[] = [];
+  const problems: string[] = [];
+  for (const variable of container.env ?? []) {
+    if (!variable.name.endsWith("_FILE") || variable.value === undefined) continue;
+    const path = variable.value;
+    const mount = (container.volumeMounts ?? []).find(
+      (m) => !m.subPath && path.startsWith(`${m.mountPath.replace(/\/$/, "")}/`),
+    );
+    const secret = mount && pod.volumes?.find((v) => v.name === mount.name)?.secret;
+    if (!mount || !secret) {
+      problems.push(
+        `${where}: ${variable.name} names ${path}, which no Secret volume of the pod mounts; mount the Secret (secretFiles in infra/workloads/pod-spec.ts)`,
+      );
+      continue;
+    }
+    const mountPath = mount.mountPath.replace(/\/$/, "");
+    mounts.push({
+      variable: variable.name,
+      path,
+      mountPath,
+      secret: secret.secretName,
+      key: path.slice(mountPath.length + 1),
+    });
+  }
+  return { mounts, problems };
 }
 
 export interface Workload {
@@ -184,6 +253,8 @@ function expand(value: string, env: ProcessEnv): string {
 
 export interface ContainerEnv {
   env: ProcessEnv;
+  /** The Secret files its `*_FILE` variables name: path in the container -> (sample) content. */
+  files: Record<string, string>;
   /** References the pod could not resolve: each would keep the pod from starting. */
   problems: string[];
 }
@@ -244,5 +315,38 @@ export function containerEnv(container: Container, workload: Workload, manifests
     }
     if (from.resourceFieldRef) env[variable.name] = "1";
   }
-  return { env, problems };
+
+  const files: Record<string, string> = {};
+  const mounted = secretMounts(container, workload.podSpec, where);
+  problems.push(...mounted.problems);
+  for (const mount of mounted.mounts) {
+    const source = secretSource(manifests, ns, mount.secret);
+    const value = source?.keys.get(mount.key);
+    if (value !== undefined) files[mount.path] = value;
+    else
+      problems.push(
+        source
+          ? `${where}: ${mount.variable} names key ${mount.key} of ${source.description}, which does not declare it` +
+              `${source.openKeys ? ` (${source.openKeys}; declare the key in spec.data or a target template)` : ""}`
+          : `${where}: ${mount.variable} names a file of Secret ${ns}/${mount.secret}, which is not in the plan`,
+      );
+  }
+  return { env, files, problems };
+}
+
+/**
+ * `env` with each `*_FILE` that names one of `files` pointed at a copy under `dir` (written there):
+ * how the contract runs a process's start-up check on the files its pod would mount.
+ */
+export function withFilesUnder(dir: string, env: ProcessEnv, files: Record<string, string>): ProcessEnv {
+  const out = { ...env };
+  for (const [name, value] of Object.entries(env)) {
+    const content = name.endsWith("_FILE") ? files[value] : undefined;
+    if (content === undefined) continue;
+    const local = join(dir, value);
+    mkdirSync(dirname(local), { recursive: true });
+    writeFileSync(local, content);
+    out[name] = local;
+  }
+  return out;
 }

@@ -43,6 +43,7 @@ export const dealDeskEnv = defineEnv({
       "postgres://freight_billing:...@host:5432/freight",
     ),
   }),
+  secrets: ["BILLING_DATABASE_URL"],
 });
 
 /** The deal desk's configuration from `env`; throws ConfigError listing every problem. */

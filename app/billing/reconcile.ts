@@ -129,7 +129,11 @@ export const reconcileConfigSchema = appConfigSchema
     STRIPE_SECRET_KEY: appConfigSchema.shape.STRIPE_SECRET_KEY.unwrap(),
   });
 
-export const reconcileEnv = defineEnv({ process: "billing reconcile", schema: reconcileConfigSchema });
+export const reconcileEnv = defineEnv({
+  process: "billing reconcile",
+  schema: reconcileConfigSchema,
+  secrets: ["BILLING_DATABASE_URL", "STRIPE_SECRET_KEY"],
+});
 
 /** The reconcile job's configuration from `env`; throws ConfigError listing every problem. */
 export function parseReconcileConfig(env: Env) {

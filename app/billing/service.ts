@@ -5,6 +5,7 @@ import { pino, type Logger } from "pino";
 import type Stripe from "stripe";
 import type { AppConfig } from "../config.ts";
 import { createPool } from "../db/pool.ts";
+import { secretValue } from "../env.ts";
 import { catalogFromConfig } from "./catalog.ts";
 import { collectOverage, sendOverage } from "./overage.ts";
 import { createStripeClient } from "./stripe.ts";
@@ -14,7 +15,8 @@ import { expireGracePeriods, type BillingDeps } from "./webhook.ts";
 export interface BillingService {
   deps: BillingDeps;
   stripe: Stripe;
-  webhookSecret: string;
+  /** The endpoint's signing secret as its file holds it now: a rolled secret verifies at once. */
+  readonly webhookSecret: string;
   /** One round of the timer's work; also what tests and `billing:report-overage` call. */
   tick(): Promise<{ downgraded: number; queued: number; sent: number; retrying: number; failed: number }>;
   start(): void;
@@ -34,7 +36,8 @@ export function createBilling(
     pino({ level: config.LOG_LEVEL, base: { component: "billing", region: config.REGION_NAME } });
   const stripe = createStripeClient(config);
   const writer = options.writer ?? tenantPlanWriterFromConfig(config);
-  const pool = createPool(config.BILLING_DATABASE_URL, 4);
+  const pool = createPool(secretValue(config, "BILLING_DATABASE_URL")!, 4);
+  const webhookSecret = secretValue(config, "STRIPE_WEBHOOK_SECRET")!;
   const deps: BillingDeps = {
     pool,
     stripe,
@@ -73,7 +76,9 @@ export function createBilling(
   return {
     deps,
     stripe,
-    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    get webhookSecret() {
+      return webhookSecret.read();
+    },
     tick,
     start() {
       const everyMs = config.BILLING_OVERAGE_INTERVAL_SECONDS * 1000;

@@ -45,10 +45,10 @@ describe("billing start-up", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.problems).toEqual([
       expect.stringMatching(
-        /^STRIPE_WEBHOOK_SECRET: is required when BILLING=on: .*signing secret \(whsec_\.\.\.\)/,
+        /^STRIPE_WEBHOOK_SECRET_FILE: is required: the path of a file holding STRIPE_WEBHOOK_SECRET \(when BILLING=on: .*signing secret \(whsec_\.\.\.\)/,
       ),
-      expect.stringMatching(/^STRIPE_SECRET_KEY: is required when BILLING=on/),
-      expect.stringMatching(/^BILLING_DATABASE_URL: is required when BILLING=on/),
+      expect.stringMatching(/^STRIPE_SECRET_KEY_FILE: is required: .*\(when BILLING=on/),
+      expect.stringMatching(/^BILLING_DATABASE_URL_FILE: is required: .*\(when BILLING=on/),
     ]);
     expect(() =>
       parseAppConfig({ ...base, BILLING: "on", STRIPE_WEBHOOK_SECRET: "sk_live_wrong_kind" }),
@@ -69,7 +69,7 @@ describe("billing start-up", () => {
     );
     expect(code).toBe(78);
     expect(output).toMatch(
-      /Invalid quote API configuration \(1 problem\):\n {2}- STRIPE_WEBHOOK_SECRET: is required when BILLING=on/,
+      /Invalid quote API configuration \(1 problem\):\n {2}- STRIPE_WEBHOOK_SECRET_FILE: is required: .*\(when BILLING=on/,
     );
   });
 

@@ -40,6 +40,7 @@ const trialExpiryConfigSchema = appConfigSchema
 export const trialExpiryEnv = defineEnv({
   process: "trial expiry job",
   schema: trialExpiryConfigSchema,
+  secrets: ["BILLING_DATABASE_URL", "STRIPE_SECRET_KEY"],
   check: (config) => {
     if (config.KUBERNETES_API && config.KUBECONFIG)
       return [

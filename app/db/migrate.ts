@@ -50,6 +50,7 @@ export const migrateEnv = defineEnv({
       "postgres://freight_owner:...@host:5432/freight",
     ),
   }),
+  secrets: ["MIGRATIONS_DATABASE_URL"],
 });
 
 /** The migration job's configuration from `env`; throws ConfigError listing every problem. */
@@ -60,7 +61,14 @@ export function parseMigrateConfig(env: Env): { MIGRATIONS_DATABASE_URL: string 
 async function main(): Promise<void> {
   // --database-url stands in for the variable, and is checked the same way.
   const index = process.argv.indexOf("--database-url");
-  const env = index > 0 ? { ...process.env, MIGRATIONS_DATABASE_URL: process.argv[index + 1] } : process.env;
+  const env =
+    index > 0
+      ? {
+          ...process.env,
+          MIGRATIONS_DATABASE_URL: process.argv[index + 1],
+          MIGRATIONS_DATABASE_URL_FILE: undefined,
+        }
+      : process.env;
   const url = loadEnv(migrateEnv, env).MIGRATIONS_DATABASE_URL;
   const applied = await migrate(url, (message) => console.log(message));
   console.log(applied.length ? `Applied ${applied.join(", ")}` : "Schema is current; nothing to apply.");

@@ -1,14 +1,22 @@
 // Connection pools and the per-transaction tenant context that row-level security keys on.
 import pg from "pg";
 
+import type { SecretValue } from "../secret-file.ts";
+
 // bigint counters arrive as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 // Dates are calendar days (pickup, invoice): keep them as YYYY-MM-DD, never shift them through a time zone.
 pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 
-export function createPool(connectionString: string, max = 10): pg.Pool {
+/**
+ * A pool on `url`. Given a SecretValue read from a file (app/env.ts secretValue), every new
+ * connection takes the URL the file holds at that moment: node-postgres builds one Client per new
+ * connection, so after a rotation (the kubelet swaps the mounted Secret) new connections log in with
+ * the new password and the open ones keep working until the pool retires them. No restart.
+ */
+export function createPool(url: string | SecretValue, max = 10): pg.Pool {
   const pool = new pg.Pool({
-    connectionString,
+    ...connectionOptions(url),
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
@@ -16,6 +24,21 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   // An idle client losing its server (failover, restart) must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);
   return pool;
+}
+
+/** Pool options connecting to `url`; a SecretValue is read again for every new connection. */
+export function connectionOptions(url: string | SecretValue): pg.PoolConfig {
+  if (typeof url === "string") return { connectionString: url };
+  return { connectionString: url.read(), Client: rotatingClient(url) };
+}
+
+/** A Client class whose connection string is the secret's value when the pool opens a connection. */
+function rotatingClient(secret: SecretValue): typeof pg.Client {
+  return class extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super({ ...(typeof config === "object" ? config : {}), connectionString: secret.read() });
+    }
+  };
 }
 
 export type Db = pg.PoolClient;

@@ -17,6 +17,7 @@ export const onboardingNudgesEnv = defineEnv({
       "postgres://freight_operator:...@host:5432/freight",
     ),
   }),
+  secrets: ["OPERATOR_DATABASE_URL"],
 });
 
 /** The nudge job's configuration from `env`; throws ConfigError listing every problem. */

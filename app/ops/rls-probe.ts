@@ -363,6 +363,7 @@ export const rlsProbeEnv = defineEnv({
       "postgres://freight_app:...@host:5432/freight",
     ),
   }),
+  secrets: ["DATABASE_URL"],
 });
 
 /** The probe's configuration from `env`; throws ConfigError listing every problem. */
@@ -373,7 +374,10 @@ export function parseRlsProbeConfig(env: Env): { DATABASE_URL: string } {
 async function main(): Promise<number> {
   // --database-url stands in for the variable, and is checked the same way.
   const index = process.argv.indexOf("--database-url");
-  const env = index > 0 ? { ...process.env, DATABASE_URL: process.argv[index + 1] } : process.env;
+  const env =
+    index > 0
+      ? { ...process.env, DATABASE_URL: process.argv[index + 1], DATABASE_URL_FILE: undefined }
+      : process.env;
   let url: string;
   try {
     url = parseRlsProbeConfig(env).DATABASE_URL;

@@ -87,6 +87,7 @@ export const usageWarningsEnv = defineEnv({
       "postgres://freight_operator:...@host:5432/freight",
     ),
   }),
+  secrets: ["OPERATOR_DATABASE_URL"],
 });
 
 /** The breach check's configuration from `env`; throws ConfigError listing every problem. */

@@ -8,6 +8,7 @@
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 import type pg from "pg";
 import type { Logger } from "pino";
+import type { SecretValue } from "../secret-file.ts";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
@@ -53,7 +54,10 @@ export function opsNotification(task: Parameters<AgentTaskHandler>[0]): OpsNotif
   };
 }
 
-export function notifyOpsHandler(options: { webhookUrl?: string; log: Logger }): AgentTaskHandler {
+export function notifyOpsHandler(options: {
+  webhookUrl?: string | SecretValue;
+  log: Logger;
+}): AgentTaskHandler {
   return async (task, { signal }) => {
     const notification = opsNotification(task);
     await deliverOpsEvent(
@@ -76,7 +80,7 @@ export const AGENT_TASK_KINDS = [
 
 export function defaultHandlers(options: {
   pool: pg.Pool;
-  webhookUrl?: string;
+  webhookUrl?: string | SecretValue;
   log: Logger;
   /** Absent when SMTP_URL is not set: every billing and tenant notice then fails and alerts ops. */
   mail?: BillingMail;

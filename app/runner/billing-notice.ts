@@ -9,6 +9,7 @@
 import { createTransport, type Transporter } from "nodemailer";
 import type pg from "pg";
 import { withTenant } from "../db/pool.ts";
+import { fixedSecret, type SecretValue } from "../secret-file.ts";
 import type { ClaimedAgentTask } from "../jobs/queue.ts";
 import { queueBillingAlert } from "./billing-alert.ts";
 import {
@@ -20,23 +21,39 @@ import {
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 
 export interface BillingMail {
-  transport: Transporter;
+  /** The transport for the SMTP URL as it is now (see createBillingMail). */
+  readonly transport: Transporter;
   from: string;
   /** The domain of From: the right-hand side of every Message-ID we generate. */
   domain: string;
 }
 
-export function createBillingMail(smtpUrl: string, from: string): BillingMail {
+/**
+ * The mail service on `smtpUrl`. Given the secret's file (app/env.ts secretValue), the transport is
+ * rebuilt when the file's URL changes, so a rotated SMTP password is used from the next notice on.
+ */
+export function createBillingMail(smtpUrl: string | SecretValue, from: string): BillingMail {
   const domain = /@([^>\s]+)>?\s*$/.exec(from)?.[1];
   if (!domain) throw new Error(`BILLING_EMAIL_FROM ${JSON.stringify(from)} has no domain`);
+  const source = typeof smtpUrl === "string" ? fixedSecret(smtpUrl) : smtpUrl;
   // Bounded waits: the attempt's own timeout (RUNNER_AGENT_TIMEOUT_MS) must not be the only one.
-  const transport = createTransport({
-    url: smtpUrl,
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 30_000,
-  });
-  return { transport, from, domain };
+  const open = (url: string) =>
+    createTransport({ url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
+  let url = source.read();
+  let transport = open(url);
+  return {
+    from,
+    domain,
+    get transport() {
+      const now = source.read();
+      if (now !== url) {
+        transport.close();
+        url = now;
+        transport = open(now);
+      }
+      return transport;
+    },
+  };
 }
 
 interface Contact {
@@ -109,7 +126,7 @@ export function customerEmailHandler(
     }
     if (!mail) {
       const reason =
-        "SMTP_URL is not set on the runner, so emails to tenants cannot be sent; set SMTP_URL and BILLING_EMAIL_FROM";
+        "SMTP_URL is not set on the runner, so emails to tenants cannot be sent; set SMTP_URL_FILE (SMTP_URL in local development) and BILLING_EMAIL_FROM";
       await undeliverable(reason);
       throw new PermanentTaskError(reason);
     }

@@ -65,6 +65,8 @@ export type RunnerConfig = z.infer<typeof runnerConfigSchema> & { runnerId: stri
 export const runnerEnv = defineEnv({
   process: "runner",
   schema: runnerConfigSchema,
+  // Each read from <NAME>_FILE, a mounted Secret key (app/env.ts).
+  secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL"],
   check: (config) => {
     const problems: ConfigProblem[] = [];
     if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)

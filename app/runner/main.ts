@@ -4,7 +4,7 @@ import { reportCapabilities, runnerCapabilities } from "../capabilities.ts";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { loadEnv } from "../env.ts";
+import { loadEnv, secretValue } from "../env.ts";
 import { createPool } from "../db/pool.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
@@ -27,12 +27,15 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     base: { runner: config.runnerId, region: config.REGION_NAME },
   });
   // One connection per slot, plus the loop, the renewals and the scrape.
-  const pool = createPool(config.DATABASE_URL, config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS + 3);
+  // On the secret's file: a rotated password reaches new connections without a restart.
+  const pool = createPool(
+    secretValue(config, "DATABASE_URL")!,
+    config.RUNNER_BULK_SLOTS + config.RUNNER_AGENT_SLOTS + 3,
+  );
+  const smtpUrl = secretValue(config, "SMTP_URL");
   const metrics = createMetrics();
   const mail =
-    config.SMTP_URL && config.BILLING_EMAIL_FROM
-      ? createBillingMail(config.SMTP_URL, config.BILLING_EMAIL_FROM)
-      : undefined;
+    smtpUrl && config.BILLING_EMAIL_FROM ? createBillingMail(smtpUrl, config.BILLING_EMAIL_FROM) : undefined;
   // Said once here; each notice that arrives without mail fails and queues a billing_alert for ops.
   reportCapabilities(log, runnerCapabilities(config));
   const runner = new Runner({
@@ -42,7 +45,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     log,
     runnerId: config.runnerId,
     region: config.REGION_NAME,
-    handlers: defaultHandlers({ pool, webhookUrl: config.OPS_WEBHOOK_URL, log, mail }),
+    handlers: defaultHandlers({ pool, webhookUrl: secretValue(config, "OPS_WEBHOOK_URL"), log, mail }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
     batchLanes: config.RUNNER_BATCH_LANES,

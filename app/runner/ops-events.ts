@@ -4,6 +4,7 @@
 // Idempotency-Key header lets the receiver drop the duplicate.
 import type { Logger } from "pino";
 import { PermanentTaskError } from "./runner.ts";
+import type { SecretValue } from "../secret-file.ts";
 
 export interface OpsEvent {
   event: string;
@@ -14,7 +15,8 @@ export interface OpsEvent {
 }
 
 export interface OpsDelivery {
-  webhookUrl?: string;
+  /** A SecretValue (the mounted Secret's file) is read per event, so a rotated URL is used at once. */
+  webhookUrl?: string | SecretValue;
   log: Logger;
 }
 
@@ -23,11 +25,13 @@ export async function deliverOpsEvent(
   event: OpsEvent,
   options: { idempotencyKey: string; signal: AbortSignal; logLevel: "warn" | "error" },
 ): Promise<"webhook" | "log"> {
-  if (!delivery.webhookUrl) {
+  const webhookUrl =
+    typeof delivery.webhookUrl === "string" ? delivery.webhookUrl : delivery.webhookUrl?.read();
+  if (!webhookUrl) {
     delivery.log[options.logLevel](event, event.summary);
     return "log";
   }
-  const response = await fetch(delivery.webhookUrl, {
+  const response = await fetch(webhookUrl, {
     method: "POST",
     headers: { "content-type": "application/json", "idempotency-key": options.idempotencyKey },
     body: JSON.stringify(event),

@@ -7,6 +7,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigError, defineEnv } from "../../app/env.ts";
 import { writePdf } from "./browser.ts";
 import { businessFigures } from "./figures.ts";
 import {
@@ -53,7 +55,7 @@ export async function generateReport(options: ReportOptions): Promise<ReportFile
 }
 
 const USAGE = `Usage: npm run exec-report -- [options]
-  --database-url URL     PostgreSQL URL of the read-only freight_ops role (default: $OPS_DATABASE_URL)
+  --database-url URL     PostgreSQL URL of the read-only freight_ops role (default: the file $OPS_DATABASE_URL_FILE names, or $OPS_DATABASE_URL)
   --metrics-url URL      scrape the app's /metrics for the SLO and operations figures
   --metrics-file PATH    read a saved /metrics scrape instead
   --prometheus-url URL   query a Prometheus server (the dashboards' own PromQL) instead
@@ -82,6 +84,13 @@ export interface ReportRequest {
   pdf: boolean;
 }
 
+/** The report's one secret, the freight_ops login, from OPS_DATABASE_URL_FILE (app/env.ts). */
+const reportEnv = defineEnv({
+  process: "executive report",
+  schema: z.object({ OPS_DATABASE_URL: z.string().optional() }),
+  secrets: ["OPS_DATABASE_URL"],
+});
+
 /**
  * The report's command line and environment, checked as its CronJob would start it: every problem in
  * one error (the deploy contract holds the stacks' CronJob against this same function).
@@ -104,9 +113,19 @@ export function parseReportRequest(
     },
   });
   const problems: string[] = [];
-  const opsDatabaseUrl = values["database-url"] ?? env["OPS_DATABASE_URL"];
-  if (!values.help && !opsDatabaseUrl)
-    problems.push("Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL.");
+  let opsDatabaseUrl = values["database-url"];
+  if (opsDatabaseUrl === undefined) {
+    try {
+      opsDatabaseUrl = reportEnv.parse(env).OPS_DATABASE_URL;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  if (!values.help && !opsDatabaseUrl && !problems.length)
+    problems.push(
+      "Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL_FILE (OPS_DATABASE_URL in local development).",
+    );
   const sources = (["metrics-url", "metrics-file", "prometheus-url"] as const).filter((k) => values[k]);
   if (!values.help && sources.length !== 1)
     problems.push("Pass exactly one of --metrics-url, --metrics-file or --prometheus-url.");

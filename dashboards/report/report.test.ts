@@ -155,7 +155,9 @@ describe("npm run exec-report", () => {
   it("explains what is missing instead of failing obscurely", () => {
     const noDatabase = run(["--metrics-file", "x.prom"]);
     expect(noDatabase.status).toBe(1);
-    expect(noDatabase.stderr).toContain("Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL");
+    expect(noDatabase.stderr).toContain(
+      "Pass --database-url (the freight_ops role) or set OPS_DATABASE_URL_FILE",
+    );
 
     const twoSources = run(["--metrics-url", "http://a/metrics", "--prometheus-url", "http://b"], {
       OPS_DATABASE_URL: "postgres://x@127.0.0.1:1/x",

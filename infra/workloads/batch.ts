@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import type { WorkloadImage } from "./images.ts";
 import { versionLabel } from "./images.ts";
-import type { ContainerArgs, EnvVar, Resources } from "./pod-spec.ts";
+import type { ContainerArgs, EnvVar, Resources, SecretFile } from "./pod-spec.ts";
 import { restrictedPodSpec } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
@@ -77,6 +77,8 @@ export interface ReleaseJobArgs {
   image: WorkloadImage;
   region: RegionSettings;
   env: EnvVar[];
+  /** The database login it runs as, mounted as a file (pod-spec.ts). */
+  secretFiles: SecretFile[];
   /** What must exist (or finish) first: Secrets, and for the probe the rolled-out Deployments. */
   dependsOn: pulumi.Resource[];
 }
@@ -114,6 +116,7 @@ function releaseJob(
             image: args.image.ref,
             command,
             env: [...regionEnv(args.region), ...args.env],
+            secretFiles: args.secretFiles,
           }),
         },
       },
@@ -175,6 +178,8 @@ export interface ScheduledTask {
   schedule: string;
   command: string[];
   env: EnvVar[];
+  /** The logins and keys it reads, mounted as files (pod-spec.ts). */
+  secretFiles: SecretFile[];
   /** Longest a run may take before it is stopped and counted as failed. */
   deadlineSeconds: number;
   /** Files a run leaves behind (the report), on a volume claim that outlives the pod. */
@@ -204,6 +209,7 @@ export class ScheduledJobs extends pulumi.ComponentResource {
           image: args.image.ref,
           command: task.command,
           env: [...regionEnv(args.region), ...task.env],
+          secretFiles: task.secretFiles,
           writableTmp: true,
         },
         task.serviceAccountName,

@@ -3,8 +3,8 @@
 // driver, and the IAM policy of its IRSA role, scoped to the two databases and the API's weighted
 // records. Pure functions of the two regions' facts, so the stack tests read them exactly.
 import { apiHostname, READINESS_PATH, regionalHostname } from "../dns/dns.ts";
-import type { EnvVar } from "./pod-spec.ts";
-import { secretEnv } from "./pod-spec.ts";
+import type { EnvVar, SecretFile } from "./pod-spec.ts";
+import { secretFile } from "./pod-spec.ts";
 
 export type Region = "primary" | "secondary";
 
@@ -29,21 +29,30 @@ export interface FailoverSettings {
 export const FAILOVER_DATABASES_SECRET = "failover-databases";
 export const failoverDatabaseKey = (region: Region) => `${region.toUpperCase()}_DATABASE_URL`;
 
+/**
+ * Each region's database logins as files of FAILOVER_DATABASES_SECRET. With the RDS driver the
+ * "admin" connection only reads WAL positions (promotion is an AWS call), which any login may: the
+ * operators' own login serves, no superuser needed.
+ */
+export function failoverSecretFiles(): SecretFile[] {
+  return (["primary", "secondary"] as const).flatMap((region) => {
+    const prefix = `FAILOVER_${region.toUpperCase()}`;
+    return [
+      secretFile(`${prefix}_DB_ADMIN_URL`, FAILOVER_DATABASES_SECRET, failoverDatabaseKey(region)),
+      secretFile(`${prefix}_DB_OPERATOR_URL`, FAILOVER_DATABASES_SECRET, failoverDatabaseKey(region)),
+    ];
+  });
+}
+
 export function failoverEnv(settings: FailoverSettings): EnvVar[] {
   const { regions } = settings;
   const perRegion = (region: Region): EnvVar[] => {
     const prefix = `FAILOVER_${region.toUpperCase()}`;
-    const databaseUrl = (name: string) =>
-      secretEnv(name, FAILOVER_DATABASES_SECRET, failoverDatabaseKey(region));
     return [
       {
         name: `${prefix}_HEALTH_URL`,
         value: `https://${regionalHostname(settings.domain, regions[region].awsRegion)}${READINESS_PATH}`,
       },
-      // With the RDS driver the "admin" connection only reads WAL positions (promotion is an AWS
-      // call), which any login may: the operators' own login serves, no superuser needed.
-      databaseUrl(`${prefix}_DB_ADMIN_URL`),
-      databaseUrl(`${prefix}_DB_OPERATOR_URL`),
       { name: `${prefix}_REGION_NAME`, value: regions[region].awsRegion },
     ];
   };

@@ -12,14 +12,14 @@ import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import type { FailoverSettings } from "./failover.ts";
-import { failoverEnv, failoverPolicy } from "./failover.ts";
+import { failoverEnv, failoverPolicy, failoverSecretFiles } from "./failover.ts";
 import type { PinnedImage } from "./images.ts";
 import { imageRef, OPERATORS_REPOSITORY, versionLabel } from "./images.ts";
 import type { Namespaces } from "./namespaces.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
 import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
 import type { EnvVar } from "./pod-spec.ts";
-import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import { restrictedPodSpec, secretFile } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
 
@@ -114,11 +114,15 @@ export class Operators extends pulumi.ComponentResource {
       .output(args.failover?.settings)
       .apply((settings) => [
         ...regionEnv(args.region),
-        secretEnv("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
         { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
         { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ...(settings ? failoverEnv(settings) : []),
       ]);
+    // Mounted files (pod-spec.ts): the manager's login, and with failover both regions' databases.
+    const secretFiles = [
+      secretFile("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
+      ...(args.failover ? failoverSecretFiles() : []),
+    ];
 
     new k8s.apps.v1.Deployment(
       name,
@@ -145,6 +149,7 @@ export class Operators extends pulumi.ComponentResource {
                   command: ["node", "operators/main.ts"],
                   serves: { portName: "probes", port: OPERATORS_PORT },
                   env,
+                  secretFiles,
                   resources: {
                     requests: { cpu: "100m", memory: "128Mi" },
                     limits: { cpu: "500m", memory: "256Mi" },

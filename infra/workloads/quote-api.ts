@@ -9,10 +9,10 @@ import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import { APP_NAMESPACE } from "./namespaces.ts";
-import type { EnvVar } from "./pod-spec.ts";
+import type { EnvVar, SecretFile } from "./pod-spec.ts";
 import type { WorkloadImage } from "./images.ts";
 import { versionLabel } from "./images.ts";
-import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import { restrictedPodSpec, secretFile } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
 
@@ -143,8 +143,6 @@ export class QuoteApi extends pulumi.ComponentResource {
     const env: EnvVar[] = [
       ...regionEnv(args.region),
       { name: "PORT", value: String(APP_PORT) },
-      secretEnv("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
-      secretEnv("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       { name: "PUBLIC_BASE_URL", value: args.publicBaseUrl },
       { name: "REGION_PEER_URL", value: args.peerUrl },
       // Where a tenant pinned to the other region lives (data residency refusals name it).
@@ -168,12 +166,17 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "RATE_LIMITING", value: "on" },
       // The NLB below preserves client addresses and adds no X-Forwarded-For: trust no proxy header.
       { name: "TRUSTED_PROXY_HOPS", value: "0" },
+      ...(args.billing ? [{ name: "BILLING", value: "on" }] : []),
+    ];
+    // Mounted files (pod-spec.ts), re-read by the API when External Secrets rotates them.
+    const secretFiles: SecretFile[] = [
+      secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
+      secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       ...(args.billing
         ? [
-            { name: "BILLING", value: "on" },
-            secretEnv("STRIPE_SECRET_KEY", STRIPE_SECRET),
-            secretEnv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
-            secretEnv(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
+            secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),
+            secretFile("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+            secretFile(BILLING_DATABASE_URL_KEY, BILLING_DATABASE_SECRET),
           ]
         : []),
     ];
@@ -213,6 +216,7 @@ export class QuoteApi extends pulumi.ComponentResource {
                   command: ["node", "app/server.ts"],
                   serves: { portName: "http", port: APP_PORT },
                   env,
+                  secretFiles,
                   resources: {
                     requests: { cpu: "250m", memory: "256Mi" },
                     limits: { cpu: "1", memory: "512Mi" },

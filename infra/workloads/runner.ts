@@ -13,7 +13,7 @@ import { DATABASE_URL_KEY } from "./external-secrets.ts";
 import { APP_NAMESPACE } from "./namespaces.ts";
 import type { WorkloadImage } from "./images.ts";
 import { versionLabel } from "./images.ts";
-import { restrictedPodSpec, secretEnv } from "./pod-spec.ts";
+import { restrictedPodSpec, secretFile } from "./pod-spec.ts";
 import type { RegionSettings } from "./region-env.ts";
 import { regionEnv } from "./region-env.ts";
 
@@ -25,6 +25,8 @@ export const RUNNER_PORT = 8080;
 export const RUNNER_DATABASE_SECRET = "runner-database";
 /** Third-party API keys (LLM provider, workflow automation) the agent tasks call out with. */
 export const API_KEYS_SECRET = "third-party-api-keys";
+/** The keys of API_KEYS_SECRET, each a file of the runner's (LLM_API_KEY_FILE, ...). */
+export const API_KEYS = ["LLM_API_KEY", "WORKFLOW_AUTOMATION_API_KEY"] as const;
 /** Secret holding OPS_WEBHOOK_URL, synced from freight/ops-webhook-url. */
 export const OPS_WEBHOOK_SECRET = "ops-webhook";
 /** Secret holding SMTP_URL (billing notices), synced from freight/billing-smtp-url where billing is on. */
@@ -106,20 +108,21 @@ export class Runner extends pulumi.ComponentResource {
                   serves: { portName: "http", port: RUNNER_PORT },
                   env: [
                     ...regionEnv(args.region),
-                    // KEDA's postgresql scaler reads the queue depth through this same variable.
-                    secretEnv("DATABASE_URL", RUNNER_DATABASE_SECRET, DATABASE_URL_KEY),
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
                     // exports, ...) keep their defaults in every region (app/runner/config.ts).
-                    secretEnv("OPS_WEBHOOK_URL", OPS_WEBHOOK_SECRET),
                     ...(args.billingMail
-                      ? [
-                          secretEnv("SMTP_URL", BILLING_MAIL_SECRET),
-                          { name: "BILLING_EMAIL_FROM", value: args.billingMail.from },
-                        ]
+                      ? [{ name: "BILLING_EMAIL_FROM", value: args.billingMail.from }]
                       : []),
                   ],
-                  envFrom: [{ secretRef: { name: API_KEYS_SECRET } }],
+                  // Mounted files (pod-spec.ts), re-read by the runner when External Secrets rotates them.
+                  secretFiles: [
+                    secretFile("DATABASE_URL", RUNNER_DATABASE_SECRET, DATABASE_URL_KEY),
+                    secretFile("OPS_WEBHOOK_URL", OPS_WEBHOOK_SECRET),
+                    ...(args.billingMail ? [secretFile("SMTP_URL", BILLING_MAIL_SECRET)] : []),
+                    // The agent tasks' third-party keys, mounted for the tasks that call out with them.
+                    ...API_KEYS.map((key) => secretFile(key, API_KEYS_SECRET)),
+                  ],
                   resources: {
                     requests: { cpu: "500m", memory: "512Mi" },
                     limits: { cpu: "2", memory: "1Gi" },
@@ -164,6 +167,20 @@ export class Runner extends pulumi.ComponentResource {
       { parent: this, aliases: movedFrom("runners", "runners-keda") },
     );
 
+    // KEDA reads the queue depth with the runners' login from the Secret itself (the runner's env
+    // holds only the file's path now, which KEDA cannot follow).
+    const triggerAuthentication = new k8s.apiextensions.CustomResource(
+      `${name}-queue-depth-auth`,
+      {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "TriggerAuthentication",
+        metadata: { name: "runner-queue-depth", namespace },
+        spec: {
+          secretTargetRef: [{ parameter: "connection", name: RUNNER_DATABASE_SECRET, key: DATABASE_URL_KEY }],
+        },
+      },
+      { parent: this, dependsOn: [keda, args.namespace, ...args.secrets] },
+    );
     const scaledObject = new k8s.apiextensions.CustomResource(
       `${name}-queue-depth`,
       {
@@ -180,9 +197,8 @@ export class Runner extends pulumi.ComponentResource {
           triggers: [
             {
               type: "postgresql",
+              authenticationRef: { name: triggerAuthentication.metadata.name },
               metadata: {
-                // Read from the runner container's env, which comes from the synced Secret.
-                connectionFromEnv: "DATABASE_URL",
                 query: QUEUE_DEPTH_SQL,
                 targetQueryValue: String(JOBS_PER_RUNNER),
                 activationTargetQueryValue: "0",
@@ -191,7 +207,11 @@ export class Runner extends pulumi.ComponentResource {
           ],
         },
       },
-      { parent: this, dependsOn: [keda], aliases: movedFrom("runners", "runners-queue-depth") },
+      {
+        parent: this,
+        dependsOn: [keda, triggerAuthentication],
+        aliases: movedFrom("runners", "runners-queue-depth"),
+      },
     );
 
     this.deployment = deployment;

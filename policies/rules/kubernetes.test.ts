@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UNKNOWN_OBJECT, UNKNOWN_STRING, check, plan, res, summary } from "../testing.ts";
+import { UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, check, plan, res, summary } from "../testing.ts";
 import {
   DEPLOYMENT_TYPE,
   PDB_TYPE,
@@ -9,6 +9,7 @@ import {
   k8sNonRoot,
   k8sProbes,
   k8sResources,
+  k8sSecretsAsFiles,
   k8sTokenOnlyForBoundAccounts,
   kubernetesRules,
 } from "./kubernetes.ts";
@@ -234,6 +235,69 @@ describe("Kubernetes workload rules", () => {
         subjects: UNKNOWN_OBJECT,
       });
       expect(await tokenRule([operators(), role, pending])).toEqual([]);
+    });
+  });
+
+  describe("secrets", () => {
+    const mounted = {
+      env: [{ name: "DATABASE_URL_FILE", value: "/var/run/secrets/freight/api-database/DATABASE_URL" }],
+      volumeMounts: [
+        { name: "secret-api-database", mountPath: "/var/run/secrets/freight/api-database", readOnly: true },
+      ],
+    };
+    const volume = { volumes: [{ name: "secret-api-database", secret: { secretName: "api-database" } }] };
+
+    it("pass a secret read from a mounted file", async () => {
+      expect(
+        summary(await check(plan([deployment("quote-api", mounted, volume)]), k8sSecretsAsFiles)),
+      ).toEqual([]);
+    });
+
+    it("flag secretKeyRef env and envFrom secretRef, in init containers and CronJobs too, naming each and the fix", async () => {
+      const keyRef = {
+        env: [
+          {
+            name: "DATABASE_URL",
+            valueFrom: { secretKeyRef: { name: "api-database", key: "DATABASE_URL" } },
+          },
+        ],
+        envFrom: [{ secretRef: { name: "third-party-api-keys" } }, { configMapRef: { name: "settings" } }],
+      };
+      const report = await check(plan([deployment("quote-api", keyRef)]), k8sSecretsAsFiles);
+      expect(report.violations).toHaveLength(1);
+      expect(report.violations[0]?.message).toContain(
+        'container "api" puts a secret in its environment (env DATABASE_URL from key DATABASE_URL of Secret api-database; envFrom every key of Secret third-party-api-keys)',
+      );
+      expect(report.violations[0]?.remediation).toMatch(
+        /mount the Secret as a read-only volume and set <NAME>_FILE/,
+      );
+
+      const cron = res("kubernetes:batch/v1:CronJob", "reconcile", {
+        spec: {
+          jobTemplate: {
+            spec: {
+              template: {
+                spec: {
+                  initContainers: [
+                    { name: "wait", image: "x", envFrom: [{ secretRef: { name: "stripe" } }] },
+                  ],
+                  containers: [{ name: "reconcile", image: "x" }],
+                },
+              },
+            },
+          },
+        },
+      });
+      const cronReport = await check(plan([cron]), k8sSecretsAsFiles);
+      expect(cronReport.violations[0]?.message).toContain(
+        'init container "wait" puts a secret in its environment (envFrom every key of Secret stripe)',
+      );
+    });
+
+    it("give no verdict while a container's env is unknown", async () => {
+      expect(
+        summary(await check(plan([deployment("quote-api", { env: UNKNOWN_ARRAY })]), k8sSecretsAsFiles)),
+      ).toEqual([]);
     });
   });
 

@@ -1,6 +1,7 @@
 // Workload hygiene for what the stacks deploy into each region's cluster: containers declare
 // requests/limits and probes, run as non-root from images pinned by digest, mount a ServiceAccount
-// token only when their account is granted something by RBAC, and the API survives node drains.
+// token only when their account is granted something by RBAC, read secrets from mounted files
+// rather than environment variables, and the API survives node drains.
 import type { PolicyResource, ResourceValidationArgs } from "@pulumi/policy";
 import type { Rule, Unknown } from "./common.ts";
 import { UNKNOWN, asList, at, isRecord, isUnknown, isUnset, peek, report, withDefaults } from "./common.ts";
@@ -364,6 +365,49 @@ export const k8sTokenOnlyForBoundAccounts: Rule = {
   },
 };
 
+/** What of a container's env comes from a Secret: `valueFrom.secretKeyRef` and `envFrom[].secretRef`. */
+function secretsInEnv(container: unknown): string[] | Unknown {
+  const env = at(container, "env");
+  const envFrom = at(container, "envFrom");
+  if (isUnknown(env) || isUnknown(envFrom)) return UNKNOWN;
+  const found: string[] = [];
+  for (const variable of asList(env)) {
+    const ref = at(variable, "valueFrom", "secretKeyRef");
+    if (isUnknown(ref)) return UNKNOWN;
+    if (!isRecord(ref)) continue;
+    found.push(
+      `env ${String(at(variable, "name"))} from key ${String(at(ref, "key"))} of Secret ${String(at(ref, "name"))}`,
+    );
+  }
+  for (const source of asList(envFrom)) {
+    const ref = at(source, "secretRef");
+    if (isUnknown(ref)) return UNKNOWN;
+    if (isRecord(ref)) found.push(`envFrom every key of Secret ${String(at(ref, "name"))}`);
+  }
+  return found;
+}
+
+export const k8sSecretsAsFiles: Rule = {
+  name: "k8s-secrets-as-files",
+  description:
+    "Containers read secrets from files of a mounted Secret volume, never from environment variables, where /proc, crash dumps, child processes and `kubectl describe` see them, and where a rotation only lands with a restart.",
+  enforcementLevel: "mandatory",
+  severity: "high",
+  remediationSteps:
+    "Mount the Secret as a read-only volume and give the process <NAME>_FILE with the key's path; the platform's config loaders read *_FILE (app/env.ts).",
+  validateResource: (args, reportViolation) =>
+    validateContainers(
+      args,
+      reportViolation,
+      (c) => {
+        const found = secretsInEnv(c.spec);
+        if (isUnknown(found) || found.length === 0) return undefined;
+        return `puts a secret in its environment (${found.join("; ")})`;
+      },
+      "mount the Secret as a read-only volume and set <NAME>_FILE to the key's file instead of the value: for the platform's workloads list it in secretFiles (infra/workloads/pod-spec.ts secretFile(...)), whose process reads *_FILE through app/env.ts (declare it in its spec's `secrets`).",
+    ),
+};
+
 export const kubernetesRules: Rule[] = [
   k8sResources,
   k8sProbes,
@@ -371,4 +415,5 @@ export const kubernetesRules: Rule[] = [
   k8sImageDigest,
   k8sApiPdb,
   k8sTokenOnlyForBoundAccounts,
+  k8sSecretsAsFiles,
 ];

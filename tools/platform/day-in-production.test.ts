@@ -5,6 +5,7 @@
 // active region to the secondary with `kubectl patch` while the tenant keeps quoting, rebuilds the
 // old primary as a replica and flips back. Everything runs from the stacks' manifests.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -208,7 +209,8 @@ describe("a day in production on the local platform", () => {
       customer_details: { email: "ap@day-in-production.example" },
     });
     // Signed with the webhook secret the region's quote API was deployed with.
-    const secret = platform.process("primary", "quote-api").env["STRIPE_WEBHOOK_SECRET"]!;
+    const secretFile = platform.process("primary", "quote-api").env["STRIPE_WEBHOOK_SECRET_FILE"]!;
+    const secret = readFileSync(secretFile, "utf8");
     const delivered = await deliver(platform.regions.primary.apiUrl, event, { secret });
     expect(delivered.status, JSON.stringify(delivered.body)).toBe(200);
 

@@ -1,19 +1,31 @@
 // How a region's manifests become local processes: the environment is the manifest's own except
 // for the endpoint and port variables, and what the platform cannot honour stops the start with
 // the object, the problem and the fix.
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Manifest } from "../../stacks/manifests.ts";
 import { regionJob, regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
 
 const secrets = { "api-database": { DATABASE_URL: "postgres://freight_app:pw@127.0.0.1:5432/freight" } };
 
-function deployment(container: Record<string, unknown>): Manifest {
+function deployment(container: Record<string, unknown>, pod: Record<string, unknown> = {}): Manifest {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name: "quote-api", namespace: "freight" },
     spec: {
-      template: { spec: { serviceAccountName: "quote-api", containers: [{ name: "api", ...container }] } },
+      template: {
+        spec: {
+          serviceAccountName: "quote-api",
+          volumes: [
+            { name: "secret-api-database", secret: { secretName: "api-database", defaultMode: 0o440 } },
+          ],
+          containers: [{ name: "api", ...container }],
+          ...pod,
+        },
+      },
     },
   };
 }
@@ -33,13 +45,16 @@ const api = {
     { name: "PORT", value: "8080" },
     { name: "REGION_NAME", value: "us-east-1" },
     { name: "REGION_PEER_URL", value: "https://api-usw2.freight.example/" },
-    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "api-database", key: "DATABASE_URL" } } },
+    { name: "DATABASE_URL_FILE", value: "/var/run/secrets/freight/api-database/DATABASE_URL" },
     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+  ],
+  volumeMounts: [
+    { name: "secret-api-database", mountPath: "/var/run/secrets/freight/api-database", readOnly: true },
   ],
 };
 
 describe("local deploy", () => {
-  it("keeps the manifest's environment and replaces only ports and endpoints", () => {
+  it("keeps the manifest's environment and replaces only ports, endpoints and where the Secret files are", () => {
     const [workload] = regionWorkloads("primary", [externalSecret, deployment(api)], secrets);
     expect(workload).toMatchObject({
       role: "quote-api",
@@ -47,11 +62,14 @@ describe("local deploy", () => {
       serviceAccount: "quote-api",
       readiness: { path: "/readyz", port: 8080 },
     });
+    const secretDir = mkdtempSync(path.join(tmpdir(), "local-deploy-"));
     const env = substitute(workload!, workload!.env, {
       ports: new Map([[8080, 41000]]),
       endpoints: { api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" }, aws: "" },
       kubeconfig: "/tmp/sa.kubeconfig",
+      secretDir,
     });
+    const file = path.join(secretDir, "var/run/secrets/freight/api-database/DATABASE_URL");
     expect(env).toEqual({
       PORT: "41000",
       HOST: "127.0.0.1",
@@ -59,10 +77,44 @@ describe("local deploy", () => {
       PROBE_HOST: "127.0.0.1",
       REGION_NAME: "us-east-1",
       REGION_PEER_URL: "http://127.0.0.1:42000",
-      DATABASE_URL: secrets["api-database"].DATABASE_URL,
+      DATABASE_URL_FILE: file,
       POD_NAME: "quote-api-primary-0",
       KUBECONFIG: "/tmp/sa.kubeconfig",
     });
+    // Written as the kubelet writes a Secret volume: the key a link through ..data.
+    expect(readFileSync(file, "utf8")).toBe(secrets["api-database"].DATABASE_URL);
+    expect(lstatSync(file).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(file)).toBe("..data/DATABASE_URL");
+  });
+
+  it("refuses a *_FILE that no Secret volume mounts, and a key without a local value", () => {
+    expect(() =>
+      regionWorkloads("primary", [externalSecret, deployment({ ...api, volumeMounts: [] })], secrets),
+    ).toThrow(
+      /DATABASE_URL_FILE names \/var\/run\/secrets\/freight\/api-database\/DATABASE_URL, which no Secret volume of the pod mounts/,
+    );
+    expect(() =>
+      regionWorkloads("primary", [externalSecret, deployment(api)], { "api-database": { OTHER: "x" } }),
+    ).toThrow(
+      /reads key DATABASE_URL of Secret api-database \(DATABASE_URL_FILE\), which has no local value/,
+    );
+  });
+
+  it("gives a kubeconfig only to pods that declare a token", () => {
+    const projected = {
+      automountServiceAccountToken: false,
+      volumes: [
+        { name: "secret-api-database", secret: { secretName: "api-database" } },
+        { name: "kube-api-token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } },
+      ],
+    };
+    const [withToken] = regionWorkloads("primary", [externalSecret, deployment(api, projected)], secrets);
+    const [without] = regionWorkloads(
+      "primary",
+      [externalSecret, deployment(api, { automountServiceAccountToken: false })],
+      secrets,
+    );
+    expect([withToken!.mountsToken, without!.mountsToken]).toEqual([true, false]);
   });
 
   it("points every process holding a Stripe key at the Stripe stand-in, billing's CronJobs too", () => {
@@ -81,16 +133,20 @@ describe("local deploy", () => {
             template: {
               spec: {
                 serviceAccountName: "trial-expiry",
+                volumes: [{ name: "secret-stripe", secret: { secretName: "stripe", defaultMode: 0o440 } }],
                 containers: [
                   {
                     name: "trial-expiry",
                     command: ["node", "app/billing/trial-expiry.ts"],
                     env: [
                       {
-                        name: "STRIPE_SECRET_KEY",
-                        valueFrom: { secretKeyRef: { name: "stripe", key: "STRIPE_SECRET_KEY" } },
+                        name: "STRIPE_SECRET_KEY_FILE",
+                        value: "/var/run/secrets/freight/stripe/STRIPE_SECRET_KEY",
                       },
                       { name: "KUBERNETES_API", value: "in-cluster" },
+                    ],
+                    volumeMounts: [
+                      { name: "secret-stripe", mountPath: "/var/run/secrets/freight/stripe", readOnly: true },
                     ],
                   },
                 ],
@@ -110,9 +166,10 @@ describe("local deploy", () => {
       ports: new Map(),
       endpoints: { api: { primary: "", secondary: "" }, aws: "", stripe: "http://127.0.0.1:12111" },
       kubeconfig: "/tmp/trial-expiry.kubeconfig",
+      secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
     });
+    expect(readFileSync(env["STRIPE_SECRET_KEY_FILE"]!, "utf8")).toBe("sk_test_local");
     expect(env).toMatchObject({
-      STRIPE_SECRET_KEY: "sk_test_local",
       STRIPE_API_URL: "http://127.0.0.1:12111",
       KUBECONFIG: "/tmp/trial-expiry.kubeconfig",
     });
@@ -129,6 +186,7 @@ describe("local deploy", () => {
         aws: "",
         secretsManager: "http://127.0.0.1:43000",
       },
+      secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
     });
     expect(env).toMatchObject({
       SSO_SESSION_MINUTES: "30",

@@ -2,16 +2,24 @@
 // from other projects: which objects it applies to the region's control plane and which it skips
 // (SKIPPED_KINDS, with why), where the Secrets the ExternalSecrets would produce come from
 // (localSecrets), and how each Deployment's container becomes a local process: its command and
-// environment exactly as the manifest says, with only the variables in SUBSTITUTED replaced.
+// environment exactly as the manifest says, with only the variables in SUBSTITUTED replaced. A
+// container's Secret volumes are written per process into its own directory, laid out and updated
+// the way the kubelet does (secret-volume.ts), and its `*_FILE` variables point there.
 // Everything a reviewer needs to judge "deployed as tested" is in this one file.
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { ProvisionedDatabase } from "../postgres/provision.ts";
 import type { Region } from "../../operators/api/regionfailover.ts";
 import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, type KubeClient } from "../../operators/runtime/kube.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
-import type { EnvVar } from "../../stacks/workload-env.ts";
+import {
+  mountsServiceAccountToken,
+  secretMounts,
+  type EnvVar,
+  type PodSpec as ManifestPodSpec,
+} from "../../stacks/workload-env.ts";
+import { writeSecretVolume } from "./secret-volume.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const FIELD_MANAGER = "freight-local-platform";
@@ -27,7 +35,9 @@ export const SKIPPED_KINDS: Record<string, string> = {
   PodMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
   ServiceMonitor: "no Prometheus Operator: every process serves /metrics on its printed port",
   PrometheusRule: "no Prometheus Operator: `npm run dashboards:check` tests the rules with promtool",
-  ExternalSecret: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
+  ExternalSecret:
+    "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values, written as each process's Secret volumes",
+  TriggerAuthentication: "KEDA is not installed: nothing reads the queue depth to scale the runner",
   ClusterSecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
   SecretStore: "no External Secrets Operator or Secrets Manager: localSecrets() supplies the values",
   CronJob:
@@ -232,12 +242,18 @@ interface Container {
   envFrom?: { secretRef?: { name: string }; configMapRef?: { name: string } }[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: { httpGet?: { path: string; port: number | string } };
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
 }
 
-interface PodSpec {
-  serviceAccountName?: string;
-  automountServiceAccountToken?: boolean;
+interface PodSpec extends Omit<ManifestPodSpec, "containers"> {
   containers: Container[];
+}
+
+/** One Secret volume of a container: where the pod mounts it and the local values of its keys. */
+export interface SecretVolume {
+  mountPath: string;
+  secret: string;
+  keys: Record<string, string>;
 }
 
 /** Kinds whose pod template becomes a local process: Deployments at start, the others on demand. */
@@ -264,6 +280,8 @@ export interface Workload {
   mountsToken: boolean;
   /** Environment resolved from the manifest: values, Secret and ConfigMap references, fieldRefs. */
   env: Record<string, string>;
+  /** The Secret volumes its `*_FILE` variables name, with their local values (written by substitute). */
+  secretVolumes: SecretVolume[];
   ports: number[];
   readiness?: { path: string; port: number };
 }
@@ -394,6 +412,18 @@ function podWorkloads(
           env[variable.name] = value;
         } else env[variable.name] = "";
       }
+      const mounted = secretMounts(container, pod, where);
+      if (mounted.problems.length) throw new Error(mounted.problems.join("\n"));
+      const secretVolumes: SecretVolume[] = [];
+      for (const mount of mounted.mounts) {
+        const keys = secret(mount.secret);
+        if (keys[mount.key] === undefined)
+          throw new Error(
+            `${where} reads key ${mount.key} of Secret ${mount.secret} (${mount.variable}), which has no local value: add it to localSecrets() in tools/platform/local-deploy.ts.`,
+          );
+        if (!secretVolumes.some((v) => v.mountPath === mount.mountPath))
+          secretVolumes.push({ mountPath: mount.mountPath, secret: mount.secret, keys });
+      }
       const ports = (container.ports ?? []).map((p) => p.containerPort);
       const probe = container.readinessProbe?.httpGet;
       const probePort =
@@ -409,8 +439,9 @@ function podWorkloads(
         role: processRole(command),
         command,
         serviceAccount,
-        mountsToken: pod.automountServiceAccountToken !== false,
+        mountsToken: mountsServiceAccountToken(pod),
         env,
+        secretVolumes,
         ports,
         readiness: probe && probePort !== undefined ? { path: probe.path, port: probePort } : undefined,
       });
@@ -446,7 +477,9 @@ export const SUBSTITUTED: Record<string, string> = {
     "two regions and several processes share one machine: each container port gets a free local port",
   "HOST, RUNNER_HOST, PROBE_HOST (added)": "listen on loopback only: a dev machine, not a pod network",
   "KUBECONFIG (added; replaces KUBERNETES_API=in-cluster)":
-    "a pod gets its ServiceAccount's token mounted; here a kubeconfig minted for the same ServiceAccount",
+    "a pod gets its ServiceAccount's token projected (for the API server's audience); here a kubeconfig minted for the same ServiceAccount, for the local API server's own audience",
+  "*_FILE (each Secret volume's mount path under the process's own directory)":
+    "no kubelet mounts volumes here: the platform writes each Secret volume the way the kubelet does (..data swap) into a directory per process",
   "REGION_PEER_URL, PUBLIC_BASE_URL":
     "the regions' public endpoints (load balancer, Route 53) are local ports",
   "FAILOVER_PRIMARY_HEALTH_URL, FAILOVER_SECONDARY_HEALTH_URL":
@@ -457,13 +490,14 @@ export const SUBSTITUTED: Record<string, string> = {
     "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
     "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
-  "STRIPE_API_URL (added wherever STRIPE_SECRET_KEY is set: the API with BILLING=on, billing's jobs)":
+  "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
   "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
     "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is the platform's stand-in, with static keys where EKS injects the IRSA role's",
-  OPS_WEBHOOK_URL:
+  "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
-  SMTP_URL: "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
+  "SMTP_URL (the Secret file's content)":
+    "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
@@ -490,13 +524,35 @@ function localUrl(value: string, base: string): string {
   }
 }
 
-/** Applies SUBSTITUTED to a workload's environment. `ports` maps container ports to local ones. */
+/**
+ * Applies SUBSTITUTED to a workload's environment. `ports` maps container ports to local ones; the
+ * workload's Secret volumes are written under `secretDir` (the process's own directory).
+ */
 export function substitute(
   workload: Workload,
   env: Record<string, string>,
-  context: { ports: Map<number, number>; endpoints: LocalEndpoints; kubeconfig?: string },
+  context: {
+    ports: Map<number, number>;
+    endpoints: LocalEndpoints;
+    kubeconfig?: string;
+    secretDir: string;
+  },
 ): Record<string, string> {
   const out = { ...env };
+  const local: Record<string, string | undefined> = {
+    OPS_WEBHOOK_URL: context.endpoints.ops,
+    SMTP_URL: context.endpoints.smtp,
+  };
+  for (const volume of workload.secretVolumes) {
+    const keys = Object.fromEntries(
+      Object.entries(volume.keys).map(([key, value]) => [key, local[key] ?? value]),
+    );
+    writeSecretVolume(join(context.secretDir, volume.mountPath), keys);
+  }
+  for (const [name, value] of Object.entries(out)) {
+    const volume = workload.secretVolumes.find((v) => value.startsWith(`${v.mountPath}/`));
+    if (name.endsWith("_FILE") && volume) out[name] = join(context.secretDir, value);
+  }
   const peer: Region = workload.region === "primary" ? "secondary" : "primary";
   for (const [name, value] of Object.entries(out)) {
     const local = /PORT$/.test(name) ? context.ports.get(Number(value)) : undefined;
@@ -528,13 +584,12 @@ export function substitute(
     out["DOCUMENTS_S3_ENDPOINT_SECONDARY"] = context.endpoints.s3.secondary;
     Object.assign(out, awsCredentialEnv());
   }
-  if (out["STRIPE_SECRET_KEY"] && context.endpoints.stripe) out["STRIPE_API_URL"] = context.endpoints.stripe;
+  if ((out["STRIPE_SECRET_KEY_FILE"] || out["STRIPE_SECRET_KEY"]) && context.endpoints.stripe)
+    out["STRIPE_API_URL"] = context.endpoints.stripe;
   if (out["SSO_SESSION_MINUTES"] && context.endpoints.secretsManager) {
     out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
     Object.assign(out, awsCredentialEnv());
   }
-  if (out["OPS_WEBHOOK_URL"] && context.endpoints.ops) out["OPS_WEBHOOK_URL"] = context.endpoints.ops;
-  if (out["SMTP_URL"] && context.endpoints.smtp) out["SMTP_URL"] = context.endpoints.smtp;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;
 }

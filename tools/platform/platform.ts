@@ -336,6 +336,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       const env = substitute(w, environments.get(w)!, {
         ports: localPorts,
         endpoints,
+        secretDir: join(logDir, "secrets", name),
         kubeconfig: w.mountsToken
           ? perRegion[REGIONS.indexOf(w.region)]!.kubeconfigs[`${w.namespace}/${w.serviceAccount}`]
           : undefined,
@@ -460,7 +461,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           role: w.role,
           name: runName,
           command: w.command,
-          env: substitute(w, w.env, { ports: new Map(), endpoints, kubeconfig }),
+          env: substitute(w, w.env, {
+            ports: new Map(),
+            endpoints,
+            kubeconfig,
+            secretDir: join(logDir, "secrets", runName),
+          }),
           logPath,
         });
         let output = "";

@@ -43,6 +43,13 @@ export function failoverEnabled(env: Env = process.env): boolean {
 export const failoverEnv = defineEnv({
   process: "failover controller",
   schema: failoverConfigSchema,
+  // Each region's database logins, read from <NAME>_FILE (mounted Secret keys, app/env.ts).
+  secrets: [
+    "FAILOVER_PRIMARY_DB_ADMIN_URL",
+    "FAILOVER_SECONDARY_DB_ADMIN_URL",
+    "FAILOVER_PRIMARY_DB_OPERATOR_URL",
+    "FAILOVER_SECONDARY_DB_OPERATOR_URL",
+  ],
   check: (c) => {
     const problems: ConfigProblem[] = [];
     if (c.FAILOVER_DATABASE_DRIVER === "rds") {

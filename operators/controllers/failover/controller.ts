@@ -5,6 +5,8 @@ import { RDSClient } from "@aws-sdk/client-rds";
 import type { Logger } from "pino";
 import pg from "pg";
 import { runnersDrained } from "../../../app/jobs/drain.ts";
+import { secretValue } from "../../../app/env.ts";
+import type { SecretValue } from "../../../app/secret-file.ts";
 import type { Region, RegionFailover } from "../../api/regionfailover.ts";
 import { regionFailovers } from "../../api/resources.ts";
 import { Controller } from "../../runtime/controller.ts";
@@ -25,9 +27,10 @@ function rdsInstance(value: string): { awsRegion: string; identifier: string } {
 }
 
 export function failoverWorld(config: FailoverConfig): FailoverWorld & { close(): Promise<void> } {
-  const adminUrls: Record<Region, string> = {
-    primary: config.FAILOVER_PRIMARY_DB_ADMIN_URL,
-    secondary: config.FAILOVER_SECONDARY_DB_ADMIN_URL,
+  // The mounted files: a rotated login reaches new connections without a restart.
+  const adminUrls: Record<Region, SecretValue> = {
+    primary: secretValue(config, "FAILOVER_PRIMARY_DB_ADMIN_URL")!,
+    secondary: secretValue(config, "FAILOVER_SECONDARY_DB_ADMIN_URL")!,
   };
   const postgres = new PostgresDatabaseDriver(adminUrls);
   const database: DatabaseDriver =
@@ -43,8 +46,8 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
         })
       : postgres;
   const routingRow = new RoutingRowDriver({
-    primary: config.FAILOVER_PRIMARY_DB_OPERATOR_URL,
-    secondary: config.FAILOVER_SECONDARY_DB_OPERATOR_URL,
+    primary: secretValue(config, "FAILOVER_PRIMARY_DB_OPERATOR_URL")!,
+    secondary: secretValue(config, "FAILOVER_SECONDARY_DB_OPERATOR_URL")!,
   });
   const traffic: TrafficDriver =
     config.FAILOVER_TRAFFIC_DRIVER === "routing-row+route53"

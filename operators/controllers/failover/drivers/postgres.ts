@@ -7,15 +7,18 @@
 // Failures are DriverErrors naming the region's database and the typed reason (permission denied,
 // unreachable, ...), so the controller can tell on-call which one it is.
 import pg from "pg";
+import { connectionOptions } from "../../../../app/db/pool.ts";
+import type { SecretValue } from "../../../../app/secret-file.ts";
 import { otherRegion, type Region } from "../../../api/regionfailover.ts";
 import { toDriverError } from "./errors.ts";
 import type { DatabaseDriver, ReplicationState } from "./types.ts";
 
-export function regionPools(urls: Record<Region, string>): Record<Region, pg.Pool> {
-  const pool = (url: string) => {
+/** Each region's pool; a SecretValue (the mounted file) is re-read for every new connection. */
+export function regionPools(urls: Record<Region, string | SecretValue>): Record<Region, pg.Pool> {
+  const pool = (url: string | SecretValue) => {
     // Short timeouts: a lost primary must show up as "unreachable" within a reconcile, not hang it.
     const p = new pg.Pool({
-      connectionString: url,
+      ...connectionOptions(url),
       max: 2,
       connectionTimeoutMillis: 2000,
       query_timeout: 5000,
@@ -30,7 +33,7 @@ export function regionPools(urls: Record<Region, string>): Record<Region, pg.Poo
 export class PostgresDatabaseDriver implements DatabaseDriver {
   private readonly pools: Record<Region, pg.Pool>;
 
-  constructor(adminUrls: Record<Region, string>) {
+  constructor(adminUrls: Record<Region, string | SecretValue>) {
     this.pools = regionPools(adminUrls);
   }
 

@@ -2,6 +2,7 @@
 // read. Each region's processes read the row in their own database: before promotion the secondary's
 // copy arrives by replication, after it both databases are written (where they accept writes).
 import type pg from "pg";
+import type { SecretValue } from "../../../../app/secret-file.ts";
 import { readRegionRouting, RoutingRowMissingError } from "../../../../app/routing/row.ts";
 import { REGIONS, type Region } from "../../../api/regionfailover.ts";
 import type { RoutingState } from "../decide.ts";
@@ -14,7 +15,7 @@ export class RoutingRowDriver implements TrafficDriver {
   private readonly pools: Record<Region, pg.Pool>;
 
   /** `operatorUrls`: each region's database as the freight_operator role (UPDATE on region_routing). */
-  constructor(operatorUrls: Record<Region, string>) {
+  constructor(operatorUrls: Record<Region, string | SecretValue>) {
     this.pools = regionPools(operatorUrls);
   }
 
