@@ -45,7 +45,7 @@ describe("policy:check on the region stacks", () => {
   );
 
   it(
-    "catches exactly the five breakages of the broken copy: public bucket, 365-day rotation, a workload without network policy, unencrypted replica, image by tag",
+    "catches exactly the six breakages of the broken copy: public bucket, 365-day rotation, a workload without network policy, edge behaviour without the edge function, unencrypted replica, image by tag",
     async () => {
       const run = await runCheck({ stacks: STACKS, fixture: "broken" });
       const found = run.reports.flatMap((r) =>
@@ -62,6 +62,7 @@ describe("policy:check on the region stacks", () => {
       expect(found).toEqual(expected);
       expect(found.map((f) => f.policy)).toEqual([
         "s3-bucket-public-access-blocked",
+        "cloudfront-edge-function-identical",
         "secrets-rotation-window",
         "k8s-pods-default-deny",
         "rds-encrypted-at-rest",
@@ -69,6 +70,9 @@ describe("policy:check on the region stacks", () => {
       ]);
       const messages = run.reports.flatMap((r) => r.violations.map((v) => v.message)).join("\n");
       expect(messages).toContain("rotating every 365 days");
+      expect(messages).toContain(
+        "behaviour /v1/bulk-jobs/*/results.csv of edge-distribution runs no viewer-request function",
+      );
       expect(messages).toContain("cross-region replica without a KMS key");
       expect(messages).toMatch(
         /container "runner" uses "[^"]+\/freight\/quote-api:2026\.11\.26-3f9c2ab", which is not pinned by digest/,
@@ -76,7 +80,7 @@ describe("policy:check on the region stacks", () => {
       expect(messages).toContain(
         "scheduled-jobs-exec-report (kubernetes:batch/v1:CronJob): runs pods in namespace reports that no default-deny NetworkPolicy selects for Ingress and Egress",
       );
-      expect(summarize(run.reports)).toEqual({ mandatory: 5, advisory: 0, resources: 5, stacks: 2 });
+      expect(summarize(run.reports)).toEqual({ mandatory: 6, advisory: 0, resources: 6, stacks: 2 });
     },
     PLAN_TIMEOUT,
   );
@@ -93,13 +97,14 @@ describe("npm run policy:check", () => {
       );
       expect(stdout).toContain("MANDATORY secrets-rotation-window");
       expect(stdout).toContain("MANDATORY rds-encrypted-at-rest");
+      expect(stdout).toContain("MANDATORY cloudfront-edge-function-identical");
       expect(stdout).toContain("MANDATORY k8s-image-pinned-by-digest");
       expect(stdout).toMatch(
         /MANDATORY k8s-pods-default-deny\n {4}resource: {4}scheduled-jobs-exec-report \(kubernetes:batch\/v1:CronJob\)/,
       );
       expect(stdout).toMatch(/remediation: add an aws\.s3\.BucketPublicAccessBlock/);
       expect(stdout).toMatch(
-        /5 mandatory, 0 advisory violations across 5 resources in 2 stacks \(\d+\.\d s\)/,
+        /6 mandatory, 0 advisory violations across 6 resources in 2 stacks \(\d+\.\d s\)/,
       );
     },
     PLAN_TIMEOUT,

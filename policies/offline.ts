@@ -26,6 +26,8 @@ export interface PlanResource {
   parent?: string;
   provider?: string;
   opts?: object;
+  /** URNs each input property depends on, as the engine reports them (e.g. an ARN unknown during preview). */
+  propertyDependencies?: Record<string, string[]>;
 }
 
 export interface PlanStack {
@@ -266,6 +268,9 @@ export function stackResources(plan: PlanStack): PolicyResource[] {
     const dependsOn = (r.opts as { dependsOn?: unknown } | undefined)?.dependsOn;
     if (Array.isArray(dependsOn)) {
       resource.dependencies = dependsOn.flatMap((urn) => byUrn.get(String(urn)) ?? []);
+    }
+    for (const [property, urns] of Object.entries(r.propertyDependencies ?? {})) {
+      resource.propertyDependencies[property] = urns.flatMap((urn) => byUrn.get(urn) ?? []);
     }
   });
   return resources;

@@ -3,6 +3,7 @@
 // runner import this module instead.
 import type { PolicyPackArgs } from "@pulumi/policy";
 import type { Rule } from "./rules/common.ts";
+import { edgeRules } from "./rules/edge.ts";
 import { iamRules } from "./rules/iam.ts";
 import { kubernetesRules } from "./rules/kubernetes.ts";
 import { networkRules } from "./rules/network.ts";
@@ -20,6 +21,7 @@ export const rules: Rule[] = [
   ...s3Rules,
   ...rdsRules,
   ...route53Rules,
+  ...edgeRules,
   ...networkRules,
   ...iamRules,
   ...secretsRules,
@@ -34,7 +36,7 @@ export const packArgs: PolicyPackArgs = {
   enforcementLevel: "mandatory",
   displayName: "Freight platform guardrails",
   description:
-    "Encryption, replication, lifecycle, least privilege, key rotation, data residency and workload hygiene for the freight platform's region stacks.",
+    "Encryption, replication, lifecycle, least privilege, key rotation, edge TLS, logging and function parity, data residency and workload hygiene for the freight platform's region stacks.",
   provider: "aws",
   tags: ["aws", "kubernetes", "freight-platform"],
 };

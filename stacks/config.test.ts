@@ -23,9 +23,17 @@ describe("parseStackConfig", () => {
       dbMultiAz: true,
       documentsReplication: true,
       clusterPublicAccessCidrs: ["203.0.113.0/24"],
+      edge: true,
+      edgeHostname: "edge.api.freightrate.example",
+      edgeLogRetentionDays: 365,
     });
     const secondary = parseStackConfig("prod-secondary", readStackFile("prod-secondary"));
-    expect(secondary).toMatchObject({ role: "secondary", region: "us-west-2", documentsReplication: false });
+    expect(secondary).toMatchObject({
+      role: "secondary",
+      region: "us-west-2",
+      documentsReplication: false,
+      edge: false,
+    });
   });
 
   it("lists every bad or missing key with the command that fixes it, in one error", () => {
@@ -243,5 +251,80 @@ describe("parseStackConfig", () => {
       parseStackConfig("prod-secondary", { ...readStackFile("prod-secondary"), "freight:billing": "on" })
         .billing,
     ).toBe(true);
+  });
+
+  describe("the edge", () => {
+    const primary = () => readStackFile("prod-primary");
+
+    it("is declared by the primary only: a secondary with the edge on is told to turn it off", () => {
+      const problems = problemsOf(() =>
+        parseStackConfig("prod-secondary", {
+          ...readStackFile("prod-secondary"),
+          "freight:edge": "on",
+          "freight:edgeHostname": "edge.api.freightrate.example",
+        }),
+      );
+      expect(problems).toEqual([
+        {
+          key: "freight:edge",
+          problem:
+            "is on in a secondary stack; the one CloudFront distribution of the platform is declared by the primary",
+          fix: "pulumi config set freight:edge off --stack prod-secondary",
+        },
+      ]);
+    });
+
+    it("needs a hostname when on, and offers one under api.<domain>", () => {
+      const raw = primary();
+      delete (raw as Record<string, string>)["freight:edgeHostname"];
+      expect(problemsOf(() => parseStackConfig("prod-primary", raw))).toEqual([
+        {
+          key: "freight:edgeHostname",
+          problem: "is required when freight:edge is on (the name the distribution answers on)",
+          fix: "pulumi config set freight:edgeHostname edge.api.freightrate.example --stack prod-primary",
+        },
+      ]);
+    });
+
+    it("refuses a hostname the API certificate does not cover, or one the regions already use", () => {
+      const cases: [string, string][] = [
+        ["edge.freightrate.example", "is not a single label under api.freightrate.example"],
+        ["a.edge.api.freightrate.example", "is not a single label under api.freightrate.example"],
+        ["us-west-2.api.freightrate.example", "is already a Route 53 name of the regions"],
+        ["failover.api.freightrate.example", "is already a Route 53 name of the regions"],
+      ];
+      for (const [hostname, problem] of cases) {
+        const problems = problemsOf(() =>
+          parseStackConfig("prod-primary", { ...primary(), "freight:edgeHostname": hostname }),
+        );
+        expect(problems.map((p) => p.key)).toEqual(["freight:edgeHostname"]);
+        expect(problems[0]!.problem).toContain(problem);
+        expect(problems[0]!.fix).toBe(
+          "pulumi config set freight:edgeHostname edge.api.freightrate.example --stack prod-primary",
+        );
+      }
+    });
+
+    it("keeps access logs at least a month, naming the range", () => {
+      const problems = problemsOf(() =>
+        parseStackConfig("prod-primary", { ...primary(), "freight:edgeLogRetentionDays": "7" }),
+      );
+      expect(problems).toEqual([
+        {
+          key: "freight:edgeLogRetentionDays",
+          problem: '"7" must be from 31 to 3650',
+          fix: "pulumi config set freight:edgeLogRetentionDays 365 --stack prod-primary",
+        },
+      ]);
+    });
+
+    it("is off by default, and then needs no hostname", () => {
+      const raw = primary();
+      for (const key of ["freight:edge", "freight:edgeHostname", "freight:edgeLogRetentionDays"])
+        delete (raw as Record<string, string>)[key];
+      const config = parseStackConfig("prod-primary", raw);
+      expect(config.edge).toBe(false);
+      expect(config.edgeHostname).toBeUndefined();
+    });
   });
 });

@@ -232,6 +232,16 @@ const keys = {
     optional: true,
     secret: true,
   },
+  // The CloudFront edge in front of both regions (infra/edge). One distribution for the platform:
+  // only the primary declares it (docs/deploy.md says why).
+  edge: { schema: onOff, example: "on", default: "off" },
+  // The distribution's name; a single label under api.<domain>, which the API certificate covers.
+  edgeHostname: {
+    schema: z.string().regex(DNS_NAME, "must be a DNS name such as edge.api.freightrate.example"),
+    example: "edge.api.<domain>",
+    optional: true,
+  },
+  edgeLogRetentionDays: { schema: int(31, 3650), example: "365", default: "365" },
 } satisfies Record<string, KeySpec>;
 
 interface KeySpec {
@@ -401,6 +411,9 @@ function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem
     });
   });
   given(config, ["role", "failover", "billing"], (c) => problems.push(...capabilityChecks(stack, c)));
+  given(config, ["role", "edge", "domain", "region", "peerRegion"], (c) =>
+    problems.push(...edgeChecks(stack, c)),
+  );
   given(config, ["secretRotationLambdaArn", "region"], (c) => {
     const lambdaRegion = c.secretRotationLambdaArn.split(":")[3];
     if (lambdaRegion === c.region) return;
@@ -415,6 +428,49 @@ function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem
     });
   });
   return problems;
+}
+
+/** The region names and `failover` are taken under api.<domain>; the edge needs a label of its own. */
+function edgeChecks(
+  stack: string,
+  c: Pick<StackConfig, "role" | "edge" | "domain" | "region" | "peerRegion"> & Partial<StackConfig>,
+): ConfigProblem[] {
+  if (!c.edge) return [];
+  const key = `${CONFIG_NAMESPACE}:edge`;
+  if (c.role === "secondary") {
+    return [
+      {
+        key,
+        problem:
+          "is on in a secondary stack; the one CloudFront distribution of the platform is declared by the primary",
+        fix: `pulumi config set ${CONFIG_NAMESPACE}:edge off --stack ${stack}`,
+      },
+    ];
+  }
+  const example = `edge.api.${c.domain}`;
+  if (c.edgeHostname === undefined) {
+    return [
+      {
+        key: `${CONFIG_NAMESPACE}:edgeHostname`,
+        problem: `is required when ${key} is on (the name the distribution answers on)`,
+        fix: setCommand(stack, "edgeHostname", example),
+      },
+    ];
+  }
+  const suffix = `.api.${c.domain}`;
+  const label = c.edgeHostname.endsWith(suffix) ? c.edgeHostname.slice(0, -suffix.length) : undefined;
+  const taken = new Set([c.region, c.peerRegion, "failover"]);
+  if (label !== undefined && !label.includes(".") && !taken.has(label)) return [];
+  return [
+    {
+      key: `${CONFIG_NAMESPACE}:edgeHostname`,
+      problem:
+        label === undefined || label.includes(".")
+          ? `"${c.edgeHostname}" is not a single label under api.${c.domain}, so the API certificate (api.${c.domain}, *.api.${c.domain}) does not cover it`
+          : `"${c.edgeHostname}" is already a Route 53 name of the regions (${[...taken].join(", ")} are taken)`,
+      fix: setCommand(stack, "edgeHostname", example),
+    },
+  ];
 }
 
 /** A capability switched on needs its own keys; each missing one is named with the command that sets it. */

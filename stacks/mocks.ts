@@ -203,6 +203,33 @@ function computed(
         },
       };
     }
+    // CloudFront is global: its ARNs carry no region.
+    case "aws:cloudfront/distribution:Distribution": {
+      const id = `E${hex(seed, 13).toUpperCase()}`;
+      return {
+        id,
+        state: {
+          arn: `arn:aws:cloudfront::${account}:distribution/${id}`,
+          domainName: `d${hex(`${seed}:domain`, 13)}.cloudfront.net`,
+          hostedZoneId: "Z2FDTNDATAQYW2",
+          status: "Deployed",
+        },
+      };
+    }
+    case "aws:cloudfront/function:Function": {
+      const functionName = inputs["name"] as string;
+      return {
+        id: functionName,
+        state: { arn: `arn:aws:cloudfront::${account}:function/${functionName}`, status: "UNASSOCIATED" },
+      };
+    }
+    case "aws:cloudfront/keyValueStore:KeyValueStore": {
+      const id = uuid(seed);
+      return {
+        id: inputs["name"] as string,
+        state: { arn: `arn:aws:cloudfront::${account}:key-value-store/${id}` },
+      };
+    }
     case "aws:acm/certificateValidation:CertificateValidation":
       return { id: String(inputs["certificateArn"]), state: {} };
   }

@@ -10,6 +10,7 @@ import { Database, DATABASE_NAME, DATABASE_PORT } from "../infra/database/databa
 import { peerRole, type RegionRole } from "../app/region.ts";
 import { ApiCertificate, apiHostname, RegionDns, regionalHostname } from "../infra/dns/dns.ts";
 import { Documents } from "../infra/documents/documents.ts";
+import { Edge } from "../infra/edge/edge.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
 import { Monitoring, MONITORING_NAMESPACE } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
@@ -80,6 +81,31 @@ export function requiredTags(config: StackConfig): Record<string, string> {
     project: "freight-platform",
     stack: config.stack,
   };
+}
+
+export function edgeLogBucketName(config: Pick<StackConfig, "domain">): string {
+  return `${config.domain.replace(/\./g, "-")}-edge-logs`;
+}
+
+/** CloudFront reads certificates only from us-east-1. */
+export const CLOUDFRONT_CERTIFICATE_REGION = "us-east-1";
+
+/**
+ * The edge's certificate: the region's own when the stack runs in us-east-1 (prod-primary does),
+ * else a second certificate for the same names in us-east-1, through a provider of that region
+ * (the residency policy must then allow us-east-1 for this stack: docs/deploy.md).
+ */
+function edgeCertificateArn(config: StackConfig, regional: ApiCertificate): pulumi.Output<string> {
+  if (config.region === CLOUDFRONT_CERTIFICATE_REGION) return regional.arn;
+  const usEast1 = new aws.Provider("aws-cloudfront-certificates", {
+    region: CLOUDFRONT_CERTIFICATE_REGION,
+    defaultTags: { tags: requiredTags(config) },
+  });
+  return new ApiCertificate(
+    "edge-certificate",
+    { domain: config.domain, hostedZoneId: config.hostedZoneId },
+    { providers: [usEast1] },
+  ).arn;
 }
 
 export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
@@ -753,6 +779,24 @@ export async function regionStack(
     awsOnly,
   );
 
+  // crossChecks allow the edge only on the primary, with a hostname under api.<domain>.
+  const edge = config.edge
+    ? new Edge(
+        "edge",
+        {
+          domain: config.domain,
+          hostedZoneId: config.hostedZoneId,
+          hostname: config.edgeHostname!,
+          regions: { primary: config.region, secondary: config.peerRegion },
+          activeRegion: config.activeRegion,
+          certificateArn: edgeCertificateArn(config, certificate),
+          logBucketName: edgeLogBucketName(config),
+          logRetentionDays: config.edgeLogRetentionDays,
+        },
+        awsOnly,
+      )
+    : undefined;
+
   const common = {
     region: config.region,
     role: config.role,
@@ -762,6 +806,14 @@ export async function regionStack(
     documentsKmsKeyArn: documents.kmsKeyArn,
     healthCheckId: dns.healthCheckId,
     apiRegionalHostname: dns.regionalHostname,
+    ...(edge
+      ? {
+          edgeDistributionId: edge.distributionId,
+          edgeDomainName: edge.distributionDomainName,
+          edgeKeyValueStoreArn: edge.keyValueStoreArn,
+          edgeLogBucketName: edge.logBucketName,
+        }
+      : {}),
   };
   if (config.role === "primary") {
     return {

@@ -126,6 +126,20 @@ export function reviewProperties(r: PlannedResource): string {
         set: p["setIdentifier"],
         healthCheck: p["healthCheckId"],
       });
+    case "aws:cloudfront/distribution:Distribution":
+      return fmt({
+        aliases: list(p["aliases"]),
+        origins: list(p["origins"]).map((o) => (o as Props)["domainName"]),
+        failover: list(get(p, "originGroups", 0, "members")).map((m) => (m as Props)["originId"]),
+        tls: get(p, "viewerCertificate", "minimumProtocolVersion"),
+        logs: get(p, "loggingConfig", "bucket"),
+      });
+    case "aws:cloudfront/function:Function":
+      return fmt({
+        name: p["name"],
+        runtime: p["runtime"],
+        bytes: Buffer.byteLength(String(p["code"] ?? "")),
+      });
     case "aws:iam/policy:Policy":
     case "aws:iam/rolePolicy:RolePolicy": {
       const doc = typeof p["policy"] === "string" ? (JSON.parse(p["policy"]) as Props) : {};

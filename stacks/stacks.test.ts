@@ -9,6 +9,7 @@ import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts"
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { planObject } from "../infra/workloads/plan-catalogue.ts";
 import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
+import { edgeFunctionCode } from "../infra/edge/edge-function.ts";
 import { mockResourceId } from "./mocks.ts";
 import type { PlannedStack } from "./plan.ts";
 import { PlanError, planStack, transformPlan } from "./plan.ts";
@@ -170,15 +171,22 @@ describe("both stacks", () => {
 
   it("keep documents versioned, KMS-encrypted, private and on a lifecycle in both regions", () => {
     for (const { plan, region } of stacks()) {
-      const bucket = one(plan, "aws:s3/bucket:Bucket");
+      const bucket = one(plan, "aws:s3/bucket:Bucket", "documents-bucket");
       expect(bucket.props["bucket"]).toBe(`freightrate-example-documents-${region}`);
       expect(bucket.opts?.protect).toBe(true);
       expect(
-        get(one(plan, "aws:s3/bucketVersioning:BucketVersioning").props, "versioningConfiguration", "status"),
+        get(
+          one(plan, "aws:s3/bucketVersioning:BucketVersioning", "documents-versioning").props,
+          "versioningConfiguration",
+          "status",
+        ),
       ).toBe("Enabled");
       const sse = get(
-        one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-          .props,
+        one(
+          plan,
+          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+          "documents-encryption",
+        ).props,
         "rules",
         0,
         "applyServerSideEncryptionByDefault",
@@ -187,15 +195,19 @@ describe("both stacks", () => {
         sseAlgorithm: "aws:kms",
         kmsMasterKeyId: expect.stringMatching(`arn:aws:kms:${region}:`),
       });
-      expect(one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").props).toMatchObject({
+      expect(
+        one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "documents-public-access").props,
+      ).toMatchObject({
         blockPublicAcls: true,
         blockPublicPolicy: true,
         ignorePublicAcls: true,
         restrictPublicBuckets: true,
       });
-      const rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").props[
-        "rules"
-      ] as Record<string, unknown>[];
+      const rules = one(
+        plan,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "documents-lifecycle",
+      ).props["rules"] as Record<string, unknown>[];
       expect(rules.every((r) => r["status"] === "Enabled")).toBe(true);
       expect(rules.find((r) => r["transitions"])?.["transitions"]).toEqual([
         { days: 90, storageClass: "GLACIER_IR" },
@@ -863,7 +875,7 @@ describe("primary stack", () => {
     expect(policy.props["policy"]).toContain(`${SECONDARY_BUCKET_ARN}/*`);
     expect(policy.props["policy"]).toContain(SECONDARY_DOCS_KEY);
     // Versioning must be on before S3 accepts a replication configuration.
-    const versioning = one(primary, "aws:s3/bucketVersioning:BucketVersioning");
+    const versioning = one(primary, "aws:s3/bucketVersioning:BucketVersioning", "documents-versioning");
     expect(replication.opts?.dependsOn).toContain(versioning.urn);
   });
 
@@ -928,6 +940,159 @@ describe("secondary stack", () => {
     );
     expect(read.props["policy"]).not.toContain(":us-east-1:");
   });
+});
+
+describe("edge", () => {
+  const DISTRIBUTION = "aws:cloudfront/distribution:Distribution";
+  type Behaviour = {
+    pathPattern?: string;
+    targetOriginId: string;
+    allowedMethods: string[];
+    viewerProtocolPolicy: string;
+    cachePolicyId: string;
+    originRequestPolicyId: string;
+    functionAssociations: { eventType: string; functionArn: string }[];
+  };
+  const behaviours = (distribution: { props: Record<string, unknown> }) => [
+    distribution.props["defaultCacheBehavior"] as Behaviour,
+    ...(distribution.props["orderedCacheBehaviors"] as Behaviour[]),
+  ];
+
+  it("puts one distribution in front of both regions' API names, declared by the primary only", () => {
+    expect(all(secondary, DISTRIBUTION)).toEqual([]);
+    expect(secondary.resources.filter((r) => r.type.startsWith("aws:cloudfront/"))).toEqual([]);
+    const distribution = one(primary, DISTRIBUTION);
+    expect(distribution.props["aliases"]).toEqual(["edge.api.freightrate.example"]);
+    expect(get(distribution.props, "origins")).toEqual([
+      expect.objectContaining({
+        originId: "api-primary",
+        domainName: "us-east-1.api.freightrate.example",
+        customOriginConfig: expect.objectContaining({
+          originProtocolPolicy: "https-only",
+          originSslProtocols: ["TLSv1.2"],
+        }),
+      }),
+      expect.objectContaining({ originId: "api-secondary", domainName: "us-west-2.api.freightrate.example" }),
+    ]);
+    const alias = all(primary, "aws:route53/record:Record").filter(
+      (r) => r.props["name"] === "edge.api.freightrate.example",
+    );
+    expect(alias.map((r) => r.props["type"]).sort()).toEqual(["A", "AAAA"]);
+    for (const record of alias)
+      expect(get(record.props, "aliases", 0, "name")).toMatch(/^d[0-9a-f]+\.cloudfront\.net$/);
+  });
+
+  it("fails reads over from the active region to the other on 5xx or a timeout, and sends writes to the active region", () => {
+    const distribution = one(primary, DISTRIBUTION);
+    expect(get(distribution.props, "originGroups", 0)).toEqual({
+      originId: "api-failover",
+      failoverCriteria: { statusCodes: [500, 502, 503, 504] },
+      members: [{ originId: "api-primary" }, { originId: "api-secondary" }],
+    });
+    const [fallback, ...readOnly] = behaviours(distribution);
+    expect(fallback).toMatchObject({ targetOriginId: "api-primary" });
+    expect(fallback!.allowedMethods).toEqual(expect.arrayContaining(["POST", "PUT", "PATCH", "DELETE"]));
+    expect(readOnly.length).toBeGreaterThan(0);
+    for (const behaviour of readOnly) {
+      // CloudFront fails over only GET, HEAD and OPTIONS, and refuses writes on an origin group.
+      expect(behaviour).toMatchObject({
+        targetOriginId: "api-failover",
+        allowedMethods: ["GET", "HEAD", "OPTIONS"],
+      });
+    }
+    for (const origin of get(distribution.props, "origins") as Record<string, unknown>[])
+      expect(origin).toMatchObject({ connectionAttempts: 3, connectionTimeout: 5 });
+  });
+
+  it("caches nothing, forwards every viewer header (Authorization included) and serves HTTPS with TLS 1.2+ on the us-east-1 API certificate", () => {
+    const distribution = one(primary, DISTRIBUTION);
+    const certificate = one(primary, "aws:acm/certificate:Certificate");
+    for (const behaviour of behaviours(distribution)) {
+      expect(behaviour).toMatchObject({
+        viewerProtocolPolicy: "https-only",
+        cachePolicyId: "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+        originRequestPolicyId: "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+      });
+    }
+    const certificateArn = mockResourceId("us-east-1", certificate.type, certificate.name, certificate.props);
+    expect(certificateArn).toMatch(/^arn:aws:acm:us-east-1:/);
+    expect(get(distribution.props, "viewerCertificate")).toEqual({
+      acmCertificateArn: certificateArn,
+      sslSupportMethod: "sni-only",
+      minimumProtocolVersion: "TLSv1.2_2021",
+    });
+  });
+
+  it("logs every request to a private, encrypted bucket that keeps logs for the configured days", () => {
+    const distribution = one(primary, DISTRIBUTION);
+    const bucket = one(primary, "aws:s3/bucket:Bucket", "edge-logs");
+    expect(get(distribution.props, "loggingConfig", "bucket")).toBe(
+      `${bucket.props["bucket"]}.s3.amazonaws.com`,
+    );
+    const lifecycle = one(
+      primary,
+      "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+      "edge-logs-lifecycle",
+    );
+    expect(get(lifecycle.props, "rules", 0, "expiration", "days")).toBe(365);
+    expect(
+      get(
+        one(primary, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "edge-logs-ownership").props,
+        "rule",
+        "objectOwnership",
+      ),
+    ).toBe("BucketOwnerPreferred");
+    const key = JSON.parse(one(primary, "aws:kms/key:Key", "edge-logs-key").props["policy"] as string);
+    expect(key.Statement).toContainEqual(
+      expect.objectContaining({
+        Principal: { Service: "delivery.logs.amazonaws.com" },
+        Action: "kms:GenerateDataKey*",
+      }),
+    );
+  });
+
+  it("deploys the edge function once, from its source file, on every behaviour, with the state store it reads", () => {
+    const fn = one(primary, "aws:cloudfront/function:Function");
+    const store = one(primary, "aws:cloudfront/keyValueStore:KeyValueStore");
+    expect(fn.props).toMatchObject({ runtime: "cloudfront-js-2.0", publish: true, code: edgeFunctionCode() });
+    expect(store.props["name"]).toBe("freight-edge-state");
+    expect(fn.props["keyValueStoreAssociations"]).toEqual([
+      expect.stringMatching(/^arn:aws:cloudfront::123456789012:key-value-store\//),
+    ]);
+    const functionArn = `arn:aws:cloudfront::123456789012:function/${String(fn.props["name"])}`;
+    for (const behaviour of behaviours(one(primary, DISTRIBUTION)))
+      expect(behaviour.functionAssociations).toEqual([{ eventType: "viewer-request", functionArn }]);
+  });
+
+  it(
+    "asks for a second certificate in us-east-1 when the declaring stack runs elsewhere (CloudFront reads only us-east-1)",
+    async () => {
+      const plan = await planStack("prod-primary", {
+        config: {
+          ...manifests,
+          region: "us-east-2",
+          secretRotationLambdaArn: "arn:aws:lambda:us-east-2:123456789012:function:secrets-rotation",
+        },
+        peerOutputs: { documentsBucketArn: SECONDARY_BUCKET_ARN, documentsKmsKeyArn: SECONDARY_DOCS_KEY },
+      });
+      const certificates = all(plan, "aws:acm/certificate:Certificate");
+      expect(certificates.map((c) => c.name).sort()).toEqual([
+        "api-certificate-certificate",
+        "edge-certificate-certificate",
+      ]);
+      const edgeCertificate = certificates.find((c) => c.name === "edge-certificate-certificate")!;
+      const provider = plan.resources.find((r) => edgeCertificate.provider?.startsWith(`${r.urn}::`))!;
+      expect(provider.props["region"]).toBe("us-east-1");
+      // The mocks name ARNs after the stack's region; the provider above is what places it in us-east-1.
+      expect(get(one(plan, DISTRIBUTION).props, "viewerCertificate", "acmCertificateArn")).toBe(
+        mockResourceId("us-east-2", edgeCertificate.type, edgeCertificate.name, edgeCertificate.props),
+      );
+      expect(get(one(plan, DISTRIBUTION).props, "origins", 0, "domainName")).toBe(
+        "us-east-2.api.freightrate.example",
+      );
+    },
+    PLAN_TIMEOUT,
+  );
 });
 
 describe("bootstrap order", () => {
