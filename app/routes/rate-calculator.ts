@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { parseOrProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 import { marketKey } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
@@ -43,7 +43,8 @@ export const rateCalculatorResponse = z.strictObject({
 });
 export type RateCalculatorResponse = z.infer<typeof rateCalculatorResponse>;
 
-export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   const signupUrl = `${ctx.config.publicBaseUrl}/v1/signup`;
   // Before the body is read: a client over its limit costs no parsing or pricing.
   app.addHook("onRequest", async (request, reply) =>
@@ -53,8 +54,18 @@ export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = asy
     }),
   );
 
-  app.post(RATE_CALCULATOR_PATH, { bodyLimit: RATE_CALCULATOR_BODY_LIMIT_BYTES }, async (_request, reply) => {
-    const body = parseOrProblem(rateCalculatorRequest, _request.body);
+  const calculatorContract = documented({
+    summary: "Estimate the price of one lane without an account (nothing stored, limited per address)",
+    tag: "rate-calculator",
+    auth: "none",
+    addressRateLimited: true,
+    body: rateCalculatorRequest,
+    responses: { 200: { description: "The estimate, and where to sign up", body: rateCalculatorResponse } },
+    problems: [],
+  });
+  const options = { ...calculatorContract, bodyLimit: RATE_CALCULATOR_BODY_LIMIT_BYTES };
+  app.post(RATE_CALCULATOR_PATH, options, async (request, reply) => {
+    const body = request.body;
     const lane = checkQuoteRequest(body, ctx.engine.data.maxWeightLbs);
     const priced = ctx.engine.price({
       ...lane,
