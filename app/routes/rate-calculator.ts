@@ -10,7 +10,7 @@ import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 import { marketKey } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
-import { breakdownOf } from "./quotes.ts";
+import { breakdownOf, quoteView } from "./quotes.ts";
 
 export const RATE_CALCULATOR_PATH = "/v1/rate-calculator";
 /** One lane is a few hundred bytes; anything much larger is not a calculator request. */
@@ -28,15 +28,8 @@ export const rateCalculatorResponse = z.strictObject({
   pickupDate: z.string(),
   distanceMiles: z.number().int(),
   currency: z.literal("USD"),
-  breakdown: z.strictObject({
-    linehaulCents: z.number().int(),
-    fuelSurchargeCents: z.number().int(),
-    marginCents: z.number().int(),
-    ratePerMileCents: z.number().int(),
-    equipmentFactor: z.number(),
-    seasonalityIndex: z.number(),
-    weightFactor: z.number(),
-  }),
+  // The quote's own breakdown: the same engine priced it (always spot: no tenant, no contract rates).
+  breakdown: quoteView.shape.breakdown,
   totalCents: z.number().int(),
   pricingVersion: z.string(),
   signup: z.strictObject({ url: z.url(), method: z.literal("POST"), detail: z.string() }),
