@@ -149,6 +149,51 @@ describe("the OpenAPI document", () => {
     );
   });
 
+  it("adds the gate's problems and RateLimit headers to tenant API routes once, and shows each route's scope", () => {
+    const createKey = doc.paths["/v1/api-keys"]?.post;
+    expect(createKey?.["x-required-scope"]).toBe("admin");
+    expect(createKey?.["x-problem-types"]).toEqual(
+      expect.arrayContaining([
+        "insufficient-scope",
+        "email-not-verified",
+        "session-read-only",
+        "plan-feature-required",
+        "wrong-region",
+        "rate-limited",
+      ]),
+    );
+    expect(createKey?.responses["201"]?.headers).toHaveProperty("RateLimit");
+    expect(createKey?.responses["421"]).toBeDefined();
+    expect(createKey?.responses["429"]?.headers).toHaveProperty("Retry-After");
+    expect(doc.paths["/v1/usage"]?.get?.["x-required-scope"]).toBe("read");
+    expect(doc.paths["/v1/usage"]?.get?.["x-problem-types"]).not.toContain("session-read-only");
+    // Billing checks its key itself: no sessions, residency or request rate there.
+    const checkout = doc.paths["/v1/billing/checkout-sessions"]?.post;
+    expect(checkout?.["x-required-scope"]).toBe("admin");
+    expect(checkout?.["x-problem-types"]).toContain("insufficient-scope");
+    expect(checkout?.["x-problem-types"]).not.toContain("wrong-region");
+    // The public calculator takes no key and is limited per address.
+    const calculator = doc.paths["/v1/rate-calculator"]?.post;
+    expect(calculator?.security).toEqual([]);
+    expect(calculator?.["x-problem-types"]).toContain("rate-limited");
+    expect(calculator?.["x-problem-types"]).not.toContain("unauthorized");
+    expect(calculator?.responses["200"]?.headers).toHaveProperty("RateLimit-Policy");
+  });
+
+  it("keeps the scopes routes declare in their contracts enforced", async () => {
+    const admin = apiClient(t.url, db.demoKeys["acme-logistics"]);
+    const created = await admin.post<{ key: string }>("/v1/api-keys", { name: "reader", scopes: ["read"] });
+    expect(created.status).toBe(201);
+    const reader = apiClient(t.url, created.body.key);
+    const keys = await reader.get<Record<string, any>>("/v1/api-keys");
+    expect(keys.status).toBe(403);
+    expect(keys.body.requiredScope).toBe("admin");
+    const checkout = await reader.post<Record<string, any>>("/v1/billing/checkout-sessions", { plan: "pro" });
+    expect(checkout.status).toBe(403);
+    expect(checkout.body.requiredScope).toBe("admin");
+    expect((await reader.get("/v1/billing/status")).status).toBe(200);
+  });
+
   it("holds only schemas that compile as JSON Schema 2020-12, with formats", () => {
     const ajv = contractAjv();
     let compiled = 0;
