@@ -6,8 +6,8 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import Stripe from "stripe";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { presentedKey, requireScope, type Principal } from "../http/auth.ts";
-import { parseOrProblem, Problem, sendProblem } from "../http/problem.ts";
+import { presentedKey, requiredScope, requireScope, type Principal } from "../http/auth.ts";
+import { Problem, sendProblem } from "../http/problem.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import type { BillingService } from "./service.ts";
 import { isHandledEvent, processStripeEvent } from "./webhook.ts";
@@ -81,6 +81,7 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
       "Where the 429 problem's upgradeUrl points. Without a key (or without self-serve billing) it answers how to upgrade; with one it redirects to Checkout for the plan (the next one up by default), or to the customer portal when already subscribed.",
     tag: "billing",
     auth: "api-key-optional",
+    scope: "admin",
     querystring: upgradeQuery,
     responses: {
       200: { description: "How to upgrade", body: upgradeLandingView },
@@ -118,10 +119,11 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
     api.addHook("onRequest", async (request) => {
       const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
       request.principal = principal;
-      // Billing is account settings: reading its status is a read, changing anything is an admin's.
+      // Billing is account settings: reading its status is a read, changing anything is an admin's
+      // (the routes' contracts set scope: "admin").
       requireScope(
         principal,
-        request.method === "GET" ? "read" : "admin",
+        requiredScope(request.method, request.routeOptions.config?.scope),
         `${request.method} ${request.routeOptions.url ?? request.url}`,
       );
     });
@@ -132,6 +134,8 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
         "An Idempotency-Key is passed on to Stripe, so a retried request gets the same session. Already subscribed tenants change plans in the portal.",
       tag: "billing",
       auth: "api-key",
+      authenticatedBy: "route",
+      scope: "admin",
       body: checkoutRequest,
       responses: { 201: { description: "The Checkout session to send the buyer to", body: checkoutSession } },
       problems: ["already-subscribed"],
@@ -146,6 +150,8 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
       summary: "Open a Stripe customer portal session",
       tag: "billing",
       auth: "api-key",
+      authenticatedBy: "route",
+      scope: "admin",
       body: portalRequest,
       bodyOptional: true,
       responses: {
@@ -176,6 +182,7 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
       summary: "The tenant's billing standing and the banner to show",
       tag: "billing",
       auth: "api-key",
+      authenticatedBy: "route",
       responses: { 200: { description: "Billing status", body: billingStatusView } },
       problems: [],
     });

@@ -8,6 +8,7 @@ import type { FastifySchemaCompiler, FastifyTypeProvider } from "fastify";
 import { z } from "zod";
 import { fieldErrors, validationProblem } from "./problem.ts";
 import type { ProblemType } from "./problem-types.ts";
+import type { Scope } from "./auth.ts";
 
 /** Response headers the API sets, documented once under components.headers. */
 export const RESPONSE_HEADERS = {
@@ -36,6 +37,15 @@ export const RESPONSE_HEADERS = {
   },
   "Freight-Region": {
     description: "The region (and its role) that served the request.",
+    schema: { type: "string" },
+  },
+  RateLimit: {
+    description:
+      'Where the request rate limit stands: `"<policy>";r=<requests left>;t=<seconds until full>` (policy tenant, or address on the public calculator).',
+    schema: { type: "string" },
+  },
+  "RateLimit-Policy": {
+    description: 'The request rate limit: `"<policy>";q=<requests>;w=<seconds>`.',
     schema: { type: "string" },
   },
   "Freight-Active-Region": {
@@ -69,6 +79,16 @@ export interface RouteContract<
    * authenticated ones; "none": no key read.
    */
   auth: "api-key" | "api-key-optional" | "none";
+  /**
+   * Who checks the key: "tenant-api" (the default for "api-key") is the /v1 gate in app.ts, which also
+   * takes a read-only SSO session, refuses tenants pinned to another region and spends the tenant's
+   * request rate; "route" is a route checking the key and its scope itself (billing).
+   */
+  authenticatedBy?: "tenant-api" | "route";
+  /** The API key scope the route needs, when not the default (read for GET, quote for other methods). */
+  scope?: Scope;
+  /** Limited per client address (the public calculator); tenant-api routes spend the tenant's rate. */
+  addressRateLimited?: boolean;
   /** Accepts Idempotency-Key: a retry replays the stored answer. */
   idempotent?: boolean;
   /** Counts a meter: Meter-Usage on success, 403 no-entitlement and 429 meter-limit-reached. */
@@ -127,7 +147,12 @@ export function documented<
       params: contract.params,
     }).filter(([, part]) => part !== undefined),
   ) as { body: B; querystring: Q; params: P };
-  return { schema, config: { contract: contract as RouteContract } };
+  // The scope goes where the authentication hooks read it (requiredScope), beside the contract.
+  const config = {
+    contract: contract as RouteContract,
+    ...(contract.scope ? { scope: contract.scope } : {}),
+  };
+  return { schema, config };
 }
 
 function optionalBody(schema: z.ZodType, contract: RouteContract<BodyContract | undefined>): z.ZodType {

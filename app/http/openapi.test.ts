@@ -48,6 +48,14 @@ function constructedProblems(): { type: string; status: number | undefined; file
   return found;
 }
 
+/** The /v1 routes a visitor without an account calls: signup, its email check and the public calculator. */
+const ANONYMOUS_V1_ROUTES = [
+  "POST /v1/signup",
+  "GET /v1/signup/verify",
+  "POST /v1/signup/verification-email",
+  "POST /v1/rate-calculator",
+];
+
 describe("the OpenAPI document", () => {
   it("documents every route the app registers, each with a summary, auth and a success answer", () => {
     expect(t.app.apiContract.undocumented()).toEqual([]);
@@ -75,7 +83,9 @@ describe("the OpenAPI document", () => {
         ).toBe(true);
         for (const [status, response] of Object.entries(op.responses))
           expect(response.description, `${where} ${status}`).toMatch(/\w/);
-        if (path.startsWith("/v1/")) expect(op.security, where).toContainEqual({ bearerApiKey: [] });
+        // Every /v1 route takes a key, but for the few a visitor without an account uses.
+        if (path.startsWith("/v1/") && !ANONYMOUS_V1_ROUTES.includes(where))
+          expect(op.security, where).toContainEqual({ bearerApiKey: [] });
       }
     }
     expect(doc.openapi).toBe("3.1.0");
@@ -137,6 +147,51 @@ describe("the OpenAPI document", () => {
         schema: expect.objectContaining({ maximum: 100 }),
       }),
     );
+  });
+
+  it("adds the gate's problems and RateLimit headers to tenant API routes once, and shows each route's scope", () => {
+    const createKey = doc.paths["/v1/api-keys"]?.post;
+    expect(createKey?.["x-required-scope"]).toBe("admin");
+    expect(createKey?.["x-problem-types"]).toEqual(
+      expect.arrayContaining([
+        "insufficient-scope",
+        "email-not-verified",
+        "session-read-only",
+        "plan-feature-required",
+        "wrong-region",
+        "rate-limited",
+      ]),
+    );
+    expect(createKey?.responses["201"]?.headers).toHaveProperty("RateLimit");
+    expect(createKey?.responses["421"]).toBeDefined();
+    expect(createKey?.responses["429"]?.headers).toHaveProperty("Retry-After");
+    expect(doc.paths["/v1/usage"]?.get?.["x-required-scope"]).toBe("read");
+    expect(doc.paths["/v1/usage"]?.get?.["x-problem-types"]).not.toContain("session-read-only");
+    // Billing checks its key itself: no sessions, residency or request rate there.
+    const checkout = doc.paths["/v1/billing/checkout-sessions"]?.post;
+    expect(checkout?.["x-required-scope"]).toBe("admin");
+    expect(checkout?.["x-problem-types"]).toContain("insufficient-scope");
+    expect(checkout?.["x-problem-types"]).not.toContain("wrong-region");
+    // The public calculator takes no key and is limited per address.
+    const calculator = doc.paths["/v1/rate-calculator"]?.post;
+    expect(calculator?.security).toEqual([]);
+    expect(calculator?.["x-problem-types"]).toContain("rate-limited");
+    expect(calculator?.["x-problem-types"]).not.toContain("unauthorized");
+    expect(calculator?.responses["200"]?.headers).toHaveProperty("RateLimit-Policy");
+  });
+
+  it("keeps the scopes routes declare in their contracts enforced", async () => {
+    const admin = apiClient(t.url, db.demoKeys["acme-logistics"]);
+    const created = await admin.post<{ key: string }>("/v1/api-keys", { name: "reader", scopes: ["read"] });
+    expect(created.status).toBe(201);
+    const reader = apiClient(t.url, created.body.key);
+    const keys = await reader.get<Record<string, any>>("/v1/api-keys");
+    expect(keys.status).toBe(403);
+    expect(keys.body.requiredScope).toBe("admin");
+    const checkout = await reader.post<Record<string, any>>("/v1/billing/checkout-sessions", { plan: "pro" });
+    expect(checkout.status).toBe(403);
+    expect(checkout.body.requiredScope).toBe("admin");
+    expect((await reader.get("/v1/billing/status")).status).toBe(200);
   });
 
   it("holds only schemas that compile as JSON Schema 2020-12, with formats", () => {
@@ -231,7 +286,7 @@ describe("the checks fail when the contract drifts", () => {
       headers: { ...json, "meter-usage": "quotes;used=1" },
       payload: JSON.stringify({ tenant: "acme", plan: "pro", meters: [] }),
     });
-    check.observe({ method: "POST", route: "/v1/signup", status: 201, headers: json, payload: "{}" });
+    check.observe({ method: "POST", route: "/v1/undocumented", status: 201, headers: json, payload: "{}" });
     check.observe({
       method: "GET",
       route: undefined,
@@ -248,7 +303,7 @@ describe("the checks fail when the contract drifts", () => {
         /^GET \/v1\/usage answered 200: the body does not match its schema: \(body\) must have required property 'plan'/,
       ),
       "GET /v1/usage answered 200: header meter-usage is set but not documented for status 200",
-      "POST /v1/signup answered 201: POST /v1/signup is not in the document",
+      "POST /v1/undocumented answered 201: POST /v1/undocumented is not in the document",
       "GET (no route) answered 404: problem type gone is not in the catalogue",
     ]);
     expect(() => check.assertClean()).toThrow(/6 answer\(s\) do not match \/openapi.json/);

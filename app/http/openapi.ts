@@ -8,6 +8,7 @@ import { z } from "zod";
 import { PROBLEM_BASE } from "./problem.ts";
 import { PROBLEM_TYPES, PROBLEM_TYPE_SLUGS, type ProblemType } from "./problem-types.ts";
 import { RESPONSE_HEADERS, type ResponseHeader, type RouteContract } from "./contract.ts";
+import { requiredScope } from "./auth.ts";
 
 export const OPENAPI_PATH = "/openapi.json";
 export const REFERENCE_PATH = "/reference";
@@ -39,6 +40,8 @@ export interface Operation {
   requestBody?: Record<string, unknown>;
   responses: Record<string, OperationResponse>;
   "x-problem-types": ProblemType[];
+  /** The API key scope the route needs (insufficient-scope names it when the key lacks it). */
+  "x-required-scope"?: string;
 }
 export interface OperationResponse {
   description: string;
@@ -99,10 +102,22 @@ export function implicitProblems(method: string, url: string, contract: RouteCon
   if (url.startsWith("/v1/") || contract.body || contract.querystring || contract.params) {
     problems.push("validation");
   }
-  if (contract.auth !== "none") problems.push("unauthorized");
+  if (contract.auth !== "none") problems.push("unauthorized", "email-not-verified", "insufficient-scope");
+  // The /v1 gate (app.ts): read-only SSO sessions (whose plan must still include SSO), data
+  // residency, and the tenant's request rate.
+  if (tenantApi(contract)) {
+    problems.push("session-expired", "plan-feature-required", "wrong-region", "rate-limited");
+    if (WRITE_METHODS.has(method)) problems.push("session-read-only");
+  }
+  if (contract.addressRateLimited) problems.push("rate-limited");
   if (contract.idempotent) problems.push("invalid-idempotency-key", "idempotency-key-reused");
   if (contract.metered) problems.push("no-entitlement", "meter-limit-reached");
   return problems;
+}
+
+/** Behind the /v1 gate; a plan feature gate (ctx.feature) is on such routes only. */
+function tenantApi(contract: RouteContract): boolean {
+  return contract.auth === "api-key" && (contract.authenticatedBy ?? "tenant-api") === "tenant-api";
 }
 
 const PROBLEM_HEADERS: Record<number, ResponseHeader[]> = {
@@ -156,6 +171,8 @@ function operation(route: RegisteredRoute & { contract: RouteContract }): Operat
   if (contract.auth !== "none") everyResponse.push("Billing-Status");
   // Set as soon as the meter counts: a problem thrown after that (a lost race) still carries it.
   if (contract.metered) everyResponse.push("Meter-Usage");
+  // Set before the route runs (RATE_LIMITING=on), so on its problems too.
+  if (tenantApi(contract) || contract.addressRateLimited) everyResponse.push("RateLimit", "RateLimit-Policy");
 
   const responses: Record<string, OperationResponse> = {};
   for (const [status, response] of Object.entries(contract.responses)) {
@@ -234,6 +251,7 @@ function operation(route: RegisteredRoute & { contract: RouteContract }): Operat
     ...(requestBody ? { requestBody } : {}),
     responses,
     "x-problem-types": problems,
+    ...(contract.auth === "none" ? {} : { "x-required-scope": requiredScope(method, contract.scope) }),
   };
 }
 

@@ -143,6 +143,206 @@ export const PROBLEM_TYPES = {
       "This region does not serve the request now: 307 redirects to the active region (Location), 503 when no peer URL is known.",
     extensions: { region: z.string() },
   },
+  "insufficient-scope": {
+    title: "API key lacks a scope",
+    statuses: [403],
+    description:
+      "The key lacks the scope the route needs (read for GET, quote for other writes, admin for keys, SSO and billing changes); `requiredScope` names it. Use a key with it, or have an admin key create one.",
+    extensions: { requiredScope: z.enum(["read", "quote", "admin"]), keyScopes: z.array(z.string()) },
+  },
+  "email-not-verified": {
+    title: "Email not verified yet",
+    statuses: [403],
+    description: "The key belongs to a signup whose email is not verified; open the link emailed at signup.",
+  },
+  "plan-feature-required": {
+    title: "Not included in your plan",
+    statuses: [403],
+    description:
+      "The tenant's plan lacks the feature this route (or an SSO session) needs; `requiredPlan` and `upgradeUrl` name the smallest plan that has it.",
+    extensions: {
+      feature: z.string(),
+      plan: z.string(),
+      requiredPlan: z.string().optional(),
+      upgradeUrl: z.url().optional(),
+    },
+  },
+  "wrong-region": {
+    title: "Tenant served in another region",
+    statuses: [421],
+    description:
+      "The tenant is pinned to another region for data residency and is served only there; `baseUrl` is that region's API when known.",
+    extensions: { region: z.string(), baseUrl: z.url().optional() },
+  },
+  "rate-limited": {
+    title: "Too many requests",
+    statuses: [429],
+    description:
+      "Over the request rate (per tenant, or per client address on the public calculator); Retry-After says when to retry, the RateLimit headers where the limit stands.",
+    extensions: {
+      policy: z.enum(["tenant", "address"]),
+      requestsPerSecond: z.number(),
+      burst: z.int(),
+      retryAfterSeconds: z.int(),
+    },
+  },
+  "session-read-only": {
+    title: "Sessions are read-only",
+    statuses: [403],
+    description: "A single sign-on session may only read (GET); send writes with an API key.",
+  },
+  "session-expired": {
+    title: "Session expired or revoked",
+    statuses: [401],
+    description: "The single sign-on session cookie has expired or was revoked; sign in again.",
+  },
+  "api-key-not-active": {
+    title: "API key is no longer active",
+    statuses: [409],
+    description: "The key is revoked or expired and cannot be rotated; create a new key.",
+    extensions: { keyStatus: z.enum(["revoked", "expired"]) },
+  },
+  "signup-email-taken": {
+    title: "Email already signed up",
+    statuses: [409],
+    description:
+      "The email address has signed up already; use that account, or ask for a new verification email.",
+  },
+  "signup-company-taken": {
+    title: "Company already has an account",
+    statuses: [409],
+    description: "An account for the company exists; ask its admin for a key, or use a more specific name.",
+  },
+  "signup-unavailable": {
+    title: "Signup is not available here",
+    statuses: [503],
+    description: "This deployment cannot create tenants (no control plane); contact sales.",
+  },
+  "verification-link-unknown": {
+    title: "Unknown verification link",
+    statuses: [404],
+    description: "The link is not one we sent, or a newer one replaced it; open the newest email.",
+  },
+  "verification-link-used": {
+    title: "Verification link already used",
+    statuses: [410],
+    description: "The link was used already: the email is verified and the signup's key works.",
+  },
+  "verification-link-expired": {
+    title: "Verification link expired",
+    statuses: [410],
+    description: "The link is past its expiry; ask for a new one with POST /v1/signup/verification-email.",
+    extensions: { expiredAt: z.iso.datetime() },
+  },
+  "signup-unknown": {
+    title: "No signup for this email",
+    statuses: [404],
+    description: "Nobody signed up with this email address; sign up with POST /v1/signup.",
+  },
+  "signup-already-verified": {
+    title: "Email already verified",
+    statuses: [409],
+    description: "The email is verified already; the signup's API key works.",
+  },
+  "contract-rate-overlap": {
+    title: "Overlapping contract rate",
+    statuses: [409],
+    description:
+      "Another contract rate covers the lane on some of the same pickup days; end it first or start after it.",
+    extensions: {
+      conflictingRateId: z.uuid(),
+      conflictingValidFrom: z.iso.date(),
+      conflictingValidTo: z.iso.date(),
+    },
+  },
+  "contract-rate-ended": {
+    title: "Contract rate already ended",
+    statuses: [409],
+    description: "The contract rate was ended already; create a new rate for later days.",
+  },
+  "documents-not-enabled": {
+    title: "Documents are not enabled here",
+    statuses: [404],
+    description: "This deployment has no documents buckets configured.",
+  },
+  "documents-storage-unavailable": {
+    title: "Document storage is not answering",
+    statuses: [503],
+    description: "The documents bucket (and its replica) did not answer; nothing changed. Retry shortly.",
+  },
+  "document-already-confirmed": {
+    title: "Document already confirmed",
+    statuses: [409],
+    description: "The document's upload was confirmed already; delete it and attach a new one to replace it.",
+  },
+  "document-not-uploaded": {
+    title: "Nothing uploaded yet",
+    statuses: [409],
+    description: "Nothing was uploaded to the document's upload URL yet; PUT the file there, then confirm.",
+  },
+  "document-upload-expired": {
+    title: "Upload URL expired",
+    statuses: [410],
+    description: "The upload URL expired before anything was uploaded; attach the document again.",
+  },
+  "document-checksum-mismatch": {
+    title: "The upload is not the declared file",
+    statuses: [422],
+    description:
+      "The uploaded object's size, type or SHA-256 differs from what was declared; it was removed. Attach the document again.",
+  },
+  "sso-not-configured": {
+    title: "Single sign-on not configured",
+    statuses: [404],
+    description: "The tenant has no identity provider; an admin registers one with PUT /v1/sso/provider.",
+  },
+  "sso-unavailable": {
+    title: "Single sign-on unavailable",
+    statuses: [503],
+    description: "This deployment cannot read client secrets (no Secrets Manager region).",
+  },
+  "sso-secret-unreadable": {
+    title: "Client secret unreadable",
+    statuses: [502],
+    description:
+      "The tenant's client secret could not be read from Secrets Manager under the name registered.",
+  },
+  "sso-provider-unreachable": {
+    title: "Identity provider unreachable",
+    statuses: [502],
+    description: "The identity provider did not answer its discovery document; check the issuer URL.",
+  },
+  "sso-state-mismatch": {
+    title: "Sign-in started elsewhere",
+    statuses: [400],
+    description: "The callback's state does not match this browser's sign-in cookie; start again.",
+  },
+  "sso-invalid-state": {
+    title: "Unknown sign-in",
+    statuses: [400],
+    description: "The callback's state names no sign-in started here; start again.",
+  },
+  "sso-login-used": {
+    title: "Sign-in already used",
+    statuses: [409],
+    description: "The sign-in's code was used already (a code is good once); start again.",
+  },
+  "sso-login-expired": {
+    title: "Sign-in expired",
+    statuses: [400],
+    description: "The sign-in took longer than allowed at the provider; start again.",
+  },
+  "sso-denied": {
+    title: "Sign-in refused by the identity provider",
+    statuses: [401],
+    description: "The identity provider answered the sign-in with an error.",
+  },
+  "sso-token-rejected": {
+    title: "Sign-in not accepted",
+    statuses: [401],
+    description:
+      "The code or ID token did not check out against the tenant's identity provider; start again.",
+  },
 } as const satisfies Record<string, ProblemTypeEntry>;
 
 export type ProblemType = keyof typeof PROBLEM_TYPES;

@@ -8,7 +8,8 @@ import { z } from "zod";
 import type { Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { generateApiKey, SCOPES } from "../http/auth.ts";
-import { notFound, parseOrProblem, Problem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound, Problem } from "../http/problem.ts";
 
 /** The longest a rotated-out key may keep working: long enough to roll a fleet, short enough to matter. */
 export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3600;
@@ -164,17 +165,31 @@ function notUsable(row: KeyRow, action: string): Problem | undefined {
   });
 }
 
-export const apiKeyRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  const admin = { config: { scope: "admin" as const } };
+export const apiKeyRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const keys = { tag: "api-keys", auth: "api-key", scope: "admin" } as const;
 
-  app.post("/v1/api-keys", admin, async (request, reply) => {
-    const body = parseOrProblem(createApiKeyRequest, request.body);
+  const createContract = documented({
+    ...keys,
+    summary: "Create an API key (its plaintext is in this answer only)",
+    body: createApiKeyRequest,
+    responses: { 201: { description: "The key, with the plaintext key", body: apiKeyCreatedResponse } },
+    problems: [],
+  });
+  app.post("/v1/api-keys", createContract, async (request, reply) => {
+    const body = request.body;
     const tenantId = request.principal!.tenantId;
     const created = await ctx.asTenant(request, (db) => insertApiKey(db, tenantId, body));
     return reply.code(201).header("cache-control", "no-store").send(created);
   });
 
-  app.get("/v1/api-keys", admin, async (request) => {
+  const listContract = documented({
+    ...keys,
+    summary: "List the tenant's API keys (never the keys themselves)",
+    responses: { 200: { description: "Every key, oldest first", body: apiKeyListResponse } },
+    problems: [],
+  });
+  app.get("/v1/api-keys", listContract, async (request) => {
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`);
       return result.rows;
@@ -182,9 +197,21 @@ export const apiKeyRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     return { apiKeys: rows.map(summary) };
   });
 
-  app.post("/v1/api-keys/:id/rotate", admin, async (request, reply) => {
-    const { id } = parseOrProblem(apiKeyIdParams, request.params);
-    const body = parseOrProblem(rotateApiKeyRequest, request.body ?? {});
+  const rotateContract = documented({
+    ...keys,
+    summary: "Rotate an API key: a new key; the old one works for a grace period",
+    params: apiKeyIdParams,
+    // Every field has a default: an empty request rotates with a day's grace.
+    body: rotateApiKeyRequest.prefault({}),
+    bodyOptional: true,
+    responses: {
+      201: { description: "The new key (with its plaintext) and the old one", body: apiKeyRotatedResponse },
+    },
+    problems: ["not-found", "api-key-not-active"],
+  });
+  app.post("/v1/api-keys/:id/rotate", rotateContract, async (request, reply) => {
+    const { id } = request.params;
+    const body = request.body;
     const tenantId = request.principal!.tenantId;
     const rotated = await ctx.asTenant(request, async (db) => {
       const old = await readKey(db, id, true);
@@ -208,8 +235,15 @@ export const apiKeyRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     return reply.code(201).header("cache-control", "no-store").send(rotated);
   });
 
-  app.delete("/v1/api-keys/:id", admin, async (request) => {
-    const { id } = parseOrProblem(apiKeyIdParams, request.params);
+  const revokeContract = documented({
+    ...keys,
+    summary: "Revoke an API key at once (revoking twice answers the first revocation)",
+    params: apiKeyIdParams,
+    responses: { 200: { description: "The revoked key", body: apiKeySummary } },
+    problems: ["not-found"],
+  });
+  app.delete("/v1/api-keys/:id", revokeContract, async (request) => {
+    const { id } = request.params;
     return ctx.asTenant(request, async (db) => {
       const old = await readKey(db, id, true);
       // Revoking twice answers the first revocation: the caller's intent holds either way.

@@ -5,7 +5,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { notFound, parseOrProblem, Problem, validationProblem, type FieldError } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound, Problem, validationProblem, type FieldError } from "../http/problem.ts";
 import {
   contractRateById,
   endContractRate,
@@ -75,6 +76,12 @@ export const contractRateView = z.object({
 });
 export type ContractRateView = z.infer<typeof contractRateView>;
 
+export const contractRateList = z.object({
+  contractRates: z.array(contractRateView),
+  limit: z.int(),
+  offset: z.int(),
+});
+
 function view(record: ContractRateRecord): ContractRateView {
   return { ...record, currency: "USD" };
 }
@@ -87,11 +94,21 @@ function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
 }
 
-export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   app.addHook("preHandler", ctx.feature("contracts"));
+  const rates = { tag: "contract-rates", auth: "api-key" } as const;
 
-  app.post("/v1/contract-rates", async (request, reply) => {
-    const body = parseOrProblem(contractRateCreateBody, request.body);
+  const createContract = documented({
+    ...rates,
+    summary: "Add a contract rate for a lane and equipment over a window of pickup days",
+    idempotent: true,
+    body: contractRateCreateBody,
+    responses: { 201: { description: "The contract rate", body: contractRateView } },
+    problems: ["contract-rate-overlap"],
+  });
+  app.post("/v1/contract-rates", createContract, async (request, reply) => {
+    const body = request.body;
     const errors: FieldError[] = [];
     const lane = checkLane(body, errors);
     const today = utcToday(new Date());
@@ -138,8 +155,15 @@ export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async
     });
   });
 
-  app.get("/v1/contract-rates", async (request) => {
-    const query = parseOrProblem(contractRateListQuery, request.query);
+  const listContract = documented({
+    ...rates,
+    summary: "The tenant's contract rates, by lane, equipment or a pickup day they cover",
+    querystring: contractRateListQuery,
+    responses: { 200: { description: "A page of contract rates", body: contractRateList } },
+    problems: [],
+  });
+  app.get("/v1/contract-rates", listContract, async (request) => {
+    const query = request.query;
     const errors: FieldError[] = [];
     const market = (field: "origin" | "destination") => {
       const name = query[field];
@@ -164,16 +188,33 @@ export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async
     return { contractRates: rates.map(view), limit: query.limit, offset: query.offset };
   });
 
-  app.get("/v1/contract-rates/:id", async (request) => {
-    const { id } = parseOrProblem(contractRateParams, request.params);
+  const readContract = documented({
+    ...rates,
+    summary: "One contract rate",
+    params: contractRateParams,
+    responses: { 200: { description: "The contract rate", body: contractRateView } },
+    problems: ["not-found"],
+  });
+  app.get("/v1/contract-rates/:id", readContract, async (request) => {
+    const { id } = request.params;
     const rate = await ctx.asTenant(request, (db) => contractRateById(db, id));
     if (!rate) throw notFound(`Contract rate ${id}`);
     return view(rate);
   });
 
-  app.post("/v1/contract-rates/:id/end", async (request, reply) => {
-    const { id } = parseOrProblem(contractRateParams, request.params);
-    const body = parseOrProblem(contractRateEndBody, request.body ?? {});
+  const endContract = documented({
+    ...rates,
+    summary: "End a contract rate after a last pickup day (today by default)",
+    idempotent: true,
+    params: contractRateParams,
+    body: contractRateEndBody,
+    bodyOptional: true,
+    responses: { 200: { description: "The contract rate, ended", body: contractRateView } },
+    problems: ["not-found", "contract-rate-ended"],
+  });
+  app.post("/v1/contract-rates/:id/end", endContract, async (request, reply) => {
+    const { id } = request.params;
+    const body = request.body;
     const lastDay = body.lastDay ?? utcToday(new Date());
     return ctx.idempotent(request, reply, async (db) => {
       const rate = await contractRateById(db, id, true);

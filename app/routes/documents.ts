@@ -9,8 +9,9 @@ import { DOCUMENT_CONTENT_TYPES, DOCUMENT_KINDS, fileNameProblems } from "../doc
 import type { DocumentStore, SignedUpload } from "../documents/storage.ts";
 import type { AppContext } from "../http/app.ts";
 import { refuseActionBody } from "../http/boundary.ts";
-import { notFound, parseOrProblem, Problem, validationProblem } from "../http/problem.ts";
-import { peerRole, type RegionRole } from "../region.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound, Problem, validationProblem } from "../http/problem.ts";
+import { peerRole, REGION_ROLES, type RegionRole } from "../region.ts";
 
 const bookingParams = z.strictObject({ bookingId: z.uuid("must be a booking id (UUID)") });
 const documentParams = z.strictObject({ id: z.uuid("must be a document id (UUID)") });
@@ -34,6 +35,38 @@ export function newDocumentRequest(maxBytes: number) {
   });
 }
 
+/** A document as the API answers it (and as the OpenAPI document describes it). */
+export const documentView = z.strictObject({
+  id: z.uuid(),
+  bookingId: z.uuid(),
+  kind: z.enum(DOCUMENT_KINDS),
+  fileName: z.string(),
+  contentType: z.enum(DOCUMENT_CONTENT_TYPES),
+  sizeBytes: z.int(),
+  sha256: z.string().describe("The file's SHA-256, base64"),
+  state: z.enum(["pending", "available", "deleted"]),
+  createdAt: z.iso.datetime(),
+  confirmedAt: z.iso.datetime().nullable(),
+});
+
+const signedUrl = z.strictObject({ url: z.url(), expiresAt: z.iso.datetime() });
+
+export const attachedDocumentView = documentView.extend({
+  upload: signedUrl.extend({
+    method: z.literal("PUT"),
+    headers: z.record(z.string(), z.string()).describe("Send exactly these headers with the upload"),
+  }),
+});
+
+export const documentWithDownloadView = documentView.extend({
+  download: signedUrl
+    .extend({ region: z.enum(REGION_ROLES).describe("The region whose bucket serves it") })
+    .nullable()
+    .describe("null until the upload is confirmed"),
+});
+
+export const documentListView = z.strictObject({ documents: z.array(documentView) });
+
 interface DocumentRow {
   id: string;
   booking_id: string;
@@ -54,13 +87,13 @@ interface DocumentRow {
 const COLUMNS = `id, booking_id, kind, file_name, content_type, size_bytes, sha256, object_key, stored_in, state,
   version_id, upload_expires_at, created_at, confirmed_at`;
 
-function view(row: DocumentRow) {
+function view(row: DocumentRow): z.infer<typeof documentView> {
   return {
     id: row.id,
     bookingId: row.booking_id,
-    kind: row.kind,
+    kind: row.kind as z.infer<typeof documentView>["kind"],
     fileName: row.file_name,
-    contentType: row.content_type,
+    contentType: row.content_type as z.infer<typeof documentView>["contentType"],
     sizeBytes: row.size_bytes,
     sha256: row.sha256,
     state: row.state,
@@ -79,9 +112,11 @@ function storageUnavailable(error: unknown): Problem {
 }
 
 export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: DocumentStore }> = async (
-  app,
+  plugin,
   { ctx, store: maybeStore },
 ) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const documents = { tag: "documents", auth: "api-key" } as const;
   const maxBytes = ctx.config.DOCUMENTS_MAX_BYTES;
   const newDocument = newDocumentRequest(maxBytes);
 
@@ -105,10 +140,23 @@ export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: Docum
     return rows[0];
   };
 
-  app.post("/v1/bookings/:bookingId/documents", async (request, reply) => {
+  const attachContract = documented({
+    ...documents,
+    summary: "Attach a document to a booking: a presigned URL to upload the file to",
+    description:
+      "PUT the file to `upload.url` with `upload.headers` before `upload.expiresAt`, then confirm the document.",
+    idempotent: true,
+    params: bookingParams,
+    body: newDocument,
+    responses: {
+      201: { description: "The pending document and its upload URL", body: attachedDocumentView },
+    },
+    problems: ["not-found", "documents-not-enabled", "documents-storage-unavailable"],
+  });
+  app.post("/v1/bookings/:bookingId/documents", attachContract, async (request, reply) => {
     const store = storeOrRefuse();
-    const { bookingId } = parseOrProblem(bookingParams, request.params);
-    const body = parseOrProblem(newDocument, request.body);
+    const { bookingId } = request.params;
+    const body = request.body;
     const nameProblems = fileNameProblems(body.fileName);
     if (nameProblems.length) throw validationProblem(nameProblems);
     return ctx.idempotent(request, reply, async (db) => {
@@ -147,9 +195,25 @@ export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: Docum
     });
   });
 
-  app.post("/v1/documents/:id/confirm", async (request) => {
+  const confirmContract = documented({
+    ...documents,
+    summary: "Confirm a document's upload: its size, type and SHA-256 are checked",
+    description: "Takes no body (or {}).",
+    params: documentParams,
+    responses: { 200: { description: "The document, available", body: documentView } },
+    problems: [
+      "not-found",
+      "documents-not-enabled",
+      "documents-storage-unavailable",
+      "document-already-confirmed",
+      "document-not-uploaded",
+      "document-upload-expired",
+      "document-checksum-mismatch",
+    ],
+  });
+  app.post("/v1/documents/:id/confirm", confirmContract, async (request) => {
     const store = storeOrRefuse();
-    const { id } = parseOrProblem(documentParams, request.params);
+    const { id } = request.params;
     refuseActionBody(request.body, "Confirming a document");
     const row = await ctx.asTenant(request, async (db) => {
       const document = await documentOf(db, id, true);
@@ -168,14 +232,19 @@ export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: Docum
         throw storageUnavailable(error);
       }
       if (!stored) {
-        const expired = document.upload_expires_at.getTime() < Date.now();
+        if (document.upload_expires_at.getTime() < Date.now()) {
+          throw new Problem({
+            type: "document-upload-expired",
+            title: "Upload URL expired",
+            status: 410,
+            detail: `The upload URL of document ${id} expired at ${document.upload_expires_at.toISOString()} before anything was uploaded. Attach the document again for a new URL.`,
+          });
+        }
         throw new Problem({
-          type: expired ? "document-upload-expired" : "document-not-uploaded",
-          title: expired ? "Upload URL expired" : "Nothing uploaded yet",
-          status: expired ? 410 : 409,
-          detail: expired
-            ? `The upload URL of document ${id} expired at ${document.upload_expires_at.toISOString()} before anything was uploaded. Attach the document again for a new URL.`
-            : `Nothing has been uploaded for document ${id} yet. PUT the file to its upload URL (with the signed headers) before ${document.upload_expires_at.toISOString()}, then confirm.`,
+          type: "document-not-uploaded",
+          title: "Nothing uploaded yet",
+          status: 409,
+          detail: `Nothing has been uploaded for document ${id} yet. PUT the file to its upload URL (with the signed headers) before ${document.upload_expires_at.toISOString()}, then confirm.`,
         });
       }
       const sha256 =
@@ -207,9 +276,16 @@ export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: Docum
     return view(row);
   });
 
-  app.get("/v1/bookings/:bookingId/documents", async (request) => {
+  const listContract = documented({
+    ...documents,
+    summary: "A booking's documents (available, and pending ones whose upload URL still works)",
+    params: bookingParams,
+    responses: { 200: { description: "The documents, oldest first", body: documentListView } },
+    problems: ["not-found", "documents-not-enabled"],
+  });
+  app.get("/v1/bookings/:bookingId/documents", listContract, async (request) => {
     storeOrRefuse();
-    const { bookingId } = parseOrProblem(bookingParams, request.params);
+    const { bookingId } = request.params;
     const rows = await ctx.asTenant(request, async (db) => {
       const booking = await db.query("SELECT 1 FROM bookings WHERE id = $1", [bookingId]);
       if (!booking.rowCount) throw notFound(`Booking ${bookingId}`);
@@ -224,17 +300,31 @@ export const documentRoutes: FastifyPluginAsync<{ ctx: AppContext; store?: Docum
     return { documents: rows.map(view) };
   });
 
-  app.get("/v1/documents/:id", async (request) => {
+  const readContract = documented({
+    ...documents,
+    summary: "A document, with a presigned download URL once it is available",
+    params: documentParams,
+    responses: { 200: { description: "The document", body: documentWithDownloadView } },
+    problems: ["not-found", "documents-not-enabled", "documents-storage-unavailable"],
+  });
+  app.get("/v1/documents/:id", readContract, async (request) => {
     const store = storeOrRefuse();
-    const { id } = parseOrProblem(documentParams, request.params);
+    const { id } = request.params;
     const row = await ctx.asTenant(request, (db) => documentOf(db, id));
     if (row.state !== "available") return { ...view(row), download: null };
     return { ...view(row), download: await downloadFrom(store, row) };
   });
 
-  app.delete("/v1/documents/:id", async (request, reply) => {
+  const deleteContract = documented({
+    ...documents,
+    summary: "Delete a document and its stored file",
+    params: documentParams,
+    responses: { 204: { description: "Deleted" } },
+    problems: ["not-found", "documents-not-enabled", "documents-storage-unavailable"],
+  });
+  app.delete("/v1/documents/:id", deleteContract, async (request, reply) => {
     const store = storeOrRefuse();
-    const { id } = parseOrProblem(documentParams, request.params);
+    const { id } = request.params;
     await ctx.asTenant(request, async (db) => {
       const document = await documentOf(db, id, true);
       try {

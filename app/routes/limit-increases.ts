@@ -4,7 +4,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { notFound, parseOrProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { notFound } from "../http/problem.ts";
 import {
   createRequest,
   getRequest,
@@ -33,23 +34,49 @@ export const limitIncreaseRequestListQuery = z.strictObject({
 
 export const limitIncreaseRequestList = z.object({ requests: z.array(limitIncreaseRequestView) });
 
-export const limitIncreaseRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
-  app.post("/v1/limit-increase-requests", async (request, reply) => {
-    const body = parseOrProblem(limitIncreaseRequestBody, request.body);
+export const limitIncreaseRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  const createContract = documented({
+    summary: "Ask for a higher limit on a meter (ops is told at once)",
+    tag: "limits",
+    auth: "api-key",
+    idempotent: true,
+    body: limitIncreaseRequestBody,
+    responses: { 201: { description: "The request, open", body: limitIncreaseRequestView } },
+    problems: [],
+  });
+  app.post("/v1/limit-increase-requests", createContract, async (request, reply) => {
+    const body = request.body;
     return ctx.idempotent(request, reply, async (db) => ({
       statusCode: 201,
       body: requestView(await createRequest(db, body)),
     }));
   });
 
-  app.get("/v1/limit-increase-requests", async (request) => {
-    const query = parseOrProblem(limitIncreaseRequestListQuery, request.query);
-    const rows = await ctx.asTenant(request, (db) => listRequests(db, query));
+  const listContract = documented({
+    summary: "The tenant's limit-increase requests, newest first",
+    tag: "limits",
+    auth: "api-key",
+    querystring: limitIncreaseRequestListQuery,
+    responses: { 200: { description: "The requests", body: limitIncreaseRequestList } },
+    problems: [],
+  });
+  app.get("/v1/limit-increase-requests", listContract, async (request) => {
+    const rows = await ctx.asTenant(request, (db) => listRequests(db, request.query));
     return { requests: rows.map(requestView) };
   });
 
-  app.get("/v1/limit-increase-requests/:id", async (request) => {
-    const { id } = parseOrProblem(limitIncreaseRequestParams, request.params);
+  const readContract = documented({
+    summary: "One limit-increase request and its decision",
+    tag: "limits",
+    auth: "api-key",
+    params: limitIncreaseRequestParams,
+    responses: { 200: { description: "The request", body: limitIncreaseRequestView } },
+    problems: ["not-found"],
+  });
+  app.get("/v1/limit-increase-requests/:id", readContract, async (request) => {
+    const { id } = request.params;
     const row = await ctx.asTenant(request, (db) => getRequest(db, id));
     if (!row) throw notFound(`Limit-increase request ${id}`);
     return requestView(row);

@@ -6,11 +6,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
-import { parseOrProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
 import { marketKey } from "../pricing/markets.ts";
 import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
-import { breakdownOf } from "./quotes.ts";
+import { breakdownOf, quoteView } from "./quotes.ts";
 
 export const RATE_CALCULATOR_PATH = "/v1/rate-calculator";
 /** One lane is a few hundred bytes; anything much larger is not a calculator request. */
@@ -28,22 +28,16 @@ export const rateCalculatorResponse = z.strictObject({
   pickupDate: z.string(),
   distanceMiles: z.number().int(),
   currency: z.literal("USD"),
-  breakdown: z.strictObject({
-    linehaulCents: z.number().int(),
-    fuelSurchargeCents: z.number().int(),
-    marginCents: z.number().int(),
-    ratePerMileCents: z.number().int(),
-    equipmentFactor: z.number(),
-    seasonalityIndex: z.number(),
-    weightFactor: z.number(),
-  }),
+  // The quote's own breakdown: the same engine priced it (always spot: no tenant, no contract rates).
+  breakdown: quoteView.shape.breakdown,
   totalCents: z.number().int(),
   pricingVersion: z.string(),
   signup: z.strictObject({ url: z.url(), method: z.literal("POST"), detail: z.string() }),
 });
 export type RateCalculatorResponse = z.infer<typeof rateCalculatorResponse>;
 
-export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   const signupUrl = `${ctx.config.publicBaseUrl}/v1/signup`;
   // Before the body is read: a client over its limit costs no parsing or pricing.
   app.addHook("onRequest", async (request, reply) =>
@@ -53,8 +47,18 @@ export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = asy
     }),
   );
 
-  app.post(RATE_CALCULATOR_PATH, { bodyLimit: RATE_CALCULATOR_BODY_LIMIT_BYTES }, async (_request, reply) => {
-    const body = parseOrProblem(rateCalculatorRequest, _request.body);
+  const calculatorContract = documented({
+    summary: "Estimate the price of one lane without an account (nothing stored, limited per address)",
+    tag: "rate-calculator",
+    auth: "none",
+    addressRateLimited: true,
+    body: rateCalculatorRequest,
+    responses: { 200: { description: "The estimate, and where to sign up", body: rateCalculatorResponse } },
+    problems: [],
+  });
+  const options = { ...calculatorContract, bodyLimit: RATE_CALCULATOR_BODY_LIMIT_BYTES };
+  app.post(RATE_CALCULATOR_PATH, options, async (request, reply) => {
+    const body = request.body;
     const lane = checkQuoteRequest(body, ctx.engine.data.maxWeightLbs);
     const priced = ctx.engine.price({
       ...lane,

@@ -12,7 +12,8 @@ import { z } from "zod";
 import { transaction, withTenant, type Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { SCOPES } from "../http/auth.ts";
-import { parseOrProblem, Problem, validationProblem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { Problem, validationProblem } from "../http/problem.ts";
 import { emailProblem, normalizeEmail } from "../signup/email-address.ts";
 import type { TenantRegistrar } from "../signup/tenant-registrar.ts";
 import { apiKeyCreatedResponse, insertApiKey } from "./api-keys.ts";
@@ -120,13 +121,27 @@ function violated(error: unknown): string | undefined {
 }
 
 export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: TenantRegistrar }> = async (
-  app,
+  plugin,
   { ctx, tenants },
 ) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   const { pool, config } = ctx;
 
-  app.post("/v1/signup", async (request, reply) => {
-    const body = parseOrProblem(signupRequest, request.body);
+  const signupContract = documented({
+    summary: "Sign up: a tenant on a 14-day trial and its first API key (works once the email is verified)",
+    tag: "signup",
+    auth: "none",
+    body: signupRequest,
+    responses: {
+      201: {
+        description: "The tenant, its first key (shown once) and the verification email",
+        body: signupResponse,
+      },
+    },
+    problems: ["signup-email-taken", "signup-company-taken", "signup-unavailable"],
+  });
+  app.post("/v1/signup", signupContract, async (request, reply) => {
+    const body = request.body;
     const slug = companySlug(body.company);
     const fieldErrors = [
       ...(/^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)
@@ -198,8 +213,18 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
     }
   });
 
-  app.get("/v1/signup/verify", async (request) => {
-    const { token } = parseOrProblem(verifyEmailQuery, request.query);
+  const verifyContract = documented({
+    summary: "Verify a signup's email address (the link we emailed)",
+    tag: "signup",
+    auth: "none",
+    querystring: verifyEmailQuery,
+    responses: {
+      200: { description: "Verified: the signup's API key works now", body: verifyEmailResponse },
+    },
+    problems: ["verification-link-unknown", "verification-link-used", "verification-link-expired"],
+  });
+  app.get("/v1/signup/verify", verifyContract, async (request) => {
+    const { token } = request.query;
     return transaction(pool, async (db) => {
       await db.query("SELECT set_config('app.verification_token_hash', $1, true)", [hashToken(token)]);
       const { rows } = await db.query<{
@@ -258,8 +283,16 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
     });
   });
 
-  app.post("/v1/signup/verification-email", async (request, reply) => {
-    const { email } = parseOrProblem(resendVerificationRequest, request.body);
+  const resendContract = documented({
+    summary: "Send a new verification email (older links stop working)",
+    tag: "signup",
+    auth: "none",
+    body: resendVerificationRequest,
+    responses: { 202: { description: "A new link is on its way", body: resendVerificationResponse } },
+    problems: ["signup-unknown", "signup-already-verified"],
+  });
+  app.post("/v1/signup/verification-email", resendContract, async (request, reply) => {
+    const { email } = request.body;
     const sent = await transaction(pool, async (db) => {
       await db.query("SELECT set_config('app.signup_email', $1, true)", [email]);
       const { rows } = await db.query<{ tenant_id: string; email_verified_at: Date | null }>(

@@ -7,7 +7,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
 import { featureProblem, residencyProblem, type RegionIdentity } from "../http/features.ts";
-import { parseOrProblem, Problem } from "../http/problem.ts";
+import { documented, type ZodTypeProvider } from "../http/contract.ts";
+import { Problem } from "../http/problem.ts";
 import { withTenant } from "../db/pool.ts";
 import { TENANT_SSO_SECRET_PREFIX, type ClientSecrets } from "./client-secret.ts";
 import type { OidcRelyingParty } from "./oidc.ts";
@@ -60,11 +61,19 @@ export const ssoLoginParams = z.strictObject({
   tenant: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "must be a tenant slug, e.g. acme-logistics"),
 });
 
-export const ssoCallbackQuery = z.object({
+// Loose: the provider's other parameters (iss, session_state) go on to the token check as they came.
+export const ssoCallbackQuery = z.looseObject({
   state: z.string("is missing: start again at /sso/<tenant>/login").min(1).max(200),
   code: z.string().min(1).max(4096).optional(),
   error: z.string().max(200).optional(),
   error_description: z.string().max(1000).optional(),
+});
+
+export const ssoSessionView = z.strictObject({
+  tenant: z.string(),
+  subject: z.string(),
+  email: z.string().nullable(),
+  expiresAt: z.iso.datetime(),
 });
 
 export interface SsoOptions {
@@ -72,10 +81,6 @@ export interface SsoOptions {
   secrets?: ClientSecrets;
   relyingParty: OidcRelyingParty;
   region: RegionIdentity;
-}
-
-function ssoProblem(status: number, type: string, title: string, detail: string): Problem {
-  return new Problem({ type, title, status, detail });
 }
 
 /** Where the provider sends the browser back: the host the login came to (each regional host). */
@@ -101,38 +106,63 @@ function providerView(request: FastifyRequest, slug: string, provider: SsoProvid
 }
 
 /** The routes under /v1 (API key): the tenant's provider and revoking its sessions. */
-export const ssoAdminRoutes: FastifyPluginAsync<SsoOptions> = async (app, { ctx }) => {
+export const ssoAdminRoutes: FastifyPluginAsync<SsoOptions> = async (plugin, { ctx }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   app.addHook("preHandler", ctx.feature("sso"));
+  const sso = { tag: "sso", auth: "api-key" } as const;
 
-  app.put("/v1/sso/provider", async (request) => {
-    const body = parseOrProblem(ssoProviderBody, request.body);
+  const putContract = documented({
+    ...sso,
+    summary: "Register (or replace) the tenant's OpenID Connect identity provider",
+    description: "The client secret stays in Secrets Manager; the request names where (clientSecretRef).",
+    body: ssoProviderBody,
+    responses: { 200: { description: "The provider, and the URLs users sign in at", body: ssoProviderView } },
+    problems: [],
+  });
+  app.put("/v1/sso/provider", putContract, async (request) => {
+    const body = request.body;
     const provider = await ctx.asTenant(request, (db) => writeProvider(db, body));
     return providerView(request, request.principal!.tenantSlug, provider);
   });
 
-  app.get("/v1/sso/provider", async (request) => {
+  const readContract = documented({
+    ...sso,
+    summary: "The tenant's identity provider",
+    responses: { 200: { description: "The provider", body: ssoProviderView } },
+    problems: ["sso-not-configured"],
+  });
+  app.get("/v1/sso/provider", readContract, async (request) => {
     const provider = await ctx.asTenant(request, (db) => readProvider(db));
     if (!provider) throw notConfigured(request.principal!.tenantSlug);
     return providerView(request, request.principal!.tenantSlug, provider);
   });
 
-  app.post("/v1/sso/sessions/revoke", async (request) => {
+  const revokeContract = documented({
+    ...sso,
+    summary: "Sign out every SSO session of the tenant",
+    responses: {
+      200: { description: "How many sessions ended", body: z.strictObject({ revoked: z.int() }) },
+    },
+    problems: [],
+  });
+  app.post("/v1/sso/sessions/revoke", revokeContract, async (request) => {
     const revoked = await ctx.asTenant(request, (db) => revokeAllSessions(db));
     return { revoked };
   });
 };
 
 function notConfigured(slug: string): Problem {
-  return ssoProblem(
-    404,
-    "sso-not-configured",
-    "Single sign-on not configured",
-    `Tenant ${slug} has no identity provider. An admin registers one with PUT /v1/sso/provider (issuer, clientId, clientSecretRef).`,
-  );
+  return new Problem({
+    type: "sso-not-configured",
+    title: "Single sign-on not configured",
+    status: 404,
+    detail: `Tenant ${slug} has no identity provider. An admin registers one with PUT /v1/sso/provider (issuer, clientId, clientSecretRef).`,
+  });
 }
 
 /** The browser-facing routes, outside /v1 (no API key): login, callback, logout. */
-export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, options) => {
+export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (plugin, options) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
   const { ctx, relyingParty, region } = options;
   const pool = ctx.pool;
   const featureOptions = { pool, publicBaseUrl: ctx.config.publicBaseUrl };
@@ -141,33 +171,56 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
     const provider = await withTenant(pool, tenantId, (db) => readProvider(db));
     if (!provider) throw notConfigured(slug);
     if (!options.secrets) {
-      throw ssoProblem(
-        503,
-        "sso-unavailable",
-        "Single sign-on unavailable",
-        "This deployment cannot read client secrets (no AWS_REGION for Secrets Manager). Ops: set AWS_REGION on the quote API.",
-      );
+      throw new Problem({
+        type: "sso-unavailable",
+        title: "Single sign-on unavailable",
+        status: 503,
+        detail:
+          "This deployment cannot read client secrets (no AWS_REGION for Secrets Manager). Ops: set AWS_REGION on the quote API.",
+      });
     }
     let clientSecret: string;
     try {
       clientSecret = await options.secrets.read(provider.clientSecretRef);
     } catch (error) {
       app.log.warn({ err: error, ref: provider.clientSecretRef }, "sso client secret unreadable");
-      throw ssoProblem(
-        502,
-        "sso-secret-unreadable",
-        "Client secret unreadable",
-        `The client secret ${provider.clientSecretRef} could not be read from Secrets Manager. Store it there under that name, then sign in again.`,
-      );
+      throw new Problem({
+        type: "sso-secret-unreadable",
+        title: "Client secret unreadable",
+        status: 502,
+        detail: `The client secret ${provider.clientSecretRef} could not be read from Secrets Manager. Store it there under that name, then sign in again.`,
+      });
     }
     return { issuer: provider.issuer, clientId: provider.clientId, clientSecret };
   }
 
-  app.get("/sso/:tenant/login", async (request, reply: FastifyReply) => {
-    const { tenant: slug } = parseOrProblem(ssoLoginParams, request.params);
+  // What starting from the tenant's provider can answer, on login and again on the callback.
+  const providerProblems = [
+    "not-found",
+    "wrong-region",
+    "plan-feature-required",
+    "sso-not-configured",
+    "sso-unavailable",
+    "sso-secret-unreadable",
+  ] as const;
+  const loginContract = documented({
+    summary: "Start a single sign-on: redirects the browser to the tenant's identity provider",
+    tag: "sso",
+    auth: "none",
+    params: ssoLoginParams,
+    responses: { 302: { description: "To the identity provider's sign-in", headers: ["Location"] } },
+    problems: [...providerProblems, "sso-provider-unreachable"],
+  });
+  app.get("/sso/:tenant/login", loginContract, async (request, reply: FastifyReply) => {
+    const { tenant: slug } = request.params;
     const principal = await tenantBySlug(pool, slug);
     if (!principal) {
-      throw ssoProblem(404, "not-found", "Not found", `There is no tenant ${slug}. Check the sign-in link.`);
+      throw new Problem({
+        type: "not-found",
+        title: "Not found",
+        status: 404,
+        detail: `There is no tenant ${slug}. Check the sign-in link.`,
+      });
     }
     const elsewhere = residencyProblem(principal, region);
     if (elsewhere) throw elsewhere;
@@ -178,12 +231,12 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
       authorization = await relyingParty.authorizationRequest(credentials, redirectUriOf(request));
     } catch (error) {
       request.log.warn({ err: error, tenant: slug }, "identity provider discovery failed");
-      throw ssoProblem(
-        502,
-        "sso-provider-unreachable",
-        "Identity provider unreachable",
-        `The identity provider ${credentials.issuer} did not answer its discovery document. Check the issuer URL in PUT /v1/sso/provider.`,
-      );
+      throw new Problem({
+        type: "sso-provider-unreachable",
+        title: "Identity provider unreachable",
+        status: 502,
+        detail: `The identity provider ${credentials.issuer} did not answer its discovery document. Check the issuer URL in PUT /v1/sso/provider.`,
+      });
     }
     await withTenant(pool, principal.tenantId, (db) =>
       recordLogin(db, { ...authorization, ttlSeconds: LOGIN_TTL_SECONDS }),
@@ -196,62 +249,86 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
     return reply.redirect(authorization.url.href, 302);
   });
 
-  app.get("/sso/callback", async (request, reply) => {
-    const query = parseOrProblem(ssoCallbackQuery, request.query);
+  const callbackContract = documented({
+    summary: "Where the identity provider sends the browser back: sets the session cookie",
+    tag: "sso",
+    auth: "none",
+    querystring: ssoCallbackQuery,
+    responses: { 200: { description: "Signed in: the session (cookie set)", body: ssoSessionView } },
+    problems: [
+      ...providerProblems,
+      "sso-state-mismatch",
+      "sso-invalid-state",
+      "sso-login-used",
+      "sso-login-expired",
+      "sso-denied",
+      "sso-token-rejected",
+    ],
+  });
+  app.get("/sso/callback", callbackContract, async (request, reply) => {
+    const query = request.query;
     if (cookieValue(request.headers.cookie, LOGIN_COOKIE) !== query.state) {
-      throw ssoProblem(
-        400,
-        "sso-state-mismatch",
-        "Sign-in started elsewhere",
-        "This sign-in was not started in this browser (its state does not match the sign-in cookie). Start again at /sso/<tenant>/login.",
-      );
+      throw new Problem({
+        type: "sso-state-mismatch",
+        title: "Sign-in started elsewhere",
+        status: 400,
+        detail:
+          "This sign-in was not started in this browser (its state does not match the sign-in cookie). Start again at /sso/<tenant>/login.",
+      });
     }
     const login = await pendingLogin(pool, query.state);
     if (!login) {
-      throw ssoProblem(
-        400,
-        "sso-invalid-state",
-        "Unknown sign-in",
-        "This sign-in was not started here (unknown state). Start again at /sso/<tenant>/login.",
-      );
+      throw new Problem({
+        type: "sso-invalid-state",
+        title: "Unknown sign-in",
+        status: 400,
+        detail: "This sign-in was not started here (unknown state). Start again at /sso/<tenant>/login.",
+      });
     }
     if (login.consumed) {
-      throw ssoProblem(
-        409,
-        "sso-login-used",
-        "Sign-in already used",
-        "This sign-in link was already used; a code is good once. Start again at /sso/<tenant>/login.",
-      );
+      throw new Problem({
+        type: "sso-login-used",
+        title: "Sign-in already used",
+        status: 409,
+        detail:
+          "This sign-in link was already used; a code is good once. Start again at /sso/<tenant>/login.",
+      });
     }
     if (login.expired) {
-      throw ssoProblem(
-        400,
-        "sso-login-expired",
-        "Sign-in expired",
-        `Sign-ins must finish within ${LOGIN_TTL_SECONDS / 60} minutes. Start again at /sso/<tenant>/login.`,
-      );
+      throw new Problem({
+        type: "sso-login-expired",
+        title: "Sign-in expired",
+        status: 400,
+        detail: `Sign-ins must finish within ${LOGIN_TTL_SECONDS / 60} minutes. Start again at /sso/<tenant>/login.`,
+      });
     }
     if (query.error) {
-      throw ssoProblem(
-        401,
-        "sso-denied",
-        "Sign-in refused by the identity provider",
-        `The identity provider answered ${query.error}${query.error_description ? ` (${query.error_description})` : ""}.`,
-      );
+      throw new Problem({
+        type: "sso-denied",
+        title: "Sign-in refused by the identity provider",
+        status: 401,
+        detail: `The identity provider answered ${query.error}${query.error_description ? ` (${query.error_description})` : ""}.`,
+      });
     }
     // Used up before the exchange: a replayed callback never reaches the provider twice.
     const fresh = await withTenant(pool, login.tenantId, (db) => consumeLogin(db, query.state));
     if (!fresh) {
-      throw ssoProblem(
-        409,
-        "sso-login-used",
-        "Sign-in already used",
-        "This sign-in link was already used; a code is good once. Start again at /sso/<tenant>/login.",
-      );
+      throw new Problem({
+        type: "sso-login-used",
+        title: "Sign-in already used",
+        status: 409,
+        detail:
+          "This sign-in link was already used; a code is good once. Start again at /sso/<tenant>/login.",
+      });
     }
     const principal = await withTenant(pool, login.tenantId, (db) => tenantInContext(db));
     if (!principal)
-      throw ssoProblem(404, "not-found", "Not found", "The tenant of this sign-in no longer exists.");
+      throw new Problem({
+        type: "not-found",
+        title: "Not found",
+        status: 404,
+        detail: "The tenant of this sign-in no longer exists.",
+      });
     const elsewhere = residencyProblem(principal, region);
     if (elsewhere) throw elsewhere;
     if (!principal.features.has("sso")) throw await featureProblem(featureOptions, principal, "sso");
@@ -265,12 +342,12 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
       user = await relyingParty.verifyCallback(credentials, callbackUrl, { ...login, state: query.state });
     } catch (error) {
       request.log.warn({ err: error, tenant: principal.tenantSlug }, "sso code exchange refused");
-      throw ssoProblem(
-        401,
-        "sso-token-rejected",
-        "Sign-in not accepted",
-        `The code or ID token did not check out against ${principal.tenantSlug}'s identity provider (${(error as Error).message}). Start again at /sso/${principal.tenantSlug}/login.`,
-      );
+      throw new Problem({
+        type: "sso-token-rejected",
+        title: "Sign-in not accepted",
+        status: 401,
+        detail: `The code or ID token did not check out against ${principal.tenantSlug}'s identity provider (${(error as Error).message}). Start again at /sso/${principal.tenantSlug}/login.`,
+      });
     }
     const ttlSeconds = ctx.config.SSO_SESSION_MINUTES * 60;
     const session = await withTenant(pool, principal.tenantId, (db) =>
@@ -289,7 +366,14 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (app, opti
     };
   });
 
-  app.post("/sso/logout", async (request, reply) => {
+  const logoutContract = documented({
+    summary: "Sign out: ends the browser's session and clears its cookie",
+    tag: "sso",
+    auth: "none",
+    responses: { 204: { description: "Signed out (also when there was no session)" } },
+    problems: [],
+  });
+  app.post("/sso/logout", logoutContract, async (request, reply) => {
     const token = cookieValue(request.headers.cookie, SESSION_COOKIE);
     if (token) {
       const principal = await sessionPrincipal(pool, token);
