@@ -54,8 +54,8 @@ describe("the policy pack", () => {
       "k8s-image-pinned-by-digest",
       "k8s-api-pod-disruption-budget",
       "k8s-token-only-for-bound-accounts",
-      "k8s-pods-default-deny",
       "k8s-secrets-as-files",
+      "k8s-pods-default-deny",
     ]);
   });
 

@@ -575,12 +575,17 @@ export const CAPABILITIES: Capability[] = [
           problems.push(
             `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in ${namespace}`,
           );
+        // Declared (projected volume) or automounted, where the in-cluster loader reads it.
+        const pod = p.workload.podSpec;
+        const declaredAtPath = (p.container.volumeMounts ?? []).some(
+          (m) => m.mountPath === SERVICE_ACCOUNT_MOUNT,
+        );
         if (
-          (p.workload.podSpec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken !==
-          true
+          !mountsServiceAccountToken(pod) ||
+          (pod.automountServiceAccountToken === false && !declaredAtPath)
         )
           problems.push(
-            `${p.where} mounts no ServiceAccount token, so KUBERNETES_API=in-cluster cannot work`,
+            `${p.where} mounts no ServiceAccount token at ${SERVICE_ACCOUNT_MOUNT}, so KUBERNETES_API=in-cluster cannot work`,
           );
         return problems;
       }),

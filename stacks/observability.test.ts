@@ -197,9 +197,9 @@ describe("secret rotation dates", () => {
         value?: string;
       }[];
       const values = Object.fromEntries(
-        env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+        env.filter((e) => e.value !== undefined && !e.name.endsWith("_FILE")).map((e) => [e.name, e.value]),
       );
-      // DATABASE_URL comes from a Kubernetes Secret at run time; everything else is as deployed.
+      // The secrets are mounted files at run time (stacks/contract.test.ts reads them); the rest as deployed.
       const config = parseAppConfig({ ...values, DATABASE_URL: "postgres://freight_app@db/freight" });
       expect(config.AWS_REGION).toBe(region);
       expect(parseWatchedSecrets(config.SECRETS_ROTATION_WATCH)).toEqual(

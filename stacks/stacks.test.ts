@@ -342,8 +342,11 @@ describe("both stacks", () => {
       expect(get(api.props, "spec", "selector", "matchLabels")).not.toHaveProperty(
         "app.kubernetes.io/version",
       );
-      // Signup creates Tenants, so the API is a Kubernetes client and holds its token in every stack.
-      expect(get(api.props, "spec", "template", "spec", "automountServiceAccountToken")).toBe(true);
+      // Signup creates Tenants, so the API is a Kubernetes client in every stack: it holds a projected,
+      // expiring token instead of the automounted one.
+      expect(get(api.props, "spec", "template", "spec", "automountServiceAccountToken")).toBe(false);
+      const volumes = get(api.props, "spec", "template", "spec", "volumes") as { projected?: unknown }[];
+      expect(volumes.filter((v) => v.projected)).toHaveLength(1);
       // Explicit, so the local platform starts the process the image would (no entrypoint guess).
       expect(container["command"]).toEqual(["node", "app/server.ts"]);
       expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080 }]);
