@@ -3,24 +3,14 @@
 // database pays its per-statement and per-commit cost once per batch instead of once per quote.
 import pg from "pg";
 import type { ConsumeRow } from "../metering/meter.ts";
+import type { PricedQuoteFields } from "../pricing/quote-request.ts";
 import type { Db } from "./pool.ts";
 
 /** What create_quote stores for one priced quote (prices are computed by the app). */
-export interface QuoteWrite {
+export interface QuoteWrite extends PricedQuoteFields {
   tenantId: string;
-  origin: string;
-  destination: string;
-  equipment: string;
-  weightLbs: number;
-  pickupDate: string;
-  distanceMiles: number;
-  linehaulCents: number;
-  fuelSurchargeCents: number;
-  marginCents: number;
-  totalCents: number;
   /** The breakdown as JSON text, serialised once by the caller. */
   breakdown: string;
-  pricingVersion: string;
 }
 
 /** create_quote's answer: the meter figures and, when stored, the quote's id and times. */

@@ -2,8 +2,12 @@
 // POST /v1/quotes prices a lane (same checks, same engine), with a bad row reported, not thrown.
 import { fieldErrors, Problem, type FieldError } from "../http/problem.ts";
 import type { QuoteEngine } from "../pricing/engine.ts";
-import { marketKey } from "../pricing/markets.ts";
-import { checkQuoteRequest, laneRequest } from "../pricing/quote-request.ts";
+import {
+  checkQuoteRequest,
+  laneRequest,
+  pricedQuoteFields,
+  type PricedQuoteFields,
+} from "../pricing/quote-request.ts";
 
 /** A lane as the customer sent it: a JSON object, or a CSV record keyed by its header. */
 export type LaneInput = Record<string, unknown>;
@@ -90,19 +94,8 @@ export function lanesFromCsv(text: string): LaneInput[] {
   });
 }
 
-export interface PricedLane {
-  origin: string;
-  destination: string;
-  equipment: string;
-  weightLbs: number;
-  pickupDate: string;
-  distanceMiles: number;
-  linehaulCents: number;
-  fuelSurchargeCents: number;
-  marginCents: number;
-  totalCents: number;
+export interface PricedLane extends PricedQuoteFields {
   currency: "USD";
-  pricingVersion: string;
 }
 
 export type LaneOutcome =
@@ -131,23 +124,7 @@ export function priceLane(engine: QuoteEngine, input: unknown, now = new Date())
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     });
-    return {
-      status: "priced",
-      result: {
-        origin: marketKey(lane.origin),
-        destination: marketKey(lane.destination),
-        equipment: body.equipment,
-        weightLbs: body.weightLbs,
-        pickupDate: body.pickupDate,
-        distanceMiles: priced.distanceMiles,
-        linehaulCents: priced.linehaulCents,
-        fuelSurchargeCents: priced.fuelSurchargeCents,
-        marginCents: priced.marginCents,
-        totalCents: priced.totalCents,
-        currency: "USD",
-        pricingVersion: priced.pricingVersion,
-      },
-    };
+    return { status: "priced", result: { ...pricedQuoteFields(body, lane, priced), currency: "USD" } };
   } catch (error) {
     if (error instanceof Problem && error.body.errors)
       return { status: "invalid", errors: error.body.errors };

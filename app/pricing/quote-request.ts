@@ -4,7 +4,8 @@
 import { z } from "zod";
 import { validationProblem, type FieldError } from "../http/problem.ts";
 import { EQUIPMENT, type Equipment } from "./data.ts";
-import { findMarket, type Market } from "./markets.ts";
+import type { PricedQuote } from "./engine.ts";
+import { findMarket, marketKey, type Market } from "./markets.ts";
 
 const MAX_DAYS_AHEAD = 180;
 
@@ -92,4 +93,40 @@ export function checkQuoteRequest(
   }
   if (errors.length) throw validationProblem(errors);
   return { origin: origin as Market, destination: destination as Market };
+}
+
+/** A priced lane as it is stored and answered, for a quote and a bulk-rated lane alike. */
+export interface PricedQuoteFields {
+  origin: string;
+  destination: string;
+  equipment: Equipment;
+  weightLbs: number;
+  pickupDate: string;
+  distanceMiles: number;
+  linehaulCents: number;
+  fuelSurchargeCents: number;
+  marginCents: number;
+  totalCents: number;
+  pricingVersion: string;
+}
+
+/** The fields of a request `body` on its checked `lane`, as `priced` by the engine. */
+export function pricedQuoteFields(
+  body: QuoteRequest,
+  lane: { origin: Market; destination: Market },
+  priced: PricedQuote,
+): PricedQuoteFields {
+  return {
+    origin: marketKey(lane.origin),
+    destination: marketKey(lane.destination),
+    equipment: body.equipment,
+    weightLbs: body.weightLbs,
+    pickupDate: body.pickupDate,
+    distanceMiles: priced.distanceMiles,
+    linehaulCents: priced.linehaulCents,
+    fuelSurchargeCents: priced.fuelSurchargeCents,
+    marginCents: priced.marginCents,
+    totalCents: priced.totalCents,
+    pricingVersion: priced.pricingVersion,
+  };
 }

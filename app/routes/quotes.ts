@@ -10,7 +10,7 @@ import { notFound, Problem, validationProblem } from "../http/problem.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
 import { marketKey, MARKETS } from "../pricing/markets.ts";
-import { checkQuoteRequest, quoteRequest } from "../pricing/quote-request.ts";
+import { checkQuoteRequest, pricedQuoteFields, quoteRequest } from "../pricing/quote-request.ts";
 import type { PricedQuote } from "../pricing/engine.ts";
 import { contractRateFor } from "../pricing/contract-rates.ts";
 
@@ -187,20 +187,11 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
         : undefined;
     const priced = contract ? engine.priceAtContract(input, contract) : engine.price(input);
     const breakdown = breakdownOf(priced);
+    const fields = pricedQuoteFields(body, lane, priced);
     const write: QuoteWrite = {
+      ...fields,
       tenantId: (request.principal as Principal).tenantId,
-      origin: marketKey(lane.origin),
-      destination: marketKey(lane.destination),
-      equipment: body.equipment,
-      weightLbs: body.weightLbs,
-      pickupDate: body.pickupDate,
-      distanceMiles: priced.distanceMiles,
-      linehaulCents: priced.linehaulCents,
-      fuelSurchargeCents: priced.fuelSurchargeCents,
-      marginCents: priced.marginCents,
-      totalCents: priced.totalCents,
       breakdown: JSON.stringify(breakdown),
-      pricingVersion: priced.pricingVersion,
     };
     // create_quote stored the quote and counted the meter in one statement (see its migration).
     const answer = (row: CreatedQuoteRow): StoredResponse => {
@@ -211,16 +202,16 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
       metrics.quotesCreated.inc({ equipment: body.equipment });
       const view: QuoteView = {
         id: row.quote_id as string,
-        origin: marketKey(lane.origin),
-        destination: marketKey(lane.destination),
-        equipment: body.equipment,
-        weightLbs: body.weightLbs,
-        pickupDate: body.pickupDate,
-        distanceMiles: priced.distanceMiles,
+        origin: fields.origin,
+        destination: fields.destination,
+        equipment: fields.equipment,
+        weightLbs: fields.weightLbs,
+        pickupDate: fields.pickupDate,
+        distanceMiles: fields.distanceMiles,
         currency: "USD",
         breakdown,
-        totalCents: priced.totalCents,
-        pricingVersion: priced.pricingVersion,
+        totalCents: fields.totalCents,
+        pricingVersion: fields.pricingVersion,
         expiresAt: (row.expires_at as Date).toISOString(),
         createdAt: (row.created_at as Date).toISOString(),
         bookedAt: null,
