@@ -153,6 +153,10 @@ describe("both stacks", () => {
         expect.arrayContaining(["api", "audit", "authenticator", "controllerManager", "scheduler"]),
       );
       expect(get(cluster.props, "encryptionConfig", "provider", "keyArn")).toMatch(`arn:aws:kms:${region}:`);
+      // The network policy agent enforces the stacks' NetworkPolicies; without it they are stored only.
+      const cni = one(plan, "aws:eks/addon:Addon");
+      expect(cni.props["addonName"]).toBe("vpc-cni");
+      expect(JSON.parse(cni.props["configurationValues"] as string)).toEqual({ enableNetworkPolicy: "true" });
 
       const groups = all(plan, "aws:eks/nodeGroup:NodeGroup");
       expect(groups.map((g) => g.name).sort()).toEqual(["cluster-app", "cluster-runners"]);

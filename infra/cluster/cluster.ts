@@ -92,6 +92,20 @@ export class Cluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [clusterPolicy, logGroup] },
     );
 
+    // The VPC CNI with its network policy agent: without it EKS stores the NetworkPolicies the stacks
+    // declare (infra/workloads/network-policies.ts) and enforces none of them.
+    new aws.eks.Addon(
+      `${name}-vpc-cni`,
+      {
+        clusterName: cluster.name,
+        addonName: "vpc-cni",
+        configurationValues: JSON.stringify({ enableNetworkPolicy: "true" }),
+        resolveConflictsOnCreate: "OVERWRITE",
+        resolveConflictsOnUpdate: "OVERWRITE",
+      },
+      parent,
+    );
+
     const issuerUrl = cluster.identities.apply((ids) => ids[0]?.oidcs?.[0]?.issuer ?? "");
     const oidc = new aws.iam.OpenIdConnectProvider(
       `${name}-oidc`,
