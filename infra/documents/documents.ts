@@ -3,6 +3,7 @@
 // secondary with Replication Time Control, so a failover finds the documents already there.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { policyDocument, tlsOnlyBucketPolicy } from "./bucket-policy.ts";
 
 export interface DocumentsLifecycle {
   /** Age at which current versions move to the archive class. */
@@ -34,10 +35,6 @@ export interface DocumentsArgs {
 export const ABORT_MULTIPART_AFTER_DAYS = 7;
 /** Replication Time Control's SLA: 99.99 % of objects within 15 minutes. */
 export const REPLICATION_TIME_MINUTES = 15;
-
-function policy(statements: object[]): string {
-  return JSON.stringify({ Version: "2012-10-17", Statement: statements });
-}
 
 export class Documents extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
@@ -132,25 +129,7 @@ export class Documents extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [versioning] },
     );
-    new aws.s3.BucketPolicy(
-      `${name}-tls-only`,
-      {
-        bucket: bucket.id,
-        policy: bucket.arn.apply((arn) =>
-          policy([
-            {
-              Sid: "DenyInsecureTransport",
-              Effect: "Deny",
-              Principal: "*",
-              Action: "s3:*",
-              Resource: [arn, `${arn}/*`],
-              Condition: { Bool: { "aws:SecureTransport": "false" } },
-            },
-          ]),
-        ),
-      },
-      parent,
-    );
+    tlsOnlyBucketPolicy(`${name}-tls-only`, bucket, parent);
 
     const appAccess = new aws.iam.Policy(
       `${name}-app-access`,
@@ -158,7 +137,7 @@ export class Documents extends pulumi.ComponentResource {
         description: `Quote API: read/write documents and sign URLs for ${args.bucketName}, read its replicas in ${args.readReplicaFrom.bucketName}`,
         policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => {
           const replicaArn = `arn:aws:s3:::${args.readReplicaFrom.bucketName}`;
-          return policy([
+          return policyDocument([
             {
               Sid: "Documents",
               Effect: "Allow",
@@ -225,7 +204,7 @@ export class Documents extends pulumi.ComponentResource {
           policy: pulumi
             .all([bucket.arn, key.arn, target.bucketArn, target.kmsKeyArn])
             .apply(([sourceArn, sourceKey, destArn, destKey]) =>
-              policy([
+              policyDocument([
                 {
                   Effect: "Allow",
                   Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"],

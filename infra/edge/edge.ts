@@ -12,6 +12,7 @@
 // to the active region's origin, whose router redirects a write that reaches a standby (307).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { policyDocument, tlsOnlyBucketPolicy } from "../documents/bucket-policy.ts";
 
 import type { RegionRole } from "../../app/region.ts";
 import { regionalHostname } from "../dns/dns.ts";
@@ -47,10 +48,6 @@ export interface EdgeArgs {
   certificateArn: pulumi.Input<string>;
   logBucketName: string;
   logRetentionDays: number;
-}
-
-function policy(statements: object[]): string {
-  return JSON.stringify({ Version: "2012-10-17", Statement: statements });
 }
 
 export function originId(role: RegionRole): string {
@@ -202,7 +199,7 @@ export class Edge extends pulumi.ComponentResource {
         enableKeyRotation: true,
         deletionWindowInDays: 30,
         policy: account.accountId.apply((accountId) =>
-          policy([
+          policyDocument([
             {
               Sid: "AccountAdministers",
               Effect: "Allow",
@@ -286,25 +283,7 @@ export class Edge extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [versioning] },
     );
-    new aws.s3.BucketPolicy(
-      `${name}-logs-tls-only`,
-      {
-        bucket: bucket.id,
-        policy: bucket.arn.apply((arn) =>
-          policy([
-            {
-              Sid: "DenyInsecureTransport",
-              Effect: "Deny",
-              Principal: "*",
-              Action: "s3:*",
-              Resource: [arn, `${arn}/*`],
-              Condition: { Bool: { "aws:SecureTransport": "false" } },
-            },
-          ]),
-        ),
-      },
-      parent,
-    );
+    tlsOnlyBucketPolicy(`${name}-logs-tls-only`, bucket, parent);
     return bucket;
   }
 }
