@@ -147,6 +147,10 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "REGION_PEER_URL", value: args.peerUrl },
       // Where a tenant pinned to the other region lives (data residency refusals name it).
       { name: "REGION_PEER_NAME", value: args.peerRegion },
+      // Documents (app/documents). Defaults that hold in every region: DOCUMENTS_MAX_BYTES (25 MiB),
+      // DOCUMENTS_UPLOAD_TTL_SECONDS (15 min), DOCUMENTS_DOWNLOAD_TTL_SECONDS (5 min), DOCUMENTS_PROBE_MS
+      // (each bucket asked every 5 s), and no DOCUMENTS_S3_ENDPOINT_PRIMARY/SECONDARY: S3's regional
+      // endpoints (the local platform points them at its gateways).
       { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
       { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
       // Secret rotation dates from this region's Secrets Manager (app/observability/secret-rotation.ts).
@@ -154,6 +158,7 @@ export class QuoteApi extends pulumi.ComponentResource {
       // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
+      // API_KEY_LAST_USED_FLUSH_SECONDS keeps its default everywhere: last_used_at is written every 30 s.
       // Tenant writes (signup's creates, billing's plan changes) as this pod's ServiceAccount, bound
       // to the generated Roles above, in the tenants' namespace.
       { name: "KUBERNETES_API", value: "in-cluster" },
@@ -162,7 +167,9 @@ export class QuoteApi extends pulumi.ComponentResource {
       // region's Secrets Manager (AWS_REGION above, IAM via tenantSsoSecretsPolicyArn).
       { name: "SSO_SESSION_MINUTES", value: String(SSO_SESSION_MINUTES) },
       // Request rate limits (app/http/rate-limit.ts), shared by this region's replicas through its
-      // database; the lease and the calculator's per-address limits keep their defaults everywhere.
+      // database. Defaults that hold in every region: RATE_LIMIT_LEASE_MS (50 ms of a bucket leased at
+      // once) and the calculator's per-address RATE_CALCULATOR_REQUESTS_PER_SECOND (2) and
+      // RATE_CALCULATOR_BURST (20).
       { name: "RATE_LIMITING", value: "on" },
       // The NLB below preserves client addresses and adds no X-Forwarded-For: trust no proxy header.
       { name: "TRUSTED_PROXY_HOPS", value: "0" },
