@@ -121,7 +121,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   const name = options.name ?? "pg";
   const dir = mkdtempSync(join(tmpdir(), `freight-${name}-`));
   const dataDir = join(dir, "data");
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   if (identity.uid !== undefined && identity.gid !== undefined) chownSync(dir, identity.uid, identity.gid);
 
   const asServerUser = (file: string, args: string[]) =>
@@ -198,48 +198,63 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
       .join(""),
   );
 
-  const child = spawn(join(bin, "postgres"), ["-D", dataDir], {
-    ...identity,
-    cwd: dir,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-8000);
-  });
+  // A free port is only free until someone takes it: between freePort() closing its probe socket and
+  // the postmaster binding, another process's outgoing connection can be handed the same ephemeral
+  // port. When the port was ours to choose, pick another and start again instead of failing the run.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(options.port ?? port);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || options.port !== undefined || attempt >= 5) throw error;
+      port = await freePort();
+      appendFileSync(join(dataDir, "postgresql.auto.conf"), `port = ${port}\n`);
+    }
+  }
 
-  const server: PostgresServer = {
-    name,
-    host: "127.0.0.1",
-    port,
-    dir,
-    dataDir,
-    process: child,
-    url(user = SUPERUSER, password = SUPERUSER_PASSWORD, database = "postgres") {
-      return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
-    },
-    async stop({ keep } = {}) {
-      running.delete(server);
-      if (child.exitCode === null && child.signalCode === null) {
+  async function launch(port: number): Promise<PostgresServer> {
+    const child = spawn(join(bin, "postgres"), ["-D", dataDir], {
+      ...identity,
+      cwd: dir,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-8000);
+    });
+
+    const server: PostgresServer = {
+      name,
+      host: "127.0.0.1",
+      port,
+      dir,
+      dataDir,
+      process: child,
+      url(user = SUPERUSER, password = SUPERUSER_PASSWORD, database = "postgres") {
+        return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+      },
+      async stop({ keep } = {}) {
+        running.delete(server);
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((resolve) => child.once("exit", resolve));
+          child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
+          const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        if (!(keep ?? options.keep)) rmSync(dir, { recursive: true, force: true });
+      },
+      async kill() {
         const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        child.kill("SIGKILL");
         await exited;
-        clearTimeout(timer);
-      }
-      if (!(keep ?? options.keep)) rmSync(dir, { recursive: true, force: true });
-    },
-    async kill() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-  running.add(server);
-  installExitHook();
+      },
+    };
+    running.add(server);
+    installExitHook();
 
-  await waitUntilReady(server, () => log, child);
-  return server;
+    await waitUntilReady(server, () => log, child);
+    return server;
+  }
 }
 
 async function waitUntilReady(server: PostgresServer, log: () => string, child: ChildProcess): Promise<void> {
@@ -247,7 +262,10 @@ async function waitUntilReady(server: PostgresServer, log: () => string, child: 
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       running.delete(server);
-      throw new Error(`PostgreSQL ${server.name} exited while starting:\n${log()}`);
+      const message = `PostgreSQL ${server.name} exited while starting:\n${log()}`;
+      throw /could not bind .*Address already in use/.test(log())
+        ? new PortTaken(message)
+        : new Error(message);
     }
     const client = new pg.Client({ connectionString: server.url() });
     try {
@@ -265,6 +283,8 @@ async function waitUntilReady(server: PostgresServer, log: () => string, child: 
     }
   }
 }
+
+class PortTaken extends Error {}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
