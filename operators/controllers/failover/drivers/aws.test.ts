@@ -1,25 +1,33 @@
-// The AWS drivers through the real AWS SDK, against a local endpoint that speaks the RDS query
-// protocol and Route 53's REST-XML: the requests they send are what AWS would receive.
+// The AWS drivers through the real AWS SDK: Route 53 against moto (the AWS emulator, signatures
+// checked), RDS against our own endpoint for the two calls moto does not model faithfully
+// (tools/fakes/rds-endpoint.ts says which and why). The requests they send are what AWS would receive.
 import { RDSClient } from "@aws-sdk/client-rds";
-import { Route53Client } from "@aws-sdk/client-route-53";
+import {
+  ChangeResourceRecordSetsCommand,
+  CreateHealthCheckCommand,
+  CreateHostedZoneCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FakeAwsEndpoint } from "../../../../tools/fakes/aws-endpoint.ts";
+import { startMoto, type MotoServer } from "../../../../tools/aws/moto.ts";
+import { FakeRdsEndpoint } from "../../../../tools/fakes/rds-endpoint.ts";
 import type { RoutingState } from "../routing.ts";
 import { RdsDatabaseDriver } from "./rds.ts";
 import { Route53TrafficDriver } from "./route53.ts";
 
 const credentials = { accessKeyId: "AKIDLOCALTEST", secretAccessKey: "local-secret" };
-let aws: FakeAwsEndpoint;
+let aws: FakeRdsEndpoint;
+let moto: MotoServer;
 
 beforeAll(async () => {
-  aws = new FakeAwsEndpoint();
-  await aws.start();
-});
-afterAll(() => aws.stop());
+  aws = new FakeRdsEndpoint();
+  [moto] = await Promise.all([startMoto({ record: true }), aws.start()]);
+}, 90_000);
+afterAll(() => Promise.all([aws?.stop(), moto?.stop()]));
 
 beforeEach(() => {
   aws.requests.length = 0;
-  aws.records.length = 0;
   aws.instances.clear();
   aws.instances.set("freight-prod-primary", { identifier: "freight-prod-primary", status: "available" });
   aws.instances.set("freight-prod-secondary", {
@@ -113,25 +121,61 @@ describe("Route 53 traffic driver", () => {
     secondaryHealthy: true,
     weights: { primary, secondary: 100 - primary },
   });
+  let route53: Route53Client;
+  let zoneId: string;
+  let zones = 0;
+  beforeAll(() => {
+    route53 = new Route53Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: moto.credentials });
+  });
+  afterAll(() => route53?.destroy());
+  beforeEach(async () => {
+    // A fresh zone per test, as a stack would have it; moto names it.
+    const zone = await route53.send(
+      new CreateHostedZoneCommand({ Name: "freight.example.com", CallerReference: `aws-test-${++zones}` }),
+    );
+    zoneId = zone.HostedZone!.Id!.replace("/hostedzone/", "");
+    moto.clearRequests();
+  });
   const driver = () =>
     new Route53TrafficDriver({
-      hostedZoneId: "Z0123456789ABC",
+      hostedZoneId: zoneId,
       recordName: "api.freight.example.com",
       targets: { primary: "api-use1.freight.example.com", secondary: "api-usw2.freight.example.com" },
-      client: new Route53Client({ region: "us-east-1", endpoint: aws.url, credentials, maxAttempts: 1 }),
+      client: new Route53Client({
+        region: "us-east-1",
+        endpoint: moto.endpoint,
+        credentials: moto.credentials,
+        maxAttempts: 1,
+      }),
     });
+  /** The zone's CNAMEs as Route 53 (moto) holds them. */
+  const records = async () => {
+    const out = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));
+    return (out.ResourceRecordSets ?? [])
+      .filter((r) => r.Type === "CNAME")
+      .map((r) => ({
+        name: r.Name,
+        type: r.Type,
+        setIdentifier: r.SetIdentifier,
+        weight: r.Weight,
+        ttl: r.TTL,
+        ...(r.HealthCheckId ? { healthCheckId: r.HealthCheckId } : {}),
+        values: r.ResourceRecords?.map((v) => v.Value),
+      }));
+  };
+  const route53Requests = () => moto.requests().filter((r) => r.service === "route53");
 
   it("upserts both weighted records in one ChangeResourceRecordSets batch", async () => {
     const traffic = driver();
     expect(await traffic.apply(routing(90), "10 % to secondary")).toEqual(["primary", "secondary"]);
-    const change = aws.requests.find((r) => r.method === "POST")!;
-    expect(change.path).toBe("/2013-04-01/hostedzone/Z0123456789ABC/rrset");
-    expect(change.headers.authorization).toMatch(/\/us-east-1\/route53\/aws4_request/);
+    const change = route53Requests().find((r) => r.method === "POST")!;
+    expect(change.path).toBe(`/2013-04-01/hostedzone/${zoneId}/rrset`);
+    expect(change.headers["authorization"]).toMatch(/\/us-east-1\/route53\/aws4_request/);
     expect(change.body).toContain(
       '<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/">',
     );
     expect(change.body).toContain("<Comment>freight failover: 10 % to secondary</Comment>");
-    expect(aws.records).toEqual([
+    expect(await records()).toEqual([
       {
         name: "api.freight.example.com.",
         type: "CNAME",
@@ -157,32 +201,69 @@ describe("Route 53 traffic driver", () => {
     const traffic = driver();
     await traffic.apply(routing(50), "50 %");
     expect(await traffic.weights()).toEqual({ primary: 50, secondary: 50 });
-    const list = aws.requests.find((r) => r.method === "GET")!;
+    const list = route53Requests().find((r) => r.method === "GET")!;
     expect(Object.fromEntries(list.query)).toMatchObject({ name: "api.freight.example.com.", type: "CNAME" });
-    aws.requests.length = 0;
+    moto.clearRequests();
     expect(await traffic.apply(routing(50), "50 % again")).toEqual([]);
-    expect(aws.requests.map((r) => r.method)).toEqual(["GET"]);
+    expect(route53Requests().map((r) => r.method)).toEqual(["GET"]);
     await traffic.close();
   });
+
   it("moves the weights of records it did not create, keeping their set identifiers and health checks", async () => {
     // As the region stacks create them (infra/dns/dns.ts): set identifier = AWS region, health-checked.
-    const stackRecord = (region: string, target: string, weight: number) => ({
+    const healthCheck = async (target: string) =>
+      (
+        await route53.send(
+          new CreateHealthCheckCommand({
+            CallerReference: `${zoneId}-${target}`,
+            HealthCheckConfig: {
+              Type: "HTTPS",
+              FullyQualifiedDomainName: target,
+              Port: 443,
+              ResourcePath: "/readyz",
+            },
+          }),
+        )
+      ).HealthCheck!.Id!;
+    const checks = {
+      "us-east-1": await healthCheck("api-use1.freight.example.com"),
+      "us-west-2": await healthCheck("api-usw2.freight.example.com"),
+    };
+    const stackRecord = (region: "us-east-1" | "us-west-2", target: string, weight: number) => ({
       name: "api.freight.example.com.",
       type: "CNAME",
       setIdentifier: region,
       weight,
       ttl: 30,
-      healthCheckId: `hc-${region}`,
+      healthCheckId: checks[region],
       values: [target],
     });
-    aws.records.push(
-      stackRecord("us-east-1", "api-use1.freight.example.com", 100),
-      stackRecord("us-west-2", "api-usw2.freight.example.com", 0),
+    await route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: [
+            stackRecord("us-east-1", "api-use1.freight.example.com", 100),
+            stackRecord("us-west-2", "api-usw2.freight.example.com", 0),
+          ].map((r) => ({
+            Action: "CREATE",
+            ResourceRecordSet: {
+              Name: r.name,
+              Type: "CNAME",
+              SetIdentifier: r.setIdentifier,
+              Weight: r.weight,
+              TTL: r.ttl,
+              HealthCheckId: r.healthCheckId,
+              ResourceRecords: r.values.map((Value) => ({ Value })),
+            },
+          })),
+        },
+      }),
     );
     const traffic = driver();
     expect(await traffic.weights()).toEqual({ primary: 100, secondary: 0 });
     await traffic.apply(routing(90), "10 % to secondary");
-    expect(aws.records).toEqual([
+    expect(await records()).toEqual([
       stackRecord("us-east-1", "api-use1.freight.example.com", 90),
       stackRecord("us-west-2", "api-usw2.freight.example.com", 10),
     ]);
