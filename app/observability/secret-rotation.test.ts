@@ -1,17 +1,43 @@
-// Rotation dates through the real AWS SDK against a local endpoint speaking the Secrets Manager
-// JSON protocol: the app started with SECRETS_ROTATION_WATCH exports, on /metrics, the dates the
-// rotation alerts read; SECRETS_LAST_ROTATED still overrides; a refused read keeps the last date.
+// Rotation dates through the real AWS SDK against moto's Secrets Manager (signatures checked): the
+// app started with SECRETS_ROTATION_WATCH exports, on /metrics, the dates the rotation alerts read;
+// SECRETS_LAST_ROTATED still overrides; a read IAM refuses keeps the last date.
+// Moto stamps every date with its own clock in whole seconds, so the setup lets a second pass between
+// creating, changing and rotating a secret: the three dates differ and the test can tell them apart.
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  PutSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import { Registry, Gauge } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { FakeSecretsManager } from "../../tools/fakes/secrets-manager.ts";
+import { ALLOW_ALL, startMoto, type MotoServer } from "../../tools/aws/moto.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { secretsManagerClient, watchSecretRotation } from "./secret-rotation.ts";
 
-const aws = new FakeSecretsManager("us-east-1");
+let moto: MotoServer;
+let aws: SecretsManagerClient;
 let t: TestApp;
+/** What Secrets Manager says each secret's dates are, read before the app starts. */
+const dates = new Map<string, { created: number; changed: number; rotated: number | undefined }>();
 
-const at = (iso: string) => new Date(iso);
-const seconds = (iso: string) => at(iso).getTime() / 1000;
+const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
+
+/** Waits until moto's next whole second has begun, so the next date it stamps is a later one. */
+async function nextSecond(): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  while (Math.floor(Date.now() / 1000) <= now) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function describeDates(name: string) {
+  const d = await aws.send(new DescribeSecretCommand({ SecretId: name }));
+  return {
+    created: seconds(d.CreatedDate)!,
+    changed: seconds(d.LastChangedDate)!,
+    rotated: seconds(d.LastRotatedDate),
+  };
+}
 
 async function rotationSamples(url: string, expected: number): Promise<Map<string, number>> {
   const deadline = Date.now() + 15_000;
@@ -27,32 +53,34 @@ async function rotationSamples(url: string, expected: number): Promise<Map<strin
   }
 }
 
+const LLM = "freight/llm-provider-api-key";
+const SERVICE_ROLE = "freight/database-service-role";
+const WEBHOOK = "freight/ops-webhook-url";
+
 beforeAll(async () => {
-  vi.stubEnv("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST");
-  vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local-secret");
-  aws.put({
-    name: "freight/llm-provider-api-key",
-    createdDate: at("2026-06-01T00:00:00Z"),
-    lastChangedDate: at("2026-11-01T00:00:05Z"),
-    lastRotatedDate: at("2026-11-01T00:00:00Z"),
-    rotationDays: 30,
+  moto = await startMoto({ record: true });
+  aws = new SecretsManagerClient({
+    region: "us-east-1",
+    endpoint: moto.endpoint,
+    credentials: moto.credentials,
   });
-  // Never rotated: its first value was set by hand, the deadline runs from then.
-  aws.put({
-    name: "freight/database-service-role",
-    createdDate: at("2026-09-01T00:00:00Z"),
-    lastChangedDate: at("2026-10-15T00:00:00Z"),
-    rotationDays: 90,
-  });
-  aws.put({ name: "freight/ops-webhook-url", createdDate: at("2026-11-20T00:00:00Z"), rotationDays: 30 });
-  aws.put({ name: "freight/workflow-automation-api-key", createdDate: at("2026-06-01T00:00:00Z") });
-  aws.denied.add("freight/database-runner-role");
-  aws.put({ name: "freight/database-runner-role", createdDate: at("2026-06-01T00:00:00Z") });
-  await aws.start();
+  vi.stubEnv("AWS_ACCESS_KEY_ID", moto.credentials.accessKeyId);
+  vi.stubEnv("AWS_SECRET_ACCESS_KEY", moto.credentials.secretAccessKey);
+  for (const name of [LLM, SERVICE_ROLE, WEBHOOK, "freight/workflow-automation-api-key"])
+    await aws.send(new CreateSecretCommand({ Name: name, SecretString: "first" }));
+  // Changed by hand after creation, never rotated: the deadline runs from the change.
+  await nextSecond();
+  for (const name of [LLM, SERVICE_ROLE])
+    await aws.send(new PutSecretValueCommand({ SecretId: name, SecretString: "second" }));
+  await nextSecond();
+  await aws.send(new RotateSecretCommand({ SecretId: LLM, RotationRules: { AutomaticallyAfterDays: 30 } }));
+  for (const name of [LLM, SERVICE_ROLE, WEBHOOK]) dates.set(name, await describeDates(name));
+  // freight/database-runner-role does not exist: its read fails, and it is left out.
+  moto.clearRequests();
   t = await startTestApp({
     env: {
       AWS_REGION: "us-east-1",
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
       SECRETS_ROTATION_WATCH: [
         "llm-provider-api-key=freight/llm-provider-api-key",
         "database-service-role=freight/database-service-role",
@@ -64,36 +92,47 @@ beforeAll(async () => {
       SECRETS_LAST_ROTATED: "workflow-automation-api-key=2026-11-25T00:00:00Z",
     },
   });
-});
+}, 120_000);
 
 afterAll(async () => {
   await t?.stop();
-  await aws.stop();
+  aws?.destroy();
+  await moto?.stop();
   vi.unstubAllEnvs();
 });
 
 describe("secret rotation dates from Secrets Manager", () => {
   it("exports each watched secret's last rotation (else last change, else creation) for the rotation alerts", async () => {
+    const llm = dates.get(LLM)!;
+    const serviceRole = dates.get(SERVICE_ROLE)!;
+    // The three rules are told apart only if the dates differ.
+    expect(llm.rotated).toBeGreaterThan(llm.changed);
+    expect(llm.changed).toBeGreaterThan(llm.created);
+    expect(serviceRole.rotated).toBeUndefined();
+    expect(serviceRole.changed).toBeGreaterThan(serviceRole.created);
     const samples = await rotationSamples(t.url, 4);
     expect(Object.fromEntries(samples)).toEqual({
-      "llm-provider-api-key": seconds("2026-11-01T00:00:00Z"),
-      "database-service-role": seconds("2026-10-15T00:00:00Z"),
-      "ops-webhook-url": seconds("2026-11-20T00:00:00Z"),
-      "workflow-automation-api-key": seconds("2026-11-25T00:00:00Z"),
+      "llm-provider-api-key": llm.rotated,
+      "database-service-role": serviceRole.changed,
+      "ops-webhook-url": dates.get(WEBHOOK)!.created,
+      "workflow-automation-api-key": Date.parse("2026-11-25T00:00:00Z") / 1000,
     });
   });
 
   it("asks with signed DescribeSecret calls only (metadata, never a value), and not for overridden secrets", () => {
-    expect(new Set(aws.requests.map((r) => r.operation))).toEqual(new Set(["DescribeSecret"]));
-    expect(aws.requests.map((r) => r.body["SecretId"]).sort()).toEqual([
+    const requests = moto.requests().filter((r) => r.service === "secretsmanager");
+    expect(new Set(requests.map((r) => r.operation))).toEqual(new Set(["DescribeSecret"]));
+    expect(requests.map((r) => (JSON.parse(r.body) as { SecretId: string }).SecretId).sort()).toEqual([
       "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
       "freight/ops-webhook-url",
     ]);
-    for (const r of aws.requests) {
+    for (const r of requests) {
       expect(r.headers["authorization"]).toMatch(
-        /^AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/,
+        new RegExp(
+          `^AWS4-HMAC-SHA256 Credential=${moto.credentials.accessKeyId}/\\d{8}/us-east-1/secretsmanager/aws4_request`,
+        ),
       );
     }
   });
@@ -103,7 +142,7 @@ describe("secret rotation dates from Secrets Manager", () => {
     const gauge = new Gauge({ name: "g", help: "h", labelNames: ["secret"], registers: [registry] });
     const warnings: string[] = [];
     const watch = watchSecretRotation({
-      client: secretsManagerClient({ region: "us-east-1", endpoint: aws.url }),
+      client: secretsManagerClient({ region: "us-east-1", endpoint: moto.endpoint }),
       secrets: [{ label: "llm-provider-api-key", secretId: "freight/llm-provider-api-key" }],
       overrides: new Map(),
       gauge,
@@ -112,21 +151,26 @@ describe("secret rotation dates from Secrets Manager", () => {
     });
     try {
       expect(await watch.refresh()).toEqual([]);
-      aws.put({
-        ...aws.secrets.get("freight/llm-provider-api-key")!,
-        lastRotatedDate: at("2026-12-01T00:00:00Z"),
-      });
+      expect((await gauge.get()).values[0]?.value).toBe(dates.get(LLM)!.rotated);
+      await nextSecond();
+      await aws.send(new RotateSecretCommand({ SecretId: LLM }));
+      const rotated = (await describeDates(LLM)).rotated!;
+      expect(rotated).toBeGreaterThan(dates.get(LLM)!.rotated!);
       expect(await watch.refresh()).toEqual([]);
-      expect((await gauge.get()).values[0]?.value).toBe(seconds("2026-12-01T00:00:00Z"));
+      expect((await gauge.get()).values[0]?.value).toBe(rotated);
 
-      aws.denied.add("freight/llm-provider-api-key");
+      // The pod's role loses secretsmanager:DescribeSecret: IAM refuses the read.
+      await moto.putUserPolicy(moto.user, [
+        ...ALLOW_ALL,
+        { Effect: "Deny", Action: "secretsmanager:DescribeSecret", Resource: "*" },
+      ]);
       expect(await watch.refresh()).toEqual(["llm-provider-api-key"]);
-      expect((await gauge.get()).values[0]?.value).toBe(seconds("2026-12-01T00:00:00Z"));
+      expect((await gauge.get()).values[0]?.value).toBe(rotated);
       expect(warnings.at(-1)).toContain("secretsmanager:DescribeSecret");
       expect(warnings.at(-1)).toContain("freight/llm-provider-api-key");
     } finally {
       watch.stop();
-      aws.denied.delete("freight/llm-provider-api-key");
+      await moto.putUserPolicy(moto.user, ALLOW_ALL);
     }
   });
 });

@@ -1,15 +1,17 @@
 // Enterprise SSO end to end: the real app, a real OpenID Connect provider per tenant (oidc-provider
-// on loopback), the tenants' client secrets in the Secrets Manager stand-in, read by the real SDK.
+// on loopback), the tenants' client secrets in Secrets Manager (moto, signatures checked), read by the real SDK.
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createPool, withTenant } from "../db/pool.ts";
-import { FakeSecretsManager } from "../../tools/fakes/secrets-manager.ts";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { startMoto, type MotoServer } from "../../tools/aws/moto.ts";
 import { startIdentityProvider, type LocalIdentityProvider } from "../../tools/fakes/identity-provider.ts";
 import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
-let secrets: FakeSecretsManager;
+let moto: MotoServer;
+let secrets: SecretsManagerClient;
 let appDb: pg.Pool;
 const idps: LocalIdentityProvider[] = [];
 
@@ -31,7 +33,9 @@ async function ssoTenant(user: string): Promise<SsoTenant> {
     user: { id: user, email: `${user}@${tenant.slug}.example` },
   });
   idps.push(idp);
-  secrets.put({ name: `freight/tenant-sso/${tenant.slug}`, createdDate: new Date(), value: clientSecret });
+  await secrets.send(
+    new CreateSecretCommand({ Name: `freight/tenant-sso/${tenant.slug}`, SecretString: clientSecret }),
+  );
   const admin = apiClient(t.url, tenant.apiKey);
   const registered = await admin.call<Record<string, any>>("PUT", "/v1/sso/provider", {
     issuer: idp.issuer,
@@ -77,14 +81,18 @@ function sessionOf(headers: Headers): string {
 const withSession = (session: string) => ({ cookie: `freight_session=${session}` });
 
 beforeAll(async () => {
-  vi.stubEnv("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST");
-  vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local-test-secret");
-  secrets = new FakeSecretsManager("us-east-1");
-  await secrets.start();
+  moto = await startMoto();
+  vi.stubEnv("AWS_ACCESS_KEY_ID", moto.credentials.accessKeyId);
+  vi.stubEnv("AWS_SECRET_ACCESS_KEY", moto.credentials.secretAccessKey);
+  secrets = new SecretsManagerClient({
+    region: "us-east-1",
+    endpoint: moto.endpoint,
+    credentials: moto.credentials,
+  });
   t = await startTestApp({
     env: {
       AWS_REGION: "us-east-1",
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
       SSO_SESSION_MINUTES: "15",
     },
   });
@@ -96,7 +104,8 @@ afterAll(async () => {
   await appDb?.end();
   await t?.stop();
   await Promise.all(idps.map((idp) => idp.stop()));
-  await secrets?.stop();
+  secrets?.destroy();
+  await moto?.stop();
   vi.unstubAllEnvs();
 });
 

@@ -1,12 +1,12 @@
 // Moto with IAM authentication on: the real SDK's signed requests pass, a request signed with a wrong
 // secret, an unknown key or against a denying policy fails, and a machine without moto gets the
 // install command. These are the guarantees the Route 53 and Secrets Manager tests rely on.
+import { CreateHostedZoneCommand, ListHostedZonesCommand, Route53Client } from "@aws-sdk/client-route-53";
 import {
-  CreateHostedZoneCommand,
-  ListHostedZonesCommand,
-  Route53Client,
-} from "@aws-sdk/client-route-53";
-import { CreateSecretCommand, DescribeSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ensureMoto, MOTO_VERSION, startMoto, type AwsCredentials, type MotoServer } from "./moto.ts";
 
@@ -27,8 +27,12 @@ describe("moto with signature checking", () => {
       new CreateHostedZoneCommand({ Name: "freight.example.com", CallerReference: "moto-test" }),
     );
     expect(zone.HostedZone?.Name).toBe("freight.example.com.");
-    await secrets(moto.credentials).send(new CreateSecretCommand({ Name: "freight/probe", SecretString: "v" }));
-    const described = await secrets(moto.credentials).send(new DescribeSecretCommand({ SecretId: "freight/probe" }));
+    await secrets(moto.credentials).send(
+      new CreateSecretCommand({ Name: "freight/probe", SecretString: "v" }),
+    );
+    const described = await secrets(moto.credentials).send(
+      new DescribeSecretCommand({ SecretId: "freight/probe" }),
+    );
     expect(described.Name).toBe("freight/probe");
   });
 

@@ -219,7 +219,9 @@ function parseRecorded(line: string): MotoRequest {
   };
   const url = new URL(entry.url);
   const headers = Object.fromEntries(Object.entries(entry.headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const body = entry.body_encoded ? Buffer.from(entry.body ?? "", "base64").toString("utf8") : (entry.body ?? "");
+  const body = entry.body_encoded
+    ? Buffer.from(entry.body ?? "", "base64").toString("utf8")
+    : (entry.body ?? "");
   const target = headers["x-amz-target"];
   return {
     method: entry.method,

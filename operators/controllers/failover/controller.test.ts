@@ -5,17 +5,22 @@ import { afterEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import type { RegionFailover } from "../../api/regionfailover.ts";
 import { waitFor } from "../../../tools/platform/operators.ts";
-import { FakeAwsEndpoint } from "../../../tools/fakes/aws-endpoint.ts";
+import { CreateHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
+import { startMoto, type MotoServer } from "../../../tools/aws/moto.ts";
+import { FakeRdsEndpoint } from "../../../tools/fakes/rds-endpoint.ts";
 import { quoteBody } from "../../../tools/platform/api-client.ts";
 import { startFailoverPlatform, type FailoverPlatform } from "../../../tools/platform/regions.ts";
 
 let platform: FailoverPlatform | undefined;
-let aws: FakeAwsEndpoint | undefined;
+let aws: FakeRdsEndpoint | undefined;
+let moto: MotoServer | undefined;
 afterEach(async () => {
   await platform?.stop();
   await aws?.stop();
+  await moto?.stop();
   platform = undefined;
   aws = undefined;
+  moto = undefined;
 });
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
@@ -65,18 +70,27 @@ describe("failover controller", () => {
     platform = await startFailoverPlatform({ name: "failover-planned" });
     const key = Object.values(platform.apiKeys)[0]!;
     // Traffic through both drivers, as in AWS: the routing row and Route 53 weighted records (the
-    // real SDK in the manager process, pointed at a local endpoint that speaks Route 53's API).
-    aws = new FakeAwsEndpoint();
-    await aws.start();
+    // real SDK in the manager process, pointed at moto with signatures checked).
+    moto = await startMoto({ record: true });
+    const route53 = new Route53Client({
+      region: "us-east-1",
+      endpoint: moto.endpoint,
+      credentials: moto.credentials,
+    });
+    const zone = await route53.send(
+      new CreateHostedZoneCommand({ Name: "freight.example.com", CallerReference: "failover-planned" }),
+    );
+    route53.destroy();
+    moto.clearRequests();
     const operator = await platform.startOperator("failover-planned", {
       FAILOVER_TRAFFIC_DRIVER: "routing-row+route53",
-      ROUTE53_HOSTED_ZONE_ID: "Z0123456789ABC",
+      ROUTE53_HOSTED_ZONE_ID: zone.HostedZone!.Id!.replace("/hostedzone/", ""),
       ROUTE53_RECORD_NAME: "api.freight.example.com",
       ROUTE53_PRIMARY_TARGET: "api-use1.freight.example.com",
       ROUTE53_SECONDARY_TARGET: "api-usw2.freight.example.com",
-      AWS_ENDPOINT_URL_ROUTE_53: aws.url,
-      AWS_ACCESS_KEY_ID: "AKIDLOCALTEST",
-      AWS_SECRET_ACCESS_KEY: "local-secret",
+      AWS_ENDPOINT_URL_ROUTE_53: moto.endpoint,
+      AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
       AWS_REGION: "us-east-1",
     });
     await platform.applyFailover({ activeRegion: "primary" });
@@ -130,8 +144,9 @@ describe("failover controller", () => {
     expect(oldPrimary.headers.get("freight-active-region")).toBe("secondary");
     expect(operator.logs().match(/promoting the database/g)).toHaveLength(1);
     // DNS followed the steps: each change a single batch with both weighted records.
-    const steps = aws.requests
-      .filter((r) => r.method === "POST")
+    const steps = moto
+      .requests()
+      .filter((r) => r.service === "route53" && r.method === "POST")
       .map((r) => [...r.body.matchAll(/<Weight>(\d+)<\/Weight>/g)].map((m) => Number(m[1])));
     expect(steps).toEqual([
       [100, 0],
@@ -145,7 +160,8 @@ describe("failover controller", () => {
     platform = await startFailoverPlatform({ name: "failover-slow-rds" });
     // The RDS API of a local endpoint fronts the real replica: PromoteReadReplica leaves the instance
     // "modifying" for several seconds, as RDS does for minutes, then the replica is really promoted.
-    aws = new FakeAwsEndpoint();
+    // (Our own endpoint, not moto: moto promotes at once and never drops the replica source.)
+    aws = new FakeRdsEndpoint();
     await aws.start();
     aws.instances.set("freight-us-east-1", { identifier: "freight-us-east-1", status: "available" });
     aws.instances.set("freight-us-west-2", {

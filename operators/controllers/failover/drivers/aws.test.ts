@@ -125,7 +125,11 @@ describe("Route 53 traffic driver", () => {
   let zoneId: string;
   let zones = 0;
   beforeAll(() => {
-    route53 = new Route53Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: moto.credentials });
+    route53 = new Route53Client({
+      region: "us-east-1",
+      endpoint: moto.endpoint,
+      credentials: moto.credentials,
+    });
   });
   afterAll(() => route53?.destroy());
   beforeEach(async () => {
