@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import type { Manifest } from "../../stacks/manifests.ts";
 import { regionJob, regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
 
+/** The key moto issues the platform's IAM user (any value here: substitute only passes it on). */
+const localKey = { accessKeyId: "AKIALOCALPLATFORM000", secretAccessKey: "local-platform-secret" };
 const secrets = { "api-database": { DATABASE_URL: "postgres://freight_app:pw@127.0.0.1:5432/freight" } };
 
 function deployment(container: Record<string, unknown>, pod: Record<string, unknown> = {}): Manifest {
@@ -65,7 +67,10 @@ describe("local deploy", () => {
     const secretDir = mkdtempSync(path.join(tmpdir(), "local-deploy-"));
     const env = substitute(workload!, workload!.env, {
       ports: new Map([[8080, 41000]]),
-      endpoints: { api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" }, aws: "" },
+      endpoints: {
+        api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" },
+        aws: { endpoint: "", credentials: localKey },
+      },
       kubeconfig: "/tmp/sa.kubeconfig",
       secretDir,
     });
@@ -164,7 +169,11 @@ describe("local deploy", () => {
     );
     const env = substitute(job!, job!.env, {
       ports: new Map(),
-      endpoints: { api: { primary: "", secondary: "" }, aws: "", stripe: "http://127.0.0.1:12111" },
+      endpoints: {
+        api: { primary: "", secondary: "" },
+        aws: { endpoint: "", credentials: localKey },
+        stripe: "http://127.0.0.1:12111",
+      },
       kubeconfig: "/tmp/trial-expiry.kubeconfig",
       secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
     });
@@ -176,22 +185,22 @@ describe("local deploy", () => {
     expect(env).not.toHaveProperty("KUBERNETES_API");
   });
 
-  it("points the quote API's Secrets Manager (SSO client secrets) at the platform's stand-in", () => {
+  it("points the quote API's Secrets Manager (SSO client secrets) at the platform's moto, with its key", () => {
     const withSso = { ...api, env: [...api.env, { name: "SSO_SESSION_MINUTES", value: "30" }] };
     const [workload] = regionWorkloads("primary", [externalSecret, deployment(withSso)], secrets);
     const env = substitute(workload!, workload!.env, {
       ports: new Map([[8080, 41000]]),
       endpoints: {
         api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" },
-        aws: "",
-        secretsManager: "http://127.0.0.1:43000",
+        aws: { endpoint: "http://127.0.0.1:43000", credentials: localKey },
       },
       secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
     });
     expect(env).toMatchObject({
       SSO_SESSION_MINUTES: "30",
       AWS_ENDPOINT_URL_SECRETS_MANAGER: "http://127.0.0.1:43000",
-      AWS_ACCESS_KEY_ID: "AKIDLOCALPLATFORM",
+      AWS_ACCESS_KEY_ID: localKey.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localKey.secretAccessKey,
     });
   });
 

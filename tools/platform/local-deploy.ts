@@ -454,8 +454,15 @@ function podWorkloads(
 export interface LocalEndpoints {
   /** Each region's quote API, e.g. http://127.0.0.1:41234 (stands for its load balancer / DNS name). */
   api: Record<Region, string>;
-  /** The local endpoint that speaks RDS and Route 53. */
-  aws: string;
+  /**
+   * moto (tools/aws/moto.ts): the regions' Route 53 and Secrets Manager, its IAM user's key (what
+   * every local process signs with) and the hosted zone it created for the stacks' domain.
+   */
+  aws: {
+    endpoint: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    hostedZoneId?: string;
+  };
   /** Each region's local S3 (holding its documents bucket). */
   s3?: Record<Region, string>;
   /** The local Stripe API, when a process has billing on. */
@@ -464,8 +471,6 @@ export interface LocalEndpoints {
   ops?: string;
   /** The local SMTP server (receivers.ts Mailbox): stands for the mail service (SES). */
   smtp?: string;
-  /** The Secrets Manager stand-in (fakes/secrets-manager.ts): the quote API's rotation dates and tenants' SSO secrets. */
-  secretsManager?: string;
 }
 
 /**
@@ -485,15 +490,15 @@ export const SUBSTITUTED: Record<string, string> = {
   "FAILOVER_PRIMARY_HEALTH_URL, FAILOVER_SECONDARY_HEALTH_URL":
     "the regions' /readyz through their local ports",
   "FAILOVER_DATABASE_DRIVER=rds -> postgres":
-    "the local databases are not RDS instances: the stand-in cannot promote them, pg_promote can",
-  "AWS_ENDPOINT_URL_RDS, AWS_ENDPOINT_URL_ROUTE_53, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
-    "the local RDS/Route 53 wire stand-in, with static keys and region where EKS injects the IRSA role's",
+    "the local databases are not RDS instances: pg_promote promotes the local replica (no RDS API is called)",
+  "AWS_ENDPOINT_URL_ROUTE_53, ROUTE53_HOSTED_ZONE_ID, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
+    "Route 53 is moto, holding the zone and weighted, health-checked records as the stacks create them; moto names the zone itself, and its IAM user's key (signatures checked) stands where EKS injects the IRSA role's",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
-    "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
+    "each region's S3 is a local S3 gateway (versitygw, which checks presigned URLs) holding its documents bucket, with the same local key where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
   "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
-    "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is the platform's stand-in, with static keys where EKS injects the IRSA role's",
+    "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is moto, with its IAM user's key where EKS injects the IRSA role's",
   "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   "SMTP_URL (the Secret file's content)":
@@ -501,16 +506,11 @@ export const SUBSTITUTED: Record<string, string> = {
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
-/** The static keys every local AWS stand-in accepts (in EKS, the pod's IRSA role). */
-export const LOCAL_AWS_CREDENTIALS = {
-  accessKeyId: "AKIDLOCALPLATFORM",
-  secretAccessKey: "local-platform-secret",
-};
-
-function awsCredentialEnv(): Record<string, string> {
+/** The local AWS key as a process's environment (in EKS, the pod's IRSA role). */
+function awsCredentialEnv(credentials: LocalEndpoints["aws"]["credentials"]): Record<string, string> {
   return {
-    AWS_ACCESS_KEY_ID: LOCAL_AWS_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_AWS_CREDENTIALS.secretAccessKey,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
   };
 }
 
@@ -573,22 +573,23 @@ export function substitute(
     if (out[name]) out[name] = localUrl(out[name], context.endpoints.api[region]);
   }
   if (out["FAILOVER_DATABASE_DRIVER"] === "rds") out["FAILOVER_DATABASE_DRIVER"] = "postgres";
+  const { aws } = context.endpoints;
   if (workload.role === "operators" || out["FAILOVER_PRIMARY_HEALTH_URL"]) {
-    out["AWS_ENDPOINT_URL_RDS"] = context.endpoints.aws;
-    out["AWS_ENDPOINT_URL_ROUTE_53"] = context.endpoints.aws;
-    Object.assign(out, awsCredentialEnv());
+    out["AWS_ENDPOINT_URL_ROUTE_53"] = aws.endpoint;
+    if (out["ROUTE53_HOSTED_ZONE_ID"] && aws.hostedZoneId) out["ROUTE53_HOSTED_ZONE_ID"] = aws.hostedZoneId;
+    Object.assign(out, awsCredentialEnv(aws.credentials));
     out["AWS_REGION"] ??= "us-east-1";
   }
   if (out["DOCUMENTS_BUCKET_PRIMARY"] && context.endpoints.s3) {
     out["DOCUMENTS_S3_ENDPOINT_PRIMARY"] = context.endpoints.s3.primary;
     out["DOCUMENTS_S3_ENDPOINT_SECONDARY"] = context.endpoints.s3.secondary;
-    Object.assign(out, awsCredentialEnv());
+    Object.assign(out, awsCredentialEnv(aws.credentials));
   }
   if ((out["STRIPE_SECRET_KEY_FILE"] || out["STRIPE_SECRET_KEY"]) && context.endpoints.stripe)
     out["STRIPE_API_URL"] = context.endpoints.stripe;
-  if (out["SSO_SESSION_MINUTES"] && context.endpoints.secretsManager) {
-    out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
-    Object.assign(out, awsCredentialEnv());
+  if (out["SSO_SESSION_MINUTES"] && aws.endpoint) {
+    out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = aws.endpoint;
+    Object.assign(out, awsCredentialEnv(aws.credentials));
   }
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;

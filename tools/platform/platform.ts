@@ -4,6 +4,7 @@
 // region, and every Deployment's container of the stack's manifests as a local process under a
 // kubeconfig of its pod's ServiceAccount; CronJobs and Jobs run once on demand (runJob). The ops
 // webhook and the mail service are local receivers (receivers.ts) whose deliveries tests read.
+// AWS: Route 53 and Secrets Manager are moto (signatures checked), each region's S3 is versitygw.
 // How manifests become processes: local-deploy.ts.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,9 +14,14 @@ import { ensureBuilt } from "../localcluster/build.ts";
 import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
-import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
+import {
+  ChangeResourceRecordSetsCommand,
+  CreateHealthCheckCommand,
+  CreateHostedZoneCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
+import { ensureMoto, startMoto, type AwsCredentials, type MotoServer } from "../aws/moto.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
-import { FakeSecretsManager } from "../fakes/secrets-manager.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
@@ -23,7 +29,6 @@ import { KubeClient } from "../../operators/runtime/kube.ts";
 import {
   applyRegionObjects,
   FIELD_MANAGER,
-  LOCAL_AWS_CREDENTIALS,
   localSecrets,
   podName,
   regionJob,
@@ -69,12 +74,15 @@ export interface LocalPlatform {
   apiKeys: Record<string, string>;
   /** Where the RegionFailover lives and the failover controller runs. */
   failover: { region: Region; name: string; namespace: string };
-  aws: FakeAwsEndpoint;
+  /**
+   * Route 53 and Secrets Manager as the processes see them (moto; sign with `moto.credentials`):
+   * put a tenant's SSO client secret here. The API's weighted records live in `hostedZoneId`.
+   */
+  moto: MotoServer;
+  hostedZoneId: string | undefined;
   /** Each region's S3 (an S3 gateway holding that region's documents bucket). */
   s3: Record<Region, S3Server>;
   stripe: LocalStripe | undefined;
-  /** Secrets Manager as the quote APIs see it: put a tenant's SSO client secret here. */
-  secretsManager: FakeSecretsManager;
   /** The ops endpoint (OPS_WEBHOOK_URL): every notify_ops and billing alert the runners send. */
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
@@ -152,7 +160,10 @@ async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
  * Each region's S3: a gateway in the bucket's AWS region (signatures are scoped to it) holding that
  * region's documents bucket, versioned as the stacks declare it, named as the manifests name it.
  */
-async function startDocumentsS3(environments: Record<string, string>[]): Promise<Record<Region, S3Server>> {
+async function startDocumentsS3(
+  environments: Record<string, string>[],
+  credentials: AwsCredentials,
+): Promise<Record<Region, S3Server>> {
   const env = environments.find((e) => e["DOCUMENTS_BUCKET_PRIMARY"] && e["DOCUMENTS_BUCKET_SECONDARY"]);
   const bucketOf = (region: Region) =>
     (env?.[`DOCUMENTS_BUCKET_${region.toUpperCase()}`] ?? `documents-${region}@us-east-1`).split("@") as [
@@ -162,12 +173,75 @@ async function startDocumentsS3(environments: Record<string, string>[]): Promise
   const servers = await Promise.all(
     REGIONS.map(async (region) => {
       const [bucket, awsRegion] = bucketOf(region);
-      const server = await startS3Server({ region: awsRegion, ...LOCAL_AWS_CREDENTIALS });
+      const server = await startS3Server({ region: awsRegion, ...credentials });
       await server.createBuckets(bucket);
       return server;
     }),
   );
   return { primary: servers[0]!, secondary: servers[1]! };
+}
+
+/**
+ * The API's DNS as the region stacks create it (infra/dns/dns.ts): the hosted zone, and per region a
+ * weighted CNAME (set identifier = AWS region, weight 100 on the active one) with its health check.
+ * Returns the zone's id (moto names it), or undefined when no process drives Route 53.
+ */
+async function createDns(
+  moto: MotoServer,
+  environments: Record<string, string>[],
+): Promise<string | undefined> {
+  const env = environments.find((e) => e["ROUTE53_HOSTED_ZONE_ID"] && e["ROUTE53_RECORD_NAME"]);
+  if (!env) return undefined;
+  const recordName = env["ROUTE53_RECORD_NAME"]!;
+  const route53 = new Route53Client({
+    region: "us-east-1",
+    endpoint: moto.endpoint,
+    credentials: moto.credentials,
+  });
+  try {
+    const zone = await route53.send(
+      new CreateHostedZoneCommand({
+        Name: recordName.slice(recordName.indexOf(".") + 1),
+        CallerReference: env["ROUTE53_HOSTED_ZONE_ID"]!,
+      }),
+    );
+    const zoneId = zone.HostedZone!.Id!.replace("/hostedzone/", "");
+    const changes = await Promise.all(
+      REGIONS.map(async (region) => {
+        const target = env[`ROUTE53_${region.toUpperCase()}_TARGET`]!;
+        const awsRegion = env[`FAILOVER_${region.toUpperCase()}_REGION_NAME`] ?? region;
+        const check = await route53.send(
+          new CreateHealthCheckCommand({
+            CallerReference: `${awsRegion}-readyz`,
+            HealthCheckConfig: {
+              Type: "HTTPS",
+              FullyQualifiedDomainName: target,
+              Port: 443,
+              ResourcePath: "/readyz",
+            },
+          }),
+        );
+        return {
+          Action: "CREATE" as const,
+          ResourceRecordSet: {
+            Name: recordName,
+            Type: "CNAME" as const,
+            SetIdentifier: awsRegion,
+            Weight: region === "primary" ? 100 : 0,
+            TTL: 30,
+            HealthCheckId: check.HealthCheck!.Id!,
+            ResourceRecords: [{ Value: target }],
+          },
+        };
+      }),
+    );
+    await route53.send(
+      new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Changes: changes } }),
+    );
+    return zoneId;
+  } finally {
+    route53.destroy();
+  }
 }
 
 const STOP_ORDER: Workload["role"][] = ["operators", "runner", "other", "quote-api"];
@@ -192,12 +266,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   };
   try {
+    // Before the slow steps: a machine without moto learns the install command at once.
+    ensureMoto();
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
-    const aws = new FakeAwsEndpoint();
-    const secretsManager = new FakeSecretsManager();
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
-    const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
+    const [planned, clusters, { primaryDatabase, replica }, moto] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
         "control planes",
@@ -227,8 +301,13 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           },
         ),
       ),
-      aws.start().then(() => cleanup.push(() => aws.stop())),
-      secretsManager.start().then(() => cleanup.push(() => secretsManager.stop())),
+      timed(
+        "moto",
+        startMoto().then((started) => {
+          cleanup.push(() => started.stop());
+          return started;
+        }),
+      ),
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
     ]);
@@ -314,16 +393,20 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe = await startLocalStripe();
       cleanup.push(() => stripe!.stop());
     }
-    const s3 = await timed("s3", startDocumentsS3([...environments.values()]));
-    for (const server of Object.values(s3)) cleanup.push(() => server.destroy());
+    const [s3, hostedZoneId] = await Promise.all([
+      timed("s3", startDocumentsS3([...environments.values()], moto.credentials)).then((servers) => {
+        for (const server of Object.values(servers)) cleanup.push(() => server.destroy());
+        return servers;
+      }),
+      createDns(moto, [...environments.values()]),
+    ]);
     const endpoints = {
       api: apiUrls,
-      aws: aws.url,
+      aws: { endpoint: moto.endpoint, credentials: moto.credentials, hostedZoneId },
       s3: { primary: s3.primary.endpoint, secondary: s3.secondary.endpoint },
       stripe: stripe?.url,
       ops: ops.url,
       smtp: mailbox.url,
-      secretsManager: secretsManager.url,
     };
 
     const specFor = (
@@ -406,10 +489,10 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       replica,
       apiKeys: primaryDatabase.demoKeys,
       failover: { region: failover, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
-      aws,
+      moto,
+      hostedZoneId,
       s3,
       stripe,
-      secretsManager,
       ops,
       mailbox,
       logDir,
