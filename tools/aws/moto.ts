@@ -125,7 +125,7 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
 
     // IAM calls: the query protocol (a form POST). Before authentication is on they need no
     // signature; after, the SDK's own SigV4 signer signs them with the `local` user's key.
-    let signer: SecretsManagerClient | undefined;
+    const signing: { client?: SecretsManagerClient } = {};
     const iam = async (params: Record<string, string>): Promise<string> => {
       const body = new URLSearchParams({ Version: IAM_VERSION, ...params }).toString();
       const url = new URL(endpoint);
@@ -133,8 +133,8 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
         host: url.host,
         "content-type": "application/x-www-form-urlencoded; charset=utf-8",
       };
-      if (signer) {
-        const sigv4 = await signer.config.signer();
+      if (signing.client) {
+        const sigv4 = await signing.client.config.signer();
         const signed = await sigv4.sign(
           {
             method: "POST",
@@ -182,7 +182,7 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
     // From here on every request is authenticated and authorized (moto's INITIAL_NO_AUTH_ACTION_COUNT = 0).
     const reset = await fetch(`${endpoint}/moto-api/reset-auth`, { method: "POST", body: "0" });
     if (!reset.ok) throw new Error(`moto refused to switch authentication on: ${await reset.text()}`);
-    signer = new SecretsManagerClient({ region: "us-east-1", endpoint, credentials });
+    signing.client = new SecretsManagerClient({ region: "us-east-1", endpoint, credentials });
     writeFileSync(recording, "");
 
     return {
@@ -199,7 +199,7 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
           .filter((r) => !r.path.startsWith("/moto-api/")),
       clearRequests: () => writeFileSync(recording, ""),
       async stop() {
-        signer?.destroy();
+        signing.client?.destroy();
         await stop();
       },
     };
