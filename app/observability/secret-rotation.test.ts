@@ -92,7 +92,7 @@ beforeAll(async () => {
       SECRETS_LAST_ROTATED: "workflow-automation-api-key=2026-11-25T00:00:00Z",
     },
   });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await t?.stop();

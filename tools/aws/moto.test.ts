@@ -13,7 +13,7 @@ import { ensureMoto, MOTO_VERSION, startMoto, type AwsCredentials, type MotoServ
 let moto: MotoServer;
 beforeAll(async () => {
   moto = await startMoto({ record: true });
-}, 90_000);
+}, 240_000);
 afterAll(() => moto?.stop());
 
 const route53 = (credentials: AwsCredentials) =>

@@ -110,8 +110,9 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
   };
 
   try {
-    // Importing moto takes seconds on a busy machine: wait for it to answer, not a fixed time.
-    const deadline = Date.now() + 60_000;
+    // Importing moto takes seconds, and close to a minute on a loaded machine: wait for it to
+    // answer, not a fixed time.
+    const deadline = Date.now() + 180_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`moto exited at start: ${stderr}`);
       const up = await fetch(`${endpoint}/moto-api/reset-auth`).then(
@@ -119,7 +120,8 @@ export async function startMoto(options: { record?: boolean } = {}): Promise<Mot
         () => false,
       );
       if (up) break;
-      if (Date.now() > deadline) throw new Error(`moto did not answer on ${endpoint} within 60 s: ${stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`moto did not answer on ${endpoint} within 180 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
 

@@ -23,7 +23,7 @@ let moto: MotoServer;
 beforeAll(async () => {
   aws = new FakeRdsEndpoint();
   [moto] = await Promise.all([startMoto({ record: true }), aws.start()]);
-}, 90_000);
+}, 240_000);
 afterAll(() => Promise.all([aws?.stop(), moto?.stop()]));
 
 beforeEach(() => {
