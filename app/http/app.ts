@@ -22,6 +22,7 @@ import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
+import { settlementRoutes } from "../routes/settlements.ts";
 import type { PlanFeature } from "../db/plans.ts";
 import { requireFeature, residencyProblem } from "./features.ts";
 import type { ClientSecrets } from "../sso/client-secret.ts";
@@ -422,6 +423,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(documentRoutes, { ctx, store: documents });
     await api.register(apiKeyRoutes, { ctx });
     await api.register(contractRateRoutes, { ctx });
+    await api.register(settlementRoutes, { ctx });
     await api.register(ssoAdminRoutes, ssoOptions);
   });
   return app;

@@ -244,6 +244,13 @@ export const PROBLEM_TYPES = {
     statuses: [409],
     description: "The email is verified already; the signup's API key works.",
   },
+  "settlement-conflict": {
+    title: "Booking already settled",
+    statuses: [409],
+    description:
+      "The booking has a settlement with other values; a settlement is final. Send the settled values (a no-op) or ask ops to correct it.",
+    extensions: { bookingId: z.uuid() },
+  },
   "contract-rate-overlap": {
     title: "Overlapping contract rate",
     statuses: [409],

@@ -1,6 +1,14 @@
 // Freight markets a quote can start or end in: the major US truckload markets, with the rate region
 // each belongs to. Coordinates are city centres; lane distance is derived from them (see engine.ts).
-export type RateRegion = "northeast" | "southeast" | "midwest" | "south_central" | "mountain" | "west_coast";
+export const RATE_REGIONS = [
+  "northeast",
+  "southeast",
+  "midwest",
+  "south_central",
+  "mountain",
+  "west_coast",
+] as const;
+export type RateRegion = (typeof RATE_REGIONS)[number];
 
 export interface Market {
   city: string;

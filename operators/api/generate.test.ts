@@ -12,15 +12,22 @@ describe("generated deploy files", () => {
     expect(readFileSync(rbacPath, "utf8")).toBe(await renderRbac());
   });
 
-  it("declares the four kinds with status subresources where status exists", async () => {
+  it("declares the five kinds with status subresources where status exists", async () => {
     const crds = parseAllDocuments(await renderCrds()).map((d) => d.toJS());
     expect(crds.map((c) => c.spec.names.kind)).toEqual([
       "Plan",
       "Tenant",
       "RateLimitPolicy",
       "RegionFailover",
+      "PricingModel",
     ]);
-    expect(crds.map((c) => c.spec.scope)).toEqual(["Cluster", "Namespaced", "Namespaced", "Namespaced"]);
+    expect(crds.map((c) => c.spec.scope)).toEqual([
+      "Cluster",
+      "Namespaced",
+      "Namespaced",
+      "Namespaced",
+      "Namespaced",
+    ]);
     const tenant = crds[1];
     expect(tenant.spec.versions[0].subresources).toEqual({ status: {} });
   });

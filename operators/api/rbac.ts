@@ -56,6 +56,11 @@ export const controllerPermissions: Record<string, PolicyRule[]> = {
     { apiGroups: [API_GROUP], resources: ["regionfailovers"], verbs: read },
     { apiGroups: [API_GROUP], resources: ["regionfailovers/status"], verbs: ["get", "patch"] },
   ],
+  // Reads PricingModels, writes only their status (the split the app reads goes to PostgreSQL).
+  pricing: [
+    { apiGroups: [API_GROUP], resources: ["pricingmodels"], verbs: read },
+    { apiGroups: [API_GROUP], resources: ["pricingmodels/status"], verbs: ["get", "patch"] },
+  ],
   // Events for humans (threshold crossings, offboarding, unknown plans), from any controller.
   events: [{ apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] }],
 };

@@ -1,8 +1,8 @@
 // The RegionFailover CRD as the real API server serves it: defaults filled in, and the CEL rules
 // refusing the edits on-call could get wrong at 3 a.m.
-import { request as httpsRequest, type RequestOptions } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
+import { serverTable } from "../../tools/localcluster/table.ts";
 import { builtin, KubeApiError, KubeClient } from "../runtime/kube.ts";
 import { applyManifest, waitFor } from "../../tools/platform/operators.ts";
 import { crdsPath } from "./generate.ts";
@@ -105,26 +105,9 @@ describe("RegionFailover CRD", () => {
       } as unknown as RegionFailover,
       { fieldManager: "failover-controller", subresource: "status" },
     );
-    // What kubectl asks for: the server-side table built from additionalPrinterColumns.
-    const table = await new Promise<{ columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] }>(
-      (resolve, reject) => {
-        const url = new URL(
-          `${cluster.server}/apis/platform.freight.dev/v1alpha1/namespaces/default/regionfailovers/${created.metadata.name}`,
-        );
-        const options: RequestOptions = {
-          method: "GET",
-          headers: { Accept: "application/json;as=Table;v=v1;g=meta.k8s.io" },
-        };
-        void cluster.kubeConfig.applyToHTTPSOptions(options).then(() => {
-          const req = httpsRequest(url, options, (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () => resolve(JSON.parse(body)));
-          });
-          req.on("error", reject);
-          req.end();
-        }, reject);
-      },
+    const table = await serverTable(
+      cluster,
+      `/apis/platform.freight.dev/v1alpha1/namespaces/default/regionfailovers/${created.metadata.name}`,
     );
     expect(table.columnDefinitions.map((c) => c.name)).toEqual([
       "Name",

@@ -19,6 +19,7 @@ import { refOf } from "./crd.ts";
 import { crdsPath } from "./generate.ts";
 import { API_GROUP, apiVersion } from "./group.ts";
 import type { PlanSpec } from "./plan.ts";
+import type { PricingModelSpec, PricingModelStatus } from "./pricingmodel.ts";
 import type { RateLimitPolicySpec, RateLimitPolicyStatus } from "./ratelimitpolicy.ts";
 import type { RegionFailoverSpec, RegionFailoverStatus } from "./regionfailover.ts";
 import { resourceDefinitions } from "./resources.ts";
@@ -146,7 +147,53 @@ const failoverStatus: Complete<RegionFailoverStatus> = {
   conditions: [{ ...condition, type: "Promoted", reason: "Promoted" }],
 };
 
+const modelVersion = {
+  name: "2026-12.1",
+  description: "Linehaul 3 % up in the west.",
+  coefficients: { linehaulMultiplier: 1.03, fuelSurchargeMultiplier: 1, marginRate: 0.15 },
+  guardrails: {
+    minMarginPercent: 8,
+    regionalCaps: [{ region: "west_coast" as const, maxCentsPerMile: 600 }],
+  },
+};
+const pricingSpec: Complete<PricingModelSpec> = {
+  versions: [{ ...modelVersion, name: "2026-11.1" }, modelVersion],
+  aliases: { champion: "2026-11.1", challenger: "2026-12.1" },
+  steps: [{ weights: { champion: 90, challenger: 10 }, holdSeconds: 600, analysis: { minSamples: 20 } }],
+  analysis: { minSamples: 50, maxAbsVariancePercent: 10, windowDays: 28, srmPValue: 0.001 },
+  stepDeadlineSeconds: 86_400,
+  onFailure: "Rollback",
+  bucketVersion: 1,
+  paused: false,
+  abort: false,
+};
+const versionMetrics = {
+  samples: 60,
+  absVariancePercent: 4.5,
+  marginPercent: 14.2,
+  capBreaches: 0,
+  observedAt: time,
+};
+const pricingStatus: Complete<PricingModelStatus> = {
+  observedGeneration: 1,
+  phase: "Progressing",
+  step: 0,
+  weights: { champion: 90, challenger: 10 },
+  champion: "2026-11.1",
+  challenger: "2026-12.1",
+  stepStartedAt: time,
+  pauseReason: "Inconclusive: 12 of 50 settled bookings.",
+  rollback: { requestedAt: time, reason: "absVariancePercent 14.1 > 10", challenger: "2026-12.1" },
+  metrics: { champion: versionMetrics, challenger: versionMetrics, srmPValue: 0.4 },
+  versionChecksums: [{ name: "2026-12.1", checksum: "ab12" }],
+  lastAppliedHash: "cd34",
+  lastPromotedHash: "ef56",
+  message: "Holding 10 % on 2026-12.1.",
+  conditions: [{ ...condition, type: "AnalysisPassed", reason: "WithinGuardrails" }],
+};
+
 const samples: Record<string, { name: string; spec: object; status?: object }> = {
+  PricingModel: { name: "spot", spec: pricingSpec, status: pricingStatus },
   Plan: { name: "growth", spec: planSpec },
   Tenant: { name: "acme", spec: tenantSpec, status: tenantStatus },
   RateLimitPolicy: { name: "acme-burst", spec: policySpec, status: policyStatus },
