@@ -29,10 +29,11 @@ const superuser = () => platform.primaryDatabase.urls.superuser.replace(/\/postg
 
 describe("growth and support loops on the local platform", () => {
   it("the lead-signals CronJob signals a tenant with 3 quotes in 72 h once, delivered to the CRM webhook", async () => {
-    const [{ id }] = await query<{ id: string }>(
+    const [row] = await query<{ id: string }>(
       superuser(),
       "INSERT INTO tenants (slug, name, plan_id, billing_status) VALUES ('eager-freight-co', 'Eager', 'starter', 'trialing') RETURNING id",
     );
+    const id = row!.id;
     await query(
       superuser(),
       `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
