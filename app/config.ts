@@ -142,6 +142,12 @@ export const appConfigSchema = z.object({
   DOCUMENTS_DOWNLOAD_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
   // How often each region's bucket is asked whether it answers (reads fall back while it does not).
   DOCUMENTS_PROBE_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  // Support tickets from alerts (app/routes/support.ts): the bearer token Alertmanager's ticket
+  // receivers send. Unset: POST /webhooks/alertmanager answers 404 alert-receiver-not-configured.
+  ALERT_RECEIVER_TOKEN: z
+    .string()
+    .min(24, "must be at least 24 characters: a random bearer token")
+    .optional(),
   KUBECONFIG: z.string().optional(),
   // Billing's Tenant writes in a pod: the pod's ServiceAccount token and the cluster's own API
   // (KUBERNETES_SERVICE_HOST), instead of a KUBECONFIG file. Explicit, so a pod never writes
@@ -166,6 +172,7 @@ export const APP_SECRETS = [
   "BILLING_DATABASE_URL",
   "STRIPE_SECRET_KEY",
   "STRIPE_WEBHOOK_SECRET",
+  "ALERT_RECEIVER_TOKEN",
 ] as const;
 
 export const appEnv = defineEnv({

@@ -339,6 +339,39 @@ function operationsCases(): PromtoolTestCase[] {
       ],
       alert_rule_test: [quiet("MeterTenantsAtLimit", "20m")],
     },
+    {
+      name: "a breached P1 ticket pages at once; a breached P3 opens a ticket; none breached is quiet",
+      interval: "1m",
+      input_series: [
+        {
+          series: series("support_tickets_sla_breached", { priority: "P1", clock: "response" }),
+          values: "0x3 1x10",
+        },
+        {
+          series: series("support_tickets_sla_breached", { priority: "P1", clock: "resolution" }),
+          values: "0x13",
+        },
+        {
+          series: series("support_tickets_sla_breached", { priority: "P3", clock: "resolution" }),
+          values: "0x5 2x8",
+        },
+        {
+          series: series("support_tickets_sla_breached", { priority: "P2", clock: "response" }),
+          values: "0x13",
+        },
+      ],
+      alert_rule_test: [
+        quiet("SupportP1SlaBreached", "2m"),
+        firing("SupportP1SlaBreached", "5m", { severity: "page", clock: "response" }, "1"),
+        quiet("SupportTicketSlaBreached", "4m"),
+        firing(
+          "SupportTicketSlaBreached",
+          "8m",
+          { severity: "ticket", priority: "P3", clock: "resolution" },
+          "2",
+        ),
+      ],
+    },
   ];
 }
 

@@ -190,6 +190,35 @@ export function operationsRuleGroups(): RuleGroup[] {
         },
       ],
     },
+    {
+      // Support SLA clocks (app/support/tickets.ts, docs/sla.md): the API exports breached tickets.
+      name: "platform:support",
+      rules: [
+        {
+          alert: "SupportP1SlaBreached",
+          expr: 'max by (clock) (support_tickets_sla_breached{priority="P1"}) > 0',
+          labels: { severity: "page" },
+          annotations: {
+            summary: "{{ $value }} P1 support ticket(s) past their {{ $labels.clock }} deadline",
+            description:
+              "A P1 (outage) ticket has gone past its 4-hour response or 24-hour resolution deadline. `npm run tickets` lists it first.",
+            runbook_url: runbookUrl("SupportP1SlaBreached"),
+          },
+        },
+        {
+          alert: "SupportTicketSlaBreached",
+          expr: 'max by (priority, clock) (support_tickets_sla_breached{priority=~"P2|P3"}) > 0',
+          labels: { severity: "ticket" },
+          annotations: {
+            summary:
+              "{{ $value }} {{ $labels.priority }} support ticket(s) past their {{ $labels.clock }} deadline",
+            description:
+              "A P2 or P3 ticket has gone past its business-time deadline (docs/sla.md). `npm run tickets` lists it by deadline.",
+            runbook_url: runbookUrl("SupportTicketSlaBreached"),
+          },
+        },
+      ],
+    },
   ];
 }
 

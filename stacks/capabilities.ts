@@ -554,6 +554,14 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => scheduled(d, "onboarding-nudges"),
   },
   {
+    id: "lead-signal-schedule",
+    description:
+      "tenants crossing 3 quotes or 2 bulk jobs in 72 h reach the CRM once per window, found every 10 minutes",
+    testedBy: ["app/growth/lead-signals.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "lead-signals"),
+  },
+  {
     id: "trial-expiry-schedule",
     description:
       "ended trials move to their billing state on a schedule, writing Tenants as an account bound to billing's Role",

@@ -307,6 +307,9 @@ export function defaultPeerOutputs(
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
       opsWebhookUrlSecretArn: secret("ops-webhook-url"),
+      alertReceiverTokenSecretArn: secret("alert-receiver-token"),
+      crmWebhookUrlSecretArn: secret("crm-webhook-url"),
+      crmWebhookSecretSecretArn: secret("crm-webhook-secret"),
       // Exported where the primary runs billing; a secondary without billing never reads them.
       stripeSecretKeySecretArn: secret("stripe-secret-key"),
       stripeWebhookSecretSecretArn: secret("stripe-webhook-secret"),

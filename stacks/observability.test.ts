@@ -10,6 +10,7 @@ import { parseAppConfig } from "../app/config.ts";
 import { parseWatchedSecrets } from "../app/observability/secret-rotation.ts";
 import { OPERATIONS } from "../dashboards/slo.ts";
 import { ALERTMANAGER_CONFIG_SECRET, alertmanagerConfigTemplate } from "../infra/monitoring/alertmanager.ts";
+import { alertReceiverUrl } from "../infra/workloads/quote-api.ts";
 import {
   ANALYTICS_DATASOURCE_FILE,
   ANALYTICS_DATASOURCE_SECRET,
@@ -97,12 +98,16 @@ describe("alerting", () => {
       const config = externalSecret(plan, ALERTMANAGER_CONFIG_SECRET);
       expect(get(config.props, "metadata", "namespace")).toBe("monitoring");
       expect(get(config.props, "spec", "target", "template", "data", "alertmanager.yaml")).toBe(
-        alertmanagerConfigTemplate(),
+        alertmanagerConfigTemplate(alertReceiverUrl()),
       );
       const refs = (get(config.props, "spec", "data") as { remoteRef: { key: string } }[]).map(
         (d) => d.remoteRef.key,
       );
-      expect(refs).toEqual([SECRET_NAMES.opsWebhookUrl, SECRET_NAMES.opsWebhookUrl]);
+      expect(refs).toEqual([
+        SECRET_NAMES.opsWebhookUrl,
+        SECRET_NAMES.opsWebhookUrl,
+        SECRET_NAMES.alertReceiverToken,
+      ]);
     }
   });
 

@@ -17,6 +17,9 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
   "opsWebhookUrlSecretArn",
+  "alertReceiverTokenSecretArn",
+  "crmWebhookUrlSecretArn",
+  "crmWebhookSecretSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */

@@ -13,6 +13,7 @@ import { parseRlsProbeConfig } from "../app/ops/rls-probe.ts";
 import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
 import { parseRunnerConfig } from "../app/runner/config.ts";
 import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
+import { parseLeadSignalsConfig } from "../app/ops/lead-signals.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseManagerConfig } from "../operators/config.ts";
@@ -90,6 +91,13 @@ export const PROCESSES: ProcessSpec[] = [
     entry: "app/ops/onboarding-nudges.ts",
     description: "the hourly first-quote nudges (app/ops/onboarding-nudges.ts parseOnboardingNudgesConfig)",
     parse: (env) => parseOnboardingNudgesConfig(env),
+  },
+  {
+    id: "lead-signals",
+    entry: "app/ops/lead-signals.ts",
+    description:
+      "lead signals to the CRM webhook every 10 minutes (app/ops/lead-signals.ts parseLeadSignalsConfig)",
+    parse: (env) => parseLeadSignalsConfig(env),
   },
   {
     id: "trial-expiry",

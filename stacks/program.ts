@@ -30,6 +30,8 @@ import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { loadOperatorManifests, operatorAccount } from "../infra/workloads/operator-manifests.ts";
 import { OPERATOR_LABELS, Operators, OPERATORS_DATABASE_SECRET } from "../infra/workloads/operators.ts";
 import {
+  ALERT_RECEIVER_SECRET,
+  alertReceiverUrl,
   API_DATABASE_SECRET,
   API_LABELS,
   API_OPS_DATABASE_SECRET,
@@ -62,6 +64,9 @@ const MIGRATIONS_DATABASE_SECRET = "migrations-database";
 const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
 const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
 const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
+const LEAD_SIGNALS_DATABASE_SECRET = "lead-signals-database";
+/** The CRM webhook's URL and signing secret, for the lead-signal job. */
+const CRM_WEBHOOK_SECRET = "crm-webhook";
 /** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
 const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
@@ -131,6 +136,20 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       env: [],
       secretFiles: [secretFile("OPERATOR_DATABASE_URL", ONBOARDING_DATABASE_SECRET)],
       deadlineSeconds: 900,
+    },
+    {
+      // Every 10 minutes: sales hears of a tenant within 10 minutes of its crossing, and a CRM
+      // outage is retried each run (app/growth/lead-signals.ts backs off up to an hour per signal).
+      name: BATCH_WORKLOADS.leadSignals,
+      schedule: "*/10 * * * *",
+      command: ["node", "app/ops/lead-signals.ts"],
+      env: [],
+      secretFiles: [
+        secretFile("OPERATOR_DATABASE_URL", LEAD_SIGNALS_DATABASE_SECRET),
+        secretFile("CRM_WEBHOOK_URL", CRM_WEBHOOK_SECRET),
+        secretFile("CRM_WEBHOOK_SECRET", CRM_WEBHOOK_SECRET),
+      ],
+      deadlineSeconds: 540,
     },
     {
       name: BATCH_WORKLOADS.execReport,
@@ -351,6 +370,9 @@ export async function regionStack(
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
             opsWebhookUrl: peerOutputs.opsWebhookUrlSecretArn!,
+            alertReceiverToken: peerOutputs.alertReceiverTokenSecretArn!,
+            crmWebhookUrl: peerOutputs.crmWebhookUrlSecretArn!,
+            crmWebhookSecret: peerOutputs.crmWebhookSecretSecretArn!,
             ...(config.billing
               ? {
                   stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
@@ -466,6 +488,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: LEAD_SIGNALS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: EXEC_REPORT_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
@@ -497,6 +525,18 @@ export async function regionStack(
         // Where the runner delivers notify_ops, billing_alert and data_export_ready: the same webhook
         // Alertmanager pages and tickets to (its URL carries the receiver's token).
         { name: OPS_WEBHOOK_SECRET, namespace: APP_NAMESPACE, keys: { OPS_WEBHOOK_URL: "opsWebhookUrl" } },
+        // The token the API's Alertmanager receiver checks (the same secret fills Alertmanager's side).
+        {
+          name: ALERT_RECEIVER_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { ALERT_RECEIVER_TOKEN: "alertReceiverToken" },
+        },
+        // Where the lead-signal job delivers, and what it signs with.
+        {
+          name: CRM_WEBHOOK_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { CRM_WEBHOOK_URL: "crmWebhookUrl", CRM_WEBHOOK_SECRET: "crmWebhookSecret" },
+        },
         // Billing notices reach the customer by email where billing is on.
         ...(config.billing
           ? [
@@ -713,6 +753,8 @@ export async function regionStack(
             APP_NAMESPACE,
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
+            LEAD_SIGNALS_DATABASE_SECRET,
+            CRM_WEBHOOK_SECRET,
             EXEC_REPORT_DATABASE_SECRET,
             ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
           ),
@@ -742,6 +784,8 @@ export async function regionStack(
       ruleGroups: prometheusRuleGroups(),
       kubePrometheusStackChartVersion: config.kubePrometheusStackChartVersion,
       alertWebhookSecrets: { page: SECRET_NAMES.opsWebhookUrl, ticket: SECRET_NAMES.opsWebhookUrl },
+      // Pages and tickets also open support tickets, through the API's receiver in this region.
+      supportReceiver: { url: alertReceiverUrl(), tokenSecret: SECRET_NAMES.alertReceiverToken },
       analyticsDatabase: {
         // The secondary has no analytics replica: its own replica serves no traffic while it stands by.
         host: database.analyticsReplicaAddress ?? database.address,
@@ -831,6 +875,9 @@ export async function regionStack(
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
       opsWebhookUrlSecretArn: secrets.secretArns.opsWebhookUrl,
+      alertReceiverTokenSecretArn: secrets.secretArns.alertReceiverToken,
+      crmWebhookUrlSecretArn: secrets.secretArns.crmWebhookUrl,
+      crmWebhookSecretSecretArn: secrets.secretArns.crmWebhookSecret,
       ...(config.billing
         ? {
             stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,

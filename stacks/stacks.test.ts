@@ -60,6 +60,12 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/workflow-automation-api-key-Mn78Op",
         opsWebhookUrlSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/ops-webhook-url-Yz34Ab",
+        alertReceiverTokenSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/alert-receiver-token-Qr12St",
+        crmWebhookUrlSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/crm-webhook-url-Uv34Wx",
+        crmWebhookSecretSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/crm-webhook-secret-Yz56Ab",
       },
     }),
   ]);
@@ -784,6 +790,7 @@ describe("release jobs and scheduled work", () => {
     const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
     expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
       "exec-report",
+      "lead-signals",
       "migrate-2026-11-26-3f9c2ab",
       "onboarding-nudges",
       "rls-probe-2026-11-26-3f9c2ab",
@@ -797,7 +804,10 @@ describe("release jobs and scheduled work", () => {
       const secrets = ((pod["volumes"] ?? []) as { secret?: { secretName: string } }[]).flatMap((v) =>
         v.secret ? [v.secret.secretName] : [],
       );
-      expect(secrets, j.name).toHaveLength(1);
+      // The lead-signal job also reads the CRM webhook's URL and signing secret; no other login.
+      if (get(j.props, "metadata", "name") === "lead-signals")
+        expect(secrets.sort(), j.name).toEqual(["crm-webhook", "lead-signals-database"]);
+      else expect(secrets, j.name).toHaveLength(1);
     }
   });
 
@@ -889,6 +899,9 @@ describe("primary stack", () => {
   it("owns the secrets, rotating API keys every 30 days and service roles every 90, replicated to the secondary", () => {
     const secrets = all(primary, "aws:secretsmanager/secret:Secret");
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
+      "freight/alert-receiver-token",
+      "freight/crm-webhook-secret",
+      "freight/crm-webhook-url",
       "freight/database-operator-role",
       "freight/database-ops-role",
       "freight/database-owner-role",
@@ -909,6 +922,9 @@ describe("primary stack", () => {
       "freight/database-owner-role": 90,
       "freight/database-ops-role": 90,
       "freight/ops-webhook-url": 30,
+      "freight/alert-receiver-token": 30,
+      "freight/crm-webhook-url": 30,
+      "freight/crm-webhook-secret": 30,
     });
     for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
       expect(r.props["rotationLambdaArn"]).toBe(

@@ -19,6 +19,7 @@ import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
+import { alertReceiverRoutes, supportTicketRoutes } from "../routes/support.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
@@ -390,6 +391,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(billingRoutes, { ctx, billing: options.billing });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(rateCalculatorRoutes, { ctx });
+  await app.register(alertReceiverRoutes, { ctx });
   await app.register(async (api) => {
     const { region } = ssoOptions;
     api.addHook("onRequest", async (request, reply) => {
@@ -417,6 +419,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
     await api.register(limitIncreaseRoutes, { ctx });
+    await api.register(supportTicketRoutes, { ctx });
     await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });

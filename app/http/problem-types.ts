@@ -298,6 +298,18 @@ export const PROBLEM_TYPES = {
     description:
       "The uploaded object's size, type or SHA-256 differs from what was declared; it was removed. Attach the document again.",
   },
+  "alert-receiver-not-configured": {
+    title: "Alert receiver not configured",
+    statuses: [404],
+    description:
+      "This deployment has no ALERT_RECEIVER_TOKEN, so it takes no Alertmanager notifications; the stacks set it.",
+  },
+  "alert-receiver-unauthorized": {
+    title: "Alert receiver token refused",
+    statuses: [401],
+    description:
+      "The notification's bearer token is not this deployment's ALERT_RECEIVER_TOKEN; Alertmanager's http_config must send it.",
+  },
   "sso-not-configured": {
     title: "Single sign-on not configured",
     statuses: [404],

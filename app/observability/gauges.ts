@@ -3,6 +3,7 @@
 import type { AppContext } from "../http/app.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { usageWarningCounts } from "../ops/usage-warnings.ts";
+import { slaBreaches } from "../support/tickets.ts";
 
 const MIN_INTERVAL_MS = 10_000;
 let lastRefresh = 0;
@@ -13,7 +14,7 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
   if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
   lastRefresh = now;
   const ops = ctx.opsPool;
-  const [warnings, lag, queue] = await Promise.all([
+  const [warnings, lag, queue, breaches] = await Promise.all([
     usageWarningCounts(ops),
     ops.query<{ lag: number | null }>(
       `SELECT CASE WHEN pg_is_in_recovery()
@@ -22,7 +23,10 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
               END::float8 AS lag`,
     ),
     queueStats(ops),
+    slaBreaches(ops),
   ]);
+  for (const b of breaches)
+    metrics.supportTicketsBreached.set({ priority: b.priority, clock: b.clock }, b.tickets);
   metrics.meterWarningTenants.reset();
   for (const row of warnings)
     metrics.meterWarningTenants.set({ meter: row.meter, level: row.level }, row.tenants);

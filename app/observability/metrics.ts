@@ -30,6 +30,8 @@ export interface AppMetrics {
   runnerJobsInFlight: Gauge<"queue">;
   runnerState: Gauge<"state">;
   bulkJobLanes: Counter<"result">;
+  supportTicketsBreached: Gauge<"priority" | "clock">;
+  alertTicketNotifications: Counter<"outcome">;
 }
 
 /** Queue wait buckets in seconds, from a claim within a poll interval to a backlog of minutes. */
@@ -73,6 +75,18 @@ export function createMetrics(): AppMetrics {
     rateLimitStoreErrors: new Counter({
       name: "rate_limit_store_errors_total",
       help: "Token leases the shared store could not grant (read-only standby database, database down); those requests were admitted unlimited.",
+      registers: [registry],
+    }),
+    supportTicketsBreached: new Gauge({
+      name: "support_tickets_sla_breached",
+      help: "Unresolved support tickets past an SLA deadline, by priority and clock (response: unanswered past its response deadline; resolution: unresolved past its resolution deadline).",
+      labelNames: ["priority", "clock"],
+      registers: [registry],
+    }),
+    alertTicketNotifications: new Counter({
+      name: "support_alert_notifications_total",
+      help: "Alertmanager notifications applied to support tickets, by outcome (opened, updated, resolved, already-resolved).",
+      labelNames: ["outcome"],
       registers: [registry],
     }),
     meterWarningTenants: new Gauge({

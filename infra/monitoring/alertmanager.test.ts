@@ -12,7 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { allRuleGroups, isAlertingRule } from "../../dashboards/rules.ts";
 import { freePort } from "../../tools/postgres/server.ts";
-import { alertmanagerConfigTemplate, RECEIVERS, WEBHOOK_TEMPLATE_KEYS } from "./alertmanager.ts";
+import {
+  alertmanagerConfigTemplate,
+  RECEIVERS,
+  SUPPORT_TOKEN_TEMPLATE_KEY,
+  WEBHOOK_TEMPLATE_KEYS,
+} from "./alertmanager.ts";
 import { alertmanagerPath, amtool } from "./amtool.ts";
 
 /**
@@ -30,6 +35,7 @@ function render(template: string, values: Record<string, string>): string {
 
 interface Delivery {
   path: string;
+  authorization: string | undefined;
   body: { receiver: string; status: string; alerts: { labels: Record<string, string> }[] };
 }
 
@@ -44,7 +50,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      deliveries.push({ path: req.url ?? "", body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
+      deliveries.push({
+        path: req.url ?? "",
+        authorization: req.headers.authorization,
+        body: JSON.parse(Buffer.concat(chunks).toString("utf8")),
+      });
       res.end();
     });
   });
@@ -53,9 +63,10 @@ beforeAll(async () => {
   configFile = join(dir, "alertmanager.yaml");
   writeFileSync(
     configFile,
-    render(alertmanagerConfigTemplate(), {
+    render(alertmanagerConfigTemplate(`${base}/webhooks/alertmanager`), {
       [WEBHOOK_TEMPLATE_KEYS.page]: `${base}/ops?token=page-t0ken&kind=page`,
       [WEBHOOK_TEMPLATE_KEYS.ticket]: `${base}/ops?token=ticket-t0ken&kind=ticket`,
+      [SUPPORT_TOKEN_TEMPLATE_KEY]: "support-receiver-t0ken",
     }),
   );
 });
@@ -184,17 +195,29 @@ describe("Alertmanager configuration", () => {
 
       // Pages wait 30 s for their group to fill, then go out.
       await until(
-        async () => deliveries.some((d) => d.body.receiver === RECEIVERS.page),
+        async () => deliveries.some((d) => d.body.receiver === RECEIVERS.page && d.path.startsWith("/ops")),
         90_000,
         () => log,
       );
-      const page = deliveries.find(
+      const toOps = deliveries.filter((d) => d.path.startsWith("/ops"));
+      const page = toOps.find(
         (d) => d.body.receiver === RECEIVERS.page && d.body.alerts[0]?.labels["slo"] === "api-availability",
       );
       expect(page?.path).toBe("/ops?token=page-t0ken&kind=page");
       expect(page?.body.status).toBe("firing");
       expect(page?.body.alerts.map((a) => a.labels["alertname"])).toEqual(["ApiAvailabilityBudgetBurnFast"]);
       expect(deliveries.every((d) => d.body.receiver === RECEIVERS.page)).toBe(true);
+      // The same page reaches the API's support receiver with its bearer token: one ticket per group.
+      await until(
+        async () => deliveries.some((d) => d.path === "/webhooks/alertmanager"),
+        30_000,
+        () => log,
+      );
+      const support = deliveries.filter((d) => d.path === "/webhooks/alertmanager");
+      expect(support.every((d) => d.authorization === "Bearer support-receiver-t0ken")).toBe(true);
+      expect(support.map((d) => d.body.alerts[0]?.labels["alertname"]).sort()).toEqual(
+        toOps.map((d) => d.body.alerts[0]?.labels["alertname"]).sort(),
+      );
     }, 150_000);
   });
 });

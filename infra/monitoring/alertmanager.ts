@@ -15,13 +15,37 @@ export const ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml";
 
 /** The key of each receiver's URL in the ExternalSecret's data (a Go template variable). */
 export const WEBHOOK_TEMPLATE_KEYS = { page: "pageWebhookUrl", ticket: "ticketWebhookUrl" } as const;
+/** The key of the support receiver's bearer token (ALERT_RECEIVER_TOKEN on the API side). */
+export const SUPPORT_TOKEN_TEMPLATE_KEY = "alertReceiverToken";
+
+/**
+ * Every page and ticket also goes to the quote API's support receiver (app/routes/support.ts), which
+ * keeps one support ticket per alert group: opened when the group fires, resolved with it.
+ */
+export interface SupportReceiver {
+  url: string;
+  token: string;
+}
+
+function supportWebhook(support: SupportReceiver): Record<string, unknown> {
+  return {
+    url: support.url,
+    send_resolved: true,
+    // A storm is one group with many alerts: the ticket needs the count, not every alert's labels.
+    max_alerts: 50,
+    http_config: { authorization: { type: "Bearer", credentials: support.token } },
+  };
+}
 
 const SEVERITY = (s: string) => `severity="${s}"`;
 /** Only alerts that belong to an SLO: two alerts both without `slo` would otherwise count as "equal". */
 const HAS_SLO = 'slo=~".+"';
 
 /** The Alertmanager configuration as an object, with the receivers' webhook URLs given. */
-export function alertmanagerConfig(urls: { page: string; ticket: string }): Record<string, unknown> {
+export function alertmanagerConfig(
+  urls: { page: string; ticket: string },
+  support: SupportReceiver,
+): Record<string, unknown> {
   return {
     route: {
       // Anything without a known severity still reaches a human, as a ticket.
@@ -70,19 +94,30 @@ export function alertmanagerConfig(urls: { page: string; ticket: string }): Reco
     ],
     receivers: [
       { name: RECEIVERS.drop },
-      { name: RECEIVERS.page, webhook_configs: [{ url: urls.page, send_resolved: true }] },
-      { name: RECEIVERS.ticket, webhook_configs: [{ url: urls.ticket, send_resolved: true }] },
+      {
+        name: RECEIVERS.page,
+        webhook_configs: [{ url: urls.page, send_resolved: true }, supportWebhook(support)],
+      },
+      {
+        name: RECEIVERS.ticket,
+        webhook_configs: [{ url: urls.ticket, send_resolved: true }, supportWebhook(support)],
+      },
     ],
   };
 }
 
 /**
  * alertmanager.yaml as an External Secrets template: the URLs are template expressions over the
- * ExternalSecret's data keys (WEBHOOK_TEMPLATE_KEYS), filled in the cluster from Secrets Manager.
+ * ExternalSecret's data keys (WEBHOOK_TEMPLATE_KEYS), filled in the cluster from Secrets Manager, and
+ * so is the support receiver's token; its URL (the region's API Service) is not a secret.
  */
-export function alertmanagerConfigTemplate(): string {
+export function alertmanagerConfigTemplate(supportReceiverUrl: string): string {
   const { page, ticket } = WEBHOOK_TEMPLATE_KEYS;
-  return yamlTemplate([page, ticket], (value) =>
-    alertmanagerConfig({ page: value[page], ticket: value[ticket] }),
+  const token = SUPPORT_TOKEN_TEMPLATE_KEY;
+  return yamlTemplate([page, ticket, token], (value) =>
+    alertmanagerConfig(
+      { page: value[page], ticket: value[ticket] },
+      { url: supportReceiverUrl, token: value[token] },
+    ),
   );
 }

@@ -12,6 +12,7 @@ import {
   ALERTMANAGER_CONFIG_KEY,
   ALERTMANAGER_CONFIG_SECRET,
   alertmanagerConfigTemplate,
+  SUPPORT_TOKEN_TEMPLATE_KEY,
   WEBHOOK_TEMPLATE_KEYS,
 } from "./alertmanager.ts";
 import {
@@ -44,6 +45,8 @@ export interface MonitoringArgs {
   kubePrometheusStackChartVersion: string;
   /** Secrets Manager names of the webhook URLs each severity is delivered to. */
   alertWebhookSecrets: { page: string; ticket: string };
+  /** The API's Alertmanager receiver (support tickets) and the Secrets Manager name of its token. */
+  supportReceiver: { url: string; tokenSecret: string };
   /** The database Grafana's business panels read, and the secret of the read-only login they use. */
   analyticsDatabase: {
     host: pulumi.Input<string>;
@@ -133,12 +136,13 @@ export class Monitoring extends pulumi.ComponentResource {
             name: ALERTMANAGER_CONFIG_SECRET,
             template: {
               engineVersion: "v2",
-              data: { [ALERTMANAGER_CONFIG_KEY]: alertmanagerConfigTemplate() },
+              data: { [ALERTMANAGER_CONFIG_KEY]: alertmanagerConfigTemplate(args.supportReceiver.url) },
             },
           },
           data: [
             { secretKey: WEBHOOK_TEMPLATE_KEYS.page, remoteRef: { key: args.alertWebhookSecrets.page } },
             { secretKey: WEBHOOK_TEMPLATE_KEYS.ticket, remoteRef: { key: args.alertWebhookSecrets.ticket } },
+            { secretKey: SUPPORT_TOKEN_TEMPLATE_KEY, remoteRef: { key: args.supportReceiver.tokenSecret } },
           ],
         },
       },

@@ -19,6 +19,9 @@ export const ROTATION_DAYS = {
   stripeWebhookSecret: 30,
   databaseBillingRole: 90,
   opsWebhookUrl: 30,
+  alertReceiverToken: 30,
+  crmWebhookUrl: 30,
+  crmWebhookSecret: 30,
   billingSmtpUrl: 30,
 } as const;
 
@@ -51,6 +54,10 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
   databaseBillingRole:
     "PostgreSQL login of billing's role (freight_billing: all tenants' billing rows; multi-user rotation via masterarn)",
   opsWebhookUrl: "URL (with its token) of the ops webhook that receives pages, tickets and ops notices",
+  alertReceiverToken:
+    "Bearer token Alertmanager sends to the quote API's support-ticket receiver (ALERT_RECEIVER_TOKEN)",
+  crmWebhookUrl: "URL of the CRM webhook the lead-signal job delivers to (may carry the CRM's token)",
+  crmWebhookSecret: "Secret the lead-signal job signs each CRM delivery with (X-Freight-Signature)",
   billingSmtpUrl: "smtps:// URL (with the mail service's SMTP credential) billing notices are sent through",
 };
 
@@ -67,6 +74,10 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   databaseBillingRole: "service-role",
   // The URL embeds the receiving service's token: a third-party credential.
   opsWebhookUrl: "third-party-api-key",
+  // A shared bearer token between two of our services: the stricter 30-day window of API keys.
+  alertReceiverToken: "third-party-api-key",
+  crmWebhookUrl: "third-party-api-key",
+  crmWebhookSecret: "third-party-api-key",
   billingSmtpUrl: "third-party-api-key",
 };
 
@@ -82,6 +93,9 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   stripeWebhookSecret: "freight/stripe-webhook-secret",
   databaseBillingRole: "freight/database-billing-role",
   opsWebhookUrl: "freight/ops-webhook-url",
+  alertReceiverToken: "freight/alert-receiver-token",
+  crmWebhookUrl: "freight/crm-webhook-url",
+  crmWebhookSecret: "freight/crm-webhook-secret",
   billingSmtpUrl: "freight/billing-smtp-url",
 };
 

@@ -4,7 +4,8 @@
 //   - the schema migration of a release, a Job the new app version waits for (it runs as the
 //     schema owner; the Deployments depend on it, so no new pod takes traffic on an old schema);
 //   - the row-security probe after the rollout, a Job whose failure fails `pulumi up`;
-//   - the scheduled work: nightly usage warnings and the hourly first-quote nudges (freight_operator),
+//   - the scheduled work: nightly usage warnings, the hourly first-quote nudges and the lead signals
+//     every 10 minutes (freight_operator; the lead signals also post to the CRM webhook),
 //     billing reconciliation daily for the current month and monthly for the one that closed
 //     (freight_billing, Stripe), trial expiry (freight_billing, Stripe, and Tenant writes as its own
 //     ServiceAccount bound to billing's Role: the one job with an API token), and the weekly
@@ -32,6 +33,7 @@ export const BATCH_WORKLOADS = {
   billingReconcileDaily: "billing-reconcile-daily",
   billingReconcileMonthly: "billing-reconcile-monthly",
   onboardingNudges: "onboarding-nudges",
+  leadSignals: "lead-signals",
   trialExpiry: "trial-expiry",
 } as const;
 

@@ -29,12 +29,14 @@ type PodName =
   | "exec-report"
   | "billing-reconcile-daily"
   | "onboarding-nudges"
+  | "lead-signals"
   | "trial-expiry";
 
 /** Pods that are not the platform's: the monitoring stack's, CoreDNS, and strangers. */
 const OTHER_PODS = {
   prometheus: { namespace: "monitoring", labels: { "app.kubernetes.io/name": "prometheus" } },
   grafana: { namespace: "monitoring", labels: { "app.kubernetes.io/name": "grafana" } },
+  alertmanager: { namespace: "monitoring", labels: { "app.kubernetes.io/name": "alertmanager" } },
   "kube-dns": { namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
   "keda-operator": { namespace: "keda", labels: { app: "keda-operator" } },
   "pod-in-default": { namespace: "default", labels: { app: "debug" } },
@@ -53,6 +55,7 @@ const ADDRESSES = {
   "stripe-api": () => "54.187.174.169",
   "aws-api": () => "52.94.236.248",
   "mail-server": () => "198.51.100.25",
+  "crm-webhook": () => "198.51.100.80",
 };
 type Address = keyof typeof ADDRESSES;
 type Party = PodName | OtherPod | Address;
@@ -79,6 +82,8 @@ const TABLE: Row[] = [
   { from: "load-balancer", to: "quote-api", port: 8080, allowed: true, flow: "clients-to-api", why: "clients, through the NLB" },
   { from: "prometheus", to: "quote-api", port: 8080, allowed: true, flow: "scrape-api", why: "API metrics" },
   { from: "prometheus", to: "runner", port: 8080, allowed: true, flow: "scrape-runner", why: "runner metrics" },
+  { from: "alertmanager", to: "quote-api", port: 8080, allowed: true, flow: "alerts-to-api", why: "alert groups open support tickets" },
+  { from: "alertmanager", to: "runner", port: 8080, allowed: false, why: "Alertmanager talks only to the API's receiver" },
   { from: "prometheus", to: "freight-operators", port: 8081, allowed: true, flow: "scrape-operators", why: "controller metrics" },
   { from: "quote-api", to: "kube-dns", port: 53, protocol: "UDP", allowed: true, flow: "dns", why: "name lookups" },
   { from: "freight-operators", to: "kube-dns", port: 53, allowed: true, flow: "dns", why: "lookups over TCP" },
@@ -91,6 +96,9 @@ const TABLE: Row[] = [
   { from: "exec-report", to: "prometheus", port: 9090, allowed: true, regions: ACTIVE, flow: "exec-report-prometheus", why: "SLO figures" },
   { from: "billing-reconcile-daily", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "billing-reconcile-stripe", why: "meter summaries" },
   { from: "onboarding-nudges", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "the hourly nudge" },
+  { from: "lead-signals", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "the lead-signal query and its outbox" },
+  { from: "lead-signals", to: "crm-webhook", port: 443, allowed: true, regions: ACTIVE, flow: "lead-signals-crm", why: "lead signals go to the CRM webhook" },
+  { from: "lead-signals", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "the lead-signal job never calls the Kubernetes API" },
   { from: "trial-expiry", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-stripe", why: "an ended trial's subscription" },
   { from: "trial-expiry", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-kubernetes-api", why: "moves the Tenant's plan" },
   { from: "quote-api", to: "aws-api", port: 443, allowed: true, flow: "api-aws", why: "STS, S3, Secrets Manager" },
@@ -253,7 +261,7 @@ describe("the generated policies", () => {
     const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     expect(
       names.some((n) =>
-        /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile|onboarding-nudges|trial-expiry/.test(
+        /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile|onboarding-nudges|lead-signals|trial-expiry/.test(
           n,
         ),
       ),

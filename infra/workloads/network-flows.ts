@@ -21,6 +21,7 @@ export type PlatformWorkload =
   | "exec-report"
   | "billing-reconcile"
   | "onboarding-nudges"
+  | "lead-signals"
   | "trial-expiry";
 
 export interface LabelSelector {
@@ -52,6 +53,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "usage-warnings": app(batchLabels(BATCH_WORKLOADS.usageWarnings)),
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
+    "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     "billing-reconcile": {
       namespace: APP_NAMESPACE,
@@ -75,6 +77,8 @@ export type OutsidePeer =
   | "load-balancer"
   /** The monitoring stack's Prometheus pods (kube-prometheus-stack, namespace monitoring). */
   | "prometheus"
+  /** The monitoring stack's Alertmanager pods: they post alert notifications to the API's receiver. */
+  | "alertmanager"
   /** The cluster DNS (CoreDNS in kube-system). */
   | "cluster-dns"
   /** The region's RDS instances (writer, analytics replica), in the private subnets. */
@@ -131,6 +135,7 @@ const BATCH: PlatformWorkload[] = [
   "exec-report",
   "billing-reconcile",
   "onboarding-nudges",
+  "lead-signals",
   "trial-expiry",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
@@ -151,6 +156,13 @@ export const NETWORK_FLOWS: Flow[] = [
     to: { workloads: ["quote-api"] },
     ports: tcp(APP_PORT),
     why: "the SLO alerts and dashboards read the API's /metrics",
+  },
+  {
+    name: "alerts-to-api",
+    from: { outside: "alertmanager" },
+    to: { workloads: ["quote-api"] },
+    ports: tcp(APP_PORT),
+    why: "firing and resolved alert groups open and resolve support tickets (/webhooks/alertmanager)",
   },
   {
     name: "scrape-runner",
@@ -265,6 +277,14 @@ export const NETWORK_FLOWS: Flow[] = [
     ports: tcp(HTTPS_PORT),
     why: "an ended trial moves its Tenant to the free plan or checkout, as dunning does",
     when: (c) => c.active && c.billing,
+  },
+  {
+    name: "lead-signals-crm",
+    from: { workloads: ["lead-signals"] },
+    to: { outside: "internet" },
+    ports: tcp(HTTPS_PORT),
+    why: "lead signals are delivered to the CRM webhook (CRM_WEBHOOK_URL, https)",
+    when: active,
   },
   {
     name: "billing-reconcile-stripe",

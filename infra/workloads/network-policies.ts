@@ -83,6 +83,10 @@ function outsidePeers(peer: OutsidePeer, vpcCidr: string): NetworkPolicyPeer[] {
       return blocks(publicSubnetCidrs(vpcCidr));
     case "prometheus":
       return [inNamespace(MONITORING_NAMESPACE, { matchLabels: { "app.kubernetes.io/name": "prometheus" } })];
+    case "alertmanager":
+      return [
+        inNamespace(MONITORING_NAMESPACE, { matchLabels: { "app.kubernetes.io/name": "alertmanager" } }),
+      ];
     case "cluster-dns":
       return [inNamespace("kube-system", { matchLabels: { "k8s-app": "kube-dns" } })];
     case "region-databases":

@@ -26,6 +26,16 @@ export const API_OPS_DATABASE_SECRET = "quote-api-ops-database";
 export const BILLING_DATABASE_SECRET = "billing-database";
 export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
 export const STRIPE_SECRET = "stripe";
+/** Secret holding ALERT_RECEIVER_TOKEN, synced from freight/alert-receiver-token. */
+export const ALERT_RECEIVER_SECRET = "alert-receiver";
+
+/**
+ * Where the region's Alertmanager posts alert notifications: the API's Service inside the cluster
+ * (its port 443 forwards to the app's plain-HTTP port; TLS ends at the load balancer).
+ */
+export function alertReceiverUrl(): string {
+  return `http://quote-api.${APP_NAMESPACE}.svc.cluster.local:443/webhooks/alertmanager`;
+}
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
 /** How long an SSO browser session lives: short, so a user removed at the IdP loses access soon. */
@@ -179,6 +189,8 @@ export class QuoteApi extends pulumi.ComponentResource {
     const secretFiles: SecretFile[] = [
       secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
       secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
+      // The bearer token the support-ticket receiver checks (Alertmanager sends the same).
+      secretFile("ALERT_RECEIVER_TOKEN", ALERT_RECEIVER_SECRET),
       ...(args.billing
         ? [
             secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),

@@ -178,6 +178,9 @@ export async function applyRegionObjects(admin: KubeClient, manifests: Manifest[
   return skipped;
 }
 
+/** The support receiver's bearer token on the local platform (a local-only value, like the Stripe keys). */
+export const LOCAL_ALERT_RECEIVER_TOKEN = "local-platform-alert-receiver-token";
+
 /** Billing's Stripe credentials here: what the local Stripe stand-in accepts and signs with. */
 export const LOCAL_STRIPE = {
   secretKey: "sk_test_local_platform",
@@ -204,6 +207,12 @@ export function localSecrets(
     "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
     "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "lead-signals-database": { OPERATOR_DATABASE_URL: urls.operator },
+    // The URL is replaced by the local ops receiver's (SUBSTITUTED); the secret is a local-only value.
+    "crm-webhook": {
+      CRM_WEBHOOK_URL: "http://127.0.0.1/crm-webhook",
+      CRM_WEBHOOK_SECRET: "local-platform-crm-signing-secret",
+    },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
@@ -215,6 +224,8 @@ export function localSecrets(
     stripe: { STRIPE_SECRET_KEY: LOCAL_STRIPE.secretKey, STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE.webhookSecret },
     // Replaced by the local receivers' URLs (SUBSTITUTED); the value only has to be a URL of its kind.
     "ops-webhook": { OPS_WEBHOOK_URL: "http://127.0.0.1/ops-webhook" },
+    // The token the local Alertmanager (or a test posting as it) sends to the API's receiver.
+    "alert-receiver": { ALERT_RECEIVER_TOKEN: LOCAL_ALERT_RECEIVER_TOKEN },
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
     "third-party-api-keys": {
       LLM_API_KEY: "local-llm-key-unused",
@@ -501,6 +512,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is moto, with its IAM user's key where EKS injects the IRSA role's",
   "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
+  "CRM_WEBHOOK_URL (the Secret file's content)":
+    "the CRM webhook is the platform's ops receiver too: lead signals arrive there as event lead_signal",
   "SMTP_URL (the Secret file's content)":
     "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
@@ -541,6 +554,7 @@ export function substitute(
   const out = { ...env };
   const local: Record<string, string | undefined> = {
     OPS_WEBHOOK_URL: context.endpoints.ops,
+    CRM_WEBHOOK_URL: context.endpoints.ops,
     SMTP_URL: context.endpoints.smtp,
   };
   for (const volume of workload.secretVolumes) {

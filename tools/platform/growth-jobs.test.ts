@@ -1,0 +1,83 @@
+// The growth and support loops on the two-region local platform, run exactly as the stacks deploy
+// them: the lead-signals CronJob (freight_operator, the CRM webhook's URL and secret as Secret files)
+// finds a tenant crossing the quote threshold and delivers one signal to the CRM webhook (here the
+// platform's ops receiver); the quote API's Alertmanager receiver, with the token the stacks mount,
+// turns an alert group's notification into a support ticket within 5 s.
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildTimeoutMs } from "../localcluster/test-support.ts";
+import { LOCAL_ALERT_RECEIVER_TOKEN } from "./local-deploy.ts";
+import { startPlatform, type LocalPlatform } from "./platform.ts";
+
+let platform: LocalPlatform;
+
+beforeAll(async () => {
+  platform = await startPlatform({ name: "growth", seed: "plans" });
+}, buildTimeoutMs);
+afterAll(() => platform?.stop());
+
+async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+const superuser = () => platform.primaryDatabase.urls.superuser.replace(/\/postgres$/, "/freight");
+
+describe("growth and support loops on the local platform", () => {
+  it("the lead-signals CronJob signals a tenant with 3 quotes in 72 h once, delivered to the CRM webhook", async () => {
+    const [row] = await query<{ id: string }>(
+      superuser(),
+      "INSERT INTO tenants (slug, name, plan_id, billing_status) VALUES ('eager-freight-co', 'Eager', 'starter', 'trialing') RETURNING id",
+    );
+    const id = row!.id;
+    await query(
+      superuser(),
+      `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
+                           linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown,
+                           pricing_version, expires_at, created_at)
+       SELECT $1, 'Dallas, TX', 'Atlanta, GA', 'dry_van', 20000, current_date, 780, 100000, 10000, 5000,
+              115000, '{}', 'test', now(), now() - make_interval(hours => h)
+         FROM unnest(ARRAY[50, 20, 1]) AS h`,
+      [id],
+    );
+    const job = await platform.runJob("primary", "lead-signals");
+    expect(job.exitCode, job.output).toBe(0);
+    expect(job.output).toContain("1 new lead signal(s); delivered 1, failed 0, 0 pending.");
+    const again = await platform.runJob("primary", "lead-signals");
+    expect(again.output).toContain("0 new lead signal(s); delivered 0");
+    const signals = platform.ops.deliveries.filter((d) => d.body["event"] === "lead_signal");
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.idempotencyKey).toMatch(/^lead-signal:/);
+    expect(signals[0]!.body).toMatchObject({ tenant: { slug: "eager-freight-co" }, reason: "quotes" });
+  }, 300_000);
+
+  it("an Alertmanager notification to the primary's API becomes a support ticket within 5 s", async () => {
+    const began = Date.now();
+    const response = await fetch(`${platform.regions.primary.apiUrl}/webhooks/alertmanager`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${LOCAL_ALERT_RECEIVER_TOKEN}` },
+      body: JSON.stringify({
+        version: "4",
+        groupKey: '{}:{alertname="JobQueueOldestJobTooOld"}',
+        status: "firing",
+        receiver: "ops-page",
+        groupLabels: { alertname: "JobQueueOldestJobTooOld" },
+        commonLabels: { alertname: "JobQueueOldestJobTooOld", severity: "page", queue: "bulk_jobs" },
+        commonAnnotations: { summary: "Jobs wait longer than 15 minutes" },
+        alerts: [{ status: "firing", labels: { alertname: "JobQueueOldestJobTooOld" }, annotations: {} }],
+      }),
+    });
+    expect(response.status).toBe(200);
+    const rows = await query<{ priority: string; state: string }>(
+      superuser(),
+      "SELECT priority, state FROM support_tickets WHERE alert_group_key = $1",
+      ['{}:{alertname="JobQueueOldestJobTooOld"}'],
+    );
+    expect(Date.now() - began).toBeLessThan(5_000);
+    expect(rows).toEqual([{ priority: "P1", state: "open" }]);
+  }, 60_000);
+});
