@@ -5,13 +5,17 @@ import { Registry, Gauge } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FakeSecretsManager } from "../../tools/fakes/secrets-manager.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
-import { secretsManagerClient, watchSecretRotation } from "./secret-rotation.ts";
+import { RotationLedger, secretsManagerClient, watchSecretRotation } from "./secret-rotation.ts";
 
 const aws = new FakeSecretsManager("us-east-1");
 let t: TestApp;
 
 const at = (iso: string) => new Date(iso);
 const seconds = (iso: string) => at(iso).getTime() / 1000;
+const DAY = 86_400_000;
+const daysAgo = (days: number) => new Date(Date.now() - days * DAY);
+// Rotated 25 days ago and tagged third-party by the store: 5 days left of its 30-day window.
+const partnerRotated = daysAgo(25);
 
 async function rotationSamples(url: string, expected: number): Promise<Map<string, number>> {
   const deadline = Date.now() + 15_000;
@@ -46,6 +50,12 @@ beforeAll(async () => {
   });
   aws.put({ name: "freight/ops-webhook-url", createdDate: at("2026-11-20T00:00:00Z"), rotationDays: 30 });
   aws.put({ name: "freight/workflow-automation-api-key", createdDate: at("2026-06-01T00:00:00Z") });
+  // Its label reads like a service role (90 days), but the store's class tag says third-party (30).
+  aws.put({
+    name: "freight/database-partner-role",
+    createdDate: partnerRotated,
+    tags: { "secret-class": "third-party-api-key" },
+  });
   aws.denied.add("freight/database-runner-role");
   aws.put({ name: "freight/database-runner-role", createdDate: at("2026-06-01T00:00:00Z") });
   await aws.start();
@@ -59,6 +69,7 @@ beforeAll(async () => {
         "ops-webhook-url=freight/ops-webhook-url",
         "database-runner-role=freight/database-runner-role",
         "workflow-automation-api-key=freight/workflow-automation-api-key",
+        "database-partner-role=freight/database-partner-role",
       ].join(","),
       // The override wins over what Secrets Manager says for this one.
       SECRETS_LAST_ROTATED: "workflow-automation-api-key=2026-11-25T00:00:00Z",
@@ -74,8 +85,9 @@ afterAll(async () => {
 
 describe("secret rotation dates from Secrets Manager", () => {
   it("exports each watched secret's last rotation (else last change, else creation) for the rotation alerts", async () => {
-    const samples = await rotationSamples(t.url, 4);
+    const samples = await rotationSamples(t.url, 5);
     expect(Object.fromEntries(samples)).toEqual({
+      "database-partner-role": partnerRotated.getTime() / 1000,
       "llm-provider-api-key": seconds("2026-11-01T00:00:00Z"),
       "database-service-role": seconds("2026-10-15T00:00:00Z"),
       "ops-webhook-url": seconds("2026-11-20T00:00:00Z"),
@@ -86,6 +98,7 @@ describe("secret rotation dates from Secrets Manager", () => {
   it("asks with signed DescribeSecret calls only (metadata, never a value), and not for overridden secrets", () => {
     expect(new Set(aws.requests.map((r) => r.operation))).toEqual(new Set(["DescribeSecret"]));
     expect(aws.requests.map((r) => r.body["SecretId"]).sort()).toEqual([
+      "freight/database-partner-role",
       "freight/database-runner-role",
       "freight/database-service-role",
       "freight/llm-provider-api-key",
@@ -106,7 +119,7 @@ describe("secret rotation dates from Secrets Manager", () => {
       client: secretsManagerClient({ region: "us-east-1", endpoint: aws.url }),
       secrets: [{ label: "llm-provider-api-key", secretId: "freight/llm-provider-api-key" }],
       overrides: new Map(),
-      gauge,
+      ledger: new RotationLedger(gauge),
       intervalMs: 3_600_000,
       log: { info: () => {}, warn: (_obj, msg) => warnings.push(msg) },
     });
@@ -128,5 +141,45 @@ describe("secret rotation dates from Secrets Manager", () => {
       watch.stop();
       aws.denied.delete("freight/llm-provider-api-key");
     }
+  });
+});
+
+describe("readiness against the rotation windows", () => {
+  it("reads degraded (still 200) on /readyz within 7 days of a deadline, with the store's class deciding the window", async () => {
+    await rotationSamples(t.url, 5);
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { status: string; checks: Record<string, string> };
+    expect(body.status).toBe("degraded");
+    expect(body.checks.database).toBe("ok");
+    const deadline = new Date(partnerRotated.getTime() + 30 * DAY).toISOString();
+    expect(body.checks.secrets).toContain(`database-partner-role due by ${deadline} (30-day window)`);
+    // Rotated 2026-11-01 on a 30-day window: overdue from 2026-12-01 on.
+    expect(body.checks.secrets).toContain(
+      "llm-provider-api-key overdue since 2026-12-01T00:00:00.000Z (30-day window)",
+    );
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^readiness_degraded\{check="secret-rotation"\} 1$/m);
+  });
+
+  it("is ready when every secret is inside its window, and flips 7 days before the deadline", () => {
+    const registry = new Registry();
+    const gauge = new Gauge({ name: "r", help: "h", labelNames: ["secret"], registers: [registry] });
+    const degraded = new Gauge({ name: "d", help: "h", labelNames: ["check"], registers: [registry] });
+    const ledger = new RotationLedger(gauge, degraded);
+    ledger.record("database-service-role", at("2026-10-01T00:00:00Z"));
+    ledger.record("stripe-secret-key", at("2026-11-20T00:00:00Z"), "third-party-api-key");
+    // Service role: 90 days -> 2026-12-30; the Stripe key: 30 days -> 2026-12-20.
+    expect(ledger.readiness(at("2026-12-13T00:00:00Z"))).toEqual({
+      degraded: false,
+      detail: "2 within their rotation windows",
+    });
+    const soon = ledger.readiness(at("2026-12-13T00:00:01Z"));
+    expect(soon.degraded).toBe(true);
+    expect(soon.detail).toBe("rotate: stripe-secret-key due by 2026-12-20T00:00:00.000Z (30-day window)");
+    expect(ledger.readiness(at("2026-12-24T00:00:00Z")).detail).toBe(
+      "rotate: stripe-secret-key overdue since 2026-12-20T00:00:00.000Z (30-day window); " +
+        "database-service-role due by 2026-12-30T00:00:00.000Z (90-day window)",
+    );
   });
 });

@@ -16,6 +16,8 @@ export interface FakeSecret {
   /** Absent until the secret's first rotation, as in AWS. */
   lastRotatedDate?: Date;
   rotationDays?: number;
+  /** Tags as the stacks set them, e.g. { "secret-class": "service-role" }. */
+  tags?: Record<string, string>;
   /** SecretString served by GetSecretValue; a secret without one is metadata only. */
   value?: string;
 }
@@ -132,6 +134,7 @@ export class FakeSecretsManager {
         RotationEnabled: secret.rotationDays !== undefined,
         RotationRules:
           secret.rotationDays === undefined ? undefined : { AutomaticallyAfterDays: secret.rotationDays },
+        Tags: secret.tags && Object.entries(secret.tags).map(([Key, Value]) => ({ Key, Value })),
       },
     };
   }
