@@ -53,6 +53,7 @@ import {
   signupRoleBinding,
   TENANTS_NAMESPACE,
 } from "../operators/api/rbac.ts";
+import { serviceAccountRole } from "../infra/cluster/irsa.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
@@ -62,6 +63,11 @@ const MIGRATIONS_DATABASE_SECRET = "migrations-database";
 const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
 const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
 const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
+/** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
+const EVIDENCE_DATABASE_SECRET = "evidence-database";
+const EVIDENCE_PROBE_DATABASE_SECRET = "evidence-probe-database";
+/** The evidence job's account: lists RBAC bindings cluster-wide, reads rotation dates through IRSA. */
+const EVIDENCE_SERVICE_ACCOUNT = "evidence";
 /** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
 const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
@@ -149,6 +155,25 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       secretFiles: [secretFile("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
       deadlineSeconds: 1800,
       output: { mountPath: "/reports", size: "1Gi" },
+    },
+    {
+      // Weekly, before the executive report: the SOC 2 evidence snapshot, chained to last week's.
+      name: BATCH_WORKLOADS.evidence,
+      schedule: "0 5 * * 1",
+      command: ["node", "app/compliance/evidence.ts"],
+      env: [
+        { name: "SECRETS_ROTATION_WATCH", value: rotationWatchList(config.billing) },
+        { name: "AWS_REGION", value: config.region },
+        // EVIDENCE_SUPPLY_CHAIN_DIR keeps its default (.cache/supply-chain): the image build copies
+        // CI's SBOM and OSV report there, next to the code they describe.
+        { name: "KUBERNETES_API", value: "in-cluster" },
+      ],
+      secretFiles: [
+        secretFile("DATABASE_URL", EVIDENCE_DATABASE_SECRET),
+        secretFile("RLS_PROBE_DATABASE_URL", EVIDENCE_PROBE_DATABASE_SECRET),
+      ],
+      deadlineSeconds: 900,
+      serviceAccountName: EVIDENCE_SERVICE_ACCOUNT,
     },
   ];
   if (config.billing) {
@@ -466,6 +491,18 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: EVIDENCE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { DATABASE_URL: database.address },
+              },
+              {
+                name: EVIDENCE_PROBE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseServiceRole" as const,
+                hosts: { RLS_PROBE_DATABASE_URL: database.address },
+              },
+              {
                 name: EXEC_REPORT_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
@@ -699,6 +736,60 @@ export async function regionStack(
         ),
       );
     }
+    const evidenceRole = serviceAccountRole(
+      "evidence",
+      {
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+        namespace: APP_NAMESPACE,
+        serviceAccount: EVIDENCE_SERVICE_ACCOUNT,
+        // Metadata only (rotation dates), never a secret's value.
+        policyArns: [secrets.describePolicyArn],
+      },
+      { provider: awsProvider },
+    );
+    const evidenceAccount = new k8s.core.v1.ServiceAccount(
+      "evidence",
+      {
+        metadata: {
+          name: EVIDENCE_SERVICE_ACCOUNT,
+          namespace: APP_NAMESPACE,
+          annotations: { "eks.amazonaws.com/role-arn": evidenceRole.arn },
+        },
+      },
+      { provider: k8sProvider, dependsOn: [namespaces.app] },
+    );
+    const evidenceReader = new k8s.rbac.v1.ClusterRole(
+      "evidence-rbac-reader",
+      {
+        metadata: { name: "freight-evidence-rbac-reader" },
+        // Who is granted what, cluster-wide: bindings and the roles they name, read-only.
+        rules: [
+          {
+            apiGroups: ["rbac.authorization.k8s.io"],
+            resources: ["clusterrolebindings", "rolebindings", "clusterroles", "roles"],
+            verbs: ["get", "list"],
+          },
+        ],
+      },
+      { provider: k8sProvider },
+    );
+    const evidenceAccess = [
+      evidenceAccount,
+      new k8s.rbac.v1.ClusterRoleBinding(
+        "evidence-rbac-reader",
+        {
+          metadata: { name: "freight-evidence-rbac-reader" },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: "freight-evidence-rbac-reader",
+          },
+          subjects: [{ kind: "ServiceAccount", name: EVIDENCE_SERVICE_ACCOUNT, namespace: APP_NAMESPACE }],
+        },
+        { provider: k8sProvider, dependsOn: [evidenceAccount, evidenceReader] },
+      ),
+    ];
     new ScheduledJobs(
       "scheduled-jobs",
       {
@@ -709,8 +800,11 @@ export async function regionStack(
         dependsOn: [
           ...migrated,
           ...trialExpiryAccess,
+          ...evidenceAccess,
           ...externalSecrets.for(
             APP_NAMESPACE,
+            EVIDENCE_DATABASE_SECRET,
+            EVIDENCE_PROBE_DATABASE_SECRET,
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,

@@ -68,7 +68,8 @@ const SERVICE_ROLE_LABEL = new RegExp(
  * the alerts class it, and anything unrecognised gets the strictest window (never under-watched).
  */
 export function rotationWindowDays(label: string, secretClass?: string): number {
-  if (secretClass && secretClass in ROTATION_WINDOW_DAYS) return ROTATION_WINDOW_DAYS[secretClass as SecretClass];
+  if (secretClass && secretClass in ROTATION_WINDOW_DAYS)
+    return ROTATION_WINDOW_DAYS[secretClass as SecretClass];
   return SERVICE_ROLE_LABEL.test(label)
     ? ROTATION_WINDOW_DAYS["service-role"]
     : ROTATION_WINDOW_DAYS["third-party-api-key"];

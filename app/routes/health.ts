@@ -37,7 +37,10 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     tag: "operations",
     auth: "none",
     responses: {
-      200: { description: "Ready to serve (status degraded: serving, but a secret is due for rotation)", body: readiness },
+      200: {
+        description: "Ready to serve (status degraded: serving, but a secret is due for rotation)",
+        body: readiness,
+      },
       503: { description: "Not ready; checks say why", body: readiness },
     },
     problems: [],

@@ -21,7 +21,8 @@ export type PlatformWorkload =
   | "exec-report"
   | "billing-reconcile"
   | "onboarding-nudges"
-  | "trial-expiry";
+  | "trial-expiry"
+  | "evidence";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -53,6 +54,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
+    evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
     "billing-reconcile": {
       namespace: APP_NAMESPACE,
       podSelector: {
@@ -132,6 +134,7 @@ const BATCH: PlatformWorkload[] = [
   "billing-reconcile",
   "onboarding-nudges",
   "trial-expiry",
+  "evidence",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
 const active = (c: FlowContext) => c.active;
@@ -265,6 +268,22 @@ export const NETWORK_FLOWS: Flow[] = [
     ports: tcp(HTTPS_PORT),
     why: "an ended trial moves its Tenant to the free plan or checkout, as dunning does",
     when: (c) => c.active && c.billing,
+  },
+  {
+    name: "evidence-kubernetes-api",
+    from: { workloads: ["evidence"] },
+    to: { outside: "kubernetes-api" },
+    ports: tcp(HTTPS_PORT),
+    why: "the weekly evidence lists the RBAC bindings actually granted in the cluster",
+    when: active,
+  },
+  {
+    name: "evidence-aws",
+    from: { workloads: ["evidence"] },
+    to: { outside: "internet" },
+    ports: tcp(HTTPS_PORT),
+    why: "STS (IRSA) and the secrets' rotation dates (Secrets Manager DescribeSecret) for the weekly evidence",
+    when: active,
   },
   {
     name: "billing-reconcile-stripe",

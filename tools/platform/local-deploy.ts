@@ -206,6 +206,8 @@ export function localSecrets(
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
+    "evidence-database": { DATABASE_URL: urls.operator },
+    "evidence-probe-database": { RLS_PROBE_DATABASE_URL: urls.app },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
     // only a superuser may call; in AWS the same keys hold freight_operator and RDS promotes.
     "failover-databases": {
@@ -492,7 +494,7 @@ export const SUBSTITUTED: Record<string, string> = {
     "each region's S3 is a local S3 gateway (versitygw) holding its documents bucket, with static keys where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
-  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API and the evidence job)":
     "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is the platform's stand-in, with static keys where EKS injects the IRSA role's",
   "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
@@ -586,7 +588,7 @@ export function substitute(
   }
   if ((out["STRIPE_SECRET_KEY_FILE"] || out["STRIPE_SECRET_KEY"]) && context.endpoints.stripe)
     out["STRIPE_API_URL"] = context.endpoints.stripe;
-  if (out["SSO_SESSION_MINUTES"] && context.endpoints.secretsManager) {
+  if ((out["SSO_SESSION_MINUTES"] || out["SECRETS_ROTATION_WATCH"]) && context.endpoints.secretsManager) {
     out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
     Object.assign(out, awsCredentialEnv());
   }

@@ -14,15 +14,32 @@ export interface HistoryFinding {
   commit: string;
 }
 
-export function scanHistory(repo: string = REPO_ROOT, config = join(REPO_ROOT, ".gitleaks.toml")): HistoryFinding[] {
+export function scanHistory(
+  repo: string = REPO_ROOT,
+  config = join(REPO_ROOT, ".gitleaks.toml"),
+): HistoryFinding[] {
   const gitleaks = ensureGoTool("gitleaks", (line) => console.error(line));
   const outDir = join(REPO_ROOT, ".cache", "supply-chain");
   mkdirSync(outDir, { recursive: true });
   const report = join(outDir, "gitleaks.json");
   const run = spawnSync(
     gitleaks,
-    ["git", "--config", config, "--redact", "--no-banner", "--log-level", "warn", "--exit-code", "3",
-      "--report-format", "json", "--report-path", report, repo],
+    [
+      "git",
+      "--config",
+      config,
+      "--redact",
+      "--no-banner",
+      "--log-level",
+      "warn",
+      "--exit-code",
+      "3",
+      "--report-format",
+      "json",
+      "--report-path",
+      report,
+      repo,
+    ],
     { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
   );
   if (run.status !== 0 && run.status !== 3)

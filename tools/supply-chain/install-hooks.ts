@@ -13,7 +13,8 @@ export function installHooks(repo: string = REPO_ROOT): string {
   const inside = spawnSync("git", ["rev-parse", "--is-inside-work-tree"], { cwd: repo, encoding: "utf8" });
   if (inside.status !== 0 || inside.stdout.trim() !== "true")
     return `not a git work tree (${repo}): no hooks to install`;
-  if (!existsSync(join(repo, HOOKS_DIR, "pre-commit"))) return `${HOOKS_DIR}/pre-commit is missing: nothing installed`;
+  if (!existsSync(join(repo, HOOKS_DIR, "pre-commit")))
+    return `${HOOKS_DIR}/pre-commit is missing: nothing installed`;
   // A checkout from an archive may lose the executable bit; git skips a hook without it.
   chmodSync(join(repo, HOOKS_DIR, "pre-commit"), 0o755);
   // Relative: each worktree resolves it against its own root.

@@ -17,14 +17,22 @@ const upper = (n: number) => [...randomBytes(n)].map((b) => ALNUM[b % ALNUM.leng
 const fakeAwsKeyId = () => `AK${"IA"}${upper(16)}`;
 // Letters and digits only: the rule's pattern ends on a word boundary, which a trailing + or / misses.
 const fakeAwsSecret = () =>
-  [...randomBytes(40)].map((b) => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[b % 62]).join("");
+  [...randomBytes(40)]
+    .map((b) => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[b % 62])
+    .join("");
 
 let repo: string;
 const git = (...args: string[]) =>
   spawnSync("git", args, {
     cwd: repo,
     encoding: "utf8",
-    env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@example.com",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@example.com",
+    },
   });
 
 beforeAll(() => {
@@ -70,7 +78,9 @@ describe("the pre-commit hook", () => {
     writeFileSync(join(repo, "signing.pem"), "moved to the secret store\n");
     const commit = git("commit", "-q", "-m", "signing key");
     expect(commit.status).not.toBe(0);
-    expect(commit.stderr + commit.stdout).toMatch(/signing\.pem[\s\S]*PRIVATE.?KEY|PRIVATE.?KEY[\s\S]*signing\.pem/i);
+    expect(commit.stderr + commit.stdout).toMatch(
+      /signing\.pem[\s\S]*PRIVATE.?KEY|PRIVATE.?KEY[\s\S]*signing\.pem/i,
+    );
     git("rm", "-q", "--cached", "-f", "signing.pem");
     rmSync(join(repo, "signing.pem"));
   });

@@ -33,11 +33,22 @@ function secretlint(cwd: string, files: string[]): ScanResult {
   // Literal paths (--no-glob): the file list comes from git, so names with brackets stay names.
   const run = spawnSync(
     process.execPath,
-    [SECRETLINT, "--secretlintrc", SECRETLINT_CONFIG, "--no-glob", "--no-color", "--format", "stylish", ...files],
+    [
+      SECRETLINT,
+      "--secretlintrc",
+      SECRETLINT_CONFIG,
+      "--no-glob",
+      "--no-color",
+      "--format",
+      "stylish",
+      ...files,
+    ],
     { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
   );
   if (run.status !== 0 && run.status !== 1)
-    throw new Error(`secretlint could not run (exit ${run.status}): ${run.stderr.trim() || run.stdout.trim()}`);
+    throw new Error(
+      `secretlint could not run (exit ${run.status}): ${run.stderr.trim() || run.stdout.trim()}`,
+    );
   return { ok: run.status === 0, files: files.length, report: `${run.stdout}${run.stderr}`.trim() };
 }
 
