@@ -3,7 +3,7 @@
 //   npm run deps:check    # OSV advisories for package-lock.json -> .cache/supply-chain/osv.json
 // deps:check asks OSV's API where the network allows (OSV_ONLINE=1, e.g. a CI with internet); else
 // it runs offline against an advisory snapshot: OSV_SNAPSHOT_DIR (a directory laid out as
-// osv-scanner's --download-offline-databases leaves it: <dir>/osv-scanner/npm/all.zip; make one with
+// osv-scanner's --download-offline-databases leaves it: <dir>/osv-scalibr/npm/all.zip; make one with
 // `osv-scanner scan --offline-vulnerabilities --download-offline-databases -L package-lock.json` on a
 // machine with internet and copy it here), or, without one, the small committed snapshot in
 // tools/supply-chain/advisories (enough to prove the alert fires; not a full database: the report
@@ -54,7 +54,7 @@ export interface DependencyScan {
 function snapshotFromCommitted(): string {
   const dir = mkdtempSync(join(tmpdir(), "osv-snapshot-"));
   for (const ecosystem of readdirSync(COMMITTED_ADVISORIES)) {
-    const target = join(dir, "osv-scanner", ecosystem);
+    const target = join(dir, "osv-scalibr", ecosystem);
     mkdirSync(target, { recursive: true });
     const zip = spawnSync("zip", [
       "-q",
@@ -79,7 +79,7 @@ export function scanLockfile(
   try {
     const outFile = options.outFile ?? join(mkdtempSync(join(tmpdir(), "osv-out-")), "osv.json");
     mkdirSync(join(outFile, ".."), { recursive: true });
-    const args = ["scan", "source", "--format", "json", "--output", outFile, "--lockfile", lockfile];
+    const args = ["scan", "source", "--format", "json", "--output-file", outFile, "--lockfile", lockfile];
     if (!options.online) args.splice(2, 0, "--offline-vulnerabilities");
     const run = spawnSync(scanner, args, {
       encoding: "utf8",
