@@ -22,16 +22,15 @@ describe("dependency alerts", () => {
     );
     expect(scan.findings).toEqual([{ package: "lodash@4.17.15", advisories: ["GHSA-p6mc-m468-83gw"] }]);
     expect(scan.database).toBe("committed advisory snapshot (tools/supply-chain/advisories)");
+    expect(scan.packagesScanned).toBe(1);
   }, 900_000);
 
   it("stay quiet for the project's own lockfile against the same snapshot", () => {
     const scan = scanLockfile(join(REPO_ROOT, "package-lock.json"), { outFile: join(out, "osv.json") });
     expect(scan.findings).toEqual([]);
-    const report = JSON.parse(readFileSync(join(out, "osv.json"), "utf8")) as {
-      results: { packages: unknown[] }[];
-    };
     // It did read the lockfile: hundreds of packages were matched against the advisories.
-    expect(report.results[0]!.packages.length).toBeGreaterThan(300);
+    expect(scan.packagesScanned).toBeGreaterThan(300);
+    expect(JSON.parse(readFileSync(join(out, "osv.json"), "utf8"))).toHaveProperty("results");
   }, 900_000);
 });
 

@@ -47,6 +47,8 @@ export interface DependencyFinding {
 
 export interface DependencyScan {
   database: string;
+  /** How many packages the scanner found in the lockfile (its report lists only vulnerable ones). */
+  packagesScanned: number;
   findings: DependencyFinding[];
 }
 
@@ -109,7 +111,8 @@ export function scanLockfile(
       : options.snapshotDir
         ? `offline snapshot ${options.snapshotDir}`
         : "committed advisory snapshot (tools/supply-chain/advisories)";
-    return { database, findings };
+    const scanned = /found (\d+) packages?\b/.exec(`${run.stdout}${run.stderr}`);
+    return { database, packagesScanned: scanned ? Number(scanned[1]) : 0, findings };
   } finally {
     if (built) rmSync(built, { recursive: true, force: true });
   }
