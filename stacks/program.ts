@@ -53,7 +53,7 @@ import {
   signupRoleBinding,
   TENANTS_NAMESPACE,
 } from "../operators/api/rbac.ts";
-import { serviceAccountRole } from "../infra/cluster/irsa.ts";
+import { EvidenceAccess } from "../infra/workloads/evidence-access.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
@@ -736,60 +736,18 @@ export async function regionStack(
         ),
       );
     }
-    const evidenceRole = serviceAccountRole(
+    const evidenceAccess = new EvidenceAccess(
       "evidence",
       {
+        namespace: namespaces.app,
+        namespaceName: APP_NAMESPACE,
+        serviceAccount: EVIDENCE_SERVICE_ACCOUNT,
         oidcProviderArn: cluster.oidcProviderArn,
         oidcIssuer: cluster.oidcIssuer,
-        namespace: APP_NAMESPACE,
-        serviceAccount: EVIDENCE_SERVICE_ACCOUNT,
-        // Metadata only (rotation dates), never a secret's value.
-        policyArns: [secrets.describePolicyArn],
+        describePolicyArn: secrets.describePolicyArn,
       },
-      { provider: awsProvider },
+      inCluster,
     );
-    const evidenceAccount = new k8s.core.v1.ServiceAccount(
-      "evidence",
-      {
-        metadata: {
-          name: EVIDENCE_SERVICE_ACCOUNT,
-          namespace: APP_NAMESPACE,
-          annotations: { "eks.amazonaws.com/role-arn": evidenceRole.arn },
-        },
-      },
-      { provider: k8sProvider, dependsOn: [namespaces.app] },
-    );
-    const evidenceReader = new k8s.rbac.v1.ClusterRole(
-      "evidence-rbac-reader",
-      {
-        metadata: { name: "freight-evidence-rbac-reader" },
-        // Who is granted what, cluster-wide: bindings and the roles they name, read-only.
-        rules: [
-          {
-            apiGroups: ["rbac.authorization.k8s.io"],
-            resources: ["clusterrolebindings", "rolebindings", "clusterroles", "roles"],
-            verbs: ["get", "list"],
-          },
-        ],
-      },
-      { provider: k8sProvider },
-    );
-    const evidenceAccess = [
-      evidenceAccount,
-      new k8s.rbac.v1.ClusterRoleBinding(
-        "evidence-rbac-reader",
-        {
-          metadata: { name: "freight-evidence-rbac-reader" },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "ClusterRole",
-            name: "freight-evidence-rbac-reader",
-          },
-          subjects: [{ kind: "ServiceAccount", name: EVIDENCE_SERVICE_ACCOUNT, namespace: APP_NAMESPACE }],
-        },
-        { provider: k8sProvider, dependsOn: [evidenceAccount, evidenceReader] },
-      ),
-    ];
     new ScheduledJobs(
       "scheduled-jobs",
       {
@@ -800,7 +758,7 @@ export async function regionStack(
         dependsOn: [
           ...migrated,
           ...trialExpiryAccess,
-          ...evidenceAccess,
+          ...evidenceAccess.resources,
           ...externalSecrets.for(
             APP_NAMESPACE,
             EVIDENCE_DATABASE_SECRET,
