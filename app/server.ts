@@ -9,6 +9,7 @@ import { quoteApiCapabilities, reportCapabilities } from "./capabilities.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import {
   parseWatchedSecrets,
+  RotationLedger,
   secretsManagerClient,
   watchSecretRotation,
 } from "./observability/secret-rotation.ts";
@@ -41,11 +42,13 @@ export async function startApp(
   const secretsManager = config.AWS_REGION
     ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
     : undefined;
+  const secretRotation = new RotationLedger(metrics.secretLastRotated, metrics.readinessDegraded);
   const app = await buildApp({
     config,
     pool,
     opsPool,
     metrics,
+    secretRotation,
     engine: new QuoteEngine(PRICING),
     billing,
     tenants,
@@ -63,7 +66,7 @@ export async function startApp(
     client: secretsManager,
     secrets: watchedSecrets,
     overrides: rotationOverrides,
-    gauge: metrics.secretLastRotated,
+    ledger: secretRotation,
     intervalMs: config.SECRETS_ROTATION_REFRESH_SECONDS * 1000,
     log: app.log,
   });

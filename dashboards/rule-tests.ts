@@ -268,7 +268,26 @@ const series = (name: string, labels: Record<string, string>) =>
 
 function operationsCases(): PromtoolTestCase[] {
   const { rpoSeconds, queueAgeSeconds } = OPERATIONS;
+  const pageLabels = { severity: "page", job: APP.job };
   return [
+    {
+      name: "a process degraded by a secret near its rotation deadline for 15 minutes pages, once per job",
+      interval: "1m",
+      input_series: [
+        // Two replicas: one flips to degraded at minute 5 and stays; the other only for minutes 30-39.
+        { series: series("readiness_degraded", { check: "secret-rotation" }), values: "0x4 1x60" },
+        {
+          series: `readiness_degraded{check="secret-rotation", instance="app-1:8080", job="${APP.job}"}`,
+          values: "0x4 0x25 1x9 0x30",
+        },
+        { series: series("readiness_degraded", { check: "database" }), values: "1x65" },
+      ],
+      alert_rule_test: [
+        quiet("SecretRotationReadinessDegraded", "15m"),
+        firing("SecretRotationReadinessDegraded", "21m", pageLabels, "1"),
+        firing("SecretRotationReadinessDegraded", "60m", pageLabels, "1"),
+      ],
+    },
     {
       name: "replication lag above the RPO for two minutes pages",
       interval: "1m",

@@ -147,6 +147,19 @@ export function operationsRuleGroups(): RuleGroup[] {
             runbook_url: runbookUrl("SecretRotationOverdue"),
           },
         },
+        {
+          // What the processes themselves report (/readyz "degraded"): the page the rotation policy asks
+          // for, from the same verdict the readiness probe gives, across every replica.
+          alert: "SecretRotationReadinessDegraded",
+          expr: 'max by (job) (readiness_degraded{check="secret-rotation"}) > 0',
+          for: "15m",
+          labels: { severity: "page" },
+          annotations: {
+            summary: "{{ $labels.job }} reports degraded readiness: a secret it uses is due for rotation",
+            description: `A secret is within ${secretRotation.warnDaysBefore} days of its rotation deadline or past it; /readyz names it under checks.secrets. The process still serves.`,
+            runbook_url: runbookUrl("SecretRotationReadinessDegraded"),
+          },
+        },
       ],
     },
     {

@@ -16,6 +16,7 @@ import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
 import { parseLeadSignalsConfig } from "../app/ops/lead-signals.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
+import { parseEvidenceConfig } from "../app/compliance/evidence.ts";
 import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
 
@@ -124,6 +125,12 @@ export const PROCESSES: ProcessSpec[] = [
       }
       throw new ProcessConfigError("billing-reconcile", problems);
     },
+  },
+  {
+    id: "evidence",
+    entry: "app/compliance/evidence.ts",
+    description: "the weekly SOC 2 evidence snapshot (app/compliance/evidence.ts parseEvidenceConfig)",
+    parse: (env) => parseEvidenceConfig(env),
   },
   {
     id: "exec-report",

@@ -55,6 +55,7 @@ import {
   signupRoleBinding,
   TENANTS_NAMESPACE,
 } from "../operators/api/rbac.ts";
+import { EvidenceAccess } from "../infra/workloads/evidence-access.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
@@ -67,6 +68,11 @@ const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
 const LEAD_SIGNALS_DATABASE_SECRET = "lead-signals-database";
 /** The CRM webhook's URL and signing secret, for the lead-signal job. */
 const CRM_WEBHOOK_SECRET = "crm-webhook";
+/** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
+const EVIDENCE_DATABASE_SECRET = "evidence-database";
+const EVIDENCE_PROBE_DATABASE_SECRET = "evidence-probe-database";
+/** The evidence job's account: lists RBAC bindings cluster-wide, reads rotation dates through IRSA. */
+const EVIDENCE_SERVICE_ACCOUNT = "evidence";
 /** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
 const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
@@ -168,6 +174,25 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       secretFiles: [secretFile("OPS_DATABASE_URL", EXEC_REPORT_DATABASE_SECRET)],
       deadlineSeconds: 1800,
       output: { mountPath: "/reports", size: "1Gi" },
+    },
+    {
+      // Weekly, before the executive report: the SOC 2 evidence snapshot, chained to last week's.
+      name: BATCH_WORKLOADS.evidence,
+      schedule: "0 5 * * 1",
+      command: ["node", "app/compliance/evidence.ts"],
+      env: [
+        { name: "SECRETS_ROTATION_WATCH", value: rotationWatchList(config.billing) },
+        { name: "AWS_REGION", value: config.region },
+        // EVIDENCE_SUPPLY_CHAIN_DIR keeps its default (.cache/supply-chain): the image build copies
+        // CI's SBOM and OSV report there, next to the code they describe.
+        { name: "KUBERNETES_API", value: "in-cluster" },
+      ],
+      secretFiles: [
+        secretFile("DATABASE_URL", EVIDENCE_DATABASE_SECRET),
+        secretFile("RLS_PROBE_DATABASE_URL", EVIDENCE_PROBE_DATABASE_SECRET),
+      ],
+      deadlineSeconds: 900,
+      serviceAccountName: EVIDENCE_SERVICE_ACCOUNT,
     },
   ];
   if (config.billing) {
@@ -494,6 +519,18 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: EVIDENCE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { DATABASE_URL: database.address },
+              },
+              {
+                name: EVIDENCE_PROBE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseServiceRole" as const,
+                hosts: { RLS_PROBE_DATABASE_URL: database.address },
+              },
+              {
                 name: EXEC_REPORT_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
@@ -739,6 +776,18 @@ export async function regionStack(
         ),
       );
     }
+    const evidenceAccess = new EvidenceAccess(
+      "evidence",
+      {
+        namespace: namespaces.app,
+        namespaceName: APP_NAMESPACE,
+        serviceAccount: EVIDENCE_SERVICE_ACCOUNT,
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+        describePolicyArn: secrets.describePolicyArn,
+      },
+      inCluster,
+    );
     new ScheduledJobs(
       "scheduled-jobs",
       {
@@ -749,8 +798,11 @@ export async function regionStack(
         dependsOn: [
           ...migrated,
           ...trialExpiryAccess,
+          ...evidenceAccess.resources,
           ...externalSecrets.for(
             APP_NAMESPACE,
+            EVIDENCE_DATABASE_SECRET,
+            EVIDENCE_PROBE_DATABASE_SECRET,
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,

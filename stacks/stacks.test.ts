@@ -789,6 +789,7 @@ describe("release jobs and scheduled work", () => {
   it("give every job pod the restricted spec, no Kubernetes API token, and only its own login", () => {
     const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
     expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
+      "evidence",
       "exec-report",
       "lead-signals",
       "migrate-2026-11-26-3f9c2ab",
@@ -796,7 +797,8 @@ describe("release jobs and scheduled work", () => {
       "rls-probe-2026-11-26-3f9c2ab",
       "usage-warnings",
     ]);
-    for (const j of jobs) {
+    // The evidence job reads the cluster's RBAC and probes isolation: its own account, two logins (below).
+    for (const j of jobs.filter((j) => get(j.props, "metadata", "name") !== "evidence")) {
       const pod = podSpecOf(j);
       expect(pod["automountServiceAccountToken"], j.name).toBe(false);
       expect(pod["serviceAccountName"], j.name).toBe("default");
@@ -809,6 +811,47 @@ describe("release jobs and scheduled work", () => {
         expect(secrets.sort(), j.name).toEqual(["crm-webhook", "lead-signals-database"]);
       else expect(secrets, j.name).toHaveLength(1);
     }
+  });
+
+  it("schedule the weekly evidence as its own account: RBAC read-only, rotation dates by IRSA, two logins", () => {
+    const evidence = cron(primary, "evidence");
+    expect(get(evidence.props, "spec", "schedule")).toBe("0 5 * * 1");
+    const pod = podSpecOf(evidence);
+    expect(pod["serviceAccountName"]).toBe("evidence");
+    const env = envOf(evidence);
+    expect(env["KUBERNETES_API"]).toBe("in-cluster");
+    expect(env["AWS_REGION"]).toBe("us-east-1");
+    expect(String(env["SECRETS_ROTATION_WATCH"])).toContain(
+      "database-service-role=freight/database-service-role",
+    );
+    expect(env["DATABASE_URL_FILE"]).toBe("/var/run/secrets/freight/evidence-database/DATABASE_URL");
+    expect(env["RLS_PROBE_DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/evidence-probe-database/RLS_PROBE_DATABASE_URL",
+    );
+    expect(loginOf(primary, "evidence-database")).toBe("freight/database-operator-role");
+    expect(loginOf(primary, "evidence-probe-database")).toBe("freight/database-service-role");
+    const reader = one(
+      primary,
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+      "evidence-rbac-reader",
+    );
+    expect(reader.props["rules"]).toEqual([
+      {
+        apiGroups: ["rbac.authorization.k8s.io"],
+        resources: ["clusterrolebindings", "rolebindings", "clusterroles", "roles"],
+        verbs: ["get", "list"],
+      },
+    ]);
+    const binding = one(
+      primary,
+      "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+      "evidence-rbac-reader",
+    );
+    expect(binding.props["subjects"]).toEqual([
+      { kind: "ServiceAccount", name: "evidence", namespace: "freight" },
+    ]);
+    const account = one(primary, "kubernetes:core/v1:ServiceAccount", "evidence");
+    expect(get(account.props, "metadata", "annotations", "eks.amazonaws.com/role-arn")).toBeDefined();
   });
 
   it("run only in the active region: the standby's database is a read-only replica", () => {

@@ -1,4 +1,5 @@
 // The quote API: a Fastify app whose routes are plugins sharing one context (pools, metrics, engine).
+import type { RotationLedger } from "../observability/secret-rotation.ts";
 import Fastify, {
   LogController,
   type FastifyError,
@@ -74,6 +75,8 @@ export interface AppContext {
   opsPool?: pg.Pool;
   metrics: AppMetrics;
   engine: QuoteEngine;
+  /** The rotation dates of the secrets this process uses, against their windows (/readyz). */
+  secretRotation?: RotationLedger;
   authenticator: Authenticator;
   /** How quotes are stored: metered or not, and for how long they stay bookable. */
   quoteWrites: QuoteWriteOptions;
@@ -141,6 +144,8 @@ export interface BuildOptions {
   tenants?: TenantRegistrar;
   /** Where tenants' SSO client secrets are read (Secrets Manager); without it SSO logins answer 503. */
   ssoSecrets?: ClientSecrets;
+  /** Rotation dates of the secrets this process uses; /readyz reads "degraded" near a deadline. */
+  secretRotation?: RotationLedger;
   /** Test-only: sees every answer (route, status, headers, body) to hold it to the OpenAPI document. */
   observeExchange?: (exchange: Exchange) => void;
 }
@@ -221,6 +226,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     config,
     pool,
     opsPool: options.opsPool,
+    secretRotation: options.secretRotation,
     metrics,
     engine: options.engine,
     authenticator,

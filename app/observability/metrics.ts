@@ -24,6 +24,7 @@ export interface AppMetrics {
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
   secretLastRotated: Gauge<"secret">;
+  readinessDegraded: Gauge<"check">;
   billingWebhookEvents: Counter<"event_type" | "outcome">;
   runnerJobsFinished: Counter<"queue" | "status">;
   runnerJobWaitSeconds: Histogram<"queue">;
@@ -139,6 +140,12 @@ export function createMetrics(): AppMetrics {
       name: "secret_last_rotated_timestamp_seconds",
       help: "When each secret the app uses was last rotated (Unix seconds), from the secret's rotation metadata.",
       labelNames: ["secret"],
+      registers: [registry],
+    }),
+    readinessDegraded: new Gauge({
+      name: "readiness_degraded",
+      help: "1 while a readiness check is degraded (the process still serves; /readyz says why), by check.",
+      labelNames: ["check"],
       registers: [registry],
     }),
     billingWebhookEvents: new Counter({

@@ -4,9 +4,11 @@ import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 
 let t: TestApp;
+// A day ago: well inside the 30-day window, so readiness is "ready", not "degraded".
+const RECENT = new Date(Math.floor(Date.now() / 1000 - 86_400) * 1000).toISOString();
 
 beforeAll(async () => {
-  t = await startTestApp({ env: { SECRETS_LAST_ROTATED: "llm-provider=2026-11-01T00:00:00Z" } });
+  t = await startTestApp({ env: { SECRETS_LAST_ROTATED: `llm-provider=${RECENT}` } });
 });
 afterAll(async () => t?.stop());
 
@@ -17,7 +19,7 @@ describe("health and metrics", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: "ready",
-      checks: { database: "ok", migrations: "current" },
+      checks: { database: "ok", migrations: "current", secrets: "1 within their rotation windows" },
     });
   });
 
@@ -56,7 +58,10 @@ describe("health and metrics", () => {
     expect(text).toMatch(/quote_bookings_total 1/);
     expect(text).toMatch(/meter_decisions_total\{meter="quotes",decision="admitted"\} [1-9]/);
     expect(text).toMatch(/region_serving\{region="local",role="primary"\} 1/);
-    expect(text).toMatch(/secret_last_rotated_timestamp_seconds\{secret="llm-provider"\} 1793491200/);
+    expect(text).toContain(
+      `secret_last_rotated_timestamp_seconds{secret="llm-provider"} ${new Date(RECENT).getTime() / 1000}`,
+    );
+    expect(text).toMatch(/^readiness_degraded\{check="secret-rotation"\} 0$/m);
     expect(text).toMatch(/process_resident_memory_bytes/);
     // Bounded labels: neither the quote id nor the tenant appears anywhere in the exposition.
     expect(text).not.toContain(quote.body.id);

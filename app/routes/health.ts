@@ -1,5 +1,7 @@
 // Liveness, readiness and metrics. Readiness is what Route 53 health checks and the failover health
-// gate read: the database answers and the schema is the one this build expects.
+// gate read: the database answers and the schema is the one this build expects. A secret within 7 days
+// of its rotation deadline (or past it) makes readiness "degraded": still 200, because a region that
+// stops serving over a paperwork deadline is worse than one that pages ops (readiness_degraded).
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { documented } from "../http/contract.ts";
@@ -9,12 +11,14 @@ import { pendingMigrations } from "../db/migrate.ts";
 import { refreshAggregateGauges } from "../observability/gauges.ts";
 
 const readiness = z.strictObject({
-  status: z.enum(["ready", "not ready"]),
+  status: z.enum(["ready", "degraded", "not ready"]),
   region: z.string(),
   role: z.enum(REGION_ROLES),
   checks: z
     .record(z.string(), z.string())
-    .describe("database and migrations, each 'ok'/'current' or why not"),
+    .describe(
+      "database and migrations, each 'ok'/'current' or why not; secrets: their rotation deadlines (degraded within 7 days)",
+    ),
 });
 
 export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -33,7 +37,10 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     tag: "operations",
     auth: "none",
     responses: {
-      200: { description: "Ready to serve", body: readiness },
+      200: {
+        description: "Ready to serve (status degraded: serving, but a secret is due for rotation)",
+        body: readiness,
+      },
       503: { description: "Not ready; checks say why", body: readiness },
     },
     problems: [],
@@ -54,8 +61,10 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
       ready = false;
       checks.database = `unreachable: ${(error as Error).message}`;
     }
+    const rotation = ctx.secretRotation?.readiness();
+    if (rotation) checks.secrets = rotation.detail;
     return reply.code(ready ? 200 : 503).send({
-      status: ready ? "ready" : "not ready",
+      status: !ready ? "not ready" : rotation?.degraded ? "degraded" : "ready",
       region: ctx.config.REGION_NAME,
       role: ctx.config.REGION_ROLE,
       checks,
@@ -73,6 +82,8 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
   });
   app.get("/metrics", metricsContract, async (_request, reply) => {
     await refreshAggregateGauges(ctx).catch(() => undefined);
+    // A deadline arrives with time, not with a refresh: re-judge at every scrape.
+    ctx.secretRotation?.readiness();
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 };

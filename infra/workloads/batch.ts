@@ -9,7 +9,9 @@
 //     billing reconciliation daily for the current month and monthly for the one that closed
 //     (freight_billing, Stripe), trial expiry (freight_billing, Stripe, and Tenant writes as its own
 //     ServiceAccount bound to billing's Role: the one job with an API token), and the weekly
-//     executive report (freight_ops, read-only, on the analytics replica).
+//     executive report (freight_ops, read-only, on the analytics replica), and the weekly SOC 2
+//     evidence snapshot (freight_operator to store it, freight_app for the isolation probe; its own
+//     ServiceAccount reads RBAC bindings cluster-wide and, through IRSA, the secrets' rotation dates).
 // They run in the active region only: the others write, and the standby's database is a replica.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -35,6 +37,7 @@ export const BATCH_WORKLOADS = {
   onboardingNudges: "onboarding-nudges",
   leadSignals: "lead-signals",
   trialExpiry: "trial-expiry",
+  evidence: "evidence",
 } as const;
 
 /** The labels of a batch workload's objects and pods. */

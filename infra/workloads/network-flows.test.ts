@@ -30,7 +30,8 @@ type PodName =
   | "billing-reconcile-daily"
   | "onboarding-nudges"
   | "lead-signals"
-  | "trial-expiry";
+  | "trial-expiry"
+  | "evidence";
 
 /** Pods that are not the platform's: the monitoring stack's, CoreDNS, and strangers. */
 const OTHER_PODS = {
@@ -101,6 +102,9 @@ const TABLE: Row[] = [
   { from: "lead-signals", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "the lead-signal job never calls the Kubernetes API" },
   { from: "trial-expiry", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-stripe", why: "an ended trial's subscription" },
   { from: "trial-expiry", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-kubernetes-api", why: "moves the Tenant's plan" },
+  { from: "evidence", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "stores the snapshot, probes isolation" },
+  { from: "evidence", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "evidence-kubernetes-api", why: "the RBAC bindings granted" },
+  { from: "evidence", to: "aws-api", port: 443, allowed: true, regions: ACTIVE, flow: "evidence-aws", why: "STS, the secrets' rotation dates" },
   { from: "quote-api", to: "aws-api", port: 443, allowed: true, flow: "api-aws", why: "STS, S3, Secrets Manager" },
   { from: "quote-api", to: "stripe-api", port: 443, allowed: true, flow: "api-stripe", why: "billing is on in both regions" },
   { from: "quote-api", to: "kubernetes-api", port: 443, allowed: true, flow: "api-tenant-writes", why: "signup's Tenants, plan writes" },
@@ -135,6 +139,8 @@ const TABLE: Row[] = [
   { from: "onboarding-nudges", to: "stripe-api", port: 443, allowed: false, regions: ACTIVE, why: "the nudge job needs only the database" },
   { from: "onboarding-nudges", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "nor the Kubernetes API" },
   { from: "exec-report", to: "aws-api", port: 443, allowed: false, regions: ACTIVE, why: "the report reads Prometheus and the database only" },
+  { from: "evidence", to: "metadata-service", port: 80, allowed: false, regions: ACTIVE, why: "instance credentials: the evidence job uses IRSA" },
+  { from: "evidence", to: "mail-server", port: 587, allowed: false, regions: ACTIVE, why: "the evidence job sends no mail" },
   { from: "pod-in-tenants", to: "database", port: 5432, allowed: false, why: "the tenants namespace runs nothing: default-deny" },
   { from: "quote-api", to: "database", port: 6379, allowed: false, why: "the database port only" },
 ];

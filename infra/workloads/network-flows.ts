@@ -22,7 +22,8 @@ export type PlatformWorkload =
   | "billing-reconcile"
   | "onboarding-nudges"
   | "lead-signals"
-  | "trial-expiry";
+  | "trial-expiry"
+  | "evidence";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -55,6 +56,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
+    evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
     "billing-reconcile": {
       namespace: APP_NAMESPACE,
       podSelector: {
@@ -137,6 +139,7 @@ const BATCH: PlatformWorkload[] = [
   "onboarding-nudges",
   "lead-signals",
   "trial-expiry",
+  "evidence",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
 const active = (c: FlowContext) => c.active;
@@ -284,6 +287,22 @@ export const NETWORK_FLOWS: Flow[] = [
     to: { outside: "internet" },
     ports: tcp(HTTPS_PORT),
     why: "lead signals are delivered to the CRM webhook (CRM_WEBHOOK_URL, https)",
+    when: active,
+  },
+  {
+    name: "evidence-kubernetes-api",
+    from: { workloads: ["evidence"] },
+    to: { outside: "kubernetes-api" },
+    ports: tcp(HTTPS_PORT),
+    why: "the weekly evidence lists the RBAC bindings actually granted in the cluster",
+    when: active,
+  },
+  {
+    name: "evidence-aws",
+    from: { workloads: ["evidence"] },
+    to: { outside: "internet" },
+    ports: tcp(HTTPS_PORT),
+    why: "STS (IRSA) and the secrets' rotation dates (Secrets Manager DescribeSecret) for the weekly evidence",
     when: active,
   },
   {

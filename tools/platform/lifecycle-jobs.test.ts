@@ -2,11 +2,15 @@
 // deploy them: the trial-expiry CronJob (billing's login, Stripe, Tenant writes as its own
 // ServiceAccount) ends a lapsed trial; the onboarding-nudges CronJob finds a quiet tenant and the
 // platform's runner mails it; a limit-increase request reaches the ops receiver and ops' one command
-// raises the limit the region's tenant controller enforces, and the tenant is mailed.
+// raises the limit the region's tenant controller enforces, and the tenant is mailed. The weekly
+// evidence CronJob runs the same way: its own ServiceAccount for RBAC, both logins, rotation dates
+// from the region's Secrets Manager, and stores a chained snapshot.
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../app/http/auth.ts";
 import { main as limits } from "../../app/ops/limits.ts";
+import { SECRET_NAMES } from "../../infra/secrets/secrets.ts";
 import { TENANTS_NAMESPACE } from "../../operators/api/rbac.ts";
 import { tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
@@ -155,4 +159,30 @@ describe("tenant lifecycle jobs on the local platform", () => {
     });
     expect(mail.mail.subject).toBe("Your quotes limit is now 250,000");
   }, 120_000);
+
+  it("the evidence CronJob snapshots every control, chained, as the stacks schedule it", async () => {
+    // Created just now in the region's Secrets Manager (moto): inside every window.
+    const aws = new SecretsManagerClient({
+      region: "us-east-1",
+      endpoint: platform.moto.endpoint,
+      credentials: platform.moto.credentials,
+    });
+    for (const name of Object.values(SECRET_NAMES))
+      await aws.send(new CreateSecretCommand({ Name: name, SecretString: "value" })).catch((error: Error) => {
+        if (error.name !== "ResourceExistsException") throw error;
+      });
+    aws.destroy();
+    const job = await platform.runJob("primary", "evidence", { timeoutMs: 600_000 });
+    expect(job.exitCode, job.output).toBe(0);
+    expect(job.output).toMatch(
+      /^pass {2}CC6\.1-tenant-isolation \(platform-data\): all \d+ isolation checks passed$/m,
+    );
+    expect(job.output).toMatch(
+      /^pass {2}CC6\.1-secret-rotation \(security\): \d+ secrets within their windows/m,
+    );
+    expect(job.output).toMatch(/^pass {2}CC6\.3-cluster-access \(platform-runtime\)/m);
+    expect(job.output).toMatch(/Snapshot \d+ stored, hash [0-9a-f]{64}/);
+    const [row] = await query<{ n: string }>(urls().operator, "SELECT count(*) AS n FROM evidence_snapshots");
+    expect(Number(row!.n)).toBeGreaterThanOrEqual(1);
+  }, 660_000);
 });

@@ -215,6 +215,8 @@ export function localSecrets(
     },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
+    "evidence-database": { DATABASE_URL: urls.operator },
+    "evidence-probe-database": { RLS_PROBE_DATABASE_URL: urls.app },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
     // only a superuser may call; in AWS the same keys hold freight_operator and RDS promotes.
     "failover-databases": {
@@ -508,7 +510,7 @@ export const SUBSTITUTED: Record<string, string> = {
     "each region's S3 is a local S3 gateway (versitygw, which checks presigned URLs) holding its documents bucket, with the same local key where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
-  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API)":
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API and the evidence job)":
     "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is moto, with its IAM user's key where EKS injects the IRSA role's",
   "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
@@ -601,7 +603,7 @@ export function substitute(
   }
   if ((out["STRIPE_SECRET_KEY_FILE"] || out["STRIPE_SECRET_KEY"]) && context.endpoints.stripe)
     out["STRIPE_API_URL"] = context.endpoints.stripe;
-  if (out["SSO_SESSION_MINUTES"] && aws.endpoint) {
+  if ((out["SSO_SESSION_MINUTES"] || out["SECRETS_ROTATION_WATCH"]) && aws.endpoint) {
     out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = aws.endpoint;
     Object.assign(out, awsCredentialEnv(aws.credentials));
   }
