@@ -216,8 +216,9 @@ export function localSecrets(
     // Replaced by the local receivers' URLs (SUBSTITUTED); the value only has to be a URL of its kind.
     "ops-webhook": { OPS_WEBHOOK_URL: "http://127.0.0.1/ops-webhook" },
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
+    // LLM_API_KEY is replaced by the LLM stand-in's key (SUBSTITUTED); the workflow key is called by nothing yet.
     "third-party-api-keys": {
-      LLM_API_KEY: "local-llm-key-unused",
+      LLM_API_KEY: "local-llm-key",
       WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
     },
   };
@@ -466,6 +467,8 @@ export interface LocalEndpoints {
   smtp?: string;
   /** The Secrets Manager stand-in (fakes/secrets-manager.ts): the quote API's rotation dates and tenants' SSO secrets. */
   secretsManager?: string;
+  /** The OpenAI-compatible LLM stand-in (fakes/llm-server.ts): its base URL and the key it accepts. */
+  llm?: { baseUrl: string; apiKey: string };
 }
 
 /**
@@ -498,6 +501,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",
   "SMTP_URL (the Secret file's content)":
     "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
+  "LLM_BASE_URL, LLM_API_KEY (the Secret file's content)":
+    "the LLM provider is the platform's OpenAI-compatible stand-in (tools/fakes/llm-server.ts), which game days slow down, fail or rate-limit; LLM_MODEL is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
@@ -542,6 +547,7 @@ export function substitute(
   const local: Record<string, string | undefined> = {
     OPS_WEBHOOK_URL: context.endpoints.ops,
     SMTP_URL: context.endpoints.smtp,
+    LLM_API_KEY: context.endpoints.llm?.apiKey,
   };
   for (const volume of workload.secretVolumes) {
     const keys = Object.fromEntries(
@@ -590,6 +596,7 @@ export function substitute(
     out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = context.endpoints.secretsManager;
     Object.assign(out, awsCredentialEnv());
   }
+  if (out["LLM_BASE_URL"] && context.endpoints.llm) out["LLM_BASE_URL"] = context.endpoints.llm.baseUrl;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;
 }

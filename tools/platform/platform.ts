@@ -17,6 +17,7 @@ import { FakeAwsEndpoint } from "../fakes/aws-endpoint.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { FakeSecretsManager } from "../fakes/secrets-manager.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
+import { LocalLlmServer } from "../fakes/llm-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
 import { KubeClient } from "../../operators/runtime/kube.ts";
@@ -79,6 +80,8 @@ export interface LocalPlatform {
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
   mailbox: Mailbox;
+  /** The LLM provider (LLM_BASE_URL) both regions' runners call: setMode makes it slow, fail or rate-limit. */
+  llm: LocalLlmServer;
   logDir: string;
   /** Milliseconds per start step, for the benchmark. */
   timings: Record<string, number>;
@@ -197,6 +200,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const secretsManager = new FakeSecretsManager();
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
+    const llm = new LocalLlmServer();
     const [planned, clusters, { primaryDatabase, replica }] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
@@ -231,6 +235,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       secretsManager.start().then(() => cleanup.push(() => secretsManager.stop())),
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
+      llm.start().then(() => cleanup.push(() => llm.stop())),
     ]);
     log(
       `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
@@ -324,6 +329,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ops: ops.url,
       smtp: mailbox.url,
       secretsManager: secretsManager.url,
+      llm: { baseUrl: llm.baseUrl, apiKey: llm.apiKey },
     };
 
     const specFor = (
@@ -412,6 +418,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       secretsManager,
       ops,
       mailbox,
+      llm,
       logDir,
       timings,
       async startProcess(region, deployment, { replica = 1, env = {} } = {}) {
