@@ -107,11 +107,10 @@ export const runnerEnv = defineEnv({
     if (config.LLM_BASE_URL && !config.LLM_API_KEY)
       problems.push({
         variable: "LLM_API_KEY",
-        message:
-          "is required with LLM_BASE_URL: set LLM_API_KEY_FILE to the file holding the provider's key (the third-party-api-keys Secret)",
+        message: "is required with LLM_BASE_URL: the provider's key, from the third-party-api-keys Secret",
       });
     // A call and its one retry (app/llm/provider.ts) must fit in a task's attempt, with a second to spare.
-    if (2 * config.LLM_TIMEOUT_MS + 1000 > config.RUNNER_AGENT_TIMEOUT_MS)
+    if (config.LLM_BASE_URL && 2 * config.LLM_TIMEOUT_MS + 1000 > config.RUNNER_AGENT_TIMEOUT_MS)
       problems.push({
         variable: "LLM_TIMEOUT_MS",
         message: `must be at most ${Math.floor((config.RUNNER_AGENT_TIMEOUT_MS - 1000) / 2)} with RUNNER_AGENT_TIMEOUT_MS ${config.RUNNER_AGENT_TIMEOUT_MS}: a call and its one retry must fit in a task's attempt`,
