@@ -267,8 +267,10 @@ const series = (name: string, labels: Record<string, string>) =>
     .join(", ")}}`;
 
 function operationsCases(): PromtoolTestCase[] {
-  const { rpoSeconds, queueAgeSeconds } = OPERATIONS;
+  const { rpoSeconds, queueAgeSeconds, llmDegradedMinutes } = OPERATIONS;
   const pageLabels = { severity: "page", job: APP.job };
+  const runner = (pod: string, region: string) =>
+    series("llm_provider_degraded", { instance: `${pod}:8080`, job: "freight-runner", region });
   return [
     {
       name: "a process degraded by a secret near its rotation deadline for 15 minutes pages, once per job",
@@ -287,6 +289,35 @@ function operationsCases(): PromtoolTestCase[] {
         firing("SecretRotationReadinessDegraded", "21m", pageLabels, "1"),
         firing("SecretRotationReadinessDegraded", "60m", pageLabels, "1"),
       ],
+    },
+    {
+      name: "an LLM provider degraded for longer than the limit pages once per region",
+      interval: "1m",
+      input_series: [
+        { series: runner("runner-a", "us-east-1"), values: `0x2 1x${llmDegradedMinutes + 10}` },
+        { series: runner("runner-b", "us-east-1"), values: `0x4 1x${llmDegradedMinutes + 10}` },
+        { series: runner("runner-c", "us-west-2"), values: `0x${llmDegradedMinutes + 12}` },
+      ],
+      alert_rule_test: [
+        quiet("LlmProviderDegraded", `${llmDegradedMinutes}m`),
+        firing(
+          "LlmProviderDegraded",
+          `${llmDegradedMinutes + 5}m`,
+          { severity: "page", region: "us-east-1" },
+          "1",
+        ),
+      ],
+    },
+    {
+      name: "a short LLM outage (the circuit closes again) does not page",
+      interval: "1m",
+      input_series: [
+        {
+          series: runner("runner-a", "us-east-1"),
+          values: `0x2 1x${llmDegradedMinutes - 2} 0x5 1x${llmDegradedMinutes - 2} 0x10`,
+        },
+      ],
+      alert_rule_test: [quiet("LlmProviderDegraded", `${2 * llmDegradedMinutes + 10}m`)],
     },
     {
       name: "replication lag above the RPO for two minutes pages",

@@ -112,7 +112,7 @@ const DAY = 86_400;
 
 /** Replication, queues, secrets and metering: the alerts that are not about an error budget. */
 export function operationsRuleGroups(): RuleGroup[] {
-  const { rpoSeconds, queueAgeSeconds, secretRotation } = OPERATIONS;
+  const { rpoSeconds, queueAgeSeconds, secretRotation, llmDegradedMinutes } = OPERATIONS;
   const serviceRole = `secret=~"${secretRotation.serviceRolePattern}"`;
   const other = `secret!~"${secretRotation.serviceRolePattern}"`;
   const deadline = "secret:rotation_deadline:timestamp_seconds";
@@ -187,6 +187,19 @@ export function operationsRuleGroups(): RuleGroup[] {
             description:
               "The oldest runnable job has waited {{ $value | humanizeDuration }}: runners are down, stuck or under-scaled.",
             runbook_url: runbookUrl("JobQueueOldestJobTooOld"),
+          },
+        },
+        {
+          // Per runner pod: each has its own circuit. max by (region) so one page per region, not per pod.
+          alert: "LlmProviderDegraded",
+          expr: "max by (region) (llm_provider_degraded) > 0",
+          for: `${llmDegradedMinutes}m`,
+          labels: { severity: "page" },
+          annotations: {
+            summary: `The LLM provider has been degraded for more than ${llmDegradedMinutes} minutes`,
+            description:
+              "The runners' circuit to the LLM provider is open: quote explanations come from the template and email drafts wait in the queue (nothing is lost). Check the provider's status page, its rate limits and the key (freight/llm-provider-api-key).",
+            runbook_url: runbookUrl("LlmProviderDegraded"),
           },
         },
         {

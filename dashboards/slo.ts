@@ -184,6 +184,11 @@ export const OPERATIONS = {
   /** A runnable job waiting longer than this means the runners are not keeping up (or are stuck). */
   queueAgeSeconds: 900,
   /**
+   * The LLM provider may be degraded (circuit open: LLM tasks fall back or wait, nothing is lost)
+   * this long before someone is paged: a short outage heals itself; a long one means drafts wait.
+   */
+  llmDegradedMinutes: 10,
+  /**
    * Rotation windows, the same as the policy pack's secrets-rotation-window rule: the service role's
    * credentials rotate every 90 days; third-party API keys and any unclassified secret (the
    * strictest window, so a new secret is never under-watched) every 30 days.

@@ -242,6 +242,26 @@ const keys = {
     optional: true,
   },
   edgeLogRetentionDays: { schema: int(31, 3650), example: "365", default: "365" },
+  // The OpenAI-compatible endpoint the runners' LLM-backed agent tasks call (LLM_BASE_URL); its key
+  // is the freight/llm-provider-api-key secret. HTTPS on 443 only: the runners' egress allows that
+  // port and no other to the internet (infra/workloads/network-flows.ts, runner-outbound).
+  llmBaseUrl: {
+    schema: z
+      .url({ protocol: /^https$/, error: "must be an https:// URL, e.g. https://api.openai.com/v1" })
+      .refine(
+        (u) => ["", "443"].includes(new URL(u).port),
+        "must use the default HTTPS port (443): the runners' egress allows no other",
+      ),
+    example: "https://api.openai.com/v1",
+    default: "https://api.openai.com/v1",
+  },
+  llmModel: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/, "must be a model name such as gpt-4o-mini"),
+    example: "gpt-4o-mini",
+    default: "gpt-4o-mini",
+  },
 } satisfies Record<string, KeySpec>;
 
 interface KeySpec {

@@ -1,6 +1,6 @@
 // Schema migrations: plain SQL files in app/db/migrations, applied in order by node-pg-migrate as the
 // schema owner, under its advisory lock so two deploys never migrate at once.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
@@ -35,11 +35,53 @@ export async function migrate(
   return applied.map((m) => m.name);
 }
 
-/** Migrations present in this build but not applied to the database (readiness fails while any are). */
-export async function pendingMigrations(client: pg.Pool | pg.PoolClient): Promise<string[]> {
+/**
+ * A migration whose header says `-- Readiness: not needed by this version` is one this build ships
+ * but its code does not depend on (the contract step of an expand/contract change, which runs after
+ * the rollout): it may be pending while this version serves. Every other migration is needed.
+ */
+export const NOT_NEEDED_MARKER = /^--\s*Readiness:\s*not needed by this version\b/im;
+
+export interface BuildMigration {
+  name: string;
+  /** This version's code reads or writes what it creates: not ready until it is applied. */
+  needed: boolean;
+}
+
+export function buildMigrations(): BuildMigration[] {
+  return migrationNames().map((name) => ({
+    name,
+    needed: !NOT_NEEDED_MARKER.test(readFileSync(join(MIGRATIONS_DIR, `${name}.sql`), "utf8")),
+  }));
+}
+const BUILD_MIGRATIONS = buildMigrations();
+
+export interface MigrationStatus {
+  /** Needed by this version and not applied: not ready (the migrations Job has not run yet). */
+  missing: string[];
+  /** Shipped with this version, not needed by its code, not applied yet: ready. */
+  pending: string[];
+  /** Applied but unknown to this build: a newer version migrated (its expand step); ready. */
+  ahead: string[];
+}
+
+/**
+ * Where the database's schema stands for this build. Readiness fails only on `missing`, so during a
+ * rolling deploy neither the old version (the schema is ahead of it) nor the new one (a contract step
+ * is still pending) is taken out of service, and the rollout never stalls on its own migrations.
+ */
+export async function migrationStatus(
+  client: pg.Pool | pg.PoolClient,
+  migrations: BuildMigration[] = BUILD_MIGRATIONS,
+): Promise<MigrationStatus> {
   const result = await client.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
   const applied = new Set(result.rows.map((r) => r.name));
-  return migrationNames().filter((name) => !applied.has(name));
+  const known = new Set(migrations.map((m) => m.name));
+  return {
+    missing: migrations.filter((m) => m.needed && !applied.has(m.name)).map((m) => m.name),
+    pending: migrations.filter((m) => !m.needed && !applied.has(m.name)).map((m) => m.name),
+    ahead: [...applied].filter((name) => !known.has(name)).sort(),
+  };
 }
 
 export const migrateEnv = defineEnv({

@@ -21,6 +21,7 @@ import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
 import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
 import { alertReceiverRoutes, supportTicketRoutes } from "../routes/support.ts";
+import { assistantRoutes } from "../routes/assistant.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
@@ -426,6 +427,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(usageRoutes, { ctx });
     await api.register(limitIncreaseRoutes, { ctx });
     await api.register(supportTicketRoutes, { ctx });
+    await api.register(assistantRoutes, { ctx });
     await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });

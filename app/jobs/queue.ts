@@ -273,14 +273,22 @@ export type AgentTaskStatus = "success" | "retrying" | "failed";
 export async function settleAgentTask(
   pool: pg.Pool,
   task: ClaimedAgentTask,
-  outcome: { ok: true } | { ok: false; error: string; retryInMs: number; permanent: boolean },
+  outcome:
+    | { ok: true; result?: Record<string, unknown> }
+    | { ok: false; error: string; retryInMs: number; permanent: boolean },
 ): Promise<AgentTaskStatus | "lease_lost"> {
   const guard = "WHERE id = $1 AND lease_token = $2 RETURNING status";
   const clear = "lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL";
   const { rows } = outcome.ok
     ? await pool.query<{ status: AgentTaskStatus }>(
-        `UPDATE agent_tasks SET status = 'success', finished_at = now(), last_error = NULL, ${clear} ${guard}`,
-        [task.id, task.leaseToken],
+        // The result column (0022) is set only by kinds that produce one, so this runs before 0022 too.
+        outcome.result === undefined
+          ? `UPDATE agent_tasks SET status = 'success', finished_at = now(), last_error = NULL, ${clear} ${guard}`
+          : `UPDATE agent_tasks SET status = 'success', finished_at = now(), last_error = NULL, result = $3,
+                    ${clear} ${guard}`,
+        outcome.result === undefined
+          ? [task.id, task.leaseToken]
+          : [task.id, task.leaseToken, outcome.result],
       )
     : await pool.query<{ status: AgentTaskStatus }>(
         `UPDATE agent_tasks SET status = CASE WHEN $5 OR attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
@@ -289,6 +297,27 @@ export async function settleAgentTask(
         [task.id, task.leaseToken, outcome.error.slice(0, 2000), outcome.retryInMs, outcome.permanent],
       );
   return rows[0]?.status ?? "lease_lost";
+}
+
+/**
+ * Puts an agent task back to wait `delayMs` without counting the attempt: the task could not be
+ * tried because a dependency (the LLM provider) is unavailable, which says nothing about the task.
+ * It stays queued however long the outage lasts, so nothing is lost to max_attempts.
+ */
+export async function deferAgentTask(
+  pool: pg.Pool,
+  task: ClaimedAgentTask,
+  delayMs: number,
+  reason: string,
+): Promise<boolean> {
+  const result = await pool.query(
+    `UPDATE agent_tasks SET status = 'retrying', attempts = greatest(attempts - 1, 0),
+            run_after = now() + make_interval(secs => $3::float8 / 1000), last_error = $4,
+            lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = $1 AND lease_token = $2`,
+    [task.id, task.leaseToken, delayMs, reason.slice(0, 2000)],
+  );
+  return result.rowCount === 1;
 }
 
 /** Hands an agent task back untried when a drain runs out of time (its attempt is not counted). */

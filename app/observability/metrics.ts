@@ -33,6 +33,11 @@ export interface AppMetrics {
   bulkJobLanes: Counter<"result">;
   supportTicketsBreached: Gauge<"priority" | "clock">;
   alertTicketNotifications: Counter<"outcome">;
+  llmRequests: Counter<"task_kind" | "outcome">;
+  llmRequestSeconds: Histogram<"task_kind">;
+  llmCircuitState: Gauge<"state">;
+  llmProviderDegraded: Gauge;
+  agentTaskFallbacks: Counter<"kind" | "fallback">;
 }
 
 /** Queue wait buckets in seconds, from a claim within a poll interval to a backlog of minutes. */
@@ -104,7 +109,7 @@ export function createMetrics(): AppMetrics {
     }),
     agentTasksFinished: new Counter({
       name: "agent_tasks_finished_total",
-      help: "Agent task attempts finished, by task kind and status (success, failed, retrying).",
+      help: "Agent task attempts finished, by task kind and status (success, failed, retrying; deferred: put back uncounted while a dependency such as the LLM provider is unavailable).",
       labelNames: ["kind", "status"],
       registers: [registry],
     }),
@@ -183,6 +188,36 @@ export function createMetrics(): AppMetrics {
       name: "bulk_job_lanes_total",
       help: "Bulk rating lanes processed, by result (priced, invalid).",
       labelNames: ["result"],
+      registers: [registry],
+    }),
+    llmRequests: new Counter({
+      name: "llm_requests_total",
+      help: "Calls to the LLM provider by agent task kind and outcome (success, rate_limited, timeout, invalid_answer, error, unavailable: not sent, circuit open).",
+      labelNames: ["task_kind", "outcome"],
+      registers: [registry],
+    }),
+    llmRequestSeconds: new Histogram({
+      name: "llm_request_duration_seconds",
+      help: "Time an agent task waited for the LLM provider (retries and the per-attempt timeout included), by task kind.",
+      labelNames: ["task_kind"],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30],
+      registers: [registry],
+    }),
+    llmCircuitState: new Gauge({
+      name: "llm_circuit_state",
+      help: "1 for the LLM provider circuit breaker's current state (closed, open, half_open), 0 for the others.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    llmProviderDegraded: new Gauge({
+      name: "llm_provider_degraded",
+      help: "1 while the LLM provider circuit is open or half-open: the runner serves, LLM tasks fall back or wait.",
+      registers: [registry],
+    }),
+    agentTaskFallbacks: new Counter({
+      name: "agent_task_fallbacks_total",
+      help: "Agent task attempts that could not use the LLM provider, by kind and fallback (rules, template, deferred).",
+      labelNames: ["kind", "fallback"],
       registers: [registry],
     }),
   };

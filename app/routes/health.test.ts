@@ -23,7 +23,30 @@ describe("health and metrics", () => {
     });
   });
 
-  it("/readyz fails with the pending migration named when the schema is behind the build", async () => {
+  it("/readyz stays ready for migrations this version does not need, and for a schema a newer version migrated", async () => {
+    const owner = new pg.Client({ connectionString: t.db.urls.owner });
+    await owner.connect();
+    try {
+      const { migrationStatus, buildMigrations } = await import("../db/migrate.ts");
+      const build = [...buildMigrations(), { name: "9998_drop_quotes_legacy_lane", needed: false }];
+      expect(await migrationStatus(owner as unknown as pg.PoolClient, build)).toEqual({
+        missing: [],
+        pending: ["9998_drop_quotes_legacy_lane"],
+        ahead: [],
+      });
+      await owner.query("INSERT INTO pgmigrations (name, run_on) VALUES ('9999_next_release_expand', now())");
+      const ready = await fetch(`${t.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as any).checks.migrations).toBe(
+        "ahead, applied by a newer version: 9999_next_release_expand",
+      );
+    } finally {
+      await owner.query("DELETE FROM pgmigrations WHERE name = '9999_next_release_expand'");
+      await owner.end();
+    }
+  });
+
+  it("/readyz fails with the missing migration named when the schema is behind what this version needs", async () => {
     const owner = new pg.Client({ connectionString: t.db.urls.owner });
     await owner.connect();
     const { rows } = await owner.query(
@@ -33,7 +56,9 @@ describe("health and metrics", () => {
       const ready = await fetch(`${t.url}/readyz`);
       expect(ready.status).toBe(503);
       const body: any = await ready.json();
-      expect(body.checks.migrations).toBe(`pending: ${rows[0].name} (run npm run migrate)`);
+      expect(body.checks.migrations).toBe(
+        `missing: ${rows[0].name} (this version needs them: run npm run migrate)`,
+      );
     } finally {
       for (const row of rows)
         await owner.query("INSERT INTO pgmigrations (name, run_on) VALUES ($1, $2)", [row.name, row.run_on]);

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { documented } from "../http/contract.ts";
 import { REGION_ROLES } from "../region.ts";
 import type { AppContext } from "../http/app.ts";
-import { pendingMigrations } from "../db/migrate.ts";
+import { migrationStatus } from "../db/migrate.ts";
 import { refreshAggregateGauges } from "../observability/gauges.ts";
 
 const readiness = z.strictObject({
@@ -49,13 +49,21 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     const checks: Record<string, string> = {};
     let ready = true;
     try {
-      const pending = await pendingMigrations(ctx.pool);
+      const schema = await migrationStatus(ctx.pool);
       checks.database = "ok";
-      if (pending.length) {
+      if (schema.missing.length) {
         ready = false;
-        checks.migrations = `pending: ${pending.join(", ")} (run npm run migrate)`;
+        checks.migrations = `missing: ${schema.missing.join(", ")} (this version needs them: run npm run migrate)`;
       } else {
-        checks.migrations = "current";
+        // Ready either way: a contract step still to run, or a newer version's expand step already
+        // applied, is what a rolling deploy looks like (app/db/migrate.ts, migrationStatus).
+        const notes = [
+          ...(schema.pending.length
+            ? [`pending, not needed by this version: ${schema.pending.join(", ")}`]
+            : []),
+          ...(schema.ahead.length ? [`ahead, applied by a newer version: ${schema.ahead.join(", ")}`] : []),
+        ];
+        checks.migrations = notes.length ? notes.join("; ") : "current";
       }
     } catch (error) {
       ready = false;

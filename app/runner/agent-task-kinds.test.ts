@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
+import { createMetrics } from "../observability/metrics.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
 
 function sourceFiles(dir: string): string[] {
@@ -41,7 +42,13 @@ describe("agent task kinds", () => {
     expect([...queued].sort()).toEqual(
       expect.arrayContaining(["billing_alert", "billing_notice", "data_export", "notify_ops"]),
     );
-    const handled = Object.keys(defaultHandlers({ pool: {} as pg.Pool, log: pino({ level: "silent" }) }));
+    const handled = Object.keys(
+      defaultHandlers({
+        pool: {} as pg.Pool,
+        log: pino({ level: "silent" }),
+        metrics: createMetrics(),
+      }),
+    );
     expect([...queued].filter((kind) => !handled.includes(kind))).toEqual([]);
   });
 });

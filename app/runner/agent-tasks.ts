@@ -6,9 +6,13 @@
 //   signup_verification (signup, resend)                 email with the link that activates the first key
 //   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
+//   quote_request_extraction, quote_explanation (LLM-backed; fallbacks in assistant-tasks.ts)
 import type pg from "pg";
 import type { Logger } from "pino";
+import type { LlmProvider } from "../llm/provider.ts";
+import type { AppMetrics } from "../observability/metrics.ts";
 import type { SecretValue } from "../secret-file.ts";
+import { quoteExplanationHandler, quoteRequestExtractionHandler } from "./assistant-tasks.ts";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
 import { dataExportHandler } from "./data-export.ts";
@@ -76,6 +80,8 @@ export const AGENT_TASK_KINDS = [
   "signup_verification",
   "limit_increase_requested",
   "tenant_notice",
+  "quote_request_extraction",
+  "quote_explanation",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -84,6 +90,9 @@ export function defaultHandlers(options: {
   log: Logger;
   /** Absent when SMTP_URL is not set: every billing and tenant notice then fails and alerts ops. */
   mail?: BillingMail;
+  /** Absent when LLM_BASE_URL is not set: the LLM-backed kinds use their fallbacks. */
+  llm?: LlmProvider;
+  metrics: Pick<AppMetrics, "agentTaskFallbacks">;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
     notify_ops: notifyOpsHandler(options),
@@ -93,5 +102,13 @@ export function defaultHandlers(options: {
     signup_verification: signupVerificationHandler(options),
     limit_increase_requested: limitIncreaseRequestedHandler(options),
     tenant_notice: tenantNoticeHandler(options),
+    quote_request_extraction: quoteRequestExtractionHandler({
+      llm: options.llm,
+      fallbacks: options.metrics.agentTaskFallbacks,
+    }),
+    quote_explanation: quoteExplanationHandler({
+      llm: options.llm,
+      fallbacks: options.metrics.agentTaskFallbacks,
+    }),
   };
 }

@@ -47,6 +47,25 @@ export const runnerConfigSchema = z.object({
       )
       .optional(),
   ),
+  /**
+   * The OpenAI-compatible endpoint the LLM-backed agent tasks call (app/llm/provider.ts), e.g.
+   * https://api.openai.com/v1. Unset: those tasks use their fallbacks (rules, template) only.
+   */
+  LLM_BASE_URL: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .url({ protocol: /^https?$/, error: "must be an http(s):// URL, e.g. https://api.openai.com/v1" })
+      .optional(),
+  ),
+  LLM_MODEL: z.string().min(1).max(200).default("gpt-4o-mini"),
+  /** The provider's key; from LLM_API_KEY_FILE (the third-party-api-keys Secret), rotated every 30 days. */
+  LLM_API_KEY: z.string().min(1).optional(),
+  /** One call's bound, headers and body: a slow, stalled or endless answer is cut off here. */
+  LLM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(6_000),
+  /** Consecutive failed calls that open the circuit (the provider is then "degraded"). */
+  LLM_BREAKER_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  /** How long an open circuit waits before a trial call. */
+  LLM_BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** The From of billing notices, e.g. "Freight Billing <billing@freight.example>". */
   BILLING_EMAIL_FROM: z.preprocess(
     (value) => (value === "" ? undefined : value),
@@ -66,7 +85,7 @@ export const runnerEnv = defineEnv({
   process: "runner",
   schema: runnerConfigSchema,
   // Each read from <NAME>_FILE, a mounted Secret key (app/env.ts).
-  secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL"],
+  secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL", "LLM_API_KEY"],
   check: (config) => {
     const problems: ConfigProblem[] = [];
     if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
@@ -84,6 +103,17 @@ export const runnerEnv = defineEnv({
       problems.push({
         variable: "BILLING_EMAIL_FROM",
         message: 'is required with SMTP_URL, e.g. "Freight Billing <billing@freight.example>"',
+      });
+    if (config.LLM_BASE_URL && !config.LLM_API_KEY)
+      problems.push({
+        variable: "LLM_API_KEY",
+        message: "is required with LLM_BASE_URL: the provider's key, from the third-party-api-keys Secret",
+      });
+    // A call and its one retry (app/llm/provider.ts) must fit in a task's attempt, with a second to spare.
+    if (config.LLM_BASE_URL && 2 * config.LLM_TIMEOUT_MS + 1000 > config.RUNNER_AGENT_TIMEOUT_MS)
+      problems.push({
+        variable: "LLM_TIMEOUT_MS",
+        message: `must be at most ${Math.floor((config.RUNNER_AGENT_TIMEOUT_MS - 1000) / 2)} with RUNNER_AGENT_TIMEOUT_MS ${config.RUNNER_AGENT_TIMEOUT_MS}: a call and its one retry must fit in a task's attempt`,
       });
     return problems;
   },

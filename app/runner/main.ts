@@ -12,11 +12,14 @@ import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
 import { createBillingMail } from "./billing-notice.ts";
+import { LlmProvider } from "../llm/provider.ts";
 import { runnerEnv, type RunnerConfig } from "./config.ts";
 import { Runner } from "./runner.ts";
 
 export interface RunningRunner {
   runner: Runner;
+  /** The LLM provider the agent tasks call (undefined without LLM_BASE_URL). */
+  llm: LlmProvider | undefined;
   url: string;
   stop(): Promise<void>;
 }
@@ -38,6 +41,20 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     smtpUrl && config.BILLING_EMAIL_FROM ? createBillingMail(smtpUrl, config.BILLING_EMAIL_FROM) : undefined;
   // Said once here; each notice that arrives without mail fails and queues a billing_alert for ops.
   reportCapabilities(log, runnerCapabilities(config));
+  const llmApiKey = secretValue(config, "LLM_API_KEY");
+  const llm =
+    config.LLM_BASE_URL && llmApiKey
+      ? new LlmProvider({
+          baseUrl: config.LLM_BASE_URL,
+          model: config.LLM_MODEL,
+          apiKey: llmApiKey,
+          timeoutMs: config.LLM_TIMEOUT_MS,
+          breakerFailures: config.LLM_BREAKER_FAILURES,
+          breakerHalfOpenMs: config.LLM_BREAKER_HALF_OPEN_MS,
+          metrics,
+          log,
+        })
+      : undefined;
   const runner = new Runner({
     pool,
     engine: new QuoteEngine(PRICING),
@@ -45,7 +62,14 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     log,
     runnerId: config.runnerId,
     region: config.REGION_NAME,
-    handlers: defaultHandlers({ pool, webhookUrl: secretValue(config, "OPS_WEBHOOK_URL"), log, mail }),
+    handlers: defaultHandlers({
+      pool,
+      webhookUrl: secretValue(config, "OPS_WEBHOOK_URL"),
+      log,
+      mail,
+      llm,
+      metrics,
+    }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
     batchLanes: config.RUNNER_BATCH_LANES,
@@ -58,7 +82,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     agentTimeoutsMs: { data_export: config.RUNNER_EXPORT_TIMEOUT_MS },
   });
   await runner.start();
-  const server = runnerServer(runner, pool, metrics, config);
+  const server = runnerServer(runner, llm, pool, metrics, config);
   await new Promise<void>((resolve) => server.listen(config.RUNNER_PORT, config.RUNNER_HOST, resolve));
   const { port } = server.address() as AddressInfo;
   log.info(
@@ -66,12 +90,14 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       port,
       delivery: config.OPS_WEBHOOK_URL ? "webhook" : "log",
       billingNotices: mail ? "smtp" : "off",
+      llm: llm ? { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL } : "fallbacks only",
       bulkSlots: config.RUNNER_BULK_SLOTS,
     },
     "runner started",
   );
   return {
     runner,
+    llm,
     url: `http://127.0.0.1:${port}`,
     async stop() {
       await runner.stop();
@@ -82,8 +108,38 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
   };
 }
 
+/**
+ * The runner's readiness: "ok", "degraded" (yellow: still serving and ready, the LLM provider's
+ * circuit is open so LLM tasks fall back or wait) or "stuck" (503: the loop stopped going round).
+ */
+export function runnerReadiness(
+  runner: Runner,
+  llm: LlmProvider | undefined,
+  stuckAfterMs: number,
+): { httpStatus: number; body: Record<string, unknown> } {
+  const healthy = Date.now() - runner.lastTick < stuckAfterMs;
+  const degraded = llm !== undefined && llm.state !== "closed";
+  return {
+    httpStatus: healthy ? 200 : 503,
+    body: {
+      status: !healthy ? "stuck" : degraded ? "degraded" : "ok",
+      state: runner.state,
+      inFlight: runner.inFlight,
+      ...(llm
+        ? {
+            llm: {
+              circuit: llm.state,
+              ...(llm.degradedSince ? { degradedSince: new Date(llm.degradedSince).toISOString() } : {}),
+            },
+          }
+        : {}),
+    },
+  };
+}
+
 function runnerServer(
   runner: Runner,
+  llm: LlmProvider | undefined,
   pool: ReturnType<typeof createPool>,
   metrics: AppMetrics,
   config: RunnerConfig,
@@ -97,12 +153,8 @@ function runnerServer(
       response.writeHead(status, { "content-type": type }).end(body);
     };
     if (path === "/healthz" || path === "/readyz") {
-      const healthy = Date.now() - runner.lastTick < stuckAfterMs;
-      reply(
-        healthy ? 200 : 503,
-        "application/json",
-        JSON.stringify({ status: healthy ? "ok" : "stuck", state: runner.state, inFlight: runner.inFlight }),
-      );
+      const readiness = runnerReadiness(runner, llm, stuckAfterMs);
+      reply(readiness.httpStatus, "application/json", JSON.stringify(readiness.body));
       return;
     }
     if (path === "/metrics") {

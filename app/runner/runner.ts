@@ -15,6 +15,7 @@ import type { QuoteEngine } from "../pricing/engine.ts";
 import {
   claimAgentTasks,
   claimBulkJobs,
+  deferAgentTask,
   failBulkJob,
   reapExpiredLeases,
   releaseAgentTask,
@@ -37,10 +38,26 @@ export interface AgentTaskContext {
   signal: AbortSignal;
   log: Logger;
 }
-export type AgentTaskHandler = (task: ClaimedAgentTask, context: AgentTaskContext) => Promise<void>;
+/** What a handler returns: nothing, or the task's result (stored on the task, read by whoever queued it). */
+export type AgentTaskHandler = (
+  task: ClaimedAgentTask,
+  context: AgentTaskContext,
+) => Promise<void | Record<string, unknown>>;
 
 /** A failure that retrying cannot fix (bad payload, rejected by the receiver): failed at once. */
 export class PermanentTaskError extends Error {}
+
+/**
+ * The task could not be tried now (a dependency is unavailable, e.g. the LLM provider's circuit is
+ * open): it waits `retryInMs` and its attempt is not counted, so an outage of any length loses nothing.
+ */
+export class DeferTaskError extends Error {
+  readonly retryInMs: number;
+  constructor(message: string, retryInMs: number) {
+    super(message);
+    this.retryInMs = retryInMs;
+  }
+}
 
 export interface RunnerOptions {
   pool: pg.Pool;
@@ -328,12 +345,21 @@ export class Runner {
     } else {
       const timeout = AbortSignal.timeout(agentTimeoutMs);
       try {
-        await handler(task, {
+        const result = await handler(task, {
           signal: AbortSignal.any([drainSignal, timeout]),
           log: log.child({ task: task.id }),
         });
-        outcome = { ok: true };
+        outcome = result ? { ok: true, result } : { ok: true };
       } catch (error) {
+        if (error instanceof DeferTaskError && !drainSignal.aborted) {
+          const deferred = await deferAgentTask(pool, task, error.retryInMs, `deferred: ${error.message}`);
+          metrics.runnerJobsFinished.inc({
+            queue: "agent_tasks",
+            status: deferred ? "deferred" : "lease_lost",
+          });
+          if (deferred) metrics.agentTasksFinished.inc({ kind: kindLabel, status: "deferred" });
+          return;
+        }
         if (drainSignal.aborted) {
           // Cut short by the drain deadline, not failed: another runner tries it, uncounted.
           const released = await releaseAgentTask(pool, task);

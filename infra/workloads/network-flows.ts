@@ -233,7 +233,7 @@ export const NETWORK_FLOWS: Flow[] = [
     from: { workloads: ["runner"] },
     to: { outside: "internet" },
     ports: tcp(HTTPS_PORT),
-    why: "STS and S3 (documents), the LLM provider and workflow automation APIs, the ops webhook",
+    why: "STS and S3 (documents), the LLM provider (LLM_BASE_URL, https on 443 by the stack config check) and workflow automation APIs, the ops webhook",
   },
   {
     name: "runner-mail",

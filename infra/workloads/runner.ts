@@ -48,6 +48,8 @@ export interface RunnerArgs {
   kedaChartVersion: string;
   /** Billing on: notices go out by email (SMTP_URL from the synced Secret) from this sender. */
   billingMail?: { from: string };
+  /** The LLM provider the agent tasks call (its key is LLM_API_KEY in API_KEYS_SECRET). */
+  llm: { baseUrl: string; model: string };
 }
 
 export class Runner extends pulumi.ComponentResource {
@@ -111,6 +113,10 @@ export class Runner extends pulumi.ComponentResource {
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
                     // exports, ...) keep their defaults in every region (app/runner/config.ts).
+                    { name: "LLM_BASE_URL", value: args.llm.baseUrl },
+                    { name: "LLM_MODEL", value: args.llm.model },
+                    // LLM_TIMEOUT_MS (6 s a call) and the breaker (5 failures, 10 s open) keep their
+                    // defaults everywhere: both regions call the same provider.
                     ...(args.billingMail
                       ? [{ name: "BILLING_EMAIL_FROM", value: args.billingMail.from }]
                       : []),

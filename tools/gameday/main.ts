@@ -1,9 +1,11 @@
-// npm run gameday -- --scenario planned|primary-db-loss [--out report.json] [--warmup 5] [--cooldown 3] [--step 3]
-// Runs one failover drill on the local platform, prints its figures and writes them as JSON.
+// npm run gameday -- --scenario planned|primary-db-loss|llm-degraded [--out report.json] [--warmup 5] [--cooldown 3] [--step 3]
+// Runs one drill (a failover on the local platform, or the LLM provider degraded), prints its
+// figures and writes them as JSON.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatReport, runGameDay, type Scenario } from "./drill.ts";
+import { formatLlmReport, runLlmGameDay } from "./llm-degraded.ts";
 
 const { values } = parseArgs({
   options: {
@@ -14,21 +16,31 @@ const { values } = parseArgs({
     step: { type: "string", default: "3" },
   },
 });
-const scenario = values.scenario as Scenario | undefined;
-if (scenario !== "planned" && scenario !== "primary-db-loss") {
-  console.error("usage: npm run gameday -- --scenario planned|primary-db-loss [--out report.json]");
+const scenario = values.scenario as Scenario | "llm-degraded" | undefined;
+if (scenario !== "planned" && scenario !== "primary-db-loss" && scenario !== "llm-degraded") {
+  console.error(
+    "usage: npm run gameday -- --scenario planned|primary-db-loss|llm-degraded [--out report.json]",
+  );
   process.exit(2);
 }
 const out = resolve(
   values.out ?? join(import.meta.dirname, "..", "..", ".cache", "gameday", `${scenario}.json`),
 );
-const report = await runGameDay({
-  scenario,
-  warmupSeconds: Number(values.warmup),
-  cooldownSeconds: Number(values.cooldown),
-  stepSeconds: Number(values.step),
-});
-console.log(formatReport(report));
+let report: unknown;
+if (scenario === "llm-degraded") {
+  const llmReport = await runLlmGameDay();
+  console.log(formatLlmReport(llmReport));
+  report = llmReport;
+} else {
+  const drillReport = await runGameDay({
+    scenario,
+    warmupSeconds: Number(values.warmup),
+    cooldownSeconds: Number(values.cooldown),
+    stepSeconds: Number(values.step),
+  });
+  console.log(formatReport(drillReport));
+  report = drillReport;
+}
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`wrote ${out}`);

@@ -229,8 +229,9 @@ export function localSecrets(
     // The token the local Alertmanager (or a test posting as it) sends to the API's receiver.
     "alert-receiver": { ALERT_RECEIVER_TOKEN: LOCAL_ALERT_RECEIVER_TOKEN },
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
+    // LLM_API_KEY is replaced by the LLM stand-in's key (SUBSTITUTED); the workflow key is called by nothing yet.
     "third-party-api-keys": {
-      LLM_API_KEY: "local-llm-key-unused",
+      LLM_API_KEY: "local-llm-key",
       WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
     },
   };
@@ -484,6 +485,8 @@ export interface LocalEndpoints {
   ops?: string;
   /** The local SMTP server (receivers.ts Mailbox): stands for the mail service (SES). */
   smtp?: string;
+  /** The OpenAI-compatible LLM stand-in (fakes/llm-server.ts): its base URL and the key it accepts. */
+  llm?: { baseUrl: string; apiKey: string };
 }
 
 /**
@@ -518,6 +521,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the CRM webhook is the platform's ops receiver too: lead signals arrive there as event lead_signal",
   "SMTP_URL (the Secret file's content)":
     "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
+  "LLM_BASE_URL, LLM_API_KEY (the Secret file's content)":
+    "the LLM provider is the platform's OpenAI-compatible stand-in (tools/fakes/llm-server.ts), which game days slow down, fail or rate-limit; LLM_MODEL is kept",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
@@ -558,6 +563,7 @@ export function substitute(
     OPS_WEBHOOK_URL: context.endpoints.ops,
     CRM_WEBHOOK_URL: context.endpoints.ops,
     SMTP_URL: context.endpoints.smtp,
+    LLM_API_KEY: context.endpoints.llm?.apiKey,
   };
   for (const volume of workload.secretVolumes) {
     const keys = Object.fromEntries(
@@ -607,6 +613,7 @@ export function substitute(
     out["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = aws.endpoint;
     Object.assign(out, awsCredentialEnv(aws.credentials));
   }
+  if (out["LLM_BASE_URL"] && context.endpoints.llm) out["LLM_BASE_URL"] = context.endpoints.llm.baseUrl;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;
 }

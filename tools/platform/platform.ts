@@ -23,6 +23,7 @@ import {
 import { ensureMoto, startMoto, type AwsCredentials, type MotoServer } from "../aws/moto.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
+import { LocalLlmServer } from "../fakes/llm-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
 import { KubeClient } from "../../operators/runtime/kube.ts";
@@ -87,6 +88,8 @@ export interface LocalPlatform {
   ops: OpsWebhook;
   /** The mail service (SMTP_URL): every billing notice sent to a customer. */
   mailbox: Mailbox;
+  /** The LLM provider (LLM_BASE_URL) both regions' runners call: setMode makes it slow, fail or rate-limit. */
+  llm: LocalLlmServer;
   logDir: string;
   /** Milliseconds per start step, for the benchmark. */
   timings: Record<string, number>;
@@ -271,6 +274,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await ensureBuilt({ log: (line) => log(`control plane: ${line}`) });
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
+    const llm = new LocalLlmServer();
     const [planned, clusters, { primaryDatabase, replica }, moto] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
@@ -310,6 +314,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ),
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
+      llm.start().then(() => cleanup.push(() => llm.stop())),
     ]);
     log(
       `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
@@ -407,6 +412,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe: stripe?.url,
       ops: ops.url,
       smtp: mailbox.url,
+      llm: { baseUrl: llm.baseUrl, apiKey: llm.apiKey },
     };
 
     const specFor = (
@@ -495,6 +501,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       stripe,
       ops,
       mailbox,
+      llm,
       logDir,
       timings,
       async startProcess(region, deployment, { replica = 1, env = {} } = {}) {

@@ -1,0 +1,2 @@
+-- Up Migration
+ALTER TABLE quotes ALTER COLUMN distance_miles TYPE numeric(10, 2);

@@ -1,0 +1,2 @@
+-- Up Migration
+DROP TABLE carrier_invites;
