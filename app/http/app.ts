@@ -18,6 +18,7 @@ import type { QuoteEngine } from "../pricing/engine.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
+import { dataRequestRoutes } from "../routes/data-requests.ts";
 import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
@@ -416,6 +417,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(quoteRoutes, { ctx });
     await api.register(usageRoutes, { ctx });
     await api.register(limitIncreaseRoutes, { ctx });
+    await api.register(dataRequestRoutes, { ctx });
     await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });

@@ -6,11 +6,13 @@
 //   signup_verification (signup, resend)                 email with the link that activates the first key
 //   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
+//   dsr_fulfil     (a data subject request verified)       export bundle or erasure (app/compliance/dsr)
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { SecretValue } from "../secret-file.ts";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
+import { dsrFulfilHandler, type DocumentFiles } from "../compliance/dsr/fulfil.ts";
 import { dataExportHandler } from "./data-export.ts";
 import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
@@ -76,6 +78,7 @@ export const AGENT_TASK_KINDS = [
   "signup_verification",
   "limit_increase_requested",
   "tenant_notice",
+  "dsr_fulfil",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -84,6 +87,8 @@ export function defaultHandlers(options: {
   log: Logger;
   /** Absent when SMTP_URL is not set: every billing and tenant notice then fails and alerts ops. */
   mail?: BillingMail;
+  /** The documents buckets, when configured: data subject requests read and erase documents. */
+  documents?: DocumentFiles;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
     notify_ops: notifyOpsHandler(options),
@@ -93,5 +98,6 @@ export function defaultHandlers(options: {
     signup_verification: signupVerificationHandler(options),
     limit_increase_requested: limitIncreaseRequestedHandler(options),
     tenant_notice: tenantNoticeHandler(options),
+    dsr_fulfil: dsrFulfilHandler(options),
   };
 }

@@ -1,5 +1,6 @@
 // The runner process (the stacks' `runner` Deployment): works bulk rating jobs and agent tasks, serves
 // /metrics, /healthz and /readyz on RUNNER_PORT, and drains on SIGTERM within RUNNER_DRAIN_SECONDS.
+import { documentStoreFrom } from "../documents/storage.ts";
 import { reportCapabilities, runnerCapabilities } from "../capabilities.ts";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -45,7 +46,13 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     log,
     runnerId: config.runnerId,
     region: config.REGION_NAME,
-    handlers: defaultHandlers({ pool, webhookUrl: secretValue(config, "OPS_WEBHOOK_URL"), log, mail }),
+    handlers: defaultHandlers({
+      pool,
+      webhookUrl: secretValue(config, "OPS_WEBHOOK_URL"),
+      log,
+      mail,
+      documents: documentStoreFrom(config),
+    }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
     batchLanes: config.RUNNER_BATCH_LANES,
@@ -55,7 +62,10 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     retryBaseMs: config.RUNNER_RETRY_BASE_MS,
     retryMaxMs: config.RUNNER_RETRY_MAX_MS,
     agentTimeoutMs: config.RUNNER_AGENT_TIMEOUT_MS,
-    agentTimeoutsMs: { data_export: config.RUNNER_EXPORT_TIMEOUT_MS },
+    agentTimeoutsMs: {
+      data_export: config.RUNNER_EXPORT_TIMEOUT_MS,
+      dsr_fulfil: config.RUNNER_DSR_TIMEOUT_MS,
+    },
   });
   await runner.start();
   const server = runnerServer(runner, pool, metrics, config);
