@@ -3,6 +3,8 @@
 import type { AppContext } from "../http/app.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { usageWarningCounts } from "../ops/usage-warnings.ts";
+import { openDsrRequestsByDue, openPenTestFindings } from "../compliance/evidence-sources.ts";
+import { PEN_TEST_SEVERITIES } from "../compliance/pen-test-findings.ts";
 
 const MIN_INTERVAL_MS = 10_000;
 let lastRefresh = 0;
@@ -13,7 +15,7 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
   if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
   lastRefresh = now;
   const ops = ctx.opsPool;
-  const [warnings, lag, queue] = await Promise.all([
+  const [warnings, lag, queue, dsr, findings] = await Promise.all([
     usageWarningCounts(ops),
     ops.query<{ lag: number | null }>(
       `SELECT CASE WHEN pg_is_in_recovery()
@@ -22,11 +24,22 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
               END::float8 AS lag`,
     ),
     queueStats(ops),
+    openDsrRequestsByDue(ops),
+    openPenTestFindings(ops),
   ]);
   metrics.meterWarningTenants.reset();
   for (const row of warnings)
     metrics.meterWarningTenants.set({ meter: row.meter, level: row.level }, row.tenants);
   metrics.dbReplicationLagSeconds.set(lag.rows[0]?.lag ?? 0);
+  metrics.dsrRequestsOpen.set({ due: "overdue" }, dsr.overdue);
+  metrics.dsrRequestsOpen.set({ due: "due_soon" }, dsr.dueSoon);
+  metrics.dsrRequestsOpen.set({ due: "later" }, dsr.later);
+  // Every severity and due state is exported, zeros included: an alert's absence means none, not no data.
+  metrics.penTestFindingsOpen.reset();
+  for (const severity of PEN_TEST_SEVERITIES)
+    for (const due of ["overdue", "due_soon", "later"] as const)
+      metrics.penTestFindingsOpen.set({ severity, due }, 0);
+  for (const f of findings) metrics.penTestFindingsOpen.set({ severity: f.severity, due: f.due }, f.findings);
   for (const q of queue) {
     metrics.jobsQueueDepth.set({ queue: q.queue }, q.depth);
     metrics.jobsOldestAgeSeconds.set({ queue: q.queue }, q.oldestAgeSeconds);
