@@ -38,8 +38,9 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
   metrics.penTestFindingsOpen.reset();
   for (const severity of PEN_TEST_SEVERITIES)
     for (const due of ["overdue", "due_soon", "later"] as const)
-      metrics.penTestFindingsOpen.set({ severity, due }, 0);
-  for (const f of findings) metrics.penTestFindingsOpen.set({ severity: f.severity, due: f.due }, f.findings);
+      metrics.penTestFindingsOpen.set({ finding_severity: severity, due }, 0);
+  for (const f of findings)
+    metrics.penTestFindingsOpen.set({ finding_severity: f.severity, due: f.due }, f.findings);
   for (const q of queue) {
     metrics.jobsQueueDepth.set({ queue: q.queue }, q.depth);
     metrics.jobsOldestAgeSeconds.set({ queue: q.queue }, q.oldestAgeSeconds);

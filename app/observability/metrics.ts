@@ -24,7 +24,7 @@ export interface AppMetrics {
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
   dsrRequestsOpen: Gauge<"due">;
-  penTestFindingsOpen: Gauge<"severity" | "due">;
+  penTestFindingsOpen: Gauge<"finding_severity" | "due">;
   secretLastRotated: Gauge<"secret">;
   billingWebhookEvents: Counter<"event_type" | "outcome">;
   runnerJobsFinished: Counter<"queue" | "status">;
@@ -126,8 +126,9 @@ export function createMetrics(): AppMetrics {
     }),
     penTestFindingsOpen: new Gauge({
       name: "pen_test_findings_open",
-      help: "Open pen-test findings by severity and due: overdue (past found + 14 days), due_soon (within 7 days), later.",
-      labelNames: ["severity", "due"],
+      // finding_severity, not severity: alert rules set severity (page/ticket) for routing.
+      help: "Open pen-test findings by finding_severity and due: overdue (past found + 14 days), due_soon (within 7 days), later.",
+      labelNames: ["finding_severity", "due"],
       registers: [registry],
     }),
     writesFrozen: new Gauge({
