@@ -14,6 +14,7 @@ import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
 import { parseRunnerConfig } from "../app/runner/config.ts";
 import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
+import { parseDsrConfig } from "../app/compliance/dsr-cli.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
@@ -97,6 +98,24 @@ export const PROCESSES: ProcessSpec[] = [
     description:
       "trial expiry to each tenant's billing state (app/billing/trial-expiry.ts parseTrialExpiryConfig)",
     parse: (env) => parseTrialExpiryConfig(env),
+  },
+  {
+    id: "dsr",
+    entry: "app/compliance/dsr-cli.ts",
+    description: "data subject requests and their monthly drill (app/compliance/dsr-cli.ts parseDsrConfig)",
+    parse: (env, args) => {
+      const problems: string[] = [];
+      if (args[0] !== "drill")
+        problems.push(`the scheduled command is \`dsr drill\`; got \`dsr ${args.join(" ")}\``);
+      try {
+        const config = parseDsrConfig(env);
+        if (!problems.length) return config;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+      }
+      throw new ProcessConfigError("dsr", problems);
+    },
   },
   {
     id: "billing-reconcile",

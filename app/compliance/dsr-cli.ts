@@ -42,7 +42,12 @@ const dsrConfigSchema = z.object({
   ),
 });
 export type DsrConfig = z.infer<typeof dsrConfigSchema>;
-export const dsrEnv = defineEnv({ process: "dsr command", schema: dsrConfigSchema });
+// Read from OPERATOR_DATABASE_URL_FILE in the drill CronJob (a mounted Secret key), as the other jobs.
+export const dsrEnv = defineEnv({
+  process: "dsr command",
+  schema: dsrConfigSchema,
+  secrets: ["OPERATOR_DATABASE_URL"],
+});
 
 /** The command's start-up check (stacks/processes.ts runs it on the drill CronJob's env). */
 export function parseDsrConfig(env: Env): DsrConfig {

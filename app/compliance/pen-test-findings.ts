@@ -31,7 +31,11 @@ const pentestConfigSchema = z.object({
     "postgres://freight_operator:...@host:5432/freight",
   ),
 });
-export const pentestEnv = defineEnv({ process: "pentest command", schema: pentestConfigSchema });
+export const pentestEnv = defineEnv({
+  process: "pentest command",
+  schema: pentestConfigSchema,
+  secrets: ["OPERATOR_DATABASE_URL"],
+});
 
 export class FindingRefused extends Error {}
 

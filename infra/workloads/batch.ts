@@ -33,6 +33,7 @@ export const BATCH_WORKLOADS = {
   billingReconcileMonthly: "billing-reconcile-monthly",
   onboardingNudges: "onboarding-nudges",
   trialExpiry: "trial-expiry",
+  dsrDrill: "dsr-drill",
 } as const;
 
 /** The labels of a batch workload's objects and pods. */

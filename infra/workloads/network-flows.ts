@@ -21,6 +21,7 @@ export type PlatformWorkload =
   | "exec-report"
   | "billing-reconcile"
   | "onboarding-nudges"
+  | "dsr-drill"
   | "trial-expiry";
 
 export interface LabelSelector {
@@ -52,6 +53,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "usage-warnings": app(batchLabels(BATCH_WORKLOADS.usageWarnings)),
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
+    "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     "billing-reconcile": {
       namespace: APP_NAMESPACE,
@@ -132,6 +134,7 @@ const BATCH: PlatformWorkload[] = [
   "billing-reconcile",
   "onboarding-nudges",
   "trial-expiry",
+  "dsr-drill",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
 const active = (c: FlowContext) => c.active;

@@ -204,6 +204,7 @@ export function localSecrets(
     "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
     "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "dsr-drill-database": { OPERATOR_DATABASE_URL: urls.operator },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
