@@ -103,22 +103,41 @@ function view(
 /** A refusal of the DSR modules as the API's problem. */
 export function dsrProblem(error: unknown): unknown {
   if (!(error instanceof DsrError)) return error;
-  const problem = (type: ConstructorParameters<typeof Problem>[0]["type"], title: string, status: number) =>
-    new Problem({ type, title, status, detail: error.message });
+  const detail = error.message;
   switch (error.code) {
     case "not-found":
-      return problem("not-found", "Not found", 404);
+      return new Problem({ type: "not-found", title: "Not found", status: 404, detail });
     case "not-verified":
-      return problem("data-request-not-verified", "Requester not verified", 409);
+      return new Problem({
+        type: "data-request-not-verified",
+        title: "Requester not verified",
+        status: 409,
+        detail,
+      });
     case "subject-not-found":
-      return problem("data-subject-unknown", "No data about this subject", 422);
+      return new Problem({
+        type: "data-subject-unknown",
+        title: "No data about this subject",
+        status: 422,
+        detail,
+      });
     case "already-erased":
     case "erasure-pending":
-      return problem("data-subject-erased", "Subject already erased", 409);
+      return new Problem({
+        type: "data-subject-erased",
+        title: "Subject already erased",
+        status: 409,
+        detail,
+      });
     case "link-expired":
-      return problem("export-link-expired", "Export link expired", 410);
+      return new Problem({ type: "export-link-expired", title: "Export link expired", status: 410, detail });
     default:
-      return problem("data-request-state", "Data subject request cannot take this step", 409);
+      return new Problem({
+        type: "data-request-state",
+        title: "Data subject request cannot take this step",
+        status: 409,
+        detail,
+      });
   }
 }
 
@@ -222,7 +241,7 @@ export const dataRequestRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async 
     responses: {
       200: { description: "The bundle", contentType: "application/gzip", body: z.string() },
     },
-    problems: ["not-found", "export-link-expired", "data-request-state"],
+    problems: ["not-found", "export-link-expired", "data-request-state", "data-request-not-verified"],
   });
   app.get("/v1/data-requests/:id/export", exportContract, async (request, reply) => {
     try {
