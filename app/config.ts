@@ -140,6 +140,10 @@ export const appConfigSchema = z.object({
     .default(25 * 2 ** 20),
   DOCUMENTS_UPLOAD_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(900),
   DOCUMENTS_DOWNLOAD_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
+  // How long a data subject request's export link works (app/compliance/dsr/links.ts). A day in every
+  // region (the stacks leave it unset): long enough to download a large bundle, short enough that a
+  // forwarded link goes stale; a fresh one is a GET away.
+  DSR_EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
   // How often each region's bucket is asked whether it answers (reads fall back while it does not).
   DOCUMENTS_PROBE_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   // Support tickets from alerts (app/routes/support.ts): the bearer token Alertmanager's ticket

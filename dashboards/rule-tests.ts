@@ -461,6 +461,50 @@ function secretCases(): PromtoolTestCase[] {
   ];
 }
 
+/** Compliance gauges: five-minute samples, the app's scrape-time figures. */
+function complianceCases(): PromtoolTestCase[] {
+  const two = (name: string, labels: Record<string, string>, values: string) => [
+    // Two app replicas report the same figure: the alert counts it once.
+    { series: series(name, labels), values },
+    { series: series(name, { ...labels, instance: "app-1:8080" }), values },
+  ];
+  return [
+    {
+      name: "a data subject request nearing and then passing its due date alerts before and after",
+      interval: "5m",
+      input_series: [
+        ...two("dsr_requests_open", { due: "later" }, "1x6 0x20"),
+        ...two("dsr_requests_open", { due: "due_soon" }, "0x6 1x6 0x12"),
+        ...two("dsr_requests_open", { due: "overdue" }, "0x12 1x12"),
+      ],
+      alert_rule_test: [
+        quiet("DataSubjectRequestDueSoon", "25m"),
+        quiet("DataSubjectRequestOverdue", "25m"),
+        firing("DataSubjectRequestDueSoon", "50m", { severity: "ticket" }, "1"),
+        quiet("DataSubjectRequestOverdue", "50m"),
+        quiet("DataSubjectRequestDueSoon", "100m"),
+        firing("DataSubjectRequestOverdue", "100m", { severity: "page" }, "1"),
+      ],
+    },
+    {
+      name: "pen-test findings alert before and after their fix date, by severity",
+      interval: "5m",
+      input_series: [
+        ...two("pen_test_findings_open", { finding_severity: "high", due: "due_soon" }, "0x6 2x6 0x12"),
+        ...two("pen_test_findings_open", { finding_severity: "high", due: "overdue" }, "0x12 2x12"),
+        ...two("pen_test_findings_open", { finding_severity: "low", due: "later" }, "3x24"),
+      ],
+      alert_rule_test: [
+        quiet("PenTestFindingFixDueSoon", "25m"),
+        quiet("PenTestFindingOverdue", "25m"),
+        firing("PenTestFindingFixDueSoon", "50m", { severity: "ticket", finding_severity: "high" }, "2"),
+        quiet("PenTestFindingFixDueSoon", "100m"),
+        firing("PenTestFindingOverdue", "100m", { severity: "ticket", finding_severity: "high" }, "2"),
+      ],
+    },
+  ];
+}
+
 export function promtoolTestFiles(): PromtoolTestFile[] {
   return [
     {
@@ -470,6 +514,7 @@ export function promtoolTestFiles(): PromtoolTestFile[] {
     },
     { name: "ticket.test.yaml", evaluation_interval: "30m", tests: SLOS.flatMap(ticketCases) },
     { name: "secrets.test.yaml", evaluation_interval: "6h", tests: secretCases() },
+    { name: "compliance.test.yaml", evaluation_interval: "5m", tests: complianceCases() },
   ];
 }
 

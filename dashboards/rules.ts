@@ -1,6 +1,7 @@
 // Prometheus recording and alerting rules, generated from the SLO definitions in slo.ts and the
 // operational thresholds beside them. The output is the `spec` of a PrometheusRule resource and,
 // one file per group set, what `promtool check rules` validates.
+import { complianceRuleGroups } from "./compliance-rules.ts";
 import {
   BURN_RATE_POLICY,
   OPERATIONS,
@@ -253,6 +254,7 @@ export function ruleFiles(): Record<string, { groups: RuleGroup[] }> {
   const files: Record<string, { groups: RuleGroup[] }> = {};
   for (const slo of SLOS) files[`slo-${slo.id}.yaml`] = { groups: sloRuleGroups(slo) };
   files["operations.yaml"] = { groups: operationsRuleGroups() };
+  files["compliance.yaml"] = { groups: complianceRuleGroups() };
   return files;
 }
 

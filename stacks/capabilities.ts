@@ -562,6 +562,14 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => scheduled(d, "lead-signals"),
   },
   {
+    id: "dsr-drill-schedule",
+    description:
+      "the data subject request drill runs monthly through the runner and reports on-time rate and completeness",
+    testedBy: ["app/compliance/dsr-cli.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "dsr"),
+  },
+  {
     id: "trial-expiry-schedule",
     description:
       "ended trials move to their billing state on a schedule, writing Tenants as an account bound to billing's Role",

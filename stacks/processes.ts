@@ -15,6 +15,7 @@ import { parseRunnerConfig } from "../app/runner/config.ts";
 import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
 import { parseLeadSignalsConfig } from "../app/ops/lead-signals.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
+import { parseDsrConfig } from "../app/compliance/dsr-cli.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseEvidenceConfig } from "../app/compliance/evidence.ts";
 import { parseManagerConfig } from "../operators/config.ts";
@@ -106,6 +107,24 @@ export const PROCESSES: ProcessSpec[] = [
     description:
       "trial expiry to each tenant's billing state (app/billing/trial-expiry.ts parseTrialExpiryConfig)",
     parse: (env) => parseTrialExpiryConfig(env),
+  },
+  {
+    id: "dsr",
+    entry: "app/compliance/dsr-cli.ts",
+    description: "data subject requests and their monthly drill (app/compliance/dsr-cli.ts parseDsrConfig)",
+    parse: (env, args) => {
+      const problems: string[] = [];
+      if (args[0] !== "drill")
+        problems.push(`the scheduled command is \`dsr drill\`; got \`dsr ${args.join(" ")}\``);
+      try {
+        const config = parseDsrConfig(env);
+        if (!problems.length) return config;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+      }
+      throw new ProcessConfigError("dsr", problems);
+    },
   },
   {
     id: "billing-reconcile",

@@ -73,6 +73,7 @@ const EVIDENCE_DATABASE_SECRET = "evidence-database";
 const EVIDENCE_PROBE_DATABASE_SECRET = "evidence-probe-database";
 /** The evidence job's account: lists RBAC bindings cluster-wide, reads rotation dates through IRSA. */
 const EVIDENCE_SERVICE_ACCOUNT = "evidence";
+const DSR_DRILL_DATABASE_SECRET = "dsr-drill-database";
 /** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
 const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
@@ -156,6 +157,16 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         secretFile("CRM_WEBHOOK_SECRET", CRM_WEBHOOK_SECRET),
       ],
       deadlineSeconds: 540,
+    },
+    {
+      // Monthly, on the 1st: a seeded subject's access and erasure through the runner, with the
+      // on-time rate and completeness in the job's log; a failed drill fails the run.
+      name: BATCH_WORKLOADS.dsrDrill,
+      schedule: "0 5 1 * *",
+      command: ["node", "app/compliance/dsr-cli.ts", "drill", "--timeout", "1200"],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", DSR_DRILL_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
     },
     {
       name: BATCH_WORKLOADS.execReport,
@@ -519,6 +530,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: DSR_DRILL_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: EVIDENCE_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOperatorRole" as const,
@@ -654,6 +671,12 @@ export async function regionStack(
 
   new PlanCatalogue("plans", { plans: DEFAULT_PLANS, dependsOn: operators.crds }, inCluster);
 
+  // Both regions' buckets, as the app addresses them: uploads to the active region's, reads with a
+  // fallback to the other's replica (the API), exports and erasures (the runner).
+  const documentsBuckets = {
+    [config.role]: `${documentsBucketName(config)}@${config.region}`,
+    [peerRole(config.role)]: `${documentsBucketName(peerLocation)}@${config.peerRegion}`,
+  } as Record<RegionRole, string>;
   const quoteApi = new QuoteApi(
     "quote-api",
     {
@@ -663,12 +686,7 @@ export async function regionStack(
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
       peerRegion: config.peerRegion,
-      // Both regions' buckets, as the app addresses them: uploads to the active region's, reads with a
-      // fallback to the other's replica.
-      documentsBuckets: {
-        [config.role]: `${documentsBucketName(config)}@${config.region}`,
-        [peerRole(config.role)]: `${documentsBucketName(peerLocation)}@${config.peerRegion}`,
-      } as Record<RegionRole, string>,
+      documentsBuckets,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
       secretRotationWatch: {
         secrets: rotationWatchList(config.billing),
@@ -718,6 +736,7 @@ export async function regionStack(
       image: appImage,
       region: regionSettings,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,
+      documentsBuckets,
       oidcProviderArn: cluster.oidcProviderArn,
       oidcIssuer: cluster.oidcIssuer,
       replicas: { min: config.runnerMinReplicas, max: config.runnerMaxReplicas },
@@ -808,6 +827,7 @@ export async function regionStack(
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,
             CRM_WEBHOOK_SECRET,
+            DSR_DRILL_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,
             ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
           ),

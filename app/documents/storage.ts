@@ -210,6 +210,19 @@ export class DocumentStore {
     return hash.digest("base64");
   }
 
+  /** One version's bytes (a data subject's export bundle carries them). */
+  async read(role: RegionRole, key: string, versionId: string | undefined): Promise<Buffer> {
+    const { location } = this.#buckets[role];
+    const object = await this.#call(role, (client, abortSignal) =>
+      client.send(new GetObjectCommand({ Bucket: location.bucket, Key: key, VersionId: versionId }), {
+        abortSignal,
+      }),
+    );
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of object.Body as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
   /** A short-lived GET URL for one version, downloaded under `fileName`. */
   async downloadUrl(
     role: RegionRole,
@@ -255,8 +268,20 @@ function locationOf(bucketAt: string, endpoint: string | undefined): BucketLocat
   return { bucket, region, ...(endpoint ? { endpoint } : {}) };
 }
 
+/** The documents settings the quote API and the runner share. */
+export type DocumentsConfig = Pick<
+  AppConfig,
+  | "DOCUMENTS_BUCKET_PRIMARY"
+  | "DOCUMENTS_BUCKET_SECONDARY"
+  | "DOCUMENTS_S3_ENDPOINT_PRIMARY"
+  | "DOCUMENTS_S3_ENDPOINT_SECONDARY"
+> &
+  Partial<
+    Pick<AppConfig, "DOCUMENTS_UPLOAD_TTL_SECONDS" | "DOCUMENTS_DOWNLOAD_TTL_SECONDS" | "DOCUMENTS_PROBE_MS">
+  >;
+
 /** The store the config describes, or undefined when no documents buckets are configured. */
-export function documentStoreFrom(config: AppConfig): DocumentStore | undefined {
+export function documentStoreFrom(config: DocumentsConfig): DocumentStore | undefined {
   if (!config.DOCUMENTS_BUCKET_PRIMARY || !config.DOCUMENTS_BUCKET_SECONDARY) return undefined;
   return new DocumentStore(
     {
@@ -264,9 +289,10 @@ export function documentStoreFrom(config: AppConfig): DocumentStore | undefined 
       secondary: locationOf(config.DOCUMENTS_BUCKET_SECONDARY, config.DOCUMENTS_S3_ENDPOINT_SECONDARY),
     },
     {
-      uploadTtlSeconds: config.DOCUMENTS_UPLOAD_TTL_SECONDS,
-      downloadTtlSeconds: config.DOCUMENTS_DOWNLOAD_TTL_SECONDS,
-      probeIntervalMs: config.DOCUMENTS_PROBE_MS,
+      // The runner signs no URLs and needs no probe: it reads and removes, falling back per call.
+      uploadTtlSeconds: config.DOCUMENTS_UPLOAD_TTL_SECONDS ?? 0,
+      downloadTtlSeconds: config.DOCUMENTS_DOWNLOAD_TTL_SECONDS ?? 0,
+      probeIntervalMs: config.DOCUMENTS_PROBE_MS ?? 0,
       timeoutMs: 2_000,
     },
   );

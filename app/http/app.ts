@@ -19,6 +19,7 @@ import type { QuoteEngine } from "../pricing/engine.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
+import { dataRequestRoutes } from "../routes/data-requests.ts";
 import { limitIncreaseRoutes } from "../routes/limit-increases.ts";
 import { alertReceiverRoutes, supportTicketRoutes } from "../routes/support.ts";
 import { assistantRoutes } from "../routes/assistant.ts";
@@ -428,6 +429,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(limitIncreaseRoutes, { ctx });
     await api.register(supportTicketRoutes, { ctx });
     await api.register(assistantRoutes, { ctx });
+    await api.register(dataRequestRoutes, { ctx });
     await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });

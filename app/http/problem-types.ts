@@ -362,6 +362,35 @@ export const PROBLEM_TYPES = {
     description:
       "The code or ID token did not check out against the tenant's identity provider; start again.",
   },
+  "data-request-not-verified": {
+    title: "Requester not verified",
+    statuses: [409],
+    description:
+      "The data subject request's requester has not been verified yet; verify them with POST /v1/data-requests/{id}/verification first.",
+  },
+  "data-request-state": {
+    title: "Data subject request cannot take this step",
+    statuses: [409],
+    description:
+      "The request is past this step (completed, denied) or not at it yet; read it with GET /v1/data-requests/{id}.",
+  },
+  "data-subject-unknown": {
+    title: "No data about this subject",
+    statuses: [422],
+    description:
+      "This tenant holds no data about the person named: a request is filed with the tenant whose customer they are; check the address or id.",
+  },
+  "data-subject-erased": {
+    title: "Subject already erased",
+    statuses: [409],
+    description:
+      "The person was erased already (or an erasure of them is under way); nothing is left to erase.",
+  },
+  "export-link-expired": {
+    title: "Export link expired",
+    statuses: [410],
+    description: "The export link is past its expiry; ask for a fresh one with GET /v1/data-requests/{id}.",
+  },
 } as const satisfies Record<string, ProblemTypeEntry>;
 
 export type ProblemType = keyof typeof PROBLEM_TYPES;

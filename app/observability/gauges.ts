@@ -4,6 +4,8 @@ import type { AppContext } from "../http/app.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { usageWarningCounts } from "../ops/usage-warnings.ts";
 import { slaBreaches } from "../support/tickets.ts";
+import { openDsrRequestsByDue, openPenTestFindings } from "../compliance/evidence-sources.ts";
+import { PEN_TEST_SEVERITIES } from "../compliance/pen-test-findings.ts";
 
 const MIN_INTERVAL_MS = 10_000;
 let lastRefresh = 0;
@@ -14,7 +16,7 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
   if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
   lastRefresh = now;
   const ops = ctx.opsPool;
-  const [warnings, lag, queue, breaches] = await Promise.all([
+  const [warnings, lag, queue, breaches, dsr, findings] = await Promise.all([
     usageWarningCounts(ops),
     ops.query<{ lag: number | null }>(
       `SELECT CASE WHEN pg_is_in_recovery()
@@ -24,6 +26,8 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
     ),
     queueStats(ops),
     slaBreaches(ops),
+    openDsrRequestsByDue(ops),
+    openPenTestFindings(ops),
   ]);
   for (const b of breaches)
     metrics.supportTicketsBreached.set({ priority: b.priority, clock: b.clock }, b.tickets);
@@ -31,6 +35,16 @@ export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()):
   for (const row of warnings)
     metrics.meterWarningTenants.set({ meter: row.meter, level: row.level }, row.tenants);
   metrics.dbReplicationLagSeconds.set(lag.rows[0]?.lag ?? 0);
+  metrics.dsrRequestsOpen.set({ due: "overdue" }, dsr.overdue);
+  metrics.dsrRequestsOpen.set({ due: "due_soon" }, dsr.dueSoon);
+  metrics.dsrRequestsOpen.set({ due: "later" }, dsr.later);
+  // Every severity and due state is exported, zeros included: an alert's absence means none, not no data.
+  metrics.penTestFindingsOpen.reset();
+  for (const severity of PEN_TEST_SEVERITIES)
+    for (const due of ["overdue", "due_soon", "later"] as const)
+      metrics.penTestFindingsOpen.set({ finding_severity: severity, due }, 0);
+  for (const f of findings)
+    metrics.penTestFindingsOpen.set({ finding_severity: f.severity, due: f.due }, f.findings);
   for (const q of queue) {
     metrics.jobsQueueDepth.set({ queue: q.queue }, q.depth);
     metrics.jobsOldestAgeSeconds.set({ queue: q.queue }, q.oldestAgeSeconds);

@@ -23,6 +23,8 @@ export interface AppMetrics {
   dbReplicationLagSeconds: Gauge;
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
+  dsrRequestsOpen: Gauge<"due">;
+  penTestFindingsOpen: Gauge<"finding_severity" | "due">;
   secretLastRotated: Gauge<"secret">;
   readinessDegraded: Gauge<"check">;
   billingWebhookEvents: Counter<"event_type" | "outcome">;
@@ -134,6 +136,19 @@ export function createMetrics(): AppMetrics {
       name: "region_serving",
       help: "1 when this region is the active region serving writes, 0 when it is standby.",
       labelNames: ["region", "role"],
+      registers: [registry],
+    }),
+    dsrRequestsOpen: new Gauge({
+      name: "dsr_requests_open",
+      help: "Data subject requests not yet completed or denied, by due: overdue (past the 7 days), due_soon (within 48 h), later.",
+      labelNames: ["due"],
+      registers: [registry],
+    }),
+    penTestFindingsOpen: new Gauge({
+      name: "pen_test_findings_open",
+      // finding_severity, not severity: alert rules set severity (page/ticket) for routing.
+      help: "Open pen-test findings by finding_severity and due: overdue (past found + 14 days), due_soon (within 7 days), later.",
+      labelNames: ["finding_severity", "due"],
       registers: [registry],
     }),
     writesFrozen: new Gauge({

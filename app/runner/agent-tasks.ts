@@ -7,6 +7,7 @@
 //   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 //   quote_request_extraction, quote_explanation (LLM-backed; fallbacks in assistant-tasks.ts)
+//   dsr_fulfil     (a data subject request verified)       export bundle or erasure (app/compliance/dsr)
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { LlmProvider } from "../llm/provider.ts";
@@ -15,6 +16,7 @@ import type { SecretValue } from "../secret-file.ts";
 import { quoteExplanationHandler, quoteRequestExtractionHandler } from "./assistant-tasks.ts";
 import { billingAlertHandler } from "./billing-alert.ts";
 import { billingNoticeHandler, type BillingMail } from "./billing-notice.ts";
+import { dsrFulfilHandler, type DocumentFiles } from "../compliance/dsr/fulfil.ts";
 import { dataExportHandler } from "./data-export.ts";
 import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
@@ -82,6 +84,7 @@ export const AGENT_TASK_KINDS = [
   "tenant_notice",
   "quote_request_extraction",
   "quote_explanation",
+  "dsr_fulfil",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -93,6 +96,8 @@ export function defaultHandlers(options: {
   /** Absent when LLM_BASE_URL is not set: the LLM-backed kinds use their fallbacks. */
   llm?: LlmProvider;
   metrics: Pick<AppMetrics, "agentTaskFallbacks">;
+  /** The documents buckets, when configured: data subject requests read and erase documents. */
+  documents?: DocumentFiles;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
     notify_ops: notifyOpsHandler(options),
@@ -110,5 +115,6 @@ export function defaultHandlers(options: {
       llm: options.llm,
       fallbacks: options.metrics.agentTaskFallbacks,
     }),
+    dsr_fulfil: dsrFulfilHandler(options),
   };
 }

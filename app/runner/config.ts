@@ -2,6 +2,7 @@
 // problem in one message.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { appConfigSchema } from "../config.ts";
 import { defineEnv, postgresUrl, type ConfigProblem, type Env } from "../env.ts";
 
 export const runnerConfigSchema = z.object({
@@ -31,6 +32,15 @@ export const runnerConfigSchema = z.object({
   RUNNER_AGENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   /** data_export reads a whole tenant: its own, longer bound per attempt. */
   RUNNER_EXPORT_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(600_000),
+  /** A data subject request's fulfilment (dsr_fulfil) reads or erases a whole tenant too. */
+  RUNNER_DSR_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(600_000),
+  // The documents buckets, as the quote API names them (app/config.ts): a tenant's export bundle
+  // carries its documents and a tenant erasure removes them. Unset: a tenant with documents cannot
+  // be fulfilled (the task fails saying so); end users' requests and document-less tenants still are.
+  DOCUMENTS_BUCKET_PRIMARY: appConfigSchema.shape.DOCUMENTS_BUCKET_PRIMARY,
+  DOCUMENTS_BUCKET_SECONDARY: appConfigSchema.shape.DOCUMENTS_BUCKET_SECONDARY,
+  DOCUMENTS_S3_ENDPOINT_PRIMARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_PRIMARY,
+  DOCUMENTS_S3_ENDPOINT_SECONDARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_SECONDARY,
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
   OPS_WEBHOOK_URL: z.preprocess(
     (value) => (value === "" ? undefined : value),
@@ -98,6 +108,12 @@ export const runnerEnv = defineEnv({
         variable: "RUNNER_BULK_SLOTS",
         message:
           "is 0 and so is RUNNER_AGENT_SLOTS: this runner would never work; give one of them 1 or more",
+      });
+    if (Boolean(config.DOCUMENTS_BUCKET_PRIMARY) !== Boolean(config.DOCUMENTS_BUCKET_SECONDARY))
+      problems.push({
+        variable: config.DOCUMENTS_BUCKET_PRIMARY ? "DOCUMENTS_BUCKET_SECONDARY" : "DOCUMENTS_BUCKET_PRIMARY",
+        message:
+          "is required with the other region's bucket: documents need both regions' buckets, or neither",
       });
     if (config.SMTP_URL && !config.BILLING_EMAIL_FROM)
       problems.push({

@@ -43,7 +43,7 @@ export interface StoredExport {
 }
 
 /** The tables whose rows belong to a tenant (the RLS probe's definition), as this role sees the catalog. */
-const TENANT_TABLES_SQL = `
+export const TENANT_TABLES_SQL = `
 SELECT c.oid::regclass::text AS qualified, c.relname AS name,
        coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE has_column_privilege(c.oid, a.attnum, 'SELECT')), '{}'::text[]) AS readable,
        coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE NOT has_column_privilege(c.oid, a.attnum, 'SELECT')), '{}'::text[]) AS omitted

@@ -1,5 +1,6 @@
 // The runner process (the stacks' `runner` Deployment): works bulk rating jobs and agent tasks, serves
 // /metrics, /healthz and /readyz on RUNNER_PORT, and drains on SIGTERM within RUNNER_DRAIN_SECONDS.
+import { documentStoreFrom } from "../documents/storage.ts";
 import { reportCapabilities, runnerCapabilities } from "../capabilities.ts";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -69,6 +70,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       mail,
       llm,
       metrics,
+      documents: documentStoreFrom(config),
     }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
@@ -79,7 +81,10 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     retryBaseMs: config.RUNNER_RETRY_BASE_MS,
     retryMaxMs: config.RUNNER_RETRY_MAX_MS,
     agentTimeoutMs: config.RUNNER_AGENT_TIMEOUT_MS,
-    agentTimeoutsMs: { data_export: config.RUNNER_EXPORT_TIMEOUT_MS },
+    agentTimeoutsMs: {
+      data_export: config.RUNNER_EXPORT_TIMEOUT_MS,
+      dsr_fulfil: config.RUNNER_DSR_TIMEOUT_MS,
+    },
   });
   await runner.start();
   const server = runnerServer(runner, llm, pool, metrics, config);

@@ -38,6 +38,7 @@ export const BATCH_WORKLOADS = {
   leadSignals: "lead-signals",
   trialExpiry: "trial-expiry",
   evidence: "evidence",
+  dsrDrill: "dsr-drill",
 } as const;
 
 /** The labels of a batch workload's objects and pods. */

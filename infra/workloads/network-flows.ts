@@ -22,6 +22,7 @@ export type PlatformWorkload =
   | "billing-reconcile"
   | "onboarding-nudges"
   | "lead-signals"
+  | "dsr-drill"
   | "trial-expiry"
   | "evidence";
 
@@ -55,6 +56,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
+    "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
     "billing-reconcile": {
@@ -140,6 +142,7 @@ const BATCH: PlatformWorkload[] = [
   "lead-signals",
   "trial-expiry",
   "evidence",
+  "dsr-drill",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
 const active = (c: FlowContext) => c.active;

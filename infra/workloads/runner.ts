@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import { QUEUE_DEPTH_SQL } from "../../app/jobs/scaling.ts";
+import type { RegionRole } from "../../app/region.ts";
 import { serviceAccountRole } from "../cluster/irsa.ts";
 import { movedFrom } from "../moved.ts";
 import { DATABASE_URL_KEY } from "./external-secrets.ts";
@@ -40,6 +41,11 @@ export interface RunnerArgs {
   region: RegionSettings;
   /** IAM policy giving the runners their region's documents bucket (the same as the API's). */
   documentsAccessPolicyArn: pulumi.Input<string>;
+  /**
+   * Both regions' buckets as <bucket>@<aws-region> (DOCUMENTS_BUCKET_PRIMARY/SECONDARY), as the API
+   * names them: data subject requests export and erase a tenant's documents.
+   */
+  documentsBuckets: Record<RegionRole, string>;
   oidcProviderArn: pulumi.Input<string>;
   oidcIssuer: pulumi.Input<string>;
   replicas: { min: number; max: number };
@@ -111,8 +117,11 @@ export class Runner extends pulumi.ComponentResource {
                   env: [
                     ...regionEnv(args.region),
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
+                    { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
+                    { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
-                    // exports, ...) keep their defaults in every region (app/runner/config.ts).
+                    // exports, RUNNER_DSR_TIMEOUT_MS for data subject requests, ...) keep their
+                    // defaults in every region (app/runner/config.ts).
                     { name: "LLM_BASE_URL", value: args.llm.baseUrl },
                     { name: "LLM_MODEL", value: args.llm.model },
                     // LLM_TIMEOUT_MS (6 s a call) and the breaker (5 failures, 10 s open) keep their
