@@ -307,6 +307,7 @@ export function defaultPeerOutputs(
       llmProviderApiKeySecretArn: secret("llm-provider-api-key"),
       workflowAutomationApiKeySecretArn: secret("workflow-automation-api-key"),
       opsWebhookUrlSecretArn: secret("ops-webhook-url"),
+      consoleSessionSecretSecretArn: secret("console-session-secret"),
       // Exported where the primary runs billing; a secondary without billing never reads them.
       stripeSecretKeySecretArn: secret("stripe-secret-key"),
       stripeWebhookSecretSecretArn: secret("stripe-webhook-secret"),

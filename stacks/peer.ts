@@ -17,6 +17,7 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "llmProviderApiKeySecretArn",
   "workflowAutomationApiKeySecretArn",
   "opsWebhookUrlSecretArn",
+  "consoleSessionSecretSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */

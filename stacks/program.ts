@@ -37,6 +37,7 @@ import {
   BILLING_DATABASE_URL_KEY,
   QuoteApi,
   STRIPE_SECRET,
+  CONSOLE_SESSION_SECRET,
 } from "../infra/workloads/quote-api.ts";
 import {
   API_KEYS_SECRET,
@@ -351,6 +352,7 @@ export async function regionStack(
             llmProviderApiKey: peerOutputs.llmProviderApiKeySecretArn!,
             workflowAutomationApiKey: peerOutputs.workflowAutomationApiKeySecretArn!,
             opsWebhookUrl: peerOutputs.opsWebhookUrlSecretArn!,
+            consoleSessionSecret: peerOutputs.consoleSessionSecretSecretArn!,
             ...(config.billing
               ? {
                   stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
@@ -497,6 +499,11 @@ export async function regionStack(
         // Where the runner delivers notify_ops, billing_alert and data_export_ready: the same webhook
         // Alertmanager pages and tickets to (its URL carries the receiver's token).
         { name: OPS_WEBHOOK_SECRET, namespace: APP_NAMESPACE, keys: { OPS_WEBHOOK_URL: "opsWebhookUrl" } },
+        {
+          name: CONSOLE_SESSION_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { CONSOLE_SESSION_SECRET: "consoleSessionSecret" },
+        },
         // Billing notices reach the customer by email where billing is on.
         ...(config.billing
           ? [
@@ -606,6 +613,7 @@ export async function regionStack(
           APP_NAMESPACE,
           API_DATABASE_SECRET,
           API_OPS_DATABASE_SECRET,
+          CONSOLE_SESSION_SECRET,
           ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
         ),
         ...migrated,
@@ -831,6 +839,7 @@ export async function regionStack(
       llmProviderApiKeySecretArn: secrets.secretArns.llmProviderApiKey,
       workflowAutomationApiKeySecretArn: secrets.secretArns.workflowAutomationApiKey,
       opsWebhookUrlSecretArn: secrets.secretArns.opsWebhookUrl,
+      consoleSessionSecretSecretArn: secrets.secretArns.consoleSessionSecret,
       ...(config.billing
         ? {
             stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,

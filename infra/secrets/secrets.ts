@@ -20,6 +20,8 @@ export const ROTATION_DAYS = {
   databaseBillingRole: 90,
   opsWebhookUrl: 30,
   billingSmtpUrl: 30,
+  // The console's session and CSRF signing key: a rotation only signs out sessions (8 h at most) once.
+  consoleSessionSecret: 30,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
@@ -52,6 +54,8 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
     "PostgreSQL login of billing's role (freight_billing: all tenants' billing rows; multi-user rotation via masterarn)",
   opsWebhookUrl: "URL (with its token) of the ops webhook that receives pages, tickets and ops notices",
   billingSmtpUrl: "smtps:// URL (with the mail service's SMTP credential) billing notices are sent through",
+  consoleSessionSecret:
+    "Key the web console signs its session cookies and CSRF tokens with (at least 32 random characters)",
 };
 
 const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
@@ -68,6 +72,8 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   // The URL embeds the receiving service's token: a third-party credential.
   opsWebhookUrl: "third-party-api-key",
   billingSmtpUrl: "third-party-api-key",
+  // Rotated on the API keys' 30-day window.
+  consoleSessionSecret: "third-party-api-key",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
@@ -83,6 +89,7 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   databaseBillingRole: "freight/database-billing-role",
   opsWebhookUrl: "freight/ops-webhook-url",
   billingSmtpUrl: "freight/billing-smtp-url",
+  consoleSessionSecret: "freight/console-session-secret",
 };
 
 /** PostgreSQL logins whose passwords the rotation Lambda manages. */

@@ -26,6 +26,8 @@ export const API_OPS_DATABASE_SECRET = "quote-api-ops-database";
 export const BILLING_DATABASE_SECRET = "billing-database";
 export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
 export const STRIPE_SECRET = "stripe";
+/** The web console's session and CSRF signing key (app/console/session.ts). */
+export const CONSOLE_SESSION_SECRET = "console-session";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
 /** How long an SSO browser session lives: short, so a user removed at the IdP loses access soon. */
@@ -179,6 +181,7 @@ export class QuoteApi extends pulumi.ComponentResource {
     const secretFiles: SecretFile[] = [
       secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
       secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
+      secretFile("CONSOLE_SESSION_SECRET", CONSOLE_SESSION_SECRET),
       ...(args.billing
         ? [
             secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),

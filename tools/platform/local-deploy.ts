@@ -184,6 +184,9 @@ export const LOCAL_STRIPE = {
   webhookSecret: "whsec_local_platform",
 } as const;
 
+/** The console's signing key on the local platform (bench:console signs its sessions with it). */
+export const LOCAL_CONSOLE_SESSION_SECRET = "local-console-session-secret-not-for-production";
+
 /**
  * The Secrets the stacks' ExternalSecrets would produce, by Secret name and key: the region's
  * database roles on its local PostgreSQL (the secondary's on the streaming replica, as its RDS
@@ -216,6 +219,8 @@ export function localSecrets(
     // Replaced by the local receivers' URLs (SUBSTITUTED); the value only has to be a URL of its kind.
     "ops-webhook": { OPS_WEBHOOK_URL: "http://127.0.0.1/ops-webhook" },
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
+    // Both regions share it, as they share the Secrets Manager entry, so a session survives a flip.
+    "console-session": { CONSOLE_SESSION_SECRET: LOCAL_CONSOLE_SESSION_SECRET },
     "third-party-api-keys": {
       LLM_API_KEY: "local-llm-key-unused",
       WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
