@@ -60,6 +60,8 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/workflow-automation-api-key-Mn78Op",
         opsWebhookUrlSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/ops-webhook-url-Yz34Ab",
+        consoleSessionSecretSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/console-session-secret-Cd56Ef",
       },
     }),
   ]);

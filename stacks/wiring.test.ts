@@ -40,6 +40,7 @@ beforeAll(async () => {
         llmProviderApiKeySecretArn: secretArn("llm-provider-api-key"),
         workflowAutomationApiKeySecretArn: secretArn("workflow-automation-api-key"),
         opsWebhookUrlSecretArn: secretArn("ops-webhook-url"),
+        consoleSessionSecretSecretArn: secretArn("console-session-secret"),
         stripeSecretKeySecretArn: secretArn("stripe-secret-key"),
         stripeWebhookSecretSecretArn: secretArn("stripe-webhook-secret"),
         databaseBillingRoleSecretArn: secretArn("database-billing-role"),
