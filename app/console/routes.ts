@@ -545,7 +545,7 @@ export const consoleRoutes: FastifyPluginAsync<{
       <form method="post" action="/console/limit-increase" class="stack">
         ${csrfField(csrf)}
         <label for="li-meter">Meter</label>
-        <select id="li-meter" name="meter">
+        <select id="li-meter" name="meter" ${focus ? html`autofocus` : null}>
           ${(meters.length ? meters.map((m) => m.meter) : [...METERS]).map(
             (m) =>
               html`<option value="${m}" ${values.meter === m ? html`selected` : null}>
