@@ -539,7 +539,8 @@ export const consoleRoutes: FastifyPluginAsync<{
         </table>`
       : html`<p>No requests yet.</p>`;
 
-  const drawer = (csrf: string, meters: UsageMeter[], open: boolean, values: Form = {}) =>
+  // Opened from the banner (?drawer=open), the meter field takes the keyboard without any script.
+  const drawer = (csrf: string, meters: UsageMeter[], open: boolean, values: Form = {}, focus = false) =>
     html` <details id="request-increase" class="drawer" ${open ? html`open` : null}>
       <summary>Request a limit increase</summary>
       <form method="post" action="/console/limit-increase" class="stack">
@@ -582,7 +583,7 @@ ${values.reason ?? ""}</textarea>
         frame,
         html`<p>Plan <strong>${me.plan}</strong>. <a href="/console/billing">Billing and plans</a></p>
           <div class="meters">${meters.map(meterCard)}</div>
-          ${drawer(me.csrf, meters, Boolean(values) || /[?&](requested|drawer)=/.test(request.url), values)}
+          ${drawer(me.csrf, meters, Boolean(values) || /[?&](requested|drawer)=/.test(request.url), values, /[?&]drawer=open/.test(request.url))}
           <section aria-labelledby="requests-heading">
             <h2 id="requests-heading">Requests</h2>
             ${requestRows(requests.body.requests ?? [])}
