@@ -51,6 +51,13 @@ export const appConfigSchema = z.object({
     .min(5)
     .max(12 * 60)
     .default(30),
+  // The web console (app/console): the key its session cookies and CSRF tokens are signed with, the
+  // same in both regions so a session survives a region flip. Unset, the console's public pages work
+  // and sign-in answers 503 naming this variable (tests and bare processes need no console).
+  CONSOLE_SESSION_SECRET: z
+    .string()
+    .min(32, "must be at least 32 random characters (e.g. openssl rand -base64 48)")
+    .optional(),
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   // How often each replica writes api_keys.last_used_at (batched, never a write per request).
   API_KEY_LAST_USED_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
@@ -177,6 +184,7 @@ export const APP_SECRETS = [
   "STRIPE_SECRET_KEY",
   "STRIPE_WEBHOOK_SECRET",
   "ALERT_RECEIVER_TOKEN",
+  "CONSOLE_SESSION_SECRET",
 ] as const;
 
 export const appEnv = defineEnv({

@@ -310,6 +310,7 @@ export function defaultPeerOutputs(
       alertReceiverTokenSecretArn: secret("alert-receiver-token"),
       crmWebhookUrlSecretArn: secret("crm-webhook-url"),
       crmWebhookSecretSecretArn: secret("crm-webhook-secret"),
+      consoleSessionSecretSecretArn: secret("console-session-secret"),
       // Exported where the primary runs billing; a secondary without billing never reads them.
       stripeSecretKeySecretArn: secret("stripe-secret-key"),
       stripeWebhookSecretSecretArn: secret("stripe-webhook-secret"),

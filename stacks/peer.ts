@@ -20,6 +20,7 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
   "alertReceiverTokenSecretArn",
   "crmWebhookUrlSecretArn",
   "crmWebhookSecretSecretArn",
+  "consoleSessionSecretSecretArn",
 ] as const;
 
 /** Outputs the secondary stack exports for the primary (the replication destination). */

@@ -39,6 +39,7 @@ import {
   BILLING_DATABASE_URL_KEY,
   QuoteApi,
   STRIPE_SECRET,
+  CONSOLE_SESSION_SECRET,
 } from "../infra/workloads/quote-api.ts";
 import {
   API_KEYS_SECRET,
@@ -409,6 +410,7 @@ export async function regionStack(
             alertReceiverToken: peerOutputs.alertReceiverTokenSecretArn!,
             crmWebhookUrl: peerOutputs.crmWebhookUrlSecretArn!,
             crmWebhookSecret: peerOutputs.crmWebhookSecretSecretArn!,
+            consoleSessionSecret: peerOutputs.consoleSessionSecretSecretArn!,
             ...(config.billing
               ? {
                   stripeSecretKey: peerOutputs.stripeSecretKeySecretArn!,
@@ -591,6 +593,11 @@ export async function regionStack(
           namespace: APP_NAMESPACE,
           keys: { CRM_WEBHOOK_URL: "crmWebhookUrl", CRM_WEBHOOK_SECRET: "crmWebhookSecret" },
         },
+        {
+          name: CONSOLE_SESSION_SECRET,
+          namespace: APP_NAMESPACE,
+          keys: { CONSOLE_SESSION_SECRET: "consoleSessionSecret" },
+        },
         // Billing notices reach the customer by email where billing is on.
         ...(config.billing
           ? [
@@ -701,6 +708,7 @@ export async function regionStack(
           APP_NAMESPACE,
           API_DATABASE_SECRET,
           API_OPS_DATABASE_SECRET,
+          CONSOLE_SESSION_SECRET,
           ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
         ),
         ...migrated,
@@ -951,6 +959,7 @@ export async function regionStack(
       alertReceiverTokenSecretArn: secrets.secretArns.alertReceiverToken,
       crmWebhookUrlSecretArn: secrets.secretArns.crmWebhookUrl,
       crmWebhookSecretSecretArn: secrets.secretArns.crmWebhookSecret,
+      consoleSessionSecretSecretArn: secrets.secretArns.consoleSessionSecret,
       ...(config.billing
         ? {
             stripeSecretKeySecretArn: secrets.secretArns.stripeSecretKey!,

@@ -66,6 +66,8 @@ beforeAll(async () => {
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/crm-webhook-url-Uv34Wx",
         crmWebhookSecretSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/crm-webhook-secret-Yz56Ab",
+        consoleSessionSecretSecretArn:
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/console-session-secret-Cd56Ef",
       },
     }),
   ]);

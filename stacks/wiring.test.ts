@@ -43,6 +43,7 @@ beforeAll(async () => {
         alertReceiverTokenSecretArn: secretArn("alert-receiver-token"),
         crmWebhookUrlSecretArn: secretArn("crm-webhook-url"),
         crmWebhookSecretSecretArn: secretArn("crm-webhook-secret"),
+        consoleSessionSecretSecretArn: secretArn("console-session-secret"),
         stripeSecretKeySecretArn: secretArn("stripe-secret-key"),
         stripeWebhookSecretSecretArn: secretArn("stripe-webhook-secret"),
         databaseBillingRoleSecretArn: secretArn("database-billing-role"),

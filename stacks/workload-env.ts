@@ -161,6 +161,7 @@ export function sampleSecretValue(key: string): string {
   if (key === "STRIPE_WEBHOOK_SECRET") return "whsec_sample";
   if (key === "SECRETS_LAST_ROTATED") return "sample-secret=2026-11-01T00:00:00Z";
   if (key === "SMTP_URL") return "smtps://sample:sample@smtp.sample.example.com:465";
+  if (key === "CONSOLE_SESSION_SECRET") return "sample-console-session-secret-of-32-chars-or-more";
   if (/_URL$/.test(key)) return "https://sample.example.com/hook";
   return `sample-${key.toLowerCase().replace(/_/g, "-")}`;
 }

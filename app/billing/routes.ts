@@ -11,6 +11,8 @@ import { Problem, sendProblem } from "../http/problem.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import type { BillingService } from "./service.ts";
 import { isHandledEvent, processStripeEvent } from "./webhook.ts";
+import { authenticateConsoleSession, consoleSessionCookie } from "../console/auth.ts";
+import type { ConsoleSessions } from "../console/session.ts";
 
 /** Webhook payloads are small; anything larger is not from Stripe. */
 const WEBHOOK_BODY_LIMIT = 1024 * 1024;
@@ -70,10 +72,12 @@ interface AccountRow {
   stripe_features: string[];
 }
 
-export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: BillingService }> = async (
-  plugin,
-  { ctx, billing },
-) => {
+export const billingRoutes: FastifyPluginAsync<{
+  ctx: AppContext;
+  billing?: BillingService;
+  /** The web console's sessions: its signed-in admin upgrades and opens the portal through these routes. */
+  consoleSessions?: ConsoleSessions;
+}> = async (plugin, { ctx, billing, consoleSessions }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   const upgradeContract = documented({
     summary: "Upgrade: the landing page, or with an API key a redirect to Stripe Checkout or the portal",
@@ -117,7 +121,10 @@ export const billingRoutes: FastifyPluginAsync<{ ctx: AppContext; billing?: Bill
   await app.register(async (scope) => {
     const api = scope.withTypeProvider<ZodTypeProvider>();
     api.addHook("onRequest", async (request) => {
-      const principal = await ctx.authenticator.authenticate(presentedKey(request.headers));
+      const consoleCookie = presentedKey(request.headers) ? undefined : consoleSessionCookie(request);
+      const principal = consoleCookie
+        ? await authenticateConsoleSession(ctx.pool, consoleSessions, request, consoleCookie)
+        : await ctx.authenticator.authenticate(presentedKey(request.headers));
       request.principal = principal;
       // Billing is account settings: reading its status is a read, changing anything is an admin's
       // (the routes' contracts set scope: "admin").

@@ -69,6 +69,10 @@ import { applyRateDecision, LeasedBuckets, postgresTakeTokens } from "./rate-lim
 import { jsonSerializerCompiler, zodValidatorCompiler, type Exchange } from "./contract.ts";
 import { ApiContract, contractRoutes } from "./openapi.ts";
 import { renderReferencePage } from "./reference-page.ts";
+import { secretValue } from "../env.ts";
+import { authenticateConsoleSession, consoleSessionCookie } from "../console/auth.ts";
+import { consoleRoutes } from "../console/routes.ts";
+import { ConsoleSessions } from "../console/session.ts";
 
 export interface AppContext {
   config: AppConfig;
@@ -396,18 +400,26 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes, { ctx });
   await app.register(ssoBrowserRoutes, ssoOptions);
   await app.register(async (meta) => contractRoutes(meta, apiContract, renderReferencePage));
-  await app.register(billingRoutes, { ctx, billing: options.billing });
+  const consoleSecret = secretValue(config, "CONSOLE_SESSION_SECRET");
+  const consoleSessions = consoleSecret ? new ConsoleSessions(consoleSecret) : undefined;
+  await app.register(billingRoutes, { ctx, billing: options.billing, consoleSessions });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(rateCalculatorRoutes, { ctx });
   await app.register(alertReceiverRoutes, { ctx });
+  await app.register(consoleRoutes, { ctx, sessions: consoleSessions, billing: options.billing });
   await app.register(async (api) => {
     const { region } = ssoOptions;
     api.addHook("onRequest", async (request, reply) => {
       const key = presentedKey(request.headers);
-      const session = key ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
-      const principal = session
-        ? await authenticateSession({ pool, publicBaseUrl: config.publicBaseUrl }, request, session)
-        : await authenticator.authenticate(key);
+      // A console session (the web console's own pages and scripts) before an SSO one: it is the
+      // tenant's admin signed in, and its writes carry the page's CSRF token.
+      const consoleSession = key ? undefined : consoleSessionCookie(request);
+      const session = key || consoleSession ? undefined : cookieValue(request.headers.cookie, SESSION_COOKIE);
+      const principal = consoleSession
+        ? await authenticateConsoleSession(pool, consoleSessions, request, consoleSession)
+        : session
+          ? await authenticateSession({ pool, publicBaseUrl: config.publicBaseUrl }, request, session)
+          : await authenticator.authenticate(key);
       // Before any route runs: a tenant pinned elsewhere gets nothing here, not even a read.
       const elsewhere = residencyProblem(principal, region);
       if (elsewhere) throw elsewhere;

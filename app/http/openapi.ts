@@ -107,7 +107,12 @@ export function implicitProblems(method: string, url: string, contract: RouteCon
   // residency, and the tenant's request rate.
   if (tenantApi(contract)) {
     problems.push("session-expired", "plan-feature-required", "wrong-region", "rate-limited");
-    if (WRITE_METHODS.has(method)) problems.push("session-read-only");
+    if (WRITE_METHODS.has(method)) problems.push("session-read-only", "csrf-token-invalid");
+  }
+  // Billing's own gate takes the console's session too (its writes with the page's CSRF token).
+  if (contract.auth === "api-key" && contract.authenticatedBy === "route") {
+    problems.push("session-expired");
+    if (WRITE_METHODS.has(method)) problems.push("csrf-token-invalid");
   }
   if (contract.addressRateLimited) problems.push("rate-limited");
   if (contract.idempotent) problems.push("invalid-idempotency-key", "idempotency-key-reused");

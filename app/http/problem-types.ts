@@ -194,7 +194,14 @@ export const PROBLEM_TYPES = {
   "session-expired": {
     title: "Session expired or revoked",
     statuses: [401],
-    description: "The single sign-on session cookie has expired or was revoked; sign in again.",
+    description:
+      "The single sign-on or console session cookie has expired, was revoked or does not check out; sign in again.",
+  },
+  "csrf-token-invalid": {
+    title: "Missing or wrong CSRF token",
+    statuses: [403],
+    description:
+      "A write made with a console session cookie lacks the page's X-CSRF-Token (or it does not match); reload the page.",
   },
   "api-key-not-active": {
     title: "API key is no longer active",

@@ -220,11 +220,18 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
     querystring: verifyEmailQuery,
     responses: {
       200: { description: "Verified: the signup's API key works now", body: verifyEmailResponse },
+      303: {
+        description: "A browser (Accept: text/html) goes to the console's page for the link",
+        headers: ["Location"],
+      },
     },
     problems: ["verification-link-unknown", "verification-link-used", "verification-link-expired"],
   });
-  app.get("/v1/signup/verify", verifyContract, async (request) => {
+  app.get("/v1/signup/verify", verifyContract, async (request, reply) => {
     const { token } = request.query;
+    // The emailed link opened in a browser: the console's page verifies it and says so in words.
+    if (/\btext\/html\b/.test(request.headers.accept ?? ""))
+      return reply.redirect(`/verify?token=${token}`, 303);
     return transaction(pool, async (db) => {
       await db.query("SELECT set_config('app.verification_token_hash', $1, true)", [hashToken(token)]);
       const { rows } = await db.query<{

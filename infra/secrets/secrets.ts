@@ -23,6 +23,8 @@ export const ROTATION_DAYS = {
   crmWebhookUrl: 30,
   crmWebhookSecret: 30,
   billingSmtpUrl: 30,
+  // The console's session and CSRF signing key: a rotation only signs out sessions (8 h at most) once.
+  consoleSessionSecret: 30,
 } as const;
 
 export type PlatformSecret = keyof typeof ROTATION_DAYS;
@@ -59,6 +61,8 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
   crmWebhookUrl: "URL of the CRM webhook the lead-signal job delivers to (may carry the CRM's token)",
   crmWebhookSecret: "Secret the lead-signal job signs each CRM delivery with (X-Freight-Signature)",
   billingSmtpUrl: "smtps:// URL (with the mail service's SMTP credential) billing notices are sent through",
+  consoleSessionSecret:
+    "Key the web console signs its session cookies and CSRF tokens with (at least 32 random characters)",
 };
 
 const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
@@ -79,6 +83,8 @@ const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role
   crmWebhookUrl: "third-party-api-key",
   crmWebhookSecret: "third-party-api-key",
   billingSmtpUrl: "third-party-api-key",
+  // Rotated on the API keys' 30-day window.
+  consoleSessionSecret: "third-party-api-key",
 };
 
 export const SECRET_NAMES: Record<PlatformSecret, string> = {
@@ -97,6 +103,7 @@ export const SECRET_NAMES: Record<PlatformSecret, string> = {
   crmWebhookUrl: "freight/crm-webhook-url",
   crmWebhookSecret: "freight/crm-webhook-secret",
   billingSmtpUrl: "freight/billing-smtp-url",
+  consoleSessionSecret: "freight/console-session-secret",
 };
 
 /** PostgreSQL logins whose passwords the rotation Lambda manages. */

@@ -36,6 +36,9 @@ export const ALERT_RECEIVER_SECRET = "alert-receiver";
 export function alertReceiverUrl(): string {
   return `http://quote-api.${APP_NAMESPACE}.svc.cluster.local:443/webhooks/alertmanager`;
 }
+
+/** The web console's session and CSRF signing key (app/console/session.ts). */
+export const CONSOLE_SESSION_SECRET = "console-session";
 export const API_LABELS = { "app.kubernetes.io/name": "quote-api", "app.kubernetes.io/part-of": "freight" };
 
 /** How long an SSO browser session lives: short, so a user removed at the IdP loses access soon. */
@@ -191,6 +194,7 @@ export class QuoteApi extends pulumi.ComponentResource {
       secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
       // The bearer token the support-ticket receiver checks (Alertmanager sends the same).
       secretFile("ALERT_RECEIVER_TOKEN", ALERT_RECEIVER_SECRET),
+      secretFile("CONSOLE_SESSION_SECRET", CONSOLE_SESSION_SECRET),
       ...(args.billing
         ? [
             secretFile("STRIPE_SECRET_KEY", STRIPE_SECRET),

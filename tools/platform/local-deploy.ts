@@ -187,6 +187,9 @@ export const LOCAL_STRIPE = {
   webhookSecret: "whsec_local_platform",
 } as const;
 
+/** The console's signing key on the local platform (bench:console signs its sessions with it). */
+export const LOCAL_CONSOLE_SESSION_SECRET = "local-console-session-secret-not-for-production";
+
 /**
  * The Secrets the stacks' ExternalSecrets would produce, by Secret name and key: the region's
  * database roles on its local PostgreSQL (the secondary's on the streaming replica, as its RDS
@@ -230,6 +233,8 @@ export function localSecrets(
     // The token the local Alertmanager (or a test posting as it) sends to the API's receiver.
     "alert-receiver": { ALERT_RECEIVER_TOKEN: LOCAL_ALERT_RECEIVER_TOKEN },
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
+    // Both regions share it, as they share the Secrets Manager entry, so a session survives a flip.
+    "console-session": { CONSOLE_SESSION_SECRET: LOCAL_CONSOLE_SESSION_SECRET },
     // LLM_API_KEY is replaced by the LLM stand-in's key (SUBSTITUTED); the workflow key is called by nothing yet.
     "third-party-api-keys": {
       LLM_API_KEY: "local-llm-key",
