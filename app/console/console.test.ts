@@ -316,7 +316,7 @@ describe("the meter banner", () => {
 
   it("files a request from the drawer by keyboard; ops approves with npm run limits and the banner clears", async () => {
     await page.goto("/console");
-    await tabTo(page, '[data-banner="meter"] a[href="/console?drawer=open#request-increase"]');
+    await tabTo(page, '[data-banner="meter"] a[href="/console?drawer=open"]');
     await navigating(page, () => page.keyboard.press("Enter"));
     await expect.poll(() => page.evaluate("document.activeElement?.id")).toBe("li-meter");
     expect(await page.locator("#request-increase").getAttribute("open")).not.toBeNull();
@@ -568,7 +568,7 @@ describe("every page", () => {
     await audit.addCookies(await context.cookies());
     const target = await audit.newPage();
     const problems: string[] = [];
-    for (const path of [...publicPages, ...consolePages, "/console?drawer=open#request-increase"]) {
+    for (const path of [...publicPages, ...consolePages, "/console?drawer=open"]) {
       await target.goto(path);
       await target.addScriptTag({ path: AXE });
       const violations = (await target.evaluate(`axe.run().then((result) => result.violations

@@ -35,7 +35,7 @@ function banners(frame: Frame): Html {
     banner.state !== "ok"
       ? html`<section class="banner banner-${banner.state}" data-banner="meter" data-banner-state="${banner.state}" role="${banner.state === "blocked" ? "alert" : "status"}" aria-label="Usage">
         <p><strong>${banner.state === "warning" ? "Warning" : banner.state === "critical" ? "Overage" : "Blocked"}:</strong> ${bannerMessage(banner)}</p>
-        <p class="actions"><a href="/console?drawer=open#request-increase">Request increase</a>
+        <p class="actions"><a href="/console?drawer=open">Request increase</a>
         <form method="post" action="/console/upgrade">${csrfField(frame.csrf)}<button type="submit">Upgrade</button></form></p>
       </section>`
       : null

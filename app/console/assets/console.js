@@ -19,9 +19,11 @@ for (const button of copyButtons) {
   });
 }
 
+// The banner's link (/console?drawer=open) renders the drawer open with autofocus on its first field;
+// a link to #request-increase from elsewhere on the page opens it here. (A URL with a fragment makes
+// the browser skip autofocus, so the banner's link carries none.)
 function openDrawerFromHash() {
   if (location.hash !== "#request-increase") return;
-  // Without this script the server renders the drawer open (?drawer=open); with it, the fields get focus.
   const drawer = document.getElementById("request-increase");
   if (!drawer) return;
   drawer.open = true;
