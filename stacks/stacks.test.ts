@@ -791,6 +791,7 @@ describe("release jobs and scheduled work", () => {
   it("give every job pod the restricted spec, no Kubernetes API token, and only its own login", () => {
     const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
     expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
+      "dsr-drill",
       "evidence",
       "exec-report",
       "lead-signals",
@@ -945,6 +946,7 @@ describe("primary stack", () => {
     const secrets = all(primary, "aws:secretsmanager/secret:Secret");
     expect(secrets.map((s) => s.props["name"]).sort()).toEqual([
       "freight/alert-receiver-token",
+      "freight/console-session-secret",
       "freight/crm-webhook-secret",
       "freight/crm-webhook-url",
       "freight/database-operator-role",
@@ -970,6 +972,7 @@ describe("primary stack", () => {
       "freight/alert-receiver-token": 30,
       "freight/crm-webhook-url": 30,
       "freight/crm-webhook-secret": 30,
+      "freight/console-session-secret": 30,
     });
     for (const r of all(primary, "aws:secretsmanager/secretRotation:SecretRotation")) {
       expect(r.props["rotationLambdaArn"]).toBe(

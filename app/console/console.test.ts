@@ -349,10 +349,14 @@ describe("the meter banner", () => {
       spy.mockRestore();
     }
     // The tenant controller applies the override; the page shows it on the next load.
-    await waitFor("the banner to clear", async () => (await meterBanner(page)).state === null, {
-      timeoutMs: 60_000,
-    });
-    expect(await page.locator('[data-meter="quotes"] .used').innerText()).toContain("110 of 500");
+    // The request shows as granted as soon as ops approves; the new limit arrives a moment later.
+    await waitFor(
+      "the new limit on the card and the banner cleared",
+      async () =>
+        (await meterBanner(page)).state === null &&
+        (await page.locator('[data-meter="quotes"] .used').innerText()).includes("110 of 500"),
+      { timeoutMs: 60_000 },
+    );
     expect(await page.locator(`[data-request="${id}"] .status-granted`).innerText()).toContain("granted");
     await page.screenshot({ path: join(ARTIFACTS, "banner-cleared-after-approval.png"), fullPage: true });
   }, 120_000);
