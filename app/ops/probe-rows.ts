@@ -120,6 +120,12 @@ function text(value: unknown): string {
 /** A value that satisfies the column's type and its single-column CHECK list, or undefined. */
 export function derive(c: Column, checks: string[], next: () => number): string | undefined {
   for (const check of checks) {
+    // CHECK (col ~ '^[0-9a-f]{64}$'), a digest in hex: that many hex digits.
+    const hex = /~ '\^\[0-9a-f\]\{(\d+)\}\$'/.exec(check)?.[1];
+    if (hex)
+      return randomBytes(Math.ceil(Number(hex) / 2))
+        .toString("hex")
+        .slice(0, Number(hex));
     // CHECK (col IN ('a', 'b')) reads back as col = ANY (ARRAY['a'::text, ...]); CHECK (col = 'a') as is.
     const list =
       /ANY \(\(?ARRAY\[(.*?)\]/.exec(check)?.[1] ?? /= ('(?:[^']|'')*'|-?\d+(?:\.\d+)?)/.exec(check)?.[1];

@@ -18,8 +18,11 @@ import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 export const EXPORT_FORMAT = "jsonl+gzip";
 /** Rows fetched per round trip: bounds the runner's memory per table, not the archive's size. */
 const FETCH_ROWS = 1_000;
-/** Not the tenant's data: the archives themselves. */
-const NOT_EXPORTED = new Set(["data_exports"]);
+/**
+ * Not the tenant's data: the archives themselves, and the hashes of data-subject export links
+ * (credentials, which the runner is not granted to read: migration 0017).
+ */
+const NOT_EXPORTED = new Set(["data_exports", "dsr_export_links"]);
 
 export interface ExportHeader {
   format: "freight-tenant-export";

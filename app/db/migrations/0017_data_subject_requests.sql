@@ -23,7 +23,7 @@ CREATE TABLE dsr_requests (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
   kind text NOT NULL CHECK (kind IN ('access', 'erasure')),
-  scope text NOT NULL CHECK (scope IN ('subject', 'tenant')),
+  scope text NOT NULL CHECK (scope IN ('tenant', 'subject')),
   -- sha256(tenant id ':' identifier) in hex, identifier = 'email:<lower-case address>' or 'id:<id>';
   -- for a tenant-scope request, 'tenant:<tenant id>'.
   subject_hash text NOT NULL CHECK (subject_hash ~ '^[0-9a-f]{64}$'),
@@ -32,7 +32,8 @@ CREATE TABLE dsr_requests (
     CHECK (status IN ('received', 'verified', 'in_progress', 'completed', 'denied')),
   requested_by text NOT NULL CHECK (length(requested_by) BETWEEN 1 AND 200),
   received_at timestamptz NOT NULL DEFAULT now(),
-  due_at timestamptz NOT NULL,
+  -- Seven days after receipt; the default keeps a writer (or the RLS probe) from having to restate it.
+  due_at timestamptz NOT NULL DEFAULT now() + interval '168 hours',
   verified_at timestamptz,
   verified_by text,
   started_at timestamptz,
