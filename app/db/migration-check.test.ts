@@ -52,6 +52,24 @@ describe("migration check", () => {
     expect(reasons("expand-steps-are-safe")).toEqual([]);
   });
 
+  it("accepts a blocking index on a hot table only where the migration says so with a reason", () => {
+    const sql = (comment: string) => `-- Up Migration\n${comment}\nCREATE INDEX q ON quotes (created_at);\n`;
+    expect(
+      checkMigration(
+        "accepted",
+        sql("-- migration-check: accept blocking index on quotes: one pass at release"),
+        {
+          sources,
+        },
+      ),
+    ).toEqual([]);
+    for (const comment of [
+      "-- migration-check: accept blocking index on quotes:",
+      "-- migration-check: accept blocking index on jobs: another table",
+    ])
+      expect(checkMigration("unaccepted", sql(comment), { sources })).toHaveLength(1);
+  });
+
   it("allows dropping a column once no code reads it", () => {
     expect(checkMigration("drop", fixture("drop-column-still-read"), { sources: [] })).toEqual([]);
   });

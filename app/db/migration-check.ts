@@ -207,13 +207,23 @@ export function checkMigration(
       String.raw`^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:"?[A-Za-z_][A-Za-z0-9_]*"?\s+)?ON\s+${TABLE}`,
       "i",
     ).exec(statement);
-    if (index && !index[1] && hot.has(index[2]!.toLowerCase()))
+    if (index && !index[1] && hot.has(index[2]!.toLowerCase()) && !blockingIndexAccepted(up, index[2]!))
       refuse(
         statement,
         `CREATE INDEX on the hot table ${index[2]!} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`,
       );
   }
   return problems;
+}
+
+/**
+ * The migrations runner applies each migration inside one transaction (node-pg-migrate with
+ * singleTransaction), where CREATE INDEX CONCURRENTLY cannot run. Until it can apply a step outside a
+ * transaction, a migration may accept a blocking build on a hot table by saying so, with its reason, in
+ * a comment line of its Up section: `-- migration-check: accept blocking index on <table>: <reason>`.
+ */
+function blockingIndexAccepted(up: string, table: string): boolean {
+  return new RegExp(String.raw`^--\s*migration-check: accept blocking index on ${table}: \S`, "im").test(up);
 }
 
 function sourceFiles(root: string, dirs: string[]): SourceFile[] {

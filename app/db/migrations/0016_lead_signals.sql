@@ -7,6 +7,8 @@
 
 -- The job reads the last 72 hours of every tenant's quotes and bulk jobs: a range scan on creation
 -- time that carries the tenant, instead of one probe per tenant.
+-- migration-check: accept blocking index on quotes: the runner applies migrations in one transaction, where CONCURRENTLY cannot run; the build is one sequential pass during the release Job
+-- migration-check: accept blocking index on jobs: as for quotes; the partial index covers bulk-rating jobs only
 CREATE INDEX quotes_created_tenant ON quotes (created_at, tenant_id);
 CREATE INDEX jobs_created_tenant ON jobs (created_at, tenant_id) WHERE kind = 'bulk_rating';
 CREATE POLICY lead_signals_read ON jobs FOR SELECT TO freight_operator USING (true);
