@@ -31,6 +31,8 @@ let crmStatus = 200;
 beforeAll(async () => {
   db = await startTestDatabase({ seed: "plans" });
   superuser = new pg.Pool({ connectionString: db.urls.superuser.replace(/\/postgres$/, "/freight"), max: 2 });
+  // An idle client told to terminate while the pool ends must not become an uncaught error.
+  superuser.on("error", () => undefined);
   operator = createPool(db.urls.operator, 4);
   crm = createServer((req, res) => {
     let raw = "";
