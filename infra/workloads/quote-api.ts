@@ -172,6 +172,7 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
       // API_KEY_LAST_USED_FLUSH_SECONDS keeps its default everywhere: last_used_at is written every 30 s.
+      // DSR_EXPORT_LINK_TTL_SECONDS keeps its default everywhere: a data subject's export link lasts a day.
       // Tenant writes (signup's creates, billing's plan changes) as this pod's ServiceAccount, bound
       // to the generated Roles above, in the tenants' namespace.
       { name: "KUBERNETES_API", value: "in-cluster" },
