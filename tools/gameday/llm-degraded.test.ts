@@ -28,10 +28,10 @@ describe("llm-degraded game day", () => {
     expect(report.quotes.baseline.count).toBeGreaterThan(20);
     expect(report.quotes.fault.count).toBeGreaterThan(20);
     // The goal is within 10 % of the baseline (docs/benchmarks.md, on a quiet machine). On a shared
-    // CI machine the test file beside this one moves a p95 by up to 2x either way (measured 0.25x to
-    // 1.95x), so the test catches the provider's trouble reaching quotes instead: a quote waiting on an
-    // LLM call (6 s timeout) or on the breaker would add seconds, far past double the baseline + 100 ms.
-    const slack = Math.max(report.quotes.baseline.p95Ms, 100);
+    // CI machine the test file beside this one moves a p95 several-fold (measured x0.25 to x4.1), so
+    // the test catches the provider's trouble reaching quotes instead: a quote that waited on an LLM
+    // call would take at least the drill's 500 ms timeout, well past the baseline plus 300 ms.
+    const slack = 300;
     expect(report.quotes.fault.p95Ms).toBeLessThanOrEqual(report.quotes.baseline.p95Ms + slack);
 
     expect(report.tasks.queued).toBeGreaterThan(20);
