@@ -162,7 +162,7 @@ export class QuoteApi extends pulumi.ComponentResource {
       { name: "REGION_PEER_NAME", value: args.peerRegion },
       // Documents (app/documents). Defaults that hold in every region: DOCUMENTS_MAX_BYTES (25 MiB),
       // DOCUMENTS_UPLOAD_TTL_SECONDS (15 min), DOCUMENTS_DOWNLOAD_TTL_SECONDS (5 min), DOCUMENTS_PROBE_MS
-      // (each bucket asked every 5 s), and no DOCUMENTS_S3_ENDPOINT_PRIMARY/SECONDARY: S3's regional
+      // (each bucket asked every 5 s), and no DOCUMENTS_S3_ENDPOINT_PRIMARY or DOCUMENTS_S3_ENDPOINT_SECONDARY: S3's regional
       // endpoints (the local platform points them at its gateways).
       { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
       { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },

@@ -119,12 +119,14 @@ export class Runner extends pulumi.ComponentResource {
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
                     { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
                     { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
+                    // No DOCUMENTS_S3_ENDPOINT_PRIMARY or DOCUMENTS_S3_ENDPOINT_SECONDARY: S3's regional
+                    // endpoints hold everywhere (the local platform points them at its gateways).
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
                     // exports, RUNNER_DSR_TIMEOUT_MS for data subject requests, ...) keep their
                     // defaults in every region (app/runner/config.ts).
                     { name: "LLM_BASE_URL", value: args.llm.baseUrl },
                     { name: "LLM_MODEL", value: args.llm.model },
-                    // LLM_TIMEOUT_MS (6 s a call) and the breaker (5 failures, 10 s open) keep their
+                    // LLM_TIMEOUT_MS (6 s a call) and the breaker (LLM_BREAKER_FAILURES 5, LLM_BREAKER_HALF_OPEN_MS 10 s) keep their
                     // defaults everywhere: both regions call the same provider.
                     ...(args.billingMail
                       ? [{ name: "BILLING_EMAIL_FROM", value: args.billingMail.from }]

@@ -49,7 +49,7 @@ describe("moto with signature checking", () => {
     // request is refused (403) either way, which is what this guarantees.
     for (const credentials of [
       { ...moto.credentials, secretAccessKey: "not-the-secret" },
-      { accessKeyId: "AKIAUNKNOWNKEY000000", secretAccessKey: moto.credentials.secretAccessKey },
+      { accessKeyId: "LOCALUNKNOWNKEY00000", secretAccessKey: moto.credentials.secretAccessKey },
     ]) {
       const refused = await secrets(credentials)
         .send(new DescribeSecretCommand({ SecretId: "freight/probe" }))

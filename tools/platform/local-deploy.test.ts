@@ -9,7 +9,7 @@ import type { Manifest } from "../../stacks/manifests.ts";
 import { regionJob, regionWorkloads, sortManifests, substitute } from "./local-deploy.ts";
 
 /** The key moto issues the platform's IAM user (any value here: substitute only passes it on). */
-const localKey = { accessKeyId: "AKIALOCALPLATFORM000", secretAccessKey: "local-platform-secret" };
+const localKey = { accessKeyId: "LOCALPLATFORMKEY0000", secretAccessKey: "local-platform-secret" };
 const secrets = { "api-database": { DATABASE_URL: "postgres://freight_app:pw@127.0.0.1:5432/freight" } };
 
 function deployment(container: Record<string, unknown>, pod: Record<string, unknown> = {}): Manifest {
