@@ -95,7 +95,10 @@ export async function runCheck(options: {
 export function summarize(reports: readonly StackReport[]): {
   mandatory: number;
   advisory: number;
+  /** Resources with at least one violation. */
   resources: number;
+  /** Resources the rules were run on. */
+  checked: number;
   stacks: number;
 } {
   const violations = reports.flatMap((r) => r.violations);
@@ -103,6 +106,7 @@ export function summarize(reports: readonly StackReport[]): {
     mandatory: violations.filter((v) => v.enforcementLevel === "mandatory").length,
     advisory: violations.filter((v) => v.enforcementLevel === "advisory").length,
     resources: new Set(violations.map((v) => v.urn ?? `stack:${v.stack}`)).size,
+    checked: reports.reduce((n, r) => n + r.resources, 0),
     stacks: reports.length,
   };
 }
@@ -143,7 +147,7 @@ export function formatReport(run: CheckRun): string {
     lines.push(`${plural(undecided, "rule evaluation")} could not decide: values unknown until deployment.`);
   }
   lines.push(
-    `${s.mandatory} mandatory, ${s.advisory} advisory violations across ${plural(s.resources, "resource")} in ${plural(s.stacks, "stack")} (${run.seconds.toFixed(1)} s)`,
+    `${s.mandatory} mandatory, ${s.advisory} advisory violations on ${plural(s.resources, "resource")}, of ${s.checked} checked in ${plural(s.stacks, "stack")} (${run.seconds.toFixed(1)} s)`,
   );
   return lines.join("\n");
 }
