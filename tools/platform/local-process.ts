@@ -105,6 +105,8 @@ export async function startLocalProcess(
   };
   if (spec.readyUrl) {
     const deadline = Date.now() + readyTimeoutMs;
+    // What readiness last said, so a start that times out names the check that held it back.
+    let lastAnswer = "no answer yet";
     for (;;) {
       if (!running()) {
         throw new Error(
@@ -112,13 +114,19 @@ export async function startLocalProcess(
         );
       }
       const ok = await fetch(spec.readyUrl, { signal: AbortSignal.timeout(2000) })
-        .then((r) => r.ok)
-        .catch(() => false);
+        .then(async (r) => {
+          if (!r.ok) lastAnswer = `${r.status} ${(await r.text()).slice(0, 2000)}`;
+          return r.ok;
+        })
+        .catch((err: unknown) => {
+          lastAnswer = String(err);
+          return false;
+        });
       if (ok) break;
       if (Date.now() > deadline) {
         await processHandle.kill();
         throw new Error(
-          `${spec.region} ${spec.deployment} was not ready at ${spec.readyUrl} within ${readyTimeoutMs / 1000} s:\n${logs().slice(-4000)}`,
+          `${spec.region} ${spec.deployment} was not ready at ${spec.readyUrl} within ${readyTimeoutMs / 1000} s; it last answered: ${lastAnswer}\n${logs().slice(-4000)}`,
         );
       }
       await new Promise((r) => setTimeout(r, 100));
