@@ -65,7 +65,7 @@ const DESCRIPTIONS: Record<PlatformSecret, string> = {
     "Key the web console signs its session cookies and CSRF tokens with (at least 32 random characters)",
 };
 
-const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
+export const SECRET_CLASS: Record<PlatformSecret, "third-party-api-key" | "service-role"> = {
   llmProviderApiKey: "third-party-api-key",
   workflowAutomationApiKey: "third-party-api-key",
   databaseServiceRole: "service-role",

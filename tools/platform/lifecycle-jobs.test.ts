@@ -5,12 +5,10 @@
 // raises the limit the region's tenant controller enforces, and the tenant is mailed. The weekly
 // evidence CronJob runs the same way: its own ServiceAccount for RBAC, both logins, rotation dates
 // from the region's Secrets Manager, and stores a chained snapshot.
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../app/http/auth.ts";
 import { main as limits } from "../../app/ops/limits.ts";
-import { SECRET_NAMES } from "../../infra/secrets/secrets.ts";
 import { TENANTS_NAMESPACE } from "../../operators/api/rbac.ts";
 import { tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
@@ -161,17 +159,8 @@ describe("tenant lifecycle jobs on the local platform", () => {
   }, 120_000);
 
   it("the evidence CronJob snapshots every control, chained, as the stacks schedule it", async () => {
-    // Created just now in the region's Secrets Manager (moto): inside every window.
-    const aws = new SecretsManagerClient({
-      region: "us-east-1",
-      endpoint: platform.moto.endpoint,
-      credentials: platform.moto.credentials,
-    });
-    for (const name of Object.values(SECRET_NAMES))
-      await aws.send(new CreateSecretCommand({ Name: name, SecretString: "value" })).catch((error: Error) => {
-        if (error.name !== "ResourceExistsException") throw error;
-      });
-    aws.destroy();
+    // The platform created the stacks' secrets in the region's Secrets Manager (moto) at start:
+    // every one is inside its window.
     const job = await platform.runJob("primary", "evidence", { timeoutMs: 600_000 });
     expect(job.exitCode, job.output).toBe(0);
     expect(job.output).toMatch(

@@ -21,6 +21,8 @@ import {
   Route53Client,
 } from "@aws-sdk/client-route-53";
 import { ensureMoto, startMoto, type AwsCredentials, type MotoServer } from "../aws/moto.ts";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SECRET_CLASS, SECRET_NAMES } from "../../infra/secrets/secrets.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import { LocalLlmServer } from "../fakes/llm-server.ts";
@@ -247,6 +249,34 @@ async function createDns(
   }
 }
 
+/**
+ * The platform's secrets in the region's Secrets Manager, named and tagged as infra/secrets creates
+ * them: the processes read each one's rotation date and `secret-class` window from the store (the
+ * values they use are the files local-deploy writes, as ExternalSecrets render them in a cluster).
+ */
+async function createPlatformSecrets(moto: MotoServer): Promise<void> {
+  const client = new SecretsManagerClient({
+    region: "us-east-1",
+    endpoint: moto.endpoint,
+    credentials: moto.credentials,
+  });
+  try {
+    await Promise.all(
+      (Object.keys(SECRET_NAMES) as (keyof typeof SECRET_NAMES)[]).map((secret) =>
+        client.send(
+          new CreateSecretCommand({
+            Name: SECRET_NAMES[secret],
+            SecretString: "held in the mounted file",
+            Tags: [{ Key: "secret-class", Value: SECRET_CLASS[secret] }],
+          }),
+        ),
+      ),
+    );
+  } finally {
+    client.destroy();
+  }
+}
+
 const STOP_ORDER: Workload["role"][] = ["operators", "runner", "other", "quote-api"];
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<LocalPlatform> {
@@ -307,8 +337,9 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ),
       timed(
         "moto",
-        startMoto().then((started) => {
+        startMoto().then(async (started) => {
           cleanup.push(() => started.stop());
+          await createPlatformSecrets(started);
           return started;
         }),
       ),
