@@ -93,7 +93,7 @@ describe("without moto", () => {
     vi.stubEnv("MOTO_PYTHON", "/nonexistent/python3");
     try {
       expect(() => ensureMoto()).toThrow(
-        `moto (the AWS emulator the tests and the local platform use for Route 53 and Secrets Manager) is not installed for /nonexistent/python3: run pip install 'moto[server]==${MOTO_VERSION}'`,
+        `moto (the AWS emulator the tests and the local platform use for Route 53 and Secrets Manager) is not installed for /nonexistent/python3: run pip install 'moto[server]==${MOTO_VERSION}' for it, or unset MOTO_PYTHON to let the project install its own.`,
       );
     } finally {
       vi.unstubAllEnvs();

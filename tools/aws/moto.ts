@@ -6,9 +6,9 @@
 // What moto does not model faithfully keeps its own endpoint (README, "AWS in the tests"): RDS
 // promotion (tools/fakes/rds-endpoint.ts) and presigned S3 URLs (tools/s3/versitygw.ts).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { freePort } from "../postgres/server.ts";
 
@@ -59,23 +59,68 @@ export interface MotoServer {
 
 export const ALLOW_ALL: PolicyStatement[] = [{ Effect: "Allow", Action: "*", Resource: "*" }];
 
-function python(): string {
-  return process.env["MOTO_PYTHON"] ?? "python3";
-}
+/** Where the pinned moto is installed on first use when no interpreter names it (gitignored). */
+const VENV = join(resolve(import.meta.dirname, "..", ".."), ".cache", "moto-venv");
+const VENV_PYTHON = join(VENV, "bin", "python");
 
-/** Throws, naming the install command, unless the pinned moto (with its server extra) is importable. */
-export function ensureMoto(): void {
-  const probe = spawnSync(python(), ["-c", "import moto, moto.server; print(moto.__version__)"], {
+/**
+ * The interpreter that runs moto: MOTO_PYTHON when set; else the project's own virtualenv once it
+ * exists; else python3 when it already has the pinned moto (a machine set up by hand).
+ */
+function python(): string {
+  const explicit = process.env["MOTO_PYTHON"];
+  if (explicit) return explicit;
+  if (existsSync(VENV_PYTHON)) return VENV_PYTHON;
+  // Importing moto takes a second or more: ask python3 once per process.
+  systemHasMoto ??= installedVersion("python3").version === MOTO_VERSION;
+  return systemHasMoto ? "python3" : VENV_PYTHON;
+}
+let systemHasMoto: boolean | undefined;
+
+function installedVersion(interpreter: string): { version?: string; error?: string } {
+  const probe = spawnSync(interpreter, ["-c", "import moto, moto.server; print(moto.__version__)"], {
     encoding: "utf8",
   });
-  if (probe.error || probe.status !== 0)
+  if (probe.error || probe.status !== 0) return { error: probe.error?.message ?? probe.stderr.trim() };
+  return { version: probe.stdout.trim() };
+}
+
+/**
+ * Makes sure the pinned moto (with its server extra) is importable, installing it into
+ * .cache/moto-venv on first use, or when it holds another version (about a minute; PyPI must be
+ * reachable), unless MOTO_PYTHON names an interpreter, which is then only checked. Throws naming the fix when that cannot be done.
+ */
+export function ensureMoto(): void {
+  const explicit = process.env["MOTO_PYTHON"];
+  let { version } = installedVersion(python());
+  if (version !== MOTO_VERSION && !explicit) {
+    process.stderr.write(`Installing moto[server]==${MOTO_VERSION} into ${VENV} (first use)\n`);
+    // A virtualenv of its own: Debian's python3 refuses system-wide pip installs (PEP 668).
+    const steps: [string, string[]][] = [
+      ["python3", ["-m", "venv", VENV]],
+      [VENV_PYTHON, ["-m", "pip", "install", "-q", `moto[server]==${MOTO_VERSION}`]],
+    ];
+    for (const [command, args] of steps) {
+      const run = spawnSync(command, args, { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
+      if (run.error || run.status !== 0)
+        throw new Error(
+          `could not install moto (the AWS emulator the tests and the local platform use for Route 53 and ` +
+            `Secrets Manager): \`${command} ${args.join(" ")}\` failed: ${run.error?.message ?? run.stderr.trim()}. ` +
+            `Install python3-venv (Debian) or run ${MOTO_INSTALL} and set MOTO_PYTHON to that interpreter.`,
+        );
+    }
+    ({ version } = installedVersion(python()));
+  }
+  if (version === undefined)
     throw new Error(
       `moto (the AWS emulator the tests and the local platform use for Route 53 and Secrets Manager) is not ` +
-        `installed for ${python()}: run ${MOTO_INSTALL} (.ci/run does; MOTO_PYTHON names another interpreter).`,
+        `installed for ${python()}: run ${MOTO_INSTALL} for it, or unset MOTO_PYTHON to let the project install its own.`,
     );
-  const version = probe.stdout.trim();
   if (version !== MOTO_VERSION)
-    throw new Error(`moto ${version} is installed, the tests pin ${MOTO_VERSION}: run ${MOTO_INSTALL}.`);
+    throw new Error(
+      `moto ${version} is installed for ${python()}, the tests pin ${MOTO_VERSION}: run ${MOTO_INSTALL} for it, ` +
+        `or unset MOTO_PYTHON to let the project install its own.`,
+    );
 }
 
 const IAM_VERSION = "2010-05-08";
