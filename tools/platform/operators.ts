@@ -91,8 +91,14 @@ export interface OperatorPlatform {
 }
 
 /** A control plane with the CRDs (and RBAC) installed, the tenants namespace, and a database. */
-export async function startOperatorPlatform(name = "operators"): Promise<OperatorPlatform> {
-  const [cluster, db] = await Promise.all([startCluster({ name }), startTestDatabase({ seed: "none" })]);
+export async function startOperatorPlatform(
+  name = "operators",
+  options: { seed?: "plans" | "none" } = {},
+): Promise<OperatorPlatform> {
+  const [cluster, db] = await Promise.all([
+    startCluster({ name }),
+    startTestDatabase({ seed: options.seed ?? "none" }),
+  ]);
   const admin = new KubeClient(cluster.kubeConfig, { userAgent: "platform-tests" });
   try {
     await applyManifest(admin, crdsPath);
@@ -102,7 +108,7 @@ export async function startOperatorPlatform(name = "operators"): Promise<Operato
       { apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } },
       { fieldManager: "platform-tests" },
     );
-    for (const plural of ["plans", "tenants", "ratelimitpolicies"]) {
+    for (const plural of ["plans", "tenants", "ratelimitpolicies", "pricingmodels"]) {
       await waitFor(`CRD ${plural} established`, async () => {
         const crd = await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
           builtin.crds,
