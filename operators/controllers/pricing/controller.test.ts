@@ -4,6 +4,8 @@
 // pricing_model_splits row), what on-call reads (status, conditions, events, kubectl get) and the
 // manager's /metrics.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type pg from "pg";
 import { pino } from "pino";
@@ -22,6 +24,7 @@ import {
   type OperatorProcess,
 } from "../../../tools/platform/operators.ts";
 import { seedSettledQuotes } from "../../../tools/platform/settled-quotes.ts";
+import { ENGINE_VERSION, pricingModelObject } from "../../../infra/workloads/pricing-model.ts";
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from "../../api/group.ts";
 import type { ModelVersion, PricingModel, PricingModelSpec } from "../../api/pricingmodel.ts";
 import { pricingModels } from "../../api/resources.ts";
@@ -31,6 +34,7 @@ import { PricingGauges } from "./gauges.ts";
 import { PricingReconciler } from "./reconciler.ts";
 
 const run = promisify(execFile);
+const repoRoot = resolve(import.meta.dirname, "..", "..", "..");
 
 let platform: OperatorPlatform;
 let operator: OperatorProcess;
@@ -266,66 +270,68 @@ describe("pricing controller (as the operators' ServiceAccount)", () => {
     expect((await row("spot-good"))?.updated_at.getTime()).toBe(before.updated);
   }, 180_000);
 
-  it("the rollback button: one kubectl patch sets the challenger's weight to 0 at once and says why", async () => {
-    await seedSettledQuotes(app, tenantId, "button-1", { count: 270, settled: 40, drift: 0.03 });
-    await seedSettledQuotes(app, tenantId, "button-2", { count: 30, settled: 25, drift: 0.04 });
-    await apply(
-      "spot-button",
-      experiment("button-1", "button-2", {
-        steps: [{ weights: { champion: 90, challenger: 10 }, holdSeconds: 3600 }],
-      }),
-    );
-    await waitFor("challenger at 10 %", async () => (await weightOf("spot-button")) === 10);
+  it("the runbook as on-call runs it: an experiment on the stacks' model, the rollback button, the next experiment", async () => {
+    // The sh blocks of docs/runbooks/pricing-experiments.md, run as written with the admin's kubeconfig.
+    const runbook = readFileSync(join(repoRoot, "docs", "runbooks", "pricing-experiments.md"), "utf8");
+    const blocks = [...runbook.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const block = (marker: string) => {
+      const found = blocks.find((b) => b.includes(marker));
+      if (!found) throw new Error(`the runbook has no sh block with ${marker}`);
+      return found;
+    };
+    const sh = (script: string) =>
+      run("sh", ["-c", script], { env: { ...process.env, KUBECONFIG: platform.cluster.kubeconfigPath } });
 
-    // Exactly the runbook's command (docs/runbooks/pricing-experiments.md), as an on-call human runs it.
-    const started = Date.now();
-    await run("kubectl", [
-      "--kubeconfig",
-      platform.cluster.kubeconfigPath,
-      "-n",
-      OPERATOR_NAMESPACE,
-      "patch",
-      "pricingmodel",
-      "spot-button",
-      "--type",
-      "merge",
-      "-p",
-      '{"spec":{"abort":true}}',
-    ]);
-    await waitFor("challenger at 0 %", async () => (await weightOf("spot-button")) === 0, {
-      timeoutMs: 5_000,
+    // The model as the stacks create it: the engine's version prices everyone.
+    await platform.admin.apply(pricingModels, pricingModelObject(OPERATOR_NAMESPACE), {
+      fieldManager: "pulumi-kubernetes",
     });
+    await waitFor("the engine's version in the split", async () => {
+      const split = await row("spot");
+      return split?.champion.name === ENGINE_VERSION.name && Number(split.challenger_weight) === 0;
+    });
+
+    await sh(block('"path":"/spec/versions/-"'));
+    await waitFor("challenger at 10 %", async () => (await weightOf("spot")) === 10);
+    expect((await row("spot"))?.challenger?.name).toBe("2026-12.1");
+
+    const rollback = block('{"spec":{"abort":true}}');
+    expect(rollback.trim()).toBe(
+      `kubectl -n freight-system patch pricingmodel spot --type merge -p '{"spec":{"abort":true}}'`,
+    );
+    const started = Date.now();
+    await sh(rollback);
+    await waitFor("challenger at 0 %", async () => (await weightOf("spot")) === 0, { timeoutMs: 5_000 });
     expect(Date.now() - started).toBeLessThan(5_000);
-    const pm = await phaseIs("spot-button", "RolledBack");
+    const pm = await phaseIs("spot", "RolledBack");
     expect(pm.status?.rollback).toMatchObject({
-      challenger: "button-2",
+      challenger: "2026-12.1",
       reason: "spec.abort (the rollback button)",
     });
     expect(condition(pm, "Ready")).toMatchObject({ status: "False", reason: "Aborted" });
-    const { stdout } = await run("kubectl", [
-      "--kubeconfig",
-      platform.cluster.kubeconfigPath,
-      "-n",
-      OPERATOR_NAMESPACE,
-      "get",
-      "pricingmodels",
-      "spot-button",
-    ]);
-    expect(stdout).toMatch(/spot-button\s+button-1\s+button-2\s+RolledBack\s+0\s+100\s+0/);
+    const { stdout } = await sh("kubectl -n freight-system get pricingmodels");
+    expect(stdout).toMatch(/\nspot\s+2026-11\.1\s+2026-12\.1\s+RolledBack\s+0\s+100\s+0/);
 
     // A leftover abort never rolls back the next experiment the moment it starts: it is refused, with the fix.
-    await apply("spot-button", {
-      ...experiment("button-1", "button-3"),
-      versions: [version("button-1"), version("button-2", 0.17), version("button-3", 0.16)],
-      abort: true,
-    });
+    const next = (extra: object[]) =>
+      sh(
+        `kubectl -n freight-system patch pm spot --type json -p '${JSON.stringify([
+          { op: "add", path: "/spec/versions/-", value: version("2026-12.2", 0.13) },
+          { op: "replace", path: "/spec/aliases/challenger", value: "2026-12.2" },
+          ...extra,
+        ])}'`,
+      );
+    await next([]);
     const refused = await waitFor("abort refused", async () => {
-      const p = await get("spot-button");
+      const p = await get("spot");
       return condition(p, "SpecValid")?.reason === "AbortStillSet" ? p : undefined;
     });
     expect(condition(refused, "SpecValid")?.message).toMatch(/set spec.abort to false/);
-    expect(refused.status).toMatchObject({ phase: "RolledBack", challenger: "button-2" });
-    expect(await weightOf("spot-button")).toBe(0);
+    expect(refused.status).toMatchObject({ phase: "RolledBack", challenger: "2026-12.1" });
+    expect(await weightOf("spot")).toBe(0);
+    await sh(`kubectl -n freight-system patch pm spot --type merge -p '{"spec":{"abort":false}}'`);
+    await waitFor("2026-12.2 at 10 %", async () => (await row("spot"))?.challenger?.name === "2026-12.2");
+    expect(await weightOf("spot")).toBe(10);
   }, 180_000);
 
   it("refuses bad input on the API server or on status with a reason, and applies none of it", async () => {
