@@ -195,19 +195,32 @@ describe("pricing controller (as the operators' ServiceAccount)", () => {
       "Challenger%": 0,
     });
 
-    // Per-version gauges on the manager's /metrics, for the variance alert and the dashboard.
-    const labels = { model: "spot-drift", version: "drift-2", alias: "challenger" };
-    expect(await metricValue(operator.probeUrl, "pricing_version_abs_variance_percent", labels)).toBeCloseTo(
-      15,
-      1,
+    // Per-version gauges on the manager's /metrics, for the variance alert and the dashboard: the
+    // champion still prices; the rolled-back challenger prices nobody, so its series are gone.
+    const scrape = async () => (await fetch(`${operator.probeUrl}/metrics`)).text();
+    const champion = { model: "spot-drift", version: "drift-1", alias: "champion" };
+    await waitFor(
+      "champion gauges",
+      async () => (await metricValue(operator.probeUrl, "pricing_version_settled_samples", champion)) === 40,
     );
-    expect(await metricValue(operator.probeUrl, "pricing_version_settled_samples", labels)).toBe(25);
+    expect(
+      await metricValue(operator.probeUrl, "pricing_version_abs_variance_percent", champion),
+    ).toBeCloseTo(3, 1);
+    await waitFor(
+      "rolled-back challenger's series removed",
+      async () => !(await scrape()).includes('version="drift-2"'),
+    );
     expect(
       await metricValue(operator.probeUrl, "pricing_model_phase", {
         model: "spot-drift",
         phase: "RolledBack",
       }),
     ).toBe(1);
+    expect(
+      await metricValue(operator.probeUrl, "pricing_model_challenger_weight_percent", {
+        model: "spot-drift",
+      }),
+    ).toBe(0);
   }, 180_000);
 
   it("pauses on too few samples, then steps a good challenger 10 → 50 → 100 and promotes it, across a SIGKILL", async () => {
@@ -246,6 +259,23 @@ describe("pricing controller (as the operators' ServiceAccount)", () => {
     expect(condition(promoted, "Analysis")).toMatchObject({ status: "True", reason: "Passed" });
     expect(condition(promoted, "Ready")).toMatchObject({ status: "True", reason: "Promoted" });
     expect((await row("spot-good"))?.challenger?.coefficients.marginRate).toBe(0.17);
+    // Both versions side by side on the gauges the dashboard reads.
+    const challenger = { model: "spot-good", version: "good-2", alias: "challenger" };
+    await waitFor(
+      "challenger gauges",
+      async () =>
+        (await metricValue(operator.probeUrl, "pricing_version_settled_samples", challenger)) === 25,
+    );
+    expect(
+      await metricValue(operator.probeUrl, "pricing_version_abs_variance_percent", challenger),
+    ).toBeCloseTo(4, 1);
+    expect(
+      await metricValue(operator.probeUrl, "pricing_version_margin_percent", {
+        model: "spot-good",
+        version: "good-1",
+        alias: "champion",
+      }),
+    ).toBeCloseTo(100 / 0.87 - 100, 0);
     const reasons = (await eventsOf("spot-good")).map((e) => e.reason).sort();
     expect(reasons).toEqual(["ExperimentStarted", "Paused", "Promoted", "StepAdvanced"]);
 

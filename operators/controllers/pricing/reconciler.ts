@@ -89,6 +89,7 @@ export class PricingReconciler implements Reconciler {
     if (!problem) {
       const observed = await this.observe(model, object);
       decided = decide(spec, stored, observed, generation);
+      if ("metrics" in observed) this.exportVersions(model, decided, observed.metrics);
       desired = { model, ...desiredSplit(model, spec, decided), specHash: hash };
       // A row that cannot be read is rewritten below (and the reconcile retried if that fails too).
       const row = await readSplit(pool, model).catch(() => undefined);
@@ -136,11 +137,23 @@ export class PricingReconciler implements Reconciler {
       this.deps.log.warn({ model, err: message }, "pricing analysis metrics could not be read");
       return { now, metricsError: `reading settled actuals from PostgreSQL failed: ${message}` };
     }
-    this.deps.gauges.setVersions(model, {
-      champion: { version: champion, ...metrics.champion },
-      ...(challenger ? { challenger: { version: challenger, ...metrics.challenger } } : {}),
-    });
     return { now, metrics };
+  }
+
+  /**
+   * The versions that price (or are under analysis) on the gauges: a rolled-back challenger prices
+   * nobody, so its series go, and the variance alert speaks only of versions in force.
+   */
+  private exportVersions(
+    model: string,
+    status: PricingModelStatus,
+    metrics: { champion: VersionObservation; challenger: VersionObservation },
+  ): void {
+    const inForce = status.challenger !== undefined && status.phase !== "RolledBack";
+    this.deps.gauges.setVersions(model, {
+      champion: { version: status.champion!, ...metrics.champion },
+      ...(inForce ? { challenger: { version: status.challenger!, ...metrics.challenger } } : {}),
+    });
   }
 
   /** When to look again: at the end of the current hold when that comes first, else the interval. */
