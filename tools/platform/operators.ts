@@ -157,6 +157,8 @@ export async function startOperator(options: {
   databaseUrl: string;
   identity?: string;
   env?: Record<string, string>;
+  /** How long to wait for /healthz; a loaded machine may need more than the default 30 s. */
+  readyTimeoutMs?: number;
 }): Promise<OperatorProcess> {
   const identity = options.identity ?? `operator-${Math.random().toString(36).slice(2, 8)}`;
   const port = await freePort();
@@ -188,14 +190,21 @@ export async function startOperator(options: {
   );
   const probeUrl = `http://127.0.0.1:${port}`;
   const logs = () => readFileSync(logPath, "utf8");
-  await waitFor(
-    `operator ${identity} probes`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs()}`);
-      return (await fetch(`${probeUrl}/healthz`)).ok;
-    },
-    { timeoutMs: 30_000 },
-  );
+  try {
+    await waitFor(
+      `operator ${identity} probes`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs()}`);
+        return (await fetch(`${probeUrl}/healthz`)).ok;
+      },
+      { timeoutMs: options.readyTimeoutMs ?? 30_000 },
+    );
+  } catch (error) {
+    // A manager that never answered must not keep reconciling behind the test's back.
+    child.kill("SIGKILL");
+    await exited;
+    throw error;
+  }
   return {
     child,
     identity,

@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import type pg from "pg";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPool } from "../../../app/db/pool.ts";
 import { provisionTenant } from "../../../app/db/seed.ts";
 import { serverTable } from "../../../tools/localcluster/table.ts";
@@ -45,6 +45,8 @@ let app: pg.Pool;
 let tenantId: string;
 
 const operatorEnv = { PRICING_ANALYSIS_SECONDS: "1" };
+// The machine running the tests may be loaded: give a (re)started manager time to answer.
+const readyTimeoutMs = 120_000;
 
 beforeAll(async () => {
   platform = await startOperatorPlatform("pricing-controller", { seed: "plans" });
@@ -58,6 +60,7 @@ beforeAll(async () => {
     kubeconfigPath: saKubeconfig,
     databaseUrl: platform.db.urls.operator,
     env: operatorEnv,
+    readyTimeoutMs,
   });
 }, 1_800_000);
 
@@ -120,15 +123,39 @@ const weightOf = async (model: string) => {
   return r ? Number(r.challenger_weight) : undefined;
 };
 
+const recorders = new Set<NodeJS.Timeout>();
+afterEach(() => {
+  for (const timer of recorders) clearInterval(timer);
+  recorders.clear();
+});
+
 /** Polls the row and records each distinct challenger weight the quote path could have read. */
-function recordWeights(model: string): { weights: number[]; stop(): void } {
+function recordWeights(model: string): { weights: number[]; until(weight: number): Promise<number[]> } {
   const weights: number[] = [];
+  let polling = false;
   const timer = setInterval(() => {
-    void weightOf(model).then((w) => {
-      if (w !== undefined && weights.at(-1) !== w) weights.push(w);
-    });
+    if (polling) return;
+    polling = true;
+    void weightOf(model)
+      .then((w) => {
+        if (w !== undefined && weights.at(-1) !== w) weights.push(w);
+      })
+      .catch(() => undefined)
+      .finally(() => (polling = false));
   }, 25);
-  return { weights, stop: () => clearInterval(timer) };
+  recorders.add(timer);
+  return {
+    weights,
+    /** Waits until the recorder itself has seen `weight`, then stops it. */
+    async until(weight) {
+      await waitFor(`${model} recorded at ${weight} %`, () => weights.at(-1) === weight, {
+        timeoutMs: 60_000,
+      });
+      clearInterval(timer);
+      recorders.delete(timer);
+      return weights;
+    },
+  };
 }
 
 const phaseIs = (name: string, phase: string, timeoutMs = 30_000) =>
@@ -162,10 +189,7 @@ describe("pricing controller (as the operators' ServiceAccount)", () => {
     await apply("spot-drift", experiment("drift-1", "drift-2"));
     const pm = await phaseIs("spot-drift", "RolledBack");
     // Status is written first, then the row it implies.
-    await waitFor("spot-drift row at 0 %", async () => (await weightOf("spot-drift")) === 0);
-    recorder.stop();
-
-    expect(recorder.weights).toEqual([10, 0]);
+    expect(await recorder.until(0)).toEqual([10, 0]);
     const split = await row("spot-drift");
     expect(split?.champion.name).toBe("drift-1");
     expect(split?.challenger).toBeNull();
@@ -248,12 +272,10 @@ describe("pricing controller (as the operators' ServiceAccount)", () => {
       kubeconfigPath: saKubeconfig,
       databaseUrl: platform.db.urls.operator,
       env: operatorEnv,
+      readyTimeoutMs,
     });
     const promoted = await phaseIs("spot-good", "Promoted", 60_000);
-    await waitFor("spot-good row at 100 %", async () => (await weightOf("spot-good")) === 100);
-    recorder.stop();
-
-    expect(recorder.weights).toEqual([10, 50, 100]);
+    expect(await recorder.until(100)).toEqual([10, 50, 100]);
     expect(promoted.status).toMatchObject({ weights: { champion: 0, challenger: 100 }, step: 1 });
     expect(promoted.status?.lastPromotedHash).toBe(promoted.status?.lastAppliedHash);
     expect(condition(promoted, "Analysis")).toMatchObject({ status: "True", reason: "Passed" });
