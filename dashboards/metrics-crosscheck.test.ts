@@ -1,10 +1,14 @@
-// Every metric a dashboard or rule reads must be one the app really exports: this test starts the
-// real app over a throw-away database, sends it the requests the SLOs are about, scrapes /metrics
-// and checks each name (recording-rule names must be recorded by a rule instead).
+// Every metric a dashboard or rule reads must be one the app or the operators' manager really
+// exports: this test starts the real app over a throw-away database, sends it the requests the SLOs
+// are about, scrapes /metrics and checks each name (recording-rule names must be recorded by a rule
+// instead). The manager's families come from its own registry, as its /metrics serves them
+// (operators/controllers/pricing/controller.test.ts scrapes the running manager for their values).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../tools/platform/api-client.ts";
 import { metricFamily, metricNames } from "./promql.ts";
+import { createOperatorMetrics } from "../operators/runtime/metrics.ts";
+import { PricingGauges } from "../operators/controllers/pricing/gauges.ts";
 import { promqlExpressions, recordedNames } from "./queries.ts";
 
 let app: TestApp;
@@ -36,6 +40,16 @@ beforeAll(async () => {
   const metrics = await fetch(`${app.url}/metrics`);
   expect(metrics.status).toBe(200);
   exposition = await metrics.text();
+  // The operators' manager: the runtime's metrics and the pricing controller's gauges, in one registry.
+  const operators = createOperatorMetrics();
+  const gauges = new PricingGauges(operators.registry);
+  gauges.setRollout("spot", "Progressing", 10);
+  const observed = { quotes: 10, samples: 5, capBreaches: 0, absVariancePercent: 3, marginPercent: 12 };
+  gauges.setVersions("spot", {
+    champion: { version: "v1", ...observed },
+    challenger: { version: "v2", ...observed },
+  });
+  exposition += await operators.registry.metrics();
 });
 afterAll(async () => app?.stop());
 
@@ -59,7 +73,10 @@ describe("metric names in dashboards and rules", () => {
         if (!samples.has(name) && !isSeriesOfFamily) missing.push(`${name} in ${source}`);
       }
     }
-    expect(missing, "metrics used in PromQL that the app's /metrics does not export").toEqual([]);
+    expect(
+      missing,
+      "metrics used in PromQL that neither the app's nor the manager's /metrics exports",
+    ).toEqual([]);
     expect(checked).toBeGreaterThan(50);
   });
 

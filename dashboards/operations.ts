@@ -2,13 +2,14 @@
 // regions and secrets. Each panel carries its one-line definition.
 import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import { PROMETHEUS, figure, instantQuery, prometheusVariable, promQuery, trend } from "./panels.ts";
+import { PRICING_VARIANCE_BOUND_PERCENT } from "./pricing-rules.ts";
 import { OPERATIONS, errorRatioRecord } from "./slo.ts";
 
 export function operationsDashboard(): dashboard.Dashboard {
   const builder = new dashboard.DashboardBuilder("Platform operations")
     .uid("freight-operations")
     .description(
-      "On-call view: error budget burn, job queues, replication lag vs RPO, meter warnings, regions, secrets.",
+      "On-call view: error budget burn, job queues, replication lag vs RPO, meter warnings, pricing experiments, regions, secrets.",
     )
     .tags(["freight", "operations", "slo"])
     .time({ from: "now-6h", to: "now" })
@@ -101,6 +102,58 @@ export function operationsDashboard(): dashboard.Dashboard {
         "Metered actions per second by decision: admitted, overage (billed beyond included), denied (hard ceiling).",
       unit: "ops",
       queries: [promQuery("sum by (decision) (rate(meter_decisions_total[5m]))", "{{decision}}")],
+    }),
+  );
+
+  // Champion and challenger side by side in each panel: one series per version in force.
+  builder.withRow(new dashboard.RowBuilder("Pricing experiments"));
+  const byVersion = (metric: string) =>
+    promQuery(`max by (model, alias, version) (${metric})`, "{{model}} {{alias}} {{version}}");
+  builder.withPanel(
+    trend({
+      title: "Variance vs settled actuals, by version",
+      definition: `Mean absolute variance of quoted vs invoiced rates over the analysis window, champion and challenger; the bound is ${PRICING_VARIANCE_BOUND_PERCENT} % (red).`,
+      unit: "percent",
+      queries: [byVersion("pricing_version_abs_variance_percent")],
+      limit: PRICING_VARIANCE_BOUND_PERCENT,
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Realised margin, by version",
+      definition:
+        "Margin over carrier cost of settled bookings over the analysis window, champion and challenger.",
+      unit: "percent",
+      queries: [byVersion("pricing_version_margin_percent")],
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Settled samples, by version",
+      definition:
+        "Settled bookings each version quoted in the analysis window; fewer than minSamples pauses the analysis.",
+      unit: "none",
+      queries: [byVersion("pricing_version_settled_samples")],
+      width: 8,
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Regional cap breaches, by version",
+      definition:
+        "Quotes the margin floor kept above a regional cap in the analysis window; any fails the analysis.",
+      unit: "none",
+      queries: [byVersion("pricing_version_cap_breaches")],
+      width: 8,
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Challenger weight",
+      definition: "Percent of tenants priced by each model's challenger; drops to 0 on a rollback.",
+      unit: "percent",
+      queries: [promQuery("max by (model) (pricing_model_challenger_weight_percent)", "{{model}}")],
+      width: 8,
     }),
   );
 

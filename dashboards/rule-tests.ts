@@ -505,6 +505,58 @@ function complianceCases(): PromtoolTestCase[] {
   ];
 }
 
+/** The pricing controller's gauges: one-minute samples from the leading operators replica. */
+function pricingCases(): PromtoolTestCase[] {
+  const OPERATORS = { instance: "operators-0:8081", job: "freight-operators" };
+  const gauge = (name: string, labels: Record<string, string>, values: string) => ({
+    series: `${name}{${Object.entries({ ...OPERATORS, ...labels })
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(", ")}}`,
+    values,
+  });
+  const challenger = { model: "spot", version: "2026-12.1", alias: "challenger" };
+  const champion = { model: "spot", version: "2026-11.1", alias: "champion" };
+  const phase = (name: string, values: string) =>
+    gauge("pricing_model_phase", { model: "spot", phase: name }, values);
+  return [
+    {
+      name: "a version drifting beyond +-10 % of settled actuals for 30 minutes alerts; one within it does not",
+      interval: "1m",
+      input_series: [
+        gauge("pricing_version_abs_variance_percent", champion, "3.2x90"),
+        gauge("pricing_version_abs_variance_percent", challenger, "4x20 14.5x70"),
+      ],
+      alert_rule_test: [
+        quiet("PricingVarianceBeyondBound", "20m"),
+        quiet("PricingVarianceBeyondBound", "45m"),
+        firing("PricingVarianceBeyondBound", "60m", { severity: "ticket", ...challenger }, "14.5"),
+      ],
+    },
+    {
+      name: "an experiment paused for an hour, then rolled back, alerts for each; progressing does not",
+      interval: "1m",
+      input_series: [
+        phase("Progressing", "1x30 0x150"),
+        phase("Paused", "0x30 1x90 0x60"),
+        phase("RolledBack", "0x120 1x60"),
+      ],
+      alert_rule_test: [
+        quiet("PricingExperimentPaused", "25m"),
+        quiet("PricingExperimentFailed", "25m"),
+        quiet("PricingExperimentPaused", "80m"),
+        firing("PricingExperimentPaused", "100m", { severity: "ticket", model: "spot" }, "1"),
+        quiet("PricingExperimentPaused", "150m"),
+        firing(
+          "PricingExperimentFailed",
+          "150m",
+          { severity: "ticket", model: "spot", phase: "RolledBack" },
+          "1",
+        ),
+      ],
+    },
+  ];
+}
+
 export function promtoolTestFiles(): PromtoolTestFile[] {
   return [
     {
@@ -515,6 +567,7 @@ export function promtoolTestFiles(): PromtoolTestFile[] {
     { name: "ticket.test.yaml", evaluation_interval: "30m", tests: SLOS.flatMap(ticketCases) },
     { name: "secrets.test.yaml", evaluation_interval: "6h", tests: secretCases() },
     { name: "compliance.test.yaml", evaluation_interval: "5m", tests: complianceCases() },
+    { name: "pricing.test.yaml", evaluation_interval: "1m", tests: pricingCases() },
   ];
 }
 

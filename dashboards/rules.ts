@@ -2,6 +2,7 @@
 // operational thresholds beside them. The output is the `spec` of a PrometheusRule resource and,
 // one file per group set, what `promtool check rules` validates.
 import { complianceRuleGroups } from "./compliance-rules.ts";
+import { pricingRuleGroups } from "./pricing-rules.ts";
 import {
   BURN_RATE_POLICY,
   OPERATIONS,
@@ -255,6 +256,7 @@ export function ruleFiles(): Record<string, { groups: RuleGroup[] }> {
   for (const slo of SLOS) files[`slo-${slo.id}.yaml`] = { groups: sloRuleGroups(slo) };
   files["operations.yaml"] = { groups: operationsRuleGroups() };
   files["compliance.yaml"] = { groups: complianceRuleGroups() };
+  files["pricing.yaml"] = { groups: pricingRuleGroups() };
   return files;
 }
 

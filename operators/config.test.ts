@@ -13,8 +13,16 @@ describe("operator configuration", () => {
       LEADER_ELECTION_NAMESPACE: "freight-system",
       LEADER_ELECTION_LEASE: "freight-operators-leader",
       USAGE_REFRESH_SECONDS: 60,
+      PRICING_NAMESPACE: "freight-system",
+      PRICING_ANALYSIS_SECONDS: 60,
       identity: "op-0",
     });
+  });
+
+  it("refuses a pricing analysis interval that is not a positive number of seconds", () => {
+    expect(() =>
+      parseOperatorConfig({ DATABASE_URL: "postgres://x@db/freight", PRICING_ANALYSIS_SECONDS: "0" }),
+    ).toThrow(/PRICING_ANALYSIS_SECONDS: /);
   });
 
   it("reports every bad key at once, saying what is expected", () => {

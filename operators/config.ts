@@ -28,6 +28,12 @@ export const operatorConfigSchema = z.object({
   // seconds for 500 tenants), so more workers than cores pays off.
   TENANT_WORKERS: z.coerce.number().int().min(1).max(64).default(16),
   RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(64).default(8),
+  // The pricing controller serves PricingModels of one namespace (the split row is keyed by the
+  // model's name); the stacks put the model beside the operators.
+  PRICING_NAMESPACE: z.string().min(1).default(OPERATOR_NAMESPACE),
+  // How often a PricingModel's analysis metrics (settled actuals) are read again between holds: the
+  // variance gauges and a paused (inconclusive) analysis are at most this stale.
+  PRICING_ANALYSIS_SECONDS: seconds(60),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });

@@ -1,5 +1,6 @@
-// The operators' manager process: one process hosting the tenant and rate-limit controllers, with
-// leader election, probes on :8081 (/healthz, /readyz, /metrics) and graceful shutdown.
+// The operators' manager process: one process hosting the tenant, rate-limit and pricing controllers
+// (and failover where configured), with leader election, probes on :8081 (/healthz, /readyz,
+// /metrics) and graceful shutdown.
 //
 //   DATABASE_URL=postgres://freight_operator:...@db/freight KUBECONFIG=~/.kube/config npm run operators
 import { KubeConfig } from "@kubernetes/client-node";
@@ -8,6 +9,7 @@ import { operatorCapabilities, reportCapabilities } from "../app/capabilities.ts
 import { createPool } from "../app/db/pool.ts";
 import { loadEnv, secretValue } from "../app/env.ts";
 import { managerEnv } from "./config.ts";
+import { addPricingController } from "./controllers/pricing/controller.ts";
 import { addFailoverController, failoverWorld } from "./controllers/failover/controller.ts";
 import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
 import { addTenantController } from "./controllers/tenant/controller.ts";
@@ -42,6 +44,11 @@ addTenantController(manager, {
   workers: config.TENANT_WORKERS,
 });
 addRateLimitController(manager, { pool, workers: config.RATELIMIT_WORKERS });
+addPricingController(manager, {
+  pool,
+  namespace: config.PRICING_NAMESPACE,
+  analysisIntervalMs: config.PRICING_ANALYSIS_SECONDS * 1000,
+});
 if (failover) addFailoverController(manager, { world: failover });
 
 let stopping = false;

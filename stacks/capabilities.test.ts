@@ -49,6 +49,8 @@ describe("capability checks", () => {
     expect(ids(deployment(primary))).not.toContain("failover-controller");
     expect(ids(deployment(secondary))).toContain("failover-controller");
     expect(ids(deployment(secondary))).not.toContain("usage-warnings-schedule");
+    expect(ids(deployment(primary))).toContain("pricing-experiments");
+    expect(ids(deployment(secondary))).not.toContain("pricing-experiments");
   });
 
   it("name what a region lacks when a piece is taken away again", () => {
@@ -77,6 +79,16 @@ describe("capability checks", () => {
     const unscheduled = structuredClone(primary);
     unscheduled.resources = unscheduled.resources.filter((r) => r.type !== "kubernetes:batch/v1:CronJob");
     expect(missing(deployment(unscheduled), "usage-warnings-schedule")).not.toEqual([]);
+
+    const unpriced = structuredClone(primary);
+    unpriced.resources = unpriced.resources.filter((r) => !r.type.endsWith(":PricingModel"));
+    expect(missing(deployment(unpriced), "pricing-experiments")).toEqual(["no PricingModel object"]);
+    const elsewhere = structuredClone(primary);
+    const manager = container(elsewhere, "freight-operators");
+    manager.env = manager.env.map((e) => (e.name === "PRICING_NAMESPACE" ? { ...e, value: "pricing" } : e));
+    expect(missing(deployment(elsewhere), "pricing-experiments")).toEqual([
+      "the PricingModel spot is in namespace freight-system, but the operators serve PRICING_NAMESPACE=pricing",
+    ]);
 
     const open = structuredClone(secondary);
     open.resources = open.resources.filter((r) => r.name !== "network-policies-freight-system-default-deny");

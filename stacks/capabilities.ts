@@ -12,6 +12,7 @@ import { parse as parseYaml } from "yaml";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import type { AppConfig } from "../app/config.ts";
 import type { FailoverConfig } from "../operators/controllers/failover/config.ts";
+import type { OperatorConfig } from "../operators/config.ts";
 import { API_GROUP, apiVersion as PLATFORM_API_VERSION } from "../operators/api/group.ts";
 import type { Manifest } from "./manifests.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
@@ -392,6 +393,46 @@ export const CAPABILITIES: Capability[] = [
       d.manifests.some((m) => m.kind === "RegionFailover" && m.apiVersion === PLATFORM_API_VERSION)
         ? []
         : ["no RegionFailover object"],
+  },
+  {
+    id: "pricing-experiments",
+    description:
+      "the pricing controller publishes the spot PricingModel's split, steps a challenger through its rollout and rolls it back on variance against settled actuals",
+    testedBy: [
+      "operators/controllers/pricing/controller.test.ts",
+      "operators/controllers/pricing/decide.test.ts",
+      "operators/api/pricingmodel.test.ts",
+    ],
+    // The model lives where writes go: the controller publishes the split to that region's database.
+    required: activeRegion,
+    missing: (d) =>
+      satisfied(d, "operators", ["Deployment"], (process) => {
+        const problems: string[] = [];
+        const config = (process.parsed as { operator: OperatorConfig }).operator;
+        const model = d.manifests.find(
+          (m) => m.kind === "PricingModel" && m.apiVersion === PLATFORM_API_VERSION,
+        );
+        if (!model) problems.push("no PricingModel object");
+        else if (model.metadata.namespace !== config.PRICING_NAMESPACE)
+          problems.push(
+            `the PricingModel ${model.metadata.name} is in namespace ${model.metadata.namespace}, but the operators serve PRICING_NAMESPACE=${config.PRICING_NAMESPACE}`,
+          );
+        for (const [resource, verbs] of [
+          ["pricingmodels", ["list", "watch"]],
+          ["pricingmodels/status", ["patch"]],
+        ] as const) {
+          if (
+            !granted(d, accountOf(process), {
+              apiGroup: API_GROUP,
+              resource,
+              verbs: [...verbs],
+              namespace: config.PRICING_NAMESPACE,
+            })
+          )
+            problems.push(`the operators' ServiceAccount may not ${verbs.join("/")} ${resource}`);
+        }
+        return problems;
+      }),
   },
   {
     id: "request-rate-limits",

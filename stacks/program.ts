@@ -666,6 +666,7 @@ export async function regionStack(
         ),
         ...migrated,
       ],
+      pricingModel: active,
       failover: failover && {
         settings: failover,
         activeRegion: config.activeRegion,

@@ -8,6 +8,8 @@ import { QUEUE_DEPTH_SQL } from "../app/jobs/scaling.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts";
 import { DEFAULT_PLANS } from "../app/db/plans.ts";
 import { planObject } from "../infra/workloads/plan-catalogue.ts";
+import { ENGINE_VERSION } from "../infra/workloads/pricing-model.ts";
+import { PRICING } from "../app/pricing/data.ts";
 import { RESTRICTED_CONTAINER_SECURITY } from "../infra/workloads/pod-spec.ts";
 import { edgeFunctionCode } from "../infra/edge/edge-function.ts";
 import { mockResourceId } from "./mocks.ts";
@@ -674,6 +676,30 @@ describe("failover controller", () => {
     expect(
       all(primary, "aws:iam/policy:Policy").find((p) => p.name === "operators-failover"),
     ).toBeUndefined();
+  });
+
+  it("deploys the spot PricingModel where writes go, with the engine's version as champion, and leaves experiments to ops", () => {
+    const model = one(primary, "kubernetes:platform.freight.dev/v1alpha1:PricingModel");
+    expect(model.props).toMatchObject({
+      metadata: { name: "spot", namespace: "freight-system" },
+      spec: { versions: [ENGINE_VERSION], aliases: { champion: PRICING.version } },
+    });
+    expect(model.opts?.ignoreChanges).toEqual(
+      expect.arrayContaining(["spec.aliases", "spec.steps", "spec.paused", "spec.abort"]),
+    );
+    const crd = one(
+      primary,
+      "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+      "operators-crd-pricingmodels.platform.freight.dev",
+    );
+    expect(model.opts?.dependsOn).toContain(crd.urn);
+    expect(all(secondary, "kubernetes:platform.freight.dev/v1alpha1:PricingModel")).toEqual([]);
+    // Both regions' operators run the controller, configured for the namespace the model lives in.
+    for (const plan of [primary, secondary])
+      expect(envOf(one(plan, "kubernetes:apps/v1:Deployment", "operators"))).toMatchObject({
+        PRICING_NAMESPACE: "freight-system",
+        PRICING_ANALYSIS_SECONDS: "60",
+      });
   });
 });
 

@@ -16,6 +16,7 @@ import { failoverEnv, failoverPolicy, failoverSecretFiles } from "./failover.ts"
 import type { PinnedImage } from "./images.ts";
 import { imageRef, OPERATORS_REPOSITORY, versionLabel } from "./images.ts";
 import type { Namespaces } from "./namespaces.ts";
+import { PRICING_MODEL_IGNORED_FIELDS, pricingModelObject } from "./pricing-model.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
 import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
 import type { EnvVar } from "./pod-spec.ts";
@@ -54,6 +55,11 @@ export interface OperatorsArgs {
   region: RegionSettings;
   /** The ExternalSecrets filling the Secrets the operators read. */
   secrets: pulumi.Resource[];
+  /**
+   * Hold the spot PricingModel here: in the region whose database takes writes, since the pricing
+   * controller publishes the split to it (the other region's replica receives it by replication).
+   */
+  pricingModel?: boolean;
   /** Run the failover controller here: its drivers' settings, and the region to start active. */
   failover?: {
     settings: pulumi.Output<FailoverSettings>;
@@ -110,14 +116,15 @@ export class Operators extends pulumi.ComponentResource {
       ).arn;
     }
     this.rbac = this.rbacResources(name, args.manifests.rbac, args.namespaces, identity.namespace, roleArn);
-    const env: pulumi.Input<EnvVar[]> = pulumi
-      .output(args.failover?.settings)
-      .apply((settings) => [
-        ...regionEnv(args.region),
-        { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
-        { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-        ...(settings ? failoverEnv(settings) : []),
-      ]);
+    const env: pulumi.Input<EnvVar[]> = pulumi.output(args.failover?.settings).apply((settings) => [
+      ...regionEnv(args.region),
+      { name: "PROBE_PORT", value: String(OPERATORS_PORT) },
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      // PricingModels live beside the operators; their analysis reads settled actuals once a minute.
+      { name: "PRICING_NAMESPACE", value: identity.namespace },
+      { name: "PRICING_ANALYSIS_SECONDS", value: "60" },
+      ...(settings ? failoverEnv(settings) : []),
+    ]);
     // Mounted files (pod-spec.ts): the manager's login, and with failover both regions' databases.
     const secretFiles = [
       secretFile("DATABASE_URL", OPERATORS_DATABASE_SECRET, DATABASE_URL_KEY),
@@ -176,6 +183,15 @@ export class Operators extends pulumi.ComponentResource {
         regionFailoverObject(identity.namespace, args.failover.activeRegion),
         { parent: this, dependsOn: this.crds, ignoreChanges: ["spec.activeRegion"] },
       );
+    }
+    if (args.pricingModel) {
+      // Ops run experiments with kubectl: the aliases, steps, pause and abort are theirs after the
+      // first deploy, and new versions they list are owned by their field manager, not Pulumi's.
+      new k8s.apiextensions.CustomResource(`${name}-pricing-model`, pricingModelObject(identity.namespace), {
+        parent: this,
+        dependsOn: this.crds,
+        ignoreChanges: PRICING_MODEL_IGNORED_FIELDS,
+      });
     }
     this.registerOutputs({ namespace: this.namespace, serviceAccountName: this.serviceAccountName });
   }

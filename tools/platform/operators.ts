@@ -91,8 +91,14 @@ export interface OperatorPlatform {
 }
 
 /** A control plane with the CRDs (and RBAC) installed, the tenants namespace, and a database. */
-export async function startOperatorPlatform(name = "operators"): Promise<OperatorPlatform> {
-  const [cluster, db] = await Promise.all([startCluster({ name }), startTestDatabase({ seed: "none" })]);
+export async function startOperatorPlatform(
+  name = "operators",
+  options: { seed?: "plans" | "none" } = {},
+): Promise<OperatorPlatform> {
+  const [cluster, db] = await Promise.all([
+    startCluster({ name }),
+    startTestDatabase({ seed: options.seed ?? "none" }),
+  ]);
   const admin = new KubeClient(cluster.kubeConfig, { userAgent: "platform-tests" });
   try {
     await applyManifest(admin, crdsPath);
@@ -102,7 +108,7 @@ export async function startOperatorPlatform(name = "operators"): Promise<Operato
       { apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } },
       { fieldManager: "platform-tests" },
     );
-    for (const plural of ["plans", "tenants", "ratelimitpolicies"]) {
+    for (const plural of ["plans", "tenants", "ratelimitpolicies", "pricingmodels"]) {
       await waitFor(`CRD ${plural} established`, async () => {
         const crd = await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
           builtin.crds,
@@ -151,6 +157,8 @@ export async function startOperator(options: {
   databaseUrl: string;
   identity?: string;
   env?: Record<string, string>;
+  /** How long to wait for /healthz; a loaded machine may need more than the default 30 s. */
+  readyTimeoutMs?: number;
 }): Promise<OperatorProcess> {
   const identity = options.identity ?? `operator-${Math.random().toString(36).slice(2, 8)}`;
   const port = await freePort();
@@ -182,14 +190,21 @@ export async function startOperator(options: {
   );
   const probeUrl = `http://127.0.0.1:${port}`;
   const logs = () => readFileSync(logPath, "utf8");
-  await waitFor(
-    `operator ${identity} probes`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs()}`);
-      return (await fetch(`${probeUrl}/healthz`)).ok;
-    },
-    { timeoutMs: 30_000 },
-  );
+  try {
+    await waitFor(
+      `operator ${identity} probes`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}:\n${logs()}`);
+        return (await fetch(`${probeUrl}/healthz`)).ok;
+      },
+      { timeoutMs: options.readyTimeoutMs ?? 30_000 },
+    );
+  } catch (error) {
+    // A manager that never answered must not keep reconciling behind the test's back.
+    child.kill("SIGKILL");
+    await exited;
+    throw error;
+  }
   return {
     child,
     identity,

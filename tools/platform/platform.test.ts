@@ -5,7 +5,12 @@ import { createHash } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Region } from "../../operators/api/regionfailover.ts";
-import { plans, tenants } from "../../operators/api/resources.ts";
+import pg from "pg";
+import { PRICING } from "../../app/pricing/data.ts";
+import { OPERATOR_NAMESPACE } from "../../operators/api/group.ts";
+import type { PricingModel } from "../../operators/api/pricingmodel.ts";
+import { plans, pricingModels, tenants } from "../../operators/api/resources.ts";
+import { SPOT_PRICING_MODEL } from "../../infra/workloads/pricing-model.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
@@ -177,6 +182,43 @@ describe("two-region local platform", () => {
       { timeoutMs: 30_000 },
     );
     expect(ready.reason).toBe("Applied");
+  });
+
+  it("publishes the spot PricingModel the active stack deploys: the engine's version prices everyone, in both regions' databases", async () => {
+    const admin = platform.regions.primary.admin;
+    const model = await waitFor(
+      "PricingModel spot Stable",
+      async () => {
+        const pm = await admin.get<PricingModel>(pricingModels, SPOT_PRICING_MODEL, OPERATOR_NAMESPACE);
+        return pm.status?.phase === "Stable" ? pm : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(model.status).toMatchObject({
+      champion: PRICING.version,
+      weights: { champion: 100, challenger: 0 },
+    });
+    for (const region of REGIONS) {
+      const client = new pg.Client({ connectionString: platform.regions[region].databaseUrls.operator });
+      await client.connect();
+      try {
+        const split = await waitFor(`${region}'s split row`, async () => {
+          const { rows } = await client.query<{
+            champion: { name: string };
+            challenger_weight: string;
+            spec_hash: string;
+          }>("SELECT champion, challenger_weight, spec_hash FROM pricing_model_splits WHERE model = $1", [
+            SPOT_PRICING_MODEL,
+          ]);
+          return rows[0];
+        });
+        expect(split.champion.name, region).toBe(PRICING.version);
+        expect(Number(split.challenger_weight), region).toBe(0);
+        expect(split.spec_hash, region).toBe(model.status?.lastAppliedHash);
+      } finally {
+        await client.end();
+      }
+    }
   });
 
   it("runs every process whose pod mounts a token as its ServiceAccount, refused what its RBAC does not grant; the others get no credential", async () => {

@@ -1,7 +1,8 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPool, withTenant } from "../../../app/db/pool.ts";
+import { createPool } from "../../../app/db/pool.ts";
 import { provisionTenant } from "../../../app/db/seed.ts";
+import { seedSettledQuotes } from "../../../tools/platform/settled-quotes.ts";
 import { startTestDatabase, type TestDatabase } from "../../../tools/postgres/test-database.ts";
 import { decide } from "./decide.ts";
 import { observeVersions } from "./metrics.ts";
@@ -21,32 +22,8 @@ afterAll(async () => {
   await db?.stop();
 });
 
-/** `count` quotes priced by `version`, the first `settled` booked and invoiced at `drift` off the quote. */
-async function quotes(tenantId: string, version: string, count: number, settled: number, drift: number) {
-  await withTenant(app, tenantId, async (c) => {
-    for (let i = 0; i < count; i++) {
-      const total = 200_000;
-      const q = await c.query(
-        `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles, linehaul_cents,
-           fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
-         VALUES (current_tenant_id(), 'Chicago, IL', 'Dallas, TX', 'dry_van', 30000, current_date, 900, 0, 0, 0, $1, '{}', $2, now())
-         RETURNING id`,
-        [total, version],
-      );
-      if (i >= settled) continue;
-      const b = await c.query(
-        "INSERT INTO bookings (tenant_id, quote_id, total_cents) VALUES (current_tenant_id(), $1, $2) RETURNING id",
-        [q.rows[0].id, total],
-      );
-      const invoiced = Math.round(total * (1 + (i % 2 ? drift : -drift)));
-      await c.query(
-        `INSERT INTO invoices (tenant_id, booking_id, actual_rate_cents, carrier_cost_cents, invoice_date)
-         VALUES (current_tenant_id(), $1, $2, $3, current_date)`,
-        [b.rows[0].id, invoiced, Math.round(invoiced * 0.87)],
-      );
-    }
-  });
-}
+const quotes = (tenantId: string, version: string, count: number, settled: number, drift: number) =>
+  seedSettledQuotes(app, tenantId, version, { count, settled, drift });
 
 const spec: PricingModelSpec = {
   versions: ["v1", "v2", "v3", "v4"].map((name) => ({
