@@ -92,11 +92,13 @@ export const consoleRoutes: FastifyPluginAsync<{
   const root = app as FastifyInstance;
 
   // Pages run no inline script and are framed nowhere: script a tenant typed could not run even if it
-  // slipped past escaping. Forms may lead to Stripe (Upgrade, the portal redirect there): https in
-  // production, and the Stripe endpoint this deployment is pointed at when it is another one (the
-  // local stand-in serves its Checkout pages from that origin).
+  // slipped past escaping. Forms may lead elsewhere through redirects, which form-action governs too:
+  // to Stripe (Upgrade, the portal) and to a tenant's identity provider (SSO sign-in). Both are https
+  // in production; plain http only where the rest of the app allows it too: an identity provider on
+  // loopback (as PUT /v1/sso/provider accepts) and the Stripe endpoint this deployment is pointed at
+  // (STRIPE_API_URL: the local stand-in serves its Checkout pages from that origin).
   const stripeOrigin = config.STRIPE_API_URL ? ` ${new URL(config.STRIPE_API_URL).origin}` : "";
-  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' https:${stripeOrigin}; base-uri 'none'`;
+  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' https: http://127.0.0.1:* http://localhost:*${stripeOrigin}; base-uri 'none'`;
   app.addHook("onSend", async (_request, reply, payload) => {
     if (String(reply.getHeader("content-type") ?? "").startsWith("text/html")) {
       reply.header("content-security-policy", csp);
