@@ -25,6 +25,8 @@ const PAGES = [
   "/console",
   "/console/start",
   "/console/api-keys",
+  "/console/bulk",
+  "/console/billing",
 ];
 
 await ensureBuilt();
