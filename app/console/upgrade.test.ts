@@ -71,7 +71,7 @@ beforeAll(async () => {
     await operatorDb.end();
   }
   opsDb = createPool(platform.db.urls.ops, 2);
-  for (const plan of DEFAULT_PLANS) await applyAs(platform.admin, plans, planObject(plan));
+  for (const plan of DEFAULT_PLANS) await applyAs(platform.admin, plans, { ...planObject(plan) });
   operator = await startOperator({
     kubeconfigPath: platform.cluster.kubeconfigPath,
     databaseUrl: platform.db.urls.operator,
@@ -270,7 +270,9 @@ describe("bulk upload", () => {
     expect(await page.locator("#bulk-status").innerText()).toBe(
       `Done: ${LANES - INVALID_ROWS.size} of ${LANES} lanes priced, ${INVALID_ROWS.size} invalid.`,
     );
-    expect(await page.locator("#bulk-bar").evaluate((bar) => (bar as HTMLProgressElement).value)).toBe(1);
+    expect(
+      await page.locator("#bulk-bar").evaluate((bar) => (bar as unknown as { value: number }).value),
+    ).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, "bulk-done.png"), fullPage: true });
 
     const [download] = await Promise.all([
