@@ -2,7 +2,9 @@
 // provider (PUT /v1/sso/provider, API key); a user starts at GET /sso/<tenant>/login, signs in at the
 // provider and comes back to GET /sso/callback, which issues a session cookie (Secure, HttpOnly,
 // short-lived, stored as a hash so it can be revoked server-side). Sessions read: they are accepted
-// on GET routes of /v1 (app/http/app.ts), never for writes, which keep needing an API key.
+// on GET routes of /v1 (app/http/app.ts), never for writes, which keep needing an API key. A browser
+// (it asks for HTML) also gets the console's signed session and lands on /console, where writes go
+// through the console's CSRF rules like a password sign-in's.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
