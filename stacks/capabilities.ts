@@ -487,6 +487,33 @@ export const CAPABILITIES: Capability[] = [
       }),
   },
   {
+    id: "console",
+    description:
+      "the web console signs its sessions (password and Enterprise SSO sign-in) with the console-session Secret",
+    testedBy: ["app/console/console.test.ts", "app/console/sso-sign-in.test.ts"],
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) =>
+        apiConfig(process).CONSOLE_SESSION_SECRET
+          ? []
+          : ["the quote API has no CONSOLE_SESSION_SECRET(_FILE): console sign-in answers 503"],
+      ),
+  },
+  {
+    id: "console-upgrade",
+    description:
+      "the console's Upgrade goes to Stripe Checkout and its portal button to the billing portal (billing on)",
+    testedBy: ["app/console/upgrade.test.ts"],
+    required: billingRequired,
+    missing: (d) =>
+      satisfied(d, "quote-api", ["Deployment"], (process) => {
+        const config = apiConfig(process);
+        return [
+          ...(config.BILLING === "on" ? [] : ["the quote API runs with BILLING off: Upgrade answers 503"]),
+          ...(config.CONSOLE_SESSION_SECRET ? [] : ["the quote API has no console sessions"]),
+        ];
+      }),
+  },
+  {
     id: "billing-tenant-writer",
     description:
       "billing patches Tenants in-cluster with the freight-billing Role bound to the API's ServiceAccount",

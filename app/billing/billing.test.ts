@@ -225,13 +225,14 @@ describe("billing end to end", () => {
       redirect: "manual",
     });
     expect(landing.status).toBe(303);
-    expect(landing.headers.get("location")).toMatch(/^https:\/\/checkout\.stripe\.com\/c\/pay\/cs_test_/);
+    // Stripe's hosted Checkout page for the session: here the stand-in's (tools/fakes/stripe-server.ts).
+    expect(landing.headers.get("location")).toMatch(new RegExp(`^${billingApp.stripe.url}/c/pay/cs_test_`));
 
     const created = await acme.api.post<{ url: string; plan: string }>("/v1/billing/checkout-sessions", {
       plan: "pro",
     });
     expect(created.status).toBe(201);
-    expect(created.body.url).toMatch(/^https:\/\/checkout\.stripe\.com\//);
+    expect(created.body.url).toMatch(new RegExp(`^${billingApp.stripe.url}/c/pay/cs_test_`));
 
     // What went over the wire: one customer (idempotent per tenant), form-encoded, pinned API version.
     const customers = billingApp.stripe.requestsTo("POST", "/v1/customers");
@@ -272,7 +273,7 @@ describe("billing end to end", () => {
     expect(again.status).toBe(409);
     const portal = await acme.api.post<{ url: string }>("/v1/billing/portal-sessions", {});
     expect(portal.status).toBe(201);
-    expect(portal.body.url).toMatch(/^https:\/\/billing\.stripe\.com\//);
+    expect(portal.body.url).toMatch(new RegExp(`^${billingApp.stripe.url}/p/session/bps_`));
   });
 
   it("refuses a bad signature, a tampered body and a stale timestamp with 400, changing nothing", async () => {

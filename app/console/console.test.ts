@@ -564,7 +564,13 @@ describe("every page", () => {
     "/roi?lanes=10&quotesPerMonth=1000&averageRate=2000&winRate=20",
     "/roi?lanes=-1",
   ];
-  const consolePages = ["/console", "/console/start", "/console/api-keys", "/console/billing"];
+  const consolePages = [
+    "/console",
+    "/console/start",
+    "/console/api-keys",
+    "/console/billing",
+    "/console/bulk",
+  ];
 
   it("has no serious or critical axe-core violations", async () => {
     // axe is injected as a script: the pages' CSP (rightly) refuses that, so this context bypasses it.

@@ -13,6 +13,8 @@ export interface Frame {
   notice?: string;
   /** Errors to show at the top of main (field by field). */
   errors?: string[];
+  /** A page's own module beside console.js (under /console/assets/), for what only that page does. */
+  script?: string;
 }
 
 export const csrfField = (csrf: string): Html =>
@@ -49,6 +51,8 @@ export function page(frame: Frame, body: Html): string {
             <li><a href="/console">Usage</a></li>
             <li><a href="/console/start">Get started</a></li>
             <li><a href="/console/api-keys">API keys</a></li>
+            <li><a href="/console/bulk">Bulk upload</a></li>
+            <li><a href="/console/billing">Billing</a></li>
           </ul>
         </nav>
         <form method="post" action="/sign-out" class="sign-out">
@@ -70,6 +74,7 @@ export function page(frame: Frame, body: Html): string {
         <title>${frame.title} · Freight</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
         <script type="module" src="/console/assets/console.js"></script>
+        ${frame.script ? html`<script type="module" src="/console/assets/${frame.script}"></script>` : null}
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>

@@ -22,6 +22,9 @@ import { bannerFor, meterName, meterState, type Banner, type UsageMeter } from "
 import { count, dollars, html } from "./html.ts";
 import { csrfField, page, type Frame } from "./layout.ts";
 import { checkSignIn, passwordProblem, setPassword } from "./passwords.ts";
+import { nextPlanUp } from "./plans.ts";
+import { BULK_BODY_LIMIT_BYTES, MAX_LANES_PER_JOB } from "../jobs/bulk-jobs.ts";
+import { CSV_COLUMNS } from "../jobs/lanes.ts";
 import { roiInputsFrom, roiPdf, roiResults, ROI_ASSUMPTIONS, type RoiInputs } from "./roi.ts";
 import {
   cookie,
@@ -89,13 +92,16 @@ export const consoleRoutes: FastifyPluginAsync<{
   const root = app as FastifyInstance;
 
   // Pages run no inline script and are framed nowhere: script a tenant typed could not run even if it
-  // slipped past escaping.
+  // slipped past escaping. Forms may lead elsewhere through redirects, which form-action governs too:
+  // to Stripe (Upgrade, the portal) and to a tenant's identity provider (SSO sign-in). Both are https
+  // in production; plain http only where the rest of the app allows it too: an identity provider on
+  // loopback (as PUT /v1/sso/provider accepts) and the Stripe endpoint this deployment is pointed at
+  // (STRIPE_API_URL: the local stand-in serves its Checkout pages from that origin).
+  const stripeOrigin = config.STRIPE_API_URL ? ` ${new URL(config.STRIPE_API_URL).origin}` : "";
+  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' https: http://127.0.0.1:* http://localhost:*${stripeOrigin}; base-uri 'none'`;
   app.addHook("onSend", async (_request, reply, payload) => {
     if (String(reply.getHeader("content-type") ?? "").startsWith("text/html")) {
-      reply.header(
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' https:; base-uri 'none'",
-      );
+      reply.header("content-security-policy", csp);
       reply.header("x-content-type-options", "nosniff");
       reply.header("referrer-policy", "same-origin");
       reply.header("cache-control", "no-store");
@@ -214,6 +220,7 @@ export const consoleRoutes: FastifyPluginAsync<{
   // ---- assets -------------------------------------------------------------------------------------
   for (const [name, type] of [
     ["console.js", "text/javascript; charset=utf-8"],
+    ["bulk.js", "text/javascript; charset=utf-8"],
     ["console.css", "text/css; charset=utf-8"],
   ] as const) {
     const body = asset(name);
@@ -647,34 +654,39 @@ ${values.reason ?? ""}</textarea>
     async (request, reply) => {
       const me = await signedIn(request, reply);
       if (!me) return reply;
-      const { rows: plans } = await pool.query<{
-        id: string;
-        rank: number;
-        monthly_price_cents: number | null;
-      }>("SELECT id, rank, monthly_price_cents FROM plans ORDER BY rank");
-      const current = plans.find((p) => p.id === me.plan);
-      const next = plans.find((p) => current && p.rank > current.rank);
+      const next = await nextPlanUp(pool, me.plan);
+      const checkout = (request.query as { checkout?: string }).checkout;
+      // Back from Checkout: the plan changes when Stripe's webhook has been applied, usually seconds later.
+      const notice =
+        checkout === "success"
+          ? `Payment received. Your plan changes as soon as Stripe confirms it, usually within seconds: reload this page to see it.`
+          : checkout === "canceled"
+            ? "Checkout canceled: nothing was charged and your plan is unchanged."
+            : undefined;
       return send(
         reply,
         200,
         page(
-          await me.frame("Billing and plans"),
-          html`<p>You are on <strong>${me.plan}</strong>.</p>
+          await me.frame("Billing and plans", notice ? { notice } : {}),
+          html`<p>You are on <strong data-plan="${me.plan}">${me.plan}</strong>.</p>
             ${
               next
-                ? html`<form method="post" action="/console/upgrade">
-                    ${csrfField(me.csrf)}
-                    <p>
-                      Next plan up:
-                      <strong>${next.id}</strong
-                      >${next.monthly_price_cents !== null ? ` at ${dollars(next.monthly_price_cents)} a month` : null}.
-                    </p>
-                    <button type="submit">Upgrade to ${next.id}</button>
-                  </form>`
+                ? html`<section aria-labelledby="upgrade-heading">
+                    <h2 id="upgrade-heading">Next plan up: ${next.name}</h2>
+                    <p>${dollars(next.monthlyPriceCents)} a month. It adds:</p>
+                    <ul data-plan-adds="${next.id}">
+                      ${next.adds.map((line) => html`<li>${line}</li>`)}
+                    </ul>
+                    <form method="post" action="/console/upgrade">
+                      ${csrfField(me.csrf)}
+                      <button type="submit">Upgrade to ${next.name}</button>
+                    </form>
+                  </section>`
                 : html`<p>You are on our largest self-serve plan; talk to sales for more.</p>`
             }
+            <h2>Payment methods and invoices</h2>
             <form method="post" action="/console/billing-portal">
-              ${csrfField(me.csrf)}<button type="submit">Payment methods and invoices</button>
+              ${csrfField(me.csrf)}<button type="submit">Open the billing portal</button>
             </form>`,
         ),
       );
@@ -704,11 +716,7 @@ ${values.reason ?? ""}</textarea>
       if (!me) return reply;
       if (!formChecked(request, reply, me.session.id)) return reply;
       if (!billing) return billingUnavailable(reply, me, await me.frame("Upgrade"));
-      const { rows: plans } = await pool.query<{ id: string; rank: number }>(
-        "SELECT id, rank FROM plans ORDER BY rank",
-      );
-      const rank = plans.find((p) => p.id === me.plan)?.rank ?? Infinity;
-      const next = plans.find((p) => p.rank > rank);
+      const next = await nextPlanUp(pool, me.plan);
       if (!next)
         return send(
           reply,
@@ -758,6 +766,123 @@ ${values.reason ?? ""}</textarea>
           ),
         );
       return reply.redirect(String(portal.body.url), 303);
+    },
+  );
+
+  // ---- bulk upload -------------------------------------------------------------------------------
+  // The file goes from the browser straight to POST /v1/bulk-jobs (session cookie + X-CSRF-Token), so
+  // the API's own checks (columns, size, lane count, the bulk_jobs meter, the plan's feature) answer;
+  // the page's script follows the job's progress and links its results CSV. The table below is
+  // rendered on the server, so reloading shows where every job stands without the script.
+  interface JobView {
+    id: string;
+    state: string;
+    lanes: { total: number; priced: number; invalid: number; pending: number };
+    progress: number;
+    createdAt: string;
+    links: { resultsCsv: string };
+  }
+  const jobRows = (jobs: JobView[]) =>
+    jobs.length
+      ? html`<table>
+          <caption>
+            Your latest bulk jobs
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Uploaded</th>
+              <th scope="col">State</th>
+              <th scope="col">Lanes priced</th>
+              <th scope="col">Invalid</th>
+              <th scope="col">Results</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${jobs.map(
+              (job) =>
+                html`<tr data-job="${job.id}">
+                  <td>${new Date(job.createdAt).toUTCString().replace(" GMT", " UTC")}</td>
+                  <td>${job.state}</td>
+                  <td>${count(job.lanes.priced)} of ${count(job.lanes.total)}</td>
+                  <td>${count(job.lanes.invalid)}</td>
+                  <td>
+                    ${
+                      job.state === "succeeded"
+                        ? html`<a href="/v1/bulk-jobs/${job.id}/results.csv" download>Results CSV</a>`
+                        : "not ready"
+                    }
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>`
+      : html`<p>No bulk jobs yet.</p>`;
+
+  app.get(
+    "/console/bulk",
+    consolePage("Bulk upload: a CSV of lanes to price, its progress and the results CSV", [200, 303, 503]),
+    async (request, reply) => {
+      const me = await signedIn(request, reply);
+      if (!me) return reply;
+      const jobs = await me.api<{ jobs?: JobView[]; requiredPlan?: string; type?: string }>(
+        "GET",
+        "/v1/bulk-jobs?limit=10",
+      );
+      if (jobs.status === 403 && String(jobs.body.type ?? "").endsWith("plan-feature-required")) {
+        const plan = jobs.body.requiredPlan;
+        return send(
+          reply,
+          200,
+          page(
+            await me.frame("Bulk upload"),
+            html`<p data-feature-missing="bulkRating">
+                Bulk rating is not included in the <strong>${me.plan}</strong> plan.
+                ${
+                  plan
+                    ? html`It is included from the <strong>${plan}</strong> plan up.`
+                    : "Ask your account team about it."
+                }
+              </p>
+              ${plan ? html`<p><a href="/console/billing">Upgrade to ${plan}</a></p>` : null}`,
+          ),
+        );
+      }
+      return send(
+        reply,
+        200,
+        page(
+          await me.frame("Bulk upload", { script: "bulk.js" }),
+          html`<p>
+              Price many lanes at once: upload a CSV file whose first line names the columns
+              <code>${CSV_COLUMNS.join(",")}</code> (in any order), then one lane per line. Up to
+              ${count(MAX_LANES_PER_JOB)} lanes and ${BULK_BODY_LIMIT_BYTES / 1024 / 1024} MiB per file; each
+              upload counts one bulk job.
+            </p>
+            <form
+              id="bulk-upload"
+              class="stack"
+              data-csrf="${me.csrf}"
+              data-max-bytes="${BULK_BODY_LIMIT_BYTES}"
+              data-max-lanes="${MAX_LANES_PER_JOB}"
+            >
+              <label for="lanes-file">CSV file of lanes</label>
+              <input id="lanes-file" name="lanes" type="file" accept=".csv,text/csv" required />
+              <button type="submit">Upload and price</button>
+              <noscript><p>Uploading needs JavaScript; the jobs below update when you reload.</p></noscript>
+            </form>
+            <div id="bulk-errors" class="errors" role="alert" tabindex="-1" hidden></div>
+            <section id="bulk-progress" aria-labelledby="bulk-progress-heading" hidden>
+              <h2 id="bulk-progress-heading">This upload</h2>
+              <progress id="bulk-bar" max="1" value="0" aria-labelledby="bulk-progress-heading"></progress>
+              <p id="bulk-status" role="status" aria-live="polite"></p>
+              <p id="bulk-result" hidden></p>
+            </section>
+            <section aria-labelledby="jobs-heading">
+              <h2 id="jobs-heading">Bulk jobs</h2>
+              ${jobRows(jobs.status === 200 ? (jobs.body.jobs ?? []) : [])}
+            </section>`,
+        ),
+      );
     },
   );
 

@@ -391,17 +391,18 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     }
   });
 
+  const consoleSecret = secretValue(config, "CONSOLE_SESSION_SECRET");
+  const consoleSessions = consoleSecret ? new ConsoleSessions(consoleSecret) : undefined;
   const ssoOptions = {
     ctx,
     secrets: options.ssoSecrets,
     relyingParty: new OidcRelyingParty(),
     region: { name: config.REGION_NAME, peerName: config.REGION_PEER_NAME, peerUrl: config.REGION_PEER_URL },
+    consoleSessions,
   };
   await app.register(healthRoutes, { ctx });
   await app.register(ssoBrowserRoutes, ssoOptions);
   await app.register(async (meta) => contractRoutes(meta, apiContract, renderReferencePage));
-  const consoleSecret = secretValue(config, "CONSOLE_SESSION_SECRET");
-  const consoleSessions = consoleSecret ? new ConsoleSessions(consoleSecret) : undefined;
   await app.register(billingRoutes, { ctx, billing: options.billing, consoleSessions });
   await app.register(signupRoutes, { ctx, tenants: options.tenants });
   await app.register(rateCalculatorRoutes, { ctx });

@@ -2,7 +2,9 @@
 // provider (PUT /v1/sso/provider, API key); a user starts at GET /sso/<tenant>/login, signs in at the
 // provider and comes back to GET /sso/callback, which issues a session cookie (Secure, HttpOnly,
 // short-lived, stored as a hash so it can be revoked server-side). Sessions read: they are accepted
-// on GET routes of /v1 (app/http/app.ts), never for writes, which keep needing an API key.
+// on GET routes of /v1 (app/http/app.ts), never for writes, which keep needing an API key. A browser
+// (it asks for HTML) also gets the console's signed session and lands on /console, where writes go
+// through the console's CSRF rules like a password sign-in's.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
@@ -12,6 +14,7 @@ import { Problem } from "../http/problem.ts";
 import { withTenant } from "../db/pool.ts";
 import { TENANT_SSO_SECRET_PREFIX, type ClientSecrets } from "./client-secret.ts";
 import type { OidcRelyingParty } from "./oidc.ts";
+import { cookie as consoleCookie, CONSOLE_COOKIE, type ConsoleSessions } from "../console/session.ts";
 import {
   consumeLogin,
   createSession,
@@ -81,7 +84,13 @@ export interface SsoOptions {
   secrets?: ClientSecrets;
   relyingParty: OidcRelyingParty;
   region: RegionIdentity;
+  /** The console's sessions: with them a browser's sign-in lands in the console, not on JSON. */
+  consoleSessions?: ConsoleSessions;
 }
+
+/** A browser navigating (it asks for HTML); API clients and scripts ask for JSON or anything. */
+const wantsPage = (request: FastifyRequest): boolean =>
+  /\btext\/html\b/.test(String(request.headers.accept ?? ""));
 
 /** Where the provider sends the browser back: the host the login came to (each regional host). */
 function redirectUriOf(request: FastifyRequest): string {
@@ -254,7 +263,13 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (plugin, o
     tag: "sso",
     auth: "none",
     querystring: ssoCallbackQuery,
-    responses: { 200: { description: "Signed in: the session (cookie set)", body: ssoSessionView } },
+    responses: {
+      200: { description: "Signed in: the session (cookie set)", body: ssoSessionView },
+      303: {
+        description: "Signed in from a browser: to the console, with its session cookie",
+        headers: ["Location"],
+      },
+    },
     problems: [
       ...providerProblems,
       "sso-state-mismatch",
@@ -353,11 +368,20 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (plugin, o
     const session = await withTenant(pool, principal.tenantId, (db) =>
       createSession(db, { ...user, ttlSeconds }),
     );
-    reply.header("set-cookie", [
+    const cookies = [
       sessionCookie(session.token, ttlSeconds),
       `${LOGIN_COOKIE}=; Path=/sso/callback; HttpOnly; Secure; SameSite=Lax; Max-Age=0`,
-    ]);
+    ];
     reply.header("cache-control", "no-store");
+    // A person signing in lands in the console with the same signed session a password sign-in
+    // gets (and its CSRF rules); the provider vouched for the email, so it is the session's.
+    if (options.consoleSessions && wantsPage(request)) {
+      const issued = options.consoleSessions.issue(principal.tenantId, user.email ?? user.subject);
+      cookies.push(consoleCookie(CONSOLE_COOKIE, issued.value, options.consoleSessions.ttlSeconds));
+      reply.header("set-cookie", cookies);
+      return reply.redirect("/console", 303);
+    }
+    reply.header("set-cookie", cookies);
     return {
       tenant: principal.tenantSlug,
       subject: user.subject,

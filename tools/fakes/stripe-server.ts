@@ -4,7 +4,14 @@
 // (form encoding, Idempotency-Key, Stripe-Version, bearer key) is what tests assert on. Like Stripe:
 // an Idempotency-Key replays the first answer (and refuses different parameters), and a billing meter
 // event whose identifier was already seen is accepted but not counted again.
-import { randomBytes } from "node:crypto";
+//
+// It also serves what a customer's browser sees at Stripe: a Checkout session's `url` is an HTML page
+// with a Pay button, and paying creates the subscription, sends the signed `checkout.session.completed`
+// webhook to the configured endpoint (Stripe's signature scheme: t=<seconds>,v1=HMAC-SHA256 of
+// "<t>.<body>" with the endpoint's whsec_ secret, delivered after the redirect and retried as Stripe
+// does) and redirects to the session's success_url. A portal session's `url` is a page showing the
+// customer's plan and payment method, with the link back to its return_url.
+import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -42,6 +49,22 @@ export interface StripeMeterEvent {
 
 type Json = Record<string, unknown>;
 
+/** Where Stripe sends events: the endpoint registered in the dashboard and its signing secret. */
+export interface WebhookEndpoint {
+  /** Asked at each delivery, so the local platform can follow the region that serves (DNS failover does in AWS). */
+  url: () => string | Promise<string>;
+  secret: string;
+}
+
+export interface WebhookDelivery {
+  eventId: string;
+  type: string;
+  url: string;
+  /** The endpoint's HTTP status, or 0 when it could not be reached. */
+  status: number;
+  attempt: number;
+}
+
 export interface LocalStripe {
   url: string;
   port: number;
@@ -51,6 +74,8 @@ export interface LocalStripe {
   prices: Map<string, StripePrice>;
   /** Meter events Stripe counted (after identifier dedupe). */
   meterEvents: StripeMeterEvent[];
+  /** Every attempt to deliver a webhook, in order. */
+  webhookDeliveries: WebhookDelivery[];
   /** Creates (or replaces) a subscription as if the customer had completed Checkout or changed plan. */
   putSubscription(input: {
     id?: string;
@@ -77,6 +102,8 @@ const DEFAULT_METERS = ["freight_quotes_overage", "freight_bulk_jobs_overage"];
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+const money = (cents: number) => `$${(cents / 100).toFixed(2)}`;
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Stripe's form encoding (`a[b][0][c]=v`) back into objects and arrays. */
 export function parseStripeForm(body: string): Record<string, unknown> {
@@ -123,13 +150,26 @@ function send(
   res.end(text);
 }
 
+/** Stripe-Signature for `payload`, as Stripe computes it for a webhook endpoint's secret. */
+export function stripeSignature(payload: string, secret: string, timestamp = nowSeconds()): string {
+  const v1 = createHmac("sha256", secret).update(`${timestamp}.${payload}`).digest("hex");
+  return `t=${timestamp},v1=${v1}`;
+}
+
+/** Stripe retries a failed delivery for days; here a few quick tries cover an API still starting. */
+const DELIVERY_DELAYS_MS = [0, 500, 2_000, 5_000, 10_000];
+
 export async function startLocalStripe(
-  options: { prices?: StripePrice[]; meters?: string[] } = {},
+  options: { prices?: StripePrice[]; meters?: string[]; webhook?: WebhookEndpoint } = {},
 ): Promise<LocalStripe> {
   const requests: RecordedRequest[] = [];
   const customers = new Map<string, Json>();
   const subscriptions = new Map<string, Json>();
   const checkoutSessions = new Map<string, Json>();
+  const portalSessions = new Map<string, Json>();
+  const webhookDeliveries: WebhookDelivery[] = [];
+  let baseUrl = "";
+  let stopped = false;
   const prices = new Map<string, StripePrice>();
   const meters = new Map<string, Json>();
   const meterEvents: StripeMeterEvent[] = [];
@@ -216,6 +256,155 @@ export async function startLocalStripe(
     };
   };
 
+  /** Sends `event` to the webhook endpoint, signed, retrying as Stripe does until it answers 2xx. */
+  const sendWebhook = async (event: Json): Promise<void> => {
+    const endpoint = options.webhook;
+    if (!endpoint) return;
+    const payload = JSON.stringify(event);
+    for (const [index, delay] of DELIVERY_DELAYS_MS.entries()) {
+      if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
+      if (stopped) return;
+      let url = "";
+      let status = 0;
+      try {
+        url = `${(await endpoint.url()).replace(/\/$/, "")}/webhooks/stripe`;
+        const response = await fetch(url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "stripe-signature": stripeSignature(payload, endpoint.secret),
+            "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+          },
+          body: payload,
+        });
+        status = response.status;
+        await response.arrayBuffer();
+      } catch {
+        status = 0;
+      }
+      webhookDeliveries.push({
+        eventId: String(event.id),
+        type: String(event.type),
+        url,
+        status,
+        attempt: index + 1,
+      });
+      if (status >= 200 && status < 300) return;
+    }
+  };
+
+  const eventOf = (type: string, object: Json): Json => ({
+    id: id("evt"),
+    object: "event",
+    api_version: "2026-10-28.endive",
+    created: nowSeconds(),
+    data: { object },
+    livemode: false,
+    pending_webhooks: options.webhook ? 1 : 0,
+    request: { id: null, idempotency_key: null },
+    type,
+  });
+
+  /** The customer pays: the subscription exists, the session completes, Stripe tells the endpoint. */
+  const pay = (session: Json): Json => {
+    const lineItems = (session.line_items as Json[] | undefined) ?? [];
+    const subscriptionData =
+      (session.subscription_data as { metadata?: Record<string, string> } | undefined) ?? {};
+    const subscription = subscriptionBody({
+      customer: String(session.customer),
+      price: String(lineItems[0]?.price),
+      status: "active",
+      metadata: subscriptionData.metadata ?? (session.metadata as Record<string, string>) ?? {},
+    });
+    subscriptions.set(String(subscription.id), subscription);
+    Object.assign(session, { status: "complete", payment_status: "paid", subscription: subscription.id });
+    const { line_items: _items, subscription_data: _data, ...visible } = session;
+    void sendWebhook(eventOf("checkout.session.completed", visible));
+    return subscription;
+  };
+
+  const htmlPage = (res: ServerResponse, status: number, title: string, body: string): void => {
+    res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.end(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+        `<title>${escapeHtml(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}` +
+        `button{font:inherit;padding:.6rem 1.2rem;background:#0a5bd3;color:#fff;border:0;border-radius:4px}a{color:#0a4ba8}` +
+        `.test{background:#fff3cd;padding:.3rem .6rem;border-radius:4px}</style></head><body><main>` +
+        `<p class="test">Test mode: the local Stripe stand-in. No card is charged.</p><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`,
+    );
+  };
+
+  const browserPage = (res: ServerResponse, method: string, path: string): void => {
+    let match: RegExpExecArray | null;
+    if ((match = /^\/c\/pay\/([^/]+)$/.exec(path))) {
+      const session = checkoutSessions.get(match[1]!);
+      if (!session)
+        return htmlPage(
+          res,
+          404,
+          "Checkout not found",
+          "<p>This checkout link does not exist. Start the upgrade again from the console.</p>",
+        );
+      const successUrl = String(session.success_url).replace("{CHECKOUT_SESSION_ID}", String(session.id));
+      if (method === "POST") {
+        if (session.status === "open") pay(session);
+        res.writeHead(303, { location: successUrl });
+        return void res.end();
+      }
+      if (session.status !== "open")
+        return htmlPage(
+          res,
+          200,
+          "Already paid",
+          `<p>This checkout is complete.</p><p><a href="${escapeHtml(successUrl)}">Return to the merchant</a></p>`,
+        );
+      const items = ((session.line_items as Json[] | undefined) ?? []).map((item) =>
+        prices.get(String(item.price)),
+      );
+      const total = items.reduce((sum, price) => sum + (price?.unit_amount ?? 0), 0);
+      const customer = customers.get(String(session.customer));
+      return htmlPage(
+        res,
+        200,
+        "Subscribe",
+        `<ul>${items.map((price) => `<li>${escapeHtml(price?.lookup_key ?? price?.id ?? "")}: ${money(price?.unit_amount ?? 0)} a month</li>`).join("")}</ul>` +
+          `<p>Billed to ${escapeHtml(String(customer?.email ?? session.customer ?? ""))}, card 4242 4242 4242 4242.</p>` +
+          `<form method="post"><button type="submit">Pay ${money(total)}</button></form>` +
+          (session.cancel_url
+            ? `<p><a href="${escapeHtml(String(session.cancel_url))}">Cancel and go back</a></p>`
+            : ""),
+      );
+    }
+    if (method === "GET" && (match = /^\/p\/session\/([^/]+)$/.exec(path))) {
+      const portal = portalSessions.get(match[1]!);
+      if (!portal)
+        return htmlPage(
+          res,
+          404,
+          "Billing portal session not found",
+          "<p>This portal link does not exist or expired. Open the portal again from the console.</p>",
+        );
+      const customer = customers.get(String(portal.customer));
+      const own = [...subscriptions.values()].filter((sub) => sub.customer === portal.customer);
+      const rows = own.map((sub) => {
+        const price = (sub.items as { data: { price: StripePrice }[] }).data[0]?.price;
+        return `<li>${escapeHtml(price?.lookup_key ?? price?.id ?? "")} (${escapeHtml(String(sub.status))}): ${money(price?.unit_amount ?? 0)} a month</li>`;
+      });
+      return htmlPage(
+        res,
+        200,
+        "Billing portal",
+        `<p>${escapeHtml(String(customer?.email ?? portal.customer))}</p>` +
+          `<h2>Current plan</h2><ul>${rows.join("") || "<li>No subscription</li>"}</ul>` +
+          `<h2>Payment method</h2><p>Visa ending in 4242, expires 12/2034 (test card)</p>` +
+          (portal.return_url
+            ? `<p><a href="${escapeHtml(String(portal.return_url))}">Return to the merchant</a></p>`
+            : ""),
+      );
+    }
+    return htmlPage(res, 404, "Not found", `<p>Nothing at ${escapeHtml(path)}.</p>`);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, rawBody: string): void => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
@@ -240,6 +429,9 @@ export async function startLocalStripe(
         "user-agent": header("user-agent"),
       },
     });
+
+    // What a customer's browser opens (no API key): Checkout and the customer portal.
+    if (!path.startsWith("/v1/")) return browserPage(res, method, path);
 
     if (!/^Bearer (sk|rk)_/.test(header("authorization") ?? "")) {
       return stripeError(res, 401, "Invalid API Key provided. Send Authorization: Bearer sk_...");
@@ -324,7 +516,7 @@ export async function startLocalStripe(
         subscription: null,
         success_url: form.success_url,
         cancel_url: form.cancel_url ?? null,
-        url: `https://checkout.stripe.com/c/pay/${sessionId}`,
+        url: `${baseUrl}/c/pay/${sessionId}`,
         created: nowSeconds(),
         expires_at: nowSeconds() + 86_400,
         livemode: false,
@@ -345,15 +537,17 @@ export async function startLocalStripe(
           param: "customer",
         });
       const sessionId = id("bps");
-      return respond(200, {
+      const portal = {
         id: sessionId,
         object: "billing_portal.session",
         customer: form.customer,
         return_url: form.return_url ?? null,
-        url: `https://billing.stripe.com/p/session/test_${sessionId}`,
+        url: `${baseUrl}/p/session/${sessionId}`,
         created: nowSeconds(),
         livemode: false,
-      });
+      };
+      portalSessions.set(sessionId, portal);
+      return respond(200, portal);
     }
     if (method === "GET" && (match = /^\/v1\/subscriptions\/([^/]+)$/.exec(path))) {
       const subscription = subscriptions.get(match[1]!);
@@ -466,6 +660,7 @@ export async function startLocalStripe(
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://127.0.0.1:${port}`;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -475,6 +670,7 @@ export async function startLocalStripe(
     subscriptions,
     prices,
     meterEvents,
+    webhookDeliveries,
     putSubscription(input) {
       const body = subscriptionBody(input);
       subscriptions.set(String(body.id), body);
@@ -488,6 +684,7 @@ export async function startLocalStripe(
     },
     stop: () =>
       new Promise<void>((resolve) => {
+        stopped = true;
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -16,6 +16,9 @@ import { KubeApiError, KubeClient } from "../../operators/runtime/kube.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
 import { apiClient, quoteBody } from "./api-client.ts";
 import { applyAs, waitFor } from "./operators.ts";
+import { LOCAL_CONSOLE_SESSION_SECRET } from "./local-deploy.ts";
+import { ConsoleSessions, CONSOLE_COOKIE, CSRF_COOKIE, CSRF_HEADER } from "../../app/console/session.ts";
+import { fixedSecret } from "../../app/secret-file.ts";
 import { REGIONS, startPlatform, type LocalPlatform } from "./platform.ts";
 
 let platform: LocalPlatform;
@@ -48,6 +51,56 @@ describe("two-region local platform", () => {
     const started = (region: Region) => platform.regions[region].processes.map((p) => p.deployment).sort();
     expect(started("primary")).toEqual(["freight-operators", "quote-api", "runner"]);
     expect(started("secondary")).toEqual(expect.arrayContaining(["freight-operators", "quote-api"]));
+  });
+
+  it("upgrades at the Stripe stand-in's Checkout page: the signed webhook reaches the serving region and moves the plan", async () => {
+    // What a presenter clicks through: a self-serve tenant's checkout URL is a page with a Pay button;
+    // paying redirects back, Stripe's checkout.session.completed arrives signed with the stack's
+    // webhook secret, and billing patches the Tenant as the API's ServiceAccount.
+    const primary = platform.regions.primary.apiUrl;
+    const email = `upgrade@platform-${Date.now().toString(36)}.com`;
+    const signup = await fetch(`${primary}/v1/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ company: `Upgrade Haulers ${email.slice(17, 25)}`, email, plan: "starter" }),
+    });
+    expect(signup.status).toBe(201);
+    const created = (await signup.json()) as { tenant: { id: string; slug: string } };
+    // The console's Upgrade button, as the signed-in admin: its session cookie and CSRF token.
+    const sessions = new ConsoleSessions(fixedSecret(LOCAL_CONSOLE_SESSION_SECRET));
+    const { value, session } = sessions.issue(created.tenant.id, email);
+    const csrfCookie = "platform-test-csrf-cookie";
+    const client = apiClient(primary);
+    const checkout = await client.post<{ url: string }>(
+      "/v1/billing/checkout-sessions",
+      { plan: "pro" },
+      {
+        cookie: `${CONSOLE_COOKIE}=${value}; ${CSRF_COOKIE}=${csrfCookie}`,
+        [CSRF_HEADER]: sessions.csrfToken(csrfCookie, session.id),
+      },
+    );
+    expect(checkout.status).toBe(201);
+    expect(checkout.body.url.startsWith(`${platform.stripe!.url}/c/pay/`)).toBe(true);
+    expect(await (await fetch(checkout.body.url)).text()).toContain("Pay $499.00");
+    const paid = await fetch(checkout.body.url, { method: "POST", redirect: "manual" });
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get("location")).toMatch(new RegExp(`^${primary}/`));
+    const delivery = await waitFor(
+      "checkout.session.completed accepted",
+      () =>
+        platform.stripe!.webhookDeliveries.find(
+          (d) => d.type === "checkout.session.completed" && d.status === 200,
+        ),
+      { timeoutMs: 60_000 },
+    );
+    expect(delivery.url).toBe(`${primary}/webhooks/stripe`);
+    await waitFor(
+      "the Tenant on pro",
+      async () =>
+        (await platform.regions.primary.admin.get<Tenant>(tenants, created.tenant.slug, "tenants")).spec
+          .plan === "pro",
+      { timeoutMs: 60_000 },
+    );
   });
 
   it("takes a document's upload and serves its download through the active region's S3, as deployed", async () => {

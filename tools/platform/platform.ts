@@ -33,6 +33,7 @@ import {
   applyRegionObjects,
   FIELD_MANAGER,
   localSecrets,
+  LOCAL_STRIPE,
   podName,
   regionJob,
   regionWorkloads,
@@ -426,7 +427,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     for (const region of REGIONS) for (const w of workloads[region]) environments.set(w, w.env);
     let stripe: LocalStripe | undefined;
     if ([...environments.values()].some((env) => env["BILLING"] === "on")) {
-      stripe = await startLocalStripe();
+      // Stripe's webhook endpoint is the API's public name, which DNS failover points at the region
+      // that serves: here each delivery asks the RegionFailover which one that is.
+      stripe = await startLocalStripe({
+        webhook: {
+          secret: LOCAL_STRIPE.webhookSecret,
+          url: async () => apiUrls[(await platform.getFailover()).status?.servingRegion ?? "primary"],
+        },
+      });
       cleanup.push(() => stripe!.stop());
     }
     const [s3, hostedZoneId] = await Promise.all([

@@ -51,7 +51,7 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
     `PostgreSQL primary ${platform.primaryDatabase.urls.ops.replace(/:[^:@/]+@/, ":***@")} (read-only ops role); the secondary region reads its streaming replica on port ${platform.replica.port}`,
     ...(platform.stripe
       ? [
-          `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}; sign webhooks to POST <API>/webhooks/stripe with ${LOCAL_STRIPE.webhookSecret})`,
+          `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}): the console's Upgrade opens its Checkout page, and Pay sends checkout.session.completed to the serving region's POST /webhooks/stripe signed with ${LOCAL_STRIPE.webhookSecret}`,
         ]
       : []),
     `Ops webhook (OPS_WEBHOOK_URL) ${platform.ops.url} and mail service (SMTP_URL) ${platform.mailbox.url}: what they receive is printed here`,
