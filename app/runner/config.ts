@@ -37,6 +37,9 @@ export const runnerConfigSchema = z.object({
   // The documents buckets, as the quote API names them (app/config.ts): a tenant's export bundle
   // carries its documents and a tenant erasure removes them. Unset: a tenant with documents cannot
   // be fulfilled (the task fails saying so); end users' requests and document-less tenants still are.
+  // A deleted Tenant's data_export sends ops a link to its bundle, good this long (the API's key and
+  // default: a day, as a data subject's link).
+  DSR_EXPORT_LINK_TTL_SECONDS: appConfigSchema.shape.DSR_EXPORT_LINK_TTL_SECONDS,
   DOCUMENTS_BUCKET_PRIMARY: appConfigSchema.shape.DOCUMENTS_BUCKET_PRIMARY,
   DOCUMENTS_BUCKET_SECONDARY: appConfigSchema.shape.DOCUMENTS_BUCKET_SECONDARY,
   DOCUMENTS_S3_ENDPOINT_PRIMARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_PRIMARY,

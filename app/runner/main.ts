@@ -71,6 +71,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       llm,
       metrics,
       documents: documentStoreFrom(config),
+      exportLinkTtlSeconds: config.DSR_EXPORT_LINK_TTL_SECONDS,
     }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,

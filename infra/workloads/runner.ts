@@ -123,7 +123,8 @@ export class Runner extends pulumi.ComponentResource {
                     // endpoints hold everywhere (the local platform points them at its gateways).
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
                     // exports, RUNNER_DSR_TIMEOUT_MS for data subject requests, ...) keep their
-                    // defaults in every region (app/runner/config.ts).
+                    // defaults in every region (app/runner/config.ts). So does DSR_EXPORT_LINK_TTL_SECONDS:
+                    // a deleted tenant's export link, sent to ops, lasts a day, as the API's links.
                     { name: "LLM_BASE_URL", value: args.llm.baseUrl },
                     { name: "LLM_MODEL", value: args.llm.model },
                     // LLM_TIMEOUT_MS (6 s a call) and the breaker (LLM_BREAKER_FAILURES 5, LLM_BREAKER_HALF_OPEN_MS 10 s) keep their
