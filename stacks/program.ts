@@ -15,7 +15,7 @@ import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts"
 import { Monitoring, MONITORING_NAMESPACE } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
 import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
-import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secrets.ts";
+import { rotationWatchList, SECRET_NAMES, SECRETS_USED, Secrets } from "../infra/secrets/secrets.ts";
 import type { ScheduledTask } from "../infra/workloads/batch.ts";
 import { BATCH_WORKLOADS, IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
 import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/workloads/external-secrets.ts";
@@ -666,6 +666,12 @@ export async function regionStack(
         ),
         ...migrated,
       ],
+      secretRotationWatch: {
+        secrets: rotationWatchList(config.billing, SECRETS_USED.operators),
+        describePolicyArn: secrets.describePolicyArn,
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+      },
       failover: failover && {
         settings: failover,
         activeRegion: config.activeRegion,
@@ -761,6 +767,10 @@ export async function regionStack(
       kedaChartVersion: config.kedaChartVersion,
       billingMail: config.billing ? { from: `Freight Billing <billing@${config.domain}>` } : undefined,
       llm: { baseUrl: config.llmBaseUrl, model: config.llmModel },
+      secretRotationWatch: {
+        secrets: rotationWatchList(config.billing, SECRETS_USED.runner),
+        describePolicyArn: secrets.describePolicyArn,
+      },
     },
     inCluster,
   );

@@ -2,7 +2,7 @@
 // problem in one message.
 import { hostname } from "node:os";
 import { z } from "zod";
-import { appConfigSchema } from "../config.ts";
+import { appConfigSchema, rotationConfigProblems, rotationConfigShape } from "../config.ts";
 import { defineEnv, postgresUrl, type ConfigProblem, type Env } from "../env.ts";
 
 export const runnerConfigSchema = z.object({
@@ -44,6 +44,9 @@ export const runnerConfigSchema = z.object({
   DOCUMENTS_BUCKET_SECONDARY: appConfigSchema.shape.DOCUMENTS_BUCKET_SECONDARY,
   DOCUMENTS_S3_ENDPOINT_PRIMARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_PRIMARY,
   DOCUMENTS_S3_ENDPOINT_SECONDARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_SECONDARY,
+  // The ages of the secrets the runner uses, against their rotation windows (read as the quote API
+  // reads them: app/observability/secret-rotation.ts); /readyz is "degraded" within 7 days of a deadline.
+  ...rotationConfigShape,
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
   OPS_WEBHOOK_URL: z.preprocess(
     (value) => (value === "" ? undefined : value),
@@ -100,7 +103,7 @@ export const runnerEnv = defineEnv({
   // Each read from <NAME>_FILE, a mounted Secret key (app/env.ts).
   secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL", "LLM_API_KEY"],
   check: (config) => {
-    const problems: ConfigProblem[] = [];
+    const problems: ConfigProblem[] = [...rotationConfigProblems(config)];
     if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
       problems.push({
         variable: "RUNNER_RETRY_MAX_MS",
