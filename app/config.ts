@@ -199,7 +199,7 @@ export const appEnv = defineEnv({
           message: `is required when BILLING=on: ${what}; or set BILLING=off`,
         }))
       : []),
-    ...rotationProblems(config.SECRETS_LAST_ROTATED),
+    ...rotationConfigProblems(config),
     // A region whose bucket is unknown could neither take uploads after a flip nor serve a fallback.
     ...(Boolean(config.DOCUMENTS_BUCKET_PRIMARY) !== Boolean(config.DOCUMENTS_BUCKET_SECONDARY)
       ? [
@@ -209,15 +209,6 @@ export const appEnv = defineEnv({
               : "DOCUMENTS_BUCKET_PRIMARY",
             message:
               "is required with the other region's bucket: documents need both regions' buckets, or neither",
-          },
-        ]
-      : []),
-    ...(config.SECRETS_ROTATION_WATCH && !config.AWS_REGION
-      ? [
-          {
-            variable: "AWS_REGION",
-            message:
-              "is required when SECRETS_ROTATION_WATCH is set: the region whose Secrets Manager holds the watched secrets",
           },
         ]
       : []),
@@ -256,6 +247,35 @@ function rotationProblems(value: string | undefined): ConfigProblem[] {
       variable: "SECRETS_LAST_ROTATED",
       message: `${name}: '${iso}' is not a timestamp; use ISO 8601, e.g. ${name}=2026-11-01T00:00:00Z`,
     }));
+}
+
+/**
+ * The rotation watch's settings, as every process that checks its secrets' ages reads them (the quote
+ * API, the runner, the operators): the same keys, checked the same way by each process's config.
+ */
+export const rotationConfigShape = {
+  SECRETS_LAST_ROTATED: appConfigSchema.shape.SECRETS_LAST_ROTATED,
+  SECRETS_ROTATION_WATCH: appConfigSchema.shape.SECRETS_ROTATION_WATCH,
+  SECRETS_ROTATION_REFRESH_SECONDS: appConfigSchema.shape.SECRETS_ROTATION_REFRESH_SECONDS,
+  AWS_REGION: appConfigSchema.shape.AWS_REGION,
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: appConfigSchema.shape.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+};
+export type RotationConfig = z.infer<z.ZodObject<typeof rotationConfigShape>>;
+
+/** What is wrong with a process's rotation settings, beyond each key's own shape. */
+export function rotationConfigProblems(config: RotationConfig): ConfigProblem[] {
+  return [
+    ...rotationProblems(config.SECRETS_LAST_ROTATED),
+    ...(config.SECRETS_ROTATION_WATCH && !config.AWS_REGION
+      ? [
+          {
+            variable: "AWS_REGION",
+            message:
+              "is required when SECRETS_ROTATION_WATCH is set: the region whose Secrets Manager holds the watched secrets",
+          },
+        ]
+      : []),
+  ];
 }
 
 /** When each secret was last rotated; the values were checked by parseAppConfig. */

@@ -1,18 +1,13 @@
 // The quote API process: validated configuration, pools, the app, graceful shutdown on SIGTERM.
 import type { FastifyInstance } from "fastify";
-import { appEnv, parseRotationTimestamps, type AppConfig } from "./config.ts";
+import { appEnv, type AppConfig } from "./config.ts";
 import { loadEnv, secretValue } from "./env.ts";
 import { createPool } from "./db/pool.ts";
 import { buildApp, type BuildOptions } from "./http/app.ts";
 import { createBilling } from "./billing/service.ts";
 import { quoteApiCapabilities, reportCapabilities } from "./capabilities.ts";
 import { createMetrics } from "./observability/metrics.ts";
-import {
-  parseWatchedSecrets,
-  RotationLedger,
-  secretsManagerClient,
-  watchSecretRotation,
-} from "./observability/secret-rotation.ts";
+import { RotationLedger, secretsManagerClient, startRotationWatch } from "./observability/secret-rotation.ts";
 import { PRICING } from "./pricing/data.ts";
 import { QuoteEngine } from "./pricing/engine.ts";
 import { tenantRegistrarFromConfig } from "./signup/tenant-registrar.ts";
@@ -34,7 +29,6 @@ export async function startApp(
   const opsUrl = secretValue(config, "OPS_DATABASE_URL");
   const opsPool = opsUrl ? createPool(opsUrl, 2) : undefined;
   const metrics = createMetrics();
-  const rotationOverrides = parseRotationTimestamps(config.SECRETS_LAST_ROTATED);
   // Billing's start-up check (secrets, control plane) runs before the port opens.
   const billing = config.BILLING === "on" ? createBilling(config) : undefined;
   const tenants = tenantRegistrarFromConfig(config);
@@ -60,15 +54,11 @@ export async function startApp(
     "signup creates Tenants on",
   );
   reportCapabilities(app.log, quoteApiCapabilities(config));
-  const watchedSecrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
-  const rotationWatch = watchSecretRotation({
-    // The config requires AWS_REGION whenever secrets are watched.
-    client: secretsManager,
-    secrets: watchedSecrets,
-    overrides: rotationOverrides,
+  const rotationWatch = startRotationWatch({
+    config,
     ledger: secretRotation,
-    intervalMs: config.SECRETS_ROTATION_REFRESH_SECONDS * 1000,
     log: app.log,
+    client: secretsManager,
   });
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   billing?.start();

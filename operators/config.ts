@@ -2,6 +2,7 @@
 // bad or missing key is reported together with what it should look like.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { rotationConfigProblems, rotationConfigShape } from "../app/config.ts";
 import { combineEnv, defineEnv, postgresUrl, type Env } from "../app/env.ts";
 import { OPERATOR_NAMESPACE } from "./api/group.ts";
 import { LEADER_LEASE_NAME } from "./api/rbac.ts";
@@ -36,6 +37,9 @@ export const operatorConfigSchema = z.object({
   PRICING_ANALYSIS_SECONDS: seconds(60),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
+  // The ages of the secrets the manager uses, against their rotation windows, read as the quote API
+  // reads them (app/observability/secret-rotation.ts); /readyz is "degraded" within 7 days of a deadline.
+  ...rotationConfigShape,
 });
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema> & { identity: string };
@@ -44,6 +48,7 @@ export const operatorEnv = defineEnv({
   process: "operator manager",
   schema: operatorConfigSchema,
   secrets: ["DATABASE_URL"],
+  check: rotationConfigProblems,
   finish: (config): OperatorConfig => ({
     ...config,
     identity: config.POD_NAME ?? `${hostname()}-${process.pid}`,

@@ -15,6 +15,7 @@ import { addRateLimitController } from "./controllers/ratelimit/controller.ts";
 import { addTenantController } from "./controllers/tenant/controller.ts";
 import { KubeClient } from "./runtime/kube.ts";
 import { Manager } from "./runtime/manager.ts";
+import { RotationLedger, rotationGauges, startRotationWatch } from "../app/observability/secret-rotation.ts";
 
 // The failover controller runs where FAILOVER_* is configured (one manager per environment).
 const { operator: config, failover: failoverConfig } = loadEnv(managerEnv);
@@ -37,7 +38,14 @@ const manager = new Manager({
   leaderElection: config.LEADER_ELECT
     ? { namespace: config.LEADER_ELECTION_NAMESPACE, name: config.LEADER_ELECTION_LEASE }
     : undefined,
+  degraded: () => rotation.readiness(),
 });
+// The manager's own secrets against their rotation windows, checked as the quote API checks its own;
+// the gauge is refreshed each minute, so the page does not wait for a /readyz probe.
+const gauges = rotationGauges(manager.metrics.registry);
+const rotation = new RotationLedger(gauges.secretLastRotated, gauges.readinessDegraded);
+const rotationWatch = startRotationWatch({ config, ledger: rotation, log });
+setInterval(() => rotation.readiness(), 60_000).unref();
 addTenantController(manager, {
   pool,
   usageRefreshMs: config.USAGE_REFRESH_SECONDS * 1000,
@@ -61,6 +69,7 @@ async function shutdown(signal: string, code: number): Promise<void> {
     process.exit(1);
   }, 25_000);
   force.unref();
+  rotationWatch.stop();
   await manager.stop();
   await pool.end();
   await failover?.close();

@@ -7,6 +7,8 @@ import { existsSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { parseAppConfig } from "../app/config.ts";
+import { parseRunnerConfig } from "../app/runner/config.ts";
+import { parseOperatorConfig } from "../operators/config.ts";
 import { parseWatchedSecrets } from "../app/observability/secret-rotation.ts";
 import { OPERATIONS } from "../dashboards/slo.ts";
 import { ALERTMANAGER_CONFIG_SECRET, alertmanagerConfigTemplate } from "../infra/monitoring/alertmanager.ts";
@@ -21,6 +23,7 @@ import {
   rotationLabel,
   BILLING_SECRETS,
   SECRET_NAMES,
+  SECRETS_USED,
   type PlatformSecret,
 } from "../infra/secrets/secrets.ts";
 import type { PlannedResource, PlannedStack } from "./plan.ts";
@@ -210,6 +213,69 @@ describe("secret rotation dates", () => {
       expect(parseWatchedSecrets(config.SECRETS_ROTATION_WATCH)).toEqual(
         PLATFORM_SECRETS.map((s) => ({ label: rotationLabel(s), secretId: SECRET_NAMES[s] })),
       );
+    }
+  });
+
+  it("has the runner and the operators watch the secrets they use, with configs their loaders accept and DescribeSecret by IRSA", () => {
+    const processes = [
+      { deployment: "runner", parse: parseRunnerConfig, login: "runner", used: SECRETS_USED.runner },
+      {
+        deployment: "freight-operators",
+        parse: parseOperatorConfig,
+        login: "operator",
+        used: SECRETS_USED.operators,
+      },
+    ] as const;
+    for (const { plan, region } of stacks()) {
+      for (const p of processes) {
+        const deployment = plan.resources.find(
+          (r) =>
+            r.type === "kubernetes:apps/v1:Deployment" && get(r.props, "metadata", "name") === p.deployment,
+        )!;
+        const env = get(deployment.props, "spec", "template", "spec", "containers", 0, "env") as {
+          name: string;
+          value?: string;
+        }[];
+        const values = Object.fromEntries(
+          env.filter((e) => e.value !== undefined && !e.name.endsWith("_FILE")).map((e) => [e.name, e.value]),
+        );
+        // The mounted secrets (stacks/contract.test.ts reads them) stand in as values.
+        const config = p.parse({
+          ...values,
+          DATABASE_URL: `postgres://freight_${p.login}@db/freight`,
+          ...(p.login === "runner" ? { LLM_API_KEY: "mounted" } : {}),
+        });
+        expect(config.AWS_REGION, p.deployment).toBe(region);
+        expect(parseWatchedSecrets(config.SECRETS_ROTATION_WATCH), p.deployment).toEqual(
+          PLATFORM_SECRETS.filter((s) => (p.used as readonly string[]).includes(s)).map((s) => ({
+            label: rotationLabel(s),
+            secretId: SECRET_NAMES[s],
+          })),
+        );
+        // The role its ServiceAccount assumes (IRSA) carries the describe policy.
+        const account = plan.resources.find(
+          (r) =>
+            r.type === "kubernetes:core/v1:ServiceAccount" &&
+            get(r.props, "metadata", "name") ===
+              get(deployment.props, "spec", "template", "spec", "serviceAccountName"),
+        )!;
+        const roleArn = String(get(account.props, "metadata", "annotations", "eks.amazonaws.com/role-arn"));
+        const role = plan.resources.find(
+          (r) => r.type === "aws:iam/role:Role" && roleArn.includes(`/${r.name}`),
+        );
+        expect(role, `${p.deployment}'s IRSA role (${roleArn})`).toBeDefined();
+        const attached = plan.resources
+          .filter(
+            (r) =>
+              r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" &&
+              new RegExp(`^${role!.name}-\\d+$`).test(r.name),
+          )
+          .map((r) => String(r.props["policyArn"]));
+        expect(
+          attached.some((arn) => /:policy\/secrets-describe-/.test(arn)),
+          `${p.deployment} may DescribeSecret (${attached.join(", ")})`,
+        ).toBe(true);
+      }
     }
   });
 

@@ -15,7 +15,7 @@ import { grafanaDashboards, prometheusRuleGroups } from "../dashboards/index.ts"
 import { Monitoring, MONITORING_NAMESPACE } from "../infra/monitoring/monitoring.ts";
 import { Network } from "../infra/network/network.ts";
 import { ClusterAutoscaler } from "../infra/cluster/cluster-autoscaler.ts";
-import { rotationWatchList, SECRET_NAMES, Secrets } from "../infra/secrets/secrets.ts";
+import { rotationWatchList, SECRET_NAMES, SECRETS_USED, Secrets } from "../infra/secrets/secrets.ts";
 import type { ScheduledTask } from "../infra/workloads/batch.ts";
 import { BATCH_WORKLOADS, IsolationProbe, ScheduledJobs, SchemaMigration } from "../infra/workloads/batch.ts";
 import { DATABASE_URL_KEY, ExternalSecrets, SECRET_STORE } from "../infra/workloads/external-secrets.ts";
@@ -195,8 +195,9 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       env: [
         { name: "SECRETS_ROTATION_WATCH", value: rotationWatchList(config.billing) },
         { name: "AWS_REGION", value: config.region },
-        // EVIDENCE_SUPPLY_CHAIN_DIR keeps its default (.cache/supply-chain): the image build copies
-        // CI's SBOM and OSV report there, next to the code they describe.
+        // EVIDENCE_SUPPLY_CHAIN_DIR keeps its default (.cache/supply-chain). Nothing carries CI's SBOM
+        // and OSV report into the image or the cluster yet, so the control fails here naming the
+        // missing report (docs/security.md, Dependencies) rather than passing on no evidence.
         { name: "KUBERNETES_API", value: "in-cluster" },
       ],
       secretFiles: [
@@ -667,6 +668,12 @@ export async function regionStack(
         ...migrated,
       ],
       pricingModel: active,
+      secretRotationWatch: {
+        secrets: rotationWatchList(config.billing, SECRETS_USED.operators),
+        describePolicyArn: secrets.describePolicyArn,
+        oidcProviderArn: cluster.oidcProviderArn,
+        oidcIssuer: cluster.oidcIssuer,
+      },
       failover: failover && {
         settings: failover,
         activeRegion: config.activeRegion,
@@ -762,6 +769,10 @@ export async function regionStack(
       kedaChartVersion: config.kedaChartVersion,
       billingMail: config.billing ? { from: `Freight Billing <billing@${config.domain}>` } : undefined,
       llm: { baseUrl: config.llmBaseUrl, model: config.llmModel },
+      secretRotationWatch: {
+        secrets: rotationWatchList(config.billing, SECRETS_USED.runner),
+        describePolicyArn: secrets.describePolicyArn,
+      },
     },
     inCluster,
   );

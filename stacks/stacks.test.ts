@@ -497,8 +497,10 @@ describe("workload components", () => {
   it("give the runner its own KEDA and ScaledObject, and the external secrets their operator and store", () => {
     for (const { plan } of stacks()) {
       const runner = childrenOf(plan, "freight:workloads:Runner").map((r) => r.type);
+      // Its role carries two policies: the documents buckets, and DescribeSecret for its rotation watch.
       expect(runner.sort()).toEqual([
         "aws:iam/role:Role",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:core/v1:ServiceAccount",

@@ -5,11 +5,18 @@
 //     verify <request-id> --by <who> --method <how the requester's identity was checked>
 //     deny <request-id> --by <who> --reason <text>
 //     status [<request-id>]          one request and its history; without an id, every open request
+//     download <request-id> --token <token> --out <file.tar.gz>
+//                                    redeems an export link ops was sent (a deleted Tenant's data_export,
+//                                    whose API keys are disabled): the bundle, checked against its SHA-256
+//     link <request-id>              a fresh export link for a completed access request (the sent one expired)
 //     drill [--timeout <seconds>]    the monthly drill (scheduled by the stacks), see drill.ts
 //
 // Verifying queues the runner's fulfilment; `status` shows where it is. Exit codes: 0 done; 1
 // refused (unknown tenant or request, unverified, already erased...) or a failed drill, nothing
 // changed; 2 usage; 78 configuration (app/env.ts).
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createPool, transaction, withTenant } from "../db/pool.ts";
@@ -26,6 +33,8 @@ import {
   type DsrKind,
   type DsrRequest,
 } from "./dsr/lifecycle.ts";
+import { issueExportLink, redeemExportLink } from "./dsr/links.ts";
+import { appConfigSchema } from "../config.ts";
 import { subjectProblems } from "./dsr/subject.ts";
 
 const USAGE = `usage:
@@ -33,6 +42,8 @@ const USAGE = `usage:
   npm run dsr -- verify <request-id> --by <who> --method <how the requester's identity was checked>
   npm run dsr -- deny <request-id> --by <who> --reason <text>
   npm run dsr -- status [<request-id>]
+  npm run dsr -- download <request-id> --token <token from the link> --out <file.tar.gz>
+  npm run dsr -- link <request-id>
   npm run dsr -- drill [--timeout <seconds>]      (default 900)`;
 
 const dsrConfigSchema = z.object({
@@ -53,6 +64,10 @@ export const dsrEnv = defineEnv({
 export function parseDsrConfig(env: Env): DsrConfig {
   return dsrEnv.parse(env);
 }
+
+/** Ops' fresh links last as long as the API's (DSR_EXPORT_LINK_TTL_SECONDS' default: a day). */
+const LINK_TTL_SECONDS = appConfigSchema.shape.DSR_EXPORT_LINK_TTL_SECONDS.parse(undefined);
+const opsActor = () => `ops:${userInfo().username}`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -82,6 +97,8 @@ export async function main(argv: string[], env: Env = process.env): Promise<numb
         method: { type: "string" },
         reason: { type: "string" },
         timeout: { type: "string" },
+        token: { type: "string" },
+        out: { type: "string" },
       },
     });
   } catch (error) {
@@ -115,6 +132,14 @@ export async function main(argv: string[], env: Env = process.env): Promise<numb
       if (command === "deny" && !values.reason) return usage("--reason <text> is required");
       break;
     case "status":
+      break;
+    case "link":
+      if (!id) return usage("link needs the request id");
+      break;
+    case "download":
+      if (!id) return usage("download needs the request id");
+      if (!values.token) return usage("--token <the token of the export link> is required");
+      if (!values.out) return usage("--out <file.tar.gz> is required");
       break;
     case "drill":
       if (values.timeout !== undefined && !/^\d+$/.test(values.timeout))
@@ -184,6 +209,38 @@ export async function main(argv: string[], env: Env = process.env): Promise<numb
         denyRequest(db, id!, `ops:${values.by}`, values.reason!),
       );
       console.log(`denied ${line(denied)}`);
+    } else if (command === "link") {
+      const tenantId = await tenantOfRequest(id!);
+      const link = await withTenant(pool, tenantId, (db) =>
+        issueExportLink(db, id!, opsActor(), LINK_TTL_SECONDS),
+      );
+      const token = new URL(link.path, "http://link").searchParams.get("token");
+      console.log(
+        `${link.path}\ngood until ${link.expiresAt.toISOString()}: npm run dsr -- download ${id} --token ${token} --out <file.tar.gz>`,
+      );
+    } else if (command === "download") {
+      const tenantId = await tenantOfRequest(id!);
+      const bundle = await withTenant(pool, tenantId, (db) =>
+        redeemExportLink(db, id!, values.token!, opsActor()),
+      ).catch((error: unknown) => {
+        if (error instanceof DsrError && error.code === "link-expired")
+          throw new DsrError(
+            "link-expired",
+            `${error.message.replace(/; ask for a fresh one.*$/, "")}; issue a fresh one with npm run dsr -- link ${id}`,
+          );
+        throw error;
+      });
+      // The bytes as stored are the bytes hashed when the bundle was built, or nothing is written.
+      const actual = createHash("sha256").update(bundle.archive).digest("hex");
+      if (actual !== bundle.sha256)
+        throw new DsrError(
+          "incomplete",
+          `the stored bundle of request ${id} does not match its SHA-256 (${actual} against ${bundle.sha256}); nothing written`,
+        );
+      await writeFile(values.out!, bundle.archive);
+      console.log(
+        `wrote ${bundle.archive.length} bytes of request ${id}'s bundle to ${values.out} (SHA-256 ${bundle.sha256}); its manifest.json lists every file with its own SHA-256`,
+      );
     } else if (command === "status" && id) {
       const tenantId = await tenantOfRequest(id);
       await withTenant(pool, tenantId, async (db) => {

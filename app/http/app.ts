@@ -1,5 +1,6 @@
 // The quote API: a Fastify app whose routes are plugins sharing one context (pools, metrics, engine).
 import type { RotationLedger } from "../observability/secret-rotation.ts";
+import { erasedSubjectProblem } from "../compliance/dsr/tombstone.ts";
 import Fastify, {
   LogController,
   type FastifyError,
@@ -348,7 +349,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.setErrorHandler((error: FastifyError | Problem | Error, request, reply) => {
     if (error instanceof Problem) return sendProblem(reply, error);
-    const problem = frameworkProblem(error as FastifyError, request);
+    const problem = frameworkProblem(error as FastifyError, request) ?? erasedSubjectProblem(error);
     if (problem) return sendProblem(reply, problem);
     request.log.error({ err: error, route: request.routeOptions.url }, "request failed");
     return sendProblem(

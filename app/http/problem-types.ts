@@ -393,6 +393,13 @@ export const PROBLEM_TYPES = {
     description:
       "The person was erased already (or an erasure of them is under way); nothing is left to erase.",
   },
+  "subject-erased-not-reimported": {
+    title: "Person's data was erased",
+    statuses: [409],
+    description:
+      "The address or sign-in names a person whose data this tenant erased on request (a data subject request): it is not recorded again, and nothing was created or counted. Use another contact, or ask the person to contact you anew.",
+    extensions: { dataRequestId: z.uuid(), erasedOn: z.iso.date() },
+  },
   "export-link-expired": {
     title: "Export link expired",
     statuses: [410],

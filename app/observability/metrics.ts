@@ -3,6 +3,7 @@
 // Dashboards and SLO rules in dashboards/ are generated against these names; a test scrapes a running
 // app and checks every metric they use exists here.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { rotationGauges } from "./secret-rotation.ts";
 
 /** Latency buckets in seconds; 0.6 s is the quote p95 objective, so it must be a bucket edge. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.6, 1, 2.5, 5];
@@ -156,18 +157,7 @@ export function createMetrics(): AppMetrics {
       help: "1 while writes are frozen for a region failover (writes answer 503 with Retry-After).",
       registers: [registry],
     }),
-    secretLastRotated: new Gauge({
-      name: "secret_last_rotated_timestamp_seconds",
-      help: "When each secret the app uses was last rotated (Unix seconds), from the secret's rotation metadata.",
-      labelNames: ["secret"],
-      registers: [registry],
-    }),
-    readinessDegraded: new Gauge({
-      name: "readiness_degraded",
-      help: "1 while a readiness check is degraded (the process still serves; /readyz says why), by check.",
-      labelNames: ["check"],
-      registers: [registry],
-    }),
+    ...rotationGauges(registry),
     billingWebhookEvents: new Counter({
       name: "billing_webhook_events_total",
       help: "Stripe webhook deliveries by event type (the handled ones, other, unverified) and outcome (applied, replayed, ignored, bad-signature, ...).",

@@ -7,14 +7,37 @@
 // The window each date runs against comes from the store too: the `secret-class` tag the stacks set on
 // every platform secret (infra/secrets/secrets.ts), else the label (the alerts' pattern, dashboards/slo.ts).
 // Within warnDaysBefore of a deadline (or past it) the process stays up but reads "degraded"
-// (RotationLedger.readiness: /readyz and the readiness_degraded gauge, which pages).
+// (RotationLedger.readiness: /readyz and the readiness_degraded gauge, which pages). The quote API,
+// the runner and the operators each watch the secrets they use this one way (startRotationWatch).
 import {
   DescribeSecretCommand,
   SecretsManagerClient,
   type DescribeSecretCommandOutput,
 } from "@aws-sdk/client-secrets-manager";
-import type { Gauge } from "prom-client";
+import { Gauge, type Registry } from "prom-client";
 import { OPERATIONS } from "../../dashboards/slo.ts";
+import { parseRotationTimestamps, type RotationConfig } from "../config.ts";
+
+/** The two gauges the rotation alerts read, on a process's registry (same names in every process). */
+export function rotationGauges(registry: Registry): {
+  secretLastRotated: Gauge<"secret">;
+  readinessDegraded: Gauge<"check">;
+} {
+  return {
+    secretLastRotated: new Gauge({
+      name: "secret_last_rotated_timestamp_seconds",
+      help: "When each secret the process uses was last rotated (Unix seconds), from the secret's rotation metadata.",
+      labelNames: ["secret"],
+      registers: [registry],
+    }),
+    readinessDegraded: new Gauge({
+      name: "readiness_degraded",
+      help: "1 while a readiness check is degraded (the process still serves; /readyz says why), by check.",
+      labelNames: ["check"],
+      registers: [registry],
+    }),
+  };
+}
 
 export interface WatchedSecret {
   /** The `secret` label of the gauge, e.g. "database-service-role". */
@@ -216,4 +239,33 @@ export function watchSecretRotation(options: {
     refresh,
     stop: () => clearInterval(timer),
   };
+}
+
+/**
+ * A process's rotation watch from its config (rotationConfigShape): the overrides recorded at once,
+ * the watched secrets read now and every SECRETS_ROTATION_REFRESH_SECONDS. `client` lets a process
+ * share its Secrets Manager client; else one is made for AWS_REGION when secrets are watched.
+ */
+export function startRotationWatch(options: {
+  config: RotationConfig;
+  ledger: RotationLedger;
+  log: Log;
+  client?: SecretsManagerClient;
+}): SecretRotationWatch {
+  const { config } = options;
+  const secrets = parseWatchedSecrets(config.SECRETS_ROTATION_WATCH);
+  const client =
+    options.client ??
+    (secrets.length && config.AWS_REGION
+      ? secretsManagerClient({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER })
+      : undefined);
+  return watchSecretRotation({
+    // The configs require AWS_REGION whenever secrets are watched.
+    client,
+    secrets,
+    overrides: parseRotationTimestamps(config.SECRETS_LAST_ROTATED),
+    ledger: options.ledger,
+    intervalMs: config.SECRETS_ROTATION_REFRESH_SECONDS * 1000,
+    log: options.log,
+  });
 }

@@ -1,5 +1,6 @@
-// Fetches an offboarded tenant's data export (written by the runner's data_export task) for ops, as the
-// read-only freight_ops role:
+// Fetches an offboarded tenant's data export archive as the earlier data_export task wrote it (before
+// migration 0028; the task now builds the tenant's data subject access bundle, fetched with
+// `npm run dsr -- download`), for ops, as the read-only freight_ops role:
 //   OPS_DATABASE_URL=postgres://freight_ops:...@host/freight node app/ops/data-export.ts --tenant <slug>
 //   OPS_DATABASE_URL=... node app/ops/data-export.ts --export <id> --out <file.jsonl.gz>
 // The first lists the tenant's exports; the second writes one archive (gzip'd JSON Lines: a header line,

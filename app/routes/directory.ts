@@ -135,7 +135,8 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
     metered: true,
     body: invite,
     responses: { 201: { description: "The invite, sent", body: sentInvite } },
-    problems: ["not-found", "carrier-already-invited"],
+    // An invite to a person erased on request is refused by the tombstone trigger (nothing counted).
+    problems: ["not-found", "carrier-already-invited", "subject-erased-not-reimported"],
   });
   app.post(
     "/v1/directory/invites",

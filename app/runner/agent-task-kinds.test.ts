@@ -47,6 +47,7 @@ describe("agent task kinds", () => {
         pool: {} as pg.Pool,
         log: pino({ level: "silent" }),
         metrics: createMetrics(),
+        exportLinkTtlSeconds: 86_400,
       }),
     );
     expect([...queued].filter((kind) => !handled.includes(kind))).toEqual([]);

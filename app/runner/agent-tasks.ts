@@ -2,7 +2,7 @@
 //   notify_ops     (the nightly usage breach check)      ops webhook, else a structured log line
 //   billing_alert  (billing webhook, overage, runner)     ops webhook with a severity, else a log line
 //   billing_notice (billing webhook: dunning, trial end)  email to the tenant's billing contact
-//   data_export    (tenant controller on Tenant deletion) archive in data_exports, then ops told
+//   data_export    (tenant controller on Tenant deletion) the tenant's DSR access bundle, then ops sent its link
 //   signup_verification (signup, resend)                 email with the link that activates the first key
 //   limit_increase_requested (API: a tenant asks for more)  ops webhook with the approve/decline commands
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
@@ -98,12 +98,14 @@ export function defaultHandlers(options: {
   metrics: Pick<AppMetrics, "agentTaskFallbacks">;
   /** The documents buckets, when configured: data subject requests read and erase documents. */
   documents?: DocumentFiles;
+  /** How long a deleted tenant's export link (sent to ops) stays good. */
+  exportLinkTtlSeconds: number;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
     notify_ops: notifyOpsHandler(options),
     billing_alert: billingAlertHandler(options),
     billing_notice: billingNoticeHandler(options),
-    data_export: dataExportHandler(options),
+    data_export: dataExportHandler({ ...options, linkTtlSeconds: options.exportLinkTtlSeconds }),
     signup_verification: signupVerificationHandler(options),
     limit_increase_requested: limitIncreaseRequestedHandler(options),
     tenant_notice: tenantNoticeHandler(options),

@@ -2,7 +2,7 @@
 // problem in one message.
 import { hostname } from "node:os";
 import { z } from "zod";
-import { appConfigSchema } from "../config.ts";
+import { appConfigSchema, rotationConfigProblems, rotationConfigShape } from "../config.ts";
 import { defineEnv, postgresUrl, type ConfigProblem, type Env } from "../env.ts";
 
 export const runnerConfigSchema = z.object({
@@ -37,10 +37,16 @@ export const runnerConfigSchema = z.object({
   // The documents buckets, as the quote API names them (app/config.ts): a tenant's export bundle
   // carries its documents and a tenant erasure removes them. Unset: a tenant with documents cannot
   // be fulfilled (the task fails saying so); end users' requests and document-less tenants still are.
+  // A deleted Tenant's data_export sends ops a link to its bundle, good this long (the API's key and
+  // default: a day, as a data subject's link).
+  DSR_EXPORT_LINK_TTL_SECONDS: appConfigSchema.shape.DSR_EXPORT_LINK_TTL_SECONDS,
   DOCUMENTS_BUCKET_PRIMARY: appConfigSchema.shape.DOCUMENTS_BUCKET_PRIMARY,
   DOCUMENTS_BUCKET_SECONDARY: appConfigSchema.shape.DOCUMENTS_BUCKET_SECONDARY,
   DOCUMENTS_S3_ENDPOINT_PRIMARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_PRIMARY,
   DOCUMENTS_S3_ENDPOINT_SECONDARY: appConfigSchema.shape.DOCUMENTS_S3_ENDPOINT_SECONDARY,
+  // The ages of the secrets the runner uses, against their rotation windows (read as the quote API
+  // reads them: app/observability/secret-rotation.ts); /readyz is "degraded" within 7 days of a deadline.
+  ...rotationConfigShape,
   /** Where notify_ops tasks are POSTed; without it they are written as structured log lines. */
   OPS_WEBHOOK_URL: z.preprocess(
     (value) => (value === "" ? undefined : value),
@@ -97,7 +103,7 @@ export const runnerEnv = defineEnv({
   // Each read from <NAME>_FILE, a mounted Secret key (app/env.ts).
   secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL", "LLM_API_KEY"],
   check: (config) => {
-    const problems: ConfigProblem[] = [];
+    const problems: ConfigProblem[] = [...rotationConfigProblems(config)];
     if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
       problems.push({
         variable: "RUNNER_RETRY_MAX_MS",

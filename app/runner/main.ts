@@ -9,6 +9,7 @@ import { loadEnv, secretValue } from "../env.ts";
 import { createPool } from "../db/pool.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
+import { RotationLedger, startRotationWatch } from "../observability/secret-rotation.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
@@ -71,6 +72,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       llm,
       metrics,
       documents: documentStoreFrom(config),
+      exportLinkTtlSeconds: config.DSR_EXPORT_LINK_TTL_SECONDS,
     }),
     bulkSlots: config.RUNNER_BULK_SLOTS,
     agentSlots: config.RUNNER_AGENT_SLOTS,
@@ -86,8 +88,10 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       dsr_fulfil: config.RUNNER_DSR_TIMEOUT_MS,
     },
   });
+  const rotation = new RotationLedger(metrics.secretLastRotated, metrics.readinessDegraded);
+  const rotationWatch = startRotationWatch({ config, ledger: rotation, log });
   await runner.start();
-  const server = runnerServer(runner, llm, pool, metrics, config);
+  const server = runnerServer(runner, llm, rotation, pool, metrics, config);
   await new Promise<void>((resolve) => server.listen(config.RUNNER_PORT, config.RUNNER_HOST, resolve));
   const { port } = server.address() as AddressInfo;
   log.info(
@@ -105,6 +109,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     llm,
     url: `http://127.0.0.1:${port}`,
     async stop() {
+      rotationWatch.stop();
       await runner.stop();
       await new Promise((resolve) => server.close(resolve));
       mail?.transport.close();
@@ -114,22 +119,26 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
 }
 
 /**
- * The runner's readiness: "ok", "degraded" (yellow: still serving and ready, the LLM provider's
- * circuit is open so LLM tasks fall back or wait) or "stuck" (503: the loop stopped going round).
+ * The runner's readiness: "ok", "degraded" (yellow: still serving and ready; the LLM provider's
+ * circuit is open so LLM tasks fall back or wait, or a secret it uses is near or past its rotation
+ * deadline) or "stuck" (503: the loop stopped going round).
  */
 export function runnerReadiness(
   runner: Runner,
   llm: LlmProvider | undefined,
   stuckAfterMs: number,
+  rotation?: RotationLedger,
 ): { httpStatus: number; body: Record<string, unknown> } {
   const healthy = Date.now() - runner.lastTick < stuckAfterMs;
-  const degraded = llm !== undefined && llm.state !== "closed";
+  const secrets = rotation?.readiness();
+  const degraded = (llm !== undefined && llm.state !== "closed") || secrets?.degraded === true;
   return {
     httpStatus: healthy ? 200 : 503,
     body: {
       status: !healthy ? "stuck" : degraded ? "degraded" : "ok",
       state: runner.state,
       inFlight: runner.inFlight,
+      ...(secrets ? { checks: { secrets: secrets.detail } } : {}),
       ...(llm
         ? {
             llm: {
@@ -145,6 +154,7 @@ export function runnerReadiness(
 function runnerServer(
   runner: Runner,
   llm: LlmProvider | undefined,
+  rotation: RotationLedger,
   pool: ReturnType<typeof createPool>,
   metrics: AppMetrics,
   config: RunnerConfig,
@@ -158,12 +168,14 @@ function runnerServer(
       response.writeHead(status, { "content-type": type }).end(body);
     };
     if (path === "/healthz" || path === "/readyz") {
-      const readiness = runnerReadiness(runner, llm, stuckAfterMs);
+      const readiness = runnerReadiness(runner, llm, stuckAfterMs, rotation);
       reply(readiness.httpStatus, "application/json", JSON.stringify(readiness.body));
       return;
     }
     if (path === "/metrics") {
       void (async () => {
+        // readiness_degraded{check="secret-rotation"} as of this scrape, as the API's /metrics does.
+        rotation.readiness();
         if (Date.now() - lastGauges > 5_000) {
           lastGauges = Date.now();
           for (const q of await queueStats(pool).catch(() => [])) {

@@ -278,6 +278,8 @@ export const ssoBrowserRoutes: FastifyPluginAsync<SsoOptions> = async (plugin, o
       "sso-login-expired",
       "sso-denied",
       "sso-token-rejected",
+      // A user erased on request is not signed in again: the tombstone trigger refuses the session.
+      "subject-erased-not-reimported",
     ],
   });
   app.get("/sso/callback", callbackContract, async (request, reply) => {

@@ -8,6 +8,7 @@ import { startMoto, type MotoServer } from "../../tools/aws/moto.ts";
 import { startIdentityProvider, type LocalIdentityProvider } from "../../tools/fakes/identity-provider.ts";
 import { provisionTestTenant, startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
+import { fulfilRequest } from "../compliance/dsr/fulfil.ts";
 
 let t: TestApp;
 let moto: MotoServer;
@@ -210,6 +211,39 @@ describe("enterprise SSO", () => {
     expect(expired.status).toBe(401);
     expect(expired.body.type).toMatch(/\/session-expired$/);
     expect(expired.body.detail).toMatch(/Sign in again/);
+  });
+
+  it("does not sign in again a user erased on request: a 409 problem, and no session recorded", async () => {
+    const carol = await ssoTenant("carol");
+    const signIn = async () => callback(await carol.idp.signIn((await startLogin(carol.slug)).href));
+    expect((await signIn()).status).toBe(200);
+    // Erased as the runner erases (the dsr_fulfil task's own function, as the runner's role).
+    const filed = await carol.admin.post<Record<string, any>>("/v1/data-requests", {
+      kind: "erasure",
+      subject: { id: "carol" },
+    });
+    expect(filed.status).toBe(201);
+    await carol.admin.post(`/v1/data-requests/${filed.body.id}/verification`, {
+      verifiedBy: "support",
+      method: "email link",
+    });
+    const runnerDb = createPool(t.db.urls.runner, 1);
+    try {
+      await fulfilRequest({ pool: runnerDb, actor: "test" }, carol.tenantId, filed.body.id);
+    } finally {
+      await runnerDb.end();
+    }
+
+    const again = await signIn();
+    expect(again.status).toBe(409);
+    expect(again.body.type).toMatch(/\/subject-erased-not-reimported$/);
+    expect(again.body.dataRequestId).toBe(filed.body.id);
+    expect(again.body.detail).toMatch(/not recorded again/);
+    expect(again.headers.get("set-cookie") ?? "").not.toMatch(/freight_session=/);
+    const sessions = await withTenant(appDb, carol.tenantId, (db) =>
+      db.query("SELECT 1 FROM sso_sessions WHERE subject = 'carol'"),
+    );
+    expect(sessions.rows).toHaveLength(0);
   });
 
   it("refuses a tenant whose plan lacks SSO, and bad provider settings", async () => {

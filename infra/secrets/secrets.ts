@@ -121,9 +121,28 @@ export function rotationLabel(secret: PlatformSecret): string {
   return SECRET_NAMES[secret].replace(/^freight\//, "");
 }
 
-/** SECRETS_ROTATION_WATCH for the app: every platform secret, as label=name pairs. */
-export function rotationWatchList(billing: boolean): string {
+/**
+ * The platform secrets each long-running process itself uses, whose ages it checks at run time (the
+ * quote API and the evidence job watch every platform secret: the API exports the dates the rotation
+ * alerts read, the evidence reports them all).
+ */
+export const SECRETS_USED = {
+  // Its login, the ops webhook it delivers to, the agent tasks' third-party keys, billing mail.
+  runner: [
+    "databaseRunnerRole",
+    "opsWebhookUrl",
+    "llmProviderApiKey",
+    "workflowAutomationApiKey",
+    "billingSmtpUrl",
+  ],
+  // Its login (the failover controller's logins to both regions are the same role's).
+  operators: ["databaseOperatorRole"],
+} as const satisfies Record<string, readonly PlatformSecret[]>;
+
+/** SECRETS_ROTATION_WATCH: every platform secret, or `only` these, as label=name pairs. */
+export function rotationWatchList(billing: boolean, only?: readonly PlatformSecret[]): string {
   return (Object.keys(SECRET_NAMES) as PlatformSecret[])
+    .filter((s) => !only || only.includes(s))
     .filter((s) => billing || !(BILLING_SECRETS as readonly string[]).includes(s))
     .map((s) => `${rotationLabel(s)}=${SECRET_NAMES[s]}`)
     .join(",");

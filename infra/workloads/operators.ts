@@ -60,6 +60,16 @@ export interface OperatorsArgs {
    * controller publishes the split to it (the other region's replica receives it by replication).
    */
   pricingModel?: boolean;
+  /**
+   * The secrets the manager uses (SECRETS_ROTATION_WATCH), whose rotation dates it reads itself
+   * through its ServiceAccount's IAM role (IRSA).
+   */
+  secretRotationWatch: {
+    secrets: string;
+    describePolicyArn: pulumi.Input<string>;
+    oidcProviderArn: pulumi.Input<string>;
+    oidcIssuer: pulumi.Input<string>;
+  };
   /** Run the failover controller here: its drivers' settings, and the region to start active. */
   failover?: {
     settings: pulumi.Output<FailoverSettings>;
@@ -92,9 +102,23 @@ export class Operators extends pulumi.ComponentResource {
           { parent: this, aliases: movedFrom("workloads", `workloads-crd-${crd.metadata.name}`) },
         ),
     );
-    // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA).
-    let roleArn: pulumi.Output<string> | undefined;
-    if (args.failover) {
+    // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA); the
+    // rotation watch reads its secrets' metadata as that account too.
+    const watch = args.secretRotationWatch;
+    let roleArn: pulumi.Output<string>;
+    if (!args.failover) {
+      roleArn = serviceAccountRole(
+        `${name}-rotation-watch`,
+        {
+          oidcProviderArn: watch.oidcProviderArn,
+          oidcIssuer: watch.oidcIssuer,
+          namespace: identity.namespace,
+          serviceAccount: identity.name,
+          policyArns: [watch.describePolicyArn],
+        },
+        { parent: this },
+      ).arn;
+    } else {
       const policy = new aws.iam.Policy(
         `${name}-failover`,
         {
@@ -110,7 +134,7 @@ export class Operators extends pulumi.ComponentResource {
           oidcIssuer: args.failover.oidcIssuer,
           namespace: identity.namespace,
           serviceAccount: identity.name,
-          policyArns: [policy.arn],
+          policyArns: [policy.arn, watch.describePolicyArn],
         },
         { parent: this },
       ).arn;
@@ -123,6 +147,9 @@ export class Operators extends pulumi.ComponentResource {
       // PricingModels live beside the operators; their analysis reads settled actuals once a minute.
       { name: "PRICING_NAMESPACE", value: identity.namespace },
       { name: "PRICING_ANALYSIS_SECONDS", value: "60" },
+      // Rotation dates of the secrets it uses, from this region's Secrets Manager, as the API reads them.
+      { name: "SECRETS_ROTATION_WATCH", value: watch.secrets },
+      { name: "AWS_REGION", value: args.region.region },
       ...(settings ? failoverEnv(settings) : []),
     ]);
     // Mounted files (pod-spec.ts): the manager's login, and with failover both regions' databases.

@@ -56,6 +56,8 @@ export interface RunnerArgs {
   billingMail?: { from: string };
   /** The LLM provider the agent tasks call (its key is LLM_API_KEY in API_KEYS_SECRET). */
   llm: { baseUrl: string; model: string };
+  /** The secrets the runner uses (SECRETS_ROTATION_WATCH), whose rotation dates it reads itself. */
+  secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
 }
 
 export class Runner extends pulumi.ComponentResource {
@@ -76,7 +78,7 @@ export class Runner extends pulumi.ComponentResource {
         oidcIssuer: args.oidcIssuer,
         namespace: APP_NAMESPACE,
         serviceAccount: RUNNER_SERVICE_ACCOUNT,
-        policyArns: [args.documentsAccessPolicyArn],
+        policyArns: [args.documentsAccessPolicyArn, args.secretRotationWatch.describePolicyArn],
       },
       { parent: this },
     );
@@ -123,7 +125,12 @@ export class Runner extends pulumi.ComponentResource {
                     // endpoints hold everywhere (the local platform points them at its gateways).
                     // The other RUNNER_* settings (slots, leases, RUNNER_EXPORT_TIMEOUT_MS for data
                     // exports, RUNNER_DSR_TIMEOUT_MS for data subject requests, ...) keep their
-                    // defaults in every region (app/runner/config.ts).
+                    // defaults in every region (app/runner/config.ts). So does DSR_EXPORT_LINK_TTL_SECONDS:
+                    // a deleted tenant's export link, sent to ops, lasts a day, as the API's links.
+                    // The rotation dates of the secrets it uses, from this region's Secrets Manager, as
+                    // the API reads them (SECRETS_ROTATION_REFRESH_SECONDS: hourly, everywhere).
+                    { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
+                    { name: "AWS_REGION", value: args.region.region },
                     { name: "LLM_BASE_URL", value: args.llm.baseUrl },
                     { name: "LLM_MODEL", value: args.llm.model },
                     // LLM_TIMEOUT_MS (6 s a call) and the breaker (LLM_BREAKER_FAILURES 5, LLM_BREAKER_HALF_OPEN_MS 10 s) keep their

@@ -23,6 +23,8 @@ export interface ManagerOptions {
   probePort?: number;
   probeHost?: string;
   resyncMs?: number;
+  /** A check that keeps the process serving but makes /readyz say "degraded" and why (secret rotation). */
+  degraded?: () => { degraded: boolean; detail: string };
 }
 
 export type ManagerState = "starting" | "standby" | "syncing" | "leading" | "stopping" | "stopped";
@@ -181,8 +183,11 @@ export class Manager {
     if (path === "/readyz") {
       // A standby replica is ready (it is doing its job: waiting); a leader once its caches synced.
       const ok = this.stateValue === "standby" || this.stateValue === "leading";
+      const check = this.options.degraded?.();
       res.writeHead(ok ? 200 : 503, { "Content-Type": "text/plain" });
-      res.end(`${this.stateValue}\n`);
+      res.end(
+        ok && check?.degraded ? `degraded (${this.stateValue}): ${check.detail}\n` : `${this.stateValue}\n`,
+      );
       return;
     }
     res.writeHead(404, { "Content-Type": "text/plain" });

@@ -519,7 +519,7 @@ export const SUBSTITUTED: Record<string, string> = {
     "each region's S3 is a local S3 gateway (versitygw, which checks presigned URLs) holding its documents bucket, with the same local key where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
-  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, quote API and the evidence job)":
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added wherever secrets are watched: quote API, runner, operators, the evidence job)":
     "the region's Secrets Manager (rotation dates, tenants' SSO client secrets) is moto, with its IAM user's key where EKS injects the IRSA role's",
   "OPS_WEBHOOK_URL (the Secret file's content)":
     "the ops endpoint (chat/paging webhook) is the platform's ops receiver, whose deliveries tests and on-call read",

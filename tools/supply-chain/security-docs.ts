@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { CONTROLS } from "../../app/compliance/controls.ts";
 import { ROLES } from "../../app/db/bootstrap.ts";
 import { OPERATIONS } from "../../dashboards/slo.ts";
-import { ROTATION_DAYS, SECRET_NAMES } from "../../infra/secrets/secrets.ts";
+import { ROTATION_DAYS, rotationLabel, SECRET_NAMES, SECRETS_USED } from "../../infra/secrets/secrets.ts";
 import { REPO_ROOT } from "./secret-scan.ts";
 
 export const SECURITY_DOC = join(REPO_ROOT, "docs", "security.md");
@@ -120,7 +120,12 @@ Platform secrets live in Secrets Manager (replicated to the secondary region) an
 as files through External Secrets. Rotation windows: third-party keys
 ${secretRotation.otherDays} days, service roles ${secretRotation.serviceRoleDays} days. Within
 ${secretRotation.warnDaysBefore} days of a deadline a process reports degraded readiness (still
-serving) and \`SecretRotationReadinessDegraded\` pages.
+serving) and \`SecretRotationReadinessDegraded\` pages. Each process reads the rotation dates of
+the secrets it checks from Secrets Manager (DescribeSecret through its IAM role, set by the stacks as
+\`SECRETS_ROTATION_WATCH\`): the quote API every platform secret (it exports the dates the rotation
+alerts read), ${Object.entries(SECRETS_USED)
+    .map(([process, used]) => `the ${process} ${used.map((s) => `\`${rotationLabel(s)}\``).join(", ")}`)
+    .join("; ")}.
 
 | secret | rotated every |
 | --- | --- |
@@ -138,7 +143,10 @@ ${allowlists().join("\n")}
 
 CI writes a CycloneDX SBOM of the lockfile (\`npm run sbom\`) and checks the lockfile against OSV
 advisories (\`npm run deps:check\`, online where the network allows, otherwise against an offline
-advisory snapshot). The evidence snapshot records both.
+advisory snapshot). The evidence snapshot records both from \`EVIDENCE_SUPPLY_CHAIN_DIR\`
+(\`.cache/supply-chain\`, where those commands write). No deploy step yet carries the reports into
+the cluster, so the weekly in-cluster snapshot records \`CC7.1-supply-chain\` as failing, naming the
+missing report, until one does.
 
 ## Disaster recovery
 

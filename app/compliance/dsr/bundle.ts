@@ -2,12 +2,11 @@
 // files of the tenant's documents, and manifest.json listing every file with its size and SHA-256,
 // so the receiver can check nothing was changed or lost. Read in one REPEATABLE READ snapshot in the
 // tenant's row-security context (as the runner: every tenant table, without what would replay a
-// credential, as the data_export archive). An end user's bundle holds the plan's tables' rows that
+// credential). A deleted Tenant's data_export task builds its whole-tenant bundle here too. An end user's bundle holds the plan's tables' rows that
 // name them; a tenant's holds every tenant table and every available document.
 import { createHash } from "node:crypto";
 import pg from "pg";
 import type { RegionRole } from "../../region.ts";
-import { TENANT_TABLES_SQL } from "../../runner/data-export.ts";
 import { DsrError } from "./lifecycle.ts";
 import { ERASURE_PLAN } from "./plan.ts";
 import { subjectWhere, type SubjectIdentifiers } from "./erase.ts";
@@ -17,6 +16,22 @@ import { TarGzWriter } from "./tar.ts";
 const DOCUMENT_READS_IN_FLIGHT = 16;
 /** Archives and links: about the export, not the tenant's data. */
 const NOT_EXPORTED = new Set(["data_exports", "dsr_bundles", "dsr_export_links"]);
+
+/**
+ * The tables whose rows belong to a tenant (the RLS probe's definition), as this role sees the
+ * catalog: read at export time, so a table added later is exported without a code change.
+ */
+export const TENANT_TABLES_SQL = `
+SELECT c.oid::regclass::text AS qualified, c.relname AS name,
+       coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE has_column_privilege(c.oid, a.attnum, 'SELECT')), '{}'::text[]) AS readable,
+       coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE NOT has_column_privilege(c.oid, a.attnum, 'SELECT')), '{}'::text[]) AS omitted
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+   AND EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = c.oid AND t.attname = 'tenant_id' AND NOT t.attisdropped)
+ GROUP BY c.oid, c.relname
+ ORDER BY c.relname`;
 
 /** Where document bytes come from: the documents buckets (app/documents/storage.ts DocumentStore). */
 export interface DocumentSource {
@@ -150,6 +165,15 @@ export async function buildBundle(
         });
       }
     } else {
+      const unreadable = catalog.filter(
+        (t) => !NOT_EXPORTED.has(t.name) && !t.readable.includes("tenant_id"),
+      );
+      if (unreadable.length)
+        throw new DsrError(
+          "incomplete",
+          `the runner cannot read tenant table(s) ${unreadable.map((t) => t.name).join(", ")}, so the export would be incomplete; ` +
+            "protect each with protect_tenant_table() (it grants the runner the export read) in a migration",
+        );
       selects.push({
         table: "tenants",
         sql: "SELECT * FROM tenants WHERE id = current_tenant_id()",

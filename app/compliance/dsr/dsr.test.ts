@@ -280,6 +280,55 @@ describe("data subject requests", () => {
     }
   });
 
+  it("answers an API re-import of an erased person with a 409 problem, creating and counting nothing", async () => {
+    // Globex's plan includes carrier invites: the route that records an end user's address.
+    await seedPerson(globexId, "lee@consignee.example", "idp|lee");
+    const filed = await globex.post<Request>("/v1/data-requests", {
+      kind: "erasure",
+      subject: { email: "lee@consignee.example" },
+    });
+    await globex.post(`/v1/data-requests/${filed.body.id}/verification`, {
+      verifiedBy: "support",
+      method: "email link",
+    });
+    await fulfilled(globex, filed.body.id);
+
+    const invitesUsed = async () =>
+      (await globex.get<Request>("/v1/usage")).body.meters.find(
+        (m: Request) => m.meter === "directory_invites",
+      ).used as number;
+    const usedBefore = await invitesUsed();
+    const uninvited = await ops.query<{ id: string }>(
+      "SELECT id FROM carriers WHERE id NOT IN (SELECT carrier_id FROM carrier_invites WHERE tenant_id = $1) LIMIT 1",
+      [globexId],
+    );
+    const carrierId = uninvited.rows[0]!.id;
+    const invite = await globex.post<Request>(
+      "/v1/directory/invites",
+      { carrierId, email: "Lee@Consignee.example" },
+      { "idempotency-key": `reimport-${filed.body.id}` },
+    );
+    expect(invite.status).toBe(409);
+    expect(invite.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(invite.body.type).toMatch(/\/subject-erased-not-reimported$/);
+    expect(invite.body.dataRequestId).toBe(filed.body.id);
+    expect(invite.body.erasedOn).toBe(new Date().toISOString().slice(0, 10));
+    expect(invite.body.detail).toContain("nothing was created or counted");
+    const created = await ops.query(
+      "SELECT 1 FROM carrier_invites WHERE carrier_id = $1 AND tenant_id = $2",
+      [carrierId, globexId],
+    );
+    expect(created.rows).toHaveLength(0);
+    expect(await invitesUsed()).toBe(usedBefore);
+    // The same key with another address is a new attempt, not a replay of the refusal: nothing was stored.
+    const other = await globex.post<Request>(
+      "/v1/directory/invites",
+      { carrierId, email: "dispatch@consignee.example" },
+      { "idempotency-key": `reimport-${filed.body.id}` },
+    );
+    expect(other.status).toBe(201);
+  });
+
   it("exports a whole tenant with its documents, then erases it keeping invoices' amounts", async () => {
     const quote = await acme.post<{ id: string }>("/v1/quotes", quoteBody());
     const booked = await acme.post<{ bookingId: string }>(`/v1/quotes/${quote.body.id}/book`);

@@ -217,15 +217,20 @@ async function step(db: Db, id: string, action: Action, set: string, params: unk
   return rows[0];
 }
 
-/** The requester's identity was checked (`method`: how), by `verifiedBy`; fulfilment is queued. */
+/**
+ * The requester's identity was checked (`method`: how), by `verifiedBy`; fulfilment is queued, unless
+ * the caller fulfils it itself (a deleted Tenant's data_export task).
+ */
 export async function verifyRequest(
   db: Db,
   id: string,
   verifiedBy: string,
   method: string,
+  options: { queueFulfilment?: boolean } = {},
 ): Promise<DsrRequest> {
   const request = await step(db, id, "verify", "verified_at = now(), verified_by = $4", [verifiedBy]);
   await recordEvent(db, request, "verified", verifiedBy, { method });
+  if (options.queueFulfilment === false) return request;
   await db.query(
     `INSERT INTO agent_tasks (tenant_id, kind, payload, dedupe_key) VALUES ($1, 'dsr_fulfil', $2, $3)
      ON CONFLICT (dedupe_key) DO NOTHING`,
