@@ -15,17 +15,14 @@ import { builtin, KubeClient } from "../../operators/runtime/kube.ts";
 import { applyManifest, waitFor } from "../../tools/platform/operators.ts";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
+import { settleBookings } from "../../tools/platform/pricing-rollout.ts";
 import {
   pricingBacktestRole,
   pricingBacktestRoleBinding,
 } from "../../infra/workloads/pricing-backtest-access.ts";
-import { createPool, withTenant } from "../db/pool.ts";
+import { createPool } from "../db/pool.ts";
 import { provisionTenant } from "../db/seed.ts";
 import { latestBacktest } from "../pricing/backtest.ts";
-import { PRICING } from "../pricing/data.ts";
-import { QuoteEngine } from "../pricing/engine.ts";
-import { findMarket } from "../pricing/markets.ts";
-import { priceWithVersion } from "../pricing/model-version.ts";
 import { main, PRICING_MODELS_NAMESPACE } from "./pricing-backtest.ts";
 
 const run = promisify(execFile);
@@ -44,53 +41,6 @@ const version = (name: string, overrides: Partial<ModelVersion> = {}): ModelVers
   ...overrides,
 });
 const GOOD = version("good");
-const LANES = [
-  ["Chicago, IL", "Dallas, TX", "dry_van"],
-  ["Atlanta, GA", "Miami, FL", "reefer"],
-  ["Los Angeles, CA", "Phoenix, AZ", "flatbed"],
-] as const;
-
-/** Settled bookings invoiced 10 days ago at the good version's price +-2 %, carriers paid 90 % of it. */
-async function settle(tenantId: string, perLane: number): Promise<void> {
-  const engine = new QuoteEngine(PRICING);
-  const app = createPool(db.urls.app, 1);
-  try {
-    await withTenant(app, tenantId, async (c) => {
-      for (const [origin, destination, equipment] of LANES) {
-        for (let i = 0; i < perLane; i++) {
-          const input = {
-            origin: findMarket(origin)!,
-            destination: findMarket(destination)!,
-            equipment,
-            weightLbs: 30_000 + i * 500,
-            pickupDate: "2026-11-20",
-          };
-          const total = priceWithVersion(engine.price(input), GOOD, input.origin.region).priced.totalCents;
-          const q = await c.query(
-            `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
-               linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
-             VALUES (current_tenant_id(), $1, $2, $3, $4, $5, 1, 0, 0, 0, $6, '{"source":"spot"}', 'good', now())
-             RETURNING id`,
-            [origin, destination, equipment, input.weightLbs, input.pickupDate, total],
-          );
-          const b = await c.query(
-            "INSERT INTO bookings (tenant_id, quote_id, total_cents) VALUES (current_tenant_id(), $1, $2) RETURNING id",
-            [q.rows[0].id, total],
-          );
-          const invoiced = Math.round(total * (i % 2 ? 1.02 : 0.98));
-          await c.query(
-            `INSERT INTO invoices (tenant_id, booking_id, actual_rate_cents, carrier_cost_cents, invoice_date)
-             VALUES (current_tenant_id(), $1, $2, $3, current_date - 10)`,
-            [b.rows[0].id, invoiced, Math.round(invoiced * 0.9)],
-          );
-        }
-      }
-    });
-  } finally {
-    await app.end();
-  }
-}
-
 beforeAll(async () => {
   [db, cluster] = await Promise.all([
     startTestDatabase({ seed: "plans" }),
@@ -144,7 +94,8 @@ beforeAll(async () => {
   };
   await admin.apply(pricingModels, model, { fieldManager: "pricing-team" });
   admin.close();
-  await settle((await provisionTenant(operator, { slug: "bt-a", name: "A", planId: "pro" })).tenantId, 6);
+  const { tenantId } = await provisionTenant(operator, { slug: "bt-a", name: "A", planId: "pro" });
+  await settleBookings(db.urls.app, tenantId, GOOD, 6);
   const credentials = await cluster.serviceAccountKubeconfig(ACCOUNT.namespace, ACCOUNT.name);
   env = {
     PATH: process.env["PATH"] ?? "",

@@ -1,9 +1,13 @@
 // The PricingModel controller's side of a rollout, for tests and benchmarks that exercise the app:
 // writing the pricing_model_splits row as the controller does (freight_operator, one statement), and
-// timing how long a change takes to reach each API replica's quotes. Shared by the split tests and
-// `bench:pricing-rollback`.
+// timing how long a change takes to reach each API replica's quotes; and settled bookings for a
+// backtest to replay. Shared by the split and backtest tests and `bench:pricing-rollback`.
 import type pg from "pg";
-import type { ActiveSplit } from "../../app/pricing/model-version.ts";
+import { createPool, withTenant } from "../../app/db/pool.ts";
+import { PRICING } from "../../app/pricing/data.ts";
+import { QuoteEngine } from "../../app/pricing/engine.ts";
+import { findMarket } from "../../app/pricing/markets.ts";
+import { priceWithVersion, type ActiveSplit, type PricingVersion } from "../../app/pricing/model-version.ts";
 import { apiClient, quoteBody } from "./api-client.ts";
 
 /** Upserts the model's split row (what the controller publishes), as the operators' role. */
@@ -73,4 +77,61 @@ export async function measureSplitReach(
   );
   await changed;
   return { effectiveMs };
+}
+
+/** The lanes settled bookings are seeded on: one per origin region and equipment group. */
+export const SETTLED_LANES = [
+  ["Chicago, IL", "Dallas, TX", "dry_van"],
+  ["Atlanta, GA", "Miami, FL", "reefer"],
+  ["Los Angeles, CA", "Phoenix, AZ", "flatbed"],
+] as const;
+
+/**
+ * `perLane` settled bookings of the tenant on each of SETTLED_LANES, quoted at `version`'s price,
+ * invoiced 10 days ago at that price +-2 % (alternately), carriers paid 90 % of the invoice: what a
+ * backtest of `version` should find close to the actuals, with an 11 % margin over carrier cost.
+ */
+export async function settleBookings(
+  appUrl: string,
+  tenantId: string,
+  version: PricingVersion,
+  perLane: number,
+): Promise<void> {
+  const engine = new QuoteEngine(PRICING);
+  const app = createPool(appUrl, 1);
+  try {
+    await withTenant(app, tenantId, async (c) => {
+      for (const [origin, destination, equipment] of SETTLED_LANES) {
+        for (let i = 0; i < perLane; i++) {
+          const input = {
+            origin: findMarket(origin)!,
+            destination: findMarket(destination)!,
+            equipment,
+            weightLbs: 30_000 + i * 500,
+            pickupDate: "2026-11-20",
+          };
+          const total = priceWithVersion(engine.price(input), version, input.origin.region).priced.totalCents;
+          const q = await c.query<{ id: string }>(
+            `INSERT INTO quotes (tenant_id, origin, destination, equipment, weight_lbs, pickup_date, distance_miles,
+               linehaul_cents, fuel_surcharge_cents, margin_cents, total_cents, breakdown, pricing_version, expires_at)
+             VALUES (current_tenant_id(), $1, $2, $3, $4, $5, 1, 0, 0, 0, $6, '{"source":"spot"}', $7, now())
+             RETURNING id`,
+            [origin, destination, equipment, input.weightLbs, input.pickupDate, total, version.name],
+          );
+          const b = await c.query<{ id: string }>(
+            "INSERT INTO bookings (tenant_id, quote_id, total_cents) VALUES (current_tenant_id(), $1, $2) RETURNING id",
+            [q.rows[0]!.id, total],
+          );
+          const invoiced = Math.round(total * (i % 2 ? 1.02 : 0.98));
+          await c.query(
+            `INSERT INTO invoices (tenant_id, booking_id, actual_rate_cents, carrier_cost_cents, invoice_date)
+             VALUES (current_tenant_id(), $1, $2, $3, current_date - 10)`,
+            [b.rows[0]!.id, invoiced, Math.round(invoiced * 0.9)],
+          );
+        }
+      }
+    });
+  } finally {
+    await app.end();
+  }
 }
