@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { ConfigError, defineEnv, postgresUrl, type ConfigProblem, type Env } from "./env.ts";
 import { REGION_ROLES } from "./region.ts";
+import { pricingModelSetting } from "./pricing/pricing-splits.ts";
 
 const regionRole = z.enum(REGION_ROLES);
 const bucketAt = z
@@ -59,6 +60,8 @@ export const appConfigSchema = z.object({
     .min(32, "must be at least 32 random characters (e.g. openssl rand -base64 48)")
     .optional(),
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+  // The PricingModel quotes are priced with (its pricing_model_splits row, app/pricing/pricing-splits.ts).
+  PRICING_MODEL: pricingModelSetting,
   // How often each replica writes api_keys.last_used_at (batched, never a write per request).
   API_KEY_LAST_USED_FLUSH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   // Request rate limits (app/http/rate-limit.ts): each tenant's tenant_rate_limits, and per client

@@ -6,7 +6,10 @@
 // The app runs as its own process, as in production; the load generator runs in this one.
 // The same run measures the two ceilings the quote path is held against: PostgreSQL executing the hot
 // statement (create_quote, one per quote) from pgbench, and a bare Fastify handler over the same
-// loopback; and the latency at a tenth of the metered rate, where no batch forms.
+// loopback; and the latency at a tenth of the metered rate, where no batch forms. Beside the
+// single-version runs (metering and rate limits on), the same configuration with a PricingModel
+// experiment running (a pricing_model_splits row with a challenger at 10 %), alternated with them:
+// the A/B's cost in throughput and p95 (goal: within 5 %).
 //   npm run bench:quotes -- --duration 15 --connections 32 --tenants 8 --rounds 2
 //   npm run bench:quotes -- --keyed     # every request with its own Idempotency-Key
 import { execFile } from "node:child_process";
@@ -23,6 +26,9 @@ import { provisionDatabase } from "../tools/postgres/provision.ts";
 import { provisionTenant } from "../app/db/seed.ts";
 import { postgresBinDir, startPostgres } from "../tools/postgres/server.ts";
 import { startAppProcess } from "./app-process.ts";
+import { publishSplit } from "../tools/platform/pricing-rollout.ts";
+import { DEFAULT_PRICING_MODEL } from "../app/pricing/pricing-splits.ts";
+import type { ActiveSplit, PricingVersion } from "../app/pricing/model-version.ts";
 
 const { values } = parseArgs({
   options: {
@@ -66,6 +72,20 @@ interface RunResult {
   non2xx: number;
   errors: number;
 }
+
+const version = (name: string, linehaulMultiplier: number): PricingVersion => ({
+  name,
+  coefficients: { linehaulMultiplier, fuelSurchargeMultiplier: 1, marginRate: 0.15 },
+  guardrails: { minMarginPercent: 8, regionalCaps: [{ region: "west_coast", maxCentsPerMile: 900 }] },
+});
+/** An experiment as the PricingModel controller publishes it: 10 % of tenants on the challenger. */
+const TEN_PERCENT_SPLIT: ActiveSplit = {
+  model: DEFAULT_PRICING_MODEL,
+  bucketVersion: 1,
+  champion: version("bench-champion", 1),
+  challenger: version("bench-challenger", 1.05),
+  challengerWeight: 10,
+};
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -282,18 +302,33 @@ try {
      SELECT id, 20000, 40000, 16, 'bench' FROM tenants WHERE slug LIKE 'bench-%'
      ON CONFLICT (tenant_id) DO UPDATE SET requests_per_second = 20000, burst = 40000, source = 'bench'`,
   );
-  await operator.end();
   const env = { DATABASE_URL: durable.urls.app, DB_POOL_SIZE: "16" };
   const limitedOff: Sample[] = [];
   const limitedOn: Sample[] = [];
+  const experiment: Sample[] = [];
+  /** The production configuration with the 10 % experiment's row in place while its process runs. */
+  const withExperiment = async () => {
+    await publishSplit(operator, TEN_PERCENT_SPLIT, "bench");
+    try {
+      experiment.push(await sample("on", "on", env, apiKeys));
+    } finally {
+      await operator.query("DELETE FROM pricing_model_splits WHERE model = $1", [TEN_PERCENT_SPLIT.model]);
+    }
+  };
   for (let r = 0; r < rounds; r++) {
     // Alternate which goes first, so neither always runs on the warmer database.
-    const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-    for (const limiting of order)
-      (limiting === "on" ? limitedOn : limitedOff).push(await sample("on", limiting, env, apiKeys));
+    const order = r % 2 === 0 ? (["off", "on", "ab"] as const) : (["ab", "on", "off"] as const);
+    for (const arm of order) {
+      if (arm === "ab") await withExperiment();
+      else (arm === "on" ? limitedOn : limitedOff).push(await sample("on", arm, env, apiKeys));
+    }
   }
+  await operator.end();
   const on = summarise("on", "off", limitedOff);
   const limited = summarise("on", "on", limitedOn);
+  const ab = summarise("on", "on", experiment);
+  const abThroughput = ab.throughput / limited.throughput - 1;
+  const abP95 = ab.p95 / limited.p95 - 1;
   const off = summarise("off", "off", [await sample("off", "off", env, apiKeys)]);
   const atTenth = await sample("on", "on", env, apiKeys, { tenthOfRate: true });
   const tenth = summarise("on", "on", [atTenth.tenth!]);
@@ -319,6 +354,7 @@ try {
           statementCeiling: ceiling,
           meteringCost: cost,
           rateLimiting: { throughputChange: limiterThroughput, p95Change: limiterP95 },
+          pricingExperiment: { run: ab, throughputChange: abThroughput, p95Change: abP95 },
         },
         null,
         2,
@@ -326,7 +362,7 @@ try {
     );
   } else {
     console.log(
-      `\nPOST /v1/quotes${values.keyed ? " with an Idempotency-Key each" : ""}, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up (rate limiting off/on: ${rounds} run(s) each, alternated); ${machine}\n`,
+      `\nPOST /v1/quotes${values.keyed ? " with an Idempotency-Key each" : ""}, ${connections} connections, ${tenantCount} tenant(s), ${duration} s per run after ${warmup} s warm-up (rate limiting off/on and the 10 % experiment: ${rounds} run(s) each, alternated); ${machine}\n`,
     );
     console.log("metering  rate limits  quotes/s   p50 ms  p95 ms  p99 ms  non-2xx  errors");
     for (const r of [on, limited, off]) {
@@ -338,6 +374,10 @@ try {
     const within = limiterThroughput >= -0.1 && limiterP95 <= 0.1 && limited.non2xx === 0;
     console.log(
       `\nRate limiting on vs off (metering on): throughput ${pct(limiterThroughput)}, p95 ${pct(limiterP95)}; goal within 10 %: ${within ? "met" : "NOT met"}.`,
+    );
+    const abWithin = abThroughput >= -0.05 && abP95 <= 0.05 && ab.non2xx === 0;
+    console.log(
+      `Challenger at 10 % vs a single version (metering and rate limits on): ${ab.throughput}/s, p95 ${ab.p95} ms; throughput ${pct(abThroughput)}, p95 ${pct(abP95)}; goal within 5 %: ${abWithin ? "met" : "NOT met"}.`,
     );
     console.log(
       `At a tenth of the rate (metering and rate limits on, ${tenth.throughput}/s offered): p50 ${tenth.p50} ms, p95 ${tenth.p95} ms, p99 ${tenth.p99} ms.`,

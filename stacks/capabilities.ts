@@ -218,6 +218,31 @@ function accountOf(p: DeployedProcess): { namespace: string; name: string } {
   return { namespace: p.workload.namespace, name: p.workload.podSpec.serviceAccountName ?? "default" };
 }
 
+/**
+ * What keeps a process that runs with KUBERNETES_API=in-cluster from doing `want`: its account's
+ * grant, and the ServiceAccount token where the in-cluster loader reads it (declared as a projected
+ * volume, or automounted).
+ */
+function inClusterAccess(
+  d: RegionDeployment,
+  p: DeployedProcess,
+  want: { apiGroup: string; resource: string; verbs: string[]; namespace: string },
+): string[] {
+  const problems: string[] = [];
+  const account = accountOf(p);
+  if (!granted(d, account, want))
+    problems.push(
+      `ServiceAccount ${account.namespace}/${account.name} may not ${want.verbs.join("/")} ${want.resource} in ${want.namespace}`,
+    );
+  const pod = p.workload.podSpec;
+  const declaredAtPath = (p.container.volumeMounts ?? []).some((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT);
+  if (!mountsServiceAccountToken(pod) || (pod.automountServiceAccountToken === false && !declaredAtPath))
+    problems.push(
+      `${p.where} mounts no ServiceAccount token at ${SERVICE_ACCOUNT_MOUNT}, so KUBERNETES_API=in-cluster cannot work`,
+    );
+  return problems;
+}
+
 /** A scheduled process: a CronJob whose container starts it with an environment it accepts. */
 function scheduled(d: RegionDeployment, processId: string): string[] {
   return satisfied(d, processId, ["CronJob"], (p) =>
@@ -644,35 +669,46 @@ export const CAPABILITIES: Capability[] = [
     testedBy: ["app/billing/trial.test.ts"],
     required: (d) => billingRequired(d) && activeRegion(d),
     missing: (d) =>
-      satisfied(d, "trial-expiry", ["CronJob"], (p) => {
-        const problems = p.workload.schedule ? [] : [`${p.where} has no schedule`];
-        const account = accountOf(p);
-        const namespace = (p.parsed as { BILLING_TENANT_NAMESPACE: string }).BILLING_TENANT_NAMESPACE;
-        if (
-          !granted(d, account, {
-            apiGroup: API_GROUP,
-            resource: "tenants",
-            verbs: ["get", "patch"],
-            namespace,
-          })
-        )
-          problems.push(
-            `ServiceAccount ${account.namespace}/${account.name} may not get/patch tenants in ${namespace}`,
-          );
-        // Declared (projected volume) or automounted, where the in-cluster loader reads it.
-        const pod = p.workload.podSpec;
-        const declaredAtPath = (p.container.volumeMounts ?? []).some(
-          (m) => m.mountPath === SERVICE_ACCOUNT_MOUNT,
-        );
-        if (
-          !mountsServiceAccountToken(pod) ||
-          (pod.automountServiceAccountToken === false && !declaredAtPath)
-        )
-          problems.push(
-            `${p.where} mounts no ServiceAccount token at ${SERVICE_ACCOUNT_MOUNT}, so KUBERNETES_API=in-cluster cannot work`,
-          );
-        return problems;
-      }),
+      satisfied(d, "trial-expiry", ["CronJob"], (p) => [
+        ...(p.workload.schedule ? [] : [`${p.where} has no schedule`]),
+        ...inClusterAccess(d, p, {
+          apiGroup: API_GROUP,
+          resource: "tenants",
+          verbs: ["get", "patch"],
+          namespace: (p.parsed as { BILLING_TENANT_NAMESPACE: string }).BILLING_TENANT_NAMESPACE,
+        }),
+      ]),
+  },
+  {
+    id: "pricing-model-split",
+    description:
+      "quotes and bulk lanes are priced with the tenant's PricingModel version, and a weight change or rollback reaches every replica within seconds",
+    testedBy: ["app/pricing/pricing-splits.test.ts", "app/pricing/quote-pricing.test.ts"],
+    missing: (d) => [
+      ...satisfied(d, "quote-api", ["Deployment"], (p) =>
+        apiConfig(p).PRICING_MODEL ? [] : [`${p.where} names no PRICING_MODEL`],
+      ),
+      ...satisfied(d, "runner", ["Deployment"], (p) =>
+        (p.parsed as { PRICING_MODEL?: string }).PRICING_MODEL ? [] : [`${p.where} names no PRICING_MODEL`],
+      ),
+    ],
+  },
+  {
+    id: "pricing-backtest-schedule",
+    description:
+      "every PricingModel's challenger (or champion) is backtested weekly against settled actuals, reading the model as an account that may only get/list PricingModels",
+    testedBy: ["app/ops/pricing-backtest.test.ts", "tools/platform/pricing-backtest-job.test.ts"],
+    required: activeRegion,
+    missing: (d) =>
+      satisfied(d, "pricing-backtest", ["CronJob"], (p) => [
+        ...(p.workload.schedule ? [] : [`${p.where} has no schedule`]),
+        ...inClusterAccess(d, p, {
+          apiGroup: API_GROUP,
+          resource: "pricingmodels",
+          verbs: ["get", "list"],
+          namespace: (p.parsed as { PRICING_MODEL_NAMESPACE: string }).PRICING_MODEL_NAMESPACE,
+        }),
+      ]),
   },
   {
     id: "exec-report-schedule",

@@ -18,6 +18,7 @@ import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseDsrConfig } from "../app/compliance/dsr-cli.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
 import { parseEvidenceConfig } from "../app/compliance/evidence.ts";
+import { parseBacktestFlags, parsePricingBacktestConfig } from "../app/ops/pricing-backtest.ts";
 import { parseManagerConfig } from "../operators/config.ts";
 import { REPO_ROOT } from "./plan.ts";
 
@@ -150,6 +151,25 @@ export const PROCESSES: ProcessSpec[] = [
     entry: "app/compliance/evidence.ts",
     description: "the weekly SOC 2 evidence snapshot (app/compliance/evidence.ts parseEvidenceConfig)",
     parse: (env) => parseEvidenceConfig(env),
+  },
+  {
+    id: "pricing-backtest",
+    entry: "app/ops/pricing-backtest.ts",
+    description:
+      "the weekly PricingModel backtest (app/ops/pricing-backtest.ts parseBacktestFlags, parsePricingBacktestConfig)",
+    parse: (env, args) => {
+      const problems: string[] = [];
+      const flags = parseBacktestFlags(args);
+      if ("error" in flags) problems.push(flags.error);
+      try {
+        const config = parsePricingBacktestConfig(env);
+        if (!problems.length) return { ...config, flags };
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+      }
+      throw new ProcessConfigError("pricing-backtest", problems);
+    },
   },
   {
     id: "exec-report",

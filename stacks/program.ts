@@ -57,6 +57,8 @@ import {
   TENANTS_NAMESPACE,
 } from "../operators/api/rbac.ts";
 import { EvidenceAccess } from "../infra/workloads/evidence-access.ts";
+import { PricingBacktestAccess } from "../infra/workloads/pricing-backtest-access.ts";
+import { PRICING_MODELS_NAMESPACE } from "../app/ops/pricing-backtest.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
 import { readPeerOutputs } from "./peer.ts";
@@ -75,6 +77,9 @@ const EVIDENCE_PROBE_DATABASE_SECRET = "evidence-probe-database";
 /** The evidence job's account: lists RBAC bindings cluster-wide, reads rotation dates through IRSA. */
 const EVIDENCE_SERVICE_ACCOUNT = "evidence";
 const DSR_DRILL_DATABASE_SECRET = "dsr-drill-database";
+const PRICING_BACKTEST_DATABASE_SECRET = "pricing-backtest-database";
+/** The pricing backtest's account: get/list PricingModels where they live, nothing else. */
+const PRICING_BACKTEST_SERVICE_ACCOUNT = "pricing-backtest";
 /** The trial expiry job's account: billing's Role (Tenant get/patch in the tenants' namespace), nothing else. */
 const TRIAL_EXPIRY_SERVICE_ACCOUNT = "trial-expiry";
 /** The Prometheus the monitoring stack runs (the operator's governing Service of every Prometheus). */
@@ -206,6 +211,22 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       ],
       deadlineSeconds: 900,
       serviceAccountName: EVIDENCE_SERVICE_ACCOUNT,
+    },
+    {
+      // Weekly, after the week's settlements are in: each PricingModel's challenger (the version a
+      // promotion would put in front of every tenant, so the one whose backtest the controller asks
+      // for), or its champion when no experiment runs (drift of the version serving everyone shows
+      // the week it starts). Four weeks of settled bookings; a failed guardrail fails the run.
+      name: BATCH_WORKLOADS.pricingBacktest,
+      schedule: "0 4 * * 1",
+      command: ["node", "app/ops/pricing-backtest.ts", "--scheduled", "--weeks", "4"],
+      env: [
+        { name: "PRICING_MODEL_NAMESPACE", value: PRICING_MODELS_NAMESPACE },
+        { name: "KUBERNETES_API", value: "in-cluster" },
+      ],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", PRICING_BACKTEST_DATABASE_SECRET)],
+      deadlineSeconds: 1800,
+      serviceAccountName: PRICING_BACKTEST_SERVICE_ACCOUNT,
     },
   ];
   if (config.billing) {
@@ -539,6 +560,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: PRICING_BACKTEST_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: EVIDENCE_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOperatorRole" as const,
@@ -828,6 +855,17 @@ export async function regionStack(
       },
       inCluster,
     );
+    const pricingBacktestAccess = new PricingBacktestAccess(
+      "pricing-backtest",
+      {
+        namespace: namespaces.app,
+        namespaceName: APP_NAMESPACE,
+        serviceAccount: PRICING_BACKTEST_SERVICE_ACCOUNT,
+        pricingModelNamespace: PRICING_MODELS_NAMESPACE,
+        dependsOn: [namespaces.get(PRICING_MODELS_NAMESPACE)],
+      },
+      inCluster,
+    );
     new ScheduledJobs(
       "scheduled-jobs",
       {
@@ -839,6 +877,7 @@ export async function regionStack(
           ...migrated,
           ...trialExpiryAccess,
           ...evidenceAccess.resources,
+          ...pricingBacktestAccess.resources,
           ...externalSecrets.for(
             APP_NAMESPACE,
             EVIDENCE_DATABASE_SECRET,
@@ -848,6 +887,7 @@ export async function regionStack(
             LEAD_SIGNALS_DATABASE_SECRET,
             CRM_WEBHOOK_SECRET,
             DSR_DRILL_DATABASE_SECRET,
+            PRICING_BACKTEST_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,
             ...(config.billing ? [BILLING_DATABASE_SECRET, STRIPE_SECRET] : []),
           ),

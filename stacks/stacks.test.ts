@@ -825,11 +825,14 @@ describe("release jobs and scheduled work", () => {
       "lead-signals",
       "migrate-2026-11-26-3f9c2ab",
       "onboarding-nudges",
+      "pricing-backtest",
       "rls-probe-2026-11-26-3f9c2ab",
       "usage-warnings",
     ]);
     // The evidence job reads the cluster's RBAC and probes isolation: its own account, two logins (below).
-    for (const j of jobs.filter((j) => get(j.props, "metadata", "name") !== "evidence")) {
+    // The pricing backtest reads PricingModels as its own account (below).
+    const ownAccount = ["evidence", "pricing-backtest"];
+    for (const j of jobs.filter((j) => !ownAccount.includes(String(get(j.props, "metadata", "name"))))) {
       const pod = podSpecOf(j);
       expect(pod["automountServiceAccountToken"], j.name).toBe(false);
       expect(pod["serviceAccountName"], j.name).toBe("default");
@@ -842,6 +845,30 @@ describe("release jobs and scheduled work", () => {
         expect(secrets.sort(), j.name).toEqual(["crm-webhook", "lead-signals-database"]);
       else expect(secrets, j.name).toHaveLength(1);
     }
+  });
+
+  it("schedule the weekly pricing backtest as its own account: get/list PricingModels, the operators' login", () => {
+    const backtest = cron(primary, "pricing-backtest");
+    expect(get(backtest.props, "spec", "schedule")).toBe("0 4 * * 1");
+    const pod = podSpecOf(backtest);
+    expect(pod["serviceAccountName"]).toBe("pricing-backtest");
+    const env = envOf(backtest);
+    expect(env["KUBERNETES_API"]).toBe("in-cluster");
+    expect(env["PRICING_MODEL_NAMESPACE"]).toBe("freight-system");
+    expect(env["OPERATOR_DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/pricing-backtest-database/OPERATOR_DATABASE_URL",
+    );
+    const role = all(primary, "kubernetes:rbac.authorization.k8s.io/v1:Role").find(
+      (r) => get(r.props, "metadata", "name") === "freight-pricing-backtest",
+    );
+    expect(get(role!.props, "metadata", "namespace")).toBe("freight-system");
+    expect(get(role!.props, "rules")).toEqual([
+      { apiGroups: ["platform.freight.dev"], resources: ["pricingmodels"], verbs: ["get", "list"] },
+    ]);
+    // Scheduled work runs where writes go: nothing of it in the standby region.
+    expect(
+      all(secondary, "kubernetes:batch/v1:CronJob").map((j) => get(j.props, "metadata", "name")),
+    ).not.toContain("pricing-backtest");
   });
 
   it("schedule the weekly evidence as its own account: RBAC read-only, rotation dates by IRSA, two logins", () => {

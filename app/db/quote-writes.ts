@@ -35,7 +35,7 @@ export async function createQuote(
 ): Promise<CreatedQuoteRow> {
   const { rows } = await db.query<CreatedQuoteRow>({
     name: "create-quote",
-    text: "SELECT * FROM create_quote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    text: "SELECT * FROM create_quote($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     values: [
       write.tenantId,
       options.metered,
@@ -51,6 +51,8 @@ export async function createQuote(
       write.totalCents,
       write.breakdown,
       write.pricingVersion,
+      write.pricingModel ?? null,
+      write.pricingBucket ?? null,
       options.ttlMinutes,
     ],
   });
@@ -66,7 +68,7 @@ export async function createQuotes(
   const column = <K extends keyof QuoteWrite>(key: K) => writes.map((write) => write[key]);
   const { rows } = await pool.query<CreatedQuoteRow & { ord: number }>({
     name: "create-quotes",
-    text: "SELECT * FROM create_quotes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    text: "SELECT * FROM create_quotes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     values: [
       column("tenantId"),
       options.metered,
@@ -82,6 +84,8 @@ export async function createQuotes(
       column("totalCents"),
       column("breakdown"),
       column("pricingVersion"),
+      writes.map((write) => write.pricingModel ?? null),
+      writes.map((write) => write.pricingBucket ?? null),
       options.ttlMinutes,
     ],
   });

@@ -17,6 +17,8 @@ import type { Meter } from "../metering/meters.ts";
 import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
 import { statusClass, type AppMetrics } from "../observability/metrics.ts";
 import type { QuoteEngine } from "../pricing/engine.ts";
+import { PricingSplits } from "../pricing/pricing-splits.ts";
+import { QuotePricing } from "../pricing/quote-pricing.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { quoteRoutes } from "../routes/quotes.ts";
 import { usageRoutes } from "../routes/usage.ts";
@@ -82,6 +84,8 @@ export interface AppContext {
   opsPool?: pg.Pool;
   metrics: AppMetrics;
   engine: QuoteEngine;
+  /** Prices a tenant's quote with its version of the PricingModel split, as this replica last read it. */
+  pricing: QuotePricing;
   /** The rotation dates of the secrets this process uses, against their windows (/readyz). */
   secretRotation?: RotationLedger;
   authenticator: Authenticator;
@@ -199,6 +203,17 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await invalidation?.stop();
     await keyUsage.stop();
   });
+  // The PricingModel split, read before the first quote and re-read on every change notification.
+  const splits = new PricingSplits({
+    pool,
+    connectionString: config.DATABASE_URL,
+    model: config.PRICING_MODEL,
+    data: options.engine.data,
+    onError: (error) =>
+      app.log.warn({ err: error }, "pricing split not refreshed; pricing with the last split read"),
+  });
+  await splits.start();
+  app.addHook("onClose", async () => splits.stop());
   const principalOf = (request: FastifyRequest): Principal => {
     if (!request.principal) throw new Error("route is missing authentication");
     return request.principal;
@@ -236,6 +251,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     secretRotation: options.secretRotation,
     metrics,
     engine: options.engine,
+    pricing: new QuotePricing(options.engine, () => splits.current()),
     authenticator,
     quoteWrites,
     activeRegion: () => router.cache.state.activeRegion,

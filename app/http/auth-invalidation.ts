@@ -3,7 +3,7 @@
 // from its auth cache. The cache is trusted only while this connection is up: on a lost connection
 // every lookup goes to the database until LISTEN is re-established, so a notification sent while the
 // replica was deaf cannot leave a revoked key working for a whole TTL.
-import pg from "pg";
+import { listenOn } from "../db/notifications.ts";
 import type { Authenticator } from "./auth.ts";
 
 export const API_KEY_CHANNEL = "api_key_changed";
@@ -20,57 +20,25 @@ export function listenForKeyChanges(options: {
   retryMs?: number;
 }): InvalidationListener {
   const { authenticator } = options;
-  const retryMs = options.retryMs ?? 1000;
-  let stopped = false;
-  let client: pg.Client | undefined;
-  let timer: NodeJS.Timeout | undefined;
-
-  const lost = (error: Error) => {
-    authenticator.setCacheTrusted(false);
-    const dead = client;
-    client = undefined;
-    dead?.removeAllListeners();
-    dead?.on("error", () => undefined);
-    void dead?.end().catch(() => undefined);
-    if (stopped) return;
-    options.onError?.(error);
-    timer = setTimeout(connect, retryMs);
-  };
-
-  async function connect(): Promise<void> {
-    if (stopped) return;
-    const next = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: 5000 });
-    client = next;
-    next.on("error", lost);
-    next.on("end", () => {
-      if (client === next) lost(new Error("the auth invalidation connection ended"));
-    });
-    next.on("notification", (message) => {
-      if (message.channel === API_KEY_CHANNEL) authenticator.invalidate(message.payload ?? "");
-    });
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${API_KEY_CHANNEL}`);
-      if (client !== next) return;
+  const listener = listenOn({
+    connectionString: options.connectionString,
+    channel: API_KEY_CHANNEL,
+    retryMs: options.retryMs,
+    onNotification: (payload) => authenticator.invalidate(payload),
+    onListening() {
       // Anything cached before LISTEN may have changed unseen: start from empty.
       authenticator.setCacheTrusted(false);
       authenticator.setCacheTrusted(true);
-    } catch (error) {
-      if (client === next) lost(error as Error);
-    }
-  }
-
-  void connect();
+    },
+    onLost(error) {
+      authenticator.setCacheTrusted(false);
+      options.onError?.(error);
+    },
+  });
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
+      await listener.stop();
       authenticator.setCacheTrusted(false);
-      const current = client;
-      client = undefined;
-      current?.removeAllListeners();
-      current?.on("error", () => undefined);
-      await current?.end().catch(() => undefined);
     },
   };
 }

@@ -86,6 +86,8 @@ const pricedLane = z.strictObject({
   totalCents: z.int(),
   currency: z.literal("USD"),
   pricingVersion: z.string(),
+  pricingModel: z.string().optional().describe("The pricing model whose version priced the lane"),
+  pricingBucket: z.int().optional().describe("The tenant's bucket (0 to 9,999) that chose the version"),
 });
 
 const laneView = z.strictObject({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
+import { QuotePricing } from "../pricing/quote-pricing.ts";
 import { pickupInDays } from "../../tools/platform/api-client.ts";
 import { csvField, CsvError, lanesFromCsv, parseCsvRecords, priceLane } from "./lanes.ts";
 
@@ -44,7 +45,8 @@ describe("CSV lanes", () => {
 });
 
 describe("pricing a lane", () => {
-  const engine = new QuoteEngine(PRICING);
+  const pricing = new QuotePricing(new QuoteEngine(PRICING));
+  const tenant = "00000000-0000-4000-8000-000000000001";
   const lane = {
     origin: "Chicago, IL",
     destination: "Dallas, TX",
@@ -53,14 +55,19 @@ describe("pricing a lane", () => {
   };
 
   it("prices a CSV row (weight as text) exactly like the same lane sent as JSON", () => {
-    const fromCsv = priceLane(engine, { ...lane, weightLbs: "38000" });
-    const fromJson = priceLane(engine, { ...lane, weightLbs: 38_000 });
+    const fromCsv = priceLane(pricing, tenant, { ...lane, weightLbs: "38000" });
+    const fromJson = priceLane(pricing, tenant, { ...lane, weightLbs: 38_000 });
     expect(fromCsv.status).toBe("priced");
     expect(fromCsv).toEqual(fromJson);
   });
 
   it("reports every problem of a bad row instead of throwing", () => {
-    const outcome = priceLane(engine, { ...lane, origin: "Gotham, NY", weightLbs: "38,000", extra: 1 });
+    const outcome = priceLane(pricing, tenant, {
+      ...lane,
+      origin: "Gotham, NY",
+      weightLbs: "38,000",
+      extra: 1,
+    });
     expect(outcome.status).toBe("invalid");
     if (outcome.status !== "invalid") return;
     // The schema's problems first; the market is checked once the row has the right shape.
@@ -68,7 +75,7 @@ describe("pricing a lane", () => {
       { field: "weightLbs", message: "must be whole pounds, e.g. 38000" },
       { field: "(lane)", message: "unknown field 'extra'; remove it" },
     ]);
-    expect(priceLane(engine, null)).toEqual({
+    expect(priceLane(pricing, tenant, null)).toEqual({
       status: "invalid",
       errors: [
         {

@@ -1,7 +1,8 @@
 // Bulk rating lanes: reading an upload (JSON or CSV) into rows, and pricing one row the way
-// POST /v1/quotes prices a lane (same checks, same engine), with a bad row reported, not thrown.
+// POST /v1/quotes prices a lane (same checks, the tenant's version of the same pricing model), with a
+// bad row reported, not thrown.
 import { fieldErrors, Problem, type FieldError } from "../http/problem.ts";
-import type { QuoteEngine } from "../pricing/engine.ts";
+import type { ModelPricedQuote, QuotePricing } from "../pricing/quote-pricing.ts";
 import {
   checkQuoteRequest,
   laneRequest,
@@ -99,10 +100,16 @@ export interface PricedLane extends PricedQuoteFields {
 }
 
 export type LaneOutcome =
-  { status: "priced"; result: PricedLane } | { status: "invalid"; errors: FieldError[] };
+  | { status: "priced"; result: PricedLane; quote: ModelPricedQuote }
+  | { status: "invalid"; errors: FieldError[] };
 
-/** Prices one lane, or says what is wrong with it. Never throws for a bad lane. */
-export function priceLane(engine: QuoteEngine, input: unknown, now = new Date()): LaneOutcome {
+/** Prices one lane for `tenantId`, or says what is wrong with it. Never throws for a bad lane. */
+export function priceLane(
+  pricing: QuotePricing,
+  tenantId: string,
+  input: unknown,
+  now = new Date(),
+): LaneOutcome {
   const parsed = laneRequest.safeParse(input);
   if (!parsed.success) {
     if (parsed.error.issues.some((issue) => issue.path.length === 0 && issue.code === "invalid_type")) {
@@ -117,14 +124,18 @@ export function priceLane(engine: QuoteEngine, input: unknown, now = new Date())
   }
   const body = parsed.data;
   try {
-    const lane = checkQuoteRequest(body, engine.data.maxWeightLbs, now);
-    const priced = engine.price({
+    const lane = checkQuoteRequest(body, pricing.engine.data.maxWeightLbs, now);
+    const quote = pricing.price(tenantId, {
       ...lane,
       equipment: body.equipment,
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     });
-    return { status: "priced", result: { ...pricedQuoteFields(body, lane, priced), currency: "USD" } };
+    return {
+      status: "priced",
+      quote,
+      result: { ...pricedQuoteFields(body, lane, quote), currency: "USD" },
+    };
   } catch (error) {
     if (error instanceof Problem && error.body.errors)
       return { status: "invalid", errors: error.body.errors };

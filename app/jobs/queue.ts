@@ -3,7 +3,7 @@
 // token no longer matches, so a runner that lost its lease cannot double an effect.
 import type pg from "pg";
 import { withTenant } from "../db/pool.ts";
-import type { QuoteEngine } from "../pricing/engine.ts";
+import type { ModelPricedQuote, QuotePricing } from "../pricing/quote-pricing.ts";
 import { priceLane } from "./lanes.ts";
 
 export interface ClaimedBulkJob {
@@ -136,9 +136,16 @@ export async function reapExpiredLeases(pool: pg.Pool): Promise<{ bulk: number; 
   return { bulk: bulk.rowCount ?? 0, agent: agent.rows };
 }
 
+/** A committed batch: its counts, and the priced lanes' quotes (for the per-version metrics). */
+interface BatchCommitted {
+  priced: number;
+  invalid: number;
+  quotes: ModelPricedQuote[];
+}
+
 export type BatchOutcome =
-  | { kind: "progress"; priced: number; invalid: number }
-  | { kind: "done"; priced: number; invalid: number; lanesPriced: number; lanesInvalid: number }
+  | ({ kind: "progress" } & BatchCommitted)
+  | ({ kind: "done"; lanesPriced: number; lanesInvalid: number } & BatchCommitted)
   | { kind: "lease_lost" };
 
 /**
@@ -149,7 +156,7 @@ export type BatchOutcome =
  */
 export async function runBulkBatch(
   pool: pg.Pool,
-  engine: QuoteEngine,
+  pricing: QuotePricing,
   job: ClaimedBulkJob,
   batchSize: number,
   leaseSeconds: number,
@@ -181,13 +188,16 @@ export async function runBulkBatch(
         kind: "done",
         priced: 0,
         invalid: 0,
+        quotes: [],
         lanesPriced: current.lanes_priced,
         lanesInvalid: current.lanes_invalid,
       };
     }
     const now = new Date();
+    const quotes: ModelPricedQuote[] = [];
     const results = lanes.map((lane) => {
-      const outcome = priceLane(engine, lane.input, now);
+      const outcome = priceLane(pricing, job.tenantId, lane.input, now);
+      if (outcome.status === "priced") quotes.push(outcome.quote);
       return outcome.status === "priced"
         ? { row_number: lane.row_number, status: "priced", result: outcome.result, errors: null }
         : { row_number: lane.row_number, status: "invalid", result: null, errors: outcome.errors };
@@ -223,11 +233,12 @@ export async function runBulkBatch(
         kind: "done",
         priced: counted.priced,
         invalid: counted.invalid,
+        quotes,
         lanesPriced: current.lanes_priced + counted.priced,
         lanesInvalid: current.lanes_invalid + counted.invalid,
       };
     }
-    return { kind: "progress", priced: counted.priced, invalid: counted.invalid };
+    return { kind: "progress", priced: counted.priced, invalid: counted.invalid, quotes };
   });
 }
 

@@ -12,6 +12,8 @@ export interface AppMetrics {
   registry: Registry;
   httpRequestDuration: Histogram<"route" | "method" | "status_class">;
   quotesCreated: Counter<"equipment">;
+  pricingVersionQuotes: Counter<"model" | "version">;
+  pricingVersionMarginPercent: Histogram<"model" | "version">;
   quoteBookings: Counter;
   meterDecisions: Counter<"meter" | "decision">;
   rateLimitDecisions: Counter<"policy" | "decision">;
@@ -46,6 +48,9 @@ export interface AppMetrics {
 /** Queue wait buckets in seconds, from a claim within a poll interval to a backlog of minutes. */
 export const QUEUE_WAIT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
+/** Margin buckets in percent: fine around the usual floors (5 to 15 %) and the engine's 15 %. */
+export const MARGIN_PERCENT_BUCKETS = [0, 5, 8, 10, 12, 14, 15, 16, 18, 20, 25, 30, 40, 50];
+
 export function createMetrics(): AppMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -62,6 +67,20 @@ export function createMetrics(): AppMetrics {
       name: "quotes_created_total",
       help: "Spot quotes priced and stored, by equipment type.",
       labelNames: ["equipment"],
+      registers: [registry],
+    }),
+    // Per PricingModel version (a handful per model, never tenants): the A/B side by side.
+    pricingVersionQuotes: new Counter({
+      name: "pricing_version_quotes_total",
+      help: "Quotes and bulk lanes priced by a PricingModel version (contract rates excluded), by model and version.",
+      labelNames: ["model", "version"],
+      registers: [registry],
+    }),
+    pricingVersionMarginPercent: new Histogram({
+      name: "pricing_version_margin_percent",
+      help: "Quoted margin in percent of linehaul + fuel, by PricingModel and version (the margin floor's measure).",
+      labelNames: ["model", "version"],
+      buckets: MARGIN_PERCENT_BUCKETS,
       registers: [registry],
     }),
     quoteBookings: new Counter({

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { validationProblem, type FieldError } from "../http/problem.ts";
 import { EQUIPMENT, type Equipment } from "./data.ts";
-import type { PricedQuote } from "./engine.ts";
+import type { ModelPricedQuote } from "./quote-pricing.ts";
 import { findMarket, marketKey, type Market } from "./markets.ts";
 
 const MAX_DAYS_AHEAD = 180;
@@ -108,14 +108,18 @@ export interface PricedQuoteFields {
   marginCents: number;
   totalCents: number;
   pricingVersion: string;
+  /** The PricingModel that priced it and the tenant's bucket; absent for a contract rate. */
+  pricingModel?: string;
+  pricingBucket?: number;
 }
 
-/** The fields of a request `body` on its checked `lane`, as `priced` by the engine. */
+/** The fields of a request `body` on its checked `lane`, as priced for its tenant (quote-pricing.ts). */
 export function pricedQuoteFields(
   body: QuoteRequest,
   lane: { origin: Market; destination: Market },
-  priced: PricedQuote,
+  quote: ModelPricedQuote,
 ): PricedQuoteFields {
+  const { priced } = quote;
   return {
     origin: marketKey(lane.origin),
     destination: marketKey(lane.destination),
@@ -128,5 +132,6 @@ export function pricedQuoteFields(
     marginCents: priced.marginCents,
     totalCents: priced.totalCents,
     pricingVersion: priced.pricingVersion,
+    ...(quote.model === undefined ? {} : { pricingModel: quote.model, pricingBucket: quote.bucket }),
   };
 }

@@ -11,8 +11,9 @@ import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { EQUIPMENT, type Equipment } from "../pricing/data.ts";
 import { marketKey, MARKETS } from "../pricing/markets.ts";
 import { checkQuoteRequest, pricedQuoteFields, quoteRequest } from "../pricing/quote-request.ts";
-import type { PricedQuote } from "../pricing/engine.ts";
 import { contractRateFor } from "../pricing/contract-rates.ts";
+import { countPricedQuote } from "../observability/pricing-metrics.ts";
+import type { ModelPricedQuote } from "../pricing/quote-pricing.ts";
 
 const uuid = z.uuid("must be a quote id (UUID)");
 
@@ -42,6 +43,21 @@ export const quoteView = z.strictObject({
     equipmentFactor: z.number(),
     seasonalityIndex: z.number(),
     weightFactor: z.number(),
+    pricingVersion: z.string().optional().describe("The version that priced it (as pricingVersion below)"),
+    pricingModel: z
+      .string()
+      .optional()
+      .describe("The pricing model whose version priced it; absent for a contract rate"),
+    pricingBucket: z
+      .int()
+      .optional()
+      .describe("The tenant's bucket (0 to 9,999) that chose the version; absent for a contract rate"),
+    clampedByCap: z.boolean().optional().describe("The version's regional cap lowered the price"),
+    raisedToFloor: z.boolean().optional().describe("The version's margin floor raised the margin"),
+    capBreached: z
+      .boolean()
+      .optional()
+      .describe("The margin floor kept the price above the regional cap (never below the floor)"),
   }),
   totalCents: z.int().describe("linehaul + fuel surcharge + margin, in US cents"),
   pricingVersion: z.string(),
@@ -84,7 +100,8 @@ interface QuoteRow {
   booked_at: Date | null;
 }
 
-export function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
+export function breakdownOf(quote: ModelPricedQuote): QuoteView["breakdown"] {
+  const { priced } = quote;
   return {
     source: priced.source,
     ...(priced.contract
@@ -101,6 +118,16 @@ export function breakdownOf(priced: PricedQuote): QuoteView["breakdown"] {
     equipmentFactor: priced.equipmentFactor,
     seasonalityIndex: priced.seasonalityIndex,
     weightFactor: priced.weightFactor,
+    pricingVersion: priced.pricingVersion,
+    ...(quote.model === undefined
+      ? {}
+      : {
+          pricingModel: quote.model,
+          pricingBucket: quote.bucket,
+          clampedByCap: quote.clampedByCap,
+          raisedToFloor: quote.raisedToFloor,
+          capBreached: quote.capBreached,
+        }),
   };
 }
 
@@ -128,7 +155,7 @@ const QUOTE_COLUMNS = `q.id, q.origin, q.destination, q.equipment, q.weight_lbs,
   q.linehaul_cents, q.fuel_surcharge_cents, q.margin_cents, q.total_cents, q.breakdown, q.pricing_version, q.expires_at, q.created_at`;
 
 export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugin, { ctx }) => {
-  const { engine, metrics } = ctx;
+  const { engine, metrics, pricing } = ctx;
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   app.addHook("preHandler", ctx.feature("spotQuotes"));
 
@@ -166,11 +193,10 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     };
-    const principal = request.principal;
+    const principal = request.principal as Principal;
     // A contract rate for the lane and pickup day wins over spot; only plans with contracts look,
     // and only for a pickup day some rate of the tenant covers.
     const contract =
-      principal &&
       principal.features.has("contracts") &&
       principal.contractRatesUntil !== null &&
       body.pickupDate <= principal.contractRatesUntil
@@ -185,12 +211,13 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
             body.pickupDate,
           )
         : undefined;
-    const priced = contract ? engine.priceAtContract(input, contract) : engine.price(input);
-    const breakdown = breakdownOf(priced);
-    const fields = pricedQuoteFields(body, lane, priced);
+    // The tenant's version of the model, guardrails applied (a contract rate is left as agreed).
+    const quote = pricing.price(principal.tenantId, input, contract || undefined);
+    const breakdown = breakdownOf(quote);
+    const fields = pricedQuoteFields(body, lane, quote);
     const write: QuoteWrite = {
       ...fields,
-      tenantId: (request.principal as Principal).tenantId,
+      tenantId: principal.tenantId,
       breakdown: JSON.stringify(breakdown),
     };
     // create_quote stored the quote and counted the meter in one statement (see its migration).
@@ -200,6 +227,7 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
         ctx.settleMeter(request, reply, outcomeOf("quotes", row as ConsumeRow));
       }
       metrics.quotesCreated.inc({ equipment: body.equipment });
+      countPricedQuote(metrics, quote);
       const view: QuoteView = {
         id: row.quote_id as string,
         origin: fields.origin,

@@ -28,7 +28,7 @@ export const rateCalculatorResponse = z.strictObject({
   pickupDate: z.string(),
   distanceMiles: z.number().int(),
   currency: z.literal("USD"),
-  // The quote's own breakdown: the same engine priced it (always spot: no tenant, no contract rates).
+  // The quote's own breakdown: the champion version priced it (always spot: no tenant, no contract rates).
   breakdown: quoteView.shape.breakdown,
   totalCents: z.number().int(),
   pricingVersion: z.string(),
@@ -60,12 +60,14 @@ export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = asy
   app.post(RATE_CALCULATOR_PATH, options, async (request, reply) => {
     const body = request.body;
     const lane = checkQuoteRequest(body, ctx.engine.data.maxWeightLbs);
-    const priced = ctx.engine.price({
+    // Most tenants' price: the champion version of the model, guardrails applied.
+    const quote = ctx.pricing.championPrice({
       ...lane,
       equipment: body.equipment,
       weightLbs: body.weightLbs,
       pickupDate: body.pickupDate,
     });
+    const { priced } = quote;
     const answer: RateCalculatorResponse = {
       estimate: true,
       origin: marketKey(lane.origin),
@@ -75,7 +77,7 @@ export const rateCalculatorRoutes: FastifyPluginAsync<{ ctx: AppContext }> = asy
       pickupDate: body.pickupDate,
       distanceMiles: priced.distanceMiles,
       currency: "USD",
-      breakdown: breakdownOf(priced),
+      breakdown: breakdownOf(quote),
       totalCents: priced.totalCents,
       pricingVersion: priced.pricingVersion,
       signup: {

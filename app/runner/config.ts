@@ -25,6 +25,8 @@ export const runnerConfigSchema = z.object({
   RUNNER_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** Idle wait between claims when the queues are empty. */
   RUNNER_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** The PricingModel bulk lanes are priced with, as the quote API's (app/config.ts). */
+  PRICING_MODEL: appConfigSchema.shape.PRICING_MODEL,
   /** How long a pause or SIGTERM waits for in-flight work before handing it back to the queue. */
   RUNNER_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(60),
   RUNNER_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),

@@ -12,6 +12,8 @@ import { createMetrics, type AppMetrics } from "../observability/metrics.ts";
 import { RotationLedger, startRotationWatch } from "../observability/secret-rotation.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
+import { PricingSplits } from "../pricing/pricing-splits.ts";
+import { QuotePricing } from "../pricing/quote-pricing.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
 import { createBillingMail } from "./billing-notice.ts";
 import { LlmProvider } from "../llm/provider.ts";
@@ -57,9 +59,20 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
           log,
         })
       : undefined;
+  // Bulk lanes are priced with the API's split, refreshed on the same notification.
+  const engine = new QuoteEngine(PRICING);
+  const splits = new PricingSplits({
+    pool,
+    connectionString: config.DATABASE_URL,
+    model: config.PRICING_MODEL,
+    data: PRICING,
+    onError: (error) =>
+      log.warn({ err: error }, "pricing split not refreshed; pricing with the last split read"),
+  });
+  await splits.start();
   const runner = new Runner({
     pool,
-    engine: new QuoteEngine(PRICING),
+    pricing: new QuotePricing(engine, () => splits.current()),
     metrics,
     log,
     runnerId: config.runnerId,
@@ -111,6 +124,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
     async stop() {
       rotationWatch.stop();
       await runner.stop();
+      await splits.stop();
       await new Promise((resolve) => server.close(resolve));
       mail?.transport.close();
       await pool.end();

@@ -8,6 +8,7 @@ import { runnersDrained } from "../jobs/drain.ts";
 import { priceLane } from "../jobs/lanes.ts";
 import { PRICING } from "../pricing/data.ts";
 import { QuoteEngine } from "../pricing/engine.ts";
+import { QuotePricing } from "../pricing/quote-pricing.ts";
 import { startTestApp, type TestApp } from "../../tools/platform/app.ts";
 import { apiClient, quoteBody } from "../../tools/platform/api-client.ts";
 import { spawnRunner, until, type RunnerProcess } from "../../tools/platform/runner.ts";
@@ -140,7 +141,8 @@ describe("a runner killed with SIGKILL mid-job", () => {
     expect(byStatus.pending).toBeUndefined();
     expect(byStatus.priced?.attempts).toEqual([1, 2]);
 
-    const engine = new QuoteEngine(PRICING);
+    // No pricing_model_splits row: every tenant is priced with the engine's own version.
+    const pricing = new QuotePricing(new QuoteEngine(PRICING));
     const results = await withTenant(appPool, tenantId, (db) =>
       db.query<{ row_number: number; result: { totalCents: number } | null }>(
         "SELECT row_number, result FROM bulk_job_lanes WHERE job_id = $1 AND row_number % 500 = 1 ORDER BY row_number",
@@ -148,7 +150,7 @@ describe("a runner killed with SIGKILL mid-job", () => {
       ),
     );
     for (const row of results.rows) {
-      const expected = priceLane(engine, input[row.row_number - 1]);
+      const expected = priceLane(pricing, tenantId, input[row.row_number - 1]);
       expect(row.result?.totalCents ?? null).toBe(
         expected.status === "priced" ? expected.result.totalCents : null,
       );

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { AppMetrics } from "../observability/metrics.ts";
-import type { QuoteEngine } from "../pricing/engine.ts";
+import type { QuotePricing } from "../pricing/quote-pricing.ts";
+import { countPricedQuote } from "../observability/pricing-metrics.ts";
 import {
   claimAgentTasks,
   claimBulkJobs,
@@ -61,7 +62,8 @@ export class DeferTaskError extends Error {
 
 export interface RunnerOptions {
   pool: pg.Pool;
-  engine: QuoteEngine;
+  /** Prices each lane with its tenant's version of the PricingModel split. */
+  pricing: QuotePricing;
   metrics: AppMetrics;
   log: Logger;
   runnerId: string;
@@ -286,7 +288,7 @@ export class Runner {
   }
 
   async #runBulkJob(job: ClaimedBulkJob, signal: AbortSignal): Promise<void> {
-    const { pool, engine, metrics, log, batchLanes, leaseSeconds } = this.options;
+    const { pool, pricing, metrics, log, batchLanes, leaseSeconds } = this.options;
     const finished = (status: string) => metrics.runnerJobsFinished.inc({ queue: "bulk_rating", status });
     try {
       for (;;) {
@@ -294,7 +296,7 @@ export class Runner {
           finished((await releaseBulkJob(pool, job)) ? "released" : "lease_lost");
           return;
         }
-        const outcome = await runBulkBatch(pool, engine, job, batchLanes, leaseSeconds);
+        const outcome = await runBulkBatch(pool, pricing, job, batchLanes, leaseSeconds);
         if (outcome.kind === "lease_lost") {
           log.warn(
             { job: job.id },
@@ -305,6 +307,7 @@ export class Runner {
         }
         metrics.bulkJobLanes.inc({ result: "priced" }, outcome.priced);
         metrics.bulkJobLanes.inc({ result: "invalid" }, outcome.invalid);
+        for (const quote of outcome.quotes) countPricedQuote(metrics, quote);
         if (outcome.kind === "done") {
           log.info(
             {

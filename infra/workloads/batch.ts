@@ -11,7 +11,8 @@
 //     ServiceAccount bound to billing's Role: the one job with an API token), and the weekly
 //     executive report (freight_ops, read-only, on the analytics replica), and the weekly SOC 2
 //     evidence snapshot (freight_operator to store it, freight_app for the isolation probe; its own
-//     ServiceAccount reads RBAC bindings cluster-wide and, through IRSA, the secrets' rotation dates).
+//     ServiceAccount reads RBAC bindings cluster-wide and, through IRSA, the secrets' rotation dates),
+//     and the weekly pricing backtest (freight_operator; its own ServiceAccount reads PricingModels).
 // They run in the active region only: the others write, and the standby's database is a replica.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -39,6 +40,7 @@ export const BATCH_WORKLOADS = {
   trialExpiry: "trial-expiry",
   evidence: "evidence",
   dsrDrill: "dsr-drill",
+  pricingBacktest: "pricing-backtest",
 } as const;
 
 /** The labels of a batch workload's objects and pods. */

@@ -31,7 +31,8 @@ type PodName =
   | "onboarding-nudges"
   | "lead-signals"
   | "trial-expiry"
-  | "evidence";
+  | "evidence"
+  | "pricing-backtest";
 
 /** Pods that are not the platform's: the monitoring stack's, CoreDNS, and strangers. */
 const OTHER_PODS = {
@@ -139,6 +140,9 @@ const TABLE: Row[] = [
   { from: "onboarding-nudges", to: "stripe-api", port: 443, allowed: false, regions: ACTIVE, why: "the nudge job needs only the database" },
   { from: "onboarding-nudges", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "nor the Kubernetes API" },
   { from: "exec-report", to: "aws-api", port: 443, allowed: false, regions: ACTIVE, why: "the report reads Prometheus and the database only" },
+  { from: "pricing-backtest", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "reads settled bookings, stores the result" },
+  { from: "pricing-backtest", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "pricing-backtest-kubernetes-api", why: "the PricingModel versions it replays" },
+  { from: "pricing-backtest", to: "internet-client", port: 443, allowed: false, regions: ACTIVE, why: "the backtest calls nothing outside the VPC" },
   { from: "evidence", to: "metadata-service", port: 80, allowed: false, regions: ACTIVE, why: "instance credentials: the evidence job uses IRSA" },
   { from: "evidence", to: "mail-server", port: 587, allowed: false, regions: ACTIVE, why: "the evidence job sends no mail" },
   { from: "pod-in-tenants", to: "database", port: 5432, allowed: false, why: "the tenants namespace runs nothing: default-deny" },

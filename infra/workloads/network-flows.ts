@@ -24,7 +24,8 @@ export type PlatformWorkload =
   | "lead-signals"
   | "dsr-drill"
   | "trial-expiry"
-  | "evidence";
+  | "evidence"
+  | "pricing-backtest";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -59,6 +60,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
+    "pricing-backtest": app(batchLabels(BATCH_WORKLOADS.pricingBacktest)),
     "billing-reconcile": {
       namespace: APP_NAMESPACE,
       podSelector: {
@@ -143,6 +145,7 @@ const BATCH: PlatformWorkload[] = [
   "trial-expiry",
   "evidence",
   "dsr-drill",
+  "pricing-backtest",
 ];
 export const ALL_WORKLOADS: PlatformWorkload[] = ["quote-api", "runner", "operators", ...BATCH];
 const active = (c: FlowContext) => c.active;
@@ -290,6 +293,14 @@ export const NETWORK_FLOWS: Flow[] = [
     to: { outside: "internet" },
     ports: tcp(HTTPS_PORT),
     why: "lead signals are delivered to the CRM webhook (CRM_WEBHOOK_URL, https)",
+    when: active,
+  },
+  {
+    name: "pricing-backtest-kubernetes-api",
+    from: { workloads: ["pricing-backtest"] },
+    to: { outside: "kubernetes-api" },
+    ports: tcp(HTTPS_PORT),
+    why: "the weekly pricing backtest reads the versions it replays from the PricingModel objects",
     when: active,
   },
   {

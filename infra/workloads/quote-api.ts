@@ -3,6 +3,7 @@
 // HPA that owns its replica count, and a PodDisruptionBudget so node drains never take it down.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_PRICING_MODEL } from "../../app/pricing/pricing-splits.ts";
 
 import type { RegionRole } from "../../app/region.ts";
 import { serviceAccountRole } from "../cluster/irsa.ts";
@@ -171,6 +172,8 @@ export class QuoteApi extends pulumi.ComponentResource {
       // AWS_ENDPOINT_URL_SECRETS_MANAGER (the regional endpoint; the local platform points it elsewhere).
       { name: "SECRETS_ROTATION_WATCH", value: args.secretRotationWatch.secrets },
       { name: "AWS_REGION", value: args.region.region },
+      // The PricingModel quotes are priced with (its split row, refreshed on change).
+      { name: "PRICING_MODEL", value: DEFAULT_PRICING_MODEL },
       // API_KEY_LAST_USED_FLUSH_SECONDS keeps its default everywhere: last_used_at is written every 30 s.
       // DSR_EXPORT_LINK_TTL_SECONDS keeps its default everywhere: a data subject's export link lasts a day.
       // Tenant writes (signup's creates, billing's plan changes) as this pod's ServiceAccount, bound

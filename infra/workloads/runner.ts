@@ -5,6 +5,7 @@
 // its queue fills.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_PRICING_MODEL } from "../../app/pricing/pricing-splits.ts";
 
 import { QUEUE_DEPTH_SQL } from "../../app/jobs/scaling.ts";
 import type { RegionRole } from "../../app/region.ts";
@@ -119,6 +120,8 @@ export class Runner extends pulumi.ComponentResource {
                   env: [
                     ...regionEnv(args.region),
                     { name: "RUNNER_PORT", value: String(RUNNER_PORT) },
+                    // Bulk lanes are priced with the quote API's PricingModel.
+                    { name: "PRICING_MODEL", value: DEFAULT_PRICING_MODEL },
                     { name: "DOCUMENTS_BUCKET_PRIMARY", value: args.documentsBuckets.primary },
                     { name: "DOCUMENTS_BUCKET_SECONDARY", value: args.documentsBuckets.secondary },
                     // No DOCUMENTS_S3_ENDPOINT_PRIMARY or DOCUMENTS_S3_ENDPOINT_SECONDARY: S3's regional

@@ -217,6 +217,7 @@ export function localSecrets(
       CRM_WEBHOOK_SECRET: "local-platform-crm-signing-secret",
     },
     "dsr-drill-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "pricing-backtest-database": { OPERATOR_DATABASE_URL: urls.operator },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
     "exec-report-database": { OPS_DATABASE_URL: urls.ops },
     "evidence-database": { DATABASE_URL: urls.operator },
