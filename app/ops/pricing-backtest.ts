@@ -1,7 +1,7 @@
 // `npm run pricing:backtest`: replays the settled bookings of the last weeks through a PricingModel
 // version (app/pricing/backtest.ts), prints variance, margin and cap breaches per region and
 // equipment, stores the result in pricing_backtests and exits 1 when a guardrail fails.
-//   npm run pricing:backtest -- --model spot-rates --version 2026-12.1 --weeks 4
+//   npm run pricing:backtest -- --model spot --version 2026-12.1 --weeks 4
 //   npm run pricing:backtest -- --scheduled --weeks 4    # every model's challenger, else its champion
 // The version's coefficients and guardrails are read from the PricingModel object through the
 // Kubernetes API (KUBECONFIG, or KUBERNETES_API=in-cluster in a pod), the bookings as the operators'

@@ -14,7 +14,7 @@ import type { ActiveSplit, PricingVersion } from "./model-version.ts";
 export const PRICING_SPLIT_CHANNEL = "pricing_split_changed";
 
 /** The model the platform prices quotes with unless PRICING_MODEL names another. */
-export const DEFAULT_PRICING_MODEL = "spot-rates";
+export const DEFAULT_PRICING_MODEL = "spot";
 
 /**
  * PRICING_MODEL, for the quote API and the runners: the PricingModel (and pricing_model_splits row)
@@ -24,7 +24,7 @@ export const pricingModelSetting = z
   .string()
   .regex(
     /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-    "must be a PricingModel name: lowercase letters, digits and '-', e.g. spot-rates",
+    "must be a PricingModel name: lowercase letters, digits and '-', e.g. spot",
   )
   .max(63, "must be at most 63 characters (a Kubernetes object name)")
   .default(DEFAULT_PRICING_MODEL);

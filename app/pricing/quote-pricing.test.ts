@@ -16,7 +16,7 @@ const input: QuoteInput = {
 };
 const tenant = "7f0c3a52-94a1-4c1b-8d2e-0a6f5f1f0b11";
 const challengerEverywhere: ActiveSplit = {
-  model: "spot-rates",
+  model: "spot",
   bucketVersion: 1,
   champion: {
     name: "v1",
@@ -35,7 +35,7 @@ describe("pricing a quote with the model split", () => {
   it("prices exactly as the engine does when the model has no split (its own version is champion)", () => {
     const quote = new QuotePricing(engine).price(tenant, input);
     expect(quote.priced).toEqual(engine.price(input));
-    expect(quote.model).toBe("spot-rates");
+    expect(quote.model).toBe("spot");
     expect(quote.bucket).toBeGreaterThanOrEqual(0);
   });
 
@@ -56,7 +56,7 @@ describe("pricing a quote with the model split", () => {
   it("refuses a split row whose version is not PricingVersion JSON, naming the column and field", () => {
     expect(() =>
       splitFromRow({
-        model: "spot-rates",
+        model: "spot",
         bucket_version: 1,
         champion: {
           name: "v1",
@@ -67,6 +67,6 @@ describe("pricing a quote with the model split", () => {
         challenger_weight: "0",
         spec_hash: "x",
       }),
-    ).toThrow(/'spot-rates': champion\.coefficients\.fuelSurchargeMultiplier/);
+    ).toThrow(/'spot': champion\.coefficients\.fuelSurchargeMultiplier/);
   });
 });

@@ -4,11 +4,12 @@
 // (docs/runbooks/pricing-experiments.md): they add versions, move the aliases and edit the steps;
 // the stacks ignore those fields so `pulumi up` neither reverts an experiment nor fights over it.
 import { PRICING } from "../../app/pricing/data.ts";
+import { DEFAULT_PRICING_MODEL } from "../../app/pricing/pricing-splits.ts";
 import { apiVersion } from "../../operators/api/group.ts";
 import type { ModelVersion, PricingModel } from "../../operators/api/pricingmodel.ts";
 
-/** The model every spot quote is priced with (pricing_model_splits.model). */
-export const SPOT_PRICING_MODEL = "spot";
+/** The model every spot quote is priced with (pricing_model_splits.model; the app's PRICING_MODEL). */
+export const SPOT_PRICING_MODEL = DEFAULT_PRICING_MODEL;
 
 /**
  * The engine's pricing data as a model version: multipliers of 1 and its margin. The floor sits
