@@ -761,6 +761,7 @@ export async function regionStack(
       kedaChartVersion: config.kedaChartVersion,
       billingMail: config.billing ? { from: `Freight Billing <billing@${config.domain}>` } : undefined,
       llm: { baseUrl: config.llmBaseUrl, model: config.llmModel },
+      workflowAutomation: { url: config.workflowAutomationUrl },
     },
     inCluster,
   );
