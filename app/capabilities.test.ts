@@ -50,7 +50,11 @@ describe("capabilities at start", () => {
     );
     expect(api.warnings).toEqual([]);
     const runner = report(
-      runnerCapabilities({ SMTP_URL: "smtps://u:p@mail:465", OPS_WEBHOOK_URL: "https://hooks" }),
+      runnerCapabilities({
+        SMTP_URL: "smtps://u:p@mail:465",
+        OPS_WEBHOOK_URL: "https://hooks",
+        WORKFLOW_AUTOMATION_URL: "https://automation/webhook",
+      }),
     );
     expect(runner.warnings).toEqual([]);
     expect(report(operatorCapabilities(true)).warnings).toEqual([]);
@@ -60,6 +64,7 @@ describe("capabilities at start", () => {
     expect(report(runnerCapabilities({})).warnings).toEqual([
       expect.stringMatching(/^billing notices by email is off: SMTP_URL is not set.*billing_alert/),
       expect.stringMatching(/^ops webhook is off: OPS_WEBHOOK_URL is not set/),
+      expect.stringMatching(/^workflow automation is off: WORKFLOW_AUTOMATION_URL is not set/),
     ]);
     expect(report(operatorCapabilities(false)).warnings).toEqual([
       expect.stringMatching(/^failover controller is off: no FAILOVER_\* settings/),

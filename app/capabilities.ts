@@ -20,6 +20,7 @@ export interface CapabilitySettings {
   OPS_DATABASE_URL?: string;
   SMTP_URL?: string;
   OPS_WEBHOOK_URL?: string;
+  WORKFLOW_AUTOMATION_URL?: string;
 }
 
 export function quoteApiCapabilities(config: CapabilitySettings): Capability[] {
@@ -63,6 +64,11 @@ export function runnerCapabilities(config: CapabilitySettings): Capability[] {
       name: "ops webhook",
       on: Boolean(config.OPS_WEBHOOK_URL),
       off: "OPS_WEBHOOK_URL is not set: notify_ops, billing_alert, limit_increase_requested and data_export_ready go to the log as structured lines only; set OPS_WEBHOOK_URL_FILE (OPS_WEBHOOK_URL in local development)",
+    },
+    {
+      name: "workflow automation",
+      on: Boolean(config.WORKFLOW_AUTOMATION_URL),
+      off: "WORKFLOW_AUTOMATION_URL is not set: workflow events (carrier invites) go to the log only and no invite email is sent; set WORKFLOW_AUTOMATION_URL and WORKFLOW_AUTOMATION_API_KEY_FILE (the stacks' freight:workflowAutomationUrl)",
     },
   ];
 }

@@ -267,7 +267,7 @@ const series = (name: string, labels: Record<string, string>) =>
     .join(", ")}}`;
 
 function operationsCases(): PromtoolTestCase[] {
-  const { rpoSeconds, queueAgeSeconds, llmDegradedMinutes } = OPERATIONS;
+  const { rpoSeconds, queueAgeSeconds, llmDegradedMinutes, workflowDegradedMinutes } = OPERATIONS;
   const pageLabels = { severity: "page", job: APP.job };
   const runner = (pod: string, region: string) =>
     series("llm_provider_degraded", { instance: `${pod}:8080`, job: "freight-runner", region });
@@ -318,6 +318,33 @@ function operationsCases(): PromtoolTestCase[] {
         },
       ],
       alert_rule_test: [quiet("LlmProviderDegraded", `${2 * llmDegradedMinutes + 10}m`)],
+    },
+    {
+      name: "workflow automation rejecting our key for longer than the limit pages once per region",
+      interval: "1m",
+      input_series: [
+        {
+          series: `workflow_automation_degraded{reason="credential_rejected", instance="runner-a:8080", job="freight-runner", region="us-east-1"}`,
+          values: `0x2 1x${workflowDegradedMinutes + 10}`,
+        },
+        {
+          series: `workflow_automation_degraded{reason="circuit_open", instance="runner-a:8080", job="freight-runner", region="us-east-1"}`,
+          values: `0x4 1x${workflowDegradedMinutes + 10}`,
+        },
+        {
+          series: `workflow_automation_degraded{reason="credential_rejected", instance="runner-c:8080", job="freight-runner", region="us-west-2"}`,
+          values: `0x2 1x${workflowDegradedMinutes - 3} 0x15`,
+        },
+      ],
+      alert_rule_test: [
+        quiet("WorkflowAutomationDegraded", `${workflowDegradedMinutes}m`),
+        firing(
+          "WorkflowAutomationDegraded",
+          `${workflowDegradedMinutes + 5}m`,
+          { severity: "page", region: "us-east-1" },
+          "1",
+        ),
+      ],
     },
     {
       name: "replication lag above the RPO for two minutes pages",

@@ -114,7 +114,8 @@ const DAY = 86_400;
 
 /** Replication, queues, secrets and metering: the alerts that are not about an error budget. */
 export function operationsRuleGroups(): RuleGroup[] {
-  const { rpoSeconds, queueAgeSeconds, secretRotation, llmDegradedMinutes } = OPERATIONS;
+  const { rpoSeconds, queueAgeSeconds, secretRotation, llmDegradedMinutes, workflowDegradedMinutes } =
+    OPERATIONS;
   const serviceRole = `secret=~"${secretRotation.serviceRolePattern}"`;
   const other = `secret!~"${secretRotation.serviceRolePattern}"`;
   const deadline = "secret:rotation_deadline:timestamp_seconds";
@@ -202,6 +203,19 @@ export function operationsRuleGroups(): RuleGroup[] {
             description:
               "The runners' circuit to the LLM provider is open: quote explanations come from the template and email drafts wait in the queue (nothing is lost). Check the provider's status page, its rate limits and the key (freight/llm-provider-api-key).",
             runbook_url: runbookUrl("LlmProviderDegraded"),
+          },
+        },
+        {
+          // Per runner pod, per reason (credential_rejected, circuit_open); one page per region.
+          alert: "WorkflowAutomationDegraded",
+          expr: "max by (region) (workflow_automation_degraded) > 0",
+          for: `${workflowDegradedMinutes}m`,
+          labels: { severity: "page" },
+          annotations: {
+            summary: `Workflow automation (n8n) has been degraded for more than ${workflowDegradedMinutes} minutes`,
+            description:
+              "The runners cannot hand workflow events (carrier invites) to workflow automation: it rejects our key (401/403) or keeps failing. Events wait in the queue without using up their attempts (nothing is lost). Check workflow_automation_degraded's reason; for credential_rejected, rotate or fix freight/workflow-automation-api-key.",
+            runbook_url: runbookUrl("WorkflowAutomationDegraded"),
           },
         },
         {

@@ -188,6 +188,8 @@ export const OPERATIONS = {
    * this long before someone is paged: a short outage heals itself; a long one means drafts wait.
    */
   llmDegradedMinutes: 10,
+  /** Workflow automation (n8n) degraded this long (rejected key or open circuit) pages: invites wait. */
+  workflowDegradedMinutes: 10,
   /**
    * Rotation windows, the same as the policy pack's secrets-rotation-window rule: the service role's
    * credentials rotate every 90 days; third-party API keys and any unclassified secret (the

@@ -587,6 +587,27 @@ export const CAPABILITIES: Capability[] = [
       }),
   },
   {
+    id: "workflow-automation",
+    description:
+      "carrier invites reach workflow automation (n8n) with its key from the third-party-api-keys Secret; a rejected key turns the runner yellow",
+    testedBy: ["app/runner/workflow-event.test.ts", "app/workflow/automation.test.ts"],
+    missing: (d) =>
+      satisfied(d, "runner", ["Deployment"], (process) => {
+        const parsed = process.parsed as {
+          WORKFLOW_AUTOMATION_URL?: string;
+          WORKFLOW_AUTOMATION_API_KEY?: string;
+        };
+        return [
+          ...(parsed.WORKFLOW_AUTOMATION_URL ? [] : ["the runner has no WORKFLOW_AUTOMATION_URL"]),
+          ...(parsed.WORKFLOW_AUTOMATION_API_KEY
+            ? []
+            : [
+                "the runner has no WORKFLOW_AUTOMATION_API_KEY (WORKFLOW_AUTOMATION_API_KEY_FILE from third-party-api-keys)",
+              ]),
+        ];
+      }),
+  },
+  {
     id: "alertmanager-receivers",
     description: "page and ticket alerts are delivered to a webhook",
     testedBy: ["dashboards/rules.test.ts", "dashboards/prometheus.test.ts"],

@@ -255,6 +255,21 @@ const keys = {
     example: "https://api.openai.com/v1",
     default: "https://api.openai.com/v1",
   },
+  // The workflow-automation service (the plan's n8n): the webhook base the runners POST workflow
+  // events to (WORKFLOW_AUTOMATION_URL, <base>/<event>); its key is freight/workflow-automation-api-key.
+  // HTTPS on 443 only, as for the LLM provider (runner-outbound).
+  workflowAutomationUrl: {
+    schema: z
+      .url({
+        protocol: /^https$/,
+        error: "must be an https:// URL, e.g. https://automation.example.com/webhook",
+      })
+      .refine(
+        (u) => ["", "443"].includes(new URL(u).port),
+        "must use the default HTTPS port (443): the runners' egress allows no other",
+      ),
+    example: "https://automation.<domain>/webhook",
+  },
   llmModel: {
     schema: z
       .string()

@@ -800,6 +800,7 @@ export async function regionStack(
         secrets: rotationWatchList(config.billing, SECRETS_USED.runner),
         describePolicyArn: secrets.describePolicyArn,
       },
+      workflowAutomation: { url: config.workflowAutomationUrl },
     },
     inCluster,
   );

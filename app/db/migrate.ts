@@ -1,34 +1,73 @@
 // Schema migrations: plain SQL files in app/db/migrations, applied in order by node-pg-migrate as the
-// schema owner, under its advisory lock so two deploys never migrate at once.
+// schema owner, under its advisory lock so two deploys never migrate at once. Each migration is its own
+// transaction, or none when its header says `--! no-transaction` (app/db/migration-sql.ts), so a
+// concurrent index build can be one step of a deploy.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runner } from "node-pg-migrate";
+import { runner, type MigrationBuilder } from "node-pg-migrate";
 import type pg from "pg";
 import { z } from "zod";
 import { defineEnv, loadEnv, postgresUrl, type Env } from "../env.ts";
+import { downSection, runsOutsideTransaction, statements, upSection } from "./migration-sql.ts";
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "migrations");
 export const MIGRATIONS_TABLE = "pgmigrations";
 
-export function migrationNames(): string[] {
-  return readdirSync(MIGRATIONS_DIR)
+export function migrationNames(dir = MIGRATIONS_DIR): string[] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith(".sql"))
     .map((f) => f.replace(/\.sql$/, ""))
     .sort();
 }
 
+/**
+ * node-pg-migrate's SQL loader runs a file's Up section as one query in the migration's transaction.
+ * This one does the same, except for a `--! no-transaction` migration: no transaction, and one query
+ * per statement (a multi-statement query is an implicit transaction, where CONCURRENTLY fails too).
+ */
+async function loadSqlMigrations(filePaths: string[]) {
+  return filePaths.map((filePath) => {
+    const sql = readFileSync(filePath, "utf8");
+    const outside = runsOutsideTransaction(sql);
+    const apply = (section: string) => (pgm: MigrationBuilder) => {
+      if (!outside) return void pgm.sql(section);
+      pgm.noTransaction();
+      for (const statement of statements(section)) pgm.sql(statement);
+    };
+    const down = downSection(sql);
+    return {
+      id: filePath,
+      filePaths: [filePath],
+      actions: { up: apply(upSection(sql)), down: down === undefined ? (false as const) : apply(down) },
+    };
+  });
+}
+
+export interface MigrateOptions {
+  /** Another directory of migrations (a drill's), with its own bookkeeping table. */
+  dir?: string;
+  migrationsTable?: string;
+  /** Apply at most this many pending migrations (a drill applies one step at a time). */
+  count?: number;
+}
+
 export async function migrate(
   ownerUrl: string,
   log: (message: string) => void = () => undefined,
+  options: MigrateOptions = {},
 ): Promise<string[]> {
   const applied = await runner({
     databaseUrl: ownerUrl,
-    dir: MIGRATIONS_DIR,
-    migrationsTable: MIGRATIONS_TABLE,
+    dir: options.dir ?? MIGRATIONS_DIR,
+    migrationsTable: options.migrationsTable ?? MIGRATIONS_TABLE,
     direction: "up",
+    count: options.count,
     checkOrder: true,
-    singleTransaction: true,
+    // One transaction per migration, not one for the whole deploy: a `--! no-transaction` step
+    // cannot sit inside a transaction that spans the others.
+    singleTransaction: false,
+    migrationLoaderStrategies: [{ extensions: [".sql"], loader: loadSqlMigrations }],
     advisoryLockMode: "wait",
     log,
   });
@@ -73,8 +112,9 @@ export interface MigrationStatus {
 export async function migrationStatus(
   client: pg.Pool | pg.PoolClient,
   migrations: BuildMigration[] = BUILD_MIGRATIONS,
+  migrationsTable = MIGRATIONS_TABLE,
 ): Promise<MigrationStatus> {
-  const result = await client.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
+  const result = await client.query<{ name: string }>(`SELECT name FROM ${migrationsTable}`);
   const applied = new Set(result.rows.map((r) => r.name));
   const known = new Set(migrations.map((m) => m.name));
   return {

@@ -40,8 +40,19 @@ describe("migration check", () => {
       "set-not-null-without-check",
       /SET NOT NULL on bookings\.carrier_reference scans .*CHECK \(carrier_reference IS NOT NULL\) NOT VALID/,
     ],
-    ["index-without-concurrently", /CREATE INDEX on the hot table quotes blocks its writes .*CONCURRENTLY/],
+    [
+      "index-without-concurrently",
+      /CREATE INDEX on the hot table quotes blocks its writes .*CONCURRENTLY in a migration marked `--! no-transaction`/,
+    ],
     ["column-type-change-on-hot-table", /changing a column's type on the hot table quotes rewrites it/],
+    [
+      "concurrent-index-in-transaction",
+      /CONCURRENTLY cannot run inside the transaction .*mark the migration `--! no-transaction`/,
+    ],
+    [
+      "concurrent-index-without-drop",
+      /leaves the index quotes_lane_key behind, INVALID.*DROP INDEX CONCURRENTLY IF EXISTS quotes_lane_key;/,
+    ],
   ])("refuses %s with the reason", (name, reason) => {
     const found = reasons(name);
     expect(found).toHaveLength(1);
@@ -50,6 +61,10 @@ describe("migration check", () => {
 
   it("passes the expand steps: nullable or constant-default columns, validated checks, concurrent indexes, new tables", () => {
     expect(reasons("expand-steps-are-safe")).toEqual([]);
+  });
+
+  it("passes a concurrent index on a hot table in a no-transaction migration, without an accept comment", () => {
+    expect(reasons("concurrent-index-outside-transaction")).toEqual([]);
   });
 
   it("accepts a blocking index on a hot table only where the migration says so with a reason", () => {

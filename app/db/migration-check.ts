@@ -9,6 +9,9 @@
 //     (a full scan under ACCESS EXCLUSIVE; with the validated check PostgreSQL 12+ skips the scan)
 //   - ALTER COLUMN ... TYPE on a hot table (a rewrite under ACCESS EXCLUSIVE)
 //   - CREATE INDEX without CONCURRENTLY on a hot table (blocks writes for the whole build)
+//   - CONCURRENTLY in a migration not marked `--! no-transaction` (it cannot run in a transaction),
+//     and a concurrent build not preceded by DROP INDEX CONCURRENTLY IF EXISTS (a failed build leaves
+//     an INVALID index whose name makes the re-run fail)
 //   - ADD CONSTRAINT (foreign key or check) on a hot table without NOT VALID (a scan under lock)
 // The code that reads a column is found by its name in the source (SQL lives in strings there); a
 // name that is also an unrelated word is reported too: rename the column, or read the report.
@@ -16,6 +19,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { MIGRATIONS_DIR } from "./migrate.ts";
+import { runsOutsideTransaction, statements, upSection } from "./migration-sql.ts";
+
+export { statements, upSection };
 
 /** Tables written on every request or task: a lock held on one of them is an outage. */
 export const HOT_TABLES = [
@@ -48,31 +54,6 @@ export interface SourceFile {
   text: string;
 }
 
-/** The Up section: what the migrations Job runs during a deploy (Down is for a rollback by hand). */
-export function upSection(sql: string): string {
-  const up = sql.split(/^--\s*Down Migration\b.*$/im)[0] ?? sql;
-  return up.replace(/^--\s*Up Migration\b.*$/im, "");
-}
-
-/** Statements without comments; dollar-quoted bodies (functions, DO blocks) are kept whole. */
-export function statements(sql: string): string[] {
-  const out: string[] = [];
-  let current = "";
-  let dollar: string | undefined;
-  for (const line of sql.split("\n")) {
-    const code = dollar ? line : line.replace(/--.*$/, "");
-    for (const tag of code.match(/\$[A-Za-z_]*\$/g) ?? [])
-      dollar = dollar === tag ? undefined : (dollar ?? tag);
-    current += `${code}\n`;
-    if (!dollar && /;\s*$/.test(code)) {
-      out.push(current.trim());
-      current = "";
-    }
-  }
-  if (current.trim()) out.push(current.trim());
-  return out.filter((s) => s.length > 0);
-}
-
 const IDENT = String.raw`"?([A-Za-z_][A-Za-z0-9_]*)"?`;
 const TABLE = String.raw`(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\.)?${IDENT}`;
 const VOLATILE = /\b(random|gen_random_uuid|uuid_generate_v4|clock_timestamp|timeofday|nextval)\s*\(/i;
@@ -103,6 +84,8 @@ export function checkMigration(
   const hot = new Set(options.hotTables ?? HOT_TABLES);
   const problems: MigrationProblem[] = [];
   const up = upSection(sql);
+  // CONCURRENTLY only runs outside a transaction, which the runner allows per migration.
+  const outside = runsOutsideTransaction(sql);
   const all = `${options.earlier ?? ""}\n${up}`;
   const refuse = (statement: string, reason: string) =>
     problems.push({ migration, statement: short(statement), reason });
@@ -204,23 +187,51 @@ export function checkMigration(
           "stop using it in one release, and drop it in a later one",
         );
     const index = new RegExp(
-      String.raw`^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:"?[A-Za-z_][A-Za-z0-9_]*"?\s+)?ON\s+${TABLE}`,
+      String.raw`^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:"?([A-Za-z_][A-Za-z0-9_]*)"?\s+)?ON\s+${TABLE}`,
       "i",
     ).exec(statement);
-    if (index && !index[1] && hot.has(index[2]!.toLowerCase()) && !blockingIndexAccepted(up, index[2]!))
+    if (!index) {
+      if (/^(DROP|REINDEX|REFRESH)\b[\s\S]*\bCONCURRENTLY\b/i.test(statement) && !outside)
+        refuse(
+          statement,
+          `${statement.split(/\s+/)[0]!.toUpperCase()} ... CONCURRENTLY cannot run inside the transaction the runner applies a migration in: mark the migration \`--! no-transaction\` in its header`,
+        );
+      continue;
+    }
+    const [, concurrently, indexName, table] = index;
+    if (concurrently && !outside)
       refuse(
         statement,
-        `CREATE INDEX on the hot table ${index[2]!} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`,
+        `CREATE INDEX CONCURRENTLY cannot run inside the transaction the runner applies a migration in: mark the migration \`--! no-transaction\` in its header (keep the other steps in their own migration)`,
+      );
+    else if (concurrently && indexName && !droppedBefore(up, statement, indexName))
+      refuse(
+        statement,
+        `a failed concurrent build leaves the index ${indexName} behind, INVALID, and the re-run then fails on its name: put DROP INDEX CONCURRENTLY IF EXISTS ${indexName}; before the build`,
+      );
+    else if (!concurrently && hot.has(table!.toLowerCase()) && !blockingIndexAccepted(up, table!))
+      refuse(
+        statement,
+        `CREATE INDEX on the hot table ${table!} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY in a migration marked \`--! no-transaction\``,
       );
   }
   return problems;
 }
 
+/** The migration drops the index (concurrently, if it exists) before it builds it: a re-run is harmless. */
+function droppedBefore(up: string, build: string, name: string): boolean {
+  const before = up.slice(0, up.indexOf(build.split("\n")[0]!));
+  return new RegExp(
+    String.raw`DROP\s+INDEX\s+CONCURRENTLY\s+IF\s+EXISTS\s+(?:[A-Za-z_][A-Za-z0-9_]*\.)?"?${name}"?\s*;`,
+    "i",
+  ).test(before);
+}
+
 /**
- * The migrations runner applies each migration inside one transaction (node-pg-migrate with
- * singleTransaction), where CREATE INDEX CONCURRENTLY cannot run. Until it can apply a step outside a
- * transaction, a migration may accept a blocking build on a hot table by saying so, with its reason, in
- * a comment line of its Up section: `-- migration-check: accept blocking index on <table>: <reason>`.
+ * Migrations written before the runner could apply one outside a transaction accepted a blocking build
+ * on a hot table by saying so, with its reason, in a comment line of their Up section:
+ * `-- migration-check: accept blocking index on <table>: <reason>`. Still honoured for those; a new
+ * index on a hot table is built CONCURRENTLY in a `--! no-transaction` migration instead.
  */
 function blockingIndexAccepted(up: string, table: string): boolean {
   return new RegExp(String.raw`^--\s*migration-check: accept blocking index on ${table}: \S`, "im").test(up);

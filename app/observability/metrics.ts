@@ -42,6 +42,8 @@ export interface AppMetrics {
   llmRequestSeconds: Histogram<"task_kind">;
   llmCircuitState: Gauge<"state">;
   llmProviderDegraded: Gauge;
+  workflowRequests: Counter<"event" | "outcome">;
+  workflowAutomationDegraded: Gauge<"reason">;
   agentTaskFallbacks: Counter<"kind" | "fallback">;
 }
 
@@ -236,6 +238,18 @@ export function createMetrics(): AppMetrics {
     llmProviderDegraded: new Gauge({
       name: "llm_provider_degraded",
       help: "1 while the LLM provider circuit is open or half-open: the runner serves, LLM tasks fall back or wait.",
+      registers: [registry],
+    }),
+    workflowRequests: new Counter({
+      name: "workflow_automation_requests_total",
+      help: "Events handed to workflow automation (n8n), by event and outcome (delivered, credential_rejected, unavailable, timeout, refused, error).",
+      labelNames: ["event", "outcome"],
+      registers: [registry],
+    }),
+    workflowAutomationDegraded: new Gauge({
+      name: "workflow_automation_degraded",
+      help: "1 while workflow automation is degraded for the reason (credential_rejected: 401/403 on our key; circuit_open): the runner serves, events wait.",
+      labelNames: ["reason"],
       registers: [registry],
     }),
     agentTaskFallbacks: new Counter({

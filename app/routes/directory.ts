@@ -161,9 +161,9 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
           });
         }
         await ctx.meter(db, request, reply, "directory_invites");
-        const { rows } = await db.query<{ id: string; created_at: Date }>(
+        const { rows } = await db.query<{ id: string; tenant_id: string; created_at: Date }>(
           `INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES (current_tenant_id(), $1, $2)
-         ON CONFLICT (tenant_id, carrier_id) DO NOTHING RETURNING id, created_at`,
+         ON CONFLICT (tenant_id, carrier_id) DO NOTHING RETURNING id, tenant_id, created_at`,
           [body.carrierId, body.email],
         );
         const row = rows[0];
@@ -176,6 +176,22 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
             detail: "This carrier was just invited by another request; an invite per carrier is enough.",
           });
         }
+        // The invite email and the carrier's onboarding are a workflow in workflow automation (n8n):
+        // queued in this transaction, so an invite exists exactly when its event will be delivered.
+        await db.query(
+          `INSERT INTO agent_tasks (tenant_id, kind, payload, dedupe_key)
+           VALUES ($1, 'workflow_event', $2, $3) ON CONFLICT (dedupe_key) DO NOTHING`,
+          [
+            row.tenant_id,
+            JSON.stringify({
+              event: "carrier_invited",
+              inviteId: row.id,
+              carrierId: body.carrierId,
+              email: body.email,
+            }),
+            `workflow_event:carrier_invited:${row.id}`,
+          ],
+        );
         ctx.metrics.carrierInviteEvents.inc({ event: "sent" });
         return {
           statusCode: 201,

@@ -8,6 +8,7 @@
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 //   quote_request_extraction, quote_explanation (LLM-backed; fallbacks in assistant-tasks.ts)
 //   dsr_fulfil     (a data subject request verified)       export bundle or erasure (app/compliance/dsr)
+//   workflow_event (carrier invites)                      workflow automation webhook (n8n), else a log line
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { LlmProvider } from "../llm/provider.ts";
@@ -23,6 +24,8 @@ import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
 import { signupVerificationHandler } from "./signup-verification.ts";
 import { tenantNoticeHandler } from "./tenant-notice.ts";
+import { workflowEventHandler } from "./workflow-event.ts";
+import type { WorkflowAutomation } from "../workflow/automation.ts";
 
 export interface OpsNotification {
   event: "notify_ops";
@@ -85,6 +88,7 @@ export const AGENT_TASK_KINDS = [
   "quote_request_extraction",
   "quote_explanation",
   "dsr_fulfil",
+  "workflow_event",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -100,6 +104,8 @@ export function defaultHandlers(options: {
   documents?: DocumentFiles;
   /** How long a deleted tenant's export link (sent to ops) stays good. */
   exportLinkTtlSeconds: number;
+  /** Absent when WORKFLOW_AUTOMATION_URL is not set: workflow events are logged only. */
+  workflow?: WorkflowAutomation;
 }): Record<(typeof AGENT_TASK_KINDS)[number], AgentTaskHandler> {
   return {
     notify_ops: notifyOpsHandler(options),
@@ -118,5 +124,6 @@ export function defaultHandlers(options: {
       fallbacks: options.metrics.agentTaskFallbacks,
     }),
     dsr_fulfil: dsrFulfilHandler(options),
+    workflow_event: workflowEventHandler(options),
   };
 }

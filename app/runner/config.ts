@@ -84,6 +84,26 @@ export const runnerConfigSchema = z.object({
   LLM_BREAKER_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** How long an open circuit waits before a trial call. */
   LLM_BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /**
+   * The workflow-automation service's webhook base (the plan's n8n), e.g.
+   * https://n8n.example.com/webhook; each workflow_event goes to <base>/<event>. Unset: events are
+   * logged only.
+   */
+  WORKFLOW_AUTOMATION_URL: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z
+      .url({
+        protocol: /^https?$/,
+        error: "must be an http(s):// URL, e.g. https://n8n.example.com/webhook",
+      })
+      .optional(),
+  ),
+  /** Its key; from WORKFLOW_AUTOMATION_API_KEY_FILE (the third-party-api-keys Secret), rotated every 30 days. */
+  WORKFLOW_AUTOMATION_API_KEY: z.string().min(1).optional(),
+  /** One call's bound: a call and its two retries fit in a task's attempt (RUNNER_AGENT_TIMEOUT_MS 15 s). */
+  WORKFLOW_AUTOMATION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4_000),
+  WORKFLOW_AUTOMATION_BREAKER_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  WORKFLOW_AUTOMATION_BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** The From of billing notices, e.g. "Freight Billing <billing@freight.example>". */
   BILLING_EMAIL_FROM: z.preprocess(
     (value) => (value === "" ? undefined : value),
@@ -103,7 +123,7 @@ export const runnerEnv = defineEnv({
   process: "runner",
   schema: runnerConfigSchema,
   // Each read from <NAME>_FILE, a mounted Secret key (app/env.ts).
-  secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL", "LLM_API_KEY"],
+  secrets: ["DATABASE_URL", "OPS_WEBHOOK_URL", "SMTP_URL", "LLM_API_KEY", "WORKFLOW_AUTOMATION_API_KEY"],
   check: (config) => {
     const problems: ConfigProblem[] = [...rotationConfigProblems(config)];
     if (config.RUNNER_RETRY_MAX_MS < config.RUNNER_RETRY_BASE_MS)
@@ -132,6 +152,21 @@ export const runnerEnv = defineEnv({
       problems.push({
         variable: "LLM_API_KEY",
         message: "is required with LLM_BASE_URL: the provider's key, from the third-party-api-keys Secret",
+      });
+    if (config.WORKFLOW_AUTOMATION_URL && !config.WORKFLOW_AUTOMATION_API_KEY)
+      problems.push({
+        variable: "WORKFLOW_AUTOMATION_API_KEY",
+        message:
+          "is required with WORKFLOW_AUTOMATION_URL: the service's key, from the third-party-api-keys Secret",
+      });
+    // A call and its two retries (app/workflow/automation.ts) must fit in a task's attempt.
+    if (
+      config.WORKFLOW_AUTOMATION_URL &&
+      3 * config.WORKFLOW_AUTOMATION_TIMEOUT_MS + 2000 > config.RUNNER_AGENT_TIMEOUT_MS
+    )
+      problems.push({
+        variable: "WORKFLOW_AUTOMATION_TIMEOUT_MS",
+        message: `must be at most ${Math.floor((config.RUNNER_AGENT_TIMEOUT_MS - 2000) / 3)} with RUNNER_AGENT_TIMEOUT_MS ${config.RUNNER_AGENT_TIMEOUT_MS}: a call and its two retries must fit in a task's attempt`,
       });
     // A call and its one retry (app/llm/provider.ts) must fit in a task's attempt, with a second to spare.
     if (config.LLM_BASE_URL && 2 * config.LLM_TIMEOUT_MS + 1000 > config.RUNNER_AGENT_TIMEOUT_MS)

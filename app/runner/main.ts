@@ -17,6 +17,7 @@ import { QuotePricing } from "../pricing/quote-pricing.ts";
 import { defaultHandlers } from "./agent-tasks.ts";
 import { createBillingMail } from "./billing-notice.ts";
 import { LlmProvider } from "../llm/provider.ts";
+import { WorkflowAutomation } from "../workflow/automation.ts";
 import { runnerEnv, type RunnerConfig } from "./config.ts";
 import { Runner } from "./runner.ts";
 
@@ -24,6 +25,8 @@ export interface RunningRunner {
   runner: Runner;
   /** The LLM provider the agent tasks call (undefined without LLM_BASE_URL). */
   llm: LlmProvider | undefined;
+  /** Workflow automation (undefined without WORKFLOW_AUTOMATION_URL). */
+  workflow: WorkflowAutomation | undefined;
   url: string;
   stop(): Promise<void>;
 }
@@ -70,6 +73,19 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       log.warn({ err: error }, "pricing split not refreshed; pricing with the last split read"),
   });
   await splits.start();
+  const workflowApiKey = secretValue(config, "WORKFLOW_AUTOMATION_API_KEY");
+  const workflow =
+    config.WORKFLOW_AUTOMATION_URL && workflowApiKey
+      ? new WorkflowAutomation({
+          baseUrl: config.WORKFLOW_AUTOMATION_URL,
+          apiKey: workflowApiKey,
+          timeoutMs: config.WORKFLOW_AUTOMATION_TIMEOUT_MS,
+          breakerFailures: config.WORKFLOW_AUTOMATION_BREAKER_FAILURES,
+          breakerHalfOpenMs: config.WORKFLOW_AUTOMATION_BREAKER_HALF_OPEN_MS,
+          metrics,
+          log,
+        })
+      : undefined;
   const runner = new Runner({
     pool,
     pricing: new QuotePricing(engine, () => splits.current()),
@@ -83,6 +99,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       log,
       mail,
       llm,
+      workflow,
       metrics,
       documents: documentStoreFrom(config),
       exportLinkTtlSeconds: config.DSR_EXPORT_LINK_TTL_SECONDS,
@@ -104,7 +121,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
   const rotation = new RotationLedger(metrics.secretLastRotated, metrics.readinessDegraded);
   const rotationWatch = startRotationWatch({ config, ledger: rotation, log });
   await runner.start();
-  const server = runnerServer(runner, llm, rotation, pool, metrics, config);
+  const server = runnerServer(runner, { llm, workflow }, rotation, pool, metrics, config);
   await new Promise<void>((resolve) => server.listen(config.RUNNER_PORT, config.RUNNER_HOST, resolve));
   const { port } = server.address() as AddressInfo;
   log.info(
@@ -113,6 +130,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
       delivery: config.OPS_WEBHOOK_URL ? "webhook" : "log",
       billingNotices: mail ? "smtp" : "off",
       llm: llm ? { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL } : "fallbacks only",
+      workflowAutomation: workflow ? config.WORKFLOW_AUTOMATION_URL : "log only",
       bulkSlots: config.RUNNER_BULK_SLOTS,
     },
     "runner started",
@@ -120,6 +138,7 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
   return {
     runner,
     llm,
+    workflow,
     url: `http://127.0.0.1:${port}`,
     async stop() {
       rotationWatch.stop();
@@ -132,20 +151,31 @@ export async function startRunner(config: RunnerConfig): Promise<RunningRunner> 
   };
 }
 
+/** The dependencies whose trouble turns the runner yellow. */
+export interface RunnerDependencies {
+  llm: LlmProvider | undefined;
+  workflow?: WorkflowAutomation | undefined;
+}
+
 /**
  * The runner's readiness: "ok", "degraded" (yellow: still serving and ready; the LLM provider's
- * circuit is open so LLM tasks fall back or wait, or a secret it uses is near or past its rotation
+ * circuit is open so LLM tasks fall back or wait, workflow automation rejects our credential or its
+ * circuit is open so workflow events wait, or a secret it uses is near or past its rotation
  * deadline) or "stuck" (503: the loop stopped going round).
  */
 export function runnerReadiness(
   runner: Runner,
-  llm: LlmProvider | undefined,
+  dependencies: RunnerDependencies,
   stuckAfterMs: number,
   rotation?: RotationLedger,
 ): { httpStatus: number; body: Record<string, unknown> } {
+  const { llm, workflow } = dependencies;
   const healthy = Date.now() - runner.lastTick < stuckAfterMs;
   const secrets = rotation?.readiness();
-  const degraded = (llm !== undefined && llm.state !== "closed") || secrets?.degraded === true;
+  const degraded =
+    (llm !== undefined && llm.state !== "closed") ||
+    (workflow !== undefined && workflow.degradedReasons.length > 0) ||
+    secrets?.degraded === true;
   return {
     httpStatus: healthy ? 200 : 503,
     body: {
@@ -161,13 +191,24 @@ export function runnerReadiness(
             },
           }
         : {}),
+      ...(workflow
+        ? {
+            workflowAutomation: {
+              circuit: workflow.circuit,
+              degraded: workflow.degradedReasons,
+              ...(workflow.degradedSince
+                ? { degradedSince: new Date(workflow.degradedSince).toISOString() }
+                : {}),
+            },
+          }
+        : {}),
     },
   };
 }
 
 function runnerServer(
   runner: Runner,
-  llm: LlmProvider | undefined,
+  dependencies: RunnerDependencies,
   rotation: RotationLedger,
   pool: ReturnType<typeof createPool>,
   metrics: AppMetrics,
@@ -182,7 +223,7 @@ function runnerServer(
       response.writeHead(status, { "content-type": type }).end(body);
     };
     if (path === "/healthz" || path === "/readyz") {
-      const readiness = runnerReadiness(runner, llm, stuckAfterMs, rotation);
+      const readiness = runnerReadiness(runner, dependencies, stuckAfterMs, rotation);
       reply(readiness.httpStatus, "application/json", JSON.stringify(readiness.body));
       return;
     }

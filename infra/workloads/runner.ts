@@ -59,6 +59,8 @@ export interface RunnerArgs {
   llm: { baseUrl: string; model: string };
   /** The secrets the runner uses (SECRETS_ROTATION_WATCH), whose rotation dates it reads itself. */
   secretRotationWatch: { secrets: string; describePolicyArn: pulumi.Input<string> };
+  /** Workflow automation (n8n): its webhook base; its key is WORKFLOW_AUTOMATION_API_KEY in API_KEYS_SECRET. */
+  workflowAutomation: { url: string };
 }
 
 export class Runner extends pulumi.ComponentResource {
@@ -138,6 +140,9 @@ export class Runner extends pulumi.ComponentResource {
                     { name: "LLM_MODEL", value: args.llm.model },
                     // LLM_TIMEOUT_MS (6 s a call) and the breaker (LLM_BREAKER_FAILURES 5, LLM_BREAKER_HALF_OPEN_MS 10 s) keep their
                     // defaults everywhere: both regions call the same provider.
+                    { name: "WORKFLOW_AUTOMATION_URL", value: args.workflowAutomation.url },
+                    // WORKFLOW_AUTOMATION_TIMEOUT_MS (4 s) and its breaker (5 failures, 10 s half-open) keep
+                    // their defaults everywhere: both regions call the same service.
                     ...(args.billingMail
                       ? [{ name: "BILLING_EMAIL_FROM", value: args.billingMail.from }]
                       : []),

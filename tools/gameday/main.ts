@@ -16,6 +16,7 @@ const { values } = parseArgs({
     step: { type: "string", default: "3" },
   },
 });
+if (values.scenario === "migration") await (await import("./migration.ts")).migrationScenario(values.out);
 const scenario = values.scenario as Scenario | "llm-degraded" | undefined;
 if (scenario !== "planned" && scenario !== "primary-db-loss" && scenario !== "llm-degraded") {
   console.error(

@@ -236,10 +236,10 @@ export function localSecrets(
     "billing-mail": { SMTP_URL: "smtp://127.0.0.1:25" },
     // Both regions share it, as they share the Secrets Manager entry, so a session survives a flip.
     "console-session": { CONSOLE_SESSION_SECRET: LOCAL_CONSOLE_SESSION_SECRET },
-    // LLM_API_KEY is replaced by the LLM stand-in's key (SUBSTITUTED); the workflow key is called by nothing yet.
+    // Both replaced by the stand-ins' keys (SUBSTITUTED): the LLM provider's and workflow automation's.
     "third-party-api-keys": {
       LLM_API_KEY: "local-llm-key",
-      WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key-unused",
+      WORKFLOW_AUTOMATION_API_KEY: "local-workflow-key",
     },
   };
 }
@@ -494,6 +494,8 @@ export interface LocalEndpoints {
   smtp?: string;
   /** The OpenAI-compatible LLM stand-in (fakes/llm-server.ts): its base URL and the key it accepts. */
   llm?: { baseUrl: string; apiKey: string };
+  /** The workflow-automation (n8n) stand-in (fakes/workflow-server.ts): its webhook base and key. */
+  workflow?: { baseUrl: string; apiKey: string };
 }
 
 /**
@@ -530,6 +532,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the mail service (SES SMTP) is the platform's local SMTP server; BILLING_EMAIL_FROM is kept",
   "LLM_BASE_URL, LLM_API_KEY (the Secret file's content)":
     "the LLM provider is the platform's OpenAI-compatible stand-in (tools/fakes/llm-server.ts), which game days slow down, fail or rate-limit; LLM_MODEL is kept",
+  "WORKFLOW_AUTOMATION_URL, WORKFLOW_AUTOMATION_API_KEY (the Secret file's content)":
+    "workflow automation (n8n) is the platform's webhook stand-in (tools/fakes/workflow-server.ts), which drills make fail or give a rotated key",
   "EXIT_WITH_STDIN (added)": "the manager exits when the platform does, even if it is killed",
 };
 
@@ -571,6 +575,7 @@ export function substitute(
     CRM_WEBHOOK_URL: context.endpoints.ops,
     SMTP_URL: context.endpoints.smtp,
     LLM_API_KEY: context.endpoints.llm?.apiKey,
+    WORKFLOW_AUTOMATION_API_KEY: context.endpoints.workflow?.apiKey,
   };
   for (const volume of workload.secretVolumes) {
     const keys = Object.fromEntries(
@@ -621,6 +626,8 @@ export function substitute(
     Object.assign(out, awsCredentialEnv(aws.credentials));
   }
   if (out["LLM_BASE_URL"] && context.endpoints.llm) out["LLM_BASE_URL"] = context.endpoints.llm.baseUrl;
+  if (out["WORKFLOW_AUTOMATION_URL"] && context.endpoints.workflow)
+    out["WORKFLOW_AUTOMATION_URL"] = context.endpoints.workflow.baseUrl;
   if (workload.role === "operators") out["EXIT_WITH_STDIN"] = "true";
   return out;
 }

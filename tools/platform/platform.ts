@@ -26,6 +26,7 @@ import { SECRET_CLASS, SECRET_NAMES } from "../../infra/secrets/secrets.ts";
 import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import { LocalLlmServer } from "../fakes/llm-server.ts";
+import { LocalWorkflowServer } from "../fakes/workflow-server.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
 import { KubeClient } from "../../operators/runtime/kube.ts";
@@ -93,6 +94,8 @@ export interface LocalPlatform {
   mailbox: Mailbox;
   /** The LLM provider (LLM_BASE_URL) both regions' runners call: setMode makes it slow, fail or rate-limit. */
   llm: LocalLlmServer;
+  /** Workflow automation (WORKFLOW_AUTOMATION_URL, the plan's n8n): rotateKey and setMode make it reject or fail. */
+  workflow: LocalWorkflowServer;
   logDir: string;
   /** Milliseconds per start step, for the benchmark. */
   timings: Record<string, number>;
@@ -306,6 +309,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const ops = new OpsWebhook();
     const mailbox = new Mailbox();
     const llm = new LocalLlmServer();
+    const workflow = new LocalWorkflowServer();
     const [planned, clusters, { primaryDatabase, replica }, moto] = await Promise.all([
       timed("plan", regionManifests({ log })),
       timed(
@@ -347,6 +351,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ops.start().then(() => cleanup.push(() => ops.stop())),
       mailbox.start().then(() => cleanup.push(() => mailbox.stop())),
       llm.start().then(() => cleanup.push(() => llm.stop())),
+      workflow.start().then(() => cleanup.push(() => workflow.stop())),
     ]);
     log(
       `plan ${planned.fromCache ? "from cache" : "computed"} in ${planned.ms} ms; control planes, PostgreSQL primary and replica up`,
@@ -452,6 +457,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ops: ops.url,
       smtp: mailbox.url,
       llm: { baseUrl: llm.baseUrl, apiKey: llm.apiKey },
+      workflow: { baseUrl: workflow.baseUrl, apiKey: workflow.apiKey },
     };
 
     const specFor = (
@@ -541,6 +547,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ops,
       mailbox,
       llm,
+      workflow,
       logDir,
       timings,
       async startProcess(region, deployment, { replica = 1, env = {} } = {}) {

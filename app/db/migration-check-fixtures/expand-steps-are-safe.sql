@@ -5,7 +5,6 @@ ALTER TABLE quotes ADD COLUMN priced_at timestamptz DEFAULT now();
 ALTER TABLE quotes ADD CONSTRAINT quotes_lane_key_present CHECK (lane_key IS NOT NULL) NOT VALID;
 ALTER TABLE quotes VALIDATE CONSTRAINT quotes_lane_key_present;
 ALTER TABLE quotes ALTER COLUMN lane_key SET NOT NULL;
-CREATE INDEX CONCURRENTLY quotes_lane_key ON quotes (lane_key);
 CREATE TABLE lane_notes (id uuid PRIMARY KEY, note text);
 CREATE INDEX lane_notes_note ON lane_notes (note);
 -- Down Migration
