@@ -562,6 +562,14 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => scheduled(d, "lead-signals"),
   },
   {
+    id: "nps-invitation-schedule",
+    description:
+      "tenants at trial day 21 and paid day 90 get one NPS survey per milestone, found hourly; detractors open a save playbook",
+    testedBy: ["app/growth/nps.test.ts", "tools/platform/growth-jobs.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "nps-invitations"),
+  },
+  {
     id: "dsr-drill-schedule",
     description:
       "the data subject request drill runs monthly through the runner and reports on-time rate and completeness",

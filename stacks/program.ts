@@ -67,6 +67,7 @@ const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
 const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
 const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
 const LEAD_SIGNALS_DATABASE_SECRET = "lead-signals-database";
+const NPS_DATABASE_SECRET = "nps-invitations-database";
 /** The CRM webhook's URL and signing secret, for the lead-signal job. */
 const CRM_WEBHOOK_SECRET = "crm-webhook";
 /** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
@@ -158,6 +159,16 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         secretFile("CRM_WEBHOOK_SECRET", CRM_WEBHOOK_SECRET),
       ],
       deadlineSeconds: 540,
+    },
+    {
+      // Hourly: a tenant is asked within an hour of reaching trial day 21 or paid day 90, once per
+      // milestone; the email is a tenant_notice agent task the runner sends (app/growth/nps.ts).
+      name: BATCH_WORKLOADS.npsInvitations,
+      schedule: "40 * * * *",
+      command: ["node", "app/growth/nps-invitations.ts"],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", NPS_DATABASE_SECRET)],
+      deadlineSeconds: 900,
     },
     {
       // Monthly, on the 1st: a seeded subject's access and erasure through the runner, with the
@@ -532,6 +543,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: NPS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: DSR_DRILL_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOperatorRole" as const,
@@ -834,6 +851,7 @@ export async function regionStack(
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,
+            NPS_DATABASE_SECRET,
             CRM_WEBHOOK_SECRET,
             DSR_DRILL_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,

@@ -796,6 +796,7 @@ describe("release jobs and scheduled work", () => {
       "exec-report",
       "lead-signals",
       "migrate-2026-11-26-3f9c2ab",
+      "nps-invitations",
       "onboarding-nudges",
       "rls-probe-2026-11-26-3f9c2ab",
       "usage-warnings",

@@ -8,6 +8,7 @@
 //   tenant_notice  (npm run limits, the onboarding nudge)  email to the tenant's contact
 //   quote_request_extraction, quote_explanation (LLM-backed; fallbacks in assistant-tasks.ts)
 //   dsr_fulfil     (a data subject request verified)       export bundle or erasure (app/compliance/dsr)
+//   save_playbook  (an NPS detractor's answer)             ops webhook, addressed to the account owner
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { LlmProvider } from "../llm/provider.ts";
@@ -21,6 +22,7 @@ import { dataExportHandler } from "./data-export.ts";
 import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
+import { savePlaybookHandler } from "./save-playbook.ts";
 import { signupVerificationHandler } from "./signup-verification.ts";
 import { tenantNoticeHandler } from "./tenant-notice.ts";
 
@@ -85,6 +87,7 @@ export const AGENT_TASK_KINDS = [
   "quote_request_extraction",
   "quote_explanation",
   "dsr_fulfil",
+  "save_playbook",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -116,5 +119,6 @@ export function defaultHandlers(options: {
       fallbacks: options.metrics.agentTaskFallbacks,
     }),
     dsr_fulfil: dsrFulfilHandler(options),
+    save_playbook: savePlaybookHandler(options),
   };
 }

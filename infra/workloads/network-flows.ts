@@ -22,6 +22,7 @@ export type PlatformWorkload =
   | "billing-reconcile"
   | "onboarding-nudges"
   | "lead-signals"
+  | "nps-invitations"
   | "dsr-drill"
   | "trial-expiry"
   | "evidence";
@@ -56,6 +57,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
+    "nps-invitations": app(batchLabels(BATCH_WORKLOADS.npsInvitations)),
     "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
@@ -140,6 +142,7 @@ const BATCH: PlatformWorkload[] = [
   "billing-reconcile",
   "onboarding-nudges",
   "lead-signals",
+  "nps-invitations",
   "trial-expiry",
   "evidence",
   "dsr-drill",
