@@ -77,9 +77,11 @@ export const CONVERSIONS: readonly BusinessQuery[] = [
   {
     id: "invite_to_onboard",
     title: "Directory invite -> onboard",
-    definition: "Of the carrier invites sent in the period, the share the carrier accepted.",
+    definition:
+      "Of the carrier invites sent in the period, the share onboarded: the carrier accepted and its compliance documents are on file.",
     unit: "percentunit",
-    sql: `SELECT count(*) FILTER (WHERE i.status = 'accepted')::float8 / nullif(count(*), 0) AS value
+    // onboarded_at is set by the API or the compliance job (app/growth/carrier-compliance.ts).
+    sql: `SELECT count(*) FILTER (WHERE i.onboarded_at IS NOT NULL)::float8 / nullif(count(*), 0) AS value
   FROM carrier_invites i
  WHERE i.created_at >= ${FROM} AND i.created_at < ${TO}`,
   },

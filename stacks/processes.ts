@@ -15,6 +15,7 @@ import { parseRunnerConfig } from "../app/runner/config.ts";
 import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
 import { parseLeadSignalsConfig } from "../app/ops/lead-signals.ts";
 import { parseNpsInvitationsConfig } from "../app/growth/nps-invitations.ts";
+import { parseCarrierComplianceConfig } from "../app/growth/carrier-compliance-job.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseDsrConfig } from "../app/compliance/dsr-cli.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
@@ -108,6 +109,13 @@ export const PROCESSES: ProcessSpec[] = [
     description:
       "NPS invitations at trial day 21 and paid day 90, hourly (app/growth/nps-invitations.ts parseNpsInvitationsConfig)",
     parse: (env) => parseNpsInvitationsConfig(env),
+  },
+  {
+    id: "carrier-compliance",
+    entry: "app/growth/carrier-compliance-job.ts",
+    description:
+      "carrier compliance reminders and lapse notices, daily (app/growth/carrier-compliance-job.ts parseCarrierComplianceConfig)",
+    parse: (env) => parseCarrierComplianceConfig(env),
   },
   {
     id: "trial-expiry",

@@ -68,6 +68,7 @@ const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
 const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
 const LEAD_SIGNALS_DATABASE_SECRET = "lead-signals-database";
 const NPS_DATABASE_SECRET = "nps-invitations-database";
+const CARRIER_COMPLIANCE_DATABASE_SECRET = "carrier-compliance-database";
 /** The CRM webhook's URL and signing secret, for the lead-signal job. */
 const CRM_WEBHOOK_SECRET = "crm-webhook";
 /** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
@@ -168,6 +169,16 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       command: ["node", "app/growth/nps-invitations.ts"],
       env: [],
       secretFiles: [secretFile("OPERATOR_DATABASE_URL", NPS_DATABASE_SECRET)],
+      deadlineSeconds: 900,
+    },
+    {
+      // Daily, early morning in the US: reminders count days to expiry, so once a day sends each
+      // threshold on its day (app/growth/carrier-compliance.ts); a missed day sends the most urgent.
+      name: BATCH_WORKLOADS.carrierCompliance,
+      schedule: "30 11 * * *",
+      command: ["node", "app/growth/carrier-compliance-job.ts"],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", CARRIER_COMPLIANCE_DATABASE_SECRET)],
       deadlineSeconds: 900,
     },
     {
@@ -549,6 +560,12 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: CARRIER_COMPLIANCE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: DSR_DRILL_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOperatorRole" as const,
@@ -852,6 +869,7 @@ export async function regionStack(
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,
             NPS_DATABASE_SECRET,
+            CARRIER_COMPLIANCE_DATABASE_SECRET,
             CRM_WEBHOOK_SECRET,
             DSR_DRILL_DATABASE_SECRET,
             EXEC_REPORT_DATABASE_SECRET,

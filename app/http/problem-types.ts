@@ -398,6 +398,12 @@ export const PROBLEM_TYPES = {
     statuses: [410],
     description: "The export link is past its expiry; ask for a fresh one with GET /v1/data-requests/{id}.",
   },
+  "carrier-not-invited": {
+    title: "Carrier not invited",
+    statuses: [409],
+    description:
+      "Compliance documents are recorded by a tenant that invited the carrier; invite it first (POST /v1/directory/invites).",
+  },
   "nps-survey-already-answered": {
     title: "Survey already answered",
     statuses: [409],

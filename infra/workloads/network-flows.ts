@@ -23,6 +23,7 @@ export type PlatformWorkload =
   | "onboarding-nudges"
   | "lead-signals"
   | "nps-invitations"
+  | "carrier-compliance"
   | "dsr-drill"
   | "trial-expiry"
   | "evidence";
@@ -58,6 +59,7 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
     "nps-invitations": app(batchLabels(BATCH_WORKLOADS.npsInvitations)),
+    "carrier-compliance": app(batchLabels(BATCH_WORKLOADS.carrierCompliance)),
     "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
@@ -143,6 +145,7 @@ const BATCH: PlatformWorkload[] = [
   "onboarding-nudges",
   "lead-signals",
   "nps-invitations",
+  "carrier-compliance",
   "trial-expiry",
   "evidence",
   "dsr-drill",

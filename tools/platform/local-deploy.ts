@@ -212,6 +212,7 @@ export function localSecrets(
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
     "lead-signals-database": { OPERATOR_DATABASE_URL: urls.operator },
     "nps-invitations-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "carrier-compliance-database": { OPERATOR_DATABASE_URL: urls.operator },
     // The URL is replaced by the local ops receiver's (SUBSTITUTED); the secret is a local-only value.
     "crm-webhook": {
       CRM_WEBHOOK_URL: "http://127.0.0.1/crm-webhook",

@@ -225,13 +225,15 @@ export async function seedReportHistory(options: ReportSeedOptions): Promise<Rep
                   < 180 + 120 * extract(epoch FROM q.created_at - ($2::timestamptz - interval '70 days')) / (70 * 86400)`,
           [tenantId, now],
         );
-        // Invites to a slice of the directory, spread over the ten weeks; a bit over half accepted.
+        // Invites to a slice of the directory, spread over the ten weeks; a bit over half accepted,
+        // most of those onboarded (documents on file) three days later.
         const invites = await db.query(
-          `INSERT INTO carrier_invites (tenant_id, carrier_id, email, status, created_at, accepted_at)
+          `INSERT INTO carrier_invites (tenant_id, carrier_id, email, status, created_at, accepted_at, onboarded_at)
            SELECT $1::uuid, c.id, 'dispatch@' || lower(replace(c.name, ' ', '')) || '.example',
                   CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN 'accepted' ELSE 'sent' END,
                   s.at,
-                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN s.at + interval '2 days' END
+                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN s.at + interval '2 days' END,
+                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 44 THEN s.at + interval '5 days' END
              FROM (SELECT id, name, row_number() OVER (ORDER BY mc_number) AS n FROM carriers) c
             CROSS JOIN LATERAL (SELECT $2::timestamptz
                                        + (abs(hashtext($1::text || c.id::text)) % 1000) / 1000.0 * ($3::timestamptz - $2::timestamptz)
