@@ -4,7 +4,8 @@
 // platform's ops receiver); the quote API's Alertmanager receiver, with the token the stacks mount,
 // turns an alert group's notification into a support ticket within 5 s; the nps-invitations CronJob
 // (freight_operator) invites a tenant at trial day 21, the runner mails the survey, and a detractor's
-// answer through the API reaches the ops receiver as a save playbook.
+// answer through the API reaches the ops receiver as a save playbook; the carrier-compliance CronJob
+// reminds a carrier whose insurance expires in 7 days, once, and the runner mails its contact.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateApiKey } from "../../app/http/auth.ts";
@@ -137,5 +138,35 @@ describe("growth and support loops on the local platform", () => {
       score: 2,
       owner: "customer-success",
     });
+  }, 300_000);
+
+  it("the carrier-compliance CronJob reminds a carrier 7 days before its insurance expires, once, by mail", async () => {
+    const [tenant] = await query<{ id: string }>(
+      superuser(),
+      "INSERT INTO tenants (slug, name, plan_id) VALUES ('careful-broker-co', 'Careful', 'pro') RETURNING id",
+    );
+    const [carrier] = await query<{ id: string; name: string }>(
+      superuser(),
+      "SELECT id, name FROM carriers ORDER BY mc_number LIMIT 1",
+    );
+    await query(
+      superuser(),
+      `INSERT INTO carrier_compliance_documents (carrier_id, kind, issued_on, expires_on, contact_email, recorded_by)
+       VALUES ($1, 'insurance_certificate', current_date - 358, current_date + 7, 'compliance@first-carrier.example', $2)`,
+      [carrier!.id, tenant!.id],
+    );
+    const job = await platform.runJob("primary", "carrier-compliance");
+    expect(job.exitCode, job.output).toBe(0);
+    expect(job.output).toContain(
+      `carrier_compliance_reminder: ${carrier!.name} insurance_certificate expires in 7 day(s)`,
+    );
+    const again = await platform.runJob("primary", "carrier-compliance");
+    expect(again.output).toContain("0 carrier reminder(s)");
+    const mail = await waitFor(
+      "the reminder email",
+      async () => platform.mailbox.to("compliance@first-carrier.example")[0],
+      { timeoutMs: 30_000 },
+    );
+    expect(mail.mail.subject).toBe("Your insurance certificate expires in 7 days");
   }, 300_000);
 });
