@@ -3,14 +3,17 @@
 // tenant with a few quotes in the last 72 hours, one in ten crossing the quote threshold and one in
 // twenty the bulk-job one. Measures detectLeadSignals (one set-based statement), the second run that
 // must find nothing new, and the delivery of every signal to a local CRM receiver. Goal: the job
-// <= 10 s. The NPS job is not built yet (issue 22), so it is not measured here.
-// Prints each step, the signals found, and the machine and load average.
+// <= 10 s. Then the NPS invitation job over the same tenants, their signups spread over 200 days
+// (trials on two in three, conversions on some), so a few hundred reach a milestone: inviteNpsSurveys
+// (one set-based statement that also queues the emails) and the re-run that must invite nobody.
+// Goal: <= 10 s each. Prints each step, the signals and invitations found, and the machine and load.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, loadavg } from "node:os";
 import pg from "pg";
 import { createPool } from "../app/db/pool.ts";
 import { deliverLeadSignals, detectLeadSignals } from "../app/growth/lead-signals.ts";
+import { inviteNpsSurveys } from "../app/growth/nps.ts";
 import { startTestDatabase } from "../tools/postgres/test-database.ts";
 
 const tenants = Number(process.env.BENCH_TENANTS ?? 100_000);
@@ -87,6 +90,47 @@ try {
   console.log(
     `deliver: ${delivery.delivered} delivered, ${delivery.failed} failed, ${delivery.pending} pending in ${Math.round(performance.now() - began)} ms`,
   );
+  console.log(`load ${load()}`);
+
+  // NPS: signups spread over 200 days; trialists carry trial_ends_at, one in four paying tenants
+  // converted from a trial (trial_conversions), the rest paid from the start.
+  began = performance.now();
+  await superuser.query(
+    `UPDATE tenants SET created_at = $1::timestamptz - make_interval(mins => (abs(hashtext(slug)) % (200 * 1440))),
+            trial_ends_at = CASE WHEN billing_status = 'trialing' THEN $1::timestamptz END
+      WHERE slug LIKE 'bench-%'`,
+    [at],
+  );
+  await superuser.query(
+    `UPDATE tenants SET trial_ends_at = created_at + interval '14 days' WHERE slug LIKE 'bench-%' AND trial_ends_at IS NOT NULL`,
+  );
+  await superuser.query(
+    `INSERT INTO trial_conversions (tenant_id, trial_ends_at, plan_id, converted_at)
+     SELECT id, created_at + interval '14 days', plan_id, created_at + interval '14 days'
+       FROM tenants WHERE slug LIKE 'bench-%' AND billing_status = 'active' AND abs(hashtext(slug)) % 4 = 0`,
+  );
+  await superuser.query(
+    `UPDATE tenants SET trial_ends_at = created_at + interval '14 days'
+      WHERE id IN (SELECT tenant_id FROM trial_conversions)`,
+  );
+  await superuser.query("ANALYZE tenants, trial_conversions");
+  console.log(`nps fixture in ${Math.round(performance.now() - began)} ms`);
+
+  began = performance.now();
+  const invited = await inviteNpsSurveys(operator, at);
+  const inviteMs = performance.now() - began;
+  console.log(
+    `nps invite: ${invited.length} invitation(s) in ${Math.round(inviteMs)} ms (goal <= ${goalMs} ms)`,
+  );
+  if (inviteMs > goalMs) failures.push(`the NPS invitations took ${Math.round(inviteMs)} ms`);
+  if (!invited.length) failures.push("the NPS fixture reached no milestone");
+
+  began = performance.now();
+  const reinvited = await inviteNpsSurveys(operator, at);
+  const reinviteMs = performance.now() - began;
+  console.log(`nps re-run: ${reinvited.length} new invitation(s) in ${Math.round(reinviteMs)} ms`);
+  if (reinvited.length) failures.push(`an NPS re-run invited ${reinvited.length} tenants again`);
+  if (reinviteMs > goalMs) failures.push(`the NPS re-run took ${Math.round(reinviteMs)} ms`);
   console.log(`load ${load()}`);
 } finally {
   crm.closeAllConnections();

@@ -85,7 +85,15 @@ describe("business SQL of the dashboards", () => {
   it("answers null, not an error, for a period without data", async () => {
     const from = new Date("2001-01-01T00:00:00Z");
     const to = new Date("2001-01-08T00:00:00Z");
-    for (const id of ["trial_to_paid", "quote_to_book", "invite_to_onboard", "overage_share"]) {
+    for (const id of [
+      "trial_to_paid",
+      "quote_to_book",
+      "invite_to_onboard",
+      "overage_share",
+      "nps_trial_day_21",
+      "nps_paid_day_90",
+      "nps_response_rate",
+    ]) {
       expect(await value(BUSINESS_QUERIES.find((q) => q.id === id)!.sql, from, to), id).toBeNull();
     }
   });

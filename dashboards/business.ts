@@ -77,9 +77,11 @@ export const CONVERSIONS: readonly BusinessQuery[] = [
   {
     id: "invite_to_onboard",
     title: "Directory invite -> onboard",
-    definition: "Of the carrier invites sent in the period, the share the carrier accepted.",
+    definition:
+      "Of the carrier invites sent in the period, the share onboarded: the carrier accepted and its compliance documents are on file.",
     unit: "percentunit",
-    sql: `SELECT count(*) FILTER (WHERE i.status = 'accepted')::float8 / nullif(count(*), 0) AS value
+    // onboarded_at is set by the API or the compliance job (app/growth/carrier-compliance.ts).
+    sql: `SELECT count(*) FILTER (WHERE i.onboarded_at IS NOT NULL)::float8 / nullif(count(*), 0) AS value
   FROM carrier_invites i
  WHERE i.created_at >= ${FROM} AND i.created_at < ${TO}`,
   },
@@ -142,7 +144,44 @@ export const REVENUE: readonly BusinessQuery[] = [
   },
 ];
 
-export const BUSINESS_QUERIES: readonly BusinessQuery[] = [...CONVERSIONS, ...REVENUE];
+/** NPS (promoters 9-10 minus detractors 0-6, in points) of the answers given in the period by one
+ * milestone's cohort (app/growth/nps.ts): trialists at day 21, paying tenants at day 90. */
+function npsOfCohort(milestone: "trial_day_21" | "paid_day_90"): string {
+  return `SELECT (100.0 * (count(*) FILTER (WHERE s.score >= 9) - count(*) FILTER (WHERE s.score <= 6))
+         / nullif(count(*), 0))::float8 AS value
+  FROM nps_surveys s
+ WHERE s.milestone = '${milestone}' AND s.responded_at >= ${FROM} AND s.responded_at < ${TO}`;
+}
+
+export const NPS: readonly BusinessQuery[] = [
+  {
+    id: "nps_trial_day_21",
+    title: "NPS: trial cohort (day 21)",
+    definition:
+      "Net promoter score (% scoring 9-10 minus % scoring 0-6) of the trial day 21 surveys answered in the period.",
+    unit: "none",
+    sql: npsOfCohort("trial_day_21"),
+  },
+  {
+    id: "nps_paid_day_90",
+    title: "NPS: paid cohort (day 90)",
+    definition:
+      "Net promoter score (% scoring 9-10 minus % scoring 0-6) of the paid day 90 surveys answered in the period.",
+    unit: "none",
+    sql: npsOfCohort("paid_day_90"),
+  },
+  {
+    id: "nps_response_rate",
+    title: "NPS response rate",
+    definition: "Of the NPS surveys that closed or were answered in the period, the share answered.",
+    unit: "percentunit",
+    sql: `SELECT count(*) FILTER (WHERE s.responded_at IS NOT NULL)::float8 / nullif(count(*), 0) AS value
+  FROM nps_surveys s
+ WHERE coalesce(s.responded_at, s.expires_at) >= ${FROM} AND coalesce(s.responded_at, s.expires_at) < ${TO}`,
+  },
+];
+
+export const BUSINESS_QUERIES: readonly BusinessQuery[] = [...CONVERSIONS, ...NPS, ...REVENUE];
 
 /**
  * The statement as a node-postgres query: Grafana's `$__timeFrom()` and `$__timeTo()` macros become

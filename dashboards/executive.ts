@@ -2,7 +2,7 @@
 // Each panel carries its one-line definition (shown as the panel description in Grafana).
 import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import type * as stat from "@grafana/grafana-foundation-sdk/stat";
-import { CONVERSIONS, REVENUE, type BusinessQuery } from "./business.ts";
+import { CONVERSIONS, NPS, REVENUE, type BusinessQuery } from "./business.ts";
 import {
   POSTGRES,
   PROMETHEUS,
@@ -85,7 +85,7 @@ export function executiveDashboard(): dashboard.Dashboard {
   const builder = new dashboard.DashboardBuilder("Executive overview")
     .uid("freight-executive")
     .description(
-      "Weekly leadership review: SLOs, conversions and revenue. Business figures come from PostgreSQL (freight_ops).",
+      "Weekly leadership review: SLOs, conversions, NPS and revenue. Business figures come from PostgreSQL (freight_ops).",
     )
     .tags(["freight", "executive", "slo"])
     .time({ from: "now-7d", to: "now" })
@@ -121,6 +121,9 @@ export function executiveDashboard(): dashboard.Dashboard {
       width: 24,
     }),
   );
+
+  builder.withRow(new dashboard.RowBuilder("NPS by cohort"));
+  for (const query of NPS) builder.withPanel(businessFigure(query, 8));
 
   builder.withRow(new dashboard.RowBuilder("Revenue"));
   for (const query of REVENUE) builder.withPanel(businessFigure(query, 4));

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GENERATED_DIR, renderGenerated } from "./generate.ts";
-import { CONVERSIONS, REVENUE } from "./business.ts";
+import { CONVERSIONS, NPS, REVENUE } from "./business.ts";
 import { grafanaDashboards, prometheusRuleGroups } from "./index.ts";
 import { ANALYTICS_DATASOURCE_UID } from "./panels.ts";
 import { allRuleGroups, isAlertingRule, RUNBOOK } from "./rules.ts";
@@ -86,11 +86,13 @@ describe("generated dashboards and rules", () => {
         "Overage share of MRR",
         "Churn",
         "NRR",
+        "NPS: trial cohort (day 21)",
+        "NPS: paid cohort (day 90)",
       ]),
     );
     const sql = panels("executive-overview.json").filter((p) => p.targets?.[0]?.rawSql);
     // By the uid of the datasource the stacks provision (the analytics replica as freight_ops).
-    expect(sql.length).toBe(CONVERSIONS.length + REVENUE.length);
+    expect(sql.length).toBe(CONVERSIONS.length + NPS.length + REVENUE.length);
     for (const panel of sql) {
       expect(panel.targets?.[0]?.datasource).toEqual({
         type: "grafana-postgresql-datasource",

@@ -676,6 +676,22 @@ export const CAPABILITIES: Capability[] = [
     missing: (d) => scheduled(d, "lead-signals"),
   },
   {
+    id: "nps-invitation-schedule",
+    description:
+      "tenants at trial day 21 and paid day 90 get one NPS survey per milestone, found hourly; detractors open a save playbook",
+    testedBy: ["app/growth/nps.test.ts", "tools/platform/growth-jobs.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "nps-invitations"),
+  },
+  {
+    id: "carrier-compliance-schedule",
+    description:
+      "carriers are reminded 30, 7 and 1 days before a compliance document expires and tenants told when one lapses, daily",
+    testedBy: ["app/growth/carrier-compliance.test.ts", "tools/platform/growth-jobs.test.ts"],
+    required: activeRegion,
+    missing: (d) => scheduled(d, "carrier-compliance"),
+  },
+  {
     id: "dsr-drill-schedule",
     description:
       "the data subject request drill runs monthly through the runner and reports on-time rate and completeness",

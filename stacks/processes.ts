@@ -14,6 +14,8 @@ import { parseUsageWarningsConfig } from "../app/ops/usage-warnings.ts";
 import { parseRunnerConfig } from "../app/runner/config.ts";
 import { parseOnboardingNudgesConfig } from "../app/ops/onboarding-nudges.ts";
 import { parseLeadSignalsConfig } from "../app/ops/lead-signals.ts";
+import { parseNpsInvitationsConfig } from "../app/growth/nps-invitations.ts";
+import { parseCarrierComplianceConfig } from "../app/growth/carrier-compliance-job.ts";
 import { parseTrialExpiryConfig } from "../app/billing/trial-expiry.ts";
 import { parseDsrConfig } from "../app/compliance/dsr-cli.ts";
 import { parseReportRequest } from "../dashboards/report/main.ts";
@@ -101,6 +103,20 @@ export const PROCESSES: ProcessSpec[] = [
     description:
       "lead signals to the CRM webhook every 10 minutes (app/ops/lead-signals.ts parseLeadSignalsConfig)",
     parse: (env) => parseLeadSignalsConfig(env),
+  },
+  {
+    id: "nps-invitations",
+    entry: "app/growth/nps-invitations.ts",
+    description:
+      "NPS invitations at trial day 21 and paid day 90, hourly (app/growth/nps-invitations.ts parseNpsInvitationsConfig)",
+    parse: (env) => parseNpsInvitationsConfig(env),
+  },
+  {
+    id: "carrier-compliance",
+    entry: "app/growth/carrier-compliance-job.ts",
+    description:
+      "carrier compliance reminders and lapse notices, daily (app/growth/carrier-compliance-job.ts parseCarrierComplianceConfig)",
+    parse: (env) => parseCarrierComplianceConfig(env),
   },
   {
     id: "trial-expiry",

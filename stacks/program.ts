@@ -69,6 +69,8 @@ const USAGE_WARNINGS_DATABASE_SECRET = "usage-warnings-database";
 const EXEC_REPORT_DATABASE_SECRET = "exec-report-database";
 const ONBOARDING_DATABASE_SECRET = "onboarding-nudges-database";
 const LEAD_SIGNALS_DATABASE_SECRET = "lead-signals-database";
+const NPS_DATABASE_SECRET = "nps-invitations-database";
+const CARRIER_COMPLIANCE_DATABASE_SECRET = "carrier-compliance-database";
 /** The CRM webhook's URL and signing secret, for the lead-signal job. */
 const CRM_WEBHOOK_SECRET = "crm-webhook";
 /** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
@@ -163,6 +165,26 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
         secretFile("CRM_WEBHOOK_SECRET", CRM_WEBHOOK_SECRET),
       ],
       deadlineSeconds: 540,
+    },
+    {
+      // Hourly: a tenant is asked within an hour of reaching trial day 21 or paid day 90, once per
+      // milestone; the email is a tenant_notice agent task the runner sends (app/growth/nps.ts).
+      name: BATCH_WORKLOADS.npsInvitations,
+      schedule: "40 * * * *",
+      command: ["node", "app/growth/nps-invitations.ts"],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", NPS_DATABASE_SECRET)],
+      deadlineSeconds: 900,
+    },
+    {
+      // Daily, early morning in the US: reminders count days to expiry, so once a day sends each
+      // threshold on its day (app/growth/carrier-compliance.ts); a missed day sends the most urgent.
+      name: BATCH_WORKLOADS.carrierCompliance,
+      schedule: "30 11 * * *",
+      command: ["node", "app/growth/carrier-compliance-job.ts"],
+      env: [],
+      secretFiles: [secretFile("OPERATOR_DATABASE_URL", CARRIER_COMPLIANCE_DATABASE_SECRET)],
+      deadlineSeconds: 900,
     },
     {
       // Monthly, on the 1st: a seeded subject's access and erasure through the runner, with the
@@ -554,6 +576,18 @@ export async function regionStack(
                 hosts: { OPERATOR_DATABASE_URL: database.address },
               },
               {
+                name: NPS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
+                name: CARRIER_COMPLIANCE_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOperatorRole" as const,
+                hosts: { OPERATOR_DATABASE_URL: database.address },
+              },
+              {
                 name: DSR_DRILL_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOperatorRole" as const,
@@ -886,6 +920,8 @@ export async function regionStack(
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,
+            NPS_DATABASE_SECRET,
+            CARRIER_COMPLIANCE_DATABASE_SECRET,
             CRM_WEBHOOK_SECRET,
             DSR_DRILL_DATABASE_SECRET,
             PRICING_BACKTEST_DATABASE_SECRET,

@@ -819,11 +819,13 @@ describe("release jobs and scheduled work", () => {
   it("give every job pod the restricted spec, no Kubernetes API token, and only its own login", () => {
     const jobs = [...all(primary, "kubernetes:batch/v1:Job"), ...all(primary, "kubernetes:batch/v1:CronJob")];
     expect(jobs.map((j) => get(j.props, "metadata", "name")).sort()).toEqual([
+      "carrier-compliance",
       "dsr-drill",
       "evidence",
       "exec-report",
       "lead-signals",
       "migrate-2026-11-26-3f9c2ab",
+      "nps-invitations",
       "onboarding-nudges",
       "pricing-backtest",
       "rls-probe-2026-11-26-3f9c2ab",

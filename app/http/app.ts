@@ -28,6 +28,7 @@ import { alertReceiverRoutes, supportTicketRoutes } from "../routes/support.ts";
 import { assistantRoutes } from "../routes/assistant.ts";
 import { onboardingRoutes } from "../routes/onboarding.ts";
 import { directoryRoutes } from "../routes/directory.ts";
+import { npsRoutes } from "../routes/nps.ts";
 import { contractRateRoutes } from "../routes/contract-rates.ts";
 import { settlementRoutes } from "../routes/settlements.ts";
 import type { PlanFeature } from "../db/plans.ts";
@@ -462,6 +463,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await api.register(dataRequestRoutes, { ctx });
     await api.register(onboardingRoutes, { ctx });
     await api.register(directoryRoutes, { ctx });
+    await api.register(npsRoutes, { ctx });
     await api.register(bulkJobRoutes, { ctx });
     await api.register(documentRoutes, { ctx, store: documents });
     await api.register(apiKeyRoutes, { ctx });

@@ -405,6 +405,26 @@ export const PROBLEM_TYPES = {
     statuses: [410],
     description: "The export link is past its expiry; ask for a fresh one with GET /v1/data-requests/{id}.",
   },
+  "carrier-not-invited": {
+    title: "Carrier not invited",
+    statuses: [409],
+    description:
+      "Compliance documents are recorded by a tenant that invited the carrier; invite it first (POST /v1/directory/invites).",
+  },
+  "nps-survey-already-answered": {
+    title: "Survey already answered",
+    statuses: [409],
+    description:
+      "Each NPS survey counts one answer and this one has it; the first answer stands. A support ticket reaches us with anything more.",
+    extensions: { surveyId: z.uuid() },
+  },
+  "nps-survey-expired": {
+    title: "Survey expired",
+    statuses: [410],
+    description:
+      "The NPS survey closed (30 days after its invitation) and takes no answers; the next milestone brings a new one.",
+    extensions: { surveyId: z.uuid() },
+  },
 } as const satisfies Record<string, ProblemTypeEntry>;
 
 export type ProblemType = keyof typeof PROBLEM_TYPES;

@@ -1,4 +1,7 @@
-// The carrier directory: search the shared directory, invite carriers (metered), record onboarding.
+// The carrier directory: search the shared directory, invite carriers (metered), record onboarding,
+// and the carriers' compliance documents with the freshness score every tenant sees in search and on
+// a carrier's scorecard (app/growth/carrier-compliance.ts has the formula). An accepted invite counts
+// as onboarded once the carrier's documents are on file and not lapsed.
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import type { AppContext } from "../http/app.ts";
@@ -6,6 +9,17 @@ import { refuseActionBody } from "../http/boundary.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { notFound, Problem } from "../http/problem.ts";
 import { EQUIPMENT } from "../pricing/data.ts";
+import {
+  complianceDocumentBody,
+  complianceDocumentView,
+  complianceSummary,
+  currentDocuments,
+  DOCUMENT_KINDS,
+  freshnessOf,
+  FRESHNESS_FORMULA,
+  markOnboarded,
+  recordComplianceDocument,
+} from "../growth/carrier-compliance.ts";
 
 const search = z.strictObject({
   q: z.string().trim().max(100, "must be at most 100 characters").optional(),
@@ -42,6 +56,7 @@ const carrierList = z.strictObject({
       equipment: z.array(z.string()),
       fleetSize: z.int(),
       safetyRating: z.string(),
+      compliance: complianceSummary,
     }),
   ),
   limit: z.int(),
@@ -60,6 +75,34 @@ const acceptedInvite = z.strictObject({
   id: z.guid(),
   status: z.string(),
   acceptedAt: z.iso.datetime().optional(),
+  /** Set once the carrier's compliance documents are on file and current. */
+  onboardedAt: z.iso.datetime().optional(),
+});
+
+const carrierParams = z.strictObject({ id: z.uuid("must be a carrier id (UUID) from the directory search") });
+
+const scorecard = z.strictObject({
+  carrier: z.strictObject({
+    id: z.guid(),
+    name: z.string(),
+    mcNumber: z.string(),
+    dotNumber: z.string(),
+    safetyRating: z.string(),
+  }),
+  compliance: complianceSummary.extend({
+    formula: z.string(),
+    documents: z.array(complianceDocumentView),
+    missing: z.array(z.enum(DOCUMENT_KINDS)),
+  }),
+  invite: z
+    .strictObject({
+      id: z.guid(),
+      status: z.string(),
+      invitedAt: z.iso.datetime(),
+      acceptedAt: z.iso.datetime().nullable(),
+      onboardedAt: z.iso.datetime().nullable(),
+    })
+    .nullable(),
 });
 
 interface CarrierRow {
@@ -82,7 +125,12 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
     tag: "directory",
     auth: "api-key",
     querystring: search,
-    responses: { 200: { description: "A page of carriers, ordered by name", body: carrierList } },
+    responses: {
+      200: {
+        description: "A page of carriers, ordered by name, each with its compliance freshness (0-100)",
+        body: carrierList,
+      },
+    },
     problems: [],
   });
   app.get(
@@ -107,10 +155,16 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
             query.offset,
           ],
         );
-        return result.rows;
+        return {
+          carriers: result.rows,
+          freshness: await freshnessOf(
+            db,
+            result.rows.map((r) => r.id),
+          ),
+        };
       });
       return {
-        carriers: rows.map((row) => ({
+        carriers: rows.carriers.map((row) => ({
           id: row.id,
           name: row.name,
           mcNumber: row.mc_number,
@@ -119,6 +173,10 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
           equipment: row.equipment,
           fleetSize: row.fleet_size,
           safetyRating: row.safety_rating,
+          compliance: {
+            freshness: rows.freshness.get(row.id)?.freshness ?? 0,
+            status: rows.freshness.get(row.id)?.compliance ?? "non_compliant",
+          },
         })),
         limit: query.limit,
         offset: query.offset,
@@ -229,16 +287,114 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
           "UPDATE carrier_invites SET status = 'accepted', accepted_at = now() WHERE id = $1 AND status = 'sent'",
           [id],
         );
-        const { rows } = await db.query<{ id: string; status: string; accepted_at: Date | null }>(
-          "SELECT id, status, accepted_at FROM carrier_invites WHERE id = $1",
+        const { rows: found } = await db.query<{ carrier_id: string }>(
+          "SELECT carrier_id FROM carrier_invites WHERE id = $1",
           [id],
         );
-        const row = rows[0];
-        if (!row) throw notFound(`Invite ${id}`);
+        if (!found[0]) throw notFound(`Invite ${id}`);
+        // A carrier whose documents are already on file is onboarded as it accepts.
+        await markOnboarded(db, found[0].carrier_id);
+        const { rows } = await db.query<{
+          id: string;
+          status: string;
+          accepted_at: Date | null;
+          onboarded_at: Date | null;
+        }>("SELECT id, status, accepted_at, onboarded_at FROM carrier_invites WHERE id = $1", [id]);
+        const row = rows[0]!;
         if (first.rowCount) ctx.metrics.carrierInviteEvents.inc({ event: "accepted" });
         return {
           statusCode: 200,
-          body: { id: row.id, status: row.status, acceptedAt: row.accepted_at?.toISOString() },
+          body: {
+            id: row.id,
+            status: row.status,
+            acceptedAt: row.accepted_at?.toISOString(),
+            onboardedAt: row.onboarded_at?.toISOString(),
+          },
+        };
+      });
+    },
+  );
+
+  const documentContract = documented({
+    summary: "Record a compliance document of a carrier you invited",
+    description:
+      "Insurance certificate, operating authority or W-9, with its issue and expiry dates and the carrier's compliance contact (who gets the reminders 30, 7 and 1 days before expiry). The latest issued document of a kind is the current one; every tenant sees the resulting freshness.",
+    tag: "directory",
+    auth: "api-key",
+    params: carrierParams,
+    body: complianceDocumentBody,
+    responses: { 201: { description: "The document, recorded", body: complianceDocumentView } },
+    problems: ["not-found", "carrier-not-invited"],
+  });
+  app.post(
+    "/v1/directory/carriers/:id/compliance-documents",
+    { ...documentContract, preHandler: ctx.feature("invites") },
+    async (request, reply) => {
+      const document = await ctx.asTenant(request, (db) =>
+        recordComplianceDocument(db, request.params.id, request.body),
+      );
+      return reply.code(201).send(document);
+    },
+  );
+
+  const scorecardContract = documented({
+    summary: "A carrier's scorecard: compliance documents, freshness and your invite",
+    description: `Freshness (0-100): ${FRESHNESS_FORMULA}.`,
+    tag: "directory",
+    auth: "api-key",
+    params: carrierParams,
+    responses: { 200: { description: "The scorecard", body: scorecard } },
+    problems: ["not-found"],
+  });
+  app.get(
+    "/v1/directory/carriers/:id/scorecard",
+    { ...scorecardContract, preHandler: ctx.feature("directorySearch") },
+    async (request) => {
+      const { id } = request.params;
+      return ctx.asTenant(request, async (db) => {
+        const { rows } = await db.query<CarrierRow>(
+          "SELECT id, name, mc_number, dot_number, safety_rating FROM carriers WHERE id = $1",
+          [id],
+        );
+        const carrier = rows[0];
+        if (!carrier) throw notFound(`Carrier ${id}`);
+        const freshness = (await freshnessOf(db, [id])).get(id)!;
+        const documents = await currentDocuments(db, id);
+        const { rows: invites } = await db.query<{
+          id: string;
+          status: string;
+          created_at: Date;
+          accepted_at: Date | null;
+          onboarded_at: Date | null;
+        }>(
+          "SELECT id, status, created_at, accepted_at, onboarded_at FROM carrier_invites WHERE carrier_id = $1",
+          [id],
+        );
+        const invite = invites[0];
+        return {
+          carrier: {
+            id: carrier.id,
+            name: carrier.name,
+            mcNumber: carrier.mc_number,
+            dotNumber: carrier.dot_number,
+            safetyRating: carrier.safety_rating,
+          },
+          compliance: {
+            freshness: freshness.freshness,
+            status: freshness.compliance,
+            formula: FRESHNESS_FORMULA,
+            documents,
+            missing: DOCUMENT_KINDS.filter((k) => !documents.some((d) => d.kind === k)),
+          },
+          invite: invite
+            ? {
+                id: invite.id,
+                status: invite.status,
+                invitedAt: invite.created_at.toISOString(),
+                acceptedAt: invite.accepted_at?.toISOString() ?? null,
+                onboardedAt: invite.onboarded_at?.toISOString() ?? null,
+              }
+            : null,
         };
       });
     },

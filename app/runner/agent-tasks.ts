@@ -9,6 +9,8 @@
 //   quote_request_extraction, quote_explanation (LLM-backed; fallbacks in assistant-tasks.ts)
 //   dsr_fulfil     (a data subject request verified)       export bundle or erasure (app/compliance/dsr)
 //   workflow_event (carrier invites)                      workflow automation webhook (n8n), else a log line
+//   save_playbook  (an NPS detractor's answer)             ops webhook, addressed to the account owner
+//   carrier_compliance_reminder (compliance job)          email to the carrier's compliance contact
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { LlmProvider } from "../llm/provider.ts";
@@ -22,6 +24,8 @@ import { dataExportHandler } from "./data-export.ts";
 import { limitIncreaseRequestedHandler } from "./limit-increase-requested.ts";
 import { deliverOpsEvent } from "./ops-events.ts";
 import { PermanentTaskError, type AgentTaskHandler } from "./runner.ts";
+import { carrierComplianceReminderHandler } from "./carrier-compliance-reminder.ts";
+import { savePlaybookHandler } from "./save-playbook.ts";
 import { signupVerificationHandler } from "./signup-verification.ts";
 import { tenantNoticeHandler } from "./tenant-notice.ts";
 import { workflowEventHandler } from "./workflow-event.ts";
@@ -89,6 +93,8 @@ export const AGENT_TASK_KINDS = [
   "quote_explanation",
   "dsr_fulfil",
   "workflow_event",
+  "save_playbook",
+  "carrier_compliance_reminder",
 ] as const;
 
 export function defaultHandlers(options: {
@@ -125,5 +131,7 @@ export function defaultHandlers(options: {
     }),
     dsr_fulfil: dsrFulfilHandler(options),
     workflow_event: workflowEventHandler(options),
+    save_playbook: savePlaybookHandler(options),
+    carrier_compliance_reminder: carrierComplianceReminderHandler(options),
   };
 }

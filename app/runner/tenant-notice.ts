@@ -2,6 +2,9 @@
 // same contact through the same SMTP path (customerEmailHandler in billing-notice.ts):
 //   limit_increase_granted / limit_increase_declined  ops decided a request (npm run limits)
 //   first_quote_nudge                                 24 h after signup without a quote (onboarding job)
+//   nps_survey                                        a milestone's NPS survey (app/growth/nps.ts)
+//   carrier_non_compliant                             a carrier the tenant onboarded lost a compliance
+//                                                     document (app/growth/carrier-compliance.ts)
 import type pg from "pg";
 import {
   composeNotice,
@@ -18,6 +21,8 @@ export const TENANT_NOTICE_KINDS = [
   "limit_increase_granted",
   "limit_increase_declined",
   "first_quote_nudge",
+  "nps_survey",
+  "carrier_non_compliant",
 ] as const;
 
 const units = (n: unknown) => (typeof n === "number" ? n.toLocaleString("en-US") : "?");
@@ -75,13 +80,59 @@ function firstQuoteNudge(p: Record<string, unknown>): { subject: string; body: s
   };
 }
 
+const NPS_MILESTONE_WORDS: Record<string, string> = {
+  trial_day_21: "Three weeks after you started your trial",
+  paid_day_90: "You have been on a paid plan for 90 days",
+};
+
+function npsSurvey(p: Record<string, unknown>): { subject: string; body: string[] } {
+  const closes = dateField(p, "expiresAt");
+  if (typeof p.surveyId !== "string" || !closes)
+    throw new NoticePayloadError(
+      `nps_survey needs surveyId and expiresAt; got ${JSON.stringify(p).slice(0, 200)}`,
+    );
+  return {
+    subject: "How likely are you to recommend Freight?",
+    body: [
+      `${NPS_MILESTONE_WORDS[String(p.milestone)] ?? "It has been a while"}: on a scale from 0 (not at all likely) to 10 (extremely likely), how likely are you to recommend us to a colleague?`,
+      `Answer with one request: POST /v1/nps/surveys/${p.surveyId}/response with {"score": 0-10, "comment": "what would make it a 10"}. ` +
+        `The survey is open until ${day(closes)}.`,
+    ],
+  };
+}
+
+function carrierNonCompliant(p: Record<string, unknown>): { subject: string; body: string[] } {
+  if (typeof p.carrierName !== "string" || !Array.isArray(p.problems))
+    throw new NoticePayloadError(
+      `carrier_non_compliant needs carrierName and problems; got ${JSON.stringify(p).slice(0, 200)}`,
+    );
+  return {
+    subject: `${p.carrierName} is no longer compliant`,
+    body: [
+      `${p.carrierName} (MC ${String(p.mcNumber ?? "?")}), a carrier you onboarded, is missing current compliance documents: ${(p.problems as unknown[]).map(String).join("; ")}.`,
+      `Check before tendering loads to them: GET /v1/directory/carriers/${String(p.carrierId)}/scorecard. We have reminded the carrier.`,
+    ],
+  };
+}
+
+const RENDERERS: Record<
+  (typeof TENANT_NOTICE_KINDS)[number],
+  (p: Record<string, unknown>) => { subject: string; body: string[] }
+> = {
+  limit_increase_granted: limitDecision,
+  limit_increase_declined: limitDecision,
+  first_quote_nudge: firstQuoteNudge,
+  nps_survey: npsSurvey,
+  carrier_non_compliant: carrierNonCompliant,
+};
+
 export function renderTenantNotice(payload: Record<string, unknown>, to: NoticeRecipient): RenderedNotice {
   const notice = payload.notice;
   if (!TENANT_NOTICE_KINDS.includes(notice as (typeof TENANT_NOTICE_KINDS)[number]))
     throw new NoticePayloadError(
       `tenant_notice payload names notice ${JSON.stringify(notice)}; this runner renders ${TENANT_NOTICE_KINDS.join(", ")}`,
     );
-  const paragraphs = notice === "first_quote_nudge" ? firstQuoteNudge(payload) : limitDecision(payload);
+  const paragraphs = RENDERERS[notice as (typeof TENANT_NOTICE_KINDS)[number]](payload);
   return composeNotice(notice as string, paragraphs, to, "The Freight team");
 }
 

@@ -5,7 +5,9 @@
 //     schema owner; the Deployments depend on it, so no new pod takes traffic on an old schema);
 //   - the row-security probe after the rollout, a Job whose failure fails `pulumi up`;
 //   - the scheduled work: nightly usage warnings, the hourly first-quote nudges and the lead signals
-//     every 10 minutes (freight_operator; the lead signals also post to the CRM webhook),
+//     every 10 minutes (freight_operator; the lead signals also post to the CRM webhook), the hourly
+//     NPS invitations and the daily carrier compliance reminders (freight_operator; the emails go
+//     through the runner's agent tasks),
 //     billing reconciliation daily for the current month and monthly for the one that closed
 //     (freight_billing, Stripe), trial expiry (freight_billing, Stripe, and Tenant writes as its own
 //     ServiceAccount bound to billing's Role: the one job with an API token), and the weekly
@@ -37,6 +39,8 @@ export const BATCH_WORKLOADS = {
   billingReconcileMonthly: "billing-reconcile-monthly",
   onboardingNudges: "onboarding-nudges",
   leadSignals: "lead-signals",
+  npsInvitations: "nps-invitations",
+  carrierCompliance: "carrier-compliance",
   trialExpiry: "trial-expiry",
   evidence: "evidence",
   dsrDrill: "dsr-drill",

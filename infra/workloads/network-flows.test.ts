@@ -30,6 +30,8 @@ type PodName =
   | "billing-reconcile-daily"
   | "onboarding-nudges"
   | "lead-signals"
+  | "nps-invitations"
+  | "carrier-compliance"
   | "trial-expiry"
   | "evidence"
   | "pricing-backtest";
@@ -101,6 +103,11 @@ const TABLE: Row[] = [
   { from: "lead-signals", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "the lead-signal query and its outbox" },
   { from: "lead-signals", to: "crm-webhook", port: 443, allowed: true, regions: ACTIVE, flow: "lead-signals-crm", why: "lead signals go to the CRM webhook" },
   { from: "lead-signals", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "the lead-signal job never calls the Kubernetes API" },
+  { from: "nps-invitations", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "the milestone query, surveys and their emails' tasks" },
+  { from: "nps-invitations", to: "crm-webhook", port: 443, allowed: false, regions: ACTIVE, why: "the runner sends the emails; the job only writes rows" },
+  { from: "nps-invitations", to: "kubernetes-api", port: 443, allowed: false, regions: ACTIVE, why: "the NPS job never calls the Kubernetes API" },
+  { from: "carrier-compliance", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "freshness, reminders and their emails' tasks" },
+  { from: "carrier-compliance", to: "mail-server", port: 587, allowed: false, regions: ACTIVE, why: "the runner sends the reminders; the job only writes rows" },
   { from: "trial-expiry", to: "stripe-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-stripe", why: "an ended trial's subscription" },
   { from: "trial-expiry", to: "kubernetes-api", port: 443, allowed: true, regions: ACTIVE, flow: "trial-expiry-kubernetes-api", why: "moves the Tenant's plan" },
   { from: "evidence", to: "database", port: 5432, allowed: true, regions: ACTIVE, flow: "database", why: "stores the snapshot, probes isolation" },
@@ -271,7 +278,7 @@ describe("the generated policies", () => {
     const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     expect(
       names.some((n) =>
-        /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile|onboarding-nudges|lead-signals|trial-expiry/.test(
+        /migrate|rls-probe|usage-warnings|exec-report|billing-reconcile|onboarding-nudges|lead-signals|nps-invitations|carrier-compliance|trial-expiry/.test(
           n,
         ),
       ),

@@ -22,6 +22,8 @@ export type PlatformWorkload =
   | "billing-reconcile"
   | "onboarding-nudges"
   | "lead-signals"
+  | "nps-invitations"
+  | "carrier-compliance"
   | "dsr-drill"
   | "trial-expiry"
   | "evidence"
@@ -57,6 +59,8 @@ export function platformWorkloads(operatorsNamespace: string): Record<PlatformWo
     "exec-report": app(batchLabels(BATCH_WORKLOADS.execReport)),
     "onboarding-nudges": app(batchLabels(BATCH_WORKLOADS.onboardingNudges)),
     "lead-signals": app(batchLabels(BATCH_WORKLOADS.leadSignals)),
+    "nps-invitations": app(batchLabels(BATCH_WORKLOADS.npsInvitations)),
+    "carrier-compliance": app(batchLabels(BATCH_WORKLOADS.carrierCompliance)),
     "dsr-drill": app(batchLabels(BATCH_WORKLOADS.dsrDrill)),
     "trial-expiry": app(batchLabels(BATCH_WORKLOADS.trialExpiry)),
     evidence: app(batchLabels(BATCH_WORKLOADS.evidence)),
@@ -142,6 +146,8 @@ const BATCH: PlatformWorkload[] = [
   "billing-reconcile",
   "onboarding-nudges",
   "lead-signals",
+  "nps-invitations",
+  "carrier-compliance",
   "trial-expiry",
   "evidence",
   "dsr-drill",

@@ -211,6 +211,8 @@ export function localSecrets(
     "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
     "lead-signals-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "nps-invitations-database": { OPERATOR_DATABASE_URL: urls.operator },
+    "carrier-compliance-database": { OPERATOR_DATABASE_URL: urls.operator },
     // The URL is replaced by the local ops receiver's (SUBSTITUTED); the secret is a local-only value.
     "crm-webhook": {
       CRM_WEBHOOK_URL: "http://127.0.0.1/crm-webhook",

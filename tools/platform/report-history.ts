@@ -1,7 +1,7 @@
 // Realistic business history for the executive report's demo and tests, on top of the app's demo
 // seed (plans, carriers, three tenants): about thirty tenants over half a year, trials that convert
 // or lapse, a few cancellations, ten weeks of quotes with bookings, carrier invites, and this
-// month's metered usage with some tenants in overage. The shape is deterministic for a given `now`
+// month's metered usage with some tenants in overage, and NPS surveys at each milestone, most answered. The shape is deterministic for a given `now`
 // (ids are random, so individual bookings vary slightly between runs).
 //
 // It writes the way the platform does: tenants, entitlements and usage as the operator role,
@@ -9,6 +9,7 @@
 import { createPool, transaction } from "../../app/db/pool.ts";
 import { provisionTenant } from "../../app/db/seed.ts";
 import { runUsageBreachCheck } from "../../app/ops/usage-warnings.ts";
+import { answerNpsSurvey, inviteNpsSurveys } from "../../app/growth/nps.ts";
 
 export interface ReportSeedOptions {
   /** The moment the history ends (the report's week end); defaults to now. */
@@ -224,13 +225,15 @@ export async function seedReportHistory(options: ReportSeedOptions): Promise<Rep
                   < 180 + 120 * extract(epoch FROM q.created_at - ($2::timestamptz - interval '70 days')) / (70 * 86400)`,
           [tenantId, now],
         );
-        // Invites to a slice of the directory, spread over the ten weeks; a bit over half accepted.
+        // Invites to a slice of the directory, spread over the ten weeks; a bit over half accepted,
+        // most of those onboarded (documents on file) three days later.
         const invites = await db.query(
-          `INSERT INTO carrier_invites (tenant_id, carrier_id, email, status, created_at, accepted_at)
+          `INSERT INTO carrier_invites (tenant_id, carrier_id, email, status, created_at, accepted_at, onboarded_at)
            SELECT $1::uuid, c.id, 'dispatch@' || lower(replace(c.name, ' ', '')) || '.example',
                   CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN 'accepted' ELSE 'sent' END,
                   s.at,
-                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN s.at + interval '2 days' END
+                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 56 THEN s.at + interval '2 days' END,
+                  CASE WHEN abs(hashtext(c.id::text || $1::text)) % 100 < 44 THEN s.at + interval '5 days' END
              FROM (SELECT id, name, row_number() OVER (ORDER BY mc_number) AS n FROM carriers) c
             CROSS JOIN LATERAL (SELECT $2::timestamptz
                                        + (abs(hashtext($1::text || c.id::text)) % 1000) / 1000.0 * ($3::timestamptz - $2::timestamptz)
@@ -270,9 +273,36 @@ export async function seedReportHistory(options: ReportSeedOptions): Promise<Rep
     });
     // Record the 80/90/100 % warnings the nightly breach check would have recorded.
     await runUsageBreachCheck(operator, now);
+    await seedNpsHistory(operator, app, now);
     return summary;
   } finally {
     await operator.end();
     await app.end();
+  }
+}
+
+/**
+ * The hourly NPS job as it would have run daily over the last four months, and the answers of about
+ * seven in ten invited tenants a few days later (promoters, passives and detractors, by survey id).
+ */
+async function seedNpsHistory(
+  operator: ReturnType<typeof createPool>,
+  app: ReturnType<typeof createPool>,
+  now: Date,
+): Promise<void> {
+  for (let days = 120; days >= 0; days--)
+    await inviteNpsSurveys(operator, new Date(now.getTime() - days * DAY_MS));
+  const { rows } = await operator.query<{ id: string; tenant_id: string; invited_at: Date; h: number }>(
+    "SELECT id, tenant_id, invited_at, abs(hashtext(id::text)) % 1000 AS h FROM nps_surveys",
+  );
+  for (const survey of rows) {
+    const answeredAt = new Date(survey.invited_at.getTime() + ((survey.h % 5) + 0.5) * DAY_MS);
+    if (survey.h % 10 >= 7 || answeredAt >= now) continue;
+    const bucket = Math.floor(survey.h / 10);
+    const score = bucket < 45 ? 9 + (bucket % 2) : bucket < 75 ? 7 + (bucket % 2) : bucket % 7;
+    await transaction(app, async (db) => {
+      await db.query(`SELECT set_config('app.tenant_id', $1, true)`, [survey.tenant_id]);
+      await answerNpsSurvey(db, survey.id, { score }, answeredAt);
+    });
   }
 }
