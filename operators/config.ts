@@ -24,10 +24,12 @@ export const operatorConfigSchema = z.object({
   LEADER_ELECTION_LEASE: z.string().min(1).default(LEADER_LEASE_NAME),
   USAGE_REFRESH_SECONDS: seconds(60),
   RESYNC_SECONDS: seconds(600),
-  // Reconciles mostly wait on the API server and the database (the process itself used ~2 CPU
-  // seconds for 500 tenants), so more workers than cores pays off.
-  TENANT_WORKERS: z.coerce.number().int().min(1).max(64).default(16),
-  RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(64).default(8),
+  // Reconciles mostly wait on the API server and the database, and neither sees the worker count:
+  // API requests go through the client's adaptive window (runtime/congestion.ts) and database work
+  // through group commit (runtime/batcher.ts). Workers only bound how many reconciles can join a
+  // batch, so there are many.
+  TENANT_WORKERS: z.coerce.number().int().min(1).max(1024).default(256),
+  RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(1024).default(128),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
