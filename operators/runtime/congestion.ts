@@ -25,7 +25,7 @@ export const defaultCongestion: CongestionOptions = {
 export class AdaptiveConcurrency {
   private window: number;
   private inFlight = 0;
-  private lastDecrease = 0;
+  private lastDecrease = Number.NEGATIVE_INFINITY;
   private readonly waiters: (() => void)[] = [];
   private readonly options: CongestionOptions;
   private readonly now: () => number;
