@@ -13,7 +13,7 @@ import type { EventRecorder } from "../../runtime/events.ts";
 import { addFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import type { ObjectKey } from "../../runtime/keys.ts";
-import type { KubeClient } from "../../runtime/kube.ts";
+import { isNotFound, type KubeClient } from "../../runtime/kube.ts";
 import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { resolveEntitlements } from "./entitlements.ts";
 import { decideTenantStatus, ownStatus, type TenantObservation } from "./status.ts";
@@ -111,10 +111,23 @@ export class TenantReconciler implements Reconciler {
     }
 
     const decision = decideTenantStatus(tenant, observation, now);
-    await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
-      fieldManager: TENANT_FIELD_MANAGER,
-      current: ownStatus(tenant.status),
-    });
+    try {
+      await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
+        fieldManager: TENANT_FIELD_MANAGER,
+        current: ownStatus(tenant.status),
+      });
+    } catch (error) {
+      if (!isNotFound(error) || observation.kind !== "applied") throw error;
+      // Gone although our finalizer was added: the API server let a DELETE that had read the
+      // object without it win over our patch (seen with 1,000 tenants created and deleted in a
+      // burst). No deletion event will bring us back, so offboard what we just provisioned now.
+      const result = await offboardTenant(this.deps.pool, tenant);
+      this.deps.log.warn(
+        { tenant: tenant.metadata.name, ...result },
+        "tenant deleted while being provisioned; offboarded",
+      );
+      return;
+    }
     for (const event of decision.events) await events.record(tenant, event);
     // No timer: every input is watched, and usage-poller.ts enqueues tenants whose usage moved.
   }
