@@ -2,23 +2,30 @@
 // control, and what client-go's priority-and-fairness clients approximate with Retry-After) on the
 // requests a client has in flight. Each quick success widens the window by about one request per
 // window's worth of successes; a 429 (the server's max-in-flight or priority-and-fairness saying
-// "too many") or a response slower than the latency target narrows it multiplicatively, at most
-// once per `coolDownMs` so a burst of refusals from one overload counts once.
+// "too many"), or a response far slower than the recent norm (the server queueing us), narrows it
+// by half, at most once per `coolDownMs` so a burst of refusals from one overload counts once.
+// Slowness is judged against the recent norm, not a constant: a server that is uniformly slow
+// (busy with others) must not shrink the window to one request, which would only add to the wait.
 
 export interface CongestionOptions {
   initial: number;
   min: number;
   max: number;
-  /** Responses slower than this mean the server is queueing: back off before it refuses. */
-  latencyTargetMs: number;
+  /**
+   * A response slower than this many times the recent mean latency, and slower than
+   * `latencyFloorMs`, means the server is queueing: back off before it refuses.
+   */
+  latencySpike: number;
+  latencyFloorMs: number;
   coolDownMs: number;
 }
 
 export const defaultCongestion: CongestionOptions = {
   initial: 16,
-  min: 1,
+  min: 4,
   max: 128,
-  latencyTargetMs: 2000,
+  latencySpike: 4,
+  latencyFloorMs: 1000,
   coolDownMs: 1000,
 };
 
@@ -26,6 +33,8 @@ export class AdaptiveConcurrency {
   private window: number;
   private inFlight = 0;
   private lastDecrease = Number.NEGATIVE_INFINITY;
+  /** Moving mean of response latency (weight 1/20 per sample). */
+  private meanLatencyMs: number | undefined;
   private readonly waiters: (() => void)[] = [];
   private readonly options: CongestionOptions;
   private readonly now: () => number;
@@ -65,7 +74,9 @@ export class AdaptiveConcurrency {
       this.stats.throttled++;
       this.decrease();
     } else if (outcome === "ok") {
-      if (latencyMs > this.options.latencyTargetMs) {
+      const mean = this.meanLatencyMs ?? latencyMs;
+      this.meanLatencyMs = mean + (latencyMs - mean) / 20;
+      if (latencyMs > this.options.latencyFloorMs && latencyMs > mean * this.options.latencySpike) {
         this.stats.slow++;
         this.decrease();
       } else {
