@@ -4,9 +4,14 @@
 //   2. plan change: time from applying a changed Plan to every affected tenant's entitlement row
 //      carrying the new value (a small plan and a large one);
 //   3. steady state: API and database writes per minute with nothing changing (goal: zero), while
-//      usage refreshes keep running.
-// Prints a summary and writes JSON (--out, default .cache/bench/operators.json).
-import { mkdirSync, writeFileSync } from "node:fs";
+//      usage refreshes keep running;
+//   4. ceiling: the API server's own write rate for the same objects and verbs with no operator
+//      (the finalizer merge patch and the two status applies every new tenant costs, from 64
+//      parallel clients), and the operator's cold-start write rate as a ratio of it; plus the
+//      operator process's peak RSS (goal <= 400 MB).
+// `--tenants 1000,5000,10000` runs each count on a fresh control plane and database, for the
+// scaling curve. Prints a summary and writes JSON (--out, default .cache/bench/operators.json).
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,9 +37,13 @@ const { values } = parseArgs({
     },
   },
 });
-const tenantCount = Number(values.tenants);
+const tenantCounts = values.tenants!.split(",").map((n) => Number(n.trim()));
+if (!tenantCounts.length || tenantCounts.some((n) => !Number.isInteger(n) || n < 20)) {
+  throw new Error(
+    `--tenants takes whole numbers of at least 20, comma-separated (e.g. 1000,5000,10000); got "${values.tenants}"`,
+  );
+}
 const steadySeconds = Number(values["steady-seconds"]);
-const smallPlanTenants = Math.max(1, Math.round(tenantCount / 20));
 
 const plan = (name: string, rank: number, included: number) => ({
   kind: "Plan",
@@ -60,192 +69,292 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
 }
 
 const log = (line: string) => console.log(`[bench:operators] ${line}`);
-// The machine is often shared: record how busy it was, next to the numbers.
-const loadAverageAtStart = loadavg().map((l) => Math.round(l * 10) / 10);
-log(
-  `starting a local control plane and PostgreSQL; ${tenantCount} tenants (${smallPlanTenants} on the small plan)`,
-);
-const platform = await startOperatorPlatform("bench");
-const db = createPool(platform.db.urls.operator, 4);
-const superuser = createPool(platform.db.urls.superuser, 1);
-let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
 
-const count = async (sql: string, params: unknown[] = []) => Number((await db.query(sql, params)).rows[0].n);
-async function timeUntil(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const t0 = performance.now();
-  await waitFor(what, async () => done(), { timeoutMs, intervalMs: 50 });
-  return Math.round(performance.now() - t0);
+/** Peak resident set of a process (VmHWM), in MB: what the operator needed at its worst. */
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Math.round(Number(match[1]) / 1024) : NaN;
 }
-/** Rows written (inserted, updated, deleted) in the tables the operators own. */
-async function tableWrites(): Promise<number> {
-  await superuser.query("SELECT pg_stat_force_next_flush()");
-  const { rows } = await superuser.query(
-    `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables
-      WHERE relname IN ('tenants', 'entitlements', 'tenant_rate_limits', 'plans', 'plan_meters', 'plan_rate_limits', 'agent_tasks', 'api_keys')`,
+
+async function runAt(tenantCount: number) {
+  const smallPlanTenants = Math.max(1, Math.round(tenantCount / 20));
+  // The machine is often shared: record how busy it was, next to the numbers.
+  const loadAverageAtStart = loadavg().map((l) => Math.round(l * 10) / 10);
+  log(
+    `starting a local control plane and PostgreSQL; ${tenantCount} tenants (${smallPlanTenants} on the small plan)`,
   );
-  return Number(rows[0].n);
-}
-async function apiWrites(probeUrl: string): Promise<{ objects: number; leases: number }> {
-  const text = await (await fetch(`${probeUrl}/metrics`)).text();
-  let objects = 0;
-  let leases = 0;
-  for (const line of text.split("\n")) {
-    const match =
-      /^rest_client_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]+)",code="\d+"\} (\d+)/.exec(
-        line,
-      );
-    if (!match) continue;
-    if (match[2] === "leases") leases += Number(match[3]);
-    else objects += Number(match[3]);
+  const platform = await startOperatorPlatform("bench");
+  const db = createPool(platform.db.urls.operator, 4);
+  const superuser = createPool(platform.db.urls.superuser, 1);
+  let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
+
+  const count = async (sql: string, params: unknown[] = []) =>
+    Number((await db.query(sql, params)).rows[0].n);
+  async function timeUntil(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+    const t0 = performance.now();
+    await waitFor(what, async () => done(), { timeoutMs, intervalMs: 50 });
+    return Math.round(performance.now() - t0);
   }
-  return { objects, leases };
-}
+  /** Rows written (inserted, updated, deleted) in the tables the operators own. */
+  async function tableWrites(): Promise<number> {
+    await superuser.query("SELECT pg_stat_force_next_flush()");
+    const { rows } = await superuser.query(
+      `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables
+      WHERE relname IN ('tenants', 'entitlements', 'tenant_rate_limits', 'plans', 'plan_meters', 'plan_rate_limits', 'agent_tasks', 'api_keys')`,
+    );
+    return Number(rows[0].n);
+  }
+  async function apiWrites(probeUrl: string): Promise<{ objects: number; leases: number }> {
+    const text = await (await fetch(`${probeUrl}/metrics`)).text();
+    let objects = 0;
+    let leases = 0;
+    for (const line of text.split("\n")) {
+      const match =
+        /^rest_client_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]+)",code="\d+"\} (\d+)/.exec(
+          line,
+        );
+      if (!match) continue;
+      if (match[2] === "leases") leases += Number(match[3]);
+      else objects += Number(match[3]);
+    }
+    return { objects, leases };
+  }
 
-try {
-  await applyAs(platform.admin, plans, plan("starter", 1, 1000));
-  await applyAs(platform.admin, plans, plan("growth", 2, 5000));
-  const names = Array.from({ length: tenantCount }, (_, i) => `tenant-${String(i).padStart(5, "0")}`);
-  const declareStart = performance.now();
-  await inParallel(names, 16, (name) =>
-    applyAs(platform.admin, tenants, {
-      kind: "Tenant",
-      metadata: { name, namespace: TENANT_NAMESPACE },
-      spec: { plan: Number(name.slice(-5)) < smallPlanTenants ? "growth" : "starter" },
-    }),
-  );
-  log(`declared ${tenantCount} tenants in ${Math.round(performance.now() - declareStart)} ms`);
+  try {
+    await applyAs(platform.admin, plans, plan("starter", 1, 1000));
+    await applyAs(platform.admin, plans, plan("growth", 2, 5000));
+    const names = Array.from({ length: tenantCount }, (_, i) => `tenant-${String(i).padStart(5, "0")}`);
+    const declareStart = performance.now();
+    await inParallel(names, 16, (name) =>
+      applyAs(platform.admin, tenants, {
+        kind: "Tenant",
+        metadata: { name, namespace: TENANT_NAMESPACE },
+        spec: { plan: Number(name.slice(-5)) < smallPlanTenants ? "growth" : "starter" },
+      }),
+    );
+    log(`declared ${tenantCount} tenants in ${Math.round(performance.now() - declareStart)} ms`);
 
-  // 1. Cold start.
-  const coldStart = performance.now();
-  operator = await startOperator({
-    kubeconfigPath: platform.cluster.kubeconfigPath,
-    databaseUrl: platform.db.urls.operator,
-    identity: "bench",
-    env: { USAGE_REFRESH_SECONDS: "15", LOG_LEVEL: "warn" },
-  });
-  await waitFor(
-    "all tenants provisioned",
-    async () =>
-      (await count("SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes'")) === tenantCount &&
-      (await count("SELECT count(*) AS n FROM tenant_rate_limits")) === tenantCount,
-    { timeoutMs: 600_000, intervalMs: 100 },
-  );
-  const coldStartMs = Math.round(performance.now() - coldStart);
-  const coldStartCpuSeconds = await metricValue(operator.probeUrl, "process_cpu_seconds_total");
-  const reconcileSeconds = async (controller: string) => {
-    const sum = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_sum", {
-      controller,
+    // 1. Cold start.
+    const coldStart = performance.now();
+    operator = await startOperator({
+      kubeconfigPath: platform.cluster.kubeconfigPath,
+      databaseUrl: platform.db.urls.operator,
+      identity: "bench",
+      env: { USAGE_REFRESH_SECONDS: "15", LOG_LEVEL: "warn" },
     });
-    const n = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_count", {
-      controller,
-    });
-    return n ? Math.round((sum / n) * 1000) : 0;
-  };
-  const meanReconcileMs = {
-    tenant: await reconcileSeconds("tenant"),
-    ratelimit: await reconcileSeconds("ratelimit"),
-  };
-  log(
-    `cold start: operator used ${coldStartCpuSeconds.toFixed(1)} CPU seconds; mean reconcile ${JSON.stringify(meanReconcileMs)} ms`,
-  );
-  log(`cold start: ${tenantCount} tenants provisioned in ${coldStartMs} ms (process start included)`);
-  const statusStart = performance.now();
-  await waitFor(
-    "all tenants Ready in status",
-    async () => {
-      const list = await platform.admin.list<Tenant>(tenants, { namespace: TENANT_NAMESPACE });
-      return (
-        list.items.filter(
-          (t) =>
-            t.status?.conditions?.some((c) => c.type === "RateLimitsApplied" && c.status === "True") &&
-            t.status.conditions.some((c) => c.type === "Ready" && c.status === "True"),
-        ).length === tenantCount
+    await waitFor(
+      "all tenants provisioned",
+      async () =>
+        (await count("SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes'")) === tenantCount &&
+        (await count("SELECT count(*) AS n FROM tenant_rate_limits")) === tenantCount,
+      { timeoutMs: 600_000, intervalMs: 100 },
+    );
+    const coldStartMs = Math.round(performance.now() - coldStart);
+    const coldStartCpuSeconds = await metricValue(operator.probeUrl, "process_cpu_seconds_total");
+    const reconcileSeconds = async (controller: string) => {
+      const sum = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_sum", {
+        controller,
+      });
+      const n = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_time_seconds_count", {
+        controller,
+      });
+      return n ? Math.round((sum / n) * 1000) : 0;
+    };
+    const meanReconcileMs = {
+      tenant: await reconcileSeconds("tenant"),
+      ratelimit: await reconcileSeconds("ratelimit"),
+    };
+    log(
+      `cold start: operator used ${coldStartCpuSeconds.toFixed(1)} CPU seconds; mean reconcile ${JSON.stringify(meanReconcileMs)} ms`,
+    );
+    log(`cold start: ${tenantCount} tenants provisioned in ${coldStartMs} ms (process start included)`);
+    const statusStart = performance.now();
+    await waitFor(
+      "all tenants Ready in status",
+      async () => {
+        const list = await platform.admin.list<Tenant>(tenants, { namespace: TENANT_NAMESPACE });
+        return (
+          list.items.filter(
+            (t) =>
+              t.status?.conditions?.some((c) => c.type === "RateLimitsApplied" && c.status === "True") &&
+              t.status.conditions.some((c) => c.type === "Ready" && c.status === "True"),
+          ).length === tenantCount
+        );
+      },
+      { timeoutMs: 600_000, intervalMs: 1000 },
+    );
+    const coldStartStatusMs = coldStartMs + Math.round(performance.now() - statusStart);
+    const coldStartApi = await apiWrites(operator.probeUrl);
+    log(`cold start: every tenant's status Ready after ${coldStartStatusMs} ms`);
+    await waitFor(
+      "queues drained",
+      async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
+      { timeoutMs: 120_000 },
+    );
+
+    // 2. Plan changes.
+    const smallPlanMs = await (async () => {
+      await applyAs(platform.admin, plans, plan("growth", 2, 6000));
+      return timeUntil(
+        "growth tenants updated",
+        async () =>
+          (await count(
+            "SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes' AND included = 6000",
+          )) === smallPlanTenants,
+        120_000,
       );
-    },
-    { timeoutMs: 600_000, intervalMs: 1000 },
-  );
-  const coldStartStatusMs = coldStartMs + Math.round(performance.now() - statusStart);
-  log(`cold start: every tenant's status Ready after ${coldStartStatusMs} ms`);
-  await waitFor(
-    "queues drained",
-    async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
-    { timeoutMs: 120_000 },
-  );
+    })();
+    log(`plan change reaching ${smallPlanTenants} tenants: ${smallPlanMs} ms`);
+    const largeCount = tenantCount - smallPlanTenants;
+    const largePlanMs = await (async () => {
+      await applyAs(platform.admin, plans, plan("starter", 1, 1500));
+      return timeUntil(
+        "starter tenants updated",
+        async () =>
+          (await count(
+            "SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes' AND included = 1500",
+          )) === largeCount,
+        300_000,
+      );
+    })();
+    log(`plan change reaching ${largeCount} tenants: ${largePlanMs} ms`);
 
-  // 2. Plan changes.
-  const smallPlanMs = await (async () => {
-    await applyAs(platform.admin, plans, plan("growth", 2, 6000));
-    return timeUntil(
-      "growth tenants updated",
-      async () =>
-        (await count("SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes' AND included = 6000")) ===
-        smallPlanTenants,
-      120_000,
+    // 3. Steady state: let the status writes of the plan change settle, then count writes.
+    await new Promise((r) => setTimeout(r, 5000));
+    await waitFor(
+      "queues drained",
+      async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
+      { timeoutMs: 120_000 },
     );
-  })();
-  log(`plan change reaching ${smallPlanTenants} tenants: ${smallPlanMs} ms`);
-  const largeCount = tenantCount - smallPlanTenants;
-  const largePlanMs = await (async () => {
-    await applyAs(platform.admin, plans, plan("starter", 1, 1500));
-    return timeUntil(
-      "starter tenants updated",
-      async () =>
-        (await count("SELECT count(*) AS n FROM entitlements WHERE meter = 'quotes' AND included = 1500")) ===
-        largeCount,
-      300_000,
+    // The queue depth does not count reconciles still running: settled means no reconcile
+    // finished for 5 s either.
+    let lastReconciles = -1;
+    await waitFor(
+      "reconciles settled",
+      async () => {
+        const total = await metricValue(operator!.probeUrl, "controller_runtime_reconcile_total");
+        const settled = total === lastReconciles;
+        lastReconciles = total;
+        return settled;
+      },
+      { timeoutMs: 300_000, intervalMs: 5000 },
     );
-  })();
-  log(`plan change reaching ${largeCount} tenants: ${largePlanMs} ms`);
+    const apiBefore = await apiWrites(operator.probeUrl);
+    const dbBefore = await tableWrites();
+    const reconcilesBefore = await metricValue(operator.probeUrl, "controller_runtime_reconcile_total");
+    log(`steady state: measuring for ${steadySeconds} s with usage refreshes every 15 s...`);
+    await new Promise((r) => setTimeout(r, steadySeconds * 1000));
+    const apiAfter = await apiWrites(operator.probeUrl);
+    const dbAfter = await tableWrites();
+    const reconciles =
+      (await metricValue(operator.probeUrl, "controller_runtime_reconcile_total")) - reconcilesBefore;
+    const perMinute = (n: number) => Math.round((n * 60) / steadySeconds);
+    const steady = {
+      apiObjectWritesPerMinute: perMinute(apiAfter.objects - apiBefore.objects),
+      leaseRenewalsPerMinute: perMinute(apiAfter.leases - apiBefore.leases),
+      databaseRowWritesPerMinute: perMinute(dbAfter - dbBefore),
+      reconcilesPerMinute: perMinute(reconciles),
+    };
+    log(
+      `steady state: ${steady.apiObjectWritesPerMinute} API object writes/min, ${steady.databaseRowWritesPerMinute} database row writes/min ` +
+        `(${steady.reconcilesPerMinute} reconciles/min; ${steady.leaseRenewalsPerMinute} leader-lease renewals/min)`,
+    );
 
-  // 3. Steady state: let the status writes of the plan change settle, then count writes.
-  await new Promise((r) => setTimeout(r, 5000));
-  await waitFor(
-    "queues drained",
-    async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
-    { timeoutMs: 120_000 },
-  );
-  const apiBefore = await apiWrites(operator.probeUrl);
-  const dbBefore = await tableWrites();
-  const reconcilesBefore = await metricValue(operator.probeUrl, "controller_runtime_reconcile_total");
-  log(`steady state: measuring for ${steadySeconds} s with usage refreshes every 15 s...`);
-  await new Promise((r) => setTimeout(r, steadySeconds * 1000));
-  const apiAfter = await apiWrites(operator.probeUrl);
-  const dbAfter = await tableWrites();
-  const reconciles =
-    (await metricValue(operator.probeUrl, "controller_runtime_reconcile_total")) - reconcilesBefore;
-  const perMinute = (n: number) => Math.round((n * 60) / steadySeconds);
-  const steady = {
-    apiObjectWritesPerMinute: perMinute(apiAfter.objects - apiBefore.objects),
-    leaseRenewalsPerMinute: perMinute(apiAfter.leases - apiBefore.leases),
-    databaseRowWritesPerMinute: perMinute(dbAfter - dbBefore),
-    reconcilesPerMinute: perMinute(reconciles),
-  };
-  log(
-    `steady state: ${steady.apiObjectWritesPerMinute} API object writes/min, ${steady.databaseRowWritesPerMinute} database row writes/min ` +
-      `(${steady.reconcilesPerMinute} reconciles/min; ${steady.leaseRenewalsPerMinute} leader-lease renewals/min)`,
-  );
+    const peakRss = peakRssMb(operator.child.pid!);
+    const coldStartWrites = coldStartApi.objects;
+    await operator.stop();
+    operator = undefined;
 
-  const result = {
-    date: new Date().toISOString(),
-    machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    tenants: tenantCount,
-    coldStartMs,
-    coldStartStatusReadyMs: coldStartStatusMs,
-    coldStartOperatorCpuSeconds: Math.round(coldStartCpuSeconds * 10) / 10,
-    meanReconcileMs,
-    loadAverageAtStart: loadAverageAtStart,
-    planChange: {
-      smallPlan: { tenants: smallPlanTenants, ms: smallPlanMs },
-      largePlan: { tenants: largeCount, ms: largePlanMs },
-    },
-    steadyState: { windowSeconds: steadySeconds, ...steady },
-  };
-  mkdirSync(dirname(values.out!), { recursive: true });
-  writeFileSync(values.out!, JSON.stringify(result, null, 2));
-  console.log(JSON.stringify(result, null, 2));
-} finally {
-  await operator?.stop();
-  await db.end();
-  await superuser.end();
-  await platform.stop();
+    // 4. Ceiling: the same writes a new tenant costs, by the API server alone.
+    log(
+      `ceiling: ${3 * tenantCount} writes (finalizer patch + 2 status applies per tenant) from 64 parallel clients...`,
+    );
+    const ceilingStart = performance.now();
+    const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    await inParallel(names, 64, async (name) => {
+      await platform.admin.mergePatch(
+        tenants,
+        name,
+        { metadata: { finalizers: ["platform.freight.dev/bench-ceiling"] } },
+        { namespace: TENANT_NAMESPACE, fieldManager: "bench-ceiling" },
+      );
+      for (const manager of ["bench-ceiling-a", "bench-ceiling-b"]) {
+        await platform.admin.apply(
+          tenants,
+          {
+            apiVersion: `${tenants.group}/${tenants.version}`,
+            kind: "Tenant",
+            metadata: { name, namespace: TENANT_NAMESPACE },
+            status: {
+              conditions: [
+                {
+                  type: manager,
+                  status: "True",
+                  reason: "Ceiling",
+                  message: "bench",
+                  lastTransitionTime: stamp,
+                  observedGeneration: 1,
+                },
+              ],
+            },
+          } as never,
+          { fieldManager: manager, subresource: "status", force: true },
+        );
+      }
+    });
+    const ceilingSeconds = (performance.now() - ceilingStart) / 1000;
+    const ceilingWritesPerSecond = Math.round((3 * tenantCount) / ceilingSeconds);
+    const operatorWritesPerSecond = Math.round(coldStartWrites / (coldStartStatusMs / 1000));
+    const ceiling = {
+      writesPerSecond: ceilingWritesPerSecond,
+      coldStartMs: Math.round(ceilingSeconds * 1000),
+      operatorColdStartWrites: coldStartWrites,
+      operatorWritesPerSecond,
+      ratio: Math.round((operatorWritesPerSecond / ceilingWritesPerSecond) * 100) / 100,
+    };
+    log(
+      `ceiling: the API server alone takes ${ceilingWritesPerSecond} writes/s (${ceiling.coldStartMs} ms for ${tenantCount} tenants' writes); ` +
+        `the operator's cold start wrote ${coldStartWrites} objects at ${operatorWritesPerSecond}/s = ${ceiling.ratio}x; operator peak RSS ${peakRss} MB`,
+    );
+
+    const result = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      tenants: tenantCount,
+      coldStartMs,
+      coldStartStatusReadyMs: coldStartStatusMs,
+      coldStartOperatorCpuSeconds: Math.round(coldStartCpuSeconds * 10) / 10,
+      meanReconcileMs,
+      loadAverageAtStart: loadAverageAtStart,
+      planChange: {
+        smallPlan: { tenants: smallPlanTenants, ms: smallPlanMs },
+        largePlan: { tenants: largeCount, ms: largePlanMs },
+      },
+      steadyState: { windowSeconds: steadySeconds, ...steady },
+      ceiling,
+      operatorPeakRssMb: peakRss,
+    };
+    return result;
+  } finally {
+    await operator?.stop();
+    await db.end();
+    await superuser.end();
+    await platform.stop();
+  }
 }
+
+const results = [];
+for (const count of tenantCounts) results.push(await runAt(count));
+mkdirSync(dirname(values.out!), { recursive: true });
+writeFileSync(values.out!, JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+console.log(JSON.stringify(results, null, 2));
+log(
+  "curve: " +
+    results
+      .map(
+        (r) =>
+          `${r.tenants} tenants: cold start ${r.coldStartStatusReadyMs} ms, plan change (${r.planChange.largePlan.tenants}) ${r.planChange.largePlan.ms} ms, ` +
+          `${r.ceiling.ratio}x of the API server's write rate, peak RSS ${r.operatorPeakRssMb} MB`,
+      )
+      .join("; "),
+);

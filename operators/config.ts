@@ -25,10 +25,12 @@ export const operatorConfigSchema = z.object({
   LEADER_ELECTION_LEASE: z.string().min(1).default(LEADER_LEASE_NAME),
   USAGE_REFRESH_SECONDS: seconds(60),
   RESYNC_SECONDS: seconds(600),
-  // Reconciles mostly wait on the API server and the database (the process itself used ~2 CPU
-  // seconds for 500 tenants), so more workers than cores pays off.
-  TENANT_WORKERS: z.coerce.number().int().min(1).max(64).default(16),
-  RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(64).default(8),
+  // Reconciles mostly wait on the API server and the database, and neither sees the worker count:
+  // API requests go through the client's adaptive window (runtime/congestion.ts) and database work
+  // through group commit (runtime/batcher.ts). Workers only bound how many reconciles can join a
+  // batch, so there are many.
+  TENANT_WORKERS: z.coerce.number().int().min(1).max(1024).default(256),
+  RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(1024).default(128),
   // The pricing controller serves PricingModels of one namespace (the split row is keyed by the
   // model's name); the stacks put the model beside the operators.
   PRICING_NAMESPACE: z.string().min(1).default(OPERATOR_NAMESPACE),

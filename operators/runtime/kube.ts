@@ -8,6 +8,8 @@ import type { IncomingMessage } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { ResourceRef } from "../api/crd.ts";
 import type { KubeObject } from "../api/types.ts";
+import { sleep } from "./backoff.ts";
+import { AdaptiveConcurrency, type CongestionOptions } from "./congestion.ts";
 
 export class KubeApiError extends Error {
   readonly status: number;
@@ -70,8 +72,19 @@ export class KubeClient {
   private readonly agent: Agent;
   private readonly userAgent: string;
   private observers: RequestObserver[] = [];
+  /** The requests in flight, sized to what the API server answers without throttling. */
+  readonly concurrency: AdaptiveConcurrency;
+  private readonly throttleRetries: number;
 
-  constructor(config: KubeConfig, options: { userAgent?: string } = {}) {
+  constructor(
+    config: KubeConfig,
+    options: {
+      userAgent?: string;
+      congestion?: Partial<CongestionOptions>;
+      /** Times a request refused with 429 is sent again after the server's Retry-After. */
+      throttleRetries?: number;
+    } = {},
+  ) {
     const cluster = config.getCurrentCluster();
     if (!cluster) {
       throw new Error(
@@ -80,7 +93,10 @@ export class KubeClient {
     }
     this.config = config;
     this.server = cluster.server.replace(/\/$/, "");
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    this.concurrency = new AdaptiveConcurrency(options.congestion);
+    this.throttleRetries = options.throttleRetries ?? 8;
+    // The adaptive window, not the socket pool, decides how many requests are in flight.
+    this.agent = new Agent({ keepAlive: true, maxSockets: 256 });
     this.userAgent = options.userAgent ?? "freight-operators";
   }
 
@@ -132,15 +148,37 @@ export class KubeClient {
     });
   }
 
+  /**
+   * One request, within the adaptive window. A 429 is retried after the server's Retry-After (as
+   * client-go does), up to `throttleRetries` times, and narrows the window; any other failure is the
+   * caller's to retry.
+   */
   async request<T>(method: string, path: string, args: RequestArgs = {}): Promise<T> {
-    const response = await this.open(method, path, { timeoutMs: 30_000, ...args });
-    const chunks: Buffer[] = [];
-    for await (const chunk of response) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString("utf8");
-    const status = response.statusCode ?? 0;
-    for (const observe of this.observers) observe(method, path, status);
-    if (status < 200 || status >= 300) throw new KubeApiError(method, path, status, body);
-    return (body ? JSON.parse(body) : undefined) as T;
+    for (let attempt = 0; ; attempt++) {
+      const release = await this.concurrency.acquire();
+      const started = performance.now();
+      let status = 0;
+      let body: string;
+      let retryAfter: string | string[] | undefined;
+      try {
+        const response = await this.open(method, path, { timeoutMs: 30_000, ...args });
+        const chunks: Buffer[] = [];
+        for await (const chunk of response) chunks.push(chunk as Buffer);
+        body = Buffer.concat(chunks).toString("utf8");
+        status = response.statusCode ?? 0;
+        retryAfter = response.headers["retry-after"];
+      } finally {
+        const outcome = status === 429 ? "throttled" : status >= 200 && status < 500 ? "ok" : "failed";
+        release(outcome, performance.now() - started);
+      }
+      for (const observe of this.observers) observe(method, path, status);
+      if (status === 429 && attempt < this.throttleRetries && !args.signal?.aborted) {
+        await sleep(retryDelayMs(retryAfter, attempt), args.signal);
+        continue;
+      }
+      if (status < 200 || status >= 300) throw new KubeApiError(method, path, status, body);
+      return (body ? JSON.parse(body) : undefined) as T;
+    }
   }
 
   /** Lists every object, following `continue` pages, and returns the list's resourceVersion. */
@@ -270,6 +308,13 @@ export class KubeClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** The server's Retry-After (seconds), capped, with jitter so throttled clients do not return in step. */
+function retryDelayMs(header: string | string[] | undefined, attempt: number): number {
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  const base = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) * 1000 : 250 * 2 ** attempt;
+  return Math.round(Math.min(base, 10_000) * (0.75 + Math.random() * 0.5));
 }
 
 /** References to built-in resources the runtime uses. */

@@ -15,7 +15,8 @@ import type { KubeClient } from "../../runtime/kube.ts";
 import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { effectiveRateLimits } from "./effective.ts";
 import { decidePolicyStatus } from "./policy-status.ts";
-import { findTenantId, syncTenantRateLimits } from "./store.ts";
+import { Batcher } from "../../runtime/batcher.ts";
+import { syncTenantRateLimits, type TenantRateLimits, type TenantRateLimitsSynced } from "./store.ts";
 
 export const RATELIMIT_FIELD_MANAGER = "ratelimit-controller";
 
@@ -62,25 +63,26 @@ export function decideRateLimitStatus(
 
 export class RateLimitReconciler implements Reconciler {
   private readonly deps: RateLimitReconcilerDeps;
+  private readonly rateLimits: Batcher<TenantRateLimits, TenantRateLimitsSynced>;
 
   constructor(deps: RateLimitReconcilerDeps) {
     this.deps = deps;
+    this.rateLimits = new Batcher({ run: (items) => syncTenantRateLimits(deps.pool, items) });
   }
 
   async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
-    const { client, pool, tenants, plans, policies } = this.deps;
+    const { client, tenants, plans, policies } = this.deps;
     const tenant = tenants.get(key);
     if (!tenant || tenant.metadata.deletionTimestamp) return;
     const plan = plans.get({ name: tenant.spec.plan });
     const limits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
-    const tenantId = await findTenantId(pool, tenant.metadata.name);
+    const { tenantId } = await this.rateLimits.submit({ slug: tenant.metadata.name, limits });
     if (!tenantId && !findCondition(tenant.status?.conditions, TenantConditions.RateLimitsApplied)) {
       // Brand new: the tenant controller is creating its row, and reporting that status.tenantId
       // appeared (a watched change) brings us back. Saying "not provisioned" in between would cost
       // every new tenant a status write.
       return { requeueAfterMs: 30_000 };
     }
-    if (tenantId) await syncTenantRateLimits(pool, tenantId, limits);
 
     const desired = decideRateLimitStatus(
       tenant,

@@ -7,17 +7,24 @@ import { transaction } from "../../../app/db/pool.ts";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import { tenants as tenantsRef } from "../../api/resources.ts";
-import type { Tenant } from "../../api/tenant.ts";
+import type { Entitlement, Tenant } from "../../api/tenant.ts";
 import type { Reconciler } from "../../runtime/controller.ts";
 import type { EventRecorder } from "../../runtime/events.ts";
 import { addFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import type { ObjectKey } from "../../runtime/keys.ts";
-import type { KubeClient } from "../../runtime/kube.ts";
+import { isNotFound, type KubeClient } from "../../runtime/kube.ts";
 import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { resolveEntitlements } from "./entitlements.ts";
 import { decideTenantStatus, ownStatus, type TenantObservation } from "./status.ts";
-import { offboardTenant, readUsageCounters, syncEntitlements, syncPlanRows, syncTenantRow } from "./store.ts";
+import { Batcher } from "../../runtime/batcher.ts";
+import {
+  provisionTenants,
+  syncPlanEntitlements,
+  type TenantProvisioned,
+  type TenantProvisioning,
+} from "./provisioning.ts";
+import { offboardTenant, syncPlanRows } from "./store.ts";
 import { currentUsage, periodStart } from "./usage.ts";
 
 export const TENANT_FIELD_MANAGER = "tenant-controller";
@@ -30,19 +37,32 @@ export interface TenantReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   now?: () => Date;
+  /** Most tenants provisioned in one transaction. */
+  maxBatch?: number;
+}
+
+/** Per Plan: the resourceVersion mirrored to the database, and the mirror running or queued. */
+interface PlanMirror {
+  mirroredRv?: string;
+  tail: Promise<void>;
+  queued?: Promise<void>;
 }
 
 export class TenantReconciler implements Reconciler {
   private readonly deps: TenantReconcilerDeps;
-  /** Plan name -> resourceVersion mirrored to the database, so 2,000 tenants do not each re-check it. */
-  private readonly mirroredPlans = new Map<string, Promise<void> & { rv?: string }>();
+  private readonly mirrors = new Map<string, PlanMirror>();
+  private readonly provisioning: Batcher<TenantProvisioning, TenantProvisioned>;
 
   constructor(deps: TenantReconcilerDeps) {
     this.deps = deps;
+    this.provisioning = new Batcher({
+      run: (items) => provisionTenants(deps.pool, items),
+      maxBatch: deps.maxBatch ?? 500,
+    });
   }
 
   async reconcile(key: ObjectKey): Promise<void> {
-    const { client, tenants, plans, pool, events } = this.deps;
+    const { client, tenants, plans, events } = this.deps;
     const cached = tenants.get(key);
     if (!cached) return; // gone: offboarding already ran before the finalizer was removed
     if (cached.metadata.deletionTimestamp) return this.offboard(cached);
@@ -70,11 +90,10 @@ export class TenantReconciler implements Reconciler {
       } else {
         try {
           await this.mirrorPlan(plan);
-          const applied = await transaction(pool, async (db) => {
-            const { row } = await syncTenantRow(db, tenant);
-            const changedRows = await syncEntitlements(db, row.id, resolution.entitlements);
-            const counters = await readUsageCounters(db, row.id, periodStart("quotes", now));
-            return { tenantId: row.id, changedRows, counters };
+          const applied = await this.provisioning.submit({
+            tenant,
+            entitlements: resolution.entitlements,
+            usageSince: periodStart("quotes", now),
           });
           observation = {
             kind: "applied",
@@ -92,28 +111,74 @@ export class TenantReconciler implements Reconciler {
     }
 
     const decision = decideTenantStatus(tenant, observation, now);
-    await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
-      fieldManager: TENANT_FIELD_MANAGER,
-      current: ownStatus(tenant.status),
-    });
+    try {
+      await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
+        fieldManager: TENANT_FIELD_MANAGER,
+        current: ownStatus(tenant.status),
+      });
+    } catch (error) {
+      if (!isNotFound(error) || observation.kind !== "applied") throw error;
+      // Gone although our finalizer was added: the API server let a DELETE that had read the
+      // object without it win over our patch (seen with 1,000 tenants created and deleted in a
+      // burst). No deletion event will bring us back, so offboard what we just provisioned now.
+      const result = await offboardTenant(this.deps.pool, tenant);
+      this.deps.log.warn(
+        { tenant: tenant.metadata.name, ...result },
+        "tenant deleted while being provisioned; offboarded",
+      );
+      return;
+    }
     for (const event of decision.events) await events.record(tenant, event);
     // No timer: every input is watched, and usage-poller.ts enqueues tenants whose usage moved.
   }
 
-  private async mirrorPlan(plan: Plan): Promise<void> {
+  /**
+   * Mirrors a Plan to the database once per resourceVersion, with every provisioned tenant's
+   * entitlements in the same transaction. Mirrors of one plan run one after another and each reads
+   * the newest cached Plan when it starts, so a plan edited 50 times a second costs one mirror per
+   * mirror's duration, never an older version committed after a newer one.
+   */
+  private mirrorPlan(plan: Plan): Promise<void> {
     const name = plan.metadata.name;
-    const rv = plan.metadata.resourceVersion;
-    const existing = this.mirroredPlans.get(name);
-    if (existing && existing.rv === rv) return existing;
-    const pending: Promise<void> & { rv?: string } = transaction(this.deps.pool, async (db) => {
-      const changed = await syncPlanRows(db, plan);
-      if (changed) this.deps.log.info({ plan: name, rowsChanged: changed }, "plan mirrored to the database");
-    });
-    pending.rv = rv;
-    this.mirroredPlans.set(name, pending);
-    // A failed mirror must be retried by the next reconcile, not remembered.
-    pending.catch(() => this.mirroredPlans.get(name) === pending && this.mirroredPlans.delete(name));
-    return pending;
+    let mirror = this.mirrors.get(name);
+    if (!mirror) this.mirrors.set(name, (mirror = { tail: Promise.resolve() }));
+    if (mirror.mirroredRv === plan.metadata.resourceVersion) return Promise.resolve();
+    // One not yet started will read a Plan at least as new as ours.
+    if (mirror.queued) return mirror.queued;
+    const state = mirror;
+    const run = state.tail
+      .catch(() => undefined)
+      .then(async () => {
+        state.queued = undefined;
+        const latest = this.deps.plans.get({ name }) ?? plan;
+        if (state.mirroredRv === latest.metadata.resourceVersion) return;
+        await transaction(this.deps.pool, async (db) => {
+          // Another manager finishing its last mirror after losing the lease must not interleave.
+          await db.query("SELECT pg_advisory_xact_lock(hashtext('freight.plan-mirror:' || $1))", [name]);
+          const changed = await syncPlanRows(db, latest);
+          const rows = await syncPlanEntitlements(db, this.entitlementsOnPlan(latest));
+          if (changed || rows)
+            this.deps.log.info(
+              { plan: name, planRowsChanged: changed, entitlementRowsChanged: rows },
+              "plan mirrored to the database",
+            );
+        });
+        state.mirroredRv = latest.metadata.resourceVersion;
+      });
+    state.queued = run;
+    state.tail = run;
+    return run;
+  }
+
+  /** The effective entitlements of every live tenant on `plan` whose overrides resolve, by slug. */
+  private entitlementsOnPlan(plan: Plan): Map<string, Entitlement[]> {
+    const desired = new Map<string, Entitlement[]>();
+    for (const tenant of this.deps.tenants.list()) {
+      if (tenant.spec.plan !== plan.metadata.name || tenant.metadata.deletionTimestamp) continue;
+      const resolution = resolveEntitlements(plan.spec, tenant.spec.overrides);
+      if (resolution.ok) desired.set(tenant.metadata.name, resolution.entitlements);
+    }
+    return desired;
   }
 
   private async offboard(tenant: Tenant): Promise<void> {

@@ -5,6 +5,7 @@ import { TenantConditions } from "../../api/tenant.ts";
 import type { WarningLevel } from "../../api/meters.ts";
 import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
 import type { EventInput } from "../../runtime/events.ts";
+import { canonical } from "../../runtime/status.ts";
 
 /** The condition types this controller owns (the rate-limit controller owns RateLimitsApplied). */
 export const TENANT_CONTROLLER_CONDITIONS: string[] = [
@@ -150,12 +151,18 @@ export function decideTenantStatus(
       events.push(...thresholdEvents(previous.usage ?? [], observation.usage));
       // A change to what an existing tenant is entitled to is news; first provisioning is not
       // (status says it, and 2,000 tenants starting up should not mean 2,000 Events).
-      if (observation.changedRows > 0 && previous.entitlements !== undefined) {
+      // A plan-wide update may have written the rows already (changedRows 0 here): what the
+      // tenant is told is measured against what its status last reported.
+      const changed = Math.max(
+        observation.changedRows,
+        changedEntitlements(previous.entitlements ?? [], observation.entitlements),
+      );
+      if (changed > 0 && previous.entitlements !== undefined) {
         events.push({
           type: "Normal",
           reason: "EntitlementsUpdated",
           action: "ApplyEntitlements",
-          note: `${summary}; ${observation.changedRows} entitlement row(s) changed.`,
+          note: `${summary}; ${changed} entitlement row(s) changed.`,
         });
       }
       break;
@@ -163,6 +170,18 @@ export function decideTenantStatus(
   }
   status.conditions = conditions;
   return { status, events };
+}
+
+/** How many meters' entitlements differ between two reports (added, removed or changed). */
+export function changedEntitlements(
+  previous: readonly Entitlement[],
+  current: readonly Entitlement[],
+): number {
+  const key = (e: Entitlement) => canonical(e);
+  const before = new Map(previous.map((e) => [e.meter, key(e)]));
+  let changed = previous.filter((p) => !current.some((c) => c.meter === p.meter)).length;
+  for (const e of current) if (before.get(e.meter) !== key(e)) changed++;
+  return changed;
 }
 
 /** One Event per meter whose warning level rose within its current period (the highest level reached). */

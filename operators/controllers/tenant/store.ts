@@ -105,45 +105,68 @@ export async function syncPlanRows(db: Db, plan: Plan): Promise<number> {
   return changed;
 }
 
-/**
- * Creates the tenant row on first sight, then keeps name, plan, billing status and residency in
- * step with the spec. A tenant re-created after offboarding is enabled again (its old API keys stay
- * disabled: new keys must be issued).
- */
-export async function syncTenantRow(db: Db, tenant: Tenant): Promise<{ row: TenantRow; changed: boolean }> {
+interface TenantRowDesired {
+  slug: string;
+  name: string;
+  plan_id: string;
+  billing_status: string;
+  data_residency_region: string | null;
+}
+
+function desiredTenantRow(tenant: Tenant): TenantRowDesired {
   const slug = tenant.metadata.name;
-  const desired = {
+  return {
+    slug,
     name: tenant.spec.displayName ?? slug,
     plan_id: tenant.spec.plan,
     billing_status: tenant.spec.billingStatus ?? "active",
     data_residency_region: tenant.spec.dataResidencyRegion ?? null,
   };
+}
+
+/**
+ * Creates the tenant rows on first sight, then keeps name, plan, billing status and residency in
+ * step with the specs, for many tenants in two statements. A tenant re-created after offboarding is
+ * enabled again (its old API keys stay disabled: new keys must be issued).
+ */
+export async function syncTenantRows(
+  db: Db,
+  tenants: readonly Tenant[],
+): Promise<{ rows: Map<string, TenantRow>; changed: number }> {
+  const desired = tenants.map(desiredTenantRow);
   const { rows } = await db.query<TenantRow>(
-    "SELECT id, slug, name, plan_id, billing_status, data_residency_region, disabled_at FROM tenants WHERE slug = $1",
-    [slug],
+    "SELECT id, slug, name, plan_id, billing_status, data_residency_region, disabled_at FROM tenants WHERE slug = ANY($1)",
+    [desired.map((d) => d.slug)],
   );
-  const row = rows[0];
-  if (
-    row &&
-    row.name === desired.name &&
-    row.plan_id === desired.plan_id &&
-    row.billing_status === desired.billing_status &&
-    row.data_residency_region === desired.data_residency_region &&
-    row.disabled_at === null
-  ) {
-    return { row, changed: false };
+  const bySlug = new Map(rows.map((r) => [r.slug, r]));
+  const stale = desired.filter((d) => {
+    const row = bySlug.get(d.slug);
+    return !(
+      row &&
+      row.name === d.name &&
+      row.plan_id === d.plan_id &&
+      row.billing_status === d.billing_status &&
+      row.data_residency_region === d.data_residency_region &&
+      row.disabled_at === null
+    );
+  });
+  if (stale.length) {
+    const { rows: written } = await db.query<TenantRow>(
+      `INSERT INTO tenants (slug, name, plan_id, billing_status, data_residency_region)
+       SELECT d.slug, d.name, d.plan_id, d.billing_status, d.data_residency_region
+         FROM jsonb_to_recordset($1::jsonb) AS d(slug text, name text, plan_id text, billing_status text, data_residency_region text)
+       ON CONFLICT (slug) DO UPDATE SET name = excluded.name, plan_id = excluded.plan_id, billing_status = excluded.billing_status,
+         data_residency_region = excluded.data_residency_region, disabled_at = NULL
+       RETURNING id, slug, name, plan_id, billing_status, data_residency_region, disabled_at`,
+      [JSON.stringify(stale)],
+    );
+    for (const row of written) bySlug.set(row.slug, row);
   }
-  const { rows: written } = await db.query<TenantRow>(
-    `INSERT INTO tenants (slug, name, plan_id, billing_status, data_residency_region) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (slug) DO UPDATE SET name = excluded.name, plan_id = excluded.plan_id, billing_status = excluded.billing_status,
-       data_residency_region = excluded.data_residency_region, disabled_at = NULL
-     RETURNING id, slug, name, plan_id, billing_status, data_residency_region, disabled_at`,
-    [slug, desired.name, desired.plan_id, desired.billing_status, desired.data_residency_region],
-  );
-  return { row: written[0]!, changed: true };
+  return { rows: bySlug, changed: stale.length };
 }
 
 interface EntitlementRow {
+  tenant_id: string;
   meter: string;
   period: string;
   included: number;
@@ -153,78 +176,114 @@ interface EntitlementRow {
   source: string;
 }
 
-/** Makes the tenant's entitlement rows equal `desired`; returns how many rows it wrote or deleted. */
+function sameEntitlement(row: EntitlementRow | undefined, e: Entitlement): boolean {
+  return (
+    row !== undefined &&
+    row.period === e.period &&
+    row.included === e.included &&
+    row.overage_allowed === e.overageAllowed &&
+    row.overage_unit_price_cents === (e.overageUnitPriceCents ?? null) &&
+    row.hard_ceiling === e.hardCeiling &&
+    row.source === e.source
+  );
+}
+
+/**
+ * Makes each tenant's entitlement rows equal its desired ones, for any number of tenants in one
+ * read, one upsert and one delete; returns how many rows it wrote or deleted per tenant id.
+ */
 export async function syncEntitlements(
   db: Db,
-  tenantId: string,
-  desired: readonly Entitlement[],
-): Promise<number> {
+  desired: ReadonlyMap<string, readonly Entitlement[]>,
+): Promise<Map<string, number>> {
+  const changed = new Map<string, number>([...desired.keys()].map((id) => [id, 0]));
+  if (!desired.size) return changed;
   const { rows } = await db.query<EntitlementRow>(
-    `SELECT meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source
-       FROM entitlements WHERE tenant_id = $1`,
-    [tenantId],
+    `SELECT tenant_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source
+       FROM entitlements WHERE tenant_id = ANY($1::uuid[])`,
+    [[...desired.keys()]],
   );
-  const stale = desired.filter((e) => {
-    const row = rows.find((r) => r.meter === e.meter);
-    return !(
-      row &&
-      row.period === e.period &&
-      row.included === e.included &&
-      row.overage_allowed === e.overageAllowed &&
-      row.overage_unit_price_cents === (e.overageUnitPriceCents ?? null) &&
-      row.hard_ceiling === e.hardCeiling &&
-      row.source === e.source
-    );
-  });
-  let changed = 0;
-  if (stale.length) {
-    // One statement for all meters: a plan change touching every tenant costs one round trip each.
-    const result = await db.query(
-      `INSERT INTO entitlements (tenant_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source, updated_at)
-       SELECT $1, e.meter, e.period, e.included, e.overage_allowed, e.overage_unit_price_cents, e.hard_ceiling, e.source, now()
-         FROM jsonb_to_recordset($2::jsonb) AS e(meter text, period text, included bigint, overage_allowed boolean,
+  const stored = new Map<string, EntitlementRow>(rows.map((r) => [`${r.tenant_id}/${r.meter}`, r]));
+  const upserts: Record<string, unknown>[] = [];
+  const gone: { tenantId: string; meter: string }[] = [];
+  for (const [tenantId, entitlements] of desired) {
+    for (const e of entitlements) {
+      if (sameEntitlement(stored.get(`${tenantId}/${e.meter}`), e)) continue;
+      upserts.push({
+        tenant_id: tenantId,
+        meter: e.meter,
+        period: e.period,
+        included: e.included,
+        overage_allowed: e.overageAllowed,
+        overage_unit_price_cents: e.overageUnitPriceCents ?? null,
+        hard_ceiling: e.hardCeiling,
+        source: e.source,
+      });
+    }
+  }
+  for (const row of rows) {
+    if (!desired.get(row.tenant_id)!.some((e) => e.meter === row.meter))
+      gone.push({ tenantId: row.tenant_id, meter: row.meter });
+  }
+  const count = (written: { tenant_id: string }[]) => {
+    for (const { tenant_id } of written) changed.set(tenant_id, (changed.get(tenant_id) ?? 0) + 1);
+  };
+  if (upserts.length) {
+    // The WHERE makes a concurrent identical write (another batch, a plan-wide update) a no-op.
+    const result = await db.query<{ tenant_id: string }>(
+      `INSERT INTO entitlements AS t (tenant_id, meter, period, included, overage_allowed, overage_unit_price_cents, hard_ceiling, source, updated_at)
+       SELECT e.tenant_id, e.meter, e.period, e.included, e.overage_allowed, e.overage_unit_price_cents, e.hard_ceiling, e.source, now()
+         FROM jsonb_to_recordset($1::jsonb) AS e(tenant_id uuid, meter text, period text, included bigint, overage_allowed boolean,
                                                 overage_unit_price_cents integer, hard_ceiling bigint, source text)
        ON CONFLICT (tenant_id, meter) DO UPDATE SET period = excluded.period, included = excluded.included,
          overage_allowed = excluded.overage_allowed, overage_unit_price_cents = excluded.overage_unit_price_cents,
-         hard_ceiling = excluded.hard_ceiling, source = excluded.source, updated_at = now()`,
-      [
-        tenantId,
-        JSON.stringify(
-          stale.map((e) => ({
-            meter: e.meter,
-            period: e.period,
-            included: e.included,
-            overage_allowed: e.overageAllowed,
-            overage_unit_price_cents: e.overageUnitPriceCents ?? null,
-            hard_ceiling: e.hardCeiling,
-            source: e.source,
-          })),
-        ),
-      ],
+         hard_ceiling = excluded.hard_ceiling, source = excluded.source, updated_at = now()
+       WHERE (t.period, t.included, t.overage_allowed, t.overage_unit_price_cents, t.hard_ceiling, t.source)
+         IS DISTINCT FROM (excluded.period, excluded.included, excluded.overage_allowed, excluded.overage_unit_price_cents,
+                           excluded.hard_ceiling, excluded.source)
+       RETURNING t.tenant_id`,
+      [JSON.stringify(upserts)],
     );
-    changed += result.rowCount ?? 0;
+    count(result.rows);
   }
-  const gone = rows.filter((r) => !desired.some((e) => e.meter === r.meter)).map((r) => r.meter);
   if (gone.length) {
-    const result = await db.query("DELETE FROM entitlements WHERE tenant_id = $1 AND meter = ANY($2)", [
-      tenantId,
-      gone,
-    ]);
-    changed += result.rowCount ?? 0;
+    const result = await db.query<{ tenant_id: string }>(
+      `DELETE FROM entitlements e USING unnest($1::uuid[], $2::text[]) AS g(tenant_id, meter)
+        WHERE e.tenant_id = g.tenant_id AND e.meter = g.meter RETURNING e.tenant_id`,
+      [gone.map((g) => g.tenantId), gone.map((g) => g.meter)],
+    );
+    count(result.rows);
   }
   return changed;
 }
 
-export async function readUsageCounters(
+/** The ids of the enabled tenant rows among `slugs` (tenants not provisioned yet are absent). */
+export async function findTenantIds(
   db: Db | pg.Pool,
-  tenantId: string,
-  since: Date,
-): Promise<UsageCounter[]> {
-  const { rows } = await db.query<{ meter: string; period_start: Date; used: number }>(
-    "SELECT meter, period_start, used FROM usage_counters WHERE tenant_id = $1 AND period_start >= $2",
-    [tenantId, since],
+  slugs: readonly string[],
+): Promise<Map<string, string>> {
+  if (!slugs.length) return new Map();
+  const { rows } = await db.query<{ id: string; slug: string }>(
+    "SELECT id, slug FROM tenants WHERE slug = ANY($1) AND disabled_at IS NULL",
+    [slugs],
   );
-  return rows.map((r) => ({ meter: r.meter, periodStart: r.period_start, used: Number(r.used) }));
+  return new Map(rows.map((r) => [r.slug, r.id]));
+}
+
+/** Usage counters of many tenants since `since`, by tenant id. */
+export async function readUsageCountersOf(
+  db: Db | pg.Pool,
+  tenantIds: readonly string[],
+  since: Date,
+): Promise<Map<string, UsageCounter[]>> {
+  const byTenant = new Map<string, UsageCounter[]>(tenantIds.map((id) => [id, []]));
+  const { rows } = await db.query<{ tenant_id: string; meter: string; period_start: Date; used: number }>(
+    "SELECT tenant_id, meter, period_start, used FROM usage_counters WHERE tenant_id = ANY($1::uuid[]) AND period_start >= $2",
+    [tenantIds, since],
+  );
+  for (const r of rows)
+    byTenant.get(r.tenant_id)?.push({ meter: r.meter, periodStart: r.period_start, used: Number(r.used) });
+  return byTenant;
 }
 
 export interface OffboardResult {
