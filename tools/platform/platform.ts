@@ -413,6 +413,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ops: ops.url,
       smtp: mailbox.url,
       llm: { baseUrl: llm.baseUrl, apiKey: llm.apiKey },
+      databaseDataDirs: { primary: primaryDatabase.server.dataDir, secondary: replica.dataDir },
     };
 
     const specFor = (
