@@ -273,10 +273,14 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
       };
     }
 
+    let lastSeen = "";
     const done = await waitFor(
       "flip completed",
       async () => {
         const rf = await platform.getFailover();
+        const seen = `${rf.status?.phase} ${rf.status?.stage ?? ""}: ${rf.status?.message} | ${rf.status?.automatic?.message ?? ""}`;
+        if (seen !== lastSeen)
+          log(`  ${((Date.now() - windowStart) / 1000).toFixed(1)} s ${(lastSeen = seen)}`);
         if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
           throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
         return rf.status?.phase === "Completed" ? rf : undefined;

@@ -61,5 +61,5 @@ describe("failover game day", () => {
     );
     // After the flip, users are served by the secondary without errors.
     expect(report.secondaryReads.count).toBeGreaterThan(0);
-  }, 240_000);
+  }, 420_000);
 });
