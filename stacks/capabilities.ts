@@ -410,6 +410,33 @@ export const CAPABILITIES: Capability[] = [
       }),
   },
   {
+    id: "failover-automatic",
+    description:
+      "automatic primary-loss failover: the RegionFailover's spec.automatic as the stack config says, the fence security groups on the controller, and IAM to fence only the two databases",
+    testedBy: [
+      "operators/controllers/failover/decide.test.ts",
+      "operators/controllers/failover/drivers/fence.test.ts",
+      "operators/controllers/failover/drivers/aws.test.ts",
+      "tools/gameday/gameday.test.ts",
+    ],
+    required: (d) => ["on", "true"].includes(stackSetting(d, "failoverAutomatic") ?? ""),
+    missing: (d) => {
+      const problems: string[] = [];
+      const object = d.manifests.find((m) => m.kind === "RegionFailover");
+      if (dig(object, "spec", "automatic", "enabled") !== true)
+        problems.push("the RegionFailover's spec.automatic.enabled is not true");
+      problems.push(
+        ...satisfied(d, "operators", ["Deployment"], (process) => {
+          const failover = (process.parsed as { failover?: FailoverConfig }).failover;
+          return failover?.RDS_PRIMARY_FENCE_SECURITY_GROUP && failover.RDS_SECONDARY_FENCE_SECURITY_GROUP
+            ? []
+            : ["the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: the fence cannot be made"];
+        }),
+      );
+      return problems;
+    },
+  },
+  {
     id: "region-failover-object",
     description: "on-call flips the region by editing the RegionFailover object",
     testedBy: ["operators/api/regionfailover.test.ts", "operators/controllers/failover/controller.test.ts"],

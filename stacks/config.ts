@@ -212,6 +212,20 @@ const keys = {
     example: "routing-row+route53",
     optional: true,
   },
+  // Automatic primary-loss failover (RegionFailover spec.automatic): off unless an environment opts
+  // in, since it acts without a human. It fences the old primary first, by swapping each database's
+  // security groups for a no-ingress group: one per region, created beside each database's VPC.
+  failoverAutomatic: { schema: onOff, example: "on", default: "off" },
+  failoverPrimaryFenceSecurityGroup: {
+    schema: z.string().regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)"),
+    example: "sg-0fence0primary0000",
+    optional: true,
+  },
+  failoverSecondaryFenceSecurityGroup: {
+    schema: z.string().regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)"),
+    example: "sg-0fence0secondary00",
+    optional: true,
+  },
   // Billing (app/billing): the API serves checkout and Stripe webhooks and applies plans to Tenants.
   billing: { schema: onOff, example: "on", default: "off" },
   // The first values of Stripe's secrets, on the primary (which owns the secrets; the secondary
@@ -445,7 +459,9 @@ function crossChecks(stack: string, config: Partial<StackConfig>): ConfigProblem
       fix: setCommand(stack, "dbMultiAz", "true"),
     });
   });
-  given(config, ["role", "failover", "billing"], (c) => problems.push(...capabilityChecks(stack, c)));
+  given(config, ["role", "failover", "billing", "failoverAutomatic"], (c) =>
+    problems.push(...capabilityChecks(stack, c)),
+  );
   given(config, ["role", "edge", "domain", "region", "peerRegion"], (c) =>
     problems.push(...edgeChecks(stack, c)),
   );
@@ -511,7 +527,7 @@ function edgeChecks(
 /** A capability switched on needs its own keys; each missing one is named with the command that sets it. */
 function capabilityChecks(
   stack: string,
-  c: Pick<StackConfig, "role" | "failover" | "billing"> & Partial<StackConfig>,
+  c: Pick<StackConfig, "role" | "failover" | "billing" | "failoverAutomatic"> & Partial<StackConfig>,
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const needs = (capability: string, needed: ConfigKey[], what: Partial<Record<ConfigKey, string>>) => {
@@ -530,6 +546,20 @@ function capabilityChecks(
       failoverDatabaseDriver: "how the failover controller promotes the replica",
       failoverTrafficDriver: "how it moves traffic: the routing row, and Route 53 weights",
     });
+  }
+  if (c.failoverAutomatic) {
+    needs("failoverAutomatic", ["failoverPrimaryFenceSecurityGroup", "failoverSecondaryFenceSecurityGroup"], {
+      failoverPrimaryFenceSecurityGroup:
+        "the no-ingress security group that fences the primary region's database before an automatic promotion",
+      failoverSecondaryFenceSecurityGroup:
+        "the same for the secondary region's database (automatic failback)",
+    });
+    if (!c.failover)
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:failoverAutomatic`,
+        problem: `is on but ${CONFIG_NAMESPACE}:failover is off: automatic mode runs in the failover controller`,
+        fix: setCommand(stack, "failover", "on", false),
+      });
   }
   if (c.billing && c.role === "primary") {
     needs("billing", ["stripeSecretKey", "stripeWebhookSecret"], {

@@ -318,7 +318,14 @@ function failoverSettings(
     .all([database.arn, database.instanceIdentifier, database.address])
     .apply(([dbArn, dbIdentifier, dbAddress]) => {
       const local: FailoverRegion = { awsRegion: config.region, dbArn, dbIdentifier, dbAddress };
+      const fence = {
+        primary: config.failoverPrimaryFenceSecurityGroup,
+        secondary: config.failoverSecondaryFenceSecurityGroup,
+      };
+      const withFence = (region: "primary" | "secondary", r: FailoverRegion): FailoverRegion =>
+        config.failoverAutomatic && fence[region] ? { ...r, fenceSecurityGroupId: fence[region] } : r;
       return {
+        automatic: config.failoverAutomatic,
         domain: config.domain,
         hostedZoneId: config.hostedZoneId,
         // crossChecks guarantee both when failover is on.
@@ -326,8 +333,8 @@ function failoverSettings(
         trafficDriver: config.failoverTrafficDriver!,
         regions:
           config.role === "primary"
-            ? { primary: local, secondary: peerRegion }
-            : { primary: peerRegion, secondary: local },
+            ? { primary: withFence("primary", local), secondary: withFence("secondary", peerRegion) }
+            : { primary: withFence("primary", peerRegion), secondary: withFence("secondary", local) },
       };
     });
 }

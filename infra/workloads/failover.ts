@@ -15,6 +15,8 @@ export interface FailoverRegion {
   dbArn: string;
   dbIdentifier: string;
   dbAddress: string;
+  /** The no-ingress VPC security group that fences this database (automatic mode). */
+  fenceSecurityGroupId?: string;
 }
 
 export interface FailoverSettings {
@@ -23,6 +25,8 @@ export interface FailoverSettings {
   databaseDriver: "rds";
   trafficDriver: "routing-row+route53" | "routing-row";
   regions: Record<Region, FailoverRegion>;
+  /** RegionFailover spec.automatic.enabled, from the stack config (off by default). */
+  automatic: boolean;
 }
 
 /** Secret (in the operators' namespace) with both regions' freight_operator URLs. */
@@ -67,6 +71,10 @@ export function failoverEnv(settings: FailoverSettings): EnvVar[] {
     },
     { name: "FAILOVER_TRAFFIC_DRIVER", value: settings.trafficDriver },
   ];
+  for (const region of ["primary", "secondary"] as const) {
+    const group = regions[region].fenceSecurityGroupId;
+    if (group) env.push({ name: `RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP`, value: group });
+  }
   if (settings.trafficDriver === "routing-row+route53") {
     env.push(
       { name: "ROUTE53_HOSTED_ZONE_ID", value: settings.hostedZoneId },
@@ -85,8 +93,9 @@ export function failoverEnv(settings: FailoverSettings): EnvVar[] {
 }
 
 /**
- * Least privilege for the controller's drivers: describe and promote exactly the two databases;
- * list the zone's records and UPSERT only the API name's CNAMEs (the weights). Nothing else.
+ * Least privilege for the controller's drivers: describe and promote exactly the two databases
+ * (and, with automatic mode, fence them: modify their security groups and reboot them); list the
+ * zone's records and UPSERT only the API name's CNAMEs (the weights). Nothing else.
  */
 export function failoverPolicy(settings: FailoverSettings): Record<string, unknown> {
   const zone = `arn:aws:route53:::hostedzone/${settings.hostedZoneId}`;
@@ -98,6 +107,14 @@ export function failoverPolicy(settings: FailoverSettings): Record<string, unkno
       Resource: [settings.regions.primary.dbArn, settings.regions.secondary.dbArn],
     },
   ];
+  if (settings.automatic) {
+    statements.push({
+      Sid: "FenceTheTwoDatabases",
+      Effect: "Allow",
+      Action: ["rds:ModifyDBInstance", "rds:RebootDBInstance"],
+      Resource: [settings.regions.primary.dbArn, settings.regions.secondary.dbArn],
+    });
+  }
   if (settings.trafficDriver === "routing-row+route53") {
     statements.push(
       {

@@ -35,13 +35,16 @@ export const OPERATOR_LABELS = {
 /** The one RegionFailover of the environment, as the runbook names it. */
 export const REGION_FAILOVER_NAME = "prod";
 
-/** The RegionFailover as the stacks create it: only the region to start active; the rest defaults. */
-export function regionFailoverObject(namespace: string, activeRegion: RegionRole) {
+/**
+ * The RegionFailover as the stacks create it: the region to start active, and automatic mode as
+ * the stack config says (off unless opted in); the rest defaults.
+ */
+export function regionFailoverObject(namespace: string, activeRegion: RegionRole, automatic = false) {
   return {
     apiVersion,
     kind: "RegionFailover",
     metadata: { name: REGION_FAILOVER_NAME, namespace },
-    spec: { activeRegion },
+    spec: { activeRegion, automatic: { enabled: automatic } },
   };
 }
 
@@ -207,7 +210,13 @@ export class Operators extends pulumi.ComponentResource {
       // (pulumi-kubernetes#2566), so `pulumi up` neither reverts the flip nor conflicts with it.
       new k8s.apiextensions.CustomResource(
         `${name}-region-failover`,
-        regionFailoverObject(identity.namespace, args.failover.activeRegion),
+        {
+          ...regionFailoverObject(identity.namespace, args.failover.activeRegion),
+          spec: {
+            activeRegion: args.failover.activeRegion,
+            automatic: { enabled: args.failover.settings.apply((s) => s.automatic) },
+          },
+        },
         { parent: this, dependsOn: this.crds, ignoreChanges: ["spec.activeRegion"] },
       );
     }

@@ -31,6 +31,7 @@ export const STAGES = [
   "FreezeWrites",
   "DrainRunners",
   "CatchUp",
+  "Fence",
   "Promote",
   "RepointWriters",
   "ShiftTraffic",
@@ -78,6 +79,12 @@ export const FailoverConditions = {
   Promoted: "Promoted",
   TrafficShifted: "TrafficShifted",
   IntegrityVerified: "IntegrityVerified",
+  /** Automatic mode: whether the serving region's primary looks lost, and what was decided. */
+  PrimaryLossDetected: "PrimaryLossDetected",
+  /** The old primary can no longer accept writes (automatic flips promote only after this). */
+  OldPrimaryFenced: "OldPrimaryFenced",
+  /** The old primary is a streaming replica of the serving one: a planned flip back may start. */
+  FailbackReady: "FailbackReady",
 } as const;
 export type FailoverConditionType = (typeof FailoverConditions)[keyof typeof FailoverConditions];
 
@@ -88,6 +95,70 @@ export interface HealthGate {
   maxP95LatencyMs: number;
   /** Healthy checks in a row needed before the next traffic step (and before starting). */
   consecutiveHealthyChecks: number;
+}
+
+/**
+ * Automatic primary-loss failover, opt-in. The controller (in the secondary region) flips to it on
+ * its own, Unplanned, only when at least minFailingSignals independent signals say the serving
+ * region's primary is lost, continuously for confirmationSeconds (one healthy look restarts the
+ * window, so a flapping primary never triggers it), and only after the old primary is fenced.
+ */
+export interface AutomaticFailover {
+  enabled: boolean;
+  /** How long the failing signals must hold, without one healthy look in between, seconds. */
+  confirmationSeconds?: number;
+  /** How many of the signals observed must fail together (of database, readiness, DNS check). */
+  minFailingSignals?: number;
+}
+
+export const AUTOMATIC_DEFAULTS = { confirmationSeconds: 3, minFailingSignals: 2 } as const;
+
+/** The independent signals automatic mode reads about the serving region's primary. */
+export const LOSS_SIGNALS = ["database", "readiness", "dnsHealthCheck"] as const;
+export type LossSignal = (typeof LOSS_SIGNALS)[number];
+
+export interface SignalReading {
+  signal: LossSignal;
+  /** True: this signal says the primary is fine. */
+  healthy: boolean;
+  detail?: string;
+}
+
+/** What automatic mode saw and decided, on status for on-call. */
+export interface AutomaticStatus {
+  /** The last reading of each signal. */
+  signals?: SignalReading[];
+  /** Since when enough signals have failed without a healthy look in between. */
+  suspectSince?: string;
+  /** Looks at the primary that began a suspicion but ended healthy before confirmation. */
+  suspicionsCleared?: number;
+  /** When automatic mode decided the primary was lost and started the flip. */
+  triggeredAt?: string;
+  /** spec generation at that moment: until a human edits spec, spec.activeRegion does not flip back. */
+  triggeredAtGeneration?: number;
+  /** The region whose primary was lost. */
+  lostRegion?: Region;
+  message?: string;
+}
+
+/** The fence of the old primary, a one-shot action like promotion, with how it was done. */
+export interface Fence {
+  target: Region;
+  requestedAt: string;
+  issuedAt?: string;
+  /** When the driver confirmed the old primary refuses writes; promotion waits for this. */
+  completedAt?: string;
+  /** How the fence was made, in the driver's words. */
+  method?: string;
+}
+
+/** Whether a planned flip back to the old primary's region may start. */
+export interface FailbackStatus {
+  /** The other region's database is a streaming replica of the serving one. */
+  ready: boolean;
+  /** Its replication lag, seconds, when it is a replica. */
+  lagSeconds?: number;
+  message?: string;
 }
 
 export interface RegionFailoverSpec {
@@ -105,10 +176,14 @@ export interface RegionFailoverSpec {
   writeFreezeTimeoutSeconds?: number;
   paused?: boolean;
   abort?: boolean;
+  automatic?: AutomaticFailover;
 }
 
 /** spec with every default filled in: what the controller actually runs. */
-export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate">> & { healthGate: HealthGate };
+export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate" | "automatic">> & {
+  healthGate: HealthGate;
+  automatic: Required<AutomaticFailover>;
+};
 
 export const DEFAULTS = {
   mode: "Planned",
@@ -120,7 +195,7 @@ export const DEFAULTS = {
   writeFreezeTimeoutSeconds: 120,
   paused: false,
   abort: false,
-} as const satisfies Omit<EffectiveSpec, "activeRegion">;
+} as const satisfies Omit<EffectiveSpec, "activeRegion" | "automatic">;
 
 export function effectiveSpec(spec: RegionFailoverSpec): EffectiveSpec {
   return {
@@ -134,6 +209,11 @@ export function effectiveSpec(spec: RegionFailoverSpec): EffectiveSpec {
     writeFreezeTimeoutSeconds: spec.writeFreezeTimeoutSeconds ?? DEFAULTS.writeFreezeTimeoutSeconds,
     paused: spec.paused ?? false,
     abort: spec.abort ?? false,
+    automatic: {
+      enabled: spec.automatic?.enabled ?? false,
+      confirmationSeconds: spec.automatic?.confirmationSeconds ?? AUTOMATIC_DEFAULTS.confirmationSeconds,
+      minFailingSignals: spec.automatic?.minFailingSignals ?? AUTOMATIC_DEFAULTS.minFailingSignals,
+    },
   };
 }
 
@@ -186,6 +266,10 @@ export interface RegionFailoverStatus {
   completedAt?: string;
   stages?: StageTiming[];
   promotion?: OneShot;
+  /** The old primary's fence (automatic flips): promotion is requested only once it is complete. */
+  fence?: Fence;
+  automatic?: AutomaticStatus;
+  failback?: FailbackStatus;
   /** Flip start to 100 % of traffic on the new region, seconds. */
   rtoSeconds?: number;
   /** Replication lag when writes were cut over (promotion), seconds; the bound on RPO. */
@@ -295,6 +379,25 @@ export const regionFailoverDefinition: ResourceDefinition = {
       abort: bool(
         "Stop the flip and return to a safe state: before promotion, back to the old region; after it, writes on the promoted database, unfrozen. Set back to false to allow the next flip.",
       ),
+      automatic: obj(
+        "Automatic primary-loss failover (opt-in): flip Unplanned when enough independent signals say the serving primary is lost for confirmationSeconds, after fencing it.",
+        {
+          enabled: bool("Let the controller flip on its own when the serving primary is lost."),
+          confirmationSeconds: seconds(
+            "How long the failing signals must hold without one healthy look in between.",
+            1,
+            600,
+          ),
+          minFailingSignals: int(
+            "How many of the signals (database, readiness, DNS health check) must fail together.",
+            {
+              minimum: 1,
+              maximum: LOSS_SIGNALS.length,
+            },
+          ),
+        },
+        { required: ["enabled"] },
+      ),
     },
     { required: ["activeRegion"] },
   ),
@@ -352,6 +455,55 @@ export const regionFailoverDefinition: ResourceDefinition = {
         completedAt: time("When the promoted database was seen accepting writes."),
       },
       { required: ["target", "requestedAt"] },
+    ),
+    fence: obj(
+      "The old primary's fence, a one-shot action: promotion of an automatic flip waits for its completion.",
+      {
+        target: region("The region whose old primary is fenced."),
+        requestedAt: time("When fencing was decided (before calling the driver)."),
+        issuedAt: time("When the driver accepted the fence request."),
+        completedAt: time("When the old primary was confirmed to refuse writes."),
+        method: str("How the fence was made."),
+      },
+      { required: ["target", "requestedAt"] },
+    ),
+    automatic: obj("What automatic mode saw and decided.", {
+      signals: listMap(
+        "The last reading of each loss signal about the serving primary.",
+        "signal",
+        obj(
+          "One signal.",
+          {
+            signal: str("database, readiness or dnsHealthCheck.", { enum: [...LOSS_SIGNALS] }),
+            healthy: bool("This signal says the primary is fine."),
+            detail: str("What was seen."),
+          },
+          { required: ["signal", "healthy"] },
+        ),
+        { maxItems: LOSS_SIGNALS.length },
+      ),
+      suspectSince: time("Since when enough signals have failed without a healthy look in between."),
+      suspicionsCleared: int("Suspicions that ended healthy before confirmation (a flapping primary).", {
+        minimum: 0,
+      }),
+      triggeredAt: time("When automatic mode started a flip."),
+      triggeredAtGeneration: int(
+        "spec generation when it did; a later spec edit hands the region back to spec.",
+        {
+          minimum: 0,
+        },
+      ),
+      lostRegion: region("The region whose primary was lost."),
+      message: str("What automatic mode is doing, in a sentence."),
+    }),
+    failback: obj(
+      "Whether a planned flip back may start.",
+      {
+        ready: bool("The other region's database is a streaming replica of the serving one."),
+        lagSeconds: { type: "number", description: "Its replication lag, seconds.", minimum: 0 },
+        message: str("What to do before flipping back."),
+      },
+      { required: ["ready"] },
     ),
     rtoSeconds: {
       type: "number",

@@ -121,6 +121,7 @@ const failoverSpec: Complete<RegionFailoverSpec> = {
   writeFreezeTimeoutSeconds: 120,
   paused: true,
   abort: false,
+  automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 2 },
 };
 const snapshot = { invoices: 42, queueDepth: 3, errorRatePercent: 0.5, takenAt: time };
 const failoverStatus: Complete<RegionFailoverStatus> = {
@@ -139,6 +140,23 @@ const failoverStatus: Complete<RegionFailoverStatus> = {
   completedAt: time,
   stages: [{ stage: "PreChecks", startedAt: time, finishedAt: time }],
   promotion: { target: "secondary", requestedAt: time, issuedAt: time, completedAt: time },
+  fence: {
+    target: "primary",
+    requestedAt: time,
+    issuedAt: time,
+    completedAt: time,
+    method: "security group swapped to freight-fence and rebooted",
+  },
+  automatic: {
+    signals: [{ signal: "database", healthy: false, detail: "connection refused" }],
+    suspectSince: time,
+    suspicionsCleared: 2,
+    triggeredAt: time,
+    triggeredAtGeneration: 1,
+    lostRegion: "primary",
+    message: "primary lost: database, readiness failing for 3 s",
+  },
+  failback: { ready: true, lagSeconds: 0.2, message: "primary is a replica of secondary" },
   rtoSeconds: 41.5,
   lagAtCutoverSeconds: 0,
   integrityBefore: snapshot,

@@ -1,5 +1,6 @@
-// A local endpoint for the two RDS calls the failover's database driver makes (DescribeDBInstances,
-// PromoteReadReplica), in RDS's query protocol (form-encoded Action=..., XML answers), so the real
+// A local endpoint for the RDS calls the failover's database driver makes (DescribeDBInstances,
+// PromoteReadReplica, and for the fence ModifyDBInstance with VpcSecurityGroupIds and
+// RebootDBInstance), in RDS's query protocol (form-encoded Action=..., XML answers), so the real
 // AWS SDK is exercised end to end. Everything else AWS goes to moto (tools/aws/moto.ts); RDS stays
 // here because moto 5.2.5 does not model what the failover depends on: its PromoteReadReplica is
 // accepted for an instance that is no replica, finishes at once (no "modifying" while it runs), and
@@ -25,6 +26,10 @@ export interface FakeDbInstance {
   /** Set while the instance is a read replica. */
   source?: string;
   replicationNormal?: boolean;
+  /** VPC security groups and their association status ("active", "adding", "removing"). */
+  securityGroups?: { id: string; status: string }[];
+  /** How many times the instance was rebooted (every open session dropped). */
+  reboots?: number;
 }
 
 const RDS_NS = "http://rds.amazonaws.com/doc/2014-10-31/";
@@ -43,6 +48,10 @@ export class FakeRdsEndpoint {
    * real database behind the instance (pg_promote on the local replica).
    */
   onPromoted: ((identifier: string) => Promise<void>) | undefined;
+  /** How long a security group change stays "adding"/"removing" and a reboot "rebooting". */
+  modifyDelayMs = 0;
+  /** Runs when an instance reboots: lets a test drop the sessions of a real database behind it. */
+  onRebooted: ((identifier: string) => Promise<void>) | undefined;
   /** When each instance finished promoting (ms since the epoch). */
   readonly promotedAt = new Map<string, number>();
   url = "";
@@ -92,7 +101,13 @@ export class FakeRdsEndpoint {
     const replication = i.source
       ? `<StatusInfos><DBInstanceStatusInfo><StatusType>read replication</StatusType><Normal>${i.replicationNormal ?? true}</Normal><Status>${i.replicationNormal === false ? "error" : "replicating"}</Status></DBInstanceStatusInfo></StatusInfos>`
       : "";
-    return `<DBInstance>${tag("DBInstanceIdentifier", i.identifier)}${tag("DBInstanceStatus", i.status)}${tag("Engine", "postgres")}${tag("ReadReplicaSourceDBInstanceIdentifier", i.source)}${replication}</DBInstance>`;
+    const groups = (i.securityGroups ?? [])
+      .map(
+        (g) =>
+          `<VpcSecurityGroupMembership>${tag("VpcSecurityGroupId", g.id)}${tag("Status", g.status)}</VpcSecurityGroupMembership>`,
+      )
+      .join("");
+    return `<DBInstance>${tag("DBInstanceIdentifier", i.identifier)}${tag("DBInstanceStatus", i.status)}${tag("Engine", "postgres")}${tag("ReadReplicaSourceDBInstanceIdentifier", i.source)}<VpcSecurityGroups>${groups}</VpcSecurityGroups>${replication}</DBInstance>`;
   }
 
   private rds(request: RecordedRequest): { status: number; xml: string } {
@@ -124,6 +139,50 @@ export class FakeRdsEndpoint {
         if (this.promotionDelayMs > 0) setTimeout(done, this.promotionDelayMs).unref();
         else queueMicrotask(done);
         return { status: 200, xml: wrap(this.instanceXml({ ...instance, status: "modifying" })) };
+      }
+      case "ModifyDBInstance": {
+        if (!instance) return this.rdsError("DBInstanceNotFound", `DBInstance ${id} not found.`, 404);
+        if (instance.status !== "available")
+          return this.rdsError("InvalidDBInstanceState", `Database instance is not in available state.`);
+        const wanted = [...request.params.entries()]
+          .filter(([k]) => /^VpcSecurityGroupIds\.(VpcSecurityGroupId|member)\.\d+$/.test(k))
+          .map(([, v]) => v);
+        if (wanted.length === 0)
+          return this.rdsError("InvalidParameterCombination", "No modifications were requested");
+        if (request.params.get("ApplyImmediately") !== "true")
+          return this.rdsError(
+            "InvalidParameterCombination",
+            "This endpoint models only ApplyImmediately=true (a fence must not wait for the maintenance window).",
+          );
+        const old = (instance.securityGroups ?? []).filter((g) => !wanted.includes(g.id));
+        instance.securityGroups = [
+          ...old.map((g) => ({ id: g.id, status: "removing" })),
+          ...wanted.map((id) => ({ id, status: "adding" })),
+        ];
+        instance.status = "modifying";
+        const settle = () => {
+          instance.securityGroups = wanted.map((id) => ({ id, status: "active" }));
+          instance.status = "available";
+        };
+        if (this.modifyDelayMs > 0) setTimeout(settle, this.modifyDelayMs).unref();
+        else queueMicrotask(settle);
+        return { status: 200, xml: wrap(this.instanceXml(instance)) };
+      }
+      case "RebootDBInstance": {
+        if (!instance) return this.rdsError("DBInstanceNotFound", `DBInstance ${id} not found.`, 404);
+        if (instance.status !== "available")
+          return this.rdsError("InvalidDBInstanceState", `DB instance ${id} is not in available state.`);
+        instance.status = "rebooting";
+        const done = () => {
+          void (async () => {
+            await this.onRebooted?.(id);
+            instance.reboots = (instance.reboots ?? 0) + 1;
+            instance.status = "available";
+          })();
+        };
+        if (this.modifyDelayMs > 0) setTimeout(done, this.modifyDelayMs).unref();
+        else queueMicrotask(done);
+        return { status: 200, xml: wrap(this.instanceXml(instance)) };
       }
       default:
         return this.rdsError("InvalidAction", `The action ${action} is not valid for this web service.`);

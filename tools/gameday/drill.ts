@@ -2,9 +2,10 @@
 // a load generator for the whole drill, then the figures the runbook promises.
 //
 // planned          on-call flips spec.activeRegion to secondary under load; RPO must be 0.
-// primary-db-loss  the primary PostgreSQL is SIGKILLed under load; a detector (standing in for
-//                  the pager and on-call) sees the primary's readiness fail and sets
-//                  activeRegion: secondary, mode: Unplanned; loss is counted write by write.
+// primary-db-loss  the primary PostgreSQL is SIGKILLed under load with automatic mode on
+//                  (spec.automatic): the controller detects the loss from its signals, fences the
+//                  old primary, promotes; no human acts. Loss is counted write by write, and writes
+//                  offered to the fenced primary afterwards must all be refused.
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import pg from "pg";
@@ -70,8 +71,14 @@ export interface DrillReport {
   primaryLoss?: {
     /** Loss to the detector seeing it, seconds. */
     detectionSeconds: number;
-    /** Detection to the replica accepting writes, seconds. */
+    /** Loss to the replica accepting writes, seconds. */
     promotionSeconds: number;
+    /** Loss to the old primary confirmed fenced, seconds. */
+    fenceSeconds: number | undefined;
+    /** How the controller fenced it. */
+    fenceMethod: string | undefined;
+    /** Writes acknowledged by the old primary after its fence: offered directly, and by the load. */
+    writesAcceptedByFencedPrimary: number;
     /** Replication lag measured just before the kill (bytes / seconds). */
     lagBeforeLossBytes: number | undefined;
     lagBeforeLossSeconds: number | undefined;
@@ -165,6 +172,22 @@ async function committedOnNewPrimary(
   }
 }
 
+/** 1 when the old primary acknowledges a write offered to it directly, 0 when it refuses it. */
+async function writeToFencedPrimary(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query("CREATE TABLE IF NOT EXISTS fence_probe (at timestamptz)");
+    await client.query("INSERT INTO fence_probe VALUES (now())");
+    return 1;
+  } catch {
+    return 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const scenario = options.scenario;
@@ -177,7 +200,15 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
     operators: "deployed",
   });
   try {
-    await platform.applyFailover({ activeRegion: "primary" });
+    await platform.applyFailover(
+      scenario === "primary-db-loss"
+        ? // On-call opts in (the prod stacks leave it off): 2 s of both signals failing confirms.
+          {
+            activeRegion: "primary",
+            automatic: { enabled: true, confirmationSeconds: 2, minFailingSignals: 2 },
+          }
+        : { activeRegion: "primary" },
+    );
     await waitFor(
       "RegionFailover steady",
       async () => (await platform.getFailover()).status?.phase === "Steady",
@@ -230,37 +261,26 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
       log("killing the primary PostgreSQL and all its processes (SIGKILL), as a host loss");
       windowStart = Date.now();
       await killHost(platform.primary.server.process.pid!, () => (windowStart = Date.now()));
-      let failures = 0;
-      for (;;) {
-        const ok = await fetch(`${platform.apps.primary.url}/readyz`, { signal: AbortSignal.timeout(1000) })
-          .then((r) => r.ok)
-          .catch(() => false);
-        failures = ok ? 0 : failures + 1;
-        if (failures >= 3) break;
-        await sleep(250);
-      }
-      const detectedAt = Date.now();
-      log(
-        `primary loss detected after ${((detectedAt - windowStart) / 1000).toFixed(1)} s; flipping (Unplanned)`,
-      );
-      await platform.applyFailover({
-        activeRegion: "secondary",
-        mode: "Unplanned",
-        trafficSteps: [100],
-        healthGate: { consecutiveHealthyChecks: 2, maxP95LatencyMs: 600 },
-      });
+      log("automatic mode: waiting for the controller to detect, fence and promote");
       primaryLoss = {
-        detectionSeconds: (detectedAt - windowStart) / 1000,
+        detectionSeconds: 0,
         promotionSeconds: 0,
+        fenceSeconds: undefined,
+        fenceMethod: undefined,
+        writesAcceptedByFencedPrimary: 0,
         lagBeforeLossBytes: before?.lagBytes,
         lagBeforeLossSeconds: before?.lagSeconds,
       };
     }
 
+    let lastSeen = "";
     const done = await waitFor(
       "flip completed",
       async () => {
         const rf = await platform.getFailover();
+        const seen = `${rf.status?.phase} ${rf.status?.stage ?? ""}: ${rf.status?.message} | ${rf.status?.automatic?.message ?? ""}`;
+        if (seen !== lastSeen)
+          log(`  ${((Date.now() - windowStart) / 1000).toFixed(1)} s ${(lastSeen = seen)}`);
         if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
           throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
         return rf.status?.phase === "Completed" ? rf : undefined;
@@ -275,10 +295,18 @@ export async function runGameDay(options: DrillOptions): Promise<DrillReport> {
     await poller;
 
     const status = done.status!;
-    if (primaryLoss && status.promotion?.completedAt) {
-      primaryLoss.promotionSeconds =
-        (Date.parse(status.promotion.completedAt) - (windowStart + primaryLoss.detectionSeconds * 1000)) /
-        1000;
+    if (primaryLoss) {
+      const since = (at: string | undefined) => (at ? (Date.parse(at) - windowStart) / 1000 : NaN);
+      // The automatic flip starts the moment the loss is confirmed: that is detection.
+      primaryLoss.detectionSeconds = since(status.automatic?.triggeredAt ?? status.startedAt);
+      primaryLoss.promotionSeconds = since(status.promotion?.completedAt);
+      primaryLoss.fenceSeconds = since(status.fence?.completedAt);
+      primaryLoss.fenceMethod = status.fence?.method;
+      const fencedAt = Date.parse(status.fence?.completedAt ?? new Date(windowEnd).toISOString());
+      primaryLoss.writesAcceptedByFencedPrimary =
+        result.samples.filter(
+          (s) => s.servedBy === "primary" && s.at > fencedAt && (s.op === "quote" ? s.status === 201 : false),
+        ).length + (await writeToFencedPrimary(platform.adminUrls.primary));
     }
     const newPrimary = platform.adminUrls.secondary;
     const lost = await committedOnNewPrimary(newPrimary, result.committedQuotes, result.committedBookings);
@@ -362,8 +390,10 @@ export function formatReport(report: DrillReport): string {
   if (report.primaryLoss) {
     const l = report.primaryLoss;
     lines.push(
-      `  detection                 ${l.detectionSeconds.toFixed(1)} s after the kill`,
-      `  promotion                 ${l.promotionSeconds.toFixed(1)} s after detection`,
+      `  detection                 ${l.detectionSeconds.toFixed(1)} s after the kill (automatic, confirmed)`,
+      `  fence                     ${l.fenceSeconds?.toFixed(1) ?? "?"} s after the kill: ${l.fenceMethod ?? "?"}`,
+      `  promotion                 ${l.promotionSeconds.toFixed(1)} s after the kill`,
+      `  writes taken when fenced  ${l.writesAcceptedByFencedPrimary}`,
       `  lag just before the kill  ${l.lagBeforeLossBytes ?? "?"} bytes, ${l.lagBeforeLossSeconds ?? "?"} s`,
     );
   }

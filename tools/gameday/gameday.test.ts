@@ -32,7 +32,7 @@ describe("failover game day", () => {
     expect(report.lagAtCutoverSeconds).toBe(0);
   }, 240_000);
 
-  it("primary-db-loss: promotes within 60 s of detection and reports what was lost", async () => {
+  it("primary-db-loss: automatic mode detects, fences and promotes with no human, and reports what was lost", async () => {
     const report = await runGameDay({
       scenario: "primary-db-loss",
       warmupSeconds: 3,
@@ -42,8 +42,13 @@ describe("failover game day", () => {
     console.log(formatReport(report));
     expect(report.status?.phase).toBe("Completed");
     expect(report.status?.servingRegion).toBe("secondary");
-    expect(report.primaryLoss!.detectionSeconds).toBeLessThan(10);
-    expect(report.primaryLoss!.promotionSeconds).toBeLessThanOrEqual(60);
+    // Goals 5 s and 10 s on a quiet machine (docs/benchmarks.md); bounds here leave a loaded CI room.
+    expect(report.primaryLoss!.detectionSeconds).toBeLessThan(15);
+    expect(report.primaryLoss!.fenceSeconds).toBeLessThanOrEqual(report.primaryLoss!.promotionSeconds);
+    expect(report.primaryLoss!.promotionSeconds).toBeLessThanOrEqual(30);
+    expect(report.primaryLoss!.fenceMethod).toMatch(/standby\.signal written/);
+    expect(report.primaryLoss!.writesAcceptedByFencedPrimary).toBe(0);
+    expect(report.status?.automatic?.lostRegion).toBe("primary");
     // Only writes acknowledged in the last moments before the host died, whose WAL had not yet
     // streamed, can be missing; nothing sent after it (every process died with it). A loaded client may
     // receive an acknowledgement after the loss for a write committed before it, so send time decides.
@@ -56,5 +61,5 @@ describe("failover game day", () => {
     );
     // After the flip, users are served by the secondary without errors.
     expect(report.secondaryReads.count).toBeGreaterThan(0);
-  }, 240_000);
+  }, 420_000);
 });

@@ -498,6 +498,8 @@ export interface LocalEndpoints {
   llm?: { baseUrl: string; apiKey: string };
   /** The workflow-automation (n8n) stand-in (fakes/workflow-server.ts): its webhook base and key. */
   workflow?: { baseUrl: string; apiKey: string };
+  /** Each region's PostgreSQL data directory: the host the local fence of a lost primary reaches. */
+  databaseDataDirs?: Record<Region, string>;
 }
 
 /**
@@ -518,6 +520,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "the regions' /readyz through their local ports",
   "FAILOVER_DATABASE_DRIVER=rds -> postgres":
     "the local databases are not RDS instances: pg_promote promotes the local replica (no RDS API is called)",
+  "RDS_*_FENCE_SECURITY_GROUP -> FAILOVER_PRIMARY_DB_DATA_DIR, FAILOVER_SECONDARY_DB_DATA_DIR (added with the postgres driver)":
+    "an automatic flip fences the old primary before promoting: in AWS by swapping its security groups for a no-ingress one and rebooting it; here the same host this process runs on holds the data directory, which the postgres driver marks with standby.signal and whose postmaster it shuts down",
   "AWS_ENDPOINT_URL_ROUTE_53, ROUTE53_HOSTED_ZONE_ID, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
     "Route 53 is moto, holding the zone and weighted, health-checked records as the stacks create them; moto names the zone itself, and its IAM user's key (signatures checked) stands where EKS injects the IRSA role's",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
@@ -608,7 +612,16 @@ export function substitute(
     const name = `FAILOVER_${region.toUpperCase()}_HEALTH_URL`;
     if (out[name]) out[name] = localUrl(out[name], context.endpoints.api[region]);
   }
-  if (out["FAILOVER_DATABASE_DRIVER"] === "rds") out["FAILOVER_DATABASE_DRIVER"] = "postgres";
+  if (out["FAILOVER_DATABASE_DRIVER"] === "rds") {
+    out["FAILOVER_DATABASE_DRIVER"] = "postgres";
+    // The host fence stands for RDS's whenever the databases are local: automatic mode may be
+    // switched on by spec (on-call) as well as by the stack config.
+    const dirs = context.endpoints.databaseDataDirs;
+    for (const region of ["primary", "secondary"] as const) {
+      delete out[`RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP`];
+      if (dirs) out[`FAILOVER_${region.toUpperCase()}_DB_DATA_DIR`] = dirs[region];
+    }
+  }
   const { aws } = context.endpoints;
   if (workload.role === "operators" || out["FAILOVER_PRIMARY_HEALTH_URL"]) {
     out["AWS_ENDPOINT_URL_ROUTE_53"] = aws.endpoint;

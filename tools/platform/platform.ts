@@ -458,6 +458,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       smtp: mailbox.url,
       llm: { baseUrl: llm.baseUrl, apiKey: llm.apiKey },
       workflow: { baseUrl: workflow.baseUrl, apiKey: workflow.apiKey },
+      databaseDataDirs: { primary: primaryDatabase.server.dataDir, secondary: replica.dataDir },
     };
 
     const specFor = (

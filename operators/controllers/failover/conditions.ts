@@ -156,7 +156,59 @@ export function conditionsFor(
     message: integrityFailure ? `${verdict.message}: ${integrityFailure.message}` : verdict.message,
   });
 
+  inputs.push(...automaticConditions(spec, status, obs));
+
   let conditions = status.conditions ?? [];
   for (const input of inputs) conditions = setCondition(conditions, input, obs.generation, obs.now);
   return conditions;
+}
+
+/** Automatic mode's conditions: present only once it is enabled or has acted. */
+function automaticConditions(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+  obs: Observations,
+): ConditionInput[] {
+  const C = FailoverConditions;
+  const inputs: ConditionInput[] = [];
+  const auto = status.automatic;
+  if (spec.automatic.enabled || auto) {
+    const triggered = auto?.triggeredAt !== undefined && auto.triggeredAt === status.startedAt;
+    inputs.push({
+      type: C.PrimaryLossDetected,
+      status: triggered ? "True" : auto?.suspectSince ? "Unknown" : "False",
+      reason:
+        !spec.automatic.enabled && !triggered
+          ? "AutomaticOff"
+          : triggered
+            ? "LossConfirmed"
+            : auto?.suspectSince
+              ? "Confirming"
+              : "PrimaryHealthy",
+      message: auto?.message ?? "No reading yet.",
+    });
+  }
+  const fence = status.fence;
+  if (fence) {
+    const failure = fence.completedAt ? undefined : (obs.failures?.fence ?? obs.failures?.sourceFenced);
+    inputs.push({
+      type: C.OldPrimaryFenced,
+      status: fence.completedAt ? "True" : "False",
+      reason: fence.completedAt
+        ? "Fenced"
+        : (failure?.reason ?? (fence.issuedAt ? "FenceNotConfirmed" : "FenceRequested")),
+      message: fence.completedAt
+        ? `${fence.target}'s database refuses writes since ${fence.completedAt} (${fence.method ?? "confirmed"}).`
+        : `Fence of ${fence.target}'s database requested at ${fence.requestedAt}${fence.issuedAt ? `, accepted at ${fence.issuedAt}` : ""}; nothing is promoted until it is confirmed.${failure ? ` ${failure.message}.` : ""}`,
+    });
+  }
+  if (status.failback) {
+    inputs.push({
+      type: C.FailbackReady,
+      status: status.failback.ready ? "True" : "False",
+      reason: status.failback.ready ? "ReplicaStreaming" : "RebuildNeeded",
+      message: status.failback.message ?? "",
+    });
+  }
+  return inputs;
 }

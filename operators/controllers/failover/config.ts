@@ -31,6 +31,24 @@ export const failoverConfigSchema = z.object({
   ROUTE53_RECORD_NAME: z.string().min(1).optional(),
   ROUTE53_PRIMARY_TARGET: z.string().min(1).optional(),
   ROUTE53_SECONDARY_TARGET: z.string().min(1).optional(),
+  // The fence automatic flips need before promoting (drivers/postgres.ts, drivers/rds.ts): the RDS
+  // driver swaps in a no-ingress security group; the postgres driver marks the data directory.
+  RDS_PRIMARY_FENCE_SECURITY_GROUP: z
+    .string()
+    .regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)")
+    .optional(),
+  RDS_SECONDARY_FENCE_SECURITY_GROUP: z
+    .string()
+    .regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)")
+    .optional(),
+  FAILOVER_PRIMARY_DB_DATA_DIR: z
+    .string()
+    .startsWith("/", "must be an absolute path to the data directory")
+    .optional(),
+  FAILOVER_SECONDARY_DB_DATA_DIR: z
+    .string()
+    .startsWith("/", "must be an absolute path to the data directory")
+    .optional(),
   FAILOVER_HEALTH_SAMPLES: z.coerce.number().int().min(1).max(50).default(5),
 });
 

@@ -19,6 +19,8 @@ import { CombinedTrafficDriver, Route53TrafficDriver } from "./drivers/route53.t
 import { RoutingRowDriver } from "./drivers/routing-row.ts";
 import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
 import { sampleHealth } from "./health.ts";
+import { DatabaseWatch, readinessSignal } from "./signals.ts";
+import { EventRecorder } from "../../runtime/events.ts";
 import { FailoverReconciler, type FailoverWorld } from "./reconciler.ts";
 
 function rdsInstance(value: string): { awsRegion: string; identifier: string } {
@@ -32,7 +34,16 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
     primary: secretValue(config, "FAILOVER_PRIMARY_DB_ADMIN_URL")!,
     secondary: secretValue(config, "FAILOVER_SECONDARY_DB_ADMIN_URL")!,
   };
-  const postgres = new PostgresDatabaseDriver(adminUrls);
+  // The host fence of the postgres driver: only where this process can reach the data directories.
+  const dataDirs: Partial<Record<Region, string>> = {};
+  if (config.FAILOVER_PRIMARY_DB_DATA_DIR) dataDirs.primary = config.FAILOVER_PRIMARY_DB_DATA_DIR;
+  if (config.FAILOVER_SECONDARY_DB_DATA_DIR) dataDirs.secondary = config.FAILOVER_SECONDARY_DB_DATA_DIR;
+  const postgres = new PostgresDatabaseDriver(adminUrls, dataDirs);
+  const fenceSecurityGroups: Partial<Record<Region, string>> = {};
+  if (config.RDS_PRIMARY_FENCE_SECURITY_GROUP)
+    fenceSecurityGroups.primary = config.RDS_PRIMARY_FENCE_SECURITY_GROUP;
+  if (config.RDS_SECONDARY_FENCE_SECURITY_GROUP)
+    fenceSecurityGroups.secondary = config.RDS_SECONDARY_FENCE_SECURITY_GROUP;
   const database: DatabaseDriver =
     config.FAILOVER_DATABASE_DRIVER === "rds"
       ? new RdsDatabaseDriver({
@@ -41,6 +52,7 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
             secondary: rdsInstance(config.RDS_SECONDARY_INSTANCE!),
           },
           lag: postgres,
+          fenceSecurityGroups,
           // AWS_ENDPOINT_URL_RDS (SDK standard) points it elsewhere, e.g. a local endpoint.
           client: (region) => new RDSClient({ region }),
         })
@@ -61,6 +73,7 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
         )
       : routingRow;
   const admin: Record<Region, pg.Pool> = regionPools(adminUrls);
+  const watch = new DatabaseWatch(regionPools(adminUrls));
   const healthUrls: Record<Region, string> = {
     primary: config.FAILOVER_PRIMARY_HEALTH_URL,
     secondary: config.FAILOVER_SECONDARY_HEALTH_URL,
@@ -73,6 +86,14 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
     database,
     traffic,
     health: (region) => sampleHealth(healthUrls[region], { samples: config.FAILOVER_HEALTH_SAMPLES }),
+    async lossSignals(region) {
+      // One quick probe: a loss must be seen within the confirmation window, not after a timeout.
+      const [database, readiness] = await Promise.all([
+        watch.reading(region),
+        sampleHealth(healthUrls[region], { samples: 1, timeoutMs: 1000 }),
+      ]);
+      return [database, readinessSignal(readiness)];
+    },
     // The runners' heartbeats and leases live in the serving database, whichever region they run in.
     runnersDrained: async (region) => (await runnersDrained(admin[region], regionNames[region])).drained,
     async integrity(region) {
@@ -84,6 +105,7 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
       return { invoices: rows[0]?.invoices ?? 0, queueDepth: rows[0]?.queue_depth ?? 0 };
     },
     async close() {
+      watch.close();
       await Promise.all([
         database === postgres ? Promise.resolve() : database.close(),
         postgres.close(),
@@ -101,7 +123,18 @@ export function addFailoverController(
 ): Controller {
   const failovers = manager.informer<RegionFailover>(regionFailovers);
   const log = (options.log ?? manager.log).child({ controller: "failover" });
-  const reconciler = new FailoverReconciler({ client: manager.client, world: options.world, log });
+  const reconciler = new FailoverReconciler({
+    client: manager.client,
+    world: options.world,
+    log,
+    // What automatic mode decided, where `kubectl describe regionfailover` shows it.
+    events: new EventRecorder(
+      manager.client,
+      "platform.freight.dev/failover-controller",
+      manager.identity,
+      log,
+    ),
+  });
   // One worker: a flip is one object, and its steps must never run concurrently.
   const controller = new Controller({ name: "failover", reconciler, workers: 1 });
   // Our own status writes must not wake us; the reconciler requeues itself while a flip runs.

@@ -7,6 +7,7 @@ import {
   type Stage,
 } from "../../api/regionfailover.ts";
 import { decideNextStep, type Decision, type FailoverAction } from "./decide.ts";
+import type { LossSignalObservation } from "./detect.ts";
 import type { HealthSample, Observations } from "./observations.ts";
 import { weightsFor, type RoutingState } from "./routing.ts";
 
@@ -35,6 +36,14 @@ class World {
   invoices = 42;
   generation = 1;
   routingHistory: RoutingState[] = [];
+  /** Automatic mode: the loss signals about the serving primary (undefined: not observed). */
+  lossSignals: LossSignalObservation[] | undefined;
+  fenced: Record<Region, boolean> = { primary: false, secondary: false };
+  /** False: the fence call is accepted but never confirmed (the provider cannot reach the host). */
+  fenceTakesEffect = true;
+  fenceCalls = 0;
+  /** Whether each region's database is a streaming replica (failback status). */
+  replica: Record<Region, boolean> = { primary: false, secondary: true };
 
   observe(status: RegionFailoverStatus | undefined): Observations {
     const target = status?.targetRegion ?? "secondary";
@@ -48,6 +57,17 @@ class World {
       targetPromoted: this.writable[target],
       runnersDrained: this.routing.runnersPaused && this.pausedFor >= this.drainAfter,
       integrity: { invoices: this.invoices, queueDepth: 3, errorRatePercent: 0 },
+      ...(this.lossSignals ? { lossSignals: structuredClone(this.lossSignals) } : {}),
+      sourceFenced: this.fenced[target === "primary" ? "secondary" : "primary"],
+      // The reconciler's target: the flip's, or in steady state the region not serving.
+      targetIsReplica:
+        this.replica[
+          status?.phase === "Progressing" && status.targetRegion
+            ? status.targetRegion
+            : status?.servingRegion === "secondary"
+              ? "primary"
+              : "secondary"
+        ],
     };
   }
 
@@ -57,6 +77,13 @@ class World {
         this.promoteCalls++;
         if (this.writable[action.region]) throw new Error("pg_promote: server is not in standby mode");
         this.writable[action.region] = true;
+        this.replica[action.region] = false;
+      } else if (action.kind === "fence") {
+        this.fenceCalls++;
+        if (this.fenceTakesEffect) {
+          this.fenced[action.region] = true;
+          this.writable[action.region] = false;
+        }
       } else {
         this.routing = structuredClone(action.routing);
         this.routingHistory.push(structuredClone(action.routing));
@@ -98,7 +125,12 @@ function run(
     decisions.push(decision);
     persisted = decision.status;
     if (persisted.stage && stagesSeen.at(-1) !== persisted.stage) stagesSeen.push(persisted.stage);
-    if (!options.crashAfterWrite?.includes(step)) world.apply(decision.actions);
+    if (!options.crashAfterWrite?.includes(step)) {
+      world.apply(decision.actions);
+      // As the reconciler does: an accepted fence call is recorded on status right after it.
+      if (decision.actions.some((a) => a.kind === "fence") && persisted.fence)
+        persisted = { ...persisted, fence: { ...persisted.fence, issuedAt: world.now.toISOString() } };
+    }
     // A terminal status is final once its actions are taken; an explicit `until` stops right there.
     if (options.until ? options.until(persisted) : terminal(persisted) && decision.actions.length === 0)
       break;
@@ -132,7 +164,8 @@ describe("decideNextStep: a planned flip", () => {
     });
     expect(status.lagAtCutoverSeconds).toBe(0);
     expect(status.rtoSeconds).toBeGreaterThan(0);
-    expect(status.stages?.map((s) => s.stage)).toEqual([...STAGES]);
+    // Only automatic flips fence: a planned flip's old primary is alive, frozen, and stays a peer.
+    expect(status.stages?.map((s) => s.stage)).toEqual(STAGES.filter((s) => s !== "Fence"));
     expect(status.stages?.every((s) => s.finishedAt)).toBe(true);
     for (const type of ["Promoted", "TrafficShifted", "IntegrityVerified", "HealthGateOpen"]) {
       expect(condition(status, type)?.status, type).toBe("True");
@@ -526,5 +559,147 @@ describe("decideNextStep: freeze timeout, pause, unplanned, steady state", () =>
       .filter((c) => c?.status === "True")
       .map((c) => c!.lastTransitionTime);
     expect(new Set(times).size).toBe(1);
+  });
+});
+
+describe("decideNextStep: automatic primary-loss failover", () => {
+  const automatic: RegionFailoverSpec = {
+    activeRegion: "primary",
+    automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 2 },
+  };
+  const lost = (world: World) => {
+    world.lossSignals = [
+      { signal: "database", healthy: false, detail: "connection refused" },
+      { signal: "readiness", healthy: false, detail: "HTTP 503" },
+      { signal: "dnsHealthCheck", healthy: false, detail: "Failure" },
+    ];
+    world.lagSeconds = undefined;
+  };
+  const fine: LossSignalObservation[] = [
+    { signal: "database", healthy: true },
+    { signal: "readiness", healthy: true },
+    { signal: "dnsHealthCheck", healthy: true },
+  ];
+
+  it("fences the lost primary, then promotes, then stays put until a human acknowledges", () => {
+    const world = new World();
+    world.lossSignals = structuredClone(fine);
+    const steady = run(world, automatic, undefined, { maxSteps: 3, until: () => false }).status;
+    expect(steady.phase).toBe("Steady");
+    lost(world);
+    let fenceRequestedBeforePromotion = false;
+    const { status, decisions, stagesSeen } = run(world, automatic, steady, {
+      before: (_step, w, s) => {
+        if (s?.promotion && s.fence?.completedAt) fenceRequestedBeforePromotion = true;
+        if (s?.promotion && !s.fence?.completedAt)
+          throw new Error("promotion requested before the fence completed");
+      },
+    });
+    expect(status.phase).toBe("Completed");
+    expect(status.servingRegion).toBe("secondary");
+    expect(stagesSeen).toEqual(expect.arrayContaining(["Fence", "Promote"]));
+    expect(stagesSeen.indexOf("Fence")).toBeLessThan(stagesSeen.indexOf("Promote"));
+    expect(fenceRequestedBeforePromotion).toBe(true);
+    expect(world.fenceCalls).toBe(1);
+    expect(world.promoteCalls).toBe(1);
+    expect(world.fenced.primary).toBe(true);
+    expect(status.fence).toMatchObject({ target: "primary", completedAt: expect.any(String) });
+    expect(status.automatic).toMatchObject({ lostRegion: "primary", triggeredAtGeneration: 1 });
+    // Confirmation held for spec.automatic.confirmationSeconds before anything started.
+    const suspectSince = decisions.find((d) => d.status.automatic?.suspectSince)!.status.automatic!
+      .suspectSince!;
+    const confirmedAfter = (Date.parse(status.automatic!.triggeredAt!) - Date.parse(suspectSince)) / 1000;
+    expect(confirmedAfter).toBeGreaterThanOrEqual(3);
+    const reasons = decisions.flatMap((d) => d.events.map((e) => e.reason));
+    expect(reasons).toEqual(expect.arrayContaining(["AutomaticFailoverStarted", "OldPrimaryFenced"]));
+    expect(condition(status, "OldPrimaryFenced")?.status).toBe("True");
+
+    // spec still says primary, generation unchanged: no flip back, and status says what to do.
+    const after = run(world, automatic, status, { maxSteps: 5, until: () => false }).status;
+    expect(after.phase).toBe("Completed");
+    expect(after.servingRegion).toBe("secondary");
+    expect(world.promoteCalls).toBe(1);
+    expect(after.automatic?.message).toMatch(/awaits acknowledgement: set spec.activeRegion to secondary/);
+    expect(after.failback).toMatchObject({ ready: false });
+    expect(after.failback?.message).toMatch(/rebuild it \(pg_rewind or a fresh base backup/);
+
+    // The old primary rebuilt as a replica: status says a planned flip back may start.
+    world.replica.primary = true;
+    world.lagSeconds = 0;
+    world.lossSignals = structuredClone(fine);
+    const acknowledged = { ...automatic, activeRegion: "secondary" as const };
+    world.generation = 2;
+    const ready = run(world, acknowledged, after, { maxSteps: 2, until: () => false });
+    expect(ready.status.failback).toMatchObject({ ready: true, lagSeconds: 0 });
+    expect(condition(ready.status, "FailbackReady")?.status).toBe("True");
+    expect(ready.decisions.flatMap((d) => d.events.map((e) => e.reason))).toContain("FailbackReady");
+  });
+
+  it("never fails over for a flapping primary, even when every look lands on a down moment", () => {
+    const world = new World();
+    const { status } = run(world, automatic, undefined, {
+      maxSteps: 120,
+      until: () => false,
+      before: (step, w) => {
+        // Down at every look; the watcher saw it answer in between every other second.
+        lost(w);
+        if (step % 2 === 1) w.lossSignals![0]!.lastHealthyAt = new Date(w.now.getTime() - 300);
+        if (step % 7 === 3) w.lossSignals = structuredClone(fine);
+      },
+    });
+    expect(status.phase).toBe("Steady");
+    expect(status.servingRegion).toBe("primary");
+    expect(world.fenceCalls + world.promoteCalls).toBe(0);
+    expect(status.automatic?.suspicionsCleared).toBeGreaterThan(10);
+    expect(condition(status, "PrimaryLossDetected")?.status).not.toBe("True");
+  });
+
+  it("needs the quorum: one failing signal (an operator cut off from the primary's database) is not a loss", () => {
+    const world = new World();
+    world.lossSignals = [{ signal: "database", healthy: false, detail: "timeout" }, ...fine.slice(1)];
+    const { status } = run(world, automatic, undefined, { maxSteps: 30, until: () => false });
+    expect(status.phase).toBe("Steady");
+    expect(world.fenceCalls).toBe(0);
+    expect(status.automatic?.message).toMatch(/1\/3 signals failing, 2 needed/);
+  });
+
+  it("holds before promotion, forever, when the fence cannot be confirmed (a partition), and abort does not undo it", () => {
+    const world = new World();
+    world.fenceTakesEffect = false;
+    lost(world);
+    const { status } = run(world, automatic, undefined, { maxSteps: 80, until: () => false });
+    expect(status.stage).toBe("Fence");
+    expect(status.phase).toBe("Progressing");
+    expect(world.promoteCalls).toBe(0);
+    expect(world.writable.secondary).toBe(false);
+    expect(status.message).toMatch(/nothing is promoted until it is confirmed to refuse writes/);
+    const aborted = run(world, { ...automatic, abort: true }, status, {
+      maxSteps: 5,
+      until: () => false,
+    }).status;
+    expect(aborted.stage).toBe("Fence");
+    expect(world.routing.activeRegion).not.toBe("primary-again");
+    expect(world.promoteCalls).toBe(0);
+  });
+
+  it("does nothing automatic when it is off, or while spec.paused", () => {
+    for (const spec of [{ activeRegion: "primary" as const }, { ...automatic, paused: true }]) {
+      const world = new World();
+      lost(world);
+      const { status } = run(world, spec, undefined, { maxSteps: 20, until: () => false });
+      expect(status.phase).toBe("Steady");
+      expect(world.fenceCalls + world.promoteCalls).toBe(0);
+    }
+  });
+
+  it("fences once and promotes once however often the controller dies between reconciles", () => {
+    for (let crash = 0; crash < 12; crash++) {
+      const world = new World();
+      lost(world);
+      const { status } = run(world, automatic, undefined, { crashAfterWrite: [crash, crash + 1] });
+      expect(`${status.phase} ${status.stage} ${status.message}`, `crash at ${crash}`).toMatch(/^Completed/);
+      expect(world.promoteCalls, `crash at ${crash}`).toBe(1);
+      expect(world.fenced.primary).toBe(true);
+    }
   });
 });

@@ -15,6 +15,7 @@ import {
   type RegionFailoverStatus,
 } from "../../api/regionfailover.ts";
 import { conditionsFor, integrityVerdict } from "./conditions.ts";
+import { judgePrimary } from "./detect.ts";
 import { describeSample, gatePasses } from "./health-gate.ts";
 import type { Observations } from "./observations.ts";
 import { adoptUnexplainedPause, pause, pausedBy, syncPausePhase, unpause } from "./pause.ts";
@@ -25,11 +26,22 @@ import { atOrAfter, enterStage, stageStartedAt } from "./stages.ts";
 export type { RoutingState } from "./routing.ts";
 
 export type FailoverAction =
-  { kind: "applyRouting"; routing: RoutingState; reason: string } | { kind: "promote"; region: Region };
+  | { kind: "applyRouting"; routing: RoutingState; reason: string }
+  | { kind: "promote"; region: Region }
+  | { kind: "fence"; region: Region };
+
+/** A Kubernetes Event for what automatic mode decided; the key makes a repeat a no-op. */
+export interface FailoverEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  note: string;
+  dedupeKey: string;
+}
 
 export interface Decision {
   status: RegionFailoverStatus;
   actions: FailoverAction[];
+  events: FailoverEvent[];
   /** Look again after this long: flips poll their gates, steady state re-checks health. */
   requeueAfterMs: number;
 }
@@ -51,12 +63,13 @@ export function decideNextStep(
   previous: RegionFailoverStatus | undefined,
   observations: Observations,
 ): Decision {
-  const spec = effectiveSpec(rawSpec);
   const { now } = observations;
   const status: RegionFailoverStatus = structuredClone(previous ?? {});
   status.servingRegion ??= observations.routing?.activeRegion ?? "primary";
+  const spec = runningSpec(effectiveSpec(rawSpec), status, observations.generation);
   const generationChanged = status.observedGeneration !== observations.generation;
   let requeueAfterMs = POLL_MS;
+  const events: FailoverEvent[] = [];
 
   const target = status.targetRegion;
   const inFlight =
@@ -68,6 +81,14 @@ export function decideNextStep(
     const settledByHuman = !(status.phase === "Failed" || status.phase === "Aborted") || generationChanged;
     if (spec.activeRegion !== status.servingRegion && !spec.abort && !spec.paused && settledByHuman) {
       startFlip(status, spec, observations);
+    } else if (watchForLoss(status, spec, observations, events)) {
+      startFlip(status, automaticSpec(spec, status.targetRegion!), observations);
+      events.push({
+        type: "Warning",
+        reason: "AutomaticFailoverStarted",
+        note: `${status.automatic!.message} Fencing it, then promoting ${status.targetRegion} (Unplanned).`,
+        dedupeKey: `automatic-${status.automatic!.triggeredAt}`,
+      });
     } else {
       const humanCleared =
         (status.phase === "Failed" || status.phase === "Aborted") && generationChanged && !spec.abort;
@@ -77,8 +98,18 @@ export function decideNextStep(
     }
   } else if (target) {
     adoptUnexplainedPause(status, spec.paused, now);
+    const fenceBefore = status.fence?.completedAt;
     advance(status, spec, observations);
+    if (status.fence?.completedAt && !fenceBefore)
+      events.push({
+        type: "Normal",
+        reason: "OldPrimaryFenced",
+        note: `${status.fence.target}'s database is fenced (${status.fence.method ?? "confirmed by the driver"}); promoting ${target}.`,
+        dedupeKey: `fenced-${status.fence.requestedAt}`,
+      });
   }
+  if (!(status.phase === "Progressing" || status.phase === "Paused" || status.phase === "RollingBack"))
+    noteFailback(status, observations, events);
 
   syncPausePhase(status);
   status.observedGeneration = observations.generation;
@@ -90,7 +121,8 @@ export function decideNextStep(
     status.phase === "Aborted" ||
     status.phase === "Failed"
   )
-    requeueAfterMs = STEADY_POLL_MS;
+    // Automatic mode must see a loss within seconds, not at the next slow poll.
+    requeueAfterMs = spec.automatic.enabled ? POLL_MS : STEADY_POLL_MS;
   if (status.phase === "Progressing" && status.stage === "ShiftTraffic" && status.stepStartedAt) {
     const left = spec.stepSeconds * 1000 - (now.getTime() - Date.parse(status.stepStartedAt));
     requeueAfterMs = Math.max(200, Math.min(POLL_MS, left));
@@ -112,7 +144,142 @@ export function decideNextStep(
     // observed: asking again would be refused and would not make it faster.
     actions.push({ kind: "promote", region: status.promotion.target });
   }
-  return { status, actions, requeueAfterMs };
+  if (
+    status.fence &&
+    !status.fence.completedAt &&
+    !status.fence.issuedAt &&
+    previous?.fence?.requestedAt === status.fence.requestedAt
+  ) {
+    // The same shape as promotion: intent read back from status, then the call. Sent even when the
+    // fence already looks in force (a controller that died mid-fence): every driver's fence is
+    // idempotent, and only an accepted call proves the whole fence (the RDS reboot) was made.
+    actions.push({ kind: "fence", region: status.fence.target });
+  }
+  return { status, actions, events, requeueAfterMs };
+}
+
+/** True when status says the flip in progress (or just finished) was started by automatic mode. */
+export function automaticFlip(status: RegionFailoverStatus): boolean {
+  return status.automatic?.triggeredAt !== undefined && status.automatic.triggeredAt === status.startedAt;
+}
+
+/**
+ * The spec the runbook runs. An automatic flip runs Unplanned to its target in one traffic step (the
+ * old region has nothing left to serve), whatever spec says; and until a human edits spec after it
+ * (a new generation), spec.activeRegion still naming the lost region is not a request to flip back.
+ */
+function runningSpec(spec: EffectiveSpec, status: RegionFailoverStatus, generation?: number): EffectiveSpec {
+  const inFlight =
+    status.phase === "Progressing" || status.phase === "Paused" || status.phase === "RollingBack";
+  if (inFlight && automaticFlip(status) && status.targetRegion)
+    return automaticSpec(spec, status.targetRegion);
+  if (!inFlight && awaitingAcknowledgement(status, generation))
+    return { ...spec, activeRegion: status.servingRegion ?? spec.activeRegion };
+  return spec;
+}
+
+/**
+ * One traffic step, Unplanned, and one healthy check of the target: the confirmation window has
+ * already watched both regions for seconds, and every further second is an outage.
+ */
+function automaticSpec(spec: EffectiveSpec, target: Region): EffectiveSpec {
+  return {
+    ...spec,
+    activeRegion: target,
+    mode: "Unplanned",
+    trafficSteps: [100],
+    healthGate: { ...spec.healthGate, consecutiveHealthyChecks: 1 },
+  };
+}
+
+function awaitingAcknowledgement(status: RegionFailoverStatus, generation?: number): boolean {
+  const at = status.automatic?.triggeredAtGeneration;
+  return at !== undefined && at === generation;
+}
+
+/**
+ * Automatic mode in steady state: judges the serving primary and returns true when a flip must
+ * start now (it then has written the trigger on status). At most one automatic flip per human
+ * acknowledgement: after one, nothing automatic happens until spec is edited, so a primary that
+ * keeps dying cannot bounce the region back and forth.
+ */
+function watchForLoss(
+  status: RegionFailoverStatus,
+  spec: EffectiveSpec,
+  obs: Observations,
+  events: FailoverEvent[],
+): boolean {
+  if (!spec.automatic.enabled || !obs.lossSignals) {
+    if (status.automatic && !spec.automatic.enabled) {
+      delete status.automatic.suspectSince;
+      delete status.automatic.signals;
+      status.automatic.message = "Automatic failover is off (spec.automatic.enabled).";
+    }
+    return false;
+  }
+  const serving = status.servingRegion ?? "primary";
+  const standby = otherRegion(serving);
+  if (awaitingAcknowledgement(status, obs.generation)) {
+    status.automatic!.message = `Automatic failover to ${serving} at ${status.automatic!.triggeredAt} awaits acknowledgement: set spec.activeRegion to ${serving}. Nothing automatic happens until spec is edited.`;
+    return false;
+  }
+  const verdict = judgePrimary(spec, status.automatic, serving, obs.lossSignals, obs.now);
+  const cleared = (verdict.automatic.suspicionsCleared ?? 0) > (status.automatic?.suspicionsCleared ?? 0);
+  status.automatic = verdict.automatic;
+  if (cleared)
+    events.push({
+      type: "Normal",
+      reason: "PrimaryLossNotConfirmed",
+      note: `${serving}'s primary answered again before ${spec.automatic.confirmationSeconds} s of confirmation: no failover (suspicion ${verdict.automatic.suspicionsCleared} cleared).`,
+      dedupeKey: `cleared-${verdict.automatic.suspicionsCleared}`,
+    });
+  if (!verdict.confirmed) return false;
+  const blocked =
+    spec.paused || spec.abort
+      ? `spec.${spec.paused ? "paused" : "abort"} is true`
+      : status.phase === "Failed" || status.phase === "Aborted"
+        ? `the last flip ended ${status.phase}; a human must look first`
+        : obs.targetIsReplica !== true && obs.targetPromoted !== false
+          ? `${standby}'s database is not a replica that can be promoted`
+          : undefined;
+  if (blocked) {
+    status.automatic.message = `${verdict.automatic.message} Not failing over: ${blocked}.`;
+    return false;
+  }
+  // The suspicion is spent: the next one (about the new serving region) starts its own window.
+  delete status.automatic.suspectSince;
+  status.automatic.triggeredAt = obs.now.toISOString();
+  status.automatic.lostRegion = serving;
+  if (obs.generation !== undefined) status.automatic.triggeredAtGeneration = obs.generation;
+  status.targetRegion = standby;
+  return true;
+}
+
+/** After a flip: whether the old primary is back as a replica, so a planned flip back may start. */
+function noteFailback(status: RegionFailoverStatus, obs: Observations, events: FailoverEvent[]): void {
+  if (!status.completedAt || obs.targetIsReplica === undefined) return;
+  const serving = status.servingRegion ?? "primary";
+  const other = otherRegion(serving);
+  const wasReady = status.failback?.ready ?? false;
+  if (obs.targetIsReplica) {
+    status.failback = {
+      ready: true,
+      ...(obs.replicationLagSeconds !== undefined ? { lagSeconds: obs.replicationLagSeconds } : {}),
+      message: `${other}'s database is a streaming replica of ${serving}'s: a planned flip back (spec.activeRegion: ${other}, mode: Planned) may start.`,
+    };
+    if (!wasReady)
+      events.push({
+        type: "Normal",
+        reason: "FailbackReady",
+        note: status.failback.message!,
+        dedupeKey: `failback-ready-${status.completedAt}`,
+      });
+  } else {
+    status.failback = {
+      ready: false,
+      message: `${other}'s database is not a replica of ${serving}'s: rebuild it (pg_rewind or a fresh base backup; on RDS a new read replica) before flipping back.`,
+    };
+  }
 }
 
 function steadyMessage(spec: EffectiveSpec, status: RegionFailoverStatus): string {
@@ -143,6 +310,8 @@ function startFlip(status: RegionFailoverStatus, spec: EffectiveSpec, observatio
   status.stepStartedAt = undefined;
   status.trafficWeights = weightsFor(spec.activeRegion, 0);
   delete status.promotion;
+  delete status.fence;
+  delete status.failback;
   delete status.completedAt;
   delete status.rtoSeconds;
   delete status.lagAtCutoverSeconds;
@@ -155,8 +324,9 @@ function startFlip(status: RegionFailoverStatus, spec: EffectiveSpec, observatio
   advance(status, spec, observations);
 }
 
+/** Past the point of no return: a promotion (or the fence before one) has been requested. */
 function promotionRequested(status: RegionFailoverStatus): boolean {
-  return status.promotion !== undefined;
+  return status.promotion !== undefined || status.fence !== undefined;
 }
 
 /** Runs stages as far as the observations allow in this reconcile. */
@@ -171,7 +341,10 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
 
   if (status.phase === "RollingBack") return finishRollback(status, spec, obs);
 
-  if (spec.abort) {
+  // Once a fence is requested the old primary may already refuse writes: going back to it would be
+  // an outage, so abort waits until the promotion it leads to is done.
+  const fenceUnderWay = status.fence !== undefined && !status.promotion?.completedAt;
+  if (spec.abort && !fenceUnderWay) {
     if (!promotionRequested(status)) {
       status.phase = "RollingBack";
       status.message = `Aborted by spec.abort at ${status.stage}: returning writes, runners and traffic to ${source}.`;
@@ -258,11 +431,38 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
           return;
         }
         status.lagAtCutoverSeconds = spec.mode === "Planned" ? 0 : (obs.replicationLagSeconds ?? 0);
+        if (automaticFlip(status)) {
+          // No human saw the old primary die: make sure it can never take a write again first.
+          enterStage(status, "Fence", now);
+          status.fence = { target: source, requestedAt: iso(now) };
+          status.message = `Fencing ${source}'s database before promoting ${target}.`;
+          return;
+        }
         enterStage(status, "Promote", now);
         // Intent first: the promote action is only taken by a later reconcile that reads it back.
         status.promotion = { target, requestedAt: iso(now) };
         status.message = `Promoting ${target}'s database.`;
         return;
+      case "Fence": {
+        status.fence ??= { target: source, requestedAt: iso(now) };
+        if (!status.fence.completedAt) {
+          // Confirmed means: the fence call was accepted (issuedAt) and its effect is seen since.
+          if (!status.fence.issuedAt || !obs.sourceFenced) {
+            const failure = obs.failures?.fence ?? obs.failures?.sourceFenced;
+            const issued = status.fence.issuedAt
+              ? `, accepted ${status.fence.issuedAt}${status.fence.method ? ` (${status.fence.method})` : ""}; waiting for confirmation`
+              : "";
+            // Never promote on hope: an unconfirmed fence holds the flip here, however long.
+            status.message = `Fencing ${source}'s database (requested ${status.fence.requestedAt}${issued}); nothing is promoted until it is confirmed to refuse writes${failure ? `; ${failure.message}` : ""}.`;
+            return;
+          }
+          status.fence = { ...status.fence, completedAt: iso(now) };
+        }
+        enterStage(status, "Promote", now);
+        status.promotion = { target, requestedAt: iso(now) };
+        status.message = `${source}'s database is fenced; promoting ${target}'s database.`;
+        return;
+      }
       case "Promote":
         if (!status.promotion) status.promotion = { target, requestedAt: iso(now) };
         if (!status.promotion.completedAt) {

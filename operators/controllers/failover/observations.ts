@@ -2,6 +2,7 @@
 // A part that could not be observed is absent (or at its safe default) and its failure is in
 // `failures`, typed, so conditions can tell on-call "permission denied" from "unreachable".
 import type { IntegritySnapshot, Region } from "../../api/regionfailover.ts";
+import type { LossSignalObservation } from "./detect.ts";
 import type { DriverFailure } from "./drivers/errors.ts";
 import type { RoutingState } from "./routing.ts";
 
@@ -25,7 +26,9 @@ export type ObservedPart =
   | "runnersDrained"
   | "integrity"
   | "promote"
-  | "applyRouting";
+  | "applyRouting"
+  | "fence"
+  | "sourceFenced";
 
 export interface Observations {
   now: Date;
@@ -43,6 +46,15 @@ export interface Observations {
   /** True when no runner holds a claimed job in the serving region. */
   runnersDrained: boolean;
   integrity?: Omit<IntegritySnapshot, "takenAt">;
+  /** Automatic mode: the loss signals about the serving region's primary (absent when it is off). */
+  lossSignals?: LossSignalObservation[];
+  /** True when the flip's source database is confirmed fenced (refuses writes, also after a restart). */
+  sourceFenced?: boolean;
+  /**
+   * True when the flip's target (steady: the other region) is a streaming replica of the serving
+   * database right now; false when it is not; undefined when it could not be asked.
+   */
+  targetIsReplica?: boolean;
   /** Why a part could not be observed (or an action failed last time); absent parts succeeded. */
   failures?: Partial<Record<ObservedPart, DriverFailure>>;
 }

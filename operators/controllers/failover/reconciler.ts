@@ -16,8 +16,10 @@ import { regionFailovers } from "../../api/resources.ts";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
 import { keyString, type ObjectKey } from "../../runtime/keys.ts";
 import { isNotFound, type KubeClient } from "../../runtime/kube.ts";
+import type { EventRecorder } from "../../runtime/events.ts";
 import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { decideNextStep } from "./decide.ts";
+import type { LossSignalObservation } from "./detect.ts";
 import { toDriverError, type DriverFailure } from "./drivers/errors.ts";
 import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
 import type { HealthSample, ObservedPart, Observations } from "./observations.ts";
@@ -33,6 +35,11 @@ export interface FailoverWorld {
   runnersDrained(region: Region): Promise<boolean>;
   /** Invoices and queue depth on `region`'s database (the integrity check before/after). */
   integrity?(region: Region): Promise<{ invoices: number; queueDepth: number }>;
+  /**
+   * Automatic mode: the independent loss signals about `region`'s primary (signals.ts). Each
+   * signal reports its own failure; this rejects only when none could be gathered.
+   */
+  lossSignals?(region: Region): Promise<LossSignalObservation[]>;
 }
 
 export interface FailoverReconcilerDeps {
@@ -40,6 +47,8 @@ export interface FailoverReconcilerDeps {
   world: FailoverWorld;
   log: Logger;
   now?: () => Date;
+  /** Where automatic mode's decisions go as Events (kubectl describe); absent in unit tests. */
+  events?: EventRecorder;
 }
 
 type Failures = Partial<Record<ObservedPart, DriverFailure>>;
@@ -92,55 +101,82 @@ export class FailoverReconciler implements Reconciler {
     const writer: Region = inFlight && status?.promotion?.completedAt ? target : inFlight ? source : serving;
     const failures: Failures = { ...this.failedActions.get(keyString(key)) };
     const on = (region: Region) => `${region}'s database`;
-    const [primaryHealth, secondaryHealth, routing, replication, targetPromoted, drained, integrity] =
-      await Promise.all([
-        // sampleHealth reports a failed probe in the sample itself (detail); this is a last resort.
-        settle(world.health("primary"), undefined, failures, "health", "sampling primary's health"),
-        settle(world.health("secondary"), undefined, failures, "health", "sampling secondary's health"),
-        settle(
-          world.traffic.read(writer),
-          undefined,
-          failures,
-          "routing",
-          `reading the routing state on ${on(writer)}`,
-        ),
-        settle(
-          world.database.replication(target),
-          { caughtUp: false },
-          failures,
-          "replication",
-          `measuring ${target}'s replication`,
-        ),
-        settle(
-          world.database.isWritable(target),
-          false,
-          failures,
-          "targetPromoted",
-          `checking whether ${on(target)} accepts writes`,
-        ),
-        settle(
-          world.runnersDrained(source),
-          false,
-          failures,
-          "runnersDrained",
-          `reading ${source}'s runner heartbeats`,
-        ),
-        // A lost primary has no figures to give: the replica's are the best "before" there is.
-        world.integrity
-          ? // The writer's failure is not reported when the other region answers instead.
-            settle(world.integrity(writer), undefined, {}, "integrity", "").then(
-              (figures) =>
-                figures ??
-                settle(
-                  world.integrity!(otherRegion(writer)),
-                  undefined,
-                  failures,
-                  "integrity",
-                  `reading integrity figures on ${on(otherRegion(writer))}`,
-                ),
-            )
-          : Promise.resolve(undefined),
-      ]);
+    const watching = Boolean(object.spec.automatic?.enabled) && !inFlight && world.lossSignals !== undefined;
+    const fencing = inFlight && status?.fence !== undefined && !status.fence.completedAt;
+    let freshReplication = true;
+    const [
+      primaryHealth,
+      secondaryHealth,
+      routing,
+      replication,
+      targetPromoted,
+      drained,
+      integrity,
+      lossSignals,
+      sourceFenced,
+    ] = await Promise.all([
+      // sampleHealth reports a failed probe in the sample itself (detail); this is a last resort.
+      settle(world.health("primary"), undefined, failures, "health", "sampling primary's health"),
+      settle(world.health("secondary"), undefined, failures, "health", "sampling secondary's health"),
+      settle(
+        world.traffic.read(writer),
+        undefined,
+        failures,
+        "routing",
+        `reading the routing state on ${on(writer)}`,
+      ),
+      settle(
+        world.database.replication(target),
+        { caughtUp: false },
+        failures,
+        "replication",
+        `measuring ${target}'s replication`,
+      ).then((r) => {
+        freshReplication = !failures.replication;
+        return r;
+      }),
+      settle(
+        world.database.isWritable(target),
+        false,
+        failures,
+        "targetPromoted",
+        `checking whether ${on(target)} accepts writes`,
+      ),
+      settle(
+        world.runnersDrained(source),
+        false,
+        failures,
+        "runnersDrained",
+        `reading ${source}'s runner heartbeats`,
+      ),
+      // A lost primary has no figures to give: the replica's are the best "before" there is.
+      world.integrity
+        ? // The writer's failure is not reported when the other region answers instead.
+          settle(world.integrity(writer), undefined, {}, "integrity", "").then(
+            (figures) =>
+              figures ??
+              settle(
+                world.integrity!(otherRegion(writer)),
+                undefined,
+                failures,
+                "integrity",
+                `reading integrity figures on ${on(otherRegion(writer))}`,
+              ),
+          )
+        : Promise.resolve(undefined),
+      watching
+        ? settle(world.lossSignals!(serving), undefined, failures, "health", `judging ${serving}'s primary`)
+        : Promise.resolve(undefined),
+      fencing
+        ? settle(
+            world.database.isFenced(source),
+            false,
+            failures,
+            "sourceFenced",
+            `checking ${source}'s database's fence`,
+          )
+        : Promise.resolve(undefined),
+    ]);
     const id = keyString(key);
     if (replication.lagSeconds !== undefined) this.lastLag.set(id, replication.lagSeconds);
     const health: Observations["health"] = {};
@@ -159,6 +195,9 @@ export class FailoverReconciler implements Reconciler {
       integrity: integrity
         ? { ...integrity, errorRatePercent: targetHealth?.errorRatePercent ?? 0 }
         : undefined,
+      ...(lossSignals ? { lossSignals } : {}),
+      ...(sourceFenced !== undefined ? { sourceFenced } : {}),
+      ...(freshReplication ? { targetIsReplica: replication.lagSeconds !== undefined } : {}),
       ...(Object.keys(failures).length ? { failures } : {}),
     };
   }
@@ -182,10 +221,27 @@ export class FailoverReconciler implements Reconciler {
     ) {
       logTransition(log, key, object.status, decision.status);
     }
+    for (const event of decision.events) {
+      log.info({ key, reason: event.reason, note: event.note }, "failover event");
+      await this.deps.events?.record(object, { ...event, action: "AutomaticFailover" });
+    }
     const failed: Failures = {};
     try {
       for (const action of decision.actions) {
-        if (action.kind === "promote") {
+        if (action.kind === "fence") {
+          log.warn({ key, region: action.region }, "fencing the old primary (one-shot; intent is in status)");
+          const fenced = await world.database.fence(action.region).catch((error: unknown) => {
+            throw remember(failed, "fence", toDriverError(error, `fencing ${action.region}'s database`));
+          });
+          const issued = {
+            ...decision.status,
+            fence: { ...decision.status.fence!, issuedAt: new Date().toISOString(), method: fenced.method },
+          };
+          await applyStatusIfChanged(client, regionFailovers, object, issued, {
+            fieldManager: FAILOVER_FIELD_MANAGER,
+            current: decision.status,
+          });
+        } else if (action.kind === "promote") {
           log.warn({ key, region: action.region }, "promoting the database (one-shot; intent is in status)");
           await world.database.promote(action.region).catch((error: unknown) => {
             throw remember(failed, "promote", toDriverError(error, `promoting ${action.region}'s database`));
@@ -217,7 +273,8 @@ export class FailoverReconciler implements Reconciler {
     const moved =
       decision.actions.length > 0 ||
       decision.status.stage !== object.status?.stage ||
-      decision.status.promotion?.requestedAt !== object.status?.promotion?.requestedAt;
+      decision.status.promotion?.requestedAt !== object.status?.promotion?.requestedAt ||
+      decision.status.fence?.requestedAt !== object.status?.fence?.requestedAt;
     const flipping = decision.status.phase === "Progressing" || decision.status.phase === "RollingBack";
     return {
       requeueAfterMs:

@@ -12,6 +12,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMoto, type MotoServer } from "../../../../tools/aws/moto.ts";
 import { FakeRdsEndpoint } from "../../../../tools/fakes/rds-endpoint.ts";
+import { waitFor } from "../../../../tools/platform/operators.ts";
 import type { RoutingState } from "../routing.ts";
 import { RdsDatabaseDriver } from "./rds.ts";
 import { Route53TrafficDriver } from "./route53.ts";
@@ -50,10 +51,53 @@ function rdsDriver(lagCalls: string[] = []) {
       },
     },
     client: (region) => new RDSClient({ region, endpoint: aws.url, credentials, maxAttempts: 1 }),
+    fenceSecurityGroups: { primary: "sg-fence-use1" },
+    fenceTimeoutMs: 10_000,
   });
 }
 
 describe("RDS database driver", () => {
+  it("fences the old primary: its security groups swapped for the no-ingress group, then a reboot", async () => {
+    const driver = rdsDriver();
+    aws.instances.get("freight-prod-primary")!.securityGroups = [{ id: "sg-app-use1", status: "active" }];
+    // Long enough that the reboot is still running when fence() has returned.
+    aws.modifyDelayMs = 3000;
+    try {
+      expect(await driver.isFenced("primary")).toBe(false);
+      const fenced = await driver.fence("primary");
+      expect(fenced.method).toMatch(/replaced by sg-fence-use1 \(no ingress\), then rebooted/);
+      const actions = aws.requests.map((r) => r.params.get("Action"));
+      expect(actions.indexOf("ModifyDBInstance")).toBeLessThan(actions.indexOf("RebootDBInstance"));
+      const modify = aws.requests.find((r) => r.params.get("Action") === "ModifyDBInstance")!;
+      expect(Object.fromEntries(modify.params)).toMatchObject({
+        DBInstanceIdentifier: "freight-prod-primary",
+        "VpcSecurityGroupIds.VpcSecurityGroupId.1": "sg-fence-use1",
+        ApplyImmediately: "true",
+      });
+      expect(modify.headers.authorization).toMatch(/\/us-east-1\/rds\/aws4_request/);
+      // Rebooting: not confirmed until the instance is back, with only the fence group.
+      expect(await driver.isFenced("primary")).toBe(false);
+      await waitFor("reboot done", () => aws.instances.get("freight-prod-primary")!.reboots === 1, {
+        timeoutMs: 20_000,
+      });
+      expect(await driver.isFenced("primary")).toBe(true);
+      // Asked again (a controller that died before recording it): no second swap, one more reboot.
+      aws.modifyDelayMs = 0;
+      await driver.fence("primary");
+      expect(aws.requests.filter((r) => r.params.get("Action") === "ModifyDBInstance")).toHaveLength(1);
+    } finally {
+      aws.modifyDelayMs = 0;
+      await driver.close();
+    }
+  });
+
+  it("cannot fence a region without a fence security group, and says which setting to set", async () => {
+    const driver = rdsDriver();
+    await expect(driver.fence("secondary")).rejects.toThrow(/RDS_SECONDARY_FENCE_SECURITY_GROUP/);
+    expect(aws.requests).toHaveLength(0);
+    await driver.close();
+  });
+
   it("promotes with PromoteReadReplica, signed for the replica's region", async () => {
     const driver = rdsDriver();
     expect(await driver.isWritable("secondary")).toBe(false);

@@ -6,6 +6,15 @@
 // Connects as a role allowed to call pg_promote (a superuser, or one granted EXECUTE on it).
 // Failures are DriverErrors naming the region's database and the typed reason (permission denied,
 // unreachable, ...), so the controller can tell on-call which one it is.
+//
+// Fencing goes through the host, not SQL: a lost primary cannot be asked anything, and nothing a
+// SQL session can set (default_transaction_read_only, ALLOW_CONNECTIONS) both survives a restart
+// and cannot be undone by a client or replicated to the replica about to be promoted. The host
+// fence writes standby.signal into the data directory (a restarted server comes up in recovery:
+// read-only, as Patroni and pg_auto_failover demote an old primary) and shuts the postmaster down
+// at once (SIGQUIT: no backend commits after it). It is confirmed by looking, never assumed.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
 import { connectionOptions } from "../../../../app/db/pool.ts";
 import type { SecretValue } from "../../../../app/secret-file.ts";
@@ -30,11 +39,73 @@ export function regionPools(urls: Record<Region, string | SecretValue>): Record<
   return { primary: pool(urls.primary), secondary: pool(urls.secondary) };
 }
 
+/** The postmaster's pid from its data directory, when one is running there. */
+function runningPostmaster(dataDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
 export class PostgresDatabaseDriver implements DatabaseDriver {
   private readonly pools: Record<Region, pg.Pool>;
+  private readonly dataDirs: Partial<Record<Region, string>>;
 
-  constructor(adminUrls: Record<Region, string | SecretValue>) {
+  /**
+   * `dataDirs`: each region's data directory, where this process can reach the host (the local
+   * platform); a region without one cannot be fenced, so an automatic flip away from it holds.
+   */
+  constructor(
+    adminUrls: Record<Region, string | SecretValue>,
+    dataDirs: Partial<Record<Region, string>> = {},
+  ) {
     this.pools = regionPools(adminUrls);
+    this.dataDirs = dataDirs;
+  }
+
+  private dataDir(region: Region): string {
+    const dir = this.dataDirs[region];
+    if (!dir)
+      throw new Error(
+        `${region}'s database has no host fence: set FAILOVER_${region.toUpperCase()}_DB_DATA_DIR to its data directory (or use FAILOVER_DATABASE_DRIVER=rds); until then an automatic flip away from it holds before promotion`,
+      );
+    if (!existsSync(join(dir, "PG_VERSION")))
+      throw new Error(
+        `${dir} is not a PostgreSQL data directory (no PG_VERSION): check FAILOVER_${region.toUpperCase()}_DB_DATA_DIR`,
+      );
+    return dir;
+  }
+
+  async fence(region: Region): Promise<{ method: string }> {
+    const dir = this.dataDir(region);
+    // First the mark that survives a restart, then the stop: a restart in between comes up read-only.
+    writeFileSync(join(dir, "standby.signal"), "");
+    const pid = runningPostmaster(dir);
+    if (pid !== undefined) {
+      process.kill(pid, "SIGQUIT");
+      const deadline = Date.now() + 10_000;
+      while (runningPostmaster(dir) === pid && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return {
+      method: `standby.signal written to ${dir}${pid !== undefined ? `; postmaster ${pid} shut down (immediate)` : "; no postmaster was running"}`,
+    };
+  }
+
+  async isFenced(region: Region): Promise<boolean> {
+    const dir = this.dataDir(region);
+    if (!existsSync(join(dir, "standby.signal"))) return false;
+    if (runningPostmaster(dir) === undefined) return true;
+    // Running with the mark: fenced only if it is in recovery (it was restarted after the mark).
+    return !(await this.isWritable(region));
   }
 
   private async query<R extends pg.QueryResultRow>(

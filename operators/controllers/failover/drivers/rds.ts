@@ -5,9 +5,17 @@
 // "read replication" status; the lag itself is measured over SQL by WAL position (the same exact
 // figure the local driver uses; the CloudWatch ReplicaLag metric is per minute and too coarse to
 // gate a zero-loss cutover).
+//
+// The fence (automatic flips) goes through the RDS API, which answers even when the instance does
+// not: the instance's security groups are swapped for one with no ingress (it survives reboots and
+// instance restarts, and unlike StopDBInstance it is allowed on a source with read replicas), then
+// the instance is rebooted so sessions opened before the swap are dropped too. It counts as fenced
+// only when DescribeDBInstances shows the fence group alone, active, and the instance available.
 import {
   DescribeDBInstancesCommand,
+  ModifyDBInstanceCommand,
   PromoteReadReplicaCommand,
+  RebootDBInstanceCommand,
   RDSClient,
   type DBInstance,
 } from "@aws-sdk/client-rds";
@@ -29,6 +37,10 @@ export interface RdsDriverOptions {
   client?: (awsRegion: string) => RDSClient;
   /** Days of automated backups for the promoted instance (RDS requires > 0 to replicate from it). */
   backupRetentionPeriod?: number;
+  /** Per region, a VPC security group with no ingress rule: what fences its instance. */
+  fenceSecurityGroups?: Partial<Record<Region, string>>;
+  /** How long fence() waits for the group swap before rebooting. */
+  fenceTimeoutMs?: number;
 }
 
 export class RdsDatabaseDriver implements DatabaseDriver {
@@ -96,6 +108,57 @@ export class RdsDatabaseDriver implements DatabaseDriver {
       if (instance.DBInstanceStatus !== "modifying" || !instance.ReadReplicaSourceDBInstanceIdentifier)
         throw error;
     }
+  }
+
+  private fenceGroup(region: Region): string {
+    const group = this.options.fenceSecurityGroups?.[region];
+    if (!group)
+      throw new Error(
+        `${region}'s RDS instance has no fence security group: set RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP (the stacks create one with no ingress); until then an automatic flip away from it holds before promotion`,
+      );
+    return group;
+  }
+
+  private static onlyGroup(instance: DBInstance, group: string): boolean {
+    const groups = instance.VpcSecurityGroups ?? [];
+    return groups.length === 1 && groups[0]!.VpcSecurityGroupId === group && groups[0]!.Status === "active";
+  }
+
+  async fence(region: Region): Promise<{ method: string }> {
+    const group = this.fenceGroup(region);
+    const { identifier } = this.options.instances[region];
+    const client = this.client(region);
+    let instance = await this.describe(region);
+    if (!RdsDatabaseDriver.onlyGroup(instance, group) && instance.DBInstanceStatus !== "modifying") {
+      await client.send(
+        new ModifyDBInstanceCommand({
+          DBInstanceIdentifier: identifier,
+          VpcSecurityGroupIds: [group],
+          ApplyImmediately: true,
+        }),
+      );
+    }
+    const deadline = Date.now() + (this.options.fenceTimeoutMs ?? 120_000);
+    for (;;) {
+      instance = await this.describe(region);
+      if (RdsDatabaseDriver.onlyGroup(instance, group) && instance.DBInstanceStatus === "available") break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `${identifier}'s security groups did not settle on ${group} in time (status ${instance.DBInstanceStatus}); the fence is retried`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    // The swap stops new connections; the reboot ends the ones already open.
+    await client.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: identifier }));
+    return { method: `security groups of ${identifier} replaced by ${group} (no ingress), then rebooted` };
+  }
+
+  async isFenced(region: Region): Promise<boolean> {
+    const instance = await this.describe(region);
+    return (
+      RdsDatabaseDriver.onlyGroup(instance, this.fenceGroup(region)) &&
+      instance.DBInstanceStatus === "available"
+    );
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,14 @@ export interface DatabaseDriver {
   isWritable(region: Region): Promise<boolean>;
   /** Promotes `region`'s replica to a standalone primary. One-shot: the controller guards it. */
   promote(region: Region): Promise<void>;
+  /**
+   * Fences `region`'s database so it never accepts a write again, also after a restart, and also
+   * when it cannot be reached over SQL (through the provider or host, not the database itself).
+   * Idempotent; returns how, for status. Completion is observed with isFenced, never assumed.
+   */
+  fence(region: Region): Promise<{ method: string }>;
+  /** True only when the fence is confirmed in force; throws when that cannot be asked. */
+  isFenced(region: Region): Promise<boolean>;
   close(): Promise<void>;
 }
 
