@@ -158,8 +158,6 @@ describe("the pricing split on every replica", () => {
   it("counts quotes and margin per version in /metrics", async () => {
     const metrics = await (await fetch(`${replicas.urls[2]}/metrics`)).text();
     expect(metrics).toMatch(/pricing_version_quotes_total\{model="spot",version="capped"\} [1-9]/);
-    expect(metrics).toMatch(
-      /pricing_version_margin_percent_count\{model="spot",version="thin"\} [1-9]/,
-    );
+    expect(metrics).toMatch(/pricing_version_margin_percent_count\{model="spot",version="thin"\} [1-9]/);
   });
 });
