@@ -61,6 +61,13 @@ export interface AnalysisSpec {
   windowDays: number;
   /** Sample-ratio mismatch: a chi-square p-value below this means assignment is broken. */
   srmPValue: number;
+  /**
+   * Promote only after `npm run pricing:backtest` (the weekly CronJob) passed for the challenger's
+   * exact coefficients and guardrails: without one the last step waits; a failing one fails it.
+   */
+  requirePassingBacktest: boolean;
+  /** How old that passing backtest may be, days (the CronJob runs weekly). */
+  backtestMaxAgeDays: number;
 }
 
 export interface PricingModelSpec {
@@ -83,6 +90,8 @@ export const ANALYSIS_DEFAULTS: AnalysisSpec = {
   maxAbsVariancePercent: 10,
   windowDays: 28,
   srmPValue: 0.001,
+  requirePassingBacktest: false,
+  backtestMaxAgeDays: 8,
 };
 export const DEFAULT_STEPS: RolloutStep[] = [
   { weights: { champion: 90, challenger: 10 }, holdSeconds: 3600, analysis: {} },
@@ -305,6 +314,8 @@ export const pricingModelDefinition: ResourceDefinition = {
         }),
         windowDays: int("Days of settled bookings read.", { minimum: 1, maximum: 365 }),
         srmPValue: num("Sample-ratio mismatch threshold (chi-square p-value).", { minimum: 0, maximum: 0.5 }),
+        requirePassingBacktest: bool("Promote only after a passing backtest of the challenger as listed."),
+        backtestMaxAgeDays: int("Oldest passing backtest accepted, days.", { minimum: 1, maximum: 90 }),
       }),
       stepDeadlineSeconds: int("Longest one step may take before the rollout fails.", {
         minimum: 60,

@@ -24,6 +24,15 @@ import {
   type OperatorProcess,
 } from "../../../tools/platform/operators.ts";
 import { seedSettledQuotes } from "../../../tools/platform/settled-quotes.ts";
+import {
+  backtestWindow,
+  modelVersion,
+  runBacktest,
+  settledBookings,
+  storeBacktest,
+} from "../../../app/pricing/backtest.ts";
+import { PRICING } from "../../../app/pricing/data.ts";
+import { QuoteEngine } from "../../../app/pricing/engine.ts";
 import { ENGINE_VERSION, pricingModelObject } from "../../../infra/workloads/pricing-model.ts";
 import { OPERATOR_NAME, OPERATOR_NAMESPACE } from "../../api/group.ts";
 import type { ModelVersion, PricingModel, PricingModelSpec } from "../../api/pricingmodel.ts";
@@ -540,6 +549,63 @@ describe("pricing reconciler killed between its writes (in process, same API ser
     expect((await eventsOf("spot-crash")).filter((e) => e.reason === "RolledBack")).toHaveLength(1);
     await reconciler(serviceAccount, db).reconcile(key("spot-crash"));
     expect((await get("spot-crash")).metadata.resourceVersion).toBe(decided.metadata.resourceVersion);
+  }, 180_000);
+
+  it("promotion waits for a passing backtest of the challenger as listed; a failed one rolls it back", async () => {
+    const gated = (champion: string, challenger: string) =>
+      experiment(champion, challenger, {
+        steps: [{ weights: { champion: 90, challenger: 10 }, analysis: { minSamples: 20 } }],
+        analysis: { requirePassingBacktest: true },
+      });
+    // The backtest as the weekly CronJob runs it (app/ops/pricing-backtest.ts), on every settled booking.
+    const backtest = async (model: string, version: string) => {
+      const window = { weeks: 4, ...backtestWindow(4, new Date()) };
+      const result = runBacktest(
+        new QuoteEngine(PRICING),
+        { model, version: modelVersion(await get(model), version), maxAbsVariancePercent: 10 },
+        await settledBookings(db, window),
+        window,
+      );
+      await storeBacktest(db, result);
+      return result;
+    };
+    for (const [model, champion, challenger] of [
+      ["spot-gate", "gate-1", "gate-2"],
+      ["spot-gate-fail", "gate-3", "gate-4"],
+    ] as const) {
+      await seedSettledQuotes(app, tenantId, champion, { count: 270, settled: 40, drift: 0.03 });
+      await seedSettledQuotes(app, tenantId, challenger, { count: 30, settled: 25, drift: 0.03 });
+      await apply(model, gated(champion, challenger));
+      await reconciler(serviceAccount, db).reconcile(key(model));
+      await reconciler(serviceAccount, db).reconcile(key(model));
+      const waiting = await get(model);
+      expect(waiting.status).toMatchObject({ phase: "Paused", weights: { challenger: 10 } });
+      expect(waiting.status?.pauseReason).toMatch(
+        new RegExp(`^waits for a passing backtest of ${challenger}`),
+      );
+      expect(await weightOf(model)).toBe(10);
+    }
+
+    // The seeded invoices are nowhere near what the engine prices those lanes at: a real run fails.
+    const failing = await backtest("spot-gate-fail", "gate-4");
+    expect(failing.passed).toBe(false);
+    await reconciler(serviceAccount, db).reconcile(key("spot-gate-fail"));
+    const rolledBack = await get("spot-gate-fail");
+    expect(rolledBack.status?.phase).toBe("RolledBack");
+    expect(rolledBack.status?.rollback?.reason).toBe(
+      `backtest of gate-4 failed: ${failing.failures.join("; ")}`,
+    );
+    expect(await weightOf("spot-gate-fail")).toBe(0);
+
+    // A passing result stored for an earlier spec of gate-2 does not count; one of gate-2 as listed does.
+    const run = await backtest("spot-gate", "gate-2");
+    await storeBacktest(db, { ...run, passed: true, failures: [], versionChecksum: "0".repeat(64) });
+    await reconciler(serviceAccount, db).reconcile(key("spot-gate"));
+    expect((await get("spot-gate")).status?.pauseReason).toMatch(/replayed an earlier spec of it/);
+    await storeBacktest(db, { ...run, passed: true, failures: [] });
+    await reconciler(serviceAccount, db).reconcile(key("spot-gate"));
+    expect((await get("spot-gate")).status?.phase).toBe("Promoted");
+    expect(await weightOf("spot-gate")).toBe(100);
   }, 180_000);
 
   it("an analysis that cannot read its metrics pauses (never rolls back); a step past its deadline fails", async () => {

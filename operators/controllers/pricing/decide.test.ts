@@ -82,6 +82,83 @@ describe("pricing rollout decisions", () => {
     });
   });
 
+  describe("with a passing backtest required for promotion", () => {
+    const gated = spec({ analysis: { minSamples: 50, requirePassingBacktest: true, backtestMaxAgeDays: 8 } });
+    const withBacktest =
+      (backtest: (now: Date) => Observed["backtest"], error?: string) =>
+      (status: PricingModelStatus, now: Date): Observed => ({
+        ...world({})(status, now),
+        backtest: backtest(now),
+        ...(error ? { backtestError: error } : {}),
+      });
+    const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000);
+
+    it("waits at the last step without one, and promotes once a recent one of this exact version passed", () => {
+      let stored: Observed["backtest"] = null;
+      const written = run(
+        gated,
+        withBacktest(() => stored),
+        40,
+      );
+      expect(phases(written)).toEqual(["Progressing:0:10", "Progressing:1:50", "Paused:1:50"]);
+      expect(written.at(-1)!.pauseReason).toMatch(
+        /^waits for a passing backtest of v2 \(npm run pricing:backtest -- --model <model> --version v2/,
+      );
+      // The weekly CronJob ran: the next look promotes.
+      stored = { passed: true, sameVersion: true, ranAt: new Date("2026-12-01T00:20:00Z"), failures: [] };
+      const next = decide(
+        gated,
+        written.at(-1)!,
+        withBacktest(() => stored)(written.at(-1)!, new Date("2026-12-01T00:45:00Z")),
+      );
+      expect(next.phase).toBe("Promoted");
+    });
+
+    it("keeps waiting on a stale backtest, one of an earlier spec of the version, or one it cannot read", () => {
+      const stale = run(
+        gated,
+        withBacktest((now) => ({ passed: true, sameVersion: true, ranAt: daysBefore(now, 9), failures: [] })),
+        40,
+      ).at(-1)!;
+      expect(stale.phase).toBe("Paused");
+      expect(stale.pauseReason).toMatch(/is 9\.0 days old \(at most 8\)/);
+      const edited = run(
+        gated,
+        withBacktest((now) => ({
+          passed: true,
+          sameVersion: false,
+          ranAt: daysBefore(now, 1),
+          failures: [],
+        })),
+        40,
+      ).at(-1)!;
+      expect(edited.pauseReason).toMatch(/replayed an earlier spec of it/);
+      const unreadable = run(
+        gated,
+        withBacktest(() => undefined, "connection refused"),
+        40,
+      ).at(-1)!;
+      expect(unreadable.phase).toBe("Paused");
+      expect(unreadable.pauseReason).toMatch(/could not be read: connection refused/);
+    });
+
+    it("rolls back on a failed backtest of this version, saying which guardrail failed", () => {
+      const last = run(
+        gated,
+        withBacktest((now) => ({
+          passed: false,
+          sameVersion: true,
+          ranAt: daysBefore(now, 1),
+          failures: ["absolute variance 12.4 % > 10 %"],
+        })),
+        40,
+      ).at(-1)!;
+      expect(last.phase).toBe("RolledBack");
+      expect(last.rollback?.reason).toBe("backtest of v2 failed: absolute variance 12.4 % > 10 %");
+      expect(splitOf(last)?.weights).toEqual({ champion: 100, challenger: 0 });
+    });
+  });
+
   it("rolls a drifting challenger back at its first analysis: weight 0 at once, reason on status", () => {
     const written = run(spec(), world({ absVariancePercent: 14.2 }), 60);
     expect(phases(written)).toEqual(["Progressing:0:10", "RolledBack:0:0"]);

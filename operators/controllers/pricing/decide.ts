@@ -24,10 +24,24 @@ export interface VersionObservation extends Omit<MetricValues, "observedAt"> {
   quotes: number;
 }
 
-export type Observed =
+/** The challenger's latest stored backtest (app/pricing/backtest.ts), as the promotion gate reads it. */
+export interface BacktestObservation {
+  passed: boolean;
+  /** It replayed the challenger as listed now, not an earlier spec of the same name. */
+  sameVersion: boolean;
+  ranAt: Date;
+  failures: string[];
+}
+
+/** Read only when the spec requires a passing backtest: none stored (null) or a failed read (error). */
+type BacktestObserved = { backtest?: BacktestObservation | null; backtestError?: string };
+
+export type Observed = (
   | { now: Date; metrics: { champion: VersionObservation; challenger: VersionObservation } }
   | { now: Date; metricsError: string }
-  | { now: Date };
+  | { now: Date }
+) &
+  BacktestObserved;
 
 const ALL_CHAMPION: Weights = { champion: 100, challenger: 0 };
 
@@ -238,6 +252,19 @@ export function decide(
 
   const next = steps[index + 1];
   if (!next) {
+    if (analysis.requirePassingBacktest) {
+      const gate = backtestGate(observed, challenger, analysis.backtestMaxAgeDays);
+      if (gate?.failed) return { ...failed(gate.failed), metrics: withMetrics.metrics };
+      if (gate?.wait) {
+        if (status.phase === "Paused" && status.pauseReason === gate.wait) return status;
+        return {
+          ...withMetrics,
+          phase: "Paused",
+          pauseReason: gate.wait,
+          message: `Promotion ${gate.wait}.`,
+        };
+      }
+    }
     return {
       ...withMetrics,
       phase: "Promoted",
@@ -256,4 +283,32 @@ export function decide(
     pauseReason: undefined,
     message: `Step ${index + 1}: ${challenger} at ${weights.challenger} %.`,
   };
+}
+
+/**
+ * Whether the challenger's backtest lets it be promoted: nothing to say when it passed recently for
+ * the version as listed; `wait` when there is no such backtest yet (no data is never a verdict);
+ * `failed` when the latest backtest of exactly this version failed its guardrails.
+ */
+function backtestGate(
+  observed: Observed,
+  challenger: string,
+  maxAgeDays: number,
+): { wait?: string; failed?: string } | undefined {
+  const run = `npm run pricing:backtest -- --model <model> --version ${challenger}`;
+  if (observed.backtestError)
+    return { wait: `waits: the backtest of ${challenger} could not be read: ${observed.backtestError}` };
+  const backtest = observed.backtest;
+  if (!backtest)
+    return { wait: `waits for a passing backtest of ${challenger} (${run}, or the weekly CronJob)` };
+  if (!backtest.sameVersion)
+    return { wait: `waits: the latest backtest of ${challenger} replayed an earlier spec of it; run ${run}` };
+  const ageDays = (observed.now.getTime() - backtest.ranAt.getTime()) / 86_400_000;
+  if (ageDays > maxAgeDays)
+    return {
+      wait: `waits: the latest backtest of ${challenger} is ${ageDays.toFixed(1)} days old (at most ${maxAgeDays}); run ${run}`,
+    };
+  if (!backtest.passed)
+    return { failed: `backtest of ${challenger} failed: ${backtest.failures.join("; ")}` };
+  return undefined;
 }

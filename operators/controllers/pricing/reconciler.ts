@@ -21,10 +21,12 @@ import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { decide, splitOf, type Observed, type VersionObservation } from "./decide.ts";
 import type { PricingGauges } from "./gauges.ts";
 import { observeVersions } from "./metrics.ts";
+import { latestBacktest, versionChecksum as backtestChecksum } from "../../../app/pricing/backtest.ts";
 import { publishSplit, readSplit, sameSplit, type PublishedSplit } from "./split-store.ts";
 import {
   completeStatus,
   desiredSplit,
+  pricingVersion,
   reasonCode,
   specHash,
   specProblem,
@@ -137,7 +139,32 @@ export class PricingReconciler implements Reconciler {
       this.deps.log.warn({ model, err: message }, "pricing analysis metrics could not be read");
       return { now, metricsError: `reading settled actuals from PostgreSQL failed: ${message}` };
     }
-    return { now, metrics };
+    return { now, metrics, ...(await this.observeBacktest(model, object)) };
+  }
+
+  /** The challenger's latest backtest, read only when the spec makes promotion wait for one. */
+  private async observeBacktest(
+    model: string,
+    object: PricingModel,
+  ): Promise<Pick<Observed, "backtest" | "backtestError">> {
+    const { spec } = object;
+    const challenger = spec.versions.find((v) => v.name === spec.aliases.challenger);
+    if (!spec.analysis?.requirePassingBacktest || !challenger) return {};
+    try {
+      const stored = await latestBacktest(this.deps.pool, model, challenger.name);
+      if (!stored) return { backtest: null };
+      return {
+        backtest: {
+          passed: stored.passed,
+          // The backtest's own checksum of what it replayed (app/pricing/backtest.ts).
+          sameVersion: stored.versionChecksum === backtestChecksum(pricingVersion(challenger)),
+          ranAt: new Date(stored.ranAt),
+          failures: stored.failures,
+        },
+      };
+    } catch (error) {
+      return { backtestError: (error as Error).message };
+    }
   }
 
   /**
