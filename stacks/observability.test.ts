@@ -243,7 +243,7 @@ describe("secret rotation dates", () => {
         const config = p.parse({
           ...values,
           DATABASE_URL: `postgres://freight_${p.login}@db/freight`,
-          ...(p.login === "runner" ? { LLM_API_KEY: "mounted" } : {}),
+          ...(p.login === "runner" ? { LLM_API_KEY: "mounted", WORKFLOW_AUTOMATION_API_KEY: "mounted" } : {}),
         });
         expect(config.AWS_REGION, p.deployment).toBe(region);
         expect(parseWatchedSecrets(config.SECRETS_ROTATION_WATCH), p.deployment).toEqual(

@@ -58,7 +58,7 @@ const stacks = () => [primary, secondary];
 const deployment = (plan: PlannedStack, name: string) => one(plan, "kubernetes:apps/v1:Deployment", name);
 
 describe("ServiceAccount tokens with billing on", () => {
-  it("mount in the API (its Tenant writes), the operators, the active region's trial expiry and evidence jobs, and nowhere else", () => {
+  it("mount in the API (its Tenant writes), the operators, the active region's trial expiry, evidence and pricing backtest jobs, and nowhere else", () => {
     for (const plan of stacks()) {
       const pods = [
         ...all(plan, "kubernetes:apps/v1:Deployment").map((d) => ({
@@ -73,11 +73,17 @@ describe("ServiceAccount tokens with billing on", () => {
       const mounting = pods
         .filter((p) => mountsServiceAccountToken(p.spec as unknown as PodSpec))
         .map((p) => p.name);
-      // Trial expiry writes Tenants like billing does; the evidence job reads RBAC bindings; both run
-      // where the scheduled work runs (the primary).
+      // Trial expiry writes Tenants like billing does; the evidence job reads RBAC bindings; the
+      // backtest reads PricingModels; all run where the scheduled work runs (the primary).
       expect(mounting.sort()).toEqual(
         plan === primary
-          ? ["operators", "quote-api", "scheduled-jobs-evidence", "scheduled-jobs-trial-expiry"]
+          ? [
+              "operators",
+              "quote-api",
+              "scheduled-jobs-evidence",
+              "scheduled-jobs-pricing-backtest",
+              "scheduled-jobs-trial-expiry",
+            ]
           : ["operators", "quote-api"],
       );
     }

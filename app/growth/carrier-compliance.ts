@@ -150,8 +150,8 @@ export async function recordComplianceDocument(db: Db, carrierId: string, body: 
       detail: `Your tenant has not invited carrier ${carrierId}; invite it first (POST /v1/directory/invites), then record the documents it sends you.`,
     });
   const { rows } = await db.query<DocumentRow>(
-    `INSERT INTO carrier_compliance_documents (carrier_id, kind, issued_on, expires_on, contact_email, recorded_by)
-     VALUES ($1, $2, $3, $4, $5, current_tenant_id())
+    `INSERT INTO carrier_compliance_documents (carrier_id, kind, issued_on, expires_on, contact_email)
+     VALUES ($1, $2, $3, $4, $5)
      RETURNING id, kind, issued_on::text, expires_on::text, (expires_on - current_date) AS days_left`,
     [carrierId, body.kind, body.issuedOn, body.expiresOn, body.contactEmail],
   );
@@ -186,7 +186,7 @@ export async function runComplianceReminders(operator: pg.Pool, at = new Date())
   const today = "$1::timestamptz::date";
   const reminders = await operator.query<{ carrier: string; kind: DocumentKind; days_before: number }>(
     `WITH current_docs AS (
-       SELECT DISTINCT ON (carrier_id, kind) id, carrier_id, kind, expires_on, contact_email, recorded_by
+       SELECT DISTINCT ON (carrier_id, kind) id, carrier_id, kind, expires_on, contact_email
          FROM carrier_compliance_documents
         WHERE expires_on >= ${today} AND expires_on - ${today} <= $2
         ORDER BY carrier_id, kind, issued_on DESC, recorded_at DESC),
@@ -202,12 +202,16 @@ export async function runComplianceReminders(operator: pg.Pool, at = new Date())
        RETURNING document_id, days_before),
      queued AS (
        INSERT INTO agent_tasks (tenant_id, kind, payload, dedupe_key)
-       SELECT d.recorded_by, 'carrier_compliance_reminder',
+       SELECT inviter.tenant_id, 'carrier_compliance_reminder',
               jsonb_build_object('to', d.contact_email, 'carrierId', c.id, 'carrierName', c.name,
                                  'mcNumber', c.mc_number, 'document', d.kind, 'expiresOn', d.expires_on,
                                  'daysBefore', r.days_before),
               'carrier-compliance-reminder:' || r.document_id || ':' || r.days_before
          FROM recorded r JOIN due d ON d.id = r.document_id JOIN carriers c ON c.id = d.carrier_id
+         -- The task runs in the name of the tenant that invited the carrier first (recording a
+         -- document needs an invite); the carrier's contact is mailed either way.
+         JOIN LATERAL (SELECT i.tenant_id FROM carrier_invites i WHERE i.carrier_id = d.carrier_id
+                        ORDER BY i.accepted_at NULLS LAST, i.tenant_id LIMIT 1) inviter ON true
        ON CONFLICT (dedupe_key) DO NOTHING
        RETURNING payload)
      SELECT payload->>'carrierName' AS carrier, payload->>'document' AS kind, (payload->>'daysBefore')::int AS days_before

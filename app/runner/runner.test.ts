@@ -185,7 +185,13 @@ describe("the runner's own server", () => {
     );
     const health = await fetch(`${runner.url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: "ok", state: "running", inFlight: 0 });
+    // No SECRETS_ROTATION_WATCH here: nothing to be degraded by, and readiness says so.
+    expect(await health.json()).toEqual({
+      status: "ok",
+      state: "running",
+      inFlight: 0,
+      checks: { secrets: "no rotation dates known" },
+    });
     // Gauges are refreshed at most every 5 s; the counters at once.
     const after = await (await fetch(`${runner.url}/metrics`)).text();
     expect(after).toMatch(/^runner_jobs_finished_total\{queue="bulk_rating",status="succeeded"\} 1$/m);

@@ -149,11 +149,18 @@ describe("growth and support loops on the local platform", () => {
       superuser(),
       "SELECT id, name FROM carriers ORDER BY mc_number LIMIT 1",
     );
+    // The tenant invited the carrier, which then sent its certificate (the reminder task runs in an
+    // inviting tenant's name).
     await query(
       superuser(),
-      `INSERT INTO carrier_compliance_documents (carrier_id, kind, issued_on, expires_on, contact_email, recorded_by)
-       VALUES ($1, 'insurance_certificate', current_date - 358, current_date + 7, 'compliance@first-carrier.example', $2)`,
-      [carrier!.id, tenant!.id],
+      "INSERT INTO carrier_invites (tenant_id, carrier_id, email) VALUES ($1, $2, 'dispatch@first-carrier.example')",
+      [tenant!.id, carrier!.id],
+    );
+    await query(
+      superuser(),
+      `INSERT INTO carrier_compliance_documents (carrier_id, kind, issued_on, expires_on, contact_email)
+       VALUES ($1, 'insurance_certificate', current_date - 358, current_date + 7, 'compliance@first-carrier.example')`,
+      [carrier!.id],
     );
     const job = await platform.runJob("primary", "carrier-compliance");
     expect(job.exitCode, job.output).toBe(0);

@@ -17,8 +17,10 @@ CREATE TABLE carrier_compliance_documents (
   expires_on date NOT NULL,
   -- Where the carrier's reminders go: the compliance contact the carrier gave with this document.
   contact_email text NOT NULL CHECK (contact_email ~ '^[^@\s]+@[^@\s]+$'),
-  -- The tenant that recorded it (the carrier's reminders are queued in its name).
-  recorded_by uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+  -- No column names the tenant that recorded it: the documents are the carrier's and every tenant
+  -- reads them, so which tenant works with which carrier must not be readable here (the RLS probe
+  -- refuses a shared table that leads to a tenant). The reminders are queued in the name of a
+  -- tenant that invited the carrier, read from carrier_invites by the job.
   recorded_at timestamptz NOT NULL DEFAULT now(),
   CHECK (expires_on > issued_on)
 );
@@ -28,7 +30,7 @@ CREATE INDEX carrier_compliance_documents_current
 CREATE INDEX carrier_compliance_documents_expiry ON carrier_compliance_documents (expires_on);
 GRANT SELECT ON carrier_compliance_documents TO freight_app, freight_ops, freight_operator;
 -- Tenants add documents (the route checks the tenant invited the carrier); nobody rewrites history.
-GRANT INSERT (carrier_id, kind, issued_on, expires_on, contact_email, recorded_by)
+GRANT INSERT (carrier_id, kind, issued_on, expires_on, contact_email)
   ON carrier_compliance_documents TO freight_app;
 
 -- One reminder per document per threshold, whoever runs the job how often.
