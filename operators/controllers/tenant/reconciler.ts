@@ -52,6 +52,14 @@ export class TenantReconciler implements Reconciler {
   private readonly deps: TenantReconcilerDeps;
   private readonly mirrors = new Map<string, PlanMirror>();
   private readonly provisioning: Batcher<TenantProvisioning, TenantProvisioned>;
+  /**
+   * Tenants this process provisioned, until their deletion is handled. A DELETE that read the
+   * object before our finalizer landed can still remove it outright (seen with 1,000 tenants created
+   * and deleted in a burst), after our status write succeeded: no deletionTimestamp ever shows, only
+   * the key's disappearance, and this is what says there is something to offboard. One entry per
+   * live tenant (the informer holds the objects themselves); a restarted process starts empty.
+   */
+  private readonly provisioned = new Map<string, Tenant>();
 
   constructor(deps: TenantReconcilerDeps) {
     this.deps = deps;
@@ -64,8 +72,18 @@ export class TenantReconciler implements Reconciler {
   async reconcile(key: ObjectKey): Promise<void> {
     const { client, tenants, plans, events } = this.deps;
     const cached = tenants.get(key);
-    if (!cached) return; // gone: offboarding already ran before the finalizer was removed
-    if (cached.metadata.deletionTimestamp) return this.offboard(cached);
+    const id = `${key.namespace}/${key.name}`;
+    if (!cached) {
+      // Gone. Normally offboarding ran before the finalizer was removed (and forgot it here).
+      const vanished = this.provisioned.get(id);
+      this.provisioned.delete(id);
+      if (vanished) await this.offboardVanished(vanished);
+      return;
+    }
+    if (cached.metadata.deletionTimestamp) {
+      this.provisioned.delete(id);
+      return this.offboard(cached);
+    }
 
     const tenant = await addFinalizer(client, tenantsRef, cached, TENANT_FINALIZER, TENANT_FIELD_MANAGER);
     const now = this.deps.now?.() ?? new Date();
@@ -95,6 +113,7 @@ export class TenantReconciler implements Reconciler {
             entitlements: resolution.entitlements,
             usageSince: periodStart("quotes", now),
           });
+          this.provisioned.set(id, tenant);
           observation = {
             kind: "applied",
             tenantId: applied.tenantId,
@@ -120,12 +139,9 @@ export class TenantReconciler implements Reconciler {
       if (!isNotFound(error) || observation.kind !== "applied") throw error;
       // Gone although our finalizer was added: the API server let a DELETE that had read the
       // object without it win over our patch (seen with 1,000 tenants created and deleted in a
-      // burst). No deletion event will bring us back, so offboard what we just provisioned now.
-      const result = await offboardTenant(this.deps.pool, tenant);
-      this.deps.log.warn(
-        { tenant: tenant.metadata.name, ...result },
-        "tenant deleted while being provisioned; offboarded",
-      );
+      // burst). Offboard what we just provisioned now.
+      this.provisioned.delete(id);
+      await this.offboardVanished(tenant);
       return;
     }
     for (const event of decision.events) await events.record(tenant, event);
@@ -179,6 +195,15 @@ export class TenantReconciler implements Reconciler {
       if (resolution.ok) desired.set(tenant.metadata.name, resolution.entitlements);
     }
     return desired;
+  }
+
+  /** Offboards a provisioned tenant deleted without our finalizer (idempotent: one export per uid). */
+  private async offboardVanished(tenant: Tenant): Promise<void> {
+    const result = await offboardTenant(this.deps.pool, tenant);
+    this.deps.log.warn(
+      { tenant: tenant.metadata.name, ...result },
+      "tenant deleted without the finalizer while being provisioned; offboarded",
+    );
   }
 
   private async offboard(tenant: Tenant): Promise<void> {
