@@ -141,7 +141,8 @@ export class Runner extends pulumi.ComponentResource {
                     // LLM_TIMEOUT_MS (6 s a call) and the breaker (LLM_BREAKER_FAILURES 5, LLM_BREAKER_HALF_OPEN_MS 10 s) keep their
                     // defaults everywhere: both regions call the same provider.
                     { name: "WORKFLOW_AUTOMATION_URL", value: args.workflowAutomation.url },
-                    // WORKFLOW_AUTOMATION_TIMEOUT_MS (4 s) and its breaker (5 failures, 10 s half-open) keep
+                    // WORKFLOW_AUTOMATION_TIMEOUT_MS (4 s) and its breaker (WORKFLOW_AUTOMATION_BREAKER_FAILURES 5,
+                    // WORKFLOW_AUTOMATION_BREAKER_HALF_OPEN_MS 10 s) keep
                     // their defaults everywhere: both regions call the same service.
                     ...(args.billingMail
                       ? [{ name: "BILLING_EMAIL_FROM", value: args.billingMail.from }]
