@@ -156,7 +156,8 @@ export class Operators extends pulumi.ComponentResource {
       ...(settings ? failoverEnv(settings) : []),
       // TENANT_WORKERS (256) and RATELIMIT_WORKERS (128) keep their defaults in every region: they
       // only bound how many reconciles join a group commit; the API request window adapts by itself.
-      // FAILOVER_*_DB_DATA_DIR are for the local PostgreSQL driver's fence only (tools/platform);
+      // FAILOVER_PRIMARY_DB_DATA_DIR and FAILOVER_SECONDARY_DB_DATA_DIR are for the local PostgreSQL
+      // driver's fence only (tools/platform);
       // on RDS the fence is the security group swap and reboot.
     ]);
     // Mounted files (pod-spec.ts): the manager's login, and with failover both regions' databases.
