@@ -18,6 +18,8 @@ import { promisify } from "node:util";
 import pg from "pg";
 
 const run = promisify(execFile);
+/** How long stop() lets sessions leave on their own before a fast shutdown ends them. */
+const SMART_SHUTDOWN_GRACE_MS = 300;
 
 export const SUPERUSER = "postgres";
 export const SUPERUSER_PASSWORD = "local-superuser";
@@ -236,9 +238,15 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
         running.delete(server);
         if (child.exitCode === null && child.signalCode === null) {
           const exited = new Promise((resolve) => child.once("exit", resolve));
-          child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
+          // Smart shutdown first, for a moment: a client that has just sent its Terminate (a pool's
+          // end() resolves before its sockets close) gets to leave, instead of receiving the FATAL
+          // 57P01 that a fast shutdown sends every session, which a client no longer listening for
+          // errors turns into an uncaught exception in whoever stopped the server.
+          child.kill("SIGTERM");
+          const fast = setTimeout(() => child.kill("SIGINT"), SMART_SHUTDOWN_GRACE_MS);
           const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
           await exited;
+          clearTimeout(fast);
           clearTimeout(timer);
         }
         if (!(keep ?? options.keep)) rmSync(dir, { recursive: true, force: true });
