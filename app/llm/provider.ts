@@ -10,22 +10,11 @@
 // While the breaker is not closed the provider is "degraded": the runner stays ready (tasks fall
 // back or wait), /readyz says so, llm_provider_degraded is 1 and the LlmProviderDegraded alert pages
 // when it lasts.
-import {
-  BrokenCircuitError,
-  CircuitState,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  TaskCancelledError,
-  TimeoutStrategy,
-  circuitBreaker,
-  handleWhen,
-  retry,
-  timeout,
-  wrap,
-} from "cockatiel";
+import { BrokenCircuitError, TaskCancelledError } from "cockatiel";
 import OpenAI, { APIError, RateLimitError } from "openai";
 import type { Counter, Gauge, Histogram } from "prom-client";
 import type { z } from "zod";
+import { outboundPolicy } from "../outbound-policy.ts";
 import type { SecretValue } from "../secret-file.ts";
 
 export interface LlmProviderOptions {
@@ -72,13 +61,6 @@ export class LlmCallError extends Error {
   }
 }
 
-const STATE_NAMES: Record<CircuitState, LlmBreakerState> = {
-  [CircuitState.Closed]: "closed",
-  [CircuitState.Open]: "open",
-  [CircuitState.HalfOpen]: "half_open",
-  [CircuitState.Isolated]: "open",
-};
-
 /** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -97,7 +79,6 @@ export function answerJson(content: string | null | undefined): unknown {
 export class LlmProvider {
   readonly options: LlmProviderOptions;
   #client: { key: string; client: OpenAI } | undefined;
-  readonly #breaker;
   readonly #policy;
   #state: LlmBreakerState = "closed";
   #degradedSince: number | undefined;
@@ -105,30 +86,19 @@ export class LlmProvider {
 
   constructor(options: LlmProviderOptions) {
     this.options = options;
-    // A timeout (cockatiel's TaskCancelledError), a 429, a 5xx, garbage: all say "the provider is not
-    // answering usefully now".
-    const providerFailure = handleWhen(
-      (error) =>
-        error instanceof TaskCancelledError ||
-        (error instanceof LlmCallError && error.kind !== "unavailable"),
-    );
-    this.#breaker = circuitBreaker(providerFailure, {
-      halfOpenAfter: options.breakerHalfOpenMs,
-      breaker: new ConsecutiveBreaker(options.breakerFailures),
+    this.#policy = outboundPolicy({
+      timeoutMs: options.timeoutMs,
+      breakerFailures: options.breakerFailures,
+      breakerHalfOpenMs: options.breakerHalfOpenMs,
+      // A timeout, a 429, a 5xx, garbage: all say "the provider is not answering usefully now".
+      countsAsFailure: (error) => error instanceof LlmCallError && error.kind !== "unavailable",
+      // One quick retry for a blip; a 429 is not retried here (the task waits out its Retry-After).
+      retryable: (error) =>
+        error instanceof LlmCallError && (error.kind === "error" || error.kind === "timeout"),
+      retries: 1,
+      backoffMaxMs: 500,
+      onCircuit: (state) => this.#setState(state),
     });
-    // One quick retry for a blip; a 429 is not retried here (the task waits out its Retry-After).
-    const retryBlip = retry(
-      handleWhen(
-        (error) =>
-          error instanceof TaskCancelledError ||
-          (error instanceof LlmCallError && (error.kind === "error" || error.kind === "timeout")),
-      ),
-      { maxAttempts: 1, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 500 }) },
-    );
-    // Aggressive: the attempt is abandoned at the deadline even if the body is still streaming in.
-    const perAttempt = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
-    this.#policy = wrap(retryBlip, this.#breaker, perAttempt);
-    this.#breaker.onStateChange((state) => this.#setState(STATE_NAMES[state]));
     this.#setState("closed");
   }
 

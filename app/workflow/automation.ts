@@ -2,7 +2,7 @@
 // JSON to a webhook under WORKFLOW_AUTOMATION_URL (n8n's production webhooks live at
 // <base>/webhook/<path>), authenticated by the key in WORKFLOW_AUTOMATION_API_KEY_FILE (n8n's Header
 // Auth credential; re-read per call, so a rotated key applies at once) and deduplicated by the
-// receiver on Idempotency-Key. Behind a cockatiel policy like the LLM provider's: a per-attempt
+// receiver on Idempotency-Key. Behind the same outbound policy as the LLM provider (app/outbound-policy.ts): a per-attempt
 // timeout, retries with backoff for a blip, and a circuit breaker.
 //
 // A credential the service refuses (401/403) is its own failure: retrying the same key cannot help,
@@ -10,20 +10,9 @@
 // rotated or fixed). The task goes back to the queue with the runner's backoff (the auto-retry), the
 // region turns yellow (/readyz "degraded", still 200), workflow_automation_degraded is 1, and
 // WorkflowAutomationDegraded pages when it lasts.
-import {
-  BrokenCircuitError,
-  CircuitState,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  TaskCancelledError,
-  TimeoutStrategy,
-  circuitBreaker,
-  handleWhen,
-  retry,
-  timeout,
-  wrap,
-} from "cockatiel";
+import { BrokenCircuitError, TaskCancelledError } from "cockatiel";
 import type { Counter, Gauge } from "prom-client";
+import { outboundPolicy } from "../outbound-policy.ts";
 import type { SecretValue } from "../secret-file.ts";
 
 export interface WorkflowAutomationOptions {
@@ -64,7 +53,6 @@ export const WORKFLOW_DEGRADED_REASONS: WorkflowDegradedReason[] = ["credential_
 
 export class WorkflowAutomation {
   readonly options: WorkflowAutomationOptions;
-  readonly #breaker;
   readonly #policy;
   #circuit: "closed" | "open" | "half_open" = "closed";
   #credentialRejectedSince: number | undefined;
@@ -72,32 +60,25 @@ export class WorkflowAutomation {
 
   constructor(options: WorkflowAutomationOptions) {
     this.options = options;
-    // Every failure but a refused event says "the service is not answering usefully now"; a
-    // rejected credential counts too, so a bad key stops the calls as a dead service does.
-    this.#breaker = circuitBreaker(
-      handleWhen(
-        (error) =>
-          error instanceof TaskCancelledError ||
-          (error instanceof WorkflowCallError && error.kind !== "refused" && error.kind !== "unavailable"),
-      ),
-      { halfOpenAfter: options.breakerHalfOpenMs, breaker: new ConsecutiveBreaker(options.breakerFailures) },
-    );
-    // A blip is retried twice; a rejected credential or a refused event is not (the same call fails again).
-    const retryBlip = retry(
-      handleWhen(
-        (error) =>
-          error instanceof TaskCancelledError ||
-          (error instanceof WorkflowCallError && (error.kind === "error" || error.kind === "timeout")),
-      ),
-      { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) },
-    );
-    this.#policy = wrap(retryBlip, this.#breaker, timeout(options.timeoutMs, TimeoutStrategy.Aggressive));
-    this.#breaker.onStateChange((state) => {
-      this.#circuit =
-        state === CircuitState.Closed ? "closed" : state === CircuitState.HalfOpen ? "half_open" : "open";
-      if (this.#circuit === "closed") this.#circuitOpenSince = undefined;
-      else this.#circuitOpenSince ??= Date.now();
-      this.#publish();
+    this.#policy = outboundPolicy({
+      timeoutMs: options.timeoutMs,
+      breakerFailures: options.breakerFailures,
+      breakerHalfOpenMs: options.breakerHalfOpenMs,
+      // Every failure but a refused event says "the service is not answering usefully now"; a
+      // rejected credential counts too, so a bad key stops the calls as a dead service does.
+      countsAsFailure: (error) =>
+        error instanceof WorkflowCallError && error.kind !== "refused" && error.kind !== "unavailable",
+      // A blip is retried twice; a rejected credential or a refused event is not (the same call fails again).
+      retryable: (error) =>
+        error instanceof WorkflowCallError && (error.kind === "error" || error.kind === "timeout"),
+      retries: 2,
+      backoffMaxMs: 1000,
+      onCircuit: (state) => {
+        this.#circuit = state;
+        if (state === "closed") this.#circuitOpenSince = undefined;
+        else this.#circuitOpenSince ??= Date.now();
+        this.#publish();
+      },
     });
     this.#publish();
   }
