@@ -91,8 +91,9 @@ export class PeerOutputMissingError extends Error {
     if (config.role === "primary") {
       lines.push(
         `On the very first deployment the secondary does not exist yet: deploy this stack without document ` +
-          `replication (pulumi config set freight:documentsReplication false --stack ${config.stack}), ` +
-          `then ${peerName}, then turn replication back on. See docs/deploy.md.`,
+          `replication (pulumi config set freight:documentsReplication false --stack ${config.stack}) ` +
+          `and without the read canary (pulumi config set freight:readCanary off --stack ${config.stack}), ` +
+          `then ${peerName}, then turn both back on. See docs/deploy.md.`,
       );
     } else {
       lines.push("See docs/deploy.md for the bootstrap order.");
