@@ -23,6 +23,7 @@ import { withTenant, type Db } from "../db/pool.ts";
 import { Problem } from "../http/problem.ts";
 import type { AppMetrics } from "../observability/metrics.ts";
 import { peerRole, type RegionRole } from "../region.ts";
+import { ACTIVE_REGION_HEADER } from "./router.ts";
 import type { RegionRouting } from "./state.ts";
 
 /** Names the region role of the database that answered (primary or secondary). */
@@ -132,6 +133,8 @@ export class ReadCanary {
   register(app: FastifyInstance, tenantOf: (request: FastifyRequest) => string | undefined): void {
     app.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
       if (!request.routeOptions.url?.startsWith("/v1/")) return payload;
+      // The router answered (frozen, redirected), not a database: there is nothing to name.
+      if (reply.hasHeader(ACTIVE_REGION_HEADER)) return payload;
       reply.header(DATABASE_HEADER, this.database(request));
       // Before the answer leaves: the client's next read may follow it at once.
       const tenant = tenantOf(request);
