@@ -35,6 +35,16 @@ export const appConfigSchema = z.object({
   // us-west-2), so a tenant pinned there is refused here with REGION_PEER_URL as its address.
   REGION_PEER_NAME: z.string().min(1).optional(),
   ROUTING_CACHE_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  // The read canary (app/routing/read-canary.ts): the standby region's replica as the freight_app
+  // login, read by the share of lag-tolerant reads the routing row's readCanary weight names. Unset:
+  // every read stays on DATABASE_URL whatever the weight (a bare process, tests).
+  READ_CANARY_DATABASE_URL: postgresUrl(
+    "the freight_app login on the other region's replica",
+    "postgres://freight_app:...@replica.other-region:5432/freight",
+  ).optional(),
+  // How long a tenant's reads stay on the serving database after it wrote through this process:
+  // read-your-writes. Above the gate's default lag bound (5 s) so the canary's lag never shows.
+  READ_CANARY_FRESH_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
   WRITE_FREEZE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(600).default(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   METERING: z.enum(["on", "off"]).default("on"),
@@ -183,6 +193,7 @@ const BILLING_SECRETS = [
 export const APP_SECRETS = [
   "DATABASE_URL",
   "OPS_DATABASE_URL",
+  "READ_CANARY_DATABASE_URL",
   "BILLING_DATABASE_URL",
   "STRIPE_SECRET_KEY",
   "STRIPE_WEBHOOK_SECRET",

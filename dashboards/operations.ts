@@ -157,6 +157,41 @@ export function operationsDashboard(): dashboard.Dashboard {
     }),
   );
 
+  // The read canary (RegionFailover spec.readCanary): which database answers, and what is published.
+  builder.withRow(new dashboard.RowBuilder("Read canary"));
+  builder.withPanel(
+    trend({
+      title: "Requests served, by database",
+      definition:
+        "Successful API requests per second by the region role of the database that answered and kind; a write on secondary while the primary serves would be a bug.",
+      unit: "ops",
+      queries: [
+        promQuery("sum by (database, kind) (rate(db_requests_served_total[5m]))", "{{kind}} on {{database}}"),
+      ],
+      width: 8,
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Read canary weight",
+      definition:
+        "Percent of eligible reads the serving region's API sends to the standby replica; drops to 0 when the health gate trips it.",
+      unit: "percent",
+      queries: [promQuery("max by (instance) (read_canary_weight_percent)", "{{instance}}")],
+      width: 8,
+    }),
+  );
+  builder.withPanel(
+    trend({
+      title: "Read canary fallbacks",
+      definition:
+        "Canary reads the standby replica failed, retried on the serving database (users saw no error).",
+      unit: "ops",
+      queries: [promQuery("sum(rate(read_canary_fallbacks_total[5m]))", "fallbacks")],
+      width: 8,
+    }),
+  );
+
   builder.withRow(new dashboard.RowBuilder("Regions and secrets"));
   builder.withPanel(
     figure({

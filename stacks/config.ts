@@ -226,6 +226,9 @@ const keys = {
     example: "sg-0fence0secondary00",
     optional: true,
   },
+  // The read canary (RegionFailover spec.readCanary): the API may read a share of lag-tolerant reads
+  // from the other region's database (READ_CANARY_DATABASE_URL); the weight itself is on the CR.
+  readCanary: { schema: onOff, example: "on", default: "off" },
   // Billing (app/billing): the API serves checkout and Stripe webhooks and applies plans to Tenants.
   billing: { schema: onOff, example: "on", default: "off" },
   // The first values of Stripe's secrets, on the primary (which owns the secrets; the secondary

@@ -9,10 +9,18 @@ const config = (stack: string, overrides: Record<string, string> = {}) =>
 
 describe("neededPeerOutputs", () => {
   it("asks the peer only for what the switched-on capabilities use", () => {
-    expect(neededPeerOutputs(config("prod-primary"))).toEqual(["documentsBucketArn", "documentsKmsKeyArn"]);
-    expect(neededPeerOutputs(config("prod-primary", { "freight:documentsReplication": "false" }))).toEqual(
-      [],
-    );
+    // The committed stacks run the read canary: the API reads the other region's database.
+    expect(neededPeerOutputs(config("prod-primary"))).toEqual([
+      "documentsBucketArn",
+      "documentsKmsKeyArn",
+      "replicaDbAddress",
+    ]);
+    expect(
+      neededPeerOutputs(
+        config("prod-primary", { "freight:documentsReplication": "false", "freight:readCanary": "off" }),
+      ),
+    ).toEqual([]);
+    expect(neededPeerOutputs(config("prod-secondary"))).toContain("primaryDbAddress");
     // The committed secondary runs the failover controller: it needs the primary's database.
     expect(neededPeerOutputs(config("prod-secondary"))).toEqual(
       expect.arrayContaining(["primaryDbArn", "primaryDbIdentifier", "primaryDbAddress"]),

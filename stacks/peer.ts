@@ -38,6 +38,9 @@ export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
   "replicaDbAddress",
 ] as const;
 
+/** The read canary: the API reads from the other region's database (the replica, or the primary after a flip). */
+export const READ_CANARY_OUTPUTS = { primary: "replicaDbAddress", secondary: "primaryDbAddress" } as const;
+
 /** Billing on in the secondary: the primary's billing secrets, whose local replicas it reads. */
 export const BILLING_OUTPUTS_FROM_PRIMARY = [
   "stripeSecretKeySecretArn",
@@ -63,6 +66,7 @@ export function neededPeerOutputs(config: StackConfig): PeerOutputName[] {
     (config.role === "primary" ? FAILOVER_OUTPUTS_FROM_SECONDARY : FAILOVER_OUTPUTS_FROM_PRIMARY).forEach(
       (o) => needed.add(o),
     );
+  if (config.readCanary) needed.add(READ_CANARY_OUTPUTS[config.role]);
   if (config.billing && config.role === "secondary")
     BILLING_OUTPUTS_FROM_PRIMARY.forEach((o) => needed.add(o));
   return [...needed];
@@ -87,8 +91,9 @@ export class PeerOutputMissingError extends Error {
     if (config.role === "primary") {
       lines.push(
         `On the very first deployment the secondary does not exist yet: deploy this stack without document ` +
-          `replication (pulumi config set freight:documentsReplication false --stack ${config.stack}), ` +
-          `then ${peerName}, then turn replication back on. See docs/deploy.md.`,
+          `replication (pulumi config set freight:documentsReplication false --stack ${config.stack}) ` +
+          `and without the read canary (pulumi config set freight:readCanary off --stack ${config.stack}), ` +
+          `then ${peerName}, then turn both back on. See docs/deploy.md.`,
       );
     } else {
       lines.push("See docs/deploy.md for the bootstrap order.");

@@ -38,6 +38,7 @@ import {
   BILLING_DATABASE_SECRET,
   BILLING_DATABASE_URL_KEY,
   QuoteApi,
+  READ_CANARY_DATABASE_URL_KEY,
   STRIPE_SECRET,
   CONSOLE_SESSION_SECRET,
 } from "../infra/workloads/quote-api.ts";
@@ -61,7 +62,7 @@ import { PricingBacktestAccess } from "../infra/workloads/pricing-backtest-acces
 import { PRICING_MODELS_NAMESPACE } from "../app/ops/pricing-backtest.ts";
 import type { StackConfig } from "./config.ts";
 import type { PeerOutputName } from "./peer.ts";
-import { readPeerOutputs } from "./peer.ts";
+import { READ_CANARY_OUTPUTS, readPeerOutputs } from "./peer.ts";
 
 /** Secrets of the Jobs, each a single login (infra/workloads/batch.ts). */
 const MIGRATIONS_DATABASE_SECRET = "migrations-database";
@@ -517,7 +518,7 @@ export async function regionStack(
       namespaces,
       operatorsNamespace,
       vpcCidr: config.vpcCidr,
-      context: { billing: config.billing, failover: config.failover, active },
+      context: { billing: config.billing, failover: config.failover, active, readCanary: config.readCanary },
     },
     inCluster,
   );
@@ -533,7 +534,20 @@ export async function regionStack(
       readerNamespace: APP_NAMESPACE,
       database: { host: database.address, port: DATABASE_PORT, name: DATABASE_NAME },
       databaseUrls: [
-        { name: API_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseServiceRole" },
+        {
+          name: API_DATABASE_SECRET,
+          namespace: APP_NAMESPACE,
+          login: "databaseServiceRole",
+          // The read canary reads the other region's database with the same login (it replicates).
+          ...(config.readCanary
+            ? {
+                hosts: {
+                  [DATABASE_URL_KEY]: database.address,
+                  [READ_CANARY_DATABASE_URL_KEY]: peerOutputs[READ_CANARY_OUTPUTS[config.role]]!,
+                },
+              }
+            : {}),
+        },
         { name: RUNNER_DATABASE_SECRET, namespace: APP_NAMESPACE, login: "databaseRunnerRole" },
         { name: OPERATORS_DATABASE_SECRET, namespace: operatorsNamespace, login: "databaseOperatorRole" },
         // The API's aggregate gauges (replication lag against the RPO, queue depth and age, tenants at
@@ -768,6 +782,7 @@ export async function regionStack(
       region: regionSettings,
       publicBaseUrl: `https://${apiHostname(config.domain)}`,
       peerUrl: `https://${regionalHostname(config.domain, config.peerRegion)}`,
+      readCanary: config.readCanary,
       peerRegion: config.peerRegion,
       documentsBuckets,
       documentsAccessPolicyArn: documents.appAccessPolicyArn,

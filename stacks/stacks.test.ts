@@ -26,6 +26,7 @@ const manifests: Record<string, string> = generated
 const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary";
 const PRIMARY_DB_ADDRESS = "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com";
 const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
+const SECONDARY_DB_ADDRESS = "freight-us-west-2-replica.cab12cd34ef.us-west-2.rds.amazonaws.com";
 const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
 
 // Each plan is a Node process of ~2 s CPU; on a shared 2-core machine it can take far longer.
@@ -38,7 +39,11 @@ beforeAll(async () => {
   [primary, secondary] = await Promise.all([
     planStack("prod-primary", {
       config: manifests,
-      peerOutputs: { documentsBucketArn: SECONDARY_BUCKET_ARN, documentsKmsKeyArn: SECONDARY_DOCS_KEY },
+      peerOutputs: {
+        documentsBucketArn: SECONDARY_BUCKET_ARN,
+        documentsKmsKeyArn: SECONDARY_DOCS_KEY,
+        replicaDbAddress: SECONDARY_DB_ADDRESS,
+      },
     }),
     planStack("prod-secondary", {
       config: manifests,
@@ -383,6 +388,8 @@ describe("both stacks", () => {
         LOG_LEVEL: "info",
         DATABASE_URL_FILE: "/var/run/secrets/freight/quote-api-database/DATABASE_URL",
         OPS_DATABASE_URL_FILE: "/var/run/secrets/freight/quote-api-ops-database/OPS_DATABASE_URL",
+        // The read canary's database: the other region's, from the same Secret (freight:readCanary on).
+        READ_CANARY_DATABASE_URL_FILE: "/var/run/secrets/freight/quote-api-database/READ_CANARY_DATABASE_URL",
         // The other region's own name: a standby redirects writes there rather than answering 503.
         REGION_PEER_URL: `https://${role === "primary" ? "us-west-2" : "us-east-1"}.api.freightrate.example`,
       });
@@ -610,6 +617,23 @@ describe("failover controller", () => {
     expect(urls["SECONDARY_DATABASE_URL"]).toMatch(
       /@freight-us-west-2-replica\.c[0-9a-f]+\.us-west-2\.rds\.amazonaws\.com:5432\//,
     );
+  });
+
+  it("give each region's API the other region's database for the read canary, as the same login", () => {
+    const urls = (plan: PlannedStack) => {
+      const secret = one(
+        plan,
+        "kubernetes:external-secrets.io/v1:ExternalSecret",
+        "external-secrets-freight-quote-api-database",
+      );
+      expect(get(secret.props, "spec", "dataFrom", 0, "extract", "key")).toBe(
+        "freight/database-service-role",
+      );
+      return get(secret.props, "spec", "target", "template", "data") as Record<string, string>;
+    };
+    expect(urls(primary)["READ_CANARY_DATABASE_URL"]).toContain(`@${SECONDARY_DB_ADDRESS}:5432/freight`);
+    expect(urls(primary)["DATABASE_URL"]).not.toContain(SECONDARY_DB_ADDRESS);
+    expect(urls(secondary)["READ_CANARY_DATABASE_URL"]).toContain(`@${PRIMARY_DB_ADDRESS}:5432/freight`);
   });
 
   it("may describe and promote exactly the two databases and UPSERT only the API name's CNAMEs", () => {
@@ -1201,7 +1225,11 @@ describe("edge", () => {
           region: "us-east-2",
           secretRotationLambdaArn: "arn:aws:lambda:us-east-2:123456789012:function:secrets-rotation",
         },
-        peerOutputs: { documentsBucketArn: SECONDARY_BUCKET_ARN, documentsKmsKeyArn: SECONDARY_DOCS_KEY },
+        peerOutputs: {
+          documentsBucketArn: SECONDARY_BUCKET_ARN,
+          documentsKmsKeyArn: SECONDARY_DOCS_KEY,
+          replicaDbAddress: SECONDARY_DB_ADDRESS,
+        },
       });
       const certificates = all(plan, "aws:acm/certificate:Certificate");
       expect(certificates.map((c) => c.name).sort()).toEqual([
@@ -1242,15 +1270,15 @@ describe("bootstrap order", () => {
     "lets the first primary deployment run without the secondary when replication is off",
     async () => {
       const plan = await planStack("prod-primary", {
-        config: { ...manifests, documentsReplication: "false" },
+        config: { ...manifests, documentsReplication: "false", readCanary: "off" },
         peerOutputs: {},
       });
       expect(all(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")).toEqual([]);
       expect(all(plan, "aws:rds/instance:Instance")).toHaveLength(2);
 
       await expect(planStack("prod-primary", { config: manifests, peerOutputs: {} })).rejects.toMatchObject({
-        missing: ["documentsBucketArn", "documentsKmsKeyArn"],
-        message: expect.stringContaining("freight:documentsReplication false"),
+        missing: ["documentsBucketArn", "documentsKmsKeyArn", "replicaDbAddress"],
+        message: expect.stringMatching(/freight:documentsReplication false.*freight:readCanary off/),
       });
     },
     PLAN_TIMEOUT,

@@ -11,7 +11,7 @@ import Fastify, {
 } from "fastify";
 import type pg from "pg";
 import type { AppConfig } from "../config.ts";
-import { createPool, withTenant, type Db } from "../db/pool.ts";
+import { createPool, type Db } from "../db/pool.ts";
 import { QuoteWriter, quoteWriteLanes, type QuoteWriteOptions } from "../db/quote-writes.ts";
 import type { Meter } from "../metering/meters.ts";
 import { consume, NoEntitlementError, type MeterOutcome } from "../metering/meter.ts";
@@ -38,6 +38,7 @@ import { OidcRelyingParty } from "../sso/oidc.ts";
 import { cookieValue, SESSION_COOKIE, ssoAdminRoutes, ssoBrowserRoutes } from "../sso/routes.ts";
 import { authenticateSession } from "../sso/session.ts";
 import { RegionRouter } from "../routing/router.ts";
+import { ReadCanary } from "../routing/read-canary.ts";
 import { billingRoutes, billingStatusHeader } from "../billing/routes.ts";
 import type { BillingService } from "../billing/service.ts";
 import { bulkJobRoutes } from "../jobs/bulk-jobs.ts";
@@ -245,6 +246,20 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
       })
     : undefined;
 
+  // The read canary's replica: connections open as canary reads need them, so an idle pool costs
+  // nothing, and it may take up to the serving pool's share when the weight is 100.
+  const canaryUrl = secretValue(config, "READ_CANARY_DATABASE_URL");
+  const canaryPool = canaryUrl ? createPool(canaryUrl, config.DB_POOL_SIZE) : undefined;
+  app.addHook("onClose", async () => canaryPool?.end());
+  const readCanary = new ReadCanary({
+    config,
+    pool,
+    replica: canaryPool,
+    metrics,
+    routing: () => router.cache.state,
+  });
+  readCanary.register(app, (request) => request.principal?.tenantId);
+
   const ctx: AppContext = {
     config,
     pool,
@@ -257,7 +272,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     quoteWrites,
     activeRegion: () => router.cache.state.activeRegion,
     quoteWriter: new QuoteWriter(pool, { ...quoteWrites, ...quoteWriteLanes(config.DB_POOL_SIZE) }),
-    asTenant: (request, work) => withTenant(pool, principalOf(request).tenantId, work),
+    asTenant: (request, work) => readCanary.asTenant(request, principalOf(request).tenantId, work),
     async meter(db, request, reply, meter, quantity = 1) {
       if (config.METERING === "off") return null;
       let outcome: MeterOutcome;

@@ -39,6 +39,11 @@ export const RESPONSE_HEADERS = {
     description: "The region (and its role) that served the request.",
     schema: { type: "string" },
   },
+  "Freight-Database": {
+    description:
+      "The region role of the database that answered: `primary` or `secondary`. A read-canary read names the standby region's replica; a write always names the serving database.",
+    schema: { type: "string", enum: ["primary", "secondary"] },
+  },
   RateLimit: {
     description:
       'Where the request rate limit stands: `"<policy>";r=<requests left>;t=<seconds until full>` (policy tenant, or address on the public calculator).',

@@ -173,6 +173,8 @@ function operation(route: RegisteredRoute & { contract: RouteContract }): Operat
   const problems = [...new Set([...implicitProblems(method, url, contract), ...contract.problems])];
   const everyResponse: ResponseHeader[] = [];
   if (!PROBE_PATHS.has(url)) everyResponse.push("Freight-Region");
+  // app/routing/read-canary.ts names the database on every /v1 answer.
+  if (url.startsWith("/v1/")) everyResponse.push("Freight-Database");
   if (contract.auth !== "none") everyResponse.push("Billing-Status");
   // Set as soon as the meter counts: a problem thrown after that (a lost race) still carries it.
   if (contract.metered) everyResponse.push("Meter-Usage");

@@ -45,6 +45,9 @@ export interface AppMetrics {
   workflowRequests: Counter<"event" | "outcome">;
   workflowAutomationDegraded: Gauge<"reason">;
   agentTaskFallbacks: Counter<"kind" | "fallback">;
+  dbRequestsServed: Counter<"database" | "kind">;
+  readCanaryWeight: Gauge;
+  readCanaryFallbacks: Counter;
 }
 
 /** Queue wait buckets in seconds, from a claim within a poll interval to a backlog of minutes. */
@@ -256,6 +259,22 @@ export function createMetrics(): AppMetrics {
       name: "agent_task_fallbacks_total",
       help: "Agent task attempts that could not use the LLM provider, by kind and fallback (rules, template, deferred).",
       labelNames: ["kind", "fallback"],
+      registers: [registry],
+    }),
+    dbRequestsServed: new Counter({
+      name: "db_requests_served_total",
+      help: "Successful API requests by the region role of the database that answered them (primary, secondary) and kind (read, write): the read canary's share of reads, and proof that no write reaches the standby.",
+      labelNames: ["database", "kind"],
+      registers: [registry],
+    }),
+    readCanaryWeight: new Gauge({
+      name: "read_canary_weight_percent",
+      help: "Percent of canary-eligible reads this process sends to the standby region's replica (the routing row's readCanary).",
+      registers: [registry],
+    }),
+    readCanaryFallbacks: new Counter({
+      name: "read_canary_fallbacks_total",
+      help: "Canary reads the standby replica failed to answer, retried on the serving database (the user saw no error).",
       registers: [registry],
     }),
   };

@@ -19,6 +19,7 @@ import {
 import { EQUIPMENT } from "../pricing/data.ts";
 import { findMarket, marketKey } from "../pricing/markets.ts";
 import { checkLane, utcToday } from "../pricing/quote-request.ts";
+import { readCanaryRoute } from "../routing/read-canary.ts";
 
 /** Longest window one rate may cover; longer agreements are entered as consecutive rates. */
 export const MAX_CONTRACT_DAYS = 3 * 366;
@@ -162,7 +163,7 @@ export const contractRateRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async
     responses: { 200: { description: "A page of contract rates", body: contractRateList } },
     problems: [],
   });
-  app.get("/v1/contract-rates", listContract, async (request) => {
+  app.get("/v1/contract-rates", readCanaryRoute(listContract), async (request) => {
     const query = request.query;
     const errors: FieldError[] = [];
     const market = (field: "origin" | "destination") => {

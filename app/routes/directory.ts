@@ -20,6 +20,7 @@ import {
   markOnboarded,
   recordComplianceDocument,
 } from "../growth/carrier-compliance.ts";
+import { readCanaryRoute } from "../routing/read-canary.ts";
 
 const search = z.strictObject({
   q: z.string().trim().max(100, "must be at most 100 characters").optional(),
@@ -135,7 +136,7 @@ export const directoryRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (p
   });
   app.get(
     "/v1/directory/carriers",
-    { ...searchContract, preHandler: ctx.feature("directorySearch") },
+    readCanaryRoute({ ...searchContract, preHandler: ctx.feature("directorySearch") }),
     async (request) => {
       const query = request.query;
       const rows = await ctx.asTenant(request, async (db) => {

@@ -14,6 +14,7 @@ import { checkQuoteRequest, pricedQuoteFields, quoteRequest } from "../pricing/q
 import { contractRateFor } from "../pricing/contract-rates.ts";
 import { countPricedQuote } from "../observability/pricing-metrics.ts";
 import type { ModelPricedQuote } from "../pricing/quote-pricing.ts";
+import { readCanaryRoute } from "../routing/read-canary.ts";
 
 const uuid = z.uuid("must be a quote id (UUID)");
 
@@ -265,7 +266,7 @@ export const quoteRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
     responses: { 200: { description: "The quote, with bookedAt once booked", body: quoteView } },
     problems: ["not-found"],
   });
-  app.get("/v1/quotes/:id", readContract, async (request) => {
+  app.get("/v1/quotes/:id", readCanaryRoute(readContract), async (request) => {
     const { id } = request.params;
     const row = await ctx.asTenant(request, async (db) => {
       const { rows } = await db.query<QuoteRow>(

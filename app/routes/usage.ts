@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { AppContext } from "../http/app.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { periodBounds, usagePercent, warningLevel, type MeterPeriod } from "../metering/meters.ts";
+import { readCanaryRoute } from "../routing/read-canary.ts";
 
 interface UsageRow {
   meter: string;
@@ -50,7 +51,7 @@ export const usageRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (plugi
     responses: { 200: { description: "Every meter of the tenant's plan, with overage", body: usage } },
     problems: [],
   });
-  app.get("/v1/usage", usageContract, async (request) => {
+  app.get("/v1/usage", readCanaryRoute(usageContract), async (request) => {
     const rows = await ctx.asTenant(request, async (db) => {
       const result = await db.query<UsageRow>(
         `SELECT e.meter, e.period, e.included, e.hard_ceiling, e.overage_allowed, e.overage_unit_price_cents,

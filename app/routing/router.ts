@@ -31,6 +31,7 @@ export type RoutingConfig = Pick<
   | "REGION_PEER_URL"
   | "ROUTING_CACHE_MS"
   | "WRITE_FREEZE_RETRY_AFTER_SECONDS"
+  | "READ_CANARY_DATABASE_URL"
 >;
 
 export interface RoutingDecision {
@@ -70,6 +71,12 @@ export class RegionRouter {
       metrics.regionServing.set(
         { region: config.REGION_NAME, role: config.REGION_ROLE },
         routing.activeRegion === config.REGION_ROLE ? 1 : 0,
+      );
+      // What this process applies (app/routing/read-canary.ts): only the active region reads a canary.
+      metrics.readCanaryWeight.set(
+        config.READ_CANARY_DATABASE_URL && routing.activeRegion === config.REGION_ROLE
+          ? routing.readCanaryWeight
+          : 0,
       );
     };
     this.cache = new RoutingCache({

@@ -31,6 +31,7 @@ describe("the region_routing row", () => {
       runnersPaused: false,
       secondaryHealthy: true,
       weights: { primary: 100, secondary: 0 },
+      readCanaryWeight: 0,
       reason: null,
       generation: 1,
     });

@@ -18,6 +18,12 @@ export interface RegionRoutingRow {
   runnersPaused: boolean;
   secondaryHealthy: boolean;
   weights: { primary: number; secondary: number };
+  /**
+   * Percent of the active region's canary-eligible reads answered from the standby replica (the
+   * read canary, app/routing/read-canary.ts). Kept in traffic_weights as "readCanary": it is the
+   * standby's share of reads, beside each region's share of traffic, and needs no schema change.
+   */
+  readCanaryWeight: number;
   reason: string | null;
   generation: number;
 }
@@ -38,7 +44,7 @@ interface Columns {
   writes_frozen: boolean;
   runners_paused: boolean;
   secondary_healthy: boolean;
-  traffic_weights: { primary?: number; secondary?: number };
+  traffic_weights: { primary?: number; secondary?: number; readCanary?: number };
   reason: string | null;
   generation: string | number;
 }
@@ -57,6 +63,7 @@ export async function readRegionRouting(db: pg.Pool | pg.PoolClient | pg.Client)
     runnersPaused: row.runners_paused,
     secondaryHealthy: row.secondary_healthy,
     weights: { primary: row.traffic_weights.primary ?? 0, secondary: row.traffic_weights.secondary ?? 0 },
+    readCanaryWeight: row.traffic_weights.readCanary ?? 0,
     reason: row.reason,
     generation: Number(row.generation),
   };

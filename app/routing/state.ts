@@ -34,6 +34,7 @@ export class RoutingCache {
       secondaryHealthy: true,
       weights:
         options.defaultActive === "primary" ? { primary: 100, secondary: 0 } : { primary: 0, secondary: 100 },
+      readCanaryWeight: 0,
       reason: null,
       generation: 0,
       source: "default",

@@ -118,6 +118,8 @@ export interface FlowContext {
   failover: boolean;
   /** The active region: the release Jobs and the scheduled work run here. */
   active: boolean;
+  /** The read canary: the API reads a share of reads from the other region's database. */
+  readCanary?: boolean;
 }
 
 export interface Flow {
@@ -217,6 +219,14 @@ export const NETWORK_FLOWS: Flow[] = [
     ports: tcp(DATABASE_PORT),
     why: "the failover controller reads both regions' WAL positions before promoting",
     when: (c) => c.failover,
+  },
+  {
+    name: "api-read-canary",
+    from: { workloads: ["quote-api"] },
+    to: { outside: "peer-region-database" },
+    ports: tcp(DATABASE_PORT),
+    why: "the read canary answers a share of lag-tolerant reads from the other region's replica",
+    when: (c) => c.readCanary === true,
   },
   {
     name: "api-aws",

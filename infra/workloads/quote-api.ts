@@ -26,6 +26,8 @@ export const API_OPS_DATABASE_SECRET = "quote-api-ops-database";
 /** Billing's Secrets: the freight_billing login, and Stripe's API key and webhook signing secret. */
 export const BILLING_DATABASE_SECRET = "billing-database";
 export const BILLING_DATABASE_URL_KEY = "BILLING_DATABASE_URL";
+/** The key of API_DATABASE_SECRET holding the other region's database (the read canary). */
+export const READ_CANARY_DATABASE_URL_KEY = "READ_CANARY_DATABASE_URL";
 export const STRIPE_SECRET = "stripe";
 /** Secret holding ALERT_RECEIVER_TOKEN, synced from freight/alert-receiver-token. */
 export const ALERT_RECEIVER_SECRET = "alert-receiver";
@@ -58,6 +60,11 @@ export interface QuoteApiArgs {
   peerUrl: string;
   /** The other region's name (its REGION_NAME), for data-residency refusals. */
   peerRegion: string;
+  /**
+   * The read canary on: API_DATABASE_SECRET also holds READ_CANARY_DATABASE_URL, the freight_app
+   * login on the other region's database (app/routing/read-canary.ts).
+   */
+  readCanary?: boolean;
   /** Each region's documents bucket as <bucket>@<aws-region> (DOCUMENTS_BUCKET_PRIMARY/SECONDARY). */
   documentsBuckets: Record<RegionRole, string>;
   /** IAM policy giving the API its region's documents bucket and reads of the other's replicas. */
@@ -196,6 +203,9 @@ export class QuoteApi extends pulumi.ComponentResource {
     const secretFiles: SecretFile[] = [
       secretFile("DATABASE_URL", API_DATABASE_SECRET, DATABASE_URL_KEY),
       secretFile("OPS_DATABASE_URL", API_OPS_DATABASE_SECRET),
+      ...(args.readCanary
+        ? [secretFile(READ_CANARY_DATABASE_URL_KEY, API_DATABASE_SECRET, READ_CANARY_DATABASE_URL_KEY)]
+        : []),
       // The bearer token the support-ticket receiver checks (Alertmanager sends the same).
       secretFile("ALERT_RECEIVER_TOKEN", ALERT_RECEIVER_SECRET),
       secretFile("CONSOLE_SESSION_SECRET", CONSOLE_SESSION_SECRET),

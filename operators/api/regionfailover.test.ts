@@ -100,6 +100,12 @@ describe("RegionFailover CRD", () => {
           servingRegion: "primary",
           stage: "ShiftTraffic",
           trafficWeights: { primary: 50, secondary: 50 },
+          readCanary: {
+            state: "Held",
+            weight: 0,
+            region: "secondary",
+            message: "Held at 0 % while a flip runs.",
+          },
           message: "Shifting 50 % of traffic to secondary.",
         },
       } as unknown as RegionFailover,
@@ -118,10 +124,12 @@ describe("RegionFailover CRD", () => {
       "Primary%",
       "Secondary%",
       "RTO",
+      "ReadCanary%",
+      "Canary",
       "Message",
       "Age",
     ]);
-    expect(table.rows[0]!.cells.slice(1, 8)).toEqual([
+    expect(table.rows[0]!.cells.slice(1, 10)).toEqual([
       "secondary",
       "primary",
       "Progressing",
@@ -129,7 +137,32 @@ describe("RegionFailover CRD", () => {
       50,
       50,
       null,
+      0,
+      "Held",
     ]);
+  });
+
+  it("takes a read canary weight from 0 to 100 and refuses anything else, naming the field and the bound", async () => {
+    const created = await create({ activeRegion: "primary", readCanary: { weight: 25 } });
+    expect(created.spec.readCanary).toEqual({ weight: 25 });
+    expect((await create({ activeRegion: "primary", readCanary: { weight: 0 } })).spec.readCanary).toEqual({
+      weight: 0,
+    });
+    expect(await refusal({ activeRegion: "primary", readCanary: { weight: 101 } })).toMatch(
+      /spec\.readCanary\.weight: Invalid value: 101: spec\.readCanary\.weight in body should be less than or equal to 100/,
+    );
+    expect(await refusal({ activeRegion: "primary", readCanary: { weight: -1 } })).toMatch(
+      /spec\.readCanary\.weight.*greater than or equal to 0/,
+    );
+    expect(await refusal({ activeRegion: "primary", readCanary: { weight: 12.5 } })).toMatch(
+      /spec\.readCanary\.weight.*integer/,
+    );
+    expect(await refusal({ activeRegion: "primary", readCanary: {} })).toMatch(
+      /spec\.readCanary\.weight: Required value/,
+    );
+    expect(
+      await refusal({ activeRegion: "primary", readCanary: { weight: 25, maxReplicationLagSeconds: -3 } }),
+    ).toMatch(/spec\.readCanary\.maxReplicationLagSeconds.*greater than or equal to 0/);
   });
 
   it("refuses an unknown region or mode", async () => {

@@ -85,6 +85,8 @@ export const FailoverConditions = {
   OldPrimaryFenced: "OldPrimaryFenced",
   /** The old primary is a streaming replica of the serving one: a planned flip back may start. */
   FailbackReady: "FailbackReady",
+  /** The read canary is published (True), or why not: Off, Held, GateTripped. */
+  ReadCanaryServing: "ReadCanaryServing",
 } as const;
 export type FailoverConditionType = (typeof FailoverConditions)[keyof typeof FailoverConditions];
 
@@ -161,6 +163,41 @@ export interface FailbackStatus {
   message?: string;
 }
 
+/**
+ * The read canary: `weight` percent of the serving region's canary-eligible reads (read-only
+ * endpoints that tolerate replication lag) answered from the standby region's replica, while every
+ * write stays on the serving database. Watched by the health gate (the standby's readiness against
+ * spec.healthGate) and by its own replication lag bound; a breach sets the published weight to 0
+ * until a human edits spec again (read-canary.ts).
+ */
+export interface ReadCanary {
+  /** Percent of eligible reads on the standby replica, 0-100. */
+  weight: number;
+  /** Largest replication lag of the standby replica the canary may read at, seconds. */
+  maxReplicationLagSeconds?: number;
+}
+
+export const READ_CANARY_DEFAULTS = { maxReplicationLagSeconds: 5 } as const;
+
+/** Off: weight 0. Serving: the weight is published. Tripped: the gate set it to 0; edit spec to re-arm. */
+export const READ_CANARY_STATES = ["Off", "Serving", "Held", "Tripped"] as const;
+export type ReadCanaryState = (typeof READ_CANARY_STATES)[number];
+
+/** What the read canary publishes and why, on status. */
+export interface ReadCanaryStatus {
+  state: ReadCanaryState;
+  /** The weight published to the apps (0 unless Serving). */
+  weight: number;
+  /** Which database the canary reads: the standby region's replica. */
+  region?: Region;
+  /** When the gate tripped it, and the spec generation then: a later spec edit re-arms it. */
+  trippedAt?: string;
+  trippedAtGeneration?: number;
+  /** Why it tripped, in a sentence. */
+  trippedReason?: string;
+  message?: string;
+}
+
 export interface RegionFailoverSpec {
   activeRegion: Region;
   mode?: FailoverMode;
@@ -177,10 +214,11 @@ export interface RegionFailoverSpec {
   paused?: boolean;
   abort?: boolean;
   automatic?: AutomaticFailover;
+  readCanary?: ReadCanary;
 }
 
 /** spec with every default filled in: what the controller actually runs. */
-export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate" | "automatic">> & {
+export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate" | "automatic" | "readCanary">> & {
   healthGate: HealthGate;
   automatic: Required<AutomaticFailover>;
 };
@@ -270,6 +308,7 @@ export interface RegionFailoverStatus {
   fence?: Fence;
   automatic?: AutomaticStatus;
   failback?: FailbackStatus;
+  readCanary?: ReadCanaryStatus;
   /** Flip start to 100 % of traffic on the new region, seconds. */
   rtoSeconds?: number;
   /** Replication lag when writes were cut over (promotion), seconds; the bound on RPO. */
@@ -398,6 +437,21 @@ export const regionFailoverDefinition: ResourceDefinition = {
         },
         { required: ["enabled"] },
       ),
+      readCanary: obj(
+        "The read canary: a share of the serving region's lag-tolerant reads answered from the standby region's replica while every write stays on the serving database. The health gate sets it to 0 on a breach; edit spec to re-arm it.",
+        {
+          weight: int("Percent of eligible reads on the standby replica (0 turns the canary off).", {
+            minimum: 0,
+            maximum: 100,
+          }),
+          maxReplicationLagSeconds: seconds(
+            "Largest replication lag of the standby replica the canary may read at; above it the gate trips.",
+            0,
+            3600,
+          ),
+        },
+        { required: ["weight"] },
+      ),
     },
     { required: ["activeRegion"] },
   ),
@@ -505,6 +559,27 @@ export const regionFailoverDefinition: ResourceDefinition = {
       },
       { required: ["ready"] },
     ),
+    readCanary: obj(
+      "What the read canary publishes to the apps and why.",
+      {
+        state: str(
+          "Off (weight 0), Serving (published), Held (not published while a flip runs or the standby is not a replica) or Tripped (the gate set it to 0; edit spec to re-arm).",
+          { enum: [...READ_CANARY_STATES] },
+        ),
+        weight: int("Percent of eligible reads published to the apps for the standby replica.", {
+          minimum: 0,
+          maximum: 100,
+        }),
+        region: region("The region whose replica the canary reads."),
+        trippedAt: time("When the gate tripped the canary."),
+        trippedAtGeneration: int("spec generation when it tripped; a later spec edit re-arms it.", {
+          minimum: 0,
+        }),
+        trippedReason: str("Why the gate tripped the canary."),
+        message: str("What the canary is doing, in a sentence."),
+      },
+      { required: ["state", "weight"] },
+    ),
     rtoSeconds: {
       type: "number",
       description: "Flip start to 100 % on the new region, seconds.",
@@ -528,6 +603,8 @@ export const regionFailoverDefinition: ResourceDefinition = {
     { name: "Primary%", type: "integer", jsonPath: ".status.trafficWeights.primary" },
     { name: "Secondary%", type: "integer", jsonPath: ".status.trafficWeights.secondary" },
     { name: "RTO", type: "number", jsonPath: ".status.rtoSeconds", description: "seconds" },
+    { name: "ReadCanary%", type: "integer", jsonPath: ".status.readCanary.weight" },
+    { name: "Canary", type: "string", jsonPath: ".status.readCanary.state" },
     { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
   ],
 };

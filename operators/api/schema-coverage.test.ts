@@ -122,6 +122,7 @@ const failoverSpec: Complete<RegionFailoverSpec> = {
   paused: true,
   abort: false,
   automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 2 },
+  readCanary: { weight: 25, maxReplicationLagSeconds: 5 },
 };
 const snapshot = { invoices: 42, queueDepth: 3, errorRatePercent: 0.5, takenAt: time };
 const failoverStatus: Complete<RegionFailoverStatus> = {
@@ -157,6 +158,15 @@ const failoverStatus: Complete<RegionFailoverStatus> = {
     message: "primary lost: database, readiness failing for 3 s",
   },
   failback: { ready: true, lagSeconds: 0.2, message: "primary is a replica of secondary" },
+  readCanary: {
+    state: "Tripped",
+    weight: 0,
+    region: "secondary",
+    trippedAt: time,
+    trippedAtGeneration: 1,
+    trippedReason: "secondary's replica is 7.2 s behind (max 5 s)",
+    message: "Tripped: edit spec.readCanary to re-arm.",
+  },
   rtoSeconds: 41.5,
   lagAtCutoverSeconds: 0,
   integrityBefore: snapshot,

@@ -201,8 +201,10 @@ export function localSecrets(
   regions: Record<Region, ProvisionedDatabase["urls"]>,
 ): Record<string, Record<string, string>> {
   const freight = (url: string) => url.replace(/\/postgres$/, "/freight");
+  // The read canary's database: the other region's (the replica, for the primary's API).
+  const peer = regions.primary.app === urls.app ? regions.secondary : regions.primary;
   return {
-    "quote-api-database": { DATABASE_URL: urls.app },
+    "quote-api-database": { DATABASE_URL: urls.app, READ_CANARY_DATABASE_URL: peer.app },
     "quote-api-ops-database": { OPS_DATABASE_URL: urls.ops },
     "runner-database": { DATABASE_URL: urls.runner },
     "operators-database": { DATABASE_URL: urls.operator },

@@ -19,6 +19,7 @@ import { judgePrimary } from "./detect.ts";
 import { describeSample, gatePasses } from "./health-gate.ts";
 import type { Observations } from "./observations.ts";
 import { adoptUnexplainedPause, pause, pausedBy, syncPausePhase, unpause } from "./pause.ts";
+import { decideReadCanary, readCanaryCondition } from "./read-canary.ts";
 import { desiredRouting, routingMatches, sameRouting, weightsFor, type RoutingState } from "./routing.ts";
 import { atOrAfter, enterStage, stageStartedAt } from "./stages.ts";
 
@@ -36,6 +37,8 @@ export interface FailoverEvent {
   reason: string;
   note: string;
   dedupeKey: string;
+  /** The Event's action; AutomaticFailover unless said otherwise. */
+  action?: string;
 }
 
 export interface Decision {
@@ -115,6 +118,12 @@ export function decideNextStep(
   status.observedGeneration = observations.generation;
   const routing = desiredRouting(spec, status, observations);
   status.conditions = conditionsFor(spec, status, observations, routing);
+  // The read canary rides on the same routing row, its weight guarded by the same health gate.
+  const canary = decideReadCanary(rawSpec, spec, status, observations);
+  if (canary.status) status.readCanary = canary.status;
+  status.conditions = readCanaryCondition(status.conditions, canary.status, observations);
+  if (canary.weight > 0) routing.readCanaryWeight = canary.weight;
+  events.push(...canary.events.map((e) => ({ ...e, action: "ReadCanary" })));
   if (
     status.phase === "Steady" ||
     status.phase === "Completed" ||
@@ -122,7 +131,8 @@ export function decideNextStep(
     status.phase === "Failed"
   )
     // Automatic mode must see a loss within seconds, not at the next slow poll.
-    requeueAfterMs = spec.automatic.enabled ? POLL_MS : STEADY_POLL_MS;
+    // So must a serving read canary see its replica fall behind.
+    requeueAfterMs = spec.automatic.enabled || canary.weight > 0 ? POLL_MS : STEADY_POLL_MS;
   if (status.phase === "Progressing" && status.stage === "ShiftTraffic" && status.stepStartedAt) {
     const left = spec.stepSeconds * 1000 - (now.getTime() - Date.parse(status.stepStartedAt));
     requeueAfterMs = Math.max(200, Math.min(POLL_MS, left));

@@ -223,7 +223,7 @@ export class FailoverReconciler implements Reconciler {
     }
     for (const event of decision.events) {
       log.info({ key, reason: event.reason, note: event.note }, "failover event");
-      await this.deps.events?.record(object, { ...event, action: "AutomaticFailover" });
+      await this.deps.events?.record(object, { ...event, action: event.action ?? "AutomaticFailover" });
     }
     const failed: Failures = {};
     try {

@@ -20,6 +20,8 @@ export interface RoutingState {
   runnersPaused: boolean;
   secondaryHealthy: boolean;
   weights: TrafficWeights;
+  /** Percent of the serving region's eligible reads on the standby replica (read-canary.ts); absent is 0. */
+  readCanaryWeight?: number;
 }
 
 /** `percent` of traffic on `region`, the rest on the other. */
@@ -87,7 +89,8 @@ export function sameRouting(a: RoutingState | undefined, b: RoutingState): boole
     a.runnersPaused === b.runnersPaused &&
     a.secondaryHealthy === b.secondaryHealthy &&
     a.weights.primary === b.weights.primary &&
-    a.weights.secondary === b.weights.secondary
+    a.weights.secondary === b.weights.secondary &&
+    (a.readCanaryWeight ?? 0) === (b.readCanaryWeight ?? 0)
   );
 }
 

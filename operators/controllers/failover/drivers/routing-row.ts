@@ -21,10 +21,17 @@ export class RoutingRowDriver implements TrafficDriver {
 
   /** Rejects when the row cannot be read, RoutingRowMissingError included (app/routing/row.ts says why). */
   async read(region: Region): Promise<RoutingState> {
-    const { activeRegion, writesFrozen, runnersPaused, secondaryHealthy, weights } = await readRegionRouting(
-      this.pools[region],
-    );
-    return { activeRegion, writesFrozen, runnersPaused, secondaryHealthy, weights };
+    const { activeRegion, writesFrozen, runnersPaused, secondaryHealthy, weights, readCanaryWeight } =
+      await readRegionRouting(this.pools[region]);
+    // Absent is 0 (routing.ts): a row without a canary reads as it always has.
+    return {
+      activeRegion,
+      writesFrozen,
+      runnersPaused,
+      secondaryHealthy,
+      weights,
+      ...(readCanaryWeight ? { readCanaryWeight } : {}),
+    };
   }
 
   async apply(routing: RoutingState, reason: string): Promise<Region[]> {
@@ -44,7 +51,11 @@ export class RoutingRowDriver implements TrafficDriver {
               routing.writesFrozen,
               routing.runnersPaused,
               routing.secondaryHealthy,
-              JSON.stringify(routing.weights),
+              // No readCanary key at 0: a row without a canary reads as it always has.
+              JSON.stringify({
+                ...routing.weights,
+                ...(routing.readCanaryWeight ? { readCanary: routing.readCanaryWeight } : {}),
+              }),
               reason.slice(0, 500),
             ],
           );
