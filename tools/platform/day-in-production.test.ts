@@ -265,9 +265,11 @@ describe("a day in production on the local platform", () => {
   it("on-call rebuilds the old primary as a replica, flips back, and the primary serves quotes again", async () => {
     // The serving region's database is never the one rebuilt.
     await expect(platform.rebuildReplica("secondary")).rejects.toThrow(/secondary region serves/);
-    const port = platform.database("primary").port;
+    const { port, dataDir } = platform.database("primary");
     const rebuilt = await platform.rebuildReplica("primary");
     expect(rebuilt.port).toBe(port);
+    // The operators were given this directory at start: a later fence must reach the rebuilt server.
+    expect(rebuilt.dataDir).toBe(dataDir);
     const [{ recovering } = { recovering: false }] = await query<{ recovering: boolean }>(
       rebuilt.url(),
       "SELECT pg_is_in_recovery() AS recovering",

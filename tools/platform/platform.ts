@@ -638,10 +638,13 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           );
         const old = databases[region];
         await old.stop();
+        // Same port and directory as the old server: the operators were started with its data
+        // directory (the local fence writes standby.signal there) and the apps with its port.
         const rebuilt = await startPostgres({
           name: `${prefix}${region}-rebuilt`,
           replicaOf: source,
           port: old.port,
+          dir: old.dir,
           settings: { synchronous_commit: "on" },
         });
         // Stopped last, after the processes that use it.

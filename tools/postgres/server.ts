@@ -5,6 +5,7 @@ import { spawn, execFile, type ChildProcess } from "node:child_process";
 import {
   chownSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   rmSync,
@@ -49,6 +50,11 @@ export interface StartOptions {
   settings?: Record<string, string | number>;
   /** Keep the directory after stop (inspection after a failing drill). */
   keep?: boolean;
+  /**
+   * Live in this directory (created if absent, must be empty) instead of a fresh temp dir: a server
+   * rebuilt in place of a stopped one keeps its paths, which running processes were given at start.
+   */
+  dir?: string;
 }
 
 export function postgresBinDir(): string {
@@ -121,7 +127,12 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   const bin = postgresBinDir();
   const identity = await serverIdentity();
   const name = options.name ?? "pg";
-  const dir = mkdtempSync(join(tmpdir(), `freight-${name}-`));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `freight-${name}-`));
+  if (options.dir) {
+    mkdirSync(dir, { recursive: true });
+    if (readdirSync(dir).length)
+      throw new Error(`PostgreSQL ${name}: ${dir} is not empty; stop the server that used it first.`);
+  }
   const dataDir = join(dir, "data");
   let port = options.port ?? (await freePort());
   if (identity.uid !== undefined && identity.gid !== undefined) chownSync(dir, identity.uid, identity.gid);
