@@ -104,20 +104,29 @@ async function runAt(tenantCount: number) {
     );
     return Number(rows[0].n);
   }
-  async function apiWrites(probeUrl: string): Promise<{ objects: number; leases: number }> {
+  /** Object writes by verb and resource ("PATCH tenants/status"), and lease renewals apart. */
+  async function apiWrites(
+    probeUrl: string,
+  ): Promise<{ objects: number; leases: number; byKind: Record<string, number> }> {
     const text = await (await fetch(`${probeUrl}/metrics`)).text();
     let objects = 0;
     let leases = 0;
+    const byKind: Record<string, number> = {};
     for (const line of text.split("\n")) {
       const match =
         /^rest_client_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]+)",code="\d+"\} (\d+)/.exec(
           line,
         );
       if (!match) continue;
-      if (match[2] === "leases") leases += Number(match[3]);
-      else objects += Number(match[3]);
+      if (match[2] === "leases") {
+        leases += Number(match[3]);
+        continue;
+      }
+      objects += Number(match[3]);
+      const kind = `${match[1]} ${match[2]}`;
+      byKind[kind] = (byKind[kind] ?? 0) + Number(match[3]);
     }
-    return { objects, leases };
+    return { objects, leases, byKind };
   }
 
   try {
@@ -186,6 +195,15 @@ async function runAt(tenantCount: number) {
     const coldStartStatusMs = coldStartMs + Math.round(performance.now() - statusStart);
     const coldStartApi = await apiWrites(operator.probeUrl);
     log(`cold start: every tenant's status Ready after ${coldStartStatusMs} ms`);
+    // What a new tenant costs the API server: every object write of the cold start, per tenant.
+    const writesPerTenant = Math.round((coldStartApi.objects / tenantCount) * 100) / 100;
+    log(
+      `cold start: ${coldStartApi.objects} API object writes = ${writesPerTenant} per tenant (${Object.entries(
+        coldStartApi.byKind,
+      )
+        .map(([kind, n]) => `${kind}: ${n}`)
+        .join(", ")})`,
+    );
     await waitFor(
       "queues drained",
       async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
@@ -324,6 +342,11 @@ async function runAt(tenantCount: number) {
       coldStartMs,
       coldStartStatusReadyMs: coldStartStatusMs,
       coldStartOperatorCpuSeconds: Math.round(coldStartCpuSeconds * 10) / 10,
+      coldStartApiWrites: {
+        total: coldStartApi.objects,
+        perTenant: writesPerTenant,
+        byKind: coldStartApi.byKind,
+      },
       meanReconcileMs,
       loadAverageAtStart: loadAverageAtStart,
       planChange: {
@@ -353,7 +376,7 @@ log(
     results
       .map(
         (r) =>
-          `${r.tenants} tenants: cold start ${r.coldStartStatusReadyMs} ms, plan change (${r.planChange.largePlan.tenants}) ${r.planChange.largePlan.ms} ms, ` +
+          `${r.tenants} tenants: cold start ${r.coldStartStatusReadyMs} ms (${r.coldStartApiWrites.perTenant} API writes per tenant), plan change (${r.planChange.largePlan.tenants}) ${r.planChange.largePlan.ms} ms, ` +
           `${r.ceiling.ratio}x of the API server's write rate, peak RSS ${r.operatorPeakRssMb} MB`,
       )
       .join("; "),

@@ -15,6 +15,7 @@ describe("operator configuration", () => {
       USAGE_REFRESH_SECONDS: 60,
       PRICING_NAMESPACE: "freight-system",
       PRICING_ANALYSIS_SECONDS: 60,
+      TENANT_SWEEP_SECONDS: 300,
       identity: "op-0",
     });
   });
@@ -23,6 +24,17 @@ describe("operator configuration", () => {
     expect(() =>
       parseOperatorConfig({ DATABASE_URL: "postgres://x@db/freight", PRICING_ANALYSIS_SECONDS: "0" }),
     ).toThrow(/PRICING_ANALYSIS_SECONDS: /);
+  });
+
+  it("refuses a tenant sweep interval that is not a positive number of seconds", () => {
+    for (const bad of ["0", "-5", "often"])
+      expect(() =>
+        parseOperatorConfig({ DATABASE_URL: "postgres://x@db/freight", TENANT_SWEEP_SECONDS: bad }),
+      ).toThrow(/TENANT_SWEEP_SECONDS: /);
+    expect(
+      parseOperatorConfig({ DATABASE_URL: "postgres://x@db/freight", TENANT_SWEEP_SECONDS: "30" })
+        .TENANT_SWEEP_SECONDS,
+    ).toBe(30);
   });
 
   it("reports every bad key at once, saying what is expected", () => {

@@ -25,6 +25,10 @@ export const operatorConfigSchema = z.object({
   LEADER_ELECTION_LEASE: z.string().min(1).default(LEADER_LEASE_NAME),
   USAGE_REFRESH_SECONDS: seconds(60),
   RESYNC_SECONDS: seconds(600),
+  // How often enabled tenants in the database are compared with the Tenant objects, offboarding
+  // those deleted without the finalizer while no operator ran (controllers/tenant/sweep.ts). A
+  // sweep with nothing to do costs one query; the leak it closes waits at most this long.
+  TENANT_SWEEP_SECONDS: seconds(300),
   // Reconciles mostly wait on the API server and the database, and neither sees the worker count:
   // API requests go through the client's adaptive window (runtime/congestion.ts) and database work
   // through group commit (runtime/batcher.ts). Workers only bound how many reconciles can join a

@@ -49,6 +49,7 @@ setInterval(() => rotation.readiness(), 60_000).unref();
 addTenantController(manager, {
   pool,
   usageRefreshMs: config.USAGE_REFRESH_SECONDS * 1000,
+  sweepIntervalMs: config.TENANT_SWEEP_SECONDS * 1000,
   workers: config.TENANT_WORKERS,
 });
 addRateLimitController(manager, { pool, workers: config.RATELIMIT_WORKERS });

@@ -150,6 +150,8 @@ export class Operators extends pulumi.ComponentResource {
       // PricingModels live beside the operators; their analysis reads settled actuals once a minute.
       { name: "PRICING_NAMESPACE", value: identity.namespace },
       { name: "PRICING_ANALYSIS_SECONDS", value: "60" },
+      // Tenants deleted without the finalizer while no operator ran are offboarded within 5 minutes.
+      { name: "TENANT_SWEEP_SECONDS", value: "300" },
       // Rotation dates of the secrets it uses, from this region's Secrets Manager, as the API reads them.
       { name: "SECRETS_ROTATION_WATCH", value: watch.secrets },
       { name: "AWS_REGION", value: args.region.region },

@@ -42,6 +42,31 @@ describe("AdaptiveConcurrency", () => {
     expect(window.stats.slow).toBe(0);
   });
 
+  it("lets a leader-election request through at once when hundreds wait in a narrowed window", async () => {
+    let now = 0;
+    const window = new AdaptiveConcurrency({ initial: 4, min: 4 }, () => now);
+    const held = await Promise.all(Array.from({ length: 4 }, () => window.acquire()));
+    // 400 reconciles' requests queued behind a window of 4, as under throttling on a loaded machine.
+    const queued = Array.from({ length: 400 }, () => window.acquire());
+    await new Promise((r) => setImmediate(r));
+    expect(window.waiting).toBe(400);
+
+    let renewed = false;
+    void window.acquire({ exempt: true }).then((done) => {
+      renewed = true;
+      now += 1000;
+      done("throttled", 5); // its outcome still tells the window about the server
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(renewed).toBe(true);
+    expect(window.active).toBe(4); // it took no slot from the others
+    expect(window.stats.throttled).toBe(1);
+
+    for (const done of held) done("ok", 5);
+    await Promise.all(queued.map(async (acquired) => (await acquired)("ok", 5)));
+    expect(window.waiting).toBe(0);
+  });
+
   it("never goes below the minimum or above the maximum", () => {
     let now = 0;
     const window = new AdaptiveConcurrency({ initial: 2, min: 1, max: 3 }, () => now);

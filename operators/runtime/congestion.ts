@@ -6,6 +6,10 @@
 // by half, at most once per `coolDownMs` so a burst of refusals from one overload counts once.
 // Slowness is judged against the recent norm, not a constant: a server that is uniformly slow
 // (busy with others) must not shrink the window to one request, which would only add to the wait.
+//
+// Leader election is exempt (as priority-and-fairness exempts it on the server): a lease renewal
+// queued behind hundreds of reconciles' requests in a narrowed window missed its renew deadline on
+// a loaded machine, the manager stepped down and exited, and a throttled rollout never converged.
 
 export interface CongestionOptions {
   initial: number;
@@ -55,8 +59,26 @@ export class AdaptiveConcurrency {
     return this.inFlight;
   }
 
-  /** Waits for a slot; call the returned function with the outcome when the request ends. */
-  async acquire(): Promise<(outcome: "ok" | "throttled" | "failed", latencyMs: number) => void> {
+  /** Requests waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /**
+   * Waits for a slot; call the returned function with the outcome when the request ends. An
+   * `exempt` request (leader election) never waits and takes no slot, but its outcome still counts.
+   */
+  async acquire(
+    options: { exempt?: boolean } = {},
+  ): Promise<(outcome: "ok" | "throttled" | "failed", latencyMs: number) => void> {
+    if (options.exempt) {
+      let recorded = false;
+      return (outcome, latencyMs) => {
+        if (recorded) return;
+        recorded = true;
+        this.record(outcome, latencyMs);
+      };
+    }
     while (this.inFlight >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.inFlight++;
     let released = false;

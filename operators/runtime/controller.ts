@@ -1,12 +1,13 @@
 // A controller: informers feed keys into a work queue, workers reconcile them. Reconcile is
 // level-triggered: it gets a key, reads the world, and converges; it never learns which event
 // fired. Errors requeue with backoff; 409 Conflict requeues too, as the expected outcome of
-// racing another writer, and is counted apart from errors.
+// racing another writer, and is counted apart from errors. Conflicts and an unavailable API server
+// are transient: retried soon after the server is back, not after a backoff earned while it was away.
 import type { Logger } from "pino";
 import type { KubeObject } from "../api/types.ts";
 import type { Informer } from "./informer.ts";
 import { keyOf, keyString, parseKey, type ObjectKey } from "./keys.ts";
-import { isConflict } from "./kube.ts";
+import { isConflict, isUnavailable } from "./kube.ts";
 import type { MapFunc } from "./mappers.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import type { Predicate } from "./predicates.ts";
@@ -123,7 +124,13 @@ export class Controller {
           metrics.reconciles.inc({ controller: this.name, result: "conflict" });
           metrics.queueRetries.inc({ name: this.name });
           log.debug({ key }, "conflict (object changed meanwhile); retrying on fresh data");
-          this.queue.addRateLimited(key);
+          this.queue.addRateLimited(key, "transient");
+        } else if (isUnavailable(error)) {
+          metrics.reconciles.inc({ controller: this.name, result: "error" });
+          metrics.reconcileErrors.inc({ controller: this.name });
+          metrics.queueRetries.inc({ name: this.name });
+          const retryInMs = this.queue.addRateLimited(key, "transient");
+          log.warn({ key, err: (error as Error).message, retryInMs }, "API server unavailable; retrying");
         } else {
           metrics.reconciles.inc({ controller: this.name, result: "error" });
           metrics.reconcileErrors.inc({ controller: this.name });

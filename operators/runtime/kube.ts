@@ -37,6 +37,21 @@ export const isNotFound = (e: unknown) => e instanceof KubeApiError && e.status 
 export const isGone = (e: unknown) => e instanceof KubeApiError && e.status === 410;
 export const isForbidden = (e: unknown) => e instanceof KubeApiError && e.status === 403;
 
+const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
+
+/**
+ * The API server could not be reached or could not serve (restarting, overloaded, throttling past
+ * our retries): nothing about the request was wrong, and the same request will succeed later.
+ */
+export function isUnavailable(e: unknown): boolean {
+  if (e instanceof KubeApiError) return e.status === 429 || e.status >= 500 || e.status === 0;
+  const error = e as { code?: string; message?: string } | undefined;
+  return (
+    CONNECTION_ERRORS.has(error?.code ?? "") ||
+    /socket hang up|no response in \d+ ms/.test(error?.message ?? "")
+  );
+}
+
 export interface ListResult<T> {
   items: T[];
   resourceVersion: string;
@@ -54,6 +69,11 @@ interface RequestArgs {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * "leader-election": sent at once, outside the adaptive window, and not retried on 429 (the
+   * elector retries every retryPeriod within its renew deadline). Everything else waits its turn.
+   */
+  priority?: "leader-election";
 }
 
 export interface ApplyOptions {
@@ -154,8 +174,10 @@ export class KubeClient {
    * caller's to retry.
    */
   async request<T>(method: string, path: string, args: RequestArgs = {}): Promise<T> {
+    const exempt = args.priority === "leader-election";
+    const retries = exempt ? 0 : this.throttleRetries;
     for (let attempt = 0; ; attempt++) {
-      const release = await this.concurrency.acquire();
+      const release = await this.concurrency.acquire({ exempt });
       const started = performance.now();
       let status = 0;
       let body: string;
@@ -172,7 +194,7 @@ export class KubeClient {
         release(outcome, performance.now() - started);
       }
       for (const observe of this.observers) observe(method, path, status);
-      if (status === 429 && attempt < this.throttleRetries && !args.signal?.aborted) {
+      if (status === 429 && attempt < retries && !args.signal?.aborted) {
         await sleep(retryDelayMs(retryAfter, attempt), args.signal);
         continue;
       }

@@ -130,10 +130,15 @@ export class LeaderElector {
       try {
         current = await this.client.request<Lease>("GET", this.client.path(builtin.leases, namespace, name), {
           timeoutMs: this.retryPeriodMs * 2,
+          priority: "leader-election",
         });
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        this.lease = await this.client.create<Lease>(builtin.leases, desired(), namespace);
+        this.lease = await this.client.request<Lease>("POST", this.client.path(builtin.leases, namespace), {
+          body: desired(),
+          timeoutMs: this.retryPeriodMs * 2,
+          priority: "leader-election",
+        });
         this.observe(this.lease);
         return true;
       }
@@ -151,6 +156,7 @@ export class LeaderElector {
         {
           body: desired(current),
           timeoutMs: this.retryPeriodMs * 2,
+          priority: "leader-election",
         },
       );
       this.observe(this.lease);
@@ -185,6 +191,7 @@ export class LeaderElector {
             },
           },
           timeoutMs: 5000,
+          priority: "leader-election",
         },
       );
       this.log.info("released the leader lease");

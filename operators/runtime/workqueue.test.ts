@@ -43,6 +43,23 @@ describe("WorkQueue", () => {
     queue.shutDown();
   });
 
+  it("retries transient failures soon after the API server is back, whatever the outage cost", () => {
+    const queue = new WorkQueue({ baseDelayMs: 100, retriesPerSecond: 10, retryBurst: 100 });
+    // 300 keys failing ten times each while the API server restarts: 3,000 failures.
+    let last: number[] = [];
+    for (let round = 0; round < 10; round++)
+      last = Array.from({ length: 300 }, (_, i) => queue.addRateLimited(`k${i}`, "transient"));
+    // Each comes back within the transient cap (5 s), not after minutes of backoff or budget debt.
+    expect(Math.max(...last)).toBeLessThanOrEqual(5_000);
+    expect(Math.min(...last)).toBeGreaterThanOrEqual(2_500);
+    // The global budget was not drawn on: a real failure now still gets a prompt first retry.
+    expect(queue.addRateLimited("broken")).toBe(100);
+    // A key failing for its own reasons keeps backing off towards the long maximum.
+    for (let i = 0; i < 11; i++) queue.addRateLimited("broken");
+    expect(queue.addRateLimited("broken")).toBeGreaterThan(60_000);
+    queue.shutDown();
+  });
+
   it("wakes waiting workers with undefined on shutdown", async () => {
     const queue = new WorkQueue();
     const waiting = queue.get();

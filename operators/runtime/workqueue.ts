@@ -3,6 +3,13 @@
 // it dirty and it is queued again when the first worker is done); failed keys are retried with
 // per-item exponential backoff, reset by forget() on success; and retries share a global token
 // bucket so a broken dependency cannot turn every failing key into a storm of requests.
+//
+// Transient failures (the API server unreachable, restarting or throttling, a 409 from racing
+// another writer) are not the key's fault and are retried apart: their backoff stops at
+// `transientMaxDelayMs` and they do not draw on the global budget. Drawn from it, a 5 s API server
+// restart under 300 failing keys ran the budget thousands of reservations into debt, and each
+// key's own backoff kept doubling towards five minutes, so keys came back minutes after the server
+// did. The API request window (congestion.ts) is what keeps these retries from flooding the server.
 import { backoffDelay } from "./backoff.ts";
 
 export interface RateLimiterOptions {
@@ -12,6 +19,8 @@ export interface RateLimiterOptions {
   /** Global retry budget: sustained retries per second and burst. */
   retriesPerSecond: number;
   retryBurst: number;
+  /** Longest delay before retrying a key after a transient failure. */
+  transientMaxDelayMs: number;
 }
 
 export const defaultRateLimiter: RateLimiterOptions = {
@@ -19,6 +28,7 @@ export const defaultRateLimiter: RateLimiterOptions = {
   maxDelayMs: 5 * 60_000,
   retriesPerSecond: 10,
   retryBurst: 100,
+  transientMaxDelayMs: 5_000,
 };
 
 /** Token bucket that hands out reservations: the delay until a token is available. */
@@ -102,12 +112,25 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Schedules a retry: the later of the key's own backoff and the global budget's next token. */
-  addRateLimited(key: string): number {
+  /**
+   * Schedules a retry: the later of the key's own backoff and the global budget's next token; or,
+   * for a `transient` failure, the key's own backoff capped at `transientMaxDelayMs` (with jitter,
+   * so keys parked by one outage do not all return in the same millisecond).
+   */
+  addRateLimited(key: string, cause: "failure" | "transient" = "failure"): number {
     const attempt = this.failures.get(key) ?? 0;
     this.failures.set(key, attempt + 1);
-    const own = backoffDelay(attempt, { baseMs: this.limiter.baseDelayMs, maxMs: this.limiter.maxDelayMs });
-    const delay = Math.max(own, this.bucket.reserve());
+    const delay =
+      cause === "transient"
+        ? backoffDelay(attempt, {
+            baseMs: this.limiter.baseDelayMs,
+            maxMs: Math.min(this.limiter.maxDelayMs, this.limiter.transientMaxDelayMs),
+            jitter: 0.5,
+          })
+        : Math.max(
+            backoffDelay(attempt, { baseMs: this.limiter.baseDelayMs, maxMs: this.limiter.maxDelayMs }),
+            this.bucket.reserve(),
+          );
     this.addAfter(key, delay);
     return delay;
   }

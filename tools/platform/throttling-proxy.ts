@@ -17,6 +17,11 @@ export interface ThrottlingProxy {
   kubeconfigPath: string;
   /** Share of POST/PUT/PATCH/DELETE answered 429 (0..1); change at any time. */
   throttleShare: number;
+  /**
+   * Added to every forwarded request before it goes upstream (ms): a busy API server on a loaded
+   * machine answers in tens to hundreds of milliseconds, not the one a quiet loopback gives.
+   */
+  latencyMs: number;
   /** Requests answered 429 so far, and forwarded. */
   readonly stats: { throttled: number; forwarded: number };
   /** Cuts every connection (watches included) and refuses new ones for `ms`. */
@@ -28,7 +33,7 @@ const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export async function startThrottlingProxy(
   cluster: LocalCluster,
-  options: { throttleShare?: number; retryAfterSeconds?: number } = {},
+  options: { throttleShare?: number; retryAfterSeconds?: number; latencyMs?: number } = {},
 ): Promise<ThrottlingProxy> {
   const port = await freePort();
   const upstream = new URL(cluster.server);
@@ -44,6 +49,7 @@ export async function startThrottlingProxy(
     url: `http://127.0.0.1:${port}`,
     kubeconfigPath: join(cluster.dir, `throttling-proxy-${port}.kubeconfig`),
     throttleShare: options.throttleShare ?? 0,
+    latencyMs: options.latencyMs ?? 0,
     stats,
     async outage(ms) {
       await close();
@@ -82,7 +88,12 @@ export async function startThrottlingProxy(
       }
     }
     stats.forwarded++;
-    const forward = httpsRequest(
+    if (proxy.latencyMs > 0) setTimeout(() => forward(req, res), proxy.latencyMs);
+    else forward(req, res);
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
+    const upstreamReq = httpsRequest(
       {
         ...tls,
         agent,
@@ -97,9 +108,9 @@ export async function startThrottlingProxy(
         upstreamRes.pipe(res);
       },
     );
-    forward.on("error", () => res.destroy());
-    res.on("close", () => forward.destroy());
-    req.pipe(forward);
+    upstreamReq.on("error", () => res.destroy());
+    res.on("close", () => upstreamReq.destroy());
+    req.pipe(upstreamReq);
   };
 
   function listen(): Promise<void> {

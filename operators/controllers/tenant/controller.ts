@@ -1,5 +1,5 @@
 // Wires the tenant reconciler into a manager: reconcile a Tenant when it changes, and every tenant
-// on a Plan when that Plan changes.
+// on a Plan when that Plan changes; poll usage; and sweep for tenants deleted behind our back.
 import type { Logger } from "pino";
 import type pg from "pg";
 import { TENANT_FINALIZER } from "../../api/group.ts";
@@ -21,10 +21,21 @@ import {
 import { tenantsOnPlan } from "./mappers.ts";
 import { TenantReconciler } from "./reconciler.ts";
 import { pollUsage } from "./usage-poller.ts";
+import { runTenantSweep, sweepMetrics } from "./sweep.ts";
 
 export function addTenantController(
   manager: Manager,
-  options: { pool: pg.Pool; usageRefreshMs: number; workers?: number; log?: Logger },
+  options: {
+    pool: pg.Pool;
+    usageRefreshMs: number;
+    /**
+     * How often enabled database tenants are compared with the Tenant objects (sweep.ts). The
+     * manager process always sets it; a test or benchmark hosting this controller alone omits it.
+     */
+    sweepIntervalMs?: number;
+    workers?: number;
+    log?: Logger;
+  },
 ): Controller {
   const tenants = manager.informer<Tenant>(tenantsRef);
   const plans = manager.informer<Plan>(plansRef);
@@ -68,5 +79,20 @@ export function addTenantController(
       log,
     }),
   );
+  const { sweepIntervalMs } = options;
+  if (sweepIntervalMs !== undefined) {
+    const metrics = sweepMetrics(manager.metrics.registry);
+    manager.addRunnable("tenant-sweep", (signal) =>
+      runTenantSweep({
+        pool: options.pool,
+        client: manager.client,
+        tenants,
+        log,
+        metrics,
+        intervalMs: sweepIntervalMs,
+        signal,
+      }),
+    );
+  }
   return controller;
 }

@@ -328,3 +328,55 @@ export async function offboardTenant(pool: pg.Pool, tenant: Tenant): Promise<Off
     return { tenantId, keysDisabled: keys.rowCount ?? 0, exportRequested: (exported.rowCount ?? 0) > 0 };
   });
 }
+
+/** The slugs of enabled tenants: the database's side of the sweep's comparison (sweep.ts). */
+export async function enabledTenantSlugs(db: Db | pg.Pool): Promise<string[]> {
+  const { rows } = await db.query<{ slug: string }>("SELECT slug FROM tenants WHERE disabled_at IS NULL");
+  return rows.map((r) => r.slug);
+}
+
+export interface SweptTenant {
+  slug: string;
+  tenantId: string;
+  keysDisabled: number;
+}
+
+/**
+ * Offboards, in one transaction of a few set-based statements, the enabled tenants among `slugs`
+ * for which `absent` still holds once their rows are locked: disabled, API keys disabled, one
+ * data export each. The lock is what makes the check safe against a Tenant recreated meanwhile:
+ * provisioning it writes the same row and waits for us, and once it is in the cache we skip it.
+ */
+export function offboardAbsentTenants(
+  pool: pg.Pool,
+  slugs: readonly string[],
+  absent: (slug: string) => boolean,
+): Promise<SweptTenant[]> {
+  return transaction(pool, async (db) => {
+    const { rows: locked } = await db.query<{ id: string; slug: string }>(
+      "SELECT id, slug FROM tenants WHERE slug = ANY($1) AND disabled_at IS NULL FOR UPDATE",
+      [slugs],
+    );
+    const ids = locked.filter((r) => absent(r.slug)).map((r) => r.id);
+    if (!ids.length) return [];
+    const { rows } = await db.query<{ id: string; slug: string; keys_disabled: number }>(
+      `WITH gone AS (
+         UPDATE tenants SET disabled_at = now() WHERE id = ANY($1::uuid[]) RETURNING id, slug, disabled_at
+       ), keys AS (
+         UPDATE api_keys k SET disabled_at = now() FROM gone
+          WHERE k.tenant_id = gone.id AND k.disabled_at IS NULL RETURNING k.tenant_id
+       ), exports AS (
+         INSERT INTO agent_tasks (tenant_id, kind, payload, dedupe_key)
+         SELECT id, 'data_export',
+                jsonb_build_object('reason', 'tenant deleted while the operators were not running', 'slug', slug),
+                'data_export:' || id || ':swept:' || extract(epoch FROM disabled_at)
+           FROM gone ON CONFLICT (dedupe_key) DO NOTHING RETURNING tenant_id
+       )
+       SELECT gone.id, gone.slug,
+              (SELECT count(*) FROM keys WHERE keys.tenant_id = gone.id)::int AS keys_disabled
+         FROM gone`,
+      [ids],
+    );
+    return rows.map((r) => ({ slug: r.slug, tenantId: r.id, keysDisabled: r.keys_disabled }));
+  });
+}
