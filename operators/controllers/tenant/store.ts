@@ -25,6 +25,7 @@ export interface TenantRow {
   billing_status: string;
   data_residency_region: string | null;
   disabled_at: Date | null;
+  declared: boolean;
 }
 
 /** Mirrors a Plan into plans/plan_meters/plan_rate_limits/plan_features (tenants.plan_id references it). */
@@ -135,7 +136,7 @@ export async function syncTenantRows(
 ): Promise<{ rows: Map<string, TenantRow>; changed: number }> {
   const desired = tenants.map(desiredTenantRow);
   const { rows } = await db.query<TenantRow>(
-    "SELECT id, slug, name, plan_id, billing_status, data_residency_region, disabled_at FROM tenants WHERE slug = ANY($1)",
+    "SELECT id, slug, name, plan_id, billing_status, data_residency_region, disabled_at, declared FROM tenants WHERE slug = ANY($1)",
     [desired.map((d) => d.slug)],
   );
   const bySlug = new Map(rows.map((r) => [r.slug, r]));
@@ -147,17 +148,18 @@ export async function syncTenantRows(
       row.plan_id === d.plan_id &&
       row.billing_status === d.billing_status &&
       row.data_residency_region === d.data_residency_region &&
-      row.disabled_at === null
+      row.disabled_at === null &&
+      row.declared
     );
   });
   if (stale.length) {
     const { rows: written } = await db.query<TenantRow>(
-      `INSERT INTO tenants (slug, name, plan_id, billing_status, data_residency_region)
-       SELECT d.slug, d.name, d.plan_id, d.billing_status, d.data_residency_region
+      `INSERT INTO tenants (slug, name, plan_id, billing_status, data_residency_region, declared)
+       SELECT d.slug, d.name, d.plan_id, d.billing_status, d.data_residency_region, true
          FROM jsonb_to_recordset($1::jsonb) AS d(slug text, name text, plan_id text, billing_status text, data_residency_region text)
        ON CONFLICT (slug) DO UPDATE SET name = excluded.name, plan_id = excluded.plan_id, billing_status = excluded.billing_status,
-         data_residency_region = excluded.data_residency_region, disabled_at = NULL
-       RETURNING id, slug, name, plan_id, billing_status, data_residency_region, disabled_at`,
+         data_residency_region = excluded.data_residency_region, disabled_at = NULL, declared = true
+       RETURNING id, slug, name, plan_id, billing_status, data_residency_region, disabled_at, declared`,
       [JSON.stringify(stale)],
     );
     for (const row of written) bySlug.set(row.slug, row);
@@ -330,8 +332,11 @@ export async function offboardTenant(pool: pg.Pool, tenant: Tenant): Promise<Off
 }
 
 /** The slugs of enabled tenants: the database's side of the sweep's comparison (sweep.ts). */
+/** The enabled tenants a Tenant object declared (the only ones the sweep may offboard). */
 export async function enabledTenantSlugs(db: Db | pg.Pool): Promise<string[]> {
-  const { rows } = await db.query<{ slug: string }>("SELECT slug FROM tenants WHERE disabled_at IS NULL");
+  const { rows } = await db.query<{ slug: string }>(
+    "SELECT slug FROM tenants WHERE disabled_at IS NULL AND declared",
+  );
   return rows.map((r) => r.slug);
 }
 
@@ -354,7 +359,7 @@ export function offboardAbsentTenants(
 ): Promise<SweptTenant[]> {
   return transaction(pool, async (db) => {
     const { rows: locked } = await db.query<{ id: string; slug: string }>(
-      "SELECT id, slug FROM tenants WHERE slug = ANY($1) AND disabled_at IS NULL FOR UPDATE",
+      "SELECT id, slug FROM tenants WHERE slug = ANY($1) AND disabled_at IS NULL AND declared FOR UPDATE",
       [slugs],
     );
     const ids = locked.filter((r) => absent(r.slug)).map((r) => r.id);

@@ -131,10 +131,11 @@ describe("tenant sweep", () => {
 
   it("refuses to offboard more than a quarter of the tenants at once, and says why", async () => {
     operator ??= await startManager();
-    // Tenants written straight into the database (as a bootstrap seed does), never declared: more
-    // than the ten live ones a quarter allows.
+    // Rows a control plane declared whose Tenant objects this cluster does not hold (the wrong
+    // cluster, CRDs reinstalled): more than the ten live ones a quarter allows.
     for (let i = 0; i < 5; i++)
       await provisionTenant(db, { slug: `undeclared-${i}`, name: `Undeclared ${i}`, planId: "sweep" });
+    await db.query("UPDATE tenants SET declared = true WHERE slug LIKE 'undeclared-%'");
     await waitFor(
       "a refused sweep",
       async () =>
@@ -144,5 +145,19 @@ describe("tenant sweep", () => {
     expect(await enabled("undeclared-")).toBe(5);
     expect(await enabled("sweep-")).toBe(slugs.length - 2);
     expect(operator.logs()).toMatch(/tenant sweep refused: 5 of 15 enabled tenants have no Tenant object/);
+  }, 120_000);
+
+  it("never sweeps a tenant no Tenant object declared (the local platform's demo seed)", async () => {
+    await db.query("UPDATE tenants SET disabled_at = now() WHERE slug LIKE 'undeclared-%'");
+    operator ??= await startManager();
+    await provisionTenant(db, { slug: "seeded-demo", name: "Seeded demo", planId: "sweep" });
+    const runs = await metricValue(operator.probeUrl, "tenant_sweep_runs_total", { result: "clean" });
+    await waitFor(
+      "two clean sweeps",
+      async () =>
+        (await metricValue(operator!.probeUrl, "tenant_sweep_runs_total", { result: "clean" })) >= runs + 2,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    expect(await enabled("seeded-demo")).toBe(1);
   }, 120_000);
 });

@@ -3,6 +3,8 @@
 // removed by hand), and then nothing is left to say its database row should go: it stays enabled,
 // its API keys working. Every interval, once the informer cache has synced, the sweep compares the
 // enabled tenants in the database with the cache and offboards the ones without a Tenant object.
+// Only tenants a Tenant object declared are candidates (tenants.declared, set by provisioning): rows
+// written outside the control plane, such as the local platform's demo seed, are not the sweep's.
 //
 // Two checks stand between a cache and an offboarding, because disabling a live tenant is the worst
 // mistake this controller can make: each candidate is confirmed gone by the API server itself (a
