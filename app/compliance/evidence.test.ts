@@ -2,9 +2,9 @@
 // reads (both stacks planned and policy-checked, the RLS probe and database roles on a real
 // PostgreSQL with the migrations, RBAC on a real kube-apiserver, rotation dates through the AWS SDK
 // from moto's Secrets Manager, the supply-chain reports from a directory and as published to moto's
-// S3), stored in the hash chain; a tampered
-// snapshot breaks the chain and the check names it. The DSR and pen-test registers are stand-ins of
-// the RegisterSources shape, so the test decides what they report (app/compliance/dsr tests the real ones).
+// S3), stored in the hash chain; a tampered snapshot breaks the chain and the check names it. The DSR
+// and pen-test registers are stand-ins of the RegisterSources shape, so the test decides what they
+// report (app/compliance/dsr tests the real ones).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
