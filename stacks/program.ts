@@ -58,6 +58,7 @@ import {
   TENANTS_NAMESPACE,
 } from "../operators/api/rbac.ts";
 import { EvidenceAccess } from "../infra/workloads/evidence-access.ts";
+import { SUPPLY_CHAIN_PREFIX } from "../app/compliance/supply-chain-reports.ts";
 import { PricingBacktestAccess } from "../infra/workloads/pricing-backtest-access.ts";
 import { PRICING_MODELS_NAMESPACE } from "../app/ops/pricing-backtest.ts";
 import type { StackConfig } from "./config.ts";
@@ -131,6 +132,11 @@ function edgeCertificateArn(config: StackConfig, regional: ApiCertificate): pulu
 
 export function documentsBucketName(config: Pick<StackConfig, "domain" | "region">): string {
   return `${config.domain.replace(/\./g, "-")}-documents-${config.region}`;
+}
+
+/** Where CI publishes the supply-chain reports (npm run supply-chain:publish) and the evidence reads them. */
+export function supplyChainReportsUri(config: Pick<StackConfig, "domain" | "region">): string {
+  return `s3://${documentsBucketName(config)}/${SUPPLY_CHAIN_PREFIX}`;
 }
 
 /** The platform's scheduled work (times in UTC), each with only the login it needs. */
@@ -223,9 +229,9 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       env: [
         { name: "SECRETS_ROTATION_WATCH", value: rotationWatchList(config.billing) },
         { name: "AWS_REGION", value: config.region },
-        // EVIDENCE_SUPPLY_CHAIN_DIR keeps its default (.cache/supply-chain). Nothing carries CI's SBOM
-        // and OSV report into the image or the cluster yet, so the control fails here naming the
-        // missing report (docs/security.md, Dependencies) rather than passing on no evidence.
+        // CI's SBOM and OSV report, as `npm run supply-chain:publish` leaves them in this region's
+        // documents bucket (read-only on exactly that prefix: infra/workloads/evidence-access.ts).
+        { name: "EVIDENCE_SUPPLY_CHAIN_S3_URI", value: supplyChainReportsUri(config) },
         { name: "KUBERNETES_API", value: "in-cluster" },
       ],
       secretFiles: [
@@ -909,6 +915,12 @@ export async function regionStack(
         oidcProviderArn: cluster.oidcProviderArn,
         oidcIssuer: cluster.oidcIssuer,
         describePolicyArn: secrets.describePolicyArn,
+        supplyChainReports: {
+          bucketArn: documents.bucketArn,
+          prefix: SUPPLY_CHAIN_PREFIX,
+          region: config.region,
+          kmsKeyArn: documents.kmsKeyArn,
+        },
       },
       inCluster,
     );

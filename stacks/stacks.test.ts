@@ -936,6 +936,24 @@ describe("release jobs and scheduled work", () => {
     ]);
     const account = one(primary, "kubernetes:core/v1:ServiceAccount", "evidence");
     expect(get(account.props, "metadata", "annotations", "eks.amazonaws.com/role-arn")).toBeDefined();
+
+    // CI's SBOM and OSV report (npm run supply-chain:publish): read from the region's documents
+    // bucket, with GetObject on exactly that prefix and the bucket's key only through S3.
+    expect(env["EVIDENCE_SUPPLY_CHAIN_S3_URI"]).toBe(
+      "s3://freightrate-example-documents-us-east-1/supply-chain",
+    );
+    const reports = one(primary, "aws:iam/rolePolicy:RolePolicy", "evidence-supply-chain-reports");
+    const doc = JSON.parse(reports.props["policy"] as string) as {
+      Statement: { Action: string[]; Resource: string; Condition?: unknown }[];
+    };
+    expect(doc.Statement.map((st) => [st.Action, st.Resource])).toEqual([
+      [["s3:GetObject"], "arn:aws:s3:::freightrate-example-documents-us-east-1/supply-chain/*"],
+      [["kms:Decrypt"], expect.stringMatching(/^arn:aws:kms:us-east-1:/)],
+    ]);
+    expect(doc.Statement[1]!.Condition).toEqual({
+      StringEquals: { "kms:ViaService": "s3.us-east-1.amazonaws.com" },
+    });
+    expect(reports.props["role"]).toMatch(/^evidence/);
   });
 
   it("run only in the active region: the standby's database is a read-only replica", () => {

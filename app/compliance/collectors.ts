@@ -3,6 +3,7 @@
 // with the reason, rather than failing the snapshot: a week with a gap in the evidence is a finding.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
 import * as k8s from "@kubernetes/client-node";
 import type pg from "pg";
 import { Gauge, Registry } from "prom-client";
@@ -15,6 +16,18 @@ import {
 } from "../observability/secret-rotation.ts";
 import type { PlannedStack } from "../../stacks/plan.ts";
 import type { EvidenceKind } from "./controls.ts";
+import {
+  LATEST_POINTER,
+  MissingReport,
+  objectKey,
+  PUBLISH_COMMAND,
+  readJsonObject,
+  s3Uri,
+  SUPPLY_CHAIN_FILES,
+  SUPPLY_CHAIN_MAX_AGE_DAYS,
+  type LatestPointer,
+  type S3Location,
+} from "./supply-chain-reports.ts";
 
 export interface Evidence {
   status: "pass" | "fail";
@@ -224,7 +237,20 @@ interface OsvReport {
 }
 
 /** The CI's SBOM and OSV results (npm run sbom, npm run deps:check), from `dir`. */
-export async function supplyChainEvidence(dir: string): Promise<Evidence> {
+/** CI's reports in S3 (app/compliance/supply-chain-reports.ts), as `npm run supply-chain:publish` leaves them. */
+export interface PublishedSupplyChain {
+  location: S3Location;
+  client: S3Client;
+}
+
+type Sbom = { bomFormat?: string; specVersion?: string; components?: unknown[] };
+
+export async function supplyChainEvidence(
+  source: string | PublishedSupplyChain,
+  now: Date = new Date(),
+): Promise<Evidence> {
+  if (typeof source !== "string") return publishedSupplyChainEvidence(source, now);
+  const dir = source;
   const read = <T>(file: string): T | undefined => {
     try {
       return JSON.parse(readFileSync(join(dir, file), "utf8")) as T;
@@ -232,8 +258,50 @@ export async function supplyChainEvidence(dir: string): Promise<Evidence> {
       return undefined;
     }
   };
-  const sbom = read<{ bomFormat?: string; specVersion?: string; components?: unknown[] }>("sbom.json");
-  const osv = read<OsvReport & { source?: string }>("osv.json");
+  const sbom = read<Sbom>("sbom.json");
+  const osv = read<OsvReport>("osv.json");
+  if (!sbom || sbom.bomFormat !== "CycloneDX")
+    return fail(`no CycloneDX SBOM in ${dir}/sbom.json (npm run sbom)`, supplyChainFacts(sbom, osv));
+  if (!osv)
+    return fail(`no dependency scan in ${dir}/osv.json (npm run deps:check)`, supplyChainFacts(sbom, osv));
+  return judgeSupplyChain(sbom, osv, {});
+}
+
+async function publishedSupplyChainEvidence({ location, client }: PublishedSupplyChain, now: Date) {
+  try {
+    const latest = await readJsonObject<LatestPointer>(client, location, objectKey(location, LATEST_POINTER));
+    const publishedAt = new Date(latest.publishedAt);
+    const where = s3Uri(location, objectKey(location, latest.release ?? ""));
+    if (typeof latest.release !== "string" || Number.isNaN(publishedAt.getTime()))
+      return fail(
+        `${s3Uri(location, objectKey(location, LATEST_POINTER))} names no release and publication date (publish again with ${PUBLISH_COMMAND})`,
+        null,
+      );
+    const ageDays = Math.floor((now.getTime() - publishedAt.getTime()) / 86_400_000);
+    const published = { release: latest.release, publishedAt: latest.publishedAt, ageDays, where };
+    if (ageDays > SUPPLY_CHAIN_MAX_AGE_DAYS)
+      return fail(
+        `the published SBOM and dependency scan are ${ageDays} days old (release ${latest.release}, ${latest.publishedAt}), older than ${SUPPLY_CHAIN_MAX_AGE_DAYS} days: CI must run ${PUBLISH_COMMAND} weekly`,
+        published,
+      );
+    const [sbom, osv] = await Promise.all(
+      SUPPLY_CHAIN_FILES.map((file) =>
+        readJsonObject(client, location, objectKey(location, latest.release, file)),
+      ),
+    );
+    if ((sbom as Sbom).bomFormat !== "CycloneDX")
+      return fail(
+        `${where}/sbom.json is not a CycloneDX SBOM (npm run sbom, then ${PUBLISH_COMMAND})`,
+        published,
+      );
+    return judgeSupplyChain(sbom as Sbom, osv as OsvReport, published);
+  } catch (error) {
+    if (error instanceof MissingReport) return fail(error.message, null);
+    throw error;
+  }
+}
+
+function supplyChainFacts(sbom: Sbom | undefined, osv: OsvReport | undefined) {
   const vulnerable = (osv?.results ?? []).flatMap((r) =>
     (r.packages ?? [])
       .filter((p) => p.vulnerabilities?.length)
@@ -242,15 +310,17 @@ export async function supplyChainEvidence(dir: string): Promise<Evidence> {
         advisories: p.vulnerabilities!.map((v) => v.id),
       })),
   );
-  const facts = {
+  return {
     sbom: sbom
       ? { format: sbom.bomFormat, specVersion: sbom.specVersion, components: sbom.components?.length ?? 0 }
       : null,
     dependencyFindings: osv ? vulnerable : null,
   };
-  if (!sbom || sbom.bomFormat !== "CycloneDX")
-    return fail(`no CycloneDX SBOM in ${dir}/sbom.json (npm run sbom)`, facts);
-  if (!osv) return fail(`no dependency scan in ${dir}/osv.json (npm run deps:check)`, facts);
+}
+
+function judgeSupplyChain(sbom: Sbom, osv: OsvReport, published: object): Evidence {
+  const facts = { ...published, ...supplyChainFacts(sbom, osv) };
+  const vulnerable = facts.dependencyFindings ?? [];
   return vulnerable.length
     ? fail(`${vulnerable.length} dependencies with known vulnerabilities`, facts)
     : pass(`SBOM of ${facts.sbom!.components} components; no known vulnerability`, facts);

@@ -1,17 +1,20 @@
 // The weekly evidence snapshot end to end: every control's collector against the real things it
 // reads (both stacks planned and policy-checked, the RLS probe and database roles on a real
 // PostgreSQL with the migrations, RBAC on a real kube-apiserver, rotation dates through the AWS SDK
-// from moto's Secrets Manager, the supply-chain reports), stored in the hash chain; a tampered
-// snapshot breaks the chain and the check names it. The DSR and pen-test registers are stand-ins of
-// the RegisterSources shape, so the test decides what they report (app/compliance/dsr tests the real ones).
+// from moto's Secrets Manager, the supply-chain reports from a directory and as published to moto's
+// S3), stored in the hash chain; a tampered snapshot breaks the chain and the check names it. The DSR
+// and pen-test registers are stand-ins of the RegisterSources shape, so the test decides what they
+// report (app/compliance/dsr tests the real ones).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { CreateBucketCommand, DeleteObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { startMoto, type MotoServer } from "../../tools/aws/moto.ts";
+import { publishSupplyChain } from "../../tools/supply-chain/publish.ts";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import type { RegisterSources } from "./collectors.ts";
@@ -24,6 +27,7 @@ import {
   type EvidenceSnapshot,
 } from "./evidence.ts";
 import { appendSnapshot, verifyChain } from "./snapshot-chain.ts";
+import { parseS3Uri } from "./supply-chain-reports.ts";
 
 const DAY = 86_400_000;
 let db: TestDatabase;
@@ -200,6 +204,128 @@ describe("npm run evidence", () => {
         "could not collect: the data subject request register is unreachable",
       ],
     ]);
+  });
+});
+
+describe("the supply-chain reports published to S3, as the job in the cluster reads them", () => {
+  const bucket = "freight-documents-evidence-test";
+  const uri = `s3://${bucket}/supply-chain`;
+  let s3: S3Client;
+  const supplyChainControl = () => CONTROLS.filter((c) => c.evidence === "supply-chain");
+  const collectFromS3 = async (env: Record<string, string> = {}) =>
+    (
+      await collectEvidence(
+        collectorsFor(
+          parseEvidenceConfig({
+            DATABASE_URL: db.urls.operator,
+            RLS_PROBE_DATABASE_URL: db.urls.app,
+            // The directory has reports too: the S3 ones must be the ones read.
+            EVIDENCE_SUPPLY_CHAIN_DIR: supplyChain,
+            EVIDENCE_SUPPLY_CHAIN_S3_URI: uri,
+            AWS_REGION: "us-east-1",
+            AWS_ENDPOINT_URL_S3: moto.endpoint,
+            KUBECONFIG: cluster.kubeconfigPath,
+            ...env,
+          }),
+          operatorPool,
+          { sources: registers },
+        ),
+        supplyChainControl(),
+      )
+    ).controls[0]!;
+
+  beforeAll(async () => {
+    s3 = new S3Client({
+      region: "us-east-1",
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      credentials: moto.credentials,
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+  afterAll(() => s3?.destroy());
+
+  it("fails naming latest.json and the publish command before anything is published", async () => {
+    expect(await collectFromS3()).toMatchObject({
+      status: "fail",
+      summary: `${uri}/latest.json is missing (publish it with npm run supply-chain:publish)`,
+    });
+  });
+
+  it("passes on the release npm run supply-chain:publish uploaded", async () => {
+    const published = await publishSupplyChain({
+      client: s3,
+      location: parseS3Uri(uri),
+      release: "v1.4.0",
+      dir: supplyChain,
+    });
+    expect(published.uris).toEqual([
+      `${uri}/v1.4.0/sbom.json`,
+      `${uri}/v1.4.0/osv.json`,
+      `${uri}/latest.json`,
+    ]);
+    const result = await collectFromS3();
+    expect([result.status, result.summary]).toEqual(["pass", "SBOM of 2 components; no known vulnerability"]);
+    expect(result.facts).toMatchObject({ release: "v1.4.0", ageDays: 0, where: `${uri}/v1.4.0` });
+  });
+
+  it("fails naming the object when the release's report is missing", async () => {
+    await publishSupplyChain({ client: s3, location: parseS3Uri(uri), release: "abc1234", dir: supplyChain });
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "supply-chain/abc1234/osv.json" }));
+    expect(await collectFromS3()).toMatchObject({
+      status: "fail",
+      summary: `${uri}/abc1234/osv.json is missing (publish it with npm run supply-chain:publish)`,
+    });
+  });
+
+  it("fails a report older than 8 days with its age", async () => {
+    await publishSupplyChain({
+      client: s3,
+      location: parseS3Uri(uri),
+      release: "v1.3.0",
+      dir: supplyChain,
+      now: new Date(Date.now() - 9 * DAY - 60_000),
+    });
+    const result = await collectFromS3();
+    expect(result.status).toBe("fail");
+    expect(result.summary).toMatch(
+      /^the published SBOM and dependency scan are 9 days old \(release v1\.3\.0, .*\), older than 8 days: CI must run npm run supply-chain:publish weekly$/,
+    );
+  });
+
+  it("refuses a malformed URI at start, naming the fix, and a publish of a missing report uploads nothing", async () => {
+    for (const bad of ["https://bucket/supply-chain", "s3://Bad_Bucket/x", "s3://b"])
+      expect(() =>
+        parseEvidenceConfig({
+          DATABASE_URL: db.urls.operator,
+          RLS_PROBE_DATABASE_URL: db.urls.app,
+          EVIDENCE_SUPPLY_CHAIN_S3_URI: bad,
+          AWS_REGION: "us-east-1",
+          KUBECONFIG: cluster.kubeconfigPath,
+        }),
+      ).toThrow(/EVIDENCE_SUPPLY_CHAIN_S3_URI: must be s3:\/\/<bucket>\/<prefix>/);
+    expect(() =>
+      parseEvidenceConfig({
+        DATABASE_URL: db.urls.operator,
+        RLS_PROBE_DATABASE_URL: db.urls.app,
+        EVIDENCE_SUPPLY_CHAIN_S3_URI: uri,
+        KUBECONFIG: cluster.kubeconfigPath,
+      }),
+    ).toThrow(/AWS_REGION: is required with EVIDENCE_SUPPLY_CHAIN_S3_URI/);
+
+    await expect(
+      publishSupplyChain({
+        client: s3,
+        location: parseS3Uri(uri),
+        release: "v9.9.9",
+        dir: join(supplyChain, "missing"),
+      }),
+    ).rejects.toThrow(`${join(supplyChain, "missing", "sbom.json")} does not exist: run npm run sbom first`);
+    await expect(
+      publishSupplyChain({ client: s3, location: parseS3Uri(uri), release: "../x", dir: supplyChain }),
+    ).rejects.toThrow(/release "\.\.\/x" must be one path segment/);
+    // The pointer still names the last good release.
+    expect((await collectFromS3()).summary).toMatch(/9 days old \(release v1\.3\.0/);
   });
 });
 

@@ -25,10 +25,12 @@ import {
   supplyChainEvidence,
   type Collectors,
   type Evidence,
+  type PublishedSupplyChain,
   type RegisterSources,
 } from "./collectors.ts";
 import { CONTROLS, type Control } from "./controls.ts";
 import { REGISTER_SOURCES } from "./register-sources.ts";
+import { parseS3Uri, s3Client } from "./supply-chain-reports.ts";
 import { appendSnapshot, verifyChain, type StoredSnapshot } from "./snapshot-chain.ts";
 
 export const evidenceEnv = defineEnv({
@@ -53,7 +55,24 @@ export const evidenceEnv = defineEnv({
     AWS_ENDPOINT_URL_SECRETS_MANAGER: z.url("must be an absolute URL").optional(),
     // Where CI leaves the SBOM and the OSV results (npm run sbom, npm run deps:check). The image build
     // copies them to this path; locally they are under .cache/supply-chain.
+    // Used only without EVIDENCE_SUPPLY_CHAIN_S3_URI (a developer's machine after npm run sbom, npm
+    // run deps:check).
     EVIDENCE_SUPPLY_CHAIN_DIR: z.string().min(1).default(".cache/supply-chain"),
+    // Where `npm run supply-chain:publish` leaves CI's reports (s3://bucket/prefix, latest.json under
+    // it): the stacks set it to the region's documents bucket, so the job in the cluster reads them.
+    EVIDENCE_SUPPLY_CHAIN_S3_URI: z
+      .string()
+      .optional()
+      .superRefine((uri, context) => {
+        if (uri === undefined) return;
+        try {
+          parseS3Uri(uri);
+        } catch (error) {
+          context.addIssue({ code: "custom", message: (error as Error).message });
+        }
+      }),
+    // A local S3 (moto, versitygw); unset in AWS, where the regional endpoint is right.
+    AWS_ENDPOINT_URL_S3: z.url("must be an absolute URL").optional(),
     // The cluster whose RBAC is evidenced: the pod's own (in-cluster) or a kubeconfig file.
     KUBECONFIG: appConfigSchema.shape.KUBECONFIG,
     KUBERNETES_API: appConfigSchema.shape.KUBERNETES_API,
@@ -64,6 +83,15 @@ export const evidenceEnv = defineEnv({
           {
             variable: "AWS_REGION",
             message: "is required with SECRETS_ROTATION_WATCH: the region whose Secrets Manager holds them",
+          },
+        ]
+      : []),
+    ...(config.EVIDENCE_SUPPLY_CHAIN_S3_URI && !config.AWS_REGION
+      ? [
+          {
+            variable: "AWS_REGION",
+            message:
+              "is required with EVIDENCE_SUPPLY_CHAIN_S3_URI: the region of the bucket holding the reports",
           },
         ]
       : []),
@@ -128,9 +156,17 @@ export function collectorsFor(
         endpoint: config.AWS_ENDPOINT_URL_SECRETS_MANAGER,
         now: options.now,
       }),
-    "supply-chain": () => supplyChainEvidence(config.EVIDENCE_SUPPLY_CHAIN_DIR),
+    "supply-chain": () => supplyChainEvidence(supplyChainSource(config)),
     "dsr-on-time": () => dsrEvidence(sources, pool),
     "pen-test-sla": () => penTestEvidence(sources, pool),
+  };
+}
+
+function supplyChainSource(config: EvidenceConfig): string | PublishedSupplyChain {
+  if (!config.EVIDENCE_SUPPLY_CHAIN_S3_URI) return config.EVIDENCE_SUPPLY_CHAIN_DIR;
+  return {
+    location: parseS3Uri(config.EVIDENCE_SUPPLY_CHAIN_S3_URI),
+    client: s3Client({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL_S3 }),
   };
 }
 

@@ -332,7 +332,7 @@ export const NETWORK_FLOWS: Flow[] = [
     from: { workloads: ["evidence"] },
     to: { outside: "internet" },
     ports: tcp(HTTPS_PORT),
-    why: "STS (IRSA) and the secrets' rotation dates (Secrets Manager DescribeSecret) for the weekly evidence",
+    why: "STS (IRSA), the secrets' rotation dates (Secrets Manager DescribeSecret) and CI's published SBOM and OSV report (S3) for the weekly evidence",
     when: active,
   },
   {

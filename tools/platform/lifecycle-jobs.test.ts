@@ -4,15 +4,21 @@
 // platform's runner mails it; a limit-increase request reaches the ops receiver and ops' one command
 // raises the limit the region's tenant controller enforces, and the tenant is mailed. The weekly
 // evidence CronJob runs the same way: its own ServiceAccount for RBAC, both logins, rotation dates
-// from the region's Secrets Manager, and stores a chained snapshot.
+// from the region's Secrets Manager, CI's published SBOM and OSV report from the region's documents
+// bucket, and stores a chained snapshot.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../app/http/auth.ts";
+import { SUPPLY_CHAIN_PREFIX } from "../../app/compliance/supply-chain-reports.ts";
 import { main as limits } from "../../app/ops/limits.ts";
 import { TENANTS_NAMESPACE } from "../../operators/api/rbac.ts";
 import { tenants } from "../../operators/api/resources.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import { buildTimeoutMs } from "../localcluster/test-support.ts";
+import { publishSupplyChain } from "../supply-chain/publish.ts";
 import { apiClient } from "./api-client.ts";
 import { applyAs, waitFor } from "./operators.ts";
 import { startPlatform, type LocalPlatform } from "./platform.ts";
@@ -160,7 +166,30 @@ describe("tenant lifecycle jobs on the local platform", () => {
 
   it("the evidence CronJob snapshots every control, chained, as the stacks schedule it", async () => {
     // The platform created the stacks' secrets in the region's Secrets Manager (moto) at start:
-    // every one is inside its window.
+    // every one is inside its window. CI's last step publishes the SBOM and OSV report to the
+    // primary's documents bucket, where the stacks point the job (EVIDENCE_SUPPLY_CHAIN_S3_URI).
+    const documents = platform.regions.primary.workloads
+      .map((w) => w.env["DOCUMENTS_BUCKET_PRIMARY"])
+      .find(Boolean)!
+      .split("@")[0]!;
+    const reports = mkdtempSync(join(tmpdir(), "supply-chain-"));
+    writeFileSync(
+      join(reports, "sbom.json"),
+      JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.6", components: [{ name: "pg" }] }),
+    );
+    writeFileSync(join(reports, "osv.json"), JSON.stringify({ results: [] }));
+    const s3 = platform.s3.primary.client();
+    try {
+      await publishSupplyChain({
+        client: s3,
+        location: { bucket: documents, prefix: SUPPLY_CHAIN_PREFIX },
+        release: "local",
+        dir: reports,
+      });
+    } finally {
+      s3.destroy();
+      rmSync(reports, { recursive: true, force: true });
+    }
     const job = await platform.runJob("primary", "evidence", { timeoutMs: 600_000 });
     expect(job.exitCode, job.output).toBe(0);
     expect(job.output).toMatch(
@@ -168,6 +197,9 @@ describe("tenant lifecycle jobs on the local platform", () => {
     );
     expect(job.output).toMatch(
       /^pass {2}CC6\.1-secret-rotation \(security\): \d+ secrets within their windows/m,
+    );
+    expect(job.output).toMatch(
+      /^pass {2}CC7\.1-supply-chain \(.*\): SBOM of 1 components; no known vulnerability$/m,
     );
     expect(job.output).toMatch(/^pass {2}CC6\.3-cluster-access \(platform-runtime\)/m);
     expect(job.output).toMatch(/Snapshot \d+ stored, hash [0-9a-f]{64}/);

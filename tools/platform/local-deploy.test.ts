@@ -204,6 +204,29 @@ describe("local deploy", () => {
     });
   });
 
+  it("points the evidence job's S3 (the published supply-chain reports) at its region's local S3, with its key", () => {
+    const withReports = {
+      ...api,
+      env: [...api.env, { name: "EVIDENCE_SUPPLY_CHAIN_S3_URI", value: "s3://docs-us-west-2/supply-chain" }],
+    };
+    const [workload] = regionWorkloads("secondary", [externalSecret, deployment(withReports)], secrets);
+    const env = substitute(workload!, workload!.env, {
+      ports: new Map([[8080, 41000]]),
+      endpoints: {
+        api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" },
+        aws: { endpoint: "http://127.0.0.1:43000", credentials: localKey },
+        s3: { primary: "http://127.0.0.1:44000", secondary: "http://127.0.0.1:45000" },
+      },
+      secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
+    });
+    expect(env).toMatchObject({
+      EVIDENCE_SUPPLY_CHAIN_S3_URI: "s3://docs-us-west-2/supply-chain",
+      AWS_ENDPOINT_URL_S3: "http://127.0.0.1:45000",
+      AWS_ACCESS_KEY_ID: localKey.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localKey.secretAccessKey,
+    });
+  });
+
   it("refuses a container without a command, naming the fix", () => {
     expect(() => regionWorkloads("primary", [deployment({ ...api, command: undefined })], secrets)).toThrow(
       /primary Deployment freight\/quote-api container api has no command.*explicit command in infra\/workloads/,

@@ -528,6 +528,8 @@ export const SUBSTITUTED: Record<string, string> = {
     "Route 53 is moto, holding the zone and weighted, health-checked records as the stacks create them; moto names the zone itself, and its IAM user's key (signatures checked) stands where EKS injects the IRSA role's",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
     "each region's S3 is a local S3 gateway (versitygw, which checks presigned URLs) holding its documents bucket, with the same local key where EKS injects the IRSA role's",
+  "AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, the evidence job)":
+    "the published supply-chain reports are in the region's documents bucket, which is that region's local S3 gateway, read with the local key where EKS injects the IRSA role's",
   "STRIPE_API_URL (added wherever a Stripe key is mounted: the API with BILLING=on, billing's jobs)":
     "the local Stripe stand-in",
   "AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added wherever secrets are watched: quote API, runner, operators, the evidence job)":
@@ -634,6 +636,11 @@ export function substitute(
   if (out["DOCUMENTS_BUCKET_PRIMARY"] && context.endpoints.s3) {
     out["DOCUMENTS_S3_ENDPOINT_PRIMARY"] = context.endpoints.s3.primary;
     out["DOCUMENTS_S3_ENDPOINT_SECONDARY"] = context.endpoints.s3.secondary;
+    Object.assign(out, awsCredentialEnv(aws.credentials));
+  }
+  if (out["EVIDENCE_SUPPLY_CHAIN_S3_URI"] && context.endpoints.s3) {
+    // The URI names the region's documents bucket, which is this region's local S3 here.
+    out["AWS_ENDPOINT_URL_S3"] = context.endpoints.s3[workload.region];
     Object.assign(out, awsCredentialEnv(aws.credentials));
   }
   if ((out["STRIPE_SECRET_KEY_FILE"] || out["STRIPE_SECRET_KEY"]) && context.endpoints.stripe)

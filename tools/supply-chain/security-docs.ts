@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONTROLS } from "../../app/compliance/controls.ts";
+import { SUPPLY_CHAIN_MAX_AGE_DAYS, SUPPLY_CHAIN_PREFIX } from "../../app/compliance/supply-chain-reports.ts";
 import { ROLES } from "../../app/db/bootstrap.ts";
 import { OPERATIONS } from "../../dashboards/slo.ts";
 import { ROTATION_DAYS, rotationLabel, SECRET_NAMES, SECRETS_USED } from "../../infra/secrets/secrets.ts";
@@ -143,10 +144,14 @@ ${allowlists().join("\n")}
 
 CI writes a CycloneDX SBOM of the lockfile (\`npm run sbom\`) and checks the lockfile against OSV
 advisories (\`npm run deps:check\`, online where the network allows, otherwise against an offline
-advisory snapshot). The evidence snapshot records both from \`EVIDENCE_SUPPLY_CHAIN_DIR\`
-(\`.cache/supply-chain\`, where those commands write). No deploy step yet carries the reports into
-the cluster, so the weekly in-cluster snapshot records \`CC7.1-supply-chain\` as failing, naming the
-missing report, until one does.
+advisory snapshot). \`npm run supply-chain:publish\` then uploads both to the primary region's
+documents bucket under \`${SUPPLY_CHAIN_PREFIX}/<release or git sha>/\` and points
+\`${SUPPLY_CHAIN_PREFIX}/latest.json\` at that release; bucket replication carries them to the secondary.
+The weekly evidence job in each region reads them from its region's documents bucket
+(\`EVIDENCE_SUPPLY_CHAIN_S3_URI\`, set by the stacks; its role may only read that prefix), and falls
+back to \`EVIDENCE_SUPPLY_CHAIN_DIR\` (\`.cache/supply-chain\`) on a developer's machine.
+\`CC7.1-supply-chain\` fails when a report is missing (naming the object), when the published reports
+are more than ${SUPPLY_CHAIN_MAX_AGE_DAYS} days old (with their age), or when a dependency has a known vulnerability.
 
 ## Disaster recovery
 
