@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type pg from "pg";
 import { parseAllDocuments } from "yaml";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 import { startCluster, type LocalCluster } from "../localcluster/fixture.ts";
@@ -12,6 +13,7 @@ import { freePort } from "../postgres/server.ts";
 import { crdsPath, rbacPath } from "../../operators/api/generate.ts";
 import { apiVersion } from "../../operators/api/group.ts";
 import type { ResourceRef } from "../../operators/api/crd.ts";
+import type { Tenant } from "../../operators/api/tenant.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
 
@@ -262,4 +264,36 @@ export async function metricValue(
       total += Number(match[3]);
   }
   return total;
+}
+
+/** Ready and RateLimitsApplied, with the quotes entitlement at `included`: a tenant fully converged. */
+export const tenantReady = (t: Tenant, included: number): boolean =>
+  !!t.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+  !!t.status.conditions.some((c) => c.type === "RateLimitsApplied" && c.status === "True") &&
+  t.status.entitlements?.find((e) => e.meter === "quotes")?.included === included;
+
+/**
+ * Object writes (not lease renewals) an operator process has sent, and the rows written in the
+ * operators' tables (`superuser` reads the statistics): equal before and after a window means the
+ * window was write-free.
+ */
+export async function operatorWrites(
+  probeUrl: string,
+  superuser: pg.Pool,
+): Promise<{ api: number; rows: number }> {
+  const text = await (await fetch(`${probeUrl}/metrics`)).text();
+  let api = 0;
+  for (const line of text.split("\n")) {
+    const m =
+      /^rest_client_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]+)",code="\d+"\} (\d+)/.exec(
+        line,
+      );
+    if (m && m[2] !== "leases") api += Number(m[3]);
+  }
+  await superuser.query("SELECT pg_stat_force_next_flush()");
+  const { rows } = await superuser.query<{ n: string }>(
+    `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables
+      WHERE relname IN ('tenants', 'entitlements', 'tenant_rate_limits', 'plans', 'plan_meters', 'plan_rate_limits', 'agent_tasks')`,
+  );
+  return { api, rows: Number(rows[0]!.n) };
 }

@@ -18,6 +18,8 @@ import {
   waitFor,
   type OperatorPlatform,
   type OperatorProcess,
+  operatorWrites,
+  tenantReady,
 } from "../../../tools/platform/operators.ts";
 import { startThrottlingProxy, type ThrottlingProxy } from "../../../tools/platform/throttling-proxy.ts";
 
@@ -70,29 +72,8 @@ async function rolloutTenants(): Promise<Tenant[]> {
   return list.items.filter((t) => t.metadata.name.startsWith("rollout-"));
 }
 
-const ready = (t: Tenant, included: number) =>
-  t.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
-  t.status.conditions.some((c) => c.type === "RateLimitsApplied" && c.status === "True") &&
-  t.status.entitlements?.find((e) => e.meter === "quotes")?.included === included;
-
-/** Object writes (not lease renewals) the operator sent, and rows written in the operator's tables. */
-async function writes(): Promise<{ api: number; rows: number }> {
-  const text = await (await fetch(`${operator!.probeUrl}/metrics`)).text();
-  let api = 0;
-  for (const line of text.split("\n")) {
-    const m =
-      /^rest_client_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]+)",code="\d+"\} (\d+)/.exec(
-        line,
-      );
-    if (m && m[2] !== "leases") api += Number(m[3]);
-  }
-  await superuser.query("SELECT pg_stat_force_next_flush()");
-  const { rows } = await superuser.query(
-    `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables
-      WHERE relname IN ('tenants', 'entitlements', 'tenant_rate_limits', 'plans', 'plan_meters', 'plan_rate_limits', 'agent_tasks')`,
-  );
-  return { api, rows: Number(rows[0].n) };
-}
+const ready = tenantReady;
+const writes = () => operatorWrites(operator!.probeUrl, superuser);
 
 function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
