@@ -81,7 +81,7 @@ export const FailoverConditions = {
   IntegrityVerified: "IntegrityVerified",
   /** Automatic mode: whether the serving region's primary looks lost, and what was decided. */
   PrimaryLossDetected: "PrimaryLossDetected",
-  /** The old primary can no longer accept writes (automatic flips promote only after this). */
+  /** The old primary can no longer accept writes (unplanned flips promote only after this or spec.fenceOverride). */
   OldPrimaryFenced: "OldPrimaryFenced",
   /** The old primary is a streaming replica of the serving one: a planned flip back may start. */
   FailbackReady: "FailbackReady",
