@@ -41,6 +41,8 @@ class World {
   fenced: Record<Region, boolean> = { primary: false, secondary: false };
   /** False: the fence call is accepted but never confirmed (the provider cannot reach the host). */
   fenceTakesEffect = true;
+  /** False: the fence call itself fails (the provider API is down too); it is never accepted. */
+  fenceAccepted = true;
   fenceCalls = 0;
   /** Whether each region's database is a streaming replica (failback status). */
   replica: Record<Region, boolean> = { primary: false, secondary: true };
@@ -128,7 +130,7 @@ function run(
     if (!options.crashAfterWrite?.includes(step)) {
       world.apply(decision.actions);
       // As the reconciler does: an accepted fence call is recorded on status right after it.
-      if (decision.actions.some((a) => a.kind === "fence") && persisted.fence)
+      if (decision.actions.some((a) => a.kind === "fence") && persisted.fence && world.fenceAccepted)
         persisted = { ...persisted, fence: { ...persisted.fence, issuedAt: world.now.toISOString() } };
     }
     // A terminal status is final once its actions are taken; an explicit `until` stops right there.
@@ -657,6 +659,30 @@ describe("decideNextStep: a manual unplanned flip fences the old primary", () =>
     expect(warning).toHaveLength(1);
     expect(warning[0]).toMatchObject({ type: "Warning", note: expect.stringContaining(reason) });
     expect(warning[0]!.note).toMatch(/WITHOUT a confirmed fence of primary's database/);
+  });
+
+  it("once overridden, a fence whose call keeps failing is not called again", () => {
+    const world = new World();
+    lostPrimary(world);
+    world.fenceTakesEffect = false;
+    world.fenceAccepted = false;
+    const held = run(world, unplanned, undefined, { maxSteps: 10, until: () => false });
+    expect(held.status.stage).toBe("Fence");
+    expect(held.status.fence?.issuedAt).toBeUndefined();
+    expect(world.fenceCalls).toBeGreaterThan(1);
+    const calls = world.fenceCalls;
+    world.generation = 2;
+    const reason = "INC-78: primary region and its provider API unreachable";
+    const { status, decisions } = run(
+      world,
+      { ...unplanned, fenceOverride: { region: "primary", reason } },
+      held.status,
+    );
+    expect(status.phase).toBe("Completed");
+    expect(status.fence?.overridden?.reason).toBe(reason);
+    expect(decisions.flatMap((d) => d.actions).filter((a) => a.kind === "fence")).toEqual([]);
+    expect(world.fenceCalls).toBe(calls);
+    expect(world.promoteCalls).toBe(1);
   });
 
   it("an override already in spec when the fence is requested is not used: the fence is tried first", () => {

@@ -181,6 +181,8 @@ export function decideNextStep(
     status.fence &&
     !status.fence.completedAt &&
     !status.fence.issuedAt &&
+    // Overridden: on-call declared the target unreachable; calling it again only fails the reconcile.
+    !status.fence.overridden &&
     previous?.fence?.requestedAt === status.fence.requestedAt
   ) {
     // The same shape as promotion: intent read back from status, then the call. Sent even when the
