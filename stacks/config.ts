@@ -215,6 +215,8 @@ const keys = {
   // Automatic primary-loss failover (RegionFailover spec.automatic): off unless an environment opts
   // in, since it acts without a human. It fences the old primary first, by swapping each database's
   // security groups for a no-ingress group: one per region, created beside each database's VPC.
+  // Manual unplanned flips fence with the same groups: required with automatic mode; without them a
+  // manual unplanned flip holds at Fence until on-call sets spec.fenceOverride (docs/runbooks/failover.md).
   failoverAutomatic: { schema: onOff, example: "on", default: "off" },
   failoverPrimaryFenceSecurityGroup: {
     schema: z.string().regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)"),

@@ -329,8 +329,9 @@ function failoverSettings(
         primary: config.failoverPrimaryFenceSecurityGroup,
         secondary: config.failoverSecondaryFenceSecurityGroup,
       };
+      // Every unplanned flip fences the old primary first, manual ones as well as automatic ones.
       const withFence = (region: "primary" | "secondary", r: FailoverRegion): FailoverRegion =>
-        config.failoverAutomatic && fence[region] ? { ...r, fenceSecurityGroupId: fence[region] } : r;
+        fence[region] ? { ...r, fenceSecurityGroupId: fence[region] } : r;
       return {
         automatic: config.failoverAutomatic,
         domain: config.domain,

@@ -15,7 +15,7 @@ export interface FailoverRegion {
   dbArn: string;
   dbIdentifier: string;
   dbAddress: string;
-  /** The no-ingress VPC security group that fences this database (automatic mode). */
+  /** The no-ingress VPC security group that fences this database before any unplanned promotion. */
   fenceSecurityGroupId?: string;
 }
 
@@ -94,7 +94,7 @@ export function failoverEnv(settings: FailoverSettings): EnvVar[] {
 
 /**
  * Least privilege for the controller's drivers: describe and promote exactly the two databases
- * (and, with automatic mode, fence them: modify their security groups and reboot them); list the
+ * (and, with automatic mode or a fence group, fence them: modify their security groups and reboot them); list the
  * zone's records and UPSERT only the API name's CNAMEs (the weights). Nothing else.
  */
 export function failoverPolicy(settings: FailoverSettings): Record<string, unknown> {
@@ -107,7 +107,9 @@ export function failoverPolicy(settings: FailoverSettings): Record<string, unkno
       Resource: [settings.regions.primary.dbArn, settings.regions.secondary.dbArn],
     },
   ];
-  if (settings.automatic) {
+  // Any unplanned flip (automatic or on-call's) fences the old primary once a fence group is given.
+  const fenceable = Object.values(settings.regions).some((r) => r.fenceSecurityGroupId);
+  if (settings.automatic || fenceable) {
     statements.push({
       Sid: "FenceTheTwoDatabases",
       Effect: "Allow",

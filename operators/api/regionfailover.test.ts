@@ -165,6 +165,27 @@ describe("RegionFailover CRD", () => {
     ).toMatch(/spec\.readCanary\.maxReplicationLagSeconds.*greater than or equal to 0/);
   });
 
+  it("takes a fence override naming a region and a reason, and refuses one missing either, naming the field", async () => {
+    const fenceOverride = { region: "primary", reason: "INC-77: primary region down, RDS API unreachable" };
+    const created = await create({ activeRegion: "secondary", mode: "Unplanned", fenceOverride });
+    expect(created.spec.fenceOverride).toEqual(fenceOverride);
+    expect(
+      await refusal({ activeRegion: "secondary", fenceOverride: { reason: fenceOverride.reason } }),
+    ).toMatch(/spec\.fenceOverride\.region: Required value/);
+    expect(await refusal({ activeRegion: "secondary", fenceOverride: { region: "primary" } })).toMatch(
+      /spec\.fenceOverride\.reason: Required value/,
+    );
+    expect(
+      await refusal({ activeRegion: "secondary", fenceOverride: { region: "primary", reason: "dead" } }),
+    ).toMatch(/spec\.fenceOverride\.reason.*at least 10 chars/);
+    expect(
+      await refusal({
+        activeRegion: "secondary",
+        fenceOverride: { region: "tertiary", reason: fenceOverride.reason },
+      }),
+    ).toMatch(/spec\.fenceOverride\.region.*Unsupported value: "tertiary"/);
+  });
+
   it("refuses an unknown region or mode", async () => {
     expect(await refusal({ activeRegion: "tertiary" })).toMatch(/activeRegion/);
     expect(await refusal({ activeRegion: "primary", mode: "Sometimes" })).toMatch(/mode/);

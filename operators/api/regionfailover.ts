@@ -81,7 +81,7 @@ export const FailoverConditions = {
   IntegrityVerified: "IntegrityVerified",
   /** Automatic mode: whether the serving region's primary looks lost, and what was decided. */
   PrimaryLossDetected: "PrimaryLossDetected",
-  /** The old primary can no longer accept writes (automatic flips promote only after this). */
+  /** The old primary can no longer accept writes (unplanned flips promote only after this or spec.fenceOverride). */
   OldPrimaryFenced: "OldPrimaryFenced",
   /** The old primary is a streaming replica of the serving one: a planned flip back may start. */
   FailbackReady: "FailbackReady",
@@ -152,6 +152,31 @@ export interface Fence {
   completedAt?: string;
   /** How the fence was made, in the driver's words. */
   method?: string;
+  /** Set when on-call's spec.fenceOverride let promotion go ahead without a confirmed fence. */
+  overridden?: FenceOverrideRecord;
+  /** spec generation when the fence was requested: only an override written after it counts. */
+  requestedAtGeneration?: number;
+}
+
+/**
+ * On-call's declaration that the old primary's region is truly unreachable (no SQL, no provider
+ * API), so an unconfirmed fence may stop holding an unplanned flip. It names the region it is about,
+ * so an override left in spec never waves through a flip the other way, and it counts only when
+ * written after the fence was requested: the fence is always tried first.
+ */
+export interface FenceOverride {
+  /** The region whose old primary is declared dead (the fence's target). */
+  region: Region;
+  /** Why, for the audit trail: an incident or ticket and what was checked. */
+  reason: string;
+}
+
+/** The override as used, on status.fence, for the audit trail. */
+export interface FenceOverrideRecord {
+  reason: string;
+  at: string;
+  /** spec generation that carried the override. */
+  generation?: number;
 }
 
 /** Whether a planned flip back to the old primary's region may start. */
@@ -215,12 +240,17 @@ export interface RegionFailoverSpec {
   abort?: boolean;
   automatic?: AutomaticFailover;
   readCanary?: ReadCanary;
+  /** Unplanned flips: promote past an unconfirmed fence of this region's old primary. */
+  fenceOverride?: FenceOverride;
 }
 
 /** spec with every default filled in: what the controller actually runs. */
-export type EffectiveSpec = Required<Omit<RegionFailoverSpec, "healthGate" | "automatic" | "readCanary">> & {
+export type EffectiveSpec = Required<
+  Omit<RegionFailoverSpec, "healthGate" | "automatic" | "readCanary" | "fenceOverride">
+> & {
   healthGate: HealthGate;
   automatic: Required<AutomaticFailover>;
+  fenceOverride?: FenceOverride;
 };
 
 export const DEFAULTS = {
@@ -247,6 +277,7 @@ export function effectiveSpec(spec: RegionFailoverSpec): EffectiveSpec {
     writeFreezeTimeoutSeconds: spec.writeFreezeTimeoutSeconds ?? DEFAULTS.writeFreezeTimeoutSeconds,
     paused: spec.paused ?? false,
     abort: spec.abort ?? false,
+    ...(spec.fenceOverride ? { fenceOverride: spec.fenceOverride } : {}),
     automatic: {
       enabled: spec.automatic?.enabled ?? false,
       confirmationSeconds: spec.automatic?.confirmationSeconds ?? AUTOMATIC_DEFAULTS.confirmationSeconds,
@@ -304,7 +335,7 @@ export interface RegionFailoverStatus {
   completedAt?: string;
   stages?: StageTiming[];
   promotion?: OneShot;
-  /** The old primary's fence (automatic flips): promotion is requested only once it is complete. */
+  /** The old primary's fence (every unplanned flip): promotion is requested only once it is complete or overridden. */
   fence?: Fence;
   automatic?: AutomaticStatus;
   failback?: FailbackStatus;
@@ -452,6 +483,17 @@ export const regionFailoverDefinition: ResourceDefinition = {
         },
         { required: ["weight"] },
       ),
+      fenceOverride: obj(
+        "Unplanned flips only, audited: declare the old primary's region truly unreachable so a fence that cannot be confirmed stops holding the flip. Counts only when written after the fence was requested (the fence is always tried first); recorded on status.fence.overridden and in a Warning Event. Two writable databases are possible if the old primary is in fact alive.",
+        {
+          region: region("The region whose old primary is declared dead: the fence's target."),
+          reason: str("Why, for the audit trail: the incident or ticket and what was checked.", {
+            minLength: 10,
+            maxLength: 500,
+          }),
+        },
+        { required: ["region", "reason"] },
+      ),
     },
     { required: ["activeRegion"] },
   ),
@@ -511,13 +553,23 @@ export const regionFailoverDefinition: ResourceDefinition = {
       { required: ["target", "requestedAt"] },
     ),
     fence: obj(
-      "The old primary's fence, a one-shot action: promotion of an automatic flip waits for its completion.",
+      "The old primary's fence, a one-shot action: promotion of an unplanned flip waits for its completion (or spec.fenceOverride).",
       {
         target: region("The region whose old primary is fenced."),
         requestedAt: time("When fencing was decided (before calling the driver)."),
         issuedAt: time("When the driver accepted the fence request."),
         completedAt: time("When the old primary was confirmed to refuse writes."),
         method: str("How the fence was made."),
+        requestedAtGeneration: int("spec generation when the fence was requested.", { minimum: 0 }),
+        overridden: obj(
+          "spec.fenceOverride as used: promotion went ahead without a confirmed fence.",
+          {
+            reason: str("The override's reason."),
+            at: time("When the override let the flip proceed."),
+            generation: int("spec generation that carried the override.", { minimum: 0 }),
+          },
+          { required: ["reason", "at"] },
+        ),
       },
       { required: ["target", "requestedAt"] },
     ),

@@ -123,6 +123,7 @@ const failoverSpec: Complete<RegionFailoverSpec> = {
   abort: false,
   automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 2 },
   readCanary: { weight: 25, maxReplicationLagSeconds: 5 },
+  fenceOverride: { region: "primary", reason: "INC-1234: us-east-1 down, RDS API unreachable" },
 };
 const snapshot = { invoices: 42, queueDepth: 3, errorRatePercent: 0.5, takenAt: time };
 const failoverStatus: Complete<RegionFailoverStatus> = {
@@ -147,6 +148,8 @@ const failoverStatus: Complete<RegionFailoverStatus> = {
     issuedAt: time,
     completedAt: time,
     method: "security group swapped to freight-fence and rebooted",
+    requestedAtGeneration: 3,
+    overridden: { reason: "INC-1234: us-east-1 down, RDS API unreachable", at: time, generation: 4 },
   },
   automatic: {
     signals: [{ signal: "database", healthy: false, detail: "connection refused" }],

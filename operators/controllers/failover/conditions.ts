@@ -196,10 +196,14 @@ function automaticConditions(
       status: fence.completedAt ? "True" : "False",
       reason: fence.completedAt
         ? "Fenced"
-        : (failure?.reason ?? (fence.issuedAt ? "FenceNotConfirmed" : "FenceRequested")),
+        : fence.overridden
+          ? "FenceOverridden"
+          : (failure?.reason ?? (fence.issuedAt ? "FenceNotConfirmed" : "FenceRequested")),
       message: fence.completedAt
         ? `${fence.target}'s database refuses writes since ${fence.completedAt} (${fence.method ?? "confirmed"}).`
-        : `Fence of ${fence.target}'s database requested at ${fence.requestedAt}${fence.issuedAt ? `, accepted at ${fence.issuedAt}` : ""}; nothing is promoted until it is confirmed.${failure ? ` ${failure.message}.` : ""}`,
+        : fence.overridden
+          ? `Fence of ${fence.target}'s database NOT confirmed; promotion went ahead at ${fence.overridden.at} on spec.fenceOverride: "${fence.overridden.reason}". Fence or destroy ${fence.target}'s database before it rejoins.`
+          : `Fence of ${fence.target}'s database requested at ${fence.requestedAt}${fence.issuedAt ? `, accepted at ${fence.issuedAt}` : ""}; nothing is promoted until it is confirmed.${failure ? ` ${failure.message}.` : ""} Fix what stops the fence, or, if ${fence.target}'s region is truly unreachable, set spec.fenceOverride {region: ${fence.target}, reason}.`,
     });
   }
   if (status.failback) {

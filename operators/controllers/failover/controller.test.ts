@@ -3,13 +3,19 @@
 // regions. On-call edits one object; the test watches what users and the databases see.
 import { afterEach, describe, expect, it } from "vitest";
 import pg from "pg";
-import type { RegionFailover } from "../../api/regionfailover.ts";
+import type { RegionFailover, RegionFailoverSpec } from "../../api/regionfailover.ts";
+import { builtin } from "../../runtime/kube.ts";
 import { waitFor } from "../../../tools/platform/operators.ts";
 import { CreateHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { startMoto, type MotoServer } from "../../../tools/aws/moto.ts";
 import { FakeRdsEndpoint } from "../../../tools/fakes/rds-endpoint.ts";
 import { quoteBody } from "../../../tools/platform/api-client.ts";
-import { startFailoverPlatform, type FailoverPlatform } from "../../../tools/platform/regions.ts";
+import {
+  FAILOVER_NAME,
+  FAILOVER_NAMESPACE,
+  startFailoverPlatform,
+  type FailoverPlatform,
+} from "../../../tools/platform/regions.ts";
 
 let platform: FailoverPlatform | undefined;
 let aws: FakeRdsEndpoint | undefined;
@@ -50,7 +56,9 @@ function flipCompleted(): Promise<RegionFailover> {
       const rf = await platform!.getFailover();
       if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
         throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
-      return rf.status?.phase === "Completed" ? rf : undefined;
+      if (rf.status?.phase === "Completed") return rf;
+      // Not yet: remembered by waitFor, so a timeout says where the flip stood.
+      throw new Error(`${rf.status?.phase} at ${rf.status?.stage}: ${rf.status?.message}`);
     },
     { timeoutMs: 90_000, intervalMs: 250 },
   );
@@ -236,4 +244,123 @@ describe("failover controller", () => {
     expect(promotions).toHaveLength(1);
     expect(second.logs()).not.toMatch(/reconcile failed/);
   }, 240_000);
+});
+
+/** What a write to `url` meets: "accepted", or why it was refused. */
+async function tryWrite(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query("CREATE TABLE IF NOT EXISTS fence_probe (at timestamptz)");
+    await client.query("INSERT INTO fence_probe VALUES (now())");
+    return "accepted";
+  } catch (error) {
+    return `refused: ${(error as Error).message}`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function failoverEvents(): Promise<{ reason: string; type: string; note: string }[]> {
+  const { items } = await platform!.admin.list<{
+    reason: string;
+    type: string;
+    note: string;
+    regarding: { name: string };
+    metadata: { name: string };
+  }>(builtin.events, { namespace: FAILOVER_NAMESPACE });
+  return items.filter((e) => e.regarding.name === FAILOVER_NAME);
+}
+
+const unplannedFlip: RegionFailoverSpec = {
+  activeRegion: "secondary",
+  mode: "Unplanned",
+  trafficSteps: [100],
+  stepSeconds: 1,
+  healthGate: { consecutiveHealthyChecks: 1, maxP95LatencyMs: 2000 },
+};
+
+describe("failover controller: a manual Unplanned flip fences the old primary", () => {
+  it("fences the old primary before promoting, and the old primary refuses writes afterwards", async () => {
+    platform = await startFailoverPlatform({ name: "failover-unplanned-fence" });
+    const operator = await platform.startOperator("failover-fence");
+    await platform.applyFailover({ activeRegion: "primary" });
+    await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
+    expect(await tryWrite(platform.adminUrls.primary)).toBe("accepted");
+
+    await platform.applyFailover(unplannedFlip);
+    const done = await flipCompleted();
+    const stages = done.status!.stages!.map((t) => t.stage);
+    expect(stages.indexOf("Fence")).toBeGreaterThan(-1);
+    expect(stages.indexOf("Fence")).toBeLessThan(stages.indexOf("Promote"));
+    expect(Date.parse(done.status!.fence!.completedAt!)).toBeLessThanOrEqual(
+      Date.parse(done.status!.promotion!.requestedAt),
+    );
+    expect(done.status!.fence).toMatchObject({ target: "primary" });
+    expect(done.status!.fence!.method).toMatch(/standby\.signal written/);
+    expect(condition(done, "OldPrimaryFenced")).toMatchObject({ status: "True", reason: "Fenced" });
+    // The old primary takes no write; the promoted one does.
+    expect(await tryWrite(platform.adminUrls.primary)).toMatch(/^refused: /);
+    expect(await tryWrite(platform.adminUrls.secondary)).toBe("accepted");
+    expect((await failoverEvents()).map((e) => e.reason)).toContain("OldPrimaryFenced");
+    expect(operator.logs()).toMatch(/fencing the old primary/);
+  }, 300_000);
+
+  it("holds before promotion while the fence cannot be confirmed, until on-call's override, which is recorded", async () => {
+    platform = await startFailoverPlatform({ name: "failover-fence-held" });
+    // The fence cannot reach the old primary's host: a data directory that is not there.
+    const operator = await platform.startOperator("failover-fence-held", {
+      FAILOVER_PRIMARY_DB_DATA_DIR: "/nonexistent/freight-primary-data",
+    });
+    await platform.applyFailover({ activeRegion: "primary" });
+    await waitFor("steady status", async () => (await platform!.getFailover()).status?.phase === "Steady");
+    await platform.applyFailover(unplannedFlip);
+    const held = await waitFor(
+      "the flip held at an unconfirmed fence",
+      async () => {
+        const rf = await platform!.getFailover();
+        const fenced = condition(rf, "OldPrimaryFenced");
+        return rf.status?.stage === "Fence" &&
+          fenced?.status === "False" &&
+          /ENOENT|nonexistent/.test(fenced.message)
+          ? rf
+          : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    expect(held.status!.message).toMatch(/nothing is promoted until it is confirmed to refuse writes/);
+    expect(condition(held, "OldPrimaryFenced")!.message).toMatch(
+      /set spec\.fenceOverride \{region: primary, reason\}/,
+    );
+    const warned = await waitFor("a FenceNotConfirmed Warning Event", async () =>
+      (await failoverEvents()).find((e) => e.reason === "FenceNotConfirmed"),
+    );
+    expect(warned).toMatchObject({ type: "Warning" });
+    expect(warned.note).toMatch(/spec\.fenceOverride/);
+    // Still held a few reconciles later: nothing promoted, the replica still a replica.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const still = await platform.getFailover();
+    expect(still.status?.stage).toBe("Fence");
+    expect(still.status?.promotion).toBeUndefined();
+    expect(await tryWrite(platform.adminUrls.secondary)).toMatch(/read-only transaction/);
+
+    const reason = "INC-77: primary region unreachable, host and provider API down";
+    await platform.applyFailover({ ...unplannedFlip, fenceOverride: { region: "primary", reason } });
+    const done = await flipCompleted();
+    expect(done.status!.servingRegion).toBe("secondary");
+    expect(done.status!.fence!.completedAt).toBeUndefined();
+    expect(done.status!.fence!.overridden).toMatchObject({ reason, at: expect.any(String) });
+    expect(condition(done, "OldPrimaryFenced")).toMatchObject({ status: "False", reason: "FenceOverridden" });
+    const overridden = await waitFor("a FenceOverridden Warning Event", async () =>
+      (await failoverEvents()).find((e) => e.reason === "FenceOverridden"),
+    );
+    expect(overridden).toMatchObject({ type: "Warning" });
+    expect(overridden.note).toContain(reason);
+    expect(await tryWrite(platform.adminUrls.secondary)).toBe("accepted");
+    // The fence was tried before the override, and not after it.
+    const fences = operator.logs().match(/fencing the old primary/g) ?? [];
+    expect(fences.length).toBeGreaterThan(0);
+    expect(operator.logs().split(reason)[1] ?? "").not.toMatch(/fencing the old primary/);
+  }, 300_000);
 });

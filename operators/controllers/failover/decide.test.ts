@@ -41,6 +41,8 @@ class World {
   fenced: Record<Region, boolean> = { primary: false, secondary: false };
   /** False: the fence call is accepted but never confirmed (the provider cannot reach the host). */
   fenceTakesEffect = true;
+  /** False: the fence call itself fails (the provider API is down too); it is never accepted. */
+  fenceAccepted = true;
   fenceCalls = 0;
   /** Whether each region's database is a streaming replica (failback status). */
   replica: Record<Region, boolean> = { primary: false, secondary: true };
@@ -128,7 +130,7 @@ function run(
     if (!options.crashAfterWrite?.includes(step)) {
       world.apply(decision.actions);
       // As the reconciler does: an accepted fence call is recorded on status right after it.
-      if (decision.actions.some((a) => a.kind === "fence") && persisted.fence)
+      if (decision.actions.some((a) => a.kind === "fence") && persisted.fence && world.fenceAccepted)
         persisted = { ...persisted, fence: { ...persisted.fence, issuedAt: world.now.toISOString() } };
     }
     // A terminal status is final once its actions are taken; an explicit `until` stops right there.
@@ -559,6 +561,144 @@ describe("decideNextStep: freeze timeout, pause, unplanned, steady state", () =>
       .filter((c) => c?.status === "True")
       .map((c) => c!.lastTransitionTime);
     expect(new Set(times).size).toBe(1);
+  });
+});
+
+describe("decideNextStep: a manual unplanned flip fences the old primary", () => {
+  const unplanned: RegionFailoverSpec = { ...flip, mode: "Unplanned", trafficSteps: [100] };
+  const lostPrimary = (world: World) => {
+    world.health.primary = { ready: false, errorRatePercent: 100, p95LatencyMs: 0 };
+    world.lagSeconds = 0.5;
+    world.caughtUp = false;
+  };
+  const events = (decisions: Decision[]) => decisions.flatMap((d) => d.events);
+
+  it("fences before promoting, and the old primary refuses writes", () => {
+    const world = new World();
+    lostPrimary(world);
+    const { status, decisions, stagesSeen } = run(world, unplanned, undefined, {
+      before: (_step, _w, s) => {
+        if (s?.promotion && !s.fence?.completedAt)
+          throw new Error("promotion requested before the fence completed");
+      },
+    });
+    expect(status.phase).toBe("Completed");
+    expect(stagesSeen.indexOf("Fence")).toBeGreaterThan(-1);
+    expect(stagesSeen.indexOf("Fence")).toBeLessThan(stagesSeen.indexOf("Promote"));
+    expect(world.fenceCalls).toBe(1);
+    expect(world.fenced.primary).toBe(true);
+    expect(world.writable).toEqual({ primary: false, secondary: true });
+    expect(status.fence).toMatchObject({ target: "primary", completedAt: expect.any(String) });
+    expect(status.fence?.overridden).toBeUndefined();
+    expect(condition(status, "OldPrimaryFenced")).toMatchObject({ status: "True", reason: "Fenced" });
+    expect(events(decisions).map((e) => e.reason)).toContain("OldPrimaryFenced");
+  });
+
+  it("a planned flip does not fence: the old primary stays up to become the replica", () => {
+    const world = new World();
+    const { status, stagesSeen } = run(world, flip);
+    expect(status.phase).toBe("Completed");
+    expect(stagesSeen).not.toContain("Fence");
+    expect(world.fenceCalls).toBe(0);
+  });
+
+  it("holds before promotion while the fence is unconfirmed, saying why and naming the override", () => {
+    const world = new World();
+    lostPrimary(world);
+    world.fenceTakesEffect = false;
+    const { status, decisions } = run(world, unplanned, undefined, { maxSteps: 60, until: () => false });
+    expect(status.phase).toBe("Progressing");
+    expect(status.stage).toBe("Fence");
+    expect(world.promoteCalls).toBe(0);
+    expect(world.writable.secondary).toBe(false);
+    expect(status.message).toMatch(/nothing is promoted until it is confirmed to refuse writes/);
+    expect(status.message).toMatch(/set spec.fenceOverride: \{region: primary, reason:/);
+    expect(condition(status, "OldPrimaryFenced")).toMatchObject({
+      status: "False",
+      reason: "FenceNotConfirmed",
+      message: expect.stringMatching(/spec.fenceOverride \{region: primary, reason\}/),
+    });
+    const held = events(decisions).filter((e) => e.reason === "FenceNotConfirmed");
+    expect(held.length).toBeGreaterThan(0);
+    expect(new Set(held.map((e) => e.dedupeKey)).size).toBe(1);
+    expect(held[0]).toMatchObject({ type: "Warning" });
+  });
+
+  it("an override written while the fence is held lets it promote, recorded on status and in a Warning Event", () => {
+    const world = new World();
+    lostPrimary(world);
+    world.fenceTakesEffect = false;
+    const held = run(world, unplanned, undefined, { maxSteps: 10, until: () => false }).status;
+    expect(held.stage).toBe("Fence");
+
+    // An override about the other region is ignored, and says so.
+    world.generation = 2;
+    const reason = "INC-77: primary region down, provider API unreachable";
+    const wrong = run(world, { ...unplanned, fenceOverride: { region: "secondary", reason } }, held, {
+      maxSteps: 3,
+      until: () => false,
+    });
+    expect(wrong.status.stage).toBe("Fence");
+    expect(wrong.status.message).toMatch(/spec.fenceOverride names secondary, not primary/);
+    expect(world.promoteCalls).toBe(0);
+
+    world.generation = 3;
+    const overridden = { ...unplanned, fenceOverride: { region: "primary" as const, reason } };
+    const { status, decisions } = run(world, overridden, wrong.status);
+    expect(status.phase).toBe("Completed");
+    expect(world.promoteCalls).toBe(1);
+    expect(world.fenced.primary).toBe(false);
+    expect(status.fence?.completedAt).toBeUndefined();
+    expect(status.fence?.overridden).toMatchObject({ reason, generation: 3, at: expect.any(String) });
+    expect(condition(status, "OldPrimaryFenced")).toMatchObject({
+      status: "False",
+      reason: "FenceOverridden",
+      message: expect.stringContaining(reason),
+    });
+    const warning = events(decisions).filter((e) => e.reason === "FenceOverridden");
+    expect(warning).toHaveLength(1);
+    expect(warning[0]).toMatchObject({ type: "Warning", note: expect.stringContaining(reason) });
+    expect(warning[0]!.note).toMatch(/WITHOUT a confirmed fence of primary's database/);
+  });
+
+  it("once overridden, a fence whose call keeps failing is not called again", () => {
+    const world = new World();
+    lostPrimary(world);
+    world.fenceTakesEffect = false;
+    world.fenceAccepted = false;
+    const held = run(world, unplanned, undefined, { maxSteps: 10, until: () => false });
+    expect(held.status.stage).toBe("Fence");
+    expect(held.status.fence?.issuedAt).toBeUndefined();
+    expect(world.fenceCalls).toBeGreaterThan(1);
+    const calls = world.fenceCalls;
+    world.generation = 2;
+    const reason = "INC-78: primary region and its provider API unreachable";
+    const { status, decisions } = run(
+      world,
+      { ...unplanned, fenceOverride: { region: "primary", reason } },
+      held.status,
+    );
+    expect(status.phase).toBe("Completed");
+    expect(status.fence?.overridden?.reason).toBe(reason);
+    expect(decisions.flatMap((d) => d.actions).filter((a) => a.kind === "fence")).toEqual([]);
+    expect(world.fenceCalls).toBe(calls);
+    expect(world.promoteCalls).toBe(1);
+  });
+
+  it("an override already in spec when the fence is requested is not used: the fence is tried first", () => {
+    const world = new World();
+    lostPrimary(world);
+    world.fenceTakesEffect = false;
+    const stale = {
+      ...unplanned,
+      fenceOverride: { region: "primary" as const, reason: "left over from an earlier incident" },
+    };
+    const { status } = run(world, stale, undefined, { maxSteps: 30, until: () => false });
+    expect(status.stage).toBe("Fence");
+    expect(world.fenceCalls).toBe(1);
+    expect(world.promoteCalls).toBe(0);
+    expect(status.message).toMatch(/was already in spec \(generation 1\) when this fence was requested/);
+    expect(status.message).toMatch(/edit spec.fenceOverride.reason to confirm primary is dead/);
   });
 });
 

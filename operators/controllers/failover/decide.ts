@@ -103,6 +103,29 @@ export function decideNextStep(
     adoptUnexplainedPause(status, spec.paused, now);
     const fenceBefore = status.fence?.completedAt;
     advance(status, spec, observations);
+    const overriddenBefore = previous?.fence?.overridden;
+    if (status.fence?.overridden && !overriddenBefore)
+      events.push({
+        type: "Warning",
+        reason: "FenceOverridden",
+        note: `Promoting ${target} WITHOUT a confirmed fence of ${status.fence.target}'s database, on spec.fenceOverride at generation ${status.fence.overridden.generation ?? "?"}: "${status.fence.overridden.reason}". If ${status.fence.target}'s database comes back it may take writes: fence or destroy it before it rejoins.`,
+        dedupeKey: `fence-overridden-${status.fence.requestedAt}`,
+        action: "Failover",
+      });
+    else if (
+      status.stage === "Fence" &&
+      status.fence &&
+      !status.fence.completedAt &&
+      (status.fence.issuedAt || observations.failures?.fence)
+    )
+      // Once per fence: the flip is held, and only a human can tell a partition from a dead region.
+      events.push({
+        type: "Warning",
+        reason: "FenceNotConfirmed",
+        note: status.message ?? `Fence of ${status.fence.target}'s database not confirmed.`,
+        dedupeKey: `fence-held-${status.fence.requestedAt}`,
+        action: "Failover",
+      });
     if (status.fence?.completedAt && !fenceBefore)
       events.push({
         type: "Normal",
@@ -158,6 +181,8 @@ export function decideNextStep(
     status.fence &&
     !status.fence.completedAt &&
     !status.fence.issuedAt &&
+    // Overridden: on-call declared the target unreachable; calling it again only fails the reconcile.
+    !status.fence.overridden &&
     previous?.fence?.requestedAt === status.fence.requestedAt
   ) {
     // The same shape as promotion: intent read back from status, then the call. Sent even when the
@@ -441,10 +466,15 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
           return;
         }
         status.lagAtCutoverSeconds = spec.mode === "Planned" ? 0 : (obs.replicationLagSeconds ?? 0);
-        if (automaticFlip(status)) {
-          // No human saw the old primary die: make sure it can never take a write again first.
+        if (spec.mode === "Unplanned") {
+          // Automatic or manual, an unplanned flip promotes while the old primary may still be
+          // alive (a partition looks like a loss): make sure it can never take a write again first.
           enterStage(status, "Fence", now);
-          status.fence = { target: source, requestedAt: iso(now) };
+          status.fence = {
+            target: source,
+            requestedAt: iso(now),
+            ...(obs.generation !== undefined ? { requestedAtGeneration: obs.generation } : {}),
+          };
           status.message = `Fencing ${source}'s database before promoting ${target}.`;
           return;
         }
@@ -462,8 +492,24 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
             const issued = status.fence.issuedAt
               ? `, accepted ${status.fence.issuedAt}${status.fence.method ? ` (${status.fence.method})` : ""}; waiting for confirmation`
               : "";
-            // Never promote on hope: an unconfirmed fence holds the flip here, however long.
-            status.message = `Fencing ${source}'s database (requested ${status.fence.requestedAt}${issued}); nothing is promoted until it is confirmed to refuse writes${failure ? `; ${failure.message}` : ""}.`;
+            const override = usableOverride(spec, status, obs);
+            if (!override.usable) {
+              // Never promote on hope: an unconfirmed fence holds the flip here, however long,
+              // unless on-call declares the old region dead (spec.fenceOverride, audited).
+              status.message = `Fencing ${source}'s database (requested ${status.fence.requestedAt}${issued}); nothing is promoted until it is confirmed to refuse writes${failure ? `; ${failure.message}` : ""}. ${override.why}`;
+              return;
+            }
+            status.fence = {
+              ...status.fence,
+              overridden: {
+                reason: spec.fenceOverride!.reason,
+                at: iso(now),
+                ...(obs.generation !== undefined ? { generation: obs.generation } : {}),
+              },
+            };
+            enterStage(status, "Promote", now);
+            status.promotion = { target, requestedAt: iso(now) };
+            status.message = `Fence of ${source}'s database NOT confirmed; promoting ${target}'s database anyway on spec.fenceOverride ("${spec.fenceOverride!.reason}").`;
             return;
           }
           status.fence = { ...status.fence, completedAt: iso(now) };
@@ -562,6 +608,34 @@ function advance(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observa
         return;
     }
   }
+}
+
+/**
+ * Whether spec.fenceOverride may let this flip past its unconfirmed fence, and if not, what on-call
+ * would have to do. It must name the fence's target and have been written after the fence was
+ * requested, so an override left in spec from an earlier incident never skips a fence untried.
+ */
+function usableOverride(
+  spec: EffectiveSpec,
+  status: RegionFailoverStatus,
+  obs: Observations,
+): { usable: boolean; why: string } {
+  const fence = status.fence!;
+  const declare = `If ${fence.target}'s region is truly unreachable (no SQL, no provider API), set spec.fenceOverride: {region: ${fence.target}, reason: "<incident and what was checked>"} to promote anyway; if its database is in fact alive, two databases will take writes.`;
+  const override = spec.fenceOverride;
+  if (!override) return { usable: false, why: declare };
+  if (override.region !== fence.target)
+    return {
+      usable: false,
+      why: `spec.fenceOverride names ${override.region}, not ${fence.target} whose fence is held: ignored. ${declare}`,
+    };
+  const requestedAt = fence.requestedAtGeneration;
+  if (requestedAt !== undefined && obs.generation !== undefined && obs.generation <= requestedAt)
+    return {
+      usable: false,
+      why: `spec.fenceOverride was already in spec (generation ${obs.generation}) when this fence was requested; the fence is tried first: once it is held, edit spec.fenceOverride.reason to confirm ${fence.target} is dead.`,
+    };
+  return { usable: true, why: "" };
 }
 
 function checkFreezeTimeout(status: RegionFailoverStatus, spec: EffectiveSpec, obs: Observations): boolean {

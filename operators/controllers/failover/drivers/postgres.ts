@@ -61,7 +61,7 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
 
   /**
    * `dataDirs`: each region's data directory, where this process can reach the host (the local
-   * platform); a region without one cannot be fenced, so an automatic flip away from it holds.
+   * platform); a region without one cannot be fenced, so an unplanned flip away from it holds.
    */
   constructor(
     adminUrls: Record<Region, string | SecretValue>,
@@ -75,7 +75,7 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
     const dir = this.dataDirs[region];
     if (!dir)
       throw new Error(
-        `${region}'s database has no host fence: set FAILOVER_${region.toUpperCase()}_DB_DATA_DIR to its data directory (or use FAILOVER_DATABASE_DRIVER=rds); until then an automatic flip away from it holds before promotion`,
+        `${region}'s database has no host fence: set FAILOVER_${region.toUpperCase()}_DB_DATA_DIR to its data directory (or use FAILOVER_DATABASE_DRIVER=rds); until then an unplanned flip away from it holds before promotion (or on-call sets spec.fenceOverride)`,
       );
     if (!existsSync(join(dir, "PG_VERSION")))
       throw new Error(

@@ -114,7 +114,7 @@ export class RdsDatabaseDriver implements DatabaseDriver {
     const group = this.options.fenceSecurityGroups?.[region];
     if (!group)
       throw new Error(
-        `${region}'s RDS instance has no fence security group: set RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP (the stacks create one with no ingress); until then an automatic flip away from it holds before promotion`,
+        `${region}'s RDS instance has no fence security group: set RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP (the stacks create one with no ingress); until then an unplanned flip away from it holds before promotion (or on-call sets spec.fenceOverride)`,
       );
     return group;
   }
