@@ -68,7 +68,7 @@ afterAll(async () => {
 });
 
 describe("local PostgreSQL drivers", () => {
-  it("measure the replica's lag by WAL position: zero when caught up, bytes behind when replay stops", async () => {
+  it("measure the replica's lag: zero when caught up, bytes and growing seconds behind when replay stops", async () => {
     await waitFor("replica caught up", async () => (await database.replication("secondary")).caughtUp);
     expect(await database.replication("secondary")).toEqual({ caughtUp: true, lagBytes: 0, lagSeconds: 0 });
 
@@ -84,6 +84,11 @@ describe("local PostgreSQL drivers", () => {
       expect(behind.caughtUp).toBe(false);
       expect(behind.lagBytes).toBeGreaterThan(100_000);
       expect(behind.lagSeconds).toBeGreaterThanOrEqual(0);
+      // A replica whose replay stands still falls further behind with every second, even though
+      // the walsender's replay_lag stops updating while replay is paused.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const later = await database.replication("secondary");
+      expect(later.lagSeconds).toBeGreaterThanOrEqual(1.4);
     } finally {
       // Later tests need replay running, whatever happened above.
       await sql(onReplica(primary.urls.superuser), "SELECT pg_wal_replay_resume()");

@@ -57,6 +57,8 @@ function runningPostmaster(dataDir: string): number | undefined {
 
 export class PostgresDatabaseDriver implements DatabaseDriver {
   private readonly pools: Record<Region, pg.Pool>;
+  /** Per replica: the replay position it was last seen behind at, and since when it has not moved. */
+  readonly #stalled = new Map<Region, { replayed: string; since: number }>();
   private readonly dataDirs: Partial<Record<Region, string>>;
 
   /**
@@ -125,12 +127,10 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
     const rows = await this.query<{
       in_recovery: boolean;
       replayed: string | null;
-      since_replay: number | null;
     }>(
       replica,
       "reading the replay position",
-      `SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn()::text AS replayed,
-              extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since_replay`,
+      "SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn()::text AS replayed",
     );
     const row = rows[0]!;
     if (!row.in_recovery || !row.replayed) {
@@ -138,10 +138,17 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
       return { caughtUp: false, lagSeconds: undefined, lagBytes: undefined };
     }
     // A lost primary throws here: the lag is unknown, and the error says why (unreachable, refused).
-    const source = await this.query<{ lsn: string }>(
+    // The time since the last replayed transaction is no measure of lag: after a quiet minute, a
+    // checkpoint record or the first write reads as a minute behind until it replays. Two honest
+    // measures instead. replay_lag, the walsender's own: how long ago the WAL the standby has just
+    // replayed was flushed on the primary (NULL when the admin role cannot see it or nothing was
+    // sent lately; it stops updating while replay is stuck). And for a stuck replica, how long its
+    // replay position has stood still while behind.
+    const source = await this.query<{ lsn: string; replay_lag: number | null }>(
       otherRegion(replica),
       "reading the WAL write position",
-      "SELECT pg_current_wal_lsn()::text AS lsn",
+      `SELECT pg_current_wal_lsn()::text AS lsn,
+              (SELECT max(extract(epoch FROM replay_lag))::float8 FROM pg_stat_replication) AS replay_lag`,
     );
     const written = source[0]!.lsn;
     const diff = await this.query<{ bytes: string }>(
@@ -152,9 +159,16 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
     );
     const lagBytes = Math.max(0, Number(diff[0]!.bytes));
     const caughtUp = lagBytes === 0;
-    // The replay timestamp only says how long ago the last transaction replayed; with nothing left
-    // to replay the replica is not behind at all, however quiet the primary has been.
-    return { caughtUp, lagBytes, lagSeconds: caughtUp ? 0 : Math.max(0, row.since_replay ?? 0) };
+    if (caughtUp) {
+      this.#stalled.delete(replica);
+      return { caughtUp, lagBytes, lagSeconds: 0 };
+    }
+    const now = Date.now();
+    const last = this.#stalled.get(replica);
+    const stalled = last?.replayed === row.replayed ? last : { replayed: row.replayed, since: now };
+    this.#stalled.set(replica, stalled);
+    const standingStill = (now - stalled.since) / 1000;
+    return { caughtUp, lagBytes, lagSeconds: Math.max(source[0]!.replay_lag ?? 0, standingStill) };
   }
 
   /** Throws when the database cannot be asked; the controller counts that as not writable. */
