@@ -62,7 +62,10 @@ export interface QuoteApiArgs {
   peerRegion: string;
   /**
    * The read canary on: API_DATABASE_SECRET also holds READ_CANARY_DATABASE_URL, the freight_app
-   * login on the other region's database (app/routing/read-canary.ts).
+   * login on the other region's database (app/routing/read-canary.ts). READ_CANARY_FRESH_SECONDS
+   * is left at its default (10 s, a tenant's reads stay on the primary that long after its own
+   * write): it only has to exceed the lag the health gate tolerates (5 s by default), which holds in
+   * both regions.
    */
   readCanary?: boolean;
   /** Each region's documents bucket as <bucket>@<aws-region> (DOCUMENTS_BUCKET_PRIMARY/SECONDARY). */
