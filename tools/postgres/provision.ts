@@ -28,9 +28,20 @@ export function randomPasswords(): RolePasswords {
   return { owner: p(), app: p(), operator: p(), ops: p(), billing: p(), runner: p() };
 }
 
-export async function provisionDatabase(
-  options: { seed?: "demo" | "plans" | "none"; server?: PostgresServer; name?: string } = {},
-): Promise<ProvisionedDatabase> {
+export interface ProvisionOptions {
+  seed?: "demo" | "plans" | "none";
+  server?: PostgresServer;
+  name?: string;
+  /**
+   * Let freight_ops read on this primary (ops_guard.reads_on_primary, migration 0029). On by default:
+   * a database provisioned here has no analytics replica, and tests, drills and benches read with the
+   * ops role on it. The local platform, which has a streaming replica, and the guard's own tests turn
+   * it off, as every deployed database has it.
+   */
+  opsReadsOnPrimary?: boolean;
+}
+
+export async function provisionDatabase(options: ProvisionOptions = {}): Promise<ProvisionedDatabase> {
   const server = options.server ?? (await startPostgres({ name: options.name ?? "freight" }));
   try {
     const passwords = randomPasswords();
@@ -46,6 +57,14 @@ export async function provisionDatabase(
       runner: roleUrl(superuser, "runner", passwords.runner),
     };
     await migrate(urls.owner);
+    if (options.opsReadsOnPrimary ?? true) {
+      const owner = createPool(urls.owner, 1);
+      try {
+        await owner.query("UPDATE ops_guard SET reads_on_primary = true, changed_at = now()");
+      } finally {
+        await owner.end();
+      }
+    }
     let demoKeys: Record<string, string> = {};
     const seed = options.seed ?? "demo";
     if (seed !== "none") {
