@@ -167,9 +167,10 @@ describe("Grafana's analytics datasource", () => {
     }
   });
 
-  it("gives the freight_ops login only to Grafana, the API's aggregate gauges and the weekly report", () => {
-    // A login reaches a pod only through an ExternalSecret; all three read the analytics replica (the
-    // secondary: its standby replica), never the writer (stacks/program.ts).
+  it("gives the freight_ops login only to Grafana, the API's aggregate gauges, the weekly report and evidence", () => {
+    // A login reaches a pod only through an ExternalSecret; all of them read the analytics replica (the
+    // secondary: its standby replica), never the writer (stacks/program.ts), which refuses freight_ops
+    // (migration 0029).
     for (const { plan } of stacks()) {
       const users = plan.resources.filter(
         (r) =>
@@ -180,7 +181,7 @@ describe("Grafana's analytics datasource", () => {
         [
           ANALYTICS_DATASOURCE_SECRET,
           "quote-api-ops-database",
-          ...(plan.stack === "prod-primary" ? ["exec-report-database"] : []),
+          ...(plan.stack === "prod-primary" ? ["exec-report-database", "evidence-ops-database"] : []),
         ].sort(),
       );
     }

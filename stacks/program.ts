@@ -78,6 +78,8 @@ const CRM_WEBHOOK_SECRET = "crm-webhook";
 /** The evidence job's two logins: the operators' (stores the snapshot) and the app's (the isolation probe). */
 const EVIDENCE_DATABASE_SECRET = "evidence-database";
 const EVIDENCE_PROBE_DATABASE_SECRET = "evidence-probe-database";
+/** ... and the ops login (freight_ops) on the analytics replica: the registers, and the proof it is one. */
+const EVIDENCE_OPS_DATABASE_SECRET = "evidence-ops-database";
 /** The evidence job's account: lists RBAC bindings cluster-wide, reads rotation dates through IRSA. */
 const EVIDENCE_SERVICE_ACCOUNT = "evidence";
 const DSR_DRILL_DATABASE_SECRET = "dsr-drill-database";
@@ -237,6 +239,7 @@ function scheduledTasks(config: StackConfig): ScheduledTask[] {
       secretFiles: [
         secretFile("DATABASE_URL", EVIDENCE_DATABASE_SECRET),
         secretFile("RLS_PROBE_DATABASE_URL", EVIDENCE_PROBE_DATABASE_SECRET),
+        secretFile("OPS_DATABASE_URL", EVIDENCE_OPS_DATABASE_SECRET),
       ],
       deadlineSeconds: 900,
       serviceAccountName: EVIDENCE_SERVICE_ACCOUNT,
@@ -640,6 +643,14 @@ export async function regionStack(
                 hosts: { RLS_PROBE_DATABASE_URL: database.address },
               },
               {
+                name: EVIDENCE_OPS_DATABASE_SECRET,
+                namespace: APP_NAMESPACE,
+                login: "databaseOpsRole" as const,
+                // freight_ops is refused on a primary (migration 0029): the analytics replica, as for
+                // the report below.
+                hosts: { OPS_DATABASE_URL: database.analyticsReplicaAddress ?? database.address },
+              },
+              {
                 name: EXEC_REPORT_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
@@ -952,6 +963,7 @@ export async function regionStack(
             APP_NAMESPACE,
             EVIDENCE_DATABASE_SECRET,
             EVIDENCE_PROBE_DATABASE_SECRET,
+            EVIDENCE_OPS_DATABASE_SECRET,
             USAGE_WARNINGS_DATABASE_SECRET,
             ONBOARDING_DATABASE_SECRET,
             LEAD_SIGNALS_DATABASE_SECRET,

@@ -897,7 +897,7 @@ describe("release jobs and scheduled work", () => {
     ).not.toContain("pricing-backtest");
   });
 
-  it("schedule the weekly evidence as its own account: RBAC read-only, rotation dates by IRSA, two logins", () => {
+  it("schedule the weekly evidence as its own account: RBAC read-only, rotation dates by IRSA, three logins", () => {
     const evidence = cron(primary, "evidence");
     expect(get(evidence.props, "spec", "schedule")).toBe("0 5 * * 1");
     const pod = podSpecOf(evidence);
@@ -914,6 +914,26 @@ describe("release jobs and scheduled work", () => {
     );
     expect(loginOf(primary, "evidence-database")).toBe("freight/database-operator-role");
     expect(loginOf(primary, "evidence-probe-database")).toBe("freight/database-service-role");
+    // freight_ops on the analytics replica, as the report: the writer refuses it (migration 0029).
+    expect(env["OPS_DATABASE_URL_FILE"]).toBe(
+      "/var/run/secrets/freight/evidence-ops-database/OPS_DATABASE_URL",
+    );
+    expect(loginOf(primary, "evidence-ops-database")).toBe("freight/database-ops-role");
+    const analyticsReplica = one(primary, "aws:rds/instance:Instance", "database-analytics");
+    expect(
+      get(
+        one(
+          primary,
+          "kubernetes:external-secrets.io/v1:ExternalSecret",
+          "external-secrets-freight-evidence-ops-database",
+        ).props,
+        "spec",
+        "target",
+        "template",
+        "data",
+        "OPS_DATABASE_URL",
+      ),
+    ).toContain(`@${String(analyticsReplica.props["identifier"])}.`);
     const reader = one(
       primary,
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",

@@ -326,6 +326,51 @@ function judgeSupplyChain(sbom: Sbom, osv: OsvReport, published: object): Eviden
     : pass(`SBOM of ${facts.sbom!.components} components; no known vulnerability`, facts);
 }
 
+/**
+ * freight_ops reads only on the analytics replica (migration 0029): the guard row as the primary holds
+ * it (`operator`), the tables freight_ops can read that are not behind the guard, and whether the
+ * evidence's own ops login (`ops`, the one the registers are read with) is connected to a replica.
+ */
+export async function analyticsReplicaEvidence(operator: pg.Pool, ops: pg.Pool): Promise<Evidence> {
+  const guard = await operator.query<{ reads_on_primary: boolean; changed_at: Date }>(
+    "SELECT reads_on_primary, changed_at FROM ops_guard",
+  );
+  const unguarded = await operator.query<{ relation: string }>(
+    `SELECT c.relname AS relation
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> 'ops_guard'
+        AND has_any_column_privilege('freight_ops', c.oid, 'SELECT')
+        AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'ops_on_replica'
+                          AND NOT p.polpermissive)
+      ORDER BY 1`,
+  );
+  const server = await ops.query<{ in_recovery: boolean; login: string }>(
+    "SELECT pg_is_in_recovery() AS in_recovery, current_user AS login",
+  );
+  const readsOnPrimary = guard.rows[0]?.reads_on_primary ?? true;
+  const { in_recovery: inRecovery, login } = server.rows[0]!;
+  const facts = {
+    readsOnPrimary,
+    guardChangedAt: guard.rows[0]?.changed_at.toISOString() ?? null,
+    unguarded: unguarded.rows.map((r) => r.relation),
+    opsLogin: login,
+    opsServerInRecovery: inRecovery,
+  };
+  const problems = [
+    ...(guard.rows.length ? [] : ["the ops_guard row is missing (migration 0029 not applied?)"]),
+    ...(readsOnPrimary && guard.rows.length
+      ? ["ops_guard.reads_on_primary is on: freight_ops may read on the primary"]
+      : []),
+    ...(facts.unguarded.length ? [`not behind the replica guard: ${facts.unguarded.join(", ")}`] : []),
+    ...(inRecovery
+      ? []
+      : [`the evidence's ${login} login reads a primary: point OPS_DATABASE_URL at the analytics replica`]),
+  ];
+  return problems.length
+    ? fail(problems.join("; "), facts)
+    : pass(`${login} refused on the primary; the evidence read the registers on a replica`, facts);
+}
+
 export async function dsrEvidence(sources: RegisterSources, pool: pg.Pool): Promise<Evidence> {
   const r = await sources.dsrOnTimeRate(pool);
   const rate = r.rate === null ? "no request completed" : `${Math.round(r.rate * 1000) / 10} % on time`;

@@ -6,6 +6,7 @@ export type EvidenceKind =
   | "rls-probe"
   | "cluster-rbac"
   | "database-roles"
+  | "analytics-replica"
   | "secret-rotation"
   | "backup-replication"
   | "supply-chain"
@@ -49,6 +50,14 @@ export const CONTROLS: readonly Control[] = [
     owner: "platform-data",
     evidence: "database-roles",
     passes: "no freight_* login is SUPERUSER, BYPASSRLS, CREATEROLE or REPLICATION",
+  },
+  {
+    id: "CC6.1-analytics-on-replica",
+    title: "Reporting across tenants reads only the analytics replica",
+    owner: "platform-data",
+    evidence: "analytics-replica",
+    passes:
+      "freight_ops is refused on the primary (ops_guard.reads_on_primary off), every table it can read is behind the guard, and the evidence's own freight_ops reads ran on a server in recovery",
   },
   {
     id: "CC6.1-secret-rotation",

@@ -16,6 +16,7 @@ import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secre
 import { startMoto, type MotoServer } from "../../tools/aws/moto.ts";
 import { publishSupplyChain } from "../../tools/supply-chain/publish.ts";
 import { startCluster, type LocalCluster } from "../../tools/localcluster/fixture.ts";
+import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 import type { RegisterSources } from "./collectors.ts";
 import { CONTROLS } from "./controls.ts";
@@ -26,13 +27,28 @@ import {
   parseEvidenceConfig,
   type EvidenceSnapshot,
 } from "./evidence.ts";
+import { dsrOnTimeRate } from "./evidence-sources.ts";
 import { appendSnapshot, verifyChain } from "./snapshot-chain.ts";
 import { parseS3Uri } from "./supply-chain-reports.ts";
 
 const DAY = 86_400_000;
 let db: TestDatabase;
 let cluster: LocalCluster;
+let replica: PostgresServer;
 let operatorPool: pg.Pool;
+let opsPool: pg.Pool;
+let pools: { operator: pg.Pool; ops: pg.Pool };
+/** freight_ops on the streaming replica, as the stacks point OPS_DATABASE_URL at the analytics replica. */
+const opsOnReplica = () => {
+  const url = new URL(db.urls.ops);
+  url.port = String(replica.port);
+  return url.toString();
+};
+const logins = () => ({
+  DATABASE_URL: db.urls.operator,
+  RLS_PROBE_DATABASE_URL: db.urls.app,
+  OPS_DATABASE_URL: opsOnReplica(),
+});
 let moto: MotoServer;
 // Moto stamps creation dates with its own clock, so the secrets are judged 45 days from now instead of
 // created 45 days ago: the 90-day service role is inside its window, the 30-day Stripe key past it.
@@ -51,13 +67,17 @@ const control = (id: string) => snapshot.controls.find((c) => c.id === id)!;
 
 beforeAll(async () => {
   [db, cluster, moto] = await Promise.all([
-    startTestDatabase({ seed: "plans" }),
+    // Deployed as every database is: freight_ops refused on the primary, read on the replica.
+    startTestDatabase({ seed: "plans", opsReadsOnPrimary: false }),
     startCluster({ name: "evidence" }),
     startMoto(),
   ]);
   vi.stubEnv("AWS_ACCESS_KEY_ID", moto.credentials.accessKeyId);
   vi.stubEnv("AWS_SECRET_ACCESS_KEY", moto.credentials.secretAccessKey);
+  replica = await startPostgres({ name: "evidence-replica", replicaOf: db.server });
   operatorPool = new pg.Pool({ connectionString: db.urls.operator, max: 4 });
+  opsPool = new pg.Pool({ connectionString: opsOnReplica(), max: 2 });
+  pools = { operator: operatorPool, ops: opsPool };
   const aws = new SecretsManagerClient({
     region: "us-east-1",
     endpoint: moto.endpoint,
@@ -95,8 +115,7 @@ beforeAll(async () => {
   writeFileSync(join(supplyChain, "osv.json"), JSON.stringify({ results: [] }));
 
   const config = parseEvidenceConfig({
-    DATABASE_URL: db.urls.operator,
-    RLS_PROBE_DATABASE_URL: db.urls.app,
+    ...logins(),
     SECRETS_ROTATION_WATCH:
       "database-service-role=freight/database-service-role,stripe-secret-key=freight/stripe-secret-key",
     AWS_REGION: "us-east-1",
@@ -105,14 +124,13 @@ beforeAll(async () => {
     KUBECONFIG: cluster.kubeconfigPath,
   });
   const started = performance.now();
-  snapshot = await collectEvidence(
-    collectorsFor(config, operatorPool, { sources: registers, now: judgedAt }),
-  );
+  snapshot = await collectEvidence(collectorsFor(config, pools, { sources: registers, now: judgedAt }));
   seconds = (performance.now() - started) / 1000;
 }, 600_000);
 
 afterAll(async () => {
-  await operatorPool?.end();
+  await Promise.all([operatorPool?.end(), opsPool?.end()]);
+  await replica?.stop();
   await Promise.all([db?.stop(), cluster?.stop(), moto?.stop()]);
   rmSync(supplyChain, { recursive: true, force: true });
   vi.unstubAllEnvs();
@@ -130,6 +148,7 @@ describe("npm run evidence", () => {
       "CC8.1-infrastructure-policy",
       "CC6.1-tenant-isolation",
       "CC6.1-database-roles",
+      "CC6.1-analytics-on-replica",
       "A1.2-backup-replication",
       "CC7.1-supply-chain",
       "P5.1-data-subject-requests",
@@ -142,6 +161,42 @@ describe("npm run evidence", () => {
       (r) => r.role,
     );
     expect(roles).toEqual(expect.arrayContaining(["freight_app", "freight_operator", "freight_ops"]));
+    expect(control("CC6.1-analytics-on-replica")).toMatchObject({
+      summary: "freight_ops refused on the primary; the evidence read the registers on a replica",
+      facts: { readsOnPrimary: false, unguarded: [], opsLogin: "freight_ops", opsServerInRecovery: true },
+    });
+  });
+
+  it("fails the replica control when OPS_DATABASE_URL is the primary, whose guard refuses the registers", async () => {
+    const primaryOps = new pg.Pool({ connectionString: db.urls.ops, max: 1 });
+    try {
+      const onPrimary = await collectEvidence(
+        collectorsFor(
+          parseEvidenceConfig({
+            ...logins(),
+            OPS_DATABASE_URL: db.urls.ops,
+            KUBECONFIG: cluster.kubeconfigPath,
+          }),
+          { operator: operatorPool, ops: primaryOps },
+          { sources: { ...registers, dsrOnTimeRate } },
+        ),
+        CONTROLS.filter((c) => ["analytics-replica", "dsr-on-time"].includes(c.evidence)),
+      );
+      expect(onPrimary.controls.map((c) => [c.id, c.status, c.summary])).toEqual([
+        [
+          "CC6.1-analytics-on-replica",
+          "fail",
+          "the evidence's freight_ops login reads a primary: point OPS_DATABASE_URL at the analytics replica",
+        ],
+        [
+          "P5.1-data-subject-requests",
+          "fail",
+          "could not collect: freight_ops reads only on the analytics replica, and this server is the primary; connect to the analytics replica instead",
+        ],
+      ]);
+    } finally {
+      await primaryOps.end();
+    }
   });
 
   it("fails the controls whose evidence shows a gap, naming it", () => {
@@ -159,14 +214,12 @@ describe("npm run evidence", () => {
     });
     const report = formatEvidenceReport(snapshot);
     expect(report).toContain(
-      "3 of 9 controls FAIL: CC6.3-cluster-access (owner platform-runtime), CC6.1-secret-rotation (owner security), CC4.2-pen-test-remediation (owner security)",
+      "3 of 10 controls FAIL: CC6.3-cluster-access (owner platform-runtime), CC6.1-secret-rotation (owner security), CC4.2-pen-test-remediation (owner security)",
     );
   });
 
   it("refuses to start without a cluster to evidence, naming the variables", () => {
-    expect(() =>
-      parseEvidenceConfig({ DATABASE_URL: db.urls.operator, RLS_PROBE_DATABASE_URL: db.urls.app }),
-    ).toThrow(/KUBERNETES_API: or KUBECONFIG is required/);
+    expect(() => parseEvidenceConfig(logins())).toThrow(/KUBERNETES_API: or KUBECONFIG is required/);
   });
 
   it("fails a control whose source cannot be read rather than passing it on nothing", async () => {
@@ -174,12 +227,11 @@ describe("npm run evidence", () => {
       {
         ...collectorsFor(
           parseEvidenceConfig({
-            DATABASE_URL: db.urls.operator,
-            RLS_PROBE_DATABASE_URL: db.urls.app,
+            ...logins(),
             EVIDENCE_SUPPLY_CHAIN_DIR: join(supplyChain, "missing"),
             KUBECONFIG: cluster.kubeconfigPath,
           }),
-          operatorPool,
+          pools,
           {
             sources: {
               ...registers,
@@ -217,8 +269,7 @@ describe("the supply-chain reports published to S3, as the job in the cluster re
       await collectEvidence(
         collectorsFor(
           parseEvidenceConfig({
-            DATABASE_URL: db.urls.operator,
-            RLS_PROBE_DATABASE_URL: db.urls.app,
+            ...logins(),
             // The directory has reports too: the S3 ones must be the ones read.
             EVIDENCE_SUPPLY_CHAIN_DIR: supplyChain,
             EVIDENCE_SUPPLY_CHAIN_S3_URI: uri,
@@ -227,7 +278,7 @@ describe("the supply-chain reports published to S3, as the job in the cluster re
             KUBECONFIG: cluster.kubeconfigPath,
             ...env,
           }),
-          operatorPool,
+          pools,
           { sources: registers },
         ),
         supplyChainControl(),
@@ -297,8 +348,7 @@ describe("the supply-chain reports published to S3, as the job in the cluster re
     for (const bad of ["https://bucket/supply-chain", "s3://Bad_Bucket/x", "s3://b"])
       expect(() =>
         parseEvidenceConfig({
-          DATABASE_URL: db.urls.operator,
-          RLS_PROBE_DATABASE_URL: db.urls.app,
+          ...logins(),
           EVIDENCE_SUPPLY_CHAIN_S3_URI: bad,
           AWS_REGION: "us-east-1",
           KUBECONFIG: cluster.kubeconfigPath,
@@ -306,8 +356,7 @@ describe("the supply-chain reports published to S3, as the job in the cluster re
       ).toThrow(/EVIDENCE_SUPPLY_CHAIN_S3_URI: must be s3:\/\/<bucket>\/<prefix>/);
     expect(() =>
       parseEvidenceConfig({
-        DATABASE_URL: db.urls.operator,
-        RLS_PROBE_DATABASE_URL: db.urls.app,
+        ...logins(),
         EVIDENCE_SUPPLY_CHAIN_S3_URI: uri,
         KUBECONFIG: cluster.kubeconfigPath,
       }),

@@ -13,6 +13,7 @@ import { appConfigSchema } from "../config.ts";
 import { createPool } from "../db/pool.ts";
 import { ConfigError, defineEnv, EX_CONFIG, loadEnv, postgresUrl, secretValue, type Env } from "../env.ts";
 import {
+  analyticsReplicaEvidence,
   backupReplicationEvidence,
   clusterRbacEvidence,
   databaseRolesEvidence,
@@ -43,6 +44,10 @@ export const evidenceEnv = defineEnv({
     RLS_PROBE_DATABASE_URL: postgresUrl(
       "the app's login (freight_app), which the isolation probe must run as",
       "postgres://freight_app:...@host:5432/freight",
+    ),
+    OPS_DATABASE_URL: postgresUrl(
+      "the read-only ops login (freight_ops) on the analytics replica: reads the DSR and pen-test registers, and shows it is refused on the primary",
+      "postgres://freight_ops:...@analytics-replica:5432/freight",
     ),
     SECRETS_ROTATION_WATCH: z
       .string()
@@ -108,7 +113,7 @@ export const evidenceEnv = defineEnv({
         ]
       : []),
   ],
-  secrets: ["DATABASE_URL", "RLS_PROBE_DATABASE_URL"],
+  secrets: ["DATABASE_URL", "RLS_PROBE_DATABASE_URL", "OPS_DATABASE_URL"],
 });
 export type EvidenceConfig = ReturnType<typeof evidenceEnv.parse>;
 
@@ -131,9 +136,15 @@ export interface EvidenceSnapshot {
   controls: ControlResult[];
 }
 
+/** The snapshot's logins: the operators' on the primary, freight_ops on the analytics replica. */
+export interface EvidencePools {
+  operator: pg.Pool;
+  ops: pg.Pool;
+}
+
 export function collectorsFor(
   config: EvidenceConfig,
-  pool: pg.Pool,
+  pools: EvidencePools,
   options: {
     kubeconfig?: k8s.KubeConfig;
     sources?: RegisterSources;
@@ -148,7 +159,8 @@ export function collectorsFor(
     "backup-replication": () => backupReplicationEvidence(planStack),
     "rls-probe": () => rlsProbeEvidence(String(secretValue(config, "RLS_PROBE_DATABASE_URL")!.read())),
     "cluster-rbac": () => clusterRbacEvidence(options.kubeconfig ?? clusterOf(config)),
-    "database-roles": () => databaseRolesEvidence(pool),
+    "database-roles": () => databaseRolesEvidence(pools.operator),
+    "analytics-replica": () => analyticsReplicaEvidence(pools.operator, pools.ops),
     "secret-rotation": () =>
       secretRotationEvidence({
         watch: config.SECRETS_ROTATION_WATCH,
@@ -157,8 +169,8 @@ export function collectorsFor(
         now: options.now,
       }),
     "supply-chain": () => supplyChainEvidence(supplyChainSource(config)),
-    "dsr-on-time": () => dsrEvidence(sources, pool),
-    "pen-test-sla": () => penTestEvidence(sources, pool),
+    "dsr-on-time": () => dsrEvidence(sources, pools.ops),
+    "pen-test-sla": () => penTestEvidence(sources, pools.ops),
   };
 }
 
@@ -240,6 +252,7 @@ async function main(argv: string[]): Promise<number> {
     return EX_CONFIG;
   }
   const pool = createPool(secretValue(config, "DATABASE_URL")!, 4);
+  const ops = createPool(secretValue(config, "OPS_DATABASE_URL")!, 2);
   try {
     if (argv.includes("verify")) {
       const chain = await verifyChain(pool);
@@ -247,7 +260,7 @@ async function main(argv: string[]): Promise<number> {
       else console.error(`Evidence chain BROKEN:\n${chain.problems.map((p) => `  - ${p}`).join("\n")}`);
       return chain.ok ? 0 : 1;
     }
-    const snapshot = await collectEvidence(collectorsFor(config, pool));
+    const snapshot = await collectEvidence(collectorsFor(config, { operator: pool, ops }));
     const failing = snapshot.controls.filter((c) => c.status === "fail").map((c) => c.id);
     const stored = await appendSnapshot(pool, snapshot, failing);
     console.log(
@@ -255,7 +268,7 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   } finally {
-    await pool.end();
+    await Promise.all([pool.end(), ops.end()]);
   }
 }
 
