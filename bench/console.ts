@@ -38,8 +38,9 @@ const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", arg
 let failed = false;
 try {
   const baseURL = platform.regions.primary.apiUrl;
-  // The platform keeps role URLs on the server's default database; the schema lives in freight.
-  const ops = createPool(platform.primaryDatabase.urls.ops.replace(/\/postgres$/, "/freight"), 1);
+  // The platform keeps role URLs on the server's default database; the schema lives in freight. The
+  // ops role reads on the replica (the primary refuses it), where the platform's seed has replayed.
+  const ops = createPool(platform.regions.secondary.databaseUrls.ops.replace(/\/postgres$/, "/freight"), 1);
   const { rows } = await ops.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'globex-freight'");
   await ops.end();
   const session = new ConsoleSessions(fixedSecret(LOCAL_CONSOLE_SESSION_SECRET)).issue(

@@ -251,8 +251,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(error.message);
     return EX_CONFIG;
   }
-  const pool = createPool(secretValue(config, "DATABASE_URL")!, 4);
-  const ops = createPool(secretValue(config, "OPS_DATABASE_URL")!, 2);
+  // A weekly batch beside two stack plans and the RLS probe: a slow login is no reason to record a
+  // control as failed, so connections get longer than a request path's 5 s.
+  const connect = { connectionTimeoutMillis: 30_000 };
+  const pool = createPool(secretValue(config, "DATABASE_URL")!, 4, connect);
+  const ops = createPool(secretValue(config, "OPS_DATABASE_URL")!, 2, connect);
   try {
     if (argv.includes("verify")) {
       const chain = await verifyChain(pool);

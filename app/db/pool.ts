@@ -14,12 +14,16 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
  * connection, so after a rotation (the kubelet swaps the mounted Secret) new connections log in with
  * the new password and the open ones keep working until the pool retires them. No restart.
  */
-export function createPool(url: string | SecretValue, max = 10): pg.Pool {
+export function createPool(
+  url: string | SecretValue,
+  max = 10,
+  { connectionTimeoutMillis = 5_000 }: { connectionTimeoutMillis?: number } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     ...connectionOptions(url),
     max,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis,
   });
   // An idle client losing its server (failover, restart) must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);

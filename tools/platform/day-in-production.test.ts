@@ -185,7 +185,7 @@ describe("a day in production on the local platform", () => {
     const [{ stripe_customer_id: customer } = { stripe_customer_id: "" }] = await query<{
       stripe_customer_id: string;
     }>(
-      platform.primaryDatabase.urls.ops,
+      platform.primaryDatabase.urls.billing,
       "SELECT stripe_customer_id FROM billing_accounts WHERE tenant_id = $1",
       [tenantId],
     );

@@ -3,9 +3,10 @@
 // ServiceAccount) ends a lapsed trial; the onboarding-nudges CronJob finds a quiet tenant and the
 // platform's runner mails it; a limit-increase request reaches the ops receiver and ops' one command
 // raises the limit the region's tenant controller enforces, and the tenant is mailed. The weekly
-// evidence CronJob runs the same way: its own ServiceAccount for RBAC, both logins, rotation dates
-// from the region's Secrets Manager, CI's published SBOM and OSV report from the region's documents
-// bucket, and stores a chained snapshot.
+// evidence CronJob runs the same way: its own ServiceAccount for RBAC, its three logins (freight_ops
+// on the streaming replica: the primary refuses it), rotation dates from the region's Secrets Manager,
+// CI's published SBOM and OSV report from the region's documents bucket, and stores a chained
+// snapshot. The primary API's aggregate gauges read the replica too.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -66,6 +67,24 @@ async function tenant(slug: string, spec: Partial<Tenant["spec"]> = {}): Promise
 }
 
 describe("tenant lifecycle jobs on the local platform", () => {
+  it("the primary API's aggregate gauges read freight_ops on the replica, where the primary refuses it", async () => {
+    await expect(query(urls().ops, "SELECT count(*) FROM usage_warnings")).rejects.toThrow(
+      /^freight_ops reads only on the analytics replica, and this server is the primary/,
+    );
+    // The gauges are set only by a refresh whose every query succeeded (app/observability/gauges.ts).
+    const scraped = await waitFor(
+      "the aggregate gauges",
+      async () => {
+        const text = await (await fetch(`${platform.regions.primary.apiUrl}/metrics`)).text();
+        return /^pen_test_findings_open\{finding_severity="critical",due="overdue"\} 0$/m.test(text)
+          ? text
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(scraped).toMatch(/^db_replication_lag_seconds \d/m);
+  }, 90_000);
+
   it("the trial-expiry CronJob ends a lapsed trial as billing, through its own ServiceAccount", async () => {
     const id = await tenant("lapsed-trial-co", { billingStatus: "trialing" });
     await query(
@@ -202,6 +221,9 @@ describe("tenant lifecycle jobs on the local platform", () => {
       /^pass {2}CC7\.1-supply-chain \(.*\): SBOM of 1 components; no known vulnerability$/m,
     );
     expect(job.output).toMatch(/^pass {2}CC6\.3-cluster-access \(platform-runtime\)/m);
+    expect(job.output).toMatch(
+      /^pass {2}CC6\.1-analytics-on-replica \(platform-data\): freight_ops refused on the primary; the evidence read the registers on a replica$/m,
+    );
     expect(job.output).toMatch(/Snapshot \d+ stored, hash [0-9a-f]{64}/);
     const [row] = await query<{ n: string }>(urls().operator, "SELECT count(*) AS n FROM evidence_snapshots");
     expect(Number(row!.n)).toBeGreaterThanOrEqual(1);

@@ -203,13 +203,17 @@ export function localSecrets(
   const freight = (url: string) => url.replace(/\/postgres$/, "/freight");
   // The read canary's database: the other region's (the replica, for the primary's API).
   const peer = regions.primary.app === urls.app ? regions.secondary : regions.primary;
+  // freight_ops reads only on a server in recovery (migration 0029): every ops login gets the
+  // streaming replica, which stands in for the primary region's analytics replica as well as being
+  // the secondary region's database (in AWS each region's analyticsReplicaAddress ?? its address).
+  const analytics = regions.secondary.ops;
   return {
     "quote-api-database": { DATABASE_URL: urls.app, READ_CANARY_DATABASE_URL: peer.app },
-    "quote-api-ops-database": { OPS_DATABASE_URL: urls.ops },
+    "quote-api-ops-database": { OPS_DATABASE_URL: analytics },
     "runner-database": { DATABASE_URL: urls.runner },
     "operators-database": { DATABASE_URL: urls.operator },
     "billing-database": { DATABASE_URL: urls.billing, BILLING_DATABASE_URL: urls.billing },
-    "ops-database": { DATABASE_URL: urls.ops, OPS_DATABASE_URL: urls.ops },
+    "ops-database": { DATABASE_URL: analytics, OPS_DATABASE_URL: analytics },
     "usage-warnings-database": { OPERATOR_DATABASE_URL: urls.operator },
     "onboarding-nudges-database": { OPERATOR_DATABASE_URL: urls.operator },
     "lead-signals-database": { OPERATOR_DATABASE_URL: urls.operator },
@@ -223,9 +227,10 @@ export function localSecrets(
     "dsr-drill-database": { OPERATOR_DATABASE_URL: urls.operator },
     "pricing-backtest-database": { OPERATOR_DATABASE_URL: urls.operator },
     "migrations-database": { MIGRATIONS_DATABASE_URL: urls.owner },
-    "exec-report-database": { OPS_DATABASE_URL: urls.ops },
+    "exec-report-database": { OPS_DATABASE_URL: analytics },
     "evidence-database": { DATABASE_URL: urls.operator },
     "evidence-probe-database": { RLS_PROBE_DATABASE_URL: urls.app },
+    "evidence-ops-database": { OPS_DATABASE_URL: analytics },
     // The postgres driver stands in for RDS here (SUBSTITUTED) and promotes with pg_promote, which
     // only a superuser may call; in AWS the same keys hold freight_operator and RDS promotes.
     "failover-databases": {

@@ -329,7 +329,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
             // The replica is cloned from the fresh primary and streams the roles, migrations and
             // seed as they are written, so cloning and provisioning overlap.
             const [database, standby] = await Promise.all([
-              provisionDatabase({ server, seed: options.seed ?? "demo" }),
+              // Deployed as every database is: freight_ops refused here, read on the replica.
+              provisionDatabase({ server, seed: options.seed ?? "demo", opsReadsOnPrimary: false }),
               startPostgres({ name: `${prefix}replica`, replicaOf: server }).then((started) => {
                 cleanup.push(() => started.stop());
                 return started;

@@ -48,7 +48,7 @@ function describe(platform: LocalPlatform, seconds: number, active: Region): str
   }
   lines.push(
     "",
-    `PostgreSQL primary ${platform.primaryDatabase.urls.ops.replace(/:[^:@/]+@/, ":***@")} (read-only ops role); the secondary region reads its streaming replica on port ${platform.replica.port}`,
+    `PostgreSQL primary on port ${platform.primaryDatabase.server.port}; the secondary region reads its streaming replica on port ${platform.replica.port}, where the read-only ops role reads too (it is refused on the primary): ${platform.regions.secondary.databaseUrls.ops.replace(/:[^:@/]+@/, ":***@")}`,
     ...(platform.stripe
       ? [
           `Stripe stand-in ${platform.stripe.url} (key ${LOCAL_STRIPE.secretKey}): the console's Upgrade opens its Checkout page, and Pay sends checkout.session.completed to the serving region's POST /webhooks/stripe signed with ${LOCAL_STRIPE.webhookSecret}`,
