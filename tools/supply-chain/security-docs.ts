@@ -30,6 +30,20 @@ function tenantTables(): string[] {
   return tables;
 }
 
+/** The replica guard's refusal, as migration 0029 raises it. */
+function replicaGuardRefusal(): string {
+  const file = readdirSync(join(REPO_ROOT, "app", "db", "migrations")).find((f) =>
+    /^\d+_ops_reads_on_replica\.sql$/.test(f),
+  );
+  const sql = file ? read(join("app", "db", "migrations", file)) : "";
+  const message = /RAISE EXCEPTION '((?:[^']|'')+)'\s+USING ERRCODE = '(\w+)'/.exec(sql);
+  if (!message)
+    throw new Error(
+      "app/db/migrations/*_ops_reads_on_replica.sql: no RAISE EXCEPTION ... USING ERRCODE found",
+    );
+  return `${message[2]}: "${message[1]!.replace(/''/g, "'")}"`;
+}
+
 /** The sentence of docs/benchmarks.md that reports a game day scenario's measured figures. */
 function gameDayFigures(scenario: string): string {
   const text = read("docs/benchmarks.md").replace(/\s*\n\s*/g, " ");
@@ -114,6 +128,20 @@ Tables created with a \`tenant_id\` column (${tenantTables().length}): ${tenantT
     .join(", ")}. The RLS probe (\`npm run rls-probe\`, a Job after every deploy) finds tenant tables
 from the catalog rather than this list, and proves isolation by trying to read, change and insert
 across two probe tenants.
+
+## Reporting reads only the analytics replica
+
+\`${ROLES.ops}\` reads every tenant's rows (Grafana's business panels, the weekly executive report,
+the API's aggregate gauges, the evidence snapshot's registers, ops queries), so it reads them only on
+a replica, never on the primary that serves the API. The database enforces it, whoever logs in: a
+RESTRICTIVE row-level-security policy \`ops_on_replica\` on every table ${ROLES.ops} can read
+(migration 0029) calls \`ops_reads_allowed()\`, which passes on a server in recovery and on a primary
+raises ${replicaGuardRefusal()}. The one exception is the row \`ops_guard.reads_on_primary\`,
+writable only by the schema owner (not a setting ${ROLES.ops} could change in its session); it
+replicates, is off in every deployed database, and the control CC6.1-analytics-on-replica records it
+weekly together with where the evidence's own ${ROLES.ops} reads ran. In AWS the ops logins point at
+the primary region's in-region analytics read replica; the secondary region's point at its own
+database, the cross-region replica, which refuses them once promoted until a new replica exists.
 
 ## Secrets and rotation
 
