@@ -18,7 +18,10 @@ export const appConfigSchema = z.object({
   DATABASE_URL: postgresUrl("the app role's connection URL", "postgres://freight_app:...@host:5432/freight"),
   OPS_DATABASE_URL: z
     .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL of the read-only freight_ops role")
+    .regex(
+      /^postgres(ql)?:\/\//,
+      "must be a postgres:// URL of the read-only freight_ops role on the analytics replica (a primary refuses it)",
+    )
     .optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default("0.0.0.0"),

@@ -55,7 +55,7 @@ export async function generateReport(options: ReportOptions): Promise<ReportFile
 }
 
 const USAGE = `Usage: npm run exec-report -- [options]
-  --database-url URL     PostgreSQL URL of the read-only freight_ops role (default: the file $OPS_DATABASE_URL_FILE names, or $OPS_DATABASE_URL)
+  --database-url URL     PostgreSQL URL of the read-only freight_ops role on a replica; a primary refuses it (default: the file $OPS_DATABASE_URL_FILE names, or $OPS_DATABASE_URL)
   --metrics-url URL      scrape the app's /metrics for the SLO and operations figures
   --metrics-file PATH    read a saved /metrics scrape instead
   --prometheus-url URL   query a Prometheus server (the dashboards' own PromQL) instead
