@@ -1,7 +1,7 @@
 // Fetches an offboarded tenant's data export archive as the earlier data_export task wrote it (before
 // migration 0028; the task now builds the tenant's data subject access bundle, fetched with
 // `npm run dsr -- download`), for ops, as the read-only freight_ops role:
-//   OPS_DATABASE_URL=postgres://freight_ops:...@host/freight node app/ops/data-export.ts --tenant <slug>
+//   OPS_DATABASE_URL=postgres://freight_ops:...@analytics-replica/freight node app/ops/data-export.ts --tenant <slug>
 //   OPS_DATABASE_URL=... node app/ops/data-export.ts --export <id> --out <file.jsonl.gz>
 // The first lists the tenant's exports; the second writes one archive (gzip'd JSON Lines: a header line,
 // then {"table", "row"} per row) after checking it against the SHA-256 recorded with it.
@@ -12,7 +12,7 @@ import pg from "pg";
 
 const USAGE =
   "Usage: node app/ops/data-export.ts --tenant <slug>  |  --export <id> --out <file.jsonl.gz>\n" +
-  "with OPS_DATABASE_URL (or --database-url) set to the freight_ops role's connection URL.";
+  "with OPS_DATABASE_URL (or --database-url) set to the freight_ops role's connection URL on the analytics replica (a primary refuses it).";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

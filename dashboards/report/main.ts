@@ -1,7 +1,7 @@
 // `npm run exec-report`: the weekly executive report (SLO card, conversions, revenue, operations)
 // as an HTML page with inline SVG charts and a PDF printed by headless Chromium.
 //
-//   npm run exec-report -- --database-url postgres://freight_ops:...@db/freight \
+//   npm run exec-report -- --database-url postgres://freight_ops:...@analytics-replica/freight \
 //                          --metrics-url http://app:8080/metrics   (or --metrics-file, or --prometheus-url)
 //   npm run exec-report:demo             (tools/platform/report-demo.ts: throw-away database, demo history)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
