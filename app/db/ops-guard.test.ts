@@ -125,7 +125,7 @@ describe("freight_ops on the primary", () => {
     ]);
   });
 
-  it("puts every table freight_ops can read behind the guard, and refuses views that would skip it", async () => {
+  it("puts every table freight_ops can read behind the guard, with no view or definer function around it", async () => {
     const unguarded = await query(
       db.urls.operator,
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -143,6 +143,13 @@ describe("freight_ops on the primary", () => {
           AND NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on'], false)`,
     );
     expect(ownerRights).toEqual([]);
+    // A SECURITY DEFINER function would read with its owner's rights, past the guard, too.
+    const definers = await query(
+      db.urls.operator,
+      `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND p.prosecdef AND has_function_privilege('freight_ops', p.oid, 'EXECUTE')`,
+    );
+    expect(definers).toEqual([{ proname: "ops_reads_allowed" }]);
   });
 });
 
