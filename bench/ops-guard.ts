@@ -1,4 +1,4 @@
-// `npm run bench:ops-guard`: what the replica guard (migration 0029) costs freight_ops. On a throw-away
+// `npm run bench:ops-guard`: what the replica guard (migration 0035) costs freight_ops. On a throw-away
 // primary and a streaming replica of it, as deployed (ops_guard.reads_on_primary off):
 //   - per query: a one-row read of `plans` on the replica, sequentially, as freight_ops (guarded) and
 //     as freight_operator (the same table, no guard), mean per query;

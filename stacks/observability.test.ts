@@ -170,7 +170,7 @@ describe("Grafana's analytics datasource", () => {
   it("gives the freight_ops login only to Grafana, the API's aggregate gauges, the weekly report and evidence", () => {
     // A login reaches a pod only through an ExternalSecret; all of them read the analytics replica (the
     // secondary: its standby replica), never the writer (stacks/program.ts), which refuses freight_ops
-    // (migration 0029).
+    // (migration 0035).
     for (const { plan } of stacks()) {
       const users = plan.resources.filter(
         (r) =>

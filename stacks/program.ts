@@ -646,7 +646,7 @@ export async function regionStack(
                 name: EVIDENCE_OPS_DATABASE_SECRET,
                 namespace: APP_NAMESPACE,
                 login: "databaseOpsRole" as const,
-                // freight_ops is refused on a primary (migration 0029): the analytics replica, as for
+                // freight_ops is refused on a primary (migration 0035): the analytics replica, as for
                 // the report below.
                 hosts: { OPS_DATABASE_URL: database.analyticsReplicaAddress ?? database.address },
               },

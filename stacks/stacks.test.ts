@@ -914,7 +914,7 @@ describe("release jobs and scheduled work", () => {
     );
     expect(loginOf(primary, "evidence-database")).toBe("freight/database-operator-role");
     expect(loginOf(primary, "evidence-probe-database")).toBe("freight/database-service-role");
-    // freight_ops on the analytics replica, as the report: the writer refuses it (migration 0029).
+    // freight_ops on the analytics replica, as the report: the writer refuses it (migration 0035).
     expect(env["OPS_DATABASE_URL_FILE"]).toBe(
       "/var/run/secrets/freight/evidence-ops-database/OPS_DATABASE_URL",
     );

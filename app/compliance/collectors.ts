@@ -327,7 +327,7 @@ function judgeSupplyChain(sbom: Sbom, osv: OsvReport, published: object): Eviden
 }
 
 /**
- * freight_ops reads only on the analytics replica (migration 0029): the guard row as the primary holds
+ * freight_ops reads only on the analytics replica (migration 0035): the guard row as the primary holds
  * it (`operator`), the tables freight_ops can read that are not behind the guard, and whether the
  * evidence's own ops login (`ops`, the one the registers are read with) is connected to a replica.
  */
@@ -357,7 +357,7 @@ export async function analyticsReplicaEvidence(operator: pg.Pool, ops: pg.Pool):
     opsServerInRecovery: inRecovery,
   };
   const problems = [
-    ...(guard.rows.length ? [] : ["the ops_guard row is missing (migration 0029 not applied?)"]),
+    ...(guard.rows.length ? [] : ["the ops_guard row is missing (migration 0035 not applied?)"]),
     ...(readsOnPrimary && guard.rows.length
       ? ["ops_guard.reads_on_primary is on: freight_ops may read on the primary"]
       : []),

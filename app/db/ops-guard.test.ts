@@ -1,4 +1,4 @@
-// freight_ops reads only on the analytics replica (migration 0029), against a database provisioned as
+// freight_ops reads only on the analytics replica (migration 0035), against a database provisioned as
 // every deployed one is (ops_guard.reads_on_primary off) and a real streaming replica of it: refused on
 // the primary with the error that names the fix, whatever it reads (a tenant table under RLS, an empty
 // one, a table it reads by a plain grant, a view); allowed on the replica; and nothing freight_ops can

@@ -203,7 +203,7 @@ export function localSecrets(
   const freight = (url: string) => url.replace(/\/postgres$/, "/freight");
   // The read canary's database: the other region's (the replica, for the primary's API).
   const peer = regions.primary.app === urls.app ? regions.secondary : regions.primary;
-  // freight_ops reads only on a server in recovery (migration 0029): every ops login gets the
+  // freight_ops reads only on a server in recovery (migration 0035): every ops login gets the
   // streaming replica, which stands in for the primary region's analytics replica as well as being
   // the secondary region's database (in AWS each region's analyticsReplicaAddress ?? its address).
   const analytics = regions.secondary.ops;

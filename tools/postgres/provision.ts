@@ -33,7 +33,7 @@ export interface ProvisionOptions {
   server?: PostgresServer;
   name?: string;
   /**
-   * Let freight_ops read on this primary (ops_guard.reads_on_primary, migration 0029). On by default:
+   * Let freight_ops read on this primary (ops_guard.reads_on_primary, migration 0035). On by default:
    * a database provisioned here has no analytics replica, and tests, drills and benches read with the
    * ops role on it. The local platform, which has a streaming replica, and the guard's own tests turn
    * it off, as every deployed database has it.

@@ -30,7 +30,7 @@ function tenantTables(): string[] {
   return tables;
 }
 
-/** The replica guard's refusal, as migration 0029 raises it. */
+/** The replica guard's refusal, as migration 0035 raises it. */
 function replicaGuardRefusal(): string {
   const file = readdirSync(join(REPO_ROOT, "app", "db", "migrations")).find((f) =>
     /^\d+_ops_reads_on_replica\.sql$/.test(f),
@@ -135,7 +135,7 @@ across two probe tenants.
 the API's aggregate gauges, the evidence snapshot's registers, ops queries), so it reads them only on
 a replica, never on the primary that serves the API. The database enforces it, whoever logs in: a
 RESTRICTIVE row-level-security policy \`ops_on_replica\` on every table ${ROLES.ops} can read
-(migration 0029) calls \`ops_reads_allowed()\`, which passes on a server in recovery and on a primary
+(migration 0035) calls \`ops_reads_allowed()\`, which passes on a server in recovery and on a primary
 raises ${replicaGuardRefusal()}. The one exception is the row \`ops_guard.reads_on_primary\`,
 writable only by the schema owner (not a setting ${ROLES.ops} could change in its session); it
 replicates, is off in every deployed database, and the control CC6.1-analytics-on-replica records it

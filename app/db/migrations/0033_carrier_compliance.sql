@@ -42,9 +42,6 @@ CREATE TABLE carrier_compliance_reminders (
 );
 GRANT SELECT, INSERT ON carrier_compliance_reminders TO freight_operator;
 GRANT SELECT ON carrier_compliance_reminders TO freight_ops;
--- freight_ops reads them on the analytics replica only (0029).
-SELECT guard_ops_reads(t)
-  FROM unnest(ARRAY['carrier_compliance_documents', 'carrier_compliance_reminders']::regclass[]) AS t;
 
 ALTER TABLE carrier_invites ADD COLUMN onboarded_at timestamptz;
 ALTER TABLE carrier_invites ADD CONSTRAINT carrier_invites_onboarded_accepted
