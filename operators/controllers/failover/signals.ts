@@ -1,8 +1,12 @@
 // Automatic mode's loss signals about a region's primary, gathered by the failover controller (in
 // the other region): the database as this operator reaches it, watched continuously so a primary
-// that answers between two reconciles is known to have answered; and the app's readiness, which the
-// app computes from its own connection to the same database (another path, another client). A
-// partition cuts both from here, which is why detection only starts a flip and the fence decides.
+// that answers between two reconciles is known to have answered; the app's readiness, which the
+// app computes from its own connection to the same database (another path, another client); and
+// the region's Route 53 health check, whose checkers probe the region's /readyz from several AWS
+// regions outside both of ours. A partition between the regions cuts the first two from here but
+// not the third, which is why a partition can be told from a loss by requiring all three
+// (minFailingSignals 3); with fewer, detection only starts a flip and the fence decides.
+import { GetHealthCheckStatusCommand, type Route53Client } from "@aws-sdk/client-route-53";
 import type pg from "pg";
 import type { Region } from "../../api/regionfailover.ts";
 import type { LossSignalObservation } from "./detect.ts";
@@ -58,4 +62,70 @@ export class DatabaseWatch {
 
 export function readinessSignal(sample: HealthSample): LossSignalObservation {
   return { signal: "readiness", healthy: sample.ready, ...(sample.detail ? { detail: sample.detail } : {}) };
+}
+
+/**
+ * Route 53 counts a health check healthy when more than 18 % of its checkers report it healthy
+ * (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
+ */
+export const ROUTE53_HEALTHY_SHARE = 0.18;
+
+/**
+ * The DNS health check signal: GetHealthCheckStatus of the region's Route 53 health check, judged as
+ * Route 53 judges it. A status that cannot be read (throttled, timed out) is no evidence that the
+ * primary is lost: the signal then does not count as failing and says why.
+ */
+export class DnsHealthCheckSignal {
+  private readonly client: Route53Client;
+  private readonly ids: Partial<Record<Region, string>>;
+  private readonly timeoutMs: number;
+
+  constructor(
+    client: Route53Client,
+    ids: Partial<Record<Region, string>>,
+    options: { timeoutMs?: number } = {},
+  ) {
+    this.client = client;
+    this.ids = ids;
+    this.timeoutMs = options.timeoutMs ?? 1500;
+  }
+
+  /** True when `region` has a health check to read. */
+  has(region: Region): boolean {
+    return this.ids[region] !== undefined;
+  }
+
+  async reading(region: Region): Promise<LossSignalObservation> {
+    const id = this.ids[region]!;
+    let observations;
+    try {
+      const out = await this.client.send(new GetHealthCheckStatusCommand({ HealthCheckId: id }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+      observations = out.HealthCheckObservations ?? [];
+    } catch (error) {
+      return {
+        signal: "dnsHealthCheck",
+        healthy: true,
+        detail: `unknown, not counted as failing: GetHealthCheckStatus ${id} failed (${(error as Error).name}: ${(error as Error).message})`,
+      };
+    }
+    if (observations.length === 0)
+      return {
+        signal: "dnsHealthCheck",
+        healthy: true,
+        detail: `unknown, not counted as failing: health check ${id} has no checker observations yet`,
+      };
+    const healthy = observations.filter((o) => o.StatusReport?.Status?.startsWith("Success"));
+    const failing = observations.find((o) => !o.StatusReport?.Status?.startsWith("Success"));
+    const share = healthy.length / observations.length;
+    const summary = `${healthy.length}/${observations.length} Route 53 checkers see it healthy`;
+    return {
+      signal: "dnsHealthCheck",
+      healthy: share > ROUTE53_HEALTHY_SHARE,
+      detail: failing
+        ? `${summary}; ${failing.Region ?? "a checker"}: ${failing.StatusReport?.Status ?? "no status"}`
+        : summary,
+    };
+  }
 }
