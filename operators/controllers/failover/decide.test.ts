@@ -817,7 +817,7 @@ describe("decideNextStep: automatic primary-loss failover", () => {
     ];
     const { status } = run(
       world,
-      { ...automatic, automatic: { ...automatic.automatic, minFailingSignals: 3 } },
+      { ...automatic, automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 3 } },
       undefined,
       { maxSteps: 30, until: () => false },
     );
