@@ -13,13 +13,19 @@ import type { LossSignalObservation } from "./detect.ts";
 import type { HealthSample } from "./observations.ts";
 
 export const WATCH_INTERVAL_MS = 250;
+/**
+ * A probe still unanswered after this long counts as a failed one: a database that hangs (stopped,
+ * partitioned away: packets dropped, not refused) must not look healthy until the query times out.
+ */
+export const WATCH_STALL_MS = 1000;
 
 /** Probes each region's database every WATCH_INTERVAL_MS, remembering the last answer. */
 export class DatabaseWatch {
   private readonly last = new Map<Region, { ok: boolean; detail?: string; healthyAt?: Date }>();
   private readonly timer: NodeJS.Timeout;
   private readonly pools: Record<Region, pg.Pool>;
-  private busy = new Set<Region>();
+  /** Regions with a probe in flight, and since when. */
+  private busy = new Map<Region, number>();
 
   constructor(pools: Record<Region, pg.Pool>) {
     this.pools = pools;
@@ -31,7 +37,7 @@ export class DatabaseWatch {
 
   private async probe(region: Region): Promise<void> {
     if (this.busy.has(region)) return;
-    this.busy.add(region);
+    this.busy.set(region, Date.now());
     const previous = this.last.get(region);
     try {
       await this.pools[region].query("SELECT 1");
@@ -47,6 +53,14 @@ export class DatabaseWatch {
   async reading(region: Region): Promise<LossSignalObservation> {
     if (!this.last.has(region)) await this.probe(region);
     const last = this.last.get(region)!;
+    const since = this.busy.get(region);
+    if (since !== undefined && Date.now() - since > WATCH_STALL_MS)
+      return {
+        signal: "database",
+        healthy: false,
+        detail: `no answer to SELECT 1 for ${((Date.now() - since) / 1000).toFixed(1)} s`,
+        ...(last.healthyAt ? { lastHealthyAt: last.healthyAt } : {}),
+      };
     return {
       signal: "database",
       healthy: last.ok,
