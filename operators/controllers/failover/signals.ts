@@ -51,8 +51,17 @@ export class DatabaseWatch {
 
   /** The database signal: the latest probe, and when the database last answered. */
   async reading(region: Region): Promise<LossSignalObservation> {
-    if (!this.last.has(region)) await this.probe(region);
-    const last = this.last.get(region)!;
+    if (!this.last.has(region)) {
+      // The first look waits for a probe, but no longer than a stall takes to count as failing.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.probe(region),
+        new Promise((resolve) => (timer = setTimeout(resolve, WATCH_STALL_MS + 50))),
+      ]);
+      clearTimeout(timer);
+    }
+    // The timer's first probe may still be out (probe() then returned at once): no evidence yet.
+    const last = this.last.get(region) ?? { ok: true, detail: "first probe still in flight" };
     const since = this.busy.get(region);
     if (since !== undefined && Date.now() - since > WATCH_STALL_MS)
       return {
