@@ -53,10 +53,15 @@ describe("a partition between the regions, two signals required", () => {
     const partitionedAt = Date.now();
     world.partition();
     let done;
+    // The flip's course, for whoever reads the output: when each stage began after the cut.
+    const course: string[] = [];
     try {
       done = await world.failoverWhere(
         "the automatic flip to complete",
         (rf) => {
+          const seen = `${rf.status?.phase} ${rf.status?.stage ?? ""}`;
+          if (course.at(-1)?.endsWith(seen) !== true)
+            course.push(`${((Date.now() - partitionedAt) / 1000).toFixed(1)} s ${seen}`);
           if (rf.status?.phase === "Failed" || rf.status?.phase === "Aborted")
             throw new Error(`flip ended ${rf.status.phase}: ${rf.status.message}`);
           return rf.status?.phase === "Completed" ? rf : undefined;
@@ -75,6 +80,7 @@ describe("a partition between the regions, two signals required", () => {
     const fencedAt = Date.parse(status.fence!.completedAt!);
     const promotedAt = Date.parse(status.promotion!.completedAt!);
     expect(fencedAt).toBeLessThanOrEqual(promotedAt);
+    console.log(course.join("\n"));
     console.log(
       `partition to fence ${((fencedAt - partitionedAt) / 1000).toFixed(1)} s, to promotion ${((promotedAt - partitionedAt) / 1000).toFixed(1)} s; fence: ${status.fence?.method}`,
     );
