@@ -412,11 +412,14 @@ export const CAPABILITIES: Capability[] = [
   {
     id: "failover-automatic",
     description:
-      "automatic primary-loss failover: the RegionFailover's spec.automatic as the stack config says, the fence security groups on the controller, and IAM to fence only the two databases",
+      "automatic primary-loss failover: the RegionFailover's spec.automatic as the stack config says, the fence security groups on the controller, IAM to fence only the two databases, and both regions' Route 53 health checks for the DNS signal",
     testedBy: [
       "operators/controllers/failover/decide.test.ts",
       "operators/controllers/failover/drivers/fence.test.ts",
       "operators/controllers/failover/drivers/aws.test.ts",
+      "operators/controllers/failover/dns-signal.test.ts",
+      "operators/controllers/failover/automatic-platform.test.ts",
+      "operators/controllers/failover/partition-fence-platform.test.ts",
       "tools/gameday/gameday.test.ts",
     ],
     required: (d) => ["on", "true"].includes(stackSetting(d, "failoverAutomatic") ?? ""),
@@ -428,9 +431,16 @@ export const CAPABILITIES: Capability[] = [
       problems.push(
         ...satisfied(d, "operators", ["Deployment"], (process) => {
           const failover = (process.parsed as { failover?: FailoverConfig }).failover;
-          return failover?.RDS_PRIMARY_FENCE_SECURITY_GROUP && failover.RDS_SECONDARY_FENCE_SECURITY_GROUP
-            ? []
-            : ["the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: the fence cannot be made"];
+          const missing: string[] = [];
+          if (!failover?.RDS_PRIMARY_FENCE_SECURITY_GROUP || !failover.RDS_SECONDARY_FENCE_SECURITY_GROUP)
+            missing.push(
+              "the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: the fence cannot be made",
+            );
+          if (!failover?.ROUTE53_PRIMARY_HEALTH_CHECK_ID || !failover.ROUTE53_SECONDARY_HEALTH_CHECK_ID)
+            missing.push(
+              "the operators Deployment names no ROUTE53_*_HEALTH_CHECK_ID: automatic mode has no DNS signal",
+            );
+          return missing;
         }),
       );
       return problems;

@@ -26,16 +26,21 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
 /** Outputs the secondary stack exports for the primary (the replication destination). */
 export const SECONDARY_OUTPUTS_FOR_PEER = ["documentsBucketArn", "documentsKmsKeyArn"] as const;
 
-/** The peer's database, for the failover controller: it promotes one and measures lag on both. */
+/**
+ * The peer's database, for the failover controller: it promotes one and measures lag on both; and
+ * the peer's Route 53 health check, automatic mode's DNS signal about that region.
+ */
 export const FAILOVER_OUTPUTS_FROM_PRIMARY = [
   "primaryDbArn",
   "primaryDbIdentifier",
   "primaryDbAddress",
+  "healthCheckId",
 ] as const;
 export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
   "replicaDbArn",
   "replicaDbIdentifier",
   "replicaDbAddress",
+  "healthCheckId",
 ] as const;
 
 /** The read canary: the API reads from the other region's database (the replica, or the primary after a flip). */

@@ -309,6 +309,7 @@ function failoverSettings(
   config: StackConfig,
   database: Database,
   peer: Partial<Record<PeerOutputName, string>>,
+  healthCheckId: pulumi.Output<string>,
 ): pulumi.Output<FailoverSettings> {
   const peerRegion: FailoverRegion =
     config.role === "primary"
@@ -317,17 +318,25 @@ function failoverSettings(
           dbArn: peer.replicaDbArn!,
           dbIdentifier: peer.replicaDbIdentifier!,
           dbAddress: peer.replicaDbAddress!,
+          healthCheckId: peer.healthCheckId!,
         }
       : {
           awsRegion: config.peerRegion,
           dbArn: peer.primaryDbArn!,
           dbIdentifier: peer.primaryDbIdentifier!,
           dbAddress: peer.primaryDbAddress!,
+          healthCheckId: peer.healthCheckId!,
         };
   return pulumi
-    .all([database.arn, database.instanceIdentifier, database.address])
-    .apply(([dbArn, dbIdentifier, dbAddress]) => {
-      const local: FailoverRegion = { awsRegion: config.region, dbArn, dbIdentifier, dbAddress };
+    .all([database.arn, database.instanceIdentifier, database.address, healthCheckId])
+    .apply(([dbArn, dbIdentifier, dbAddress, localHealthCheckId]) => {
+      const local: FailoverRegion = {
+        awsRegion: config.region,
+        dbArn,
+        dbIdentifier,
+        dbAddress,
+        healthCheckId: localHealthCheckId,
+      };
       const fence = {
         primary: config.failoverPrimaryFenceSecurityGroup,
         secondary: config.failoverSecondaryFenceSecurityGroup,
@@ -518,7 +527,12 @@ export async function regionStack(
     inCluster,
   );
   const operatorsNamespace = operatorAccount(operatorManifests).namespace;
-  const failover = config.failover ? failoverSettings(config, database, peerOutputs) : undefined;
+  // This region's health check is created with its DNS below (it probes the API's load balancer,
+  // which the workloads create); the failover controller's settings name it before that.
+  const [localHealthCheckId, resolveLocalHealthCheckId] = pulumi.deferredOutput<string>();
+  const failover = config.failover
+    ? failoverSettings(config, database, peerOutputs, localHealthCheckId)
+    : undefined;
   // Migrations, the post-deploy probe and the scheduled work write: they run where writes go.
   const active = config.role === config.activeRegion;
   // Default-deny in every platform namespace, and exactly the flows of infra/workloads/network-flows.ts.
@@ -1039,6 +1053,7 @@ export async function regionStack(
     },
     awsOnly,
   );
+  resolveLocalHealthCheckId(dns.healthCheckId);
 
   // crossChecks allow the edge only on the primary, with a hostname under api.<domain>.
   const edge = config.edge

@@ -50,6 +50,7 @@ beforeAll(async () => {
       peerOutputs: {
         primaryDbArn: PRIMARY_DB_ARN,
         primaryDbIdentifier: "freight-us-east-1-primary",
+        healthCheckId: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
         primaryDbAddress: PRIMARY_DB_ADDRESS,
         databaseServiceRoleSecretArn:
           "arn:aws:secretsmanager:us-east-1:123456789012:secret:freight/database-service-role-Ab12Cd",
@@ -605,6 +606,12 @@ describe("failover controller", () => {
       ROUTE53_PRIMARY_TARGET: "us-east-1.api.freightrate.example",
       ROUTE53_SECONDARY_TARGET: "us-west-2.api.freightrate.example",
     });
+    // Automatic mode's DNS signal: each region's own health check, the peer's from its outputs.
+    const localCheck = one(secondary, "aws:route53/healthCheck:HealthCheck");
+    expect(env["ROUTE53_SECONDARY_HEALTH_CHECK_ID"]).toBe(
+      mockResourceId("us-west-2", localCheck.type, localCheck.name),
+    );
+    expect(env["ROUTE53_PRIMARY_HEALTH_CHECK_ID"]).toBe("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0");
     // The two URLs are the freight_operator login on each region's own host.
     const secret = one(
       secondary,
@@ -636,13 +643,22 @@ describe("failover controller", () => {
     expect(urls(secondary)["READ_CANARY_DATABASE_URL"]).toContain(`@${PRIMARY_DB_ADDRESS}:5432/freight`);
   });
 
-  it("may describe and promote exactly the two databases and UPSERT only the API name's CNAMEs", () => {
+  it("may describe and promote exactly the two databases, read the two health checks and UPSERT only the API name's CNAMEs", () => {
     expect(policyOf(secondary, "operators-failover").Statement).toEqual([
       {
         Sid: "DescribeAndPromoteTheTwoDatabases",
         Effect: "Allow",
         Action: ["rds:DescribeDBInstances", "rds:PromoteReadReplica"],
         Resource: [PRIMARY_DB_ARN, replicaArn],
+      },
+      {
+        Sid: "ReadTheRegionsHealthChecks",
+        Effect: "Allow",
+        Action: ["route53:GetHealthCheckStatus"],
+        Resource: [
+          "arn:aws:route53:::healthcheck/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+          `arn:aws:route53:::healthcheck/${envOf(one(secondary, "kubernetes:apps/v1:Deployment", "operators"))["ROUTE53_SECONDARY_HEALTH_CHECK_ID"]}`,
+        ],
       },
       {
         Sid: "ReadApiRecords",

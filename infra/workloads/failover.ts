@@ -17,6 +17,8 @@ export interface FailoverRegion {
   dbAddress: string;
   /** The no-ingress VPC security group that fences this database before any unplanned promotion. */
   fenceSecurityGroupId?: string;
+  /** This region's Route 53 health check (infra/dns/dns.ts): automatic mode's DNS signal. */
+  healthCheckId?: string;
 }
 
 export interface FailoverSettings {
@@ -75,6 +77,11 @@ export function failoverEnv(settings: FailoverSettings): EnvVar[] {
     const group = regions[region].fenceSecurityGroupId;
     if (group) env.push({ name: `RDS_${region.toUpperCase()}_FENCE_SECURITY_GROUP`, value: group });
   }
+  // Whatever moves traffic, automatic mode reads both regions' health checks (one is the serving one).
+  for (const region of ["primary", "secondary"] as const) {
+    const id = regions[region].healthCheckId;
+    if (id) env.push({ name: `ROUTE53_${region.toUpperCase()}_HEALTH_CHECK_ID`, value: id });
+  }
   if (settings.trafficDriver === "routing-row+route53") {
     env.push(
       { name: "ROUTE53_HOSTED_ZONE_ID", value: settings.hostedZoneId },
@@ -95,7 +102,8 @@ export function failoverEnv(settings: FailoverSettings): EnvVar[] {
 /**
  * Least privilege for the controller's drivers: describe and promote exactly the two databases
  * (and, with automatic mode or a fence group, fence them: modify their security groups and reboot them); list the
- * zone's records and UPSERT only the API name's CNAMEs (the weights). Nothing else.
+ * zone's records and UPSERT only the API name's CNAMEs (the weights); read the status of the two
+ * regions' health checks (automatic mode's DNS signal). Nothing else.
  */
 export function failoverPolicy(settings: FailoverSettings): Record<string, unknown> {
   const zone = `arn:aws:route53:::hostedzone/${settings.hostedZoneId}`;
@@ -115,6 +123,17 @@ export function failoverPolicy(settings: FailoverSettings): Record<string, unkno
       Effect: "Allow",
       Action: ["rds:ModifyDBInstance", "rds:RebootDBInstance"],
       Resource: [settings.regions.primary.dbArn, settings.regions.secondary.dbArn],
+    });
+  }
+  const healthChecks = Object.values(settings.regions).flatMap((r) =>
+    r.healthCheckId ? [`arn:aws:route53:::healthcheck/${r.healthCheckId}`] : [],
+  );
+  if (healthChecks.length > 0) {
+    statements.push({
+      Sid: "ReadTheRegionsHealthChecks",
+      Effect: "Allow",
+      Action: ["route53:GetHealthCheckStatus"],
+      Resource: healthChecks,
     });
   }
   if (settings.trafficDriver === "routing-row+route53") {

@@ -276,7 +276,7 @@ export const NETWORK_FLOWS: Flow[] = [
     from: { workloads: ["operators"] },
     to: { outside: "internet" },
     ports: tcp(HTTPS_PORT),
-    why: "STS, RDS (promote the replica), Route 53 (the API's weights) and both regions' public /readyz",
+    why: "STS, RDS (promote the replica), Route 53 (the API's weights, the health checks' status) and both regions' public /readyz",
     when: (c) => c.failover,
   },
   {

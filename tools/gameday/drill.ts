@@ -109,7 +109,7 @@ function hostProcesses(postmasterPid: number): number[] {
  * The processes are found first (scanning /proc takes a while on a busy machine), so the moment
  * of loss the drill records is the moment the signals go out.
  */
-async function killHost(postmasterPid: number, lossBegins: () => void): Promise<void> {
+export async function killHost(postmasterPid: number, lossBegins: () => void): Promise<void> {
   const pids = hostProcesses(postmasterPid);
   lossBegins();
   for (const pid of pids) {

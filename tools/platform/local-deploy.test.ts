@@ -204,6 +204,47 @@ describe("local deploy", () => {
     });
   });
 
+  it("points the failover controller's Route 53 at the local health checkers, with moto's health check ids", () => {
+    const withFailover = {
+      ...api,
+      env: [
+        ...api.env,
+        { name: "FAILOVER_PRIMARY_HEALTH_URL", value: "https://us-east-1.api.freight.example/readyz" },
+        { name: "ROUTE53_PRIMARY_HEALTH_CHECK_ID", value: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0" },
+        { name: "ROUTE53_SECONDARY_HEALTH_CHECK_ID", value: "1f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0" },
+      ],
+    };
+    const [workload] = regionWorkloads("secondary", [externalSecret, deployment(withFailover)], secrets);
+    const endpoints = {
+      api: { primary: "http://127.0.0.1:41000", secondary: "http://127.0.0.1:42000" },
+      aws: { endpoint: "http://127.0.0.1:43000", credentials: localKey },
+    };
+    const context = {
+      ports: new Map([[8080, 42000]]),
+      secretDir: mkdtempSync(path.join(tmpdir(), "local-deploy-")),
+    };
+    const env = substitute(workload!, workload!.env, {
+      ...context,
+      endpoints: {
+        ...endpoints,
+        aws: {
+          ...endpoints.aws,
+          route53Endpoint: "http://127.0.0.1:44000",
+          healthChecks: { primary: "moto-primary-check", secondary: "moto-secondary-check" },
+        },
+      },
+    });
+    expect(env).toMatchObject({
+      AWS_ENDPOINT_URL_ROUTE_53: "http://127.0.0.1:44000",
+      ROUTE53_PRIMARY_HEALTH_CHECK_ID: "moto-primary-check",
+      ROUTE53_SECONDARY_HEALTH_CHECK_ID: "moto-secondary-check",
+    });
+    // No health checks on moto: the stacks' ids would name nothing, so the controller gets none.
+    const without = substitute(workload!, workload!.env, { ...context, endpoints });
+    expect(without["AWS_ENDPOINT_URL_ROUTE_53"]).toBe("http://127.0.0.1:43000");
+    expect(without).not.toHaveProperty("ROUTE53_PRIMARY_HEALTH_CHECK_ID");
+  });
+
   it("points the evidence job's S3 (the published supply-chain reports) at its region's local S3, with its key", () => {
     const withReports = {
       ...api,

@@ -492,6 +492,13 @@ export interface LocalEndpoints {
     endpoint: string;
     credentials: { accessKeyId: string; secretAccessKey: string };
     hostedZoneId?: string;
+    /**
+     * Route 53 as the processes reach it: the local health checkers (GetHealthCheckStatus), which
+     * pass every other request to moto. Moto itself when absent.
+     */
+    route53Endpoint?: string;
+    /** The regions' health checks as created on moto (their ids replace the stacks'). */
+    healthChecks?: Record<Region, string>;
   };
   /** Each region's local S3 (holding its documents bucket). */
   s3?: Record<Region, string>;
@@ -530,7 +537,9 @@ export const SUBSTITUTED: Record<string, string> = {
   "RDS_*_FENCE_SECURITY_GROUP -> FAILOVER_PRIMARY_DB_DATA_DIR, FAILOVER_SECONDARY_DB_DATA_DIR (added with the postgres driver)":
     "an automatic flip fences the old primary before promoting: in AWS by swapping its security groups for a no-ingress one and rebooting it; here the same host this process runs on holds the data directory, which the postgres driver marks with standby.signal and whose postmaster it shuts down",
   "AWS_ENDPOINT_URL_ROUTE_53, ROUTE53_HOSTED_ZONE_ID, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (added, operators)":
-    "Route 53 is moto, holding the zone and weighted, health-checked records as the stacks create them; moto names the zone itself, and its IAM user's key (signatures checked) stands where EKS injects the IRSA role's",
+    "Route 53 is moto, holding the zone and weighted, health-checked records as the stacks create them; moto names the zone itself, and its IAM user's key (signatures checked) stands where EKS injects the IRSA role's. The endpoint is the local health checkers (tools/fakes/route53-health-checkers.ts), which answer GetHealthCheckStatus from probing each region's /readyz (moto always answers Success) and pass every other request to moto",
+  "ROUTE53_PRIMARY_HEALTH_CHECK_ID, ROUTE53_SECONDARY_HEALTH_CHECK_ID":
+    "the health checks the platform created on moto, as the stacks create them; moto names them",
   "DOCUMENTS_S3_ENDPOINT_PRIMARY, DOCUMENTS_S3_ENDPOINT_SECONDARY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, documents)":
     "each region's S3 is a local S3 gateway (versitygw, which checks presigned URLs) holding its documents bucket, with the same local key where EKS injects the IRSA role's",
   "AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (added, the evidence job)":
@@ -633,8 +642,13 @@ export function substitute(
   }
   const { aws } = context.endpoints;
   if (workload.role === "operators" || out["FAILOVER_PRIMARY_HEALTH_URL"]) {
-    out["AWS_ENDPOINT_URL_ROUTE_53"] = aws.endpoint;
+    out["AWS_ENDPOINT_URL_ROUTE_53"] = aws.route53Endpoint ?? aws.endpoint;
     if (out["ROUTE53_HOSTED_ZONE_ID"] && aws.hostedZoneId) out["ROUTE53_HOSTED_ZONE_ID"] = aws.hostedZoneId;
+    for (const region of ["primary", "secondary"] as const) {
+      const name = `ROUTE53_${region.toUpperCase()}_HEALTH_CHECK_ID`;
+      if (out[name] && aws.healthChecks) out[name] = aws.healthChecks[region];
+      else delete out[name];
+    }
     Object.assign(out, awsCredentialEnv(aws.credentials));
     out["AWS_REGION"] ??= "us-east-1";
   }

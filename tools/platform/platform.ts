@@ -27,6 +27,7 @@ import { startS3Server, type S3Server } from "../s3/versitygw.ts";
 import { startLocalStripe, type LocalStripe } from "../fakes/stripe-server.ts";
 import { LocalLlmServer } from "../fakes/llm-server.ts";
 import { LocalWorkflowServer } from "../fakes/workflow-server.ts";
+import { LocalHealthCheckers } from "../fakes/route53-health-checkers.ts";
 import type { Region, RegionFailover, RegionFailoverSpec } from "../../operators/api/regionfailover.ts";
 import { regionFailovers } from "../../operators/api/resources.ts";
 import { KubeClient } from "../../operators/runtime/kube.ts";
@@ -85,6 +86,13 @@ export interface LocalPlatform {
    */
   moto: MotoServer;
   hostedZoneId: string | undefined;
+  /**
+   * Route 53's health checkers (tools/fakes/route53-health-checkers.ts): they probe each region's
+   * /readyz and answer GetHealthCheckStatus for the health checks in `healthCheckIds`; the
+   * processes' AWS_ENDPOINT_URL_ROUTE_53 (everything else Route 53 goes on to moto).
+   */
+  healthCheckers: LocalHealthCheckers;
+  healthCheckIds: Partial<Record<Region, string>>;
   /** Each region's S3 (an S3 gateway holding that region's documents bucket). */
   s3: Record<Region, S3Server>;
   stripe: LocalStripe | undefined;
@@ -193,12 +201,13 @@ async function startDocumentsS3(
 /**
  * The API's DNS as the region stacks create it (infra/dns/dns.ts): the hosted zone, and per region a
  * weighted CNAME (set identifier = AWS region, weight 100 on the active one) with its health check.
- * Returns the zone's id (moto names it), or undefined when no process drives Route 53.
+ * Returns the zone's id (moto names it) and the health checks' ids, or nothing when no process
+ * drives Route 53.
  */
 async function createDns(
   moto: MotoServer,
   environments: Record<string, string>[],
-): Promise<string | undefined> {
+): Promise<{ zoneId: string; healthChecks: Record<Region, string> } | undefined> {
   const env = environments.find((e) => e["ROUTE53_HOSTED_ZONE_ID"] && e["ROUTE53_RECORD_NAME"]);
   if (!env) return undefined;
   const recordName = env["ROUTE53_RECORD_NAME"]!;
@@ -215,6 +224,7 @@ async function createDns(
       }),
     );
     const zoneId = zone.HostedZone!.Id!.replace("/hostedzone/", "");
+    const healthChecks: Partial<Record<Region, string>> = {};
     const changes = await Promise.all(
       REGIONS.map(async (region) => {
         const target = env[`ROUTE53_${region.toUpperCase()}_TARGET`]!;
@@ -222,14 +232,18 @@ async function createDns(
         const check = await route53.send(
           new CreateHealthCheckCommand({
             CallerReference: `${awsRegion}-readyz`,
+            // As infra/dns/dns.ts: every 10 s, three failures to fail.
             HealthCheckConfig: {
               Type: "HTTPS",
               FullyQualifiedDomainName: target,
               Port: 443,
               ResourcePath: "/readyz",
+              RequestInterval: 10,
+              FailureThreshold: 3,
             },
           }),
         );
+        healthChecks[region] = check.HealthCheck!.Id!;
         return {
           Action: "CREATE" as const,
           ResourceRecordSet: {
@@ -247,7 +261,7 @@ async function createDns(
     await route53.send(
       new ChangeResourceRecordSetsCommand({ HostedZoneId: zoneId, ChangeBatch: { Changes: changes } }),
     );
-    return zoneId;
+    return { zoneId, healthChecks: healthChecks as Record<Region, string> };
   } finally {
     route53.destroy();
   }
@@ -443,16 +457,32 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       });
       cleanup.push(() => stripe!.stop());
     }
-    const [s3, hostedZoneId] = await Promise.all([
+    const [s3, dns] = await Promise.all([
       timed("s3", startDocumentsS3([...environments.values()], moto.credentials)).then((servers) => {
         for (const server of Object.values(servers)) cleanup.push(() => server.destroy());
         return servers;
       }),
       createDns(moto, [...environments.values()]),
     ]);
+    const hostedZoneId = dns?.zoneId;
+    // Route 53's checkers probe each region's /readyz as the health checks say (the region's
+    // public name is its local API here), once a second for the stacks' 10 s.
+    const healthCheckers = new LocalHealthCheckers(moto.endpoint, { intervalMs: 1000 });
+    await healthCheckers.start();
+    cleanup.push(() => healthCheckers.stop());
+    for (const region of REGIONS) {
+      const id = dns?.healthChecks[region];
+      if (id) healthCheckers.watch(id, { url: `${apiUrls[region]}/readyz` });
+    }
     const endpoints = {
       api: apiUrls,
-      aws: { endpoint: moto.endpoint, credentials: moto.credentials, hostedZoneId },
+      aws: {
+        endpoint: moto.endpoint,
+        credentials: moto.credentials,
+        hostedZoneId,
+        route53Endpoint: healthCheckers.url,
+        ...(dns ? { healthChecks: dns.healthChecks } : {}),
+      },
       s3: { primary: s3.primary.endpoint, secondary: s3.secondary.endpoint },
       stripe: stripe?.url,
       ops: ops.url,
@@ -544,6 +574,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       failover: { region: failover, name: FAILOVER_NAME, namespace: FAILOVER_NAMESPACE },
       moto,
       hostedZoneId,
+      healthCheckers,
+      healthCheckIds: dns?.healthChecks ?? {},
       s3,
       stripe,
       ops,

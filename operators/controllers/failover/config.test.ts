@@ -50,4 +50,16 @@ describe("failover configuration", () => {
       parseFailoverConfig({ ...base, FAILOVER_DATABASE_DRIVER: "rds", RDS_PRIMARY_INSTANCE: "freight" }),
     ).toThrow(/RDS_PRIMARY_INSTANCE: must be <aws-region>:<DBInstanceIdentifier>/);
   });
+
+  it("takes each region's Route 53 health check id for the DNS signal, and names a malformed one", () => {
+    const id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    expect(parseFailoverConfig({ ...base, ROUTE53_PRIMARY_HEALTH_CHECK_ID: id })).toMatchObject({
+      ROUTE53_PRIMARY_HEALTH_CHECK_ID: id,
+    });
+    expect(() =>
+      parseFailoverConfig({ ...base, ROUTE53_SECONDARY_HEALTH_CHECK_ID: "arn:aws:route53:::healthcheck/x" }),
+    ).toThrow(
+      /ROUTE53_SECONDARY_HEALTH_CHECK_ID: must be a Route 53 health check id \(a UUID, the stack output healthCheckId\)/,
+    );
+  });
 });

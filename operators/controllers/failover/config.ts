@@ -8,6 +8,12 @@ const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:
 const rdsInstance = z
   .string()
   .regex(/^[a-z]{2}-[a-z]+-\d+:[A-Za-z][A-Za-z0-9-]*$/, "must be <aws-region>:<DBInstanceIdentifier>");
+const healthCheckId = z
+  .string()
+  .regex(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+    "must be a Route 53 health check id (a UUID, the stack output healthCheckId)",
+  );
 
 export const failoverConfigSchema = z.object({
   FAILOVER_PRIMARY_HEALTH_URL: z.url(
@@ -31,6 +37,10 @@ export const failoverConfigSchema = z.object({
   ROUTE53_RECORD_NAME: z.string().min(1).optional(),
   ROUTE53_PRIMARY_TARGET: z.string().min(1).optional(),
   ROUTE53_SECONDARY_TARGET: z.string().min(1).optional(),
+  // Each region's Route 53 health check (infra/dns/dns.ts): automatic mode's third loss signal
+  // reads its status (GetHealthCheckStatus). Absent, automatic mode judges with the other two.
+  ROUTE53_PRIMARY_HEALTH_CHECK_ID: healthCheckId.optional(),
+  ROUTE53_SECONDARY_HEALTH_CHECK_ID: healthCheckId.optional(),
   // The fence automatic flips need before promoting (drivers/postgres.ts, drivers/rds.ts): the RDS
   // driver swaps in a no-ingress security group; the postgres driver marks the data directory.
   RDS_PRIMARY_FENCE_SECURITY_GROUP: z

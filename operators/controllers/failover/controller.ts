@@ -2,6 +2,7 @@
 //
 //   FAILOVER_PRIMARY_HEALTH_URL=... FAILOVER_SECONDARY_HEALTH_URL=... npm run operators
 import { RDSClient } from "@aws-sdk/client-rds";
+import { Route53Client } from "@aws-sdk/client-route-53";
 import type { Logger } from "pino";
 import pg from "pg";
 import { runnersDrained } from "../../../app/jobs/drain.ts";
@@ -19,7 +20,7 @@ import { CombinedTrafficDriver, Route53TrafficDriver } from "./drivers/route53.t
 import { RoutingRowDriver } from "./drivers/routing-row.ts";
 import type { DatabaseDriver, TrafficDriver } from "./drivers/types.ts";
 import { sampleHealth } from "./health.ts";
-import { DatabaseWatch, readinessSignal } from "./signals.ts";
+import { DatabaseWatch, DnsHealthCheckSignal, readinessSignal } from "./signals.ts";
 import { EventRecorder } from "../../runtime/events.ts";
 import { FailoverReconciler, type FailoverWorld } from "./reconciler.ts";
 
@@ -74,6 +75,14 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
       : routingRow;
   const admin: Record<Region, pg.Pool> = regionPools(adminUrls);
   const watch = new DatabaseWatch(regionPools(adminUrls));
+  // Route 53 is global, its API in us-east-1; AWS_ENDPOINT_URL_ROUTE_53 (SDK standard) points it
+  // elsewhere. Read each reconcile of automatic mode: well under Route 53's 5 requests/s.
+  const healthCheckIds: Partial<Record<Region, string>> = {};
+  if (config.ROUTE53_PRIMARY_HEALTH_CHECK_ID) healthCheckIds.primary = config.ROUTE53_PRIMARY_HEALTH_CHECK_ID;
+  if (config.ROUTE53_SECONDARY_HEALTH_CHECK_ID)
+    healthCheckIds.secondary = config.ROUTE53_SECONDARY_HEALTH_CHECK_ID;
+  const route53 = new Route53Client({ region: "us-east-1", maxAttempts: 1 });
+  const dnsCheck = new DnsHealthCheckSignal(route53, healthCheckIds);
   const healthUrls: Record<Region, string> = {
     primary: config.FAILOVER_PRIMARY_HEALTH_URL,
     secondary: config.FAILOVER_SECONDARY_HEALTH_URL,
@@ -88,11 +97,12 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
     health: (region) => sampleHealth(healthUrls[region], { samples: config.FAILOVER_HEALTH_SAMPLES }),
     async lossSignals(region) {
       // One quick probe: a loss must be seen within the confirmation window, not after a timeout.
-      const [database, readiness] = await Promise.all([
+      const [database, readiness, dns] = await Promise.all([
         watch.reading(region),
         sampleHealth(healthUrls[region], { samples: 1, timeoutMs: 1000 }),
+        dnsCheck.has(region) ? dnsCheck.reading(region) : undefined,
       ]);
-      return [database, readinessSignal(readiness)];
+      return dns ? [database, readinessSignal(readiness), dns] : [database, readinessSignal(readiness)];
     },
     // The runners' heartbeats and leases live in the serving database, whichever region they run in.
     runnersDrained: async (region) => (await runnersDrained(admin[region], regionNames[region])).drained,
@@ -106,6 +116,7 @@ export function failoverWorld(config: FailoverConfig): FailoverWorld & { close()
     },
     async close() {
       watch.close();
+      route53.destroy();
       await Promise.all([
         database === postgres ? Promise.resolve() : database.close(),
         postgres.close(),

@@ -752,6 +752,11 @@ describe("decideNextStep: automatic primary-loss failover", () => {
     expect(confirmedAfter).toBeGreaterThanOrEqual(3);
     const reasons = decisions.flatMap((d) => d.events.map((e) => e.reason));
     expect(reasons).toEqual(expect.arrayContaining(["AutomaticFailoverStarted", "OldPrimaryFenced"]));
+    // The Event says what each signal read, the DNS health check's among them.
+    const started = decisions.flatMap((d) => d.events).find((e) => e.reason === "AutomaticFailoverStarted")!;
+    expect(started.note).toMatch(
+      /Signals: database failing \(connection refused\); readiness failing \(HTTP 503\); dnsHealthCheck failing \(Failure\)/,
+    );
     expect(condition(status, "OldPrimaryFenced")?.status).toBe("True");
 
     // spec still says primary, generation unchanged: no flip back, and status says what to do.
@@ -801,6 +806,29 @@ describe("decideNextStep: automatic primary-loss failover", () => {
     expect(status.phase).toBe("Steady");
     expect(world.fenceCalls).toBe(0);
     expect(status.automatic?.message).toMatch(/1\/3 signals failing, 2 needed/);
+  });
+
+  it("with all three signals required, a partition between the regions (DNS checkers still see the primary) is no loss", () => {
+    const world = new World();
+    world.lossSignals = [
+      { signal: "database", healthy: false, detail: "timeout" },
+      { signal: "readiness", healthy: false, detail: "timeout" },
+      { signal: "dnsHealthCheck", healthy: true, detail: "3/3 Route 53 checkers see it healthy" },
+    ];
+    const { status } = run(
+      world,
+      { ...automatic, automatic: { enabled: true, confirmationSeconds: 3, minFailingSignals: 3 } },
+      undefined,
+      { maxSteps: 30, until: () => false },
+    );
+    expect(status.phase).toBe("Steady");
+    expect(world.fenceCalls + world.promoteCalls).toBe(0);
+    expect(status.automatic?.message).toMatch(/2\/3 signals failing, 3 needed/);
+    expect(status.automatic?.signals).toContainEqual({
+      signal: "dnsHealthCheck",
+      healthy: true,
+      detail: "3/3 Route 53 checkers see it healthy",
+    });
   });
 
   it("holds before promotion, forever, when the fence cannot be confirmed (a partition), and abort does not undo it", () => {

@@ -13,6 +13,7 @@ import {
   type Region,
   type RegionFailoverSpec,
   type RegionFailoverStatus,
+  type SignalReading,
 } from "../../api/regionfailover.ts";
 import { conditionsFor, integrityVerdict } from "./conditions.ts";
 import { judgePrimary } from "./detect.ts";
@@ -89,7 +90,7 @@ export function decideNextStep(
       events.push({
         type: "Warning",
         reason: "AutomaticFailoverStarted",
-        note: `${status.automatic!.message} Fencing it, then promoting ${status.targetRegion} (Unplanned).`,
+        note: `${status.automatic!.message} Fencing it, then promoting ${status.targetRegion} (Unplanned). Signals: ${signalSummary(status.automatic!.signals)}.`,
         dedupeKey: `automatic-${status.automatic!.triggeredAt}`,
       });
     } else {
@@ -191,6 +192,13 @@ export function decideNextStep(
     actions.push({ kind: "fence", region: status.fence.target });
   }
   return { status, actions, events, requeueAfterMs };
+}
+
+/** Each signal as one line of an Event: "database failing (timeout); dnsHealthCheck healthy (3/3 ...)". */
+function signalSummary(signals: SignalReading[] | undefined): string {
+  return (signals ?? [])
+    .map((s) => `${s.signal} ${s.healthy ? "healthy" : "failing"}${s.detail ? ` (${s.detail})` : ""}`)
+    .join("; ");
 }
 
 /** True when status says the flip in progress (or just finished) was started by automatic mode. */
