@@ -105,6 +105,26 @@ export class Operators extends pulumi.ComponentResource {
           { parent: this, aliases: movedFrom("workloads", `workloads-crd-${crd.metadata.name}`) },
         ),
     );
+    // The tenant finalizer at admission (operators/api/admission.ts): a new Tenant carries it from
+    // its first write, sparing the tenant controller one API write per tenant. The controller still
+    // adds it when missing, so offboarding does not depend on it.
+    for (const manifest of args.manifests.admission) {
+      const opts = { parent: this, dependsOn: this.crds };
+      const resourceName = `${name}-admission-${manifest.kind}-${manifest.metadata.name}`;
+      if (manifest.kind === "MutatingAdmissionPolicy") {
+        new k8s.admissionregistration.v1.MutatingAdmissionPolicy(
+          resourceName,
+          manifest as unknown as k8s.admissionregistration.v1.MutatingAdmissionPolicyArgs,
+          opts,
+        );
+      } else {
+        new k8s.admissionregistration.v1.MutatingAdmissionPolicyBinding(
+          resourceName,
+          manifest as unknown as k8s.admissionregistration.v1.MutatingAdmissionPolicyBindingArgs,
+          opts,
+        );
+      }
+    }
     // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA); the
     // rotation watch reads its secrets' metadata as that account too.
     const watch = args.secretRotationWatch;

@@ -61,6 +61,18 @@ const BUILTIN_KINDS: Record<string, Omit<ResourceRef, "kind">> = {
     namespaced: false,
   },
   Role: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", namespaced: true },
+  MutatingAdmissionPolicy: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "mutatingadmissionpolicies",
+    namespaced: false,
+  },
+  MutatingAdmissionPolicyBinding: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "mutatingadmissionpolicybindings",
+    namespaced: false,
+  },
   RoleBinding: {
     group: "rbac.authorization.k8s.io",
     version: "v1",

@@ -10,7 +10,7 @@ import { parseAllDocuments } from "yaml";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 import { startCluster, type LocalCluster } from "../localcluster/fixture.ts";
 import { freePort } from "../postgres/server.ts";
-import { crdsPath, rbacPath } from "../../operators/api/generate.ts";
+import { admissionPath, crdsPath, rbacPath } from "../../operators/api/generate.ts";
 import { apiVersion } from "../../operators/api/group.ts";
 import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
@@ -66,17 +66,23 @@ export async function applyManifest(client: KubeClient, path: string): Promise<K
               ? "clusterroles"
               : kind === "ClusterRoleBinding"
                 ? "clusterrolebindings"
-                : kind === "Role"
-                  ? "roles"
-                  : kind === "RoleBinding"
-                    ? "rolebindings"
-                    : undefined;
+                : kind === "MutatingAdmissionPolicy"
+                  ? "mutatingadmissionpolicies"
+                  : kind === "MutatingAdmissionPolicyBinding"
+                    ? "mutatingadmissionpolicybindings"
+                    : kind === "Role"
+                      ? "roles"
+                      : kind === "RoleBinding"
+                        ? "rolebindings"
+                        : undefined;
     if (!plural) throw new Error(`applyManifest: no plural known for kind ${kind}`);
     const namespaced = ![
       "Namespace",
       "CustomResourceDefinition",
       "ClusterRole",
       "ClusterRoleBinding",
+      "MutatingAdmissionPolicy",
+      "MutatingAdmissionPolicyBinding",
     ].includes(kind);
     await client.apply({ group: group!, version: version!, plural, kind, namespaced }, object, {
       fieldManager: "platform-tests",
@@ -92,7 +98,10 @@ export interface OperatorPlatform {
   stop(): Promise<void>;
 }
 
-/** A control plane with the CRDs (and RBAC) installed, the tenants namespace, and a database. */
+/**
+ * A control plane with the CRDs, RBAC and admission policies installed, the tenants namespace, and
+ * a database.
+ */
 export async function startOperatorPlatform(
   name = "operators",
   options: { seed?: "plans" | "none" } = {},
@@ -105,6 +114,8 @@ export async function startOperatorPlatform(
   try {
     await applyManifest(admin, crdsPath);
     await applyManifest(admin, rbacPath);
+    // As the stacks deploy it: Tenants get the offboarding finalizer when they are created.
+    await applyManifest(admin, admissionPath);
     await admin.apply(
       builtin.namespaces,
       { apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } },
