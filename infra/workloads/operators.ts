@@ -176,8 +176,8 @@ export class Operators extends pulumi.ComponentResource {
       { name: "SECRETS_ROTATION_WATCH", value: watch.secrets },
       { name: "AWS_REGION", value: args.region.region },
       ...(settings ? failoverEnv(settings) : []),
-      // TENANT_WORKERS (256) and RATELIMIT_WORKERS (128) keep their defaults in every region: they
-      // only bound how many reconciles join a group commit; the API request window adapts by itself.
+      // TENANT_WORKERS (256) keeps its default in every region: it only bounds how many reconciles
+      // join a group commit; the API request window adapts by itself.
       // FAILOVER_PRIMARY_DB_DATA_DIR and FAILOVER_SECONDARY_DB_DATA_DIR are for the local PostgreSQL
       // driver's fence only (tools/platform);
       // on RDS the fence is the security group swap and reboot.
