@@ -16,6 +16,7 @@ import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
+import { waitForTenantAdmission } from "./local-deploy.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..");
 const node = join(repoRoot, "node_modules", ".bin", "node");
@@ -130,6 +131,7 @@ export async function startOperatorPlatform(
         return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
       });
     }
+    await waitForTenantAdmission(admin, TENANT_NAMESPACE);
   } catch (error) {
     await Promise.all([cluster.stop(), db.stop()]);
     throw error;

@@ -69,22 +69,7 @@ beforeAll(async () => {
       meters: [{ name: "quotes", included: 10, overageAllowed: false, hardCeiling: 10 }],
     },
   });
-  // A policy takes effect once the API server's policy informer has it: a dry-run create shows when.
-  await waitFor(
-    "the finalizer policy in effect",
-    async () => {
-      const created = await platform.admin.request<Tenant>(
-        "POST",
-        platform.admin.path(tenants, TENANT_NAMESPACE),
-        {
-          query: { dryRun: "All" },
-          body: { apiVersion: `${tenants.group}/${tenants.version}`, ...tenant("dry-run") },
-        },
-      );
-      return created.metadata.finalizers?.includes(TENANT_FINALIZER);
-    },
-    { timeoutMs: 60_000, intervalMs: 250 },
-  );
+  // startOperatorPlatform waits until the policy is in effect (a dry-run create shows it).
 }, 1_800_000);
 
 afterAll(async () => {
