@@ -81,6 +81,9 @@ function peakRssMb(pid: number): number {
 
 async function runAt(tenantCount: number) {
   const smallPlanTenants = Math.max(1, Math.round(tenantCount / 20));
+  // A plan change's status writes trail its database update at the API server's write rate (tens
+  // per second on a loaded 2-core machine): 10,000 tenants need minutes, not the 2 a smaller run does.
+  const drainTimeoutMs = Math.max(120_000, tenantCount * 60);
   // The machine is often shared: record how busy it was, next to the numbers.
   const loadAverageAtStart = loadavg().map((l) => Math.round(l * 10) / 10);
   log(
@@ -207,7 +210,7 @@ async function runAt(tenantCount: number) {
     await waitFor(
       "queues drained",
       async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
-      { timeoutMs: 120_000 },
+      { timeoutMs: drainTimeoutMs },
     );
 
     // 2. Plan changes.
@@ -242,7 +245,7 @@ async function runAt(tenantCount: number) {
     await waitFor(
       "queues drained",
       async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
-      { timeoutMs: 120_000 },
+      { timeoutMs: drainTimeoutMs },
     );
     // The queue depth does not count reconciles still running: settled means no reconcile
     // finished for 5 s either.
@@ -375,9 +378,12 @@ async function runAt(tenantCount: number) {
 }
 
 const results = [];
-for (const count of tenantCounts) results.push(await runAt(count));
 mkdirSync(dirname(values.out!), { recursive: true });
-writeFileSync(values.out!, JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+for (const count of tenantCounts) {
+  results.push(await runAt(count));
+  // Written after each count, so a later count that fails does not lose the earlier ones.
+  writeFileSync(values.out!, JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+}
 console.log(JSON.stringify(results, null, 2));
 log(
   "curve: " +
