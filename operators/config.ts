@@ -34,7 +34,6 @@ export const operatorConfigSchema = z.object({
   // through group commit (runtime/batcher.ts). Workers only bound how many reconciles can join a
   // batch, so there are many.
   TENANT_WORKERS: z.coerce.number().int().min(1).max(1024).default(256),
-  RATELIMIT_WORKERS: z.coerce.number().int().min(1).max(1024).default(128),
   // The pricing controller serves PricingModels of one namespace (the split row is keyed by the
   // model's name); the stacks put the model beside the operators.
   PRICING_NAMESPACE: z.string().min(1).default(OPERATOR_NAMESPACE),

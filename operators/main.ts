@@ -52,7 +52,7 @@ addTenantController(manager, {
   sweepIntervalMs: config.TENANT_SWEEP_SECONDS * 1000,
   workers: config.TENANT_WORKERS,
 });
-addRateLimitController(manager, { pool, workers: config.RATELIMIT_WORKERS });
+addRateLimitController(manager);
 addPricingController(manager, {
   pool,
   namespace: config.PRICING_NAMESPACE,

@@ -87,6 +87,20 @@ describe("parseStackConfig", () => {
     );
   });
 
+  it("refuses an EKS version older than 1.36, which cannot serve the tenant finalizer's admission policy", () => {
+    const problems = problemsOf(() =>
+      parseStackConfig("prod-primary", {
+        ...readStackFile("prod-primary"),
+        "freight:clusterVersion": "1.33",
+      }),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.key).toBe("freight:clusterVersion");
+    expect(problems[0]!.problem).toContain("must be 1.36 or later");
+    expect(problems[0]!.problem).toContain("MutatingAdmissionPolicy");
+    expect(problems[0]!.fix).toBe("pulumi config set freight:clusterVersion 1.36 --stack prod-primary");
+  });
+
   it("takes each image as <tag>@sha256:<digest> and refuses a tag alone, naming the fix", () => {
     const raw = readStackFile("prod-primary");
     const digest = `sha256:${"a".repeat(64)}`;

@@ -110,8 +110,16 @@ const keys = {
     default: "true",
   },
   clusterVersion: {
-    schema: z.string().regex(/^1\.\d{2}$/, "must be an EKS version such as 1.33"),
-    example: "1.33",
+    // 1.36 is the first release serving admissionregistration.k8s.io/v1 MutatingAdmissionPolicy,
+    // which adds the tenant finalizer at admission (operators/api/admission.ts).
+    schema: z
+      .string()
+      .regex(/^1\.\d{2}$/, "must be an EKS version such as 1.36")
+      .refine(
+        (v) => Number(v.split(".")[1]) >= 36,
+        "must be 1.36 or later: the operators deploy a MutatingAdmissionPolicy (admissionregistration.k8s.io/v1), served from Kubernetes 1.36",
+      ),
+    example: "1.36",
   },
   clusterPublicAccessCidrs: { schema: cidrList, example: "'[\"203.0.113.0/24\"]'", default: "[]" },
   appNodeInstanceType: { schema: z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/), example: "m7i.large" },

@@ -20,6 +20,12 @@ metadata:
   namespace: freight-system
 `;
 
+const POLICY = `apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata:
+  name: tenant-finalizer.platform.freight.dev
+`;
+
 const dirs: string[] = [];
 function dirWith(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), "operator-manifests-"));
@@ -32,10 +38,11 @@ afterEach(() => {
 });
 
 describe("loadOperatorManifests", () => {
-  it("reads multi-document CRD and RBAC files", () => {
+  it("reads multi-document CRD, RBAC and admission files", () => {
     const dir = dirWith({
       "crds.yaml": `# generated\n---\n${CRD}---\n${CRD.replace("regionfailovers", "tenants")}`,
       "rbac.yaml": ACCOUNT,
+      "admission.yaml": POLICY,
     });
     const manifests = loadOperatorManifests(dir, "/");
     expect(manifests.crds.map((c) => c.metadata.name)).toEqual([
@@ -43,6 +50,18 @@ describe("loadOperatorManifests", () => {
       "tenants.platform.freight.dev",
     ]);
     expect(manifests.rbac).toHaveLength(1);
+    expect(manifests.admission.map((m) => m.kind)).toEqual(["MutatingAdmissionPolicy"]);
+  });
+
+  it("names the generator command when admission.yaml is missing, and refuses other kinds in it", () => {
+    const missing = dirWith({ "crds.yaml": CRD, "rbac.yaml": ACCOUNT });
+    expect(() => loadOperatorManifests(missing, "/")).toThrow(
+      /admission\.yaml does not exist.*npm run operators:generate/,
+    );
+    const wrong = dirWith({ "crds.yaml": CRD, "rbac.yaml": ACCOUNT, "admission.yaml": ACCOUNT });
+    expect(() => loadOperatorManifests(wrong, "/")).toThrow(
+      /admission\.yaml holds a ServiceAccount "freight-operators"; it must contain only MutatingAdmissionPolicy/,
+    );
   });
 
   it("names the generator command when the files have not been generated", () => {
@@ -78,6 +97,10 @@ describe("loadOperatorManifests", () => {
       const manifests = loadOperatorManifests("operators/deploy", root);
       expect(manifests.crds.length).toBeGreaterThan(0);
       expect(manifests.crds.every((c) => c.kind === "CustomResourceDefinition")).toBe(true);
+      expect(manifests.admission.map((m) => m.kind)).toEqual([
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+      ]);
     } else {
       expect(() => loadOperatorManifests("operators/deploy", root)).toThrow(/npm run operators:generate/);
     }

@@ -1,5 +1,5 @@
-// Loads what the operators package generates (`npm run operators:generate`): the CRDs and the
-// operator's least-privilege RBAC. They are generated from the API types in operators/api, so the
+// Loads what the operators package generates (`npm run operators:generate`): the CRDs, the
+// operator's least-privilege RBAC and the admission policies (the tenant finalizer on create). They are generated from the API types in operators/api, so the
 // stacks deploy exactly the schema the controllers were built against.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -16,7 +16,11 @@ export interface Manifest {
 export interface OperatorManifests {
   crds: Manifest[];
   rbac: Manifest[];
+  /** MutatingAdmissionPolicies and their bindings (admission.yaml). */
+  admission: Manifest[];
 }
+
+const ADMISSION_KINDS = ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"];
 
 export const GENERATE_COMMAND = "npm run operators:generate";
 
@@ -60,7 +64,7 @@ function readManifests(file: string): Manifest[] {
   return manifests;
 }
 
-/** Reads `<dir>/crds.yaml` and `<dir>/rbac.yaml`; relative dirs resolve against `root`. */
+/** Reads `<dir>/crds.yaml`, `rbac.yaml` and `admission.yaml`; relative dirs resolve against `root`. */
 export function loadOperatorManifests(dir: string, root: string): OperatorManifests {
   const base = path.resolve(root, dir);
   const crds = readManifests(path.join(base, "crds.yaml"));
@@ -77,9 +81,16 @@ export function loadOperatorManifests(dir: string, root: string): OperatorManife
     );
   }
   const rbac = readManifests(path.join(base, "rbac.yaml"));
-  const manifests = { crds, rbac };
-  operatorAccount(manifests);
-  return manifests;
+  operatorAccount({ crds, rbac, admission: [] });
+  const admission = readManifests(path.join(base, "admission.yaml"));
+  const notAdmission = admission.find((m) => !ADMISSION_KINDS.includes(m.kind));
+  if (notAdmission) {
+    throw new OperatorManifestsError(
+      `${path.join(base, "admission.yaml")} holds a ${notAdmission.kind} "${notAdmission.metadata.name}"; it must contain only ` +
+        `${ADMISSION_KINDS.join(" and ")} objects. Regenerate it with \`${GENERATE_COMMAND}\`.`,
+    );
+  }
+  return { crds, rbac, admission };
 }
 
 /** The operators run as the one ServiceAccount rbac.yaml declares, in its namespace. */

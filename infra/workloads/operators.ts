@@ -105,6 +105,26 @@ export class Operators extends pulumi.ComponentResource {
           { parent: this, aliases: movedFrom("workloads", `workloads-crd-${crd.metadata.name}`) },
         ),
     );
+    // The tenant finalizer at admission (operators/api/admission.ts): a new Tenant carries it from
+    // its first write, sparing the tenant controller one API write per tenant. The controller still
+    // adds it when missing, so offboarding does not depend on it.
+    for (const manifest of args.manifests.admission) {
+      const opts = { parent: this, dependsOn: this.crds };
+      const resourceName = `${name}-admission-${manifest.kind}-${manifest.metadata.name}`;
+      if (manifest.kind === "MutatingAdmissionPolicy") {
+        new k8s.admissionregistration.v1.MutatingAdmissionPolicy(
+          resourceName,
+          manifest as unknown as k8s.admissionregistration.v1.MutatingAdmissionPolicyArgs,
+          opts,
+        );
+      } else {
+        new k8s.admissionregistration.v1.MutatingAdmissionPolicyBinding(
+          resourceName,
+          manifest as unknown as k8s.admissionregistration.v1.MutatingAdmissionPolicyBindingArgs,
+          opts,
+        );
+      }
+    }
     // The failover drivers call RDS and Route 53 as the operators' own ServiceAccount (IRSA); the
     // rotation watch reads its secrets' metadata as that account too.
     const watch = args.secretRotationWatch;
@@ -156,8 +176,8 @@ export class Operators extends pulumi.ComponentResource {
       { name: "SECRETS_ROTATION_WATCH", value: watch.secrets },
       { name: "AWS_REGION", value: args.region.region },
       ...(settings ? failoverEnv(settings) : []),
-      // TENANT_WORKERS (256) and RATELIMIT_WORKERS (128) keep their defaults in every region: they
-      // only bound how many reconciles join a group commit; the API request window adapts by itself.
+      // TENANT_WORKERS (256) keeps its default in every region: it only bounds how many reconciles
+      // join a group commit; the API request window adapts by itself.
       // FAILOVER_PRIMARY_DB_DATA_DIR and FAILOVER_SECONDARY_DB_DATA_DIR are for the local PostgreSQL
       // driver's fence only (tools/platform);
       // on RDS the fence is the security group swap and reboot.

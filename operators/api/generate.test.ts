@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { crdsPath, rbacPath, renderCrds, renderRbac } from "./generate.ts";
+import { admissionPath, crdsPath, rbacPath, renderAdmission, renderCrds, renderRbac } from "./generate.ts";
 
 describe("generated deploy files", () => {
   it("operators/deploy/crds.yaml is up to date with operators/api (run npm run operators:generate)", async () => {
@@ -10,6 +10,10 @@ describe("generated deploy files", () => {
 
   it("operators/deploy/rbac.yaml is up to date with operators/api (run npm run operators:generate)", async () => {
     expect(readFileSync(rbacPath, "utf8")).toBe(await renderRbac());
+  });
+
+  it("operators/deploy/admission.yaml is up to date with operators/api (run npm run operators:generate)", async () => {
+    expect(readFileSync(admissionPath, "utf8")).toBe(await renderAdmission());
   });
 
   it("declares the five kinds with status subresources where status exists", async () => {

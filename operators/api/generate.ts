@@ -1,4 +1,4 @@
-// Generates operators/deploy/crds.yaml and operators/deploy/rbac.yaml from the API source
+// Generates operators/deploy/crds.yaml, rbac.yaml and admission.yaml from the API source
 // (`npm run operators:generate`). The stacks deploy exactly these files; generate.test.ts fails
 // when they are stale.
 import { writeFileSync } from "node:fs";
@@ -6,12 +6,14 @@ import { join } from "node:path";
 import { format, resolveConfig } from "prettier";
 import { stringify } from "yaml";
 import { toCustomResourceDefinition } from "./crd.ts";
+import { admissionObjects } from "./admission.ts";
 import { rbacObjects } from "./rbac.ts";
 import { resourceDefinitions } from "./resources.ts";
 
 export const deployDir = join(import.meta.dirname, "..", "deploy");
 export const crdsPath = join(deployDir, "crds.yaml");
 export const rbacPath = join(deployDir, "rbac.yaml");
+export const admissionPath = join(deployDir, "admission.yaml");
 
 const header = (what: string) =>
   `# ${what}\n# Generated from operators/api by \`npm run operators:generate\`; do not edit by hand.\n`;
@@ -43,8 +45,17 @@ export function renderRbac(): Promise<string> {
   );
 }
 
+export function renderAdmission(): Promise<string> {
+  return formatted(
+    admissionPath,
+    header("Admission-time defaults: the tenant finalizer on every new Tenant (Kubernetes >= 1.36)") +
+      multiDocument(admissionObjects()),
+  );
+}
+
 if (import.meta.main) {
   writeFileSync(crdsPath, await renderCrds());
   writeFileSync(rbacPath, await renderRbac());
-  console.log(`wrote ${crdsPath}\nwrote ${rbacPath}`);
+  writeFileSync(admissionPath, await renderAdmission());
+  console.log(`wrote ${crdsPath}\nwrote ${rbacPath}\nwrote ${admissionPath}`);
 }

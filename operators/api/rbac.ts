@@ -36,20 +36,17 @@ export const LEADER_LEASE_NAME = `${OPERATOR_NAME}-leader`;
 const read = ["get", "list", "watch"];
 
 export const controllerPermissions: Record<string, PolicyRule[]> = {
-  // Reads plans and tenants, writes tenant status, holds the offboarding finalizer (a patch).
+  // Reads plans, rate-limit policies and tenants, writes tenant status (rate limits included), holds
+  // the offboarding finalizer (a patch).
   tenant: [
-    { apiGroups: [API_GROUP], resources: ["plans"], verbs: read },
+    { apiGroups: [API_GROUP], resources: ["plans", "ratelimitpolicies"], verbs: read },
     { apiGroups: [API_GROUP], resources: ["tenants"], verbs: [...read, "patch"] },
     { apiGroups: [API_GROUP], resources: ["tenants/status"], verbs: ["get", "patch"] },
   ],
-  // Reads policies, plans and tenants; writes the rate-limit part of tenant status and policy status.
+  // Reads policies, plans and tenants; writes policy status.
   ratelimit: [
     { apiGroups: [API_GROUP], resources: ["ratelimitpolicies", "plans", "tenants"], verbs: read },
-    {
-      apiGroups: [API_GROUP],
-      resources: ["tenants/status", "ratelimitpolicies/status"],
-      verbs: ["get", "patch"],
-    },
+    { apiGroups: [API_GROUP], resources: ["ratelimitpolicies/status"], verbs: ["get", "patch"] },
   ],
   // Reads the on-call's RegionFailover, writes only its status.
   failover: [

@@ -82,7 +82,7 @@ export const TenantConditions = {
   PlanResolved: "PlanResolved",
   /** tenant controller: the entitlement rows match the effective entitlements. */
   EntitlementsApplied: "EntitlementsApplied",
-  /** rate-limit controller: tenant_rate_limits matches the effective rate limits. */
+  /** tenant controller (rules in controllers/ratelimit): tenant_rate_limits matches the effective rate limits. */
   RateLimitsApplied: "RateLimitsApplied",
   /** tenant controller: the tenant is provisioned and enforced as specified. */
   Ready: "Ready",

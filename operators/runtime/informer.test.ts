@@ -132,6 +132,10 @@ describe("Informer", () => {
     expect(deleted).toContain("gone-while-away");
     expect(added).toContain("while-away");
     expect(informer.get({ namespace: TENANT_NAMESPACE, name: "gone-while-away" })).toBeUndefined();
+    // The cache holds no managedFields (a large share of each object, read by no controller).
+    expect(informer.get({ namespace: TENANT_NAMESPACE, name: "while-away" })!.metadata).not.toHaveProperty(
+      "managedFields",
+    );
     stop.abort();
     await running;
   }, 60_000);

@@ -115,6 +115,7 @@ export class Informer<T extends KubeObject> {
     this.stats.lists++;
     const seen = new Set<string>();
     for (const item of items) {
+      withoutManagedFields(item);
       const key = keyString(keyOf(item));
       seen.add(key);
       const previous = this.store.get(key);
@@ -146,11 +147,11 @@ export class Informer<T extends KubeObject> {
     const rv = event.object.metadata.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (event.type === "BOOKMARK") return;
-    const object = {
+    const object = withoutManagedFields({
       apiVersion: `${this.ref.group ? `${this.ref.group}/` : ""}${this.ref.version}`,
       kind: this.ref.kind,
       ...event.object,
-    };
+    });
     const key = keyString(keyOf(object));
     const previous = this.store.get(key);
     if (event.type === "DELETED") {
@@ -182,3 +183,12 @@ export class Informer<T extends KubeObject> {
 }
 
 class ResourceExpired extends Error {}
+
+/**
+ * The cache keeps objects without metadata.managedFields: no controller reads them, and on a Tenant
+ * they are a large share of the object (every manager's field set), times 10,000 tenants.
+ */
+function withoutManagedFields<T extends KubeObject>(object: T): T {
+  delete (object.metadata as { managedFields?: unknown }).managedFields;
+  return object;
+}

@@ -12,6 +12,8 @@ import type { Region } from "../../operators/api/regionfailover.ts";
 import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, type KubeClient } from "../../operators/runtime/kube.ts";
+import { TENANT_FINALIZER } from "../../operators/api/group.ts";
+import { tenants } from "../../operators/api/resources.ts";
 import type { Manifest } from "../../stacks/manifests.ts";
 import {
   mountsServiceAccountToken,
@@ -61,6 +63,18 @@ const BUILTIN_KINDS: Record<string, Omit<ResourceRef, "kind">> = {
     namespaced: false,
   },
   Role: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", namespaced: true },
+  MutatingAdmissionPolicy: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "mutatingadmissionpolicies",
+    namespaced: false,
+  },
+  MutatingAdmissionPolicyBinding: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "mutatingadmissionpolicybindings",
+    namespaced: false,
+  },
   RoleBinding: {
     group: "rbac.authorization.k8s.io",
     version: "v1",
@@ -175,7 +189,41 @@ export async function applyRegionObjects(admin: KubeClient, manifests: Manifest[
     first.filter(([m]) => m.kind === "CustomResourceDefinition").map(([m]) => m.metadata.name),
   );
   await Promise.all(rest.map(apply));
+  if (rest.some(([m]) => m.kind === "MutatingAdmissionPolicyBinding")) await waitForTenantAdmission(admin);
   return skipped;
+}
+
+/**
+ * Waits until a Tenant created now gets the offboarding finalizer from its admission policy (a
+ * dry-run create shows it). Until the API server has the Tenant schema for the policy, creating a
+ * Tenant answers 503 ("Resource kind ... not found"), even a while after the CRD is Established.
+ */
+export async function waitForTenantAdmission(admin: KubeClient, namespace = "tenants"): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const created = await admin.request<KubeObject>("POST", admin.path(tenants, namespace), {
+        query: { dryRun: "All" },
+        body: {
+          apiVersion: `${tenants.group}/${tenants.version}`,
+          kind: "Tenant",
+          metadata: { name: "admission-probe", namespace },
+          spec: { plan: "admission-probe" },
+        },
+      });
+      if (created.metadata.finalizers?.includes(TENANT_FINALIZER)) return;
+      last = new Error("the Tenant was admitted without the offboarding finalizer");
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `The tenant finalizer's admission policy did not take effect within 60 s: ${(last as Error).message}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The support receiver's bearer token on the local platform (a local-only value, like the Stripe keys). */

@@ -10,12 +10,13 @@ import { parseAllDocuments } from "yaml";
 import { startTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 import { startCluster, type LocalCluster } from "../localcluster/fixture.ts";
 import { freePort } from "../postgres/server.ts";
-import { crdsPath, rbacPath } from "../../operators/api/generate.ts";
+import { admissionPath, crdsPath, rbacPath } from "../../operators/api/generate.ts";
 import { apiVersion } from "../../operators/api/group.ts";
 import type { ResourceRef } from "../../operators/api/crd.ts";
 import type { Tenant } from "../../operators/api/tenant.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
+import { waitForTenantAdmission } from "./local-deploy.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..");
 const node = join(repoRoot, "node_modules", ".bin", "node");
@@ -66,17 +67,23 @@ export async function applyManifest(client: KubeClient, path: string): Promise<K
               ? "clusterroles"
               : kind === "ClusterRoleBinding"
                 ? "clusterrolebindings"
-                : kind === "Role"
-                  ? "roles"
-                  : kind === "RoleBinding"
-                    ? "rolebindings"
-                    : undefined;
+                : kind === "MutatingAdmissionPolicy"
+                  ? "mutatingadmissionpolicies"
+                  : kind === "MutatingAdmissionPolicyBinding"
+                    ? "mutatingadmissionpolicybindings"
+                    : kind === "Role"
+                      ? "roles"
+                      : kind === "RoleBinding"
+                        ? "rolebindings"
+                        : undefined;
     if (!plural) throw new Error(`applyManifest: no plural known for kind ${kind}`);
     const namespaced = ![
       "Namespace",
       "CustomResourceDefinition",
       "ClusterRole",
       "ClusterRoleBinding",
+      "MutatingAdmissionPolicy",
+      "MutatingAdmissionPolicyBinding",
     ].includes(kind);
     await client.apply({ group: group!, version: version!, plural, kind, namespaced }, object, {
       fieldManager: "platform-tests",
@@ -92,7 +99,10 @@ export interface OperatorPlatform {
   stop(): Promise<void>;
 }
 
-/** A control plane with the CRDs (and RBAC) installed, the tenants namespace, and a database. */
+/**
+ * A control plane with the CRDs, RBAC and admission policies installed, the tenants namespace, and
+ * a database.
+ */
 export async function startOperatorPlatform(
   name = "operators",
   options: { seed?: "plans" | "none" } = {},
@@ -105,6 +115,8 @@ export async function startOperatorPlatform(
   try {
     await applyManifest(admin, crdsPath);
     await applyManifest(admin, rbacPath);
+    // As the stacks deploy it: Tenants get the offboarding finalizer when they are created.
+    await applyManifest(admin, admissionPath);
     await admin.apply(
       builtin.namespaces,
       { apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT_NAMESPACE } },
@@ -119,6 +131,7 @@ export async function startOperatorPlatform(
         return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
       });
     }
+    await waitForTenantAdmission(admin, TENANT_NAMESPACE);
   } catch (error) {
     await Promise.all([cluster.stop(), db.stop()]);
     throw error;

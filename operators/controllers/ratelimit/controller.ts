@@ -1,6 +1,6 @@
-// Wires the rate-limit reconciler into a manager. Keys are tenants; a policy or plan change
-// enqueues every tenant it can affect (before and after the change).
-import type pg from "pg";
+// Wires the RateLimitPolicy status controller into a manager: whether each policy takes effect,
+// and for how many tenants. A tenant's own limits are the tenant controller's (it watches policies
+// and reports them in the same status write as the rest of the tenant).
 import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
@@ -8,53 +8,16 @@ import type { Tenant } from "../../api/tenant.ts";
 import { Controller } from "../../runtime/controller.ts";
 import { keyOf } from "../../runtime/keys.ts";
 import type { Manager } from "../../runtime/manager.ts";
-import {
-  deletionChanged,
-  fieldChanged,
-  generationChanged,
-  or,
-  specOrMetadataChanged,
-} from "../../runtime/predicates.ts";
-import { tenantsOnPlan } from "../tenant/mappers.ts";
-import { tenantsTargetedBy } from "./effective.ts";
-import { PolicyStatusReconciler, RateLimitReconciler } from "./reconciler.ts";
+import { generationChanged } from "../../runtime/predicates.ts";
+import { PolicyStatusReconciler } from "./reconciler.ts";
 
-export function addRateLimitController(
-  manager: Manager,
-  options: { pool: pg.Pool; workers?: number },
-): Controller {
+export function addRateLimitController(manager: Manager): Controller {
   const tenants = manager.informer<Tenant>(tenantsRef);
   const plans = manager.informer<Plan>(plansRef);
   const policies = manager.informer<RateLimitPolicy>(rateLimitPolicies);
-  const reconciler = new RateLimitReconciler({
-    client: manager.client,
-    pool: options.pool,
-    tenants,
-    plans,
-    policies,
-  });
-  const controller = new Controller({ name: "ratelimit", reconciler, workers: options.workers ?? 4 });
-  // Spec changes, and the tenant controller reporting the tenant's database row (status.tenantId),
-  // which is when its limits can first be written; not our own status writes.
-  controller.watch(tenants, {
-    predicates: [
-      or(
-        generationChanged,
-        deletionChanged,
-        fieldChanged<Tenant>((t) => t.status?.tenantId),
-      ),
-    ],
-  });
-  controller.watch(plans, { map: tenantsOnPlan(tenants), predicates: [specOrMetadataChanged] });
-  controller.watch(policies, {
-    map: (policy) => tenantsTargetedBy(policy, tenants.list()),
-    predicates: [specOrMetadataChanged],
-  });
-  manager.add(controller);
-
-  // Policy status: whether each policy takes effect. Keys are policies; a tenant or plan change can
-  // change that for every policy of the namespace (or all namespaces, for a plan).
-  const deps = { client: manager.client, pool: options.pool, tenants, plans, policies };
+  // Keys are policies; a tenant or plan change can change whether a policy takes effect for every
+  // policy of the namespace (or all namespaces, for a plan).
+  const deps = { client: manager.client, tenants, plans, policies };
   const statuses = new Controller({
     name: "ratelimitpolicy",
     reconciler: new PolicyStatusReconciler(deps),
@@ -76,5 +39,5 @@ export function addRateLimitController(
   });
   statuses.watch(plans, { map: () => policies.list().map(keyOf), predicates: [generationChanged] });
   manager.add(statuses);
-  return controller;
+  return statuses;
 }

@@ -1,35 +1,33 @@
-// Rate-limit reconciler: for one tenant, computes the effective limits from the policies of its
-// namespace, its plan and the default, writes them to tenant_rate_limits and reports them in its
-// part of the Tenant status (status.rateLimits and the RateLimitsApplied condition).
-import type pg from "pg";
+// Rate limits of tenants and the status of RateLimitPolicies. A tenant's effective limits (from the
+// policies of its namespace, its plan and the default) are written to tenant_rate_limits and
+// reported in status.rateLimits and the RateLimitsApplied condition by the tenant controller, in the
+// same database batch and the same status write as the rest of the tenant (one API write per new
+// tenant); decideRateLimitStatus is that part of the decision. This controller owns the status of
+// RateLimitPolicy objects.
 import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
-import { rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
+import { rateLimitPolicies } from "../../api/resources.ts";
 import { TenantConditions, type EffectiveRateLimits, type Tenant } from "../../api/tenant.ts";
 import type { Condition } from "../../api/types.ts";
 import { findCondition, setCondition } from "../../runtime/conditions.ts";
-import type { ReconcileResult, Reconciler } from "../../runtime/controller.ts";
+import type { Reconciler } from "../../runtime/controller.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import type { ObjectKey } from "../../runtime/keys.ts";
 import type { KubeClient } from "../../runtime/kube.ts";
 import { applyStatusIfChanged } from "../../runtime/status.ts";
-import { effectiveRateLimits } from "./effective.ts";
 import { decidePolicyStatus } from "./policy-status.ts";
-import { Batcher } from "../../runtime/batcher.ts";
-import { syncTenantRateLimits, type TenantRateLimits, type TenantRateLimitsSynced } from "./store.ts";
 
 export const RATELIMIT_FIELD_MANAGER = "ratelimit-controller";
 
 export interface RateLimitReconcilerDeps {
   client: KubeClient;
-  pool: pg.Pool;
   tenants: Informer<Tenant>;
   plans: Informer<Plan>;
   policies: Informer<RateLimitPolicy>;
   now?: () => Date;
 }
 
-/** Pure: this controller's part of the Tenant status. */
+/** Pure: the rate-limit part of the Tenant status (reported by the tenant controller). */
 export function decideRateLimitStatus(
   tenant: Tenant,
   limits: EffectiveRateLimits,
@@ -59,48 +57,6 @@ export function decideRateLimitStatus(
   return provisioned
     ? { rateLimits: limits, conditions }
     : { rateLimits: tenant.status?.rateLimits, conditions };
-}
-
-export class RateLimitReconciler implements Reconciler {
-  private readonly deps: RateLimitReconcilerDeps;
-  private readonly rateLimits: Batcher<TenantRateLimits, TenantRateLimitsSynced>;
-
-  constructor(deps: RateLimitReconcilerDeps) {
-    this.deps = deps;
-    this.rateLimits = new Batcher({ run: (items) => syncTenantRateLimits(deps.pool, items) });
-  }
-
-  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
-    const { client, tenants, plans, policies } = this.deps;
-    const tenant = tenants.get(key);
-    if (!tenant || tenant.metadata.deletionTimestamp) return;
-    const plan = plans.get({ name: tenant.spec.plan });
-    const limits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
-    const { tenantId } = await this.rateLimits.submit({ slug: tenant.metadata.name, limits });
-    if (!tenantId && !findCondition(tenant.status?.conditions, TenantConditions.RateLimitsApplied)) {
-      // Brand new: the tenant controller is creating its row, and reporting that status.tenantId
-      // appeared (a watched change) brings us back. Saying "not provisioned" in between would cost
-      // every new tenant a status write.
-      return { requeueAfterMs: 30_000 };
-    }
-
-    const desired = decideRateLimitStatus(
-      tenant,
-      limits,
-      tenantId !== undefined,
-      this.deps.now?.() ?? new Date(),
-    );
-    // The tenant controller owns the rest of the Tenant status.
-    await applyStatusIfChanged(client, tenantsRef, tenant, desired, {
-      fieldManager: RATELIMIT_FIELD_MANAGER,
-      current: {
-        rateLimits: tenant.status?.rateLimits,
-        conditions: (tenant.status?.conditions ?? []).filter(
-          (c) => c.type === TenantConditions.RateLimitsApplied,
-        ),
-      },
-    });
-  }
 }
 
 /** Reconciles a RateLimitPolicy's status: whether it takes effect, and for how many tenants. */

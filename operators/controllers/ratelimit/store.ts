@@ -1,7 +1,9 @@
-// The rate-limit controller's database access: tenant_rate_limits, read by the app's limiter and
-// the runners, written only when the effective limits differ from what is stored. Set-based: the
-// reconciles of many tenants share one read and one upsert (see runtime/batcher.ts).
+// Rate limits in the database: tenant_rate_limits, read by the app's limiter and the runners,
+// written only when the effective limits differ from what is stored. Set-based: the reconciles of
+// many tenants share one read and one upsert (in the tenant controller's provisioning transaction,
+// or through a Batcher for tenants whose plan does not resolve).
 import type pg from "pg";
+import type { Db } from "../../../app/db/pool.ts";
 import type { EffectiveRateLimits } from "../../api/tenant.ts";
 
 export interface TenantRateLimits {
@@ -16,7 +18,7 @@ export interface TenantRateLimitsSynced {
 }
 
 export async function syncTenantRateLimits(
-  pool: pg.Pool,
+  pool: pg.Pool | Db,
   items: readonly TenantRateLimits[],
 ): Promise<TenantRateLimitsSynced[]> {
   const { rows } = await pool.query<{

@@ -1,10 +1,12 @@
-// Wires the tenant reconciler into a manager: reconcile a Tenant when it changes, and every tenant
-// on a Plan when that Plan changes; poll usage; and sweep for tenants deleted behind our back.
+// Wires the tenant reconciler into a manager: reconcile a Tenant when it changes, every tenant on a
+// Plan when that Plan changes, and every tenant a RateLimitPolicy targets when the policy changes
+// (before and after the change); poll usage; and sweep for tenants deleted behind our back.
 import type { Logger } from "pino";
 import type pg from "pg";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
-import { plans as plansRef, tenants as tenantsRef } from "../../api/resources.ts";
+import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
+import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
 import { Controller } from "../../runtime/controller.ts";
 import { EventRecorder } from "../../runtime/events.ts";
@@ -18,6 +20,7 @@ import {
   or,
   specOrMetadataChanged,
 } from "../../runtime/predicates.ts";
+import { tenantsTargetedBy } from "../ratelimit/effective.ts";
 import { tenantsOnPlan } from "./mappers.ts";
 import { TenantReconciler } from "./reconciler.ts";
 import { pollUsage } from "./usage-poller.ts";
@@ -39,12 +42,14 @@ export function addTenantController(
 ): Controller {
   const tenants = manager.informer<Tenant>(tenantsRef);
   const plans = manager.informer<Plan>(plansRef);
+  const policies = manager.informer<RateLimitPolicy>(rateLimitPolicies);
   const log = (options.log ?? manager.log).child({ controller: "tenant" });
   const reconciler = new TenantReconciler({
     client: manager.client,
     pool: options.pool,
     tenants,
     plans,
+    policies,
     events: new EventRecorder(
       manager.client,
       "platform.freight.dev/tenant-controller",
@@ -54,8 +59,8 @@ export function addTenantController(
     log,
   });
   const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
-  // Status is ours (and the rate-limit controller's), and so is the finalizer we add: writing
-  // either must not wake us again. Someone removing our finalizer does.
+  // Status is ours, and so is the finalizer we add: writing either must not wake us again. Someone
+  // removing our finalizer does.
   controller.watch(tenants, {
     predicates: [
       or(
@@ -68,6 +73,10 @@ export function addTenantController(
     ],
   });
   controller.watch(plans, { map: tenantsOnPlan(tenants), predicates: [specOrMetadataChanged] });
+  controller.watch(policies, {
+    map: (policy) => tenantsTargetedBy(policy, tenants.list()),
+    predicates: [specOrMetadataChanged],
+  });
   manager.add(controller);
   manager.addRunnable("usage-poller", (signal) =>
     pollUsage({

@@ -1,16 +1,19 @@
 // Set-based provisioning: the database work of many tenant reconciles in one transaction (tenant
-// rows, entitlement rows, usage counters), and a Plan's change written to the entitlements of every
+// rows, entitlement rows, rate limits, usage counters), and a Plan's change written to the entitlements of every
 // tenant on it at once. The reconciler submits through a Batcher, so a cold start of 10,000 tenants
 // costs a few dozen transactions rather than 10,000, while a lone change still runs at once.
 import type pg from "pg";
 import { transaction, type Db } from "../../../app/db/pool.ts";
-import type { Entitlement, Tenant } from "../../api/tenant.ts";
+import type { EffectiveRateLimits, Entitlement, Tenant } from "../../api/tenant.ts";
+import { syncTenantRateLimits } from "../ratelimit/store.ts";
 import { findTenantIds, readUsageCountersOf, syncEntitlements, syncTenantRows } from "./store.ts";
 import type { UsageCounter } from "./usage.ts";
 
 export interface TenantProvisioning {
   tenant: Tenant;
   entitlements: readonly Entitlement[];
+  /** The tenant's effective rate limits (ratelimit/effective.ts), written to tenant_rate_limits. */
+  rateLimits: EffectiveRateLimits;
   /** Usage counters from this period start on are reported. */
   usageSince: Date;
 }
@@ -30,6 +33,10 @@ export function provisionTenants(pool: pg.Pool, items: TenantProvisioning[]): Pr
     );
     const ids = items.map((i) => rows.get(i.tenant.metadata.name)!.id);
     const changed = await syncEntitlements(db, new Map(items.map((item, n) => [ids[n]!, item.entitlements])));
+    await syncTenantRateLimits(
+      db,
+      items.map((i) => ({ slug: i.tenant.metadata.name, limits: i.rateLimits })),
+    );
     const since = new Date(Math.min(...items.map((i) => i.usageSince.getTime())));
     const counters = await readUsageCountersOf(db, ids, since);
     return items.map((item, n) => ({

@@ -1,13 +1,16 @@
-// Tenant reconciler: gathers observations (the Tenant, its Plan, the database), lets the pure
-// functions decide, and applies the difference: entitlement rows for enforcement, its part of the
-// Tenant status, Events. Deleting a Tenant offboards it before the finalizer lets go.
+// Tenant reconciler: gathers observations (the Tenant, its Plan, the rate-limit policies, the
+// database), lets the pure functions decide, and applies the difference: entitlement and rate-limit
+// rows for enforcement, the Tenant status (one write, rate limits included), Events. Deleting a
+// Tenant offboards it before the finalizer lets go.
 import type { Logger } from "pino";
 import type pg from "pg";
 import { transaction } from "../../../app/db/pool.ts";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
+import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { tenants as tenantsRef } from "../../api/resources.ts";
-import type { Entitlement, Tenant } from "../../api/tenant.ts";
+import { TenantConditions, type Entitlement, type Tenant } from "../../api/tenant.ts";
+import type { Condition } from "../../api/types.ts";
 import type { Reconciler } from "../../runtime/controller.ts";
 import type { EventRecorder } from "../../runtime/events.ts";
 import { addFinalizer, removeFinalizer } from "../../runtime/finalizers.ts";
@@ -25,6 +28,13 @@ import {
   type TenantProvisioning,
 } from "./provisioning.ts";
 import { offboardTenant, syncPlanRows } from "./store.ts";
+import { effectiveRateLimits } from "../ratelimit/effective.ts";
+import { decideRateLimitStatus } from "../ratelimit/reconciler.ts";
+import {
+  syncTenantRateLimits,
+  type TenantRateLimits,
+  type TenantRateLimitsSynced,
+} from "../ratelimit/store.ts";
 import { currentUsage, periodStart } from "./usage.ts";
 
 export const TENANT_FIELD_MANAGER = "tenant-controller";
@@ -34,6 +44,7 @@ export interface TenantReconcilerDeps {
   pool: pg.Pool;
   tenants: Informer<Tenant>;
   plans: Informer<Plan>;
+  policies: Informer<RateLimitPolicy>;
   events: EventRecorder;
   log: Logger;
   now?: () => Date;
@@ -52,6 +63,8 @@ export class TenantReconciler implements Reconciler {
   private readonly deps: TenantReconcilerDeps;
   private readonly mirrors = new Map<string, PlanMirror>();
   private readonly provisioning: Batcher<TenantProvisioning, TenantProvisioned>;
+  /** Rate limits of tenants whose plan does not resolve (the provisioning batch writes the others'). */
+  private readonly rateLimits: Batcher<TenantRateLimits, TenantRateLimitsSynced>;
   /**
    * Tenants this process provisioned, until their deletion is handled. A DELETE that read the
    * object before our finalizer landed can still remove it outright (seen with 1,000 tenants created
@@ -67,10 +80,14 @@ export class TenantReconciler implements Reconciler {
       run: (items) => provisionTenants(deps.pool, items),
       maxBatch: deps.maxBatch ?? 500,
     });
+    this.rateLimits = new Batcher({
+      run: (items) => syncTenantRateLimits(deps.pool, items),
+      maxBatch: deps.maxBatch ?? 500,
+    });
   }
 
   async reconcile(key: ObjectKey): Promise<void> {
-    const { client, tenants, plans, events } = this.deps;
+    const { client, tenants, plans, policies, events } = this.deps;
     const cached = tenants.get(key);
     const id = `${key.namespace}/${key.name}`;
     if (!cached) {
@@ -88,6 +105,8 @@ export class TenantReconciler implements Reconciler {
     const tenant = await addFinalizer(client, tenantsRef, cached, TENANT_FINALIZER, TENANT_FIELD_MANAGER);
     const now = this.deps.now?.() ?? new Date();
     const plan = plans.get({ name: tenant.spec.plan });
+    // The limits apply whether or not the plan resolves (a Plan policy or the default still does).
+    const rateLimits = effectiveRateLimits(policies.list(), tenant, plan?.spec);
     let observation: TenantObservation;
     if (!plan) {
       observation = {
@@ -111,6 +130,7 @@ export class TenantReconciler implements Reconciler {
           const applied = await this.provisioning.submit({
             tenant,
             entitlements: resolution.entitlements,
+            rateLimits,
             usageSince: periodStart("quotes", now),
           });
           this.provisioned.set(id, tenant);
@@ -129,9 +149,27 @@ export class TenantReconciler implements Reconciler {
       }
     }
 
+    // The tenant's row holds its rate limits once it exists: written in the provisioning batch, or
+    // here for a tenant whose plan does not resolve (a row from before, or none yet).
+    const tenantId =
+      observation.kind === "applied"
+        ? observation.tenantId
+        : (await this.rateLimits.submit({ slug: tenant.metadata.name, limits: rateLimits })).tenantId;
+
     const decision = decideTenantStatus(tenant, observation, now);
+    const status = { ...decision.status };
+    const hadRateLimits = tenant.status?.conditions?.some(
+      (c) => c.type === TenantConditions.RateLimitsApplied,
+    );
+    // A tenant without a row that never reported limits says nothing about them yet: its plan's
+    // condition already says why it is not provisioned.
+    if (tenantId !== undefined || hadRateLimits) {
+      const limits = decideRateLimitStatus(tenant, rateLimits, tenantId !== undefined, now);
+      status.rateLimits = limits.rateLimits;
+      status.conditions = replaceCondition(status.conditions ?? [], limits.conditions[0]!);
+    }
     try {
-      await applyStatusIfChanged(client, tenantsRef, tenant, decision.status, {
+      await applyStatusIfChanged(client, tenantsRef, tenant, status, {
         fieldManager: TENANT_FIELD_MANAGER,
         current: ownStatus(tenant.status),
       });
@@ -222,6 +260,13 @@ export class TenantReconciler implements Reconciler {
     log.info({ tenant: tenant.metadata.name, ...result }, "tenant offboarded");
     await removeFinalizer(client, tenantsRef, tenant, TENANT_FINALIZER, TENANT_FIELD_MANAGER);
   }
+}
+
+/** `conditions` with `condition` in place of the one of its type (appended when there is none). */
+function replaceCondition(conditions: Condition[], condition: Condition): Condition[] {
+  const at = conditions.findIndex((c) => c.type === condition.type);
+  if (at < 0) return [...conditions, condition];
+  return conditions.map((c, i) => (i === at ? condition : c));
 }
 
 /** Database refusals that a human must fix in the spec become a condition, not a retry storm. */

@@ -68,20 +68,20 @@ describe("decideTenantStatus", () => {
     );
   });
 
-  it("never takes over the rate-limit controller's condition", () => {
-    const before = tenant({
-      conditions: [
-        {
-          type: "RateLimitsApplied",
-          status: "True",
-          reason: "Applied",
-          message: "",
-          lastTransitionTime: "2026-01-01T00:00:00Z",
-        },
-      ],
-    });
+  it("keeps the RateLimitsApplied condition and the limits as they are (the same write carries them)", () => {
+    const applied = {
+      type: "RateLimitsApplied",
+      status: "True" as const,
+      reason: "Applied",
+      message: "10 req/s",
+      lastTransitionTime: "2026-01-01T00:00:00Z",
+    };
+    const rateLimits = { requestsPerSecond: 10, burst: 20, bulkJobConcurrency: 1, source: "builtin-default" };
+    const before = tenant({ conditions: [applied], rateLimits });
     const { status } = decideTenantStatus(before, { kind: "invalidOverrides", problems: ["x"] }, now);
-    expect(status.conditions?.map((c) => c.type)).not.toContain("RateLimitsApplied");
+    // Left out, server-side apply would remove them from the Tenant.
+    expect(status.conditions?.find((c) => c.type === "RateLimitsApplied")).toEqual(applied);
+    expect(status.rateLimits).toEqual(rateLimits);
   });
 });
 

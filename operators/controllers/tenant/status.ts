@@ -7,11 +7,15 @@ import { setCondition, type ConditionInput } from "../../runtime/conditions.ts";
 import type { EventInput } from "../../runtime/events.ts";
 import { canonical } from "../../runtime/status.ts";
 
-/** The condition types this controller owns (the rate-limit controller owns RateLimitsApplied). */
+/**
+ * The condition types this controller owns: all of the Tenant's. RateLimitsApplied is decided by
+ * ratelimit/reconciler.ts (decideRateLimitStatus) and written in the same status write.
+ */
 export const TENANT_CONTROLLER_CONDITIONS: string[] = [
   TenantConditions.PlanResolved,
   TenantConditions.EntitlementsApplied,
   TenantConditions.Ready,
+  TenantConditions.RateLimitsApplied,
 ];
 
 export type TenantObservation =
@@ -26,10 +30,13 @@ export type TenantObservation =
       changedRows: number;
     };
 
-/** The status fields the tenant controller owns (server-side apply releases what it leaves out). */
+/**
+ * The status fields the tenant controller owns: the whole Tenant status, so a new tenant costs one
+ * status write (server-side apply releases what it leaves out).
+ */
 export type TenantControllerStatus = Pick<
   TenantStatus,
-  "observedGeneration" | "tenantId" | "entitlements" | "usage" | "warningLevel" | "conditions"
+  "observedGeneration" | "tenantId" | "entitlements" | "usage" | "warningLevel" | "conditions" | "rateLimits"
 >;
 
 export interface TenantStatusDecision {
@@ -45,6 +52,7 @@ export function ownStatus(status: TenantStatus | undefined): TenantControllerSta
     usage: status?.usage,
     warningLevel: status?.warningLevel,
     conditions: status?.conditions?.filter((c) => TENANT_CONTROLLER_CONDITIONS.includes(c.type)),
+    rateLimits: status?.rateLimits,
   };
   return own;
 }
