@@ -258,18 +258,39 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
       steps.push(`postmaster ${pid} stopped (fast shutdown)`);
     }
     // The pool's sessions to the old server are gone; new ones reach the rebuilt server.
-    const rebuilt = await rebuildDataDirectory({ dataDir: dir, source, log: this.host.log });
+    let rebuilt = await rebuildDataDirectory({ dataDir: dir, source, log: this.host.log });
     steps.push(...rebuilt.steps);
-    await (this.host.start ?? PostgresDatabaseDriver.pgCtlStart)(region, dir);
+    const start = this.host.start ?? PostgresDatabaseDriver.pgCtlStart;
+    await start(region, dir);
     steps.push("server started as a standby");
-    const deadline = Date.now() + 60_000;
-    while (!(await this.streamingFrom(region, source).catch(() => false))) {
-      if (Date.now() > deadline)
-        throw new Error(
-          `${region}'s rebuilt database did not start streaming from ${other}'s within 60 s: check its log (is the new primary's WAL since the rebuild still there?)`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    let streaming = await this.waitStreaming(
+      region,
+      source,
+      rebuilt.method === "pg_rewind" ? 20_000 : 60_000,
+    );
+    if (!streaming.ok && rebuilt.method === "pg_rewind") {
+      // Seen on the local platform after a planned flip: the rewound standby replays the old
+      // timeline and its WAL receiver waits instead of following the new one. A fresh copy always
+      // streams; say why it was needed.
+      const reason = `the rewound server did not stream from ${other}'s within 20 s (${streaming.seen})`;
+      steps.push(reason);
+      await PostgresDatabaseDriver.stopPostmaster(dir);
+      rebuilt = await rebuildDataDirectory({
+        dataDir: dir,
+        source,
+        method: "pg_basebackup",
+        log: this.host.log,
+      });
+      rebuilt.fallbackReason = reason;
+      steps.push(...rebuilt.steps);
+      await start(region, dir);
+      steps.push("server started as a standby");
+      streaming = await this.waitStreaming(region, source, 60_000);
     }
+    if (!streaming.ok)
+      throw new Error(
+        `${region}'s rebuilt database did not start streaming from ${other}'s within 60 s: check its log (is the new primary's WAL since the rebuild still there?); it says ${streaming.seen}`,
+      );
     steps.push(`streaming from ${source.host}:${source.port}`);
     return {
       method: rebuilt.method,
@@ -279,6 +300,50 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
       steps,
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
+  }
+
+  /** Waits for `region`'s database to stream from `source`; says what it saw when it does not. */
+  private async waitStreaming(
+    region: Region,
+    source: ReplicaSource,
+    timeoutMs: number,
+  ): Promise<{ ok: boolean; seen: string }> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = "";
+    for (;;) {
+      const ok = await this.streamingFrom(region, source).catch((error: Error) => {
+        seen = error.message;
+        return false;
+      });
+      if (ok) return { ok, seen };
+      if (Date.now() > deadline) {
+        const receiver = await this.query<{ status: string | null; tli: number | null }>(
+          region,
+          "reading the WAL receiver",
+          "SELECT (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT received_tli FROM pg_stat_wal_receiver) AS tli",
+        ).catch(() => undefined);
+        const r = receiver?.[0];
+        return {
+          ok,
+          seen: r ? `WAL receiver ${r.status ?? "not running"} on timeline ${r.tli ?? "?"}` : seen,
+        };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private static async stopPostmaster(dir: string): Promise<void> {
+    const pid = runningPostmaster(dir);
+    if (pid === undefined) return;
+    process.kill(pid, "SIGINT");
+    const deadline = Date.now() + 60_000;
+    while (runningPostmaster(dir) === pid) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `postmaster ${pid} in ${dir} did not stop within 60 s of a fast shutdown; check its log`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** True when `region`'s database is in recovery with its WAL receiver streaming from `source`. */
