@@ -145,7 +145,7 @@ function summary(samples: Sample[]): LatencySummary {
 const isError = (s: Sample) =>
   !s.frozen && (s.status === 0 || s.status >= 500 || (s.op !== "book" && s.status >= 400));
 
-async function committedOnNewPrimary(
+export async function committedOnNewPrimary(
   url: string,
   quoteIds: string[],
   bookedIds: string[],

@@ -1,4 +1,4 @@
-// npm run gameday -- --scenario planned|primary-db-loss|llm-degraded [--out report.json] [--warmup 5] [--cooldown 3] [--step 3]
+// npm run gameday -- --scenario planned|primary-db-loss|failback|llm-degraded [--out report.json] [--warmup 5] [--cooldown 3] [--step 3]
 // Runs one drill (a failover on the local platform, or the LLM provider degraded), prints its
 // figures and writes them as JSON.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -17,10 +17,22 @@ const { values } = parseArgs({
   },
 });
 if (values.scenario === "migration") await (await import("./migration.ts")).migrationScenario(values.out);
+if (values.scenario === "failback") {
+  const { formatFailbackReport, runFailbackGameDay } = await import("./failback.ts");
+  const report = await runFailbackGameDay({ stepSeconds: Number(values.step) });
+  console.log(formatFailbackReport(report));
+  const out = resolve(
+    values.out ?? join(import.meta.dirname, "..", "..", ".cache", "gameday", "failback.json"),
+  );
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`wrote ${out}`);
+  process.exit(report.writes.lost === 0 ? 0 : 1);
+}
 const scenario = values.scenario as Scenario | "llm-degraded" | undefined;
 if (scenario !== "planned" && scenario !== "primary-db-loss" && scenario !== "llm-degraded") {
   console.error(
-    "usage: npm run gameday -- --scenario planned|primary-db-loss|llm-degraded [--out report.json]",
+    "usage: npm run gameday -- --scenario planned|primary-db-loss|failback|llm-degraded|migration [--out report.json]",
   );
   process.exit(2);
 }

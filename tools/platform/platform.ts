@@ -14,6 +14,8 @@ import { ensureBuilt } from "../localcluster/build.ts";
 import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
+import { PostgresDatabaseDriver } from "../../operators/controllers/failover/drivers/postgres.ts";
+import type { RebuildReport } from "../../operators/controllers/failover/drivers/types.ts";
 import {
   ChangeResourceRecordSetsCommand,
   CreateHealthCheckCommand,
@@ -122,10 +124,11 @@ export interface LocalPlatform {
   runJob(region: Region, name: string, options?: { timeoutMs?: number }): Promise<JobRun>;
   /**
    * Rebuilds `region`'s database as a streaming replica of the other region's (now the primary),
-   * on the same port, so a flip back can pass its pre-checks. The runbook's "rebuild a replica
-   * before flipping back"; in production, an RDS read replica of the new primary.
+   * on the same port and directory, so a flip back can pass its pre-checks: the failover database
+   * driver's rebuildReplica (pg_rewind, or a fresh base backup when it cannot), which `rebuild` says.
+   * The runbook's "rebuild a replica before flipping back"; in production, an RDS read replica.
    */
-  rebuildReplica(region: Region): Promise<PostgresServer>;
+  rebuildReplica(region: Region): Promise<PostgresServer & { rebuild: RebuildReport }>;
   /** The PostgreSQL server on `region`'s database port now. */
   database(region: Region): PostgresServer;
   applyFailover(spec: RegionFailoverSpec): Promise<void>;
@@ -657,36 +660,45 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
             `The ${region} region serves (RegionFailover ${FAILOVER_NAME} status.servingRegion): its database is the primary. ` +
               `Flip to the other region first, then rebuild this one as its replica.`,
           );
-        const source = region === "primary" ? databases.secondary : databases.primary;
-        const client = new pg.Client({ connectionString: source.url() });
-        await client.connect();
-        const recovering = await client
-          .query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r")
-          .then((result) => result.rows[0]!.r)
-          .finally(() => client.end());
-        if (recovering)
-          throw new Error(
-            `The ${region === "primary" ? "secondary" : "primary"} region's database is itself a replica: ` +
-              `rebuild the ${region} region's database only after a flip has promoted the other one.`,
-          );
         const old = databases[region];
-        await old.stop();
-        // Same port and directory as the old server: the operators were started with its data
-        // directory (the local fence writes standby.signal there) and the apps with its port.
-        const rebuilt = await startPostgres({
-          name: `${prefix}${region}-rebuilt`,
-          replicaOf: source,
-          port: old.port,
-          dir: old.dir,
-          settings: { synchronous_commit: "on" },
-        });
-        // Stopped last, after the processes that use it.
-        cleanup.unshift(() => rebuilt.stop());
+        let rebuilt: PostgresServer | undefined;
+        // The failover driver's own failback (pg_rewind, or a base backup when it cannot), on the
+        // same directory and port: the operators were started with that data directory (the local
+        // fence writes standby.signal there) and the apps with that port. The platform starts the
+        // rebuilt server itself, so it is stopped with the platform like the others.
+        const driver = new PostgresDatabaseDriver(
+          { primary: databases.primary.url(), secondary: databases.secondary.url() },
+          { [region]: old.dataDir },
+          {
+            start: async () => {
+              rebuilt = await startPostgres({
+                name: `${prefix}${region}-rebuilt`,
+                port: old.port,
+                dir: old.dir,
+                existing: true,
+                settings: { synchronous_commit: "on" },
+              });
+              // Stopped last, after the processes that use it.
+              cleanup.unshift(() => rebuilt!.stop());
+            },
+            log,
+          },
+        );
+        let report: RebuildReport;
+        try {
+          report = await driver.rebuildReplica(region);
+        } finally {
+          await driver.close();
+        }
+        // Stopped by the driver (fast shutdown); this only forgets the old process.
+        await old.stop({ keep: true });
+        if (!rebuilt) return Object.assign(old, { rebuild: report });
+        const source = databases[region === "primary" ? "secondary" : "primary"];
         await replayed(source.url(), rebuilt.url());
         databases[region] = rebuilt;
         if (region === "primary") primaryDatabase.server = rebuilt;
         else platform.replica = rebuilt;
-        return rebuilt;
+        return Object.assign(rebuilt, { rebuild: report });
       },
       database: (region) => databases[region],
       async applyFailover(spec) {

@@ -90,12 +90,13 @@ const ON_CALL_COMMANDS: Record<
 > = {
   "rebuild-replica": {
     usage: "rebuild-replica <primary|secondary>",
-    what: "after a flip, rebuild the old primary's database as a streaming replica of the new primary (production: an RDS read replica of it), so a flip back passes its pre-checks",
+    what: "after a flip, rebuild the old primary's database as a streaming replica of the new primary (pg_rewind, or a fresh base backup when it cannot; production: an RDS read replica of it), so a flip back passes its pre-checks",
     async run(platform, [region]) {
       if (!isRegion(region))
         throw new Error("name the region whose database to rebuild: primary or secondary");
       const rebuilt = await platform.rebuildReplica(region);
-      return `the ${region} region's database is a streaming replica again on port ${rebuilt.port}; its processes reconnect by themselves`;
+      const { method, fallbackReason, seconds } = rebuilt.rebuild;
+      return `the ${region} region's database is a streaming replica again on port ${rebuilt.port} (${method} in ${seconds} s${fallbackReason ? `; ${fallbackReason}` : ""}); its processes reconnect by themselves`;
     },
   },
   "run-job": {

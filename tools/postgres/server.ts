@@ -13,10 +13,16 @@ import {
   appendFileSync,
 } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import {
+  postgresBinDir,
+  serverIdentity,
+} from "../../operators/controllers/failover/drivers/postgres-rebuild.ts";
+
+export { postgresBinDir };
 
 const run = promisify(execFile);
 /** How long stop() lets sessions leave on their own before a fast shutdown ends them. */
@@ -45,7 +51,7 @@ export interface StartOptions {
   port?: number;
   /** Make this server a streaming physical replica of `replicaOf` (pg_basebackup -R). */
   replicaOf?: PostgresServer;
-  /** Durability off (fsync, synchronous_commit, full_page_writes) for fast tests. */
+  /** Durability off (fsync, synchronous_commit) for fast tests. */
   durable?: boolean;
   settings?: Record<string, string | number>;
   /** Keep the directory after stop (inspection after a failing drill). */
@@ -55,25 +61,11 @@ export interface StartOptions {
    * rebuilt in place of a stopped one keeps its paths, which running processes were given at start.
    */
   dir?: string;
-}
-
-export function postgresBinDir(): string {
-  const root = "/usr/lib/postgresql";
-  const fromEnv = process.env.PG_BIN_DIR;
-  if (fromEnv) return fromEnv;
-  const versions = existsSync(root)
-    ? readdirSync(root)
-        .filter((v) => existsSync(join(root, v, "bin", "postgres")))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  const newest = versions[0];
-  if (!newest) {
-    throw new Error(
-      "PostgreSQL server binaries not found under /usr/lib/postgresql/<version>/bin. " +
-        "Install them with `apt-get install -y postgresql` or set PG_BIN_DIR to the directory holding initdb and postgres.",
-    );
-  }
-  return join(root, newest, "bin");
+  /**
+   * With `dir`: its data directory is already there (rebuilt in place as a replica by
+   * rebuildDataDirectory); start it as it is, with these options' settings on top.
+   */
+  existing?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -87,18 +79,6 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(address.port));
     });
   });
-}
-
-/** The uid/gid to run server binaries as: the `postgres` user when we are root, ourselves otherwise. */
-async function serverIdentity(): Promise<{ uid?: number; gid?: number }> {
-  if (userInfo().uid !== 0) return {};
-  const { stdout: uid } = await run("id", ["-u", "postgres"]).catch(() => {
-    throw new Error(
-      "Running as root, but there is no `postgres` system user to run PostgreSQL as. Install the `postgresql` package (it creates the user).",
-    );
-  });
-  const { stdout: gid } = await run("id", ["-g", "postgres"]);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
 const running = new Set<PostgresServer>();
@@ -128,7 +108,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
   const identity = await serverIdentity();
   const name = options.name ?? "pg";
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `freight-${name}-`));
-  if (options.dir) {
+  if (options.dir && !options.existing) {
     mkdirSync(dir, { recursive: true });
     if (readdirSync(dir).length)
       throw new Error(`PostgreSQL ${name}: ${dir} is not empty; stop the server that used it first.`);
@@ -145,7 +125,10 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     });
 
   try {
-    if (options.replicaOf) {
+    if (options.existing) {
+      if (!existsSync(join(dataDir, "PG_VERSION")))
+        throw new Error(`${dataDir} holds no data directory to start (no PG_VERSION)`);
+    } else if (options.replicaOf) {
       const source = options.replicaOf;
       await asServerUser("pg_basebackup", [
         "-h",
@@ -183,7 +166,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
       rmSync(pwfile);
     }
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
+    if (!options.existing) rmSync(dir, { recursive: true, force: true });
     const e = error as { stderr?: string; message: string };
     throw new Error(`Could not create PostgreSQL data directory for ${name}: ${e.stderr || e.message}`);
   }
@@ -200,8 +183,12 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     hot_standby: "on",
     hot_standby_feedback: "on",
     wal_keep_size: "'256MB'",
+    // pg_rewind (failback) needs hint-bit changes in the WAL on the server it rewinds, and full
+    // page images on the one it copies from: both stay on even when durability is off.
+    wal_log_hints: "on",
+    full_page_writes: "on",
     log_min_messages: "warning",
-    ...(durable ? {} : { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }),
+    ...(durable ? {} : { fsync: "off", synchronous_commit: "off" }),
     ...options.settings,
   };
   appendFileSync(

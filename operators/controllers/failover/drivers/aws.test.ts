@@ -1,7 +1,7 @@
 // The AWS drivers through the real AWS SDK: Route 53 against moto (the AWS emulator, signatures
 // checked), RDS against our own endpoint for the two calls moto does not model faithfully
 // (tools/fakes/rds-endpoint.ts says which and why). The requests they send are what AWS would receive.
-import { RDSClient } from "@aws-sdk/client-rds";
+import { CreateDBInstanceReadReplicaCommand, RDSClient } from "@aws-sdk/client-rds";
 import {
   ChangeResourceRecordSetsCommand,
   CreateHealthCheckCommand,
@@ -154,6 +154,105 @@ describe("RDS database driver", () => {
     expect(await driver.replication("secondary")).toEqual({ caughtUp: false });
     expect(calls).toHaveLength(1);
     await driver.close();
+  });
+});
+
+describe("RDS failback: a new read replica of the new primary", () => {
+  /** After a flip to the secondary: it is the primary, and the old primary is fenced. */
+  function flipped() {
+    aws.instances.set("freight-prod-primary", {
+      identifier: "freight-prod-primary",
+      status: "available",
+      dbInstanceClass: "db.r6g.large",
+      dbSubnetGroup: "freight-prod-use1",
+      securityGroups: [{ id: "sg-fence-use1", status: "active" }],
+    });
+    aws.instances.set("freight-prod-secondary", {
+      identifier: "freight-prod-secondary",
+      status: "available",
+      awsRegion: "us-west-2",
+      backupRetentionPeriod: 7,
+    });
+  }
+
+  it("creates it in the old primary's region from the new primary's ARN, and names it", async () => {
+    flipped();
+    aws.replicaCreateDelayMs = 300;
+    const driver = rdsDriver();
+    try {
+      const report = await driver.rebuildReplica("primary");
+      expect(report.replica).toBe("freight-prod-primary-fb1");
+      expect(report.streaming).toBe(false);
+      expect(report.method).toMatch(/CreateDBInstanceReadReplica/);
+      expect(report.steps.join("\n")).toMatch(/RDS_PRIMARY_INSTANCE=us-east-1:freight-prod-primary-fb1/);
+      const create = aws.requests.find((r) => r.params.get("Action") === "CreateDBInstanceReadReplica")!;
+      expect(Object.fromEntries(create.params)).toMatchObject({
+        Action: "CreateDBInstanceReadReplica",
+        Version: "2014-10-31",
+        DBInstanceIdentifier: "freight-prod-primary-fb1",
+        SourceDBInstanceIdentifier: "arn:aws:rds:us-west-2:123456789012:db:freight-prod-secondary",
+        DBInstanceClass: "db.r6g.large",
+        DBSubnetGroupName: "freight-prod-use1",
+      });
+      // The SDK presigns the request for the source's region, as a cross-region replica needs.
+      expect(create.params.get("PreSignedUrl")).toMatch(/X-Amz-Credential=[^&]*%2Fus-west-2%2Frds%2F/);
+      // Signed for the old primary's region, where the replica is created.
+      expect(create.headers.authorization).toMatch(/\/us-east-1\/rds\/aws4_request/);
+      expect(aws.instances.get("freight-prod-primary-fb1")).toMatchObject({
+        status: "creating",
+        source: "arn:aws:rds:us-west-2:123456789012:db:freight-prod-secondary",
+      });
+      // The fenced old instance is left as it was.
+      expect(aws.instances.get("freight-prod-primary")!.securityGroups).toEqual([
+        { id: "sg-fence-use1", status: "active" },
+      ]);
+      // Asked again (on-call re-runs it, or a crash): the same instance, not a second one.
+      await waitFor(
+        "replica available",
+        () => aws.instances.get("freight-prod-primary-fb1")!.status === "available",
+      );
+      const again = await driver.rebuildReplica("primary");
+      expect(again).toMatchObject({ replica: "freight-prod-primary-fb1", streaming: true });
+      expect(
+        aws.requests.filter((r) => r.params.get("Action") === "CreateDBInstanceReadReplica"),
+      ).toHaveLength(1);
+    } finally {
+      aws.replicaCreateDelayMs = 0;
+      await driver.close();
+    }
+  });
+
+  it("refuses while the other region's instance is still a replica, and says to flip first", async () => {
+    const driver = rdsDriver();
+    await expect(driver.rebuildReplica("primary")).rejects.toThrow(/flip to secondary first/);
+    expect(aws.requests.some((r) => r.params.get("Action") === "CreateDBInstanceReadReplica")).toBe(false);
+    await driver.close();
+  });
+
+  it("passes on RDS's refusal to replicate from a source without automated backups", async () => {
+    flipped();
+    aws.instances.get("freight-prod-secondary")!.backupRetentionPeriod = 0;
+    const driver = rdsDriver();
+    await expect(driver.rebuildReplica("primary")).rejects.toMatchObject({
+      name: "InvalidDBInstanceStateFault",
+      message: expect.stringMatching(/Automated backups are not enabled/),
+    });
+    await driver.close();
+  });
+
+  it("the endpoint answers a cross-region source named without its ARN as RDS does: not found", async () => {
+    flipped();
+    const client = new RDSClient({ region: "us-east-1", endpoint: aws.url, credentials, maxAttempts: 1 });
+    await expect(
+      client.send(
+        new CreateDBInstanceReadReplicaCommand({
+          DBInstanceIdentifier: "freight-prod-primary-fb1",
+          SourceDBInstanceIdentifier: "freight-prod-secondary",
+          DBSubnetGroupName: "freight-prod-use1",
+        }),
+      ),
+    ).rejects.toMatchObject({ name: "DBInstanceNotFoundFault" });
+    client.destroy();
   });
 });
 

@@ -13,14 +13,29 @@
 // fence writes standby.signal into the data directory (a restarted server comes up in recovery:
 // read-only, as Patroni and pg_auto_failover demote an old primary) and shuts the postmaster down
 // at once (SIGQUIT: no backend commits after it). It is confirmed by looking, never assumed.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+//
+// Failback goes through the host too (postgres-rebuild.ts): the old primary is stopped cleanly,
+// rewound with pg_rewind (or re-copied with pg_basebackup when it cannot be) into a replica of the
+// new primary, and started again: with pg_ctl, or by the host's own supervisor (`start`).
+import { execFile } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { connectionOptions } from "../../../../app/db/pool.ts";
 import type { SecretValue } from "../../../../app/secret-file.ts";
 import { otherRegion, type Region } from "../../../api/regionfailover.ts";
 import { toDriverError } from "./errors.ts";
-import type { DatabaseDriver, ReplicationState } from "./types.ts";
+import {
+  postgresBinDir,
+  rebuildDataDirectory,
+  runningPostmaster,
+  serverIdentity,
+  type ReplicaSource,
+} from "./postgres-rebuild.ts";
+import type { DatabaseDriver, RebuildReport, ReplicationState } from "./types.ts";
+
+const run = promisify(execFile);
 
 /** Each region's pool; a SecretValue (the mounted file) is re-read for every new connection. */
 export function regionPools(urls: Record<Region, string | SecretValue>): Record<Region, pg.Pool> {
@@ -39,20 +54,27 @@ export function regionPools(urls: Record<Region, string | SecretValue>): Record<
   return { primary: pool(urls.primary), secondary: pool(urls.secondary) };
 }
 
-/** The postmaster's pid from its data directory, when one is running there. */
-function runningPostmaster(dataDir: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-  } catch {
-    return undefined;
-  }
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+export interface PostgresHostOptions {
+  /**
+   * Starts the rebuilt server on `dataDir` and resolves once it accepts connections. By default
+   * pg_ctl starts it detached, logging to failback.log beside the data directory; a host that
+   * supervises its servers (the local platform) starts it its own way.
+   */
+  start?: (region: Region, dataDir: string) => Promise<void>;
+  /** Progress lines of a rebuild. */
+  log?: (line: string) => void;
+}
+
+/** Host, port and login of a connection URL, for the tools that take them apart. */
+function sourceOf(url: string): ReplicaSource {
+  const parsed = new URL(url);
+  return {
+    host: decodeURIComponent(parsed.hostname),
+    port: Number(parsed.port || 5432),
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "postgres",
+  };
 }
 
 export class PostgresDatabaseDriver implements DatabaseDriver {
@@ -60,6 +82,8 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
   /** Per replica: the replay position it was last seen behind at, and since when it has not moved. */
   readonly #stalled = new Map<Region, { replayed: string; since: number }>();
   private readonly dataDirs: Partial<Record<Region, string>>;
+  private readonly adminUrls: Record<Region, string | SecretValue>;
+  private readonly host: PostgresHostOptions;
 
   /**
    * `dataDirs`: each region's data directory, where this process can reach the host (the local
@@ -68,9 +92,12 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
   constructor(
     adminUrls: Record<Region, string | SecretValue>,
     dataDirs: Partial<Record<Region, string>> = {},
+    host: PostgresHostOptions = {},
   ) {
     this.pools = regionPools(adminUrls);
     this.dataDirs = dataDirs;
+    this.adminUrls = adminUrls;
+    this.host = host;
   }
 
   private dataDir(region: Region): string {
@@ -192,6 +219,153 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
         `pg_promote() on ${region}'s database did not finish within 60 s; check its log, then let the controller retry (it promotes only while the database is still a replica)`,
       );
     }
+  }
+
+  async rebuildReplica(region: Region): Promise<RebuildReport> {
+    const started = Date.now();
+    const other = otherRegion(region);
+    const dir = this.dataDir(region);
+    const url = this.adminUrls[other];
+    const source = sourceOf(typeof url === "string" ? url : url.read());
+    if (!(await this.isWritable(other)))
+      throw new Error(
+        `${other}'s database is itself a replica: a replica can only be rebuilt from a primary. Flip to ${other} first (its promotion makes it the primary), then rebuild ${region}.`,
+      );
+    if (runningPostmaster(dir) !== undefined) {
+      const streaming = await this.streamingFrom(region, source).catch(() => false);
+      if (streaming)
+        return {
+          method: "none",
+          replica: dir,
+          streaming: true,
+          steps: [`${region}'s database already streams from ${other}'s: nothing to do`],
+          seconds: 0,
+        };
+    }
+    const steps: string[] = [];
+    const pid = runningPostmaster(dir);
+    if (pid !== undefined) {
+      // A fast shutdown ends the sessions and writes a shutdown checkpoint: a clean stop for pg_rewind.
+      process.kill(pid, "SIGINT");
+      const deadline = Date.now() + 60_000;
+      while (runningPostmaster(dir) === pid) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `postmaster ${pid} in ${dir} did not stop within 60 s of a fast shutdown; check its log`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      steps.push(`postmaster ${pid} stopped (fast shutdown)`);
+    }
+    // The pool's sessions to the old server are gone; new ones reach the rebuilt server.
+    let rebuilt = await rebuildDataDirectory({ dataDir: dir, source, log: this.host.log });
+    steps.push(...rebuilt.steps);
+    const start = this.host.start ?? PostgresDatabaseDriver.pgCtlStart;
+    await start(region, dir);
+    steps.push("server started as a standby");
+    let streaming = await this.waitStreaming(
+      region,
+      source,
+      rebuilt.method === "pg_rewind" ? 20_000 : 60_000,
+    );
+    if (!streaming.ok && rebuilt.method === "pg_rewind") {
+      // Seen on the local platform after a planned flip: the rewound standby replays the old
+      // timeline and its WAL receiver waits instead of following the new one. A fresh copy always
+      // streams; say why it was needed.
+      const reason = `the rewound server did not stream from ${other}'s within 20 s (${streaming.seen})`;
+      steps.push(reason);
+      await PostgresDatabaseDriver.stopPostmaster(dir);
+      rebuilt = await rebuildDataDirectory({
+        dataDir: dir,
+        source,
+        method: "pg_basebackup",
+        log: this.host.log,
+      });
+      rebuilt.fallbackReason = reason;
+      steps.push(...rebuilt.steps);
+      await start(region, dir);
+      steps.push("server started as a standby");
+      streaming = await this.waitStreaming(region, source, 60_000);
+    }
+    if (!streaming.ok)
+      throw new Error(
+        `${region}'s rebuilt database did not start streaming from ${other}'s within 60 s: check its log (is the new primary's WAL since the rebuild still there?); it says ${streaming.seen}`,
+      );
+    steps.push(`streaming from ${source.host}:${source.port}`);
+    return {
+      method: rebuilt.method,
+      ...(rebuilt.fallbackReason ? { fallbackReason: rebuilt.fallbackReason } : {}),
+      replica: dir,
+      streaming: true,
+      steps,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+  }
+
+  /** Waits for `region`'s database to stream from `source`; says what it saw when it does not. */
+  private async waitStreaming(
+    region: Region,
+    source: ReplicaSource,
+    timeoutMs: number,
+  ): Promise<{ ok: boolean; seen: string }> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = "";
+    for (;;) {
+      const ok = await this.streamingFrom(region, source).catch((error: Error) => {
+        seen = error.message;
+        return false;
+      });
+      if (ok) return { ok, seen };
+      if (Date.now() > deadline) {
+        const receiver = await this.query<{ status: string | null; tli: number | null }>(
+          region,
+          "reading the WAL receiver",
+          "SELECT (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT received_tli FROM pg_stat_wal_receiver) AS tli",
+        ).catch(() => undefined);
+        const r = receiver?.[0];
+        return {
+          ok,
+          seen: r ? `WAL receiver ${r.status ?? "not running"} on timeline ${r.tli ?? "?"}` : seen,
+        };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private static async stopPostmaster(dir: string): Promise<void> {
+    const pid = runningPostmaster(dir);
+    if (pid === undefined) return;
+    process.kill(pid, "SIGINT");
+    const deadline = Date.now() + 60_000;
+    while (runningPostmaster(dir) === pid) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `postmaster ${pid} in ${dir} did not stop within 60 s of a fast shutdown; check its log`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** True when `region`'s database is in recovery with its WAL receiver streaming from `source`. */
+  private async streamingFrom(region: Region, source: ReplicaSource): Promise<boolean> {
+    const rows = await this.query<{ status: string | null; sender_port: number | null }>(
+      region,
+      "reading the WAL receiver",
+      `SELECT (SELECT status FROM pg_stat_wal_receiver) AS status,
+              (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port
+        WHERE pg_is_in_recovery()`,
+    );
+    const row = rows[0];
+    return row?.status === "streaming" && row.sender_port === source.port;
+  }
+
+  private static async pgCtlStart(_region: Region, dataDir: string): Promise<void> {
+    const identity = await serverIdentity();
+    await run(
+      join(postgresBinDir(), "pg_ctl"),
+      ["start", "-D", dataDir, "-w", "-t", "120", "-l", join(dirname(dataDir), "failback.log")],
+      { ...identity, cwd: dirname(dataDir) },
+    );
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,16 @@
 // instance restarts, and unlike StopDBInstance it is allowed on a source with read replicas), then
 // the instance is rebooted so sessions opened before the swap are dropped too. It counts as fenced
 // only when DescribeDBInstances shows the fence group alone, active, and the instance available.
+//
+// Failback: RDS cannot turn a standalone instance back into a replica, so a new instance is
+// created in the old primary's region with CreateDBInstanceReadReplica from the new primary (named
+// by its ARN: cross-region), with the old instance's class and subnet group and its security groups
+// less the fence group. Its name is the old one with the next "-fb<N>" generation, so a repeated
+// call finds the instance it asked for before instead of creating another. The old instance is
+// left alone (fenced) for on-call to snapshot and delete; RDS_<REGION>_INSTANCE is then pointed at
+// the new one (region stack config) for the controller to see it stream and report FailbackReady.
 import {
+  CreateDBInstanceReadReplicaCommand,
   DescribeDBInstancesCommand,
   ModifyDBInstanceCommand,
   PromoteReadReplicaCommand,
@@ -19,8 +28,20 @@ import {
   RDSClient,
   type DBInstance,
 } from "@aws-sdk/client-rds";
-import type { Region } from "../../../api/regionfailover.ts";
-import type { DatabaseDriver, ReplicationState } from "./types.ts";
+import { otherRegion, type Region } from "../../../api/regionfailover.ts";
+import type { DatabaseDriver, RebuildReport, ReplicationState } from "./types.ts";
+
+/** The next failback generation of an instance name: freight-prod-primary -> freight-prod-primary-fb1 -> -fb2. */
+export function nextReplicaIdentifier(identifier: string): string {
+  const match = /^(.*)-fb(\d+)$/.exec(identifier);
+  const base = match ? match[1]! : identifier;
+  const next = `${base}-fb${match ? Number(match[2]) + 1 : 1}`;
+  if (next.length > 63)
+    throw new Error(
+      `${next} is longer than the 63 characters RDS allows for an instance identifier: shorten RDS instance names`,
+    );
+  return next;
+}
 
 export interface RdsInstance {
   /** The AWS region the instance lives in, e.g. us-east-1. */
@@ -61,8 +82,10 @@ export class RdsDatabaseDriver implements DatabaseDriver {
     return client;
   }
 
-  async describe(region: Region): Promise<DBInstance> {
-    const { identifier } = this.options.instances[region];
+  async describe(
+    region: Region,
+    identifier = this.options.instances[region].identifier,
+  ): Promise<DBInstance> {
     const out = await this.client(region).send(
       new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
     );
@@ -159,6 +182,65 @@ export class RdsDatabaseDriver implements DatabaseDriver {
       RdsDatabaseDriver.onlyGroup(instance, this.fenceGroup(region)) &&
       instance.DBInstanceStatus === "available"
     );
+  }
+
+  async rebuildReplica(region: Region): Promise<RebuildReport> {
+    const started = Date.now();
+    const other = otherRegion(region);
+    const source = await this.describe(other);
+    const sourceId = this.options.instances[other].identifier;
+    if (source.ReadReplicaSourceDBInstanceIdentifier || source.DBInstanceStatus !== "available")
+      throw new Error(
+        `${sourceId} (${other}) is not a standalone primary in state available (status ${source.DBInstanceStatus}${source.ReadReplicaSourceDBInstanceIdentifier ? `, a replica of ${source.ReadReplicaSourceDBInstanceIdentifier}` : ""}): flip to ${other} first, then rebuild ${region}`,
+      );
+    if (!source.DBInstanceArn) throw new Error(`RDS returned no ARN for ${sourceId}`);
+    const old = await this.describe(region);
+    const name = nextReplicaIdentifier(this.options.instances[region].identifier);
+    const report = (instance: DBInstance, steps: string[]): RebuildReport => ({
+      method: "RDS read replica (CreateDBInstanceReadReplica)",
+      fallbackReason:
+        "RDS cannot rewind an instance into a replica; a new one is created from the new primary",
+      replica: name,
+      streaming:
+        instance.DBInstanceStatus === "available" &&
+        !!instance.StatusInfos?.some((s) => s.StatusType === "read replication" && s.Normal !== false),
+      steps: [
+        ...steps,
+        `then the failover controller must watch ${name}: RDS_${region.toUpperCase()}_INSTANCE=${this.options.instances[region].awsRegion}:${name} (the stack's database identifier, infra/workloads/failover.ts); it reports FailbackReady once ${name} streams`,
+        `${this.options.instances[region].identifier} is left as it was (fenced): snapshot and delete it when done`,
+      ],
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    });
+    const existing = await this.describe(region, name).catch((error: Error) => {
+      if (/DBInstanceNotFound/.test(error.name)) return undefined;
+      throw error;
+    });
+    if (existing) {
+      const from = existing.ReadReplicaSourceDBInstanceIdentifier;
+      if (from !== source.DBInstanceArn && from !== sourceId)
+        throw new Error(
+          `${name} exists but is not a read replica of ${sourceId} (${from ? `it replicates ${from}` : "it is standalone"}): delete or rename it, then rebuild again`,
+        );
+      return report(existing, [`${name} was already requested (status ${existing.DBInstanceStatus})`]);
+    }
+    const fence = this.options.fenceSecurityGroups?.[region];
+    const groups = (old.VpcSecurityGroups ?? [])
+      .map((g) => g.VpcSecurityGroupId!)
+      .filter((id) => id && id !== fence);
+    const out = await this.client(region).send(
+      new CreateDBInstanceReadReplicaCommand({
+        DBInstanceIdentifier: name,
+        SourceDBInstanceIdentifier: source.DBInstanceArn,
+        ...(old.DBInstanceClass ? { DBInstanceClass: old.DBInstanceClass } : {}),
+        ...(old.DBSubnetGroup?.DBSubnetGroupName
+          ? { DBSubnetGroupName: old.DBSubnetGroup.DBSubnetGroupName }
+          : {}),
+        ...(groups.length ? { VpcSecurityGroupIds: groups } : {}),
+      }),
+    );
+    return report(out.DBInstance ?? {}, [
+      `CreateDBInstanceReadReplica ${name} from ${source.DBInstanceArn}${groups.length ? ` with security groups ${groups.join(", ")}` : " (the old instance held only the fence group: give the new one the database security group)"}`,
+    ]);
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,22 @@ export interface ReplicationState {
   caughtUp: boolean;
 }
 
+/** What a failback rebuild did, for on-call's output and the runbook's log. */
+export interface RebuildReport {
+  /** pg_rewind, pg_basebackup, or the provider's equivalent (an RDS read replica). */
+  method: string;
+  /** Why the faster method was not used, when it was not. */
+  fallbackReason?: string;
+  /** The database that is (or is becoming) the replica: a data directory, or a new RDS instance. */
+  replica: string;
+  /** True when the replica streams from the other region now; false while the provider still builds it. */
+  streaming: boolean;
+  /** What was done, in order. */
+  steps: string[];
+  /** Seconds from the call to the replica streaming (or to the request being accepted). */
+  seconds: number;
+}
+
 export interface DatabaseDriver {
   /** How far `replica`'s database is behind the other region's; throws when either cannot be asked. */
   replication(replica: Region): Promise<ReplicationState>;
@@ -29,6 +45,14 @@ export interface DatabaseDriver {
   fence(region: Region): Promise<{ method: string }>;
   /** True only when the fence is confirmed in force; throws when that cannot be asked. */
   isFenced(region: Region): Promise<boolean>;
+  /**
+   * Failback: makes `region`'s database a streaming replica of the other region's, which must be a
+   * primary (accepting writes). Destroys whatever `region`'s database wrote that the other never
+   * received (the writes an unplanned flip lost), so only on-call asks for it, never the controller,
+   * and the caller checks that `region` is not the one serving. Idempotent: a database already
+   * streaming from the other region is left as it is.
+   */
+  rebuildReplica(region: Region): Promise<RebuildReport>;
   close(): Promise<void>;
 }
 
