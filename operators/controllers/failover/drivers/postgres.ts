@@ -246,15 +246,7 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
     const pid = runningPostmaster(dir);
     if (pid !== undefined) {
       // A fast shutdown ends the sessions and writes a shutdown checkpoint: a clean stop for pg_rewind.
-      process.kill(pid, "SIGINT");
-      const deadline = Date.now() + 60_000;
-      while (runningPostmaster(dir) === pid) {
-        if (Date.now() > deadline)
-          throw new Error(
-            `postmaster ${pid} in ${dir} did not stop within 60 s of a fast shutdown; check its log`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await PostgresDatabaseDriver.stopPostmaster(dir);
       steps.push(`postmaster ${pid} stopped (fast shutdown)`);
     }
     // The pool's sessions to the old server are gone; new ones reach the rebuilt server.
