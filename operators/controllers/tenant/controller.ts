@@ -2,6 +2,7 @@
 // Plan when that Plan changes, and every tenant a RateLimitPolicy targets when the policy changes
 // (before and after the change); poll usage; and sweep for tenants deleted behind our back.
 import type { Logger } from "pino";
+import { Gauge } from "prom-client";
 import type pg from "pg";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
@@ -103,6 +104,14 @@ export function addTenantController(
     predicates: [specOrMetadataChanged],
   });
   manager.add(controller);
+  new Gauge({
+    name: "tenant_status_writes_pending",
+    help: "Tenant status writes waiting or in flight: status trailing the committed database rows.",
+    registers: [manager.metrics.registry],
+    collect() {
+      this.set(statusWriter.pending + statusWriter.active);
+    },
+  });
   // A runnable: it writes only while this manager leads, and stops when leadership is lost.
   manager.addRunnable("tenant-status-writer", (signal) => statusWriter.run(signal));
   manager.addRunnable("usage-poller", (signal) =>
