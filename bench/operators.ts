@@ -209,7 +209,9 @@ async function runAt(tenantCount: number) {
     );
     await waitFor(
       "queues drained",
-      async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
+      async () =>
+        (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0 &&
+        (await metricValue(operator!.probeUrl, "tenant_status_writes_pending")) === 0,
       { timeoutMs: drainTimeoutMs },
     );
 
@@ -244,7 +246,9 @@ async function runAt(tenantCount: number) {
     await new Promise((r) => setTimeout(r, 5000));
     await waitFor(
       "queues drained",
-      async () => (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0,
+      async () =>
+        (await metricValue(operator!.probeUrl, "workqueue_depth")) === 0 &&
+        (await metricValue(operator!.probeUrl, "tenant_status_writes_pending")) === 0,
       { timeoutMs: drainTimeoutMs },
     );
     // The queue depth does not count reconciles still running: settled means no reconcile

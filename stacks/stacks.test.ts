@@ -479,7 +479,12 @@ describe("both stacks", () => {
         mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
         readOnly: true,
       });
-      expect(container["command"]).toEqual(["node", "operators/main.ts"]);
+      // V8 collects before the pod's memory limit: the heap cap is well under it.
+      expect(container["command"]).toEqual(["node", "--max-old-space-size=320", "operators/main.ts"]);
+      expect(container["resources"]).toEqual({
+        requests: { cpu: "100m", memory: "512Mi" },
+        limits: { cpu: "500m", memory: "512Mi" },
+      });
       expect(container["ports"]).toEqual([{ name: "probes", containerPort: 8081 }]);
       // Created only after the CRDs and RBAC it needs.
       for (const crd of crds) expect(operators.opts?.dependsOn).toContain(crd.urn);

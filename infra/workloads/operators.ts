@@ -16,6 +16,7 @@ import { failoverEnv, failoverPolicy, failoverSecretFiles } from "./failover.ts"
 import type { PinnedImage } from "./images.ts";
 import { imageRef, OPERATORS_REPOSITORY, versionLabel } from "./images.ts";
 import type { Namespaces } from "./namespaces.ts";
+import { OPERATORS_COMMAND, OPERATORS_RESOURCES } from "./operator-process.ts";
 import { PRICING_MODEL_IGNORED_FIELDS, pricingModelObject } from "./pricing-model.ts";
 import type { Manifest, OperatorManifests } from "./operator-manifests.ts";
 import { GENERATE_COMMAND, operatorAccount, OperatorManifestsError } from "./operator-manifests.ts";
@@ -210,14 +211,12 @@ export class Operators extends pulumi.ComponentResource {
                 {
                   name: "operators",
                   image: imageRef(args.imageRegistry, OPERATORS_REPOSITORY, args.image),
-                  command: ["node", "operators/main.ts"],
+                  // The heap cap sits below the memory limit (operator-process.ts).
+                  command: OPERATORS_COMMAND,
                   serves: { portName: "probes", port: OPERATORS_PORT },
                   env,
                   secretFiles,
-                  resources: {
-                    requests: { cpu: "100m", memory: "128Mi" },
-                    limits: { cpu: "500m", memory: "256Mi" },
-                  },
+                  resources: OPERATORS_RESOURCES,
                 },
               ],
             }),

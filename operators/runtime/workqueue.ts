@@ -82,6 +82,11 @@ export class WorkQueue {
     return this.dirty.size + this.processing.size + this.timers.size;
   }
 
+  /** Whether `key` waits to be handed to a worker (including again, after the one processing it). */
+  isQueued(key: string): boolean {
+    return this.dirty.has(key);
+  }
+
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);

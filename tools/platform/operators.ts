@@ -17,6 +17,7 @@ import type { Tenant } from "../../operators/api/tenant.ts";
 import type { KubeObject } from "../../operators/api/types.ts";
 import { builtin, isNotFound, KubeClient } from "../../operators/runtime/kube.ts";
 import { waitForTenantAdmission } from "./local-deploy.ts";
+import { OPERATORS_NODE_FLAGS, OPERATORS_SCRIPT } from "../../infra/workloads/operator-process.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..");
 const node = join(repoRoot, "node_modules", ".bin", "node");
@@ -179,7 +180,9 @@ export async function startOperator(options: {
   const port = await freePort();
   const logPath = join(logDir, `${identity}.log`);
   const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(node, [join(repoRoot, "operators", "main.ts")], {
+  // The heap flags the stacks deploy (infra/workloads/operator-process.ts), so memory measured here
+  // is memory in the pod.
+  const child = spawn(node, [...OPERATORS_NODE_FLAGS, join(repoRoot, OPERATORS_SCRIPT)], {
     env: {
       ...process.env,
       KUBECONFIG: options.kubeconfigPath,

@@ -2,13 +2,17 @@
 // Plan when that Plan changes, and every tenant a RateLimitPolicy targets when the policy changes
 // (before and after the change); poll usage; and sweep for tenants deleted behind our back.
 import type { Logger } from "pino";
+import { Gauge } from "prom-client";
 import type pg from "pg";
 import { TENANT_FINALIZER } from "../../api/group.ts";
 import type { Plan } from "../../api/plan.ts";
 import type { RateLimitPolicy } from "../../api/ratelimitpolicy.ts";
 import { plans as plansRef, rateLimitPolicies, tenants as tenantsRef } from "../../api/resources.ts";
 import type { Tenant } from "../../api/tenant.ts";
+import { backoffDelay } from "../../runtime/backoff.ts";
 import { Controller } from "../../runtime/controller.ts";
+import { keyString } from "../../runtime/keys.ts";
+import { StatusWriter } from "../../runtime/status-writer.ts";
 import { EventRecorder } from "../../runtime/events.ts";
 import type { Manager } from "../../runtime/manager.ts";
 import {
@@ -25,6 +29,9 @@ import { tenantsOnPlan } from "./mappers.ts";
 import { TenantReconciler } from "./reconciler.ts";
 import { pollUsage } from "./usage-poller.ts";
 import { runTenantSweep, sweepMetrics } from "./sweep.ts";
+
+/** Reconcile again after a failed status write: 100 ms, doubling, at most 30 s. */
+const STATUS_RETRY = { baseMs: 100, maxMs: 30_000, jitter: 0.2 };
 
 export function addTenantController(
   manager: Manager,
@@ -44,6 +51,19 @@ export function addTenantController(
   const plans = manager.informer<Plan>(plansRef);
   const policies = manager.informer<RateLimitPolicy>(rateLimitPolicies);
   const log = (options.log ?? manager.log).child({ controller: "tenant" });
+  // Status writes leave the reconcile once the database rows are committed. A failed write is
+  // not retried as such: the tenant is reconciled again after a backoff and decides afresh.
+  const statusWriter = new StatusWriter({
+    window: () => manager.client.concurrency.limit,
+    onFailure: (key, error, attempt) => {
+      const retryInMs = backoffDelay(attempt - 1, STATUS_RETRY);
+      log.warn(
+        { key, err: (error as Error).message, retryInMs },
+        "tenant status write failed; reconciling again",
+      );
+      controller.queue.addAfter(key, retryInMs);
+    },
+  });
   const reconciler = new TenantReconciler({
     client: manager.client,
     pool: options.pool,
@@ -57,8 +77,14 @@ export function addTenantController(
       log,
     ),
     log,
+    statusWriter,
+    isQueued: (key): boolean => controller.queue.isQueued(keyString(key)),
   });
-  const controller = new Controller({ name: "tenant", reconciler, workers: options.workers ?? 8 });
+  const controller: Controller = new Controller({
+    name: "tenant",
+    reconciler,
+    workers: options.workers ?? 8,
+  });
   // Status is ours, and so is the finalizer we add: writing either must not wake us again. Someone
   // removing our finalizer does.
   controller.watch(tenants, {
@@ -78,6 +104,16 @@ export function addTenantController(
     predicates: [specOrMetadataChanged],
   });
   manager.add(controller);
+  new Gauge({
+    name: "tenant_status_writes_pending",
+    help: "Tenant status writes waiting or in flight: status trailing the committed database rows.",
+    registers: [manager.metrics.registry],
+    collect() {
+      this.set(statusWriter.pending + statusWriter.active);
+    },
+  });
+  // A runnable: it writes only while this manager leads, and stops when leadership is lost.
+  manager.addRunnable("tenant-status-writer", (signal) => statusWriter.run(signal));
   manager.addRunnable("usage-poller", (signal) =>
     pollUsage({
       pool: options.pool,

@@ -1,7 +1,8 @@
 // Tenant reconciler: gathers observations (the Tenant, its Plan, the rate-limit policies, the
 // database), lets the pure functions decide, and applies the difference: entitlement and rate-limit
-// rows for enforcement, the Tenant status (one write, rate limits included), Events. Deleting a
-// Tenant offboards it before the finalizer lets go.
+// rows for enforcement, then hands the Tenant status (one write, rate limits included) and its
+// Events to the status writer, which sends them at the API server's pace. Deleting a Tenant
+// offboards it before the finalizer lets go.
 import type { Logger } from "pino";
 import type pg from "pg";
 import { transaction } from "../../../app/db/pool.ts";
@@ -21,6 +22,7 @@ import { applyStatusIfChanged } from "../../runtime/status.ts";
 import { resolveEntitlements } from "./entitlements.ts";
 import { decideTenantStatus, ownStatus, type TenantObservation } from "./status.ts";
 import { Batcher } from "../../runtime/batcher.ts";
+import type { StatusWriter } from "../../runtime/status-writer.ts";
 import {
   provisionTenants,
   syncPlanEntitlements,
@@ -48,6 +50,10 @@ export interface TenantReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   now?: () => Date;
+  /** Where status writes go once the database rows are in (runs while the manager leads). */
+  statusWriter: StatusWriter;
+  /** Whether a reconcile of `key` is queued (it will decide the status again). */
+  isQueued?: (key: ObjectKey) => boolean;
   /** Most tenants provisioned in one transaction. */
   maxBatch?: number;
 }
@@ -73,6 +79,8 @@ export class TenantReconciler implements Reconciler {
    * live tenant (the informer holds the objects themselves); a restarted process starts empty.
    */
   private readonly provisioned = new Map<string, Tenant>();
+  /** Per tenant, how many reconciles started: a status decided by an older one is not written. */
+  private readonly reconcileCount = new Map<string, number>();
 
   constructor(deps: TenantReconcilerDeps) {
     this.deps = deps;
@@ -90,15 +98,20 @@ export class TenantReconciler implements Reconciler {
     const { client, tenants, plans, policies, events } = this.deps;
     const cached = tenants.get(key);
     const id = `${key.namespace}/${key.name}`;
+    const count = (this.reconcileCount.get(id) ?? 0) + 1;
+    this.reconcileCount.set(id, count);
     if (!cached) {
+      this.reconcileCount.delete(id);
       // Gone. Normally offboarding ran before the finalizer was removed (and forgot it here).
       const vanished = this.provisioned.get(id);
       this.provisioned.delete(id);
+      this.deps.statusWriter.forget(id);
       if (vanished) await this.offboardVanished(vanished);
       return;
     }
     if (cached.metadata.deletionTimestamp) {
       this.provisioned.delete(id);
+      this.deps.statusWriter.forget(id);
       return this.offboard(cached);
     }
 
@@ -168,21 +181,29 @@ export class TenantReconciler implements Reconciler {
       status.rateLimits = limits.rateLimits;
       status.conditions = replaceCondition(status.conditions ?? [], limits.conditions[0]!);
     }
-    try {
-      await applyStatusIfChanged(client, tenantsRef, tenant, status, {
-        fieldManager: TENANT_FIELD_MANAGER,
-        current: ownStatus(tenant.status),
-      });
-    } catch (error) {
-      if (!isNotFound(error) || observation.kind !== "applied") throw error;
-      // Gone although our finalizer was added: the API server let a DELETE that had read the
-      // object without it win over our patch (seen with 1,000 tenants created and deleted in a
-      // burst). Offboard what we just provisioned now.
-      this.provisioned.delete(id);
-      await this.offboardVanished(tenant);
-      return;
-    }
-    for (const event of decision.events) await events.record(tenant, event);
+    // The rows enforcement reads are committed: the status write trails at the API server's pace
+    // without holding this worker (status-writer.ts). It compares with, and writes to, the newest
+    // cached Tenant; a newer generation's reconcile is queued and decides again.
+    // A newer reconcile (started or queued, e.g. a Plan edited again) writes its own status instead:
+    // under churn the API server gets the last status, not every one.
+    const generation = tenant.metadata.generation;
+    this.deps.statusWriter.submit(id, async () => {
+      if (this.reconcileCount.get(id) !== count || this.deps.isQueued?.(key)) return;
+      const latest = tenants.get(key);
+      // Gone or going: a tenant deleted meanwhile is offboarded by the reconcile of its deletion.
+      if (!latest || latest.metadata.deletionTimestamp || latest.metadata.generation !== generation) return;
+      try {
+        await applyStatusIfChanged(client, tenantsRef, latest, status, {
+          fieldManager: TENANT_FIELD_MANAGER,
+          current: ownStatus(latest.status),
+        });
+      } catch (error) {
+        // Deleted after our read: its deletion's reconcile offboards what we provisioned.
+        if (isNotFound(error)) return;
+        throw error;
+      }
+      for (const event of decision.events) await events.record(latest, event);
+    });
     // No timer: every input is watched, and usage-poller.ts enqueues tenants whose usage moved.
   }
 
