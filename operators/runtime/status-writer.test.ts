@@ -16,9 +16,33 @@ function gate() {
 }
 
 describe("StatusWriter", () => {
+  it("writes a new key at once, and a churning key at most once per interval with its latest status", async () => {
+    const g = gate();
+    const writer = new StatusWriter({ window: () => 8, minIntervalMs: 200, onFailure: () => {} });
+    const leading = new AbortController();
+    const running = writer.run(leading.signal);
+    const startedAt = Date.now();
+    writer.submit("t1", g.write("t1 v1"));
+    writer.submit("t2", g.write("t2 v1"));
+    await g.settle();
+    expect(g.started).toEqual(["t1 v1", "t2 v1"]);
+    g.finish.get("t1 v1")!.resolve();
+    g.finish.get("t2 v1")!.resolve();
+    // Ten more statuses for t1 while its interval runs: only the last is written, once it is due.
+    for (let v = 2; v <= 11; v++) writer.submit("t1", g.write(`t1 v${v}`));
+    await g.settle();
+    expect(g.started).toEqual(["t1 v1", "t2 v1"]);
+    while (!g.finish.has("t1 v11")) await new Promise((r) => setTimeout(r, 10));
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(190);
+    expect(g.started).toEqual(["t1 v1", "t2 v1", "t1 v11"]);
+    g.finish.get("t1 v11")!.resolve();
+    leading.abort();
+    await running;
+  });
+
   it("writes only the latest status submitted for a key, after the one in flight, never two at once", async () => {
     const g = gate();
-    const writer = new StatusWriter({ window: () => 8, onFailure: () => {} });
+    const writer = new StatusWriter({ window: () => 8, minIntervalMs: 0, onFailure: () => {} });
     const leading = new AbortController();
     const running = writer.run(leading.signal);
     writer.submit("t1", g.write("t1 v1"));
@@ -37,7 +61,7 @@ describe("StatusWriter", () => {
 
   it("keeps at most the window in flight, oldest waiting first", async () => {
     const g = gate();
-    const writer = new StatusWriter({ window: () => 2, onFailure: () => {} });
+    const writer = new StatusWriter({ window: () => 2, minIntervalMs: 0, onFailure: () => {} });
     const leading = new AbortController();
     const running = writer.run(leading.signal);
     for (const key of ["a", "b", "c", "d"]) writer.submit(key, g.write(key));
@@ -59,6 +83,7 @@ describe("StatusWriter", () => {
     const failures: [string, number][] = [];
     const writer = new StatusWriter({
       window: () => 1,
+      minIntervalMs: 0,
       onFailure: (key, _e, attempt) => failures.push([key, attempt]),
     });
     writer.submit("a", g.write("a"));

@@ -5,6 +5,10 @@
 // flight; and no more writes in flight than `window()` (the client's adaptive request window).
 //
 // Level-triggered like the reconciles that feed it: a write lost to a crash, a failure or lost
+// A key's writes start at least `minIntervalMs` apart: a key written once (a new tenant) is written
+// at once, but a key whose status churns (a Plan edited many times a second) is written at most a
+// few times a second, each time with the latest status, instead of once per reconcile.
+//
 // leadership is not kept anywhere; the next reconcile of the key decides the status again and,
 // since it differs from what is stored, writes it. Writes run only while run()'s signal (the
 // manager's leadership) holds: when it aborts, nothing pending is started.
@@ -12,6 +16,8 @@
 export interface StatusWriterOptions {
   /** Writes allowed in flight now. */
   window: () => number;
+  /** Least time between the starts of two writes for one key (default 250 ms). */
+  minIntervalMs?: number;
   /** A write failed (`attempt` consecutive failures for the key): schedule a fresh reconcile. */
   onFailure: (key: string, error: unknown, attempt: number) => void;
 }
@@ -23,6 +29,9 @@ export class StatusWriter {
   private readonly pendingWrites = new Map<string, Write>();
   private readonly inFlight = new Set<string>();
   private readonly failures = new Map<string, number>();
+  /** When each key's last write started; entries older than the interval are dropped. */
+  private readonly lastStarted = new Map<string, number>();
+  private wakeTimer: NodeJS.Timeout | undefined;
   private signal: AbortSignal | undefined;
   private idle: (() => void) | undefined;
 
@@ -62,6 +71,7 @@ export class StatusWriter {
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     }
     this.pendingWrites.clear();
+    clearTimeout(this.wakeTimer);
     if (this.inFlight.size) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
@@ -69,11 +79,33 @@ export class StatusWriter {
     const signal = this.signal;
     if (!signal || signal.aborted) return;
     const window = Math.max(1, this.options.window());
+    const interval = this.options.minIntervalMs ?? 250;
+    const now = Date.now();
+    for (const [key, started] of this.lastStarted)
+      if (now - started >= interval) this.lastStarted.delete(key);
+    let nextDue = Infinity;
     for (const [key, write] of this.pendingWrites) {
       if (this.inFlight.size >= window) return;
       if (this.inFlight.has(key)) continue;
+      const started = this.lastStarted.get(key);
+      if (started !== undefined) {
+        nextDue = Math.min(nextDue, started + interval);
+        continue;
+      }
       this.pendingWrites.delete(key);
+      this.lastStarted.set(key, now);
       this.start(key, write, signal);
+    }
+    // Keys held back by their interval: look again when the first of them is due.
+    if (nextDue !== Infinity && !this.wakeTimer) {
+      this.wakeTimer = setTimeout(
+        () => {
+          this.wakeTimer = undefined;
+          this.pump();
+        },
+        Math.max(1, nextDue - Date.now()),
+      );
+      this.wakeTimer.unref();
     }
   }
 
