@@ -50,7 +50,9 @@ const REFUSED = {
 
 /** Waits until the replica has replayed what the primary has written so far. */
 async function replayed(): Promise<void> {
-  const [{ lsn }] = (await query(db.server.url(), "SELECT pg_current_wal_lsn()::text AS lsn")) as [
+  // The insert position, not pg_current_wal_lsn(): with synchronous_commit off (test servers) a
+  // commit record can still sit in the WAL buffers, before the write position.
+  const [{ lsn }] = (await query(db.server.url(), "SELECT pg_current_wal_insert_lsn()::text AS lsn")) as [
     { lsn: string },
   ];
   const deadline = Date.now() + 30_000;

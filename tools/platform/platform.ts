@@ -167,7 +167,9 @@ async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
       await client.end();
     }
   };
-  const lsn = await query(primaryUrl, "SELECT pg_current_wal_lsn()::text AS value");
+  // The insert position: with synchronous_commit off a commit can sit in the WAL buffers, before
+  // pg_current_wal_lsn() (the write position).
+  const lsn = await query(primaryUrl, "SELECT pg_current_wal_insert_lsn()::text AS value");
   const deadline = Date.now() + 30_000;
   while (!(await query(replicaUrl, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS value`))) {
     if (Date.now() > deadline)
