@@ -141,7 +141,18 @@ describe("operators behind an API server that throttles and restarts", () => {
       throw error;
     }
     const convergedMs = Date.now() - started;
-    const throttledSeen = await metricValue(operator.probeUrl, "rest_client_requests_total", { code: "429" });
+    // Status writes can still be on their way after convergence: a 429 the proxy has counted may not
+    // have reached the operator's metric yet, so wait for the two counts to meet.
+    let throttledSeen = 0;
+    const [running, refusing] = [operator, proxy];
+    await waitFor(
+      "the operator to have seen every 429 the proxy sent",
+      async () => {
+        throttledSeen = await metricValue(running.probeUrl, "rest_client_requests_total", { code: "429" });
+        return throttledSeen === refusing.stats.throttled;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    ).catch(() => undefined);
     console.log(
       `throttling proxy: converged in ${convergedMs} ms; ${proxy.stats.throttled} requests refused with 429, ` +
         `${proxy.stats.forwarded} forwarded; the operator saw ${throttledSeen} 429s`,
