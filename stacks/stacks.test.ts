@@ -480,7 +480,12 @@ describe("both stacks", () => {
         readOnly: true,
       });
       // V8 collects before the pod's memory limit: the heap cap is well under it.
-      expect(container["command"]).toEqual(["node", "--max-old-space-size=320", "operators/main.ts"]);
+      expect(container["command"]).toEqual([
+        "node",
+        "--max-old-space-size=256",
+        "--max-semi-space-size=16",
+        "operators/main.ts",
+      ]);
       expect(container["resources"]).toEqual({
         requests: { cpu: "100m", memory: "512Mi" },
         limits: { cpu: "500m", memory: "512Mi" },

@@ -16,7 +16,15 @@ describe("AdaptiveConcurrency", () => {
     expect(window.active).toBe(2);
   });
 
-  it("halves on 429 once per cool-down, widens by about one per window of quick successes", () => {
+  it("doubles per window of quick successes until the first overload (slow start)", () => {
+    const window = new AdaptiveConcurrency({ initial: 16, max: 128 });
+    for (let i = 0; i < 16; i++) window.record("ok", 10);
+    expect(window.limit).toBe(32);
+    for (let i = 0; i < 96; i++) window.record("ok", 10);
+    expect(window.limit).toBe(128);
+  });
+
+  it("halves on 429 once per cool-down, then widens by about one per window of quick successes", () => {
     let now = 0;
     const window = new AdaptiveConcurrency({ initial: 16, min: 1, coolDownMs: 1000 }, () => now);
     window.record("throttled", 10);

@@ -1,7 +1,9 @@
 // Parallelism sized to the API server instead of to a constant: an AIMD window (TCP's congestion
 // control, and what client-go's priority-and-fairness clients approximate with Retry-After) on the
-// requests a client has in flight. Each quick success widens the window by about one request per
-// window's worth of successes; a 429 (the server's max-in-flight or priority-and-fairness saying
+// requests a client has in flight. Until the first sign of overload the window grows by one per
+// quick success (TCP's slow start: it doubles every window's worth), so a cold start reaches the
+// server's pace within a few hundred requests instead of thousands; after a decrease, it grows by
+// about one request per window's worth of successes, up to where it was halved and beyond; a 429 (the server's max-in-flight or priority-and-fairness saying
 // "too many"), or a response far slower than the recent norm (the server queueing us), narrows it
 // by half, at most once per `coolDownMs` so a burst of refusals from one overload counts once.
 // Slowness is judged against the recent norm, not a constant: a server that is uniformly slow
@@ -35,6 +37,8 @@ export const defaultCongestion: CongestionOptions = {
 
 export class AdaptiveConcurrency {
   private window: number;
+  /** Below this the window grows by one per success (slow start); lowered to the window on a decrease. */
+  private slowStartThreshold: number;
   private inFlight = 0;
   private lastDecrease = Number.NEGATIVE_INFINITY;
   /** Moving mean of response latency (weight 1/20 per sample). */
@@ -47,6 +51,7 @@ export class AdaptiveConcurrency {
   constructor(options: Partial<CongestionOptions> = {}, now: () => number = Date.now) {
     this.options = { ...defaultCongestion, ...options };
     this.window = this.options.initial;
+    this.slowStartThreshold = this.options.max;
     this.now = now;
   }
 
@@ -102,7 +107,8 @@ export class AdaptiveConcurrency {
         this.stats.slow++;
         this.decrease();
       } else {
-        this.window = Math.min(this.options.max, this.window + 1 / this.window);
+        const growth = this.window < this.slowStartThreshold ? 1 : 1 / this.window;
+        this.window = Math.min(this.options.max, this.window + growth);
       }
     }
     // Other failures (connection refused, 5xx) say nothing about load: the caller's backoff handles them.
@@ -114,6 +120,7 @@ export class AdaptiveConcurrency {
     this.lastDecrease = now;
     this.stats.decreases++;
     this.window = Math.max(this.options.min, this.window / 2);
+    this.slowStartThreshold = this.window;
   }
 
   private wake(): void {

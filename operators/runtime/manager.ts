@@ -5,6 +5,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { Counter, Gauge } from "prom-client";
 import type { ResourceRef } from "../api/crd.ts";
 import type { KubeObject } from "../api/types.ts";
 import type { Controller } from "./controller.ts";
@@ -55,6 +56,27 @@ export class Manager {
     this.client.onRequest((method, path, status) =>
       this.metrics.restRequests.inc({ method, resource: resourceOfPath(path), code: String(status) }),
     );
+    const window = this.client.concurrency;
+    new Gauge({
+      name: "rest_client_request_window",
+      help: "The client's adaptive request window: requests allowed in flight (limit), in flight (active), waiting for a slot (waiting).",
+      labelNames: ["state"],
+      registers: [this.metrics.registry],
+      collect() {
+        this.set({ state: "limit" }, window.limit);
+        this.set({ state: "active" }, window.active);
+        this.set({ state: "waiting" }, window.waiting);
+      },
+    });
+    new Counter({
+      name: "rest_client_window_decreases_total",
+      help: "Times the request window was halved: the API server answered 429 or far slower than its recent norm.",
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(window.stats.decreases);
+      },
+    });
   }
 
   get state(): ManagerState {

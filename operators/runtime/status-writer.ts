@@ -4,11 +4,13 @@
 // latest submitted winning (an older one never lands after a newer); at most one write per key in
 // flight; and no more writes in flight than `window()` (the client's adaptive request window).
 //
-// Level-triggered like the reconciles that feed it: a write lost to a crash, a failure or lost
 // A key's writes start at least `minIntervalMs` apart: a key written once (a new tenant) is written
-// at once, but a key whose status churns (a Plan edited many times a second) is written at most a
-// few times a second, each time with the latest status, instead of once per reconcile.
+// at once, but a key whose status churns (a Plan edited many times a second) is written at most
+// once a second, each time with the latest status, instead of once per reconcile. The spacing, not
+// the request window, is what coalesces: with the window wide open (it reaches 128 in flight within
+// a few hundred quick answers), 250 ms let 100 churning tenants cost 5,721 writes in one test run.
 //
+// Level-triggered like the reconciles that feed it: a write lost to a crash, a failure or lost
 // leadership is not kept anywhere; the next reconcile of the key decides the status again and,
 // since it differs from what is stored, writes it. Writes run only while run()'s signal (the
 // manager's leadership) holds: when it aborts, nothing pending is started.
@@ -16,7 +18,7 @@
 export interface StatusWriterOptions {
   /** Writes allowed in flight now. */
   window: () => number;
-  /** Least time between the starts of two writes for one key (default 250 ms). */
+  /** Least time between the starts of two writes for one key (default 1,000 ms). */
   minIntervalMs?: number;
   /** A write failed (`attempt` consecutive failures for the key): schedule a fresh reconcile. */
   onFailure: (key: string, error: unknown, attempt: number) => void;
@@ -79,7 +81,7 @@ export class StatusWriter {
     const signal = this.signal;
     if (!signal || signal.aborted) return;
     const window = Math.max(1, this.options.window());
-    const interval = this.options.minIntervalMs ?? 250;
+    const interval = this.options.minIntervalMs ?? 1000;
     const now = Date.now();
     for (const [key, started] of this.lastStarted)
       if (now - started >= interval) this.lastStarted.delete(key);
