@@ -2,10 +2,11 @@
 // control, and what client-go's priority-and-fairness clients approximate with Retry-After) on the
 // requests a client has in flight. Until the first sign of overload the window grows by one per
 // quick success (TCP's slow start: it doubles every window's worth), so a cold start reaches the
-// server's pace within a few hundred requests instead of thousands; after a decrease, it grows by
-// about one request per window's worth of successes, up to where it was halved and beyond; a 429 (the server's max-in-flight or priority-and-fairness saying
-// "too many"), or a response far slower than the recent norm (the server queueing us), narrows it
-// by half, at most once per `coolDownMs` so a burst of refusals from one overload counts once.
+// server's pace within a few hundred requests instead of thousands; after a decrease it grows by
+// about one request per window's worth of successes. A 429 (the server's max-in-flight or
+// priority-and-fairness saying "too many"), or a response far slower than the recent norm (the
+// server queueing us), narrows it by half, at most once per `coolDownMs` so a burst of refusals
+// from one overload counts once.
 // Slowness is judged against the recent norm, not a constant: a server that is uniformly slow
 // (busy with others) must not shrink the window to one request, which would only add to the wait.
 //

@@ -159,6 +159,11 @@ describe("operators behind an API server that throttles and restarts", () => {
     );
     expect(proxy.stats.throttled).toBeGreaterThan(100);
     expect(throttledSeen).toBe(proxy.stats.throttled);
+    // The 429s narrowed the request window, and the manager says so on its metrics.
+    expect(await metricValue(operator.probeUrl, "rest_client_window_decreases_total")).toBeGreaterThan(0);
+    expect(
+      await metricValue(operator.probeUrl, "rest_client_request_window", { state: "limit" }),
+    ).toBeGreaterThanOrEqual(4);
     // The manager kept the lease throughout: still the same process, and it never stepped down.
     expect(operator.child.exitCode).toBeNull();
     expect(operator.logs()).not.toContain("stepping down");
