@@ -5,6 +5,7 @@
 // do in its session turns the guard off.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForReplay } from "../../tools/postgres/replay.ts";
 import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
 
@@ -48,21 +49,8 @@ const REFUSED = {
   ),
 };
 
-/** Waits until the replica has replayed what the primary has written so far. */
-async function replayed(): Promise<void> {
-  // The insert position, not pg_current_wal_lsn(): with synchronous_commit off (test servers) a
-  // commit record can still sit in the WAL buffers, before the write position.
-  const [{ lsn }] = (await query(db.server.url(), "SELECT pg_current_wal_insert_lsn()::text AS lsn")) as [
-    { lsn: string },
-  ];
-  const deadline = Date.now() + 30_000;
-  while (
-    !(await query(replica.url(), `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS done`))[0]!["done"]
-  ) {
-    if (Date.now() > deadline) throw new Error(`the replica did not replay up to ${lsn} in 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Waits until the replica has replayed what the primary has committed so far. */
+const replayed = () => waitForReplay(db.server.url(), replica.url());
 
 beforeAll(async () => {
   db = await startTestDatabase({ seed: "demo", opsReadsOnPrimary: false });

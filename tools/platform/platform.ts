@@ -9,10 +9,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { ensureBuilt } from "../localcluster/build.ts";
 import { startClusters, type LocalCluster } from "../localcluster/fixture.ts";
 import { provisionDatabase, type ProvisionedDatabase } from "../postgres/provision.ts";
+import { waitForReplay } from "../postgres/replay.ts";
 import { freePort, startPostgres, type PostgresServer } from "../postgres/server.ts";
 import { PostgresDatabaseDriver } from "../../operators/controllers/failover/drivers/postgres.ts";
 import type { RebuildReport } from "../../operators/controllers/failover/drivers/types.ts";
@@ -154,28 +154,6 @@ export interface StartPlatformOptions {
   /** "region/deployment" entries not started (a test starts them itself with startProcess). */
   hold?: string[];
   seed?: "demo" | "plans";
-}
-
-/** Waits until the replica has replayed everything the primary has written so far (the seed). */
-async function replayed(primaryUrl: string, replicaUrl: string): Promise<void> {
-  const query = async (url: string, text: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query<{ value: boolean | string }>(text)).rows[0]!.value;
-    } finally {
-      await client.end();
-    }
-  };
-  // The insert position: with synchronous_commit off a commit can sit in the WAL buffers, before
-  // pg_current_wal_lsn() (the write position).
-  const lsn = await query(primaryUrl, "SELECT pg_current_wal_insert_lsn()::text AS value");
-  const deadline = Date.now() + 30_000;
-  while (!(await query(replicaUrl, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS value`))) {
-    if (Date.now() > deadline)
-      throw new Error(`the replica did not replay the primary's WAL up to ${lsn} in 30 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -355,7 +333,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
                 return started;
               }),
             ]);
-            await replayed(server.url(), standby.url());
+            await waitForReplay(server.url(), standby.url());
             return { primaryDatabase: database, replica: standby };
           },
         ),
@@ -696,7 +674,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         await old.stop({ keep: true });
         if (!rebuilt) return Object.assign(old, { rebuild: report });
         const source = databases[region === "primary" ? "secondary" : "primary"];
-        await replayed(source.url(), rebuilt.url());
+        await waitForReplay(source.url(), rebuilt.url());
         databases[region] = rebuilt;
         if (region === "primary") primaryDatabase.server = rebuilt;
         else platform.replica = rebuilt;
