@@ -674,7 +674,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         await old.stop({ keep: true });
         if (!rebuilt) return Object.assign(old, { rebuild: report });
         const source = databases[region === "primary" ? "secondary" : "primary"];
-        await waitForReplay(source.url(), rebuilt.url());
+        await waitForReplay(source.url(), rebuilt.url(), { upTo: "write" });
         databases[region] = rebuilt;
         if (region === "primary") primaryDatabase.server = rebuilt;
         else platform.replica = rebuilt;
