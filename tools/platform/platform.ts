@@ -674,7 +674,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         await old.stop({ keep: true });
         if (!rebuilt) return Object.assign(old, { rebuild: report });
         const source = databases[region === "primary" ? "secondary" : "primary"];
-        await waitForReplay(source.url(), rebuilt.url(), { upTo: "write" });
+        // A rebuilt replica on a loaded machine has taken over 30 s to start streaming (CI, twice).
+        await waitForReplay(source.url(), rebuilt.url(), { timeoutMs: 120_000 });
         databases[region] = rebuilt;
         if (region === "primary") primaryDatabase.server = rebuilt;
         else platform.replica = rebuilt;

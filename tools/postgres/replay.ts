@@ -2,12 +2,11 @@
 //
 // The target is the primary's WAL insert position, not pg_current_wal_lsn() (the write position):
 // with synchronous_commit off (the test servers, the app's quote path) a commit record can still sit
-// in the WAL buffers, before the write position. But an idle primary may never send what lies
-// between the two: the WAL writer flushes a partly filled page only for an asynchronous commit, so
-// a record inserted after the last one (the bgwriter's running-transactions record) can wait there
-// until the next commit. While the replica is short of the target, a synchronous commit on the
-// primary (an xid assigned and committed, nothing else) every half second flushes everything before
-// it, so the wait always ends.
+// in the WAL buffers, before the write position. An idle primary need not send what lies between
+// the two at once (the WAL writer flushes a partly filled page for an asynchronous commit, not for
+// every record), so while the replica is short of the target a synchronous commit on the primary
+// (an xid assigned and committed, nothing else) every half second flushes everything before it.
+// A replica that is not streaming still cannot get there: the error says where to look.
 import pg from "pg";
 
 async function value<T>(url: string, text: string): Promise<T> {
@@ -32,20 +31,13 @@ async function commitSynchronously(url: string): Promise<void> {
   }
 }
 
-/**
- * `upTo: "write"` waits for the primary's write position instead: what a rebuilt replica must have
- * before it is handed out (the failback drill then waits for it to stream, FailbackReady). The
- * insert position there twice held the failback game day for 30 s in CI on a loaded machine, with
- * the synchronous commits below; why the rebuilt replica did not reach it is not known yet.
- */
 export async function waitForReplay(
   primaryUrl: string,
   replicaUrl: string,
-  options: { timeoutMs?: number; upTo?: "insert" | "write" } = {},
+  options: { timeoutMs?: number } = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const position = options.upTo === "write" ? "pg_current_wal_lsn()" : "pg_current_wal_insert_lsn()";
-  const target = await value<string>(primaryUrl, `SELECT ${position}::text AS value`);
+  const target = await value<string>(primaryUrl, "SELECT pg_current_wal_insert_lsn()::text AS value");
   const deadline = Date.now() + timeoutMs;
   let nextFlush = Date.now() + 500;
   while (
