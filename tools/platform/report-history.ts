@@ -293,7 +293,10 @@ async function seedNpsHistory(
   for (let days = 120; days >= 0; days--)
     await inviteNpsSurveys(operator, new Date(now.getTime() - days * DAY_MS));
   const { rows } = await operator.query<{ id: string; tenant_id: string; invited_at: Date; h: number }>(
-    "SELECT id, tenant_id, invited_at, abs(hashtext(id::text)) % 1000 AS h FROM nps_surveys",
+    // Hashed on the tenant's slug and the milestone, not the random survey id: who answers, and how,
+    // is the same on every run, so each cohort's NPS over the last 30 days always has answers.
+    `SELECT s.id, s.tenant_id, s.invited_at, abs(hashtext(t.slug || '/' || s.milestone)) % 1000 AS h
+       FROM nps_surveys s JOIN tenants t ON t.id = s.tenant_id`,
   );
   for (const survey of rows) {
     const answeredAt = new Date(survey.invited_at.getTime() + ((survey.h % 5) + 0.5) * DAY_MS);
