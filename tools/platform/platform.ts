@@ -674,7 +674,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
         await old.stop({ keep: true });
         if (!rebuilt) return Object.assign(old, { rebuild: report });
         const source = databases[region === "primary" ? "secondary" : "primary"];
-        // A rebuilt replica on a loaded machine has taken over 30 s to start streaming (CI, twice).
+        // Generous: before the rebuild checkpointed the new primary, a rewound server never streamed
+        // and the base backup after it took over 30 s on a loaded CI machine.
         await waitForReplay(source.url(), rebuilt.url(), { timeoutMs: 120_000 });
         databases[region] = rebuilt;
         if (region === "primary") primaryDatabase.server = rebuilt;

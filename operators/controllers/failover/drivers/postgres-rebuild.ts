@@ -180,13 +180,31 @@ export async function rebuildDataDirectory(options: RebuildOptions): Promise<Reb
       // Single-user mode refuses to start a standby; the mark is back in place at the end.
       for (const signal of ["standby.signal", "recovery.signal"])
         rmSync(join(dataDir, signal), { force: true });
+      const sourceConninfo = conninfo(source, { dbname: source.database ?? "postgres" }).replace(
+        / password='[^']*'/,
+        "",
+      );
+      // A just-promoted primary writes its first checkpoint on the new timeline at leisure (a
+      // spread checkpoint), and until then its control file still names the old timeline: pg_rewind
+      // reads it, sees both servers on one timeline and answers "no rewind required", and the old
+      // primary, whose shutdown checkpoint lies past the fork, then never follows the new timeline
+      // ("new timeline forked off ... before current recovery point"). The pg_rewind documentation
+      // asks for a CHECKPOINT on a recently promoted source first.
+      try {
+        await asServerUser("psql", ["-X", "-q", "-d", sourceConninfo, "-c", "CHECKPOINT"]);
+        steps.push(`checkpoint on ${source.host}:${source.port}, so its control file names its timeline`);
+      } catch (error) {
+        steps.push(
+          `CHECKPOINT on ${source.host}:${source.port} failed (${lastLine(error)}); pg_rewind may misread its timeline`,
+        );
+      }
       log(`pg_rewind ${dataDir} from ${source.host}:${source.port}`);
       try {
         const { stdout, stderr } = await asServerUser("pg_rewind", [
           "--target-pgdata",
           dataDir,
           "--source-server",
-          conninfo(source, { dbname: source.database ?? "postgres" }).replace(/ password='[^']*'/, ""),
+          sourceConninfo,
         ]);
         method = "pg_rewind";
         steps.push(

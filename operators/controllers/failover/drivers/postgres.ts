@@ -261,9 +261,9 @@ export class PostgresDatabaseDriver implements DatabaseDriver {
       rebuilt.method === "pg_rewind" ? 20_000 : 60_000,
     );
     if (!streaming.ok && rebuilt.method === "pg_rewind") {
-      // Seen on the local platform after a planned flip: the rewound standby replays the old
-      // timeline and its WAL receiver waits instead of following the new one. A fresh copy always
-      // streams; say why it was needed.
+      // A rewound standby that replays past the fork cannot follow the new timeline (pg_rewind
+      // trusted a stale control file on the source; rebuildDataDirectory checkpoints the source
+      // first so it should not). A fresh copy always streams; say why it was needed.
       const reason = `the rewound server did not stream from ${other}'s within 20 s (${streaming.seen})`;
       steps.push(reason);
       await PostgresDatabaseDriver.stopPostmaster(dir);

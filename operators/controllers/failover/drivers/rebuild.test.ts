@@ -1,6 +1,7 @@
 // Failback on real PostgreSQL: after an unplanned flip (the old primary fenced mid-write, its
 // history diverged), the local driver rewinds it into a streaming replica of the new primary; when
-// pg_rewind cannot work it takes a fresh base backup and says why; it never rebuilds from a replica.
+// pg_rewind cannot work it takes a fresh base backup and says why; it never rebuilds from a replica;
+// after a planned flip back it rewinds the other side too.
 import { execFile } from "node:child_process";
 import { appendFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -48,6 +49,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pgCtl("stop", "-m", "immediate").catch(() => undefined);
+  // The secondary's directory, once rebuilt, also runs under pg_ctl.
+  await run(
+    join(postgresBinDir(), "pg_ctl"),
+    ["stop", "-m", "immediate", "-D", replica.dataDir],
+    await serverIdentity(),
+  ).catch(() => undefined);
   await driver?.close();
   await replica?.stop();
   await primary?.stop();
@@ -111,5 +118,31 @@ describe("failback on the local PostgreSQL driver", () => {
     expect(onOld).toContain("after-rebuild");
     expect(onOld).not.toContain("only-on-stale-primary");
     expect(await driver.isWritable("primary")).toBe(false);
+  }, 120_000);
+
+  it("rewinds the old primary of a planned flip, stopped cleanly right after the promotion", async () => {
+    // The flip back: the old secondary keeps running writable until its rebuild stops it with a
+    // shutdown checkpoint past the fork, while the just-promoted primary has not yet checkpointed
+    // on its new timeline. Without a CHECKPOINT first, pg_rewind answers "no rewind required" and
+    // the rebuilt server never streams (the driver then takes a base backup after 20 s).
+    await query(replica.url(), "INSERT INTO acknowledged VALUES ('before-flip-back')");
+    await expect
+      .poll(async () => (await values(primary.url())).includes("before-flip-back"), { timeout: 15_000 })
+      .toBe(true);
+    await driver.promote("primary");
+    await query(primary.url(), "INSERT INTO acknowledged VALUES ('on-promoted-primary')");
+
+    const report = await driver.rebuildReplica("secondary");
+    expect(report.method).toBe("pg_rewind");
+    expect(report.fallbackReason).toBeUndefined();
+    expect(report.steps.join("\n")).toMatch(/checkpoint on .* so its control file names its timeline/);
+    expect(report.steps.join("\n")).toMatch(/copied the blocks changed/);
+    expect(report.seconds).toBeLessThan(20);
+    expect(await driver.isWritable("secondary")).toBe(false);
+    await query(primary.url(), "INSERT INTO acknowledged VALUES ('after-flip-back')");
+    await expect
+      .poll(async () => (await values(replica.url())).includes("after-flip-back"), { timeout: 15_000 })
+      .toBe(true);
+    expect(await values(replica.url())).toContain("on-promoted-primary");
   }, 120_000);
 });
