@@ -75,6 +75,12 @@ describe("capability checks", () => {
     expect(missing(deployment(failover), "failover-controller")).toEqual([
       "FAILOVER_DATABASE_DRIVER is postgres, not rds",
     ]);
+    const unfenced = structuredClone(secondary);
+    const controller = container(unfenced, "freight-operators");
+    controller.env = controller.env.filter((e) => e.name !== "RDS_PRIMARY_FENCE_SECURITY_GROUP");
+    expect(missing(deployment(unfenced), "failover-controller")).toEqual([
+      "the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: an unplanned flip holds at Fence",
+    ]);
 
     const unscheduled = structuredClone(primary);
     unscheduled.resources = unscheduled.resources.filter((r) => r.type !== "kubernetes:batch/v1:CronJob");

@@ -373,7 +373,7 @@ export const CAPABILITIES: Capability[] = [
   {
     id: "failover-controller",
     description:
-      "the failover controller runs in the operators with the RDS and Route 53 drivers and an IRSA role to use them",
+      "the failover controller runs in the operators with the RDS and Route 53 drivers, both databases' fence security groups and an IRSA role to use them",
     testedBy: [
       "operators/controllers/failover/controller.test.ts",
       "operators/controllers/failover/drivers/aws.test.ts",
@@ -394,6 +394,11 @@ export const CAPABILITIES: Capability[] = [
             problems.push(
               `FAILOVER_TRAFFIC_DRIVER is ${failover.FAILOVER_TRAFFIC_DRIVER}, not routing-row+route53`,
             );
+          // Every unplanned flip, on-call's or automatic, fences the old primary before promoting.
+          if (!failover.RDS_PRIMARY_FENCE_SECURITY_GROUP || !failover.RDS_SECONDARY_FENCE_SECURITY_GROUP)
+            problems.push(
+              "the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: an unplanned flip holds at Fence",
+            );
         }
         const account = accountOf(process);
         const sa = d.manifests.find(
@@ -412,7 +417,7 @@ export const CAPABILITIES: Capability[] = [
   {
     id: "failover-automatic",
     description:
-      "automatic primary-loss failover: the RegionFailover's spec.automatic as the stack config says, the fence security groups on the controller, IAM to fence only the two databases, and both regions' Route 53 health checks for the DNS signal",
+      "automatic primary-loss failover: the RegionFailover's spec.automatic as the stack config says, and both regions' Route 53 health checks for the DNS signal (the fence is the failover controller's)",
     testedBy: [
       "operators/controllers/failover/decide.test.ts",
       "operators/controllers/failover/drivers/fence.test.ts",
@@ -432,10 +437,6 @@ export const CAPABILITIES: Capability[] = [
         ...satisfied(d, "operators", ["Deployment"], (process) => {
           const failover = (process.parsed as { failover?: FailoverConfig }).failover;
           const missing: string[] = [];
-          if (!failover?.RDS_PRIMARY_FENCE_SECURITY_GROUP || !failover.RDS_SECONDARY_FENCE_SECURITY_GROUP)
-            missing.push(
-              "the operators Deployment names no RDS_*_FENCE_SECURITY_GROUP: the fence cannot be made",
-            );
           if (!failover?.ROUTE53_PRIMARY_HEALTH_CHECK_ID || !failover.ROUTE53_SECONDARY_HEALTH_CHECK_ID)
             missing.push(
               "the operators Deployment names no ROUTE53_*_HEALTH_CHECK_ID: automatic mode has no DNS signal",

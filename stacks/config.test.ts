@@ -222,6 +222,23 @@ describe("parseStackConfig", () => {
       ).map((p) => p.problem),
     ).toEqual([expect.stringContaining("must be rds")]);
   });
+  it("tells a stack file with the retired fence-group settings why they went and how to remove them", () => {
+    const raw = {
+      ...readStackFile("prod-secondary"),
+      "freight:failoverAutomatic": "on",
+      "freight:failoverPrimaryFenceSecurityGroup": "sg-0fence0primary0000",
+    };
+    expect(problemsOf(() => parseStackConfig("prod-secondary", raw))).toEqual([
+      {
+        key: "freight:failoverPrimaryFenceSecurityGroup",
+        problem: expect.stringMatching(/^is no longer a setting: each region's stack now creates/),
+        fix: "pulumi config rm freight:failoverPrimaryFenceSecurityGroup --stack prod-secondary",
+      },
+    ]);
+    // Automatic mode needs nothing more than failover itself.
+    delete (raw as Record<string, string>)["freight:failoverPrimaryFenceSecurityGroup"];
+    expect(parseStackConfig("prod-secondary", raw).failoverAutomatic).toBe(true);
+  });
   it("stops billing without its Stripe secrets, naming each with the `pulumi config set --secret` that sets it", () => {
     const problems = problemsOf(() =>
       parseStackConfig("prod-primary", { ...readStackFile("prod-primary"), "freight:billing": "on" }),

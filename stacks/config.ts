@@ -221,21 +221,10 @@ const keys = {
     optional: true,
   },
   // Automatic primary-loss failover (RegionFailover spec.automatic): off unless an environment opts
-  // in, since it acts without a human. It fences the old primary first, by swapping each database's
-  // security groups for a no-ingress group: one per region, created beside each database's VPC.
-  // Manual unplanned flips fence with the same groups: required with automatic mode; without them a
-  // manual unplanned flip holds at Fence until on-call sets spec.fenceOverride (docs/runbooks/failover.md).
+  // in, since it acts without a human. It fences the old primary first, as every unplanned flip
+  // does, by making the fence security group each stack creates beside its database
+  // (infra/database) the instance's only group.
   failoverAutomatic: { schema: onOff, example: "on", default: "off" },
-  failoverPrimaryFenceSecurityGroup: {
-    schema: z.string().regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)"),
-    example: "sg-0fence0primary0000",
-    optional: true,
-  },
-  failoverSecondaryFenceSecurityGroup: {
-    schema: z.string().regex(/^sg-[0-9a-z]+$/, "must be a VPC security group id (sg-...)"),
-    example: "sg-0fence0secondary00",
-    optional: true,
-  },
   // The read canary (RegionFailover spec.readCanary): the API may read a share of lag-tolerant reads
   // from the other region's database (READ_CANARY_DATABASE_URL); the weight itself is on the CR.
   readCanary: { schema: onOff, example: "on", default: "off" },
@@ -356,6 +345,14 @@ function ownKeys(raw: Record<string, string>): Map<string, string> {
   return own;
 }
 
+/** Settings that existed once, and why they went: an old stack file gets a reason, not "typo?". */
+const RETIRED_KEYS: Record<string, string> = {
+  failoverPrimaryFenceSecurityGroup:
+    "each region's stack now creates the failover fence security group beside its database (infra/database) and the failover controller reads it from there",
+  failoverSecondaryFenceSecurityGroup:
+    "each region's stack now creates the failover fence security group beside its database (infra/database) and the failover controller reads it from there",
+};
+
 function setCommand(stack: string, key: string, value: string, secret = false): string {
   return `pulumi config set ${secret ? "--secret " : ""}${CONFIG_NAMESPACE}:${key} ${value} --stack ${stack}`;
 }
@@ -395,7 +392,14 @@ export function parseStackConfig(stack: string, raw: Record<string, string>): St
   }
 
   for (const key of own.keys()) {
-    if (!(key in keys)) {
+    const retired = RETIRED_KEYS[key];
+    if (retired) {
+      problems.push({
+        key: `${CONFIG_NAMESPACE}:${key}`,
+        problem: `is no longer a setting: ${retired}`,
+        fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key} --stack ${stack}`,
+      });
+    } else if (!(key in keys)) {
       problems.push({
         key: `${CONFIG_NAMESPACE}:${key}`,
         problem: "is not a known setting (typo?)",
@@ -561,12 +565,6 @@ function capabilityChecks(
     });
   }
   if (c.failoverAutomatic) {
-    needs("failoverAutomatic", ["failoverPrimaryFenceSecurityGroup", "failoverSecondaryFenceSecurityGroup"], {
-      failoverPrimaryFenceSecurityGroup:
-        "the no-ingress security group that fences the primary region's database before an automatic promotion",
-      failoverSecondaryFenceSecurityGroup:
-        "the same for the secondary region's database (automatic failback)",
-    });
     if (!c.failover)
       problems.push({
         key: `${CONFIG_NAMESPACE}:failoverAutomatic`,

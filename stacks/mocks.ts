@@ -298,6 +298,7 @@ export function defaultPeerOutputs(
       primaryDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-primary`,
       primaryDbIdentifier: `freight-${peer.region}-primary`,
       primaryDbAddress: `freight-${peer.region}-primary.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
+      primaryDbFenceSecurityGroupId: `sg-${hex(`${peer.region}:fence`, 17)}`,
       primaryDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
       databaseServiceRoleSecretArn: secret("database-service-role"),
       databaseOperatorRoleSecretArn: secret("database-operator-role"),
@@ -323,6 +324,7 @@ export function defaultPeerOutputs(
     replicaDbArn: `arn:aws:rds:${peer.region}:${accountId}:db:freight-${peer.region}-replica`,
     replicaDbIdentifier: `freight-${peer.region}-replica`,
     replicaDbAddress: `freight-${peer.region}-replica.c${hex(peer.region, 10)}.${peer.region}.rds.amazonaws.com`,
+    replicaDbFenceSecurityGroupId: `sg-${hex(`${peer.region}:fence`, 17)}`,
     replicaDbKmsKeyArn: `arn:aws:kms:${peer.region}:${accountId}:key/${uuid(`${peer.region}:database`)}`,
   };
 }

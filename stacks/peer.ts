@@ -27,19 +27,22 @@ export const PRIMARY_OUTPUTS_FOR_PEER = [
 export const SECONDARY_OUTPUTS_FOR_PEER = ["documentsBucketArn", "documentsKmsKeyArn"] as const;
 
 /**
- * The peer's database, for the failover controller: it promotes one and measures lag on both; and
+ * The peer's database, for the failover controller: it promotes one, measures lag on both and fences
+ * the old primary of an unplanned flip with the fence security group beside it; and
  * the peer's Route 53 health check, automatic mode's DNS signal about that region.
  */
 export const FAILOVER_OUTPUTS_FROM_PRIMARY = [
   "primaryDbArn",
   "primaryDbIdentifier",
   "primaryDbAddress",
+  "primaryDbFenceSecurityGroupId",
   "healthCheckId",
 ] as const;
 export const FAILOVER_OUTPUTS_FROM_SECONDARY = [
   "replicaDbArn",
   "replicaDbIdentifier",
   "replicaDbAddress",
+  "replicaDbFenceSecurityGroupId",
   "healthCheckId",
 ] as const;
 

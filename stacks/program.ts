@@ -318,6 +318,7 @@ function failoverSettings(
           dbArn: peer.replicaDbArn!,
           dbIdentifier: peer.replicaDbIdentifier!,
           dbAddress: peer.replicaDbAddress!,
+          fenceSecurityGroupId: peer.replicaDbFenceSecurityGroupId!,
           healthCheckId: peer.healthCheckId!,
         }
       : {
@@ -325,25 +326,28 @@ function failoverSettings(
           dbArn: peer.primaryDbArn!,
           dbIdentifier: peer.primaryDbIdentifier!,
           dbAddress: peer.primaryDbAddress!,
+          fenceSecurityGroupId: peer.primaryDbFenceSecurityGroupId!,
           healthCheckId: peer.healthCheckId!,
         };
   return pulumi
-    .all([database.arn, database.instanceIdentifier, database.address, healthCheckId])
-    .apply(([dbArn, dbIdentifier, dbAddress, localHealthCheckId]) => {
+    .all([
+      database.arn,
+      database.instanceIdentifier,
+      database.address,
+      database.fenceSecurityGroupId,
+      healthCheckId,
+    ])
+    .apply(([dbArn, dbIdentifier, dbAddress, fenceSecurityGroupId, localHealthCheckId]) => {
+      // Every unplanned flip fences the old primary first, manual ones as well as automatic ones,
+      // with the fence group each region's stack creates beside its database.
       const local: FailoverRegion = {
         awsRegion: config.region,
         dbArn,
         dbIdentifier,
         dbAddress,
+        fenceSecurityGroupId,
         healthCheckId: localHealthCheckId,
       };
-      const fence = {
-        primary: config.failoverPrimaryFenceSecurityGroup,
-        secondary: config.failoverSecondaryFenceSecurityGroup,
-      };
-      // Every unplanned flip fences the old primary first, manual ones as well as automatic ones.
-      const withFence = (region: "primary" | "secondary", r: FailoverRegion): FailoverRegion =>
-        fence[region] ? { ...r, fenceSecurityGroupId: fence[region] } : r;
       return {
         automatic: config.failoverAutomatic,
         domain: config.domain,
@@ -353,8 +357,8 @@ function failoverSettings(
         trafficDriver: config.failoverTrafficDriver!,
         regions:
           config.role === "primary"
-            ? { primary: withFence("primary", local), secondary: withFence("secondary", peerRegion) }
-            : { primary: withFence("primary", peerRegion), secondary: withFence("secondary", local) },
+            ? { primary: local, secondary: peerRegion }
+            : { primary: peerRegion, secondary: local },
       };
     });
 }
@@ -1097,6 +1101,7 @@ export async function regionStack(
       primaryDbArn: database.arn,
       primaryDbIdentifier: database.instanceIdentifier,
       primaryDbAddress: database.address,
+      primaryDbFenceSecurityGroupId: database.fenceSecurityGroupId,
       primaryDbKmsKeyArn: database.kmsKeyArn,
       analyticsReplicaArn: database.analyticsReplicaArn!,
       databaseServiceRoleSecretArn: secrets.secretArns.databaseServiceRole,
@@ -1127,6 +1132,7 @@ export async function regionStack(
     // The runbook promotes this instance: aws rds promote-read-replica --db-instance-identifier <it>.
     replicaDbIdentifier: database.instanceIdentifier,
     replicaDbAddress: database.address,
+    replicaDbFenceSecurityGroupId: database.fenceSecurityGroupId,
     replicaDbKmsKeyArn: database.kmsKeyArn,
   };
 }

@@ -27,6 +27,7 @@ const PRIMARY_DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-
 const PRIMARY_DB_ADDRESS = "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com";
 const SECONDARY_BUCKET_ARN = "arn:aws:s3:::freightrate-example-documents-us-west-2";
 const SECONDARY_DB_ADDRESS = "freight-us-west-2-replica.cab12cd34ef.us-west-2.rds.amazonaws.com";
+const PRIMARY_DB_FENCE_GROUP = "sg-0f3e1ce5ec0e00001";
 const SECONDARY_DOCS_KEY = "arn:aws:kms:us-west-2:123456789012:key/0c3e1a52-secondary-documents";
 
 // Each plan is a Node process of ~2 s CPU; on a shared 2-core machine it can take far longer.
@@ -50,6 +51,7 @@ beforeAll(async () => {
       peerOutputs: {
         primaryDbArn: PRIMARY_DB_ARN,
         primaryDbIdentifier: "freight-us-east-1-primary",
+        primaryDbFenceSecurityGroupId: PRIMARY_DB_FENCE_GROUP,
         healthCheckId: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
         primaryDbAddress: PRIMARY_DB_ADDRESS,
         databaseServiceRoleSecretArn:
@@ -636,6 +638,34 @@ describe("failover controller", () => {
     );
   });
 
+  it("fence an old primary with the rule-less security group each region creates beside its database", () => {
+    for (const { plan, region } of [
+      { plan: primary, region: "us-east-1" },
+      { plan: secondary, region: "us-west-2" },
+    ]) {
+      const groups = all(plan, "aws:ec2/securityGroup:SecurityGroup");
+      const fence = groups.filter((g) => /-fence$/.test(g.name));
+      expect(fence.map((g) => g.name)).toHaveLength(1);
+      // No rules at all: an empty egress list also removes AWS's default allow-all egress.
+      expect(fence[0]!.props).toMatchObject({ ingress: [], egress: [] });
+      // In the database's VPC (a group can only be attached there).
+      const dbGroup = groups.find((g) => /-db$/.test(g.name))!;
+      expect(fence[0]!.props["vpcId"]).toBe(dbGroup.props["vpcId"]);
+      // A later `pulumi up` leaves a fenced instance fenced: the fence swaps its groups outside Pulumi.
+      const fenceable = all(plan, "aws:rds/instance:Instance").filter((i) => i.name !== "database-analytics");
+      expect(fenceable).toHaveLength(1);
+      expect(fenceable[0]!.opts?.ignoreChanges).toContain("vpcSecurityGroupIds");
+      if (region === "us-west-2") {
+        // The controller runs here: its own region's group, and the primary's from the peer outputs.
+        const env = envOf(one(secondary, "kubernetes:apps/v1:Deployment", "operators"));
+        expect(env["RDS_SECONDARY_FENCE_SECURITY_GROUP"]).toBe(
+          mockResourceId(region, fence[0]!.type, fence[0]!.name),
+        );
+        expect(env["RDS_PRIMARY_FENCE_SECURITY_GROUP"]).toBe(PRIMARY_DB_FENCE_GROUP);
+      }
+    }
+  });
+
   it("give each region's API the other region's database for the read canary, as the same login", () => {
     const urls = (plan: PlannedStack) => {
       const secret = one(
@@ -659,6 +689,12 @@ describe("failover controller", () => {
         Sid: "DescribeAndPromoteTheTwoDatabases",
         Effect: "Allow",
         Action: ["rds:DescribeDBInstances", "rds:PromoteReadReplica"],
+        Resource: [PRIMARY_DB_ARN, replicaArn],
+      },
+      {
+        Sid: "FenceTheTwoDatabases",
+        Effect: "Allow",
+        Action: ["rds:ModifyDBInstance", "rds:RebootDBInstance"],
         Resource: [PRIMARY_DB_ARN, replicaArn],
       },
       {
@@ -1139,7 +1175,10 @@ describe("secondary stack", () => {
       publiclyAccessible: false,
     });
     expect(replica.props["backupRetentionPeriod"]).toBeGreaterThanOrEqual(7);
-    expect(replica.opts).toMatchObject({ protect: true, ignoreChanges: ["replicateSourceDb"] });
+    expect(replica.opts).toMatchObject({
+      protect: true,
+      ignoreChanges: ["replicateSourceDb", "vpcSecurityGroupIds"],
+    });
   });
 
   it("does not replicate documents and creates no secrets of its own", () => {

@@ -31,6 +31,7 @@ beforeAll(async () => {
       peerOutputs: {
         primaryDbArn: "arn:aws:rds:us-east-1:123456789012:db:freight-us-east-1-primary",
         primaryDbIdentifier: "freight-us-east-1-primary",
+        primaryDbFenceSecurityGroupId: "sg-0f3e1ce5ec0e00001",
         healthCheckId: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
         primaryDbAddress: "freight-us-east-1-primary.cab12cd34ef.us-east-1.rds.amazonaws.com",
         databaseServiceRoleSecretArn: secretArn("database-service-role"),

@@ -42,11 +42,20 @@ export class Database extends pulumi.ComponentResource {
   readonly analyticsReplicaAddress?: pulumi.Output<string>;
   /** Secrets Manager secret RDS manages for the master user (primary only). */
   readonly masterUserSecretArn?: pulumi.Output<string>;
+  /**
+   * A security group with no rules at all, beside the database: the failover controller fences an
+   * old primary by making it the instance's only group (then reboots it), so no client reaches it.
+   */
+  readonly fenceSecurityGroupId: pulumi.Output<string>;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("freight:database:Database", name, {}, opts);
     const parent = { parent: this };
     const protectedChild = { parent: this, protect: true };
+    // The failover fence swaps an instance's security groups for the fence group outside Pulumi; the
+    // next `pulumi up` of that region must not quietly put the database group back and open a
+    // fenced old primary to its clients. Changing the database group's rules still applies.
+    const instanceOptions = { ...protectedChild, ignoreChanges: ["vpcSecurityGroupIds"] };
 
     const key = new aws.kms.Key(
       `${name}-key`,
@@ -84,6 +93,18 @@ export class Database extends pulumi.ComponentResource {
       },
       parent,
     );
+    // No ingress and no egress (an empty list removes AWS's default allow-all egress rule).
+    const fence = new aws.ec2.SecurityGroup(
+      `${name}-fence`,
+      {
+        vpcId: args.vpcId,
+        description: "Failover fence: no rules; swapped onto an old primary so nothing reaches it",
+        ingress: [],
+        egress: [],
+      },
+      parent,
+    );
+    this.fenceSecurityGroupId = fence.id;
     const major = args.engineVersion.split(".")[0];
     const parameters = new aws.rds.ParameterGroup(
       `${name}-params`,
@@ -138,7 +159,7 @@ export class Database extends pulumi.ComponentResource {
           backupWindow: "03:00-04:00",
           maintenanceWindow: "sun:05:00-sun:06:00",
         },
-        protectedChild,
+        instanceOptions,
       );
       const analytics = new aws.rds.Instance(
         `${name}-analytics`,
@@ -176,7 +197,7 @@ export class Database extends pulumi.ComponentResource {
           maxAllocatedStorage: args.maxAllocatedStorageGb,
         },
         // Promotion (runbook) detaches replicateSourceDb outside Pulumi; do not re-attach it.
-        { parent: this, protect: true, ignoreChanges: ["replicateSourceDb"] },
+        { ...instanceOptions, ignoreChanges: ["replicateSourceDb", "vpcSecurityGroupIds"] },
       );
       this.arn = replica.arn;
       this.instanceIdentifier = replica.identifier;
@@ -184,6 +205,11 @@ export class Database extends pulumi.ComponentResource {
     }
 
     this.kmsKeyArn = key.arn;
-    this.registerOutputs({ arn: this.arn, address: this.address, kmsKeyArn: this.kmsKeyArn });
+    this.registerOutputs({
+      arn: this.arn,
+      address: this.address,
+      kmsKeyArn: this.kmsKeyArn,
+      fenceSecurityGroupId: this.fenceSecurityGroupId,
+    });
   }
 }
