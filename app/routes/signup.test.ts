@@ -15,6 +15,9 @@ import { apiClient } from "../../tools/platform/api-client.ts";
 import { renderVerificationEmail } from "../runner/signup-verification.ts";
 import { Mailbox } from "../../tools/platform/receivers.ts";
 import { startTestRunner, until } from "../../tools/platform/runner.ts";
+import { startThrottlingProxy, type ThrottlingProxy } from "../../tools/platform/throttling-proxy.ts";
+import { kubeconfigClient } from "../billing/tenant-resource.ts";
+import { KubeTenantRegistrar, SIGNUP_ID_ANNOTATION } from "../signup/tenant-registrar.ts";
 
 const API_ACCOUNT = { namespace: "freight", name: "quote-api" };
 const rolebindings = {
@@ -339,5 +342,103 @@ describe("email verification links", () => {
       email: `nobody@x-${id}.com`,
     });
     expect(nobody.status).toBe(404);
+  });
+});
+
+describe("creating the Tenant while the control plane misbehaves", () => {
+  let proxy: ThrottlingProxy;
+  let registrar: KubeTenantRegistrar;
+  const spec = { displayName: "Gulf Coast Drayage", plan: "starter" };
+  const signupIdOf = async (slug: string) =>
+    (await tenantObject(slug))?.metadata.annotations?.[SIGNUP_ID_ANNOTATION];
+
+  beforeAll(async () => {
+    proxy = await startThrottlingProxy(cluster);
+    registrar = new KubeTenantRegistrar(
+      kubeconfigClient(proxy.kubeconfigPath, "signup-test"),
+      TENANTS_NAMESPACE,
+      { retryForMs: 4_000 },
+    );
+  });
+  afterAll(async () => {
+    registrar?.close();
+    await proxy?.stop();
+  });
+
+  it("takes a lost answer's retry for the signup's own Tenant, and a real duplicate for one", async () => {
+    const slug = `gulf-coast-${unique()}`;
+    proxy.loseNextWriteAnswers = 1;
+    const forwarded = proxy.stats.forwarded;
+    expect(await registrar.register(slug, spec, "signup-1")).toBe("created");
+    // Sent twice: the first create was applied but its answer lost; the retry met the Tenant.
+    expect(proxy.stats.forwarded - forwarded).toBeGreaterThanOrEqual(3); // create, create (409), get
+    expect(await signupIdOf(slug)).toBe("signup-1");
+
+    // Another signup for the same name, its first answer lost too: a duplicate, and nothing changed.
+    proxy.loseNextWriteAnswers = 1;
+    expect(await registrar.register(slug, spec, "signup-2")).toBe("exists");
+    expect(await signupIdOf(slug)).toBe("signup-1");
+    // Answered at once: a plain duplicate, no read needed.
+    expect(await registrar.register(slug, spec, "signup-3")).toBe("exists");
+  });
+
+  it("waits out a restarting API server, and gives up with the server's error after its budget", async () => {
+    const slug = `bayou-restart-${unique()}`;
+    const outage = proxy.outage(1_500);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    expect(await registrar.register(slug, spec, "signup-restart")).toBe("created");
+    await outage;
+    expect(Date.now() - started).toBeGreaterThan(1_000);
+    expect(await signupIdOf(slug)).toBe("signup-restart");
+
+    const gone = proxy.outage(6_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = Date.now();
+    await expect(registrar.register(`never-${unique()}`, spec, "signup-gone")).rejects.toThrow(
+      /ECONNREFUSED|connect/,
+    );
+    expect(Date.now() - before).toBeGreaterThanOrEqual(4_000);
+    await gone;
+  }, 30_000);
+
+  it("answers 503 with Retry-After when the control plane stays away, and creates nothing", async () => {
+    const app = await startTestApp({ db: t.db, env: { KUBECONFIG: proxy.kubeconfigPath } });
+    const outage = proxy.outage(10_000);
+    try {
+      const id = unique();
+      const res = await apiClient(app.url).post<Body>("/v1/signup", {
+        company: `Unreachable Freight ${id}`,
+        email: `ops@unreachable-${id}.com`,
+        plan: "starter",
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("30");
+      expect(res.body).toMatchObject({ type: expect.stringMatching(/\/signup-unavailable$/) });
+      expect(res.body.detail).toMatch(/nothing was created/);
+      const { rows } = await ops.query("SELECT count(*)::int AS n FROM tenants WHERE slug = $1", [
+        `unreachable-freight-${id}`,
+      ]);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await outage;
+      await app.stop();
+    }
+  }, 30_000);
+
+  it("lets the quote API's ServiceAccount create and read Tenants, and nothing more", async () => {
+    const credentials = await cluster.serviceAccountKubeconfig(API_ACCOUNT.namespace, API_ACCOUNT.name);
+    const asApi = kubeconfigClient(credentials.kubeconfigPath, "signup-test");
+    try {
+      const slug = `rbac-check-${unique()}`;
+      expect(await new KubeTenantRegistrar(asApi, TENANTS_NAMESPACE).register(slug, spec, "s-rbac")).toBe(
+        "created",
+      );
+      expect((await asApi.get<Tenant>(tenantsRef, slug, TENANTS_NAMESPACE)).metadata.name).toBe(slug);
+      await expect(asApi.list(tenantsRef, { namespace: TENANTS_NAMESPACE })).rejects.toThrow(/403/);
+      await expect(asApi.delete(tenantsRef, slug, TENANTS_NAMESPACE)).rejects.toThrow(/403/);
+    } finally {
+      asApi.close();
+    }
   });
 });

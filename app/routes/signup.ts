@@ -12,6 +12,7 @@ import { z } from "zod";
 import { transaction, withTenant, type Db } from "../db/pool.ts";
 import type { AppContext } from "../http/app.ts";
 import { SCOPES } from "../http/auth.ts";
+import { isUnavailable } from "../../operators/runtime/kube.ts";
 import { documented, type ZodTypeProvider } from "../http/contract.ts";
 import { Problem, validationProblem } from "../http/problem.ts";
 import { emailProblem, normalizeEmail } from "../signup/email-address.ts";
@@ -185,8 +186,12 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
         });
         const verification = await queueVerification(db, tenantId, config.publicBaseUrl);
         // Last, so a duplicate found above never reaches the control plane.
-        if ((await tenants.register(slug, { displayName: body.company, plan: body.plan })) === "exists")
-          throw duplicate("company", body.company);
+        const registered = await tenants.register(
+          slug,
+          { displayName: body.company, plan: body.plan },
+          tenantId,
+        );
+        if (registered === "exists") throw duplicate("company", body.company);
         return { trialEndsAt: rows[0]!.trial_ends_at.toISOString(), apiKey, verification };
       });
       request.log.info({ tenant: slug, plan: body.plan }, "tenant signed up");
@@ -209,6 +214,19 @@ export const signupRoutes: FastifyPluginAsync<{ ctx: AppContext; tenants?: Tenan
       const constraint = violated(error);
       if (constraint === "signups_email") throw duplicate("email", body.email);
       if (constraint === "tenants_slug_key") throw duplicate("company", body.company);
+      if (isUnavailable(error)) {
+        request.log.warn({ err: error, tenant: slug }, "signup: the control plane did not answer");
+        throw new Problem(
+          {
+            type: "signup-unavailable",
+            title: "Signup is briefly unavailable",
+            status: 503,
+            detail:
+              "We could not reach the service that creates accounts, even after retrying; nothing was created. Try again in a minute.",
+          },
+          { "retry-after": "30" },
+        );
+      }
       throw error;
     }
   });

@@ -27,7 +27,7 @@ export const TENANTS_NAMESPACE = "tenants";
 /** Billing's Role: read and server-side apply Tenants in their namespace. */
 export const BILLING_ROLE_NAME = "freight-billing";
 
-/** Signup's Role: create Tenants (self-serve signup, app/signup/tenant-registrar.ts). */
+/** Signup's Role: create Tenants, and read one back (self-serve signup, app/signup/tenant-registrar.ts). */
 export const SIGNUP_ROLE_NAME = "freight-signup";
 
 /** Name of the Lease the manager's replicas elect a leader on. */
@@ -141,7 +141,8 @@ export function signupRole(): NamespacedManifest {
         "app.kubernetes.io/part-of": "freight-platform",
       },
     },
-    rules: [{ apiGroups: [API_GROUP], resources: ["tenants"], verbs: ["create"] }],
+    // get: after a create whose answer was lost, whether the Tenant found is this signup's own.
+    rules: [{ apiGroups: [API_GROUP], resources: ["tenants"], verbs: ["create", "get"] }],
   };
 }
 

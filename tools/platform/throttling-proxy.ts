@@ -1,7 +1,8 @@
-// A small HTTP proxy in front of a real local kube-apiserver, for tests of how the operators behave
-// when the API server pushes back: it answers a share of writes with 429 Too Many Requests and a
-// Retry-After (what max-in-flight and priority-and-fairness send), and can go away for a while the
-// way a restarting API server does (every connection cut, the port refusing). Clients reach it
+// A small HTTP proxy in front of a real local kube-apiserver, for tests of how clients behave when
+// the API server pushes back: it answers a share of writes with 429 Too Many Requests and a
+// Retry-After (what max-in-flight and priority-and-fairness send), can go away for a while the way a
+// restarting API server does (every connection cut, the port refusing), and can lose the answer to
+// a write the server applied. Clients reach it
 // with a kubeconfig of its own (plain HTTP, no credentials); it forwards with the admin's.
 import { writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -22,6 +23,12 @@ export interface ThrottlingProxy {
    * machine answers in tens to hundreds of milliseconds, not the one a quiet loopback gives.
    */
   latencyMs: number;
+  /**
+   * The next this many writes reach the API server, but their answers are lost: the client's
+   * connection is cut once the server has answered (a restart or a dropped connection at the worst
+   * moment). Counts down as it happens.
+   */
+  loseNextWriteAnswers: number;
   /** Requests answered 429 so far, and forwarded. */
   readonly stats: { throttled: number; forwarded: number };
   /** Cuts every connection (watches included) and refuses new ones for `ms`. */
@@ -50,6 +57,7 @@ export async function startThrottlingProxy(
     kubeconfigPath: join(cluster.dir, `throttling-proxy-${port}.kubeconfig`),
     throttleShare: options.throttleShare ?? 0,
     latencyMs: options.latencyMs ?? 0,
+    loseNextWriteAnswers: 0,
     stats,
     async outage(ms) {
       await close();
@@ -93,6 +101,8 @@ export async function startThrottlingProxy(
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
+    const lose = WRITES.has(req.method ?? "") && proxy.loseNextWriteAnswers > 0;
+    if (lose) proxy.loseNextWriteAnswers--;
     const upstreamReq = httpsRequest(
       {
         ...tls,
@@ -104,6 +114,11 @@ export async function startThrottlingProxy(
         headers: { ...req.headers, host: upstream.host },
       },
       (upstreamRes) => {
+        if (lose) {
+          upstreamRes.resume();
+          upstreamRes.on("end", () => res.socket?.destroy());
+          return;
+        }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         upstreamRes.pipe(res);
       },
