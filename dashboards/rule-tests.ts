@@ -356,6 +356,35 @@ function operationsCases(): PromtoolTestCase[] {
       ],
     },
     {
+      name: "aggregate gauges not read for longer than the RPO page, per region",
+      interval: "1m",
+      input_series: [
+        // us-east-1 stamps every minute, then its ops reads fail from minute 10 (the stamp stands still).
+        {
+          series: series("aggregate_gauges_last_success_timestamp_seconds", { region: "us-east-1" }),
+          values: "0+60x10 600x30",
+        },
+        // us-west-2 keeps reading.
+        {
+          series: series("aggregate_gauges_last_success_timestamp_seconds", {
+            instance: "app-1:8080",
+            region: "us-west-2",
+          }),
+          values: "0+60x40",
+        },
+      ],
+      alert_rule_test: [
+        // Stale from minute 15 (600 s behind + 300 s), pending 5 minutes: quiet at 19, firing at 21.
+        quiet("AggregateGaugesStale", "19m"),
+        firing(
+          "AggregateGaugesStale",
+          "21m",
+          { severity: "page", job: APP.job, region: "us-east-1" },
+          "11m 0s",
+        ),
+      ],
+    },
+    {
       name: "replication lag below the RPO, or a one-sample spike above it, does not page",
       interval: "1m",
       input_series: [

@@ -181,6 +181,22 @@ export function operationsRuleGroups(): RuleGroup[] {
           },
         },
         {
+          // The lag above, the queue ages below and the meter warnings are read from the ops
+          // connection: while those reads fail, the gauges hold their last values and the alerts
+          // on them cannot fire. Blind longer than the RPO is a page of its own.
+          alert: "AggregateGaugesStale",
+          expr: `time() - max by (job, region) (aggregate_gauges_last_success_timestamp_seconds) > ${rpoSeconds}`,
+          for: "5m",
+          labels: { severity: "page" },
+          annotations: {
+            summary:
+              "{{ $labels.job }} in {{ $labels.region }} has not read its aggregate gauges for {{ $value | humanizeDuration }}",
+            description:
+              "Replication lag, queue ages and meter warnings hold stale values, so the alerts on them cannot fire. The app logs why (aggregate gauges not refreshed); after a flip the ops connection usually points at the new primary.",
+            runbook_url: runbookUrl("AggregateGaugesStale"),
+          },
+        },
+        {
           alert: "JobQueueOldestJobTooOld",
           expr: `max by (queue) (jobs_oldest_age_seconds) > ${queueAgeSeconds}`,
           for: "5m",

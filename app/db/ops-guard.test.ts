@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForReplay } from "../../tools/postgres/replay.ts";
 import { startPostgres, type PostgresServer } from "../../tools/postgres/server.ts";
 import { startTestDatabase, type TestDatabase } from "../../tools/postgres/test-database.ts";
+import { startTestApp } from "../../tools/platform/app.ts";
 
 let db: TestDatabase;
 let replica: PostgresServer;
@@ -165,6 +166,34 @@ describe("freight_ops on the streaming replica", () => {
       .join("\n");
     expect(plan).toMatch(/Scan .*on quotes/);
     expect(plan).not.toMatch(/ops_reads_allowed/);
+  });
+
+  it("lets the quote API's gauges say they are stale when its ops reads are refused, and fresh on the replica", async () => {
+    const sample = (text: string, name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
+    // Pointed at the primary, as the secondary region's API is after a flip.
+    const onPrimary = await startTestApp({ db });
+    try {
+      const started = sample(await scrape(onPrimary.url), "aggregate_gauges_last_success_timestamp_seconds");
+      const text = await scrape(onPrimary.url);
+      expect(sample(text, "aggregate_gauges_refresh_failures_total")).toBe(1);
+      // Still the start-up stamp: AggregateGaugesStale counts from it.
+      expect(sample(text, "aggregate_gauges_last_success_timestamp_seconds")).toBe(started);
+    } finally {
+      await onPrimary.stop();
+    }
+    await replayed();
+    const before = Date.now() / 1000;
+    const onReplicaApp = await startTestApp({ db, env: { OPS_DATABASE_URL: onReplica(db.urls.ops) } });
+    try {
+      const text = await scrape(onReplicaApp.url);
+      expect(sample(text, "aggregate_gauges_refresh_failures_total")).toBe(0);
+      expect(sample(text, "aggregate_gauges_last_success_timestamp_seconds")).toBeGreaterThanOrEqual(before);
+      expect(sample(text, "db_replication_lag_seconds")).toBeGreaterThanOrEqual(0);
+    } finally {
+      await onReplicaApp.stop();
+    }
   });
 
   it("sees the switch as the primary sets it: a test database's opt-in replicates like any row", async () => {

@@ -260,6 +260,8 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
   readCanary.register(app, (request) => request.principal?.tenantId);
 
+  // Staleness of the aggregate gauges counts from start-up: an ops connection that never works pages too.
+  if (options.opsPool) metrics.aggregateGaugesLastSuccess.set(Date.now() / 1000);
   const ctx: AppContext = {
     config,
     pool,

@@ -1,5 +1,9 @@
 // Aggregate gauges read on scrape from the read-only ops connection (all tenants, no tenant labels).
-// Without OPS_DATABASE_URL they keep their last value; the request metrics need no database.
+// Without OPS_DATABASE_URL they keep their last value; the request metrics need no database. A read
+// that fails (the ops connection points at a server that became the primary after a flip, where
+// freight_ops may not read; a replica that is down) also leaves them at their last values, among them
+// the replication lag the RPO alert reads: so each success is stamped, each failure counted, and
+// AggregateGaugesStale pages when the stamp stops moving.
 import type { AppContext } from "../http/app.ts";
 import { queueStats } from "../jobs/scaling.ts";
 import { usageWarningCounts } from "../ops/usage-warnings.ts";
@@ -8,14 +12,25 @@ import { openDsrRequestsByDue, openPenTestFindings } from "../compliance/evidenc
 import { PEN_TEST_SEVERITIES } from "../compliance/pen-test-findings.ts";
 
 const MIN_INTERVAL_MS = 10_000;
-let lastRefresh = 0;
+/** Per app (its metrics registry), so two apps in one process do not share the interval. */
+const lastRefresh = new WeakMap<object, number>();
 
 export async function refreshAggregateGauges(ctx: AppContext, now = Date.now()): Promise<void> {
   // region_serving and writes_frozen follow the region_routing row: app/routing/router.ts sets them.
   const { metrics } = ctx;
-  if (!ctx.opsPool || now - lastRefresh < MIN_INTERVAL_MS) return;
-  lastRefresh = now;
-  const ops = ctx.opsPool;
+  if (!ctx.opsPool || now - (lastRefresh.get(metrics) ?? 0) < MIN_INTERVAL_MS) return;
+  lastRefresh.set(metrics, now);
+  try {
+    await readAggregateGauges(ctx, ctx.opsPool);
+    metrics.aggregateGaugesLastSuccess.set(Date.now() / 1000);
+  } catch (error) {
+    metrics.aggregateGaugesRefreshFailures.inc();
+    throw error;
+  }
+}
+
+async function readAggregateGauges(ctx: AppContext, ops: NonNullable<AppContext["opsPool"]>): Promise<void> {
+  const { metrics } = ctx;
   const [warnings, lag, queue, breaches, dsr, findings] = await Promise.all([
     usageWarningCounts(ops),
     ops.query<{ lag: number | null }>(

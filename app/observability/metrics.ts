@@ -24,6 +24,8 @@ export interface AppMetrics {
   jobsQueueDepth: Gauge<"queue">;
   jobsOldestAgeSeconds: Gauge<"queue">;
   dbReplicationLagSeconds: Gauge;
+  aggregateGaugesLastSuccess: Gauge;
+  aggregateGaugesRefreshFailures: Counter;
   regionServing: Gauge<"region" | "role">;
   writesFrozen: Gauge;
   dsrRequestsOpen: Gauge<"due">;
@@ -155,6 +157,16 @@ export function createMetrics(): AppMetrics {
     dbReplicationLagSeconds: new Gauge({
       name: "db_replication_lag_seconds",
       help: "Replication lag of the database this app reads from: replay delay on a replica, largest standby replay lag on a primary.",
+      registers: [registry],
+    }),
+    aggregateGaugesLastSuccess: new Gauge({
+      name: "aggregate_gauges_last_success_timestamp_seconds",
+      help: "When the aggregate gauges (replication lag, queues, meter warnings, SLA, compliance) were last read from the ops connection; set to the start time when one is configured, absent without one.",
+      registers: [registry],
+    }),
+    aggregateGaugesRefreshFailures: new Counter({
+      name: "aggregate_gauges_refresh_failures_total",
+      help: "Scrapes whose aggregate gauges could not be read from the ops connection: they kept their last values.",
       registers: [registry],
     }),
     regionServing: new Gauge({

@@ -88,8 +88,11 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app,
     },
     problems: [],
   });
-  app.get("/metrics", metricsContract, async (_request, reply) => {
-    await refreshAggregateGauges(ctx).catch(() => undefined);
+  app.get("/metrics", metricsContract, async (request, reply) => {
+    await refreshAggregateGauges(ctx).catch((error: Error) =>
+      // Counted in aggregate_gauges_refresh_failures_total; the scrape still answers.
+      request.log.warn({ err: error }, "aggregate gauges not refreshed: they keep their last values"),
+    );
     // A deadline arrives with time, not with a refresh: re-judge at every scrape.
     ctx.secretRotation?.readiness();
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
