@@ -45,6 +45,7 @@ describe("the policy pack", () => {
       "eks-control-plane-logging",
       "security-group-no-open-ingress",
       "iam-no-wildcard-admin",
+      "iam-dns-changes-scoped",
       "secrets-rotation-window",
       "tags-required",
       "data-residency-allowed-regions",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UNKNOWN_STRING, check, plan, res, summary } from "../testing.ts";
-import { iamNoAdminWildcard } from "./iam.ts";
+import { iamDnsChangesScoped, iamNoAdminWildcard } from "./iam.ts";
 
 const admin = { Effect: "Allow", Action: "*", Resource: "*" };
 const scoped = { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: "arn:aws:s3:::docs/*" };
@@ -94,5 +94,79 @@ describe("iam-no-wildcard-admin", () => {
     });
     const report = await check(plan([pending, partly]), iamNoAdminWildcard);
     expect(report.violations).toEqual([]);
+  });
+});
+
+describe("iam-dns-changes-scoped", () => {
+  const zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ";
+  const scopedChange = {
+    Sid: "MoveApiWeights",
+    Effect: "Allow",
+    Action: ["route53:ChangeResourceRecordSets"],
+    Resource: zone,
+    Condition: {
+      "ForAllValues:StringEquals": {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["api.freightrate.example"],
+      },
+    },
+  };
+
+  it("passes a record change limited to named records, reads, denies and other services", async () => {
+    const resources = [
+      res("aws:iam/policy:Policy", "failover", { policy: JSON.stringify({ Statement: [scopedChange] }) }),
+      res("aws:iam/rolePolicy:RolePolicy", "reads", {
+        policy: JSON.stringify({
+          Statement: [{ Effect: "Allow", Action: "route53:ListResourceRecordSets", Resource: zone }],
+        }),
+      }),
+      res("aws:iam/policy:Policy", "deny", {
+        policy: { Statement: { Effect: "Deny", Action: "route53:*", Resource: "*" } },
+      }),
+      // Every action, but only on a bucket: no zone is in reach.
+      res("aws:iam/policy:Policy", "bucket", {
+        policy: { Statement: { Effect: "Allow", Action: "s3:*", Resource: "arn:aws:s3:::docs/*" } },
+      }),
+    ];
+    expect(summary(await check(plan(resources), iamDnsChangesScoped))).toEqual([]);
+  });
+
+  it("flags a zone-wide record change, by name, by wildcard and on every zone", async () => {
+    const { Condition: _dropped, ...unscoped } = scopedChange;
+    const resources = [
+      res("aws:iam/policy:Policy", "zone-wide", { policy: JSON.stringify({ Statement: [unscoped] }) }),
+      res("aws:iam/rolePolicy:RolePolicy", "wildcard", {
+        policy: JSON.stringify({
+          Statement: [{ Effect: "Allow", Action: "route53:Change*", Resource: "*" }],
+        }),
+      }),
+      res("aws:iam/role:Role", "inline", {
+        assumeRolePolicy: "{}",
+        inlinePolicies: [
+          {
+            name: "dns",
+            policy: JSON.stringify({
+              Statement: [
+                { Effect: "Allow", Action: ["ROUTE53:*"], Resource: "arn:aws:route53:::hostedzone/*" },
+              ],
+            }),
+          },
+        ],
+      }),
+    ];
+    const report = await check(plan(resources), iamDnsChangesScoped);
+    expect(summary(report)).toEqual([
+      "iam-dns-changes-scoped: zone-wide",
+      "iam-dns-changes-scoped: wildcard",
+      "iam-dns-changes-scoped: inline",
+    ]);
+    expect(report.violations[0]!.message).toContain("(statement MoveApiWeights)");
+    expect(report.violations[0]!.remediation).toContain(
+      "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+    );
+  });
+
+  it("waits for values unknown during preview", async () => {
+    const resources = [res("aws:iam/policy:Policy", "unknown", { policy: UNKNOWN_STRING })];
+    expect(summary(await check(plan(resources), iamDnsChangesScoped))).toEqual([]);
   });
 });

@@ -98,4 +98,70 @@ export const iamNoAdminWildcard: Rule = {
   },
 };
 
-export const iamRules: Rule[] = [iamNoAdminWildcard];
+/** The action that writes DNS records, matched by an IAM action pattern ("route53:*", "route53:Change*", "*"). */
+const CHANGE_RECORDS = "route53:changeresourcerecordsets";
+function allowsRecordChanges(action: unknown): boolean {
+  return asList(action).some((a) => {
+    if (typeof a !== "string") return false;
+    const pattern = a
+      .toLowerCase()
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".");
+    return new RegExp(`^${pattern}$`).test(CHANGE_RECORDS);
+  });
+}
+
+/** Whether a statement's resources take in a hosted zone ("*", a zone ARN or a pattern of them). */
+function onHostedZones(resource: unknown): boolean {
+  return asList(resource).some(
+    (r) => typeof r === "string" && (r === "*" || /^arn:aws[a-z-]*:route53:::(hostedzone\/|\*)/.test(r)),
+  );
+}
+
+/** The condition key that limits a record change to named records (any operator, e.g. ForAllValues:StringEquals). */
+const RECORD_NAMES_KEY = "route53:changeresourcerecordsetsnormalizedrecordnames";
+function limitsRecordNames(condition: unknown): boolean {
+  if (!isRecord(condition)) return false;
+  return Object.values(condition).some(
+    (operands) =>
+      isRecord(operands) && Object.keys(operands).some((k) => k.toLowerCase() === RECORD_NAMES_KEY),
+  );
+}
+
+export const iamDnsChangesScoped: Rule = {
+  name: "iam-dns-changes-scoped",
+  description:
+    "A policy that may change Route 53 records names the records it may change: a zone-wide grant lets one workload repoint the whole domain.",
+  enforcementLevel: "mandatory",
+  severity: "high",
+  remediationSteps:
+    'Add a Condition {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": [<the names>]}} to the statement (as infra/workloads/failover.ts does for the API name).',
+  validateResource: (args, reportViolation) => {
+    if (!args.type.startsWith("aws:")) args.notApplicable("Policy only applies to AWS resources.");
+    const documents = peek(() => documentsOf(args.props));
+    if (isUnknown(documents)) return;
+    for (const { where, document } of documents) {
+      const statements = peek(() => parsePolicyDocument(document));
+      if (isUnknown(statements) || statements === undefined) continue;
+      for (const statement of statements) {
+        const effect = at(statement, "Effect");
+        const action = at(statement, "Action");
+        const condition = at(statement, "Condition");
+        const resource = at(statement, "Resource");
+        if (isUnknown(effect) || isUnknown(action) || isUnknown(condition) || isUnknown(resource)) continue;
+        if (effect === "Deny" || !allowsRecordChanges(action) || !onHostedZones(resource)) continue;
+        if (limitsRecordNames(condition)) continue;
+        const sid = at(statement, "Sid");
+        report(
+          reportViolation,
+          args,
+          `${where} allows route53:ChangeResourceRecordSets on any record of the zone${typeof sid === "string" ? ` (statement ${sid})` : ""}.`,
+          'limit it to the records the workload owns with a "route53:ChangeResourceRecordSetsNormalizedRecordNames" condition.',
+        );
+      }
+    }
+  },
+};
+
+export const iamRules: Rule[] = [iamNoAdminWildcard, iamDnsChangesScoped];
