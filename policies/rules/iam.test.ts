@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UNKNOWN_STRING, check, plan, res, summary } from "../testing.ts";
+import { failoverPolicy } from "../../infra/workloads/failover.ts";
 import { iamDnsChangesScoped, iamNoAdminWildcard } from "./iam.ts";
 
 const admin = { Effect: "Allow", Action: "*", Resource: "*" };
@@ -98,22 +99,29 @@ describe("iam-no-wildcard-admin", () => {
 });
 
 describe("iam-dns-changes-scoped", () => {
+  // The failover controller's own grant (the only one the stacks make), as infra/workloads builds it.
   const zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ";
-  const scopedChange = {
-    Sid: "MoveApiWeights",
-    Effect: "Allow",
-    Action: ["route53:ChangeResourceRecordSets"],
-    Resource: zone,
-    Condition: {
-      "ForAllValues:StringEquals": {
-        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["api.freightrate.example"],
-      },
-    },
-  };
+  const region = (awsRegion: string) => ({
+    awsRegion,
+    dbArn: `arn:aws:rds:${awsRegion}:123456789012:db:freight`,
+    dbIdentifier: "freight",
+    dbAddress: `freight.${awsRegion}.rds.amazonaws.com`,
+  });
+  const failover = failoverPolicy({
+    domain: "freightrate.example",
+    hostedZoneId: "Z0123456789ABCDEFGHIJ",
+    databaseDriver: "rds",
+    trafficDriver: "routing-row+route53",
+    automatic: false,
+    regions: { primary: region("us-east-1"), secondary: region("us-west-2") },
+  });
+  const scopedChange = (failover["Statement"] as Record<string, unknown>[]).find(
+    (statement) => statement["Sid"] === "MoveApiWeights",
+  )!;
 
   it("passes a record change limited to named records, reads, denies and other services", async () => {
     const resources = [
-      res("aws:iam/policy:Policy", "failover", { policy: JSON.stringify({ Statement: [scopedChange] }) }),
+      res("aws:iam/policy:Policy", "failover", { policy: JSON.stringify(failover) }),
       res("aws:iam/rolePolicy:RolePolicy", "reads", {
         policy: JSON.stringify({
           Statement: [{ Effect: "Allow", Action: "route53:ListResourceRecordSets", Resource: zone }],
